@@ -1,0 +1,98 @@
+//! A slot arena with generation-checked ids: O(1) lookups without a hasher,
+//! deterministic reuse of slots, and stale ids that can never reach a new
+//! occupant of their old slot.
+
+/// An arena id: a slot index and the generation the slot had when filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id {
+    index: u32,
+    generation: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// A slot arena.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Arena<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Arena<T> {
+    fn default() -> Self {
+        Arena { slots: Vec::new(), free: Vec::new() }
+    }
+}
+
+impl<T> Arena<T> {
+    /// Stores `value` and returns its id.
+    pub fn insert(&mut self, value: T) -> Id {
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            assert!(slot.value.is_none(), "a free slot is empty");
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.value = Some(value);
+            return Id { index, generation: slot.generation };
+        }
+        let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 live entities");
+        self.slots.push(Slot { generation: 0, value: Some(value) });
+        Id { index, generation: 0 }
+    }
+
+    /// Removes and returns the value, if the id is still live.
+    pub fn remove(&mut self, id: Id) -> Option<T> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let value = slot.value.take()?;
+        self.free.push(id.index);
+        Some(value)
+    }
+
+    /// The value, if the id is still live.
+    #[must_use]
+    pub fn get(&self, id: Id) -> Option<&T> {
+        let slot = self.slots.get(id.index as usize)?;
+        (slot.generation == id.generation).then_some(slot.value.as_ref()).flatten()
+    }
+
+    /// The value, mutably, if the id is still live.
+    pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        (slot.generation == id.generation).then_some(slot.value.as_mut()).flatten()
+    }
+}
+
+impl<T> std::ops::Index<Id> for Arena<T> {
+    type Output = T;
+    fn index(&self, id: Id) -> &T {
+        self.get(id).expect("arena id is live")
+    }
+}
+
+impl<T> std::ops::IndexMut<Id> for Arena<T> {
+    fn index_mut(&mut self, id: Id) -> &mut T {
+        self.get_mut(id).expect("arena id is live")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_id_does_not_reach_the_new_occupant_of_its_slot() {
+        let mut arena = Arena::default();
+        let first = arena.insert("first");
+        assert_eq!(arena.remove(first), Some("first"));
+        let second = arena.insert("second");
+        assert_eq!(arena.get(first), None);
+        assert_eq!(arena.get(second), Some(&"second"));
+        assert_eq!(arena.remove(first), None);
+    }
+}

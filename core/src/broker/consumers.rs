@@ -1,0 +1,432 @@
+//! The message path out of queues: consumers and round-robin dispatch under
+//! prefetch, basic.get, acknowledgements and requeue, recover, confirms and
+//! transactions.
+
+use super::entities::count_u32;
+use super::{Broker, Fault};
+use crate::arena::Id;
+use crate::channel::{Consumer, Settle, Unacked};
+use crate::config::Mutant;
+use crate::field::FieldValue;
+use crate::message::Message;
+use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
+use crate::queue::Entry;
+use std::sync::Arc;
+
+impl Broker {
+    pub(super) fn consume(
+        &mut self,
+        channel: Id,
+        queue: &str,
+        tag: String,
+        no_ack: bool,
+        exclusive: bool,
+    ) -> Result<(), Fault> {
+        let name = self.resolve_queue_name(channel, queue)?;
+        let queue = self.find_queue(channel, &name)?;
+        super::entities::check_length("consumer tag", &tag)?;
+        let tag: Arc<str> = if tag.is_empty() { self.generate_name("amq.ctag-") } else { tag.into() };
+        if self.channels[channel].consumers.contains_key(&tag) {
+            return Err(Fault::new(ReplyCode::NotAllowed, format!("attempt to reuse consumer tag '{tag}'")));
+        }
+        let state = &self.queues[queue];
+        let exclusive_held = state.consumers.iter().any(|&consumer| self.consumers[consumer].exclusive);
+        if exclusive_held || (exclusive && !state.consumers.is_empty()) {
+            return Err(Fault::new(
+                ReplyCode::AccessRefused,
+                format!("queue '{}' in vhost '{}' in exclusive use", state.name, state.vhost),
+            ));
+        }
+        let prefetch = self.channels[channel].consumer_prefetch;
+        let consumer =
+            self.consumers.insert(Consumer { tag: tag.clone(), channel, queue, no_ack, exclusive, prefetch, unacked: 0 });
+        self.channels[channel].consumers.insert(tag.clone(), consumer);
+        let state = &mut self.queues[queue];
+        state.consumers.push(consumer);
+        state.had_consumer = true;
+        state.last_used = self.now;
+        self.reply(channel, Reply::ConsumeOk { consumer_tag: tag });
+        self.run_queue(queue);
+        Ok(())
+    }
+
+    /// basic.cancel: the consumer goes; its unacknowledged deliveries stay with the channel.
+    pub(super) fn cancel(&mut self, channel: Id, tag: &str) {
+        // Cancelling an unknown tag is answered with cancel-ok, as in RabbitMQ.
+        let consumer = self.channels[channel].consumers.get(tag).copied();
+        let touched = consumer.and_then(|consumer| self.remove_consumer(consumer));
+        self.reply(channel, Reply::CancelOk { consumer_tag: tag.into() });
+        self.run_queues(touched.into_iter().collect());
+    }
+
+    /// Unregisters a consumer from its queue and channel; deletes an
+    /// auto-delete queue that lost its last consumer. Returns the queue if it
+    /// still exists (a single-active-consumer queue may have a new active one).
+    pub(super) fn remove_consumer(&mut self, consumer: Id) -> Option<Id> {
+        let removed = self.consumers.remove(consumer).expect("consumer exists");
+        self.channels[removed.channel].consumers.remove(&removed.tag);
+        let queue = &mut self.queues[removed.queue];
+        let position = queue.consumers.iter().position(|&other| other == consumer).expect("consumer is registered");
+        queue.consumers.remove(position);
+        if position < queue.cursor {
+            queue.cursor -= 1;
+        }
+        if queue.cursor >= queue.consumers.len() {
+            queue.cursor = 0;
+        }
+        if !queue.consumers.is_empty() {
+            return Some(removed.queue);
+        }
+        if queue.auto_delete && queue.had_consumer {
+            self.delete_queue(removed.queue, false);
+            return None;
+        }
+        self.touch_queue(removed.queue);
+        Some(removed.queue)
+    }
+
+    pub(super) fn qos(&mut self, channel: Id, prefetch_size: u32, prefetch_count: u16, global: bool) -> Result<(), Fault> {
+        if prefetch_size != 0 {
+            return Err(Fault::new(ReplyCode::NotImplemented, format!("prefetch_size!=0 ({prefetch_size})")));
+        }
+        let state = &mut self.channels[channel];
+        if global {
+            state.channel_prefetch = prefetch_count;
+        } else {
+            state.consumer_prefetch = prefetch_count;
+        }
+        self.reply(channel, Reply::QosOk);
+        // A larger channel-wide limit may let waiting messages go out now.
+        let queues = self.queues_consumed_by(channel);
+        self.run_queues(queues);
+        Ok(())
+    }
+
+    fn queues_consumed_by(&self, channel: Id) -> Vec<Id> {
+        self.channels[channel].consumers.values().map(|&consumer| self.consumers[consumer].queue).collect()
+    }
+
+    pub(super) fn get(&mut self, channel: Id, queue: &str, no_ack: bool) -> Result<(), Fault> {
+        let name = self.resolve_queue_name(channel, queue)?;
+        let queue = self.find_queue(channel, &name)?;
+        self.touch_queue(queue);
+        self.expire_heads(queue);
+        let Some(entry) = self.queues[queue].ready.pop() else {
+            self.reply(channel, Reply::GetEmpty);
+            return Ok(());
+        };
+        let message_count = count_u32(self.queues[queue].ready.len());
+        let delivery = self.hand_out(channel, None, queue, entry, no_ack);
+        let reply = Reply::GetOk {
+            delivery_tag: delivery.tag,
+            redelivered: delivery.redelivered,
+            message_count,
+            message: delivery.message,
+        };
+        self.reply(channel, reply);
+        self.finish_hand_out(channel, delivery.id, &name, no_ack);
+        self.arm_head_timer(queue);
+        Ok(())
+    }
+
+    /// The next consumer of the queue with room for a delivery, round-robin.
+    pub(super) fn next_consumer(&mut self, queue: Id) -> Option<Id> {
+        let state = &self.queues[queue];
+        let count = state.consumers.len();
+        let candidates = if state.args.single_active_consumer { count.min(1) } else { count };
+        for offset in 0..candidates {
+            let index = (state.cursor + offset) % count;
+            let consumer = state.consumers[index];
+            if self.has_room(consumer) {
+                self.queues[queue].cursor = (index + 1) % count;
+                return Some(consumer);
+            }
+        }
+        None
+    }
+
+    fn has_room(&self, consumer: Id) -> bool {
+        let consumer = &self.consumers[consumer];
+        if consumer.no_ack || self.is_mutant(Mutant::IgnorePrefetch) {
+            return true;
+        }
+        consumer.has_room() && self.channels[consumer.channel].has_room()
+    }
+
+    /// Delivers a ready entry to a consumer.
+    pub(super) fn deliver(&mut self, consumer: Id, queue: Id, entry: Entry) {
+        if self.is_mutant(Mutant::DoubleDeliver) && entry.message.id.0 % 3 == 0 {
+            let other = self.queues[queue].consumers.iter().copied().find(|&other| other != consumer);
+            if let Some(other) = other {
+                self.deliver_one(other, queue, entry.clone());
+            }
+        }
+        self.deliver_one(consumer, queue, entry);
+    }
+
+    fn deliver_one(&mut self, consumer: Id, queue: Id, entry: Entry) {
+        let state = &mut self.consumers[consumer];
+        let (channel, no_ack, consumer_tag) = (state.channel, state.no_ack, state.tag.clone());
+        if !no_ack {
+            state.unacked += 1;
+        }
+        let name = self.queues[queue].name.clone();
+        let delivery = self.hand_out(channel, Some(consumer), queue, entry, no_ack);
+        let reply = Reply::Deliver {
+            consumer_tag,
+            delivery_tag: delivery.tag,
+            redelivered: delivery.redelivered,
+            message: delivery.message,
+        };
+        self.reply(channel, reply);
+        self.finish_hand_out(channel, delivery.id, &name, no_ack);
+    }
+
+    /// Takes a delivery tag for an entry leaving its queue, records it as
+    /// unacknowledged (unless no-ack) and emits `Delivered`.
+    fn hand_out(&mut self, channel: Id, consumer: Option<Id>, queue: Id, entry: Entry, no_ack: bool) -> Delivery {
+        let state = &self.queues[queue];
+        let (queue_name, counts_deliveries) = (state.name.clone(), state.args.delivery_limit.is_some());
+        let message = outgoing(&entry, counts_deliveries);
+        let redelivered = entry.redelivered && !self.is_mutant(Mutant::NoRedeliveredFlag);
+        let id = entry.message.id;
+        let unacked = (!no_ack).then(|| Unacked {
+            queue,
+            queue_name: queue_name.clone(),
+            entry,
+            consumer,
+            delivered_at: self.now,
+            pending: None,
+        });
+        let state = &mut self.channels[channel];
+        let tag = state.record_delivery(unacked);
+        let (conn, number) = (state.conn, state.number);
+        self.event(Event::Delivered { message: id, queue: queue_name, conn, channel: number, delivery_tag: tag, redelivered });
+        Delivery { id, tag, redelivered, message }
+    }
+
+    fn finish_hand_out(&mut self, channel: Id, id: crate::message::MessageId, queue: &Arc<str>, no_ack: bool) {
+        if no_ack {
+            self.event(Event::Acked { message: id, queue: queue.clone() });
+        } else {
+            self.arm_consumer_timeout(channel);
+        }
+    }
+
+    /// Expires what is due at the heads, then delivers to consumers with room
+    /// until the queue is empty or nobody has room.
+    pub(super) fn run_queue(&mut self, queue: Id) {
+        if self.queues.get(queue).is_none() {
+            return;
+        }
+        self.expire_heads(queue);
+        while !self.queues[queue].ready.is_empty() {
+            let Some(consumer) = self.next_consumer(queue) else { break };
+            let entry = self.queues[queue].ready.pop().expect("the queue has a ready message");
+            self.deliver(consumer, queue, entry);
+            self.expire_heads(queue);
+        }
+        self.arm_head_timer(queue);
+    }
+
+    /// Runs each queue once, in id order.
+    pub(super) fn run_queues(&mut self, mut queues: Vec<Id>) {
+        queues.sort_unstable();
+        queues.dedup();
+        for queue in queues {
+            self.run_queue(queue);
+        }
+    }
+
+    /// Removes expired messages from the heads of the queue (dead-lettering them with reason `expired`).
+    pub(super) fn expire_heads(&mut self, queue: Id) {
+        if self.is_mutant(Mutant::DeliverExpired) {
+            return;
+        }
+        while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
+            let name = self.queues[queue].name.clone();
+            self.event(Event::Expired { message: entry.message.id, queue: name });
+            self.dead_letter_or_drop(queue, &entry.message, DeadLetterReason::Expired);
+        }
+    }
+
+    /// basic.ack, basic.nack and basic.reject.
+    pub(super) fn settle(&mut self, channel: Id, tag: u64, multiple: bool, settle: Settle) -> Result<(), Fault> {
+        let state = &self.channels[channel];
+        let tags = if multiple && tag == 0 {
+            state.outstanding_upto(u64::MAX)
+        } else if !state.is_outstanding(tag) {
+            return Err(Fault::new(ReplyCode::PreconditionFailed, format!("unknown delivery tag {tag}")));
+        } else if multiple {
+            state.outstanding_upto(tag)
+        } else {
+            vec![tag]
+        };
+        if self.channels[channel].tx.is_some() {
+            for tag in tags {
+                self.channels[channel].mark_pending(tag, settle);
+            }
+            return Ok(());
+        }
+        let mut touched = self.queues_consumed_by(channel);
+        for tag in tags {
+            touched.extend(self.settle_one(channel, tag, settle));
+        }
+        self.run_queues(touched);
+        Ok(())
+    }
+
+    /// Settles one delivery; returns the queue it was requeued to, if any.
+    fn settle_one(&mut self, channel: Id, tag: u64, settle: Settle) -> Option<Id> {
+        let unacked = self.channels[channel].take(tag);
+        if let Some(consumer) = unacked.consumer.and_then(|consumer| self.consumers.get_mut(consumer)) {
+            consumer.unacked -= 1;
+        }
+        match settle {
+            Settle::Ack => {
+                self.event(Event::Acked { message: unacked.entry.message.id, queue: unacked.queue_name });
+                None
+            }
+            Settle::Requeue => self.requeue(unacked),
+            Settle::Discard => {
+                if self.queues.get(unacked.queue).is_some() {
+                    self.dead_letter_or_drop(unacked.queue, &unacked.entry.message, DeadLetterReason::Rejected);
+                } else {
+                    self.dropped_with_queue(&unacked);
+                }
+                None
+            }
+        }
+    }
+
+    fn dropped_with_queue(&mut self, unacked: &Unacked) {
+        let queue = Some(unacked.queue_name.clone());
+        self.event(Event::Dropped { message: unacked.entry.message.id, queue, reason: DropReason::QueueDeleted });
+    }
+
+    /// Returns an unacknowledged delivery to its queue at its original
+    /// position, flagged as redelivered, unless it is over the delivery limit.
+    /// Returns the queue, which the caller must run.
+    pub(super) fn requeue(&mut self, unacked: Unacked) -> Option<Id> {
+        let Some(queue) = self.queues.get_mut(unacked.queue) else {
+            // Settling a delivery whose queue is gone is accepted silently.
+            self.dropped_with_queue(&unacked);
+            return None;
+        };
+        let mut entry = unacked.entry;
+        entry.redelivered = true;
+        entry.delivery_count += 1;
+        if queue.args.delivery_limit.is_some_and(|limit| u64::from(entry.delivery_count) > limit) {
+            self.dead_letter_or_drop(unacked.queue, &entry.message, DeadLetterReason::DeliveryLimit);
+            return Some(unacked.queue);
+        }
+        let event = Event::Requeued { message: entry.message.id, queue: queue.name.clone() };
+        self.event(event);
+        if self.is_mutant(Mutant::LoseOnRequeue) {
+            return Some(unacked.queue);
+        }
+        self.put_back(unacked.queue, entry);
+        self.enforce_length_limit(unacked.queue);
+        Some(unacked.queue)
+    }
+
+    #[cfg(feature = "mutants")]
+    fn put_back(&mut self, queue: Id, entry: Entry) {
+        if self.is_mutant(Mutant::RequeueToTail) {
+            self.queues[queue].ready.requeue_to_tail(entry);
+        } else {
+            self.queues[queue].ready.requeue(entry);
+        }
+    }
+
+    #[cfg(not(feature = "mutants"))]
+    fn put_back(&mut self, queue: Id, entry: Entry) {
+        self.queues[queue].ready.requeue(entry);
+    }
+
+    /// basic.recover: requeue every unacknowledged delivery of the channel.
+    pub(super) fn recover(&mut self, channel: Id, requeue: bool) -> Result<(), Fault> {
+        if !requeue {
+            return Err(Fault::new(ReplyCode::NotImplemented, "requeue=false"));
+        }
+        let mut touched = self.queues_consumed_by(channel);
+        for tag in self.channels[channel].all_tags() {
+            touched.extend(self.settle_one(channel, tag, Settle::Requeue));
+        }
+        self.reply(channel, Reply::RecoverOk);
+        self.run_queues(touched);
+        Ok(())
+    }
+
+    pub(super) fn confirm_select(&mut self, channel: Id) -> Result<(), Fault> {
+        let state = &mut self.channels[channel];
+        if state.tx.is_some() {
+            return Err(Fault::new(ReplyCode::PreconditionFailed, "cannot switch from tx to confirm mode"));
+        }
+        state.next_confirm_seq.get_or_insert(1);
+        self.reply(channel, Reply::ConfirmSelectOk);
+        Ok(())
+    }
+
+    pub(super) fn tx_select(&mut self, channel: Id) -> Result<(), Fault> {
+        let state = &mut self.channels[channel];
+        if state.next_confirm_seq.is_some() {
+            return Err(Fault::new(ReplyCode::PreconditionFailed, "cannot switch from confirm to tx mode"));
+        }
+        state.tx.get_or_insert_with(Vec::new);
+        self.reply(channel, Reply::TxSelectOk);
+        Ok(())
+    }
+
+    /// tx.commit: routes the buffered publishes, then applies the buffered settles.
+    pub(super) fn tx_commit(&mut self, channel: Id) -> Result<(), Fault> {
+        let state = &mut self.channels[channel];
+        let Some(publishes) = state.tx.as_mut().map(std::mem::take) else {
+            return Err(Fault::new(ReplyCode::PreconditionFailed, "channel is not transactional"));
+        };
+        let settles = state.pending_settles();
+        for publish in publishes {
+            self.route_publish(channel, publish);
+        }
+        let mut touched = self.queues_consumed_by(channel);
+        for (tag, settle) in settles {
+            touched.extend(self.settle_one(channel, tag, settle));
+        }
+        self.reply(channel, Reply::TxCommitOk);
+        self.run_queues(touched);
+        Ok(())
+    }
+
+    /// tx.rollback: forgets the buffered publishes and settles.
+    pub(super) fn tx_rollback(&mut self, channel: Id) -> Result<(), Fault> {
+        let state = &mut self.channels[channel];
+        let Some(publishes) = state.tx.as_mut() else {
+            return Err(Fault::new(ReplyCode::PreconditionFailed, "channel is not transactional"));
+        };
+        publishes.clear();
+        state.clear_pending();
+        self.reply(channel, Reply::TxRollbackOk);
+        Ok(())
+    }
+}
+
+/// What `hand_out` tells its caller about a delivery.
+struct Delivery {
+    id: crate::message::MessageId,
+    tag: u64,
+    redelivered: bool,
+    message: Arc<Message>,
+}
+
+/// The message as a consumer receives it: as stored, except that a queue with
+/// a delivery limit tells a redelivery's count in `x-delivery-count`.
+fn outgoing(entry: &Entry, counts_deliveries: bool) -> Arc<Message> {
+    if !counts_deliveries || entry.delivery_count == 0 {
+        return entry.message.clone();
+    }
+    let mut message = Message::clone(&entry.message);
+    let properties = Arc::make_mut(&mut message.properties);
+    let count = FieldValue::I64(i64::from(entry.delivery_count));
+    properties.headers.get_or_insert_with(Default::default).insert("x-delivery-count".to_owned(), count);
+    Arc::new(message)
+}

@@ -1,0 +1,296 @@
+//! The message path into queues: publish, route, enqueue under the length
+//! limits, confirms and returns, and dead-lettering.
+
+use super::entities::check_length;
+use super::{Broker, DeadLetter, Fault};
+use crate::args::{parse_expiration, Overflow};
+use crate::config::Mutant;
+use crate::arena::Id;
+use crate::channel::PendingPublish;
+use crate::dead_letter;
+use crate::message::{Message, MessageId, Properties};
+use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
+use crate::queue::Entry;
+use crate::routing::Destination;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// The most dead-letter hops one input may cause. Cycle detection ends every
+/// automatic loop after at most one pass through each queue, so reaching this
+/// bound means an internal invariant broke.
+const DEAD_LETTER_HOPS_MAX: usize = 1 << 20;
+
+/// A basic.publish as the channel received it.
+pub(super) struct Publish {
+    pub(super) exchange: Arc<str>,
+    pub(super) routing_key: Arc<str>,
+    pub(super) mandatory: bool,
+    pub(super) immediate: bool,
+    pub(super) properties: Properties,
+    pub(super) body: Bytes,
+}
+
+impl Broker {
+    /// basic.publish: validates, then routes now or, in a transaction, at commit.
+    pub(super) fn publish(&mut self, channel: Id, publish: Publish) -> Result<(), Fault> {
+        if publish.immediate {
+            return Err(Fault::new(ReplyCode::NotImplemented, "immediate=true"));
+        }
+        let size_max = self.config.max_message_size_bytes;
+        if publish.body.len() > size_max {
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!("message size {} is larger than configured max size {size_max}", publish.body.len()),
+            ));
+        }
+        check_length("exchange name", &publish.exchange)?;
+        check_length("routing key", &publish.routing_key)?;
+        if !publish.exchange.is_empty() {
+            let vhost = self.vhost_of(channel);
+            let exchange = self.find_exchange(&vhost, &publish.exchange)?;
+            if self.exchanges[exchange].internal {
+                return Err(Fault::new(
+                    ReplyCode::AccessRefused,
+                    format!("cannot publish to internal exchange '{}' in vhost '{vhost}'", publish.exchange),
+                ));
+            }
+        }
+        let ttl_ms = match publish.properties.expiration.as_deref() {
+            Some(expiration) => {
+                Some(parse_expiration(expiration).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?)
+            }
+            None => None,
+        };
+        let pending = PendingPublish {
+            exchange: publish.exchange,
+            routing_key: publish.routing_key,
+            properties: publish.properties,
+            body: publish.body,
+            ttl_ms,
+            mandatory: publish.mandatory,
+        };
+        match &mut self.channels[channel].tx {
+            Some(transaction) => transaction.push(pending),
+            None => self.route_publish(channel, pending),
+        }
+        Ok(())
+    }
+
+    /// Numbers the message, routes it to its queues, then returns and confirms it.
+    pub(super) fn route_publish(&mut self, channel: Id, pending: PendingPublish) {
+        let id = MessageId(self.next_message_id);
+        self.next_message_id += 1;
+        let state = &mut self.channels[channel];
+        let confirm_seq = state.next_confirm_seq;
+        if let Some(seq) = confirm_seq {
+            state.next_confirm_seq = Some(seq + 1);
+        }
+        let (conn, number) = (state.conn, state.number);
+        self.event(Event::Published { message: id, conn, channel: number, confirm_seq });
+        let message = Arc::new(Message {
+            id,
+            exchange: pending.exchange,
+            routing_key: pending.routing_key,
+            properties: Arc::new(pending.properties),
+            body: pending.body,
+        });
+        let vhost = self.vhost_of(channel);
+        let mut targets = std::mem::take(&mut self.target_scratch);
+        self.route(&vhost, &message, &mut targets);
+        let mut refused = false;
+        for &queue in &targets {
+            refused |= !self.enqueue(queue, &message, pending.ttl_ms);
+        }
+        let routed = !targets.is_empty();
+        targets.clear();
+        self.target_scratch = targets;
+        if !routed {
+            if pending.mandatory {
+                let text = ReplyCode::NoRoute.name().to_owned();
+                self.reply(channel, Reply::Return { code: ReplyCode::NoRoute, text, message: message.clone() });
+                self.event(Event::Returned { message: id });
+            } else {
+                self.event(Event::Dropped { message: id, queue: None, reason: DropReason::Unroutable });
+            }
+        }
+        if let Some(seq) = confirm_seq {
+            let ack = !refused && !(self.is_mutant(Mutant::ConfirmUnroutableAsNack) && !routed);
+            let reply = if ack {
+                Reply::ConfirmAck { delivery_tag: seq, multiple: false }
+            } else {
+                Reply::ConfirmNack { delivery_tag: seq, multiple: false }
+            };
+            self.reply(channel, reply);
+            self.event(Event::Confirmed { message: id, conn, channel: number, confirm_seq: seq, ack });
+        }
+    }
+
+    /// The queues a message published to its exchange reaches, sorted and
+    /// without duplicates, following exchange-to-exchange bindings (each
+    /// exchange is visited once, so cycles end).
+    fn route(&mut self, vhost: &str, message: &Message, targets: &mut Vec<Id>) {
+        let names = &self.vhosts[vhost];
+        if message.exchange.is_empty() {
+            // The default exchange: every queue is bound under its own name.
+            targets.extend(names.queues.get(&*message.routing_key).copied());
+            return;
+        }
+        let Some(&start) = names.exchanges.get(&*message.exchange) else { return };
+        let headers = message.properties.headers.as_ref();
+        let mut destinations = std::mem::take(&mut self.route_scratch);
+        self.exchanges[start].bindings.route(&message.routing_key, headers, &mut destinations);
+        let mut visited = vec![];
+        let mut index = 0;
+        while index < destinations.len() {
+            match destinations[index] {
+                Destination::Queue(queue) => targets.push(queue),
+                Destination::Exchange(exchange) if exchange != start && !visited.contains(&exchange) => {
+                    visited.push(exchange);
+                    if let Some(exchange) = self.exchanges.get(exchange) {
+                        exchange.bindings.route(&message.routing_key, headers, &mut destinations);
+                    }
+                }
+                Destination::Exchange(_) => {}
+            }
+            index += 1;
+        }
+        destinations.clear();
+        self.route_scratch = destinations;
+        if targets.len() > 1 {
+            targets.sort_unstable();
+            targets.dedup();
+        }
+    }
+
+    /// Puts a message into a queue, or straight to a waiting consumer when the
+    /// queue is empty. Returns `false` when the queue refused it (reject-publish overflow).
+    fn enqueue(&mut self, id: Id, message: &Arc<Message>, ttl_ms: Option<u64>) -> bool {
+        let now = self.now;
+        let queue = &mut self.queues[id];
+        if queue.args.overflow != Overflow::DropHead && queue.would_overflow(message.body.len() as u64) {
+            if queue.args.overflow == Overflow::RejectPublishDlx {
+                self.dead_letter_or_drop(id, message, DeadLetterReason::MaxLen);
+            } else {
+                let event = Event::Dropped { message: message.id, queue: Some(queue.name.clone()), reason: DropReason::RejectPublish };
+                self.event(event);
+            }
+            return false;
+        }
+        let ttl_ms = match (queue.args.message_ttl_ms, ttl_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let entry = Entry {
+            message: message.clone(),
+            seq: queue.next_seq,
+            expires_at: ttl_ms.map(|ms| now.plus_ms(ms)),
+            redelivered: false,
+            delivery_count: 0,
+            level: queue.level_of(message),
+        };
+        queue.next_seq += 1;
+        let was_empty = queue.ready.is_empty();
+        let name = queue.name.clone();
+        self.event(Event::Enqueued { message: message.id, queue: name });
+        // A message that finds the queue empty and a consumer with room is
+        // delivered at once, before its TTL is looked at: this is how a TTL of
+        // 0 reaches a waiting consumer.
+        if was_empty {
+            if let Some(consumer) = self.next_consumer(id) {
+                self.deliver(consumer, id, entry);
+                return true;
+            }
+        }
+        self.queues[id].ready.push(entry);
+        self.enforce_length_limit(id);
+        self.run_queue(id);
+        true
+    }
+
+    /// Drops (or dead-letters) messages from the head while a drop-head queue is over a limit.
+    pub(super) fn enforce_length_limit(&mut self, id: Id) {
+        let mut queue = &mut self.queues[id];
+        if queue.args.overflow != Overflow::DropHead {
+            return;
+        }
+        while queue.is_over_limit() {
+            let entry = queue.ready.pop().expect("a queue over its limit has messages");
+            self.dead_letter_or_drop(id, &entry.message, DeadLetterReason::MaxLen);
+            queue = &mut self.queues[id];
+        }
+    }
+
+    /// Sends a message that left queue `id` for `reason` to the queue's
+    /// dead-letter exchange, or drops it when the queue has none.
+    pub(super) fn dead_letter_or_drop(&mut self, id: Id, message: &Message, reason: DeadLetterReason) {
+        let queue = &self.queues[id];
+        let Some(exchange) = &queue.args.dead_letter_exchange else {
+            let event = Event::Dropped {
+                message: message.id,
+                queue: Some(queue.name.clone()),
+                reason: DropReason::NoDeadLetterExchange(reason),
+            };
+            self.event(event);
+            return;
+        };
+        let routing_key = queue.args.dead_letter_routing_key.as_ref();
+        let mut rewritten = dead_letter::dead_letter(message, &queue.name, reason, self.now, exchange, routing_key);
+        if self.is_mutant(Mutant::DlxDropsXDeath) {
+            let properties = Arc::make_mut(&mut rewritten.properties);
+            if let Some(headers) = properties.headers.as_mut() {
+                headers.retain(|name, _| !name.starts_with("x-death") && !name.starts_with("x-first-death"));
+            }
+        }
+        let dead_letter =
+            DeadLetter { message: Arc::new(rewritten), vhost: queue.vhost.clone(), queue: queue.name.clone(), reason };
+        self.dead_letters.push_back(dead_letter);
+    }
+
+    /// Publishes the messages waiting for their dead-letter exchanges (and any
+    /// that dead-lettering them causes in turn).
+    pub(super) fn flush_dead_letters(&mut self) {
+        let mut hops = 0;
+        while let Some(dead_letter) = self.dead_letters.pop_front() {
+            hops += 1;
+            assert!(hops <= DEAD_LETTER_HOPS_MAX, "dead-letter cycles end");
+            self.publish_dead_letter(dead_letter);
+        }
+    }
+
+    fn publish_dead_letter(&mut self, dead_letter: DeadLetter) {
+        let DeadLetter { message, vhost, queue, reason } = dead_letter;
+        if !self.vhosts[&vhost].exchanges.contains_key(&*message.exchange) {
+            let reason = DropReason::DeadLetterExchangeMissing(reason);
+            self.event(Event::Dropped { message: message.id, queue: Some(queue), reason });
+            return;
+        }
+        let exchange = message.exchange.clone();
+        self.event(Event::DeadLettered { message: message.id, queue: queue.clone(), reason, exchange });
+        let mut targets = Vec::new();
+        self.route(&vhost, &message, &mut targets);
+        let routed = !targets.is_empty();
+        targets.retain(|&target| !dead_letter::is_cycle(&message, reason, &self.queues[target].name));
+        if targets.is_empty() {
+            let reason = if routed { DropReason::DeadLetterCycle(reason) } else { DropReason::Unroutable };
+            self.event(Event::Dropped { message: message.id, queue: Some(queue), reason });
+            return;
+        }
+        for target in targets {
+            self.enqueue(target, &message, None);
+        }
+    }
+
+    /// Whether the broker runs as the given mutant.
+    #[cfg_attr(not(feature = "mutants"), allow(unused_variables))]
+    pub(super) fn is_mutant(&self, mutant: Mutant) -> bool {
+        #[cfg(feature = "mutants")]
+        {
+            self.config.mutant == Some(mutant)
+        }
+        #[cfg(not(feature = "mutants"))]
+        {
+            false
+        }
+    }
+}
+

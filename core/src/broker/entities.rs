@@ -1,0 +1,472 @@
+//! Exchanges, queues and bindings: declare, delete, bind, unbind, purge, and
+//! the access rules (reserved names, exclusive queues, equivalence) around them.
+
+use super::{Broker, Exchange, Fault, Timer};
+use crate::args::QueueArgs;
+use crate::arena::Id;
+use crate::field::FieldTable;
+use crate::protocol::{DropReason, Event, ExchangeKind, Reply, ReplyCode};
+use crate::queue::{Queue, Ready};
+use crate::routing::{Bindings, Destination};
+use std::sync::Arc;
+
+/// The longest exchange or queue name, routing key or consumer tag (an AMQP short string).
+const NAME_LENGTH_MAX: usize = 255;
+
+/// Flags of exchange.declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ExchangeFlags {
+    pub(super) durable: bool,
+    pub(super) auto_delete: bool,
+    pub(super) internal: bool,
+}
+
+/// Flags of queue.declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct QueueFlags {
+    pub(super) durable: bool,
+    pub(super) exclusive: bool,
+    pub(super) auto_delete: bool,
+}
+
+/// Refuses a name longer than an AMQP short string.
+pub(super) fn check_length(what: &str, name: &str) -> Result<(), Fault> {
+    if name.len() > NAME_LENGTH_MAX {
+        return Err(Fault::new(ReplyCode::SyntaxError, format!("{what} longer than {NAME_LENGTH_MAX} bytes")));
+    }
+    Ok(())
+}
+
+fn default_exchange_refused() -> Fault {
+    Fault::new(ReplyCode::AccessRefused, "operation not permitted on the default exchange")
+}
+
+impl Broker {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn insert_exchange(
+        &mut self,
+        vhost: &Arc<str>,
+        name: Arc<str>,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> Id {
+        let bindings = Bindings::new(kind);
+        let exchange = Exchange { name: name.clone(), kind, durable, auto_delete, internal, arguments, bindings };
+        let id = self.exchanges.insert(exchange);
+        self.vhosts.get_mut(vhost).expect("vhost exists").exchanges.insert(name, id);
+        id
+    }
+
+    /// The exchange of that name, or 404.
+    pub(super) fn find_exchange(&self, vhost: &str, name: &str) -> Result<Id, Fault> {
+        self.vhosts[vhost]
+            .exchanges
+            .get(name)
+            .copied()
+            .ok_or_else(|| Fault::new(ReplyCode::NotFound, format!("no exchange '{name}' in vhost '{vhost}'")))
+    }
+
+    pub(super) fn declare_exchange(
+        &mut self,
+        channel: Id,
+        name: &str,
+        kind_name: &str,
+        passive: bool,
+        flags: ExchangeFlags,
+        arguments: FieldTable,
+    ) -> Result<(), Fault> {
+        check_length("exchange name", name)?;
+        let vhost = self.vhost_of(channel);
+        if name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if passive {
+            self.find_exchange(&vhost, name)?;
+            self.reply(channel, Reply::ExchangeDeclareOk);
+            return Ok(());
+        }
+        let Some(kind) = ExchangeKind::parse(kind_name) else {
+            return Err(Fault::new(ReplyCode::CommandInvalid, format!("unknown exchange type '{kind_name}'")));
+        };
+        match self.vhosts[&vhost].exchanges.get(name).copied() {
+            Some(existing) => self.check_exchange_equivalent(existing, &vhost, kind, flags)?,
+            None if name.starts_with("amq.") => {
+                return Err(Fault::new(
+                    ReplyCode::AccessRefused,
+                    format!("exchange name '{name}' contains reserved prefix 'amq.*'"),
+                ));
+            }
+            None => {
+                self.insert_exchange(&vhost, name.into(), kind, flags.durable, flags.auto_delete, flags.internal, arguments);
+            }
+        }
+        self.reply(channel, Reply::ExchangeDeclareOk);
+        Ok(())
+    }
+
+    fn check_exchange_equivalent(&self, id: Id, vhost: &str, kind: ExchangeKind, flags: ExchangeFlags) -> Result<(), Fault> {
+        let exchange = &self.exchanges[id];
+        let differences = [
+            ("type", kind.as_str().to_owned(), exchange.kind.as_str().to_owned()),
+            ("durable", flags.durable.to_string(), exchange.durable.to_string()),
+            ("auto_delete", flags.auto_delete.to_string(), exchange.auto_delete.to_string()),
+            ("internal", flags.internal.to_string(), exchange.internal.to_string()),
+        ];
+        for (arg, received, current) in differences {
+            if received != current {
+                return Err(Fault::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "inequivalent arg '{arg}' for exchange '{}' in vhost '{vhost}': received '{received}' but current is '{current}'",
+                        exchange.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn delete_exchange_command(&mut self, channel: Id, name: &str, if_unused: bool) -> Result<(), Fault> {
+        check_length("exchange name", name)?;
+        let vhost = self.vhost_of(channel);
+        if name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if name.starts_with("amq.") {
+            return Err(Fault::new(
+                ReplyCode::AccessRefused,
+                format!("deletion of system exchange '{name}' in vhost '{vhost}' refused"),
+            ));
+        }
+        // Deleting a missing exchange succeeds, as in RabbitMQ 3.x.
+        if let Some(&id) = self.vhosts[&vhost].exchanges.get(name) {
+            if if_unused && !self.exchanges[id].bindings.is_empty() {
+                return Err(Fault::new(
+                    ReplyCode::PreconditionFailed,
+                    format!("exchange '{name}' in vhost '{vhost}' in use"),
+                ));
+            }
+            self.delete_exchange(&vhost, id);
+        }
+        self.reply(channel, Reply::ExchangeDeleteOk);
+        Ok(())
+    }
+
+    /// Removes an exchange, the bindings from it, and the bindings to it from other exchanges.
+    pub(super) fn delete_exchange(&mut self, vhost: &Arc<str>, id: Id) {
+        let exchange = self.exchanges.remove(id).expect("exchange exists");
+        self.vhosts.get_mut(vhost).expect("vhost exists").exchanges.remove(&exchange.name);
+        self.remove_bindings_to(vhost, Destination::Exchange(id));
+    }
+
+    /// Removes every binding leading to `destination`, then deletes auto-delete
+    /// exchanges that lost their last binding.
+    fn remove_bindings_to(&mut self, vhost: &Arc<str>, destination: Destination) {
+        let sources: Vec<Id> = self.vhosts[vhost].exchanges.values().copied().collect();
+        for source in sources {
+            let Some(exchange) = self.exchanges.get_mut(source) else { continue };
+            if exchange.bindings.remove_destination(destination) > 0 {
+                self.auto_delete_exchange(vhost, source);
+            }
+        }
+    }
+
+    /// Deletes an auto-delete exchange whose last binding just went.
+    fn auto_delete_exchange(&mut self, vhost: &Arc<str>, id: Id) {
+        let Some(exchange) = self.exchanges.get(id) else { return };
+        if exchange.auto_delete && exchange.bindings.is_empty() {
+            self.delete_exchange(vhost, id);
+        }
+    }
+
+    pub(super) fn bind_exchange(
+        &mut self,
+        channel: Id,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+        bind: bool,
+    ) -> Result<(), Fault> {
+        check_length("exchange name", destination)?;
+        check_length("exchange name", source)?;
+        check_length("routing key", routing_key)?;
+        let vhost = self.vhost_of(channel);
+        if destination.is_empty() || source.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        let source_id = self.find_exchange(&vhost, source)?;
+        let destination_id = self.find_exchange(&vhost, destination)?;
+        let kind = self.exchanges[source_id].kind;
+        Bindings::validate_arguments(kind, arguments).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+        let bindings = &mut self.exchanges[source_id].bindings;
+        if bind {
+            bindings.add(Destination::Exchange(destination_id), routing_key, arguments);
+            self.reply(channel, Reply::ExchangeBindOk);
+        } else {
+            bindings.remove(Destination::Exchange(destination_id), routing_key, arguments);
+            self.auto_delete_exchange(&vhost, source_id);
+            self.reply(channel, Reply::ExchangeUnbindOk);
+        }
+        Ok(())
+    }
+
+    /// The queue a command names: an empty name means the channel's last declared queue.
+    pub(super) fn resolve_queue_name(&self, channel: Id, name: &str) -> Result<Arc<str>, Fault> {
+        check_length("queue name", name)?;
+        if !name.is_empty() {
+            return Ok(name.into());
+        }
+        self.channels[channel]
+            .last_queue
+            .clone()
+            .ok_or_else(|| Fault::new(ReplyCode::NotFound, "no previously declared queue"))
+    }
+
+    /// The queue of that name, usable from this channel's connection: 404 if
+    /// missing, 405 if it is another connection's exclusive queue.
+    pub(super) fn find_queue(&self, channel: Id, name: &str) -> Result<Id, Fault> {
+        let vhost = self.vhost_of(channel);
+        let queue = self.vhosts[&vhost]
+            .queues
+            .get(name)
+            .copied()
+            .ok_or_else(|| Fault::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+        self.check_exclusive_access(channel, queue)?;
+        Ok(queue)
+    }
+
+    fn check_exclusive_access(&self, channel: Id, queue: Id) -> Result<(), Fault> {
+        let queue = &self.queues[queue];
+        match queue.owner {
+            Some(owner) if owner != self.channels[channel].conn => Err(Self::locked(queue)),
+            _ => Ok(()),
+        }
+    }
+
+    fn locked(queue: &Queue) -> Fault {
+        Fault::new(
+            ReplyCode::ResourceLocked,
+            format!(
+                "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+                queue.name, queue.vhost
+            ),
+        )
+    }
+
+    pub(super) fn declare_queue(
+        &mut self,
+        channel: Id,
+        name: &str,
+        passive: bool,
+        flags: QueueFlags,
+        arguments: &FieldTable,
+    ) -> Result<(), Fault> {
+        let vhost = self.vhost_of(channel);
+        let name: Arc<str> = if passive { self.resolve_queue_name(channel, name)? } else { name.into() };
+        check_length("queue name", &name)?;
+        let id = if passive {
+            self.find_queue(channel, &name)?
+        } else if let Some(&existing) = self.vhosts[&vhost].queues.get(&name) {
+            self.check_queue_equivalent(channel, existing, flags, arguments)?;
+            self.touch_queue(existing);
+            existing
+        } else {
+            if name.starts_with("amq.") {
+                return Err(Fault::new(
+                    ReplyCode::AccessRefused,
+                    format!("queue name '{name}' contains reserved prefix 'amq.*'"),
+                ));
+            }
+            let name = if name.is_empty() { self.generate_name("amq.gen-") } else { name };
+            let args = QueueArgs::parse(arguments, &name, &vhost).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+            self.insert_queue(channel, name, flags, args)
+        };
+        let queue = &self.queues[id];
+        let reply = Reply::QueueDeclareOk {
+            queue: queue.name.clone(),
+            message_count: count_u32(queue.ready.len()),
+            consumer_count: count_u32(queue.consumers.len()),
+        };
+        self.channels[channel].last_queue = Some(queue.name.clone());
+        self.reply(channel, reply);
+        Ok(())
+    }
+
+    fn check_queue_equivalent(&self, channel: Id, id: Id, flags: QueueFlags, arguments: &FieldTable) -> Result<(), Fault> {
+        let queue = &self.queues[id];
+        self.check_exclusive_access(channel, id)?;
+        if queue.owner.is_some() != flags.exclusive {
+            return Err(Self::locked(queue));
+        }
+        for (arg, received, current) in
+            [("durable", flags.durable, queue.durable), ("auto_delete", flags.auto_delete, queue.auto_delete)]
+        {
+            if received != current {
+                return Err(Fault::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "inequivalent arg '{arg}' for queue '{}' in vhost '{}': received '{received}' but current is '{current}'",
+                        queue.name, queue.vhost
+                    ),
+                ));
+            }
+        }
+        QueueArgs::parse(arguments, &queue.name, &queue.vhost)
+            .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+        queue
+            .args
+            .check_equivalent(arguments, &queue.name, &queue.vhost)
+            .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))
+    }
+
+    fn insert_queue(&mut self, channel: Id, name: Arc<str>, flags: QueueFlags, args: QueueArgs) -> Id {
+        let conn = self.channels[channel].conn;
+        let vhost = self.vhost_of(channel);
+        let levels = args.max_priority.map_or(1, |max| usize::from(max) + 1);
+        let queue = Queue {
+            name: name.clone(),
+            vhost: vhost.clone(),
+            durable: flags.durable,
+            owner: flags.exclusive.then_some(conn),
+            auto_delete: flags.auto_delete,
+            args,
+            ready: Ready::new(levels),
+            next_seq: 0,
+            consumers: Vec::new(),
+            cursor: 0,
+            had_consumer: false,
+            last_used: self.now,
+            head_timer: None,
+        };
+        let id = self.queues.insert(queue);
+        self.vhosts.get_mut(&vhost).expect("vhost exists").queues.insert(name, id);
+        if flags.exclusive {
+            self.connections.get_mut(&conn).expect("connection is open").exclusive_queues.insert(id);
+        }
+        self.touch_queue(id);
+        id
+    }
+
+    pub(super) fn bind_queue(
+        &mut self,
+        channel: Id,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+        bind: bool,
+    ) -> Result<(), Fault> {
+        check_length("exchange name", exchange)?;
+        check_length("routing key", routing_key)?;
+        let vhost = self.vhost_of(channel);
+        // An empty queue name means the last declared queue and then an empty
+        // routing key means that queue's name too, as in RabbitMQ.
+        let routing_key: Arc<str> = if queue.is_empty() && routing_key.is_empty() {
+            self.resolve_queue_name(channel, queue)?
+        } else {
+            routing_key.into()
+        };
+        let queue = self.resolve_queue_name(channel, queue)?;
+        if exchange.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        let exchange_id = self.find_exchange(&vhost, exchange)?;
+        let queue_id = self.find_queue(channel, &queue)?;
+        let kind = self.exchanges[exchange_id].kind;
+        Bindings::validate_arguments(kind, arguments).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+        let bindings = &mut self.exchanges[exchange_id].bindings;
+        if bind {
+            bindings.add(Destination::Queue(queue_id), &routing_key, arguments);
+            self.reply(channel, Reply::QueueBindOk);
+        } else {
+            bindings.remove(Destination::Queue(queue_id), &routing_key, arguments);
+            self.auto_delete_exchange(&vhost, exchange_id);
+            self.reply(channel, Reply::QueueUnbindOk);
+        }
+        Ok(())
+    }
+
+    pub(super) fn purge_queue(&mut self, channel: Id, name: &str) -> Result<(), Fault> {
+        let name = self.resolve_queue_name(channel, name)?;
+        let id = self.find_queue(channel, &name)?;
+        let entries = self.queues[id].ready.drain();
+        let message_count = count_u32(entries.len());
+        for entry in entries {
+            let event = Event::Dropped { message: entry.message.id, queue: Some(name.clone()), reason: DropReason::Purged };
+            self.event(event);
+        }
+        self.reply(channel, Reply::QueuePurgeOk { message_count });
+        Ok(())
+    }
+
+    pub(super) fn delete_queue_command(&mut self, channel: Id, name: &str, if_unused: bool, if_empty: bool) -> Result<(), Fault> {
+        let name = self.resolve_queue_name(channel, name)?;
+        let vhost = self.vhost_of(channel);
+        // Deleting a missing queue succeeds with a count of 0, as in RabbitMQ 3.x.
+        if !self.vhosts[&vhost].queues.contains_key(&name) {
+            self.reply(channel, Reply::QueueDeleteOk { message_count: 0 });
+            return Ok(());
+        }
+        let id = self.find_queue(channel, &name)?;
+        let queue = &self.queues[id];
+        if if_unused && !queue.consumers.is_empty() {
+            return Err(Fault::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' in use")));
+        }
+        if if_empty && !queue.ready.is_empty() {
+            return Err(Fault::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' not empty")));
+        }
+        let message_count = self.delete_queue(id, true);
+        self.reply(channel, Reply::QueueDeleteOk { message_count });
+        Ok(())
+    }
+
+    /// Deletes a queue: cancels its consumers (notifying them when `notify`),
+    /// drops its ready messages (deletion never dead-letters) and removes its
+    /// bindings. Returns how many ready messages it held.
+    pub(super) fn delete_queue(&mut self, id: Id, notify: bool) -> u32 {
+        let consumers = self.queues[id].consumers.clone();
+        for consumer in consumers {
+            let removed = self.consumers.remove(consumer).expect("a queue's consumer exists");
+            let channel = &mut self.channels[removed.channel];
+            channel.consumers.remove(&removed.tag);
+            if notify {
+                self.reply(removed.channel, Reply::Cancel { consumer_tag: removed.tag });
+            }
+        }
+        let mut queue = self.queues.remove(id).expect("queue exists");
+        let entries = queue.ready.drain();
+        for entry in &entries {
+            let event =
+                Event::Dropped { message: entry.message.id, queue: Some(queue.name.clone()), reason: DropReason::QueueDeleted };
+            self.event(event);
+        }
+        self.vhosts.get_mut(&queue.vhost).expect("vhost exists").queues.remove(&queue.name);
+        if let Some(owner) = queue.owner {
+            if let Some(connection) = self.connections.get_mut(&owner) {
+                connection.exclusive_queues.remove(&id);
+            }
+        }
+        self.remove_bindings_to(&queue.vhost, Destination::Queue(id));
+        count_u32(entries.len())
+    }
+
+    /// Marks a queue as used now, for `x-expires`.
+    pub(super) fn touch_queue(&mut self, id: Id) {
+        let queue = &mut self.queues[id];
+        queue.last_used = self.now;
+        if let Some(expires_ms) = queue.args.expires_ms {
+            if queue.consumers.is_empty() {
+                self.timers.insert((self.now.plus_ms(expires_ms), Timer::QueueExpires(id)));
+            }
+        }
+    }
+}
+
+/// A count for a 32-bit protocol field, saturating.
+pub(super) fn count_u32(count: usize) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
+}

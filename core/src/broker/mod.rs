@@ -1,0 +1,428 @@
+//! The broker state machine: connections, channels and the dispatch of
+//! commands. Entities (exchanges, queues, bindings) live in `entities`, the
+//! message path (publish, route, enqueue, deliver, settle, dead-letter) in
+//! `delivery`, and time (TTL, x-expires, consumer timeout) in `timers`.
+
+mod consumers;
+mod delivery;
+mod entities;
+mod timers;
+
+use crate::arena::{Arena, Id};
+use crate::channel::{Channel, Consumer};
+use crate::config::Config;
+use crate::field::FieldTable;
+use crate::message::Message;
+use crate::protocol::{
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, Event, ExchangeKind, Input, Output, Reply,
+    ReplyCode,
+};
+use crate::queue::Queue;
+use crate::routing::{Bindings, Destination};
+use crate::time::Instant;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+/// An exchange.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Exchange {
+    name: Arc<str>,
+    kind: ExchangeKind,
+    durable: bool,
+    auto_delete: bool,
+    internal: bool,
+    arguments: FieldTable,
+    bindings: Bindings,
+}
+
+/// A virtual host's names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Vhost {
+    exchanges: BTreeMap<Arc<str>, Id>,
+    queues: BTreeMap<Arc<str>, Id>,
+}
+
+/// An open connection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Connection {
+    vhost: Arc<str>,
+    channels: BTreeSet<ChannelId>,
+    exclusive_queues: BTreeSet<Id>,
+    /// The broker closed it with an error: commands are ignored until `Disconnect`.
+    closing: bool,
+}
+
+/// A deadline the broker must act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Timer {
+    /// A message at the head of this queue expires.
+    QueueHead(Id),
+    /// This queue may have been unused for its `x-expires`.
+    QueueExpires(Id),
+    /// A delivery on this channel may have waited past the consumer timeout.
+    ConsumerTimeout(Id),
+}
+
+/// A message on its way to a dead-letter exchange, already rewritten.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct DeadLetter {
+    message: Arc<Message>,
+    vhost: Arc<str>,
+    queue: Arc<str>,
+    reason: DeadLetterReason,
+}
+
+/// An error caused by client input: closes the channel or the connection.
+#[derive(Debug)]
+struct Fault {
+    code: ReplyCode,
+    text: String,
+}
+
+impl Fault {
+    /// A fault whose text is prefixed with the code's name, as RabbitMQ words it.
+    fn new(code: ReplyCode, text: impl fmt::Display) -> Fault {
+        Fault { code, text: format!("{} - {}", code.name(), text) }
+    }
+
+    /// A fault whose text already carries the code's name.
+    fn worded(code: ReplyCode, text: String) -> Fault {
+        Fault { code, text }
+    }
+}
+
+/// The broker: one sans-IO state machine holding every exchange, queue,
+/// binding, connection, channel, consumer and message.
+///
+/// # Calling protocol
+///
+/// 1. Feed every event with [`Broker::handle`], passing the driver's current
+///    time. Time never goes backwards for the broker: an earlier `now` counts
+///    as the latest one seen.
+/// 2. After every `handle`, drain [`Broker::poll_output`] until it returns
+///    `None`, carrying out each output in order (replies to clients, events to
+///    observers).
+/// 3. Then wait until [`Broker::poll_timeout`] (if any) and call `handle` with
+///    [`Input::Timeout`]. Any `handle` call also runs the timers that are due.
+///
+/// Client errors never panic: they become `Reply::Close` with RabbitMQ's reply
+/// code. A broken internal invariant is an assertion failure.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Broker {
+    config: Config,
+    now: Instant,
+    vhosts: BTreeMap<Arc<str>, Vhost>,
+    exchanges: Arena<Exchange>,
+    queues: Arena<Queue>,
+    channels: Arena<Channel>,
+    consumers: Arena<Consumer>,
+    channel_index: BTreeMap<(ConnectionId, ChannelId), Id>,
+    closing_channels: BTreeSet<(ConnectionId, ChannelId)>,
+    connections: BTreeMap<ConnectionId, Connection>,
+    timers: BTreeSet<(Instant, Timer)>,
+    dead_letters: VecDeque<DeadLetter>,
+    outputs: VecDeque<Output>,
+    next_message_id: u64,
+    next_generated_name: u64,
+    /// Scratch space for routing, kept to avoid an allocation per publish; always empty between calls.
+    route_scratch: Vec<Destination>,
+    /// Scratch space for routing targets; always empty between calls.
+    target_scratch: Vec<Id>,
+}
+
+/// The predeclared exchanges of every vhost.
+const PREDECLARED: [(&str, ExchangeKind); 6] = [
+    ("", ExchangeKind::Direct),
+    ("amq.direct", ExchangeKind::Direct),
+    ("amq.fanout", ExchangeKind::Fanout),
+    ("amq.topic", ExchangeKind::Topic),
+    ("amq.headers", ExchangeKind::Headers),
+    ("amq.match", ExchangeKind::Headers),
+];
+
+impl Broker {
+    /// A broker with the configured vhosts and their predeclared exchanges.
+    #[must_use]
+    pub fn new(config: Config) -> Broker {
+        let mut broker = Broker {
+            config,
+            now: Instant::default(),
+            vhosts: BTreeMap::new(),
+            exchanges: Arena::default(),
+            queues: Arena::default(),
+            channels: Arena::default(),
+            consumers: Arena::default(),
+            channel_index: BTreeMap::new(),
+            closing_channels: BTreeSet::new(),
+            connections: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            dead_letters: VecDeque::new(),
+            outputs: VecDeque::new(),
+            next_message_id: 1,
+            next_generated_name: 1,
+            route_scratch: Vec::new(),
+            target_scratch: Vec::new(),
+        };
+        for vhost in broker.config.vhosts.clone() {
+            let vhost: Arc<str> = vhost.into();
+            broker.vhosts.insert(vhost.clone(), Vhost::default());
+            for (name, kind) in PREDECLARED {
+                broker.insert_exchange(&vhost, name.into(), kind, true, false, false, FieldTable::new());
+            }
+        }
+        broker
+    }
+
+    /// The configuration the broker runs with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Feeds one input at time `now`, after running every timer due by then.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
+        self.fire_timers();
+        self.flush_dead_letters();
+        match input {
+            Input::Connect { conn, user: _, vhost } => self.connect(conn, &vhost),
+            Input::Disconnect { conn } => self.disconnect(conn),
+            Input::Command { conn, channel, command } => self.command(conn, channel, command),
+            Input::Timeout => {}
+        }
+        self.flush_dead_letters();
+    }
+
+    /// The next thing the driver must do, in order; `None` when there is nothing left.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the broker next needs `Input::Timeout` (possibly early: a timer
+    /// that finds nothing to do is harmless).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// The latest time the broker has seen.
+    #[must_use]
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn event(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn reply(&mut self, channel: Id, reply: Reply) {
+        let channel = &self.channels[channel];
+        let (conn, channel) = (channel.conn, channel.number);
+        self.outputs.push_back(Output::Reply { conn, channel, reply });
+    }
+
+    fn connect(&mut self, conn: ConnectionId, vhost: &str) {
+        if self.connections.contains_key(&conn) {
+            // A driver that reuses a live connection id is broken; refusing the
+            // second open keeps the first connection's state intact.
+            return;
+        }
+        let Some((vhost, _)) = self.vhosts.get_key_value(vhost) else {
+            let text = format!("NOT_ALLOWED - vhost {vhost} not found");
+            let reply = Reply::Close { scope: CloseScope::Connection, code: ReplyCode::NotAllowed, text };
+            self.outputs.push_back(Output::Reply { conn, channel: ChannelId(0), reply });
+            return;
+        };
+        let connection =
+            Connection { vhost: vhost.clone(), channels: BTreeSet::new(), exclusive_queues: BTreeSet::new(), closing: false };
+        self.connections.insert(conn, connection);
+        self.outputs.push_back(Output::Reply { conn, channel: ChannelId(0), reply: Reply::ConnectionOpenOk });
+    }
+
+    fn disconnect(&mut self, conn: ConnectionId) {
+        if !self.connections.contains_key(&conn) {
+            return;
+        }
+        self.release_connection(conn);
+        self.connections.remove(&conn);
+        let closing: Vec<_> = self.closing_channels.range((conn, ChannelId(0))..=(conn, ChannelId(u16::MAX))).copied().collect();
+        for key in closing {
+            self.closing_channels.remove(&key);
+        }
+    }
+
+    /// Closes every channel of the connection and deletes its exclusive queues.
+    fn release_connection(&mut self, conn: ConnectionId) {
+        let connection = self.connections.get_mut(&conn).expect("connection is open");
+        connection.closing = true;
+        let channels: Vec<ChannelId> = connection.channels.iter().copied().collect();
+        for number in channels {
+            let channel = self.channel_index[&(conn, number)];
+            self.release_channel(channel);
+        }
+        let connection = self.connections.get_mut(&conn).expect("connection is open");
+        let exclusive = std::mem::take(&mut connection.exclusive_queues);
+        for queue in exclusive {
+            self.delete_queue(queue, false);
+        }
+    }
+
+    fn command(&mut self, conn: ConnectionId, number: ChannelId, command: Command) {
+        let Some(connection) = self.connections.get(&conn) else { return };
+        if connection.closing {
+            return;
+        }
+        if self.closing_channels.contains(&(conn, number)) {
+            // After the broker closes a channel, everything but the close handshake is discarded.
+            match command {
+                Command::ChannelCloseOk => {
+                    self.closing_channels.remove(&(conn, number));
+                }
+                Command::ChannelClose => {
+                    self.closing_channels.remove(&(conn, number));
+                    self.outputs.push_back(Output::Reply { conn, channel: number, reply: Reply::ChannelCloseOk });
+                }
+                _ => {}
+            }
+            return;
+        }
+        let result = match (self.channel_index.get(&(conn, number)).copied(), command) {
+            (Some(_), Command::ChannelOpen) => Err(Fault::new(ReplyCode::ChannelError, "second 'channel.open' seen")),
+            (None, Command::ChannelOpen) => self.open_channel(conn, number),
+            (None, Command::ChannelCloseOk) => Ok(()),
+            (None, _) => Err(Fault::new(ReplyCode::ChannelError, "expected 'channel.open'")),
+            (Some(channel), command) => self.channel_command(channel, command),
+        };
+        if let Err(fault) = result {
+            self.fail(conn, number, fault);
+        }
+    }
+
+    /// Closes the channel (soft error) or the connection (hard error) with the fault's code.
+    fn fail(&mut self, conn: ConnectionId, number: ChannelId, fault: Fault) {
+        if fault.code.closes_connection() {
+            self.release_connection(conn);
+            let reply = Reply::Close { scope: CloseScope::Connection, code: fault.code, text: fault.text };
+            self.outputs.push_back(Output::Reply { conn, channel: ChannelId(0), reply });
+            return;
+        }
+        let channel = self.channel_index[&(conn, number)];
+        self.release_channel(channel);
+        self.closing_channels.insert((conn, number));
+        let reply = Reply::Close { scope: CloseScope::Channel, code: fault.code, text: fault.text };
+        self.outputs.push_back(Output::Reply { conn, channel: number, reply });
+    }
+
+    fn open_channel(&mut self, conn: ConnectionId, number: ChannelId) -> Result<(), Fault> {
+        if number.0 == 0 {
+            return Err(Fault::new(ReplyCode::ChannelError, "channel 0 is the connection's"));
+        }
+        if number.0 > self.config.channel_max {
+            return Err(Fault::new(ReplyCode::NotAllowed, format!("channel_max ({}) exceeded", self.config.channel_max)));
+        }
+        let channel = self.channels.insert(Channel::new(conn, number));
+        self.channel_index.insert((conn, number), channel);
+        self.connections.get_mut(&conn).expect("connection is open").channels.insert(number);
+        self.reply(channel, Reply::ChannelOpenOk);
+        Ok(())
+    }
+
+    /// Removes a channel: cancels its consumers, then requeues its unacknowledged deliveries.
+    fn release_channel(&mut self, channel: Id) {
+        let (conn, number) = (self.channels[channel].conn, self.channels[channel].number);
+        let consumers: Vec<Id> = self.channels[channel].consumers.values().copied().collect();
+        let mut touched = Vec::new();
+        for consumer in consumers {
+            touched.extend(self.remove_consumer(consumer));
+        }
+        let mut removed = self.channels.remove(channel).expect("channel is open");
+        self.channel_index.remove(&(conn, number));
+        self.connections.get_mut(&conn).expect("connection is open").channels.remove(&number);
+        for tag in removed.all_tags() {
+            let unacked = removed.take(tag);
+            touched.extend(self.requeue(unacked));
+        }
+        self.run_queues(touched);
+    }
+
+    fn channel_command(&mut self, channel: Id, command: Command) -> Result<(), Fault> {
+        match command {
+            Command::ChannelOpen | Command::ChannelCloseOk => unreachable!("handled before dispatch"),
+            Command::ChannelClose => {
+                let conn = self.channels[channel].conn;
+                let number = self.channels[channel].number;
+                self.release_channel(channel);
+                self.outputs.push_back(Output::Reply { conn, channel: number, reply: Reply::ChannelCloseOk });
+                Ok(())
+            }
+            Command::ExchangeDeclare { exchange, kind, passive, durable, auto_delete, internal, arguments } => {
+                let flags = entities::ExchangeFlags { durable, auto_delete, internal };
+                self.declare_exchange(channel, &exchange, &kind, passive, flags, arguments)
+            }
+            Command::ExchangeDelete { exchange, if_unused } => self.delete_exchange_command(channel, &exchange, if_unused),
+            Command::ExchangeBind { destination, source, routing_key, arguments } => {
+                self.bind_exchange(channel, &destination, &source, &routing_key, &arguments, true)
+            }
+            Command::ExchangeUnbind { destination, source, routing_key, arguments } => {
+                self.bind_exchange(channel, &destination, &source, &routing_key, &arguments, false)
+            }
+            Command::QueueDeclare { queue, passive, durable, exclusive, auto_delete, arguments } => {
+                let flags = entities::QueueFlags { durable, exclusive, auto_delete };
+                self.declare_queue(channel, &queue, passive, flags, &arguments)
+            }
+            Command::QueueBind { queue, exchange, routing_key, arguments } => {
+                self.bind_queue(channel, &queue, &exchange, &routing_key, &arguments, true)
+            }
+            Command::QueueUnbind { queue, exchange, routing_key, arguments } => {
+                self.bind_queue(channel, &queue, &exchange, &routing_key, &arguments, false)
+            }
+            Command::QueuePurge { queue } => self.purge_queue(channel, &queue),
+            Command::QueueDelete { queue, if_unused, if_empty } => {
+                self.delete_queue_command(channel, &queue, if_unused, if_empty)
+            }
+            Command::BasicQos { prefetch_size, prefetch_count, global } => {
+                self.qos(channel, prefetch_size, prefetch_count, global)
+            }
+            Command::BasicPublish { exchange, routing_key, mandatory, immediate, properties, body } => {
+                let publish = delivery::Publish { exchange, routing_key, mandatory, immediate, properties, body };
+                self.publish(channel, publish)
+            }
+            Command::BasicConsume { queue, consumer_tag, no_ack, exclusive, arguments: _ } => {
+                self.consume(channel, &queue, consumer_tag, no_ack, exclusive)
+            }
+            Command::BasicCancel { consumer_tag } => {
+                self.cancel(channel, &consumer_tag);
+                Ok(())
+            }
+            Command::BasicGet { queue, no_ack } => self.get(channel, &queue, no_ack),
+            Command::BasicAck { delivery_tag, multiple } => {
+                self.settle(channel, delivery_tag, multiple, crate::channel::Settle::Ack)
+            }
+            Command::BasicNack { delivery_tag, multiple, requeue } => {
+                self.settle(channel, delivery_tag, multiple, crate::channel::Settle::from_requeue(requeue))
+            }
+            Command::BasicReject { delivery_tag, requeue } => {
+                self.settle(channel, delivery_tag, false, crate::channel::Settle::from_requeue(requeue))
+            }
+            Command::BasicRecover { requeue } => self.recover(channel, requeue),
+            Command::ConfirmSelect => self.confirm_select(channel),
+            Command::TxSelect => self.tx_select(channel),
+            Command::TxCommit => self.tx_commit(channel),
+            Command::TxRollback => self.tx_rollback(channel),
+        }
+    }
+
+    /// The vhost a channel's connection opened.
+    fn vhost_of(&self, channel: Id) -> Arc<str> {
+        let conn = self.channels[channel].conn;
+        self.connections[&conn].vhost.clone()
+    }
+
+    fn generate_name(&mut self, prefix: &str) -> Arc<str> {
+        let name = format!("{prefix}{}", self.next_generated_name);
+        self.next_generated_name += 1;
+        name.into()
+    }
+}

@@ -1,0 +1,236 @@
+//! A channel: its delivery tags and unacknowledged deliveries, prefetch
+//! limits, consumers, publisher-confirm counter and transaction buffer.
+//!
+//! Delivery tags grow by one per delivery, so the unacknowledged deliveries
+//! are a ring indexed by `tag - first_tag`: settling is O(1), and settling with
+//! `multiple` walks the front of the ring.
+
+use crate::arena::Id;
+use crate::message::Properties;
+use bytes::Bytes;
+use crate::protocol::{ChannelId, ConnectionId};
+use crate::queue::Entry;
+use crate::time::Instant;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// How a delivery is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Settle {
+    /// basic.ack: the message is done.
+    Ack,
+    /// basic.nack or basic.reject with requeue=true.
+    Requeue,
+    /// basic.nack or basic.reject with requeue=false: dead-letter or drop.
+    Discard,
+}
+
+impl Settle {
+    /// The settle a nack or reject asks for.
+    pub(crate) fn from_requeue(requeue: bool) -> Settle {
+        if requeue {
+            Settle::Requeue
+        } else {
+            Settle::Discard
+        }
+    }
+}
+
+/// A delivery not yet acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Unacked {
+    /// The queue it came from (possibly deleted since).
+    pub(crate) queue: Id,
+    /// The queue's name, for events after the queue is gone.
+    pub(crate) queue_name: Arc<str>,
+    /// The queue entry, to requeue it where it was.
+    pub(crate) entry: Entry,
+    /// The consumer it went to (`None` for basic.get).
+    pub(crate) consumer: Option<Id>,
+    /// When it was delivered, for the consumer timeout.
+    pub(crate) delivered_at: Instant,
+    /// A settle waiting for tx.commit.
+    pub(crate) pending: Option<Settle>,
+}
+
+/// A validated publish, routed at once or, in a transaction, at tx.commit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PendingPublish {
+    /// Exchange name.
+    pub(crate) exchange: Arc<str>,
+    /// Routing key.
+    pub(crate) routing_key: Arc<str>,
+    /// Basic properties.
+    pub(crate) properties: Properties,
+    /// Body.
+    pub(crate) body: Bytes,
+    /// Its per-message TTL, parsed from `expiration`.
+    pub(crate) ttl_ms: Option<u64>,
+    /// Whether to return it when unroutable.
+    pub(crate) mandatory: bool,
+}
+
+/// A client consumer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Consumer {
+    /// Its tag, unique on its channel.
+    pub(crate) tag: Arc<str>,
+    /// The channel it delivers to.
+    pub(crate) channel: Id,
+    /// The queue it consumes from.
+    pub(crate) queue: Id,
+    /// Deliveries are settled when sent.
+    pub(crate) no_ack: bool,
+    /// No other consumer may use the queue.
+    pub(crate) exclusive: bool,
+    /// Unacknowledged deliveries allowed (0 = unlimited).
+    pub(crate) prefetch: u16,
+    /// Its unacknowledged deliveries.
+    pub(crate) unacked: u32,
+}
+
+impl Consumer {
+    /// Whether its own prefetch limit leaves room for one more delivery.
+    pub(crate) fn has_room(&self) -> bool {
+        self.no_ack || self.prefetch == 0 || self.unacked < u32::from(self.prefetch)
+    }
+}
+
+/// An open channel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Channel {
+    /// Its connection.
+    pub(crate) conn: ConnectionId,
+    /// Its number.
+    pub(crate) number: ChannelId,
+    /// Prefetch given to consumers created from now on (basic.qos global=false).
+    pub(crate) consumer_prefetch: u16,
+    /// Prefetch shared by the whole channel (basic.qos global=true; 0 = unlimited).
+    pub(crate) channel_prefetch: u16,
+    /// Unacknowledged deliveries of the whole channel.
+    pub(crate) unacked_count: u32,
+    /// Unacknowledged deliveries by tag; `None` marks a settled tag not yet trimmed.
+    deliveries: VecDeque<Option<Unacked>>,
+    /// The tag of `deliveries[0]`.
+    first_tag: u64,
+    /// The tag of the next delivery.
+    next_tag: u64,
+    /// Consumers by tag.
+    pub(crate) consumers: BTreeMap<Arc<str>, Id>,
+    /// Publisher confirms: the next publish sequence number, once confirm.select was seen.
+    pub(crate) next_confirm_seq: Option<u64>,
+    /// tx.select was seen: publishes and settles wait for tx.commit.
+    pub(crate) tx: Option<Vec<PendingPublish>>,
+    /// The last queue declared on the channel, for empty queue names.
+    pub(crate) last_queue: Option<Arc<str>>,
+    /// The consumer-timeout deadline already armed, if any.
+    pub(crate) timeout_armed: Option<Instant>,
+}
+
+impl Channel {
+    /// A freshly opened channel.
+    pub(crate) fn new(conn: ConnectionId, number: ChannelId) -> Channel {
+        Channel {
+            conn,
+            number,
+            consumer_prefetch: 0,
+            channel_prefetch: 0,
+            unacked_count: 0,
+            deliveries: VecDeque::new(),
+            first_tag: 1,
+            next_tag: 1,
+            consumers: BTreeMap::new(),
+            next_confirm_seq: None,
+            tx: None,
+            last_queue: None,
+            timeout_armed: None,
+        }
+    }
+
+    /// Whether the channel-wide prefetch leaves room for one more delivery.
+    pub(crate) fn has_room(&self) -> bool {
+        self.channel_prefetch == 0 || self.unacked_count < u32::from(self.channel_prefetch)
+    }
+
+    /// Takes the next delivery tag and records what must be settled under it
+    /// (`None` for a delivery settled when sent).
+    pub(crate) fn record_delivery(&mut self, unacked: Option<Unacked>) -> u64 {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        match unacked {
+            None if self.deliveries.is_empty() => self.first_tag = self.next_tag,
+            unacked => {
+                if unacked.is_some() {
+                    self.unacked_count += 1;
+                }
+                self.deliveries.push_back(unacked);
+            }
+        }
+        assert_eq!(self.first_tag + self.deliveries.len() as u64, self.next_tag, "ring covers tags");
+        tag
+    }
+
+    /// Whether `tag` is outstanding (delivered, not settled, not waiting for commit).
+    pub(crate) fn is_outstanding(&self, tag: u64) -> bool {
+        self.slot(tag).is_some_and(|unacked| unacked.pending.is_none())
+    }
+
+    fn slot(&self, tag: u64) -> Option<&Unacked> {
+        let index = tag.checked_sub(self.first_tag)?;
+        self.deliveries.get(usize::try_from(index).ok()?)?.as_ref()
+    }
+
+    /// Tags of the outstanding deliveries up to and including `upto` (all of them for `u64::MAX`).
+    pub(crate) fn outstanding_upto(&self, upto: u64) -> Vec<u64> {
+        (self.first_tag..)
+            .zip(self.deliveries.iter())
+            .take_while(|(tag, _)| *tag <= upto)
+            .filter(|(_, slot)| slot.as_ref().is_some_and(|unacked| unacked.pending.is_none()))
+            .map(|(tag, _)| tag)
+            .collect()
+    }
+
+    /// Marks an outstanding delivery as settled at the next tx.commit.
+    pub(crate) fn mark_pending(&mut self, tag: u64, settle: Settle) {
+        let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
+        let unacked = self.deliveries[index].as_mut().expect("tag is outstanding");
+        unacked.pending = Some(settle);
+    }
+
+    /// Removes an unacknowledged delivery, trimming settled tags off the front.
+    pub(crate) fn take(&mut self, tag: u64) -> Unacked {
+        let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
+        let unacked = self.deliveries[index].take().expect("tag is outstanding");
+        self.unacked_count -= 1;
+        while self.deliveries.front().is_some_and(Option::is_none) {
+            self.deliveries.pop_front();
+            self.first_tag += 1;
+        }
+        unacked
+    }
+
+    /// Tags of every unacknowledged delivery (pending or not), oldest first.
+    pub(crate) fn all_tags(&self) -> Vec<u64> {
+        (self.first_tag..).zip(self.deliveries.iter()).filter(|(_, slot)| slot.is_some()).map(|(tag, _)| tag).collect()
+    }
+
+    /// Tags whose settle waits for tx.commit, with how they settle.
+    pub(crate) fn pending_settles(&self) -> Vec<(u64, Settle)> {
+        (self.first_tag..)
+            .zip(self.deliveries.iter())
+            .filter_map(|(tag, slot)| Some((tag, slot.as_ref()?.pending?)))
+            .collect()
+    }
+
+    /// Forgets every settle waiting for tx.commit (tx.rollback).
+    pub(crate) fn clear_pending(&mut self) {
+        for unacked in self.deliveries.iter_mut().flatten() {
+            unacked.pending = None;
+        }
+    }
+
+    /// The oldest unacknowledged delivery's time.
+    pub(crate) fn oldest_delivery(&self) -> Option<Instant> {
+        self.deliveries.iter().flatten().map(|unacked| unacked.delivered_at).next()
+    }
+}

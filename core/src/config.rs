@@ -1,0 +1,91 @@
+//! Broker configuration: every bound the core enforces is here, explicit.
+
+/// Broker configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// Virtual hosts that exist; connecting to another one is refused (530).
+    pub vhosts: Vec<String>,
+    /// Largest message body accepted; larger publishes close the channel (406).
+    pub max_message_size_bytes: usize,
+    /// How long a delivery may stay unacknowledged before its channel is closed
+    /// (406); `None` disables the check.
+    pub consumer_timeout_ms: Option<u64>,
+    /// Most channels one connection may hold open.
+    pub channel_max: u16,
+    /// A deliberately broken broker behaviour, for proving checkers fail.
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<Mutant>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            vhosts: vec!["/".to_owned()],
+            max_message_size_bytes: 16 * 1024 * 1024,
+            consumer_timeout_ms: Some(30 * 60 * 1000),
+            channel_max: 2047,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+}
+
+/// A deliberately broken variant of the broker. Each breaks one rule so that
+/// a checker or model property must catch it.
+///
+/// The enum always exists so that names parse everywhere, but a broker only
+/// behaves as a mutant when built with the `mutants` feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mutant {
+    /// A requeued message is dropped instead of going back to its queue.
+    LoseOnRequeue,
+    /// A requeued message goes to the tail of its queue, not its old position.
+    RequeueToTail,
+    /// Expired messages are still delivered.
+    DeliverExpired,
+    /// Prefetch limits are ignored.
+    IgnorePrefetch,
+    /// An unroutable message is confirmed with basic.nack instead of basic.ack.
+    ConfirmUnroutableAsNack,
+    /// Redeliveries do not carry `redelivered=true`.
+    NoRedeliveredFlag,
+    /// Dead-lettering does not write the `x-death` header.
+    DlxDropsXDeath,
+    /// Every third delivery of a queue with two consumers is handed to both.
+    DoubleDeliver,
+}
+
+impl Mutant {
+    /// Every mutant, in name order.
+    pub const ALL: [Mutant; 8] = [
+        Mutant::LoseOnRequeue,
+        Mutant::RequeueToTail,
+        Mutant::DeliverExpired,
+        Mutant::IgnorePrefetch,
+        Mutant::ConfirmUnroutableAsNack,
+        Mutant::NoRedeliveredFlag,
+        Mutant::DlxDropsXDeath,
+        Mutant::DoubleDeliver,
+    ];
+
+    /// The mutant's name, as selected on the command line.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::LoseOnRequeue => "lose-on-requeue",
+            Mutant::RequeueToTail => "requeue-to-tail",
+            Mutant::DeliverExpired => "deliver-expired",
+            Mutant::IgnorePrefetch => "ignore-prefetch",
+            Mutant::ConfirmUnroutableAsNack => "confirm-unroutable-as-nack",
+            Mutant::NoRedeliveredFlag => "no-redelivered-flag",
+            Mutant::DlxDropsXDeath => "dlx-drops-x-death",
+            Mutant::DoubleDeliver => "double-deliver",
+        }
+    }
+
+    /// The mutant with this name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.into_iter().find(|mutant| mutant.name() == name)
+    }
+}

@@ -1,0 +1,35 @@
+//! brokerlab-core: the broker as a sans-IO state machine.
+//!
+//! All of brokerlab's broker behaviour lives here: exchanges and routing,
+//! queues and their arguments, consumers and prefetch, acknowledgements and
+//! requeue, publisher confirms, TTL, length limits, priorities and
+//! dead-lettering, following RabbitMQ's AMQP 0-9-1 semantics rule by rule.
+//!
+//! The core never reads a clock, sleeps, spawns, does IO or draws randomness:
+//! time comes in as `now`, and nothing iterates a map whose order depends on a
+//! random hasher. Drivers (the AMQP server, the simulator, the model checker)
+//! feed it [`Input`]s and carry out its [`Output`]s; see [`Broker`] for the
+//! calling protocol.
+
+mod arena;
+pub mod args;
+mod broker;
+mod channel;
+pub mod config;
+pub mod dead_letter;
+pub mod field;
+pub mod message;
+pub mod protocol;
+mod queue;
+pub mod routing;
+pub mod time;
+
+pub use broker::Broker;
+pub use config::{Config, Mutant};
+pub use field::{FieldTable, FieldValue};
+pub use message::{Message, MessageId, Properties};
+pub use protocol::{
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
+    ExchangeKind, Input, Output, Reply, ReplyCode,
+};
+pub use time::Instant;

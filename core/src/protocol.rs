@@ -1,0 +1,665 @@
+//! The core's vocabulary: what drivers feed in (`Input`, `Command`) and what
+//! the broker asks of them (`Output`, `Reply`, `Event`).
+//!
+//! Commands are protocol-neutral: they carry what AMQP 0-9-1 methods carry but
+//! no frame layout, so another front end can drive the same core.
+
+use crate::field::FieldTable;
+use crate::message::{Message, MessageId, Properties};
+use bytes::Bytes;
+use std::fmt;
+use std::sync::Arc;
+
+/// A client connection, numbered by the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
+
+/// A channel number within a connection (AMQP channels are 1..=channel_max).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChannelId(pub u16);
+
+/// Everything that can happen to the broker.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// A client connected and authenticated as `user` on `vhost`.
+    Connect {
+        /// The new connection.
+        conn: ConnectionId,
+        /// Authenticated user name.
+        user: String,
+        /// Virtual host the client opened.
+        vhost: String,
+    },
+    /// The connection is gone (closed cleanly or dropped): everything it held is released.
+    Disconnect {
+        /// The connection that went away.
+        conn: ConnectionId,
+    },
+    /// A client command on one channel.
+    Command {
+        /// Connection the command came on.
+        conn: ConnectionId,
+        /// Channel the command came on.
+        channel: ChannelId,
+        /// The command itself.
+        command: Command,
+    },
+    /// Time has reached `poll_timeout()`: expire messages, queues and deliveries.
+    Timeout,
+}
+
+/// An exchange type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExchangeKind {
+    /// Exact routing-key match.
+    Direct,
+    /// Every bound queue.
+    Fanout,
+    /// Dotted routing-key patterns with `*` and `#`.
+    Topic,
+    /// Header matching with `x-match`.
+    Headers,
+}
+
+impl ExchangeKind {
+    /// Parses an AMQP exchange type name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<ExchangeKind> {
+        match name {
+            "direct" => Some(ExchangeKind::Direct),
+            "fanout" => Some(ExchangeKind::Fanout),
+            "topic" => Some(ExchangeKind::Topic),
+            "headers" => Some(ExchangeKind::Headers),
+            _ => None,
+        }
+    }
+
+    /// The AMQP name of this type.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Headers => "headers",
+        }
+    }
+}
+
+/// A client command, one per AMQP method the broker acts on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// channel.open.
+    ChannelOpen,
+    /// channel.close from the client; answered with `ChannelCloseOk`.
+    ChannelClose,
+    /// channel.close-ok: the client acknowledges a close the broker started.
+    ChannelCloseOk,
+    /// exchange.declare.
+    ExchangeDeclare {
+        /// Exchange name.
+        exchange: String,
+        /// Type name as the client sent it (`direct`, `fanout`, `topic`, `headers`).
+        kind: String,
+        /// Only check that it exists.
+        passive: bool,
+        /// Survives a restart.
+        durable: bool,
+        /// Deleted when its last binding goes.
+        auto_delete: bool,
+        /// Clients may not publish to it directly.
+        internal: bool,
+        /// Declare arguments.
+        arguments: FieldTable,
+    },
+    /// exchange.delete.
+    ExchangeDelete {
+        /// Exchange name.
+        exchange: String,
+        /// Refuse (406) when it has bindings.
+        if_unused: bool,
+    },
+    /// exchange.bind: route from `source` to the exchange `destination`.
+    ExchangeBind {
+        /// Destination exchange.
+        destination: String,
+        /// Source exchange.
+        source: String,
+        /// Binding key.
+        routing_key: String,
+        /// Binding arguments.
+        arguments: FieldTable,
+    },
+    /// exchange.unbind.
+    ExchangeUnbind {
+        /// Destination exchange.
+        destination: String,
+        /// Source exchange.
+        source: String,
+        /// Binding key.
+        routing_key: String,
+        /// Binding arguments.
+        arguments: FieldTable,
+    },
+    /// queue.declare.
+    QueueDeclare {
+        /// Queue name; empty asks the broker for a unique name.
+        queue: String,
+        /// Only check that it exists (and is accessible).
+        passive: bool,
+        /// Survives a restart.
+        durable: bool,
+        /// Owned by this connection and deleted with it.
+        exclusive: bool,
+        /// Deleted when its last consumer goes.
+        auto_delete: bool,
+        /// Queue arguments (`x-message-ttl`, `x-max-length`, ...).
+        arguments: FieldTable,
+    },
+    /// queue.bind.
+    QueueBind {
+        /// Queue name (empty: the channel's last declared queue).
+        queue: String,
+        /// Exchange name.
+        exchange: String,
+        /// Binding key.
+        routing_key: String,
+        /// Binding arguments.
+        arguments: FieldTable,
+    },
+    /// queue.unbind.
+    QueueUnbind {
+        /// Queue name (empty: the channel's last declared queue).
+        queue: String,
+        /// Exchange name.
+        exchange: String,
+        /// Binding key.
+        routing_key: String,
+        /// Binding arguments.
+        arguments: FieldTable,
+    },
+    /// queue.purge: remove every ready message.
+    QueuePurge {
+        /// Queue name (empty: the channel's last declared queue).
+        queue: String,
+    },
+    /// queue.delete.
+    QueueDelete {
+        /// Queue name (empty: the channel's last declared queue).
+        queue: String,
+        /// Refuse (406) when it has consumers.
+        if_unused: bool,
+        /// Refuse (406) when it has ready messages.
+        if_empty: bool,
+    },
+    /// basic.qos.
+    BasicQos {
+        /// Byte window; anything but 0 is refused with 540, as RabbitMQ does.
+        prefetch_size: u32,
+        /// Unacknowledged deliveries allowed; 0 is unlimited.
+        prefetch_count: u16,
+        /// `true`: the limit is shared by the channel; `false`: per new consumer.
+        global: bool,
+    },
+    /// basic.publish with its content.
+    BasicPublish {
+        /// Exchange name (empty: the default exchange).
+        exchange: Arc<str>,
+        /// Routing key.
+        routing_key: Arc<str>,
+        /// Return the message (312) when no queue takes it.
+        mandatory: bool,
+        /// Unsupported (540), as in RabbitMQ 3.x.
+        immediate: bool,
+        /// Basic properties.
+        properties: Properties,
+        /// Body.
+        body: Bytes,
+    },
+    /// basic.consume.
+    BasicConsume {
+        /// Queue name (empty: the channel's last declared queue).
+        queue: String,
+        /// Consumer tag; empty asks the broker for one.
+        consumer_tag: String,
+        /// Deliveries are settled when sent.
+        no_ack: bool,
+        /// No other consumer may use the queue.
+        exclusive: bool,
+        /// Consumer arguments.
+        arguments: FieldTable,
+    },
+    /// basic.cancel.
+    BasicCancel {
+        /// The consumer to cancel.
+        consumer_tag: String,
+    },
+    /// basic.get.
+    BasicGet {
+        /// Queue name (empty: the channel's last declared queue).
+        queue: String,
+        /// The message is settled when sent.
+        no_ack: bool,
+    },
+    /// basic.ack.
+    BasicAck {
+        /// Delivery tag (0 with `multiple`: every outstanding one).
+        delivery_tag: u64,
+        /// Settle every outstanding tag up to and including this one.
+        multiple: bool,
+    },
+    /// basic.nack.
+    BasicNack {
+        /// Delivery tag (0 with `multiple`: every outstanding one).
+        delivery_tag: u64,
+        /// Settle every outstanding tag up to and including this one.
+        multiple: bool,
+        /// Requeue rather than dead-letter or drop.
+        requeue: bool,
+    },
+    /// basic.reject.
+    BasicReject {
+        /// Delivery tag.
+        delivery_tag: u64,
+        /// Requeue rather than dead-letter or drop.
+        requeue: bool,
+    },
+    /// basic.recover (and basic.recover-async).
+    BasicRecover {
+        /// Must be `true`; `false` is refused with 540, as RabbitMQ does.
+        requeue: bool,
+    },
+    /// confirm.select.
+    ConfirmSelect,
+    /// tx.select.
+    TxSelect,
+    /// tx.commit.
+    TxCommit,
+    /// tx.rollback.
+    TxRollback,
+}
+
+/// AMQP 0-9-1 reply codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u16)]
+pub enum ReplyCode {
+    /// 311: the message is too large.
+    ContentTooLarge = 311,
+    /// 312: a mandatory message could not be routed.
+    NoRoute = 312,
+    /// 320: the server closed the connection.
+    ConnectionForced = 320,
+    /// 402: invalid virtual host path.
+    InvalidPath = 402,
+    /// 403: access refused.
+    AccessRefused = 403,
+    /// 404: no such entity.
+    NotFound = 404,
+    /// 405: resource locked (an exclusive queue of another connection).
+    ResourceLocked = 405,
+    /// 406: precondition failed.
+    PreconditionFailed = 406,
+    /// 501: bad frame.
+    FrameError = 501,
+    /// 502: bad field.
+    SyntaxError = 502,
+    /// 503: invalid command.
+    CommandInvalid = 503,
+    /// 504: channel not open, or opened twice.
+    ChannelError = 504,
+    /// 505: unexpected frame.
+    UnexpectedFrame = 505,
+    /// 506: resource exhausted.
+    ResourceError = 506,
+    /// 530: not allowed.
+    NotAllowed = 530,
+    /// 540: not implemented.
+    NotImplemented = 540,
+    /// 541: internal error.
+    InternalError = 541,
+}
+
+impl ReplyCode {
+    /// The numeric code.
+    #[must_use]
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// RabbitMQ's name for the code, which prefixes its reply texts.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplyCode::ContentTooLarge => "CONTENT_TOO_LARGE",
+            ReplyCode::NoRoute => "NO_ROUTE",
+            ReplyCode::ConnectionForced => "CONNECTION_FORCED",
+            ReplyCode::InvalidPath => "INVALID_PATH",
+            ReplyCode::AccessRefused => "ACCESS_REFUSED",
+            ReplyCode::NotFound => "NOT_FOUND",
+            ReplyCode::ResourceLocked => "RESOURCE_LOCKED",
+            ReplyCode::PreconditionFailed => "PRECONDITION_FAILED",
+            ReplyCode::FrameError => "FRAME_ERROR",
+            ReplyCode::SyntaxError => "SYNTAX_ERROR",
+            ReplyCode::CommandInvalid => "COMMAND_INVALID",
+            ReplyCode::ChannelError => "CHANNEL_ERROR",
+            ReplyCode::UnexpectedFrame => "UNEXPECTED_FRAME",
+            ReplyCode::ResourceError => "RESOURCE_ERROR",
+            ReplyCode::NotAllowed => "NOT_ALLOWED",
+            ReplyCode::NotImplemented => "NOT_IMPLEMENTED",
+            ReplyCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    /// Whether the code is a hard error that closes the whole connection.
+    #[must_use]
+    pub fn closes_connection(self) -> bool {
+        !matches!(
+            self,
+            ReplyCode::ContentTooLarge
+                | ReplyCode::NoRoute
+                | ReplyCode::AccessRefused
+                | ReplyCode::NotFound
+                | ReplyCode::ResourceLocked
+                | ReplyCode::PreconditionFailed
+        )
+    }
+}
+
+impl fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code(), self.name())
+    }
+}
+
+/// What a broker-initiated close shuts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseScope {
+    /// channel.close: the channel is gone; the client answers with `ChannelCloseOk`.
+    Channel,
+    /// connection.close: every channel is gone; the driver closes the socket.
+    Connection,
+}
+
+/// A reply the driver sends to one client, on one channel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Reply {
+    /// connection.open-ok (answer to `Input::Connect`).
+    ConnectionOpenOk,
+    /// channel.open-ok.
+    ChannelOpenOk,
+    /// channel.close-ok (answer to the client's `ChannelClose`).
+    ChannelCloseOk,
+    /// The broker closes the channel or the connection with an error.
+    Close {
+        /// Channel or connection.
+        scope: CloseScope,
+        /// Reply code.
+        code: ReplyCode,
+        /// Reply text, as RabbitMQ words it (`NOT_FOUND - no queue 'q' in vhost '/'`).
+        text: String,
+    },
+    /// exchange.declare-ok.
+    ExchangeDeclareOk,
+    /// exchange.delete-ok.
+    ExchangeDeleteOk,
+    /// exchange.bind-ok.
+    ExchangeBindOk,
+    /// exchange.unbind-ok.
+    ExchangeUnbindOk,
+    /// queue.declare-ok.
+    QueueDeclareOk {
+        /// The queue's name (the generated one for a server-named queue).
+        queue: Arc<str>,
+        /// Ready messages.
+        message_count: u32,
+        /// Consumers.
+        consumer_count: u32,
+    },
+    /// queue.bind-ok.
+    QueueBindOk,
+    /// queue.unbind-ok.
+    QueueUnbindOk,
+    /// queue.purge-ok.
+    QueuePurgeOk {
+        /// Ready messages removed.
+        message_count: u32,
+    },
+    /// queue.delete-ok.
+    QueueDeleteOk {
+        /// Ready messages removed.
+        message_count: u32,
+    },
+    /// basic.qos-ok.
+    QosOk,
+    /// basic.consume-ok.
+    ConsumeOk {
+        /// The consumer's tag (the generated one when the client left it empty).
+        consumer_tag: Arc<str>,
+    },
+    /// basic.cancel-ok.
+    CancelOk {
+        /// The cancelled consumer.
+        consumer_tag: Arc<str>,
+    },
+    /// basic.cancel from the broker: the consumer's queue was deleted.
+    Cancel {
+        /// The cancelled consumer.
+        consumer_tag: Arc<str>,
+    },
+    /// basic.deliver.
+    Deliver {
+        /// The consumer it is for.
+        consumer_tag: Arc<str>,
+        /// Per-channel delivery tag.
+        delivery_tag: u64,
+        /// Delivered before (requeued or recovered).
+        redelivered: bool,
+        /// The message, with its exchange, routing key, properties and body.
+        message: Arc<Message>,
+    },
+    /// basic.get-ok.
+    GetOk {
+        /// Per-channel delivery tag.
+        delivery_tag: u64,
+        /// Delivered before.
+        redelivered: bool,
+        /// Ready messages left in the queue.
+        message_count: u32,
+        /// The message.
+        message: Arc<Message>,
+    },
+    /// basic.get-empty.
+    GetEmpty,
+    /// basic.return.
+    Return {
+        /// Why (312 NO_ROUTE).
+        code: ReplyCode,
+        /// Reply text.
+        text: String,
+        /// The returned message.
+        message: Arc<Message>,
+    },
+    /// basic.ack from the broker: publisher confirm.
+    ConfirmAck {
+        /// Publish sequence number.
+        delivery_tag: u64,
+        /// Every sequence number up to this one.
+        multiple: bool,
+    },
+    /// basic.nack from the broker: the broker refused the message.
+    ConfirmNack {
+        /// Publish sequence number.
+        delivery_tag: u64,
+        /// Every sequence number up to this one.
+        multiple: bool,
+    },
+    /// basic.recover-ok.
+    RecoverOk,
+    /// confirm.select-ok.
+    ConfirmSelectOk,
+    /// tx.select-ok.
+    TxSelectOk,
+    /// tx.commit-ok.
+    TxCommitOk,
+    /// tx.rollback-ok.
+    TxRollbackOk,
+}
+
+/// Why a message left a queue to a dead-letter exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeadLetterReason {
+    /// Rejected or nacked with requeue=false.
+    Rejected,
+    /// Its TTL ran out.
+    Expired,
+    /// The queue was over its length limit.
+    MaxLen,
+    /// It was returned more times than `x-delivery-limit`.
+    DeliveryLimit,
+}
+
+impl DeadLetterReason {
+    /// RabbitMQ's name, as written in `x-death`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterReason::Rejected => "rejected",
+            DeadLetterReason::Expired => "expired",
+            DeadLetterReason::MaxLen => "maxlen",
+            DeadLetterReason::DeliveryLimit => "delivery_limit",
+        }
+    }
+}
+
+/// Why a message was dropped for good, neither settled by a consumer nor dead-lettered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DropReason {
+    /// No queue took it (and it was not returned).
+    Unroutable,
+    /// It left its queue for a dead-letter reason but the queue has no dead-letter exchange.
+    NoDeadLetterExchange(DeadLetterReason),
+    /// The dead-letter exchange does not exist.
+    DeadLetterExchangeMissing(DeadLetterReason),
+    /// Dead-lettering it would close an automatic cycle.
+    DeadLetterCycle(DeadLetterReason),
+    /// Refused by a full queue under `x-overflow: reject-publish`.
+    RejectPublish,
+    /// Removed by queue.purge.
+    Purged,
+    /// Its queue was deleted.
+    QueueDeleted,
+}
+
+/// An observable fact, for checkers, metrics and tracing. Events carry message
+/// identity so that nothing outside the core needs to reach into its state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// A client published a message (before routing).
+    Published {
+        /// The message.
+        message: MessageId,
+        /// Publishing connection.
+        conn: ConnectionId,
+        /// Publishing channel.
+        channel: ChannelId,
+        /// Its publisher-confirm sequence number, when confirms are on.
+        confirm_seq: Option<u64>,
+    },
+    /// A queue took the message (published, dead-lettered or transactionally committed).
+    Enqueued {
+        /// The message.
+        message: MessageId,
+        /// The queue.
+        queue: Arc<str>,
+    },
+    /// The message was handed to a consumer or to basic.get.
+    Delivered {
+        /// The message.
+        message: MessageId,
+        /// The queue it came from.
+        queue: Arc<str>,
+        /// Receiving connection.
+        conn: ConnectionId,
+        /// Receiving channel.
+        channel: ChannelId,
+        /// Delivery tag on that channel.
+        delivery_tag: u64,
+        /// The redelivered flag it carried.
+        redelivered: bool,
+    },
+    /// The delivery was settled positively (ack, or sent with no-ack): the message left the queue.
+    Acked {
+        /// The message.
+        message: MessageId,
+        /// The queue.
+        queue: Arc<str>,
+    },
+    /// The message went back to its queue, to be redelivered.
+    Requeued {
+        /// The message.
+        message: MessageId,
+        /// The queue.
+        queue: Arc<str>,
+    },
+    /// The message's TTL ran out in its queue (a `DeadLettered` or `Dropped` follows).
+    Expired {
+        /// The message.
+        message: MessageId,
+        /// The queue.
+        queue: Arc<str>,
+    },
+    /// The message left its queue for a dead-letter exchange.
+    DeadLettered {
+        /// The message.
+        message: MessageId,
+        /// The queue it died in.
+        queue: Arc<str>,
+        /// Why.
+        reason: DeadLetterReason,
+        /// The dead-letter exchange it was published to.
+        exchange: Arc<str>,
+    },
+    /// The message was dropped for good.
+    Dropped {
+        /// The message.
+        message: MessageId,
+        /// The queue it left, if it had reached one.
+        queue: Option<Arc<str>>,
+        /// Why.
+        reason: DropReason,
+    },
+    /// The message was returned to its publisher (mandatory, unroutable).
+    Returned {
+        /// The message.
+        message: MessageId,
+    },
+    /// A publisher confirm (ack or nack) was sent for the message.
+    Confirmed {
+        /// The message.
+        message: MessageId,
+        /// Publishing connection.
+        conn: ConnectionId,
+        /// Publishing channel.
+        channel: ChannelId,
+        /// Confirm sequence number.
+        confirm_seq: u64,
+        /// `true` for basic.ack, `false` for basic.nack.
+        ack: bool,
+    },
+}
+
+/// Everything the broker asks its driver to do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Output {
+    /// Send a reply to a client.
+    Reply {
+        /// Destination connection.
+        conn: ConnectionId,
+        /// Destination channel (0 for connection-level replies).
+        channel: ChannelId,
+        /// The reply.
+        reply: Reply,
+    },
+    /// An observable fact.
+    Event(Event),
+}

@@ -1,0 +1,192 @@
+//! A queue: its ready messages in delivery order, its consumers, and its flags.
+//!
+//! Ready messages live in one FIFO per priority level (one level for a plain
+//! queue). Each message carries the sequence number it was enqueued with, so a
+//! requeued message goes back to its original position: the levels stay sorted
+//! by sequence number, which is what makes "requeue keeps publish order" a
+//! binary search rather than a scan.
+
+use crate::args::QueueArgs;
+use crate::arena::Id;
+use crate::message::Message;
+use crate::protocol::ConnectionId;
+use crate::time::Instant;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// One message in a queue, ready or delivered and unacknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Entry {
+    /// The message, shared with every other queue it was routed to.
+    pub(crate) message: Arc<Message>,
+    /// Position in this queue's enqueue order.
+    pub(crate) seq: u64,
+    /// When it expires (the lower of the queue's and the message's TTL).
+    pub(crate) expires_at: Option<Instant>,
+    /// Delivered before: the next delivery carries redelivered=true.
+    pub(crate) redelivered: bool,
+    /// How many times it was returned to the queue (for `x-delivery-limit`).
+    pub(crate) delivery_count: u32,
+    /// Its priority level in this queue (0 in a queue without priorities).
+    pub(crate) level: u8,
+}
+
+impl Entry {
+    /// Whether the entry's TTL has run out at `now`.
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
+
+    /// Body size, counted against `x-max-length-bytes`.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.message.body.len() as u64
+    }
+}
+
+/// The ready messages of a queue, highest priority first, FIFO within a priority.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Ready {
+    levels: Vec<VecDeque<Entry>>,
+    len: usize,
+    bytes: u64,
+}
+
+impl Ready {
+    /// An empty store with `levels` priority levels (at least one).
+    pub(crate) fn new(levels: usize) -> Ready {
+        assert!((1..=256).contains(&levels), "between 1 and 256 priority levels");
+        Ready { levels: vec![VecDeque::new(); levels], len: 0, bytes: 0 }
+    }
+
+    /// The number of priority levels.
+    pub(crate) fn level_count(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Ready messages.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no message is ready.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Body bytes of the ready messages.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Appends a newly enqueued entry at the tail of its level.
+    pub(crate) fn push(&mut self, entry: Entry) {
+        let level = &mut self.levels[usize::from(entry.level)];
+        assert!(level.back().is_none_or(|last| last.seq < entry.seq), "enqueue order is seq order");
+        self.len += 1;
+        self.bytes += entry.size_bytes();
+        level.push_back(entry);
+    }
+
+    /// Puts a returned entry back at its original position (by sequence number).
+    pub(crate) fn requeue(&mut self, entry: Entry) {
+        let level = &mut self.levels[usize::from(entry.level)];
+        let position = level.partition_point(|other| other.seq < entry.seq);
+        assert!(level.get(position).is_none_or(|other| other.seq != entry.seq), "an entry is in a queue once");
+        self.len += 1;
+        self.bytes += entry.size_bytes();
+        level.insert(position, entry);
+    }
+
+    /// Appends a returned entry at the tail, ignoring its position (a mutant's bug).
+    #[cfg(feature = "mutants")]
+    pub(crate) fn requeue_to_tail(&mut self, entry: Entry) {
+        self.len += 1;
+        self.bytes += entry.size_bytes();
+        self.levels[usize::from(entry.level)].push_back(entry);
+    }
+
+    /// Removes and returns the next entry to deliver.
+    pub(crate) fn pop(&mut self) -> Option<Entry> {
+        let level = self.levels.iter_mut().rev().find(|level| !level.is_empty())?;
+        let entry = level.pop_front().expect("the level is not empty");
+        self.len -= 1;
+        self.bytes -= entry.size_bytes();
+        Some(entry)
+    }
+
+    /// Removes and returns an expired entry at the head of any level, if there is one.
+    /// Expired messages behind live ones wait until they reach a head, as in RabbitMQ.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Entry> {
+        let level = self.levels.iter_mut().rev().find(|level| level.front().is_some_and(|entry| entry.is_expired(now)))?;
+        let entry = level.pop_front().expect("the level has an expired head");
+        self.len -= 1;
+        self.bytes -= entry.size_bytes();
+        Some(entry)
+    }
+
+    /// The earliest expiry among the heads of the levels.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.levels.iter().filter_map(|level| level.front()?.expires_at).min()
+    }
+
+    /// Removes every ready entry, in delivery order.
+    pub(crate) fn drain(&mut self) -> Vec<Entry> {
+        let mut entries = Vec::with_capacity(self.len);
+        while let Some(entry) = self.pop() {
+            entries.push(entry);
+        }
+        entries
+    }
+}
+
+/// A queue.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Queue {
+    /// Name, unique in its vhost.
+    pub(crate) name: Arc<str>,
+    /// The vhost it lives in.
+    pub(crate) vhost: Arc<str>,
+    /// Survives a restart.
+    pub(crate) durable: bool,
+    /// The connection that owns it, for an exclusive queue.
+    pub(crate) owner: Option<ConnectionId>,
+    /// Deleted when its last consumer goes (if it ever had one).
+    pub(crate) auto_delete: bool,
+    /// Validated arguments.
+    pub(crate) args: QueueArgs,
+    /// Ready messages.
+    pub(crate) ready: Ready,
+    /// Sequence number for the next enqueued message.
+    pub(crate) next_seq: u64,
+    /// Consumers in registration order.
+    pub(crate) consumers: Vec<Id>,
+    /// Where round-robin dispatch looks first.
+    pub(crate) cursor: usize,
+    /// Whether a consumer was ever registered (for auto-delete).
+    pub(crate) had_consumer: bool,
+    /// Last time it was used, for `x-expires`.
+    pub(crate) last_used: Instant,
+    /// The head-expiry deadline already armed, if any.
+    pub(crate) head_timer: Option<Instant>,
+}
+
+impl Queue {
+    /// Whether the queue is over `x-max-length` or `x-max-length-bytes`.
+    pub(crate) fn is_over_limit(&self) -> bool {
+        self.args.max_length.is_some_and(|max| self.ready.len() as u64 > max)
+            || self.args.max_length_bytes.is_some_and(|max| self.ready.bytes() > max)
+    }
+
+    /// Whether one more message of `size_bytes` would put the queue over a limit.
+    pub(crate) fn would_overflow(&self, size_bytes: u64) -> bool {
+        self.args.max_length.is_some_and(|max| self.ready.len() as u64 >= max)
+            || self.args.max_length_bytes.is_some_and(|max| self.ready.bytes() + size_bytes > max)
+    }
+
+    /// The priority level of a message in this queue: its priority capped at the
+    /// queue's maximum; no priority counts as 0.
+    pub(crate) fn level_of(&self, message: &Message) -> u8 {
+        let max = (self.ready.level_count() - 1) as u8;
+        message.properties.priority.unwrap_or(0).min(max)
+    }
+}

@@ -1,0 +1,694 @@
+//! Routing: the bindings of one exchange and the matching rule of its type.
+//!
+//! A binding is identified, as in RabbitMQ, by its destination, its routing key
+//! and its arguments, whatever the exchange type: two bindings that differ only
+//! in arguments are two bindings. [`Bindings`] keeps that canonical set and,
+//! beside it, an index shaped for the exchange type, and updates both together:
+//!
+//! - direct: destinations by exact routing key;
+//! - fanout: every destination;
+//! - topic: a trie over the dot-separated words of the binding patterns, with
+//!   `*` and `#` as edges of their own, so a publish walks only the branches its
+//!   words can take instead of testing every binding;
+//! - headers: the parsed `x-match` rule and criteria of each binding, scanned in
+//!   full on every publish, as RabbitMQ does.
+//!
+//! The index is canonical: it depends only on the set of bindings, never on the
+//! order they were added or removed in (lists are kept sorted, trie nodes that
+//! no binding needs are pruned), so two exchanges with the same bindings compare
+//! equal and hash alike, which the model checker relies on.
+//!
+//! Routing pushes one entry per matching binding: a destination bound several
+//! times appears several times, and the caller sorts and deduplicates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use crate::arena::Id;
+use crate::field::{FieldTable, FieldValue};
+use crate::protocol::ExchangeKind;
+
+/// The binding argument that selects the headers-exchange matching rule.
+const X_MATCH: &str = "x-match";
+
+/// Nested `#` nodes remembered on the stack during one topic match before the
+/// memo spills to the heap; few patterns have more than one `#`.
+const MEMO_INLINE: usize = 16;
+
+/// Where a binding leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Destination {
+    /// A queue.
+    Queue(Id),
+    /// Another exchange (RabbitMQ's exchange-to-exchange binding).
+    Exchange(Id),
+}
+
+/// The bindings of one exchange, indexed for its type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Bindings {
+    /// Every binding, as the client named it.
+    all: BTreeSet<Binding>,
+    /// The same bindings, shaped for routing by the exchange type.
+    index: Index,
+}
+
+/// One binding's identity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Binding {
+    /// Where it leads; first, so the bindings of one destination are adjacent.
+    destination: Destination,
+    /// The binding key (a pattern for topic exchanges).
+    routing_key: String,
+    /// The binding arguments.
+    arguments: FieldTable,
+}
+
+/// The routing index of one exchange type. Every list is sorted and holds one
+/// entry per binding, so it is a canonical multiset.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Index {
+    /// Destinations by exact routing key; no key maps to an empty list.
+    Direct(BTreeMap<String, Vec<Destination>>),
+    /// Every destination.
+    Fanout(Vec<Destination>),
+    /// The root of the pattern trie.
+    Topic(TopicNode),
+    /// The parsed rule of every binding.
+    Headers(Vec<HeadersBinding>),
+}
+
+impl Bindings {
+    /// An exchange of `kind` with no bindings.
+    pub(crate) fn new(kind: ExchangeKind) -> Bindings {
+        let index = match kind {
+            ExchangeKind::Direct => Index::Direct(BTreeMap::new()),
+            ExchangeKind::Fanout => Index::Fanout(Vec::new()),
+            ExchangeKind::Topic => Index::Topic(TopicNode::default()),
+            ExchangeKind::Headers => Index::Headers(Vec::new()),
+        };
+        Bindings { all: BTreeSet::new(), index }
+    }
+
+    /// Checks binding arguments for this exchange type: for headers, `x-match`
+    /// must be absent or a string among all, any, all-with-x, any-with-x; the
+    /// error is RabbitMQ's 406 reply text.
+    pub(crate) fn validate_arguments(
+        kind: ExchangeKind,
+        arguments: &FieldTable,
+    ) -> Result<(), String> {
+        if kind != ExchangeKind::Headers {
+            return Ok(());
+        }
+        match arguments.get(X_MATCH) {
+            None => Ok(()),
+            Some(value) if MatchMode::parse(value).is_some() => Ok(()),
+            Some(value) => Err(invalid_x_match(value)),
+        }
+    }
+
+    /// Adds a binding; false if an identical binding (destination, key,
+    /// arguments) existed. The arguments must have passed `validate_arguments`.
+    pub(crate) fn add(
+        &mut self,
+        destination: Destination,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> bool {
+        debug_assert!(
+            Self::validate_arguments(self.kind(), arguments).is_ok(),
+            "binding arguments are validated before they are added"
+        );
+        let binding = Binding {
+            destination,
+            routing_key: routing_key.to_owned(),
+            arguments: arguments.clone(),
+        };
+        if self.all.contains(&binding) {
+            return false;
+        }
+        self.index.add(&binding);
+        self.all.insert(binding);
+        true
+    }
+
+    /// Removes a binding; false if there was none.
+    pub(crate) fn remove(
+        &mut self,
+        destination: Destination,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> bool {
+        let binding = Binding {
+            destination,
+            routing_key: routing_key.to_owned(),
+            arguments: arguments.clone(),
+        };
+        if !self.all.remove(&binding) {
+            return false;
+        }
+        self.index.remove(&binding);
+        true
+    }
+
+    /// Removes every binding to `destination` (its queue or exchange was
+    /// deleted); returns how many.
+    pub(crate) fn remove_destination(&mut self, destination: Destination) -> usize {
+        let doomed: Vec<Binding> = self.bindings_to(destination).cloned().collect();
+        for binding in &doomed {
+            let removed = self.all.remove(binding);
+            assert!(removed, "a binding just listed is in the set");
+            self.index.remove(binding);
+        }
+        doomed.len()
+    }
+
+    /// Whether the exchange has no bindings.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// How many bindings the exchange has.
+    pub(crate) fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// Whether any binding leads to `destination`.
+    pub(crate) fn has_destination(&self, destination: Destination) -> bool {
+        self.bindings_to(destination).next().is_some()
+    }
+
+    /// Appends every destination the message matches to `out`, once per
+    /// matching binding (the caller sorts and deduplicates). `headers` is the
+    /// message's `headers` property; only headers exchanges read it.
+    pub(crate) fn route(
+        &self,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Destination>,
+    ) {
+        match &self.index {
+            Index::Direct(by_key) => {
+                if let Some(destinations) = by_key.get(routing_key) {
+                    out.extend_from_slice(destinations);
+                }
+            }
+            Index::Fanout(destinations) => out.extend_from_slice(destinations),
+            Index::Topic(root) => TopicMatch::run(root, routing_key, out),
+            Index::Headers(rules) => {
+                let empty = FieldTable::new();
+                let headers = headers.unwrap_or(&empty);
+                out.extend(
+                    rules.iter().filter(|rule| rule.matches(headers)).map(|rule| rule.destination),
+                );
+            }
+        }
+    }
+
+    /// The exchange type this index serves.
+    fn kind(&self) -> ExchangeKind {
+        match self.index {
+            Index::Direct(_) => ExchangeKind::Direct,
+            Index::Fanout(_) => ExchangeKind::Fanout,
+            Index::Topic(_) => ExchangeKind::Topic,
+            Index::Headers(_) => ExchangeKind::Headers,
+        }
+    }
+
+    /// The bindings to `destination`, which are adjacent in the set because
+    /// the destination orders first.
+    fn bindings_to(&self, destination: Destination) -> impl Iterator<Item = &Binding> {
+        // The empty key and the empty table are the smallest of their types, so
+        // this is the first possible binding to `destination`.
+        let first = Binding { destination, routing_key: String::new(), arguments: FieldTable::new() };
+        self.all
+            .range((Bound::Included(first), Bound::Unbounded))
+            .take_while(move |binding| binding.destination == destination)
+    }
+}
+
+impl Index {
+    /// Indexes a binding that is not yet in the canonical set.
+    fn add(&mut self, binding: &Binding) {
+        let destination = binding.destination;
+        match self {
+            Index::Direct(by_key) => {
+                insert_sorted(by_key.entry(binding.routing_key.clone()).or_default(), destination);
+            }
+            Index::Fanout(destinations) => insert_sorted(destinations, destination),
+            Index::Topic(root) => root.add(topic_words(&binding.routing_key), destination),
+            Index::Headers(rules) => {
+                insert_sorted(rules, HeadersBinding::new(destination, &binding.arguments));
+            }
+        }
+    }
+
+    /// Unindexes a binding that was in the canonical set, pruning what it
+    /// alone needed.
+    fn remove(&mut self, binding: &Binding) {
+        let destination = binding.destination;
+        match self {
+            Index::Direct(by_key) => {
+                let key = binding.routing_key.as_str();
+                let destinations = by_key.get_mut(key).expect("a bound key is in the direct index");
+                remove_sorted(destinations, &destination);
+                if destinations.is_empty() {
+                    by_key.remove(key);
+                }
+            }
+            Index::Fanout(destinations) => remove_sorted(destinations, &destination),
+            Index::Topic(root) => root.remove(topic_words(&binding.routing_key), destination),
+            Index::Headers(rules) => {
+                remove_sorted(rules, &HeadersBinding::new(destination, &binding.arguments));
+            }
+        }
+    }
+}
+
+/// Inserts `item` into a sorted list that may hold equal items.
+fn insert_sorted<T: Ord>(list: &mut Vec<T>, item: T) {
+    let at = list.partition_point(|existing| *existing <= item);
+    list.insert(at, item);
+}
+
+/// Removes one `item` from a sorted list; the index mirrors the canonical set,
+/// so a binding being removed is always there.
+fn remove_sorted<T: Ord>(list: &mut Vec<T>, item: &T) {
+    let at = list.binary_search(item).expect("the index holds every binding of the set");
+    list.remove(at);
+}
+
+/// The words of a topic routing key or pattern: none for the empty key,
+/// otherwise the parts between dots, empty ones included (`a..b` is three).
+fn topic_words(key: &str) -> impl Iterator<Item = &str> {
+    (!key.is_empty()).then(|| key.split('.')).into_iter().flatten()
+}
+
+/// A node of the topic trie: the patterns that end here and the edges onward.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct TopicNode {
+    /// One entry per binding whose pattern ends at this node, sorted.
+    destinations: Vec<Destination>,
+    /// Edges for literal words.
+    literal: BTreeMap<String, TopicNode>,
+    /// The edge for `*`, which takes exactly one word.
+    star: Option<Box<TopicNode>>,
+    /// The edge for `#`, which takes zero or more words.
+    hash: Option<Box<TopicNode>>,
+}
+
+impl TopicNode {
+    /// Whether nothing ends at or passes through this node (it can be pruned).
+    fn is_empty(&self) -> bool {
+        self.destinations.is_empty()
+            && self.literal.is_empty()
+            && self.star.is_none()
+            && self.hash.is_none()
+    }
+
+    /// Adds a binding along the path of `words`, creating missing nodes.
+    fn add<'k>(&mut self, words: impl Iterator<Item = &'k str>, destination: Destination) {
+        let mut node = self;
+        for word in words {
+            node = match word {
+                "*" => node.star.get_or_insert_with(Box::default).as_mut(),
+                "#" => node.hash.get_or_insert_with(Box::default).as_mut(),
+                _ => node.literal.entry(word.to_owned()).or_default(),
+            };
+        }
+        insert_sorted(&mut node.destinations, destination);
+    }
+
+    /// Removes a binding along the path of `words` and prunes the nodes left
+    /// empty, so the trie only ever holds paths of live bindings.
+    fn remove<'k>(&mut self, mut words: impl Iterator<Item = &'k str>, destination: Destination) {
+        const LIVE: &str = "the trie holds the path of every bound pattern";
+        match words.next() {
+            None => remove_sorted(&mut self.destinations, &destination),
+            Some("*") => {
+                let child = self.star.as_mut().expect(LIVE);
+                child.remove(words, destination);
+                if child.is_empty() {
+                    self.star = None;
+                }
+            }
+            Some("#") => {
+                let child = self.hash.as_mut().expect(LIVE);
+                child.remove(words, destination);
+                if child.is_empty() {
+                    self.hash = None;
+                }
+            }
+            Some(word) => {
+                let child = self.literal.get_mut(word).expect(LIVE);
+                child.remove(words, destination);
+                if child.is_empty() {
+                    self.literal.remove(word);
+                }
+            }
+        }
+    }
+}
+
+/// One walk of the topic trie for one routing key.
+///
+/// A position in the key is the byte offset where a word starts, or
+/// `key.len() + 1` once every word is taken; positions only grow along a walk.
+/// Each trie node is visited at most once per position: a node with no `#`
+/// above it can only be reached at one position, and a `#` node below another
+/// `#` remembers the lowest position it was entered at, since entering at a
+/// position covers every later one. That bounds the work by nodes times words,
+/// where plain backtracking is exponential in the number of `#`s, and means
+/// each matching binding is pushed exactly once.
+struct TopicMatch<'t, 'o> {
+    /// The routing key being matched.
+    key: &'t str,
+    /// Where matching destinations go.
+    out: &'o mut Vec<Destination>,
+    /// Entry positions of nested `#` nodes.
+    memo: HashMemo,
+}
+
+impl<'t> TopicMatch<'t, '_> {
+    /// Pushes the destinations of every pattern in the trie at `root` that
+    /// matches `key`.
+    fn run(root: &'t TopicNode, key: &'t str, out: &mut Vec<Destination>) {
+        let mut walk = TopicMatch { key, out, memo: HashMemo::new() };
+        let start = if key.is_empty() { walk.end() } else { 0 };
+        walk.visit(root, start, false);
+    }
+
+    /// The position after the last word.
+    fn end(&self) -> usize {
+        self.key.len() + 1
+    }
+
+    /// The word at `position` (which is before the end) and the position after it.
+    fn word_at(&self, position: usize) -> (&'t str, usize) {
+        let rest = &self.key[position..];
+        match rest.find('.') {
+            Some(dot) => (&rest[..dot], position + dot + 1),
+            None => (rest, self.end()),
+        }
+    }
+
+    /// Matches the rest of the key from `position` against the patterns below
+    /// `node`; `under_hash` says whether a `#` edge leads to `node`.
+    fn visit(&mut self, node: &'t TopicNode, position: usize, under_hash: bool) {
+        if position == self.end() {
+            self.out.extend_from_slice(&node.destinations);
+        } else {
+            let (word, next) = self.word_at(position);
+            if let Some(child) = node.literal.get(word) {
+                self.visit(child, next, under_hash);
+            }
+            if let Some(child) = &node.star {
+                self.visit(child, next, under_hash);
+            }
+        }
+        if let Some(child) = &node.hash {
+            self.visit_hash(child, position, under_hash);
+        }
+    }
+
+    /// Enters the `#` node `hash` at `position`: the `#` takes zero words, then
+    /// one, and so on up to all of the rest.
+    fn visit_hash(&mut self, hash: &'t TopicNode, position: usize, under_hash: bool) {
+        // A `#` with no `#` above it is entered once, so it needs no memo.
+        let stop = if under_hash {
+            match self.memo.enter(hash, position) {
+                Some(stop) => stop,
+                None => return,
+            }
+        } else {
+            usize::MAX
+        };
+        let end = self.end();
+        let mut at = position;
+        while at < stop {
+            self.visit(hash, at, true);
+            if at == end {
+                break;
+            }
+            at = self.word_at(at).1;
+        }
+    }
+}
+
+/// The lowest position each nested `#` node was entered at during one walk,
+/// on the stack while few, so a typical publish does not allocate.
+struct HashMemo {
+    /// The first entries, `inline_len` of them live.
+    inline: [(*const TopicNode, usize); MEMO_INLINE],
+    /// How many `inline` entries are live.
+    inline_len: usize,
+    /// The entries beyond the inline ones.
+    spill: BTreeMap<*const TopicNode, usize>,
+}
+
+impl HashMemo {
+    /// An empty memo.
+    fn new() -> HashMemo {
+        HashMemo {
+            inline: [(std::ptr::null(), 0); MEMO_INLINE],
+            inline_len: 0,
+            spill: BTreeMap::new(),
+        }
+    }
+
+    /// Records entering `node` at `position`. Returns the position the walk
+    /// must stop before (the previous lowest entry, whose walk covered all
+    /// later positions), or None when an earlier entry already covered this one.
+    fn enter(&mut self, node: &TopicNode, position: usize) -> Option<usize> {
+        let node: *const TopicNode = node;
+        let live = &mut self.inline[..self.inline_len];
+        if let Some(entry) = live.iter_mut().find(|(seen, _)| *seen == node) {
+            return lower_entry(&mut entry.1, position);
+        }
+        if let Some(lowest) = self.spill.get_mut(&node) {
+            return lower_entry(lowest, position);
+        }
+        if self.inline_len < MEMO_INLINE {
+            self.inline[self.inline_len] = (node, position);
+            self.inline_len += 1;
+        } else {
+            self.spill.insert(node, position);
+        }
+        Some(usize::MAX)
+    }
+}
+
+/// Lowers a memo entry to `position`; see [`HashMemo::enter`].
+fn lower_entry(lowest: &mut usize, position: usize) -> Option<usize> {
+    (position < *lowest).then(|| std::mem::replace(lowest, position))
+}
+
+/// The headers-exchange rule of one binding, parsed once at bind time.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct HeadersBinding {
+    /// Where a match leads.
+    destination: Destination,
+    /// `all`/`all-with-x` (every criterion) rather than `any`/`any-with-x` (one).
+    require_all: bool,
+    /// The arguments compared with the headers: never `x-match`, and `x-`
+    /// arguments only in the `-with-x` modes.
+    criteria: FieldTable,
+}
+
+impl HeadersBinding {
+    /// Parses a binding's arguments.
+    fn new(destination: Destination, arguments: &FieldTable) -> HeadersBinding {
+        // RabbitMQ treats an unknown x-match as `all` (bindings from before it
+        // validated); ours are validated, so this only matters in principle.
+        let mode = arguments.get(X_MATCH).and_then(MatchMode::parse).unwrap_or(MatchMode::All);
+        let with_x = matches!(mode, MatchMode::AllWithX | MatchMode::AnyWithX);
+        let criteria = arguments
+            .iter()
+            .filter(|(name, _)| *name != X_MATCH && (with_x || !name.starts_with("x-")))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let require_all = matches!(mode, MatchMode::All | MatchMode::AllWithX);
+        HeadersBinding { destination, require_all, criteria }
+    }
+
+    /// Whether a message with these headers matches: `all` with no criteria
+    /// matches everything, `any` with none matches nothing.
+    fn matches(&self, headers: &FieldTable) -> bool {
+        let mut criteria = self.criteria.iter();
+        if self.require_all {
+            criteria.all(|(name, expected)| header_matches(headers.get(name), expected))
+        } else {
+            criteria.any(|(name, expected)| header_matches(headers.get(name), expected))
+        }
+    }
+}
+
+/// Whether a header satisfies one criterion: a void criterion asks only that
+/// the header be present; any other needs the same type and the same value.
+fn header_matches(header: Option<&FieldValue>, expected: &FieldValue) -> bool {
+    match header {
+        None => false,
+        Some(_) if *expected == FieldValue::Void => true,
+        Some(actual) => actual == expected,
+    }
+}
+
+/// The `x-match` modes of a headers binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MatchMode {
+    /// Every non-`x-` argument must match.
+    All,
+    /// At least one non-`x-` argument must match.
+    Any,
+    /// Every argument but `x-match` must match.
+    AllWithX,
+    /// At least one argument but `x-match` must match.
+    AnyWithX,
+}
+
+impl MatchMode {
+    /// The mode an `x-match` value names, if it is a valid one.
+    fn parse(value: &FieldValue) -> Option<MatchMode> {
+        match value {
+            FieldValue::LongString(text) => match text.as_ref() {
+                b"all" => Some(MatchMode::All),
+                b"any" => Some(MatchMode::Any),
+                b"all-with-x" => Some(MatchMode::AllWithX),
+                b"any-with-x" => Some(MatchMode::AnyWithX),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// RabbitMQ's 406 reply text for an invalid `x-match`, the value written as
+/// Erlang's `~p` writes it.
+fn invalid_x_match(value: &FieldValue) -> String {
+    match value {
+        FieldValue::LongString(text) => format!(
+            "PRECONDITION_FAILED - Invalid x-match field value {}; \
+             expected all, any, all-with-x, or any-with-x",
+            erlang_binary(text)
+        ),
+        other => format!(
+            "PRECONDITION_FAILED - Invalid x-match field type {} (value {}); expected longstr",
+            erlang_type(other),
+            erlang_term(other)
+        ),
+    }
+}
+
+/// The type name RabbitMQ's table parser gives a value.
+fn erlang_type(value: &FieldValue) -> &'static str {
+    match value {
+        FieldValue::Bool(_) => "bool",
+        FieldValue::I8(_) => "byte",
+        FieldValue::U8(_) => "unsignedbyte",
+        FieldValue::I16(_) => "short",
+        FieldValue::U16(_) => "unsignedshort",
+        FieldValue::I32(_) => "signedint",
+        FieldValue::U32(_) => "unsignedint",
+        FieldValue::I64(_) => "long",
+        FieldValue::F32(_) => "float",
+        FieldValue::F64(_) => "double",
+        FieldValue::Decimal { .. } => "decimal",
+        FieldValue::LongString(_) => "longstr",
+        FieldValue::Array(_) => "array",
+        FieldValue::Timestamp(_) => "timestamp",
+        FieldValue::Table(_) => "table",
+        FieldValue::ByteArray(_) => "binary",
+        FieldValue::Void => "void",
+    }
+}
+
+/// A value as Erlang's `~p` prints RabbitMQ's parsed form of it (for short
+/// values; `~p` also breaks long terms across lines, which this does not).
+fn erlang_term(value: &FieldValue) -> String {
+    match value {
+        FieldValue::Bool(flag) => flag.to_string(),
+        FieldValue::F32(bits) => erlang_float(f64::from(f32::from_bits(*bits))),
+        FieldValue::F64(bits) => erlang_float(f64::from_bits(*bits)),
+        FieldValue::Decimal { scale, value } => format!("{{{scale},{value}}}"),
+        FieldValue::LongString(bytes) | FieldValue::ByteArray(bytes) => erlang_binary(bytes),
+        FieldValue::Timestamp(seconds) => seconds.to_string(),
+        FieldValue::Array(items) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|item| format!("{{{},{}}}", erlang_type(item), erlang_term(item)))
+                .collect();
+            format!("[{}]", items.join(","))
+        }
+        FieldValue::Table(table) => {
+            let fields: Vec<String> = table
+                .iter()
+                .map(|(name, item)| {
+                    let name = erlang_binary(name.as_bytes());
+                    format!("{{{name},{},{}}}", erlang_type(item), erlang_term(item))
+                })
+                .collect();
+            format!("[{}]", fields.join(","))
+        }
+        FieldValue::Void => "undefined".to_owned(),
+        integer => integer.as_integer().expect("every other variant is an integer").to_string(),
+    }
+}
+
+/// A binary as `~p` prints it: as a quoted string when every byte is
+/// printable ASCII, otherwise as a list of byte values.
+fn erlang_binary(bytes: &[u8]) -> String {
+    if bytes.iter().all(|byte| (b' '..=b'~').contains(byte)) {
+        let mut text = String::from("<<\"");
+        for &byte in bytes {
+            if byte == b'"' || byte == b'\\' {
+                text.push('\\');
+            }
+            text.push(char::from(byte));
+        }
+        text.push_str("\">>");
+        text
+    } else {
+        let bytes: Vec<String> = bytes.iter().map(u8::to_string).collect();
+        format!("<<{}>>", bytes.join(","))
+    }
+}
+
+/// A float as Erlang/OTP 24+ `~p` prints it (`io_lib_format:insert_decimal`):
+/// the shortest digits that read back the same, in fixed notation unless
+/// scientific is shorter (or the value is beyond 2^53), always with a digit
+/// after the point.
+fn erlang_float(value: f64) -> String {
+    if !value.is_finite() {
+        // AMQP can carry these but Erlang has no such floats (RabbitMQ fails
+        // to decode them), so there is no Erlang text to follow.
+        return value.to_string();
+    }
+    // Rust's `{:e}` gives the same shortest round-trip digits as Erlang.
+    let scientific = format!("{:e}", value.abs());
+    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` always writes an exponent");
+    let exponent: i64 = exponent.parse().expect("`{:e}` writes a decimal exponent");
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if value.is_sign_negative() { "-" } else { "" };
+    let length = i64::try_from(digits.len()).expect("an f64 has at most 17 digits");
+    // Erlang's `Place`: the power of ten of the last digit.
+    let place = exponent - length + 1;
+    let exponent_cost = i64::try_from(exponent.to_string().len()).expect("short") + 2;
+    let text = if place < 0 && exponent >= 0 {
+        let (whole, fraction) = digits.split_at(usize::try_from(exponent + 1).expect("positive"));
+        format!("{whole}.{fraction}")
+    } else if place < 0 && 2 - place - length <= exponent_cost {
+        let zeros = usize::try_from(-place - length).expect("a negative exponent");
+        format!("0.{}{digits}", "0".repeat(zeros))
+    } else if place >= 0
+        && exponent_cost + i64::from(length == 1) >= place + 2
+        && value.abs() < 9_007_199_254_740_992.0
+    {
+        let zeros = usize::try_from(place).expect("checked non-negative");
+        format!("{digits}{}.0", "0".repeat(zeros))
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { "0" } else { rest };
+        format!("{first}.{rest}e{exponent}")
+    };
+    format!("{sign}{text}")
+}
