@@ -24,7 +24,10 @@ pub struct Arena<T> {
 
 impl<T> Default for Arena<T> {
     fn default() -> Self {
-        Arena { slots: Vec::new(), free: Vec::new() }
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
     }
 }
 
@@ -36,11 +39,20 @@ impl<T> Arena<T> {
             assert!(slot.value.is_none(), "a free slot is empty");
             slot.generation = slot.generation.wrapping_add(1);
             slot.value = Some(value);
-            return Id { index, generation: slot.generation };
+            return Id {
+                index,
+                generation: slot.generation,
+            };
         }
         let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 live entities");
-        self.slots.push(Slot { generation: 0, value: Some(value) });
-        Id { index, generation: 0 }
+        self.slots.push(Slot {
+            generation: 0,
+            value: Some(value),
+        });
+        Id {
+            index,
+            generation: 0,
+        }
     }
 
     /// Removes and returns the value, if the id is still live.
@@ -58,13 +70,17 @@ impl<T> Arena<T> {
     #[must_use]
     pub fn get(&self, id: Id) -> Option<&T> {
         let slot = self.slots.get(id.index as usize)?;
-        (slot.generation == id.generation).then_some(slot.value.as_ref()).flatten()
+        (slot.generation == id.generation)
+            .then_some(slot.value.as_ref())
+            .flatten()
     }
 
     /// The value, mutably, if the id is still live.
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         let slot = self.slots.get_mut(id.index as usize)?;
-        (slot.generation == id.generation).then_some(slot.value.as_mut()).flatten()
+        (slot.generation == id.generation)
+            .then_some(slot.value.as_mut())
+            .flatten()
     }
 }
 

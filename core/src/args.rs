@@ -18,9 +18,6 @@ use std::sync::Arc;
 /// The longest TTL or expiry RabbitMQ accepts, ten years in milliseconds (`rabbit_misc:check_expiry`).
 pub const MAX_EXPIRY_MS: u64 = 315_360_000_000;
 
-/// The highest `x-max-priority` RabbitMQ accepts.
-const MAX_PRIORITY: i128 = 255;
-
 /// x-overflow: what a queue at its length limit does with one more message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Overflow {
@@ -168,7 +165,12 @@ impl QueueArgs {
     /// without their AMQP types, as `rabbit_misc:assert_args_equivalence` does:
     /// a byte 5 and a long 5 are equivalent, an integer 1 and a double 1.0 are not.
     /// Unknown arguments are not compared.
-    pub fn check_equivalent(&self, requested: &FieldTable, queue: &str, vhost: &str) -> Result<(), String> {
+    pub fn check_equivalent(
+        &self,
+        requested: &FieldTable,
+        queue: &str,
+        vhost: &str,
+    ) -> Result<(), String> {
         for arg in Arg::ALL {
             let current = self.declared.get(arg.name());
             let received = requested.get(arg.name());
@@ -225,8 +227,9 @@ impl QueueArgs {
 /// them ("+5" and "007" are accepted, "-0" is 0, " 5" and "5 " are not).
 /// The text is RabbitMQ's, e.g. `PRECONDITION_FAILED - invalid expiration 'abc': no_integer`.
 pub fn parse_expiration(expiration: &str) -> Result<u64, String> {
-    parse_expiration_term(expiration.as_bytes())
-        .map_err(|error| format!("PRECONDITION_FAILED - invalid expiration '{expiration}': {error}"))
+    parse_expiration_term(expiration.as_bytes()).map_err(|error| {
+        format!("PRECONDITION_FAILED - invalid expiration '{expiration}': {error}")
+    })
 }
 
 fn parse_expiration_term(text: &[u8]) -> Result<u64, String> {
@@ -235,7 +238,10 @@ fn parse_expiration_term(text: &[u8]) -> Result<u64, String> {
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
     };
-    let digit_count = unsigned.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    let digit_count = unsigned
+        .iter()
+        .take_while(|byte| byte.is_ascii_digit())
+        .count();
     if digit_count == 0 {
         return Err("no_integer".to_owned());
     }
@@ -261,9 +267,9 @@ fn parse_expiration_term(text: &[u8]) -> Result<u64, String> {
 
 /// `check_int_arg`: any AMQP integer type.
 fn integer(value: &FieldValue) -> Result<i128, String> {
-    value
-        .as_integer()
-        .ok_or_else(|| erlang_string(format!("expected integer, got {}", type_name(value)).as_bytes()))
+    value.as_integer().ok_or_else(|| {
+        erlang_string(format!("expected integer, got {}", type_name(value)).as_bytes())
+    })
 }
 
 /// `check_non_neg_int_arg`.
@@ -302,7 +308,9 @@ fn max_priority(value: &FieldValue) -> Result<u8, String> {
 /// `check_overflow`.
 fn overflow(value: &FieldValue) -> Result<Overflow, String> {
     match value {
-        FieldValue::LongString(name) => Overflow::parse(name).ok_or_else(|| "invalid_overflow".to_owned()),
+        FieldValue::LongString(name) => {
+            Overflow::parse(name).ok_or_else(|| "invalid_overflow".to_owned())
+        }
         other => Err(unacceptable_type(other)),
     }
 }
@@ -391,7 +399,9 @@ fn same_erlang_term(a: &FieldValue, b: &FieldValue) -> bool {
 /// `rabbit_misc:val/1` of a bare value: a binary as its text, anything else as `~p`.
 fn bare_value(value: &FieldValue) -> String {
     match value {
-        FieldValue::LongString(bytes) | FieldValue::ByteArray(bytes) => format!("'{}'", String::from_utf8_lossy(bytes)),
+        FieldValue::LongString(bytes) | FieldValue::ByteArray(bytes) => {
+            format!("'{}'", String::from_utf8_lossy(bytes))
+        }
         other => format!("'{}'", print_term(other)),
     }
 }
@@ -400,7 +410,11 @@ fn bare_value(value: &FieldValue) -> String {
 fn typed_value(value: Option<&FieldValue>) -> String {
     match value {
         None => "none".to_owned(),
-        Some(value) => format!("the value {} of type '{}'", bare_value(value), type_name(value)),
+        Some(value) => format!(
+            "the value {} of type '{}'",
+            bare_value(value),
+            type_name(value)
+        ),
     }
 }
 
@@ -442,8 +456,12 @@ fn erlang_float(x: f64) -> String {
     // Rust's `{:e}` also writes the shortest round-trip digits, as `d.ddde-x`,
     // so the split and the parse below cannot fail.
     let scientific = format!("{:e}", x.abs());
-    let (mantissa, exponent) = scientific.split_once('e').expect("LowerExp writes an exponent");
-    let exponent: i32 = exponent.parse().expect("LowerExp writes an integer exponent");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("LowerExp writes an exponent");
+    let exponent: i32 = exponent
+        .parse()
+        .expect("LowerExp writes an integer exponent");
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let sign = if x < 0.0 { "-" } else { "" };
     format!("{sign}{}", insert_decimal(exponent + 1, &digits))
@@ -457,12 +475,14 @@ fn insert_decimal(place: i32, digits: &str) -> String {
         return format!("0.{digits}");
     }
     if 0 < place && place < length {
-        let (whole, fraction) = digits.split_at(usize::try_from(place).expect("place is positive here"));
+        let (whole, fraction) =
+            digits.split_at(usize::try_from(place).expect("place is positive here"));
         return format!("{whole}.{fraction}");
     }
     let exponent = (place - 1).to_string();
     let dot_cost = if length == 1 { 2 } else { 1 };
-    let exponent_cost = i32::try_from(exponent.len()).expect("an exponent has at most 4 digits") + 1 + dot_cost;
+    let exponent_cost =
+        i32::try_from(exponent.len()).expect("an exponent has at most 4 digits") + 1 + dot_cost;
     // Both branches below call it with a non-negative count.
     let zeros = |count: i32| "0".repeat(usize::try_from(count).unwrap_or(0));
     if place < 0 && 2 - place <= exponent_cost {

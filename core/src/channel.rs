@@ -7,10 +7,10 @@
 
 use crate::arena::Id;
 use crate::message::Properties;
-use bytes::Bytes;
 use crate::protocol::{ChannelId, ConnectionId};
 use crate::queue::Entry;
 use crate::time::Instant;
+use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -166,13 +166,18 @@ impl Channel {
                 self.deliveries.push_back(unacked);
             }
         }
-        assert_eq!(self.first_tag + self.deliveries.len() as u64, self.next_tag, "ring covers tags");
+        assert_eq!(
+            self.first_tag + self.deliveries.len() as u64,
+            self.next_tag,
+            "ring covers tags"
+        );
         tag
     }
 
     /// Whether `tag` is outstanding (delivered, not settled, not waiting for commit).
     pub(crate) fn is_outstanding(&self, tag: u64) -> bool {
-        self.slot(tag).is_some_and(|unacked| unacked.pending.is_none())
+        self.slot(tag)
+            .is_some_and(|unacked| unacked.pending.is_none())
     }
 
     fn slot(&self, tag: u64) -> Option<&Unacked> {
@@ -185,7 +190,10 @@ impl Channel {
         (self.first_tag..)
             .zip(self.deliveries.iter())
             .take_while(|(tag, _)| *tag <= upto)
-            .filter(|(_, slot)| slot.as_ref().is_some_and(|unacked| unacked.pending.is_none()))
+            .filter(|(_, slot)| {
+                slot.as_ref()
+                    .is_some_and(|unacked| unacked.pending.is_none())
+            })
             .map(|(tag, _)| tag)
             .collect()
     }
@@ -211,7 +219,11 @@ impl Channel {
 
     /// Tags of every unacknowledged delivery (pending or not), oldest first.
     pub(crate) fn all_tags(&self) -> Vec<u64> {
-        (self.first_tag..).zip(self.deliveries.iter()).filter(|(_, slot)| slot.is_some()).map(|(tag, _)| tag).collect()
+        (self.first_tag..)
+            .zip(self.deliveries.iter())
+            .filter(|(_, slot)| slot.is_some())
+            .map(|(tag, _)| tag)
+            .collect()
     }
 
     /// Tags whose settle waits for tx.commit, with how they settle.
@@ -231,6 +243,10 @@ impl Channel {
 
     /// The oldest unacknowledged delivery's time.
     pub(crate) fn oldest_delivery(&self) -> Option<Instant> {
-        self.deliveries.iter().flatten().map(|unacked| unacked.delivered_at).next()
+        self.deliveries
+            .iter()
+            .flatten()
+            .map(|unacked| unacked.delivered_at)
+            .next()
     }
 }

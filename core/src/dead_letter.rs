@@ -65,7 +65,12 @@ pub fn is_cycle(message: &Message, reason: DeadLetterReason, target_queue: &str)
     if reason == DeadLetterReason::Rejected {
         return false;
     }
-    let Some(FieldValue::Array(deaths)) = message.properties.headers.as_ref().and_then(|headers| headers.get(X_DEATH)) else {
+    let Some(FieldValue::Array(deaths)) = message
+        .properties
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(X_DEATH))
+    else {
         return false;
     };
     let target = FieldValue::string(target_queue);
@@ -91,29 +96,48 @@ fn new_death(message: &Message, queue: &str, reason: DeadLetterReason, now: Inst
     let routing_keys = vec![FieldValue::string(&message.routing_key)];
     death.insert("routing-keys".to_owned(), FieldValue::Array(routing_keys));
     if let Some(expiration) = &message.properties.expiration {
-        death.insert("original-expiration".to_owned(), FieldValue::string(expiration));
+        death.insert(
+            "original-expiration".to_owned(),
+            FieldValue::string(expiration),
+        );
     }
     death
 }
 
 /// Adds `death` to the headers' x-death list (`update_x_death_header`).
-fn record_death(headers: &mut FieldTable, death: FieldTable, queue: &str, reason: DeadLetterReason, exchange: &str) {
+fn record_death(
+    headers: &mut FieldTable,
+    death: FieldTable,
+    queue: &str,
+    reason: DeadLetterReason,
+    exchange: &str,
+) {
     let deaths = match headers.remove(X_DEATH) {
         None => {
-            headers.insert("x-first-death-reason".to_owned(), FieldValue::string(reason.as_str()));
+            headers.insert(
+                "x-first-death-reason".to_owned(),
+                FieldValue::string(reason.as_str()),
+            );
             headers.insert("x-first-death-queue".to_owned(), FieldValue::string(queue));
-            headers.insert("x-first-death-exchange".to_owned(), FieldValue::string(exchange));
+            headers.insert(
+                "x-first-death-exchange".to_owned(),
+                FieldValue::string(exchange),
+            );
             vec![FieldValue::Table(death)]
         }
         Some(FieldValue::Array(deaths)) => {
-            let key = (FieldValue::string(queue), FieldValue::string(reason.as_str()));
+            let key = (
+                FieldValue::string(queue),
+                FieldValue::string(reason.as_str()),
+            );
             let mut deaths = merge_repeated_deaths(deaths);
-            let death = match deaths.iter().position(|old| death_key(old) == Some((&key.0, &key.1))) {
-                Some(index) => match deaths.remove(index) {
-                    FieldValue::Table(old) => counted_again(old),
-                    _ => unreachable!("death_key matches tables only"),
-                },
-                None => death,
+            let found = deaths
+                .iter()
+                .position(|old| death_key(old) == Some((&key.0, &key.1)));
+            // death_key matches tables only, so a found entry is a table.
+            let death = match found.map(|index| deaths.remove(index)) {
+                Some(FieldValue::Table(old)) => counted_again(old),
+                _ => death,
             };
             deaths.insert(0, FieldValue::Table(death));
             deaths
@@ -139,7 +163,10 @@ fn death_key(death: &FieldValue) -> Option<(&FieldValue, &FieldValue)> {
 fn counted_again(mut old: FieldTable) -> FieldTable {
     // A count that is not an integer was written by a client; RabbitMQ would
     // crash on it, we start counting again.
-    let count = old.get("count").and_then(FieldValue::as_integer).unwrap_or(0);
+    let count = old
+        .get("count")
+        .and_then(FieldValue::as_integer)
+        .unwrap_or(0);
     let count = i64::try_from(count.saturating_add(1)).unwrap_or(i64::MAX);
     old.insert("count".to_owned(), FieldValue::I64(count));
     old
@@ -166,9 +193,14 @@ fn merge_repeated_deaths(deaths: Vec<FieldValue>) -> Vec<FieldValue> {
         }
         let mut kept = death.clone();
         if let FieldValue::Table(fields) = &mut kept {
-            let repeats = deaths.iter().filter(|other| death_key(other) == Some(key)).count();
+            let repeats = deaths
+                .iter()
+                .filter(|other| death_key(other) == Some(key))
+                .count();
             let repeats = i64::try_from(repeats).unwrap_or(i64::MAX);
-            fields.entry("count".to_owned()).or_insert(FieldValue::I64(repeats));
+            fields
+                .entry("count".to_owned())
+                .or_insert(FieldValue::I64(repeats));
         }
         merged.push(kept);
     }

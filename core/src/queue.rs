@@ -6,8 +6,8 @@
 //! by sequence number, which is what makes "requeue keeps publish order" a
 //! binary search rather than a scan.
 
-use crate::args::QueueArgs;
 use crate::arena::Id;
+use crate::args::QueueArgs;
 use crate::message::Message;
 use crate::protocol::ConnectionId;
 use crate::time::Instant;
@@ -54,8 +54,15 @@ pub(crate) struct Ready {
 impl Ready {
     /// An empty store with `levels` priority levels (at least one).
     pub(crate) fn new(levels: usize) -> Ready {
-        assert!((1..=256).contains(&levels), "between 1 and 256 priority levels");
-        Ready { levels: vec![VecDeque::new(); levels], len: 0, bytes: 0 }
+        assert!(
+            (1..=256).contains(&levels),
+            "between 1 and 256 priority levels"
+        );
+        Ready {
+            levels: vec![VecDeque::new(); levels],
+            len: 0,
+            bytes: 0,
+        }
     }
 
     /// The number of priority levels.
@@ -81,7 +88,10 @@ impl Ready {
     /// Appends a newly enqueued entry at the tail of its level.
     pub(crate) fn push(&mut self, entry: Entry) {
         let level = &mut self.levels[usize::from(entry.level)];
-        assert!(level.back().is_none_or(|last| last.seq < entry.seq), "enqueue order is seq order");
+        assert!(
+            level.back().is_none_or(|last| last.seq < entry.seq),
+            "enqueue order is seq order"
+        );
         self.len += 1;
         self.bytes += entry.size_bytes();
         level.push_back(entry);
@@ -91,7 +101,12 @@ impl Ready {
     pub(crate) fn requeue(&mut self, entry: Entry) {
         let level = &mut self.levels[usize::from(entry.level)];
         let position = level.partition_point(|other| other.seq < entry.seq);
-        assert!(level.get(position).is_none_or(|other| other.seq != entry.seq), "an entry is in a queue once");
+        assert!(
+            level
+                .get(position)
+                .is_none_or(|other| other.seq != entry.seq),
+            "an entry is in a queue once"
+        );
         self.len += 1;
         self.bytes += entry.size_bytes();
         level.insert(position, entry);
@@ -107,7 +122,11 @@ impl Ready {
 
     /// Removes and returns the next entry to deliver.
     pub(crate) fn pop(&mut self) -> Option<Entry> {
-        let level = self.levels.iter_mut().rev().find(|level| !level.is_empty())?;
+        let level = self
+            .levels
+            .iter_mut()
+            .rev()
+            .find(|level| !level.is_empty())?;
         let entry = level.pop_front().expect("the level is not empty");
         self.len -= 1;
         self.bytes -= entry.size_bytes();
@@ -117,7 +136,11 @@ impl Ready {
     /// Removes and returns an expired entry at the head of any level, if there is one.
     /// Expired messages behind live ones wait until they reach a head, as in RabbitMQ.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Entry> {
-        let level = self.levels.iter_mut().rev().find(|level| level.front().is_some_and(|entry| entry.is_expired(now)))?;
+        let level = self
+            .levels
+            .iter_mut()
+            .rev()
+            .find(|level| level.front().is_some_and(|entry| entry.is_expired(now)))?;
         let entry = level.pop_front().expect("the level has an expired head");
         self.len -= 1;
         self.bytes -= entry.size_bytes();
@@ -126,7 +149,10 @@ impl Ready {
 
     /// The earliest expiry among the heads of the levels.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.levels.iter().filter_map(|level| level.front()?.expires_at).min()
+        self.levels
+            .iter()
+            .filter_map(|level| level.front()?.expires_at)
+            .min()
     }
 
     /// Removes every ready entry, in delivery order.
@@ -173,14 +199,24 @@ pub(crate) struct Queue {
 impl Queue {
     /// Whether the queue is over `x-max-length` or `x-max-length-bytes`.
     pub(crate) fn is_over_limit(&self) -> bool {
-        self.args.max_length.is_some_and(|max| self.ready.len() as u64 > max)
-            || self.args.max_length_bytes.is_some_and(|max| self.ready.bytes() > max)
+        self.args
+            .max_length
+            .is_some_and(|max| self.ready.len() as u64 > max)
+            || self
+                .args
+                .max_length_bytes
+                .is_some_and(|max| self.ready.bytes() > max)
     }
 
     /// Whether one more message of `size_bytes` would put the queue over a limit.
     pub(crate) fn would_overflow(&self, size_bytes: u64) -> bool {
-        self.args.max_length.is_some_and(|max| self.ready.len() as u64 >= max)
-            || self.args.max_length_bytes.is_some_and(|max| self.ready.bytes() + size_bytes > max)
+        self.args
+            .max_length
+            .is_some_and(|max| self.ready.len() as u64 >= max)
+            || self
+                .args
+                .max_length_bytes
+                .is_some_and(|max| self.ready.bytes() + size_bytes > max)
     }
 
     /// The priority level of a message in this queue: its priority capped at the

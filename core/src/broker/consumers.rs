@@ -25,22 +25,44 @@ impl Broker {
         let name = self.resolve_queue_name(channel, queue)?;
         let queue = self.find_queue(channel, &name)?;
         super::entities::check_length("consumer tag", &tag)?;
-        let tag: Arc<str> = if tag.is_empty() { self.generate_name("amq.ctag-") } else { tag.into() };
+        let tag: Arc<str> = if tag.is_empty() {
+            self.generate_name("amq.ctag-")
+        } else {
+            tag.into()
+        };
         if self.channels[channel].consumers.contains_key(&tag) {
-            return Err(Fault::new(ReplyCode::NotAllowed, format!("attempt to reuse consumer tag '{tag}'")));
+            return Err(Fault::new(
+                ReplyCode::NotAllowed,
+                format!("attempt to reuse consumer tag '{tag}'"),
+            ));
         }
         let state = &self.queues[queue];
-        let exclusive_held = state.consumers.iter().any(|&consumer| self.consumers[consumer].exclusive);
+        let exclusive_held = state
+            .consumers
+            .iter()
+            .any(|&consumer| self.consumers[consumer].exclusive);
         if exclusive_held || (exclusive && !state.consumers.is_empty()) {
             return Err(Fault::new(
                 ReplyCode::AccessRefused,
-                format!("queue '{}' in vhost '{}' in exclusive use", state.name, state.vhost),
+                format!(
+                    "queue '{}' in vhost '{}' in exclusive use",
+                    state.name, state.vhost
+                ),
             ));
         }
         let prefetch = self.channels[channel].consumer_prefetch;
-        let consumer =
-            self.consumers.insert(Consumer { tag: tag.clone(), channel, queue, no_ack, exclusive, prefetch, unacked: 0 });
-        self.channels[channel].consumers.insert(tag.clone(), consumer);
+        let consumer = self.consumers.insert(Consumer {
+            tag: tag.clone(),
+            channel,
+            queue,
+            no_ack,
+            exclusive,
+            prefetch,
+            unacked: 0,
+        });
+        self.channels[channel]
+            .consumers
+            .insert(tag.clone(), consumer);
         let state = &mut self.queues[queue];
         state.consumers.push(consumer);
         state.had_consumer = true;
@@ -55,7 +77,12 @@ impl Broker {
         // Cancelling an unknown tag is answered with cancel-ok, as in RabbitMQ.
         let consumer = self.channels[channel].consumers.get(tag).copied();
         let touched = consumer.and_then(|consumer| self.remove_consumer(consumer));
-        self.reply(channel, Reply::CancelOk { consumer_tag: tag.into() });
+        self.reply(
+            channel,
+            Reply::CancelOk {
+                consumer_tag: tag.into(),
+            },
+        );
         self.run_queues(touched.into_iter().collect());
     }
 
@@ -64,9 +91,15 @@ impl Broker {
     /// still exists (a single-active-consumer queue may have a new active one).
     pub(super) fn remove_consumer(&mut self, consumer: Id) -> Option<Id> {
         let removed = self.consumers.remove(consumer).expect("consumer exists");
-        self.channels[removed.channel].consumers.remove(&removed.tag);
+        self.channels[removed.channel]
+            .consumers
+            .remove(&removed.tag);
         let queue = &mut self.queues[removed.queue];
-        let position = queue.consumers.iter().position(|&other| other == consumer).expect("consumer is registered");
+        let position = queue
+            .consumers
+            .iter()
+            .position(|&other| other == consumer)
+            .expect("consumer is registered");
         queue.consumers.remove(position);
         if position < queue.cursor {
             queue.cursor -= 1;
@@ -85,9 +118,18 @@ impl Broker {
         Some(removed.queue)
     }
 
-    pub(super) fn qos(&mut self, channel: Id, prefetch_size: u32, prefetch_count: u16, global: bool) -> Result<(), Fault> {
+    pub(super) fn qos(
+        &mut self,
+        channel: Id,
+        prefetch_size: u32,
+        prefetch_count: u16,
+        global: bool,
+    ) -> Result<(), Fault> {
         if prefetch_size != 0 {
-            return Err(Fault::new(ReplyCode::NotImplemented, format!("prefetch_size!=0 ({prefetch_size})")));
+            return Err(Fault::new(
+                ReplyCode::NotImplemented,
+                format!("prefetch_size!=0 ({prefetch_size})"),
+            ));
         }
         let state = &mut self.channels[channel];
         if global {
@@ -103,7 +145,11 @@ impl Broker {
     }
 
     fn queues_consumed_by(&self, channel: Id) -> Vec<Id> {
-        self.channels[channel].consumers.values().map(|&consumer| self.consumers[consumer].queue).collect()
+        self.channels[channel]
+            .consumers
+            .values()
+            .map(|&consumer| self.consumers[consumer].queue)
+            .collect()
     }
 
     pub(super) fn get(&mut self, channel: Id, queue: &str, no_ack: bool) -> Result<(), Fault> {
@@ -133,7 +179,11 @@ impl Broker {
     pub(super) fn next_consumer(&mut self, queue: Id) -> Option<Id> {
         let state = &self.queues[queue];
         let count = state.consumers.len();
-        let candidates = if state.args.single_active_consumer { count.min(1) } else { count };
+        let candidates = if state.args.single_active_consumer {
+            count.min(1)
+        } else {
+            count
+        };
         for offset in 0..candidates {
             let index = (state.cursor + offset) % count;
             let consumer = state.consumers[index];
@@ -156,7 +206,11 @@ impl Broker {
     /// Delivers a ready entry to a consumer.
     pub(super) fn deliver(&mut self, consumer: Id, queue: Id, entry: Entry) {
         if self.is_mutant(Mutant::DoubleDeliver) && entry.message.id.0 % 3 == 0 {
-            let other = self.queues[queue].consumers.iter().copied().find(|&other| other != consumer);
+            let other = self.queues[queue]
+                .consumers
+                .iter()
+                .copied()
+                .find(|&other| other != consumer);
             if let Some(other) = other {
                 self.deliver_one(other, queue, entry.clone());
             }
@@ -184,9 +238,17 @@ impl Broker {
 
     /// Takes a delivery tag for an entry leaving its queue, records it as
     /// unacknowledged (unless no-ack) and emits `Delivered`.
-    fn hand_out(&mut self, channel: Id, consumer: Option<Id>, queue: Id, entry: Entry, no_ack: bool) -> Delivery {
+    fn hand_out(
+        &mut self,
+        channel: Id,
+        consumer: Option<Id>,
+        queue: Id,
+        entry: Entry,
+        no_ack: bool,
+    ) -> Delivery {
         let state = &self.queues[queue];
-        let (queue_name, counts_deliveries) = (state.name.clone(), state.args.delivery_limit.is_some());
+        let (queue_name, counts_deliveries) =
+            (state.name.clone(), state.args.delivery_limit.is_some());
         let message = outgoing(&entry, counts_deliveries);
         let redelivered = entry.redelivered && !self.is_mutant(Mutant::NoRedeliveredFlag);
         let id = entry.message.id;
@@ -201,13 +263,34 @@ impl Broker {
         let state = &mut self.channels[channel];
         let tag = state.record_delivery(unacked);
         let (conn, number) = (state.conn, state.number);
-        self.event(Event::Delivered { message: id, queue: queue_name, conn, channel: number, delivery_tag: tag, redelivered });
-        Delivery { id, tag, redelivered, message }
+        self.event(Event::Delivered {
+            message: id,
+            queue: queue_name,
+            conn,
+            channel: number,
+            delivery_tag: tag,
+            redelivered,
+        });
+        Delivery {
+            id,
+            tag,
+            redelivered,
+            message,
+        }
     }
 
-    fn finish_hand_out(&mut self, channel: Id, id: crate::message::MessageId, queue: &Arc<str>, no_ack: bool) {
+    fn finish_hand_out(
+        &mut self,
+        channel: Id,
+        id: crate::message::MessageId,
+        queue: &Arc<str>,
+        no_ack: bool,
+    ) {
         if no_ack {
-            self.event(Event::Acked { message: id, queue: queue.clone() });
+            self.event(Event::Acked {
+                message: id,
+                queue: queue.clone(),
+            });
         } else {
             self.arm_consumer_timeout(channel);
         }
@@ -221,8 +304,13 @@ impl Broker {
         }
         self.expire_heads(queue);
         while !self.queues[queue].ready.is_empty() {
-            let Some(consumer) = self.next_consumer(queue) else { break };
-            let entry = self.queues[queue].ready.pop().expect("the queue has a ready message");
+            let Some(consumer) = self.next_consumer(queue) else {
+                break;
+            };
+            let entry = self.queues[queue]
+                .ready
+                .pop()
+                .expect("the queue has a ready message");
             self.deliver(consumer, queue, entry);
             self.expire_heads(queue);
         }
@@ -245,18 +333,30 @@ impl Broker {
         }
         while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
             let name = self.queues[queue].name.clone();
-            self.event(Event::Expired { message: entry.message.id, queue: name });
+            self.event(Event::Expired {
+                message: entry.message.id,
+                queue: name,
+            });
             self.dead_letter_or_drop(queue, &entry.message, DeadLetterReason::Expired);
         }
     }
 
     /// basic.ack, basic.nack and basic.reject.
-    pub(super) fn settle(&mut self, channel: Id, tag: u64, multiple: bool, settle: Settle) -> Result<(), Fault> {
+    pub(super) fn settle(
+        &mut self,
+        channel: Id,
+        tag: u64,
+        multiple: bool,
+        settle: Settle,
+    ) -> Result<(), Fault> {
         let state = &self.channels[channel];
         let tags = if multiple && tag == 0 {
             state.outstanding_upto(u64::MAX)
         } else if !state.is_outstanding(tag) {
-            return Err(Fault::new(ReplyCode::PreconditionFailed, format!("unknown delivery tag {tag}")));
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!("unknown delivery tag {tag}"),
+            ));
         } else if multiple {
             state.outstanding_upto(tag)
         } else {
@@ -279,18 +379,28 @@ impl Broker {
     /// Settles one delivery; returns the queue it was requeued to, if any.
     fn settle_one(&mut self, channel: Id, tag: u64, settle: Settle) -> Option<Id> {
         let unacked = self.channels[channel].take(tag);
-        if let Some(consumer) = unacked.consumer.and_then(|consumer| self.consumers.get_mut(consumer)) {
+        if let Some(consumer) = unacked
+            .consumer
+            .and_then(|consumer| self.consumers.get_mut(consumer))
+        {
             consumer.unacked -= 1;
         }
         match settle {
             Settle::Ack => {
-                self.event(Event::Acked { message: unacked.entry.message.id, queue: unacked.queue_name });
+                self.event(Event::Acked {
+                    message: unacked.entry.message.id,
+                    queue: unacked.queue_name,
+                });
                 None
             }
             Settle::Requeue => self.requeue(unacked),
             Settle::Discard => {
                 if self.queues.get(unacked.queue).is_some() {
-                    self.dead_letter_or_drop(unacked.queue, &unacked.entry.message, DeadLetterReason::Rejected);
+                    self.dead_letter_or_drop(
+                        unacked.queue,
+                        &unacked.entry.message,
+                        DeadLetterReason::Rejected,
+                    );
                 } else {
                     self.dropped_with_queue(&unacked);
                 }
@@ -301,7 +411,11 @@ impl Broker {
 
     fn dropped_with_queue(&mut self, unacked: &Unacked) {
         let queue = Some(unacked.queue_name.clone());
-        self.event(Event::Dropped { message: unacked.entry.message.id, queue, reason: DropReason::QueueDeleted });
+        self.event(Event::Dropped {
+            message: unacked.entry.message.id,
+            queue,
+            reason: DropReason::QueueDeleted,
+        });
     }
 
     /// Returns an unacknowledged delivery to its queue at its original
@@ -316,11 +430,22 @@ impl Broker {
         let mut entry = unacked.entry;
         entry.redelivered = true;
         entry.delivery_count += 1;
-        if queue.args.delivery_limit.is_some_and(|limit| u64::from(entry.delivery_count) > limit) {
-            self.dead_letter_or_drop(unacked.queue, &entry.message, DeadLetterReason::DeliveryLimit);
+        if queue
+            .args
+            .delivery_limit
+            .is_some_and(|limit| u64::from(entry.delivery_count) > limit)
+        {
+            self.dead_letter_or_drop(
+                unacked.queue,
+                &entry.message,
+                DeadLetterReason::DeliveryLimit,
+            );
             return Some(unacked.queue);
         }
-        let event = Event::Requeued { message: entry.message.id, queue: queue.name.clone() };
+        let event = Event::Requeued {
+            message: entry.message.id,
+            queue: queue.name.clone(),
+        };
         self.event(event);
         if self.is_mutant(Mutant::LoseOnRequeue) {
             return Some(unacked.queue);
@@ -361,7 +486,10 @@ impl Broker {
     pub(super) fn confirm_select(&mut self, channel: Id) -> Result<(), Fault> {
         let state = &mut self.channels[channel];
         if state.tx.is_some() {
-            return Err(Fault::new(ReplyCode::PreconditionFailed, "cannot switch from tx to confirm mode"));
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                "cannot switch from tx to confirm mode",
+            ));
         }
         state.next_confirm_seq.get_or_insert(1);
         self.reply(channel, Reply::ConfirmSelectOk);
@@ -371,7 +499,10 @@ impl Broker {
     pub(super) fn tx_select(&mut self, channel: Id) -> Result<(), Fault> {
         let state = &mut self.channels[channel];
         if state.next_confirm_seq.is_some() {
-            return Err(Fault::new(ReplyCode::PreconditionFailed, "cannot switch from confirm to tx mode"));
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                "cannot switch from confirm to tx mode",
+            ));
         }
         state.tx.get_or_insert_with(Vec::new);
         self.reply(channel, Reply::TxSelectOk);
@@ -382,7 +513,10 @@ impl Broker {
     pub(super) fn tx_commit(&mut self, channel: Id) -> Result<(), Fault> {
         let state = &mut self.channels[channel];
         let Some(publishes) = state.tx.as_mut().map(std::mem::take) else {
-            return Err(Fault::new(ReplyCode::PreconditionFailed, "channel is not transactional"));
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                "channel is not transactional",
+            ));
         };
         let settles = state.pending_settles();
         for publish in publishes {
@@ -401,7 +535,10 @@ impl Broker {
     pub(super) fn tx_rollback(&mut self, channel: Id) -> Result<(), Fault> {
         let state = &mut self.channels[channel];
         let Some(publishes) = state.tx.as_mut() else {
-            return Err(Fault::new(ReplyCode::PreconditionFailed, "channel is not transactional"));
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                "channel is not transactional",
+            ));
         };
         publishes.clear();
         state.clear_pending();
@@ -427,6 +564,9 @@ fn outgoing(entry: &Entry, counts_deliveries: bool) -> Arc<Message> {
     let mut message = Message::clone(&entry.message);
     let properties = Arc::make_mut(&mut message.properties);
     let count = FieldValue::I64(i64::from(entry.delivery_count));
-    properties.headers.get_or_insert_with(Default::default).insert("x-delivery-count".to_owned(), count);
+    properties
+        .headers
+        .get_or_insert_with(Default::default)
+        .insert("x-delivery-count".to_owned(), count);
     Arc::new(message)
 }

@@ -3,10 +3,10 @@
 
 use super::entities::check_length;
 use super::{Broker, DeadLetter, Fault};
-use crate::args::{parse_expiration, Overflow};
-use crate::config::Mutant;
 use crate::arena::Id;
+use crate::args::{parse_expiration, Overflow};
 use crate::channel::PendingPublish;
+use crate::config::Mutant;
 use crate::dead_letter;
 use crate::message::{Message, MessageId, Properties};
 use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
@@ -40,7 +40,10 @@ impl Broker {
         if publish.body.len() > size_max {
             return Err(Fault::new(
                 ReplyCode::PreconditionFailed,
-                format!("message size {} is larger than configured max size {size_max}", publish.body.len()),
+                format!(
+                    "message size {} is larger than configured max size {size_max}",
+                    publish.body.len()
+                ),
             ));
         }
         check_length("exchange name", &publish.exchange)?;
@@ -51,14 +54,18 @@ impl Broker {
             if self.exchanges[exchange].internal {
                 return Err(Fault::new(
                     ReplyCode::AccessRefused,
-                    format!("cannot publish to internal exchange '{}' in vhost '{vhost}'", publish.exchange),
+                    format!(
+                        "cannot publish to internal exchange '{}' in vhost '{vhost}'",
+                        publish.exchange
+                    ),
                 ));
             }
         }
         let ttl_ms = match publish.properties.expiration.as_deref() {
-            Some(expiration) => {
-                Some(parse_expiration(expiration).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?)
-            }
+            Some(expiration) => Some(
+                parse_expiration(expiration)
+                    .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?,
+            ),
             None => None,
         };
         let pending = PendingPublish {
@@ -86,7 +93,12 @@ impl Broker {
             state.next_confirm_seq = Some(seq + 1);
         }
         let (conn, number) = (state.conn, state.number);
-        self.event(Event::Published { message: id, conn, channel: number, confirm_seq });
+        self.event(Event::Published {
+            message: id,
+            conn,
+            channel: number,
+            confirm_seq,
+        });
         let message = Arc::new(Message {
             id,
             exchange: pending.exchange,
@@ -107,21 +119,44 @@ impl Broker {
         if !routed {
             if pending.mandatory {
                 let text = ReplyCode::NoRoute.name().to_owned();
-                self.reply(channel, Reply::Return { code: ReplyCode::NoRoute, text, message: message.clone() });
+                self.reply(
+                    channel,
+                    Reply::Return {
+                        code: ReplyCode::NoRoute,
+                        text,
+                        message: message.clone(),
+                    },
+                );
                 self.event(Event::Returned { message: id });
             } else {
-                self.event(Event::Dropped { message: id, queue: None, reason: DropReason::Unroutable });
+                self.event(Event::Dropped {
+                    message: id,
+                    queue: None,
+                    reason: DropReason::Unroutable,
+                });
             }
         }
         if let Some(seq) = confirm_seq {
             let ack = !refused && !(self.is_mutant(Mutant::ConfirmUnroutableAsNack) && !routed);
             let reply = if ack {
-                Reply::ConfirmAck { delivery_tag: seq, multiple: false }
+                Reply::ConfirmAck {
+                    delivery_tag: seq,
+                    multiple: false,
+                }
             } else {
-                Reply::ConfirmNack { delivery_tag: seq, multiple: false }
+                Reply::ConfirmNack {
+                    delivery_tag: seq,
+                    multiple: false,
+                }
             };
             self.reply(channel, reply);
-            self.event(Event::Confirmed { message: id, conn, channel: number, confirm_seq: seq, ack });
+            self.event(Event::Confirmed {
+                message: id,
+                conn,
+                channel: number,
+                confirm_seq: seq,
+                ack,
+            });
         }
     }
 
@@ -135,19 +170,27 @@ impl Broker {
             targets.extend(names.queues.get(&*message.routing_key).copied());
             return;
         }
-        let Some(&start) = names.exchanges.get(&*message.exchange) else { return };
+        let Some(&start) = names.exchanges.get(&*message.exchange) else {
+            return;
+        };
         let headers = message.properties.headers.as_ref();
         let mut destinations = std::mem::take(&mut self.route_scratch);
-        self.exchanges[start].bindings.route(&message.routing_key, headers, &mut destinations);
+        self.exchanges[start]
+            .bindings
+            .route(&message.routing_key, headers, &mut destinations);
         let mut visited = vec![];
         let mut index = 0;
         while index < destinations.len() {
             match destinations[index] {
                 Destination::Queue(queue) => targets.push(queue),
-                Destination::Exchange(exchange) if exchange != start && !visited.contains(&exchange) => {
+                Destination::Exchange(exchange)
+                    if exchange != start && !visited.contains(&exchange) =>
+                {
                     visited.push(exchange);
                     if let Some(exchange) = self.exchanges.get(exchange) {
-                        exchange.bindings.route(&message.routing_key, headers, &mut destinations);
+                        exchange
+                            .bindings
+                            .route(&message.routing_key, headers, &mut destinations);
                     }
                 }
                 Destination::Exchange(_) => {}
@@ -167,11 +210,17 @@ impl Broker {
     fn enqueue(&mut self, id: Id, message: &Arc<Message>, ttl_ms: Option<u64>) -> bool {
         let now = self.now;
         let queue = &mut self.queues[id];
-        if queue.args.overflow != Overflow::DropHead && queue.would_overflow(message.body.len() as u64) {
+        if queue.args.overflow != Overflow::DropHead
+            && queue.would_overflow(message.body.len() as u64)
+        {
             if queue.args.overflow == Overflow::RejectPublishDlx {
                 self.dead_letter_or_drop(id, message, DeadLetterReason::MaxLen);
             } else {
-                let event = Event::Dropped { message: message.id, queue: Some(queue.name.clone()), reason: DropReason::RejectPublish };
+                let event = Event::Dropped {
+                    message: message.id,
+                    queue: Some(queue.name.clone()),
+                    reason: DropReason::RejectPublish,
+                };
                 self.event(event);
             }
             return false;
@@ -191,7 +240,10 @@ impl Broker {
         queue.next_seq += 1;
         let was_empty = queue.ready.is_empty();
         let name = queue.name.clone();
-        self.event(Event::Enqueued { message: message.id, queue: name });
+        self.event(Event::Enqueued {
+            message: message.id,
+            queue: name,
+        });
         // A message that finds the queue empty and a consumer with room is
         // delivered at once, before its TTL is looked at: this is how a TTL of
         // 0 reaches a waiting consumer.
@@ -214,7 +266,10 @@ impl Broker {
             return;
         }
         while queue.is_over_limit() {
-            let entry = queue.ready.pop().expect("a queue over its limit has messages");
+            let entry = queue
+                .ready
+                .pop()
+                .expect("a queue over its limit has messages");
             self.dead_letter_or_drop(id, &entry.message, DeadLetterReason::MaxLen);
             queue = &mut self.queues[id];
         }
@@ -222,7 +277,12 @@ impl Broker {
 
     /// Sends a message that left queue `id` for `reason` to the queue's
     /// dead-letter exchange, or drops it when the queue has none.
-    pub(super) fn dead_letter_or_drop(&mut self, id: Id, message: &Message, reason: DeadLetterReason) {
+    pub(super) fn dead_letter_or_drop(
+        &mut self,
+        id: Id,
+        message: &Message,
+        reason: DeadLetterReason,
+    ) {
         let queue = &self.queues[id];
         let Some(exchange) = &queue.args.dead_letter_exchange else {
             let event = Event::Dropped {
@@ -234,15 +294,28 @@ impl Broker {
             return;
         };
         let routing_key = queue.args.dead_letter_routing_key.as_ref();
-        let mut rewritten = dead_letter::dead_letter(message, &queue.name, reason, self.now, exchange, routing_key);
+        let mut rewritten = dead_letter::dead_letter(
+            message,
+            &queue.name,
+            reason,
+            self.now,
+            exchange,
+            routing_key,
+        );
         if self.is_mutant(Mutant::DlxDropsXDeath) {
             let properties = Arc::make_mut(&mut rewritten.properties);
             if let Some(headers) = properties.headers.as_mut() {
-                headers.retain(|name, _| !name.starts_with("x-death") && !name.starts_with("x-first-death"));
+                headers.retain(|name, _| {
+                    !name.starts_with("x-death") && !name.starts_with("x-first-death")
+                });
             }
         }
-        let dead_letter =
-            DeadLetter { message: Arc::new(rewritten), vhost: queue.vhost.clone(), queue: queue.name.clone(), reason };
+        let dead_letter = DeadLetter {
+            message: Arc::new(rewritten),
+            vhost: queue.vhost.clone(),
+            queue: queue.name.clone(),
+            reason,
+        };
         self.dead_letters.push_back(dead_letter);
     }
 
@@ -258,21 +331,47 @@ impl Broker {
     }
 
     fn publish_dead_letter(&mut self, dead_letter: DeadLetter) {
-        let DeadLetter { message, vhost, queue, reason } = dead_letter;
-        if !self.vhosts[&vhost].exchanges.contains_key(&*message.exchange) {
+        let DeadLetter {
+            message,
+            vhost,
+            queue,
+            reason,
+        } = dead_letter;
+        if !self.vhosts[&vhost]
+            .exchanges
+            .contains_key(&*message.exchange)
+        {
             let reason = DropReason::DeadLetterExchangeMissing(reason);
-            self.event(Event::Dropped { message: message.id, queue: Some(queue), reason });
+            self.event(Event::Dropped {
+                message: message.id,
+                queue: Some(queue),
+                reason,
+            });
             return;
         }
         let exchange = message.exchange.clone();
-        self.event(Event::DeadLettered { message: message.id, queue: queue.clone(), reason, exchange });
+        self.event(Event::DeadLettered {
+            message: message.id,
+            queue: queue.clone(),
+            reason,
+            exchange,
+        });
         let mut targets = Vec::new();
         self.route(&vhost, &message, &mut targets);
         let routed = !targets.is_empty();
-        targets.retain(|&target| !dead_letter::is_cycle(&message, reason, &self.queues[target].name));
+        targets
+            .retain(|&target| !dead_letter::is_cycle(&message, reason, &self.queues[target].name));
         if targets.is_empty() {
-            let reason = if routed { DropReason::DeadLetterCycle(reason) } else { DropReason::Unroutable };
-            self.event(Event::Dropped { message: message.id, queue: Some(queue), reason });
+            let reason = if routed {
+                DropReason::DeadLetterCycle(reason)
+            } else {
+                DropReason::Unroutable
+            };
+            self.event(Event::Dropped {
+                message: message.id,
+                queue: Some(queue),
+                reason,
+            });
             return;
         }
         for target in targets {
@@ -293,4 +392,3 @@ impl Broker {
         }
     }
 }
-

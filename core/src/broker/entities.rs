@@ -2,8 +2,8 @@
 //! the access rules (reserved names, exclusive queues, equivalence) around them.
 
 use super::{Broker, Exchange, Fault, Timer};
-use crate::args::QueueArgs;
 use crate::arena::Id;
+use crate::args::QueueArgs;
 use crate::field::FieldTable;
 use crate::protocol::{DropReason, Event, ExchangeKind, Reply, ReplyCode};
 use crate::queue::{Queue, Ready};
@@ -32,13 +32,19 @@ pub(super) struct QueueFlags {
 /// Refuses a name longer than an AMQP short string.
 pub(super) fn check_length(what: &str, name: &str) -> Result<(), Fault> {
     if name.len() > NAME_LENGTH_MAX {
-        return Err(Fault::new(ReplyCode::SyntaxError, format!("{what} longer than {NAME_LENGTH_MAX} bytes")));
+        return Err(Fault::new(
+            ReplyCode::SyntaxError,
+            format!("{what} longer than {NAME_LENGTH_MAX} bytes"),
+        ));
     }
     Ok(())
 }
 
 fn default_exchange_refused() -> Fault {
-    Fault::new(ReplyCode::AccessRefused, "operation not permitted on the default exchange")
+    Fault::new(
+        ReplyCode::AccessRefused,
+        "operation not permitted on the default exchange",
+    )
 }
 
 impl Broker {
@@ -54,9 +60,21 @@ impl Broker {
         arguments: FieldTable,
     ) -> Id {
         let bindings = Bindings::new(kind);
-        let exchange = Exchange { name: name.clone(), kind, durable, auto_delete, internal, arguments, bindings };
+        let exchange = Exchange {
+            name: name.clone(),
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+            bindings,
+        };
         let id = self.exchanges.insert(exchange);
-        self.vhosts.get_mut(vhost).expect("vhost exists").exchanges.insert(name, id);
+        self.vhosts
+            .get_mut(vhost)
+            .expect("vhost exists")
+            .exchanges
+            .insert(name, id);
         id
     }
 
@@ -66,7 +84,12 @@ impl Broker {
             .exchanges
             .get(name)
             .copied()
-            .ok_or_else(|| Fault::new(ReplyCode::NotFound, format!("no exchange '{name}' in vhost '{vhost}'")))
+            .ok_or_else(|| {
+                Fault::new(
+                    ReplyCode::NotFound,
+                    format!("no exchange '{name}' in vhost '{vhost}'"),
+                )
+            })
     }
 
     pub(super) fn declare_exchange(
@@ -89,7 +112,10 @@ impl Broker {
             return Ok(());
         }
         let Some(kind) = ExchangeKind::parse(kind_name) else {
-            return Err(Fault::new(ReplyCode::CommandInvalid, format!("unknown exchange type '{kind_name}'")));
+            return Err(Fault::new(
+                ReplyCode::CommandInvalid,
+                format!("unknown exchange type '{kind_name}'"),
+            ));
         };
         match self.vhosts[&vhost].exchanges.get(name).copied() {
             Some(existing) => self.check_exchange_equivalent(existing, &vhost, kind, flags)?,
@@ -100,20 +126,50 @@ impl Broker {
                 ));
             }
             None => {
-                self.insert_exchange(&vhost, name.into(), kind, flags.durable, flags.auto_delete, flags.internal, arguments);
+                self.insert_exchange(
+                    &vhost,
+                    name.into(),
+                    kind,
+                    flags.durable,
+                    flags.auto_delete,
+                    flags.internal,
+                    arguments,
+                );
             }
         }
         self.reply(channel, Reply::ExchangeDeclareOk);
         Ok(())
     }
 
-    fn check_exchange_equivalent(&self, id: Id, vhost: &str, kind: ExchangeKind, flags: ExchangeFlags) -> Result<(), Fault> {
+    fn check_exchange_equivalent(
+        &self,
+        id: Id,
+        vhost: &str,
+        kind: ExchangeKind,
+        flags: ExchangeFlags,
+    ) -> Result<(), Fault> {
         let exchange = &self.exchanges[id];
         let differences = [
-            ("type", kind.as_str().to_owned(), exchange.kind.as_str().to_owned()),
-            ("durable", flags.durable.to_string(), exchange.durable.to_string()),
-            ("auto_delete", flags.auto_delete.to_string(), exchange.auto_delete.to_string()),
-            ("internal", flags.internal.to_string(), exchange.internal.to_string()),
+            (
+                "type",
+                kind.as_str().to_owned(),
+                exchange.kind.as_str().to_owned(),
+            ),
+            (
+                "durable",
+                flags.durable.to_string(),
+                exchange.durable.to_string(),
+            ),
+            (
+                "auto_delete",
+                flags.auto_delete.to_string(),
+                exchange.auto_delete.to_string(),
+            ),
+            (
+                "internal",
+                flags.internal.to_string(),
+                exchange.internal.to_string(),
+            ),
         ];
         for (arg, received, current) in differences {
             if received != current {
@@ -129,7 +185,12 @@ impl Broker {
         Ok(())
     }
 
-    pub(super) fn delete_exchange_command(&mut self, channel: Id, name: &str, if_unused: bool) -> Result<(), Fault> {
+    pub(super) fn delete_exchange_command(
+        &mut self,
+        channel: Id,
+        name: &str,
+        if_unused: bool,
+    ) -> Result<(), Fault> {
         check_length("exchange name", name)?;
         let vhost = self.vhost_of(channel);
         if name.is_empty() {
@@ -158,7 +219,11 @@ impl Broker {
     /// Removes an exchange, the bindings from it, and the bindings to it from other exchanges.
     pub(super) fn delete_exchange(&mut self, vhost: &Arc<str>, id: Id) {
         let exchange = self.exchanges.remove(id).expect("exchange exists");
-        self.vhosts.get_mut(vhost).expect("vhost exists").exchanges.remove(&exchange.name);
+        self.vhosts
+            .get_mut(vhost)
+            .expect("vhost exists")
+            .exchanges
+            .remove(&exchange.name);
         self.remove_bindings_to(vhost, Destination::Exchange(id));
     }
 
@@ -167,7 +232,9 @@ impl Broker {
     fn remove_bindings_to(&mut self, vhost: &Arc<str>, destination: Destination) {
         let sources: Vec<Id> = self.vhosts[vhost].exchanges.values().copied().collect();
         for source in sources {
-            let Some(exchange) = self.exchanges.get_mut(source) else { continue };
+            let Some(exchange) = self.exchanges.get_mut(source) else {
+                continue;
+            };
             if exchange.bindings.remove_destination(destination) > 0 {
                 self.auto_delete_exchange(vhost, source);
             }
@@ -176,7 +243,9 @@ impl Broker {
 
     /// Deletes an auto-delete exchange whose last binding just went.
     fn auto_delete_exchange(&mut self, vhost: &Arc<str>, id: Id) {
-        let Some(exchange) = self.exchanges.get(id) else { return };
+        let Some(exchange) = self.exchanges.get(id) else {
+            return;
+        };
         if exchange.auto_delete && exchange.bindings.is_empty() {
             self.delete_exchange(vhost, id);
         }
@@ -201,13 +270,22 @@ impl Broker {
         let source_id = self.find_exchange(&vhost, source)?;
         let destination_id = self.find_exchange(&vhost, destination)?;
         let kind = self.exchanges[source_id].kind;
-        Bindings::validate_arguments(kind, arguments).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+        Bindings::validate_arguments(kind, arguments)
+            .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
         let bindings = &mut self.exchanges[source_id].bindings;
         if bind {
-            bindings.add(Destination::Exchange(destination_id), routing_key, arguments);
+            bindings.add(
+                Destination::Exchange(destination_id),
+                routing_key,
+                arguments,
+            );
             self.reply(channel, Reply::ExchangeBindOk);
         } else {
-            bindings.remove(Destination::Exchange(destination_id), routing_key, arguments);
+            bindings.remove(
+                Destination::Exchange(destination_id),
+                routing_key,
+                arguments,
+            );
             self.auto_delete_exchange(&vhost, source_id);
             self.reply(channel, Reply::ExchangeUnbindOk);
         }
@@ -234,7 +312,12 @@ impl Broker {
             .queues
             .get(name)
             .copied()
-            .ok_or_else(|| Fault::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+            .ok_or_else(|| {
+                Fault::new(
+                    ReplyCode::NotFound,
+                    format!("no queue '{name}' in vhost '{vhost}'"),
+                )
+            })?;
         self.check_exclusive_access(channel, queue)?;
         Ok(queue)
     }
@@ -266,7 +349,11 @@ impl Broker {
         arguments: &FieldTable,
     ) -> Result<(), Fault> {
         let vhost = self.vhost_of(channel);
-        let name: Arc<str> = if passive { self.resolve_queue_name(channel, name)? } else { name.into() };
+        let name: Arc<str> = if passive {
+            self.resolve_queue_name(channel, name)?
+        } else {
+            name.into()
+        };
         check_length("queue name", &name)?;
         let id = if passive {
             self.find_queue(channel, &name)?
@@ -281,8 +368,13 @@ impl Broker {
                     format!("queue name '{name}' contains reserved prefix 'amq.*'"),
                 ));
             }
-            let name = if name.is_empty() { self.generate_name("amq.gen-") } else { name };
-            let args = QueueArgs::parse(arguments, &name, &vhost).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+            let name = if name.is_empty() {
+                self.generate_name("amq.gen-")
+            } else {
+                name
+            };
+            let args = QueueArgs::parse(arguments, &name, &vhost)
+                .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
             self.insert_queue(channel, name, flags, args)
         };
         let queue = &self.queues[id];
@@ -296,15 +388,22 @@ impl Broker {
         Ok(())
     }
 
-    fn check_queue_equivalent(&self, channel: Id, id: Id, flags: QueueFlags, arguments: &FieldTable) -> Result<(), Fault> {
+    fn check_queue_equivalent(
+        &self,
+        channel: Id,
+        id: Id,
+        flags: QueueFlags,
+        arguments: &FieldTable,
+    ) -> Result<(), Fault> {
         let queue = &self.queues[id];
         self.check_exclusive_access(channel, id)?;
         if queue.owner.is_some() != flags.exclusive {
             return Err(Self::locked(queue));
         }
-        for (arg, received, current) in
-            [("durable", flags.durable, queue.durable), ("auto_delete", flags.auto_delete, queue.auto_delete)]
-        {
+        for (arg, received, current) in [
+            ("durable", flags.durable, queue.durable),
+            ("auto_delete", flags.auto_delete, queue.auto_delete),
+        ] {
             if received != current {
                 return Err(Fault::new(
                     ReplyCode::PreconditionFailed,
@@ -323,7 +422,13 @@ impl Broker {
             .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))
     }
 
-    fn insert_queue(&mut self, channel: Id, name: Arc<str>, flags: QueueFlags, args: QueueArgs) -> Id {
+    fn insert_queue(
+        &mut self,
+        channel: Id,
+        name: Arc<str>,
+        flags: QueueFlags,
+        args: QueueArgs,
+    ) -> Id {
         let conn = self.channels[channel].conn;
         let vhost = self.vhost_of(channel);
         let levels = args.max_priority.map_or(1, |max| usize::from(max) + 1);
@@ -343,9 +448,17 @@ impl Broker {
             head_timer: None,
         };
         let id = self.queues.insert(queue);
-        self.vhosts.get_mut(&vhost).expect("vhost exists").queues.insert(name, id);
+        self.vhosts
+            .get_mut(&vhost)
+            .expect("vhost exists")
+            .queues
+            .insert(name, id);
         if flags.exclusive {
-            self.connections.get_mut(&conn).expect("connection is open").exclusive_queues.insert(id);
+            self.connections
+                .get_mut(&conn)
+                .expect("connection is open")
+                .exclusive_queues
+                .insert(id);
         }
         self.touch_queue(id);
         id
@@ -377,7 +490,8 @@ impl Broker {
         let exchange_id = self.find_exchange(&vhost, exchange)?;
         let queue_id = self.find_queue(channel, &queue)?;
         let kind = self.exchanges[exchange_id].kind;
-        Bindings::validate_arguments(kind, arguments).map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+        Bindings::validate_arguments(kind, arguments)
+            .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
         let bindings = &mut self.exchanges[exchange_id].bindings;
         if bind {
             bindings.add(Destination::Queue(queue_id), &routing_key, arguments);
@@ -396,14 +510,24 @@ impl Broker {
         let entries = self.queues[id].ready.drain();
         let message_count = count_u32(entries.len());
         for entry in entries {
-            let event = Event::Dropped { message: entry.message.id, queue: Some(name.clone()), reason: DropReason::Purged };
+            let event = Event::Dropped {
+                message: entry.message.id,
+                queue: Some(name.clone()),
+                reason: DropReason::Purged,
+            };
             self.event(event);
         }
         self.reply(channel, Reply::QueuePurgeOk { message_count });
         Ok(())
     }
 
-    pub(super) fn delete_queue_command(&mut self, channel: Id, name: &str, if_unused: bool, if_empty: bool) -> Result<(), Fault> {
+    pub(super) fn delete_queue_command(
+        &mut self,
+        channel: Id,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<(), Fault> {
         let name = self.resolve_queue_name(channel, name)?;
         let vhost = self.vhost_of(channel);
         // Deleting a missing queue succeeds with a count of 0, as in RabbitMQ 3.x.
@@ -414,10 +538,16 @@ impl Broker {
         let id = self.find_queue(channel, &name)?;
         let queue = &self.queues[id];
         if if_unused && !queue.consumers.is_empty() {
-            return Err(Fault::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' in use")));
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!("queue '{name}' in vhost '{vhost}' in use"),
+            ));
         }
         if if_empty && !queue.ready.is_empty() {
-            return Err(Fault::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' not empty")));
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!("queue '{name}' in vhost '{vhost}' not empty"),
+            ));
         }
         let message_count = self.delete_queue(id, true);
         self.reply(channel, Reply::QueueDeleteOk { message_count });
@@ -430,21 +560,36 @@ impl Broker {
     pub(super) fn delete_queue(&mut self, id: Id, notify: bool) -> u32 {
         let consumers = self.queues[id].consumers.clone();
         for consumer in consumers {
-            let removed = self.consumers.remove(consumer).expect("a queue's consumer exists");
+            let removed = self
+                .consumers
+                .remove(consumer)
+                .expect("a queue's consumer exists");
             let channel = &mut self.channels[removed.channel];
             channel.consumers.remove(&removed.tag);
             if notify {
-                self.reply(removed.channel, Reply::Cancel { consumer_tag: removed.tag });
+                self.reply(
+                    removed.channel,
+                    Reply::Cancel {
+                        consumer_tag: removed.tag,
+                    },
+                );
             }
         }
         let mut queue = self.queues.remove(id).expect("queue exists");
         let entries = queue.ready.drain();
         for entry in &entries {
-            let event =
-                Event::Dropped { message: entry.message.id, queue: Some(queue.name.clone()), reason: DropReason::QueueDeleted };
+            let event = Event::Dropped {
+                message: entry.message.id,
+                queue: Some(queue.name.clone()),
+                reason: DropReason::QueueDeleted,
+            };
             self.event(event);
         }
-        self.vhosts.get_mut(&queue.vhost).expect("vhost exists").queues.remove(&queue.name);
+        self.vhosts
+            .get_mut(&queue.vhost)
+            .expect("vhost exists")
+            .queues
+            .remove(&queue.name);
         if let Some(owner) = queue.owner {
             if let Some(connection) = self.connections.get_mut(&owner) {
                 connection.exclusive_queues.remove(&id);
@@ -460,7 +605,8 @@ impl Broker {
         queue.last_used = self.now;
         if let Some(expires_ms) = queue.args.expires_ms {
             if queue.consumers.is_empty() {
-                self.timers.insert((self.now.plus_ms(expires_ms), Timer::QueueExpires(id)));
+                self.timers
+                    .insert((self.now.plus_ms(expires_ms), Timer::QueueExpires(id)));
             }
         }
     }

@@ -14,8 +14,8 @@ use crate::config::Config;
 use crate::field::FieldTable;
 use crate::message::Message;
 use crate::protocol::{
-    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, Event, ExchangeKind, Input, Output, Reply,
-    ReplyCode,
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, Event, ExchangeKind, Input,
+    Output, Reply, ReplyCode,
 };
 use crate::queue::Queue;
 use crate::routing::{Bindings, Destination};
@@ -83,7 +83,10 @@ struct Fault {
 impl Fault {
     /// A fault whose text is prefixed with the code's name, as RabbitMQ words it.
     fn new(code: ReplyCode, text: impl fmt::Display) -> Fault {
-        Fault { code, text: format!("{} - {}", code.name(), text) }
+        Fault {
+            code,
+            text: format!("{} - {}", code.name(), text),
+        }
     }
 
     /// A fault whose text already carries the code's name.
@@ -168,7 +171,15 @@ impl Broker {
             let vhost: Arc<str> = vhost.into();
             broker.vhosts.insert(vhost.clone(), Vhost::default());
             for (name, kind) in PREDECLARED {
-                broker.insert_exchange(&vhost, name.into(), kind, true, false, false, FieldTable::new());
+                broker.insert_exchange(
+                    &vhost,
+                    name.into(),
+                    kind,
+                    true,
+                    false,
+                    false,
+                    FieldTable::new(),
+                );
             }
         }
         broker
@@ -186,9 +197,17 @@ impl Broker {
         self.fire_timers();
         self.flush_dead_letters();
         match input {
-            Input::Connect { conn, user: _, vhost } => self.connect(conn, &vhost),
+            Input::Connect {
+                conn,
+                user: _,
+                vhost,
+            } => self.connect(conn, &vhost),
             Input::Disconnect { conn } => self.disconnect(conn),
-            Input::Command { conn, channel, command } => self.command(conn, channel, command),
+            Input::Command {
+                conn,
+                channel,
+                command,
+            } => self.command(conn, channel, command),
             Input::Timeout => {}
         }
         self.flush_dead_letters();
@@ -220,7 +239,11 @@ impl Broker {
     fn reply(&mut self, channel: Id, reply: Reply) {
         let channel = &self.channels[channel];
         let (conn, channel) = (channel.conn, channel.number);
-        self.outputs.push_back(Output::Reply { conn, channel, reply });
+        self.outputs.push_back(Output::Reply {
+            conn,
+            channel,
+            reply,
+        });
     }
 
     fn connect(&mut self, conn: ConnectionId, vhost: &str) {
@@ -231,14 +254,30 @@ impl Broker {
         }
         let Some((vhost, _)) = self.vhosts.get_key_value(vhost) else {
             let text = format!("NOT_ALLOWED - vhost {vhost} not found");
-            let reply = Reply::Close { scope: CloseScope::Connection, code: ReplyCode::NotAllowed, text };
-            self.outputs.push_back(Output::Reply { conn, channel: ChannelId(0), reply });
+            let reply = Reply::Close {
+                scope: CloseScope::Connection,
+                code: ReplyCode::NotAllowed,
+                text,
+            };
+            self.outputs.push_back(Output::Reply {
+                conn,
+                channel: ChannelId(0),
+                reply,
+            });
             return;
         };
-        let connection =
-            Connection { vhost: vhost.clone(), channels: BTreeSet::new(), exclusive_queues: BTreeSet::new(), closing: false };
+        let connection = Connection {
+            vhost: vhost.clone(),
+            channels: BTreeSet::new(),
+            exclusive_queues: BTreeSet::new(),
+            closing: false,
+        };
         self.connections.insert(conn, connection);
-        self.outputs.push_back(Output::Reply { conn, channel: ChannelId(0), reply: Reply::ConnectionOpenOk });
+        self.outputs.push_back(Output::Reply {
+            conn,
+            channel: ChannelId(0),
+            reply: Reply::ConnectionOpenOk,
+        });
     }
 
     fn disconnect(&mut self, conn: ConnectionId) {
@@ -247,7 +286,11 @@ impl Broker {
         }
         self.release_connection(conn);
         self.connections.remove(&conn);
-        let closing: Vec<_> = self.closing_channels.range((conn, ChannelId(0))..=(conn, ChannelId(u16::MAX))).copied().collect();
+        let closing: Vec<_> = self
+            .closing_channels
+            .range((conn, ChannelId(0))..=(conn, ChannelId(u16::MAX)))
+            .copied()
+            .collect();
         for key in closing {
             self.closing_channels.remove(&key);
         }
@@ -270,7 +313,9 @@ impl Broker {
     }
 
     fn command(&mut self, conn: ConnectionId, number: ChannelId, command: Command) {
-        let Some(connection) = self.connections.get(&conn) else { return };
+        let Some(connection) = self.connections.get(&conn) else {
+            return;
+        };
         if connection.closing {
             return;
         }
@@ -282,17 +327,27 @@ impl Broker {
                 }
                 Command::ChannelClose => {
                     self.closing_channels.remove(&(conn, number));
-                    self.outputs.push_back(Output::Reply { conn, channel: number, reply: Reply::ChannelCloseOk });
+                    self.outputs.push_back(Output::Reply {
+                        conn,
+                        channel: number,
+                        reply: Reply::ChannelCloseOk,
+                    });
                 }
                 _ => {}
             }
             return;
         }
         let result = match (self.channel_index.get(&(conn, number)).copied(), command) {
-            (Some(_), Command::ChannelOpen) => Err(Fault::new(ReplyCode::ChannelError, "second 'channel.open' seen")),
+            (Some(_), Command::ChannelOpen) => Err(Fault::new(
+                ReplyCode::ChannelError,
+                "second 'channel.open' seen",
+            )),
             (None, Command::ChannelOpen) => self.open_channel(conn, number),
             (None, Command::ChannelCloseOk) => Ok(()),
-            (None, _) => Err(Fault::new(ReplyCode::ChannelError, "expected 'channel.open'")),
+            (None, _) => Err(Fault::new(
+                ReplyCode::ChannelError,
+                "expected 'channel.open'",
+            )),
             (Some(channel), command) => self.channel_command(channel, command),
         };
         if let Err(fault) = result {
@@ -304,27 +359,53 @@ impl Broker {
     fn fail(&mut self, conn: ConnectionId, number: ChannelId, fault: Fault) {
         if fault.code.closes_connection() {
             self.release_connection(conn);
-            let reply = Reply::Close { scope: CloseScope::Connection, code: fault.code, text: fault.text };
-            self.outputs.push_back(Output::Reply { conn, channel: ChannelId(0), reply });
+            let reply = Reply::Close {
+                scope: CloseScope::Connection,
+                code: fault.code,
+                text: fault.text,
+            };
+            self.outputs.push_back(Output::Reply {
+                conn,
+                channel: ChannelId(0),
+                reply,
+            });
             return;
         }
         let channel = self.channel_index[&(conn, number)];
         self.release_channel(channel);
         self.closing_channels.insert((conn, number));
-        let reply = Reply::Close { scope: CloseScope::Channel, code: fault.code, text: fault.text };
-        self.outputs.push_back(Output::Reply { conn, channel: number, reply });
+        let reply = Reply::Close {
+            scope: CloseScope::Channel,
+            code: fault.code,
+            text: fault.text,
+        };
+        self.outputs.push_back(Output::Reply {
+            conn,
+            channel: number,
+            reply,
+        });
     }
 
     fn open_channel(&mut self, conn: ConnectionId, number: ChannelId) -> Result<(), Fault> {
         if number.0 == 0 {
-            return Err(Fault::new(ReplyCode::ChannelError, "channel 0 is the connection's"));
+            return Err(Fault::new(
+                ReplyCode::ChannelError,
+                "channel 0 is the connection's",
+            ));
         }
         if number.0 > self.config.channel_max {
-            return Err(Fault::new(ReplyCode::NotAllowed, format!("channel_max ({}) exceeded", self.config.channel_max)));
+            return Err(Fault::new(
+                ReplyCode::NotAllowed,
+                format!("channel_max ({}) exceeded", self.config.channel_max),
+            ));
         }
         let channel = self.channels.insert(Channel::new(conn, number));
         self.channel_index.insert((conn, number), channel);
-        self.connections.get_mut(&conn).expect("connection is open").channels.insert(number);
+        self.connections
+            .get_mut(&conn)
+            .expect("connection is open")
+            .channels
+            .insert(number);
         self.reply(channel, Reply::ChannelOpenOk);
         Ok(())
     }
@@ -339,7 +420,11 @@ impl Broker {
         }
         let mut removed = self.channels.remove(channel).expect("channel is open");
         self.channel_index.remove(&(conn, number));
-        self.connections.get_mut(&conn).expect("connection is open").channels.remove(&number);
+        self.connections
+            .get_mut(&conn)
+            .expect("connection is open")
+            .channels
+            .remove(&number);
         for tag in removed.all_tags() {
             let unacked = removed.take(tag);
             touched.extend(self.requeue(unacked));
@@ -349,63 +434,157 @@ impl Broker {
 
     fn channel_command(&mut self, channel: Id, command: Command) -> Result<(), Fault> {
         match command {
-            Command::ChannelOpen | Command::ChannelCloseOk => unreachable!("handled before dispatch"),
+            Command::ChannelOpen | Command::ChannelCloseOk => {
+                unreachable!("handled before dispatch")
+            }
             Command::ChannelClose => {
                 let conn = self.channels[channel].conn;
                 let number = self.channels[channel].number;
                 self.release_channel(channel);
-                self.outputs.push_back(Output::Reply { conn, channel: number, reply: Reply::ChannelCloseOk });
+                self.outputs.push_back(Output::Reply {
+                    conn,
+                    channel: number,
+                    reply: Reply::ChannelCloseOk,
+                });
                 Ok(())
             }
-            Command::ExchangeDeclare { exchange, kind, passive, durable, auto_delete, internal, arguments } => {
-                let flags = entities::ExchangeFlags { durable, auto_delete, internal };
+            Command::ExchangeDeclare {
+                exchange,
+                kind,
+                passive,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            } => {
+                let flags = entities::ExchangeFlags {
+                    durable,
+                    auto_delete,
+                    internal,
+                };
                 self.declare_exchange(channel, &exchange, &kind, passive, flags, arguments)
             }
-            Command::ExchangeDelete { exchange, if_unused } => self.delete_exchange_command(channel, &exchange, if_unused),
-            Command::ExchangeBind { destination, source, routing_key, arguments } => {
-                self.bind_exchange(channel, &destination, &source, &routing_key, &arguments, true)
-            }
-            Command::ExchangeUnbind { destination, source, routing_key, arguments } => {
-                self.bind_exchange(channel, &destination, &source, &routing_key, &arguments, false)
-            }
-            Command::QueueDeclare { queue, passive, durable, exclusive, auto_delete, arguments } => {
-                let flags = entities::QueueFlags { durable, exclusive, auto_delete };
+            Command::ExchangeDelete {
+                exchange,
+                if_unused,
+            } => self.delete_exchange_command(channel, &exchange, if_unused),
+            Command::ExchangeBind {
+                destination,
+                source,
+                routing_key,
+                arguments,
+            } => self.bind_exchange(
+                channel,
+                &destination,
+                &source,
+                &routing_key,
+                &arguments,
+                true,
+            ),
+            Command::ExchangeUnbind {
+                destination,
+                source,
+                routing_key,
+                arguments,
+            } => self.bind_exchange(
+                channel,
+                &destination,
+                &source,
+                &routing_key,
+                &arguments,
+                false,
+            ),
+            Command::QueueDeclare {
+                queue,
+                passive,
+                durable,
+                exclusive,
+                auto_delete,
+                arguments,
+            } => {
+                let flags = entities::QueueFlags {
+                    durable,
+                    exclusive,
+                    auto_delete,
+                };
                 self.declare_queue(channel, &queue, passive, flags, &arguments)
             }
-            Command::QueueBind { queue, exchange, routing_key, arguments } => {
-                self.bind_queue(channel, &queue, &exchange, &routing_key, &arguments, true)
-            }
-            Command::QueueUnbind { queue, exchange, routing_key, arguments } => {
-                self.bind_queue(channel, &queue, &exchange, &routing_key, &arguments, false)
-            }
+            Command::QueueBind {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            } => self.bind_queue(channel, &queue, &exchange, &routing_key, &arguments, true),
+            Command::QueueUnbind {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            } => self.bind_queue(channel, &queue, &exchange, &routing_key, &arguments, false),
             Command::QueuePurge { queue } => self.purge_queue(channel, &queue),
-            Command::QueueDelete { queue, if_unused, if_empty } => {
-                self.delete_queue_command(channel, &queue, if_unused, if_empty)
-            }
-            Command::BasicQos { prefetch_size, prefetch_count, global } => {
-                self.qos(channel, prefetch_size, prefetch_count, global)
-            }
-            Command::BasicPublish { exchange, routing_key, mandatory, immediate, properties, body } => {
-                let publish = delivery::Publish { exchange, routing_key, mandatory, immediate, properties, body };
+            Command::QueueDelete {
+                queue,
+                if_unused,
+                if_empty,
+            } => self.delete_queue_command(channel, &queue, if_unused, if_empty),
+            Command::BasicQos {
+                prefetch_size,
+                prefetch_count,
+                global,
+            } => self.qos(channel, prefetch_size, prefetch_count, global),
+            Command::BasicPublish {
+                exchange,
+                routing_key,
+                mandatory,
+                immediate,
+                properties,
+                body,
+            } => {
+                let publish = delivery::Publish {
+                    exchange,
+                    routing_key,
+                    mandatory,
+                    immediate,
+                    properties,
+                    body,
+                };
                 self.publish(channel, publish)
             }
-            Command::BasicConsume { queue, consumer_tag, no_ack, exclusive, arguments: _ } => {
-                self.consume(channel, &queue, consumer_tag, no_ack, exclusive)
-            }
+            Command::BasicConsume {
+                queue,
+                consumer_tag,
+                no_ack,
+                exclusive,
+                arguments: _,
+            } => self.consume(channel, &queue, consumer_tag, no_ack, exclusive),
             Command::BasicCancel { consumer_tag } => {
                 self.cancel(channel, &consumer_tag);
                 Ok(())
             }
             Command::BasicGet { queue, no_ack } => self.get(channel, &queue, no_ack),
-            Command::BasicAck { delivery_tag, multiple } => {
-                self.settle(channel, delivery_tag, multiple, crate::channel::Settle::Ack)
-            }
-            Command::BasicNack { delivery_tag, multiple, requeue } => {
-                self.settle(channel, delivery_tag, multiple, crate::channel::Settle::from_requeue(requeue))
-            }
-            Command::BasicReject { delivery_tag, requeue } => {
-                self.settle(channel, delivery_tag, false, crate::channel::Settle::from_requeue(requeue))
-            }
+            Command::BasicAck {
+                delivery_tag,
+                multiple,
+            } => self.settle(channel, delivery_tag, multiple, crate::channel::Settle::Ack),
+            Command::BasicNack {
+                delivery_tag,
+                multiple,
+                requeue,
+            } => self.settle(
+                channel,
+                delivery_tag,
+                multiple,
+                crate::channel::Settle::from_requeue(requeue),
+            ),
+            Command::BasicReject {
+                delivery_tag,
+                requeue,
+            } => self.settle(
+                channel,
+                delivery_tag,
+                false,
+                crate::channel::Settle::from_requeue(requeue),
+            ),
             Command::BasicRecover { requeue } => self.recover(channel, requeue),
             Command::ConfirmSelect => self.confirm_select(channel),
             Command::TxSelect => self.tx_select(channel),

@@ -26,7 +26,9 @@ impl Broker {
     }
 
     fn fire_queue_head(&mut self, queue: Id, at: crate::time::Instant) {
-        let Some(state) = self.queues.get_mut(queue) else { return };
+        let Some(state) = self.queues.get_mut(queue) else {
+            return;
+        };
         if state.head_timer == Some(at) {
             state.head_timer = None;
         }
@@ -34,8 +36,12 @@ impl Broker {
     }
 
     fn fire_queue_expires(&mut self, queue: Id) {
-        let Some(state) = self.queues.get(queue) else { return };
-        let Some(expires_ms) = state.args.expires_ms else { return };
+        let Some(state) = self.queues.get(queue) else {
+            return;
+        };
+        let Some(expires_ms) = state.args.expires_ms else {
+            return;
+        };
         if !state.consumers.is_empty() {
             return;
         }
@@ -49,12 +55,18 @@ impl Broker {
     }
 
     fn fire_consumer_timeout(&mut self, channel: Id, at: crate::time::Instant) {
-        let Some(state) = self.channels.get_mut(channel) else { return };
+        let Some(state) = self.channels.get_mut(channel) else {
+            return;
+        };
         if state.timeout_armed == Some(at) {
             state.timeout_armed = None;
         }
-        let Some(timeout_ms) = self.config.consumer_timeout_ms else { return };
-        let Some(oldest) = state.oldest_delivery() else { return };
+        let Some(timeout_ms) = self.config.consumer_timeout_ms else {
+            return;
+        };
+        let Some(oldest) = state.oldest_delivery() else {
+            return;
+        };
         if oldest.plus_ms(timeout_ms) > self.now {
             self.arm_consumer_timeout(channel);
             return;
@@ -64,13 +76,19 @@ impl Broker {
             "delivery acknowledgement on channel {} timed out. Timeout value used: {timeout_ms} ms. This timeout value can be configured, see consumers doc guide to learn more",
             number.0
         );
-        self.fail(conn, number, Fault::new(ReplyCode::PreconditionFailed, text));
+        self.fail(
+            conn,
+            number,
+            Fault::new(ReplyCode::PreconditionFailed, text),
+        );
     }
 
     /// Makes sure a timer is armed for the earliest expiry at the queue's heads.
     pub(super) fn arm_head_timer(&mut self, queue: Id) {
         let state = &mut self.queues[queue];
-        let Some(next) = state.ready.next_expiry() else { return };
+        let Some(next) = state.ready.next_expiry() else {
+            return;
+        };
         if state.head_timer.is_none_or(|armed| next < armed) {
             state.head_timer = Some(next);
             self.timers.insert((next, Timer::QueueHead(queue)));
@@ -79,14 +97,19 @@ impl Broker {
 
     /// Makes sure a timer is armed for the channel's oldest unacknowledged delivery.
     pub(super) fn arm_consumer_timeout(&mut self, channel: Id) {
-        let Some(timeout_ms) = self.config.consumer_timeout_ms else { return };
+        let Some(timeout_ms) = self.config.consumer_timeout_ms else {
+            return;
+        };
         let state = &mut self.channels[channel];
         if state.timeout_armed.is_some() {
             return;
         }
-        let Some(oldest) = state.oldest_delivery() else { return };
+        let Some(oldest) = state.oldest_delivery() else {
+            return;
+        };
         let deadline = oldest.plus_ms(timeout_ms);
         state.timeout_armed = Some(deadline);
-        self.timers.insert((deadline, Timer::ConsumerTimeout(channel)));
+        self.timers
+            .insert((deadline, Timer::ConsumerTimeout(channel)));
     }
 }
