@@ -1,1 +1,202 @@
-fn main() {}
+//! Core benches: the publish → deliver → ack path against its data-structure
+//! floor, and topic routing against 10,000 bindings.
+//!
+//! `cargo bench --bench core`. Figures and the core/floor ratio go into
+//! reports/bench-core.md.
+
+use brokerlab_core::{
+    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output, Properties, Reply,
+};
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Messages per measured iteration.
+const MESSAGES: u64 = 10_000;
+/// Deliveries between two acks with multiple=true.
+const ACK_EVERY: u64 = 100;
+/// Topic bindings in the routing bench.
+const TOPIC_BINDINGS: usize = 10_000;
+
+fn command(broker: &mut Broker, conn: u64, command: Command) {
+    broker.handle(Instant(0), Input::Command { conn: ConnectionId(conn), channel: ChannelId(1), command });
+}
+
+fn drain(broker: &mut Broker) -> u64 {
+    let mut deliveries = 0;
+    while let Some(output) = broker.poll_output() {
+        if let Output::Reply { reply: Reply::Deliver { .. }, .. } = output {
+            deliveries += 1;
+        }
+    }
+    deliveries
+}
+
+fn connect(broker: &mut Broker, conn: u64) {
+    broker.handle(Instant(0), Input::Connect { conn: ConnectionId(conn), user: "guest".into(), vhost: "/".into() });
+    command(broker, conn, Command::ChannelOpen);
+}
+
+fn declare(queue: &str) -> Command {
+    Command::QueueDeclare {
+        queue: queue.into(),
+        passive: false,
+        durable: false,
+        exclusive: false,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    }
+}
+
+fn bind(queue: &str, exchange: &str, key: &str) -> Command {
+    Command::QueueBind { queue: queue.into(), exchange: exchange.into(), routing_key: key.into(), arguments: FieldTable::new() }
+}
+
+fn consume(queue: &str, no_ack: bool) -> Command {
+    Command::BasicConsume { queue: queue.into(), consumer_tag: String::new(), no_ack, exclusive: false, arguments: FieldTable::new() }
+}
+
+/// A broker with queue `q` bound to `amq.direct` under `k`, a publisher on
+/// connection 1 and a consumer with prefetch 1000 on connection 2.
+fn direct_setup() -> Broker {
+    let mut broker = Broker::new(Config::default());
+    connect(&mut broker, 1);
+    connect(&mut broker, 2);
+    command(&mut broker, 1, declare("q"));
+    command(&mut broker, 1, bind("q", "amq.direct", "k"));
+    command(&mut broker, 2, Command::BasicQos { prefetch_size: 0, prefetch_count: 1000, global: false });
+    command(&mut broker, 2, consume("q", false));
+    drain(&mut broker);
+    broker
+}
+
+fn publish_deliver_ack(broker: &mut Broker, exchange: &Arc<str>, key: &Arc<str>, body: &Bytes, acked: &mut u64) {
+    let mut delivered = *acked;
+    for _ in 0..MESSAGES {
+        let publish = Command::BasicPublish {
+            exchange: exchange.clone(),
+            routing_key: key.clone(),
+            mandatory: false,
+            immediate: false,
+            properties: Arc::new(Properties::default()),
+            body: body.clone(),
+        };
+        command(broker, 1, publish);
+        delivered += drain(broker);
+        if delivered - *acked >= ACK_EVERY {
+            command(broker, 2, Command::BasicAck { delivery_tag: delivered, multiple: true });
+            *acked = delivered;
+            drain(broker);
+        }
+    }
+    assert_eq!(delivered - *acked, 0, "every message was delivered and acked");
+}
+
+fn bench_publish_deliver_ack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(MESSAGES));
+    let (exchange, key): (Arc<str>, Arc<str>) = ("amq.direct".into(), "k".into());
+    let body = Bytes::from_static(&[7; 16]);
+    group.bench_function("publish_deliver_ack/direct", |b| {
+        let mut broker = direct_setup();
+        let mut acked = 0;
+        b.iter(|| publish_deliver_ack(&mut broker, &exchange, &key, &body, &mut acked));
+    });
+    group.bench_function("floor/vecdeque_map", |b| {
+        let mut queue: VecDeque<(u64, Bytes)> = VecDeque::new();
+        let mut in_flight: HashMap<u64, Bytes> = HashMap::new();
+        let mut next_tag = 1u64;
+        let mut acked = 0u64;
+        b.iter(|| {
+            for id in 0..MESSAGES {
+                queue.push_back((id, body.clone()));
+                let (_, message) = queue.pop_front().expect("just pushed");
+                in_flight.insert(next_tag, message);
+                next_tag += 1;
+                if next_tag - 1 - acked >= ACK_EVERY {
+                    for tag in acked + 1..next_tag {
+                        black_box(in_flight.remove(&tag));
+                    }
+                    acked = next_tag - 1;
+                }
+            }
+        });
+    });
+    group.finish();
+}
+
+/// A word from a small vocabulary, picked by a fixed LCG so runs are identical.
+struct Words(u64);
+
+impl Words {
+    fn next(&mut self, choices: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % choices
+    }
+
+    fn word(&mut self) -> String {
+        format!("w{}", self.next(20))
+    }
+
+    fn pattern(&mut self) -> String {
+        let words = 3 + self.next(2);
+        (0..words)
+            .map(|_| match self.next(10) {
+                0 => "#".to_owned(),
+                1 | 2 => "*".to_owned(),
+                _ => self.word(),
+            })
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    fn key(&mut self) -> String {
+        let words = 3 + self.next(2);
+        (0..words).map(|_| self.word()).collect::<Vec<_>>().join(".")
+    }
+}
+
+fn bench_topic_routing(c: &mut Criterion) {
+    let mut broker = Broker::new(Config::default());
+    connect(&mut broker, 1);
+    let mut words = Words(42);
+    for queue in 0..100 {
+        command(&mut broker, 1, declare(&format!("q{queue}")));
+        command(&mut broker, 1, consume(&format!("q{queue}"), true));
+    }
+    for binding in 0..TOPIC_BINDINGS {
+        let pattern = words.pattern();
+        command(&mut broker, 1, bind(&format!("q{}", binding % 100), "amq.topic", &pattern));
+    }
+    drain(&mut broker);
+    let keys: Vec<Arc<str>> = (0..1024).map(|_| words.key().into()).collect();
+    let exchange: Arc<str> = "amq.topic".into();
+    let body = Bytes::from_static(&[7; 16]);
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(keys.len() as u64));
+    group.bench_function("route/topic_10k", |b| {
+        b.iter_batched(
+            || keys.clone(),
+            |keys| {
+                for key in keys {
+                    let publish = Command::BasicPublish {
+                        exchange: exchange.clone(),
+                        routing_key: key,
+                        mandatory: false,
+                        immediate: false,
+                        properties: Arc::new(Properties::default()),
+                        body: body.clone(),
+                    };
+                    command(&mut broker, 1, publish);
+                    drain(&mut broker);
+                }
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_publish_deliver_ack, bench_topic_routing);
+criterion_main!(benches);

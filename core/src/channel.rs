@@ -61,7 +61,7 @@ pub(crate) struct PendingPublish {
     /// Routing key.
     pub(crate) routing_key: Arc<str>,
     /// Basic properties.
-    pub(crate) properties: Properties,
+    pub(crate) properties: Arc<Properties>,
     /// Body.
     pub(crate) body: Bytes,
     /// Its per-message TTL, parsed from `expiration`.

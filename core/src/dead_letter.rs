@@ -206,3 +206,453 @@ fn merge_repeated_deaths(deaths: Vec<FieldValue>) -> Vec<FieldValue> {
     }
     merged
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{MessageId, Properties};
+    use bytes::Bytes;
+
+    const DLX: &str = "dlx";
+    const NOW: Instant = Instant(1_700_000_000_123_456_789);
+
+    fn message(exchange: &str, routing_key: &str, properties: Properties) -> Message {
+        Message {
+            id: MessageId(7),
+            exchange: Arc::from(exchange),
+            routing_key: Arc::from(routing_key),
+            properties: Arc::new(properties),
+            body: Bytes::from_static(b"body"),
+        }
+    }
+
+    fn published() -> Message {
+        message("orders", "new", Properties::default())
+    }
+
+    fn die(message: &Message, queue: &str, reason: DeadLetterReason) -> Message {
+        dead_letter(message, queue, reason, NOW, &Arc::from(DLX), None)
+    }
+
+    fn headers(message: &Message) -> &FieldTable {
+        message
+            .properties
+            .headers
+            .as_ref()
+            .expect("dead-lettered messages have headers")
+    }
+
+    fn deaths(message: &Message) -> Vec<&FieldTable> {
+        match headers(message).get(X_DEATH) {
+            Some(FieldValue::Array(deaths)) => deaths
+                .iter()
+                .map(|death| match death {
+                    FieldValue::Table(fields) => fields,
+                    other => panic!("x-death entry {other:?} is not a table"),
+                })
+                .collect(),
+            other => panic!("x-death is {other:?}"),
+        }
+    }
+
+    /// (queue, reason, count) of every x-death entry, newest first.
+    fn history(message: &Message) -> Vec<(String, String, i128)> {
+        deaths(message)
+            .iter()
+            .map(|death| {
+                let field = |name: &str| {
+                    death
+                        .get(name)
+                        .and_then(FieldValue::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let count = death
+                    .get("count")
+                    .and_then(FieldValue::as_integer)
+                    .unwrap_or_default();
+                (field("queue"), field("reason"), count)
+            })
+            .collect()
+    }
+
+    fn entry(queue: &str, reason: &str, count: i128) -> (String, String, i128) {
+        (queue.to_owned(), reason.to_owned(), count)
+    }
+
+    fn with_headers(headers: FieldTable) -> Message {
+        message(
+            "orders",
+            "new",
+            Properties {
+                headers: Some(headers),
+                ..Properties::default()
+            },
+        )
+    }
+
+    #[test]
+    fn dead_letter_publishes_to_dead_letter_exchange_with_original_key() {
+        let dead = die(&published(), "q", DeadLetterReason::Rejected);
+        assert_eq!(&*dead.exchange, DLX);
+        assert_eq!(&*dead.routing_key, "new");
+    }
+
+    #[test]
+    fn dead_letter_routing_key_replaces_key_but_x_death_keeps_original() {
+        let key: Arc<str> = Arc::from("dead");
+        let dead = dead_letter(
+            &published(),
+            "q",
+            DeadLetterReason::Expired,
+            NOW,
+            &Arc::from(DLX),
+            Some(&key),
+        );
+        assert_eq!(&*dead.routing_key, "dead");
+        assert_eq!(
+            deaths(&dead)[0].get("routing-keys"),
+            Some(&FieldValue::Array(vec![FieldValue::string("new")]))
+        );
+    }
+
+    #[test]
+    fn dead_lettered_message_keeps_id_body_and_other_properties() {
+        let properties = Properties {
+            content_type: Some("text/plain".to_owned()),
+            delivery_mode: Some(2),
+            priority: Some(3),
+            correlation_id: Some("c".to_owned()),
+            message_id: Some("m".to_owned()),
+            ..Properties::default()
+        };
+        let original = message("orders", "new", properties.clone());
+        let dead = die(&original, "q", DeadLetterReason::MaxLen);
+        assert_eq!(dead.id, original.id);
+        assert_eq!(dead.body, original.body);
+        let without_headers = Properties {
+            headers: None,
+            ..(*dead.properties).clone()
+        };
+        assert_eq!(without_headers, properties);
+        // The original is shared by other queues and must not change.
+        assert_eq!(original.properties.headers, None);
+    }
+
+    #[test]
+    fn x_death_entry_has_rabbitmq_fields() {
+        let dead = die(&published(), "q", DeadLetterReason::Expired);
+        let mut expected = FieldTable::new();
+        expected.insert("count".to_owned(), FieldValue::I64(1));
+        expected.insert("queue".to_owned(), FieldValue::string("q"));
+        expected.insert("reason".to_owned(), FieldValue::string("expired"));
+        expected.insert("time".to_owned(), FieldValue::Timestamp(1_700_000_000));
+        expected.insert("exchange".to_owned(), FieldValue::string("orders"));
+        expected.insert(
+            "routing-keys".to_owned(),
+            FieldValue::Array(vec![FieldValue::string("new")]),
+        );
+        assert_eq!(deaths(&dead), vec![&expected]);
+    }
+
+    #[test]
+    fn x_death_reason_names_are_rabbitmqs() {
+        for (reason, name) in [
+            (DeadLetterReason::Rejected, "rejected"),
+            (DeadLetterReason::Expired, "expired"),
+            (DeadLetterReason::MaxLen, "maxlen"),
+            (DeadLetterReason::DeliveryLimit, "delivery_limit"),
+        ] {
+            assert_eq!(
+                history(&die(&published(), "q", reason)),
+                vec![entry("q", name, 1)]
+            );
+        }
+    }
+
+    #[test]
+    fn expiration_moves_to_original_expiration() {
+        let original = message(
+            "orders",
+            "new",
+            Properties {
+                expiration: Some("5000".to_owned()),
+                ..Properties::default()
+            },
+        );
+        let dead = die(&original, "q", DeadLetterReason::Expired);
+        assert_eq!(dead.properties.expiration, None);
+        assert_eq!(
+            deaths(&dead)[0].get("original-expiration"),
+            Some(&FieldValue::string("5000"))
+        );
+        let without = die(&published(), "q", DeadLetterReason::Expired);
+        assert_eq!(deaths(&without)[0].get("original-expiration"), None);
+    }
+
+    #[test]
+    fn first_death_headers_set_once() {
+        let first = die(&published(), "a", DeadLetterReason::Expired);
+        let second = dead_letter(
+            &first,
+            "b",
+            DeadLetterReason::Rejected,
+            NOW,
+            &Arc::from("dlx2"),
+            None,
+        );
+        for dead in [&first, &second] {
+            let headers = headers(dead);
+            assert_eq!(
+                headers.get("x-first-death-queue"),
+                Some(&FieldValue::string("a"))
+            );
+            assert_eq!(
+                headers.get("x-first-death-reason"),
+                Some(&FieldValue::string("expired"))
+            );
+            assert_eq!(
+                headers.get("x-first-death-exchange"),
+                Some(&FieldValue::string("orders"))
+            );
+        }
+        assert!(!headers(&second)
+            .keys()
+            .any(|name| name.starts_with("x-last-death")));
+    }
+
+    #[test]
+    fn x_death_entry_counts_repeated_queue_and_reason() {
+        let mut message = published();
+        for count in 1..=3 {
+            message = die(&message, "q", DeadLetterReason::Rejected);
+            assert_eq!(history(&message), vec![entry("q", "rejected", count)]);
+        }
+        assert_eq!(deaths(&message)[0].get("count"), Some(&FieldValue::I64(3)));
+    }
+
+    #[test]
+    fn same_queue_with_another_reason_is_a_new_entry() {
+        let once = die(&published(), "q", DeadLetterReason::Rejected);
+        let twice = die(&once, "q", DeadLetterReason::Expired);
+        assert_eq!(
+            history(&twice),
+            vec![entry("q", "expired", 1), entry("q", "rejected", 1)]
+        );
+    }
+
+    #[test]
+    fn repeated_death_moves_entry_to_front() {
+        let mut message = published();
+        for queue in ["a", "b", "c"] {
+            message = die(&message, queue, DeadLetterReason::Rejected);
+        }
+        assert_eq!(
+            history(&message),
+            vec![
+                entry("c", "rejected", 1),
+                entry("b", "rejected", 1),
+                entry("a", "rejected", 1)
+            ]
+        );
+        let message = die(&message, "a", DeadLetterReason::Rejected);
+        assert_eq!(
+            history(&message),
+            vec![
+                entry("a", "rejected", 2),
+                entry("c", "rejected", 1),
+                entry("b", "rejected", 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn repeated_death_keeps_first_time_exchange_and_routing_keys() {
+        let first = message(
+            "orders",
+            "new",
+            Properties {
+                expiration: Some("10".to_owned()),
+                ..Properties::default()
+            },
+        );
+        let first = die(&first, "q", DeadLetterReason::Rejected);
+        let first_entry = deaths(&first)[0].clone();
+        // Back in q through the dead-letter exchange, then rejected again later.
+        let later = dead_letter(
+            &first,
+            "q",
+            DeadLetterReason::Rejected,
+            Instant(NOW.0 + 60_000_000_000),
+            &Arc::from("dlx2"),
+            None,
+        );
+        let mut expected = first_entry;
+        expected.insert("count".to_owned(), FieldValue::I64(2));
+        assert_eq!(deaths(&later), vec![&expected]);
+        assert_eq!(&*later.exchange, "dlx2");
+    }
+
+    #[test]
+    fn other_headers_are_kept() {
+        let mut headers = FieldTable::new();
+        headers.insert("app".to_owned(), FieldValue::I32(1));
+        let dead = die(&with_headers(headers), "q", DeadLetterReason::Rejected);
+        assert_eq!(self::headers(&dead).get("app"), Some(&FieldValue::I32(1)));
+    }
+
+    #[test]
+    fn x_death_that_is_not_a_list_is_reset() {
+        let mut headers = FieldTable::new();
+        headers.insert(
+            X_DEATH.to_owned(),
+            FieldValue::string("converted by a client"),
+        );
+        let dead = die(&with_headers(headers), "q", DeadLetterReason::Expired);
+        assert_eq!(history(&dead), vec![entry("q", "expired", 1)]);
+        // An x-death was there, so this is not a first death.
+        assert_eq!(self::headers(&dead).get("x-first-death-queue"), None);
+    }
+
+    #[test]
+    fn x_death_entries_repeated_by_a_client_are_merged() {
+        let old_entry = |queue: &str, count: Option<i64>| {
+            let mut fields = FieldTable::new();
+            fields.insert("queue".to_owned(), FieldValue::string(queue));
+            fields.insert("reason".to_owned(), FieldValue::string("expired"));
+            if let Some(count) = count {
+                fields.insert("count".to_owned(), FieldValue::I64(count));
+            }
+            FieldValue::Table(fields)
+        };
+        let mut headers = FieldTable::new();
+        let written = vec![
+            old_entry("a", None),
+            old_entry("b", Some(4)),
+            old_entry("a", None),
+            old_entry("a", Some(9)),
+        ];
+        headers.insert(X_DEATH.to_owned(), FieldValue::Array(written));
+        let dead = die(&with_headers(headers), "c", DeadLetterReason::Expired);
+        // The first "a" stands for the three, and had no count of its own.
+        assert_eq!(
+            history(&dead),
+            vec![
+                entry("c", "expired", 1),
+                entry("a", "expired", 3),
+                entry("b", "expired", 4)
+            ]
+        );
+    }
+
+    #[test]
+    fn rejected_death_is_never_a_cycle() {
+        let dead = die(&published(), "q", DeadLetterReason::Rejected);
+        assert!(!is_cycle(&dead, DeadLetterReason::Rejected, "q"));
+    }
+
+    #[test]
+    fn message_without_x_death_is_not_a_cycle() {
+        assert!(!is_cycle(&published(), DeadLetterReason::Expired, "q"));
+        let mut headers = FieldTable::new();
+        headers.insert(X_DEATH.to_owned(), FieldValue::I64(1));
+        assert!(!is_cycle(
+            &with_headers(headers),
+            DeadLetterReason::Expired,
+            "q"
+        ));
+    }
+
+    #[test]
+    fn queue_not_in_x_death_is_not_a_cycle() {
+        let dead = die(&published(), "q", DeadLetterReason::Expired);
+        assert!(!is_cycle(&dead, DeadLetterReason::Expired, "other"));
+    }
+
+    #[test]
+    fn self_dead_lettering_expired_message_is_a_cycle() {
+        let dead = die(&published(), "q", DeadLetterReason::Expired);
+        assert!(is_cycle(&dead, DeadLetterReason::Expired, "q"));
+        let dead = die(&published(), "q", DeadLetterReason::MaxLen);
+        assert!(is_cycle(&dead, DeadLetterReason::MaxLen, "q"));
+        let dead = die(&published(), "q", DeadLetterReason::DeliveryLimit);
+        assert!(is_cycle(&dead, DeadLetterReason::DeliveryLimit, "q"));
+    }
+
+    #[test]
+    fn other_queue_on_same_dead_letter_exchange_gets_expired_message_once() {
+        // q and other are both bound to q's dead-letter exchange, and both
+        // dead-letter to it on expiry.
+        let from_q = die(&published(), "q", DeadLetterReason::Expired);
+        assert!(is_cycle(&from_q, DeadLetterReason::Expired, "q"));
+        assert!(!is_cycle(&from_q, DeadLetterReason::Expired, "other"));
+        let from_other = die(&from_q, "other", DeadLetterReason::Expired);
+        assert!(is_cycle(&from_other, DeadLetterReason::Expired, "q"));
+        assert!(is_cycle(&from_other, DeadLetterReason::Expired, "other"));
+    }
+
+    #[test]
+    fn rejected_in_cycle_breaks_cycle_detection() {
+        // work rejects into retry; retry's TTL dead-letters back into work.
+        let rejected = die(&published(), "work", DeadLetterReason::Rejected);
+        assert!(!is_cycle(&rejected, DeadLetterReason::Rejected, "retry"));
+        let retried = die(&rejected, "retry", DeadLetterReason::Expired);
+        assert!(!is_cycle(&retried, DeadLetterReason::Expired, "work"));
+    }
+
+    #[test]
+    fn reject_retry_loop_keeps_working() {
+        let mut message = published();
+        for round in 1..=5 {
+            message = die(&message, "work", DeadLetterReason::Rejected);
+            assert!(!is_cycle(&message, DeadLetterReason::Rejected, "retry"));
+            message = die(&message, "retry", DeadLetterReason::Expired);
+            assert!(
+                !is_cycle(&message, DeadLetterReason::Expired, "work"),
+                "round {round}"
+            );
+            assert_eq!(
+                history(&message),
+                vec![
+                    entry("retry", "expired", round),
+                    entry("work", "rejected", round)
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn automatic_loop_through_two_queues_is_a_cycle() {
+        let from_a = die(&published(), "a", DeadLetterReason::Expired);
+        assert!(!is_cycle(&from_a, DeadLetterReason::Expired, "b"));
+        let from_b = die(&from_a, "b", DeadLetterReason::MaxLen);
+        assert!(is_cycle(&from_b, DeadLetterReason::MaxLen, "a"));
+    }
+
+    #[test]
+    fn rejection_older_than_the_cycle_does_not_break_it() {
+        // A rejection in q, then q's expiry loop: the entries up to q's first
+        // (newest) one hold no rejection.
+        let rejected = die(&published(), "q", DeadLetterReason::Rejected);
+        let expired = die(&rejected, "q", DeadLetterReason::Expired);
+        assert!(is_cycle(&expired, DeadLetterReason::Expired, "q"));
+    }
+
+    #[test]
+    fn entry_a_client_wrote_breaks_cycle_detection() {
+        let dead = die(&published(), "q", DeadLetterReason::Expired);
+        let mut properties = (*dead.properties).clone();
+        let headers = properties
+            .headers
+            .as_mut()
+            .expect("dead-lettered messages have headers");
+        if let Some(FieldValue::Array(deaths)) = headers.get_mut(X_DEATH) {
+            deaths.insert(0, FieldValue::string("not a table"));
+        }
+        let tampered = Message {
+            properties: Arc::new(properties),
+            ..dead
+        };
+        assert!(!is_cycle(&tampered, DeadLetterReason::Expired, "q"));
+    }
+}

@@ -211,8 +211,8 @@ pub enum Command {
         mandatory: bool,
         /// Unsupported (540), as in RabbitMQ 3.x.
         immediate: bool,
-        /// Basic properties.
-        properties: Properties,
+        /// Basic properties (shared: the message keeps this allocation).
+        properties: Arc<Properties>,
         /// Body.
         body: Bytes,
     },

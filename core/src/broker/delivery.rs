@@ -26,7 +26,7 @@ pub(super) struct Publish {
     pub(super) routing_key: Arc<str>,
     pub(super) mandatory: bool,
     pub(super) immediate: bool,
-    pub(super) properties: Properties,
+    pub(super) properties: Arc<Properties>,
     pub(super) body: Bytes,
 }
 
@@ -103,7 +103,7 @@ impl Broker {
             id,
             exchange: pending.exchange,
             routing_key: pending.routing_key,
-            properties: Arc::new(pending.properties),
+            properties: pending.properties,
             body: pending.body,
         });
         let vhost = self.vhost_of(channel);
