@@ -107,7 +107,8 @@ pub(crate) struct Channel {
     pub(crate) consumer_prefetch: u16,
     /// Prefetch shared by the whole channel (basic.qos global=true; 0 = unlimited).
     pub(crate) channel_prefetch: u16,
-    /// Unacknowledged deliveries of the whole channel.
+    /// Unacknowledged consumer deliveries of the channel, counted against
+    /// the channel-wide prefetch (basic.get deliveries are not, as in RabbitMQ).
     pub(crate) unacked_count: u32,
     /// Unacknowledged deliveries by tag; `None` marks a settled tag not yet trimmed.
     deliveries: VecDeque<Option<Unacked>>,
@@ -160,7 +161,10 @@ impl Channel {
         match unacked {
             None if self.deliveries.is_empty() => self.first_tag = self.next_tag,
             unacked => {
-                if unacked.is_some() {
+                if unacked
+                    .as_ref()
+                    .is_some_and(|unacked| unacked.consumer.is_some())
+                {
                     self.unacked_count += 1;
                 }
                 self.deliveries.push_back(unacked);
@@ -209,7 +213,9 @@ impl Channel {
     pub(crate) fn take(&mut self, tag: u64) -> Unacked {
         let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
         let unacked = self.deliveries[index].take().expect("tag is outstanding");
-        self.unacked_count -= 1;
+        if unacked.consumer.is_some() {
+            self.unacked_count -= 1;
+        }
         while self.deliveries.front().is_some_and(Option::is_none) {
             self.deliveries.pop_front();
             self.first_tag += 1;

@@ -194,6 +194,8 @@ pub(crate) struct Queue {
     pub(crate) last_used: Instant,
     /// The head-expiry deadline already armed, if any.
     pub(crate) head_timer: Option<Instant>,
+    /// The `x-expires` deadline already armed, if any.
+    pub(crate) expires_timer: Option<Instant>,
 }
 
 impl Queue {

@@ -2,7 +2,7 @@
 //!
 //! A binding is identified, as in RabbitMQ, by its destination, its routing key
 //! and its arguments, whatever the exchange type: two bindings that differ only
-//! in arguments are two bindings. [`Bindings`] keeps that canonical set and,
+//! in arguments are two bindings. `Bindings` keeps that canonical set and,
 //! beside it, an index shaped for the exchange type, and updates both together:
 //!
 //! - direct: destinations by exact routing key;
@@ -17,6 +17,13 @@
 //! order they were added or removed in (lists are kept sorted, trie nodes that
 //! no binding needs are pruned), so two exchanges with the same bindings compare
 //! equal and hash alike, which the model checker relies on.
+//!
+//! A topic publish splits its key once, hashes each word once, and then looks
+//! edges up by hash; the walk visits each trie node at most once per word
+//! position (see `TopicMatch`), so patterns with several `#` cost work in
+//! proportion to nodes times words rather than exponential backtracking. Binding
+//! keys are AMQP short strings (at most 255 bytes), which bounds the trie depth
+//! and with it the recursion of a walk.
 //!
 //! Routing pushes one entry per matching binding: a destination bound several
 //! times appears several times, and the caller sorts and deduplicates.
@@ -34,6 +41,11 @@ const X_MATCH: &str = "x-match";
 /// Nested `#` nodes remembered on the stack during one topic match before the
 /// memo spills to the heap; few patterns have more than one `#`.
 const MEMO_INLINE: usize = 16;
+
+/// Routing-key words split on the stack during one topic match before the
+/// split spills to the heap; AMQP keys are at most 255 bytes, and most have a
+/// handful of words.
+const KEY_WORDS_INLINE: usize = 16;
 
 /// Where a binding leads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -318,7 +330,7 @@ struct TopicNode {
     /// One entry per binding whose pattern ends at this node, sorted.
     destinations: Vec<Destination>,
     /// Edges for literal words.
-    literal: BTreeMap<String, TopicNode>,
+    literal: WordMap<TopicNode>,
     /// The edge for `*`, which takes exactly one word.
     star: Option<Box<TopicNode>>,
     /// The edge for `#`, which takes zero or more words.
@@ -341,7 +353,7 @@ impl TopicNode {
             node = match word {
                 "*" => node.star.get_or_insert_with(Box::default).as_mut(),
                 "#" => node.hash.get_or_insert_with(Box::default).as_mut(),
-                _ => node.literal.entry(word.to_owned()).or_default(),
+                _ => node.literal.entry(word, word_hash(word)),
             };
         }
         insert_sorted(&mut node.destinations, destination);
@@ -368,29 +380,215 @@ impl TopicNode {
                 }
             }
             Some(word) => {
-                let child = self.literal.get_mut(word).expect(LIVE);
+                let hash = word_hash(word);
+                let child = self.literal.get_mut(word, hash).expect(LIVE);
                 child.remove(words, destination);
                 if child.is_empty() {
-                    self.literal.remove(word);
+                    self.literal.remove(word, hash);
                 }
             }
         }
     }
 }
 
+/// Values by word, bucketed by a fixed hash of the word so that a lookup
+/// compares integers rather than strings. Canonical: the hash and the order
+/// within a bucket depend only on the words.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct WordMap<T> {
+    /// Entries by `word_hash`; each bucket is sorted by word and never empty.
+    buckets: BTreeMap<u64, Vec<(Box<str>, T)>>,
+}
+
+impl<T> Default for WordMap<T> {
+    fn default() -> Self {
+        WordMap {
+            buckets: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Default> WordMap<T> {
+    /// Whether the map has no entries.
+    fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// The value for `word`, given its `word_hash`.
+    fn get(&self, word: &str, hash: u64) -> Option<&T> {
+        let bucket = self.buckets.get(&hash)?;
+        let at = bucket
+            .binary_search_by(|(entry, _)| (**entry).cmp(word))
+            .ok()?;
+        Some(&bucket[at].1)
+    }
+
+    /// The value for `word`, given its `word_hash`, mutably.
+    fn get_mut(&mut self, word: &str, hash: u64) -> Option<&mut T> {
+        let bucket = self.buckets.get_mut(&hash)?;
+        let at = bucket
+            .binary_search_by(|(entry, _)| (**entry).cmp(word))
+            .ok()?;
+        Some(&mut bucket[at].1)
+    }
+
+    /// The value for `word`, given its `word_hash`, inserted as the default
+    /// if missing.
+    fn entry(&mut self, word: &str, hash: u64) -> &mut T {
+        let bucket = self.buckets.entry(hash).or_default();
+        let at = match bucket.binary_search_by(|(entry, _)| (**entry).cmp(word)) {
+            Ok(at) => at,
+            Err(at) => {
+                bucket.insert(at, (word.into(), T::default()));
+                at
+            }
+        };
+        &mut bucket[at].1
+    }
+
+    /// Removes the entry for `word`, given its `word_hash`; it must exist.
+    fn remove(&mut self, word: &str, hash: u64) {
+        let bucket = self.buckets.get_mut(&hash).expect("the word is in the map");
+        let at = bucket
+            .binary_search_by(|(entry, _)| (**entry).cmp(word))
+            .expect("the word is in its bucket");
+        bucket.remove(at);
+        if bucket.is_empty() {
+            self.buckets.remove(&hash);
+        }
+    }
+}
+
+/// An incremental word hash: FxHash's mixing over little-endian 8-byte lanes,
+/// with the length folded in last. It is fixed (the same on every run and
+/// platform), so the index stays deterministic, and costs one multiply per
+/// eight bytes. Collisions are harmless: such words only share a bucket.
+#[derive(Clone, Copy)]
+struct WordHasher {
+    /// The mixed full lanes.
+    hash: u64,
+    /// The bytes of the lane being filled.
+    lane: u64,
+    /// How many bits of `lane` are filled.
+    shift: u32,
+}
+
+impl WordHasher {
+    /// FxHash's multiplier.
+    const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
+
+    /// A hasher that has seen no bytes.
+    const fn new() -> WordHasher {
+        WordHasher {
+            hash: 0,
+            lane: 0,
+            shift: 0,
+        }
+    }
+
+    /// Mixes a value into a hash.
+    fn mix(hash: u64, value: u64) -> u64 {
+        (hash.rotate_left(5) ^ value).wrapping_mul(Self::MULTIPLIER)
+    }
+
+    /// Adds the next byte of the word.
+    fn push(&mut self, byte: u8) {
+        self.lane |= u64::from(byte) << self.shift;
+        self.shift += 8;
+        if self.shift == 64 {
+            self.hash = Self::mix(self.hash, self.lane);
+            self.lane = 0;
+            self.shift = 0;
+        }
+    }
+
+    /// The hash of the bytes pushed so far.
+    fn finish(self) -> u64 {
+        Self::mix(Self::mix(self.hash, self.lane), u64::from(self.shift))
+    }
+}
+
+/// The hash of a whole word, as `KeyWords` computes it byte by byte.
+fn word_hash(word: &str) -> u64 {
+    let mut hasher = WordHasher::new();
+    word.bytes().for_each(|byte| hasher.push(byte));
+    hasher.finish()
+}
+
+/// The words of one routing key with their hashes, split once per publish;
+/// on the stack for keys of up to `KEY_WORDS_INLINE` words.
+struct KeyWords<'k> {
+    /// The words while they fit.
+    inline: [(&'k str, u64); KEY_WORDS_INLINE],
+    /// All the words, once there are more than fit inline.
+    spill: Vec<(&'k str, u64)>,
+    /// How many words the key has.
+    len: usize,
+}
+
+impl<'k> KeyWords<'k> {
+    /// Splits `key` into words as `topic_words` does and hashes them as
+    /// `word_hash` does, in one pass over the bytes: this runs per publish.
+    fn new(key: &'k str) -> KeyWords<'k> {
+        let mut words = KeyWords {
+            inline: [("", 0); KEY_WORDS_INLINE],
+            spill: Vec::new(),
+            len: 0,
+        };
+        if key.is_empty() {
+            return words;
+        }
+        let mut start = 0;
+        let mut hasher = WordHasher::new();
+        for (at, &byte) in key.as_bytes().iter().enumerate() {
+            if byte == b'.' {
+                words.push(&key[start..at], hasher.finish());
+                start = at + 1;
+                hasher = WordHasher::new();
+            } else {
+                hasher.push(byte);
+            }
+        }
+        words.push(&key[start..], hasher.finish());
+        words
+    }
+
+    /// Appends a word and its hash.
+    fn push(&mut self, word: &'k str, hash: u64) {
+        if self.len < KEY_WORDS_INLINE {
+            self.inline[self.len] = (word, hash);
+        } else {
+            if self.len == KEY_WORDS_INLINE {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push((word, hash));
+        }
+        self.len += 1;
+    }
+
+    /// The word at `index` (below `len`) and its hash.
+    fn get(&self, index: usize) -> (&'k str, u64) {
+        if self.len <= KEY_WORDS_INLINE {
+            self.inline[index]
+        } else {
+            self.spill[index]
+        }
+    }
+}
+
 /// One walk of the topic trie for one routing key.
 ///
-/// A position in the key is the byte offset where a word starts, or
-/// `key.len() + 1` once every word is taken; positions only grow along a walk.
-/// Each trie node is visited at most once per position: a node with no `#`
-/// above it can only be reached at one position, and a `#` node below another
-/// `#` remembers the lowest position it was entered at, since entering at a
-/// position covers every later one. That bounds the work by nodes times words,
-/// where plain backtracking is exponential in the number of `#`s, and means
-/// each matching binding is pushed exactly once.
+/// A position is the index of the next key word to match, from 0 to the word
+/// count (every word taken); positions only grow along a walk. Each trie node
+/// is visited at most once per position: a node with no `#` above it can only
+/// be reached at one position, and a `#` node below another `#` remembers the
+/// lowest position it was entered at, since entering at a position covers every
+/// later one. That bounds the work by nodes times words, where plain
+/// backtracking is exponential in the number of `#`s, and means each matching
+/// binding is pushed exactly once.
 struct TopicMatch<'t, 'o> {
-    /// The routing key being matched.
-    key: &'t str,
+    /// The routing key's words.
+    words: KeyWords<'t>,
     /// Where matching destinations go.
     out: &'o mut Vec<Destination>,
     /// Entry positions of nested `#` nodes.
@@ -402,40 +600,25 @@ impl<'t> TopicMatch<'t, '_> {
     /// matches `key`.
     fn run(root: &'t TopicNode, key: &'t str, out: &mut Vec<Destination>) {
         let mut walk = TopicMatch {
-            key,
+            words: KeyWords::new(key),
             out,
             memo: HashMemo::new(),
         };
-        let start = if key.is_empty() { walk.end() } else { 0 };
-        walk.visit(root, start, false);
+        walk.visit(root, 0, false);
     }
 
-    /// The position after the last word.
-    fn end(&self) -> usize {
-        self.key.len() + 1
-    }
-
-    /// The word at `position` (which is before the end) and the position after it.
-    fn word_at(&self, position: usize) -> (&'t str, usize) {
-        let rest = &self.key[position..];
-        match rest.find('.') {
-            Some(dot) => (&rest[..dot], position + dot + 1),
-            None => (rest, self.end()),
-        }
-    }
-
-    /// Matches the rest of the key from `position` against the patterns below
+    /// Matches the key words from `position` on against the patterns below
     /// `node`; `under_hash` says whether a `#` edge leads to `node`.
     fn visit(&mut self, node: &'t TopicNode, position: usize, under_hash: bool) {
-        if position == self.end() {
+        if position == self.words.len {
             self.out.extend_from_slice(&node.destinations);
         } else {
-            let (word, next) = self.word_at(position);
-            if let Some(child) = node.literal.get(word) {
-                self.visit(child, next, under_hash);
+            let (word, hash) = self.words.get(position);
+            if let Some(child) = node.literal.get(word, hash) {
+                self.visit(child, position + 1, under_hash);
             }
             if let Some(child) = &node.star {
-                self.visit(child, next, under_hash);
+                self.visit(child, position + 1, under_hash);
             }
         }
         if let Some(child) = &node.hash {
@@ -447,7 +630,7 @@ impl<'t> TopicMatch<'t, '_> {
     /// one, and so on up to all of the rest.
     fn visit_hash(&mut self, hash: &'t TopicNode, position: usize, under_hash: bool) {
         // A `#` with no `#` above it is entered once, so it needs no memo.
-        let stop = if false && under_hash {
+        let stop = if under_hash {
             match self.memo.enter(hash, position) {
                 Some(stop) => stop,
                 None => return,
@@ -455,14 +638,8 @@ impl<'t> TopicMatch<'t, '_> {
         } else {
             usize::MAX
         };
-        let end = self.end();
-        let mut at = position;
-        while at < stop {
+        for at in position..stop.min(self.words.len + 1) {
             self.visit(hash, at, true);
-            if at == end {
-                break;
-            }
-            at = self.word_at(at).1;
         }
     }
 }
@@ -568,7 +745,53 @@ fn header_matches(header: Option<&FieldValue>, expected: &FieldValue) -> bool {
     match header {
         None => false,
         Some(_) if *expected == FieldValue::Void => true,
-        Some(actual) => actual == expected,
+        Some(actual) => same_value(actual, expected),
+    }
+}
+
+/// Whether two header values are equal as RabbitMQ compares them (Erlang's
+/// `==` on the values without their AMQP types, since RabbitMQ 3.6): integers
+/// of any width and timestamps compare by number, integers and floats
+/// numerically, long strings and byte arrays by bytes; anything else must be
+/// the same variant with the same content. A string never equals a number.
+fn same_value(actual: &FieldValue, expected: &FieldValue) -> bool {
+    match (number(actual), number(expected)) {
+        (Some(Number::Integer(a)), Some(Number::Integer(b))) => return a == b,
+        (Some(a), Some(b)) => return a.as_f64() == b.as_f64(),
+        _ => {}
+    }
+    match (actual, expected) {
+        (
+            FieldValue::LongString(a) | FieldValue::ByteArray(a),
+            FieldValue::LongString(b) | FieldValue::ByteArray(b),
+        ) => a == b,
+        _ => actual == expected,
+    }
+}
+
+/// A numeric header value.
+#[derive(Clone, Copy)]
+enum Number {
+    Integer(i128),
+    Float(f64),
+}
+
+impl Number {
+    fn as_f64(self) -> f64 {
+        match self {
+            // Header integers are at most 64 bits wide, which f64 holds approximately, as Erlang compares them.
+            Number::Integer(value) => value as f64,
+            Number::Float(value) => value,
+        }
+    }
+}
+
+fn number(value: &FieldValue) -> Option<Number> {
+    match *value {
+        FieldValue::Timestamp(seconds) => Some(Number::Integer(i128::from(seconds))),
+        FieldValue::F32(bits) => Some(Number::Float(f64::from(f32::from_bits(bits)))),
+        FieldValue::F64(bits) => Some(Number::Float(f64::from_bits(bits))),
+        _ => value.as_integer().map(Number::Integer),
     }
 }
 
@@ -963,6 +1186,32 @@ mod tests {
     }
 
     #[test]
+    fn topic_memo_spills_past_its_inline_entries_correctly() {
+        // Each `#.wN.#` puts a `#` node under another, so one walk meets more
+        // nested `#` nodes than the memo holds on the stack.
+        let count = MEMO_INLINE * 3;
+        let open = queues(count);
+        let closed = queues(count);
+        let mut bindings = Bindings::new(ExchangeKind::Topic);
+        for index in 0..count {
+            bindings.add(open[index], &format!("#.w{index}.#"), &FieldTable::new());
+            bindings.add(
+                closed[index],
+                &format!("#.w{index}.#.end"),
+                &FieldTable::new(),
+            );
+        }
+        let words: Vec<String> = (0..count).map(|index| format!("w{index}")).collect();
+        let key = words.join(".");
+        let mut expected = open.clone();
+        expected.sort();
+        assert_eq!(routed(&bindings, &key, None), expected);
+        expected.extend_from_slice(&closed);
+        expected.sort();
+        assert_eq!(routed(&bindings, &format!("{key}.end"), None), expected);
+    }
+
+    #[test]
     fn topic_trie_agrees_with_a_reference_matcher() {
         // Every topic rule, checked against a direct transcription of the rule
         // over generated patterns and keys, all bound in one trie so that
@@ -1176,22 +1425,24 @@ mod tests {
     }
 
     #[test]
-    fn headers_values_match_only_with_the_same_type_and_value() {
+    fn headers_values_compare_as_rabbitmq_compares_them() {
         let cases = [
             (FieldValue::string("1"), FieldValue::string("1"), true),
             (FieldValue::string("1"), FieldValue::I32(1), false),
             (FieldValue::I32(1), FieldValue::I32(1), true),
             (FieldValue::I32(1), FieldValue::I32(2), false),
-            (FieldValue::I32(1), FieldValue::I64(1), false),
-            (FieldValue::U8(1), FieldValue::I8(1), false),
+            (FieldValue::I32(1), FieldValue::I64(1), true),
+            (FieldValue::U8(1), FieldValue::I8(1), true),
+            (FieldValue::I64(1), FieldValue::F64(1.0f64.to_bits()), true),
+            (FieldValue::I64(1), FieldValue::F64(1.5f64.to_bits()), false),
             (FieldValue::Bool(true), FieldValue::Bool(true), true),
             (FieldValue::Bool(true), FieldValue::U8(1), false),
             (
                 FieldValue::string("a"),
                 FieldValue::ByteArray("a".into()),
-                false,
+                true,
             ),
-            (FieldValue::Timestamp(5), FieldValue::I64(5), false),
+            (FieldValue::Timestamp(5), FieldValue::I64(5), true),
             (
                 FieldValue::F64(1.5f64.to_bits()),
                 FieldValue::F64(1.5f64.to_bits()),
@@ -1496,5 +1747,58 @@ mod tests {
             assert_eq!(bindings, expected, "{kind:?}");
             assert_eq!(bindings.remove_destination(queue), 0);
         }
+    }
+
+    #[test]
+    fn key_words_split_and_hash_as_topic_words_do() {
+        let long = vec!["w"; KEY_WORDS_INLINE + 3].join(".");
+        for key in [
+            "",
+            "a",
+            "a.b",
+            "a..b",
+            ".",
+            "a.",
+            ".a",
+            "word.longer-than-eight-bytes",
+            &long,
+        ] {
+            let words = KeyWords::new(key);
+            let expected: Vec<(&str, u64)> = topic_words(key)
+                .map(|word| (word, word_hash(word)))
+                .collect();
+            let split: Vec<(&str, u64)> = (0..words.len).map(|index| words.get(index)).collect();
+            assert_eq!(split, expected, "key {key:?}");
+        }
+    }
+
+    #[test]
+    fn word_map_keeps_colliding_words_apart() {
+        // Every word under one hash, as if they all collided.
+        const SAME: u64 = 7;
+        let mut forward = WordMap::<u32>::default();
+        let mut backward = WordMap::<u32>::default();
+        for (value, word) in (0..).zip(["b", "a", "c"]) {
+            *forward.entry(word, SAME) = value;
+        }
+        for (value, word) in (0..)
+            .zip(["b", "a", "c"])
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            *backward.entry(word, SAME) = value;
+        }
+        assert_eq!(forward, backward, "order within a bucket is canonical");
+        assert_eq!(forward.get("a", SAME), Some(&1));
+        assert_eq!(forward.get("c", SAME), Some(&2));
+        assert_eq!(forward.get("d", SAME), None);
+        forward.remove("a", SAME);
+        assert_eq!(forward.get("a", SAME), None);
+        assert_eq!(forward.get("b", SAME), Some(&0));
+        forward.remove("b", SAME);
+        forward.remove("c", SAME);
+        assert!(forward.is_empty());
+        assert_eq!(forward, WordMap::default());
     }
 }

@@ -21,7 +21,10 @@ fn work_queue_round_robins_and_acks() {
     let third = broker.publish(1, 1, "", "tasks", "c");
     assert_eq!(first.deliveries()[0].conn, 2);
     assert_eq!(second.deliveries()[0].conn, 3);
-    assert!(third.deliveries().is_empty(), "both workers are at prefetch 1");
+    assert!(
+        third.deliveries().is_empty(),
+        "both workers are at prefetch 1"
+    );
     let acked = broker.ack(2, 1, 1, false);
     assert_eq!(acked.bodies(), vec!["c"]);
     assert_eq!(acked.deliveries()[0].conn, 2);

@@ -178,13 +178,13 @@ impl Broker {
     /// The next consumer of the queue with room for a delivery, round-robin.
     pub(super) fn next_consumer(&mut self, queue: Id) -> Option<Id> {
         let state = &self.queues[queue];
+        if state.args.single_active_consumer {
+            // Only the earliest registered consumer receives; the next takes over when it goes.
+            let active = *state.consumers.first()?;
+            return self.has_room(active).then_some(active);
+        }
         let count = state.consumers.len();
-        let candidates = if state.args.single_active_consumer {
-            count.min(1)
-        } else {
-            count
-        };
-        for offset in 0..candidates {
+        for offset in 0..count {
             let index = (state.cursor + offset) % count;
             let consumer = state.consumers[index];
             if self.has_room(consumer) {
@@ -205,7 +205,7 @@ impl Broker {
 
     /// Delivers a ready entry to a consumer.
     pub(super) fn deliver(&mut self, consumer: Id, queue: Id, entry: Entry) {
-        if self.is_mutant(Mutant::DoubleDeliver) && entry.message.id.0 % 3 == 0 {
+        if self.is_mutant(Mutant::DoubleDeliver) && entry.message.id.0.is_multiple_of(3) {
             let other = self.queues[queue]
                 .consumers
                 .iter()
@@ -249,7 +249,17 @@ impl Broker {
         let state = &self.queues[queue];
         let (queue_name, counts_deliveries) =
             (state.name.clone(), state.args.delivery_limit.is_some());
-        let message = outgoing(&entry, counts_deliveries);
+        let mut message = outgoing(&entry, counts_deliveries);
+        if self.is_mutant(Mutant::DlxDropsXDeath) {
+            // The mutant loses the death history on the way out; the broker
+            // itself keeps it, so its cycle detection still ends loops.
+            let properties = Arc::make_mut(&mut Arc::make_mut(&mut message).properties);
+            if let Some(headers) = properties.headers.as_mut() {
+                headers.retain(|name, _| {
+                    !name.starts_with("x-death") && !name.starts_with("x-first-death")
+                });
+            }
+        }
         let redelivered = entry.redelivered && !self.is_mutant(Mutant::NoRedeliveredFlag);
         let id = entry.message.id;
         let unacked = (!no_ack).then(|| Unacked {

@@ -2,8 +2,8 @@
 //! limits, confirms and returns, and dead-lettering.
 
 use super::entities::check_length;
-use super::{Broker, DeadLetter, Fault};
-use crate::arena::Id;
+use super::{Broker, DeadLetter, Exchange, Fault, Vhost};
+use crate::arena::{Arena, Id};
 use crate::args::{parse_expiration, Overflow};
 use crate::channel::PendingPublish;
 use crate::config::Mutant;
@@ -45,6 +45,17 @@ impl Broker {
                     publish.body.len()
                 ),
             ));
+        }
+        if let Some(user_id) = &publish.properties.user_id {
+            let user = &self.connections[&self.channels[channel].conn].user;
+            if user_id != user {
+                return Err(Fault::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "user_id property set to '{user_id}' but authenticated user was '{user}'"
+                    ),
+                ));
+            }
         }
         check_length("exchange name", &publish.exchange)?;
         check_length("routing key", &publish.routing_key)?;
@@ -106,9 +117,15 @@ impl Broker {
             properties: pending.properties,
             body: pending.body,
         });
-        let vhost = self.vhost_of(channel);
         let mut targets = std::mem::take(&mut self.target_scratch);
-        self.route(&vhost, &message, &mut targets);
+        let vhost = &self.vhosts[&*self.connections[&conn].vhost];
+        route(
+            vhost,
+            &self.exchanges,
+            &mut self.route_scratch,
+            &message,
+            &mut targets,
+        );
         let mut refused = false;
         for &queue in &targets {
             refused |= !self.enqueue(queue, &message, pending.ttl_ms);
@@ -137,7 +154,9 @@ impl Broker {
             }
         }
         if let Some(seq) = confirm_seq {
-            let ack = !refused && !(self.is_mutant(Mutant::ConfirmUnroutableAsNack) && !routed);
+            // The mutant nacks what no queue took.
+            let nacks_unroutable = self.is_mutant(Mutant::ConfirmUnroutableAsNack) && !routed;
+            let ack = !(refused || nacks_unroutable);
             let reply = if ack {
                 Reply::ConfirmAck {
                     delivery_tag: seq,
@@ -157,51 +176,6 @@ impl Broker {
                 confirm_seq: seq,
                 ack,
             });
-        }
-    }
-
-    /// The queues a message published to its exchange reaches, sorted and
-    /// without duplicates, following exchange-to-exchange bindings (each
-    /// exchange is visited once, so cycles end).
-    fn route(&mut self, vhost: &str, message: &Message, targets: &mut Vec<Id>) {
-        let names = &self.vhosts[vhost];
-        if message.exchange.is_empty() {
-            // The default exchange: every queue is bound under its own name.
-            targets.extend(names.queues.get(&*message.routing_key).copied());
-            return;
-        }
-        let Some(&start) = names.exchanges.get(&*message.exchange) else {
-            return;
-        };
-        let headers = message.properties.headers.as_ref();
-        let mut destinations = std::mem::take(&mut self.route_scratch);
-        self.exchanges[start]
-            .bindings
-            .route(&message.routing_key, headers, &mut destinations);
-        let mut visited = vec![];
-        let mut index = 0;
-        while index < destinations.len() {
-            match destinations[index] {
-                Destination::Queue(queue) => targets.push(queue),
-                Destination::Exchange(exchange)
-                    if exchange != start && !visited.contains(&exchange) =>
-                {
-                    visited.push(exchange);
-                    if let Some(exchange) = self.exchanges.get(exchange) {
-                        exchange
-                            .bindings
-                            .route(&message.routing_key, headers, &mut destinations);
-                    }
-                }
-                Destination::Exchange(_) => {}
-            }
-            index += 1;
-        }
-        destinations.clear();
-        self.route_scratch = destinations;
-        if targets.len() > 1 {
-            targets.sort_unstable();
-            targets.dedup();
         }
     }
 
@@ -294,7 +268,7 @@ impl Broker {
             return;
         };
         let routing_key = queue.args.dead_letter_routing_key.as_ref();
-        let mut rewritten = dead_letter::dead_letter(
+        let rewritten = dead_letter::dead_letter(
             message,
             &queue.name,
             reason,
@@ -302,14 +276,6 @@ impl Broker {
             exchange,
             routing_key,
         );
-        if self.is_mutant(Mutant::DlxDropsXDeath) {
-            let properties = Arc::make_mut(&mut rewritten.properties);
-            if let Some(headers) = properties.headers.as_mut() {
-                headers.retain(|name, _| {
-                    !name.starts_with("x-death") && !name.starts_with("x-first-death")
-                });
-            }
-        }
         let dead_letter = DeadLetter {
             message: Arc::new(rewritten),
             vhost: queue.vhost.clone(),
@@ -357,7 +323,13 @@ impl Broker {
             exchange,
         });
         let mut targets = Vec::new();
-        self.route(&vhost, &message, &mut targets);
+        route(
+            &self.vhosts[&vhost],
+            &self.exchanges,
+            &mut self.route_scratch,
+            &message,
+            &mut targets,
+        );
         let routed = !targets.is_empty();
         targets
             .retain(|&target| !dead_letter::is_cycle(&message, reason, &self.queues[target].name));
@@ -390,5 +362,53 @@ impl Broker {
         {
             false
         }
+    }
+}
+
+/// The queues a message published to its exchange reaches, sorted and without
+/// duplicates, following exchange-to-exchange bindings (each exchange is
+/// visited once, so cycles end). `scratch` is empty before and after.
+fn route(
+    vhost: &Vhost,
+    exchanges: &Arena<Exchange>,
+    scratch: &mut Vec<Destination>,
+    message: &Message,
+    targets: &mut Vec<Id>,
+) {
+    if message.exchange.is_empty() {
+        // The default exchange: every queue is bound under its own name.
+        targets.extend(vhost.queues.get(&*message.routing_key).copied());
+        return;
+    }
+    let Some(&start) = vhost.exchanges.get(&*message.exchange) else {
+        return;
+    };
+    let headers = message.properties.headers.as_ref();
+    exchanges[start]
+        .bindings
+        .route(&message.routing_key, headers, scratch);
+    let mut visited = vec![];
+    let mut index = 0;
+    while index < scratch.len() {
+        match scratch[index] {
+            Destination::Queue(queue) => targets.push(queue),
+            Destination::Exchange(exchange)
+                if exchange != start && !visited.contains(&exchange) =>
+            {
+                visited.push(exchange);
+                if let Some(exchange) = exchanges.get(exchange) {
+                    exchange
+                        .bindings
+                        .route(&message.routing_key, headers, scratch);
+                }
+            }
+            Destination::Exchange(_) => {}
+        }
+        index += 1;
+    }
+    scratch.clear();
+    if targets.len() > 1 {
+        targets.sort_unstable();
+        targets.dedup();
     }
 }

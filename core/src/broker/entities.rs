@@ -1,7 +1,7 @@
 //! Exchanges, queues and bindings: declare, delete, bind, unbind, purge, and
 //! the access rules (reserved names, exclusive queues, equivalence) around them.
 
-use super::{Broker, Exchange, Fault, Timer};
+use super::{Broker, Exchange, Fault};
 use crate::arena::Id;
 use crate::args::QueueArgs;
 use crate::field::FieldTable;
@@ -355,19 +355,25 @@ impl Broker {
             name.into()
         };
         check_length("queue name", &name)?;
+        // RabbitMQ refuses the reserved prefix on every non-passive declare,
+        // before looking the queue up: even a server-named queue cannot be
+        // redeclared by its name.
+        if !passive && name.starts_with("amq.") {
+            return Err(Fault::new(
+                ReplyCode::AccessRefused,
+                format!("queue name '{name}' contains reserved prefix 'amq.*'"),
+            ));
+        }
         let id = if passive {
-            self.find_queue(channel, &name)?
+            // A passive declare asks the queue for its counts, which RabbitMQ counts as a use.
+            let existing = self.find_queue(channel, &name)?;
+            self.touch_queue(existing);
+            existing
         } else if let Some(&existing) = self.vhosts[&vhost].queues.get(&name) {
             self.check_queue_equivalent(channel, existing, flags, arguments)?;
             self.touch_queue(existing);
             existing
         } else {
-            if name.starts_with("amq.") {
-                return Err(Fault::new(
-                    ReplyCode::AccessRefused,
-                    format!("queue name '{name}' contains reserved prefix 'amq.*'"),
-                ));
-            }
             let name = if name.is_empty() {
                 self.generate_name("amq.gen-")
             } else {
@@ -445,6 +451,7 @@ impl Broker {
             had_consumer: false,
             last_used: self.now,
             head_timer: None,
+            expires_timer: None,
         };
         let id = self.queues.insert(queue);
         self.vhosts
@@ -600,14 +607,8 @@ impl Broker {
 
     /// Marks a queue as used now, for `x-expires`.
     pub(super) fn touch_queue(&mut self, id: Id) {
-        let queue = &mut self.queues[id];
-        queue.last_used = self.now;
-        if let Some(expires_ms) = queue.args.expires_ms {
-            if queue.consumers.is_empty() {
-                self.timers
-                    .insert((self.now.plus_ms(expires_ms), Timer::QueueExpires(id)));
-            }
-        }
+        self.queues[id].last_used = self.now;
+        self.arm_expires_timer(id);
     }
 }
 

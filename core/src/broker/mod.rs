@@ -46,6 +46,8 @@ struct Vhost {
 /// An open connection.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Connection {
+    /// The authenticated user, which a publish's `user_id` must match.
+    user: String,
     vhost: Arc<str>,
     channels: BTreeSet<ChannelId>,
     exclusive_queues: BTreeSet<Id>,
@@ -197,11 +199,7 @@ impl Broker {
         self.fire_timers();
         self.flush_dead_letters();
         match input {
-            Input::Connect {
-                conn,
-                user: _,
-                vhost,
-            } => self.connect(conn, &vhost),
+            Input::Connect { conn, user, vhost } => self.connect(conn, user, &vhost),
             Input::Disconnect { conn } => self.disconnect(conn),
             Input::Command {
                 conn,
@@ -246,7 +244,7 @@ impl Broker {
         });
     }
 
-    fn connect(&mut self, conn: ConnectionId, vhost: &str) {
+    fn connect(&mut self, conn: ConnectionId, user: String, vhost: &str) {
         if self.connections.contains_key(&conn) {
             // A driver that reuses a live connection id is broken; refusing the
             // second open keeps the first connection's state intact.
@@ -267,6 +265,7 @@ impl Broker {
             return;
         };
         let connection = Connection {
+            user,
             vhost: vhost.clone(),
             channels: BTreeSet::new(),
             exclusive_queues: BTreeSet::new(),
@@ -434,8 +433,14 @@ impl Broker {
 
     fn channel_command(&mut self, channel: Id, command: Command) -> Result<(), Fault> {
         match command {
-            Command::ChannelOpen | Command::ChannelCloseOk => {
-                unreachable!("handled before dispatch")
+            // close-ok answers a close the broker started; on an open channel
+            // it is an unexpected method, a hard error in RabbitMQ.
+            Command::ChannelCloseOk => Err(Fault::new(
+                ReplyCode::CommandInvalid,
+                "unexpected 'channel.close-ok'",
+            )),
+            Command::ChannelOpen => {
+                unreachable!("channel.open on an open channel is refused before dispatch")
             }
             Command::ChannelClose => {
                 let conn = self.channels[channel].conn;

@@ -7,6 +7,7 @@
 use super::{Broker, Fault, Timer};
 use crate::arena::Id;
 use crate::protocol::ReplyCode;
+use crate::time::Instant;
 
 impl Broker {
     /// Runs every timer due at `self.now`. Each re-arms only for a deadline
@@ -19,13 +20,13 @@ impl Broker {
             self.timers.pop_first();
             match timer {
                 Timer::QueueHead(queue) => self.fire_queue_head(queue, at),
-                Timer::QueueExpires(queue) => self.fire_queue_expires(queue),
+                Timer::QueueExpires(queue) => self.fire_queue_expires(queue, at),
                 Timer::ConsumerTimeout(channel) => self.fire_consumer_timeout(channel, at),
             }
         }
     }
 
-    fn fire_queue_head(&mut self, queue: Id, at: crate::time::Instant) {
+    fn fire_queue_head(&mut self, queue: Id, at: Instant) {
         let Some(state) = self.queues.get_mut(queue) else {
             return;
         };
@@ -35,26 +36,28 @@ impl Broker {
         self.run_queue(queue);
     }
 
-    fn fire_queue_expires(&mut self, queue: Id) {
-        let Some(state) = self.queues.get(queue) else {
+    fn fire_queue_expires(&mut self, queue: Id, at: Instant) {
+        let Some(state) = self.queues.get_mut(queue) else {
             return;
         };
+        if state.expires_timer == Some(at) {
+            state.expires_timer = None;
+        }
         let Some(expires_ms) = state.args.expires_ms else {
             return;
         };
         if !state.consumers.is_empty() {
             return;
         }
-        let deadline = state.last_used.plus_ms(expires_ms);
-        if deadline <= self.now {
+        if state.last_used.plus_ms(expires_ms) <= self.now {
             // An expired queue's messages are not dead-lettered, as in RabbitMQ.
             self.delete_queue(queue, false);
         } else {
-            self.timers.insert((deadline, Timer::QueueExpires(queue)));
+            self.arm_expires_timer(queue);
         }
     }
 
-    fn fire_consumer_timeout(&mut self, channel: Id, at: crate::time::Instant) {
+    fn fire_consumer_timeout(&mut self, channel: Id, at: Instant) {
         let Some(state) = self.channels.get_mut(channel) else {
             return;
         };
@@ -67,7 +70,7 @@ impl Broker {
         let Some(oldest) = state.oldest_delivery() else {
             return;
         };
-        if oldest.plus_ms(timeout_ms) > self.now {
+        if consumer_deadline(oldest, timeout_ms) > self.now {
             self.arm_consumer_timeout(channel);
             return;
         }
@@ -89,9 +92,25 @@ impl Broker {
         let Some(next) = state.ready.next_expiry() else {
             return;
         };
-        if state.head_timer.is_none_or(|armed| next < armed) {
+        // Heads expired by now were just removed, so `next` is in the future;
+        // only the deliver-expired mutant keeps expired heads, and re-arming
+        // for the past would spin `fire_timers`.
+        if next > self.now && state.head_timer.is_none_or(|armed| next < armed) {
             state.head_timer = Some(next);
             self.timers.insert((next, Timer::QueueHead(queue)));
+        }
+    }
+
+    /// Makes sure a timer is armed for when an unused queue with `x-expires` may be deleted.
+    pub(super) fn arm_expires_timer(&mut self, queue: Id) {
+        let state = &mut self.queues[queue];
+        let Some(expires_ms) = state.args.expires_ms else {
+            return;
+        };
+        if state.consumers.is_empty() && state.expires_timer.is_none() {
+            let deadline = state.last_used.plus_ms(expires_ms);
+            state.expires_timer = Some(deadline);
+            self.timers.insert((deadline, Timer::QueueExpires(queue)));
         }
     }
 
@@ -107,9 +126,15 @@ impl Broker {
         let Some(oldest) = state.oldest_delivery() else {
             return;
         };
-        let deadline = oldest.plus_ms(timeout_ms);
+        let deadline = consumer_deadline(oldest, timeout_ms);
         state.timeout_armed = Some(deadline);
         self.timers
             .insert((deadline, Timer::ConsumerTimeout(channel)));
     }
+}
+
+/// When a delivery made at `delivered_at` has been unacknowledged for longer
+/// than the consumer timeout: one nanosecond past it.
+fn consumer_deadline(delivered_at: Instant, timeout_ms: u64) -> Instant {
+    Instant(delivered_at.plus_ms(timeout_ms).0.saturating_add(1))
 }

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use brokerlab_core::{
-    Broker, ChannelId, CloseScope, Command, Config, ConnectionId, Event, FieldTable, FieldValue, Input, Instant,
-    Message, Output, Properties, Reply, ReplyCode,
+    Broker, ChannelId, CloseScope, Command, Config, ConnectionId, Event, FieldTable, FieldValue,
+    Input, Instant, Message, Output, Properties, Reply, ReplyCode,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -43,7 +43,11 @@ impl Step {
         self.outputs
             .iter()
             .filter_map(|output| match output {
-                Output::Reply { conn: c, channel: ch, reply } if c.0 == conn && ch.0 == channel => Some(reply.clone()),
+                Output::Reply {
+                    conn: c,
+                    channel: ch,
+                    reply,
+                } if c.0 == conn && ch.0 == channel => Some(reply.clone()),
                 _ => None,
             })
             .collect()
@@ -54,7 +58,11 @@ impl Step {
         self.outputs
             .iter()
             .filter_map(|output| match output {
-                Output::Reply { conn, channel, reply } => Some((conn.0, channel.0, reply.clone())),
+                Output::Reply {
+                    conn,
+                    channel,
+                    reply,
+                } => Some((conn.0, channel.0, reply.clone())),
                 Output::Event(_) => None,
             })
             .collect()
@@ -76,26 +84,42 @@ impl Step {
         self.outputs
             .iter()
             .filter_map(|output| match output {
-                Output::Reply { conn, channel, reply: Reply::Deliver { consumer_tag, delivery_tag, redelivered, message } } => {
-                    Some(Delivered {
-                        conn: conn.0,
-                        channel: channel.0,
-                        consumer_tag: Some(consumer_tag.to_string()),
-                        tag: *delivery_tag,
-                        redelivered: *redelivered,
-                        message: message.clone(),
-                    })
-                }
-                Output::Reply { conn, channel, reply: Reply::GetOk { delivery_tag, redelivered, message, .. } } => {
-                    Some(Delivered {
-                        conn: conn.0,
-                        channel: channel.0,
-                        consumer_tag: None,
-                        tag: *delivery_tag,
-                        redelivered: *redelivered,
-                        message: message.clone(),
-                    })
-                }
+                Output::Reply {
+                    conn,
+                    channel,
+                    reply:
+                        Reply::Deliver {
+                            consumer_tag,
+                            delivery_tag,
+                            redelivered,
+                            message,
+                        },
+                } => Some(Delivered {
+                    conn: conn.0,
+                    channel: channel.0,
+                    consumer_tag: Some(consumer_tag.to_string()),
+                    tag: *delivery_tag,
+                    redelivered: *redelivered,
+                    message: message.clone(),
+                }),
+                Output::Reply {
+                    conn,
+                    channel,
+                    reply:
+                        Reply::GetOk {
+                            delivery_tag,
+                            redelivered,
+                            message,
+                            ..
+                        },
+                } => Some(Delivered {
+                    conn: conn.0,
+                    channel: channel.0,
+                    consumer_tag: None,
+                    tag: *delivery_tag,
+                    redelivered: *redelivered,
+                    message: message.clone(),
+                }),
                 _ => None,
             })
             .collect()
@@ -109,7 +133,10 @@ impl Step {
     /// The error close in this step, if any: (scope, code).
     pub fn close(&self) -> Option<(CloseScope, ReplyCode, String)> {
         self.outputs.iter().find_map(|output| match output {
-            Output::Reply { reply: Reply::Close { scope, code, text }, .. } => Some((*scope, *code, text.clone())),
+            Output::Reply {
+                reply: Reply::Close { scope, code, text },
+                ..
+            } => Some((*scope, *code, text.clone())),
             _ => None,
         })
     }
@@ -118,8 +145,13 @@ impl Step {
     #[track_caller]
     pub fn assert_channel_error(&self, code: ReplyCode) {
         match self.close() {
-            Some((CloseScope::Channel, actual, _)) => assert_eq!(actual, code, "{:#?}", self.outputs),
-            other => panic!("expected channel close {code}, got {other:?}: {:#?}", self.outputs),
+            Some((CloseScope::Channel, actual, _)) => {
+                assert_eq!(actual, code, "{:#?}", self.outputs)
+            }
+            other => panic!(
+                "expected channel close {code}, got {other:?}: {:#?}",
+                self.outputs
+            ),
         }
     }
 
@@ -127,8 +159,13 @@ impl Step {
     #[track_caller]
     pub fn assert_connection_error(&self, code: ReplyCode) {
         match self.close() {
-            Some((CloseScope::Connection, actual, _)) => assert_eq!(actual, code, "{:#?}", self.outputs),
-            other => panic!("expected connection close {code}, got {other:?}: {:#?}", self.outputs),
+            Some((CloseScope::Connection, actual, _)) => {
+                assert_eq!(actual, code, "{:#?}", self.outputs)
+            }
+            other => panic!(
+                "expected connection close {code}, got {other:?}: {:#?}",
+                self.outputs
+            ),
         }
     }
 
@@ -143,8 +180,14 @@ impl Step {
         self.outputs
             .iter()
             .filter_map(|output| match output {
-                Output::Reply { reply: Reply::ConfirmAck { delivery_tag, .. }, .. } => Some((*delivery_tag, true)),
-                Output::Reply { reply: Reply::ConfirmNack { delivery_tag, .. }, .. } => Some((*delivery_tag, false)),
+                Output::Reply {
+                    reply: Reply::ConfirmAck { delivery_tag, .. },
+                    ..
+                } => Some((*delivery_tag, true)),
+                Output::Reply {
+                    reply: Reply::ConfirmNack { delivery_tag, .. },
+                    ..
+                } => Some((*delivery_tag, false)),
                 _ => None,
             })
             .collect()
@@ -153,9 +196,15 @@ impl Step {
     /// The queue name in a declare-ok, with its counts.
     pub fn declare_ok(&self) -> Option<(String, u32, u32)> {
         self.outputs.iter().find_map(|output| match output {
-            Output::Reply { reply: Reply::QueueDeclareOk { queue, message_count, consumer_count }, .. } => {
-                Some((queue.to_string(), *message_count, *consumer_count))
-            }
+            Output::Reply {
+                reply:
+                    Reply::QueueDeclareOk {
+                        queue,
+                        message_count,
+                        consumer_count,
+                    },
+                ..
+            } => Some((queue.to_string(), *message_count, *consumer_count)),
             _ => None,
         })
     }
@@ -175,7 +224,10 @@ impl Default for Harness {
 
 impl Harness {
     pub fn new(config: Config) -> Harness {
-        Harness { broker: Broker::new(config), now_ms: 1_000 }
+        Harness {
+            broker: Broker::new(config),
+            now_ms: 1_000,
+        }
     }
 
     fn now(&self) -> Instant {
@@ -194,7 +246,11 @@ impl Harness {
 
     /// Opens connection `conn` on vhost "/" and channel 1 on it.
     pub fn connect(&mut self, conn: u64) -> Step {
-        let step = self.input(Input::Connect { conn: ConnectionId(conn), user: "guest".into(), vhost: "/".into() });
+        let step = self.input(Input::Connect {
+            conn: ConnectionId(conn),
+            user: "guest".into(),
+            vhost: "/".into(),
+        });
         self.open(conn, 1);
         step
     }
@@ -204,11 +260,17 @@ impl Harness {
     }
 
     pub fn disconnect(&mut self, conn: u64) -> Step {
-        self.input(Input::Disconnect { conn: ConnectionId(conn) })
+        self.input(Input::Disconnect {
+            conn: ConnectionId(conn),
+        })
     }
 
     pub fn send(&mut self, conn: u64, channel: u16, command: Command) -> Step {
-        self.input(Input::Command { conn: ConnectionId(conn), channel: ChannelId(channel), command })
+        self.input(Input::Command {
+            conn: ConnectionId(conn),
+            channel: ChannelId(channel),
+            command,
+        })
     }
 
     /// Advances the clock by `ms` and fires what is due.
@@ -222,7 +284,10 @@ impl Harness {
         let end = self.now_ms + ms;
         let mut all = Step::default();
         for _ in 0..10_000 {
-            let next = self.broker.poll_timeout().map(|at| at.0.div_ceil(1_000_000));
+            let next = self
+                .broker
+                .poll_timeout()
+                .map(|at| at.0.div_ceil(1_000_000));
             match next {
                 Some(at) if at <= end => {
                     self.now_ms = self.now_ms.max(at);
@@ -240,44 +305,127 @@ impl Harness {
         self.send(conn, channel, declare(queue, arguments))
     }
 
-    pub fn declare_exchange(&mut self, conn: u64, channel: u16, exchange: &str, kind: &str) -> Step {
+    pub fn declare_exchange(
+        &mut self,
+        conn: u64,
+        channel: u16,
+        exchange: &str,
+        kind: &str,
+    ) -> Step {
         self.send(conn, channel, exchange_declare(exchange, kind))
     }
 
-    pub fn bind(&mut self, conn: u64, channel: u16, queue: &str, exchange: &str, key: &str) -> Step {
+    pub fn bind(
+        &mut self,
+        conn: u64,
+        channel: u16,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+    ) -> Step {
         self.send(conn, channel, bind(queue, exchange, key, FieldTable::new()))
     }
 
-    pub fn publish(&mut self, conn: u64, channel: u16, exchange: &str, key: &str, body: &str) -> Step {
-        self.send(conn, channel, publish(exchange, key, body, Properties::default()))
+    pub fn publish(
+        &mut self,
+        conn: u64,
+        channel: u16,
+        exchange: &str,
+        key: &str,
+        body: &str,
+    ) -> Step {
+        self.send(
+            conn,
+            channel,
+            publish(exchange, key, body, Properties::default()),
+        )
     }
 
-    pub fn publish_with(&mut self, conn: u64, channel: u16, exchange: &str, key: &str, body: &str, properties: Properties) -> Step {
+    pub fn publish_with(
+        &mut self,
+        conn: u64,
+        channel: u16,
+        exchange: &str,
+        key: &str,
+        body: &str,
+        properties: Properties,
+    ) -> Step {
         self.send(conn, channel, publish(exchange, key, body, properties))
     }
 
-    pub fn consume(&mut self, conn: u64, channel: u16, queue: &str, tag: &str, no_ack: bool) -> Step {
+    pub fn consume(
+        &mut self,
+        conn: u64,
+        channel: u16,
+        queue: &str,
+        tag: &str,
+        no_ack: bool,
+    ) -> Step {
         self.send(conn, channel, consume(queue, tag, no_ack))
     }
 
     pub fn qos(&mut self, conn: u64, channel: u16, prefetch_count: u16, global: bool) -> Step {
-        self.send(conn, channel, Command::BasicQos { prefetch_size: 0, prefetch_count, global })
+        self.send(
+            conn,
+            channel,
+            Command::BasicQos {
+                prefetch_size: 0,
+                prefetch_count,
+                global,
+            },
+        )
     }
 
     pub fn ack(&mut self, conn: u64, channel: u16, delivery_tag: u64, multiple: bool) -> Step {
-        self.send(conn, channel, Command::BasicAck { delivery_tag, multiple })
+        self.send(
+            conn,
+            channel,
+            Command::BasicAck {
+                delivery_tag,
+                multiple,
+            },
+        )
     }
 
-    pub fn nack(&mut self, conn: u64, channel: u16, delivery_tag: u64, multiple: bool, requeue: bool) -> Step {
-        self.send(conn, channel, Command::BasicNack { delivery_tag, multiple, requeue })
+    pub fn nack(
+        &mut self,
+        conn: u64,
+        channel: u16,
+        delivery_tag: u64,
+        multiple: bool,
+        requeue: bool,
+    ) -> Step {
+        self.send(
+            conn,
+            channel,
+            Command::BasicNack {
+                delivery_tag,
+                multiple,
+                requeue,
+            },
+        )
     }
 
     pub fn reject(&mut self, conn: u64, channel: u16, delivery_tag: u64, requeue: bool) -> Step {
-        self.send(conn, channel, Command::BasicReject { delivery_tag, requeue })
+        self.send(
+            conn,
+            channel,
+            Command::BasicReject {
+                delivery_tag,
+                requeue,
+            },
+        )
     }
 
     pub fn get(&mut self, conn: u64, channel: u16, queue: &str, no_ack: bool) -> Step {
-        self.send(conn, channel, Command::BasicGet { queue: queue.into(), no_ack })
+        self.send(
+            conn,
+            channel,
+            Command::BasicGet {
+                queue: queue.into(),
+                no_ack,
+            },
+        )
     }
 
     /// Bodies of every ready message, by draining the queue with no-ack gets
@@ -300,19 +448,44 @@ impl Harness {
     fn broker_has_connection(&mut self, conn: u64) -> bool {
         // Opening channel 1 again on a live connection is a 504; probe with a
         // harmless qos instead, on a channel that only the harness uses.
-        let step = self.send(conn, 1, Command::BasicQos { prefetch_size: 0, prefetch_count: 0, global: false });
-        step.outputs.iter().any(|output| matches!(output, Output::Reply { reply: Reply::QosOk, .. }))
+        let step = self.send(
+            conn,
+            1,
+            Command::BasicQos {
+                prefetch_size: 0,
+                prefetch_count: 0,
+                global: false,
+            },
+        );
+        step.outputs.iter().any(|output| {
+            matches!(
+                output,
+                Output::Reply {
+                    reply: Reply::QosOk,
+                    ..
+                }
+            )
+        })
     }
 
     /// The number of ready messages, by a passive declare.
     pub fn ready_count(&mut self, conn: u64, channel: u16, queue: &str) -> u32 {
         let step = self.send(conn, channel, passive_declare(queue));
-        step.declare_ok().map(|(_, count, _)| count).unwrap_or_else(|| panic!("queue {queue} exists: {step:#?}"))
+        step.declare_ok()
+            .map(|(_, count, _)| count)
+            .unwrap_or_else(|| panic!("queue {queue} exists: {step:#?}"))
     }
 }
 
 pub fn declare(queue: &str, arguments: FieldTable) -> Command {
-    Command::QueueDeclare { queue: queue.into(), passive: false, durable: false, exclusive: false, auto_delete: false, arguments }
+    Command::QueueDeclare {
+        queue: queue.into(),
+        passive: false,
+        durable: false,
+        exclusive: false,
+        auto_delete: false,
+        arguments,
+    }
 }
 
 pub fn passive_declare(queue: &str) -> Command {
@@ -339,7 +512,12 @@ pub fn exchange_declare(exchange: &str, kind: &str) -> Command {
 }
 
 pub fn bind(queue: &str, exchange: &str, key: &str, arguments: FieldTable) -> Command {
-    Command::QueueBind { queue: queue.into(), exchange: exchange.into(), routing_key: key.into(), arguments }
+    Command::QueueBind {
+        queue: queue.into(),
+        exchange: exchange.into(),
+        routing_key: key.into(),
+        arguments,
+    }
 }
 
 pub fn publish(exchange: &str, key: &str, body: &str, properties: Properties) -> Command {
@@ -348,7 +526,7 @@ pub fn publish(exchange: &str, key: &str, body: &str, properties: Properties) ->
         routing_key: key.into(),
         mandatory: false,
         immediate: false,
-        properties,
+        properties: Arc::new(properties),
         body: Bytes::copy_from_slice(body.as_bytes()),
     }
 }
@@ -365,7 +543,10 @@ pub fn consume(queue: &str, tag: &str, no_ack: bool) -> Command {
 
 /// A field table from (name, value) pairs.
 pub fn table(pairs: &[(&str, FieldValue)]) -> FieldTable {
-    pairs.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect()
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect()
 }
 
 /// An integer argument, as most clients send it.
@@ -380,17 +561,28 @@ pub fn string(value: &str) -> FieldValue {
 
 /// Properties with an expiration.
 pub fn expiring(ms: &str) -> Properties {
-    Properties { expiration: Some(ms.into()), ..Properties::default() }
+    Properties {
+        expiration: Some(ms.into()),
+        ..Properties::default()
+    }
 }
 
 /// Properties with a priority.
 pub fn priority(priority: u8) -> Properties {
-    Properties { priority: Some(priority), ..Properties::default() }
+    Properties {
+        priority: Some(priority),
+        ..Properties::default()
+    }
 }
 
 /// The x-death header of a delivered message.
 pub fn x_death(message: &Message) -> Vec<FieldTable> {
-    match message.properties.headers.as_ref().and_then(|headers| headers.get("x-death")) {
+    match message
+        .properties
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("x-death"))
+    {
         Some(FieldValue::Array(entries)) => entries
             .iter()
             .map(|entry| match entry {
@@ -401,4 +593,22 @@ pub fn x_death(message: &Message) -> Vec<FieldTable> {
         None => Vec::new(),
         Some(other) => panic!("x-death is an array: {other:?}"),
     }
+}
+
+/// Whether the channel answers a harmless command (a passive declare of
+/// `amq.direct`). A channel the broker closed, or a channel of a connection it
+/// closed, discards commands and answers nothing.
+pub fn channel_answers(broker: &mut Harness, conn: u64, channel: u16) -> bool {
+    let probe = Command::ExchangeDeclare {
+        exchange: "amq.direct".into(),
+        kind: "direct".into(),
+        passive: true,
+        durable: true,
+        auto_delete: false,
+        internal: false,
+        arguments: FieldTable::new(),
+    };
+    let step = broker.send(conn, channel, probe);
+    step.replies(conn, channel)
+        .contains(&Reply::ExchangeDeclareOk)
 }

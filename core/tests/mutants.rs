@@ -1,0 +1,163 @@
+//! Each mutant breaks exactly the rule it is named after: the same scenario
+//! run on the correct broker and on the mutant differs in that rule.
+
+#![cfg(feature = "mutants")]
+
+mod support;
+
+use brokerlab_core::{Command, Config, FieldTable, Mutant, Properties};
+use support::{int, string, table, Harness};
+
+fn broker(mutant: Option<Mutant>) -> Harness {
+    Harness::new(Config {
+        mutant,
+        ..Config::default()
+    })
+}
+
+/// Publishes `bodies` to queue `q` through the default exchange from connection 1.
+fn publish_all(broker: &mut Harness, bodies: &[&str]) {
+    for body in bodies {
+        broker.publish(1, 1, "", "q", body).assert_ok();
+    }
+}
+
+/// a, b, c delivered to one consumer, a and b nacked with requeue, then the
+/// consumer is cancelled: what is ready, in order.
+fn requeue_scenario(mutant: Option<Mutant>) -> Vec<String> {
+    let mut broker = broker(mutant);
+    broker.connect(1);
+    broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+    broker.qos(1, 1, 2, false).assert_ok();
+    broker.consume(1, 1, "q", "c", false).assert_ok();
+    publish_all(&mut broker, &["a", "b", "c"]);
+    broker
+        .send(
+            1,
+            1,
+            Command::BasicCancel {
+                consumer_tag: "c".into(),
+            },
+        )
+        .assert_ok();
+    broker.nack(1, 1, 2, true, true).assert_ok();
+    broker.drain("q")
+}
+
+#[test]
+fn lose_on_requeue_drops_requeued_messages() {
+    assert_eq!(requeue_scenario(None), vec!["a", "b", "c"]);
+    assert_eq!(requeue_scenario(Some(Mutant::LoseOnRequeue)), vec!["c"]);
+}
+
+#[test]
+fn requeue_to_tail_loses_the_original_position() {
+    assert_eq!(
+        requeue_scenario(Some(Mutant::RequeueToTail)),
+        vec!["c", "a", "b"]
+    );
+}
+
+#[test]
+fn no_redelivered_flag_hides_redeliveries() {
+    for (mutant, flagged) in [(None, true), (Some(Mutant::NoRedeliveredFlag), false)] {
+        let mut broker = broker(mutant);
+        broker.connect(1);
+        broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+        publish_all(&mut broker, &["a"]);
+        broker.get(1, 1, "q", false).assert_ok();
+        broker.reject(1, 1, 1, true).assert_ok();
+        let again = broker.get(1, 1, "q", false);
+        assert_eq!(again.deliveries()[0].redelivered, flagged, "{mutant:?}");
+    }
+}
+
+#[test]
+fn deliver_expired_hands_out_expired_messages() {
+    for (mutant, delivered) in [(None, 0), (Some(Mutant::DeliverExpired), 1)] {
+        let mut broker = broker(mutant);
+        broker.connect(1);
+        broker
+            .declare(1, 1, "q", table(&[("x-message-ttl", int(10))]))
+            .assert_ok();
+        publish_all(&mut broker, &["a"]);
+        broker.advance(20);
+        assert_eq!(
+            broker.get(1, 1, "q", true).deliveries().len(),
+            delivered,
+            "{mutant:?}"
+        );
+    }
+}
+
+#[test]
+fn ignore_prefetch_exceeds_the_prefetch_count() {
+    for (mutant, delivered) in [(None, 1), (Some(Mutant::IgnorePrefetch), 3)] {
+        let mut broker = broker(mutant);
+        broker.connect(1);
+        broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+        broker.qos(1, 1, 1, false).assert_ok();
+        publish_all(&mut broker, &["a", "b", "c"]);
+        let consumed = broker.consume(1, 1, "q", "c", false);
+        assert_eq!(consumed.deliveries().len(), delivered, "{mutant:?}");
+    }
+}
+
+#[test]
+fn confirm_unroutable_as_nack_nacks_what_no_queue_took() {
+    for (mutant, acked) in [(None, true), (Some(Mutant::ConfirmUnroutableAsNack), false)] {
+        let mut broker = broker(mutant);
+        broker.connect(1);
+        broker.send(1, 1, Command::ConfirmSelect).assert_ok();
+        let step = broker.publish(1, 1, "", "nowhere", "a");
+        assert_eq!(step.confirms(), vec![(1, acked)], "{mutant:?}");
+    }
+}
+
+#[test]
+fn dlx_drops_x_death_loses_the_death_history() {
+    for (mutant, deaths) in [(None, 1), (Some(Mutant::DlxDropsXDeath), 0)] {
+        let mut broker = broker(mutant);
+        broker.connect(1);
+        broker.declare(1, 1, "dead", FieldTable::new()).assert_ok();
+        let arguments = table(&[
+            ("x-dead-letter-exchange", string("")),
+            ("x-dead-letter-routing-key", string("dead")),
+        ]);
+        broker.declare(1, 1, "q", arguments).assert_ok();
+        publish_all(&mut broker, &["a"]);
+        broker.get(1, 1, "q", false).assert_ok();
+        broker.reject(1, 1, 1, false).assert_ok();
+        let dead = broker.get(1, 1, "dead", true);
+        assert_eq!(
+            support::x_death(&dead.deliveries()[0].message).len(),
+            deaths,
+            "{mutant:?}"
+        );
+    }
+}
+
+#[test]
+fn double_deliver_hands_one_message_to_two_consumers() {
+    for (mutant, deliveries) in [(None, 3), (Some(Mutant::DoubleDeliver), 4)] {
+        let mut broker = broker(mutant);
+        broker.connect(1);
+        broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+        broker.consume(1, 1, "q", "c1", false).assert_ok();
+        broker.consume(1, 1, "q", "c2", false).assert_ok();
+        let mut delivered = 0;
+        for body in ["a", "b", "c"] {
+            let step = broker.publish_with(1, 1, "", "q", body, Properties::default());
+            delivered += step.deliveries().len();
+        }
+        assert_eq!(delivered, deliveries, "{mutant:?}");
+    }
+}
+
+#[test]
+fn every_mutant_has_a_name_that_selects_it() {
+    for mutant in Mutant::ALL {
+        assert_eq!(Mutant::from_name(mutant.name()), Some(mutant));
+    }
+    assert_eq!(Mutant::from_name("no-such-mutant"), None);
+}
