@@ -170,7 +170,7 @@ impl Broker {
             message: delivery.message,
         };
         self.reply(channel, reply);
-        self.finish_hand_out(channel, delivery.id, &name, no_ack);
+        self.finish_hand_out(channel, delivery.id, queue, no_ack);
         self.arm_head_timer(queue);
         Ok(())
     }
@@ -224,7 +224,6 @@ impl Broker {
         if !no_ack {
             state.unacked += 1;
         }
-        let name = self.queues[queue].name.clone();
         let delivery = self.hand_out(channel, Some(consumer), queue, entry, no_ack);
         let reply = Reply::Deliver {
             consumer_tag,
@@ -233,7 +232,7 @@ impl Broker {
             message: delivery.message,
         };
         self.reply(channel, reply);
-        self.finish_hand_out(channel, delivery.id, &name, no_ack);
+        self.finish_hand_out(channel, delivery.id, queue, no_ack);
     }
 
     /// Takes a delivery tag for an entry leaving its queue, records it as
@@ -293,14 +292,12 @@ impl Broker {
         &mut self,
         channel: Id,
         id: crate::message::MessageId,
-        queue: &Arc<str>,
+        queue: Id,
         no_ack: bool,
     ) {
         if no_ack {
-            self.event(Event::Acked {
-                message: id,
-                queue: queue.clone(),
-            });
+            let queue = self.queues[queue].name.clone();
+            self.event(Event::Acked { message: id, queue });
         } else {
             self.arm_consumer_timeout(channel);
         }

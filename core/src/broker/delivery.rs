@@ -60,8 +60,8 @@ impl Broker {
         check_length("exchange name", &publish.exchange)?;
         check_length("routing key", &publish.routing_key)?;
         if !publish.exchange.is_empty() {
-            let vhost = self.vhost_of(channel);
-            let exchange = self.find_exchange(&vhost, &publish.exchange)?;
+            let vhost = &self.connections[&self.channels[channel].conn].vhost;
+            let exchange = self.find_exchange(vhost, &publish.exchange)?;
             if self.exchanges[exchange].internal {
                 return Err(Fault::new(
                     ReplyCode::AccessRefused,
