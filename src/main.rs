@@ -1,7 +1,8 @@
 //! The `brokerlab` command line.
 
+use brokerlab::walkthrough::{self, PATTERNS};
 use clap::{Parser, Subcommand};
-use std::io;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 /// brokerlab: a reference AMQP 0-9-1 broker on a sans-IO core, and the lab that proves it.
@@ -16,7 +17,8 @@ struct Cli {
 enum Commands {
     /// Walk through one of the seed document's patterns step by step (the default).
     Walkthrough {
-        /// Which pattern.
+        /// Which pattern: work-queue, pubsub, routing, request-reply, dlq-retry, ttl,
+        /// priority, ordering-by-key, idempotency, prefetch, or all of them in turn.
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },
@@ -28,19 +30,34 @@ fn main() -> ExitCode {
         Some(Commands::Walkthrough { pattern }) => pattern,
         None => "work-queue".to_owned(),
     };
-    let mut out = io::stdout().lock();
-    let result = match pattern.as_str() {
-        "work-queue" => brokerlab::walkthrough::work_queue(&mut out),
+    let patterns: Vec<&str> = match pattern.as_str() {
+        "all" => PATTERNS.to_vec(),
+        one if PATTERNS.contains(&one) => vec![one],
         other => {
-            eprintln!("unknown pattern '{other}'; known: work-queue");
+            eprintln!(
+                "unknown pattern '{other}'; known: {}, all",
+                PATTERNS.join(", ")
+            );
             return ExitCode::from(2);
         }
     };
-    match result {
+    match run_all(&patterns) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("brokerlab: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the walkthroughs one after the other, separated by a blank line.
+fn run_all(patterns: &[&str]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for (index, pattern) in patterns.iter().enumerate() {
+        if index > 0 {
+            writeln!(out, "\n")?;
+        }
+        walkthrough::run(pattern, &mut out).expect("the pattern was checked against PATTERNS")?;
+    }
+    Ok(())
 }

@@ -75,6 +75,17 @@ impl<T> Arena<T> {
             .flatten()
     }
 
+    /// Every live value with its id, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (Id, &T)> {
+        self.slots.iter().zip(0u32..).filter_map(|(slot, index)| {
+            let id = Id {
+                index,
+                generation: slot.generation,
+            };
+            slot.value.as_ref().map(|value| (id, value))
+        })
+    }
+
     /// The value, mutably, if the id is still live.
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         let slot = self.slots.get_mut(id.index as usize)?;

@@ -247,6 +247,11 @@ impl Channel {
         }
     }
 
+    /// Every unacknowledged delivery, oldest first.
+    pub(crate) fn unacked(&self) -> impl Iterator<Item = &Unacked> {
+        self.deliveries.iter().flatten()
+    }
+
     /// The oldest unacknowledged delivery's time.
     pub(crate) fn oldest_delivery(&self) -> Option<Instant> {
         self.deliveries

@@ -12,7 +12,9 @@ pub type FieldTable = BTreeMap<String, FieldValue>;
 
 /// One value in a field table or array. Floats are stored as their bit patterns
 /// so that values are `Eq + Hash` (two floats are equal when their bits are).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum FieldValue {
     /// `t`: boolean.
     Bool(bool),

@@ -21,6 +21,7 @@ pub mod field;
 pub mod message;
 pub mod protocol;
 mod queue;
+pub mod record;
 pub mod routing;
 pub mod time;
 

@@ -7,12 +7,24 @@ use std::sync::Arc;
 /// The broker's identity for a published message. It is assigned at publish,
 /// in publish order, and kept through requeues and dead-lettering, so checkers
 /// can follow one message across queues.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct MessageId(pub u64);
 
 /// The AMQP basic properties. Every one travels unchanged to the consumer,
 /// except where dead-lettering rewrites `expiration` and `headers`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Properties {
     /// MIME content type.
     pub content_type: Option<String>,
@@ -54,7 +66,7 @@ impl Properties {
 
 /// A message as a queue holds it: immutable and shared between the queues it
 /// was routed to (an `Arc`, so fan-out and delivery copy a pointer, not a body).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     /// Broker-assigned identity.
     pub id: MessageId,

@@ -46,10 +46,17 @@ pub enum Input {
     },
     /// Time has reached `poll_timeout()`: expire messages, queues and deliveries.
     Timeout,
+    /// The store made every record up to this log sequence number durable.
+    Synced {
+        /// The highest durable lsn.
+        upto: u64,
+    },
 }
 
 /// An exchange type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ExchangeKind {
     /// Exact routing-key match.
     Direct,
@@ -506,7 +513,9 @@ pub enum Reply {
 }
 
 /// Why a message left a queue to a dead-letter exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum DeadLetterReason {
     /// Rejected or nacked with requeue=false.
     Rejected,
@@ -662,4 +671,6 @@ pub enum Output {
     },
     /// An observable fact.
     Event(Event),
+    /// Append a record to the log; answer later with `Input::Synced`.
+    Persist(crate::record::Record),
 }

@@ -8,6 +8,7 @@
 
 use crate::arena::Id;
 use crate::args::QueueArgs;
+use crate::field::FieldTable;
 use crate::message::Message;
 use crate::protocol::ConnectionId;
 use crate::time::Instant;
@@ -29,6 +30,8 @@ pub(crate) struct Entry {
     pub(crate) delivery_count: u32,
     /// Its priority level in this queue (0 in a queue without priorities).
     pub(crate) level: u8,
+    /// Persistent message in a durable queue: its life is logged.
+    pub(crate) logged: bool,
 }
 
 impl Entry {
@@ -155,6 +158,11 @@ impl Ready {
             .min()
     }
 
+    /// Every ready entry, level by level.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.levels.iter().flatten()
+    }
+
     /// Removes every ready entry, in delivery order.
     pub(crate) fn drain(&mut self) -> Vec<Entry> {
         let mut entries = Vec::with_capacity(self.len);
@@ -172,7 +180,7 @@ pub(crate) struct Queue {
     pub(crate) name: Arc<str>,
     /// The vhost it lives in.
     pub(crate) vhost: Arc<str>,
-    /// Survives a restart.
+    /// Survives a restart, with its persistent messages (never an exclusive queue).
     pub(crate) durable: bool,
     /// The connection that owns it, for an exclusive queue.
     pub(crate) owner: Option<ConnectionId>,
@@ -180,6 +188,8 @@ pub(crate) struct Queue {
     pub(crate) auto_delete: bool,
     /// Validated arguments.
     pub(crate) args: QueueArgs,
+    /// The arguments as declared, for the log.
+    pub(crate) arguments: FieldTable,
     /// Ready messages.
     pub(crate) ready: Ready,
     /// Sequence number for the next enqueued message.

@@ -6,7 +6,9 @@ use std::fmt;
 ///
 /// The server drives the core with nanoseconds since the Unix epoch, so that
 /// `x-death` times are wall-clock timestamps; the simulator uses its own clock.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Instant(pub u64);
 
 impl Instant {

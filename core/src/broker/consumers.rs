@@ -22,20 +22,21 @@ impl Broker {
         no_ack: bool,
         exclusive: bool,
     ) -> Result<(), Fault> {
-        let name = self.resolve_queue_name(channel, queue)?;
-        let queue = self.find_queue(channel, &name)?;
+        // RabbitMQ checks the tag before it looks up the queue.
         super::entities::check_length("consumer tag", &tag)?;
-        let tag: Arc<str> = if tag.is_empty() {
-            self.generate_name("amq.ctag-")
-        } else {
-            tag.into()
-        };
-        if self.channels[channel].consumers.contains_key(&tag) {
+        if self.channels[channel].consumers.contains_key(tag.as_str()) {
             return Err(Fault::new(
                 ReplyCode::NotAllowed,
                 format!("attempt to reuse consumer tag '{tag}'"),
             ));
         }
+        let name = self.resolve_queue_name(channel, queue)?;
+        let queue = self.find_queue(channel, &name)?;
+        let tag: Arc<str> = if tag.is_empty() {
+            self.generate_name("amq.ctag-")
+        } else {
+            tag.into()
+        };
         let state = &self.queues[queue];
         let exclusive_held = state
             .consumers
@@ -161,6 +162,8 @@ impl Broker {
             self.reply(channel, Reply::GetEmpty);
             return Ok(());
         };
+        // Expired messages the get uncovers go at once, and get-ok does not count them.
+        self.expire_heads(queue);
         let message_count = count_u32(self.queues[queue].ready.len());
         let delivery = self.hand_out(channel, None, queue, entry, no_ack);
         let reply = Reply::GetOk {
@@ -261,6 +264,11 @@ impl Broker {
         }
         let redelivered = entry.redelivered && !self.is_mutant(Mutant::NoRedeliveredFlag);
         let id = entry.message.id;
+        if no_ack {
+            self.log_removed(queue, &entry);
+        } else {
+            self.log_delivered(queue, &entry);
+        }
         let unacked = (!no_ack).then(|| Unacked {
             queue,
             queue_name: queue_name.clone(),
@@ -340,6 +348,7 @@ impl Broker {
         }
         while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
             let name = self.queues[queue].name.clone();
+            self.log_removed(queue, &entry);
             self.event(Event::Expired {
                 message: entry.message.id,
                 queue: name,
@@ -394,6 +403,7 @@ impl Broker {
         }
         match settle {
             Settle::Ack => {
+                self.log_settled(&unacked);
                 self.event(Event::Acked {
                     message: unacked.entry.message.id,
                     queue: unacked.queue_name,
@@ -403,6 +413,7 @@ impl Broker {
             Settle::Requeue => self.requeue(unacked),
             Settle::Discard => {
                 if self.queues.get(unacked.queue).is_some() {
+                    self.log_settled(&unacked);
                     self.dead_letter_or_drop(
                         unacked.queue,
                         &unacked.entry.message,
@@ -442,6 +453,7 @@ impl Broker {
             .delivery_limit
             .is_some_and(|limit| u64::from(entry.delivery_count) > limit)
         {
+            self.log_removed(unacked.queue, &entry);
             self.dead_letter_or_drop(
                 unacked.queue,
                 &entry.message,
@@ -454,6 +466,7 @@ impl Broker {
             queue: queue.name.clone(),
         };
         self.event(event);
+        self.log_returned(unacked.queue, &entry);
         if self.is_mutant(Mutant::LoseOnRequeue) {
             return Some(unacked.queue);
         }
@@ -477,7 +490,7 @@ impl Broker {
     }
 
     /// basic.recover: requeue every unacknowledged delivery of the channel.
-    pub(super) fn recover(&mut self, channel: Id, requeue: bool) -> Result<(), Fault> {
+    pub(super) fn basic_recover(&mut self, channel: Id, requeue: bool) -> Result<(), Fault> {
         if !requeue {
             return Err(Fault::new(ReplyCode::NotImplemented, "requeue=false"));
         }

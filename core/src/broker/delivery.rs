@@ -1,6 +1,7 @@
 //! The message path into queues: publish, route, enqueue under the length
 //! limits, confirms and returns, and dead-lettering.
 
+use super::durability::PendingConfirm;
 use super::entities::check_length;
 use super::{Broker, DeadLetter, Exchange, Fault, Vhost};
 use crate::arena::{Arena, Id};
@@ -127,8 +128,12 @@ impl Broker {
             &mut targets,
         );
         let mut refused = false;
+        let mut durable_lsn = None;
         for &queue in &targets {
-            refused |= !self.enqueue(queue, &message, pending.ttl_ms);
+            match self.enqueue(queue, &message, pending.ttl_ms) {
+                Err(Refused) => refused = true,
+                Ok(lsn) => durable_lsn = durable_lsn.max(lsn),
+            }
         }
         let routed = !targets.is_empty();
         targets.clear();
@@ -156,32 +161,43 @@ impl Broker {
         if let Some(seq) = confirm_seq {
             // The mutant nacks what no queue took.
             let nacks_unroutable = self.is_mutant(Mutant::ConfirmUnroutableAsNack) && !routed;
-            let ack = !(refused || nacks_unroutable);
-            let reply = if ack {
-                Reply::ConfirmAck {
+            if refused || nacks_unroutable {
+                let reply = Reply::ConfirmNack {
                     delivery_tag: seq,
                     multiple: false,
-                }
+                };
+                self.reply(channel, reply);
+                let confirmed = Event::Confirmed {
+                    message: id,
+                    conn,
+                    channel: number,
+                    confirm_seq: seq,
+                    ack: false,
+                };
+                self.event(confirmed);
             } else {
-                Reply::ConfirmNack {
-                    delivery_tag: seq,
-                    multiple: false,
-                }
-            };
-            self.reply(channel, reply);
-            self.event(Event::Confirmed {
-                message: id,
-                conn,
-                channel: number,
-                confirm_seq: seq,
-                ack,
-            });
+                // A persistent message in a durable queue is confirmed once its record is synced.
+                let pending = PendingConfirm {
+                    channel,
+                    conn,
+                    number,
+                    seq,
+                    message: id,
+                };
+                self.confirm_after(durable_lsn, pending);
+            }
         }
     }
 
     /// Puts a message into a queue, or straight to a waiting consumer when the
-    /// queue is empty. Returns `false` when the queue refused it (reject-publish overflow).
-    fn enqueue(&mut self, id: Id, message: &Arc<Message>, ttl_ms: Option<u64>) -> bool {
+    /// queue is empty. Returns the lsn of its `Enqueued` record when it is
+    /// logged, and `Refused` when the queue refused it (reject-publish overflow).
+    fn enqueue(
+        &mut self,
+        id: Id,
+        message: &Arc<Message>,
+        ttl_ms: Option<u64>,
+    ) -> Result<Option<u64>, Refused> {
         let now = self.now;
         let queue = &mut self.queues[id];
         if queue.args.overflow != Overflow::DropHead
@@ -197,7 +213,7 @@ impl Broker {
                 };
                 self.event(event);
             }
-            return false;
+            return Err(Refused);
         }
         let ttl_ms = match (queue.args.message_ttl_ms, ttl_ms) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -210,6 +226,7 @@ impl Broker {
             redelivered: false,
             delivery_count: 0,
             level: queue.level_of(message),
+            logged: queue.durable && message.properties.is_persistent(),
         };
         queue.next_seq += 1;
         let was_empty = queue.ready.is_empty();
@@ -218,19 +235,20 @@ impl Broker {
             message: message.id,
             queue: name,
         });
+        let lsn = self.log_enqueued(id, &entry);
         // A message that finds the queue empty and a consumer with room is
         // delivered at once, before its TTL is looked at: this is how a TTL of
         // 0 reaches a waiting consumer.
         if was_empty {
             if let Some(consumer) = self.next_consumer(id) {
                 self.deliver(consumer, id, entry);
-                return true;
+                return Ok(lsn);
             }
         }
         self.queues[id].ready.push(entry);
         self.enforce_length_limit(id);
         self.run_queue(id);
-        true
+        Ok(lsn)
     }
 
     /// Drops (or dead-letters) messages from the head while a drop-head queue is over a limit.
@@ -244,6 +262,7 @@ impl Broker {
                 .ready
                 .pop()
                 .expect("a queue over its limit has messages");
+            self.log_removed(id, &entry);
             self.dead_letter_or_drop(id, &entry.message, DeadLetterReason::MaxLen);
             queue = &mut self.queues[id];
         }
@@ -347,7 +366,8 @@ impl Broker {
             return;
         }
         for target in targets {
-            self.enqueue(target, &message, None);
+            // A dead-lettered message is nobody's to confirm; a refusal is already an event.
+            let _ = self.enqueue(target, &message, None);
         }
     }
 
@@ -412,3 +432,7 @@ fn route(
         targets.dedup();
     }
 }
+
+/// A queue refused a message (reject-publish overflow).
+#[derive(Debug)]
+struct Refused;

@@ -7,6 +7,7 @@ use crate::args::QueueArgs;
 use crate::field::FieldTable;
 use crate::protocol::{DropReason, Event, ExchangeKind, Reply, ReplyCode};
 use crate::queue::{Queue, Ready};
+use crate::record::{BindingEnd, Change};
 use crate::routing::{Bindings, Destination};
 use std::sync::Arc;
 
@@ -126,6 +127,16 @@ impl Broker {
                 ));
             }
             None => {
+                if flags.durable {
+                    self.persist(Change::ExchangeDeclared {
+                        vhost: vhost.to_string(),
+                        name: name.to_owned(),
+                        kind,
+                        auto_delete: flags.auto_delete,
+                        internal: flags.internal,
+                        arguments: arguments.clone(),
+                    });
+                }
                 self.insert_exchange(
                     &vhost,
                     name.into(),
@@ -219,6 +230,10 @@ impl Broker {
     /// Removes an exchange, the bindings from it, and the bindings to it from other exchanges.
     pub(super) fn delete_exchange(&mut self, vhost: &Arc<str>, id: Id) {
         let exchange = self.exchanges.remove(id).expect("exchange exists");
+        if exchange.durable {
+            let (vhost, name) = (vhost.to_string(), exchange.name.to_string());
+            self.persist(Change::ExchangeDeleted { vhost, name });
+        }
         self.vhosts
             .get_mut(vhost)
             .expect("vhost exists")
@@ -272,23 +287,14 @@ impl Broker {
         let kind = self.exchanges[source_id].kind;
         Bindings::validate_arguments(kind, arguments)
             .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
-        let bindings = &mut self.exchanges[source_id].bindings;
-        if bind {
-            bindings.add(
-                Destination::Exchange(destination_id),
-                routing_key,
-                arguments,
-            );
-            self.reply(channel, Reply::ExchangeBindOk);
+        let destination = Destination::Exchange(destination_id);
+        self.change_binding(&vhost, source_id, destination, routing_key, arguments, bind);
+        let reply = if bind {
+            Reply::ExchangeBindOk
         } else {
-            bindings.remove(
-                Destination::Exchange(destination_id),
-                routing_key,
-                arguments,
-            );
-            self.auto_delete_exchange(&vhost, source_id);
-            self.reply(channel, Reply::ExchangeUnbindOk);
-        }
+            Reply::ExchangeUnbindOk
+        };
+        self.reply(channel, reply);
         Ok(())
     }
 
@@ -348,12 +354,16 @@ impl Broker {
         flags: QueueFlags,
         arguments: &FieldTable,
     ) -> Result<(), Fault> {
-        let vhost = self.vhost_of(channel);
-        let name: Arc<str> = if passive {
-            self.resolve_queue_name(channel, name)?
-        } else {
-            name.into()
+        // An exclusive queue dies with its connection, so RabbitMQ declares
+        // (and compares) it as non-durable whatever the flag says.
+        let flags = QueueFlags {
+            durable: flags.durable && !flags.exclusive,
+            ..flags
         };
+        let vhost = self.vhost_of(channel);
+        // A passive declare names its queue literally: RabbitMQ expands the
+        // empty name to the last declared queue only in the other commands.
+        let name: Arc<str> = name.into();
         check_length("queue name", &name)?;
         // RabbitMQ refuses the reserved prefix on every non-passive declare,
         // before looking the queue up: even a server-named queue cannot be
@@ -381,7 +391,7 @@ impl Broker {
             };
             let args = QueueArgs::parse(arguments, &name, &vhost)
                 .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
-            self.insert_queue(channel, name, flags, args)
+            self.insert_queue(channel, name, flags, args, arguments)
         };
         let queue = &self.queues[id];
         let reply = Reply::QueueDeclareOk {
@@ -433,6 +443,7 @@ impl Broker {
         name: Arc<str>,
         flags: QueueFlags,
         args: QueueArgs,
+        arguments: &FieldTable,
     ) -> Id {
         let conn = self.channels[channel].conn;
         let vhost = self.vhost_of(channel);
@@ -444,6 +455,7 @@ impl Broker {
             owner: flags.exclusive.then_some(conn),
             auto_delete: flags.auto_delete,
             args,
+            arguments: arguments.clone(),
             ready: Ready::new(levels),
             next_seq: 0,
             consumers: Vec::new(),
@@ -453,6 +465,14 @@ impl Broker {
             head_timer: None,
             expires_timer: None,
         };
+        if flags.durable {
+            self.persist(Change::QueueDeclared {
+                vhost: vhost.to_string(),
+                name: name.to_string(),
+                auto_delete: flags.auto_delete,
+                arguments: arguments.clone(),
+            });
+        }
         let id = self.queues.insert(queue);
         self.vhosts
             .get_mut(&vhost)
@@ -498,16 +518,99 @@ impl Broker {
         let kind = self.exchanges[exchange_id].kind;
         Bindings::validate_arguments(kind, arguments)
             .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
-        let bindings = &mut self.exchanges[exchange_id].bindings;
-        if bind {
-            bindings.add(Destination::Queue(queue_id), &routing_key, arguments);
-            self.reply(channel, Reply::QueueBindOk);
+        let destination = Destination::Queue(queue_id);
+        self.change_binding(
+            &vhost,
+            exchange_id,
+            destination,
+            &routing_key,
+            arguments,
+            bind,
+        );
+        let reply = if bind {
+            Reply::QueueBindOk
         } else {
-            bindings.remove(Destination::Queue(queue_id), &routing_key, arguments);
-            self.auto_delete_exchange(&vhost, exchange_id);
-            self.reply(channel, Reply::QueueUnbindOk);
-        }
+            Reply::QueueUnbindOk
+        };
+        self.reply(channel, reply);
         Ok(())
+    }
+
+    /// Adds or removes a binding (validated already), logging it when both of
+    /// its ends are durable; an auto-delete source that loses its last binding goes.
+    fn change_binding(
+        &mut self,
+        vhost: &Arc<str>,
+        source: Id,
+        destination: Destination,
+        routing_key: &str,
+        arguments: &FieldTable,
+        bind: bool,
+    ) {
+        let exchange = &mut self.exchanges[source];
+        let changed = if bind {
+            exchange.bindings.add(destination, routing_key, arguments)
+        } else {
+            exchange
+                .bindings
+                .remove(destination, routing_key, arguments)
+        };
+        let source_durable = exchange.durable;
+        let source_name = exchange.name.to_string();
+        if let Some(end) = self
+            .durable_binding_end(source_durable, destination)
+            .filter(|_| changed)
+        {
+            let (vhost, routing_key, arguments) =
+                (vhost.to_string(), routing_key.to_owned(), arguments.clone());
+            let change = if bind {
+                Change::Bound {
+                    vhost,
+                    source: source_name,
+                    destination: end,
+                    routing_key,
+                    arguments,
+                }
+            } else {
+                Change::Unbound {
+                    vhost,
+                    source: source_name,
+                    destination: end,
+                    routing_key,
+                    arguments,
+                }
+            };
+            self.persist(change);
+        }
+        if !bind {
+            self.auto_delete_exchange(vhost, source);
+        }
+    }
+
+    /// The logged name of a binding's destination, when the binding is
+    /// durable: its source and its destination both survive a restart.
+    pub(super) fn durable_binding_end(
+        &self,
+        source_durable: bool,
+        destination: Destination,
+    ) -> Option<BindingEnd> {
+        if !source_durable {
+            return None;
+        }
+        match destination {
+            Destination::Queue(id) => {
+                let queue = &self.queues[id];
+                queue
+                    .durable
+                    .then(|| BindingEnd::Queue(queue.name.to_string()))
+            }
+            Destination::Exchange(id) => {
+                let exchange = &self.exchanges[id];
+                exchange
+                    .durable
+                    .then(|| BindingEnd::Exchange(exchange.name.to_string()))
+            }
+        }
     }
 
     pub(super) fn purge_queue(&mut self, channel: Id, name: &str) -> Result<(), Fault> {
@@ -516,6 +619,7 @@ impl Broker {
         let entries = self.queues[id].ready.drain();
         let message_count = count_u32(entries.len());
         for entry in entries {
+            self.log_removed(id, &entry);
             let event = Event::Dropped {
                 message: entry.message.id,
                 queue: Some(name.clone()),
@@ -580,6 +684,11 @@ impl Broker {
                     },
                 );
             }
+        }
+        if self.queues[id].durable {
+            let queue = &self.queues[id];
+            let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
+            self.persist(Change::QueueDeleted { vhost, name });
         }
         let mut queue = self.queues.remove(id).expect("queue exists");
         let entries = queue.ready.drain();

@@ -5,7 +5,9 @@
 
 mod consumers;
 mod delivery;
+mod durability;
 mod entities;
+mod recovery;
 mod timers;
 
 use crate::arena::{Arena, Id};
@@ -134,6 +136,14 @@ pub struct Broker {
     route_scratch: Vec<Destination>,
     /// Scratch space for routing targets; always empty between calls.
     target_scratch: Vec<Id>,
+    /// The lsn of the next record.
+    next_lsn: u64,
+    /// Every record up to here is durable.
+    synced_lsn: u64,
+    /// Publisher confirms waiting for a record to be synced, by that record's lsn.
+    pending_confirms: BTreeMap<u64, Vec<durability::PendingConfirm>>,
+    /// Queues recovered from a log, whose timers start at the first input.
+    recovered_queues: Vec<Id>,
 }
 
 /// The predeclared exchanges of every vhost.
@@ -168,6 +178,10 @@ impl Broker {
             next_generated_name: 1,
             route_scratch: Vec::new(),
             target_scratch: Vec::new(),
+            next_lsn: 1,
+            synced_lsn: 0,
+            pending_confirms: BTreeMap::new(),
+            recovered_queues: Vec::new(),
         };
         for vhost in broker.config.vhosts.clone() {
             let vhost: Arc<str> = vhost.into();
@@ -196,6 +210,9 @@ impl Broker {
     /// Feeds one input at time `now`, after running every timer due by then.
     pub fn handle(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
+        if !self.recovered_queues.is_empty() {
+            self.touch_recovered_queues();
+        }
         self.fire_timers();
         self.flush_dead_letters();
         match input {
@@ -207,6 +224,7 @@ impl Broker {
                 command,
             } => self.command(conn, channel, command),
             Input::Timeout => {}
+            Input::Synced { upto } => self.synced(upto),
         }
         self.flush_dead_letters();
     }
@@ -590,7 +608,7 @@ impl Broker {
                 false,
                 crate::channel::Settle::from_requeue(requeue),
             ),
-            Command::BasicRecover { requeue } => self.recover(channel, requeue),
+            Command::BasicRecover { requeue } => self.basic_recover(channel, requeue),
             Command::ConfirmSelect => self.confirm_select(channel),
             Command::TxSelect => self.tx_select(channel),
             Command::TxCommit => self.tx_commit(channel),

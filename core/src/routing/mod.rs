@@ -208,6 +208,17 @@ impl Bindings {
 
     /// The bindings to `destination`, which are adjacent in the set because
     /// the destination orders first.
+    /// Every binding, as (destination, routing key, arguments), in a fixed order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Destination, &str, &FieldTable)> {
+        self.all.iter().map(|binding| {
+            (
+                binding.destination,
+                binding.routing_key.as_str(),
+                &binding.arguments,
+            )
+        })
+    }
+
     fn bindings_to(&self, destination: Destination) -> impl Iterator<Item = &Binding> {
         // The empty key and the empty table are the smallest of their types, so
         // this is the first possible binding to `destination`.

@@ -63,7 +63,7 @@ impl Step {
                     channel,
                     reply,
                 } => Some((conn.0, channel.0, reply.clone())),
-                Output::Event(_) => None,
+                Output::Event(_) | Output::Persist(_) => None,
             })
             .collect()
     }
@@ -74,7 +74,7 @@ impl Step {
             .iter()
             .filter_map(|output| match output {
                 Output::Event(event) => Some(event.clone()),
-                Output::Reply { .. } => None,
+                Output::Reply { .. } | Output::Persist(_) => None,
             })
             .collect()
     }

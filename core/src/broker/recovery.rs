@@ -1,0 +1,398 @@
+//! Replaying a log into a broker, and the snapshot that compacts a log.
+//!
+//! Replay builds a plain picture of the durable state keyed by names, change
+//! by change, and installs it into a fresh broker at the end: entities first,
+//! then bindings, then each queue's messages in sequence order.
+
+use super::{Broker, Vhost, PREDECLARED};
+use crate::arena::Id;
+use crate::args::QueueArgs;
+use crate::field::FieldTable;
+use crate::message::Message;
+use crate::protocol::ExchangeKind;
+use crate::queue::{Entry, Queue, Ready};
+use crate::record::{BindingEnd, Change};
+use crate::routing::Destination;
+use crate::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+type Name = (String, String);
+
+#[derive(Debug)]
+struct ExchangeState {
+    kind: ExchangeKind,
+    auto_delete: bool,
+    internal: bool,
+    arguments: FieldTable,
+}
+
+#[derive(Debug)]
+struct QueueState {
+    auto_delete: bool,
+    arguments: FieldTable,
+    messages: BTreeMap<u64, MessageState>,
+}
+
+#[derive(Debug)]
+struct MessageState {
+    message: Arc<Message>,
+    expires_at: Option<Instant>,
+    delivery_count: u32,
+    delivered: bool,
+}
+
+/// The durable state a log describes, as its records are replayed.
+#[derive(Debug, Default)]
+pub(super) struct Replay {
+    exchanges: BTreeMap<Name, ExchangeState>,
+    queues: BTreeMap<Name, QueueState>,
+    bindings: BTreeSet<(String, String, BindingEnd, String, FieldTable)>,
+}
+
+impl Replay {
+    /// Applies one change. Changes about entities or messages the log does
+    /// not hold (already deleted, or compacted away) are ignored.
+    pub(super) fn apply(&mut self, change: Change) {
+        match change {
+            Change::ExchangeDeclared {
+                vhost,
+                name,
+                kind,
+                auto_delete,
+                internal,
+                arguments,
+            } => {
+                self.exchanges.insert(
+                    (vhost, name),
+                    ExchangeState {
+                        kind,
+                        auto_delete,
+                        internal,
+                        arguments,
+                    },
+                );
+            }
+            Change::ExchangeDeleted { vhost, name } => {
+                self.bindings.retain(|(v, source, destination, _, _)| {
+                    *v != vhost
+                        || (*source != name && *destination != BindingEnd::Exchange(name.clone()))
+                });
+                self.exchanges.remove(&(vhost, name));
+            }
+            Change::QueueDeclared {
+                vhost,
+                name,
+                auto_delete,
+                arguments,
+            } => {
+                let state = QueueState {
+                    auto_delete,
+                    arguments,
+                    messages: BTreeMap::new(),
+                };
+                self.queues.insert((vhost, name), state);
+            }
+            Change::QueueDeleted { vhost, name } => {
+                self.bindings.retain(|(v, _, destination, _, _)| {
+                    *v != vhost || *destination != BindingEnd::Queue(name.clone())
+                });
+                self.queues.remove(&(vhost, name));
+            }
+            Change::Bound {
+                vhost,
+                source,
+                destination,
+                routing_key,
+                arguments,
+            } => {
+                self.bindings
+                    .insert((vhost, source, destination, routing_key, arguments));
+            }
+            Change::Unbound {
+                vhost,
+                source,
+                destination,
+                routing_key,
+                arguments,
+            } => {
+                self.bindings
+                    .remove(&(vhost, source, destination, routing_key, arguments));
+            }
+            Change::Enqueued {
+                vhost,
+                queue,
+                seq,
+                message,
+                expires_at,
+                delivery_count,
+            } => {
+                if let Some(state) = self.queues.get_mut(&(vhost, queue)) {
+                    let message = MessageState {
+                        message,
+                        expires_at,
+                        delivery_count,
+                        delivered: false,
+                    };
+                    state.messages.insert(seq, message);
+                }
+            }
+            Change::Delivered { vhost, queue, seq } => {
+                if let Some(message) = self.message(vhost, queue, seq) {
+                    message.delivered = true;
+                }
+            }
+            Change::Returned {
+                vhost,
+                queue,
+                seq,
+                delivery_count,
+            } => {
+                if let Some(message) = self.message(vhost, queue, seq) {
+                    message.delivery_count = delivery_count;
+                }
+            }
+            Change::Removed { vhost, queue, seq } => {
+                if let Some(state) = self.queues.get_mut(&(vhost, queue)) {
+                    state.messages.remove(&seq);
+                }
+            }
+        }
+    }
+
+    fn message(&mut self, vhost: String, queue: String, seq: u64) -> Option<&mut MessageState> {
+        self.queues.get_mut(&(vhost, queue))?.messages.get_mut(&seq)
+    }
+
+    /// Installs the replayed state into a fresh broker. Entities of vhosts the
+    /// configuration no longer has, and queue arguments that no longer parse,
+    /// are left out rather than trusted.
+    pub(super) fn install(self, broker: &mut Broker) {
+        for ((vhost, name), exchange) in self.exchanges {
+            let Some((vhost, names)) = broker.vhosts.get_key_value(vhost.as_str()) else {
+                continue;
+            };
+            if names.exchanges.contains_key(name.as_str()) {
+                continue;
+            }
+            let vhost = vhost.clone();
+            let ExchangeState {
+                kind,
+                auto_delete,
+                internal,
+                arguments,
+            } = exchange;
+            broker.insert_exchange(
+                &vhost,
+                name.into(),
+                kind,
+                true,
+                auto_delete,
+                internal,
+                arguments,
+            );
+        }
+        for ((vhost, name), queue) in self.queues {
+            install_queue(broker, &vhost, &name, queue);
+        }
+        for (vhost, source, destination, routing_key, arguments) in self.bindings {
+            install_binding(
+                broker,
+                &vhost,
+                &source,
+                &destination,
+                &routing_key,
+                &arguments,
+            );
+        }
+    }
+}
+
+fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState) {
+    let Some((vhost, _)) = broker.vhosts.get_key_value(vhost) else {
+        return;
+    };
+    let vhost = vhost.clone();
+    let Ok(args) = QueueArgs::parse(&state.arguments, name, &vhost) else {
+        return;
+    };
+    let levels = args.max_priority.map_or(1, |max| usize::from(max) + 1);
+    let mut queue = Queue {
+        name: name.into(),
+        vhost: vhost.clone(),
+        durable: true,
+        owner: None,
+        auto_delete: state.auto_delete,
+        args,
+        arguments: state.arguments,
+        ready: Ready::new(levels),
+        next_seq: 0,
+        consumers: Vec::new(),
+        cursor: 0,
+        had_consumer: false,
+        last_used: Instant::default(),
+        head_timer: None,
+        expires_timer: None,
+    };
+    for (seq, message) in state.messages {
+        broker.next_message_id = broker.next_message_id.max(message.message.id.0 + 1);
+        let entry = Entry {
+            level: queue.level_of(&message.message),
+            message: message.message,
+            seq,
+            expires_at: message.expires_at,
+            redelivered: message.delivered,
+            delivery_count: message.delivery_count,
+            logged: true,
+        };
+        queue.ready.push(entry);
+        queue.next_seq = seq + 1;
+    }
+    if let Some(number) = name
+        .strip_prefix("amq.gen-")
+        .and_then(|suffix| suffix.parse::<u64>().ok())
+    {
+        broker.next_generated_name = broker.next_generated_name.max(number + 1);
+    }
+    let id = broker.queues.insert(queue);
+    broker
+        .vhosts
+        .get_mut(&vhost)
+        .expect("vhost exists")
+        .queues
+        .insert(name.into(), id);
+    broker.recovered_queues.push(id);
+}
+
+fn install_binding(
+    broker: &mut Broker,
+    vhost: &str,
+    source: &str,
+    destination: &BindingEnd,
+    routing_key: &str,
+    arguments: &FieldTable,
+) {
+    let Some(names) = broker.vhosts.get(vhost) else {
+        return;
+    };
+    let Some(&source) = names.exchanges.get(source) else {
+        return;
+    };
+    let destination = match destination {
+        BindingEnd::Queue(name) => names
+            .queues
+            .get(name.as_str())
+            .map(|&id| Destination::Queue(id)),
+        BindingEnd::Exchange(name) => names
+            .exchanges
+            .get(name.as_str())
+            .map(|&id| Destination::Exchange(id)),
+    };
+    let Some(destination) = destination else {
+        return;
+    };
+    let exchange = &mut broker.exchanges[source];
+    if crate::routing::Bindings::validate_arguments(exchange.kind, arguments).is_ok() {
+        exchange.bindings.add(destination, routing_key, arguments);
+    }
+}
+
+/// The live durable state of a broker as changes that recover it.
+pub(super) fn snapshot(broker: &Broker) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (vhost, names) in &broker.vhosts {
+        snapshot_entities(broker, vhost, names, &mut changes);
+        for &id in names.queues.values() {
+            snapshot_messages(broker, id, &mut changes);
+        }
+    }
+    changes
+}
+
+fn snapshot_entities(broker: &Broker, vhost: &str, names: &Vhost, changes: &mut Vec<Change>) {
+    let predeclared = |name: &str| {
+        PREDECLARED
+            .iter()
+            .any(|(predeclared, _)| *predeclared == name)
+    };
+    for (name, &id) in &names.exchanges {
+        let exchange = &broker.exchanges[id];
+        if exchange.durable && !predeclared(name) {
+            changes.push(Change::ExchangeDeclared {
+                vhost: vhost.to_owned(),
+                name: name.to_string(),
+                kind: exchange.kind,
+                auto_delete: exchange.auto_delete,
+                internal: exchange.internal,
+                arguments: exchange.arguments.clone(),
+            });
+        }
+    }
+    for (name, &id) in &names.queues {
+        let queue = &broker.queues[id];
+        if queue.durable {
+            changes.push(Change::QueueDeclared {
+                vhost: vhost.to_owned(),
+                name: name.to_string(),
+                auto_delete: queue.auto_delete,
+                arguments: queue.arguments.clone(),
+            });
+        }
+    }
+    for (name, &id) in &names.exchanges {
+        let exchange = &broker.exchanges[id];
+        for (destination, routing_key, arguments) in exchange.bindings.iter() {
+            if let Some(destination) = broker.durable_binding_end(exchange.durable, destination) {
+                changes.push(Change::Bound {
+                    vhost: vhost.to_owned(),
+                    source: name.to_string(),
+                    destination,
+                    routing_key: routing_key.to_owned(),
+                    arguments: arguments.clone(),
+                });
+            }
+        }
+    }
+}
+
+fn snapshot_messages(broker: &Broker, id: Id, changes: &mut Vec<Change>) {
+    let queue = &broker.queues[id];
+    if !queue.durable {
+        return;
+    }
+    // Ready entries, and the queue's entries held unacknowledged by channels
+    // (handed out, so redelivered after a restart), in sequence order.
+    let mut entries: Vec<(&Entry, bool)> = queue
+        .ready
+        .iter()
+        .map(|entry| (entry, entry.redelivered))
+        .collect();
+    for (_, channel) in broker.channels.iter() {
+        entries.extend(
+            channel
+                .unacked()
+                .filter(|unacked| unacked.queue == id)
+                .map(|unacked| (&unacked.entry, true)),
+        );
+    }
+    entries.retain(|(entry, _)| entry.logged);
+    entries.sort_by_key(|(entry, _)| entry.seq);
+    for (entry, delivered) in entries {
+        let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
+        changes.push(Change::Enqueued {
+            vhost: vhost.clone(),
+            queue: name.clone(),
+            seq: entry.seq,
+            message: entry.message.clone(),
+            expires_at: entry.expires_at,
+            delivery_count: entry.delivery_count,
+        });
+        if delivered {
+            changes.push(Change::Delivered {
+                vhost,
+                queue: name,
+                seq: entry.seq,
+            });
+        }
+    }
+}

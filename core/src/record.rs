@@ -1,0 +1,148 @@
+//! Log records: what the broker asks its driver to make durable.
+//!
+//! The core stays sans-IO: it emits `Output::Persist(record)` for every change
+//! that must survive a restart and learns that records are durable through
+//! `Input::Synced { upto }`. Records name entities by (vhost, name) rather than
+//! by arena id, so a log replays into a fresh broker whatever ids it hands out.
+//! Each record carries its log sequence number, assigned by the core in
+//! emission order: `Synced { upto }` means every record up to `upto` is durable.
+
+use crate::field::FieldTable;
+use crate::message::Message;
+use crate::protocol::ExchangeKind;
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The end of a binding: a queue or an exchange, by name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BindingEnd {
+    /// A queue.
+    Queue(String),
+    /// An exchange.
+    Exchange(String),
+}
+
+/// One durable change, numbered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Record {
+    /// Log sequence number: 1 for the first record a broker emits, then one more per record.
+    pub lsn: u64,
+    /// The change.
+    pub change: Change,
+}
+
+/// A durable change.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Change {
+    /// A durable exchange was declared.
+    ExchangeDeclared {
+        /// Its vhost.
+        vhost: String,
+        /// Its name.
+        name: String,
+        /// Its type.
+        kind: ExchangeKind,
+        /// Deleted when its last binding goes.
+        auto_delete: bool,
+        /// Not publishable by clients.
+        internal: bool,
+        /// Declare arguments.
+        arguments: FieldTable,
+    },
+    /// A durable exchange was deleted.
+    ExchangeDeleted {
+        /// Its vhost.
+        vhost: String,
+        /// Its name.
+        name: String,
+    },
+    /// A durable queue was declared.
+    QueueDeclared {
+        /// Its vhost.
+        vhost: String,
+        /// Its name.
+        name: String,
+        /// Deleted when its last consumer goes.
+        auto_delete: bool,
+        /// Declare arguments, as the client gave them.
+        arguments: FieldTable,
+    },
+    /// A durable queue was deleted (its messages with it).
+    QueueDeleted {
+        /// Its vhost.
+        vhost: String,
+        /// Its name.
+        name: String,
+    },
+    /// A binding between durable ends was added.
+    Bound {
+        /// Its vhost.
+        vhost: String,
+        /// The source exchange.
+        source: String,
+        /// Where it leads.
+        destination: BindingEnd,
+        /// Binding key.
+        routing_key: String,
+        /// Binding arguments.
+        arguments: FieldTable,
+    },
+    /// A binding between durable ends was removed.
+    Unbound {
+        /// Its vhost.
+        vhost: String,
+        /// The source exchange.
+        source: String,
+        /// Where it led.
+        destination: BindingEnd,
+        /// Binding key.
+        routing_key: String,
+        /// Binding arguments.
+        arguments: FieldTable,
+    },
+    /// A persistent message entered a durable queue.
+    Enqueued {
+        /// The queue's vhost.
+        vhost: String,
+        /// The queue.
+        queue: String,
+        /// Its position in the queue.
+        seq: u64,
+        /// The message.
+        message: Arc<Message>,
+        /// When it expires.
+        expires_at: Option<Instant>,
+        /// Times it was returned to a queue before (for `x-delivery-limit`).
+        delivery_count: u32,
+    },
+    /// The message at `seq` was handed out: after a restart it is redelivered.
+    Delivered {
+        /// The queue's vhost.
+        vhost: String,
+        /// The queue.
+        queue: String,
+        /// Its position in the queue.
+        seq: u64,
+    },
+    /// The message at `seq` was returned to its queue (its delivery count grew).
+    Returned {
+        /// The queue's vhost.
+        vhost: String,
+        /// The queue.
+        queue: String,
+        /// Its position in the queue.
+        seq: u64,
+        /// Its delivery count now.
+        delivery_count: u32,
+    },
+    /// The message at `seq` left its queue for good (acked, expired, dead-lettered, dropped, purged).
+    Removed {
+        /// The queue's vhost.
+        vhost: String,
+        /// The queue.
+        queue: String,
+        /// Its position in the queue.
+        seq: u64,
+    },
+}

@@ -1,0 +1,632 @@
+//! The reference model: the broker of SEMANTICS.md sections 1 to 5, for one
+//! vhost, written as plainly as possible. Everything lives in `Vec`s found by
+//! linear scans; a queue's ready messages are one `Vec` kept in delivery
+//! order; nothing is indexed, cached or shared with the core.
+//!
+//! The model follows the rules. Where a rule leaves a detail open and the
+//! client can still see it (the order of replies within one input, round-robin
+//! order, generated names), the model copies the core's choice, and the code
+//! says so at that spot with the words "a choice, not a rule".
+//!
+//! This file holds the state and the session layer (connections, channels,
+//! errors); `queues` holds exchanges, queues and bindings; `messages` the
+//! message path (publish, deliver, settle, expire, dead-letter).
+
+mod messages;
+mod queues;
+
+use super::observe::{Seen, SeenReply};
+use super::steps::{Cmd, Step};
+use brokerlab_core::args::QueueArgs;
+use brokerlab_core::{CloseScope, FieldTable, Reply, ReplyCode};
+
+/// The most dead-letter publications one input may cause in a run of the
+/// model's size; cycle detection ends every automatic loop long before.
+const DEAD_LETTERS_PER_INPUT_MAX: usize = 10_000;
+
+/// Why a message died (SEMANTICS.md section 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Rejected,
+    Expired,
+    MaxLen,
+    DeliveryLimit,
+}
+
+/// A message as the model tracks it.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    pub id: u64,
+    pub exchange: String,
+    pub routing_key: String,
+    pub priority: Option<u8>,
+    pub expiration: Option<String>,
+    pub body: Vec<u8>,
+    /// The x-death history as (queue, reason) pairs, newest first.
+    pub deaths: Vec<(String, Reason)>,
+    /// It was dead-lettered at least once.
+    pub dead_lettered: bool,
+}
+
+/// A message in a queue, ready or delivered and unacknowledged.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub msg: Msg,
+    /// Position in the queue's enqueue order.
+    pub seq: u64,
+    /// Expiry time in ms, if it has a TTL.
+    pub expires_at_ms: Option<u64>,
+    pub redelivered: bool,
+    /// How many times it was returned to the queue.
+    pub returns: u32,
+    /// Its priority in this queue (0 without `x-max-priority`).
+    pub level: u8,
+}
+
+/// A queue.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    /// Unique for the life of the model (a redeclared name is a new queue).
+    pub uid: u64,
+    /// The core's storage slot, for the orders the core picks by it.
+    pub slot: usize,
+    pub name: String,
+    pub owner: Option<u64>,
+    pub durable: bool,
+    pub auto_delete: bool,
+    /// The declared arguments, as sent, for redeclare equivalence.
+    pub declared: FieldTable,
+    pub args: QueueArgs,
+    /// Ready messages in delivery order: highest level first, then by `seq`.
+    pub ready: Vec<Entry>,
+    pub next_seq: u64,
+    /// Consumer uids in registration order.
+    pub consumers: Vec<u64>,
+    /// Where round-robin dispatch looks first.
+    pub cursor: usize,
+}
+
+/// A consumer.
+#[derive(Clone, Debug)]
+pub struct Consumer {
+    pub uid: u64,
+    pub tag: String,
+    pub conn: u64,
+    pub channel: u16,
+    pub queue: u64,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    pub prefetch: u16,
+    pub unacked: u32,
+}
+
+/// A delivery waiting for its settle.
+#[derive(Clone, Debug)]
+pub struct Unacked {
+    pub tag: u64,
+    pub queue: u64,
+    pub entry: Entry,
+    pub consumer: Option<u64>,
+}
+
+/// An open channel.
+#[derive(Clone, Debug)]
+pub struct Chan {
+    pub conn: u64,
+    pub number: u16,
+    pub consumer_prefetch: u16,
+    pub channel_prefetch: u16,
+    pub next_tag: u64,
+    /// In tag order.
+    pub unacked: Vec<Unacked>,
+    pub next_confirm: Option<u64>,
+    pub last_queue: Option<String>,
+}
+
+/// A connection.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    pub id: u64,
+    /// The broker closed it with an error; it ignores everything until Disconnect.
+    pub closing: bool,
+    /// Its exclusive queues (uids).
+    pub exclusive: Vec<u64>,
+}
+
+/// A binding of a queue to a predeclared exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub exchange: String,
+    pub queue: u64,
+    pub key: String,
+}
+
+/// An error a command caused: its reply code.
+pub type Fault = ReplyCode;
+
+/// The reference broker.
+#[derive(Default)]
+pub struct Model {
+    pub now_ms: u64,
+    pub conns: Vec<Conn>,
+    pub channels: Vec<Chan>,
+    pub closing_channels: Vec<(u64, u16)>,
+    pub queues: Vec<Queue>,
+    pub bindings: Vec<Binding>,
+    pub consumers: Vec<Consumer>,
+    /// Dead-lettered copies waiting to be published, oldest first.
+    pub dead_letters: Vec<(Msg, Reason)>,
+    pub next_message_id: u64,
+    pub next_generated_name: u64,
+    pub next_uid: u64,
+    pub free_slots: Vec<usize>,
+    pub slots_used: usize,
+    /// Replies of the input being handled.
+    pub replies: Vec<Seen>,
+}
+
+impl Model {
+    /// A broker with nothing but the predeclared exchanges, at `now_ms`.
+    pub fn new(now_ms: u64) -> Model {
+        Model {
+            now_ms,
+            next_message_id: 1,
+            next_generated_name: 1,
+            next_uid: 1,
+            ..Model::default()
+        }
+    }
+
+    /// Runs one step; returns the replies it causes, in order.
+    pub fn step(&mut self, step: &Step) -> Vec<Seen> {
+        for part in step.parts() {
+            self.single_step(&part);
+        }
+        std::mem::take(&mut self.replies)
+    }
+
+    fn single_step(&mut self, step: &Step) {
+        match step {
+            Step::Advance(ms) => self.advance(*ms),
+            Step::Connect(conn) => {
+                self.begin_input();
+                self.connect(*conn);
+                self.flush_dead_letters();
+            }
+            Step::Disconnect(conn) => {
+                self.begin_input();
+                self.disconnect(*conn);
+                self.flush_dead_letters();
+            }
+            Step::Send {
+                conn,
+                channel,
+                command,
+            } => {
+                self.begin_input();
+                self.command(*conn, *channel, command);
+                self.flush_dead_letters();
+            }
+            Step::Reopen { .. } | Step::Reconnect(_) | Step::Heal | Step::Batch(_) => {
+                unreachable!("split by `parts`")
+            }
+        }
+    }
+
+    /// Moves time forward, expiring queue heads at the instant each expires.
+    fn advance(&mut self, ms: u64) {
+        let target_ms = self.now_ms + ms;
+        loop {
+            match self.queues.iter().filter_map(Queue::head_expiry_ms).min() {
+                Some(at_ms) if at_ms <= target_ms => {
+                    self.now_ms = self.now_ms.max(at_ms);
+                    self.begin_input();
+                }
+                _ => break,
+            }
+        }
+        self.now_ms = target_ms;
+        self.begin_input();
+    }
+
+    /// What happens at the start of every input: expired queue heads go.
+    ///
+    /// Heads are expired at the instant they expire, so the only heads found
+    /// expired here are ones a basic.get uncovered in the previous input.
+    /// Queues are expired in order of their earliest head expiry, then of
+    /// their storage slot, because that is the order of the core's timers:
+    /// a choice, not a rule.
+    fn begin_input(&mut self) {
+        let now_ms = self.now_ms;
+        let mut due: Vec<(u64, usize, u64)> = self
+            .queues
+            .iter()
+            .filter_map(|queue| {
+                let at_ms = queue.head_expiry_ms()?;
+                (at_ms <= now_ms).then_some((at_ms, queue.slot, queue.uid))
+            })
+            .collect();
+        due.sort();
+        for (_, _, queue) in due {
+            self.run_queue(queue);
+        }
+        self.flush_dead_letters();
+    }
+
+    fn reply(&mut self, conn: u64, channel: u16, reply: SeenReply) {
+        self.replies.push(Seen {
+            conn,
+            channel,
+            reply,
+        });
+    }
+
+    fn reply_other(&mut self, conn: u64, channel: u16, reply: Reply) {
+        self.reply(conn, channel, SeenReply::Other(reply));
+    }
+
+    fn uid(&mut self) -> u64 {
+        self.next_uid += 1;
+        self.next_uid
+    }
+
+    /// A server-generated name. Queue names and consumer tags share one
+    /// counter, and a name is used up even when the command then fails: a
+    /// choice, not a rule (RabbitMQ draws random names).
+    fn generate_name(&mut self, prefix: &str) -> String {
+        let name = format!("{prefix}{}", self.next_generated_name);
+        self.next_generated_name += 1;
+        name
+    }
+
+    pub fn conn(&self, id: u64) -> Option<&Conn> {
+        self.conns.iter().find(|conn| conn.id == id)
+    }
+
+    pub fn chan(&self, conn: u64, number: u16) -> Option<&Chan> {
+        self.channels
+            .iter()
+            .find(|chan| chan.conn == conn && chan.number == number)
+    }
+
+    fn chan_mut(&mut self, conn: u64, number: u16) -> &mut Chan {
+        self.channels
+            .iter_mut()
+            .find(|chan| chan.conn == conn && chan.number == number)
+            .expect("the channel is open")
+    }
+
+    /// The step as it will run: a delivery tag chosen from the channel's
+    /// outstanding deliveries (see `Tag`; nothing to do when there is none),
+    /// a `Heal` turned into the steps that reconnect closed connections and
+    /// reopen closed channels.
+    pub fn resolve_step(&self, step: &Step) -> Step {
+        let Step::Send {
+            conn,
+            channel,
+            command,
+        } = step
+        else {
+            if *step == Step::Heal {
+                return Step::Batch(self.healing_steps());
+            }
+            return step.clone();
+        };
+        let outstanding: Vec<u64> = match self.chan(*conn, *channel) {
+            Some(chan) => chan.unacked.iter().map(|unacked| unacked.tag).collect(),
+            None => Vec::new(),
+        };
+        match command.resolve(&outstanding) {
+            Some(command) => Step::Send {
+                conn: *conn,
+                channel: *channel,
+                command,
+            },
+            None => Step::Batch(Vec::new()),
+        }
+    }
+
+    fn healing_steps(&self) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for conn in 1..=2 {
+            let send = |channel, command| Step::Send {
+                conn,
+                channel,
+                command,
+            };
+            match self.conn(conn) {
+                Some(state) if state.closing => {
+                    steps.extend(Step::Reconnect(conn).parts());
+                    continue;
+                }
+                Some(_) => {}
+                None => steps.push(Step::Connect(conn)),
+            }
+            for channel in 1..=2 {
+                if self.closing_channels.contains(&(conn, channel)) {
+                    steps.push(send(channel, Cmd::CloseOk));
+                }
+                if self.chan(conn, channel).is_none() {
+                    steps.push(send(channel, Cmd::Open));
+                }
+            }
+        }
+        steps
+    }
+
+    /// Whether a command on this channel reaches an open channel.
+    pub fn is_open(&self, conn: u64, number: u16) -> bool {
+        self.conn(conn).is_some_and(|conn| !conn.closing)
+            && !self.closing_channels.contains(&(conn, number))
+            && self.chan(conn, number).is_some()
+    }
+
+    fn connect(&mut self, id: u64) {
+        if self.conn(id).is_some() {
+            return;
+        }
+        self.conns.push(Conn {
+            id,
+            closing: false,
+            exclusive: Vec::new(),
+        });
+        self.reply_other(id, 0, Reply::ConnectionOpenOk);
+    }
+
+    fn disconnect(&mut self, id: u64) {
+        if self.conn(id).is_none() {
+            return;
+        }
+        self.release_connection(id);
+        self.conns.retain(|conn| conn.id != id);
+        self.closing_channels.retain(|(conn, _)| *conn != id);
+    }
+
+    /// Closes every channel of the connection, then deletes its exclusive queues.
+    ///
+    /// Channels close in number order and exclusive queues go in slot order,
+    /// as in the core: a choice, not a rule.
+    fn release_connection(&mut self, id: u64) {
+        let conn = self.conns.iter_mut().find(|conn| conn.id == id).unwrap();
+        conn.closing = true;
+        let exclusive = std::mem::take(&mut conn.exclusive);
+        let mut numbers: Vec<u16> = self
+            .channels
+            .iter()
+            .filter(|chan| chan.conn == id)
+            .map(|chan| chan.number)
+            .collect();
+        numbers.sort_unstable();
+        for number in numbers {
+            self.release_channel(id, number);
+        }
+        let mut exclusive: Vec<(usize, u64)> = exclusive
+            .into_iter()
+            .filter_map(|uid| Some((self.queue(uid)?.slot, uid)))
+            .collect();
+        exclusive.sort_unstable();
+        for (_, uid) in exclusive {
+            self.delete_queue(uid, false);
+        }
+    }
+
+    /// Removes a channel: cancels its consumers, then requeues its
+    /// unacknowledged deliveries (SEMANTICS.md section 4).
+    ///
+    /// Consumers go in tag order (bytewise), as in the core: a choice, not a rule.
+    fn release_channel(&mut self, conn: u64, number: u16) {
+        let mut consumers: Vec<(String, u64)> = self
+            .consumers
+            .iter()
+            .filter(|consumer| consumer.conn == conn && consumer.channel == number)
+            .map(|consumer| (consumer.tag.clone(), consumer.uid))
+            .collect();
+        consumers.sort();
+        let mut touched = Vec::new();
+        for (_, uid) in consumers {
+            touched.extend(self.remove_consumer(uid));
+        }
+        let position = self
+            .channels
+            .iter()
+            .position(|chan| chan.conn == conn && chan.number == number)
+            .expect("the channel is open");
+        let chan = self.channels.remove(position);
+        for unacked in chan.unacked {
+            touched.extend(self.requeue(unacked));
+        }
+        self.run_queues(touched);
+    }
+
+    /// Closes the channel (soft error) or the connection (hard error).
+    fn fail(&mut self, conn: u64, number: u16, code: Fault) {
+        if code.closes_connection() {
+            self.release_connection(conn);
+            let reply = SeenReply::Close {
+                scope: CloseScope::Connection,
+                code,
+            };
+            self.reply(conn, 0, reply);
+        } else {
+            self.release_channel(conn, number);
+            self.closing_channels.push((conn, number));
+            let reply = SeenReply::Close {
+                scope: CloseScope::Channel,
+                code,
+            };
+            self.reply(conn, number, reply);
+        }
+    }
+
+    fn command(&mut self, conn: u64, number: u16, command: &Cmd) {
+        if self.conn(conn).is_none_or(|conn| conn.closing) {
+            return;
+        }
+        if let Some(position) = self
+            .closing_channels
+            .iter()
+            .position(|closing| *closing == (conn, number))
+        {
+            // After the broker closed a channel, only the close handshake counts.
+            match command {
+                Cmd::CloseOk => {
+                    self.closing_channels.remove(position);
+                }
+                Cmd::Close => {
+                    self.closing_channels.remove(position);
+                    self.reply_other(conn, number, Reply::ChannelCloseOk);
+                }
+                _ => {}
+            }
+            return;
+        }
+        let open = self.chan(conn, number).is_some();
+        let result = match (open, command) {
+            (true, Cmd::Open) => Err(ReplyCode::ChannelError),
+            (false, Cmd::Open) if number == 0 => Err(ReplyCode::ChannelError),
+            (false, Cmd::Open) => {
+                self.open_channel(conn, number);
+                Ok(())
+            }
+            (false, Cmd::CloseOk) => Ok(()),
+            (false, _) => Err(ReplyCode::ChannelError),
+            // RabbitMQ answers a close-ok on a channel it did not close with
+            // its catch-all "unimplemented method", 503 COMMAND_INVALID.
+            (true, Cmd::CloseOk) => Err(ReplyCode::CommandInvalid),
+            (true, command) => self.channel_command(conn, number, command),
+        };
+        if let Err(code) = result {
+            self.fail(conn, number, code);
+        }
+    }
+
+    fn open_channel(&mut self, conn: u64, number: u16) {
+        self.channels.push(Chan {
+            conn,
+            number,
+            consumer_prefetch: 0,
+            channel_prefetch: 0,
+            next_tag: 1,
+            unacked: Vec::new(),
+            next_confirm: None,
+            last_queue: None,
+        });
+        self.reply_other(conn, number, Reply::ChannelOpenOk);
+    }
+
+    fn channel_command(&mut self, conn: u64, number: u16, command: &Cmd) -> Result<(), Fault> {
+        let (c, n) = (conn, number);
+        match *command {
+            Cmd::Open | Cmd::CloseOk => unreachable!("handled by `command`"),
+            Cmd::Close => {
+                self.release_channel(c, n);
+                self.reply_other(c, n, Reply::ChannelCloseOk);
+                Ok(())
+            }
+            Cmd::Declare {
+                queue,
+                passive,
+                durable,
+                exclusive,
+                auto_delete,
+                ref args,
+            } => {
+                let flags = queues::Flags {
+                    durable,
+                    exclusive,
+                    auto_delete,
+                };
+                self.declare(c, n, queue, passive, flags, &args.table())
+            }
+            Cmd::Bind {
+                queue,
+                exchange,
+                key,
+            } => self.bind(c, n, queue, exchange, key, true),
+            Cmd::Unbind {
+                queue,
+                exchange,
+                key,
+            } => self.bind(c, n, queue, exchange, key, false),
+            Cmd::Purge { queue } => self.purge(c, n, queue),
+            Cmd::Delete {
+                queue,
+                if_unused,
+                if_empty,
+            } => self.delete(c, n, queue, if_unused, if_empty),
+            Cmd::Qos {
+                size,
+                count,
+                global,
+            } => self.qos(c, n, size, count, global),
+            Cmd::Publish {
+                exchange,
+                key,
+                mandatory,
+                expiration,
+                priority,
+                body,
+            } => {
+                let publish = messages::Publish {
+                    exchange,
+                    key,
+                    mandatory,
+                    expiration,
+                    priority,
+                    body: body.as_bytes(),
+                };
+                self.publish(c, n, publish)
+            }
+            Cmd::Consume {
+                queue,
+                tag,
+                no_ack,
+                exclusive,
+            } => self.consume(c, n, queue, tag, no_ack, exclusive),
+            Cmd::Cancel { tag } => {
+                self.cancel(c, n, tag);
+                Ok(())
+            }
+            Cmd::Get { queue, no_ack } => self.get(c, n, queue, no_ack),
+            Cmd::Ack { tag, multiple } => {
+                self.settle(c, n, tag.literal(), multiple, messages::Settle::Ack)
+            }
+            Cmd::Nack {
+                tag,
+                multiple,
+                requeue,
+            } => self.settle(
+                c,
+                n,
+                tag.literal(),
+                multiple,
+                messages::Settle::requeue(requeue),
+            ),
+            Cmd::Reject { tag, requeue } => self.settle(
+                c,
+                n,
+                tag.literal(),
+                false,
+                messages::Settle::requeue(requeue),
+            ),
+            Cmd::Recover { requeue } => self.recover(c, n, requeue),
+            Cmd::ConfirmSelect => {
+                self.chan_mut(c, n).next_confirm.get_or_insert(1);
+                self.reply_other(c, n, Reply::ConfirmSelectOk);
+                Ok(())
+            }
+        }
+    }
+
+    /// Publishes every waiting dead-lettered copy, and the ones they cause, in order.
+    fn flush_dead_letters(&mut self) {
+        for _ in 0..DEAD_LETTERS_PER_INPUT_MAX {
+            if self.dead_letters.is_empty() {
+                return;
+            }
+            let (msg, reason) = self.dead_letters.remove(0);
+            self.publish_dead_letter(msg, reason);
+        }
+        panic!("dead-lettering did not end within {DEAD_LETTERS_PER_INPUT_MAX} publications");
+    }
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Runs a criterion bench and writes its figures, with date, machine and commit,
+to a Markdown report. Usage: scripts/bench-report.py core reports/bench-core.md
+
+Ratios compare benches measured in the same run, since the machines are shared
+and noisy: an absolute figure moves with the neighbours, a ratio much less.
+"""
+import datetime
+import json
+import pathlib
+import platform
+import subprocess
+import sys
+
+TARGETS = {
+    "core": [
+        ("core/publish_deliver_ack/direct", "publish → deliver → ack, one queue, prefetch 1000, ack every 100, 16-byte bodies, events on"),
+        ("core/floor/vecdeque_map", "floor: the same messages through a VecDeque and a map of in-flight tags"),
+        ("core/route/topic_10k", "publish to a topic exchange with 10,000 mixed `*`/`#` bindings over 10 no-ack queues"),
+    ],
+}
+
+
+def run(args):
+    return subprocess.run(args, check=True, capture_output=True, text=True)
+
+
+def machine():
+    model = "unknown CPU"
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    cores = len([l for l in pathlib.Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("processor")])
+    return f"{model}, {cores} cores, Linux {platform.release()}"
+
+
+def estimate(bench_id):
+    group, name = bench_id.split("/", 1)
+    directory = pathlib.Path("target/criterion") / group / name.replace("/", "_")
+    estimates = json.loads((directory / "new/estimates.json").read_text())
+    benchmark = json.loads((directory / "new/benchmark.json").read_text())
+    elements = benchmark["throughput"]["Elements"]
+    mean_ns = estimates["mean"]["point_estimate"]
+    low_ns = estimates["mean"]["confidence_interval"]["lower_bound"]
+    high_ns = estimates["mean"]["confidence_interval"]["upper_bound"]
+    return elements, mean_ns, low_ns, high_ns
+
+
+def main():
+    bench, report = sys.argv[1], pathlib.Path(sys.argv[2])
+    result = run(["cargo", "bench", "--bench", bench, "--", "--warm-up-time", "2", "--measurement-time", "6"])
+    notes = [line for line in result.stderr.splitlines() if "per publish" in line]
+    commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
+    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
+    rows, per_element = [], {}
+    for bench_id, what in TARGETS[bench]:
+        elements, mean_ns, low_ns, high_ns = estimate(bench_id)
+        per = mean_ns / elements
+        per_element[bench_id] = per
+        rows.append(f"| `{bench_id}` | {what} | {per:.1f} ns | {1e9 / per / 1e6:.2f} M/s | [{low_ns / elements:.1f}, {high_ns / elements:.1f}] ns |")
+    lines = [
+        f"# Bench: {bench}",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {machine()}",
+        f"- commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
+        f"- command: `scripts/bench-report.py {bench} {report}` (runs `cargo bench --bench {bench}`)",
+        "",
+        "| bench | what | time per element (mean) | elements per second | 95% interval per element |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    if bench == "core":
+        core = per_element["core/publish_deliver_ack/direct"]
+        floor = per_element["core/floor/vecdeque_map"]
+        topic = per_element["core/route/topic_10k"]
+        lines += [
+            f"- ratio core/floor: **{core / floor:.1f}x** (target: within 3x)",
+            f"- publish → deliver → ack: **{1e9 / core / 1e6:.2f} M messages/s** on one core (target: 5 M/s)",
+            f"- topic publish against 10,000 bindings: **{topic:.0f} ns** per publish, delivery included (target: routing under 1 µs)",
+            *[f"- {note.strip()}" for note in notes],
+            "",
+        ]
+    report.write_text("\n".join(lines))
+    print(report.read_text())
+
+
+if __name__ == "__main__":
+    main()
