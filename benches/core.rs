@@ -5,7 +5,8 @@
 //! reports/bench-core.md.
 
 use brokerlab_core::{
-    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output, Properties, Reply,
+    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
+    Properties, Reply,
 };
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -20,13 +21,24 @@ const ACK_EVERY: u64 = 100;
 const TOPIC_BINDINGS: usize = 10_000;
 
 fn command(broker: &mut Broker, conn: u64, command: Command) {
-    broker.handle(Instant(0), Input::Command { conn: ConnectionId(conn), channel: ChannelId(1), command });
+    broker.handle(
+        Instant(0),
+        Input::Command {
+            conn: ConnectionId(conn),
+            channel: ChannelId(1),
+            command,
+        },
+    );
 }
 
 fn drain(broker: &mut Broker) -> u64 {
     let mut deliveries = 0;
     while let Some(output) = broker.poll_output() {
-        if let Output::Reply { reply: Reply::Deliver { .. }, .. } = output {
+        if let Output::Reply {
+            reply: Reply::Deliver { .. },
+            ..
+        } = output
+        {
             deliveries += 1;
         }
     }
@@ -34,7 +46,14 @@ fn drain(broker: &mut Broker) -> u64 {
 }
 
 fn connect(broker: &mut Broker, conn: u64) {
-    broker.handle(Instant(0), Input::Connect { conn: ConnectionId(conn), user: "guest".into(), vhost: "/".into() });
+    broker.handle(
+        Instant(0),
+        Input::Connect {
+            conn: ConnectionId(conn),
+            user: "guest".into(),
+            vhost: "/".into(),
+        },
+    );
     command(broker, conn, Command::ChannelOpen);
 }
 
@@ -50,11 +69,22 @@ fn declare(queue: &str) -> Command {
 }
 
 fn bind(queue: &str, exchange: &str, key: &str) -> Command {
-    Command::QueueBind { queue: queue.into(), exchange: exchange.into(), routing_key: key.into(), arguments: FieldTable::new() }
+    Command::QueueBind {
+        queue: queue.into(),
+        exchange: exchange.into(),
+        routing_key: key.into(),
+        arguments: FieldTable::new(),
+    }
 }
 
 fn consume(queue: &str, no_ack: bool) -> Command {
-    Command::BasicConsume { queue: queue.into(), consumer_tag: String::new(), no_ack, exclusive: false, arguments: FieldTable::new() }
+    Command::BasicConsume {
+        queue: queue.into(),
+        consumer_tag: String::new(),
+        no_ack,
+        exclusive: false,
+        arguments: FieldTable::new(),
+    }
 }
 
 /// A broker with queue `q` bound to `amq.direct` under `k`, a publisher on
@@ -65,13 +95,27 @@ fn direct_setup() -> Broker {
     connect(&mut broker, 2);
     command(&mut broker, 1, declare("q"));
     command(&mut broker, 1, bind("q", "amq.direct", "k"));
-    command(&mut broker, 2, Command::BasicQos { prefetch_size: 0, prefetch_count: 1000, global: false });
+    command(
+        &mut broker,
+        2,
+        Command::BasicQos {
+            prefetch_size: 0,
+            prefetch_count: 1000,
+            global: false,
+        },
+    );
     command(&mut broker, 2, consume("q", false));
     drain(&mut broker);
     broker
 }
 
-fn publish_deliver_ack(broker: &mut Broker, exchange: &Arc<str>, key: &Arc<str>, body: &Bytes, acked: &mut u64) {
+fn publish_deliver_ack(
+    broker: &mut Broker,
+    exchange: &Arc<str>,
+    key: &Arc<str>,
+    body: &Bytes,
+    acked: &mut u64,
+) {
     let mut delivered = *acked;
     for _ in 0..MESSAGES {
         let publish = Command::BasicPublish {
@@ -85,12 +129,23 @@ fn publish_deliver_ack(broker: &mut Broker, exchange: &Arc<str>, key: &Arc<str>,
         command(broker, 1, publish);
         delivered += drain(broker);
         if delivered - *acked >= ACK_EVERY {
-            command(broker, 2, Command::BasicAck { delivery_tag: delivered, multiple: true });
+            command(
+                broker,
+                2,
+                Command::BasicAck {
+                    delivery_tag: delivered,
+                    multiple: true,
+                },
+            );
             *acked = delivered;
             drain(broker);
         }
     }
-    assert_eq!(delivered - *acked, 0, "every message was delivered and acked");
+    assert_eq!(
+        delivered - *acked,
+        0,
+        "every message was delivered and acked"
+    );
 }
 
 fn bench_publish_deliver_ack(c: &mut Criterion) {
@@ -131,7 +186,10 @@ struct Words(u64);
 
 impl Words {
     fn next(&mut self, choices: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % choices
     }
 
@@ -156,7 +214,10 @@ impl Words {
     /// A routing key of 3 or 4 literal words.
     fn key(&mut self) -> String {
         let words = 3 + self.next(2);
-        (0..words).map(|_| self.word()).collect::<Vec<_>>().join(".")
+        (0..words)
+            .map(|_| self.word())
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
@@ -172,7 +233,11 @@ fn topic_setup() -> (Broker, Vec<Arc<str>>) {
     }
     for binding in 0..TOPIC_BINDINGS {
         let pattern = words.pattern();
-        command(&mut broker, 1, bind(&format!("q{}", binding % 10), "amq.topic", &pattern));
+        command(
+            &mut broker,
+            1,
+            bind(&format!("q{}", binding % 10), "amq.topic", &pattern),
+        );
     }
     drain(&mut broker);
     let keys = (0..1024).map(|_| words.key().into()).collect();
@@ -203,7 +268,10 @@ fn bench_topic_routing(c: &mut Criterion) {
     let deliveries = publish_keys(&mut broker, &exchange, &keys, &body);
     // Each publish costs its routing plus one delivery per queue it reaches;
     // printed so the report can separate the two.
-    eprintln!("route/topic_10k: {:.2} deliveries per publish", deliveries as f64 / keys.len() as f64);
+    eprintln!(
+        "route/topic_10k: {:.2} deliveries per publish",
+        deliveries as f64 / keys.len() as f64
+    );
     let mut group = c.benchmark_group("core");
     group.throughput(Throughput::Elements(keys.len() as u64));
     group.bench_function("route/topic_10k", |b| {
