@@ -43,7 +43,7 @@ fn conn() -> BoxedStrategy<u64> {
 /// Channels 1 and 2 (opened at the start), rarely 0 (the connection's own,
 /// never a channel) or 3 (never opened): those two close the connection.
 fn channel() -> BoxedStrategy<u16> {
-    prop_oneof![50 => Just(1u16), 40 => Just(2u16), 1 => Just(0u16), 1 => Just(3u16)].boxed()
+    prop_oneof![100 => Just(1u16), 80 => Just(2u16), 1 => Just(0u16), 1 => Just(3u16)].boxed()
 }
 
 fn ttl() -> BoxedStrategy<Arg> {
@@ -332,14 +332,16 @@ fn delivery_tag() -> BoxedStrategy<Tag> {
     .boxed()
 }
 
+/// A command; the session ones (open, close, close-ok), which close the
+/// connection when sent at the wrong time, are the rarest.
 fn command() -> BoxedStrategy<Cmd> {
     let arms: Vec<(u32, BoxedStrategy<Cmd>)> = vec![
         (1, Just(Cmd::Open).boxed()),
         (1, Just(Cmd::Close).boxed()),
         (1, Just(Cmd::CloseOk).boxed()),
-        (10, declare()),
+        (20, declare()),
         (
-            8,
+            16,
             binding()
                 .prop_map(|(queue, exchange, key)| Cmd::Bind {
                     queue,
@@ -349,7 +351,7 @@ fn command() -> BoxedStrategy<Cmd> {
                 .boxed(),
         ),
         (
-            1,
+            2,
             binding()
                 .prop_map(|(queue, exchange, key)| Cmd::Unbind {
                     queue,
@@ -358,9 +360,9 @@ fn command() -> BoxedStrategy<Cmd> {
                 })
                 .boxed(),
         ),
-        (1, queue().prop_map(|queue| Cmd::Purge { queue }).boxed()),
+        (2, queue().prop_map(|queue| Cmd::Purge { queue }).boxed()),
         (
-            1,
+            2,
             (
                 queue(),
                 proptest::bool::weighted(0.3),
@@ -374,7 +376,7 @@ fn command() -> BoxedStrategy<Cmd> {
                 .boxed(),
         ),
         (
-            4,
+            8,
             (
                 prop_oneof![20 => Just(0u32), 1 => Just(1u32)],
                 prop_oneof![2 => Just(0u16), 4 => Just(1u16), 3 => Just(2u16), 1 => Just(3u16)],
@@ -387,9 +389,9 @@ fn command() -> BoxedStrategy<Cmd> {
                 })
                 .boxed(),
         ),
-        (16, publish()),
+        (32, publish()),
         (
-            5,
+            10,
             (
                 queue(),
                 pick(&["", "c1", "c2"], &[2, 3, 2]),
@@ -405,25 +407,25 @@ fn command() -> BoxedStrategy<Cmd> {
                 .boxed(),
         ),
         (
-            1,
+            2,
             select(vec!["c1", "c2", "amq.ctag-1", "amq.ctag-2", "x"])
                 .prop_map(|tag| Cmd::Cancel { tag })
                 .boxed(),
         ),
         (
-            3,
+            6,
             (queue(), proptest::bool::weighted(0.3))
                 .prop_map(|(queue, no_ack)| Cmd::Get { queue, no_ack })
                 .boxed(),
         ),
         (
-            6,
+            12,
             (delivery_tag(), proptest::bool::weighted(0.3))
                 .prop_map(|(tag, multiple)| Cmd::Ack { tag, multiple })
                 .boxed(),
         ),
         (
-            3,
+            6,
             (delivery_tag(), proptest::bool::weighted(0.3), any::<bool>())
                 .prop_map(|(tag, multiple, requeue)| Cmd::Nack {
                     tag,
@@ -433,18 +435,18 @@ fn command() -> BoxedStrategy<Cmd> {
                 .boxed(),
         ),
         (
-            3,
+            6,
             (delivery_tag(), any::<bool>())
                 .prop_map(|(tag, requeue)| Cmd::Reject { tag, requeue })
                 .boxed(),
         ),
         (
-            1,
+            2,
             proptest::bool::weighted(0.9)
                 .prop_map(|requeue| Cmd::Recover { requeue })
                 .boxed(),
         ),
-        (2, Just(Cmd::ConfirmSelect).boxed()),
+        (4, Just(Cmd::ConfirmSelect).boxed()),
     ];
     Union::new_weighted(arms).boxed()
 }
@@ -466,9 +468,9 @@ pub fn step() -> BoxedStrategy<Step> {
 }
 
 /// How a run starts: q0, q1 and q2 declared (with the run's profiles), q0
-/// bound to amq.topic with `a.#` and q1 to amq.fanout, and a consumer on q0,
-/// so that messages and dead letters have somewhere to go. Shrinking may
-/// drop these steps like any other.
+/// bound to amq.topic with `a.#` and q1 to amq.fanout, a consumer on q0, and
+/// confirms on c2/ch1, so that messages and dead letters have somewhere to
+/// go. Shrinking may drop these steps like any other.
 fn opening() -> Vec<(Step, bool)> {
     let send = |conn, channel, command| {
         (
@@ -509,13 +511,14 @@ fn opening() -> Vec<(Step, bool)> {
                 exclusive: false,
             },
         ),
+        send(2, 1, Cmd::ConfirmSelect),
     ]
 }
 
 /// A structured run of up to 60 steps. Each of q0, q1 and q2 gets a profile
 /// for the run, which three declares in four use.
 pub fn steps() -> BoxedStrategy<Vec<Step>> {
-    let steps = proptest::collection::vec((step(), proptest::bool::weighted(0.75)), 1..=54);
+    let steps = proptest::collection::vec((step(), proptest::bool::weighted(0.75)), 1..=53);
     (proptest::collection::vec(profile(), 3), steps)
         .prop_map(move |(profiles, steps)| {
             opening()

@@ -214,6 +214,8 @@ impl Step {
 pub struct Harness {
     pub broker: Broker,
     pub now_ms: u64,
+    /// Every record the broker asked to persist, in order.
+    pub log: Vec<brokerlab_core::record::Record>,
 }
 
 impl Default for Harness {
@@ -227,6 +229,7 @@ impl Harness {
         Harness {
             broker: Broker::new(config),
             now_ms: 1_000,
+            log: Vec::new(),
         }
     }
 
@@ -239,9 +242,25 @@ impl Harness {
         self.broker.handle(self.now(), input);
         let mut step = Step::default();
         while let Some(output) = self.broker.poll_output() {
+            if let Output::Persist(record) = &output {
+                self.log.push(record.clone());
+            }
             step.outputs.push(output);
         }
         step
+    }
+
+    /// The store makes every record so far durable.
+    pub fn sync(&mut self) -> Step {
+        let upto = self.log.last().map_or(0, |record| record.lsn);
+        self.input(Input::Synced { upto })
+    }
+
+    /// The broker crashes; a new one recovers from the first `records` records of the log.
+    pub fn crash_and_recover(&mut self, records: usize) {
+        let config = self.broker.config().clone();
+        self.log.truncate(records);
+        self.broker = Broker::recover(config, self.log.clone());
     }
 
     /// Opens connection `conn` on vhost "/" and channel 1 on it.

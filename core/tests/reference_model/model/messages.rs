@@ -287,7 +287,7 @@ impl Model {
         let counted = chan
             .unacked
             .iter()
-            .filter(|unacked| unacked.consumer.is_some())
+            .filter(|unacked| unacked.consumer.is_some() || true)
             .count();
         let shared =
             chan.channel_prefetch == 0 || (counted as u64) < u64::from(chan.channel_prefetch);

@@ -1,0 +1,460 @@
+//! SEMANTICS.md section 6: what survives a restart, and when a publisher
+//! confirm may go out. The harness keeps every `Persist` record; a crash
+//! recovers a new broker from a prefix of them.
+
+mod support;
+
+use brokerlab_core::record::Change;
+use brokerlab_core::{Command, FieldTable, Output, Properties, Reply};
+use support::{int, string, table, Harness, Step};
+
+fn persistent() -> Properties {
+    Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    }
+}
+
+fn durable_declare(queue: &str, arguments: FieldTable) -> Command {
+    Command::QueueDeclare {
+        queue: queue.into(),
+        passive: false,
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments,
+    }
+}
+
+/// A broker with connection 1 in confirm mode and the durable queue `q`.
+fn confirming(arguments: FieldTable) -> Harness {
+    let mut broker = Harness::default();
+    broker.connect(1);
+    broker.send(1, 1, Command::ConfirmSelect).assert_ok();
+    broker
+        .send(1, 1, durable_declare("q", arguments))
+        .assert_ok();
+    broker
+}
+
+fn publish_persistent(broker: &mut Harness, body: &str) -> Step {
+    broker.publish_with(1, 1, "", "q", body, persistent())
+}
+
+fn persisted(step: &Step) -> Vec<Change> {
+    step.outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Persist(record) => Some(record.change.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every message of `queue` as (body, redelivered), taken with basic.get from a fresh connection.
+fn contents(broker: &mut Harness, queue: &str) -> Vec<(String, bool)> {
+    broker.connect(50);
+    let mut seen = Vec::new();
+    for _ in 0..1_000 {
+        let step = broker.get(50, 1, queue, true);
+        match step.deliveries().first() {
+            Some(delivery) => seen.push((delivery.body_str(), delivery.redelivered)),
+            None => break,
+        }
+    }
+    broker.disconnect(50);
+    seen
+}
+
+fn messages(bodies: &[(&str, bool)]) -> Vec<(String, bool)> {
+    bodies
+        .iter()
+        .map(|(body, redelivered)| ((*body).to_owned(), *redelivered))
+        .collect()
+}
+
+#[test]
+fn persistent_message_in_durable_queue_is_confirmed_only_after_sync() {
+    let mut broker = confirming(FieldTable::new());
+    let step = publish_persistent(&mut broker, "a");
+    assert!(
+        matches!(persisted(&step)[..], [Change::Enqueued { seq: 0, .. }]),
+        "{step:#?}"
+    );
+    assert_eq!(step.confirms(), vec![], "not durable yet");
+    assert_eq!(broker.sync().confirms(), vec![(1, true)]);
+}
+
+#[test]
+fn transient_message_or_transient_queue_is_confirmed_at_once_and_not_logged() {
+    let mut broker = confirming(FieldTable::new());
+    broker.declare(1, 1, "t", FieldTable::new()).assert_ok();
+    let transient = broker.publish(1, 1, "", "q", "transient body");
+    assert_eq!(transient.confirms(), vec![(1, true)]);
+    let into_transient_queue = broker.publish_with(1, 1, "", "t", "persistent body", persistent());
+    assert_eq!(into_transient_queue.confirms(), vec![(2, true)]);
+    assert!(persisted(&transient).is_empty() && persisted(&into_transient_queue).is_empty());
+}
+
+#[test]
+fn confirms_may_overtake_a_persistent_message_waiting_for_the_disk() {
+    let mut broker = confirming(FieldTable::new());
+    assert_eq!(publish_persistent(&mut broker, "a").confirms(), vec![]);
+    assert_eq!(
+        broker.publish(1, 1, "", "nowhere", "b").confirms(),
+        vec![(2, true)]
+    );
+    assert_eq!(broker.sync().confirms(), vec![(1, true)]);
+}
+
+#[test]
+fn confirm_waiting_for_the_disk_is_dropped_with_its_channel() {
+    let mut broker = confirming(FieldTable::new());
+    publish_persistent(&mut broker, "a");
+    broker.send(1, 1, Command::ChannelClose).assert_ok();
+    let synced = broker.sync();
+    assert!(synced.all_replies().is_empty(), "{synced:#?}");
+}
+
+#[test]
+fn durable_entities_survive_a_restart_and_transient_ones_do_not() {
+    let mut broker = Harness::default();
+    broker.connect(1);
+    for (exchange, durable) in [("dx", true), ("tx", false)] {
+        let declare = Command::ExchangeDeclare {
+            exchange: exchange.into(),
+            kind: "direct".into(),
+            passive: false,
+            durable,
+            auto_delete: false,
+            internal: false,
+            arguments: FieldTable::new(),
+        };
+        broker.send(1, 1, declare).assert_ok();
+    }
+    broker
+        .send(1, 1, durable_declare("dq", FieldTable::new()))
+        .assert_ok();
+    broker.declare(1, 1, "tq", FieldTable::new()).assert_ok();
+    broker.bind(1, 1, "dq", "dx", "k").assert_ok();
+    broker.bind(1, 1, "tq", "dx", "k").assert_ok();
+    broker.bind(1, 1, "dq", "tx", "k").assert_ok();
+    broker.crash_and_recover(broker.log.len());
+    broker.connect(1);
+    broker
+        .send(1, 1, support::passive_declare("dq"))
+        .assert_ok();
+    broker
+        .send(1, 1, support::passive_declare("tq"))
+        .assert_channel_error(brokerlab_core::ReplyCode::NotFound);
+    broker.open(1, 2);
+    broker
+        .publish_with(1, 2, "dx", "k", "routed", persistent())
+        .assert_ok();
+    assert_eq!(
+        contents(&mut broker, "dq"),
+        messages(&[("routed", false)]),
+        "the durable binding survived"
+    );
+    let missing = broker.publish(1, 2, "tx", "k", "x");
+    missing.assert_channel_error(brokerlab_core::ReplyCode::NotFound);
+}
+
+#[test]
+fn exclusive_queue_does_not_survive_a_restart() {
+    let mut broker = Harness::default();
+    broker.connect(1);
+    let declare = Command::QueueDeclare {
+        queue: "mine".into(),
+        passive: false,
+        durable: true,
+        exclusive: true,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    broker.send(1, 1, declare).assert_ok();
+    assert!(broker.log.is_empty(), "{:?}", broker.log);
+}
+
+#[test]
+fn persistent_messages_survive_in_queue_order_and_transient_ones_do_not() {
+    let mut broker = confirming(FieldTable::new());
+    publish_persistent(&mut broker, "a");
+    broker.publish(1, 1, "", "q", "transient");
+    publish_persistent(&mut broker, "b");
+    publish_persistent(&mut broker, "c");
+    broker.sync();
+    broker.crash_and_recover(broker.log.len());
+    assert_eq!(
+        contents(&mut broker, "q"),
+        messages(&[("a", false), ("b", false), ("c", false)])
+    );
+}
+
+#[test]
+fn delivered_but_unacked_message_comes_back_redelivered() {
+    let mut broker = confirming(FieldTable::new());
+    for body in ["a", "b", "c"] {
+        publish_persistent(&mut broker, body);
+    }
+    broker.connect(2);
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.ack(2, 1, 1, false).assert_ok();
+    broker.sync();
+    broker.crash_and_recover(broker.log.len());
+    assert_eq!(
+        contents(&mut broker, "q"),
+        messages(&[("b", true), ("c", false)])
+    );
+}
+
+#[test]
+fn unsynced_ack_may_come_back_as_a_redelivery() {
+    let mut broker = confirming(FieldTable::new());
+    publish_persistent(&mut broker, "a");
+    broker.connect(2);
+    broker.get(2, 1, "q", false).assert_ok();
+    let before_ack = broker.log.len();
+    broker.ack(2, 1, 1, false).assert_ok();
+    assert!(matches!(
+        broker.log.last().map(|record| &record.change),
+        Some(Change::Removed { .. })
+    ));
+    broker.crash_and_recover(before_ack);
+    assert_eq!(contents(&mut broker, "q"), messages(&[("a", true)]));
+}
+
+#[test]
+fn delivery_count_and_x_death_survive_a_restart() {
+    let mut broker = confirming(FieldTable::new());
+    let arguments = table(&[
+        ("x-dead-letter-exchange", string("")),
+        ("x-dead-letter-routing-key", string("q")),
+        ("x-delivery-limit", int(5)),
+    ]);
+    broker
+        .send(1, 1, durable_declare("work", arguments))
+        .assert_ok();
+    broker
+        .publish_with(1, 1, "", "work", "job", persistent())
+        .assert_ok();
+    broker.connect(2);
+    broker.get(2, 1, "work", false).assert_ok();
+    broker.reject(2, 1, 1, true).assert_ok();
+    broker.get(2, 1, "work", false).assert_ok();
+    broker.reject(2, 1, 2, false).assert_ok();
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.reject(2, 1, 3, true).assert_ok();
+    let before = broker.get(2, 1, "q", false).deliveries()[0].message.clone();
+    broker.sync();
+    broker.crash_and_recover(broker.log.len());
+    broker.connect(3);
+    let after = broker.get(3, 1, "q", false).deliveries()[0].clone();
+    assert!(after.redelivered);
+    assert_eq!(
+        after.message.properties, before.properties,
+        "x-death and every other header kept"
+    );
+    assert_eq!(support::x_death(&after.message).len(), 1);
+}
+
+#[test]
+fn delivery_count_survives_a_restart_for_the_delivery_limit() {
+    let mut broker = confirming(FieldTable::new());
+    broker
+        .send(
+            1,
+            1,
+            durable_declare("limited", table(&[("x-delivery-limit", int(1))])),
+        )
+        .assert_ok();
+    broker
+        .publish_with(1, 1, "", "limited", "job", persistent())
+        .assert_ok();
+    broker.connect(2);
+    broker.get(2, 1, "limited", false).assert_ok();
+    broker.reject(2, 1, 1, true).assert_ok();
+    broker.sync();
+    broker.crash_and_recover(broker.log.len());
+    broker.connect(2);
+    let again = broker.get(2, 1, "limited", false);
+    assert_eq!(
+        again.deliveries().len(),
+        1,
+        "returned once: still under the limit"
+    );
+    broker.reject(2, 1, 1, true).assert_ok();
+    assert!(
+        contents(&mut broker, "limited").is_empty(),
+        "the second return is over the limit"
+    );
+}
+
+#[test]
+fn expiry_time_survives_a_restart() {
+    let mut broker = confirming(table(&[("x-message-ttl", int(1_000))]));
+    publish_persistent(&mut broker, "a");
+    broker.sync();
+    broker.now_ms += 400;
+    broker.crash_and_recover(broker.log.len());
+    broker.now_ms += 400;
+    assert_eq!(
+        contents(&mut broker, "q"),
+        messages(&[("a", false)]),
+        "800 ms old, alive"
+    );
+    let mut broker2 = confirming(table(&[("x-message-ttl", int(1_000))]));
+    publish_persistent(&mut broker2, "a");
+    broker2.sync();
+    broker2.crash_and_recover(broker2.log.len());
+    broker2.now_ms += 1_500;
+    assert!(
+        contents(&mut broker2, "q").is_empty(),
+        "1500 ms old, expired across the restart"
+    );
+}
+
+/// A scripted history, crashed at every record boundary: whatever prefix of
+/// the log survives, recovery gives a valid queue.
+#[test]
+fn crash_at_every_record_boundary_recovers_a_valid_queue() {
+    let mut broker = confirming(FieldTable::new());
+    for body in ["a", "b", "c", "d"] {
+        publish_persistent(&mut broker, body);
+    }
+    broker.connect(2);
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.ack(2, 1, 2, false).assert_ok();
+    broker.reject(2, 1, 1, true).assert_ok();
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.ack(2, 1, 3, false).assert_ok();
+    let log = broker.log.clone();
+    for cut in 0..=log.len() {
+        let mut crashed = Harness::default();
+        crashed.log = log.clone();
+        crashed.crash_and_recover(cut);
+        let prefix = &log[..cut];
+        let declared = prefix
+            .iter()
+            .any(|record| matches!(record.change, Change::QueueDeclared { .. }));
+        if !declared {
+            continue;
+        }
+        let seen = contents(&mut crashed, "q");
+        let bodies: Vec<&str> = seen.iter().map(|(body, _)| body.as_str()).collect();
+        let mut sorted = bodies.clone();
+        sorted.sort_unstable();
+        assert_eq!(bodies, sorted, "cut {cut}: queue order preserved: {seen:?}");
+        for (seq, body) in ["a", "b", "c", "d"].iter().enumerate() {
+            let seq = seq as u64;
+            let enqueued = prefix
+                .iter()
+                .any(|r| matches!(r.change, Change::Enqueued { seq: s, .. } if s == seq));
+            let removed = prefix
+                .iter()
+                .any(|r| matches!(r.change, Change::Removed { seq: s, .. } if s == seq));
+            let delivered = prefix
+                .iter()
+                .any(|r| matches!(r.change, Change::Delivered { seq: s, .. } if s == seq));
+            let present = seen.iter().find(|(b, _)| b == body);
+            assert_eq!(present.is_some(), enqueued && !removed, "cut {cut}: {body}");
+            if let Some((_, redelivered)) = present {
+                assert_eq!(
+                    *redelivered, delivered,
+                    "cut {cut}: {body} flagged as delivered before"
+                );
+            }
+        }
+    }
+}
+
+/// After recovery the broker behaves exactly like one that never crashed, for
+/// everything durable: the same commands give the same outputs.
+#[test]
+fn recovered_broker_continues_like_one_that_never_crashed() {
+    let mut original = confirming(table(&[("x-max-length", int(10))]));
+    for body in ["a", "b", "c"] {
+        publish_persistent(&mut original, body);
+    }
+    original.connect(2);
+    original.get(2, 1, "q", false).assert_ok();
+    original.ack(2, 1, 1, false).assert_ok();
+    original.disconnect(2);
+    original.disconnect(1);
+    original.sync();
+    let mut recovered = Harness::default();
+    recovered.log = original.log.clone();
+    recovered.crash_and_recover(original.log.len());
+    let script = |broker: &mut Harness| -> Vec<Vec<Output>> {
+        let mut outputs = vec![broker.connect(7).outputs];
+        outputs.push(broker.send(7, 1, Command::ConfirmSelect).outputs);
+        outputs.push(
+            broker
+                .publish_with(7, 1, "", "q", "d", persistent())
+                .outputs,
+        );
+        outputs.push(broker.sync().outputs);
+        outputs.push(broker.qos(7, 1, 2, false).outputs);
+        outputs.push(broker.consume(7, 1, "q", "c", false).outputs);
+        outputs.push(broker.ack(7, 1, 2, true).outputs);
+        outputs.push(broker.send(7, 1, support::passive_declare("q")).outputs);
+        outputs
+    };
+    assert_eq!(script(&mut recovered), script(&mut original));
+}
+
+#[test]
+fn snapshot_recovers_the_same_broker_as_the_full_log() {
+    let mut broker = confirming(table(&[("x-max-priority", int(3))]));
+    let declare = Command::ExchangeDeclare {
+        exchange: "dx".into(),
+        kind: "topic".into(),
+        passive: false,
+        durable: true,
+        auto_delete: false,
+        internal: false,
+        arguments: FieldTable::new(),
+    };
+    broker.send(1, 1, declare).assert_ok();
+    broker.bind(1, 1, "q", "dx", "a.#").assert_ok();
+    for (body, priority) in [("low", 0), ("high", 3), ("mid", 1), ("gone", 2)] {
+        let properties = Properties {
+            priority: Some(priority),
+            ..persistent()
+        };
+        broker
+            .publish_with(1, 1, "dx", "a.b", body, properties)
+            .assert_ok();
+    }
+    broker.connect(2);
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.get(2, 1, "q", false).assert_ok();
+    broker.ack(2, 1, 2, false).assert_ok();
+    let snapshot = broker.broker.snapshot();
+    let config = broker.broker.config().clone();
+    let from_log = brokerlab_core::Broker::recover(config.clone(), broker.log.clone());
+    let from_snapshot = brokerlab_core::Broker::recover(config, snapshot.clone());
+    assert_eq!(from_snapshot, from_log);
+    assert!(
+        snapshot.len() < broker.log.len(),
+        "the snapshot follows live data, not history"
+    );
+}
+
+#[test]
+fn synced_beyond_what_was_emitted_is_harmless() {
+    let mut broker = confirming(FieldTable::new());
+    publish_persistent(&mut broker, "a");
+    let step = broker.input(brokerlab_core::Input::Synced { upto: u64::MAX });
+    assert_eq!(step.confirms(), vec![(1, true)]);
+    assert!(matches!(broker.broker.poll_output(), None));
+    assert!(!step.outputs.iter().any(|output| matches!(
+        output,
+        Output::Reply {
+            reply: Reply::Close { .. },
+            ..
+        }
+    )));
+}
