@@ -4,12 +4,14 @@
 //! `cargo bench --bench core`. Figures and the core/floor ratio go into
 //! reports/bench-core.md.
 
+use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
     Properties, Reply,
 };
+use brokerlab_core::{Message, MessageId};
 use bytes::Bytes;
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -280,5 +282,69 @@ fn bench_topic_routing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_publish_deliver_ack, bench_topic_routing);
+/// Messages in the recovery bench.
+const RECOVERED: u64 = 1_000_000;
+
+/// A log holding one durable queue and `RECOVERED` persistent 16-byte messages.
+fn recovery_log() -> Vec<Record> {
+    let declared = Change::QueueDeclared {
+        vhost: "/".into(),
+        name: "q".into(),
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    let properties = Arc::new(Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    });
+    let (exchange, key): (Arc<str>, Arc<str>) = ("".into(), "q".into());
+    let mut log = vec![Record {
+        lsn: 1,
+        change: declared,
+    }];
+    for seq in 0..RECOVERED {
+        let message = Message {
+            id: MessageId(seq + 1),
+            exchange: exchange.clone(),
+            routing_key: key.clone(),
+            properties: properties.clone(),
+            body: Bytes::from_static(&[7; 16]),
+        };
+        let change = Change::Enqueued {
+            vhost: "/".into(),
+            queue: "q".into(),
+            seq,
+            message: Arc::new(message),
+            expires_at: None,
+            delivery_count: 0,
+        };
+        log.push(Record {
+            lsn: seq + 2,
+            change,
+        });
+    }
+    log
+}
+
+fn bench_recovery(c: &mut Criterion) {
+    let log = recovery_log();
+    let mut group = c.benchmark_group("core");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(RECOVERED));
+    group.bench_function("recover_1m", |b| {
+        b.iter_batched(
+            || log.clone(),
+            |log| Broker::recover(Config::default(), log),
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_publish_deliver_ack,
+    bench_topic_routing,
+    bench_recovery
+);
 criterion_main!(benches);
