@@ -542,7 +542,7 @@ pub fn pubsub(out: &mut impl Write) -> io::Result<()> {
     for (conn, name) in [
         (2, "the email service"),
         (3, "the stock service"),
-        (4, "the analytics"),
+        (4, "the analytics service"),
     ] {
         narrator.connect(name, conn)?;
         let what = format!("{name} declares an exclusive queue and lets the broker name it");
@@ -559,7 +559,7 @@ pub fn pubsub(out: &mut impl Write) -> io::Result<()> {
         conn: ConnectionId(4),
     };
     narrator.input(
-        "the analytics disconnects: its exclusive queue is deleted with it",
+        "the analytics service disconnects: its exclusive queue is deleted with it",
         leaves,
     )?;
     let what = "the publisher publishes \"user-deleted 123\": two subscribers are left";
@@ -715,6 +715,48 @@ pub fn dlq_retry(out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "brokerlab walkthrough: dead-letter queue and retry (reject -> DLX -> retry queue with TTL -> back; give up after {ATTEMPTS_MAX} attempts)")?;
     let mut narrator = Narrator::new(out);
     narrator.connect("the producer", 1)?;
+    declare_retry_topology(&mut narrator)?;
+    narrator.connect("the worker", 2)?;
+    narrator.consume("the worker consumes from 'tasks'", 2, "tasks", false)?;
+    let (what, task) = ("the producer publishes a task", "charge card 4242");
+    let mut outputs = narrator.publish(what, 1, "", "tasks", Properties::default(), task)?;
+    let delay_s = RETRY_DELAY_MS / 1_000;
+    for _ in 0..ATTEMPTS_MAX {
+        let Some((tag, task)) = delivered_to(&outputs, 2).pop() else {
+            return Err(io::Error::other("the task did not come back to the worker"));
+        };
+        let deaths = deaths(&task);
+        let rejected = deaths
+            .iter()
+            .find(|(queue, reason, _)| queue == "tasks" && reason == "rejected");
+        let attempt = rejected.map_or(0, |(_, _, count)| *count) + 1;
+        if attempt == ATTEMPTS_MAX {
+            let what = format!("attempt {attempt} of {ATTEMPTS_MAX} fails too: the worker gives up and parks the task, x-death and all, in 'tasks.dlq'");
+            let (properties, body) = (
+                (*task.properties).clone(),
+                String::from_utf8_lossy(&task.body),
+            );
+            narrator.publish(&what, 2, "tasks.dlx", "failed", properties, &body)?;
+            narrator.ack(&format!("the worker acknowledges tag {tag}"), 2, tag, false)?;
+            writeln!(narrator.out, "\nThe task was tried {ATTEMPTS_MAX} times, {delay_s} s apart, then parked in the dead-letter queue for a human.")?;
+            return Ok(());
+        }
+        let what = format!("x-death counts {} rejections: attempt {attempt} of {ATTEMPTS_MAX} fails, and the worker rejects tag {tag} without requeue", attempt - 1);
+        let reject = Command::BasicReject {
+            delivery_tag: tag,
+            requeue: false,
+        };
+        narrator.command(&what, 2, reject)?;
+        let what = format!("{delay_s} s pass: the task expires from 'tasks.retry' back to 'tasks'");
+        outputs = narrator.wait(&what, RETRY_DELAY_MS)?;
+    }
+    Err(io::Error::other("the worker never reached the retry limit"))
+}
+
+/// The dead-letter queue and retry walkthrough's exchange and queues: 'tasks'
+/// dead-letters to 'tasks.dlx' with key 'retry', which leads to 'tasks.retry',
+/// whose TTL dead-letters back to 'tasks'; key 'failed' leads to 'tasks.dlq'.
+fn declare_retry_topology<W: Write>(narrator: &mut Narrator<'_, W>) -> io::Result<()> {
     let what = "the producer declares the dead-letter exchange 'tasks.dlx'";
     narrator.exchange(what, 1, "tasks.dlx", "direct")?;
     let to_retry = arguments(&[
@@ -729,61 +771,12 @@ pub fn dlq_retry(out: &mut impl Write) -> io::Result<()> {
         ("x-dead-letter-routing-key", FieldValue::string("tasks")),
     ]);
     let delay_s = RETRY_DELAY_MS / 1_000;
-    let what = format!(
-        "the producer declares 'tasks.retry': its tasks expire back to 'tasks' in {delay_s} s"
-    );
+    let what = format!("the producer declares 'tasks.retry', whose tasks expire back to 'tasks' (default exchange) after {delay_s} s");
     narrator.declare(&what, 1, "tasks.retry", back_to_work)?;
     narrator.bind(1, "tasks.retry", "tasks.dlx", "retry")?;
-    let what = "the producer declares the dead-letter queue 'tasks.dlq'";
+    let what = "the producer declares the dead-letter queue 'tasks.dlq', for tasks given up on";
     narrator.declare(what, 1, "tasks.dlq", FieldTable::new())?;
-    narrator.bind(1, "tasks.dlq", "tasks.dlx", "failed")?;
-    narrator.connect("the worker", 2)?;
-    narrator.consume("the worker consumes from 'tasks'", 2, "tasks", false)?;
-    let task = "charge card 4242";
-    let mut outputs = narrator.publish(
-        "the producer publishes a task",
-        1,
-        "",
-        "tasks",
-        Properties::default(),
-        task,
-    )?;
-    for _ in 0..ATTEMPTS_MAX {
-        let Some((tag, task)) = delivered_to(&outputs, 2).pop() else {
-            return Err(io::Error::other("the task did not come back to the worker"));
-        };
-        let rejected = deaths(&task)
-            .into_iter()
-            .find(|(queue, reason, _)| queue == "tasks" && reason == "rejected");
-        let attempt = rejected.map_or(0, |(_, _, count)| count) + 1;
-        if attempt == ATTEMPTS_MAX {
-            let what = format!("attempt {attempt} of {ATTEMPTS_MAX} fails too: the worker gives up and parks the task, x-death and all, in 'tasks.dlq'");
-            let body = String::from_utf8_lossy(&task.body);
-            narrator.publish(
-                &what,
-                2,
-                "tasks.dlx",
-                "failed",
-                (*task.properties).clone(),
-                &body,
-            )?;
-            narrator.ack(&format!("the worker acknowledges tag {tag}"), 2, tag, false)?;
-            writeln!(narrator.out, "\nThe task was tried {ATTEMPTS_MAX} times, {delay_s} s apart, then parked in the dead-letter queue for a human.")?;
-            return Ok(());
-        }
-        let what = format!("x-death counts {} rejections: attempt {attempt} of {ATTEMPTS_MAX} fails, and the worker rejects tag {tag} without requeue", attempt - 1);
-        narrator.command(
-            &what,
-            2,
-            Command::BasicReject {
-                delivery_tag: tag,
-                requeue: false,
-            },
-        )?;
-        let what = format!("{delay_s} s pass: the task expires from 'tasks.retry' back to 'tasks'");
-        outputs = narrator.wait(&what, RETRY_DELAY_MS)?;
-    }
-    Err(io::Error::other("the worker never reached the retry limit"))
+    narrator.bind(1, "tasks.dlq", "tasks.dlx", "failed")
 }
 
 /// Time-to-live: a queue's `x-message-ttl` bounds how long any message waits
@@ -995,7 +988,7 @@ pub fn idempotency(out: &mut impl Write) -> io::Result<()> {
     let what =
         "the confirm is lost: the producer's connection drops before the basic.ack reaches it";
     narrator.input(what, lost)?;
-    narrator.connect("the producer, reconnected,", 3)?;
+    narrator.connect("the restarted producer", 3)?;
     narrator.command(
         "the producer turns on publisher confirms again",
         3,

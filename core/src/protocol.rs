@@ -671,6 +671,7 @@ pub enum Output {
     },
     /// An observable fact.
     Event(Event),
-    /// Append a record to the log; answer later with `Input::Synced`.
-    Persist(crate::record::Record),
+    /// Append a record to the log; answer later with `Input::Synced`. Boxed
+    /// so that the common outputs stay small to move.
+    Persist(Box<crate::record::Record>),
 }

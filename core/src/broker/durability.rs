@@ -32,7 +32,7 @@ impl Broker {
         let lsn = self.next_lsn;
         self.next_lsn += 1;
         self.outputs
-            .push_back(Output::Persist(Record { lsn, change }));
+            .push_back(Output::Persist(Box::new(Record { lsn, change })));
         lsn
     }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use brokerlab_core::record::Record;
 use brokerlab_core::{
     Broker, ChannelId, CloseScope, Command, Config, ConnectionId, Event, FieldTable, FieldValue,
     Input, Instant, Message, Output, Properties, Reply, ReplyCode,
@@ -243,7 +244,7 @@ impl Harness {
         let mut step = Step::default();
         while let Some(output) = self.broker.poll_output() {
             if let Output::Persist(record) = &output {
-                self.log.push(record.clone());
+                self.log.push(Record::clone(record));
             }
             step.outputs.push(output);
         }

@@ -1,0 +1,1054 @@
+//! Every messaging pattern of the seed document, driven through the core
+//! directly: each test sets the pattern up as its clients would and asserts
+//! what arrives, where, in what order, and with which flags and headers.
+//!
+//! Consumer groups and sagas, also in the seed document, are not tested here:
+//! they belong to the later work on streams and sagas.
+
+use brokerlab_core::{
+    Broker, ChannelId, CloseScope, Command, Config, ConnectionId, Event, FieldTable, FieldValue,
+    Input, Instant, Message, MessageId, Output, Properties, Reply, ReplyCode,
+};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The most log syncs one step may need: a sync releases confirms but logs nothing new.
+const SYNCS_PER_STEP_MAX: usize = 16;
+
+/// The most timers one `advance_ms` may fire.
+const TIMEOUTS_PER_ADVANCE_MAX: usize = 1_000;
+
+/// One broker, driven as a driver would: every client uses channel 1, and the
+/// log is synced as soon as the broker asks for records to be written.
+struct Lab {
+    broker: Broker,
+    now: Instant,
+}
+
+/// A basic.deliver as its client sees it.
+#[derive(Clone, Debug)]
+struct Delivery {
+    conn: u64,
+    consumer_tag: String,
+    tag: u64,
+    redelivered: bool,
+    message: Arc<Message>,
+}
+
+impl Delivery {
+    fn body(&self) -> String {
+        String::from_utf8_lossy(&self.message.body).into_owned()
+    }
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab {
+            broker: Broker::new(Config::default()),
+            now: Instant(0),
+        }
+    }
+
+    fn step(&mut self, input: Input) -> Vec<Output> {
+        self.broker.handle(self.now, input);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        for _ in 0..SYNCS_PER_STEP_MAX {
+            let mut logged_upto = None;
+            while let Some(output) = self.broker.poll_output() {
+                if let Output::Persist(record) = &output {
+                    logged_upto = Some(record.lsn);
+                }
+                outputs.push(output);
+            }
+            let Some(upto) = logged_upto else {
+                return outputs;
+            };
+            self.broker.handle(self.now, Input::Synced { upto });
+        }
+        panic!("the broker kept asking for records after {SYNCS_PER_STEP_MAX} syncs");
+    }
+
+    /// A command that must succeed.
+    #[track_caller]
+    fn ok(&mut self, conn: u64, command: Command) -> Vec<Output> {
+        let outputs = self.send(conn, command);
+        assert_eq!(refusal(&outputs), None, "{outputs:#?}");
+        outputs
+    }
+
+    fn send(&mut self, conn: u64, command: Command) -> Vec<Output> {
+        let (conn, channel) = (ConnectionId(conn), ChannelId(1));
+        self.step(Input::Command {
+            conn,
+            channel,
+            command,
+        })
+    }
+
+    fn connect(&mut self, conn: u64) {
+        let (user, vhost) = ("guest".to_owned(), "/".to_owned());
+        self.step(Input::Connect {
+            conn: ConnectionId(conn),
+            user,
+            vhost,
+        });
+        self.ok(conn, Command::ChannelOpen);
+    }
+
+    fn disconnect(&mut self, conn: u64) -> Vec<Output> {
+        self.step(Input::Disconnect {
+            conn: ConnectionId(conn),
+        })
+    }
+
+    /// Declares a queue and returns its name (the generated one for `""`).
+    #[track_caller]
+    fn declare(
+        &mut self,
+        conn: u64,
+        queue: &str,
+        exclusive: bool,
+        arguments: FieldTable,
+    ) -> String {
+        let outputs = self.ok(conn, queue_declare(queue, false, exclusive, arguments));
+        let name = outputs.iter().find_map(|output| match output {
+            Output::Reply {
+                reply: Reply::QueueDeclareOk { queue, .. },
+                ..
+            } => Some(queue.to_string()),
+            _ => None,
+        });
+        name.expect("a successful queue.declare answers declare-ok")
+    }
+
+    /// The ready messages of a queue, as a passive declare reports them.
+    #[track_caller]
+    fn ready(&mut self, conn: u64, queue: &str) -> u32 {
+        let outputs = self.ok(conn, queue_declare(queue, true, false, FieldTable::new()));
+        let count = outputs.iter().find_map(|output| match output {
+            Output::Reply {
+                reply: Reply::QueueDeclareOk { message_count, .. },
+                ..
+            } => Some(*message_count),
+            _ => None,
+        });
+        count.expect("a successful passive declare answers declare-ok")
+    }
+
+    #[track_caller]
+    fn exchange(&mut self, conn: u64, exchange: &str, kind: &str) {
+        let command = Command::ExchangeDeclare {
+            exchange: exchange.into(),
+            kind: kind.into(),
+            passive: false,
+            durable: false,
+            auto_delete: false,
+            internal: false,
+            arguments: FieldTable::new(),
+        };
+        self.ok(conn, command);
+    }
+
+    #[track_caller]
+    fn bind(&mut self, conn: u64, queue: &str, exchange: &str, key: &str) {
+        let (queue, exchange, routing_key) = (queue.into(), exchange.into(), key.into());
+        let arguments = FieldTable::new();
+        self.ok(
+            conn,
+            Command::QueueBind {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            },
+        );
+    }
+
+    #[track_caller]
+    fn consume(&mut self, conn: u64, queue: &str, tag: &str, no_ack: bool) -> Vec<Output> {
+        self.ok(conn, basic_consume(queue, tag, no_ack, false))
+    }
+
+    #[track_caller]
+    fn qos(&mut self, conn: u64, prefetch_count: u16) {
+        self.ok(
+            conn,
+            Command::BasicQos {
+                prefetch_size: 0,
+                prefetch_count,
+                global: false,
+            },
+        );
+    }
+
+    #[track_caller]
+    fn publish(
+        &mut self,
+        conn: u64,
+        exchange: &str,
+        key: &str,
+        properties: Properties,
+        body: &str,
+    ) -> Vec<Output> {
+        let command = Command::BasicPublish {
+            exchange: exchange.into(),
+            routing_key: key.into(),
+            mandatory: false,
+            immediate: false,
+            properties: Arc::new(properties),
+            body: Bytes::copy_from_slice(body.as_bytes()),
+        };
+        self.ok(conn, command)
+    }
+
+    #[track_caller]
+    fn ack(&mut self, conn: u64, tag: u64, multiple: bool) -> Vec<Output> {
+        self.ok(
+            conn,
+            Command::BasicAck {
+                delivery_tag: tag,
+                multiple,
+            },
+        )
+    }
+
+    /// Lets `ms` pass, firing every timer due on the way at its own deadline.
+    fn advance_ms(&mut self, ms: u64) -> Vec<Output> {
+        let until = self.now.plus_ms(ms);
+        let mut outputs = Vec::new();
+        for _ in 0..TIMEOUTS_PER_ADVANCE_MAX {
+            match self.broker.poll_timeout() {
+                Some(deadline) if deadline <= until => {
+                    self.now = self.now.max(deadline);
+                    outputs.extend(self.step(Input::Timeout));
+                }
+                _ => {
+                    self.now = until;
+                    return outputs;
+                }
+            }
+        }
+        panic!("over {TIMEOUTS_PER_ADVANCE_MAX} timers fired in {ms} ms");
+    }
+}
+
+fn queue_declare(queue: &str, passive: bool, exclusive: bool, arguments: FieldTable) -> Command {
+    let (queue, durable, auto_delete) = (queue.into(), !exclusive, false);
+    Command::QueueDeclare {
+        queue,
+        passive,
+        durable,
+        exclusive,
+        auto_delete,
+        arguments,
+    }
+}
+
+fn basic_consume(queue: &str, tag: &str, no_ack: bool, exclusive: bool) -> Command {
+    let (queue, consumer_tag, arguments) = (queue.into(), tag.into(), FieldTable::new());
+    Command::BasicConsume {
+        queue,
+        consumer_tag,
+        no_ack,
+        exclusive,
+        arguments,
+    }
+}
+
+fn arguments(entries: &[(&str, FieldValue)]) -> FieldTable {
+    entries
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect()
+}
+
+/// The error close among `outputs`: (scope, code).
+fn refusal(outputs: &[Output]) -> Option<(CloseScope, ReplyCode)> {
+    outputs.iter().find_map(|output| match output {
+        Output::Reply {
+            reply: Reply::Close { scope, code, .. },
+            ..
+        } => Some((*scope, *code)),
+        _ => None,
+    })
+}
+
+/// Every basic.deliver among `outputs`, in order.
+fn deliveries(outputs: &[Output]) -> Vec<Delivery> {
+    let delivery = |output: &Output| match output {
+        Output::Reply {
+            conn,
+            reply:
+                Reply::Deliver {
+                    consumer_tag,
+                    delivery_tag,
+                    redelivered,
+                    message,
+                },
+            ..
+        } => Some(Delivery {
+            conn: conn.0,
+            consumer_tag: consumer_tag.to_string(),
+            tag: *delivery_tag,
+            redelivered: *redelivered,
+            message: message.clone(),
+        }),
+        _ => None,
+    };
+    outputs.iter().filter_map(delivery).collect()
+}
+
+/// The bodies delivered to connection `conn` among `outputs`, in order.
+fn bodies_to(outputs: &[Output], conn: u64) -> Vec<String> {
+    deliveries(outputs)
+        .iter()
+        .filter(|delivery| delivery.conn == conn)
+        .map(Delivery::body)
+        .collect()
+}
+
+/// The messages that expired among `outputs`, by broker id.
+fn expired(outputs: &[Output]) -> Vec<MessageId> {
+    let expired = |output: &Output| match output {
+        Output::Event(Event::Expired { message, .. }) => Some(*message),
+        _ => None,
+    };
+    outputs.iter().filter_map(expired).collect()
+}
+
+/// The ids of the messages published among `outputs`.
+fn published(outputs: &[Output]) -> Vec<MessageId> {
+    let published = |output: &Output| match output {
+        Output::Event(Event::Published { message, .. }) => Some(*message),
+        _ => None,
+    };
+    outputs.iter().filter_map(published).collect()
+}
+
+/// A message's `x-death` history, newest first: (queue, reason, count).
+fn deaths(message: &Message) -> Vec<(String, String, i128)> {
+    let headers = message.properties.headers.as_ref();
+    let Some(FieldValue::Array(deaths)) = headers.and_then(|headers| headers.get("x-death")) else {
+        return Vec::new();
+    };
+    let text = |fields: &FieldTable, name: &str| Some(fields.get(name)?.as_str()?.to_owned());
+    let death = |death: &FieldValue| match death {
+        FieldValue::Table(fields) => {
+            let count = fields.get("count")?.as_integer()?;
+            Some((text(fields, "queue")?, text(fields, "reason")?, count))
+        }
+        _ => panic!("an x-death entry written by the broker is a table: {death:?}"),
+    };
+    deaths.iter().filter_map(death).collect()
+}
+
+fn death(queue: &str, reason: &str, count: i128) -> (String, String, i128) {
+    (queue.to_owned(), reason.to_owned(), count)
+}
+
+fn header<'a>(message: &'a Message, name: &str) -> Option<&'a FieldValue> {
+    message.properties.headers.as_ref()?.get(name)
+}
+
+#[test]
+fn work_queue_gives_each_task_to_one_worker_and_redelivers_a_dead_workers_task() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "tasks", false, FieldTable::new());
+    for worker in [2, 3] {
+        lab.connect(worker);
+        lab.qos(worker, 1);
+        lab.consume(worker, "tasks", &format!("worker-{worker}"), false);
+    }
+    let persistent = || Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    let mut steps = Vec::new();
+    for task in ["task 1", "task 2", "task 3"] {
+        steps.push(who_got(&lab.publish(1, "", "tasks", persistent(), task)));
+    }
+    steps.push(who_got(&lab.ack(2, 1, false)));
+    steps.push(who_got(&lab.disconnect(3)));
+    steps.push(who_got(&lab.ack(2, 2, false)));
+    steps.push(who_got(&lab.ack(2, 3, false)));
+    let expected = [
+        vec![(2, "task 1".to_owned(), false)],
+        vec![(3, "task 2".to_owned(), false)],
+        vec![],
+        vec![(2, "task 3".to_owned(), false)],
+        vec![],
+        vec![(2, "task 2".to_owned(), true)],
+        vec![],
+    ];
+    let story =
+        "one task per worker at a time; the dead worker's task goes to the other, redelivered";
+    assert_eq!(steps, expected, "{story}");
+    assert_eq!(lab.ready(1, "tasks"), 0);
+}
+
+/// Who got which message in a step: (connection, body, redelivered).
+fn who_got(outputs: &[Output]) -> Vec<(u64, String, bool)> {
+    let delivered = deliveries(outputs).into_iter();
+    delivered
+        .map(|delivery| (delivery.conn, delivery.body(), delivery.redelivered))
+        .collect()
+}
+
+#[test]
+fn pubsub_delivers_every_message_to_every_subscriber() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.exchange(1, "notifications", "fanout");
+    let mut queues = BTreeSet::new();
+    for subscriber in [2, 3, 4] {
+        lab.connect(subscriber);
+        let queue = lab.declare(subscriber, "", true, FieldTable::new());
+        assert!(
+            queue.starts_with("amq.gen-"),
+            "a server-named queue: {queue}"
+        );
+        lab.bind(subscriber, &queue, "notifications", "");
+        lab.consume(subscriber, &queue, "", true);
+        queues.insert(queue);
+    }
+    assert_eq!(queues.len(), 3, "each subscriber has a queue of its own");
+    let mut outputs = lab.publish(
+        1,
+        "notifications",
+        "",
+        Properties::default(),
+        "user-registered",
+    );
+    outputs.extend(lab.publish(
+        1,
+        "notifications",
+        "any key",
+        Properties::default(),
+        "order-created",
+    ));
+    for subscriber in [2, 3, 4] {
+        assert_eq!(
+            bodies_to(&outputs, subscriber),
+            ["user-registered", "order-created"]
+        );
+    }
+    assert!(deliveries(&outputs)
+        .iter()
+        .all(|delivery| !delivery.redelivered));
+}
+
+#[test]
+fn pubsub_subscriber_queue_is_deleted_with_its_connection() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.exchange(1, "notifications", "fanout");
+    let mut queues = Vec::new();
+    for subscriber in [2, 3] {
+        lab.connect(subscriber);
+        let queue = lab.declare(subscriber, "", true, FieldTable::new());
+        lab.bind(subscriber, &queue, "notifications", "");
+        lab.consume(subscriber, &queue, "", true);
+        queues.push(queue);
+    }
+    lab.disconnect(3);
+    let outputs = lab.publish(
+        1,
+        "notifications",
+        "",
+        Properties::default(),
+        "after the leave",
+    );
+    assert_eq!(bodies_to(&outputs, 2), ["after the leave"]);
+    assert_eq!(deliveries(&outputs).len(), 1, "{outputs:#?}");
+    let gone = lab.send(1, queue_declare(&queues[1], true, false, FieldTable::new()));
+    assert_eq!(
+        refusal(&gone),
+        Some((CloseScope::Channel, ReplyCode::NotFound))
+    );
+}
+
+#[test]
+fn direct_routing_delivers_by_exact_routing_key() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.exchange(1, "direct_logs", "direct");
+    lab.connect(2);
+    for (queue, keys) in [
+        ("errors", &["error"][..]),
+        ("all_levels", &["info", "warning", "error"]),
+    ] {
+        lab.declare(2, queue, false, FieldTable::new());
+        for key in keys {
+            lab.bind(2, queue, "direct_logs", key);
+        }
+        lab.consume(2, queue, queue, true);
+    }
+    let mut received: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for key in ["error", "info", "debug", "error.disk", "warning"] {
+        for delivery in deliveries(&lab.publish(1, "direct_logs", key, Properties::default(), key))
+        {
+            let queue = if delivery.consumer_tag == "errors" {
+                "errors"
+            } else {
+                "all_levels"
+            };
+            received.entry(queue).or_default().push(delivery.body());
+        }
+    }
+    assert_eq!(received["errors"], ["error"]);
+    assert_eq!(received["all_levels"], ["error", "info", "warning"]);
+}
+
+#[test]
+fn topic_routing_matches_star_as_one_word_and_hash_as_any_number_of_words() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.exchange(1, "logs", "topic");
+    lab.connect(2);
+    for pattern in ["error.*", "*.critical", "#"] {
+        let queue = lab.declare(2, "", true, FieldTable::new());
+        lab.bind(2, &queue, "logs", pattern);
+        lab.consume(2, &queue, pattern, true);
+    }
+    let expected: [(&str, &[&str]); 7] = [
+        ("error.critical", &["error.*", "*.critical", "#"]),
+        ("error.disk", &["error.*", "#"]),
+        ("app.critical", &["*.critical", "#"]),
+        ("info.startup", &["#"]),
+        ("error.disk.full", &["#"]),
+        ("error", &["#"]),
+        ("", &["#"]),
+    ];
+    for (key, patterns) in expected {
+        let outputs = lab.publish(1, "logs", key, Properties::default(), key);
+        let mut reached: Vec<String> = deliveries(&outputs)
+            .into_iter()
+            .map(|delivery| delivery.consumer_tag)
+            .collect();
+        reached.sort();
+        let mut patterns: Vec<&str> = patterns.to_vec();
+        patterns.sort();
+        assert_eq!(reached, patterns, "routing key {key:?}");
+        assert!(deliveries(&outputs)
+            .iter()
+            .all(|delivery| &*delivery.message.routing_key == key));
+    }
+}
+
+#[test]
+fn request_reply_answers_on_the_exclusive_reply_queue_with_the_request_correlation_id() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "rpc_queue", false, FieldTable::new());
+    lab.consume(1, "rpc_queue", "server", false);
+    lab.connect(2);
+    let reply_queue = lab.declare(2, "", true, FieldTable::new());
+    lab.consume(2, &reply_queue, "client", true);
+    let mut requests = Vec::new();
+    for (id, text) in [("req-1", "hello"), ("req-2", "world")] {
+        let properties = Properties {
+            reply_to: Some(reply_queue.clone()),
+            correlation_id: Some(id.to_owned()),
+            ..Properties::default()
+        };
+        requests.extend(deliveries(&lab.publish(
+            2,
+            "",
+            "rpc_queue",
+            properties,
+            text,
+        )));
+    }
+    assert_eq!(
+        requests
+            .iter()
+            .map(|request| request.conn)
+            .collect::<Vec<_>>(),
+        [1, 1]
+    );
+    let mut replies = Vec::new();
+    for request in requests.iter().rev() {
+        let reply_to = request
+            .message
+            .properties
+            .reply_to
+            .clone()
+            .expect("reply_to travels to the server");
+        let correlation_id = request.message.properties.correlation_id.clone();
+        let properties = Properties {
+            correlation_id,
+            ..Properties::default()
+        };
+        replies.extend(deliveries(&lab.publish(
+            1,
+            "",
+            &reply_to,
+            properties,
+            &request.body().to_uppercase(),
+        )));
+        lab.ack(1, request.tag, false);
+    }
+    let answered: Vec<(u64, Option<&str>, String)> = replies
+        .iter()
+        .map(|reply| {
+            (
+                reply.conn,
+                reply.message.properties.correlation_id.as_deref(),
+                reply.body(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            (2, Some("req-2"), "WORLD".to_owned()),
+            (2, Some("req-1"), "HELLO".to_owned())
+        ]
+    );
+    lab.connect(3);
+    let intruder = lab.send(3, basic_consume(&reply_queue, "", true, false));
+    assert_eq!(
+        refusal(&intruder),
+        Some((CloseScope::Channel, ReplyCode::ResourceLocked))
+    );
+}
+
+/// Sets up the retry topology of `dlq_retry_gives_up_after_the_retry_limit_read_from_x_death`.
+fn retry_topology(lab: &mut Lab, retry_delay_ms: u64) {
+    lab.exchange(1, "tasks.dlx", "direct");
+    let to_retry = arguments(&[
+        ("x-dead-letter-exchange", FieldValue::string("tasks.dlx")),
+        ("x-dead-letter-routing-key", FieldValue::string("retry")),
+    ]);
+    lab.declare(1, "tasks", false, to_retry);
+    let delay_ms = i64::try_from(retry_delay_ms).expect("a test delay fits an i64");
+    let back_to_work = arguments(&[
+        ("x-message-ttl", FieldValue::I64(delay_ms)),
+        ("x-dead-letter-exchange", FieldValue::string("")),
+        ("x-dead-letter-routing-key", FieldValue::string("tasks")),
+    ]);
+    lab.declare(1, "tasks.retry", false, back_to_work);
+    lab.bind(1, "tasks.retry", "tasks.dlx", "retry");
+    lab.declare(1, "tasks.dlq", false, FieldTable::new());
+    lab.bind(1, "tasks.dlq", "tasks.dlx", "failed");
+}
+
+#[test]
+fn dlq_retry_gives_up_after_the_retry_limit_read_from_x_death() {
+    const ATTEMPTS_MAX: i128 = 3;
+    const RETRY_DELAY_MS: u64 = 5_000;
+    let mut lab = Lab::new();
+    lab.connect(1);
+    retry_topology(&mut lab, RETRY_DELAY_MS);
+    lab.connect(2);
+    lab.consume(2, "tasks", "worker", false);
+    let mut outputs = lab.publish(1, "", "tasks", Properties::default(), "charge card 4242");
+    let mut seen = Vec::new();
+    let mut parked = false;
+    for _ in 0..=ATTEMPTS_MAX {
+        let [task] = &deliveries(&outputs)[..] else {
+            panic!("one delivery per attempt: {outputs:#?}")
+        };
+        let rejected = deaths(&task.message)
+            .into_iter()
+            .find(|(queue, reason, _)| queue == "tasks" && reason == "rejected");
+        let attempt = rejected.map_or(0, |(_, _, count)| count) + 1;
+        seen.push((lab.now, attempt, task.redelivered, deaths(&task.message)));
+        if attempt == ATTEMPTS_MAX {
+            let body = task.body();
+            lab.publish(
+                2,
+                "tasks.dlx",
+                "failed",
+                (*task.message.properties).clone(),
+                &body,
+            );
+            lab.ack(2, task.tag, false);
+            parked = true;
+            break;
+        }
+        lab.ok(
+            2,
+            Command::BasicReject {
+                delivery_tag: task.tag,
+                requeue: false,
+            },
+        );
+        outputs = lab.advance_ms(RETRY_DELAY_MS);
+    }
+    assert!(parked, "the worker gave up within the limit: {seen:#?}");
+    let at = |seconds: u64| Instant(0).plus_ms(seconds * 1_000);
+    let expected = vec![
+        (at(0), 1, false, vec![]),
+        (
+            at(5),
+            2,
+            false,
+            vec![
+                death("tasks.retry", "expired", 1),
+                death("tasks", "rejected", 1),
+            ],
+        ),
+        (
+            at(10),
+            3,
+            false,
+            vec![
+                death("tasks.retry", "expired", 2),
+                death("tasks", "rejected", 2),
+            ],
+        ),
+    ];
+    assert_eq!(
+        seen, expected,
+        "attempts: (time, attempt, redelivered, x-death newest first)"
+    );
+    assert_eq!((lab.ready(1, "tasks"), lab.ready(1, "tasks.retry")), (0, 0));
+    let got = lab.ok(
+        1,
+        Command::BasicGet {
+            queue: "tasks.dlq".into(),
+            no_ack: true,
+        },
+    );
+    let parked = got.iter().find_map(|output| match output {
+        Output::Reply {
+            reply: Reply::GetOk { message, .. },
+            ..
+        } => Some(message.clone()),
+        _ => None,
+    });
+    let parked = parked.expect("the given-up task waits in the dead-letter queue");
+    assert_eq!(&parked.body[..], b"charge card 4242");
+    assert_eq!(
+        deaths(&parked),
+        [
+            death("tasks.retry", "expired", 2),
+            death("tasks", "rejected", 2)
+        ]
+    );
+    assert_eq!(
+        header(&parked, "x-first-death-queue"),
+        Some(&FieldValue::string("tasks"))
+    );
+    assert_eq!(
+        header(&parked, "x-first-death-reason"),
+        Some(&FieldValue::string("rejected"))
+    );
+}
+
+#[test]
+fn ttl_expires_messages_at_the_lower_of_the_queue_ttl_and_their_own_expiration() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(
+        1,
+        "quotes",
+        false,
+        arguments(&[("x-message-ttl", FieldValue::I32(60_000))]),
+    );
+    let expiring = |ms: &str| Properties {
+        expiration: Some(ms.to_owned()),
+        ..Properties::default()
+    };
+    let flash = published(&lab.publish(1, "", "quotes", expiring("5000"), "flash offer"));
+    let price = published(&lab.publish(1, "", "quotes", Properties::default(), "price list v1"));
+    let long = published(&lab.publish(1, "", "quotes", expiring("120000"), "capped by the queue"));
+    assert!(
+        expired(&lab.advance_ms(4_999)).is_empty(),
+        "nothing is due before t=5 s"
+    );
+    assert_eq!(expired(&lab.advance_ms(1)), flash, "the message's own 5 s");
+    let fresh = published(&lab.publish(1, "", "quotes", Properties::default(), "price list v2"));
+    assert!(
+        expired(&lab.advance_ms(54_999)).is_empty(),
+        "nothing is due before t=60 s"
+    );
+    let at_60_s = lab.advance_ms(1);
+    assert_eq!(
+        expired(&at_60_s),
+        [price, long].concat(),
+        "the queue's 60 s, which caps 120 s"
+    );
+    lab.connect(2);
+    let survivors = lab.consume(2, "quotes", "", true);
+    assert_eq!(bodies_to(&survivors, 2), ["price list v2"]);
+    assert_eq!(deliveries(&survivors)[0].message.id, fresh[0]);
+}
+
+#[test]
+fn priority_delivers_higher_priorities_first_and_keeps_publish_order_within_one() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(
+        1,
+        "emails",
+        false,
+        arguments(&[("x-max-priority", FieldValue::U8(10))]),
+    );
+    for (priority, body) in [
+        (None, "newsletter"),
+        (Some(1), "report A"),
+        (Some(10), "password reset"),
+        (Some(1), "report B"),
+        (Some(200), "account locked (200 counts as the maximum, 10)"),
+        (Some(5), "order confirmation"),
+        (Some(0), "digest"),
+    ] {
+        lab.publish(
+            1,
+            "",
+            "emails",
+            Properties {
+                priority,
+                ..Properties::default()
+            },
+            body,
+        );
+    }
+    lab.connect(2);
+    lab.qos(2, 1);
+    let mut outputs = lab.consume(2, "emails", "mailer", false);
+    let mut order = Vec::new();
+    for _ in 0..7 {
+        let [email] = &deliveries(&outputs)[..] else {
+            panic!("prefetch 1: one at a time: {outputs:#?}")
+        };
+        order.push(email.body());
+        outputs = lab.ack(2, email.tag, false);
+    }
+    assert!(deliveries(&outputs).is_empty());
+    let expected = [
+        "password reset",
+        "account locked (200 counts as the maximum, 10)",
+        "order confirmation",
+        "report A",
+        "report B",
+        "newsletter",
+        "digest",
+    ];
+    assert_eq!(order, expected);
+}
+
+/// Two partition queues of a direct exchange 'orders', bound with keys "0" and "1".
+fn partitions(lab: &mut Lab) {
+    lab.exchange(1, "orders", "direct");
+    for partition in ["0", "1"] {
+        let queue = format!("orders.{partition}");
+        lab.declare(1, &queue, false, FieldTable::new());
+        lab.bind(1, &queue, "orders", partition);
+    }
+}
+
+#[test]
+fn ordering_by_key_keeps_each_keys_messages_on_one_consumer_in_publish_order() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    partitions(&mut lab);
+    for (worker, queue) in [(2, "orders.0"), (3, "orders.1")] {
+        lab.connect(worker);
+        lab.ok(worker, basic_consume(queue, "", false, true));
+    }
+    lab.connect(4);
+    let second = lab.send(4, basic_consume("orders.0", "", false, false));
+    assert_eq!(
+        refusal(&second),
+        Some((CloseScope::Channel, ReplyCode::AccessRefused))
+    );
+    let partition_of = BTreeMap::from([
+        ("customer-1", "0"),
+        ("customer-2", "1"),
+        ("customer-3", "0"),
+    ]);
+    let events = ["created", "paid", "shipped"];
+    let mut published: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut received: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for event in events {
+        for (key, partition) in &partition_of {
+            let body = format!("{key} {event}");
+            published.entry(key).or_default().push(body.clone());
+            for delivery in
+                deliveries(&lab.publish(1, "orders", partition, Properties::default(), &body))
+            {
+                lab.ack(delivery.conn, delivery.tag, false);
+                received
+                    .entry(key.to_string())
+                    .or_default()
+                    .push((delivery.conn, delivery.body()));
+            }
+        }
+    }
+    for (key, bodies) in published {
+        let got = &received[key];
+        let consumers: BTreeSet<u64> = got.iter().map(|(conn, _)| *conn).collect();
+        assert_eq!(consumers.len(), 1, "{key} reached one consumer: {got:?}");
+        assert_eq!(
+            got.iter().map(|(_, body)| body.clone()).collect::<Vec<_>>(),
+            bodies,
+            "{key} in order"
+        );
+    }
+}
+
+#[test]
+fn ordering_by_key_survives_a_consumer_failover_in_publish_order() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    partitions(&mut lab);
+    lab.connect(2);
+    lab.qos(2, 2);
+    lab.ok(2, basic_consume("orders.0", "", false, true));
+    let mut first = Vec::new();
+    for body in [
+        "customer-1 created",
+        "customer-1 paid",
+        "customer-1 shipped",
+        "customer-1 delivered",
+    ] {
+        first.extend(deliveries(&lab.publish(
+            1,
+            "orders",
+            "0",
+            Properties::default(),
+            body,
+        )));
+    }
+    assert_eq!(
+        first.iter().map(Delivery::body).collect::<Vec<_>>(),
+        ["customer-1 created", "customer-1 paid"]
+    );
+    let next = lab.ack(2, first[0].tag, false);
+    assert_eq!(bodies_to(&next, 2), ["customer-1 shipped"]);
+    lab.disconnect(2);
+    lab.connect(3);
+    let takeover = lab.ok(3, basic_consume("orders.0", "", false, true));
+    let got: Vec<(String, bool)> = deliveries(&takeover)
+        .iter()
+        .map(|delivery| (delivery.body(), delivery.redelivered))
+        .collect();
+    let expected = [
+        ("customer-1 paid".to_owned(), true),
+        ("customer-1 shipped".to_owned(), true),
+        ("customer-1 delivered".to_owned(), false),
+    ];
+    let order =
+        "the dead worker's unacknowledged messages come back first, then the rest, in order";
+    assert_eq!(got, expected, "{order}");
+}
+
+#[test]
+fn idempotent_consumer_processes_a_republished_unconfirmed_message_once() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "payments", false, FieldTable::new());
+    lab.ok(1, Command::ConfirmSelect);
+    lab.connect(2);
+    lab.consume(2, "payments", "consumer", false);
+    let payment = |id: &str| Properties {
+        message_id: Some(id.to_owned()),
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    let mut outputs = lab.publish(1, "", "payments", payment("payment-1001"), "charge 10 EUR");
+    assert!(
+        outputs.iter().any(|output| matches!(output, Output::Reply { conn, reply: Reply::ConfirmAck { delivery_tag: 1, .. }, .. } if conn.0 == 1)),
+        "the broker confirmed the first publish: {outputs:#?}"
+    );
+    // The confirm is lost on the way: the producer never sees it, and publishes again.
+    lab.disconnect(1);
+    lab.connect(3);
+    lab.ok(3, Command::ConfirmSelect);
+    outputs.extend(lab.publish(3, "", "payments", payment("payment-1001"), "charge 10 EUR"));
+    outputs.extend(lab.publish(3, "", "payments", payment("payment-1002"), "charge 25 EUR"));
+    let delivered = deliveries(&outputs);
+    let ids: Vec<Option<&str>> = delivered
+        .iter()
+        .map(|delivery| delivery.message.properties.message_id.as_deref())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("payment-1001"),
+            Some("payment-1001"),
+            Some("payment-1002")
+        ]
+    );
+    assert_ne!(
+        delivered[0].message.id, delivered[1].message.id,
+        "the retry is a new message to the broker"
+    );
+    assert!(
+        delivered.iter().all(|delivery| !delivery.redelivered),
+        "so it is not flagged redelivered"
+    );
+    let mut processed = BTreeSet::new();
+    let mut charged = Vec::new();
+    for delivery in &delivered {
+        let id = delivery
+            .message
+            .properties
+            .message_id
+            .clone()
+            .expect("every payment has a message_id");
+        if processed.insert(id) {
+            charged.push(delivery.body());
+        }
+        lab.ack(2, delivery.tag, false);
+    }
+    assert_eq!(charged, ["charge 10 EUR", "charge 25 EUR"]);
+    assert_eq!(lab.ready(3, "payments"), 0);
+}
+
+#[test]
+fn prefetch_bounds_unacknowledged_deliveries_and_holds_the_rest_in_the_queue() {
+    const PREFETCH: usize = 2;
+    const JOBS: usize = 10;
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "jobs", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, PREFETCH as u16);
+    lab.consume(2, "jobs", "consumer", false);
+    let mut unacked = Vec::new();
+    let mut received = Vec::new();
+    for job in 1..=JOBS {
+        let outputs = lab.publish(1, "", "jobs", Properties::default(), &format!("job {job}"));
+        for delivery in deliveries(&outputs) {
+            unacked.push(delivery.tag);
+            received.push(delivery.body());
+        }
+        assert!(
+            unacked.len() <= PREFETCH,
+            "at most {PREFETCH} unacknowledged: {unacked:?}"
+        );
+    }
+    assert_eq!(unacked.len(), PREFETCH);
+    assert_eq!(
+        lab.ready(1, "jobs") as usize,
+        JOBS - PREFETCH,
+        "the rest wait in the queue"
+    );
+    for _ in 0..JOBS {
+        let Some(tag) = unacked.first().copied() else {
+            break;
+        };
+        unacked.remove(0);
+        for delivery in deliveries(&lab.ack(2, tag, false)) {
+            unacked.push(delivery.tag);
+            received.push(delivery.body());
+        }
+        assert!(
+            unacked.len() <= PREFETCH,
+            "at most {PREFETCH} unacknowledged: {unacked:?}"
+        );
+    }
+    let expected: Vec<String> = (1..=JOBS).map(|job| format!("job {job}")).collect();
+    assert_eq!(received, expected, "every job, once, in order");
+    assert!(unacked.is_empty());
+}
