@@ -79,6 +79,31 @@ impl FieldValue {
         }
     }
 
+    /// RabbitMQ's name of the value's AMQP type (from its table parser), as
+    /// its reply texts print it.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldValue::Bool(_) => "bool",
+            FieldValue::I8(_) => "byte",
+            FieldValue::U8(_) => "unsignedbyte",
+            FieldValue::I16(_) => "short",
+            FieldValue::U16(_) => "unsignedshort",
+            FieldValue::I32(_) => "signedint",
+            FieldValue::U32(_) => "unsignedint",
+            FieldValue::I64(_) => "long",
+            FieldValue::F32(_) => "float",
+            FieldValue::F64(_) => "double",
+            FieldValue::Decimal { .. } => "decimal",
+            FieldValue::LongString(_) => "longstr",
+            FieldValue::Array(_) => "array",
+            FieldValue::Timestamp(_) => "timestamp",
+            FieldValue::Table(_) => "table",
+            FieldValue::ByteArray(_) => "binary",
+            FieldValue::Void => "void",
+        }
+    }
+
     /// The value as text, when it is a long string holding UTF-8.
     #[must_use]
     pub fn as_str(&self) -> Option<&str> {

@@ -4,29 +4,6 @@
 
 use crate::field::{FieldTable, FieldValue};
 
-/// RabbitMQ's name of a value's AMQP type (`rabbit_binary_parser`).
-pub(super) fn type_name(value: &FieldValue) -> &'static str {
-    match value {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal { .. } => "decimal",
-        FieldValue::LongString(_) => "longstr",
-        FieldValue::Array(_) => "array",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::ByteArray(_) => "binary",
-        FieldValue::Void => "void",
-    }
-}
-
 /// A value as RabbitMQ holds it once the AMQP type is dropped: the Erlang term.
 #[derive(PartialEq)]
 enum Term<'a> {
@@ -90,7 +67,7 @@ pub(super) fn typed_value(value: Option<&FieldValue>) -> String {
         Some(value) => format!(
             "the value {} of type '{}'",
             bare_value(value),
-            type_name(value)
+            value.type_name()
         ),
     }
 }
@@ -107,7 +84,7 @@ fn print_term(value: &FieldValue) -> String {
         Term::Array(items) => {
             let items: Vec<String> = items
                 .iter()
-                .map(|item| format!("{{{},{}}}", type_name(item), print_term(item)))
+                .map(|item| format!("{{{},{}}}", item.type_name(), print_term(item)))
                 .collect();
             format!("[{}]", items.join(","))
         }
@@ -116,7 +93,7 @@ fn print_term(value: &FieldValue) -> String {
                 .iter()
                 .map(|(name, item)| {
                     let name = erlang_binary(name.as_bytes());
-                    format!("{{{name},{},{}}}", type_name(item), print_term(item))
+                    format!("{{{name},{},{}}}", item.type_name(), print_term(item))
                 })
                 .collect();
             format!("[{}]", fields.join(","))

@@ -17,7 +17,7 @@ mod erlang;
 use crate::field::{FieldTable, FieldValue};
 use std::sync::Arc;
 
-use erlang::{bare_value, erlang_string, same_erlang_term, type_name, typed_value};
+use erlang::{bare_value, erlang_string, same_erlang_term, typed_value};
 
 /// The longest TTL or expiry RabbitMQ accepts, ten years in milliseconds (`rabbit_misc:check_expiry`).
 pub const MAX_EXPIRY_MS: u64 = 315_360_000_000;
@@ -140,7 +140,7 @@ impl QueueArgs {
             if !matches!(value, FieldValue::LongString(_)) {
                 return Err(format!(
                     "PRECONDITION_FAILED - invalid type '{}' for arg '{dead_letter_exchange}' in queue '{queue}' in vhost '{vhost}'",
-                    type_name(value)
+                    value.type_name()
                 ));
             }
         }
@@ -272,7 +272,7 @@ fn parse_expiration_term(text: &[u8]) -> Result<u64, String> {
 /// `check_int_arg`: any AMQP integer type.
 fn integer(value: &FieldValue) -> Result<i128, String> {
     value.as_integer().ok_or_else(|| {
-        erlang_string(format!("expected integer, got {}", type_name(value)).as_bytes())
+        erlang_string(format!("expected integer, got {}", value.type_name()).as_bytes())
     })
 }
 
@@ -328,7 +328,7 @@ fn string(value: &FieldValue) -> Result<Arc<str>, String> {
 }
 
 fn unacceptable_type(value: &FieldValue) -> String {
-    format!("{{unacceptable_type,{}}}", type_name(value))
+    format!("{{unacceptable_type,{}}}", value.type_name())
 }
 
 #[cfg(test)]

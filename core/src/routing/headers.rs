@@ -163,32 +163,9 @@ fn invalid_x_match(value: &FieldValue) -> String {
         ),
         other => format!(
             "PRECONDITION_FAILED - Invalid x-match field type {} (value {}); expected longstr",
-            erlang_type(other),
+            other.type_name(),
             erlang_term(other)
         ),
-    }
-}
-
-/// The type name RabbitMQ's table parser gives a value.
-fn erlang_type(value: &FieldValue) -> &'static str {
-    match value {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal { .. } => "decimal",
-        FieldValue::LongString(_) => "longstr",
-        FieldValue::Array(_) => "array",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::ByteArray(_) => "binary",
-        FieldValue::Void => "void",
     }
 }
 
@@ -205,7 +182,7 @@ fn erlang_term(value: &FieldValue) -> String {
         FieldValue::Array(items) => {
             let items: Vec<String> = items
                 .iter()
-                .map(|item| format!("{{{},{}}}", erlang_type(item), erlang_term(item)))
+                .map(|item| format!("{{{},{}}}", item.type_name(), erlang_term(item)))
                 .collect();
             format!("[{}]", items.join(","))
         }
@@ -214,7 +191,7 @@ fn erlang_term(value: &FieldValue) -> String {
                 .iter()
                 .map(|(name, item)| {
                     let name = erlang_binary(name.as_bytes());
-                    format!("{{{name},{},{}}}", erlang_type(item), erlang_term(item))
+                    format!("{{{name},{},{}}}", item.type_name(), erlang_term(item))
                 })
                 .collect();
             format!("[{}]", fields.join(","))
