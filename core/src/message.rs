@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 /// The broker's identity for a published message. It is assigned at publish,
 /// in publish order, and kept through requeues and dead-lettering, so checkers
-/// can follow one message across queues.
+/// can follow one message across queues. A recovered broker numbers on from
+/// the highest id its log names: ids of messages that were gone before a crash
+/// (and compacted out of the log) may be issued again, so end-to-end identity
+/// across restarts belongs in the `message_id` property.
 #[derive(
     Clone,
     Copy,

@@ -45,6 +45,8 @@ struct MessageState {
 /// The durable state a log describes, as its records are replayed.
 #[derive(Debug, Default)]
 pub(super) struct Replay {
+    /// The highest message id any record names, removed messages included.
+    max_message_id: u64,
     exchanges: BTreeMap<Name, ExchangeState>,
     queues: BTreeMap<Name, QueueState>,
     bindings: BTreeSet<(String, String, BindingEnd, String, FieldTable)>,
@@ -168,6 +170,7 @@ impl Replay {
     /// configuration no longer has, and queue arguments that no longer parse,
     /// are left out rather than trusted.
     pub(super) fn install(self, broker: &mut Broker) {
+        broker.next_message_id = broker.next_message_id.max(self.max_message_id + 1);
         for ((vhost, name), exchange) in self.exchanges {
             let Some((vhost, names)) = broker.vhosts.get_key_value(vhost.as_str()) else {
                 continue;

@@ -359,6 +359,13 @@ impl Cmd {
                 if_unused,
                 if_empty,
             },
+            _ => self.basic_command(),
+        }
+    }
+
+    /// The core command for a basic.* command.
+    fn basic_command(&self) -> Command {
+        match *self {
             Cmd::Qos {
                 size,
                 count,
@@ -425,6 +432,7 @@ impl Cmd {
             },
             Cmd::Recover { requeue } => Command::BasicRecover { requeue },
             Cmd::ConfirmSelect => Command::ConfirmSelect,
+            _ => unreachable!("dispatched by `command`"),
         }
     }
 }
@@ -511,6 +519,15 @@ impl fmt::Debug for Cmd {
                 write!(f, "queue.delete {queue:?}")?;
                 flags(f, &[("if_unused", *if_unused), ("if_empty", *if_empty)])
             }
+            _ => self.fmt_basic(f),
+        }
+    }
+}
+
+impl Cmd {
+    /// Writes a basic.* command.
+    fn fmt_basic(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Cmd::Qos {
                 size,
                 count,
@@ -572,6 +589,7 @@ impl fmt::Debug for Cmd {
             }
             Cmd::Recover { requeue } => write!(f, "basic.recover requeue={requeue}"),
             Cmd::ConfirmSelect => write!(f, "confirm.select"),
+            _ => unreachable!("dispatched by `fmt`"),
         }
     }
 }

@@ -1,17 +1,14 @@
-//! Generators. `steps` draws runs over the model's small universe, valid and
-//! invalid commands mixed (unknown delivery tags, missing queues and
-//! exchanges, unopened or closed channels, reused consumer tags, closed
-//! connections, bad arguments). `wide_inputs` draws nearly anything the
-//! `Input` type can hold, for the no-panic property, which needs no model.
+//! The generator of structured runs: steps over the model's small universe,
+//! valid and invalid commands mixed (unknown delivery tags, missing queues
+//! and exchanges, unopened or closed channels, reused consumer tags, closed
+//! connections, bad arguments), weighted so that most runs keep channels and
+//! consumers alive long enough for messages to flow.
 
 use super::steps::{Arg, Args, Cmd, Step, Tag};
 use brokerlab_core::args::QueueArgs;
-use brokerlab_core::{ChannelId, Command, ConnectionId, FieldTable, FieldValue, Input, Properties};
-use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
-use std::sync::Arc;
 
 /// Queue names: three plain ones, the "last declared" shortcut, and two
 /// server-generated names (reserved `amq.` names).
@@ -185,11 +182,7 @@ fn profile() -> BoxedStrategy<Profile> {
         prop_oneof![4 => preset_args(), 1 => valid],
     )
         .prop_map(|(durable, exclusive, auto_delete, args)| Profile {
-            // KNOWN CORE BUG, generator constrained: the core keeps the
-            // durable flag of an exclusive queue, RabbitMQ never makes an
-            // exclusive queue durable (see the regression test
-            // `exclusive_queue_is_never_durable`). Never both here.
-            durable: durable && !exclusive,
+            durable,
             exclusive,
             auto_delete,
             args,
@@ -332,122 +325,101 @@ fn delivery_tag() -> BoxedStrategy<Tag> {
     .boxed()
 }
 
-/// A command; the session ones (open, close, close-ok), which close the
-/// connection when sent at the wrong time, are the rarest.
-fn command() -> BoxedStrategy<Cmd> {
-    let arms: Vec<(u32, BoxedStrategy<Cmd>)> = vec![
+/// Session, queue and qos commands, with their weights. The session ones
+/// (open, close, close-ok), which close the connection when sent at the
+/// wrong time, are the rarest.
+fn setup_commands() -> Vec<(u32, BoxedStrategy<Cmd>)> {
+    let bind = |(queue, exchange, key)| Cmd::Bind {
+        queue,
+        exchange,
+        key,
+    };
+    let unbind = |(queue, exchange, key)| Cmd::Unbind {
+        queue,
+        exchange,
+        key,
+    };
+    let delete = (
+        queue(),
+        proptest::bool::weighted(0.3),
+        proptest::bool::weighted(0.3),
+    )
+        .prop_map(|(queue, if_unused, if_empty)| Cmd::Delete {
+            queue,
+            if_unused,
+            if_empty,
+        });
+    let count = prop_oneof![2 => Just(0u16), 4 => Just(1u16), 3 => Just(2u16), 1 => Just(3u16)];
+    let qos = (
+        prop_oneof![20 => Just(0u32), 1 => Just(1u32)],
+        count,
+        any::<bool>(),
+    )
+        .prop_map(|(size, count, global)| Cmd::Qos {
+            size,
+            count,
+            global,
+        });
+    vec![
         (1, Just(Cmd::Open).boxed()),
         (1, Just(Cmd::Close).boxed()),
         (1, Just(Cmd::CloseOk).boxed()),
         (20, declare()),
-        (
-            16,
-            binding()
-                .prop_map(|(queue, exchange, key)| Cmd::Bind {
-                    queue,
-                    exchange,
-                    key,
-                })
-                .boxed(),
-        ),
-        (
-            2,
-            binding()
-                .prop_map(|(queue, exchange, key)| Cmd::Unbind {
-                    queue,
-                    exchange,
-                    key,
-                })
-                .boxed(),
-        ),
+        (16, binding().prop_map(bind).boxed()),
+        (2, binding().prop_map(unbind).boxed()),
         (2, queue().prop_map(|queue| Cmd::Purge { queue }).boxed()),
-        (
-            2,
-            (
-                queue(),
-                proptest::bool::weighted(0.3),
-                proptest::bool::weighted(0.3),
-            )
-                .prop_map(|(queue, if_unused, if_empty)| Cmd::Delete {
-                    queue,
-                    if_unused,
-                    if_empty,
-                })
-                .boxed(),
-        ),
-        (
-            8,
-            (
-                prop_oneof![20 => Just(0u32), 1 => Just(1u32)],
-                prop_oneof![2 => Just(0u16), 4 => Just(1u16), 3 => Just(2u16), 1 => Just(3u16)],
-                any::<bool>(),
-            )
-                .prop_map(|(size, count, global)| Cmd::Qos {
-                    size,
-                    count,
-                    global,
-                })
-                .boxed(),
-        ),
-        (32, publish()),
-        (
-            10,
-            (
-                queue(),
-                pick(&["", "c1", "c2"], &[2, 3, 2]),
-                proptest::bool::weighted(0.3),
-                proptest::bool::weighted(0.1),
-            )
-                .prop_map(|(queue, tag, no_ack, exclusive)| Cmd::Consume {
-                    queue,
-                    tag,
-                    no_ack,
-                    exclusive,
-                })
-                .boxed(),
-        ),
-        (
-            2,
-            select(vec!["c1", "c2", "amq.ctag-1", "amq.ctag-2", "x"])
-                .prop_map(|tag| Cmd::Cancel { tag })
-                .boxed(),
-        ),
-        (
-            6,
-            (queue(), proptest::bool::weighted(0.3))
-                .prop_map(|(queue, no_ack)| Cmd::Get { queue, no_ack })
-                .boxed(),
-        ),
-        (
-            12,
-            (delivery_tag(), proptest::bool::weighted(0.3))
-                .prop_map(|(tag, multiple)| Cmd::Ack { tag, multiple })
-                .boxed(),
-        ),
-        (
-            6,
-            (delivery_tag(), proptest::bool::weighted(0.3), any::<bool>())
-                .prop_map(|(tag, multiple, requeue)| Cmd::Nack {
-                    tag,
-                    multiple,
-                    requeue,
-                })
-                .boxed(),
-        ),
-        (
-            6,
-            (delivery_tag(), any::<bool>())
-                .prop_map(|(tag, requeue)| Cmd::Reject { tag, requeue })
-                .boxed(),
-        ),
-        (
-            2,
-            proptest::bool::weighted(0.9)
-                .prop_map(|requeue| Cmd::Recover { requeue })
-                .boxed(),
-        ),
+        (2, delete.boxed()),
+        (8, qos.boxed()),
         (4, Just(Cmd::ConfirmSelect).boxed()),
-    ];
+    ]
+}
+
+/// Publish, consume, get and settle commands, with their weights.
+fn message_commands() -> Vec<(u32, BoxedStrategy<Cmd>)> {
+    let consume = (
+        queue(),
+        pick(&["", "c1", "c2"], &[2, 3, 2]),
+        proptest::bool::weighted(0.3),
+        proptest::bool::weighted(0.1),
+    )
+        .prop_map(|(queue, tag, no_ack, exclusive)| Cmd::Consume {
+            queue,
+            tag,
+            no_ack,
+            exclusive,
+        });
+    let cancel = select(vec!["c1", "c2", "amq.ctag-1", "amq.ctag-2", "x"])
+        .prop_map(|tag| Cmd::Cancel { tag });
+    let get = (queue(), proptest::bool::weighted(0.3))
+        .prop_map(|(queue, no_ack)| Cmd::Get { queue, no_ack });
+    let ack = (delivery_tag(), proptest::bool::weighted(0.3))
+        .prop_map(|(tag, multiple)| Cmd::Ack { tag, multiple });
+    let nack = (delivery_tag(), proptest::bool::weighted(0.3), any::<bool>()).prop_map(
+        |(tag, multiple, requeue)| Cmd::Nack {
+            tag,
+            multiple,
+            requeue,
+        },
+    );
+    let reject =
+        (delivery_tag(), any::<bool>()).prop_map(|(tag, requeue)| Cmd::Reject { tag, requeue });
+    let recover = proptest::bool::weighted(0.9).prop_map(|requeue| Cmd::Recover { requeue });
+    vec![
+        (32, publish()),
+        (10, consume.boxed()),
+        (2, cancel.boxed()),
+        (6, get.boxed()),
+        (12, ack.boxed()),
+        (6, nack.boxed()),
+        (6, reject.boxed()),
+        (2, recover.boxed()),
+    ]
+}
+
+/// Any command of the universe.
+fn command() -> BoxedStrategy<Cmd> {
+    let mut arms = setup_commands();
+    arms.extend(message_commands());
     Union::new_weighted(arms).boxed()
 }
 
@@ -534,288 +506,4 @@ pub fn steps() -> BoxedStrategy<Vec<Step>> {
                 .collect()
         })
         .boxed()
-}
-
-/// An input for the no-panic property, or a clock move in ms.
-#[derive(Clone, Debug)]
-pub enum Wide {
-    /// Feed this input.
-    Input(Input),
-    /// Move the clock forward by this many ms, firing each deadline on the way.
-    Advance(u64),
-}
-
-fn wide_name() -> BoxedStrategy<String> {
-    prop_oneof![
-        8 => select(vec![
-            "", "q0", "q1", "x", "amq.direct", "amq.fanout", "amq.topic", "amq.headers",
-            "amq.match", "amq.gen-1", "amq.ctag-1", "e1", "e2", "a.b", "#", "*",
-        ])
-        .prop_map(str::to_owned),
-        1 => Just("n".repeat(256)),
-        1 => "[a-z.#*]{0,6}",
-    ]
-    .boxed()
-}
-
-fn wide_value() -> BoxedStrategy<FieldValue> {
-    prop_oneof![
-        4 => (-3i64..400).prop_map(FieldValue::I64),
-        1 => any::<i32>().prop_map(FieldValue::I32),
-        1 => any::<u8>().prop_map(FieldValue::U8),
-        1 => any::<bool>().prop_map(FieldValue::Bool),
-        3 => select(vec![
-            "drop-head", "reject-publish", "reject-publish-dlx", "all", "any", "all-with-x",
-            "any-with-x", "bogus", "", "amq.fanout", "e1",
-        ])
-        .prop_map(FieldValue::string),
-        1 => Just(FieldValue::Void),
-        1 => any::<u64>().prop_map(FieldValue::F64),
-        1 => Just(FieldValue::Array(vec![FieldValue::I64(1)])),
-        1 => Just(FieldValue::Timestamp(1)),
-    ]
-    .boxed()
-}
-
-fn wide_table() -> BoxedStrategy<FieldTable> {
-    let names = select(vec![
-        "x-message-ttl",
-        "x-expires",
-        "x-max-length",
-        "x-max-length-bytes",
-        "x-overflow",
-        "x-max-priority",
-        "x-single-active-consumer",
-        "x-delivery-limit",
-        "x-dead-letter-exchange",
-        "x-dead-letter-routing-key",
-        "x-match",
-        "h1",
-        "x-other",
-    ]);
-    proptest::collection::btree_map(names.prop_map(str::to_owned), wide_value(), 0..4).boxed()
-}
-
-fn wide_properties() -> BoxedStrategy<Properties> {
-    (
-        proptest::option::of(select(vec![
-            "0",
-            "1",
-            "30",
-            "abc",
-            "-5",
-            "+7",
-            "99999999999999",
-        ])),
-        proptest::option::of(any::<u8>()),
-        proptest::option::of(wide_table()),
-        proptest::option::of(1u8..=2),
-    )
-        .prop_map(
-            |(expiration, priority, headers, delivery_mode)| Properties {
-                expiration: expiration.map(str::to_owned),
-                priority,
-                headers,
-                delivery_mode,
-                ..Properties::default()
-            },
-        )
-        .boxed()
-}
-
-fn wide_tag() -> BoxedStrategy<u64> {
-    prop_oneof![6 => 0..12u64, 1 => Just(u64::MAX)].boxed()
-}
-
-fn wide_exchange_commands() -> BoxedStrategy<Command> {
-    let kind =
-        select(vec!["direct", "fanout", "topic", "headers", "bogus"]).prop_map(str::to_owned);
-    prop_oneof![
-        (wide_name(), kind, any::<[bool; 4]>(), wide_table()).prop_map(
-            |(exchange, kind, [passive, durable, auto_delete, internal], arguments)| {
-                Command::ExchangeDeclare {
-                    exchange,
-                    kind,
-                    passive,
-                    durable,
-                    auto_delete,
-                    internal,
-                    arguments,
-                }
-            }
-        ),
-        (wide_name(), any::<bool>()).prop_map(|(exchange, if_unused)| Command::ExchangeDelete {
-            exchange,
-            if_unused
-        }),
-        (
-            wide_name(),
-            wide_name(),
-            wide_name(),
-            wide_table(),
-            any::<bool>()
-        )
-            .prop_map(
-                |(destination, source, routing_key, arguments, bind)| if bind {
-                    Command::ExchangeBind {
-                        destination,
-                        source,
-                        routing_key,
-                        arguments,
-                    }
-                } else {
-                    Command::ExchangeUnbind {
-                        destination,
-                        source,
-                        routing_key,
-                        arguments,
-                    }
-                }
-            ),
-    ]
-    .boxed()
-}
-
-fn wide_queue_commands() -> BoxedStrategy<Command> {
-    prop_oneof![
-        (wide_name(), any::<[bool; 4]>(), wide_table()).prop_map(
-            |(queue, [passive, durable, exclusive, auto_delete], arguments)| {
-                Command::QueueDeclare {
-                    queue,
-                    passive,
-                    durable,
-                    exclusive,
-                    auto_delete,
-                    arguments,
-                }
-            }
-        ),
-        (
-            wide_name(),
-            wide_name(),
-            wide_name(),
-            wide_table(),
-            any::<bool>()
-        )
-            .prop_map(|(queue, exchange, routing_key, arguments, bind)| if bind {
-                Command::QueueBind {
-                    queue,
-                    exchange,
-                    routing_key,
-                    arguments,
-                }
-            } else {
-                Command::QueueUnbind {
-                    queue,
-                    exchange,
-                    routing_key,
-                    arguments,
-                }
-            }),
-        wide_name().prop_map(|queue| Command::QueuePurge { queue }),
-        (wide_name(), any::<bool>(), any::<bool>()).prop_map(|(queue, if_unused, if_empty)| {
-            Command::QueueDelete {
-                queue,
-                if_unused,
-                if_empty,
-            }
-        }),
-    ]
-    .boxed()
-}
-
-fn wide_basic_commands() -> BoxedStrategy<Command> {
-    let body = prop_oneof![
-        8 => proptest::collection::vec(any::<u8>(), 0..8).prop_map(Bytes::from),
-        1 => Just(Bytes::from(vec![0u8; 70_000])),
-    ];
-    prop_oneof![
-        4 => (wide_name(), wide_name(), any::<bool>(), proptest::bool::weighted(0.05), wide_properties(), body)
-            .prop_map(|(exchange, routing_key, mandatory, immediate, properties, body)| {
-                Command::BasicPublish {
-                    exchange: exchange.into(),
-                    routing_key: routing_key.into(),
-                    mandatory,
-                    immediate,
-                    properties: Arc::new(properties),
-                    body,
-                }
-            }),
-        2 => (wide_name(), wide_name(), any::<bool>(), any::<bool>()).prop_map(
-            |(queue, consumer_tag, no_ack, exclusive)| Command::BasicConsume {
-                queue,
-                consumer_tag,
-                no_ack,
-                exclusive,
-                arguments: FieldTable::new(),
-            }
-        ),
-        1 => wide_name().prop_map(|consumer_tag| Command::BasicCancel { consumer_tag }),
-        2 => (wide_name(), any::<bool>()).prop_map(|(queue, no_ack)| Command::BasicGet { queue, no_ack }),
-        1 => (prop_oneof![9 => Just(0u32), 1 => any::<u32>()], 0..4u16, any::<bool>()).prop_map(
-            |(prefetch_size, prefetch_count, global)| Command::BasicQos {
-                prefetch_size,
-                prefetch_count,
-                global,
-            }
-        ),
-        2 => (wide_tag(), any::<bool>())
-            .prop_map(|(delivery_tag, multiple)| Command::BasicAck { delivery_tag, multiple }),
-        1 => (wide_tag(), any::<bool>(), any::<bool>()).prop_map(
-            |(delivery_tag, multiple, requeue)| Command::BasicNack {
-                delivery_tag,
-                multiple,
-                requeue,
-            }
-        ),
-        1 => (wide_tag(), any::<bool>())
-            .prop_map(|(delivery_tag, requeue)| Command::BasicReject { delivery_tag, requeue }),
-        1 => any::<bool>().prop_map(|requeue| Command::BasicRecover { requeue }),
-    ]
-    .boxed()
-}
-
-fn wide_session_commands() -> BoxedStrategy<Command> {
-    select(vec![
-        Command::ChannelOpen,
-        Command::ChannelOpen,
-        Command::ChannelClose,
-        Command::ChannelCloseOk,
-        Command::ConfirmSelect,
-        Command::TxSelect,
-        Command::TxCommit,
-        Command::TxRollback,
-    ])
-    .boxed()
-}
-
-/// Nearly anything an `Input` can hold, and clock moves long enough to reach
-/// the default 30-minute consumer timeout.
-pub fn wide_inputs() -> BoxedStrategy<Vec<Wide>> {
-    let conn = prop_oneof![8 => 0..3u64, 1 => Just(u64::MAX)].prop_map(ConnectionId);
-    let channel =
-        prop_oneof![12 => 0..4u16, 1 => Just(2048u16), 1 => Just(u16::MAX)].prop_map(ChannelId);
-    let command = prop_oneof![
-        3 => wide_session_commands(),
-        2 => wide_exchange_commands(),
-        4 => wide_queue_commands(),
-        8 => wide_basic_commands(),
-    ];
-    let wide = prop_oneof![
-        2 => (conn.clone(), prop_oneof![6 => Just("/"), 1 => Just("other")]).prop_map(
-            |(conn, vhost)| Wide::Input(Input::Connect {
-                conn,
-                user: "guest".to_owned(),
-                vhost: vhost.to_owned(),
-            })
-        ),
-        1 => conn.clone().prop_map(|conn| Wide::Input(Input::Disconnect { conn })),
-        1 => Just(Wide::Input(Input::Timeout)),
-        2 => prop_oneof![4 => 0..200u64, 1 => Just(1_900_000u64), 1 => Just(u64::from(u32::MAX))]
-            .prop_map(Wide::Advance),
-        20 => (conn, channel, command).prop_map(|(conn, channel, command)| {
-            Wide::Input(Input::Command { conn, channel, command })
-        }),
-    ];
-    proptest::collection::vec(wide, 1..=80).boxed()
 }

@@ -76,6 +76,34 @@ fn kind_of(exchange: &str) -> Option<Kind> {
         .map(|(_, kind)| *kind)
 }
 
+/// A redeclare of an existing queue: 405 if it is another connection's
+/// exclusive queue or the exclusive flag differs, 406 if another flag or a
+/// known argument differs (an argument left out counts as different).
+fn check_equivalent(
+    queue: &Queue,
+    conn: u64,
+    flags: Flags,
+    arguments: &FieldTable,
+) -> Result<(), Fault> {
+    match queue.owner {
+        Some(owner) if owner != conn => return Err(ReplyCode::ResourceLocked),
+        owner if owner.is_some() != flags.exclusive => return Err(ReplyCode::ResourceLocked),
+        _ => {}
+    }
+    // RabbitMQ never makes an exclusive queue durable.
+    let durable = flags.durable && !flags.exclusive;
+    let equivalent = queue.durable == durable
+        && queue.auto_delete == flags.auto_delete
+        && KNOWN_ARGUMENTS
+            .iter()
+            .all(|arg| queue.declared.get(*arg) == arguments.get(*arg));
+    if equivalent {
+        Ok(())
+    } else {
+        Err(ReplyCode::PreconditionFailed)
+    }
+}
+
 impl Model {
     /// Whether the exchange exists.
     pub fn exchange_exists(&self, exchange: &str) -> bool {
@@ -190,21 +218,7 @@ impl Model {
         let durable = flags.durable && !flags.exclusive;
         if let Some(queue) = self.queue_named(name) {
             let uid = queue.uid;
-            match queue.owner {
-                Some(owner) if owner != conn => return Err(ReplyCode::ResourceLocked),
-                owner if owner.is_some() != flags.exclusive => {
-                    return Err(ReplyCode::ResourceLocked)
-                }
-                _ => {}
-            }
-            let equivalent = queue.durable == durable
-                && queue.auto_delete == flags.auto_delete
-                && KNOWN_ARGUMENTS
-                    .iter()
-                    .all(|arg| queue.declared.get(*arg) == arguments.get(*arg));
-            if !equivalent {
-                return Err(ReplyCode::PreconditionFailed);
-            }
+            check_equivalent(queue, conn, flags, arguments)?;
             self.declare_ok(conn, number, uid);
             return Ok(());
         }
