@@ -458,3 +458,21 @@ fn synced_beyond_what_was_emitted_is_harmless() {
         }
     )));
 }
+
+#[test]
+fn recovered_broker_numbers_messages_past_every_id_in_its_log() {
+    let mut broker = confirming(FieldTable::new());
+    publish_persistent(&mut broker, "a");
+    publish_persistent(&mut broker, "b");
+    broker.connect(2);
+    broker.get(2, 1, "q", true).assert_ok();
+    broker.get(2, 1, "q", true).assert_ok();
+    broker.crash_and_recover(broker.log.len());
+    broker.connect(1);
+    let step = broker.publish_with(1, 1, "", "q", "c", persistent());
+    let published = step.events().into_iter().find_map(|event| match event {
+        brokerlab_core::Event::Published { message, .. } => Some(message),
+        _ => None,
+    });
+    assert_eq!(published, Some(brokerlab_core::MessageId(3)), "ids 1 and 2 are in the log, though removed");
+}

@@ -72,6 +72,7 @@ fn prelude() -> Vec<Step> {
     ]
 }
 
+/// Items one to a line, indented, for a failure report.
 fn lines<T: std::fmt::Debug>(items: &[T]) -> String {
     let mut text = String::new();
     for item in items {
@@ -89,6 +90,7 @@ fn check_against_model(steps: &[Step]) -> Result<(), String> {
     check_core_against_model(Core::new(), steps)
 }
 
+/// `check_against_model` with a given core (a mutant, say).
 fn check_core_against_model(mut core: Core, steps: &[Step]) -> Result<(), String> {
     let mut model = Model::new(observe::START_MS);
     let mut transcript = String::new();
@@ -127,6 +129,8 @@ fn outputs_of(steps: &[Step]) -> (Vec<Vec<Output>>, Core) {
     (all, core)
 }
 
+/// `cases` cases, and no regression files written next to the tests (a
+/// failure prints its minimal run, which belongs in a named test).
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
@@ -146,14 +150,6 @@ proptest! {
     }
 
     #[test]
-    fn the_same_inputs_give_the_same_outputs(steps in strategy::steps()) {
-        let (first, first_core) = outputs_of(&steps);
-        let (second, second_core) = outputs_of(&steps);
-        prop_assert_eq!(first, second);
-        prop_assert!(first_core.broker == second_core.broker, "the two brokers end in different states");
-    }
-
-    #[test]
     fn no_input_panics_the_core(inputs in wide::wide_inputs()) {
         let mut core = Core::with_config(brokerlab_core::Config::default());
         for wide in inputs {
@@ -162,6 +158,19 @@ proptest! {
                 Wide::Input(input) => core.input(input),
             };
         }
+    }
+}
+
+proptest! {
+    // Each case runs two cores and the model; half the cases keep the file fast.
+    #![proptest_config(config(500))]
+
+    #[test]
+    fn the_same_inputs_give_the_same_outputs(steps in strategy::steps()) {
+        let (first, first_core) = outputs_of(&steps);
+        let (second, second_core) = outputs_of(&steps);
+        prop_assert_eq!(first, second);
+        prop_assert!(first_core.broker == second_core.broker, "the two brokers end in different states");
     }
 }
 

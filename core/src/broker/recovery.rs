@@ -129,6 +129,7 @@ impl Replay {
                 expires_at,
                 delivery_count,
             } => {
+                self.max_message_id = self.max_message_id.max(message.id.0);
                 if let Some(state) = self.queues.get_mut(&(vhost, queue)) {
                     let message = MessageState {
                         message,
