@@ -35,6 +35,12 @@ pub struct Record {
 /// A durable change.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Change {
+    /// Every message id up to `upto` was issued (a snapshot starts with it, so
+    /// that ids of messages compacted away are not issued again).
+    MessageIdsIssued {
+        /// The highest id issued.
+        upto: u64,
+    },
     /// A durable exchange was declared.
     ExchangeDeclared {
         /// Its vhost.

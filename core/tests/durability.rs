@@ -474,5 +474,9 @@ fn recovered_broker_numbers_messages_past_every_id_in_its_log() {
         brokerlab_core::Event::Published { message, .. } => Some(message),
         _ => None,
     });
-    assert_eq!(published, Some(brokerlab_core::MessageId(3)), "ids 1 and 2 are in the log, though removed");
+    assert_eq!(
+        published,
+        Some(brokerlab_core::MessageId(3)),
+        "ids 1 and 2 are in the log, though removed"
+    );
 }

@@ -57,6 +57,9 @@ impl Replay {
     /// not hold (already deleted, or compacted away) are ignored.
     pub(super) fn apply(&mut self, change: Change) {
         match change {
+            Change::MessageIdsIssued { upto } => {
+                self.max_message_id = self.max_message_id.max(upto)
+            }
             Change::ExchangeDeclared {
                 vhost,
                 name,
@@ -303,7 +306,9 @@ fn install_binding(
 
 /// The live durable state of a broker as changes that recover it.
 pub(super) fn snapshot(broker: &Broker) -> Vec<Change> {
-    let mut changes = Vec::new();
+    let mut changes = vec![Change::MessageIdsIssued {
+        upto: broker.next_message_id - 1,
+    }];
     for (vhost, names) in &broker.vhosts {
         snapshot_entities(broker, vhost, names, &mut changes);
         for &id in names.queues.values() {

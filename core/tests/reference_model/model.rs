@@ -217,7 +217,8 @@ impl Model {
         }
     }
 
-    /// Moves time forward, expiring queue heads at the instant each expires.
+    /// Moves time forward, expiring queue heads at the instant each expires
+    /// (the driver of the core jumps to every deadline the same way).
     fn advance(&mut self, ms: u64) {
         let target_ms = self.now_ms + ms;
         loop {
@@ -233,13 +234,14 @@ impl Model {
         self.begin_input();
     }
 
-    /// What happens at the start of every input: expired queue heads go.
+    /// What happens at the start of every input: due timers fire, and
+    /// expired queue heads go.
     ///
-    /// Heads are expired at the instant they expire, so the only heads found
-    /// expired here are ones a basic.get uncovered in the previous input.
-    /// Queues are expired in order of their earliest head expiry, then of
-    /// their storage slot, because that is the order of the core's timers:
-    /// a choice, not a rule.
+    /// Within `advance` these are the heads expiring at that instant; at
+    /// other inputs there are none, because every other change of a head
+    /// expires what it uncovers at once. Queues are expired in order of their
+    /// earliest head expiry, then of their storage slot, because that is the
+    /// order of the core's timers: a choice, not a rule.
     fn begin_input(&mut self) {
         let now_ms = self.now_ms;
         let mut due: Vec<(u64, usize, u64)> = self
@@ -330,6 +332,8 @@ impl Model {
         }
     }
 
+    /// The steps that reconnect a connection the broker closed (or that is
+    /// gone), and open channels 1 and 2 where they are not open.
     fn healing_steps(&self) -> Vec<Step> {
         let mut steps = Vec::new();
         for conn in 1..=2 {

@@ -11,6 +11,7 @@ use crate::reference_model::steps::Cmd;
 use brokerlab_core::{CloseScope, Reply, ReplyCode};
 
 impl Model {
+    /// A client connected; a live id is ignored (the driver would be broken).
     pub(super) fn connect(&mut self, id: u64) {
         if self.conn(id).is_some() {
             return;
@@ -23,6 +24,7 @@ impl Model {
         self.reply_other(id, 0, Reply::ConnectionOpenOk);
     }
 
+    /// The connection is gone: everything it held is released.
     pub(super) fn disconnect(&mut self, id: u64) {
         if self.conn(id).is_none() {
             return;
@@ -108,6 +110,9 @@ impl Model {
         }
     }
 
+    /// A command on a channel: ignored on a connection the broker closed,
+    /// only the close handshake on a channel it closed, 504 on a channel
+    /// that is not open, else dispatched.
     pub(super) fn command(&mut self, conn: u64, number: u16, command: &Cmd) {
         if self.conn(conn).is_none_or(|conn| conn.closing) {
             return;
