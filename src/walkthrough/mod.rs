@@ -1,0 +1,55 @@
+//! Step-by-step walkthroughs of the seed document's patterns, driven through
+//! the core and narrated as they happen.
+//!
+//! Each walkthrough is a short story told with real inputs: every output of
+//! the core is printed under the step that caused it, and the clients in the
+//! story act on what was actually delivered (a server reads `reply_to`, a
+//! worker reads `x-death`), so a core that misbehaves makes a walkthrough
+//! fail instead of telling a wrong story.
+//!
+//! The seed document's consumer groups (Kafka-style partitions with offsets)
+//! and sagas have no walkthrough here: they belong to the later work on
+//! streams and sagas, which the queue core alone does not provide.
+
+mod narrator;
+mod queues;
+mod reliability;
+mod routing;
+
+pub use queues::{prefetch, priority, ttl, work_queue};
+pub use reliability::{dlq_retry, idempotency};
+pub use routing::{ordering_by_key, pubsub, request_reply, routing};
+
+use std::io::{self, Write};
+
+/// Every walkthrough's command-line name, in teaching order.
+pub const PATTERNS: [&str; 10] = [
+    "work-queue",
+    "pubsub",
+    "routing",
+    "request-reply",
+    "dlq-retry",
+    "ttl",
+    "priority",
+    "ordering-by-key",
+    "idempotency",
+    "prefetch",
+];
+
+/// Runs the walkthrough named `pattern` (one of [`PATTERNS`]); `None` when there is none.
+pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
+    let result = match pattern {
+        "work-queue" => work_queue(out),
+        "pubsub" => pubsub(out),
+        "routing" => routing(out),
+        "request-reply" => request_reply(out),
+        "dlq-retry" => dlq_retry(out),
+        "ttl" => ttl(out),
+        "priority" => priority(out),
+        "ordering-by-key" => ordering_by_key(out),
+        "idempotency" => idempotency(out),
+        "prefetch" => prefetch(out),
+        _ => return None,
+    };
+    Some(result)
+}
