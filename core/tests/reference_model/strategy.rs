@@ -15,6 +15,7 @@ use proptest::strategy::Union;
 const QUEUES: [&str; 6] = ["q0", "q1", "q2", "", "amq.gen-1", "amq.gen-2"];
 const QUEUE_WEIGHTS: [u32; 6] = [10, 8, 4, 2, 1, 1];
 
+/// One of `values`, with the matching weight.
 fn pick(values: &'static [&'static str], weights: &'static [u32]) -> BoxedStrategy<&'static str> {
     let arms = values
         .iter()
@@ -24,6 +25,7 @@ fn pick(values: &'static [&'static str], weights: &'static [u32]) -> BoxedStrate
     Union::new_weighted(arms).boxed()
 }
 
+/// A queue name for the commands that use a queue.
 fn queue() -> BoxedStrategy<&'static str> {
     pick(&QUEUES, &QUEUE_WEIGHTS)
 }
@@ -33,6 +35,7 @@ fn declared_queue() -> BoxedStrategy<&'static str> {
     pick(&QUEUES, &[8, 6, 3, 3, 1, 1])
 }
 
+/// One of the two connections.
 fn conn() -> BoxedStrategy<u64> {
     (1..=2u64).boxed()
 }
@@ -43,6 +46,7 @@ fn channel() -> BoxedStrategy<u16> {
     prop_oneof![100 => Just(1u16), 80 => Just(2u16), 1 => Just(0u16), 1 => Just(3u16)].boxed()
 }
 
+/// An `x-message-ttl` value, sometimes negative or of the wrong type.
 fn ttl() -> BoxedStrategy<Arg> {
     prop_oneof![
         3 => select(vec![0i64, 10, 20, 50]).prop_map(Arg::Int),
@@ -52,6 +56,7 @@ fn ttl() -> BoxedStrategy<Arg> {
     .boxed()
 }
 
+/// An integer argument, usually one of `valid`.
 fn small_int(valid: Vec<i64>, invalid: Vec<i64>) -> BoxedStrategy<Arg> {
     prop_oneof![
         4 => select(valid).prop_map(Arg::Int),
@@ -60,6 +65,7 @@ fn small_int(valid: Vec<i64>, invalid: Vec<i64>) -> BoxedStrategy<Arg> {
     .boxed()
 }
 
+/// A string argument.
 fn text(values: Vec<&'static str>) -> BoxedStrategy<Arg> {
     select(values).prop_map(Arg::Text).boxed()
 }
@@ -256,6 +262,7 @@ const BIND_EXCHANGE_WEIGHTS: [u32; 6] = [4, 3, 5, 1, 1, 1];
 const BIND_KEYS: [&str; 10] = ["q0", "a", "a.b", "#", "*", "a.*", "a.#", "*.b", "#.b", ""];
 const BIND_KEY_WEIGHTS: [u32; 10] = [2, 3, 2, 2, 2, 2, 2, 1, 1, 2];
 
+/// A (queue, exchange, binding key) for bind and unbind.
 fn binding() -> BoxedStrategy<(&'static str, &'static str, &'static str)> {
     (
         queue(),
@@ -287,6 +294,7 @@ fn destination() -> BoxedStrategy<(&'static str, &'static str)> {
     .boxed()
 }
 
+/// A basic.publish, with an expiration (sometimes invalid) and a priority now and then.
 fn publish() -> BoxedStrategy<Cmd> {
     let expiration = prop_oneof![
         12 => Just(None),

@@ -19,6 +19,7 @@ pub enum Wide {
     Advance(u64),
 }
 
+/// A name or key: common ones, odd ones, and one over 255 bytes.
 fn wide_name() -> BoxedStrategy<String> {
     prop_oneof![
         8 => select(vec![
@@ -32,6 +33,7 @@ fn wide_name() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// A field value of any type.
 fn wide_value() -> BoxedStrategy<FieldValue> {
     prop_oneof![
         4 => (-3i64..400).prop_map(FieldValue::I64),
@@ -51,6 +53,7 @@ fn wide_value() -> BoxedStrategy<FieldValue> {
     .boxed()
 }
 
+/// An argument table over the known arguments and a few others.
 fn wide_table() -> BoxedStrategy<FieldTable> {
     let names = select(vec![
         "x-message-ttl",
@@ -70,6 +73,7 @@ fn wide_table() -> BoxedStrategy<FieldTable> {
     proptest::collection::btree_map(names.prop_map(str::to_owned), wide_value(), 0..4).boxed()
 }
 
+/// Properties with odd expirations, any priority, and headers.
 fn wide_properties() -> BoxedStrategy<Properties> {
     (
         proptest::option::of(select(vec![
@@ -97,10 +101,12 @@ fn wide_properties() -> BoxedStrategy<Properties> {
         .boxed()
 }
 
+/// A delivery tag, small or huge.
 fn wide_tag() -> BoxedStrategy<u64> {
     prop_oneof![6 => 0..12u64, 1 => Just(u64::MAX)].boxed()
 }
 
+/// exchange.declare, delete, bind and unbind.
 fn wide_exchange_commands() -> BoxedStrategy<Command> {
     let kind =
         select(vec!["direct", "fanout", "topic", "headers", "bogus"]).prop_map(str::to_owned);
@@ -150,6 +156,7 @@ fn wide_exchange_commands() -> BoxedStrategy<Command> {
     .boxed()
 }
 
+/// queue.declare, bind, unbind, purge and delete.
 fn wide_queue_commands() -> BoxedStrategy<Command> {
     prop_oneof![
         (wide_name(), any::<[bool; 4]>(), wide_table()).prop_map(
@@ -198,6 +205,7 @@ fn wide_queue_commands() -> BoxedStrategy<Command> {
     .boxed()
 }
 
+/// The basic.* commands.
 fn wide_basic_commands() -> BoxedStrategy<Command> {
     let body = prop_oneof![
         8 => proptest::collection::vec(any::<u8>(), 0..8).prop_map(Bytes::from),
@@ -249,6 +257,7 @@ fn wide_basic_commands() -> BoxedStrategy<Command> {
     .boxed()
 }
 
+/// Channel, confirm and transaction commands.
 fn wide_session_commands() -> BoxedStrategy<Command> {
     select(vec![
         Command::ChannelOpen,

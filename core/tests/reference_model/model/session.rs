@@ -155,6 +155,7 @@ impl Model {
         }
     }
 
+    /// channel.open on a channel that is not open.
     fn open_channel(&mut self, conn: u64, number: u16) {
         self.channels.push(Chan {
             conn,
@@ -169,6 +170,7 @@ impl Model {
         self.reply_other(conn, number, Reply::ChannelOpenOk);
     }
 
+    /// A command on an open channel: session, queue and confirm commands here.
     fn channel_command(&mut self, conn: u64, number: u16, command: &Cmd) -> Result<(), Fault> {
         let (c, n) = (conn, number);
         match *command {
