@@ -1,5 +1,10 @@
 //! Broker configuration: every bound the core enforces is here, explicit.
 
+/// The largest `max_message_size_bytes` a broker accepts: a logged message
+/// must fit one log frame (brokerlab-store's frames hold 65 MiB, which leaves
+/// a mebibyte for the properties and the record around the body).
+pub const MESSAGE_SIZE_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
 /// Broker configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Config {

@@ -12,7 +12,7 @@ mod timers;
 
 use crate::arena::{Arena, Id};
 use crate::channel::{Channel, Consumer};
-use crate::config::Config;
+use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
 use crate::field::FieldTable;
 use crate::message::Message;
 use crate::protocol::{
@@ -158,8 +158,17 @@ const PREDECLARED: [(&str, ExchangeKind); 6] = [
 
 impl Broker {
     /// A broker with the configured vhosts and their predeclared exchanges.
+    ///
+    /// # Panics
+    /// When `config.max_message_size_bytes` is above [`MESSAGE_SIZE_LIMIT_BYTES`]
+    /// (a configuration error of the driver, not client input).
     #[must_use]
     pub fn new(config: Config) -> Broker {
+        assert!(
+            config.max_message_size_bytes <= MESSAGE_SIZE_LIMIT_BYTES,
+            "max_message_size_bytes {} is above the limit of {MESSAGE_SIZE_LIMIT_BYTES}",
+            config.max_message_size_bytes
+        );
         let mut broker = Broker {
             config,
             now: Instant::default(),
