@@ -276,10 +276,13 @@ fn bench_topic_routing(c: &mut Criterion) {
         let deliveries = publish_keys(&mut broker, &exchange, &keys, &body);
         // Each publish costs its routing plus one delivery per queue it
         // reaches; printed so the report can separate the two.
-        eprintln!(
-            "route/topic_10k: {:.2} deliveries per publish",
-            deliveries as f64 / keys.len() as f64
-        );
+        static PRINTED: std::sync::Once = std::sync::Once::new();
+        PRINTED.call_once(|| {
+            eprintln!(
+                "route/topic_10k: {:.2} deliveries per publish",
+                deliveries as f64 / keys.len() as f64
+            );
+        });
         b.iter(|| publish_keys(&mut broker, &exchange, &keys, &body));
     });
     group.finish();

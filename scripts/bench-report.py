@@ -51,7 +51,7 @@ def estimate(bench_id):
 def main():
     bench, report = sys.argv[1], pathlib.Path(sys.argv[2])
     result = run(["cargo", "bench", "--bench", bench, "--", "--warm-up-time", "2", "--measurement-time", "6"])
-    notes = [line for line in result.stderr.splitlines() if "per publish" in line]
+    notes = list(dict.fromkeys(line for line in result.stderr.splitlines() if "per publish" in line))
     commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
     dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
     rows, per_element = [], {}

@@ -1,0 +1,150 @@
+//! The broker node: the real `brokerlab_core::Broker` over a simulated disk.
+//!
+//! The node drives the core exactly by its calling protocol: every input is
+//! fed with the simulated time, the outputs are drained at once, and the next
+//! deadline from `poll_timeout` becomes a timer event. `Output::Persist`
+//! records are appended to a `brokerlab_store::SimStore`, and an fsync is
+//! started if none is running; when it completes (after a drawn delay, as an
+//! event) the store syncs and the node feeds `Input::Synced`, which releases
+//! the confirms that waited for the disk.
+//!
+//! A crash loses the broker's memory and whatever the disk had not synced
+//! (the store may also keep some unsynced writes, tear the last one, or flip
+//! bits in it, as the plan says); a restart recovers from what the disk
+//! holds. Events scheduled for an earlier life of the broker carry its
+//! incarnation number and are ignored when they arrive.
+
+use crate::random::SimRng;
+use brokerlab_core::{Broker, Config, Input, Instant, Output};
+use brokerlab_store::{CrashFaults, SimStore, Store};
+use std::collections::BTreeSet;
+
+/// Most broker deadlines armed at once.
+const TIMERS_MAX: usize = 4096;
+
+/// What the simulation must schedule after the node handled something.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Start an fsync: schedule its completion.
+    pub fsync: bool,
+    /// Arm a timer at this time.
+    pub timer_ns: Option<u64>,
+}
+
+/// The broker and its disk.
+#[derive(Debug)]
+pub struct BrokerNode {
+    config: Config,
+    broker: Option<Broker>,
+    store: SimStore,
+    incarnation: u64,
+    fsync_running: bool,
+    timers: BTreeSet<u64>,
+}
+
+impl BrokerNode {
+    /// A broker on an empty disk.
+    #[must_use]
+    pub fn start(config: Config) -> BrokerNode {
+        let mut node = BrokerNode {
+            config,
+            broker: None,
+            store: SimStore::new(),
+            incarnation: 0,
+            fsync_running: false,
+            timers: BTreeSet::new(),
+        };
+        node.restart();
+        node
+    }
+
+    /// Whether the broker is running (not crashed).
+    #[must_use]
+    pub fn is_up(&self) -> bool {
+        self.broker.is_some()
+    }
+
+    /// Which life of the broker this is: one more after every crash.
+    #[must_use]
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Feeds one input and drains the outputs: records go to the disk,
+    /// replies and events into `outputs` for the simulation to carry out.
+    pub fn handle(&mut self, now_ns: u64, input: Input, outputs: &mut Vec<Output>) -> Step {
+        let broker = self
+            .broker
+            .as_mut()
+            .expect("inputs reach a running broker only");
+        broker.handle(Instant(now_ns), input);
+        let mut appended = false;
+        while let Some(output) = broker.poll_output() {
+            match output {
+                Output::Persist(record) => {
+                    self.store.append(&record).unwrap_or_else(|error| {
+                        panic!("the simulated disk refused a record: {error}")
+                    });
+                    appended = true;
+                }
+                other => outputs.push(other),
+            }
+        }
+        let fsync = appended && !self.fsync_running;
+        self.fsync_running |= fsync;
+        let deadline = broker.poll_timeout().map(|at| at.0);
+        let timer_ns = deadline.filter(|at| self.timers.insert(*at));
+        assert!(
+            self.timers.len() <= TIMERS_MAX,
+            "broker timer bound reached"
+        );
+        Step { fsync, timer_ns }
+    }
+
+    /// The running fsync completed: everything appended so far is durable.
+    pub fn fsync_done(&mut self, now_ns: u64, outputs: &mut Vec<Output>) -> Step {
+        assert!(
+            self.fsync_running,
+            "an fsync completes only after it started"
+        );
+        self.fsync_running = false;
+        let synced = self
+            .store
+            .sync()
+            .unwrap_or_else(|error| panic!("the simulated disk failed a sync: {error}"));
+        match synced {
+            Some(upto) => self.handle(now_ns, Input::Synced { upto }, outputs),
+            None => Step::default(),
+        }
+    }
+
+    /// The timer armed for `at_ns` fired.
+    pub fn timer_fired(&mut self, now_ns: u64, at_ns: u64, outputs: &mut Vec<Output>) -> Step {
+        self.timers.remove(&at_ns);
+        self.handle(now_ns, Input::Timeout, outputs)
+    }
+
+    /// The broker dies: its memory is gone and the disk loses what it had not synced.
+    pub fn crash(&mut self, rng: &mut SimRng, faults: CrashFaults) {
+        assert!(self.is_up(), "only a running broker crashes");
+        self.store.crash(rng.as_rng(), faults);
+        self.broker = None;
+        self.incarnation += 1;
+        self.fsync_running = false;
+        self.timers.clear();
+    }
+
+    /// The broker starts again from what its disk holds.
+    ///
+    /// # Panics
+    /// When the disk holds a log recovery refuses: the store promises that a
+    /// crash never leaves one, so that is a bug in the system under test.
+    pub fn restart(&mut self) {
+        assert!(!self.is_up(), "only a stopped broker restarts");
+        let records = self
+            .store
+            .recover()
+            .unwrap_or_else(|error| panic!("the log did not recover after a crash: {error}"));
+        self.broker = Some(Broker::recover(self.config.clone(), records));
+    }
+}

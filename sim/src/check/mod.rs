@@ -1,0 +1,152 @@
+//! Checkers: each judges the recorded history for one named property.
+//!
+//! They observe the message path from outside, as Jepsen's checkers do: the
+//! client-side history (publishes, confirms, deliveries, settles) and the
+//! core's event stream, never the broker's internals. Each safety checker
+//! returns the first violation it finds, with the time and a sentence that
+//! says what went wrong. The liveness check belongs to the simulation (it is
+//! about the run going quiet after the heal phase) and reports through the
+//! same [`Violation`] type.
+//!
+//! `no-lost-confirmed` is the one safety property that needs the run to be
+//! over: a confirmed message not yet consumed is only lost if the run
+//! settled. The simulation runs it only after the liveness check passed.
+
+pub mod fifo;
+pub mod no_lost_confirmed;
+pub mod no_phantom;
+pub mod prefetch_respected;
+pub mod redelivery_flagged;
+
+use crate::history::History;
+use crate::plan::Millis;
+use std::fmt;
+
+/// Whether a violation breaks safety (something bad happened) or liveness
+/// (something good never did).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Something bad happened.
+    Safety,
+    /// Something good did not happen within the bound.
+    Liveness,
+}
+
+/// A property the run broke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The checker's name, as printed.
+    pub checker: &'static str,
+    /// Safety or liveness.
+    pub kind: Kind,
+    /// When, in simulated nanoseconds.
+    pub at_ns: u64,
+    /// What went wrong, in a sentence.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            Kind::Safety => "safety",
+            Kind::Liveness => "liveness",
+        };
+        write!(
+            f,
+            "VIOLATION {} ({kind}) at {}: {}",
+            self.checker,
+            Millis(self.at_ns),
+            self.detail
+        )
+    }
+}
+
+/// A safety checker: the first violation in a history, if any.
+pub type Checker = fn(&History) -> Option<Violation>;
+
+/// The safety checkers that hold for any prefix of a run, by name.
+pub const PREFIX_CHECKERS: [(&str, Checker); 4] = [
+    (no_phantom::NAME, no_phantom::check),
+    (redelivery_flagged::NAME, redelivery_flagged::check),
+    (fifo::NAME, fifo::check),
+    (prefetch_respected::NAME, prefetch_respected::check),
+];
+
+/// The name of the liveness check of the heal phase.
+pub const LIVENESS: &str = "liveness";
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Hand-made history entries for the checkers' tests.
+
+    use crate::history::{Entry, Settle, Stamp};
+    use brokerlab_core::{ChannelId, ConnectionId, Event, MessageId};
+    use std::sync::Arc;
+
+    pub const PRODUCER_CONN: ConnectionId = ConnectionId(1);
+    pub const CONSUMER_CONN: ConnectionId = ConnectionId(2);
+    pub const CHANNEL: ChannelId = ChannelId(1);
+
+    pub fn stamp(attempt: u64) -> Stamp {
+        Stamp {
+            payload: attempt,
+            attempt,
+        }
+    }
+
+    pub fn publish(attempt: u64) -> Entry {
+        Entry::Publish {
+            producer: 0,
+            conn: PRODUCER_CONN,
+            channel: CHANNEL,
+            seq: attempt,
+            stamp: stamp(attempt),
+        }
+    }
+
+    pub fn confirm(attempt: u64) -> Entry {
+        Entry::Confirm {
+            producer: 0,
+            stamp: stamp(attempt),
+            ack: true,
+        }
+    }
+
+    pub fn consume(prefetch: u16) -> Entry {
+        Entry::Consume {
+            consumer: 0,
+            conn: CONSUMER_CONN,
+            channel: CHANNEL,
+            prefetch,
+        }
+    }
+
+    pub fn deliver(attempt: u64, delivery_tag: u64, redelivered: bool) -> Entry {
+        Entry::Deliver {
+            consumer: 0,
+            conn: CONSUMER_CONN,
+            channel: CHANNEL,
+            delivery_tag,
+            redelivered,
+            message: MessageId(attempt),
+            stamp: Some(stamp(attempt)),
+        }
+    }
+
+    pub fn settle(delivery_tag: u64, how: Settle) -> Entry {
+        Entry::Settle {
+            consumer: 0,
+            conn: CONSUMER_CONN,
+            channel: CHANNEL,
+            delivery_tag,
+            how,
+        }
+    }
+
+    pub fn broker_acked(attempt: u64) -> Entry {
+        Entry::Broker(Event::Acked {
+            message: MessageId(attempt),
+            queue: Arc::from("work"),
+        })
+    }
+}

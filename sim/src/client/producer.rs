@@ -1,0 +1,261 @@
+//! A producer with publisher confirms that retries what was not confirmed.
+//!
+//! It owns a fixed set of logical messages and is done when every one has
+//! been confirmed (basic.ack) at least once. Publishes are paced by a drawn
+//! gap and limited by a window of unconfirmed ones. A publish that is nacked,
+//! that waits longer than the confirm timeout, or whose connection drops
+//! before its confirm, is published again: that is what real producers do,
+//! and it is why consumers see duplicates. Every message is persistent and
+//! goes to the workload's durable queue through the default exchange.
+
+use super::{declare_durable, Context, Outbox, CHANNEL};
+use crate::history::{Entry, Stamp};
+use crate::plan::Span;
+use brokerlab_core::{ChannelId, Command, ConnectionId, Properties, Reply};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Most publishes a producer keeps track of at once (unconfirmed, including
+/// ones already published again): far above any window a plan draws.
+const IN_FLIGHT_MAX: usize = 4096;
+
+/// How a producer behaves.
+#[derive(Clone, Debug)]
+pub struct ProducerSpec {
+    /// The producer's index among the run's producers.
+    pub id: usize,
+    /// The queue it publishes to (through the default exchange).
+    pub queue: Arc<str>,
+    /// Logical messages it must get confirmed.
+    pub messages: u64,
+    /// Most unconfirmed publishes outstanding.
+    pub window: usize,
+    /// Pause between two publishes.
+    pub gap: Span,
+    /// How long to wait for a confirm before publishing again.
+    pub confirm_timeout_ns: u64,
+}
+
+/// A publish waiting for its confirm.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    stamp: Stamp,
+    sent_at_ns: u64,
+    /// Already published again after a timeout: it no longer counts towards
+    /// the window, but its confirm still counts if it comes.
+    retried: bool,
+}
+
+/// The producer state machine.
+#[derive(Clone, Debug)]
+pub struct Producer {
+    spec: ProducerSpec,
+    pub(super) outbox: Outbox,
+    conn: Option<ConnectionId>,
+    /// Logical messages `0..fresh` have been published at least once.
+    fresh: u64,
+    /// Logical messages to publish again, oldest first.
+    retry: VecDeque<u64>,
+    confirmed: BTreeSet<u64>,
+    /// Unconfirmed publishes on the current connection, by confirm sequence number.
+    in_flight: BTreeMap<u64, InFlight>,
+    next_seq: u64,
+    next_publish_ns: u64,
+    attempts: u64,
+}
+
+impl Producer {
+    /// A producer that has published nothing yet.
+    #[must_use]
+    pub fn new(spec: ProducerSpec) -> Producer {
+        assert!(spec.window > 0, "a producer needs room for one publish");
+        assert!(spec.messages < 1 << 32, "message numbers fit in 32 bits");
+        Producer {
+            spec,
+            outbox: Outbox::default(),
+            conn: None,
+            fresh: 0,
+            retry: VecDeque::new(),
+            confirmed: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
+            next_seq: 1,
+            next_publish_ns: 0,
+            attempts: 0,
+        }
+    }
+
+    /// Whether every logical message has been confirmed.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.confirmed.len() as u64 == self.spec.messages
+    }
+
+    pub(super) fn handle_open(&mut self, context: &mut Context<'_>, conn: ConnectionId) {
+        assert!(
+            self.in_flight.is_empty(),
+            "nothing is in flight on a new connection"
+        );
+        self.conn = Some(conn);
+        // Confirm numbers start at 1 on every channel that selects confirms.
+        self.next_seq = 1;
+        self.outbox.send(CHANNEL, Command::ChannelOpen);
+        self.outbox.send(CHANNEL, Command::ConfirmSelect);
+        self.outbox.send(CHANNEL, declare_durable(&self.spec.queue));
+        self.next_publish_ns = context.now_ns;
+    }
+
+    pub(super) fn handle_reply(&mut self, context: &mut Context<'_>, _: ChannelId, reply: Reply) {
+        match reply {
+            Reply::ConfirmAck {
+                delivery_tag,
+                multiple,
+            } => self.confirmed_upto(context, delivery_tag, multiple, true),
+            Reply::ConfirmNack {
+                delivery_tag,
+                multiple,
+            } => self.confirmed_upto(context, delivery_tag, multiple, false),
+            // A broker-initiated close is not part of this workload: start over.
+            Reply::Close { .. } => self.outbox.close(),
+            _ => {}
+        }
+    }
+
+    fn confirmed_upto(&mut self, context: &mut Context<'_>, seq: u64, multiple: bool, ack: bool) {
+        let settled: Vec<u64> = if multiple {
+            self.in_flight.range(..=seq).map(|(seq, _)| *seq).collect()
+        } else {
+            vec![seq]
+        };
+        for seq in settled {
+            // A confirm for a number not in flight answers a publish made
+            // before a reconnect numbered from 1 again: nothing to do.
+            let Some(publish) = self.in_flight.remove(&seq) else {
+                continue;
+            };
+            let producer = self.spec.id;
+            let stamp = publish.stamp;
+            let entry = Entry::Confirm {
+                producer,
+                stamp,
+                ack,
+            };
+            context.history.record(context.now_ns, entry);
+            let index = stamp.payload & 0xffff_ffff;
+            if ack {
+                self.confirmed.insert(index);
+                self.retry.retain(|waiting| *waiting != index);
+            } else {
+                self.schedule_retry(index);
+            }
+        }
+    }
+
+    pub(super) fn handle_closed(&mut self, _: &mut Context<'_>) {
+        self.conn = None;
+        self.outbox.clear();
+        for publish in std::mem::take(&mut self.in_flight).into_values() {
+            self.schedule_retry(publish.stamp.payload & 0xffff_ffff);
+        }
+    }
+
+    pub(super) fn handle_timeout(&mut self, context: &mut Context<'_>) {
+        let now_ns = context.now_ns;
+        let timeout_ns = self.spec.confirm_timeout_ns;
+        let mut expired = Vec::new();
+        for publish in self.in_flight.values_mut() {
+            if !publish.retried && publish.sent_at_ns + timeout_ns <= now_ns {
+                publish.retried = true;
+                expired.push(publish.stamp.payload & 0xffff_ffff);
+            }
+        }
+        for index in expired {
+            self.schedule_retry(index);
+        }
+        if self.can_publish() && self.next_publish_ns <= now_ns {
+            self.publish(context);
+        }
+    }
+
+    /// The next publish time when a publish is possible, and the earliest confirm deadline.
+    pub(super) fn poll_timeout(&self) -> Option<u64> {
+        let publish = self.can_publish().then_some(self.next_publish_ns);
+        let deadline = self
+            .in_flight
+            .values()
+            .filter(|publish| !publish.retried)
+            .map(|publish| publish.sent_at_ns + self.spec.confirm_timeout_ns)
+            .min();
+        publish.into_iter().chain(deadline).min()
+    }
+
+    fn can_publish(&self) -> bool {
+        let window_used = self.in_flight.values().filter(|p| !p.retried).count();
+        let has_work = !self.retry.is_empty() || self.fresh < self.spec.messages;
+        self.conn.is_some() && window_used < self.spec.window && has_work
+    }
+
+    fn schedule_retry(&mut self, index: u64) {
+        if !self.confirmed.contains(&index) && !self.retry.contains(&index) {
+            self.retry.push_back(index);
+        }
+        assert!(
+            self.retry.len() as u64 <= self.spec.messages,
+            "retry queue bound"
+        );
+    }
+
+    fn publish(&mut self, context: &mut Context<'_>) {
+        let conn = self.conn.expect("can_publish checked the connection");
+        let index = match self.retry.pop_front() {
+            Some(index) => index,
+            None => {
+                self.fresh += 1;
+                self.fresh - 1
+            }
+        };
+        let id = self.spec.id as u64;
+        self.attempts += 1;
+        let stamp = Stamp {
+            payload: id << 32 | index,
+            attempt: id << 32 | self.attempts,
+        };
+        assert!(
+            self.in_flight.len() < IN_FLIGHT_MAX,
+            "in-flight bound reached"
+        );
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let properties = Properties {
+            delivery_mode: Some(2),
+            message_id: Some(stamp.payload.to_string()),
+            ..Properties::default()
+        };
+        self.outbox.send(
+            CHANNEL,
+            Command::BasicPublish {
+                exchange: "".into(),
+                routing_key: self.spec.queue.clone(),
+                mandatory: false,
+                immediate: false,
+                properties: Arc::new(properties),
+                body: stamp.encode(),
+            },
+        );
+        let sent_at_ns = context.now_ns;
+        let in_flight = InFlight {
+            stamp,
+            sent_at_ns,
+            retried: false,
+        };
+        self.in_flight.insert(seq, in_flight);
+        let entry = Entry::Publish {
+            producer: self.spec.id,
+            conn,
+            channel: CHANNEL,
+            seq,
+            stamp,
+        };
+        context.history.record(sent_at_ns, entry);
+        self.next_publish_ns = sent_at_ns + self.spec.gap.draw(context.rng);
+    }
+}

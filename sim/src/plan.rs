@@ -1,0 +1,322 @@
+//! What a run does and what goes wrong in it: the options of a simulation.
+//!
+//! A run's [`Options`] are a [`WorkloadParams`] (which workload, how many
+//! clients and messages, how they behave) and a [`FaultPlan`] (each kind of
+//! fault with its own rate, or off). In swarm mode both are drawn from the
+//! seed, after TigerBeetle's VOPR: each fault kind is switched on or off per
+//! seed and given its own rate, so a sweep over seeds covers quiet runs, runs
+//! with one kind of trouble, and runs where everything goes wrong at once.
+//! The options print on one line (`SEED=<n> plan=<...>`) before anything else
+//! happens, so a failing run says what it was.
+
+use crate::random::SimRng;
+use crate::workload::Workload;
+use brokerlab_core::Mutant;
+use brokerlab_store::CrashFaults;
+use std::fmt;
+
+/// Nanoseconds in a millisecond: simulated time is kept in nanoseconds, as
+/// the core's `Instant` is.
+pub const MS: u64 = 1_000_000;
+/// Nanoseconds in a microsecond.
+pub const US: u64 = 1_000;
+
+/// Most clients a workload may ask for (each is one node of the network).
+pub const CLIENTS_MAX: usize = 16;
+
+/// An inclusive range of durations in nanoseconds, drawn uniformly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Shortest, in nanoseconds.
+    pub low_ns: u64,
+    /// Longest, in nanoseconds.
+    pub high_ns: u64,
+}
+
+impl Span {
+    /// The span `low_ns..=high_ns`.
+    #[must_use]
+    pub fn new(low_ns: u64, high_ns: u64) -> Span {
+        assert!(low_ns <= high_ns, "a span runs forwards");
+        Span { low_ns, high_ns }
+    }
+
+    /// A duration drawn from the span.
+    pub fn draw(self, rng: &mut SimRng) -> u64 {
+        rng.between(self.low_ns, self.high_ns)
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", Millis(self.low_ns), Millis(self.high_ns))
+    }
+}
+
+/// Nanoseconds shown as milliseconds with up to three decimals.
+#[derive(Clone, Copy, Debug)]
+pub struct Millis(pub u64);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, micros) = (self.0 / MS, (self.0 % MS) / US);
+        if micros == 0 {
+            write!(f, "{whole}ms")
+        } else {
+            let fraction = format!("{micros:03}");
+            write!(f, "{whole}.{}ms", fraction.trim_end_matches('0'))
+        }
+    }
+}
+
+/// A fault that strikes now and then and lasts a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// Mean time between two strikes; each gap is drawn from `0..=2 * mean`.
+    pub every_ns: u64,
+    /// How long one lasts.
+    pub lasts: Span,
+}
+
+impl fmt::Display for Outage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "every~{}/for:{}", Millis(self.every_ns), self.lasts)
+    }
+}
+
+/// Everything that goes wrong in a run, each kind with its own rate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultPlan {
+    /// One-way delay of each client's link, per client: links differ, so
+    /// messages on different connections overtake each other, while each
+    /// connection stays FIFO as TCP keeps it.
+    pub link_delays: Vec<Span>,
+    /// Mean time between two dropped connections (the socket closes; the
+    /// broker sees `Disconnect`, the client reconnects), or never.
+    pub link_drop_every_ns: Option<u64>,
+    /// A client cut off from the broker: nothing gets through, and a cut
+    /// longer than [`FaultPlan::connection_timeout_ns`] closes the connection.
+    pub partition: Option<Outage>,
+    /// One direction of a client's link stalls; messages wait, none is lost.
+    pub clog: Option<Outage>,
+    /// The broker crashes (its unsynced writes are lost) and restarts after `lasts`.
+    pub crash: Option<Outage>,
+    /// How long an fsync of the broker's log takes.
+    pub fsync: Span,
+    /// What else a crash may do to the log's unsynced tail.
+    pub disk: CrashFaults,
+    /// How long a client waits before reconnecting.
+    pub reconnect: Span,
+    /// Silence after which both ends give a connection up (heartbeats, compressed).
+    pub connection_timeout_ns: u64,
+    /// How long faults are injected before the heal phase.
+    pub safety_phase_ns: u64,
+}
+
+/// How the workload behaves: clients, messages and their habits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkloadParams {
+    /// Which workload.
+    pub workload: Workload,
+    /// Publishing clients.
+    pub producers: usize,
+    /// Consuming clients.
+    pub consumers: usize,
+    /// Distinct messages each producer must get confirmed.
+    pub messages_per_producer: u64,
+    /// Consumer prefetch (basic.qos prefetch_count, per consumer).
+    pub prefetch: u16,
+    /// Most unconfirmed publishes a producer keeps outstanding.
+    pub publish_window: usize,
+    /// Pause between two publishes of one producer.
+    pub publish_gap: Span,
+    /// How long a producer waits for a confirm before publishing again.
+    pub confirm_timeout_ns: u64,
+    /// How long a consumer works on a message before settling it.
+    pub work: Span,
+    /// Chance that a consumer hands a message back (nack or reject, requeue).
+    pub requeue_per_mille: u16,
+}
+
+impl WorkloadParams {
+    /// Every client of the run: producers first, then consumers.
+    #[must_use]
+    pub fn clients(&self) -> usize {
+        self.producers + self.consumers
+    }
+}
+
+/// Everything that sets a run apart besides its seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The workload and its parameters.
+    pub workload: WorkloadParams,
+    /// The faults.
+    pub plan: FaultPlan,
+    /// A deliberately broken broker, to prove the checkers catch it.
+    pub mutant: Option<Mutant>,
+}
+
+impl Options {
+    /// Options drawn from the seed (swarm mode), for `workload`.
+    #[must_use]
+    pub fn swarm(seed: u64, workload: Workload) -> Options {
+        let mut rng = SimRng::for_options(seed);
+        let params = draw_workload(&mut rng, workload);
+        let plan = draw_plan(&mut rng, params.clients());
+        Options {
+            workload: params,
+            plan,
+            mutant: None,
+        }
+    }
+
+    /// The same options with a mutant broker.
+    #[must_use]
+    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Options {
+        self.mutant = mutant;
+        self
+    }
+}
+
+fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
+    let params = WorkloadParams {
+        workload,
+        producers: rng.between(1, 3) as usize,
+        consumers: rng.between(1, 3) as usize,
+        messages_per_producer: rng.between(10, 60),
+        prefetch: rng.between(1, 8) as u16,
+        publish_window: rng.between(1, 8) as usize,
+        publish_gap: Span::new(0, rng.between(2, 30) * MS),
+        confirm_timeout_ns: rng.between(50, 400) * MS,
+        work: Span::new(0, rng.between(1, 30) * MS),
+        requeue_per_mille: [0, 20, 100, 300][rng.below(4) as usize],
+    };
+    assert!(params.clients() <= CLIENTS_MAX, "too many clients");
+    params
+}
+
+/// A rate drawn for a fault that is switched on for half of the seeds.
+fn maybe(rng: &mut SimRng, every_low_ms: u64, every_high_ms: u64) -> Option<u64> {
+    let on = rng.chance(500);
+    let every_ns = rng.between(every_low_ms, every_high_ms) * MS;
+    on.then_some(every_ns)
+}
+
+fn outage(rng: &mut SimRng, every: (u64, u64), lasts_high_ms: (u64, u64)) -> Option<Outage> {
+    let every_ns = maybe(rng, every.0, every.1);
+    let lasts = Span::new(MS, rng.between(lasts_high_ms.0, lasts_high_ms.1) * MS);
+    every_ns.map(|every_ns| Outage { every_ns, lasts })
+}
+
+fn draw_plan(rng: &mut SimRng, clients: usize) -> FaultPlan {
+    let link_delays = (0..clients)
+        .map(|_| {
+            let low_ns = rng.between(10, 500) * US;
+            Span::new(low_ns, low_ns + rng.between(0, 5_000) * US)
+        })
+        .collect();
+    FaultPlan {
+        link_delays,
+        link_drop_every_ns: maybe(rng, 20, 400),
+        partition: outage(rng, (100, 1000), (20, 400)),
+        clog: outage(rng, (50, 500), (5, 200)),
+        crash: outage(rng, (100, 1000), (1, 200)),
+        fsync: Span::new(50 * US, rng.between(100, 3_000) * US),
+        disk: CrashFaults {
+            writeback_per_mille: [0, 300, 1000][rng.below(3) as usize],
+            torn_write_per_mille: [0, 500][rng.below(2) as usize],
+            flip_bits_per_mille: [0, 200][rng.below(2) as usize],
+        },
+        reconnect: Span::new(MS, rng.between(2, 100) * MS),
+        connection_timeout_ns: 100 * MS,
+        safety_phase_ns: rng.between(200, 1_500) * MS,
+    }
+}
+
+fn write_optional(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    value: Option<impl fmt::Display>,
+) -> fmt::Result {
+    match value {
+        Some(value) => write!(f, " {name}={value}"),
+        None => write!(f, " {name}=off"),
+    }
+}
+
+impl fmt::Display for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (w, p) = (&self.workload, &self.plan);
+        write!(
+            f,
+            "workload={} producers={} consumers={} messages={} prefetch={} window={} \
+             publish-gap={} confirm-timeout={} work={} requeue={}permille",
+            w.workload.name(),
+            w.producers,
+            w.consumers,
+            w.messages_per_producer,
+            w.prefetch,
+            w.publish_window,
+            w.publish_gap,
+            Millis(w.confirm_timeout_ns),
+            w.work,
+            w.requeue_per_mille,
+        )?;
+        let links: Vec<String> = p.link_delays.iter().map(Span::to_string).collect();
+        write!(f, " links=[{}]", links.join(","))?;
+        write_optional(
+            f,
+            "link-drop",
+            p.link_drop_every_ns
+                .map(|every| format!("every~{}", Millis(every))),
+        )?;
+        write_optional(f, "partition", p.partition)?;
+        write_optional(f, "clog", p.clog)?;
+        write_optional(f, "crash", p.crash)?;
+        write!(
+            f,
+            " fsync={} disk=writeback:{},torn:{},flip:{} reconnect={} conn-timeout={} safety={}",
+            p.fsync,
+            p.disk.writeback_per_mille,
+            p.disk.torn_write_per_mille,
+            p.disk.flip_bits_per_mille,
+            p.reconnect,
+            Millis(p.connection_timeout_ns),
+            Millis(p.safety_phase_ns),
+        )?;
+        write_optional(f, "mutant", self.mutant.map(Mutant::name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swarm_options_are_a_function_of_the_seed() {
+        let first = Options::swarm(11, Workload::WorkQueue);
+        let second = Options::swarm(11, Workload::WorkQueue);
+        assert_eq!(first, second);
+        assert_eq!(first.to_string(), second.to_string());
+        assert_eq!(first.plan.link_delays.len(), first.workload.clients());
+    }
+
+    #[test]
+    fn swarm_switches_faults_on_and_off_across_seeds() {
+        let plans: Vec<FaultPlan> = (0..64)
+            .map(|seed| Options::swarm(seed, Workload::WorkQueue).plan)
+            .collect();
+        assert!(plans.iter().any(|plan| plan.crash.is_some()));
+        assert!(plans.iter().any(|plan| plan.crash.is_none()));
+        assert!(plans.iter().any(|plan| plan.partition.is_some()));
+        assert!(plans.iter().any(|plan| plan.link_drop_every_ns.is_none()));
+    }
+
+    #[test]
+    fn millis_print_without_trailing_zeros() {
+        assert_eq!(Millis(2 * MS).to_string(), "2ms");
+        assert_eq!(Millis(MS + 500 * US).to_string(), "1.5ms");
+        assert_eq!(Millis(50 * US).to_string(), "0.05ms");
+    }
+}

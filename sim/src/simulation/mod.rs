@@ -1,0 +1,447 @@
+//! The simulation: one broker node, the workload's clients, a network and a
+//! fault plan, driven by one seeded random source through a discrete-event
+//! queue.
+//!
+//! A run has two phases, after TigerBeetle's VOPR. In the safety phase the
+//! plan's faults fire at their rates while the workload runs. Then faults
+//! stop, partitions and clogs heal, a crashed broker restarts, and the heal
+//! phase runs until nothing is left to happen (the run is quiet) or a bound
+//! passes. Liveness is judged at the end of the heal phase: the run must go
+//! quiet with every producer's messages confirmed. Safety checkers judge the
+//! whole history; `no-lost-confirmed` only once the run settled.
+//!
+//! Every event the simulation dispatches goes into the trace first, so two
+//! runs of one seed can be compared event by event.
+
+mod faults;
+
+use crate::broker_node::{BrokerNode, Step};
+use crate::check::{self, Kind, Violation};
+use crate::client::Client;
+use crate::event_queue::EventQueue;
+use crate::history::{Entry, History};
+use crate::network::{Direction, Network};
+use crate::plan::{Millis, Options, MS};
+use crate::random::SimRng;
+use crate::report::{Report, Summary};
+use crate::trace::Trace;
+use brokerlab_core::{ChannelId, Command, Config, ConnectionId, Input, Output, Reply};
+use std::collections::BTreeSet;
+
+pub use faults::FaultKind;
+
+/// Most events one run may dispatch; reaching it fails liveness.
+pub const EVENTS_MAX: u64 = 5_000_000;
+/// How long the heal phase may take to go quiet.
+pub const HEAL_PHASE_MAX_NS: u64 = 120_000 * MS;
+/// The broker's consumer timeout in simulated runs. RabbitMQ's 30 minutes
+/// would leave a harmless but distant timer armed after the last delivery,
+/// and the heal phase waits for every timer; consumers here work on a message
+/// for milliseconds, so ten seconds keeps the rule in play and the run short.
+const CONSUMER_TIMEOUT_MS: u64 = 10_000;
+/// Most client timers armed at once per client.
+const CLIENT_TIMERS_MAX: usize = 4096;
+
+/// What a client sends the broker on its connection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Packet {
+    /// Opens the connection (handshake and authentication compressed into one).
+    Connect,
+    /// A command on a channel.
+    Command(ChannelId, Command),
+}
+
+/// Something that happens at a point of simulated time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum SimEvent {
+    /// A packet reaches the broker.
+    ToBroker { conn: ConnectionId, packet: Packet },
+    /// A reply reaches a client.
+    ToClient {
+        client: usize,
+        conn: ConnectionId,
+        channel: ChannelId,
+        reply: Reply,
+    },
+    /// The broker learns that a connection is gone.
+    BrokerDisconnect {
+        conn: ConnectionId,
+        incarnation: u64,
+    },
+    /// A client learns that its connection is gone.
+    ClientClosed { client: usize, conn: ConnectionId },
+    /// A client connects (again).
+    Reconnect { client: usize },
+    /// A client's deadline.
+    ClientTimer { client: usize, at_ns: u64 },
+    /// The broker's deadline, for one life of it.
+    BrokerTimer { incarnation: u64, at_ns: u64 },
+    /// The broker's running fsync completes.
+    FsyncDone { incarnation: u64 },
+    /// A fault of this kind strikes.
+    Fault(FaultKind),
+    /// A partition outlasted the connection timeout: both ends give up.
+    ConnectionTimeout { client: usize, conn: ConnectionId },
+    /// The crashed broker starts again.
+    BrokerRestart,
+    /// Faults stop; the heal phase begins.
+    EndSafetyPhase,
+}
+
+/// The phase a run is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Faults fire.
+    Safety,
+    /// Faults are over; waiting for the run to go quiet until the deadline.
+    Heal { deadline_ns: u64 },
+}
+
+/// A client node and its connection, as the simulation sees them.
+#[derive(Clone, Debug)]
+struct Slot {
+    client: Client,
+    conn: Option<ConnectionId>,
+    /// connection.open-ok arrived on `conn`.
+    open: bool,
+    timers: BTreeSet<u64>,
+}
+
+/// One deterministic run.
+pub struct Simulation {
+    seed: u64,
+    options: Options,
+    rng: SimRng,
+    now_ns: u64,
+    queue: EventQueue<SimEvent>,
+    network: Network,
+    broker: BrokerNode,
+    slots: Vec<Slot>,
+    history: History,
+    trace: Trace,
+    summary: Summary,
+    phase: Phase,
+    /// Outputs of the broker's latest step, carried out in order.
+    outputs: Vec<Output>,
+}
+
+impl Simulation {
+    /// A run of `seed` with these options; nothing happens until [`Simulation::run`].
+    #[must_use]
+    pub fn new(seed: u64, options: Options) -> Simulation {
+        let config = Config {
+            mutant: options.mutant,
+            consumer_timeout_ms: Some(CONSUMER_TIMEOUT_MS),
+            ..Config::default()
+        };
+        let clients = options.workload.workload.clients(&options.workload);
+        assert_eq!(
+            clients.len(),
+            options.plan.link_delays.len(),
+            "one link per client"
+        );
+        let slots = clients
+            .into_iter()
+            .map(|client| Slot {
+                client,
+                conn: None,
+                open: false,
+                timers: BTreeSet::new(),
+            })
+            .collect();
+        Simulation {
+            seed,
+            rng: SimRng::for_run(seed),
+            now_ns: 0,
+            queue: EventQueue::new(),
+            network: Network::new(options.plan.link_delays.clone()),
+            broker: BrokerNode::start(config),
+            slots,
+            history: History::new(),
+            trace: Trace::new(false),
+            summary: Summary::default(),
+            phase: Phase::Safety,
+            outputs: Vec::new(),
+            options,
+        }
+    }
+
+    /// Keeps the trace's text lines (for comparing runs and reading failures).
+    #[must_use]
+    pub fn keeping_trace(mut self) -> Simulation {
+        self.trace = Trace::new(true);
+        self
+    }
+
+    /// The line a run prints before anything else: `SEED=<n> plan=<...>`.
+    #[must_use]
+    pub fn plan_line(&self) -> String {
+        crate::plan_line(self.seed, &self.options)
+    }
+
+    /// Runs both phases and judges the history.
+    #[must_use]
+    pub fn run(mut self) -> Report {
+        self.schedule_start();
+        let settled = self.run_events();
+        self.finish(settled)
+    }
+
+    fn schedule_start(&mut self) {
+        for client in 0..self.slots.len() {
+            let at_ns = self.rng.below(10 * MS);
+            self.queue.push(at_ns, SimEvent::Reconnect { client });
+        }
+        self.schedule_first_faults();
+        let end_ns = self.options.plan.safety_phase_ns;
+        self.queue.push(end_ns, SimEvent::EndSafetyPhase);
+    }
+
+    /// Dispatches events until the queue is empty (`true`: the run settled)
+    /// or a bound passes (`false`).
+    fn run_events(&mut self) -> bool {
+        while self.summary.events < EVENTS_MAX {
+            let Some((at_ns, event)) = self.queue.pop() else {
+                return true;
+            };
+            if let Phase::Heal { deadline_ns } = self.phase {
+                if at_ns > deadline_ns {
+                    return false;
+                }
+            }
+            assert!(at_ns >= self.now_ns, "simulated time never runs backwards");
+            self.now_ns = at_ns;
+            self.trace.record(at_ns, &event);
+            self.summary.events += 1;
+            self.dispatch(event);
+        }
+        false
+    }
+
+    fn dispatch(&mut self, event: SimEvent) {
+        match event {
+            SimEvent::ToBroker { conn, packet } => self.packet_arrived(conn, packet),
+            SimEvent::ToClient {
+                client,
+                conn,
+                channel,
+                reply,
+            } => self.reply_arrived(client, conn, channel, reply),
+            SimEvent::BrokerDisconnect { conn, incarnation } => {
+                if self.broker_is(incarnation) {
+                    self.broker_input(Input::Disconnect { conn });
+                }
+            }
+            SimEvent::ClientClosed { client, conn } => self.client_closed(client, conn),
+            SimEvent::Reconnect { client } => self.reconnect(client),
+            SimEvent::ClientTimer { client, at_ns } => self.client_timer(client, at_ns),
+            SimEvent::BrokerTimer { incarnation, at_ns } => {
+                if self.broker_is(incarnation) {
+                    let step = self
+                        .broker
+                        .timer_fired(self.now_ns, at_ns, &mut self.outputs);
+                    self.carry_out(step);
+                }
+            }
+            SimEvent::FsyncDone { incarnation } => {
+                if self.broker_is(incarnation) {
+                    let step = self.broker.fsync_done(self.now_ns, &mut self.outputs);
+                    self.carry_out(step);
+                }
+            }
+            SimEvent::Fault(kind) => self.fault(kind),
+            SimEvent::ConnectionTimeout { client, conn } => {
+                if self.network.is_partitioned(client, self.now_ns) {
+                    self.drop_connection(conn);
+                }
+            }
+            SimEvent::BrokerRestart => self.restart_broker(),
+            SimEvent::EndSafetyPhase => self.end_safety_phase(),
+        }
+    }
+
+    fn broker_is(&self, incarnation: u64) -> bool {
+        self.broker.is_up() && self.broker.incarnation() == incarnation
+    }
+
+    fn packet_arrived(&mut self, conn: ConnectionId, packet: Packet) {
+        if !self.network.is_open(conn) {
+            return;
+        }
+        if !self.broker.is_up() {
+            // Nobody listens: the connection attempt is refused.
+            self.drop_connection(conn);
+            return;
+        }
+        let input = match packet {
+            Packet::Connect => Input::Connect {
+                conn,
+                user: "guest".to_owned(),
+                vhost: "/".to_owned(),
+            },
+            Packet::Command(channel, command) => Input::Command {
+                conn,
+                channel,
+                command,
+            },
+        };
+        self.broker_input(input);
+    }
+
+    fn broker_input(&mut self, input: Input) {
+        let step = self.broker.handle(self.now_ns, input, &mut self.outputs);
+        self.carry_out(step);
+    }
+
+    /// Schedules what the broker's step asked for and delivers its outputs.
+    fn carry_out(&mut self, step: Step) {
+        let incarnation = self.broker.incarnation();
+        if step.fsync {
+            let done_ns = self.now_ns + self.options.plan.fsync.draw(&mut self.rng);
+            self.queue
+                .push(done_ns, SimEvent::FsyncDone { incarnation });
+        }
+        if let Some(at_ns) = step.timer_ns {
+            let event = SimEvent::BrokerTimer { incarnation, at_ns };
+            self.queue.push(at_ns.max(self.now_ns), event);
+        }
+        let outputs = std::mem::take(&mut self.outputs);
+        for output in &outputs {
+            match output {
+                Output::Reply {
+                    conn,
+                    channel,
+                    reply,
+                } => self.send_to_client(*conn, *channel, reply.clone()),
+                Output::Event(event) => self
+                    .history
+                    .record(self.now_ns, Entry::Broker(event.clone())),
+                Output::Persist(_) => unreachable!("the broker node keeps records on its disk"),
+            }
+        }
+        self.outputs = outputs;
+        self.outputs.clear();
+    }
+
+    fn send_to_client(&mut self, conn: ConnectionId, channel: ChannelId, reply: Reply) {
+        let Some(client) = self.network.client_of(conn) else {
+            return;
+        };
+        let closes = matches!(
+            reply,
+            Reply::Close {
+                scope: brokerlab_core::CloseScope::Connection,
+                ..
+            }
+        );
+        let arrival = self
+            .network
+            .arrival(&mut self.rng, self.now_ns, conn, Direction::ToClient);
+        if let Some(at_ns) = arrival {
+            let event = SimEvent::ToClient {
+                client,
+                conn,
+                channel,
+                reply,
+            };
+            self.queue.push(at_ns, event);
+        }
+        if closes {
+            // After connection.close the driver closes the socket.
+            self.drop_connection(conn);
+        }
+    }
+
+    fn send_to_broker(&mut self, conn: ConnectionId, packet: Packet) {
+        let arrival = self
+            .network
+            .arrival(&mut self.rng, self.now_ns, conn, Direction::ToBroker);
+        if let Some(at_ns) = arrival {
+            self.queue.push(at_ns, SimEvent::ToBroker { conn, packet });
+        }
+    }
+
+    /// Closes `conn` (if open): in-flight messages are lost and both ends learn of it.
+    fn drop_connection(&mut self, conn: ConnectionId) {
+        let Some(client) = self.network.close(conn) else {
+            return;
+        };
+        self.history.record(self.now_ns, Entry::Closed { conn });
+        let delays = self.options.plan.link_delays[client];
+        if self.broker.is_up() {
+            let incarnation = self.broker.incarnation();
+            let at_ns = self.now_ns + delays.draw(&mut self.rng);
+            self.queue
+                .push(at_ns, SimEvent::BrokerDisconnect { conn, incarnation });
+        }
+        let at_ns = self.now_ns + delays.draw(&mut self.rng);
+        self.queue
+            .push(at_ns, SimEvent::ClientClosed { client, conn });
+    }
+}
+
+mod clients;
+
+impl Simulation {
+    /// Judges the finished run: the prefix-closed safety checkers always,
+    /// then liveness, then `no-lost-confirmed` if the run settled.
+    fn finish(mut self, settled: bool) -> Report {
+        let mut checked = Vec::new();
+        let mut violations = Vec::new();
+        for (name, checker) in check::PREFIX_CHECKERS {
+            checked.push(name);
+            violations.extend(checker(&self.history));
+        }
+        checked.push(check::LIVENESS);
+        let liveness = self.liveness(settled);
+        let live = liveness.is_none();
+        violations.extend(liveness);
+        if live {
+            checked.push(check::no_lost_confirmed::NAME);
+            violations.extend(check::no_lost_confirmed::check(&self.history));
+        }
+        self.summary.simulated_ns = self.now_ns;
+        self.summary.trace_digest = self.trace.digest();
+        self.summary.count_messages(&self.history);
+        Report {
+            seed: self.seed,
+            summary: self.summary,
+            checked,
+            violations,
+            trace: self.trace.lines().map(<[String]>::to_vec),
+        }
+    }
+
+    /// The heal phase must go quiet, with every producer done.
+    fn liveness(&self, settled: bool) -> Option<Violation> {
+        let unfinished = self
+            .slots
+            .iter()
+            .filter(|slot| !slot.client.is_done())
+            .count();
+        let detail = if !settled {
+            format!(
+                "the run did not go quiet within {} of healing ({} events dispatched, {} pending)",
+                Millis(HEAL_PHASE_MAX_NS),
+                self.summary.events,
+                self.queue.len()
+            )
+        } else if unfinished > 0 {
+            format!("the run went quiet with {unfinished} client(s) unfinished")
+        } else {
+            return None;
+        };
+        Some(Violation {
+            checker: check::LIVENESS,
+            kind: Kind::Liveness,
+            at_ns: self.now_ns,
+            detail,
+        })
+    }
+
+    /// The history recorded so far.
+    #[must_use]
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+}
