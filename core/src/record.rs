@@ -122,15 +122,6 @@ pub enum Change {
         /// Times it was returned to a queue before (for `x-delivery-limit`).
         delivery_count: u32,
     },
-    /// The message at `seq` was handed out: after a restart it is redelivered.
-    Delivered {
-        /// The queue's vhost.
-        vhost: String,
-        /// The queue.
-        queue: String,
-        /// Its position in the queue.
-        seq: u64,
-    },
     /// The message at `seq` was returned to its queue (its delivery count grew).
     Returned {
         /// The queue's vhost.

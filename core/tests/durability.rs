@@ -187,7 +187,8 @@ fn persistent_messages_survive_in_queue_order_and_transient_ones_do_not() {
     broker.crash_and_recover(broker.log.len());
     assert_eq!(
         contents(&mut broker, "q"),
-        messages(&[("a", false), ("b", false), ("c", false)])
+        messages(&[("a", true), ("b", true), ("c", true)]),
+        "every recovered message may have gone out before the crash, so each is flagged"
     );
 }
 
@@ -205,7 +206,7 @@ fn delivered_but_unacked_message_comes_back_redelivered() {
     broker.crash_and_recover(broker.log.len());
     assert_eq!(
         contents(&mut broker, "q"),
-        messages(&[("b", true), ("c", false)])
+        messages(&[("b", true), ("c", true)])
     );
 }
 
@@ -301,7 +302,7 @@ fn expiry_time_survives_a_restart() {
     broker.now_ms += 400;
     assert_eq!(
         contents(&mut broker, "q"),
-        messages(&[("a", false)]),
+        messages(&[("a", true)]),
         "800 ms old, alive"
     );
     let mut broker2 = confirming(table(&[("x-message-ttl", int(1_000))]));
@@ -355,23 +356,72 @@ fn crash_at_every_record_boundary_recovers_a_valid_queue() {
             let removed = prefix
                 .iter()
                 .any(|r| matches!(r.change, Change::Removed { seq: s, .. } if s == seq));
-            let delivered = prefix
-                .iter()
-                .any(|r| matches!(r.change, Change::Delivered { seq: s, .. } if s == seq));
             let present = seen.iter().find(|(b, _)| b == body);
             assert_eq!(present.is_some(), enqueued && !removed, "cut {cut}: {body}");
             if let Some((_, redelivered)) = present {
-                assert_eq!(
-                    *redelivered, delivered,
-                    "cut {cut}: {body} flagged as delivered before"
+                assert!(
+                    *redelivered,
+                    "cut {cut}: recovered {body} is flagged redelivered"
                 );
             }
         }
     }
 }
 
+/// The redelivered flag of messages published before `first_new_id`: the
+/// only difference recovery makes (it flags every recovered message).
+fn without_recovered_flags(outputs: Vec<Vec<Output>>, first_new_id: u64) -> Vec<Vec<Output>> {
+    let old = |message: &brokerlab_core::MessageId| message.0 < first_new_id;
+    let clear = |output: Output| match output {
+        Output::Reply {
+            conn,
+            channel,
+            reply:
+                Reply::Deliver {
+                    consumer_tag,
+                    delivery_tag,
+                    redelivered,
+                    message,
+                },
+        } => {
+            let redelivered = redelivered && !old(&message.id);
+            Output::Reply {
+                conn,
+                channel,
+                reply: Reply::Deliver {
+                    consumer_tag,
+                    delivery_tag,
+                    redelivered,
+                    message,
+                },
+            }
+        }
+        Output::Event(brokerlab_core::Event::Delivered {
+            message,
+            queue,
+            conn,
+            channel,
+            delivery_tag,
+            redelivered,
+        }) => Output::Event(brokerlab_core::Event::Delivered {
+            redelivered: redelivered && !old(&message),
+            message,
+            queue,
+            conn,
+            channel,
+            delivery_tag,
+        }),
+        other => other,
+    };
+    outputs
+        .into_iter()
+        .map(|step| step.into_iter().map(clear).collect())
+        .collect()
+}
+
 /// After recovery the broker behaves exactly like one that never crashed, for
-/// everything durable: the same commands give the same outputs.
+/// everything durable: the same commands give the same outputs, but for the
+/// redelivered flag that recovery sets on every message it brings back.
 #[test]
 fn recovered_broker_continues_like_one_that_never_crashed() {
     let mut original = confirming(table(&[("x-max-length", int(10))]));
@@ -402,7 +452,24 @@ fn recovered_broker_continues_like_one_that_never_crashed() {
         outputs.push(broker.send(7, 1, support::passive_declare("q")).outputs);
         outputs
     };
-    assert_eq!(script(&mut recovered), script(&mut original));
+    let (after_recovery, without_crash) = (script(&mut recovered), script(&mut original));
+    let recovered_deliveries = after_recovery.iter().flatten().filter(|output| {
+        matches!(
+            output,
+            Output::Reply {
+                reply: Reply::Deliver {
+                    redelivered: true,
+                    ..
+                },
+                ..
+            }
+        )
+    });
+    assert_eq!(recovered_deliveries.count(), 2, "b and c come back flagged");
+    assert_eq!(
+        without_recovered_flags(after_recovery, 4),
+        without_recovered_flags(without_crash, 4)
+    );
 }
 
 #[test]

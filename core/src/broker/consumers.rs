@@ -266,8 +266,6 @@ impl Broker {
         let id = entry.message.id;
         if no_ack {
             self.log_removed(queue, &entry);
-        } else {
-            self.log_delivered(queue, &entry);
         }
         let unacked = (!no_ack).then(|| Unacked {
             queue,
@@ -388,6 +386,7 @@ impl Broker {
         for tag in tags {
             touched.extend(self.settle_one(channel, tag, settle));
         }
+        self.disarm_consumer_timeout(channel);
         self.run_queues(touched);
         Ok(())
     }
@@ -498,6 +497,7 @@ impl Broker {
         for tag in self.channels[channel].all_tags() {
             touched.extend(self.settle_one(channel, tag, Settle::Requeue));
         }
+        self.disarm_consumer_timeout(channel);
         self.reply(channel, Reply::RecoverOk);
         self.run_queues(touched);
         Ok(())
@@ -546,6 +546,7 @@ impl Broker {
         for (tag, settle) in settles {
             touched.extend(self.settle_one(channel, tag, settle));
         }
+        self.disarm_consumer_timeout(channel);
         self.reply(channel, Reply::TxCommitOk);
         self.run_queues(touched);
         Ok(())

@@ -3,8 +3,10 @@
 //!
 //! What is logged: durable exchanges and queues (an exclusive queue dies with
 //! its connection, so it never is), bindings whose two ends are durable, and
-//! persistent messages in durable queues with what happens to them (handed
-//! out, returned, removed). A publisher confirm for a logged message waits
+//! persistent messages in durable queues with what happens to them (returned,
+//! removed). Deliveries are not logged: a delivery does not wait for the disk,
+//! so recovery cannot know which messages went out and flags every recovered
+//! message as redelivered. A publisher confirm for a logged message waits
 //! until its `Enqueued` record is synced; everything else is confirmed at once.
 
 use super::Broker;
@@ -51,19 +53,6 @@ impl Broker {
             delivery_count: entry.delivery_count,
         };
         Some(self.persist(change))
-    }
-
-    /// Logs that a logged entry of queue `id` was handed out.
-    pub(super) fn log_delivered(&mut self, id: Id, entry: &Entry) {
-        if entry.logged {
-            let queue = &self.queues[id];
-            let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
-            self.persist(Change::Delivered {
-                vhost,
-                queue: name,
-                seq: entry.seq,
-            });
-        }
     }
 
     /// Logs that a logged entry went back to queue `id` with its new delivery count.
@@ -169,9 +158,10 @@ impl Broker {
     }
 
     /// Rebuilds a broker from its log: durable exchanges, queues and bindings,
-    /// and the persistent messages of durable queues in queue order. A message
-    /// that was handed out before the crash is ready again, flagged redelivered;
-    /// delivery counts, x-death headers and expiry times are kept.
+    /// and the persistent messages of durable queues in queue order. Every
+    /// recovered message is ready again and flagged redelivered (it may have
+    /// been handed out before the crash); delivery counts, x-death headers and
+    /// expiry times are kept.
     #[must_use]
     pub fn recover(config: Config, records: impl IntoIterator<Item = Record>) -> Broker {
         let mut state = super::recovery::Replay::default();

@@ -690,6 +690,7 @@ impl Broker {
             let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
             self.persist(Change::QueueDeleted { vhost, name });
         }
+        self.disarm_queue_timers(id);
         let mut queue = self.queues.remove(id).expect("queue exists");
         let entries = queue.ready.drain();
         for entry in &entries {

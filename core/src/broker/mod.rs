@@ -444,6 +444,9 @@ impl Broker {
         for consumer in consumers {
             touched.extend(self.remove_consumer(consumer));
         }
+        if let Some(at) = self.channels[channel].timeout_armed {
+            self.timers.remove(&(at, Timer::ConsumerTimeout(channel)));
+        }
         let mut removed = self.channels.remove(channel).expect("channel is open");
         self.channel_index.remove(&(conn, number));
         self.connections

@@ -39,7 +39,6 @@ struct MessageState {
     message: Arc<Message>,
     expires_at: Option<Instant>,
     delivery_count: u32,
-    delivered: bool,
 }
 
 /// The durable state a log describes, as its records are replayed.
@@ -138,14 +137,8 @@ impl Replay {
                         message,
                         expires_at,
                         delivery_count,
-                        delivered: false,
                     };
                     state.messages.insert(seq, message);
-                }
-            }
-            Change::Delivered { vhost, queue, seq } => {
-                if let Some(message) = self.message(vhost, queue, seq) {
-                    message.delivered = true;
                 }
             }
             Change::Returned {
@@ -248,7 +241,10 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
             message: message.message,
             seq,
             expires_at: message.expires_at,
-            redelivered: message.delivered,
+            // The log does not wait for a delivery to be synced before the
+            // message goes out, so any recovered message may have been handed
+            // out before the crash: every one is flagged.
+            redelivered: true,
             delivery_count: message.delivery_count,
             logged: true,
         };
@@ -369,39 +365,27 @@ fn snapshot_messages(broker: &Broker, id: Id, changes: &mut Vec<Change>) {
     if !queue.durable {
         return;
     }
-    // Ready entries, and the queue's entries held unacknowledged by channels
-    // (handed out, so redelivered after a restart), in sequence order.
-    let mut entries: Vec<(&Entry, bool)> = queue
-        .ready
-        .iter()
-        .map(|entry| (entry, entry.redelivered))
-        .collect();
+    // Ready entries, and the queue's entries held unacknowledged by
+    // channels, in sequence order.
+    let mut entries: Vec<&Entry> = queue.ready.iter().collect();
     for (_, channel) in broker.channels.iter() {
         entries.extend(
             channel
                 .unacked()
                 .filter(|unacked| unacked.queue == id)
-                .map(|unacked| (&unacked.entry, true)),
+                .map(|unacked| &unacked.entry),
         );
     }
-    entries.retain(|(entry, _)| entry.logged);
-    entries.sort_by_key(|(entry, _)| entry.seq);
-    for (entry, delivered) in entries {
-        let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
+    entries.retain(|entry| entry.logged);
+    entries.sort_by_key(|entry| entry.seq);
+    for entry in entries {
         changes.push(Change::Enqueued {
-            vhost: vhost.clone(),
-            queue: name.clone(),
+            vhost: queue.vhost.to_string(),
+            queue: queue.name.to_string(),
             seq: entry.seq,
             message: entry.message.clone(),
             expires_at: entry.expires_at,
             delivery_count: entry.delivery_count,
         });
-        if delivered {
-            changes.push(Change::Delivered {
-                vhost,
-                queue: name,
-                seq: entry.seq,
-            });
-        }
     }
 }

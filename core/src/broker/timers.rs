@@ -114,6 +114,31 @@ impl Broker {
         }
     }
 
+    /// Takes back the consumer-timeout timer of a channel that holds no
+    /// unacknowledged delivery any more, so `poll_timeout` does not report a
+    /// deadline that can only find nothing to do.
+    pub(super) fn disarm_consumer_timeout(&mut self, channel: Id) {
+        let Some(state) = self.channels.get_mut(channel) else {
+            return;
+        };
+        if state.oldest_delivery().is_none() {
+            if let Some(at) = state.timeout_armed.take() {
+                self.timers.remove(&(at, Timer::ConsumerTimeout(channel)));
+            }
+        }
+    }
+
+    /// Takes back the timers of a queue that is being deleted.
+    pub(super) fn disarm_queue_timers(&mut self, queue: Id) {
+        let state = &mut self.queues[queue];
+        if let Some(at) = state.head_timer.take() {
+            self.timers.remove(&(at, Timer::QueueHead(queue)));
+        }
+        if let Some(at) = state.expires_timer.take() {
+            self.timers.remove(&(at, Timer::QueueExpires(queue)));
+        }
+    }
+
     /// Makes sure a timer is armed for the channel's oldest unacknowledged delivery.
     pub(super) fn arm_consumer_timeout(&mut self, channel: Id) {
         let Some(timeout_ms) = self.config.consumer_timeout_ms else {

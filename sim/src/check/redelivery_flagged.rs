@@ -2,13 +2,9 @@
 //! `redelivered=true`.
 //!
 //! A message is one publish attempt (a producer's retry is a new message and
-//! may well arrive unflagged). One exception, named here so that nobody
-//! mistakes it for a gap: when the broker crashed between the two
-//! deliveries, the second may be unflagged. The core sends a delivery before
-//! its `Delivered` record is synced, so a crash can forget that the message
-//! was ever handed out; SEMANTICS.md section 6 asks for the flag after a
-//! restart, and that question is open with the core (see the simulator's
-//! report). Redeliveries without a crash in between must always be flagged.
+//! may well arrive unflagged). There is no exception for broker crashes: a
+//! recovered broker flags every message it brings back (SEMANTICS.md section
+//! 6), since it cannot know which ones went out before the crash.
 
 use super::{Kind, Violation};
 use crate::history::{Entry, History};
@@ -20,12 +16,10 @@ pub const NAME: &str = "redelivery-flagged";
 /// The first unflagged redelivery, if any.
 #[must_use]
 pub fn check(history: &History) -> Option<Violation> {
-    // Per publish attempt: when it was last delivered, and in which broker life.
-    let mut delivered: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    let mut crashes = 0_u64;
+    // Per publish attempt: when it was last delivered.
+    let mut delivered: BTreeMap<u64, u64> = BTreeMap::new();
     for timed in history.entries() {
         match &timed.entry {
-            Entry::Crash => crashes += 1,
             Entry::Deliver {
                 consumer,
                 delivery_tag,
@@ -33,9 +27,9 @@ pub fn check(history: &History) -> Option<Violation> {
                 stamp: Some(stamp),
                 ..
             } => {
-                let previous = delivered.insert(stamp.attempt, (timed.at_ns, crashes));
-                if let Some((before_ns, life)) = previous {
-                    if !redelivered && life == crashes {
+                let previous = delivered.insert(stamp.attempt, timed.at_ns);
+                if let Some(before_ns) = previous {
+                    if !redelivered {
                         return Some(Violation {
                             checker: NAME,
                             kind: Kind::Safety,
@@ -88,7 +82,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unflagged_redelivery_after_a_crash_is_the_named_exception() {
+    fn an_unflagged_redelivery_after_a_crash_fails_too() {
         let history = History::from_entries([
             publish(1),
             consume(2),
@@ -97,6 +91,7 @@ mod tests {
             Entry::Restart,
             deliver(1, 1, false),
         ]);
-        assert_eq!(check(&history), None);
+        let violation = check(&history).expect("a recovered message is flagged");
+        assert_eq!(violation.checker, NAME);
     }
 }
