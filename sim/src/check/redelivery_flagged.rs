@@ -19,32 +19,29 @@ pub fn check(history: &History) -> Option<Violation> {
     // Per publish attempt: when it was last delivered.
     let mut delivered: BTreeMap<u64, u64> = BTreeMap::new();
     for timed in history.entries() {
-        match &timed.entry {
-            Entry::Deliver {
-                consumer,
-                delivery_tag,
-                redelivered,
-                stamp: Some(stamp),
-                ..
-            } => {
-                let previous = delivered.insert(stamp.attempt, timed.at_ns);
-                if let Some(before_ns) = previous {
-                    if !redelivered {
-                        return Some(Violation {
-                            checker: NAME,
-                            kind: Kind::Safety,
-                            at_ns: timed.at_ns,
-                            detail: format!(
-                                "consumer {consumer} got attempt {:#x} as delivery {delivery_tag} \
-                                 with redelivered=false, though it was delivered at {}",
-                                stamp.attempt,
-                                crate::plan::Millis(before_ns)
-                            ),
-                        });
-                    }
-                }
-            }
-            _ => {}
+        let Entry::Deliver {
+            consumer,
+            delivery_tag,
+            redelivered,
+            stamp: Some(stamp),
+            ..
+        } = &timed.entry
+        else {
+            continue;
+        };
+        let previous = delivered.insert(stamp.attempt, timed.at_ns);
+        if let (Some(before_ns), false) = (previous, *redelivered) {
+            return Some(Violation {
+                checker: NAME,
+                kind: Kind::Safety,
+                at_ns: timed.at_ns,
+                detail: format!(
+                    "consumer {consumer} got attempt {:#x} as delivery {delivery_tag} \
+                     with redelivered=false, though it was delivered at {}",
+                    stamp.attempt,
+                    crate::plan::Millis(before_ns)
+                ),
+            });
         }
     }
     None
