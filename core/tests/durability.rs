@@ -333,8 +333,10 @@ fn crash_at_every_record_boundary_recovers_a_valid_queue() {
     broker.ack(2, 1, 3, false).assert_ok();
     let log = broker.log.clone();
     for cut in 0..=log.len() {
-        let mut crashed = Harness::default();
-        crashed.log = log.clone();
+        let mut crashed = Harness {
+            log: log.clone(),
+            ..Harness::default()
+        };
         crashed.crash_and_recover(cut);
         let prefix = &log[..cut];
         let declared = prefix
@@ -434,8 +436,10 @@ fn recovered_broker_continues_like_one_that_never_crashed() {
     original.disconnect(2);
     original.disconnect(1);
     original.sync();
-    let mut recovered = Harness::default();
-    recovered.log = original.log.clone();
+    let mut recovered = Harness {
+        log: original.log.clone(),
+        ..Harness::default()
+    };
     recovered.crash_and_recover(original.log.len());
     let script = |broker: &mut Harness| -> Vec<Vec<Output>> {
         let mut outputs = vec![broker.connect(7).outputs];

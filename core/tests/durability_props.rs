@@ -141,8 +141,10 @@ fn run(ops: &[Op]) -> (Harness, Seen, usize) {
 
 /// Every message of `q` after recovery, as (body, redelivered).
 fn recovered(log: &[brokerlab_core::record::Record], cut: usize) -> Vec<(String, bool)> {
-    let mut broker = Harness::default();
-    broker.log = log.to_vec();
+    let mut broker = Harness {
+        log: log.to_vec(),
+        ..Harness::default()
+    };
     broker.crash_and_recover(cut);
     broker.connect(9);
     let mut messages = Vec::new();
