@@ -520,7 +520,7 @@ fn synced_beyond_what_was_emitted_is_harmless() {
     publish_persistent(&mut broker, "a");
     let step = broker.input(brokerlab_core::Input::Synced { upto: u64::MAX });
     assert_eq!(step.confirms(), vec![(1, true)]);
-    assert!(matches!(broker.broker.poll_output(), None));
+    assert!(broker.broker.poll_output().is_none());
     assert!(!step.outputs.iter().any(|output| matches!(
         output,
         Output::Reply {
