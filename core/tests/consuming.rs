@@ -1658,3 +1658,41 @@ fn basic_get_does_not_count_against_global_prefetch() {
         "the consumer still has its one slot: {step:#?}"
     );
 }
+
+#[test]
+fn closing_a_connection_requeues_every_unacked_message_of_every_channel() {
+    let mut broker = with_queue("q");
+    broker.declare(1, 1, "r", FieldTable::new()).assert_ok();
+    let on_q = publish_all(&mut broker, "q", &["a", "b", "c"]);
+    let on_r = publish_all(&mut broker, "r", &["x", "y"]);
+    broker.connect(2);
+    broker.open(2, 2);
+    let consumed = broker.consume(2, 1, "q", "c", false);
+    assert_eq!(consumed.bodies(), vec!["a", "b", "c"]);
+    assert_eq!(broker.get(2, 2, "r", false).bodies(), vec!["x"]);
+    assert_eq!(broker.get(2, 2, "r", false).bodies(), vec!["y"]);
+    broker.ack(2, 1, 2, false).assert_ok();
+    broker.ack(2, 2, 1, false).assert_ok();
+    let gone = broker.disconnect(2);
+    let (q_ids, r_ids) = (ids(&on_q, published), ids(&on_r, published));
+    let mut back = ids(&gone, requeued);
+    back.sort();
+    let mut expected = vec![q_ids[0], q_ids[2], r_ids[1]];
+    expected.sort();
+    assert_eq!(
+        back, expected,
+        "a and c of channel 1, y of channel 2: {gone:#?}"
+    );
+    broker.connect(3);
+    let mut order = Vec::new();
+    for queue in ["q", "q", "q", "r", "r"] {
+        order.extend(seen(&broker.get(3, 1, queue, true).deliveries()));
+    }
+    let expected = [("a", true), ("c", true), ("y", true)];
+    assert_eq!(
+        order,
+        expected
+            .map(|(body, redelivered)| (body.to_owned(), redelivered))
+            .to_vec()
+    );
+}

@@ -695,6 +695,13 @@ fn missing_dead_letter_exchange_drops_the_message() {
             vec![expected],
             "{reason:?} {extra:?}: {all:#?}"
         );
+        assert_eq!(
+            broker
+                .broker
+                .dropped_count(DropReason::DeadLetterExchangeMissing(reason)),
+            1,
+            "a counter records it beside the event"
+        );
         assert!(
             dead_lettered(&all).is_empty(),
             "{reason:?}: nothing reached a dead-letter exchange"
@@ -1325,4 +1332,48 @@ fn automatic_loop_after_a_rejection_still_ends() {
     );
     assert_eq!(broker.ready_count(1, 1, "a"), 0);
     assert_eq!(broker.ready_count(1, 1, "b"), 0);
+}
+
+#[test]
+fn x_last_death_headers_are_never_added() {
+    // RabbitMQ 3.13 adds x-last-death-queue/-reason/-exchange; 3.10 does not.
+    let mut broker = Harness::default();
+    broker.connect(1);
+    let to = |queue: &str| {
+        table(&[
+            ("x-dead-letter-exchange", string("")),
+            ("x-dead-letter-routing-key", string(queue)),
+        ])
+    };
+    broker.declare(1, 1, "a", to("b")).assert_ok();
+    let mut b_arguments = to("c");
+    b_arguments.insert("x-message-ttl".into(), int(100));
+    broker.declare(1, 1, "b", b_arguments).assert_ok();
+    broker.declare(1, 1, "c", FieldTable::new()).assert_ok();
+    publish(&mut broker, "a", "m");
+    broker.connect(2);
+    get_and_reject(&mut broker, "a");
+    broker.run_for(100);
+    let delivered = take(&mut broker, "c");
+    assert_eq!(
+        deaths(&delivered),
+        vec![death("b", "expired", 1), death("a", "rejected", 1)]
+    );
+    let headers = delivered
+        .message
+        .properties
+        .headers
+        .as_ref()
+        .expect("dead-lettering sets headers");
+    let mut names: Vec<&str> = headers.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        vec![
+            "x-death",
+            "x-first-death-exchange",
+            "x-first-death-queue",
+            "x-first-death-reason"
+        ]
+    );
 }

@@ -1487,3 +1487,7 @@ fn exchange_errors_close_the_channel_but_not_the_connection() {
     broker.publish(1, 2, "", "q", "other-channel").assert_ok();
     assert_eq!(broker.drain("q"), vec!["other-channel"]);
 }
+
+// ---------------------------------------------------------------------------
+// Topic matching is a trie, not a scan of the bindings
+// ---------------------------------------------------------------------------

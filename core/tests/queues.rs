@@ -1995,3 +1995,106 @@ fn queue_errors_close_the_channel_but_not_the_connection() {
     broker.publish(1, 2, "", "q", "m").assert_ok();
     assert_eq!(broker.drain("q"), vec!["m"]);
 }
+
+#[test]
+fn passive_declare_ignores_the_exclusive_flag() {
+    // RabbitMQ 3.10 checks only that another connection does not own the
+    // queue (rabbit_amqqueue:check_exclusive_access/2), never the flag sent.
+    let passive_exclusive = |queue: &str, exclusive: bool| {
+        declare_full(queue, true, false, exclusive, false, FieldTable::new())
+    };
+    let mut broker = broker_with(FieldTable::new());
+    broker.send(1, 1, declare_exclusive("mine")).assert_ok();
+    broker.connect(2);
+    let cases = [
+        (
+            1,
+            "q",
+            true,
+            "shared queue, exclusive flag, declaring connection",
+        ),
+        (
+            2,
+            "q",
+            true,
+            "shared queue, exclusive flag, other connection",
+        ),
+        (
+            1,
+            "mine",
+            false,
+            "exclusive queue, no exclusive flag, owner",
+        ),
+        (1, "mine", true, "exclusive queue, exclusive flag, owner"),
+    ];
+    for (conn, queue, exclusive, case) in cases {
+        let step = broker.send(conn, 1, passive_exclusive(queue, exclusive));
+        step.assert_ok();
+        assert_eq!(step.declare_ok(), Some((queue.to_owned(), 0, 0)), "{case}");
+    }
+    broker.consume(2, 1, "q", "c", false).assert_ok();
+    assert_eq!(
+        broker.consume(1, 1, "q", "other", false).replies(1, 1),
+        vec![Reply::ConsumeOk {
+            consumer_tag: "other".into()
+        }],
+        "the passive declares left the queue shared"
+    );
+}
+
+#[test]
+fn max_priority_zero_is_accepted_and_keeps_publish_order() {
+    // SEMANTICS.md gives the range as 1..=255; RabbitMQ 3.10 accepts 0 too
+    // (check_max_priority_arg: a non-negative integer up to 255), and a queue
+    // with one priority level is a plain FIFO queue.
+    let mut broker = broker();
+    let step = broker.declare(1, 1, "q", table(&[("x-max-priority", int(0))]));
+    step.assert_ok();
+    assert_eq!(step.declare_ok(), Some(("q".to_owned(), 0, 0)));
+    publish_prioritised(
+        &mut broker,
+        &[
+            ("a", Some(5)),
+            ("b", None),
+            ("c", Some(255)),
+            ("d", Some(0)),
+        ],
+    );
+    assert_eq!(broker.drain("q"), vec!["a", "b", "c", "d"]);
+}
+
+#[test]
+fn single_active_consumer_passes_to_the_next_registered_consumer() {
+    let mut broker = broker_with(table(&[(
+        "x-single-active-consumer",
+        FieldValue::Bool(true),
+    )]));
+    for (conn, tag) in [(2, "c1"), (3, "c2"), (4, "c3")] {
+        broker.connect(conn);
+        broker.consume(conn, 1, "q", tag, true).assert_ok();
+    }
+    let receivers = |step: &Step| -> Vec<u64> {
+        step.deliveries()
+            .iter()
+            .map(|delivery| delivery.conn)
+            .collect()
+    };
+    assert_eq!(receivers(&broker.publish(1, 1, "", "q", "a")), vec![2]);
+    broker.send(2, 1, cancel("c1")).assert_ok();
+    for body in ["b", "c"] {
+        assert_eq!(
+            receivers(&broker.publish(1, 1, "", "q", body)),
+            vec![3],
+            "c2 registered next after c1: {body}"
+        );
+    }
+    broker.disconnect(3);
+    assert_eq!(receivers(&broker.publish(1, 1, "", "q", "d")), vec![4]);
+    broker.connect(5);
+    broker.consume(5, 1, "q", "c4", true).assert_ok();
+    assert_eq!(
+        receivers(&broker.publish(1, 1, "", "q", "e")),
+        vec![4],
+        "a newcomer waits its turn"
+    );
+}

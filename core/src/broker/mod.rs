@@ -16,8 +16,8 @@ use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
 use crate::field::FieldTable;
 use crate::message::Message;
 use crate::protocol::{
-    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, Event, ExchangeKind, Input,
-    Output, Reply, ReplyCode,
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
+    ExchangeKind, Input, Output, Reply, ReplyCode,
 };
 use crate::queue::Queue;
 use crate::routing::{Bindings, Destination};
@@ -144,6 +144,8 @@ pub struct Broker {
     pending_confirms: BTreeMap<u64, Vec<durability::PendingConfirm>>,
     /// Queues recovered from a log, whose timers start at the first input.
     recovered_queues: Vec<Id>,
+    /// Messages dropped for good, by reason: a counter beside each `Dropped` event.
+    dropped: BTreeMap<DropReason, u64>,
 }
 
 /// The predeclared exchanges of every vhost.
@@ -191,6 +193,7 @@ impl Broker {
             synced_lsn: 0,
             pending_confirms: BTreeMap::new(),
             recovered_queues: Vec::new(),
+            dropped: BTreeMap::new(),
         };
         for vhost in broker.config.vhosts.clone() {
             let vhost: Arc<str> = vhost.into();
@@ -258,7 +261,17 @@ impl Broker {
     }
 
     fn event(&mut self, event: Event) {
+        if let Event::Dropped { reason, .. } = &event {
+            *self.dropped.entry(*reason).or_default() += 1;
+        }
         self.outputs.push_back(Output::Event(event));
+    }
+
+    /// How many messages were dropped for good for `reason` since the broker
+    /// started (a counter beside the `Dropped` events, for metrics).
+    #[must_use]
+    pub fn dropped_count(&self, reason: DropReason) -> u64 {
+        self.dropped.get(&reason).copied().unwrap_or(0)
     }
 
     fn reply(&mut self, channel: Id, reply: Reply) {

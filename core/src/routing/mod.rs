@@ -166,6 +166,15 @@ impl Bindings {
         self.all.is_empty()
     }
 
+    /// The trie nodes a topic publish with `routing_key` visits (0 for other types).
+    #[cfg(test)]
+    pub(crate) fn topic_visits(&self, routing_key: &str) -> usize {
+        match &self.index {
+            Index::Topic(root) => TopicMatch::run(root, routing_key, &mut Vec::new()),
+            _ => 0,
+        }
+    }
+
     /// Appends every destination the message matches to `out`, once per
     /// matching binding (the caller sorts and deduplicates). `headers` is the
     /// message's `headers` property; only headers exchanges read it.
@@ -182,7 +191,9 @@ impl Bindings {
                 }
             }
             Index::Fanout(destinations) => out.extend_from_slice(destinations),
-            Index::Topic(root) => TopicMatch::run(root, routing_key, out),
+            Index::Topic(root) => {
+                TopicMatch::run(root, routing_key, out);
+            }
             Index::Headers(rules) => {
                 let empty = FieldTable::new();
                 let headers = headers.unwrap_or(&empty);

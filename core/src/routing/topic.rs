@@ -307,23 +307,29 @@ pub(super) struct TopicMatch<'t, 'o> {
     out: &'o mut Vec<Destination>,
     /// Entry positions of nested `#` nodes.
     memo: HashMemo,
+    /// Trie nodes visited: the walk's cost, which follows the key and the
+    /// patterns that share its words, never the number of bindings.
+    visits: usize,
 }
 
 impl<'t> TopicMatch<'t, '_> {
     /// Pushes the destinations of every pattern in the trie at `root` that
-    /// matches `key`.
-    pub(super) fn run(root: &'t TopicNode, key: &'t str, out: &mut Vec<Destination>) {
+    /// matches `key`; returns how many trie nodes the walk visited.
+    pub(super) fn run(root: &'t TopicNode, key: &'t str, out: &mut Vec<Destination>) -> usize {
         let mut walk = TopicMatch {
             words: KeyWords::new(key),
             out,
             memo: HashMemo::new(),
+            visits: 0,
         };
         walk.visit(root, 0, false);
+        walk.visits
     }
 
     /// Matches the key words from `position` on against the patterns below
     /// `node`; `under_hash` says whether a `#` edge leads to `node`.
     fn visit(&mut self, node: &'t TopicNode, position: usize, under_hash: bool) {
+        self.visits += 1;
         if position == self.words.len {
             self.out.extend_from_slice(&node.destinations);
         } else {

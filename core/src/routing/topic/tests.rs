@@ -139,6 +139,11 @@ fn topic_many_hashes_stay_cheap_on_long_keys() {
         ("#.a.#.a.#.a.#.a.#.a.#.a.#.b", &key, false),
         ("#.#.#.#.#.#.#.#.#.#.#.#.b", &key, false),
     ]);
+    let queue = queues(1)[0];
+    let mut bindings = Bindings::new(ExchangeKind::Topic);
+    bindings.add(queue, "#.#.#.#.#.#.#.#.#.#.#.#.b", &FieldTable::new());
+    let (nodes, positions) = (14, 201);
+    assert!(bindings.topic_visits(&key) <= nodes * positions);
 }
 
 #[test]
@@ -301,4 +306,19 @@ fn word_map_keeps_colliding_words_apart() {
     forward.remove("c", SAME);
     assert!(forward.is_empty());
     assert_eq!(forward, WordMap::default());
+}
+
+#[test]
+fn topic_match_cost_does_not_grow_with_unrelated_bindings() {
+    // SEMANTICS.md section 1: matching is a trie walk, not a scan of all
+    // bindings: 50,000 bindings on other first words add no node to the walk.
+    let queue = queues(1)[0];
+    let mut bindings = Bindings::new(ExchangeKind::Topic);
+    assert!(bindings.add(queue, "k.*", &FieldTable::new()));
+    let alone = bindings.topic_visits("k.x");
+    for index in 0..50_000 {
+        assert!(bindings.add(queue, &format!("w{index}.#"), &FieldTable::new()));
+    }
+    assert_eq!(bindings.topic_visits("k.x"), alone);
+    assert_eq!(routed(&bindings, "k.x", None), [queue]);
 }
