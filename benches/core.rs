@@ -122,15 +122,7 @@ fn publish_deliver_ack(
 ) {
     let mut delivered = *acked;
     for _ in 0..MESSAGES {
-        let publish = Command::BasicPublish {
-            exchange: exchange.clone(),
-            routing_key: key.clone(),
-            mandatory: false,
-            immediate: false,
-            properties: Arc::new(Properties::default()),
-            body: body.clone(),
-        };
-        command(broker, 1, publish);
+        command(broker, 1, transient_publish(exchange, key, body));
         delivered += drain(broker);
         if delivered - *acked >= ACK_EVERY {
             command(
@@ -248,18 +240,22 @@ fn topic_setup() -> (Broker, Vec<Arc<str>>) {
     (broker, keys)
 }
 
+/// A transient publish without confirms, as both message benches send it.
+fn transient_publish(exchange: &Arc<str>, key: &Arc<str>, body: &Bytes) -> Command {
+    Command::BasicPublish {
+        exchange: exchange.clone(),
+        routing_key: key.clone(),
+        mandatory: false,
+        immediate: false,
+        properties: Arc::new(Properties::default()),
+        body: body.clone(),
+    }
+}
+
 fn publish_keys(broker: &mut Broker, exchange: &Arc<str>, keys: &[Arc<str>], body: &Bytes) -> u64 {
     let mut deliveries = 0;
     for key in keys {
-        let publish = Command::BasicPublish {
-            exchange: exchange.clone(),
-            routing_key: key.clone(),
-            mandatory: false,
-            immediate: false,
-            properties: Arc::new(Properties::default()),
-            body: body.clone(),
-        };
-        command(broker, 1, publish);
+        command(broker, 1, transient_publish(exchange, key, body));
         deliveries += drain(broker);
     }
     deliveries
