@@ -1,11 +1,15 @@
 //! The `brokerlab` command line.
 
 use brokerlab::core::Mutant;
+use brokerlab::models;
 use brokerlab::sim::{self, Options, Workload};
 use brokerlab::walkthrough::{self, PATTERNS};
 use clap::{Parser, Subcommand};
 use std::io::{self, Write};
 use std::process::ExitCode;
+
+/// `brokerlab check`'s exit code when a property fails (the simulator's safety code).
+const EXIT_PROPERTY_FAILS: u8 = 129;
 
 /// brokerlab: a reference AMQP 0-9-1 broker on a sans-IO core, and the lab that proves it.
 #[derive(Parser)]
@@ -24,6 +28,15 @@ enum Commands {
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },
+    /// Serve AMQP 0-9-1 until ctrl-c or SIGTERM (user guest/guest on vhost "/", loopback only).
+    Serve {
+        /// Address to accept connections on.
+        #[arg(long, default_value = "127.0.0.1:5672")]
+        listen: std::net::SocketAddr,
+        /// Directory of the broker's log.
+        #[arg(long, default_value = "brokerlab-data")]
+        data_dir: std::path::PathBuf,
+    },
     /// Run one seed of the deterministic simulator and check its history.
     ///
     /// Prints the seed's plan, a summary and any violation. Exit codes: 0 pass,
@@ -39,17 +52,59 @@ enum Commands {
         #[arg(long)]
         mutant: Option<String>,
     },
+    /// Model-check the real core with stateright and print each property's verdict.
+    ///
+    /// Prints states explored, unique states, time, states per second, every
+    /// property's verdict and each counterexample as numbered steps. Exit
+    /// codes: 0 every property holds, 129 a property fails.
+    Check {
+        /// Which model: work-queue.
+        #[arg(long, default_value = "work-queue")]
+        model: String,
+        /// Checker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Check a deliberately broken broker (lose-on-requeue, no-redelivered-flag, ...).
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Explore no deeper than this many steps (default: exhaustively).
+        #[arg(long)]
+        depth: Option<usize>,
+        /// How many messages the producer publishes (default: the model's standard).
+        #[arg(long)]
+        messages: Option<u8>,
+        /// Explore one state per class of consumer renamings (depth first).
+        #[arg(long)]
+        symmetry: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let pattern = match cli.command {
         Some(Commands::Walkthrough { pattern }) => pattern,
+        Some(Commands::Serve { listen, data_dir }) => return run_serve(listen, data_dir),
         Some(Commands::Sim {
             workload,
             seed,
             mutant,
         }) => return run_sim(&workload, seed, mutant.as_deref()),
+        Some(Commands::Check {
+            model,
+            threads,
+            mutant,
+            depth,
+            messages,
+            symmetry,
+        }) => {
+            let options = models::check::Options {
+                threads,
+                depth,
+                symmetry,
+                stop_at_failure: false,
+            };
+            return run_check(&model, mutant.as_deref(), messages, &options);
+        }
         None => "work-queue".to_owned(),
     };
     let patterns: Vec<&str> = match pattern.as_str() {
@@ -84,6 +139,41 @@ fn run_all(patterns: &[&str]) -> io::Result<()> {
     Ok(())
 }
 
+/// `brokerlab check`: checks one model and exits 0 when every property holds, 129 otherwise.
+fn run_check(
+    name: &str,
+    mutant: Option<&str>,
+    messages: Option<u8>,
+    options: &models::check::Options,
+) -> ExitCode {
+    let mutant = match mutant.map(|name| (name, Mutant::from_name(name))) {
+        None => None,
+        Some((_, Some(mutant))) => Some(mutant),
+        Some((name, None)) => {
+            let known: Vec<&str> = Mutant::ALL.iter().map(|known| known.name()).collect();
+            eprintln!("unknown mutant '{name}'; known: {}", known.join(", "));
+            return ExitCode::from(2);
+        }
+    };
+    let Some(model) = models::check::model_by_name(name, messages, mutant) else {
+        let known = models::check::MODELS.join(", ");
+        eprintln!("unknown model '{name}'; known: {known}");
+        return ExitCode::from(2);
+    };
+    let search = if options.symmetry { "depth first, with symmetry" } else { "breadth first" };
+    println!("model {name}: {model:?}");
+    println!("checking {search} on {} threads", options.threads);
+    let outcome = models::check::check(model.into_model(), options);
+    print!("{}", models::check::report(&outcome, options));
+    if outcome.all_hold() {
+        println!("\nresult: every property holds");
+        ExitCode::SUCCESS
+    } else {
+        println!("\nresult: a property fails (exit {EXIT_PROPERTY_FAILS})");
+        ExitCode::from(EXIT_PROPERTY_FAILS)
+    }
+}
+
 /// `brokerlab sim`: runs one seed and exits with the simulator's exit code.
 fn run_sim(workload: &str, seed: u64, mutant: Option<&str>) -> ExitCode {
     let Some(workload) = Workload::from_name(workload) else {
@@ -111,6 +201,26 @@ fn run_sim(workload: &str, seed: u64, mutant: Option<&str>) -> ExitCode {
             println!("PANIC in the system under test: {panic}");
             println!("result: panic (exit {})", sim::EXIT_PANIC);
             ExitCode::from(sim::EXIT_PANIC)
+        }
+    }
+}
+
+/// `brokerlab serve`: logs to stderr and serves until a signal.
+fn run_serve(listen: std::net::SocketAddr, data_dir: std::path::PathBuf) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .init();
+    let options = brokerlab::server::Options {
+        listen,
+        data_dir,
+        ..brokerlab::server::Options::new()
+    };
+    match brokerlab::server::serve_until_signal(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("brokerlab serve: {error}");
+            ExitCode::FAILURE
         }
     }
 }

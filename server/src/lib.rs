@@ -1,4 +1,250 @@
 //! brokerlab-server: the AMQP 0-9-1 server that drives the brokerlab core over TCP.
 //!
-//! The transport, the file-backed log store and the connection-level protocol
-//! land here with the server work; every broker rule stays in brokerlab-core.
+//! The shape follows quinn's driver: one task per connection reads frames and
+//! turns them into `Input`s for a single broker task, which owns the core's
+//! `Broker` (the core is single-threaded) and hands the replies back; a log
+//! thread appends the core's records to a `FileStore`, syncs them in groups
+//! and answers with the synced lsn, so publisher confirms go out only after
+//! the fsync. AMQP is encoded and decoded by amq-protocol; `wire` translates
+//! between its methods and the core's protocol-neutral commands and replies.
+//! Every broker rule stays in brokerlab-core.
+//!
+//! Not yet here: users and permissions from a configuration file (the only
+//! user is `guest`/`guest` on vhost `/`, from loopback only), flow control
+//! (connection.blocked), madsim, and `brokerlab perf`.
+
+mod broker_task;
+mod connection;
+mod log;
+pub mod wire;
+
+pub use connection::{FRAME_MAX_BYTES, HEARTBEAT_S};
+
+use brokerlab_core::{Config, ConnectionId};
+use brokerlab_store::StoreError;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Inputs waiting for the broker task; connections wait when it is full.
+const BROKER_INBOX_MAX: usize = 4096;
+
+/// How long connections get to close after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How to run a server.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Address to accept AMQP connections on.
+    pub listen: SocketAddr,
+    /// Directory of the broker's log.
+    pub data_dir: PathBuf,
+    /// The broker's configuration.
+    pub config: Config,
+    /// Most connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Options {
+    /// The defaults: 127.0.0.1:5672, `./brokerlab-data`, the core's default configuration.
+    #[must_use]
+    pub fn new() -> Options {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5672)),
+            data_dir: PathBuf::from("brokerlab-data"),
+            config: Config::default(),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options::new()
+    }
+}
+
+/// Why a server could not start or had to stop.
+#[derive(Debug)]
+pub enum ServerError {
+    /// Binding or accepting on the socket failed.
+    Io(io::Error),
+    /// The log could not be opened, recovered or written.
+    Store(StoreError),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Io(error) => write!(f, "socket: {error}"),
+            ServerError::Store(error) => write!(f, "log: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl From<io::Error> for ServerError {
+    fn from(error: io::Error) -> Self {
+        ServerError::Io(error)
+    }
+}
+
+impl From<StoreError> for ServerError {
+    fn from(error: StoreError) -> Self {
+        ServerError::Store(error)
+    }
+}
+
+/// A server bound to its address, with its broker recovered from the log.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    options: Options,
+    broker: brokerlab_core::Broker,
+    log: log::LogHandle,
+    log_thread: log::LogThread,
+}
+
+impl Server {
+    /// Opens and recovers the log, then binds the listening socket.
+    pub async fn bind(options: Options) -> Result<Server, ServerError> {
+        let (broker, log, log_thread) = log::open(&options.data_dir, options.config.clone())?;
+        let listener = TcpListener::bind(options.listen).await?;
+        Ok(Server {
+            listener,
+            options,
+            broker,
+            log,
+            log_thread,
+        })
+    }
+
+    /// The address the server accepts connections on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes: then stops accepting, closes every
+    /// connection with 320 CONNECTION_FORCED, and syncs the log before returning.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let Server {
+            listener,
+            options,
+            broker,
+            log,
+            log_thread,
+        } = self;
+        tracing::info!(listen = %listener.local_addr()?, "serving AMQP 0-9-1");
+        let (to_broker, inbox) = mpsc::channel(BROKER_INBOX_MAX);
+        let mut broker_task = tokio::spawn(broker_task::run(broker, inbox, log));
+        let (stop, stopping) = watch::channel(false);
+        let context = connection::Context {
+            to_broker,
+            shutdown: stopping,
+            max_message_bytes: options.config.max_message_size_bytes,
+            channel_max: options.config.channel_max,
+        };
+        let mut connections = JoinSet::new();
+        let accepted = accept_loop(&listener, &context, &mut connections, &options, shutdown);
+        let broker_failed = tokio::select! {
+            result = accepted => { result?; false }
+            _ = &mut broker_task => true,
+        };
+        drop(listener);
+        stop.send_replace(true);
+        drop(context);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain(&mut connections)).await;
+        connections.abort_all();
+        if !broker_failed {
+            // Every sender of the broker's inbox is gone with the connections:
+            // the broker task flushes its last records and stops.
+            let _ = broker_task.await;
+        }
+        let joined = tokio::task::spawn_blocking(move || log_thread.join()).await;
+        joined.map_err(|error| ServerError::Io(io::Error::other(error)))??;
+        if broker_failed {
+            return Err(ServerError::Store(StoreError::Failed));
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn drain(connections: &mut JoinSet<()>) {
+    while connections.join_next().await.is_some() {}
+}
+
+/// Accepts connections until `shutdown` completes, each on a task of its own.
+async fn accept_loop(
+    listener: &TcpListener,
+    context: &connection::Context,
+    connections: &mut JoinSet<()>,
+    options: &Options,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(options.max_connections));
+    let mut next_id = 1u64;
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // A connection that failed between SYN and accept is the
+                // client's problem, not the listener's.
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next() => continue,
+        };
+        let conn = ConnectionId(next_id);
+        next_id += 1;
+        let context = context.clone();
+        connections.spawn(async move {
+            connection::serve(conn, stream, peer, context).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Runs a server on a runtime of its own until ctrl-c or SIGTERM; for `brokerlab serve`.
+pub fn serve_until_signal(options: Options) -> Result<(), ServerError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::bind(options).await?;
+        server.run(shutdown_signal()).await
+    })
+}
+
+/// Completes on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,196 @@
+//! The broker task: the one owner of the core's `Broker`.
+//!
+//! The core is single-threaded by design, so every connection sends its
+//! inputs here over one bounded channel. The task feeds them to the core in
+//! batches, drains the outputs after every input (the core's calling
+//! protocol), hands replies to their connections in one batch per connection
+//! and step, and sends the step's log records to the log thread. It also
+//! wakes the core at its `poll_timeout` and feeds it the log's synced lsn.
+//!
+//! Time for the core is nanoseconds since the Unix epoch, so `x-death` times
+//! and message timestamps are wall-clock times.
+
+use crate::log::LogHandle;
+use brokerlab_core::record::Record;
+use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Replies for one connection from one broker step, in order.
+pub type ReplyBatch = Vec<(ChannelId, Reply)>;
+
+/// Inputs fed to the core before its outputs are handed out; bounds a step's
+/// latency and the size of its batches.
+const INPUTS_PER_STEP_MAX: usize = 256;
+
+/// What connections send to the broker task.
+#[derive(Debug)]
+pub enum ToBroker {
+    /// A client opened a vhost: register where its replies go, then `Input::Connect`.
+    Connect {
+        /// The connection.
+        conn: ConnectionId,
+        /// Authenticated user.
+        user: String,
+        /// Requested vhost.
+        vhost: String,
+        /// Where the connection's replies go.
+        outbox: mpsc::Sender<ReplyBatch>,
+    },
+    /// Any other input for the core.
+    Input(Input),
+}
+
+/// Why the broker task stopped other than by its inbox closing.
+#[derive(Debug)]
+pub enum BrokerStop {
+    /// The log thread stopped: a store failure; nothing more may be confirmed.
+    LogFailed,
+}
+
+/// The current time as the core sees it.
+fn now() -> Instant {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    Instant(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The broker task's state.
+struct BrokerTask {
+    broker: Broker,
+    outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
+    replies: BTreeMap<ConnectionId, ReplyBatch>,
+    records: Vec<Record>,
+}
+
+/// Runs the broker until every sender of `inbox` is gone (a clean shutdown)
+/// or the log fails.
+pub async fn run(
+    broker: Broker,
+    mut inbox: mpsc::Receiver<ToBroker>,
+    mut log: LogHandle,
+) -> Result<(), BrokerStop> {
+    let mut task = BrokerTask {
+        broker,
+        outboxes: BTreeMap::new(),
+        replies: BTreeMap::new(),
+        records: Vec::new(),
+    };
+    loop {
+        let wake = task.broker.poll_timeout().map(tokio_deadline);
+        tokio::select! {
+            message = inbox.recv() => {
+                let Some(message) = message else { break };
+                task.take(message);
+                for _ in 1..INPUTS_PER_STEP_MAX {
+                    match inbox.try_recv() {
+                        Ok(message) => task.take(message),
+                        Err(_) => break,
+                    }
+                }
+            }
+            changed = log.synced.changed() => {
+                if changed.is_err() {
+                    return Err(BrokerStop::LogFailed);
+                }
+                let upto = *log.synced.borrow_and_update();
+                task.handle(Input::Synced { upto });
+            }
+            () = sleep_until(wake), if wake.is_some() => task.handle(Input::Timeout),
+        }
+        task.flush(&log).await?;
+    }
+    // The last records go to the log before the sender is dropped, so the
+    // log thread syncs them on its way out.
+    task.flush(&log).await
+}
+
+/// The tokio instant at which the core's clock reads `at`.
+fn tokio_deadline(at: Instant) -> tokio::time::Instant {
+    let wait_ns = at.0.saturating_sub(now().0);
+    tokio::time::Instant::now() + Duration::from_nanos(wait_ns)
+}
+
+async fn sleep_until(wake: Option<tokio::time::Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl BrokerTask {
+    fn take(&mut self, message: ToBroker) {
+        match message {
+            ToBroker::Connect {
+                conn,
+                user,
+                vhost,
+                outbox,
+            } => {
+                self.outboxes.insert(conn, outbox);
+                self.handle(Input::Connect { conn, user, vhost });
+            }
+            ToBroker::Input(input) => {
+                let gone = match &input {
+                    Input::Disconnect { conn } => Some(*conn),
+                    _ => None,
+                };
+                self.handle(input);
+                if let Some(conn) = gone {
+                    self.outboxes.remove(&conn);
+                    self.replies.remove(&conn);
+                }
+            }
+        }
+    }
+
+    /// Feeds one input and drains every output, as the core's calling protocol asks.
+    fn handle(&mut self, input: Input) {
+        self.broker.handle(now(), input);
+        while let Some(output) = self.broker.poll_output() {
+            match output {
+                Output::Reply {
+                    conn,
+                    channel,
+                    reply,
+                } => {
+                    if self.outboxes.contains_key(&conn) {
+                        self.replies.entry(conn).or_default().push((channel, reply));
+                    }
+                }
+                Output::Persist(record) => self.records.push(*record),
+                Output::Event(event) => tracing::trace!(?event, "broker event"),
+            }
+        }
+    }
+
+    /// Hands out the step's replies and records.
+    async fn flush(&mut self, log: &LogHandle) -> Result<(), BrokerStop> {
+        for (conn, batch) in std::mem::take(&mut self.replies) {
+            let Some(outbox) = self.outboxes.get(&conn) else {
+                continue;
+            };
+            if let Err(error) = outbox.try_send(batch) {
+                // A full outbox means the client stopped reading; waiting for it
+                // would stall every other connection. Dropping its outbox ends
+                // the connection task, whose Disconnect requeues what it held.
+                if matches!(error, mpsc::error::TrySendError::Full(_)) {
+                    tracing::warn!(
+                        conn = conn.0,
+                        "connection fell behind its replies; closing it"
+                    );
+                }
+                self.outboxes.remove(&conn);
+            }
+        }
+        if !self.records.is_empty() {
+            let records = std::mem::take(&mut self.records);
+            if log.records.send(records).await.is_err() {
+                return Err(BrokerStop::LogFailed);
+            }
+        }
+        Ok(())
+    }
+}

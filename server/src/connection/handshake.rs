@@ -1,0 +1,303 @@
+//! Opening a connection: protocol header, Start/StartOk with authentication,
+//! Tune/TuneOk, and Open.
+//!
+//! Authentication knows one user for now: `guest` with password `guest`,
+//! accepted only from a loopback address, as RabbitMQ's default is. Users,
+//! password hashes and permissions from a configuration file are later work.
+
+use super::io::FrameReader;
+use crate::wire::fields::short;
+use crate::wire::frames::PROTOCOL_HEADER;
+use crate::wire::inbound::Refusal;
+use crate::wire::outbound::{connection_close, put_method};
+use amq_protocol::protocol::{connection, AMQPClass};
+use amq_protocol::types::parsing::parse_field_table;
+use amq_protocol::types::{AMQPValue, FieldTable, LongString};
+use brokerlab_core::ReplyCode;
+use std::io;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The largest frame the server accepts or sends.
+pub const FRAME_MAX_BYTES: u32 = 131_072;
+
+/// The smallest frame_max AMQP allows a peer to ask for.
+const FRAME_MIN_BYTES: u32 = 4096;
+
+/// The heartbeat the server proposes, in seconds.
+pub const HEARTBEAT_S: u16 = 60;
+
+/// The only user until users come from configuration.
+const DEFAULT_USER: (&str, &str) = ("guest", "guest");
+
+/// What the connection agreed on in Tune/TuneOk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Highest channel number.
+    pub channel_max: u16,
+    /// Largest frame, in bytes, both ways.
+    pub frame_max: u32,
+    /// Heartbeat interval in seconds; 0 turns heartbeats off.
+    pub heartbeat_s: u16,
+}
+
+/// A connection that passed the handshake and asked for a vhost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// Authenticated user.
+    pub user: String,
+    /// Requested vhost.
+    pub vhost: String,
+    /// Negotiated limits.
+    pub tuning: Tuning,
+}
+
+/// Runs the handshake up to connection.open. `Ok(None)` means the client was
+/// refused and told so; the caller closes the socket.
+pub async fn handshake(
+    stream: &mut TcpStream,
+    reader: &mut FrameReader,
+    peer: SocketAddr,
+    channel_max: u16,
+) -> io::Result<Option<Opened>> {
+    let mut header = [0u8; 8];
+    stream.read_exact(&mut header).await?;
+    if header != PROTOCOL_HEADER {
+        // AMQP's answer to a header it does not speak: its own header, then close.
+        stream.write_all(&PROTOCOL_HEADER).await?;
+        return Ok(None);
+    }
+    match negotiate(stream, reader, peer, channel_max).await? {
+        Ok(opened) => Ok(Some(opened)),
+        Err(refusal) => {
+            tracing::info!(%peer, text = %refusal.text, "connection refused");
+            let mut out = Vec::new();
+            put_method(&mut out, 0, connection_close(refusal.code, &refusal.text))
+                .map_err(io::Error::other)?;
+            stream.write_all(&out).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Start, StartOk, Tune, TuneOk and Open; a refusal is sent back as connection.close.
+async fn negotiate(
+    stream: &mut TcpStream,
+    reader: &mut FrameReader,
+    peer: SocketAddr,
+    channel_max: u16,
+) -> io::Result<Result<Opened, Refusal>> {
+    send(stream, start()).await?;
+    let start_ok = match reader.connection_method(stream).await? {
+        Ok(connection::AMQPMethod::StartOk(start_ok)) => start_ok,
+        Ok(other) => return Ok(Err(unexpected("start-ok", &other))),
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let user = match authenticate(&start_ok, peer) {
+        Ok(user) => user,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let tune = connection::Tune {
+        channel_max,
+        frame_max: FRAME_MAX_BYTES,
+        heartbeat: HEARTBEAT_S,
+    };
+    send(
+        stream,
+        AMQPClass::Connection(connection::AMQPMethod::Tune(tune)),
+    )
+    .await?;
+    let tuning = match reader.connection_method(stream).await? {
+        Ok(connection::AMQPMethod::TuneOk(tune_ok)) => match tuning(&tune_ok, channel_max) {
+            Ok(tuning) => tuning,
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+        Ok(other) => return Ok(Err(unexpected("tune-ok", &other))),
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    reader.set_frame_max(tuning.frame_max);
+    Ok(match reader.connection_method(stream).await? {
+        Ok(connection::AMQPMethod::Open(open)) => Ok(Opened {
+            user,
+            vhost: open.virtual_host.to_string(),
+            tuning,
+        }),
+        Ok(other) => Err(unexpected("open", &other)),
+        Err(refusal) => Err(refusal),
+    })
+}
+
+async fn send(stream: &mut TcpStream, method: AMQPClass) -> io::Result<()> {
+    let mut out = Vec::new();
+    put_method(&mut out, 0, method).map_err(io::Error::other)?;
+    stream.write_all(&out).await
+}
+
+fn unexpected(expected: &str, got: &connection::AMQPMethod) -> Refusal {
+    Refusal::new(
+        ReplyCode::CommandInvalid,
+        format!(
+            "expected 'connection.{expected}', got method {}",
+            AMQPClass::Connection(got.clone()).get_amqp_method_id()
+        ),
+    )
+}
+
+/// connection.start: version, server properties with the capabilities of
+/// SEMANTICS.md section 7, mechanisms and locales.
+fn start() -> AMQPClass {
+    let mut capabilities = FieldTable::default();
+    for capability in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "per_consumer_qos",
+        "authentication_failure_close",
+    ] {
+        capabilities.insert(short(capability), AMQPValue::Boolean(true));
+    }
+    let mut properties = FieldTable::default();
+    properties.insert(short("capabilities"), AMQPValue::FieldTable(capabilities));
+    for (name, value) in [
+        ("product", "brokerlab"),
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("platform", "Rust"),
+        ("information", "a broker on a sans-IO core"),
+    ] {
+        properties.insert(short(name), AMQPValue::LongString(LongString::from(value)));
+    }
+    AMQPClass::Connection(connection::AMQPMethod::Start(connection::Start {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: properties,
+        mechanisms: LongString::from("PLAIN AMQPLAIN"),
+        locales: LongString::from("en_US"),
+    }))
+}
+
+/// The limits of a TuneOk: the client's choice within the server's.
+fn tuning(tune_ok: &connection::TuneOk, channel_max: u16) -> Result<Tuning, Refusal> {
+    let frame_max = match tune_ok.frame_max {
+        0 => FRAME_MAX_BYTES,
+        asked => asked.min(FRAME_MAX_BYTES),
+    };
+    if frame_max < FRAME_MIN_BYTES {
+        return Err(Refusal::new(
+            ReplyCode::NotAllowed,
+            format!("frame_max={frame_max} < {FRAME_MIN_BYTES} min size"),
+        ));
+    }
+    let channel_max = match tune_ok.channel_max {
+        0 => channel_max,
+        asked => asked.min(channel_max),
+    };
+    // The client's TuneOk carries the heartbeat it negotiated from our
+    // proposal (0 on either side lets the other's value win); it is final.
+    Ok(Tuning {
+        channel_max,
+        frame_max,
+        heartbeat_s: tune_ok.heartbeat,
+    })
+}
+
+/// Checks a StartOk's credentials; returns the user name.
+fn authenticate(start_ok: &connection::StartOk, peer: SocketAddr) -> Result<String, Refusal> {
+    let mechanism = start_ok.mechanism.as_str();
+    let credentials = match mechanism {
+        "PLAIN" => plain_credentials(start_ok.response.as_bytes()),
+        "AMQPLAIN" => amqplain_credentials(start_ok.response.as_bytes()),
+        other => {
+            return Err(Refusal::new(
+                ReplyCode::AccessRefused,
+                format!("unsupported authentication mechanism '{other}'"),
+            ))
+        }
+    };
+    let refused = || {
+        Refusal::new(
+            ReplyCode::AccessRefused,
+            format!(
+                "Login was refused using authentication mechanism {mechanism}. \
+                 For details see the broker logfile."
+            ),
+        )
+    };
+    let (user, password) = credentials.ok_or_else(refused)?;
+    if (user.as_str(), password.as_str()) != DEFAULT_USER {
+        tracing::info!(%peer, %user, "invalid credentials");
+        return Err(refused());
+    }
+    if !peer.ip().to_canonical().is_loopback() {
+        tracing::info!(%peer, %user, "user can only connect via localhost");
+        return Err(refused());
+    }
+    Ok(user)
+}
+
+/// PLAIN's response: `authzid \0 user \0 password`.
+fn plain_credentials(response: &[u8]) -> Option<(String, String)> {
+    let mut parts = response.split(|byte| *byte == 0);
+    let (_authzid, user, password) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).ok();
+    Some((text(user)?, text(password)?))
+}
+
+/// AMQPLAIN's response: a field table without its length prefix, holding LOGIN and PASSWORD.
+fn amqplain_credentials(response: &[u8]) -> Option<(String, String)> {
+    let length = u32::try_from(response.len()).ok()?;
+    let mut encoded = length.to_be_bytes().to_vec();
+    encoded.extend_from_slice(response);
+    let (_, table) = parse_field_table(encoded.as_slice()).ok()?;
+    let text = |name: &str| match table.inner().get(name)? {
+        AMQPValue::LongString(value) => String::from_utf8(value.as_bytes().to_vec()).ok(),
+        AMQPValue::ShortString(value) => Some(value.as_str().to_owned()),
+        _ => None,
+    };
+    Some((text("LOGIN")?, text("PASSWORD")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amq_protocol::auth::{Credentials, SASLMechanism};
+
+    fn start_ok(mechanism: SASLMechanism, user: &str, password: &str) -> connection::StartOk {
+        let credentials = Credentials::new(user.into(), password.into());
+        connection::StartOk {
+            mechanism: short(&mechanism.to_string()),
+            response: credentials.sasl_auth_string(mechanism),
+            ..connection::StartOk::default()
+        }
+    }
+
+    #[test]
+    fn guest_logs_in_from_loopback_with_plain_and_amqplain() {
+        let local: SocketAddr = "127.0.0.1:9".parse().expect("an address");
+        for mechanism in [SASLMechanism::Plain, SASLMechanism::AMQPlain] {
+            let user = authenticate(&start_ok(mechanism, "guest", "guest"), local);
+            assert_eq!(user, Ok("guest".to_owned()));
+        }
+    }
+
+    #[test]
+    fn guest_is_refused_from_a_remote_address() {
+        let remote: SocketAddr = "192.0.2.1:9".parse().expect("an address");
+        let refusal = authenticate(&start_ok(SASLMechanism::Plain, "guest", "guest"), remote)
+            .expect_err("guest is loopback only");
+        assert_eq!(refusal.code, ReplyCode::AccessRefused);
+    }
+
+    #[test]
+    fn a_wrong_password_is_refused_with_403() {
+        let local: SocketAddr = "127.0.0.1:9".parse().expect("an address");
+        let refusal = authenticate(&start_ok(SASLMechanism::Plain, "guest", "nope"), local)
+            .expect_err("wrong password");
+        assert_eq!(refusal.code, ReplyCode::AccessRefused);
+    }
+}

@@ -1,0 +1,90 @@
+//! A connection's read side: bytes from the socket, cut into frames.
+//!
+//! The buffer holds at most one incomplete frame (whose size was checked
+//! against `frame_max` from its header) plus one read's worth of bytes.
+
+use crate::wire::frames::next_frame;
+use crate::wire::inbound::Refusal;
+use amq_protocol::frame::AMQPFrame;
+use amq_protocol::protocol::{connection, AMQPClass};
+use brokerlab_core::ReplyCode;
+use bytes::{Buf, BytesMut};
+use std::io;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Frames cut from a socket's bytes.
+#[derive(Debug)]
+pub struct FrameReader {
+    buffer: BytesMut,
+    frame_max: u32,
+}
+
+impl FrameReader {
+    /// A reader accepting frames of up to `frame_max` bytes.
+    #[must_use]
+    pub fn new(frame_max: u32) -> FrameReader {
+        FrameReader {
+            buffer: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            frame_max,
+        }
+    }
+
+    /// Applies the frame_max negotiated in Tune/TuneOk.
+    pub fn set_frame_max(&mut self, frame_max: u32) {
+        self.frame_max = frame_max;
+    }
+
+    /// Reads what the socket has; 0 means the peer closed it. Cancel-safe:
+    /// bytes are only ever appended to the buffer.
+    pub async fn read_more(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+        assert!(
+            self.buffer.len() <= self.frame_max as usize + READ_CHUNK_BYTES,
+            "the read buffer holds at most one incomplete frame and one read"
+        );
+        self.buffer.reserve(READ_CHUNK_BYTES);
+        stream.read_buf(&mut self.buffer).await
+    }
+
+    /// The next complete frame in the buffer, if any.
+    pub fn next_frame(&mut self) -> Result<Option<AMQPFrame>, Refusal> {
+        match next_frame(&self.buffer, self.frame_max)? {
+            Some((frame, size)) => {
+                self.buffer.advance(size);
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The next connection-class method on channel 0, skipping heartbeats
+    /// (for the handshake, when nothing else may come).
+    pub async fn connection_method(
+        &mut self,
+        stream: &mut TcpStream,
+    ) -> io::Result<Result<connection::AMQPMethod, Refusal>> {
+        loop {
+            match self.next_frame() {
+                Err(refusal) => return Ok(Err(refusal)),
+                Ok(Some(AMQPFrame::Heartbeat)) => continue,
+                Ok(Some(AMQPFrame::Method(0, AMQPClass::Connection(method)))) => {
+                    return Ok(Ok(method))
+                }
+                Ok(Some(other)) => {
+                    return Ok(Err(Refusal::new(
+                        ReplyCode::CommandInvalid,
+                        format!("expected a connection method on channel 0, got {other}"),
+                    )))
+                }
+                Ok(None) => {
+                    if self.read_more(stream).await? == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+            }
+        }
+    }
+}

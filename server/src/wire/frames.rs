@@ -1,0 +1,89 @@
+//! Cutting frames out of the bytes a connection has read.
+//!
+//! The frame's size is checked against the negotiated `frame_max` from its
+//! 7-byte header before anything waits for or parses the payload, so a peer
+//! cannot make the server buffer more than one frame; amq-protocol then
+//! parses exactly that frame.
+
+use super::inbound::Refusal;
+use amq_protocol::frame::{parse_frame, AMQPFrame};
+use amq_protocol::protocol::constants;
+use brokerlab_core::ReplyCode;
+
+/// Type (1), channel (2) and payload size (4).
+const FRAME_HEADER_BYTES: usize = 7;
+
+/// The protocol header AMQP 0-9-1 clients open with, and the one a client
+/// with any other gets back before the socket is closed.
+pub const PROTOCOL_HEADER: [u8; 8] = *b"AMQP\x00\x00\x09\x01";
+
+/// The next complete frame in `buffer` and the bytes it took; `None` while
+/// the frame is still incomplete.
+pub fn next_frame(buffer: &[u8], frame_max: u32) -> Result<Option<(AMQPFrame, usize)>, Refusal> {
+    if buffer.len() < FRAME_HEADER_BYTES {
+        return Ok(None);
+    }
+    let kind = buffer[0];
+    if ![
+        constants::FRAME_METHOD,
+        constants::FRAME_HEADER,
+        constants::FRAME_BODY,
+        constants::FRAME_HEARTBEAT,
+    ]
+    .contains(&kind)
+    {
+        return Err(Refusal::new(
+            ReplyCode::FrameError,
+            format!("unknown frame type {kind}"),
+        ));
+    }
+    let size = u32::from_be_bytes([buffer[3], buffer[4], buffer[5], buffer[6]]) as usize;
+    let total = size + FRAME_HEADER_BYTES + 1;
+    if total > frame_max as usize {
+        return Err(Refusal::new(
+            ReplyCode::FrameError,
+            format!("frame of {total} bytes is larger than frame_max {frame_max}"),
+        ));
+    }
+    if buffer.len() < total {
+        return Ok(None);
+    }
+    if buffer[total - 1] != constants::FRAME_END {
+        return Err(Refusal::new(
+            ReplyCode::FrameError,
+            "frame does not end with frame-end (0xCE)",
+        ));
+    }
+    match parse_frame(&buffer[..total]) {
+        Ok((&[], frame)) => Ok(Some((frame, total))),
+        Ok(_) | Err(_) => Err(Refusal::new(
+            ReplyCode::SyntaxError,
+            format!("malformed frame of type {kind}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_above_frame_max_is_a_frame_error_before_its_payload_arrives() {
+        let header = [constants::FRAME_BODY, 0, 1, 0, 1, 0, 0];
+        let refusal = next_frame(&header, 4096).expect_err("65536 bytes > 4096");
+        assert_eq!(refusal.code, ReplyCode::FrameError);
+    }
+
+    #[test]
+    fn a_bad_frame_end_is_a_frame_error() {
+        let frame = [constants::FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, 0];
+        let refusal = next_frame(&frame, 4096).expect_err("0 is not frame-end");
+        assert_eq!(refusal.code, ReplyCode::FrameError);
+    }
+
+    #[test]
+    fn an_incomplete_frame_waits() {
+        let frame = [constants::FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0];
+        assert_eq!(next_frame(&frame, 4096), Ok(None));
+    }
+}

@@ -1,0 +1,136 @@
+//! Bad input over a real socket: the server answers as AMQP 0-9-1 says and
+//! keeps serving everyone else.
+
+mod common;
+
+use common::TestServer;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout can be set");
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .expect("the server closes the socket");
+    answer
+}
+
+#[test]
+fn a_wrong_protocol_header_gets_amqp_0_9_1_back_and_the_socket_closed() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    for wrong in [&b"GET / HTTP/1.1\r\n\r\n"[..], b"AMQP\x01\x01\x00\x0a"] {
+        let mut stream = TcpStream::connect(server.addr).expect("the server accepts");
+        stream.write_all(wrong).expect("the server reads");
+        assert_eq!(read_to_close(&mut stream), b"AMQP\x00\x00\x09\x01");
+    }
+    // The right header still opens a handshake afterwards: connection.start comes back.
+    let mut stream = TcpStream::connect(server.addr).expect("the server accepts");
+    stream
+        .write_all(b"AMQP\x00\x00\x09\x01")
+        .expect("the server reads");
+    let mut start = [0u8; 11];
+    stream
+        .read_exact(&mut start)
+        .expect("connection.start arrives");
+    assert_eq!(start[0], 1, "a method frame");
+    assert_eq!(&start[7..11], &[0, 10, 0, 10], "connection.start");
+    drop(stream);
+    server.stop();
+}
+
+mod frames {
+    use super::common::raw::RawClient;
+    use super::common::TestServer;
+    use amq_protocol::frame::AMQPFrame;
+    use amq_protocol::protocol::{basic, channel, queue, AMQPClass};
+
+    fn open_channel(client: &mut RawClient, number: u16) {
+        client.send_method(
+            number,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        );
+        assert!(matches!(
+            client.method(),
+            AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
+        ));
+    }
+
+    #[test]
+    fn a_method_on_an_unopened_channel_closes_the_connection_with_504() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        let declare = queue::Declare {
+            queue: "q".into(),
+            ..queue::Declare::default()
+        };
+        client.send_method(3, AMQPClass::Queue(queue::AMQPMethod::Declare(declare)));
+        assert_eq!(client.connection_close_code(), 504);
+        // Other connections keep being served.
+        let mut other = RawClient::open(server.addr, 0);
+        open_channel(&mut other, 1);
+        // A client gone before shutdown does not hold it up waiting for close-ok.
+        drop(other);
+        server.stop();
+    }
+
+    #[test]
+    fn a_content_frame_where_a_method_belongs_closes_the_connection_with_505() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        open_channel(&mut client, 1);
+        client.send(&AMQPFrame::Body(1, b"stray".to_vec()));
+        assert_eq!(client.connection_close_code(), 505);
+        server.stop();
+    }
+
+    #[test]
+    fn a_frame_above_frame_max_closes_the_connection_with_501() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        open_channel(&mut client, 1);
+        let publish = basic::Publish {
+            routing_key: "q".into(),
+            ..basic::Publish::default()
+        };
+        client.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Publish(publish)));
+        // A body frame's header announcing 1 MiB, more than frame_max (128 KiB).
+        client.write_bytes(&[3, 0, 1, 0, 0x10, 0, 0]);
+        assert_eq!(client.connection_close_code(), 501);
+        server.stop();
+    }
+
+    #[test]
+    fn a_silent_client_gets_heartbeats_and_is_dropped_after_two_intervals() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 1);
+        let started = std::time::Instant::now();
+        let mut heartbeats = 0;
+        while let Ok(frame) = client.recv() {
+            assert_eq!(frame, AMQPFrame::Heartbeat);
+            heartbeats += 1;
+        }
+        let silent = started.elapsed();
+        assert!(
+            heartbeats >= 2,
+            "heartbeats every half interval, got {heartbeats}"
+        );
+        assert!(
+            silent >= std::time::Duration::from_millis(1500),
+            "dropped after {silent:?}"
+        );
+        assert!(
+            silent < std::time::Duration::from_secs(5),
+            "dropped after {silent:?}"
+        );
+        server.stop();
+    }
+}

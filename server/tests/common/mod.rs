@@ -1,0 +1,184 @@
+//! A server on an ephemeral loopback port, on a thread and runtime of its own,
+//! for tests that talk to it over real sockets.
+// Each test file uses a part of this module; the rest is dead there.
+#![allow(dead_code)]
+
+use brokerlab_server::{Options, Server, ServerError};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// A running server; `stop` shuts it down and waits until its log is synced.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    thread: JoinHandle<Result<(), ServerError>>,
+}
+
+impl TestServer {
+    /// Starts a server with its log in `data_dir`.
+    pub fn start(data_dir: &Path) -> TestServer {
+        let options = Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            ..Options::new()
+        };
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let server = Server::bind(options).await?;
+                addr_tx
+                    .send(server.local_addr()?)
+                    .expect("the test waits for the address");
+                server
+                    .run(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+            })
+        });
+        let Ok(addr) = addr_rx.recv() else {
+            let result = thread.join().expect("the server thread does not panic");
+            panic!("the server did not start: {result:?}")
+        };
+        TestServer { addr, stop, thread }
+    }
+
+    /// Shuts the server down and waits for it.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let result = self
+            .thread
+            .join()
+            .expect("the server thread does not panic");
+        result.expect("the server stops cleanly");
+    }
+}
+
+/// A minimal AMQP client over amq-protocol's codec, for what real clients
+/// never send: frames in the wrong place, oversize frames, silence.
+pub mod raw {
+    use amq_protocol::frame::{gen_frame, parse_frame, AMQPFrame, WriteContext};
+    use amq_protocol::protocol::{connection, AMQPClass};
+    use std::io::{self, Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    /// A client connection speaking frames.
+    pub struct RawClient {
+        stream: TcpStream,
+        buffer: Vec<u8>,
+    }
+
+    impl RawClient {
+        /// Connects and opens vhost "/" as guest, asking for `heartbeat_s`.
+        pub fn open(addr: SocketAddr, heartbeat_s: u16) -> RawClient {
+            let stream = TcpStream::connect(addr).expect("the server accepts");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("a timeout can be set");
+            let mut client = RawClient {
+                stream,
+                buffer: Vec::new(),
+            };
+            client.write_bytes(b"AMQP\x00\x00\x09\x01");
+            assert!(matches!(
+                client.method(),
+                AMQPClass::Connection(connection::AMQPMethod::Start(_))
+            ));
+            let start_ok = connection::StartOk {
+                mechanism: "PLAIN".into(),
+                response: "\0guest\0guest".into(),
+                locale: "en_US".into(),
+                ..connection::StartOk::default()
+            };
+            client.send_method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::StartOk(start_ok)),
+            );
+            let AMQPClass::Connection(connection::AMQPMethod::Tune(tune)) = client.method() else {
+                panic!("connection.tune comes after start-ok");
+            };
+            let tune_ok = connection::TuneOk {
+                channel_max: tune.channel_max,
+                frame_max: tune.frame_max,
+                heartbeat: heartbeat_s,
+            };
+            client.send_method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::TuneOk(tune_ok)),
+            );
+            let open = connection::Open {
+                virtual_host: "/".into(),
+            };
+            client.send_method(0, AMQPClass::Connection(connection::AMQPMethod::Open(open)));
+            assert!(matches!(
+                client.method(),
+                AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))
+            ));
+            client
+        }
+
+        /// Writes raw bytes.
+        pub fn write_bytes(&mut self, bytes: &[u8]) {
+            self.stream.write_all(bytes).expect("the server reads");
+        }
+
+        /// Writes one frame.
+        pub fn send(&mut self, frame: &AMQPFrame) {
+            let (bytes, _) = gen_frame(frame)(WriteContext::from(Vec::new()))
+                .expect("a Vec takes any frame")
+                .into_inner();
+            self.write_bytes(&bytes);
+        }
+
+        /// Writes one method frame.
+        pub fn send_method(&mut self, channel: u16, method: AMQPClass) {
+            self.send(&AMQPFrame::Method(channel, method));
+        }
+
+        /// The next frame; `Err` when the socket closed or timed out first.
+        pub fn recv(&mut self) -> io::Result<AMQPFrame> {
+            loop {
+                if let Ok((rest, frame)) = parse_frame(self.buffer.as_slice()) {
+                    let used = self.buffer.len() - rest.len();
+                    self.buffer.drain(..used);
+                    return Ok(frame);
+                }
+                let mut chunk = [0u8; 4096];
+                match self.stream.read(&mut chunk)? {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    read => self.buffer.extend_from_slice(&chunk[..read]),
+                }
+            }
+        }
+
+        /// The next method frame's method, skipping heartbeats.
+        pub fn method(&mut self) -> AMQPClass {
+            loop {
+                match self.recv().expect("a frame arrives") {
+                    AMQPFrame::Method(_, method) => return method,
+                    AMQPFrame::Heartbeat => continue,
+                    other => panic!("expected a method, got {other:?}"),
+                }
+            }
+        }
+
+        /// The reply code of the connection.close that must come next, answered with close-ok.
+        pub fn connection_close_code(&mut self) -> u16 {
+            let code = match self.method() {
+                AMQPClass::Connection(connection::AMQPMethod::Close(close)) => close.reply_code,
+                other => panic!("expected connection.close, got {other:?}"),
+            };
+            let close_ok = connection::AMQPMethod::CloseOk(connection::CloseOk {});
+            self.send_method(0, AMQPClass::Connection(close_ok));
+            code
+        }
+    }
+}
