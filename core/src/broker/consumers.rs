@@ -539,8 +539,10 @@ impl Broker {
             ));
         };
         let settles = state.pending_settles();
+        let vhost = self.vhost_of(channel);
         for publish in publishes {
-            self.route_publish(channel, publish);
+            let start = self.start_of(&vhost, &publish.exchange);
+            self.route_publish(channel, publish, start);
         }
         let mut touched = self.queues_consumed_by(channel);
         for (tag, settle) in settles {

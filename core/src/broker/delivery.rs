@@ -3,7 +3,7 @@
 
 use super::durability::PendingConfirm;
 use super::entities::check_length;
-use super::{Broker, DeadLetter, Exchange, Fault, Vhost};
+use super::{Broker, DeadLetter, Exchange, Fault};
 use crate::arena::{Arena, Id};
 use crate::args::{parse_expiration, Overflow};
 use crate::channel::PendingPublish;
@@ -14,6 +14,7 @@ use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
 use crate::queue::Entry;
 use crate::routing::Destination;
 use bytes::Bytes;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The most dead-letter hops one input may cause. Cycle detection ends every
@@ -60,7 +61,9 @@ impl Broker {
         }
         check_length("exchange name", &publish.exchange)?;
         check_length("routing key", &publish.routing_key)?;
-        if !publish.exchange.is_empty() {
+        let start = if publish.exchange.is_empty() {
+            Start::Default
+        } else {
             let vhost = &self.connections[&self.channels[channel].conn].vhost;
             let exchange = self.find_exchange(vhost, &publish.exchange)?;
             if self.exchanges[exchange].internal {
@@ -72,7 +75,8 @@ impl Broker {
                     ),
                 ));
             }
-        }
+            Start::Exchange(exchange)
+        };
         let ttl_ms = match publish.properties.expiration.as_deref() {
             Some(expiration) => Some(
                 parse_expiration(expiration)
@@ -90,13 +94,25 @@ impl Broker {
         };
         match &mut self.channels[channel].tx {
             Some(transaction) => transaction.push(pending),
-            None => self.route_publish(channel, pending),
+            None => self.route_publish(channel, pending, start),
         }
         Ok(())
     }
 
-    /// Numbers the message, routes it to its queues, then returns and confirms it.
-    pub(super) fn route_publish(&mut self, channel: Id, pending: PendingPublish) {
+    /// Where a publish to `exchange` starts routing, looked up now (a
+    /// transaction's publishes are routed at commit, by then the exchange may be gone).
+    pub(super) fn start_of(&self, vhost: &str, exchange: &str) -> Start {
+        if exchange.is_empty() {
+            return Start::Default;
+        }
+        self.vhosts[vhost]
+            .exchanges
+            .get(exchange)
+            .map_or(Start::Nowhere, |&id| Start::Exchange(id))
+    }
+
+    /// Numbers the message, routes it to its queues from `start`, then returns and confirms it.
+    pub(super) fn route_publish(&mut self, channel: Id, pending: PendingPublish, start: Start) {
         let id = MessageId(self.next_message_id);
         self.next_message_id += 1;
         let state = &mut self.channels[channel];
@@ -119,11 +135,12 @@ impl Broker {
             body: pending.body,
         });
         let mut targets = std::mem::take(&mut self.target_scratch);
-        let vhost = &self.vhosts[&*self.connections[&conn].vhost];
+        let queues = &self.vhosts[&*self.connections[&conn].vhost].queues;
         route(
-            vhost,
+            queues,
             &self.exchanges,
             &mut self.route_scratch,
+            start,
             &message,
             &mut targets,
         );
@@ -322,10 +339,8 @@ impl Broker {
             queue,
             reason,
         } = dead_letter;
-        if !self.vhosts[&vhost]
-            .exchanges
-            .contains_key(&*message.exchange)
-        {
+        let start = self.start_of(&vhost, &message.exchange);
+        if start == Start::Nowhere {
             let reason = DropReason::DeadLetterExchangeMissing(reason);
             self.event(Event::Dropped {
                 message: message.id,
@@ -342,10 +357,12 @@ impl Broker {
             exchange,
         });
         let mut targets = Vec::new();
+        let queues = &self.vhosts[&vhost].queues;
         route(
-            &self.vhosts[&vhost],
+            queues,
             &self.exchanges,
             &mut self.route_scratch,
+            start,
             &message,
             &mut targets,
         );
@@ -385,23 +402,26 @@ impl Broker {
     }
 }
 
-/// The queues a message published to its exchange reaches, sorted and without
-/// duplicates, following exchange-to-exchange bindings (each exchange is
-/// visited once, so cycles end). `scratch` is empty before and after.
+/// The queues a message reaches from `start`, sorted and without duplicates,
+/// following exchange-to-exchange bindings (each exchange is visited once, so
+/// cycles end). `queues` names the vhost's queues, for the default exchange;
+/// `scratch` is empty before and after.
 fn route(
-    vhost: &Vhost,
+    queues: &BTreeMap<Arc<str>, Id>,
     exchanges: &Arena<Exchange>,
     scratch: &mut Vec<Destination>,
+    start: Start,
     message: &Message,
     targets: &mut Vec<Id>,
 ) {
-    if message.exchange.is_empty() {
-        // The default exchange: every queue is bound under its own name.
-        targets.extend(vhost.queues.get(&*message.routing_key).copied());
-        return;
-    }
-    let Some(&start) = vhost.exchanges.get(&*message.exchange) else {
-        return;
+    let start = match start {
+        Start::Default => {
+            // The default exchange: every queue is bound under its own name.
+            targets.extend(queues.get(&*message.routing_key).copied());
+            return;
+        }
+        Start::Nowhere => return,
+        Start::Exchange(start) => start,
     };
     let headers = message.properties.headers.as_ref();
     exchanges[start]
@@ -431,6 +451,17 @@ fn route(
         targets.sort_unstable();
         targets.dedup();
     }
+}
+
+/// Where routing starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Start {
+    /// The default exchange: the queue named by the routing key.
+    Default,
+    /// An exchange and its bindings.
+    Exchange(Id),
+    /// An exchange that no longer exists: the message routes nowhere.
+    Nowhere,
 }
 
 /// A queue refused a message (reject-publish overflow).
