@@ -102,6 +102,7 @@ fn main() -> ExitCode {
                 depth,
                 symmetry,
                 stop_at_failure: false,
+                stop_at_property: None,
             };
             return run_check(&model, mutant.as_deref(), messages, &options);
         }
@@ -160,7 +161,11 @@ fn run_check(
         eprintln!("unknown model '{name}'; known: {known}");
         return ExitCode::from(2);
     };
-    let search = if options.symmetry { "depth first, with symmetry" } else { "breadth first" };
+    let search = if options.symmetry {
+        "depth first, with symmetry"
+    } else {
+        "breadth first"
+    };
     println!("model {name}: {model:?}");
     println!("checking {search} on {} threads", options.threads);
     let outcome = models::check::check(model.into_model(), options);

@@ -1,4 +1,19 @@
 //! brokerlab-models: stateright models that put the brokerlab core itself
 //! inside an actor model and check its properties exhaustively.
 //!
-//! The actors, models and properties land here with the model-checking work.
+//! The broker actor wraps the production `brokerlab_core::Broker` (not a
+//! re-written specification), so "verified core" means the code users embed.
+//! Client actors talk to it over stateright's network in the core's own
+//! protocol-neutral `Command`s and `Reply`s. Each model is a configuration
+//! struct with `into_model()`; [`check`] runs one and reports every
+//! property's verdict, as `brokerlab check` prints it.
+
+pub mod actors;
+pub mod broker_actor;
+pub mod check;
+pub mod clients;
+pub mod properties;
+pub mod wire;
+pub mod work_queue;
+
+pub use work_queue::WorkQueue;

@@ -1,0 +1,172 @@
+//! The model's one actor type: a broker or a client, as stateright wants a
+//! single `Actor` per model.
+
+use crate::broker_actor::{BrokerActor, BrokerState};
+use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
+use crate::wire::{Choice, Log, Msg, Timer};
+use stateright::actor::{Actor, Id, Out};
+use stateright::{Rewrite, RewritePlan};
+use std::borrow::Cow;
+
+/// An actor of a brokerlab model.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// The broker (always actor 0).
+    Broker(BrokerActor),
+    /// A publishing client.
+    Producer(Producer),
+    /// A consuming client.
+    Consumer(Consumer),
+}
+
+/// The state of an actor of a brokerlab model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// The broker's.
+    Broker(Box<BrokerState>),
+    /// A producer's.
+    Producer(ProducerState),
+    /// A consumer's.
+    Consumer(ConsumerState),
+}
+
+impl NodeState {
+    /// The broker's state, if this is the broker.
+    #[must_use]
+    pub fn as_broker(&self) -> Option<&BrokerState> {
+        match self {
+            NodeState::Broker(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// The producer's state, if this is a producer.
+    #[must_use]
+    pub fn as_producer(&self) -> Option<&ProducerState> {
+        match self {
+            NodeState::Producer(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// The consumer's state, if this is a consumer.
+    #[must_use]
+    pub fn as_consumer(&self) -> Option<&ConsumerState> {
+        match self {
+            NodeState::Consumer(state) => Some(state),
+            _ => None,
+        }
+    }
+}
+
+impl Rewrite<Id> for NodeState {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> NodeState {
+        match self {
+            NodeState::Broker(state) => NodeState::Broker(Box::new(state.rewrite(plan))),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Runs a client handler on a copy of its state and keeps the copy only if
+/// it changed, so that a step that does nothing is not a new state.
+fn update_client<T, F>(state: &mut Cow<NodeState>, wrap: fn(T) -> NodeState, current: &T, f: F)
+where
+    T: Clone + PartialEq,
+    F: FnOnce(&mut T),
+{
+    let mut next = current.clone();
+    f(&mut next);
+    if next != *current {
+        *state = Cow::Owned(wrap(next));
+    }
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type State = NodeState;
+    type Timer = Timer;
+    type Random = Choice;
+    type Storage = Log;
+
+    fn on_start(&self, _id: Id, storage: &Option<Log>, out: &mut Out<Self>) -> NodeState {
+        match self {
+            Node::Broker(broker) => NodeState::Broker(Box::new(broker.start(storage, out))),
+            Node::Producer(producer) => NodeState::Producer(producer.start(out)),
+            Node::Consumer(consumer) => NodeState::Consumer(consumer.start(out)),
+        }
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, out: &mut Out<Self>) {
+        match (self, state.as_ref().clone_shallow()) {
+            (Node::Broker(broker), Shallow::Broker) => {
+                if let NodeState::Broker(inner) = state.to_mut() {
+                    broker.on_msg(inner, src, msg, out);
+                }
+            }
+            (Node::Producer(producer), Shallow::Producer(current)) => {
+                update_client(state, NodeState::Producer, &current, |next| {
+                    producer.on_msg(next, msg)
+                });
+            }
+            (Node::Consumer(consumer), Shallow::Consumer(current)) => {
+                update_client(state, NodeState::Consumer, &current, |next| {
+                    consumer.on_msg(next, msg, out)
+                });
+            }
+            _ => unreachable!("every actor keeps the state its on_start made"),
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, out: &mut Out<Self>) {
+        match (self, state.as_ref().clone_shallow()) {
+            (Node::Broker(broker), Shallow::Broker) => {
+                if let NodeState::Broker(inner) = state.to_mut() {
+                    broker.on_timeout(inner, timer, out);
+                }
+            }
+            (Node::Consumer(consumer), Shallow::Consumer(current)) => {
+                update_client(state, NodeState::Consumer, &current, |next| {
+                    consumer.on_timeout(next, timer, out)
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_random(&self, _id: Id, state: &mut Cow<NodeState>, choice: &Choice, out: &mut Out<Self>) {
+        if let (Node::Consumer(consumer), Shallow::Consumer(current)) =
+            (self, state.as_ref().clone_shallow())
+        {
+            update_client(state, NodeState::Consumer, &current, |next| {
+                consumer.on_choice(next, choice, out)
+            });
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Node::Broker(_) => "broker".to_owned(),
+            Node::Producer(_) => "producer".to_owned(),
+            Node::Consumer(_) => "consumer".to_owned(),
+        }
+    }
+}
+
+/// A client's state copied out (cheap), or a marker for the broker's (whose
+/// copy is not cheap and which is always changed in place).
+enum Shallow {
+    Broker,
+    Producer(ProducerState),
+    Consumer(ConsumerState),
+}
+
+impl NodeState {
+    fn clone_shallow(&self) -> Shallow {
+        match self {
+            NodeState::Broker(_) => Shallow::Broker,
+            NodeState::Producer(state) => Shallow::Producer(state.clone()),
+            NodeState::Consumer(state) => Shallow::Consumer(state.clone()),
+        }
+    }
+}

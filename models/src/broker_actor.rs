@@ -1,0 +1,277 @@
+//! The broker actor: the production `brokerlab_core::Broker`, driven by its
+//! calling protocol inside a stateright actor.
+//!
+//! Every message from a client becomes one `Broker::handle` call at the
+//! actor's logical clock, and the outputs are drained at once: replies go back
+//! over the network to the client that owns the connection, log records wait
+//! in `pending` for the disk. Two untimed timers stand for what a real driver
+//! waits on: `Sync` (the disk finished writing; the broker hears
+//! `Input::Synced` and releases the confirms that waited for it) and
+//! `Deadline` (the broker's next deadline is reached: the clock jumps to it
+//! and the broker hears `Input::Timeout`). Either may fire at any point, which
+//! is exactly the freedom a real disk and a real clock have.
+//!
+//! The synced records are the actor's stateright `Storage`: after a crash the
+//! actor starts again from them with `Broker::recover`, having lost its
+//! memory, its unsynced records and every connection.
+
+use crate::actors::Node;
+use crate::wire::{Frame, Log, Msg, Session, Timer};
+use brokerlab_core::record::Record;
+use brokerlab_core::{
+    Broker, ChannelId, Command, Config, ConnectionId, Input, Instant, Output, Reply,
+};
+use stateright::actor::{Id, Out};
+use stateright::{Rewrite, RewritePlan};
+use std::collections::BTreeMap;
+
+/// The connection the operator uses to provision the broker before clients arrive.
+const ADMIN: ConnectionId = ConnectionId(0);
+
+/// The broker actor's configuration.
+#[derive(Clone, Debug)]
+pub struct BrokerActor {
+    /// The core's configuration (a mutant is selected here).
+    pub config: Config,
+    /// Commands the operator runs on a fresh broker (declaring the queues).
+    pub setup: Vec<Command>,
+    /// Whether the synced log is kept as stateright storage (only crash models need it).
+    pub keep_log: bool,
+}
+
+/// The broker actor's state: the core and what its driver keeps around it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BrokerState {
+    /// The production broker.
+    pub broker: Broker,
+    /// The logical clock; it moves only when a deadline fires.
+    pub now: Instant,
+    /// Which client session each live connection belongs to.
+    pub connections: BTreeMap<ConnectionId, (Id, Session)>,
+    /// The id of the next connection.
+    pub next_connection: u64,
+    /// Records appended but not yet synced.
+    pub pending: Vec<Record>,
+    /// Records synced (the storage, when the log is kept).
+    pub log: Log,
+}
+
+impl BrokerState {
+    /// The connection of a client's session, if the broker holds it.
+    #[must_use]
+    pub fn connection_of(&self, client: Id, session: Session) -> Option<ConnectionId> {
+        self.connections
+            .iter()
+            .find(|(_, owner)| **owner == (client, session))
+            .map(|(conn, _)| *conn)
+    }
+}
+
+// Symmetry renames client actors: the only actor ids the broker keeps are the
+// owners of its connections.
+impl Rewrite<Id> for BrokerState {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> BrokerState {
+        let connections = self
+            .connections
+            .iter()
+            .map(|(conn, (client, session))| (*conn, (plan.rewrite(client), *session)))
+            .collect();
+        BrokerState {
+            connections,
+            ..self.clone()
+        }
+    }
+}
+
+impl BrokerActor {
+    /// A fresh broker provisioned by `setup`, or one recovered from its synced log.
+    pub fn start(&self, storage: &Option<Log>, out: &mut Out<Node>) -> BrokerState {
+        let mut state = match storage {
+            Some(log) => BrokerState::new(Broker::recover(self.config.clone(), log.0.clone())),
+            None => self.provisioned(),
+        };
+        state.log = storage.clone().unwrap_or(state.log);
+        state.arm_deadline(out);
+        state
+    }
+
+    /// A fresh broker after the operator ran `setup`, its records already synced.
+    fn provisioned(&self) -> BrokerState {
+        let mut state = BrokerState::new(Broker::new(self.config.clone()));
+        let broker = &mut state.broker;
+        let connect = Input::Connect {
+            conn: ADMIN,
+            user: "guest".to_owned(),
+            vhost: "/".to_owned(),
+        };
+        broker.handle(Instant(0), connect);
+        let channel = ChannelId(1);
+        let commands = std::iter::once(Command::ChannelOpen).chain(self.setup.iter().cloned());
+        for command in commands {
+            let input = Input::Command {
+                conn: ADMIN,
+                channel,
+                command,
+            };
+            broker.handle(Instant(0), input);
+        }
+        broker.handle(Instant(0), Input::Disconnect { conn: ADMIN });
+        let mut records = Vec::new();
+        while let Some(output) = broker.poll_output() {
+            if let Output::Persist(record) = output {
+                records.push(*record);
+            }
+        }
+        let upto = broker.last_lsn();
+        broker.handle(Instant(0), Input::Synced { upto });
+        while broker.poll_output().is_some() {}
+        state.log = Log(records);
+        state
+    }
+
+    /// Frames from a client: each is one input, and the replies of all of
+    /// them leave together, one segment per connection.
+    pub fn on_msg(&self, state: &mut BrokerState, src: Id, msg: Msg, out: &mut Out<Node>) {
+        let Msg::Frames { session, frames } = msg else {
+            return;
+        };
+        let mut replies = Replies::default();
+        for frame in frames {
+            let input = match frame {
+                Frame::Connect => {
+                    let conn = ConnectionId(state.next_connection);
+                    state.next_connection += 1;
+                    state.connections.insert(conn, (src, session));
+                    Input::Connect {
+                        conn,
+                        user: "guest".to_owned(),
+                        vhost: "/".to_owned(),
+                    }
+                }
+                // Frames for a connection the broker does not hold (lost in
+                // a crash) go nowhere, as on a dead socket.
+                Frame::Command { channel, command } => match state.connection_of(src, session) {
+                    Some(conn) => Input::Command {
+                        conn,
+                        channel,
+                        command,
+                    },
+                    None => continue,
+                },
+                Frame::Disconnect => match state.connection_of(src, session) {
+                    Some(conn) => {
+                        state.connections.remove(&conn);
+                        Input::Disconnect { conn }
+                    }
+                    None => continue,
+                },
+            };
+            self.handle(state, input, &mut replies, out);
+        }
+        replies.send(out);
+    }
+
+    /// A timer fired: the disk synced, or a deadline was reached.
+    pub fn on_timeout(&self, state: &mut BrokerState, timer: &Timer, out: &mut Out<Node>) {
+        match timer {
+            Timer::Sync => {
+                let Some(upto) = state.pending.last().map(|record| record.lsn) else {
+                    return;
+                };
+                state.log.0.append(&mut state.pending);
+                if self.keep_log {
+                    out.save(state.log.clone());
+                }
+                let mut replies = Replies::default();
+                self.handle(state, Input::Synced { upto }, &mut replies, out);
+                replies.send(out);
+            }
+            Timer::Deadline => {
+                if let Some(at) = state.broker.poll_timeout() {
+                    state.now = state.now.max(at);
+                }
+                let mut replies = Replies::default();
+                self.handle(state, Input::Timeout, &mut replies, out);
+                replies.send(out);
+            }
+            Timer::DropConnection => {}
+        }
+    }
+
+    /// Feeds one input and carries out every output.
+    fn handle(
+        &self,
+        state: &mut BrokerState,
+        input: Input,
+        replies: &mut Replies,
+        out: &mut Out<Node>,
+    ) {
+        state.broker.handle(state.now, input);
+        while let Some(output) = state.broker.poll_output() {
+            match output {
+                Output::Reply {
+                    conn,
+                    channel,
+                    reply,
+                } => {
+                    // Replies to a connection already gone have no socket to go to.
+                    if let Some(&owner) = state.connections.get(&conn) {
+                        replies.push(owner, channel, reply);
+                    }
+                }
+                Output::Event(_) => {}
+                Output::Persist(record) => {
+                    if state.pending.is_empty() {
+                        out.set_timer(Timer::Sync, stateright::actor::model_timeout());
+                    }
+                    state.pending.push(*record);
+                }
+            }
+        }
+        state.arm_deadline(out);
+    }
+}
+
+impl BrokerState {
+    fn new(broker: Broker) -> BrokerState {
+        BrokerState {
+            broker,
+            now: Instant(0),
+            connections: BTreeMap::new(),
+            next_connection: ADMIN.0 + 1,
+            pending: Vec::new(),
+            log: Log::default(),
+        }
+    }
+
+    /// Arms the deadline timer when the broker has a deadline.
+    fn arm_deadline(&self, out: &mut Out<Node>) {
+        if self.broker.poll_timeout().is_some() {
+            out.set_timer(Timer::Deadline, stateright::actor::model_timeout());
+        }
+    }
+}
+
+/// The replies for one client connection, with that connection's owner.
+type Segment = ((Id, Session), Vec<(ChannelId, Reply)>);
+
+/// Replies gathered for one segment per client connection, in order.
+#[derive(Default)]
+struct Replies {
+    segments: Vec<Segment>,
+}
+
+impl Replies {
+    fn push(&mut self, owner: (Id, Session), channel: ChannelId, reply: Reply) {
+        match self.segments.iter_mut().find(|(to, _)| *to == owner) {
+            Some((_, replies)) => replies.push((channel, reply)),
+            None => self.segments.push((owner, vec![(channel, reply)])),
+        }
+    }
+
+    fn send(self, out: &mut Out<Node>) {
+        for ((client, session), replies) in self.segments {
+            out.send(client, Msg::Replies { session, replies });
+        }
+    }
+}

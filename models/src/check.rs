@@ -1,0 +1,383 @@
+//! Running a model through the checker and reading its verdicts: what
+//! `brokerlab check` prints and what the tests assert.
+//!
+//! Without symmetry the checker searches breadth first, so counterexamples
+//! are short (stateright 0.31 hands out work in batches, so not always the
+//! very shortest). Symmetry reduction runs depth first, because that is where
+//! stateright applies it.
+
+use crate::actors::Node;
+use crate::clients::parse_body;
+use crate::properties::{self, BrokerModel, State};
+use crate::wire::{Choice, Frame, Msg, Timer};
+use crate::work_queue::WorkQueue;
+use brokerlab_core::{Command, Mutant, Reply};
+use stateright::actor::{ActorModelAction, Id};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// The models `brokerlab check` knows, by name.
+pub const MODELS: [&str; 1] = ["work-queue"];
+
+/// A model's standard configuration with the command line's overrides, or
+/// `None` when the name is unknown.
+#[must_use]
+pub fn model_by_name(
+    name: &str,
+    messages: Option<u8>,
+    mutant: Option<Mutant>,
+) -> Option<WorkQueue> {
+    match name {
+        "work-queue" => {
+            let standard = WorkQueue::default();
+            Some(WorkQueue {
+                messages: messages.unwrap_or(standard.messages),
+                mutant,
+                ..standard
+            })
+        }
+        _ => None,
+    }
+}
+
+/// How to run the checker.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads.
+    pub threads: usize,
+    /// Explore no deeper than this many steps (`None`: exhaustively).
+    pub depth: Option<usize>,
+    /// Explore one state per class of consumer renamings (depth first).
+    pub symmetry: bool,
+    /// Stop at the first failing property instead of exploring everything.
+    pub stop_at_failure: bool,
+    /// Stop as soon as this property has a discovery (a counterexample or an example).
+    pub stop_at_property: Option<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threads: 1,
+            depth: None,
+            symmetry: false,
+            stop_at_failure: false,
+            stop_at_property: None,
+        }
+    }
+}
+
+/// One property's verdict.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// The property's name.
+    pub name: &'static str,
+    /// `Always` (safety, and the terminal-state liveness checks) or `Sometimes`.
+    pub expectation: Expectation,
+    /// Whether the property holds over what was explored.
+    pub holds: bool,
+    /// For a failed `Always`: the steps from the initial state to the violation.
+    pub counterexample: Option<Vec<String>>,
+    /// For a failed `Always`: the messages in flight in the violating state
+    /// (what the last step sent is often the violation itself).
+    pub in_flight: Vec<String>,
+}
+
+/// What a checker run found.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// States generated, repeats included.
+    pub states: usize,
+    /// Distinct states (or classes, under symmetry).
+    pub unique_states: usize,
+    /// The deepest step reached.
+    pub max_depth: usize,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+    /// Every property's verdict, in the model's order.
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Outcome {
+    /// Whether every property holds.
+    #[must_use]
+    pub fn all_hold(&self) -> bool {
+        self.verdicts.iter().all(|verdict| verdict.holds)
+    }
+
+    /// The verdict of the property `name`.
+    ///
+    /// # Panics
+    /// When the model has no such property.
+    #[must_use]
+    pub fn verdict(&self, name: &str) -> &Verdict {
+        self.verdicts
+            .iter()
+            .find(|verdict| verdict.name == name)
+            .unwrap_or_else(|| panic!("no property named {name}"))
+    }
+
+    /// States generated per second of the run.
+    #[must_use]
+    pub fn states_per_second(&self) -> f64 {
+        self.states as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs the checker over `model` and collects the verdicts.
+#[must_use]
+pub fn check(model: BrokerModel, options: &Options) -> Outcome {
+    let properties = model.properties();
+    let mut builder = model.checker().threads(options.threads.max(1));
+    if let Some(depth) = options.depth {
+        builder = builder.target_max_depth(depth);
+    }
+    if options.stop_at_failure {
+        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    }
+    if let Some(name) = options.stop_at_property {
+        builder = builder.finish_when(HasDiscoveries::AnyOf([name].into()));
+    }
+    let started = Instant::now();
+    let checker = if options.symmetry {
+        let checker = builder.symmetry_fn(properties::representative).spawn_dfs();
+        Box::new(checker.join()) as Box<dyn Checker<BrokerModel>>
+    } else {
+        Box::new(builder.spawn_bfs().join())
+    };
+    let elapsed = started.elapsed();
+    let verdicts = properties
+        .iter()
+        .map(|property| {
+            let discovery = checker.discovery(property.name);
+            let holds = match property.expectation {
+                Expectation::Sometimes => discovery.is_some(),
+                Expectation::Always | Expectation::Eventually => discovery.is_none(),
+            };
+            let (counterexample, in_flight) = match (&property.expectation, discovery) {
+                (Expectation::Sometimes, _) | (_, None) => (None, Vec::new()),
+                (_, Some(path)) => {
+                    let in_flight = in_flight(checker.model(), path.last_state());
+                    (Some(steps(checker.model(), path)), in_flight)
+                }
+            };
+            Verdict {
+                name: property.name,
+                expectation: property.expectation.clone(),
+                holds,
+                counterexample,
+                in_flight,
+            }
+        })
+        .collect();
+    Outcome {
+        states: checker.state_count(),
+        unique_states: checker.unique_state_count(),
+        max_depth: checker.max_depth(),
+        elapsed,
+        verdicts,
+    }
+}
+
+/// A path as readable steps, one per action.
+fn steps(
+    model: &BrokerModel,
+    path: Path<State, ActorModelAction<Msg, Timer, Choice>>,
+) -> Vec<String> {
+    path.into_actions()
+        .into_iter()
+        .map(|action| step(model, &action))
+        .collect()
+}
+
+/// The messages in flight in `state`, in words.
+fn in_flight(model: &BrokerModel, state: &State) -> Vec<String> {
+    properties::envelopes(&state.network)
+        .into_iter()
+        .map(|(src, dst, msg)| {
+            let (src, dst) = (actor_name(model, src), actor_name(model, dst));
+            format!("{src} -> {dst}: {}", describe(msg))
+        })
+        .collect()
+}
+
+/// One action in words.
+fn step(model: &BrokerModel, action: &ActorModelAction<Msg, Timer, Choice>) -> String {
+    let name = |id: &Id| actor_name(model, *id);
+    match action {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            format!("{} -> {}: {}", name(src), name(dst), describe(msg))
+        }
+        ActorModelAction::Drop(envelope) => format!(
+            "the network loses {} -> {}: {}",
+            name(&envelope.src),
+            name(&envelope.dst),
+            describe(&envelope.msg)
+        ),
+        ActorModelAction::Timeout(id, Timer::Sync) => format!("{}: the disk syncs", name(id)),
+        ActorModelAction::Timeout(id, Timer::Deadline) => {
+            format!("{}: the next deadline is reached", name(id))
+        }
+        ActorModelAction::Timeout(id, Timer::DropConnection) => {
+            format!("{}: the connection drops", name(id))
+        }
+        ActorModelAction::Crash(id) => format!("{} crashes", name(id)),
+        ActorModelAction::Recover(id) => format!("{} recovers", name(id)),
+        ActorModelAction::SelectRandom { actor, random, .. } => match random {
+            Choice::Settle { tag, requeue: true } => {
+                format!(
+                    "{} chooses to nack delivery {tag} with requeue",
+                    name(actor)
+                )
+            }
+            Choice::Settle {
+                tag,
+                requeue: false,
+            } => format!("{} chooses to ack delivery {tag}", name(actor)),
+        },
+    }
+}
+
+/// "broker", "producer", "consumer 1", ...
+fn actor_name(model: &BrokerModel, id: Id) -> String {
+    let index = usize::from(id);
+    match model.actors.get(index) {
+        Some(Node::Broker(_)) => "broker".to_owned(),
+        Some(Node::Producer(_)) => "producer".to_owned(),
+        Some(Node::Consumer(_)) => {
+            let first = model
+                .actors
+                .iter()
+                .position(|node| matches!(node, Node::Consumer(_)))
+                .unwrap_or(index);
+            format!("consumer {}", index - first + 1)
+        }
+        None => format!("actor {index}"),
+    }
+}
+
+/// A message in words.
+fn describe(msg: &Msg) -> String {
+    let (session, parts): (_, Vec<String>) = match msg {
+        Msg::Frames { session, frames } => (session, frames.iter().map(describe_frame).collect()),
+        Msg::Replies { session, replies } => (
+            session,
+            replies
+                .iter()
+                .map(|(_, reply)| describe_reply(reply))
+                .collect(),
+        ),
+    };
+    format!("{} (connection {session})", parts.join(", "))
+}
+
+fn describe_frame(frame: &Frame) -> String {
+    match frame {
+        Frame::Connect => "connect".to_owned(),
+        Frame::Command { command, .. } => describe_command(command),
+        Frame::Disconnect => "connection closed".to_owned(),
+    }
+}
+
+fn describe_command(command: &Command) -> String {
+    match command {
+        Command::BasicPublish { body, .. } => format!("publish {}", message_name(body)),
+        Command::BasicAck { delivery_tag, .. } => format!("ack delivery {delivery_tag}"),
+        Command::BasicNack {
+            delivery_tag,
+            requeue,
+            ..
+        } => format!("nack delivery {delivery_tag} (requeue={requeue})"),
+        Command::BasicQos { prefetch_count, .. } => format!("qos prefetch={prefetch_count}"),
+        other => variant_name(other),
+    }
+}
+
+fn describe_reply(reply: &Reply) -> String {
+    match reply {
+        Reply::Deliver {
+            delivery_tag,
+            redelivered,
+            message,
+            ..
+        } => {
+            let mut text = format!(
+                "deliver {} as delivery {delivery_tag}",
+                message_name(&message.body)
+            );
+            if *redelivered {
+                text.push_str(", redelivered");
+            }
+            text
+        }
+        Reply::ConfirmAck {
+            delivery_tag,
+            multiple,
+        } => format!("confirm publish {delivery_tag} (multiple={multiple})"),
+        Reply::ConfirmNack { delivery_tag, .. } => format!("refuse publish {delivery_tag}"),
+        Reply::Close { code, text, .. } => format!("close {code}: {text}"),
+        other => variant_name(other),
+    }
+}
+
+/// "m2" for the model's message 2 (with its producer session when not the first).
+fn message_name(body: &[u8]) -> String {
+    match parse_body(body) {
+        Some((1, number)) => format!("m{number}"),
+        Some((session, number)) => format!("m{number} (producer session {session})"),
+        None => format!("a foreign message {body:?}"),
+    }
+}
+
+/// The enum variant's name from its `Debug` output.
+fn variant_name(value: &impl std::fmt::Debug) -> String {
+    let text = format!("{value:?}");
+    let end = text.find([' ', '{', '(']).unwrap_or(text.len());
+    text[..end].to_owned()
+}
+
+/// The report `brokerlab check` prints: counts, timing, each verdict and
+/// every counterexample as numbered steps.
+#[must_use]
+pub fn report(outcome: &Outcome, options: &Options) -> String {
+    let mut text = String::new();
+    let bounded = match options.depth {
+        Some(depth) => format!(" (bounded at depth {depth})"),
+        None => String::new(),
+    };
+    let _ = writeln!(text, "states explored: {}", outcome.states);
+    let _ = writeln!(text, "unique states:   {}{bounded}", outcome.unique_states);
+    let _ = writeln!(text, "max depth:       {}", outcome.max_depth);
+    let _ = writeln!(
+        text,
+        "time:            {:.3} s",
+        outcome.elapsed.as_secs_f64()
+    );
+    let _ = writeln!(text, "states/s:        {:.0}", outcome.states_per_second());
+    let _ = writeln!(text);
+    for verdict in &outcome.verdicts {
+        let (kind, word) = match (&verdict.expectation, verdict.holds) {
+            (Expectation::Sometimes, true) => ("sometimes", "holds (example found)"),
+            (Expectation::Sometimes, false) => ("sometimes", "FAILS (never happens)"),
+            (_, true) => ("always", "holds"),
+            (_, false) => ("always", "FAILS"),
+        };
+        let _ = writeln!(text, "  {kind:<9} {:<24} {word}", verdict.name);
+    }
+    for verdict in &outcome.verdicts {
+        if let Some(steps) = &verdict.counterexample {
+            let _ = writeln!(text, "\ncounterexample to {}:", verdict.name);
+            for (index, step) in steps.iter().enumerate() {
+                let _ = writeln!(text, "  {:>2}. {step}", index + 1);
+            }
+            if !verdict.in_flight.is_empty() {
+                let _ = writeln!(text, "  then in flight:");
+                for message in &verdict.in_flight {
+                    let _ = writeln!(text, "      {message}");
+                }
+            }
+        }
+    }
+    text
+}

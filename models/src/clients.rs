@@ -1,0 +1,367 @@
+//! The client actors: a producer with publisher confirms and a consumer with
+//! prefetch that acks or nacks with requeue, and may lose its connection.
+//!
+//! Clients pipeline their commands as AMQP allows (the network keeps each
+//! link in order), which keeps the models small without hiding anything from
+//! the broker. A message's body is `[session, number]`: the producer's session
+//! it was published on and its number, 1 to N, so checkers can follow it
+//! end to end without the broker's internal ids.
+
+use crate::actors::Node;
+use crate::wire::{Choice, Frame, Msg, Session, Timer};
+use brokerlab_core::{ChannelId, Command, FieldTable, Properties, Reply};
+use bytes::Bytes;
+use stateright::actor::{model_timeout, Id, Out};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The one channel every client uses.
+pub const CHANNEL: ChannelId = ChannelId(1);
+
+/// The broker's actor index in every model (its id is `Id::from(BROKER)`).
+pub const BROKER: usize = 0;
+
+/// A set of message numbers (1 to 31), as a bitmask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageSet(u32);
+
+impl MessageSet {
+    /// The largest message number a set holds.
+    pub const NUMBER_MAX: u8 = 31;
+
+    /// Adds `number`.
+    pub fn insert(&mut self, number: u8) {
+        assert!(
+            (1..=Self::NUMBER_MAX).contains(&number),
+            "message number {number}"
+        );
+        self.0 |= 1 << number;
+    }
+
+    /// Whether `number` is in the set.
+    #[must_use]
+    pub fn contains(self, number: u8) -> bool {
+        number <= Self::NUMBER_MAX && self.0 & (1 << number) != 0
+    }
+
+    /// The union of two sets.
+    #[must_use]
+    pub fn union(self, other: MessageSet) -> MessageSet {
+        MessageSet(self.0 | other.0)
+    }
+
+    /// Whether every member of `self` is in `other`.
+    #[must_use]
+    pub fn is_subset(self, other: MessageSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The members, in increasing order.
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        (1..=Self::NUMBER_MAX).filter(move |number| self.contains(*number))
+    }
+}
+
+/// The body of message `number` published on `session`.
+#[must_use]
+pub fn body(session: Session, number: u8) -> Bytes {
+    Bytes::from(vec![session, number])
+}
+
+/// The `(session, number)` a body carries, if it is one of the model's.
+#[must_use]
+pub fn parse_body(body: &[u8]) -> Option<(Session, u8)> {
+    match body {
+        [session, number] => Some((*session, *number)),
+        _ => None,
+    }
+}
+
+/// Sends frames on the client's connection `session`, in one segment.
+fn send(out: &mut Out<Node>, session: Session, frames: Vec<Frame>) {
+    out.send(Id::from(BROKER), Msg::Frames { session, frames });
+}
+
+/// A command on the client's channel.
+fn command(command: Command) -> Frame {
+    Frame::Command {
+        channel: CHANNEL,
+        command,
+    }
+}
+
+/// A producer that publishes messages 1 to N, persistent, with confirms.
+#[derive(Clone, Debug)]
+pub struct Producer {
+    /// The queue it publishes to (through the default exchange).
+    pub queue: Arc<str>,
+    /// How many messages it publishes.
+    pub messages: u8,
+}
+
+/// The producer's state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProducerState {
+    /// The current connection.
+    pub session: Session,
+    /// Publishes awaiting a confirm: confirm sequence number to message number.
+    pub awaiting: BTreeMap<u64, u8>,
+    /// Messages the broker confirmed with basic.ack.
+    pub confirmed: MessageSet,
+    /// Messages the broker refused with basic.nack.
+    pub refused: MessageSet,
+}
+
+impl Producer {
+    /// Connects, selects confirms and publishes every message.
+    pub fn start(&self, out: &mut Out<Node>) -> ProducerState {
+        assert!(self.messages <= MessageSet::NUMBER_MAX, "too many messages");
+        let session = 1;
+        let setup = vec![
+            Frame::Connect,
+            command(Command::ChannelOpen),
+            command(Command::ConfirmSelect),
+        ];
+        send(out, session, setup);
+        let properties = Arc::new(Properties {
+            delivery_mode: Some(2),
+            ..Properties::default()
+        });
+        let mut awaiting = BTreeMap::new();
+        for number in 1..=self.messages {
+            let publish = Command::BasicPublish {
+                exchange: "".into(),
+                routing_key: self.queue.clone(),
+                mandatory: false,
+                immediate: false,
+                properties: properties.clone(),
+                body: body(session, number),
+            };
+            send(out, session, vec![command(publish)]);
+            awaiting.insert(u64::from(number), number);
+        }
+        ProducerState {
+            session,
+            awaiting,
+            confirmed: MessageSet::default(),
+            refused: MessageSet::default(),
+        }
+    }
+
+    /// Replies: confirms settle the publishes they name.
+    pub fn on_msg(&self, state: &mut ProducerState, msg: Msg) {
+        let Msg::Replies { session, replies } = msg else {
+            return;
+        };
+        if session != state.session {
+            return;
+        }
+        for (_, reply) in replies {
+            let (tag, multiple, ack) = match reply {
+                Reply::ConfirmAck {
+                    delivery_tag,
+                    multiple,
+                } => (delivery_tag, multiple, true),
+                Reply::ConfirmNack {
+                    delivery_tag,
+                    multiple,
+                } => (delivery_tag, multiple, false),
+                _ => continue,
+            };
+            state.settle(tag, multiple, ack);
+        }
+    }
+}
+
+impl ProducerState {
+    /// A confirm (ack or nack) of publish `tag`, or of every one up to it.
+    fn settle(&mut self, tag: u64, multiple: bool, ack: bool) {
+        let settled: Vec<u64> = match multiple {
+            true => self.awaiting.range(..=tag).map(|(seq, _)| *seq).collect(),
+            false => vec![tag],
+        };
+        for seq in settled {
+            if let Some(number) = self.awaiting.remove(&seq) {
+                match ack {
+                    true => self.confirmed.insert(number),
+                    false => self.refused.insert(number),
+                }
+            }
+        }
+    }
+}
+
+/// A consumer with a prefetch limit that settles each delivery by a choice.
+#[derive(Clone, Debug)]
+pub struct Consumer {
+    /// The queue it consumes from.
+    pub queue: Arc<str>,
+    /// Its basic.qos prefetch count.
+    pub prefetch: u16,
+    /// How many deliveries it may nack with requeue.
+    pub requeues: u8,
+    /// How many times its connection may drop (it reconnects each time).
+    pub drops: u8,
+}
+
+/// A delivery the consumer holds, unsettled.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Held {
+    /// Its delivery tag.
+    pub tag: u64,
+    /// The message number.
+    pub number: u8,
+    /// The redelivered flag it came with.
+    pub redelivered: bool,
+}
+
+/// The consumer's state. It names no actor, so consumers are interchangeable.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConsumerState {
+    /// The current connection.
+    pub session: Session,
+    /// Deliveries of the current connection not yet settled, in arrival order.
+    pub held: Vec<Held>,
+    /// Messages it acked (it processed them).
+    pub acked: MessageSet,
+    /// Nacks with requeue it may still send.
+    pub requeues_left: u8,
+    /// Connection drops it may still suffer.
+    pub drops_left: u8,
+}
+
+impl Consumer {
+    /// Connects and subscribes.
+    pub fn start(&self, out: &mut Out<Node>) -> ConsumerState {
+        let state = ConsumerState {
+            session: 1,
+            held: Vec::new(),
+            acked: MessageSet::default(),
+            requeues_left: self.requeues,
+            drops_left: self.drops,
+        };
+        self.subscribe(state.session, out);
+        state
+    }
+
+    fn subscribe(&self, session: Session, out: &mut Out<Node>) {
+        let qos = Command::BasicQos {
+            prefetch_size: 0,
+            prefetch_count: self.prefetch,
+            global: false,
+        };
+        let consume = Command::BasicConsume {
+            queue: self.queue.to_string(),
+            consumer_tag: "worker".to_owned(),
+            no_ack: false,
+            exclusive: false,
+            arguments: FieldTable::new(),
+        };
+        let frames = vec![
+            Frame::Connect,
+            command(Command::ChannelOpen),
+            command(qos),
+            command(consume),
+        ];
+        send(out, session, frames);
+    }
+
+    /// Replies: hold each delivery, and offer the choice of how to settle it.
+    pub fn on_msg(&self, state: &mut ConsumerState, msg: Msg, out: &mut Out<Node>) {
+        let Msg::Replies { session, replies } = msg else {
+            return;
+        };
+        if session != state.session {
+            return;
+        }
+        for (_, reply) in replies {
+            if let Reply::Deliver {
+                delivery_tag,
+                redelivered,
+                message,
+                ..
+            } = reply
+            {
+                self.hold(state, delivery_tag, redelivered, &message.body, out);
+            }
+        }
+    }
+
+    fn hold(
+        &self,
+        state: &mut ConsumerState,
+        tag: u64,
+        redelivered: bool,
+        body: &[u8],
+        out: &mut Out<Node>,
+    ) {
+        // A body that is not the model's still counts as held (number 0), so
+        // the phantom check sees it rather than the consumer hiding it.
+        let number = parse_body(body).map_or(0, |(_, number)| number);
+        state.held.push(Held {
+            tag,
+            number,
+            redelivered,
+        });
+        let mut choices = vec![Choice::Settle {
+            tag,
+            requeue: false,
+        }];
+        if state.requeues_left > 0 {
+            choices.push(Choice::Settle { tag, requeue: true });
+        }
+        out.choose_random(settle_key(tag), choices);
+        if state.drops_left > 0 {
+            out.set_timer(Timer::DropConnection, model_timeout());
+        }
+    }
+
+    /// The chosen settlement of a held delivery.
+    pub fn on_choice(&self, state: &mut ConsumerState, choice: &Choice, out: &mut Out<Node>) {
+        let Choice::Settle { tag, requeue } = *choice;
+        let Some(index) = state.held.iter().position(|held| held.tag == tag) else {
+            return;
+        };
+        let held = state.held.remove(index);
+        let settle = if requeue {
+            state.requeues_left -= 1;
+            Command::BasicNack {
+                delivery_tag: tag,
+                multiple: false,
+                requeue: true,
+            }
+        } else {
+            if held.number != 0 {
+                state.acked.insert(held.number);
+            }
+            Command::BasicAck {
+                delivery_tag: tag,
+                multiple: false,
+            }
+        };
+        send(out, state.session, vec![self::command(settle)]);
+        if state.held.is_empty() {
+            out.cancel_timer(Timer::DropConnection);
+        }
+    }
+
+    /// The connection drops while deliveries are held: the consumer forgets
+    /// them (the broker requeues them) and reconnects.
+    pub fn on_timeout(&self, state: &mut ConsumerState, timer: &Timer, out: &mut Out<Node>) {
+        if *timer != Timer::DropConnection || state.drops_left == 0 || state.held.is_empty() {
+            return;
+        }
+        state.drops_left -= 1;
+        for held in state.held.drain(..) {
+            out.remove_random(settle_key(held.tag));
+        }
+        send(out, state.session, vec![Frame::Disconnect]);
+        state.session += 1;
+        self.subscribe(state.session, out);
+    }
+}
+
+/// The key of the choice that settles delivery `tag`.
+fn settle_key(tag: u64) -> String {
+    format!("settle-{tag}")
+}

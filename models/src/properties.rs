@@ -1,0 +1,321 @@
+//! The properties every brokerlab model checks, the history they read, and
+//! the symmetry that treats consumers as interchangeable.
+//!
+//! The history is stateright's auxiliary state, written as messages leave
+//! their sender: what the producer published and what the broker handed out,
+//! in the order it did. Checkers observe the message path this way rather
+//! than reach into the broker; the one exception is `no-lost-confirmed`,
+//! which asks the broker for its queue contents through `Broker::snapshot`,
+//! the same public view a store compacts the log with.
+
+use crate::actors::Node;
+use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKER};
+use crate::wire::{Choice, Frame, Msg, Session, Timer};
+use brokerlab_core::record::Change;
+use brokerlab_core::{Command, ConnectionId, Reply};
+use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network};
+use stateright::{Rewrite, RewritePlan};
+use std::collections::BTreeSet;
+
+/// A model of the brokerlab core.
+pub type BrokerModel = ActorModel<Node, Settings, History>;
+
+/// A state of a brokerlab model.
+pub type State = ActorModelState<Node, History>;
+
+/// What the properties need to know of the model's configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How many messages the producer publishes.
+    pub messages: u8,
+    /// The consumers' prefetch count.
+    pub prefetch: u16,
+}
+
+/// What was published and delivered, as the messages left their senders.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct History {
+    /// Every `(producer session, number)` published.
+    pub published: BTreeSet<(Session, u8)>,
+    /// Every `(producer session, number)` the broker handed out.
+    pub delivered: BTreeSet<(Session, u8)>,
+    /// The latest message handed out with `redelivered=false`.
+    pub last_fresh: Option<(Session, u8)>,
+    /// Some message was handed out a second time.
+    pub delivered_again: bool,
+    /// A message handed out before was handed out again without the redelivered flag.
+    pub unflagged_redelivery: bool,
+    /// A message no producer published was handed out.
+    pub phantom: bool,
+    /// A message handed out for the first time came before one handed out earlier.
+    pub fifo_broken: bool,
+}
+
+impl Rewrite<Id> for History {
+    fn rewrite<S>(&self, _plan: &RewritePlan<Id, S>) -> History {
+        self.clone()
+    }
+}
+
+/// Records publishes and deliveries as they leave their sender.
+pub fn record_msg_out(
+    _: &Settings,
+    history: &History,
+    envelope: Envelope<&Msg>,
+) -> Option<History> {
+    let mut next = history.clone();
+    match envelope.msg {
+        Msg::Frames { frames, .. } => {
+            for frame in frames {
+                if let Frame::Command {
+                    command: Command::BasicPublish { body, .. },
+                    ..
+                } = frame
+                {
+                    next.published.extend(parse_body(body));
+                }
+            }
+        }
+        Msg::Replies { replies, .. } => {
+            for (_, reply) in replies {
+                if let Reply::Deliver {
+                    redelivered,
+                    message,
+                    ..
+                } = reply
+                {
+                    next = next.delivery(parse_body(&message.body), *redelivered);
+                }
+            }
+        }
+    }
+    (next != *history).then_some(next)
+}
+
+impl History {
+    /// The history after the broker hands out `key` with the flag `redelivered`.
+    fn delivery(&self, key: Option<(Session, u8)>, redelivered: bool) -> History {
+        let mut next = self.clone();
+        let Some(key) = key.filter(|key| self.published.contains(key)) else {
+            next.phantom = true;
+            return next;
+        };
+        if !next.delivered.insert(key) {
+            next.delivered_again = true;
+            next.unflagged_redelivery |= !redelivered;
+        }
+        if !redelivered {
+            // Fresh deliveries leave the queue in publish order, and one
+            // producer publishes in (session, number) order.
+            next.fifo_broken |= self.last_fresh.is_some_and(|last| key <= last);
+            next.last_fresh = Some(key.max(self.last_fresh.unwrap_or(key)));
+        }
+        next
+    }
+}
+
+/// The producer's state (actor 1 in every model).
+fn producer(state: &State) -> &ProducerState {
+    state.actor_states[BROKER + 1]
+        .as_producer()
+        .expect("actor 1 is the producer")
+}
+
+/// Every consumer's state with its actor id.
+fn consumers(state: &State) -> impl Iterator<Item = (Id, &ConsumerState)> {
+    state
+        .actor_states
+        .iter()
+        .enumerate()
+        .filter_map(|(index, node)| node.as_consumer().map(|c| (Id::from(index), c)))
+}
+
+/// The messages some consumer acked.
+fn acked(state: &State) -> MessageSet {
+    consumers(state).fold(MessageSet::default(), |all, (_, c)| all.union(c.acked))
+}
+
+/// `no-phantom`: every delivery is of a message that was published.
+pub fn no_phantom(_: &BrokerModel, state: &State) -> bool {
+    !state.history.phantom
+}
+
+/// `redelivery-flagged`: a message handed out before carries `redelivered=true`.
+pub fn redelivery_flagged(_: &BrokerModel, state: &State) -> bool {
+    !state.history.unflagged_redelivery
+}
+
+/// `fifo-without-redelivery`: messages handed out unflagged come in publish order.
+pub fn fifo_without_redelivery(_: &BrokerModel, state: &State) -> bool {
+    !state.history.fifo_broken
+}
+
+/// `prefetch-respected`: no consumer holds more unacked deliveries than its prefetch.
+pub fn prefetch_respected(model: &BrokerModel, state: &State) -> bool {
+    let prefetch = usize::from(model.cfg.prefetch);
+    consumers(state).all(|(_, consumer)| consumer.held.len() <= prefetch)
+}
+
+/// `one-owner`: an unacked delivery belongs to at most one live connection.
+pub fn one_owner(_: &BrokerModel, state: &State) -> bool {
+    let broker = state.actor_states[BROKER].as_broker();
+    let mut owned = MessageSet::default();
+    for (id, consumer) in consumers(state) {
+        // A consumer may still hold deliveries of a connection the broker
+        // already lost; those are nobody's any more.
+        let live = broker.is_some_and(|b| b.connection_of(id, consumer.session).is_some());
+        if !live {
+            continue;
+        }
+        // Number 0 is a body that is not the model's: `no-phantom` reports it.
+        for held in consumer.held.iter().filter(|held| held.number != 0) {
+            if owned.contains(held.number) {
+                return false;
+            }
+            owned.insert(held.number);
+        }
+    }
+    true
+}
+
+/// `no-lost-confirmed`: a confirmed message is acked by a consumer or still in the broker.
+pub fn no_lost_confirmed(_: &BrokerModel, state: &State) -> bool {
+    let confirmed = producer(state).confirmed;
+    let acked = acked(state);
+    if confirmed.is_subset(acked) || state.crashed[BROKER] {
+        return true;
+    }
+    let broker = state.actor_states[BROKER]
+        .as_broker()
+        .expect("actor 0 is the broker");
+    let mut stored = MessageSet::default();
+    for record in broker.broker.snapshot() {
+        if let Change::Enqueued { message, .. } = record.change {
+            if let Some((_, number)) = parse_body(&message.body) {
+                stored.insert(number);
+            }
+        }
+    }
+    confirmed.is_subset(acked.union(stored))
+}
+
+/// Whether nothing more can happen but optional faults: no message in
+/// flight, no delivery waiting to be settled, nothing waiting for the disk.
+pub fn is_quiet(state: &State) -> bool {
+    let broker_idle = state.actor_states[BROKER]
+        .as_broker()
+        .is_some_and(|broker| broker.pending.is_empty());
+    state.network.len() == 0
+        && broker_idle
+        && state
+            .random_choices
+            .iter()
+            .all(|choices| choices.map.is_empty())
+}
+
+/// `quiet-means-done`: once nothing more can happen, every message was confirmed and acked.
+///
+/// This is the liveness check as a terminal-state check: stateright's
+/// `Eventually` can miss a violation on a path that ends in a cycle.
+pub fn quiet_means_done(model: &BrokerModel, state: &State) -> bool {
+    if !is_quiet(state) {
+        return true;
+    }
+    let acked = acked(state);
+    (1..=model.cfg.messages)
+        .all(|number| producer(state).confirmed.contains(number) && acked.contains(number))
+}
+
+/// `delivered` (sometimes): some message reaches a consumer.
+pub fn delivered(_: &BrokerModel, state: &State) -> bool {
+    !state.history.delivered.is_empty()
+}
+
+/// `requeued` (sometimes): some message is handed out a second time.
+pub fn requeued(_: &BrokerModel, state: &State) -> bool {
+    state.history.delivered_again
+}
+
+/// The representative of a state's class under renaming consumers: the
+/// consumers sorted by everything that belongs to them. Consumers name no
+/// actor and the broker names them only as owners of connections (numbered
+/// in arrival order), so two states that differ by which consumer is which
+/// behave alike.
+pub fn representative(state: &State) -> State {
+    let keys: Vec<(bool, usize, Option<ConsumerKey>)> = (0..state.actor_states.len())
+        .map(|index| match state.actor_states[index].as_consumer() {
+            // Consumers sort after every other actor, among themselves by key.
+            Some(consumer) => (true, 0, Some(consumer_key(state, index, consumer))),
+            None => (false, index, None),
+        })
+        .collect();
+    let plan = RewritePlan::<Id, _>::from_values_to_sort(&keys);
+    ActorModelState {
+        actor_states: plan.reindex(&state.actor_states),
+        network: state.network.rewrite(&plan),
+        timers_set: plan.reindex(&state.timers_set),
+        random_choices: plan.reindex(&state.random_choices),
+        crashed: plan.reindex(&state.crashed),
+        actor_storages: plan.reindex(&state.actor_storages),
+        history: state.history.clone(),
+    }
+}
+
+/// Everything that belongs to one consumer: its state, timers and pending
+/// choices, its messages in flight both ways and its connections at the
+/// broker. Two consumers with equal keys are indistinguishable, so sorting
+/// by it makes the representative canonical (whatever the search order).
+type ConsumerKey = (
+    ConsumerState,
+    Vec<Timer>,
+    Vec<(String, Vec<Choice>)>,
+    Vec<(bool, Msg)>,
+    Vec<(ConnectionId, Session)>,
+);
+
+fn consumer_key(state: &State, index: usize, consumer: &ConsumerState) -> ConsumerKey {
+    let id = Id::from(index);
+    let mut timers: Vec<Timer> = state.timers_set[index].iter().cloned().collect();
+    timers.sort();
+    let mut choices: Vec<(String, Vec<Choice>)> = state.random_choices[index]
+        .map
+        .iter()
+        .map(|(key, choices)| (key.clone(), choices.clone()))
+        .collect();
+    choices.sort();
+    let in_flight = envelopes(&state.network)
+        .into_iter()
+        .filter(|(src, dst, _)| *src == id || *dst == id)
+        .map(|(src, _, msg)| (src == id, msg.clone()))
+        .collect();
+    let connections = state.actor_states[BROKER]
+        .as_broker()
+        .map(|broker| {
+            let owned = broker.connections.iter();
+            owned
+                .filter(|(_, (owner, _))| *owner == id)
+                .map(|(conn, (_, session))| (*conn, *session))
+                .collect()
+        })
+        .unwrap_or_default();
+    (consumer.clone(), timers, choices, in_flight, connections)
+}
+
+/// Every message in flight, with its sender and recipient.
+///
+/// Stateright 0.31's `Network::iter_all` never advances within an ordered
+/// link (it returns the link's first message forever), so ordered networks
+/// are read through their links directly.
+#[must_use]
+pub fn envelopes(network: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
+    match network {
+        Network::Ordered(links) => links
+            .iter()
+            .flat_map(|((src, dst), messages)| messages.iter().map(|msg| (*src, *dst, msg)))
+            .collect(),
+        other => other
+            .iter_all()
+            .map(|envelope| (envelope.src, envelope.dst, envelope.msg))
+            .collect(),
+    }
+}

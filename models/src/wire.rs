@@ -1,0 +1,125 @@
+//! What travels between the model's actors, and the tags of their timers,
+//! choices and storage.
+//!
+//! Clients speak to the broker actor in the core's own protocol-neutral
+//! vocabulary (`Command` in, `Reply` out), wrapped with a session number: a
+//! client opens a new session for every connection it makes, so the broker
+//! actor can tell a connection from the one it replaced, and a client can
+//! ignore replies that were in flight on a connection it has already dropped
+//! (as a closed socket would swallow them).
+
+use brokerlab_core::record::Record;
+use brokerlab_core::{ChannelId, Command, Reply};
+use stateright::actor::Id;
+use stateright::{Rewrite, RewritePlan};
+use std::cmp::Ordering;
+
+/// A client's connection number: one more for every connection it opens.
+pub type Session = u8;
+
+/// A message on the model's network: what one TCP segment carries.
+///
+/// Clients pipeline their frames as AMQP allows, and the broker answers all
+/// it has for a connection after one input in one segment. Batching frames
+/// this way changes no protocol step; it only spares the checker from
+/// interleaving replies that no client waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Msg {
+    /// Frames from a client on its connection `session`, in order.
+    Frames {
+        /// The connection they travel on.
+        session: Session,
+        /// The frames.
+        frames: Vec<Frame>,
+    },
+    /// Replies from the broker on a client's connection `session`, in order.
+    Replies {
+        /// The connection they travel on.
+        session: Session,
+        /// Each reply with its channel (0 for the connection itself).
+        replies: Vec<(ChannelId, Reply)>,
+    },
+}
+
+/// What a client can send on a connection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Frame {
+    /// The client opens the connection (the broker answers `ConnectionOpenOk`).
+    Connect,
+    /// A command on one channel.
+    Command {
+        /// The channel.
+        channel: ChannelId,
+        /// The command.
+        command: Command,
+    },
+    /// The connection drops (the broker sees the socket close).
+    Disconnect,
+}
+
+// Stateright asks for a total order on messages (it sorts the actions it
+// offers), but the core's types are `Eq + Hash` only. Their derived `Debug`
+// output names every field, so comparing it is a total order consistent with
+// `Eq`. It is only consulted to break ties between two deliveries on the same
+// link, which an ordered network never offers, so its cost does not matter.
+impl Ord for Msg {
+    fn cmp(&self, other: &Msg) -> Ordering {
+        if self == other {
+            return Ordering::Equal;
+        }
+        format!("{self:?}").cmp(&format!("{other:?}"))
+    }
+}
+
+impl PartialOrd for Msg {
+    fn partial_cmp(&self, other: &Msg) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+// Messages name no actor: renaming actors (symmetry) leaves them as they are.
+impl Rewrite<Id> for Msg {
+    fn rewrite<S>(&self, _plan: &RewritePlan<Id, S>) -> Msg {
+        self.clone()
+    }
+}
+
+/// The timers of the model's actors. Stateright timers are untimed: an armed
+/// timer is an action the checker may take at any point.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// The broker's disk finishes writing everything appended so far.
+    Sync,
+    /// The broker's next deadline (`Broker::poll_timeout`) may be reached now.
+    Deadline,
+    /// A consumer's connection may drop now.
+    DropConnection,
+}
+
+/// A client's nondeterministic choice.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Choice {
+    /// A consumer settles the delivery `tag`: ack, or nack with requeue.
+    Settle {
+        /// The delivery tag on the consumer's channel.
+        tag: u64,
+        /// `true`: nack with requeue; `false`: ack.
+        requeue: bool,
+    },
+}
+
+impl Rewrite<Id> for Choice {
+    fn rewrite<S>(&self, _plan: &RewritePlan<Id, S>) -> Choice {
+        self.clone()
+    }
+}
+
+/// The broker's disk as it survives a crash: the log records that were synced.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Log(pub Vec<Record>);
+
+impl Rewrite<Id> for Log {
+    fn rewrite<S>(&self, _plan: &RewritePlan<Id, S>) -> Log {
+        self.clone()
+    }
+}

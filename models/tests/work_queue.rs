@@ -1,0 +1,124 @@
+//! The `work-queue` model: the real core passes with a pinned state count,
+//! and each mutant makes one specific property fail with a short counterexample.
+//!
+//! Bounds are small so the whole file runs in seconds in a debug build.
+
+use brokerlab_core::Mutant;
+use brokerlab_models::check::{check, report, Options, Outcome};
+use brokerlab_models::WorkQueue;
+
+/// One message, one nack with requeue and one connection drop per consumer:
+/// both ways of requeueing, small enough for a debug build.
+fn small() -> WorkQueue {
+    WorkQueue {
+        messages: 1,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 1,
+        ..WorkQueue::default()
+    }
+}
+
+/// Checks `model` breadth first on one thread, stopping at the first failure,
+/// so a counterexample is a shortest one.
+fn first_failure(model: WorkQueue) -> Outcome {
+    let options = Options {
+        stop_at_failure: true,
+        ..Options::default()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    outcome
+}
+
+/// Asserts that `property` fails with a counterexample of at most `steps_max` steps.
+fn assert_fails(outcome: &Outcome, property: &str, steps_max: usize) {
+    let verdict = outcome.verdict(property);
+    assert!(!verdict.holds, "{property} should fail");
+    let steps = verdict
+        .counterexample
+        .as_ref()
+        .expect("a counterexample")
+        .len();
+    assert!(steps <= steps_max, "{property}: {steps} steps");
+}
+
+#[test]
+fn real_core_passes_every_property_with_pinned_state_count() {
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let outcome = check(small().into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 46_992);
+}
+
+#[test]
+fn symmetry_explores_one_state_per_consumer_renaming() {
+    let options = Options {
+        threads: 2,
+        symmetry: true,
+        ..Options::default()
+    };
+    let outcome = check(small().into_model(), &options);
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 23_570);
+}
+
+#[test]
+fn lose_on_requeue_loses_a_confirmed_message() {
+    let outcome = first_failure(WorkQueue {
+        messages: 1,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 0,
+        mutant: Some(Mutant::LoseOnRequeue),
+        ..WorkQueue::default()
+    });
+    assert_fails(&outcome, "no-lost-confirmed", 14);
+}
+
+#[test]
+fn no_redelivered_flag_hands_out_an_unflagged_redelivery() {
+    let outcome = first_failure(WorkQueue {
+        messages: 1,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 0,
+        mutant: Some(Mutant::NoRedeliveredFlag),
+        ..WorkQueue::default()
+    });
+    assert_fails(&outcome, "redelivery-flagged", 14);
+}
+
+#[test]
+fn ignore_prefetch_overfills_a_consumer() {
+    let outcome = first_failure(WorkQueue {
+        messages: 2,
+        requeues_per_consumer: 0,
+        drops_per_consumer: 0,
+        mutant: Some(Mutant::IgnorePrefetch),
+        ..WorkQueue::default()
+    });
+    assert_fails(&outcome, "prefetch-respected", 14);
+}
+
+#[test]
+fn double_deliver_gives_one_delivery_two_owners() {
+    // The duplicate also shows as an unflagged redelivery, which a search
+    // that stops at the first failure would report first: run on to one-owner.
+    let model = WorkQueue {
+        messages: 3,
+        requeues_per_consumer: 0,
+        drops_per_consumer: 0,
+        mutant: Some(Mutant::DoubleDeliver),
+        ..WorkQueue::default()
+    };
+    let options = Options {
+        stop_at_property: Some("one-owner"),
+        ..Options::default()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    assert!(!outcome.verdict("redelivery-flagged").holds);
+    assert_fails(&outcome, "one-owner", 24);
+}
