@@ -9,6 +9,7 @@ import datetime
 import json
 import pathlib
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -48,6 +49,14 @@ def estimate(bench_id):
     return elements, mean_ns, low_ns, high_ns
 
 
+def instruction_count():
+    """The callgrind instruction count per message, when valgrind is installed."""
+    if shutil.which("valgrind") is None:
+        return ["- instructions per message: not measured (valgrind is not installed)"]
+    line = run(["scripts/instructions-per-message.sh"]).stdout.strip().splitlines()[-1]
+    return [f"- {line} — `scripts/instructions-per-message.sh`, noise-free"]
+
+
 def main():
     bench, report = sys.argv[1], pathlib.Path(sys.argv[2])
     result = run(["cargo", "bench", "--bench", bench, "--", "--warm-up-time", "2", "--measurement-time", "6"])
@@ -84,6 +93,7 @@ def main():
             f"- topic publish against 10,000 bindings: **{topic:.0f} ns** per publish, delivery included (target: routing under 1 µs)",
             f"- recovery of 1,000,000 persistent messages: **{recover_s:.2f} s** (target: under 1 s)",
             *[f"- {note.strip()}" for note in notes],
+            *instruction_count(),
             "",
         ]
     report.write_text("\n".join(lines))
