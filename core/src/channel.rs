@@ -124,6 +124,10 @@ pub(crate) struct Channel {
     pub(crate) tx: Option<Vec<PendingPublish>>,
     /// The last queue declared on the channel, for empty queue names.
     pub(crate) last_queue: Option<Arc<str>>,
+    /// The exchange this channel last published to, by name: publishers
+    /// mostly repeat one exchange, and this spares the name lookups. The id is
+    /// generation-checked, so a deleted exchange never answers for its name.
+    pub(crate) last_exchange: Option<(Arc<str>, Id)>,
     /// The consumer-timeout deadline already armed, if any.
     pub(crate) timeout_armed: Option<Instant>,
 }
@@ -144,6 +148,7 @@ impl Channel {
             next_confirm_seq: None,
             tx: None,
             last_queue: None,
+            last_exchange: None,
             timeout_armed: None,
         }
     }

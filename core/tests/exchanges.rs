@@ -1491,3 +1491,36 @@ fn exchange_errors_close_the_channel_but_not_the_connection() {
 // ---------------------------------------------------------------------------
 // Topic matching is a trie, not a scan of the bindings
 // ---------------------------------------------------------------------------
+
+#[test]
+fn a_channel_publishing_again_after_its_exchange_was_replaced_reaches_the_new_one() {
+    // The channel remembers the exchange it last published to; a deleted
+    // exchange must never answer for its name, nor its replacement be missed.
+    let mut broker = broker_with_queues(&["old", "new"]);
+    broker.declare_exchange(1, 1, "x", "fanout").assert_ok();
+    broker.bind(1, 1, "old", "x", "").assert_ok();
+    assert_eq!(enqueued_count(&broker.publish(1, 1, "x", "", "first")), 1);
+    broker
+        .send(
+            1,
+            1,
+            Command::ExchangeDelete {
+                exchange: "x".into(),
+                if_unused: false,
+            },
+        )
+        .assert_ok();
+    broker
+        .publish(1, 1, "x", "", "gone")
+        .assert_channel_error(ReplyCode::NotFound);
+    broker.open(1, 2);
+    broker
+        .publish(1, 2, "x", "", "warm the channel's memory")
+        .assert_channel_error(ReplyCode::NotFound);
+    broker.open(1, 3);
+    broker.declare_exchange(1, 3, "x", "fanout").assert_ok();
+    broker.bind(1, 3, "new", "x", "").assert_ok();
+    broker.publish(1, 3, "x", "", "second").assert_ok();
+    assert_eq!(broker.drain("new"), vec!["second"]);
+    assert_eq!(broker.drain("old"), vec!["first"]);
+}

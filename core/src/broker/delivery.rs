@@ -64,9 +64,9 @@ impl Broker {
         let start = if publish.exchange.is_empty() {
             Start::Default
         } else {
-            let vhost = &self.connections[&self.channels[channel].conn].vhost;
-            let exchange = self.find_exchange(vhost, &publish.exchange)?;
+            let exchange = self.publish_exchange(channel, &publish.exchange)?;
             if self.exchanges[exchange].internal {
+                let vhost = &self.connections[&self.channels[channel].conn].vhost;
                 return Err(Fault::new(
                     ReplyCode::AccessRefused,
                     format!(
@@ -97,6 +97,26 @@ impl Broker {
             None => self.route_publish(channel, pending, start),
         }
         Ok(())
+    }
+
+    /// The exchange a channel publishes to: the channel's last one when the
+    /// name is the same and the exchange still exists, else looked up (404).
+    fn publish_exchange(&mut self, channel: Id, name: &Arc<str>) -> Result<Id, Fault> {
+        if let Some((last, id)) = &self.channels[channel].last_exchange {
+            let same_name = Arc::ptr_eq(last, name) || **last == **name;
+            if same_name
+                && self
+                    .exchanges
+                    .get(*id)
+                    .is_some_and(|exchange| exchange.name == *last)
+            {
+                return Ok(*id);
+            }
+        }
+        let vhost = &self.connections[&self.channels[channel].conn].vhost;
+        let id = self.find_exchange(vhost, name)?;
+        self.channels[channel].last_exchange = Some((name.clone(), id));
+        Ok(id)
     }
 
     /// Where a publish to `exchange` starts routing, looked up now (a
@@ -135,7 +155,9 @@ impl Broker {
             body: pending.body,
         });
         let mut targets = std::mem::take(&mut self.target_scratch);
-        let queues = &self.vhosts[&*self.connections[&conn].vhost].queues;
+        // Only the default exchange needs the vhost's queue names.
+        let queues =
+            (start == Start::Default).then(|| &self.vhosts[&*self.connections[&conn].vhost].queues);
         route(
             queues,
             &self.exchanges,
@@ -357,7 +379,7 @@ impl Broker {
             exchange,
         });
         let mut targets = Vec::new();
-        let queues = &self.vhosts[&vhost].queues;
+        let queues = Some(&self.vhosts[&vhost].queues);
         route(
             queues,
             &self.exchanges,
@@ -404,10 +426,10 @@ impl Broker {
 
 /// The queues a message reaches from `start`, sorted and without duplicates,
 /// following exchange-to-exchange bindings (each exchange is visited once, so
-/// cycles end). `queues` names the vhost's queues, for the default exchange;
-/// `scratch` is empty before and after.
+/// cycles end). `queues` names the vhost's queues, needed for the default
+/// exchange only; `scratch` is empty before and after.
 fn route(
-    queues: &BTreeMap<Arc<str>, Id>,
+    queues: Option<&BTreeMap<Arc<str>, Id>>,
     exchanges: &Arena<Exchange>,
     scratch: &mut Vec<Destination>,
     start: Start,
@@ -417,6 +439,7 @@ fn route(
     let start = match start {
         Start::Default => {
             // The default exchange: every queue is bound under its own name.
+            let queues = queues.expect("the default exchange comes with its vhost's queues");
             targets.extend(queues.get(&*message.routing_key).copied());
             return;
         }

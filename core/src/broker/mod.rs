@@ -226,7 +226,9 @@ impl Broker {
             self.touch_recovered_queues();
         }
         self.fire_timers();
-        self.flush_dead_letters();
+        if !self.dead_letters.is_empty() {
+            self.flush_dead_letters();
+        }
         match input {
             Input::Connect { conn, user, vhost } => self.connect(conn, user, &vhost),
             Input::Disconnect { conn } => self.disconnect(conn),
@@ -238,7 +240,9 @@ impl Broker {
             Input::Timeout => {}
             Input::Synced { upto } => self.synced(upto),
         }
-        self.flush_dead_letters();
+        if !self.dead_letters.is_empty() {
+            self.flush_dead_letters();
+        }
     }
 
     /// The next thing the driver must do, in order; `None` when there is nothing left.
@@ -358,7 +362,7 @@ impl Broker {
         if connection.closing {
             return;
         }
-        if self.closing_channels.contains(&(conn, number)) {
+        if !self.closing_channels.is_empty() && self.closing_channels.contains(&(conn, number)) {
             // After the broker closes a channel, everything but the close handshake is discarded.
             match command {
                 Command::ChannelCloseOk => {
