@@ -94,6 +94,8 @@ def main():
             f"- recovery of 1,000,000 persistent messages: **{recover_s:.2f} s** (target: under 1 s)",
             *[f"- {note.strip()}" for note in notes],
             *instruction_count(),
+            "- wall-clock figures on this shared VM move by 10-20% between runs (the floor too);",
+            "  compare hot-path changes by the instruction count, which does not.",
             "",
         ]
     report.write_text("\n".join(lines))
