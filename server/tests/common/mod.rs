@@ -5,8 +5,10 @@
 
 use brokerlab_server::{Options, Server, ServerError};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// A running server; `stop` shuts it down and waits until its log is synced.
@@ -59,6 +61,56 @@ impl TestServer {
             .expect("the server thread does not panic");
         result.expect("the server stops cleanly");
     }
+}
+
+/// A client script that runs longer than this has hung.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The path of a client script in tests/clients/.
+pub fn client_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
+
+/// Runs a client script with `interpreter` against the server (its port in
+/// BROKERLAB_PORT) and fails the test with the script's output unless it
+/// exits successfully in time; `missing` says what to install when the
+/// interpreter cannot be started.
+pub fn run_client_script(
+    interpreter: &str,
+    missing: &str,
+    name: &str,
+    server: &TestServer,
+    env: &[(&str, &str)],
+) {
+    let mut child = Command::new(interpreter)
+        .arg(client_script(name))
+        .env("BROKERLAB_PORT", server.addr.port().to_string())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{interpreter} does not start ({error}): {missing}"));
+    let started = Instant::now();
+    while child.try_wait().expect("the child can be polled").is_none() {
+        if started.elapsed() > SCRIPT_TIMEOUT {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child
+        .wait_with_output()
+        .expect("the child's output is readable");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{name} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    println!("{name}:\n{stdout}");
 }
 
 /// A minimal AMQP client over amq-protocol's codec, for what real clients
