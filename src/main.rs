@@ -37,6 +37,45 @@ enum Commands {
         #[arg(long, default_value = "brokerlab-data")]
         data_dir: std::path::PathBuf,
     },
+    /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
+    ///
+    /// Deletes and declares the queue, subscribes the consumers, publishes
+    /// through the default exchange for the duration, then deletes the queue.
+    Perf {
+        /// The broker: amqp://user:password@host:port/vhost (a bare `/` is vhost "/").
+        #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/")]
+        uri: String,
+        /// Publishing connections.
+        #[arg(long, default_value_t = 1)]
+        producers: u16,
+        /// Consuming connections.
+        #[arg(long, default_value_t = 1)]
+        consumers: u16,
+        /// Message body size in bytes (at least 8, for the timestamp).
+        #[arg(long, default_value_t = 16)]
+        size: usize,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 10)]
+        duration_s: u64,
+        /// Publisher confirms (at most --unconfirmed publishes in flight per producer).
+        #[arg(long)]
+        confirm: bool,
+        /// Unconfirmed publishes per producer with --confirm.
+        #[arg(long, default_value_t = 256)]
+        unconfirmed: usize,
+        /// Persistent messages in a durable queue.
+        #[arg(long)]
+        persistent: bool,
+        /// Unacknowledged deliveries per consumer.
+        #[arg(long, default_value_t = 256)]
+        prefetch: u16,
+        /// The queue to load.
+        #[arg(long, default_value = "brokerlab-perf")]
+        queue: String,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one seed of the deterministic simulator and check its history.
     ///
     /// Prints the seed's plan, a summary and any violation. Exit codes: 0 pass,
@@ -84,6 +123,40 @@ fn main() -> ExitCode {
     let pattern = match cli.command {
         Some(Commands::Walkthrough { pattern }) => pattern,
         Some(Commands::Serve { listen, data_dir }) => return run_serve(listen, data_dir),
+        Some(Commands::Perf {
+            uri,
+            producers,
+            consumers,
+            size,
+            duration_s,
+            confirm,
+            unconfirmed,
+            persistent,
+            prefetch,
+            queue,
+            json,
+        }) => {
+            let target = match uri.parse() {
+                Ok(target) => target,
+                Err(error) => {
+                    eprintln!("brokerlab perf: bad --uri {uri}: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let options = brokerlab::server::perf::Options {
+                target,
+                producers,
+                consumers,
+                size_bytes: size,
+                duration: std::time::Duration::from_secs(duration_s),
+                confirm,
+                persistent,
+                prefetch,
+                queue,
+                unconfirmed_max: unconfirmed,
+            };
+            return run_perf(options, json);
+        }
         Some(Commands::Sim {
             workload,
             seed,
@@ -225,6 +298,24 @@ fn run_serve(listen: std::net::SocketAddr, data_dir: std::path::PathBuf) -> Exit
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("brokerlab serve: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `brokerlab perf`: runs the load and prints its figures (as JSON with `--json`).
+fn run_perf(options: brokerlab::server::perf::Options, json: bool) -> ExitCode {
+    match brokerlab::server::perf::run(options) {
+        Ok(report) if json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("brokerlab perf: {error}");
             ExitCode::FAILURE
         }
     }

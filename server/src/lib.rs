@@ -9,13 +9,18 @@
 //! between its methods and the core's protocol-neutral commands and replies.
 //! Every broker rule stays in brokerlab-core.
 //!
+//! `client` is a minimal AMQP client over the same codec, and `perf` the
+//! load generator of `brokerlab perf` built on it.
+//!
 //! Not yet here: users and permissions from a configuration file (the only
 //! user is `guest`/`guest` on vhost `/`, from loopback only), flow control
-//! (connection.blocked), madsim, and `brokerlab perf`.
+//! (connection.blocked), and madsim.
 
 mod broker_task;
+pub mod client;
 mod connection;
 mod log;
+pub mod perf;
 pub mod wire;
 
 pub use connection::{FRAME_MAX_BYTES, HEARTBEAT_S};
