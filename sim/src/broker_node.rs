@@ -15,7 +15,8 @@
 //! incarnation number and are ignored when they arrive.
 
 use crate::random::SimRng;
-use brokerlab_core::{Broker, Config, Input, Instant, Output};
+use brokerlab_core::record::Change;
+use brokerlab_core::{Broker, Config, Input, Instant, MessageId, Output};
 use brokerlab_store::{CrashFaults, SimStore, Store};
 use std::collections::BTreeSet;
 
@@ -40,6 +41,10 @@ pub struct BrokerNode {
     incarnation: u64,
     fsync_running: bool,
     timers: BTreeSet<u64>,
+    /// Messages whose enqueue record is appended but not synced, by lsn.
+    unsynced: Vec<(u64, MessageId)>,
+    /// Messages whose enqueue record the latest fsync made durable.
+    durable: Vec<MessageId>,
 }
 
 impl BrokerNode {
@@ -53,6 +58,8 @@ impl BrokerNode {
             incarnation: 0,
             fsync_running: false,
             timers: BTreeSet::new(),
+            unsynced: Vec::new(),
+            durable: Vec::new(),
         };
         node.restart();
         node
@@ -82,6 +89,9 @@ impl BrokerNode {
         while let Some(output) = broker.poll_output() {
             match output {
                 Output::Persist(record) => {
+                    if let Change::Enqueued { message, .. } = &record.change {
+                        self.unsynced.push((record.lsn, message.id));
+                    }
                     self.store.append(&record).unwrap_or_else(|error| {
                         panic!("the simulated disk refused a record: {error}")
                     });
@@ -113,9 +123,19 @@ impl BrokerNode {
             .sync()
             .unwrap_or_else(|error| panic!("the simulated disk failed a sync: {error}"));
         match synced {
-            Some(upto) => self.handle(now_ns, Input::Synced { upto }, outputs),
+            Some(upto) => {
+                let split = self.unsynced.partition_point(|(lsn, _)| *lsn <= upto);
+                let synced = self.unsynced.drain(..split).map(|(_, message)| message);
+                self.durable.extend(synced);
+                self.handle(now_ns, Input::Synced { upto }, outputs)
+            }
             None => Step::default(),
         }
+    }
+
+    /// The messages whose enqueue records became durable since the last call.
+    pub fn take_durable(&mut self) -> Vec<MessageId> {
+        std::mem::take(&mut self.durable)
     }
 
     /// The timer armed for `at_ns` fired.
@@ -132,6 +152,8 @@ impl BrokerNode {
         self.incarnation += 1;
         self.fsync_running = false;
         self.timers.clear();
+        self.unsynced.clear();
+        self.durable.clear();
     }
 
     /// The broker starts again from what its disk holds.

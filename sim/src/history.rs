@@ -12,8 +12,9 @@
 //! publish attempt (`attempt`, unique in the run), so a delivery says exactly
 //! which publish it came from, whatever ids the broker handed out.
 
-use brokerlab_core::{ChannelId, ConnectionId, Event, MessageId};
+use brokerlab_core::{ChannelId, ConnectionId, Event, FieldValue, MessageId, Properties};
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// Most entries a history may hold; a run that records more is broken.
 pub const ENTRIES_MAX: usize = 4_000_000;
@@ -52,8 +53,7 @@ impl Stamp {
     }
 }
 
-/// How a consumer settled a delivery. Every kind the work-queue consumer
-/// sends that is not an ack asks for a requeue.
+/// How a consumer settled a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Settle {
     /// basic.ack.
@@ -62,6 +62,79 @@ pub enum Settle {
     Nack,
     /// basic.reject with requeue.
     Reject,
+    /// basic.reject without requeue: the message is dead-lettered (or dropped).
+    Discard,
+}
+
+impl Settle {
+    /// Whether the message goes back to its queue.
+    #[must_use]
+    pub fn requeues(self) -> bool {
+        matches!(self, Settle::Nack | Settle::Reject)
+    }
+}
+
+/// One entry of an `x-death` header.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Death {
+    /// The queue the message died in.
+    pub queue: String,
+    /// Why (`rejected`, `expired`, `maxlen`, `delivery_limit`).
+    pub reason: String,
+    /// How often it died there for that reason.
+    pub count: u64,
+}
+
+/// A delivery's `x-death` header: its entries, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Deaths {
+    /// The entries, newest first (never empty).
+    pub entries: Vec<Death>,
+}
+
+impl Deaths {
+    /// What the `x-death` header of these properties says, or `None` without one.
+    #[must_use]
+    pub fn of(properties: &Properties) -> Option<Deaths> {
+        let Some(FieldValue::Array(deaths)) = properties.headers.as_ref()?.get("x-death") else {
+            return None;
+        };
+        let entry = |death: &FieldValue| -> Option<Death> {
+            let FieldValue::Table(fields) = death else {
+                return None;
+            };
+            let text = |name: &str| fields.get(name)?.as_str().map(str::to_owned);
+            let count = fields.get("count")?.as_integer()?;
+            Some(Death {
+                queue: text("queue")?,
+                reason: text("reason")?,
+                count: u64::try_from(count).ok()?,
+            })
+        };
+        let entries: Vec<Death> = deaths.iter().filter_map(entry).collect();
+        (!entries.is_empty()).then_some(Deaths { entries })
+    }
+
+    /// The newest entry.
+    #[must_use]
+    pub fn newest(&self) -> &Death {
+        &self.entries[0]
+    }
+
+    /// How often the message died, over every (queue, reason).
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.entries.iter().map(|death| death.count).sum()
+    }
+
+    /// How often it died in `queue` for `reason`.
+    #[must_use]
+    pub fn count(&self, queue: &str, reason: &str) -> u64 {
+        self.entries
+            .iter()
+            .find(|death| death.queue == queue && death.reason == reason)
+            .map_or(0, |death| death.count)
+    }
 }
 
 /// One thing that happened.
@@ -79,6 +152,12 @@ pub enum Entry {
         seq: u64,
         /// What the body carries.
         stamp: Stamp,
+        /// The queues the workload's routing table sends it to.
+        routes: Arc<[Arc<str>]>,
+        /// Its priority property, if set.
+        priority: Option<u8>,
+        /// Its per-message TTL (the expiration property), in milliseconds, if set.
+        expiration_ms: Option<u64>,
     },
     /// A producer received a publisher confirm for one publish.
     Confirm {
@@ -108,6 +187,8 @@ pub enum Entry {
         conn: ConnectionId,
         /// Its channel.
         channel: ChannelId,
+        /// The queue it consumes from.
+        queue: Arc<str>,
         /// The delivery tag.
         delivery_tag: u64,
         /// The redelivered flag.
@@ -116,6 +197,8 @@ pub enum Entry {
         message: MessageId,
         /// What the body carries (`None`: a body no producer wrote).
         stamp: Option<Stamp>,
+        /// What its `x-death` header says, if it has one.
+        deaths: Option<Deaths>,
     },
     /// A consumer sent a settle for a delivery.
     Settle {
@@ -130,13 +213,38 @@ pub enum Entry {
         /// How.
         how: Settle,
     },
+    /// An idempotent consumer applied the effect of a logical message.
+    Effect {
+        /// Which consumer.
+        consumer: usize,
+        /// The logical message.
+        payload: u64,
+    },
+    /// A consumer gave up on a message after its retries (acked it unprocessed).
+    GaveUp {
+        /// Which consumer.
+        consumer: usize,
+        /// The logical message.
+        payload: u64,
+    },
     /// A connection was closed (dropped, timed out, or by a crash).
     Closed {
         /// The connection.
         conn: ConnectionId,
     },
-    /// The broker emitted an event.
-    Broker(Event),
+    /// The broker emitted an event, at this time of its own clock (which
+    /// may drift from the simulation's).
+    Broker {
+        /// The broker's clock, in nanoseconds.
+        clock_ns: u64,
+        /// The event.
+        event: Event,
+    },
+    /// An fsync made the record that enqueued this message durable.
+    Durable {
+        /// The broker's id of the message.
+        message: MessageId,
+    },
     /// The broker crashed.
     Crash,
     /// The broker restarted from its log.

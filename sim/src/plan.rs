@@ -136,6 +136,8 @@ pub struct WorkloadParams {
     pub work: Span,
     /// Chance that a consumer hands a message back (nack or reject, requeue).
     pub requeue_per_mille: u16,
+    /// The TTL of the workload's TTL queues, in milliseconds.
+    pub ttl_ms: u64,
 }
 
 impl WorkloadParams {
@@ -180,10 +182,13 @@ impl Options {
 }
 
 fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
+    let producers = rng.between(1, 3) as usize;
+    let consumers_min = workload.consumers_min() as u64;
+    let consumers_max = (consumers_min + 2).min((CLIENTS_MAX - producers) as u64);
     let params = WorkloadParams {
         workload,
-        producers: rng.between(1, 3) as usize,
-        consumers: rng.between(1, 3) as usize,
+        producers,
+        consumers: rng.between(consumers_min, consumers_max) as usize,
         messages_per_producer: rng.between(10, 60),
         prefetch: rng.between(1, 8) as u16,
         publish_window: rng.between(1, 8) as usize,
@@ -191,6 +196,7 @@ fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
         confirm_timeout_ns: rng.between(50, 400) * MS,
         work: Span::new(0, rng.between(1, 30) * MS),
         requeue_per_mille: [0, 20, 100, 300][rng.below(4) as usize],
+        ttl_ms: rng.between(5, 60),
     };
     assert!(params.clients() <= CLIENTS_MAX, "too many clients");
     params
@@ -251,7 +257,7 @@ impl fmt::Display for Options {
         write!(
             f,
             "workload={} producers={} consumers={} messages={} prefetch={} window={} \
-             publish-gap={} confirm-timeout={} work={} requeue={}permille",
+             publish-gap={} confirm-timeout={} work={} requeue={}permille ttl={}ms",
             w.workload.name(),
             w.producers,
             w.consumers,
@@ -262,6 +268,7 @@ impl fmt::Display for Options {
             Millis(w.confirm_timeout_ns),
             w.work,
             w.requeue_per_mille,
+            w.ttl_ms,
         )?;
         let links: Vec<String> = p.link_delays.iter().map(Span::to_string).collect();
         write!(f, " links=[{}]", links.join(","))?;

@@ -37,6 +37,14 @@ pub struct Summary {
     pub redeliveries: u64,
     /// Messages consumed (the broker's `Acked` events).
     pub consumed: u64,
+    /// Messages dead-lettered (the broker's `DeadLettered` events).
+    pub dead_lettered: u64,
+    /// Messages whose TTL ran out (the broker's `Expired` events).
+    pub expired: u64,
+    /// Effects idempotent consumers applied.
+    pub effects: u64,
+    /// Messages consumers gave up on after their retries.
+    pub gave_up: u64,
     /// Faults that struck, per kind in [`FaultKind::ALL`] order.
     pub faults: [u64; 4],
     /// Digest of the trace.
@@ -63,7 +71,20 @@ impl Summary {
                     self.deliveries += 1;
                     self.redeliveries += u64::from(*redelivered);
                 }
-                Entry::Broker(Event::Acked { .. }) => self.consumed += 1,
+                Entry::Broker {
+                    event: Event::Acked { .. },
+                    ..
+                } => self.consumed += 1,
+                Entry::Broker {
+                    event: Event::DeadLettered { .. },
+                    ..
+                } => self.dead_lettered += 1,
+                Entry::Broker {
+                    event: Event::Expired { .. },
+                    ..
+                } => self.expired += 1,
+                Entry::Effect { .. } => self.effects += 1,
+                Entry::GaveUp { .. } => self.gave_up += 1,
                 _ => {}
             }
         }
@@ -74,7 +95,8 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "events={} simulated={} publishes={} confirmed={} deliveries={} redelivered={} consumed={} faults:",
+            "events={} simulated={} publishes={} confirmed={} deliveries={} redelivered={} \
+             consumed={} dead-lettered={} expired={} effects={} gave-up={} faults:",
             self.events,
             Millis(self.simulated_ns),
             self.publishes,
@@ -82,6 +104,10 @@ impl fmt::Display for Summary {
             self.deliveries,
             self.redeliveries,
             self.consumed,
+            self.dead_lettered,
+            self.expired,
+            self.effects,
+            self.gave_up,
         )?;
         for (kind, count) in FaultKind::ALL.iter().zip(self.faults) {
             write!(f, " {}={count}", kind.name())?;

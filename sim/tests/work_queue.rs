@@ -1,9 +1,8 @@
 //! The simulator end to end on the `work-queue` workload: runs replay byte
-//! for byte, the correct core passes, and mutants are caught by the checker
-//! that names their broken rule.
+//! for byte, the correct core passes, and the runs meet their faults.
 
 use brokerlab_core::Mutant;
-use brokerlab_sim::{run_catching, Options, Report, Simulation, Workload, EXIT_PASS, EXIT_SAFETY};
+use brokerlab_sim::{run_catching, Options, Report, Simulation, Workload, EXIT_PASS};
 
 fn run(seed: u64, mutant: Option<Mutant>) -> Report {
     let options = Options::swarm(seed, Workload::WorkQueue).with_mutant(mutant);
@@ -59,38 +58,4 @@ fn the_runs_meet_their_faults() {
         crashes > 10 && redeliveries > 100 && retries > 5,
         "{crashes} {redeliveries} {retries}"
     );
-}
-
-/// Runs seeds `0..seeds` with `mutant`; asserts that some seed fails and that
-/// every failing seed fails `checker` (with a safety exit code).
-fn mutant_is_caught_by(mutant: Mutant, checker: &str, seeds: u64) {
-    let mut caught = 0;
-    for seed in 0..seeds {
-        let report = run(seed, Some(mutant));
-        if report.exit_code() == EXIT_PASS {
-            continue;
-        }
-        assert_eq!(report.exit_code(), EXIT_SAFETY, "seed {seed}:\n{report}");
-        assert!(
-            report.violation(checker).is_some(),
-            "seed {seed}:\n{report}"
-        );
-        caught += 1;
-    }
-    assert!(caught > 0, "{} escaped seeds 0..{seeds}", mutant.name());
-}
-
-#[test]
-fn lose_on_requeue_is_caught_by_no_lost_confirmed() {
-    mutant_is_caught_by(Mutant::LoseOnRequeue, "no-lost-confirmed", 20);
-}
-
-#[test]
-fn no_redelivered_flag_is_caught_by_redelivery_flagged() {
-    mutant_is_caught_by(Mutant::NoRedeliveredFlag, "redelivery-flagged", 20);
-}
-
-#[test]
-fn ignore_prefetch_is_caught_by_prefetch_respected() {
-    mutant_is_caught_by(Mutant::IgnorePrefetch, "prefetch-respected", 20);
 }

@@ -12,14 +12,21 @@
 //! over: a confirmed message not yet consumed is only lost if the run
 //! settled. The simulation runs it only after the liveness check passed.
 
+mod attempts;
+pub mod confirm_after_durable;
+pub mod dead_letter_accounting;
+pub mod exactly_once_effect;
 pub mod fifo;
+pub mod no_expired_delivery;
 pub mod no_lost_confirmed;
 pub mod no_phantom;
 pub mod prefetch_respected;
+pub mod queue_order;
 pub mod redelivery_flagged;
 
 use crate::history::History;
 use crate::plan::Millis;
+use crate::workload::Topology;
 use std::fmt;
 
 /// Whether a violation breaks safety (something bad happened) or liveness
@@ -61,15 +68,26 @@ impl fmt::Display for Violation {
     }
 }
 
-/// A safety checker: the first violation in a history, if any.
-pub type Checker = fn(&History) -> Option<Violation>;
+/// A safety checker: the first violation in a history of a run of this
+/// topology, if any.
+pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 4] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 8] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
+    (queue_order::NAME, queue_order::check),
     (prefetch_respected::NAME, prefetch_respected::check),
+    (no_expired_delivery::NAME, no_expired_delivery::check),
+    (dead_letter_accounting::NAME, dead_letter_accounting::check),
+    (confirm_after_durable::NAME, confirm_after_durable::check),
+];
+
+/// The safety checkers that judge a finished, settled run, by name.
+pub const FINAL_CHECKERS: [(&str, Checker); 2] = [
+    (no_lost_confirmed::NAME, no_lost_confirmed::check),
+    (exactly_once_effect::NAME, exactly_once_effect::check),
 ];
 
 /// The name of the liveness check of the heal phase.
@@ -86,6 +104,7 @@ pub(crate) mod fixtures {
     pub const PRODUCER_CONN: ConnectionId = ConnectionId(1);
     pub const CONSUMER_CONN: ConnectionId = ConnectionId(2);
     pub const CHANNEL: ChannelId = ChannelId(1);
+    pub const QUEUE: &str = "work";
 
     pub fn stamp(attempt: u64) -> Stamp {
         Stamp {
@@ -101,6 +120,9 @@ pub(crate) mod fixtures {
             channel: CHANNEL,
             seq: attempt,
             stamp: stamp(attempt),
+            routes: Arc::from([Arc::from(QUEUE)]),
+            priority: None,
+            expiration_ms: None,
         }
     }
 
@@ -126,10 +148,12 @@ pub(crate) mod fixtures {
             consumer: 0,
             conn: CONSUMER_CONN,
             channel: CHANNEL,
+            queue: QUEUE.into(),
             delivery_tag,
             redelivered,
             message: MessageId(attempt),
             stamp: Some(stamp(attempt)),
+            deaths: None,
         }
     }
 
@@ -143,10 +167,29 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn broker_acked(attempt: u64) -> Entry {
-        Entry::Broker(Event::Acked {
+    pub fn broker(event: Event) -> Entry {
+        Entry::Broker { clock_ns: 0, event }
+    }
+
+    /// The broker's `Published` event of publish `attempt` (its message id is the attempt).
+    pub fn broker_published(attempt: u64) -> Entry {
+        broker(Event::Published {
             message: MessageId(attempt),
-            queue: Arc::from("work"),
+            conn: PRODUCER_CONN,
+            channel: CHANNEL,
+            confirm_seq: Some(attempt),
         })
+    }
+
+    pub fn broker_acked(attempt: u64) -> Entry {
+        broker(Event::Acked {
+            message: MessageId(attempt),
+            queue: Arc::from(QUEUE),
+        })
+    }
+
+    /// The work-queue topology the fixtures publish into.
+    pub fn topology() -> crate::workload::Topology {
+        crate::workload::work_queue::topology()
     }
 }

@@ -5,6 +5,7 @@
 
 use super::{Kind, Violation};
 use crate::history::{Entry, History};
+use crate::workload::Topology;
 use std::collections::BTreeMap;
 
 /// The checker's name.
@@ -12,7 +13,7 @@ pub const NAME: &str = "no-phantom";
 
 /// The first delivery of something never published, if any.
 #[must_use]
-pub fn check(history: &History) -> Option<Violation> {
+pub fn check(history: &History, _: &Topology) -> Option<Violation> {
     let mut published: BTreeMap<u64, u64> = BTreeMap::new();
     for timed in history.entries() {
         match &timed.entry {
@@ -57,13 +58,13 @@ mod tests {
     #[test]
     fn delivering_a_published_message_passes() {
         let history = History::from_entries([publish(1), consume(1), deliver(1, 1, false)]);
-        assert_eq!(check(&history), None);
+        assert_eq!(check(&history, &topology()), None);
     }
 
     #[test]
     fn delivering_before_the_publish_is_a_phantom() {
         let history = History::from_entries([consume(1), deliver(1, 1, false), publish(1)]);
-        let violation = check(&history).expect("delivered before published");
+        let violation = check(&history, &topology()).expect("delivered before published");
         assert_eq!(violation.checker, NAME);
     }
 }

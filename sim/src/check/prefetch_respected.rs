@@ -9,6 +9,7 @@
 
 use super::{Kind, Violation};
 use crate::history::{Entry, History};
+use crate::workload::Topology;
 use brokerlab_core::{ChannelId, ConnectionId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +18,7 @@ pub const NAME: &str = "prefetch-respected";
 
 /// The first delivery beyond the prefetch, if any.
 #[must_use]
-pub fn check(history: &History) -> Option<Violation> {
+pub fn check(history: &History, _: &Topology) -> Option<Violation> {
     let mut prefetch: BTreeMap<(ConnectionId, ChannelId), u16> = BTreeMap::new();
     let mut held: BTreeMap<(ConnectionId, ChannelId), BTreeSet<u64>> = BTreeMap::new();
     for timed in history.entries() {
@@ -84,7 +85,7 @@ mod tests {
             settle(1, Settle::Ack),
             deliver(2, 2, false),
         ]);
-        assert_eq!(check(&history), None);
+        assert_eq!(check(&history, &topology()), None);
     }
 
     #[test]
@@ -96,7 +97,7 @@ mod tests {
             deliver(1, 1, false),
             deliver(2, 2, false),
         ]);
-        let violation = check(&history).expect("two held with prefetch 1");
+        let violation = check(&history, &topology()).expect("two held with prefetch 1");
         assert_eq!(violation.checker, NAME);
     }
 }

@@ -2,12 +2,19 @@
 //! `redelivered=true`.
 //!
 //! A message is one publish attempt (a producer's retry is a new message and
-//! may well arrive unflagged). There is no exception for broker crashes: a
+//! may well arrive unflagged) in one queue: a fanout's copies are delivered
+//! once each, and a dead-lettered copy enters its next queue as a new
+//! message (RabbitMQ delivers it unflagged), told apart by its `x-death`.
+//! A crash may undo a dead-lettering the log had not synced: the message
+//! then dies again after recovery and enters its next queue afresh, with
+//! the same `x-death`, so a crash forgets the deliveries of dead-lettered
+//! copies (and only those). There is no exception for broker crashes: a
 //! recovered broker flags every message it brings back (SEMANTICS.md section
 //! 6), since it cannot know which ones went out before the crash.
 
 use super::{Kind, Violation};
-use crate::history::{Entry, History};
+use crate::history::{Deaths, Entry, History};
+use crate::workload::Topology;
 use std::collections::BTreeMap;
 
 /// The checker's name.
@@ -15,21 +22,28 @@ pub const NAME: &str = "redelivery-flagged";
 
 /// The first unflagged redelivery, if any.
 #[must_use]
-pub fn check(history: &History) -> Option<Violation> {
-    // Per publish attempt: when it was last delivered.
-    let mut delivered: BTreeMap<u64, u64> = BTreeMap::new();
+pub fn check(history: &History, _: &Topology) -> Option<Violation> {
+    // Per (publish attempt, queue, deaths so far): when it was last delivered.
+    let mut delivered: BTreeMap<(u64, &str, u64), u64> = BTreeMap::new();
     for timed in history.entries() {
+        if timed.entry == Entry::Crash {
+            delivered.retain(|(_, _, deaths), _| *deaths == 0);
+            continue;
+        }
         let Entry::Deliver {
             consumer,
             delivery_tag,
             redelivered,
             stamp: Some(stamp),
+            queue,
+            deaths,
             ..
         } = &timed.entry
         else {
             continue;
         };
-        let previous = delivered.insert(stamp.attempt, timed.at_ns);
+        let deaths = deaths.as_ref().map_or(0, Deaths::total);
+        let previous = delivered.insert((stamp.attempt, queue, deaths), timed.at_ns);
         if let (Some(before_ns), false) = (previous, *redelivered) {
             return Some(Violation {
                 checker: NAME,
@@ -62,7 +76,7 @@ mod tests {
             settle(1, Settle::Reject),
             deliver(1, 2, true),
         ]);
-        assert_eq!(check(&history), None);
+        assert_eq!(check(&history, &topology()), None);
     }
 
     #[test]
@@ -74,7 +88,7 @@ mod tests {
             settle(1, Settle::Nack),
             deliver(1, 2, false),
         ]);
-        let violation = check(&history).expect("second delivery unflagged");
+        let violation = check(&history, &topology()).expect("second delivery unflagged");
         assert_eq!(violation.checker, NAME);
     }
 
@@ -88,7 +102,7 @@ mod tests {
             Entry::Restart,
             deliver(1, 1, false),
         ]);
-        let violation = check(&history).expect("a recovered message is flagged");
+        let violation = check(&history, &topology()).expect("a recovered message is flagged");
         assert_eq!(violation.checker, NAME);
     }
 }

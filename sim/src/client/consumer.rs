@@ -1,13 +1,19 @@
 //! A consumer with prefetch that acks, and now and then hands a message back.
 //!
-//! On every connection it opens a channel, declares the workload's durable
-//! queue, sets its prefetch and starts consuming. Each delivery is "worked
-//! on" for a drawn time, then acked, or (with the workload's requeue chance)
-//! nacked or rejected with requeue. When its connection drops, the deliveries
-//! it held go back to the queue on the broker's side, and it reconnects.
+//! On every connection it opens a channel, sends the workload's declarations,
+//! sets its prefetch and starts consuming its queue. Each delivery is "worked
+//! on" for a drawn time, then acked, or (with the workload's chances) nacked
+//! or rejected with requeue, or rejected without requeue so that it is
+//! dead-lettered. A consumer that gives up after a retry limit acks a message
+//! whose `x-death` says it was rejected that often. An idempotent consumer
+//! checks the store of processed message ids shared by the workload's
+//! consumers before applying a message's effect, and records the effect and
+//! the id in one step (the seed document's pattern). When its connection
+//! drops, the deliveries it held go back to the queue on the broker's side,
+//! and it reconnects.
 
-use super::{declare_durable, Context, Outbox, CHANNEL};
-use crate::history::{Entry, Settle, Stamp};
+use super::{Context, Outbox, CHANNEL};
+use crate::history::{Deaths, Entry, Settle, Stamp};
 use crate::plan::Span;
 use brokerlab_core::{ChannelId, Command, ConnectionId, Reply};
 use std::collections::BTreeMap;
@@ -23,6 +29,8 @@ const HELD_MAX: usize = 65_536;
 pub struct ConsumerSpec {
     /// The consumer's index among the run's consumers.
     pub id: usize,
+    /// The workload's declarations, sent on every new connection.
+    pub setup: Arc<[Command]>,
     /// The queue it consumes from.
     pub queue: Arc<str>,
     /// basic.qos prefetch_count (per consumer).
@@ -31,6 +39,19 @@ pub struct ConsumerSpec {
     pub work: Span,
     /// Chance in a thousand that it hands a message back with requeue.
     pub requeue_per_mille: u16,
+    /// Chance in a thousand that it rejects a message without requeue.
+    pub discard_per_mille: u16,
+    /// Acks a message unprocessed once `x-death` counts this many rejections here.
+    pub give_up_after: Option<u64>,
+    /// Deduplicates by message id before applying a message's effect.
+    pub idempotent: bool,
+}
+
+/// A delivery being worked on.
+#[derive(Clone, Debug)]
+struct Held {
+    how: Settle,
+    payload: Option<u64>,
 }
 
 /// The consumer state machine.
@@ -40,7 +61,7 @@ pub struct Consumer {
     pub(super) outbox: Outbox,
     conn: Option<ConnectionId>,
     /// Deliveries being worked on, by (when they will be settled, delivery tag).
-    held: BTreeMap<(u64, u64), Settle>,
+    held: BTreeMap<(u64, u64), Held>,
 }
 
 impl Consumer {
@@ -60,7 +81,9 @@ impl Consumer {
         assert!(self.held.is_empty(), "nothing is held on a new connection");
         self.conn = Some(conn);
         self.outbox.send(CHANNEL, Command::ChannelOpen);
-        self.outbox.send(CHANNEL, declare_durable(&self.spec.queue));
+        for command in self.spec.setup.iter() {
+            self.outbox.send(CHANNEL, command.clone());
+        }
         self.outbox.send(
             CHANNEL,
             Command::BasicQos {
@@ -102,17 +125,23 @@ impl Consumer {
                 ..
             } => {
                 let conn = self.conn.expect("replies arrive on an open connection");
+                let stamp = Stamp::decode(&message.body);
+                let deaths = Deaths::of(&message.properties);
+                let gives_up = self.gives_up(deaths.as_ref());
                 let entry = Entry::Deliver {
                     consumer: self.spec.id,
                     conn,
                     channel,
+                    queue: self.spec.queue.clone(),
                     delivery_tag,
                     redelivered,
                     message: message.id,
-                    stamp: Stamp::decode(&message.body),
+                    stamp,
+                    deaths,
                 };
                 context.history.record(context.now_ns, entry);
-                self.hold(context, delivery_tag);
+                let payload = stamp.map(|stamp| stamp.payload);
+                self.hold(context, delivery_tag, payload, gives_up);
             }
             // Cancelled or closed by the broker: not part of this workload; start over.
             Reply::Cancel { .. } | Reply::Close { .. } => self.outbox.close(),
@@ -120,10 +149,35 @@ impl Consumer {
         }
     }
 
+    /// Whether the message was rejected here often enough to give up on it.
+    fn gives_up(&self, deaths: Option<&Deaths>) -> bool {
+        let (Some(limit), Some(deaths)) = (self.spec.give_up_after, deaths) else {
+            return false;
+        };
+        deaths.count(&self.spec.queue, "rejected") >= limit
+    }
+
     /// Decides how and when the delivery will be settled.
-    fn hold(&mut self, context: &mut Context<'_>, delivery_tag: u64) {
+    fn hold(
+        &mut self,
+        context: &mut Context<'_>,
+        delivery_tag: u64,
+        payload: Option<u64>,
+        gives_up: bool,
+    ) {
         assert!(self.held.len() < HELD_MAX, "held deliveries bound reached");
-        let how = if context.rng.chance(self.spec.requeue_per_mille) {
+        let how = if gives_up {
+            if let Some(payload) = payload {
+                let entry = Entry::GaveUp {
+                    consumer: self.spec.id,
+                    payload,
+                };
+                context.history.record(context.now_ns, entry);
+            }
+            Settle::Ack
+        } else if context.rng.chance(self.spec.discard_per_mille) {
+            Settle::Discard
+        } else if context.rng.chance(self.spec.requeue_per_mille) {
             if context.rng.chance(500) {
                 Settle::Nack
             } else {
@@ -133,7 +187,8 @@ impl Consumer {
             Settle::Ack
         };
         let settle_at_ns = context.now_ns + self.spec.work.draw(context.rng);
-        self.held.insert((settle_at_ns, delivery_tag), how);
+        self.held
+            .insert((settle_at_ns, delivery_tag), Held { how, payload });
     }
 
     pub(super) fn handle_closed(&mut self, _: &mut Context<'_>) {
@@ -152,7 +207,17 @@ impl Consumer {
             if settle_at_ns > context.now_ns {
                 break;
             }
-            let how = entry.remove();
+            let Held { how, payload } = entry.remove();
+            if let (true, Settle::Ack, Some(payload)) = (self.spec.idempotent, how, payload) {
+                // Check the store and apply the effect in one step, before the ack.
+                if context.processed.insert(payload) {
+                    let entry = Entry::Effect {
+                        consumer: self.spec.id,
+                        payload,
+                    };
+                    context.history.record(context.now_ns, entry);
+                }
+            }
             let command = match how {
                 Settle::Ack => Command::BasicAck {
                     delivery_tag,
@@ -166,6 +231,10 @@ impl Consumer {
                 Settle::Reject => Command::BasicReject {
                     delivery_tag,
                     requeue: true,
+                },
+                Settle::Discard => Command::BasicReject {
+                    delivery_tag,
+                    requeue: false,
                 },
             };
             self.outbox.send(CHANNEL, command);

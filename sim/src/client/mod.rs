@@ -14,7 +14,7 @@ pub mod producer;
 use crate::history::History;
 use crate::random::SimRng;
 use brokerlab_core::{ChannelId, Command, ConnectionId, Reply};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 pub use consumer::{Consumer, ConsumerSpec};
 pub use producer::{Producer, ProducerSpec};
@@ -33,6 +33,9 @@ pub struct Context<'a> {
     pub rng: &'a mut SimRng,
     /// Where the client records what it sees and does.
     pub history: &'a mut History,
+    /// Logical messages whose effect an idempotent consumer applied: the
+    /// store the workload's consumers share, which survives their crashes.
+    pub processed: &'a mut BTreeSet<u64>,
 }
 
 /// Commands a client wants sent, and whether it wants its connection closed.
@@ -150,18 +153,5 @@ impl Client {
             Client::Producer(producer) => &mut producer.outbox,
             Client::Consumer(consumer) => &mut consumer.outbox,
         }
-    }
-}
-
-/// queue.declare of the workload's durable queue, as every client sends it.
-#[must_use]
-pub fn declare_durable(queue: &str) -> Command {
-    Command::QueueDeclare {
-        queue: queue.to_owned(),
-        passive: false,
-        durable: true,
-        exclusive: false,
-        auto_delete: false,
-        arguments: Default::default(),
     }
 }

@@ -5,12 +5,14 @@
 //! gap and limited by a window of unconfirmed ones. A publish that is nacked,
 //! that waits longer than the confirm timeout, or whose connection drops
 //! before its confirm, is published again: that is what real producers do,
-//! and it is why consumers see duplicates. Every message is persistent and
-//! goes to the workload's durable queue through the default exchange.
+//! and it is why consumers see duplicates. Every message is persistent;
+//! logical message `i` goes to the workload's target `i % targets`, with the
+//! priority and expiration that target asks for, on every attempt.
 
-use super::{declare_durable, Context, Outbox, CHANNEL};
+use super::{Context, Outbox, CHANNEL};
 use crate::history::{Entry, Stamp};
 use crate::plan::Span;
+use crate::workload::Target;
 use brokerlab_core::{ChannelId, Command, ConnectionId, Properties, Reply};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -24,8 +26,10 @@ const IN_FLIGHT_MAX: usize = 4096;
 pub struct ProducerSpec {
     /// The producer's index among the run's producers.
     pub id: usize,
-    /// The queue it publishes to (through the default exchange).
-    pub queue: Arc<str>,
+    /// The workload's declarations, sent on every new connection.
+    pub setup: Arc<[Command]>,
+    /// Where its messages go, in turn.
+    pub targets: Arc<[Target]>,
     /// Logical messages it must get confirmed.
     pub messages: u64,
     /// Most unconfirmed publishes outstanding.
@@ -70,6 +74,7 @@ impl Producer {
     pub fn new(spec: ProducerSpec) -> Producer {
         assert!(spec.window > 0, "a producer needs room for one publish");
         assert!(spec.messages < 1 << 32, "message numbers fit in 32 bits");
+        assert!(!spec.targets.is_empty(), "a producer publishes somewhere");
         Producer {
             spec,
             outbox: Outbox::default(),
@@ -100,7 +105,9 @@ impl Producer {
         self.next_seq = 1;
         self.outbox.send(CHANNEL, Command::ChannelOpen);
         self.outbox.send(CHANNEL, Command::ConfirmSelect);
-        self.outbox.send(CHANNEL, declare_durable(&self.spec.queue));
+        for command in self.spec.setup.iter() {
+            self.outbox.send(CHANNEL, command.clone());
+        }
         self.next_publish_ns = context.now_ns;
     }
 
@@ -225,16 +232,23 @@ impl Producer {
         );
         let seq = self.next_seq;
         self.next_seq += 1;
+        let target = &self.spec.targets[(index % self.spec.targets.len() as u64) as usize];
+        let priority =
+            (target.priorities > 0).then(|| (index % (u64::from(target.priorities) + 1)) as u8);
+        let expiration_ms = target.expiration_ms.filter(|_| index % 2 == 1);
         let properties = Properties {
             delivery_mode: Some(2),
             message_id: Some(stamp.payload.to_string()),
+            priority,
+            expiration: expiration_ms.map(|ms| ms.to_string()),
             ..Properties::default()
         };
+        let routes = target.queues.clone();
         self.outbox.send(
             CHANNEL,
             Command::BasicPublish {
-                exchange: "".into(),
-                routing_key: self.spec.queue.clone(),
+                exchange: target.exchange.clone(),
+                routing_key: target.routing_key.clone(),
                 mandatory: false,
                 immediate: false,
                 properties: Arc::new(properties),
@@ -254,6 +268,9 @@ impl Producer {
             channel: CHANNEL,
             seq,
             stamp,
+            routes,
+            priority,
+            expiration_ms,
         };
         context.history.record(sent_at_ns, entry);
         self.next_publish_ns = sent_at_ns + self.spec.gap.draw(context.rng);

@@ -14,6 +14,7 @@ impl Simulation {
             now_ns: self.now_ns,
             rng: &mut self.rng,
             history: &mut self.history,
+            processed: &mut self.processed,
         };
         handle(slot, &mut context);
         self.after_client(client);

@@ -25,6 +25,7 @@ use crate::plan::{Millis, Options, MS};
 use crate::random::SimRng;
 use crate::report::{Report, Summary};
 use crate::trace::Trace;
+use crate::workload::Topology;
 use brokerlab_core::{ChannelId, Command, Config, ConnectionId, Input, Output, Reply};
 use std::collections::BTreeSet;
 
@@ -118,6 +119,9 @@ pub struct Simulation {
     broker: BrokerNode,
     slots: Vec<Slot>,
     history: History,
+    /// The store of processed message ids that idempotent consumers share.
+    processed: BTreeSet<u64>,
+    topology: Topology,
     trace: Trace,
     summary: Summary,
     phase: Phase,
@@ -134,7 +138,9 @@ impl Simulation {
             consumer_timeout_ms: Some(CONSUMER_TIMEOUT_MS),
             ..Config::default()
         };
-        let clients = options.workload.workload.clients(&options.workload);
+        let workload = options.workload.workload;
+        let clients = workload.clients(&options.workload);
+        let topology = workload.topology(&options.workload);
         assert_eq!(
             clients.len(),
             options.plan.link_delays.len(),
@@ -158,6 +164,8 @@ impl Simulation {
             broker: BrokerNode::start(config),
             slots,
             history: History::new(),
+            processed: BTreeSet::new(),
+            topology,
             trace: Trace::new(false),
             summary: Summary::default(),
             phase: Phase::Safety,
@@ -181,7 +189,13 @@ impl Simulation {
 
     /// Runs both phases and judges the history.
     #[must_use]
-    pub fn run(mut self) -> Report {
+    pub fn run(self) -> Report {
+        self.run_keeping_history().0
+    }
+
+    /// Runs both phases, judges the history, and hands it back with the report.
+    #[must_use]
+    pub fn run_keeping_history(mut self) -> (Report, History) {
         self.schedule_start();
         let settled = self.run_events();
         self.finish(settled)
@@ -246,6 +260,9 @@ impl Simulation {
             SimEvent::FsyncDone { incarnation } => {
                 if self.broker_is(incarnation) {
                     let step = self.broker.fsync_done(self.now_ns, &mut self.outputs);
+                    for message in self.broker.take_durable() {
+                        self.history.record(self.now_ns, Entry::Durable { message });
+                    }
                     self.carry_out(step);
                 }
             }
@@ -313,9 +330,13 @@ impl Simulation {
                     channel,
                     reply,
                 } => self.send_to_client(*conn, *channel, reply.clone()),
-                Output::Event(event) => self
-                    .history
-                    .record(self.now_ns, Entry::Broker(event.clone())),
+                Output::Event(event) => {
+                    let entry = Entry::Broker {
+                        clock_ns: self.now_ns,
+                        event: event.clone(),
+                    };
+                    self.history.record(self.now_ns, entry);
+                }
                 Output::Persist(_) => unreachable!("the broker node keeps records on its disk"),
             }
         }
@@ -385,31 +406,34 @@ mod clients;
 impl Simulation {
     /// Judges the finished run: the prefix-closed safety checkers always,
     /// then liveness, then `no-lost-confirmed` if the run settled.
-    fn finish(mut self, settled: bool) -> Report {
+    fn finish(mut self, settled: bool) -> (Report, History) {
         let mut checked = Vec::new();
         let mut violations = Vec::new();
         for (name, checker) in check::PREFIX_CHECKERS {
             checked.push(name);
-            violations.extend(checker(&self.history));
+            violations.extend(checker(&self.history, &self.topology));
         }
         checked.push(check::LIVENESS);
         let liveness = self.liveness(settled);
         let live = liveness.is_none();
         violations.extend(liveness);
         if live {
-            checked.push(check::no_lost_confirmed::NAME);
-            violations.extend(check::no_lost_confirmed::check(&self.history));
+            for (name, checker) in check::FINAL_CHECKERS {
+                checked.push(name);
+                violations.extend(checker(&self.history, &self.topology));
+            }
         }
         self.summary.simulated_ns = self.now_ns;
         self.summary.trace_digest = self.trace.digest();
         self.summary.count_messages(&self.history);
-        Report {
+        let report = Report {
             seed: self.seed,
             summary: self.summary,
             checked,
             violations,
             trace: self.trace.lines().map(<[String]>::to_vec),
-        }
+        };
+        (report, self.history)
     }
 
     /// The heal phase must go quiet, with every producer done.

@@ -1,30 +1,76 @@
-//! Workloads: the seed document's patterns, as sets of client nodes.
+//! Workloads: the seed document's patterns, as a topology and client nodes.
 //!
-//! A workload decides which clients a run has and how they use the broker;
-//! the fault plan decides what goes wrong around them; the checkers judge
-//! the history either way. Each workload is one small module.
+//! A workload decides which exchanges, queues and bindings a run has (its
+//! [`Topology`]), and how its clients use them; the fault plan decides what
+//! goes wrong around them; the checkers judge the history either way. Each
+//! workload is one small module that builds its topology.
+//!
+//! The topology also carries the workload's own plain routing table: for
+//! every publish target, the queues the message must reach. It is written
+//! by hand in each module, not computed by the broker's router, so the
+//! checkers hold the broker to what a RabbitMQ user expects.
 
+pub mod dlq_retry;
+pub mod idempotent;
+pub mod mixed;
+pub mod priority;
+pub mod pubsub;
+pub mod topic;
+pub mod ttl;
 pub mod work_queue;
 
-use crate::client::Client;
+use crate::client::{Client, Consumer, ConsumerSpec, Producer, ProducerSpec};
 use crate::plan::WorkloadParams;
+use brokerlab_core::{Command, FieldTable, FieldValue};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A workload, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Workload {
     /// Competing consumers on one durable queue, with prefetch and acks.
     WorkQueue,
+    /// A fanout exchange copies every message to each subscriber's queue.
+    Pubsub,
+    /// A topic exchange routes by `*` and `#` patterns.
+    Topic,
+    /// Rejected messages wait in a TTL queue and come back, until a retry limit.
+    DlqRetry,
+    /// Messages that outlive their TTL are dead-lettered, never delivered.
+    Ttl,
+    /// A priority queue delivers higher priorities first.
+    Priority,
+    /// Duplicates arrive; a consumer that dedupes applies each effect once.
+    IdempotentConsumer,
+    /// Every topology above at once, sharing one broker.
+    Mixed,
 }
 
 impl Workload {
-    /// Every workload, in name order.
-    pub const ALL: [Workload; 1] = [Workload::WorkQueue];
+    /// Every workload, in the order a sweep runs them.
+    pub const ALL: [Workload; 8] = [
+        Workload::WorkQueue,
+        Workload::Pubsub,
+        Workload::Topic,
+        Workload::DlqRetry,
+        Workload::Ttl,
+        Workload::Priority,
+        Workload::IdempotentConsumer,
+        Workload::Mixed,
+    ];
 
     /// The workload's name, as selected on the command line.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Workload::WorkQueue => "work-queue",
+            Workload::Pubsub => "pubsub",
+            Workload::Topic => "topic",
+            Workload::DlqRetry => "dlq-retry",
+            Workload::Ttl => "ttl",
+            Workload::Priority => "priority",
+            Workload::IdempotentConsumer => "idempotent-consumer",
+            Workload::Mixed => "mixed",
         }
     }
 
@@ -36,11 +82,228 @@ impl Workload {
             .find(|workload| workload.name() == name)
     }
 
+    /// Fewest consumers the workload needs: one per queue it drains.
+    #[must_use]
+    pub fn consumers_min(self) -> usize {
+        match self {
+            Workload::WorkQueue
+            | Workload::DlqRetry
+            | Workload::Priority
+            | Workload::IdempotentConsumer => 1,
+            Workload::Ttl => 2,
+            Workload::Pubsub | Workload::Topic => 3,
+            Workload::Mixed => 12,
+        }
+    }
+
+    /// The workload's exchanges, queues, bindings and routing table.
+    #[must_use]
+    pub fn topology(self, params: &WorkloadParams) -> Topology {
+        match self {
+            Workload::WorkQueue => work_queue::topology(),
+            Workload::Pubsub => pubsub::topology(),
+            Workload::Topic => topic::topology(),
+            Workload::DlqRetry => dlq_retry::topology(params),
+            Workload::Ttl => ttl::topology(params),
+            Workload::Priority => priority::topology(),
+            Workload::IdempotentConsumer => idempotent::topology(),
+            Workload::Mixed => mixed::topology(params),
+        }
+    }
+
     /// The run's clients: producers first, then consumers.
     #[must_use]
     pub fn clients(self, params: &WorkloadParams) -> Vec<Client> {
-        match self {
-            Workload::WorkQueue => work_queue::clients(params),
+        let topology = self.topology(params);
+        let setup: Arc<[Command]> = topology.setup.clone().into();
+        let targets: Arc<[Target]> = topology.targets.clone().into();
+        let producers = (0..params.producers).map(|id| {
+            Client::Producer(Producer::new(ProducerSpec {
+                id,
+                setup: setup.clone(),
+                targets: targets.clone(),
+                messages: params.messages_per_producer,
+                window: params.publish_window,
+                gap: params.publish_gap,
+                confirm_timeout_ns: params.confirm_timeout_ns,
+            }))
+        });
+        let consumers = (0..params.consumers).map(|id| {
+            let queue = topology.consume_from[id % topology.consume_from.len()].clone();
+            let habits = topology.queues[&queue].habits;
+            Client::Consumer(Consumer::new(ConsumerSpec {
+                id,
+                setup: setup.clone(),
+                queue,
+                prefetch: params.prefetch,
+                work: params.work,
+                requeue_per_mille: params.requeue_per_mille,
+                discard_per_mille: habits.discard_per_mille,
+                give_up_after: habits.give_up_after,
+                idempotent: habits.idempotent,
+            }))
+        });
+        producers.chain(consumers).collect()
+    }
+}
+
+/// Where a producer publishes one message, and where it must arrive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The exchange published to.
+    pub exchange: Arc<str>,
+    /// The routing key.
+    pub routing_key: Arc<str>,
+    /// The queues the message must reach (the workload's routing table).
+    pub queues: Arc<[Arc<str>]>,
+    /// Priorities set: message `i` gets priority `i % (priorities + 1)`; 0 sets none.
+    pub priorities: u8,
+    /// A per-message TTL (the expiration property) set on every other message.
+    pub expiration_ms: Option<u64>,
+}
+
+impl Target {
+    /// A target of `exchange` with `routing_key`, reaching `queues`.
+    #[must_use]
+    pub fn new(exchange: &str, routing_key: &str, queues: &[&str]) -> Target {
+        Target {
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            queues: queues.iter().map(|queue| Arc::from(*queue)).collect(),
+            priorities: 0,
+            expiration_ms: None,
         }
     }
+
+    /// The same target, with priorities `0..=priorities` set in turn.
+    #[must_use]
+    pub fn with_priorities(mut self, priorities: u8) -> Target {
+        self.priorities = priorities;
+        self
+    }
+
+    /// The same target, with a per-message TTL on every other message.
+    #[must_use]
+    pub fn with_expiration_ms(mut self, expiration_ms: u64) -> Target {
+        self.expiration_ms = Some(expiration_ms);
+        self
+    }
+}
+
+/// How the consumers of one queue treat what they get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Habits {
+    /// Chance in a thousand of rejecting a delivery without requeue (it dead-letters).
+    pub discard_per_mille: u16,
+    /// Ack a message unprocessed once it has died this often (read from x-death).
+    pub give_up_after: Option<u64>,
+    /// Apply each logical message's effect once, deduplicating by message id.
+    pub idempotent: bool,
+}
+
+/// What the workload knows about one of its queues.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// Its x-message-ttl, in milliseconds.
+    pub ttl_ms: Option<u64>,
+    /// Whether it is a priority queue (deliveries by priority, FIFO within one).
+    pub priorities: bool,
+    /// The queues its dead letters reach.
+    pub dead_letters_to: Vec<Arc<str>>,
+    /// How its consumers behave.
+    pub habits: Habits,
+}
+
+/// A workload's exchanges, queues and bindings, and its routing table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Topology {
+    /// Declarations and bindings every client sends after opening its channel.
+    pub setup: Vec<Command>,
+    /// Where producers publish: message `i` of a producer goes to `targets[i % len]`.
+    pub targets: Vec<Target>,
+    /// The queues consumers drain: consumer `i` takes `consume_from[i % len]`.
+    pub consume_from: Vec<Arc<str>>,
+    /// Every queue, by name.
+    pub queues: BTreeMap<Arc<str>, QueueSpec>,
+}
+
+impl Topology {
+    /// Declares a durable exchange.
+    pub fn exchange(&mut self, name: &str, kind: &str) {
+        self.setup.push(Command::ExchangeDeclare {
+            exchange: name.to_owned(),
+            kind: kind.to_owned(),
+            passive: false,
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: FieldTable::new(),
+        });
+    }
+
+    /// Declares a durable queue with these arguments.
+    pub fn queue(&mut self, name: &str, arguments: FieldTable, spec: QueueSpec) {
+        self.setup.push(Command::QueueDeclare {
+            queue: name.to_owned(),
+            passive: false,
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            arguments,
+        });
+        self.queues.insert(name.into(), spec);
+    }
+
+    /// Binds `queue` to `exchange` with `routing_key`.
+    pub fn bind(&mut self, queue: &str, exchange: &str, routing_key: &str) {
+        self.setup.push(Command::QueueBind {
+            queue: queue.to_owned(),
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            arguments: FieldTable::new(),
+        });
+    }
+
+    /// The queues where a copy that entered `queue` may be consumed: the
+    /// queue itself and every queue its dead letters reach, transitively.
+    #[must_use]
+    pub fn sinks(&self, queue: &str) -> Vec<Arc<str>> {
+        let mut found: Vec<Arc<str>> = vec![queue.into()];
+        let mut next = 0;
+        while let Some(current) = found.get(next).cloned() {
+            next += 1;
+            let Some(spec) = self.queues.get(&current) else {
+                continue;
+            };
+            for target in &spec.dead_letters_to {
+                if !found.contains(target) {
+                    found.push(target.clone());
+                }
+            }
+        }
+        found
+    }
+
+    /// Adds another topology's declarations, targets and queues to this one.
+    pub fn merge(&mut self, other: Topology) {
+        self.setup.extend(other.setup);
+        self.targets.extend(other.targets);
+        self.consume_from.extend(other.consume_from);
+        self.queues.extend(other.queues);
+    }
+}
+
+/// A field table from (name, value) pairs.
+#[must_use]
+pub fn arguments(pairs: &[(&str, FieldValue)]) -> FieldTable {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect()
+}
+
+/// A string field value.
+#[must_use]
+pub fn text(value: &str) -> FieldValue {
+    FieldValue::LongString(value.to_owned().into())
 }

@@ -8,35 +8,17 @@
 //! test: every confirmed message must still be consumed, redeliveries must be
 //! flagged, order must hold per publisher, and prefetch must be respected.
 
-use crate::client::{Client, Consumer, ConsumerSpec, Producer, ProducerSpec};
-use crate::plan::WorkloadParams;
-use std::sync::Arc;
+use super::{QueueSpec, Target, Topology};
 
 /// The durable queue every client of the workload uses.
 pub const QUEUE: &str = "work";
 
-/// The producers and consumers of a work-queue run.
+/// One durable queue, published to through the default exchange.
 #[must_use]
-pub fn clients(params: &WorkloadParams) -> Vec<Client> {
-    let queue: Arc<str> = QUEUE.into();
-    let producers = (0..params.producers).map(|id| {
-        Client::Producer(Producer::new(ProducerSpec {
-            id,
-            queue: queue.clone(),
-            messages: params.messages_per_producer,
-            window: params.publish_window,
-            gap: params.publish_gap,
-            confirm_timeout_ns: params.confirm_timeout_ns,
-        }))
-    });
-    let consumers = (0..params.consumers).map(|id| {
-        Client::Consumer(Consumer::new(ConsumerSpec {
-            id,
-            queue: queue.clone(),
-            prefetch: params.prefetch,
-            work: params.work,
-            requeue_per_mille: params.requeue_per_mille,
-        }))
-    });
-    producers.chain(consumers).collect()
+pub fn topology() -> Topology {
+    let mut topology = Topology::default();
+    topology.queue(QUEUE, Default::default(), QueueSpec::default());
+    topology.targets.push(Target::new("", QUEUE, &[QUEUE]));
+    topology.consume_from.push(QUEUE.into());
+    topology
 }

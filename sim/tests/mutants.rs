@@ -1,0 +1,111 @@
+//! Every mutant of the core is caught by a short sweep of one workload, by
+//! the checker that names its broken rule.
+
+use brokerlab_core::Mutant;
+use brokerlab_sim::{run_catching, Options, Workload, EXIT_PASS};
+
+/// Runs seeds `0..seeds` of `workload` with `mutant` until one fails;
+/// asserts that it fails `checker`, and returns the seed.
+fn caught_by(mutant: Mutant, workload: Workload, checker: &str, seeds: u64) -> u64 {
+    for seed in 0..seeds {
+        let options = Options::swarm(seed, workload).with_mutant(Some(mutant));
+        let report = run_catching(seed, options)
+            .unwrap_or_else(|panic| panic!("seed {seed} panicked: {panic}"));
+        if report.exit_code() == EXIT_PASS {
+            continue;
+        }
+        assert!(
+            report.violation(checker).is_some(),
+            "{} on {} seed {seed} failed, but not {checker}:\n{report}",
+            mutant.name(),
+            workload.name()
+        );
+        return seed;
+    }
+    panic!(
+        "{} escaped seeds 0..{seeds} of {}",
+        mutant.name(),
+        workload.name()
+    );
+}
+
+#[test]
+fn lose_on_requeue_is_caught_by_no_lost_confirmed() {
+    caught_by(
+        Mutant::LoseOnRequeue,
+        Workload::WorkQueue,
+        "no-lost-confirmed",
+        50,
+    );
+}
+
+#[test]
+fn requeue_to_tail_is_caught_by_queue_order() {
+    caught_by(
+        Mutant::RequeueToTail,
+        Workload::WorkQueue,
+        "queue-order",
+        200,
+    );
+}
+
+#[test]
+fn deliver_expired_is_caught_by_no_expired_delivery() {
+    caught_by(
+        Mutant::DeliverExpired,
+        Workload::Ttl,
+        "no-expired-delivery",
+        200,
+    );
+}
+
+#[test]
+fn ignore_prefetch_is_caught_by_prefetch_respected() {
+    caught_by(
+        Mutant::IgnorePrefetch,
+        Workload::WorkQueue,
+        "prefetch-respected",
+        50,
+    );
+}
+
+#[test]
+fn confirm_unroutable_as_nack_is_caught_by_liveness() {
+    // The producer publishes a nacked message again, forever: the run never settles.
+    caught_by(
+        Mutant::ConfirmUnroutableAsNack,
+        Workload::Topic,
+        "liveness",
+        50,
+    );
+}
+
+#[test]
+fn no_redelivered_flag_is_caught_by_redelivery_flagged() {
+    caught_by(
+        Mutant::NoRedeliveredFlag,
+        Workload::WorkQueue,
+        "redelivery-flagged",
+        50,
+    );
+}
+
+#[test]
+fn dlx_drops_x_death_is_caught_by_dead_letter_accounting() {
+    caught_by(
+        Mutant::DlxDropsXDeath,
+        Workload::DlqRetry,
+        "dead-letter-accounting",
+        50,
+    );
+}
+
+#[test]
+fn double_deliver_is_caught_by_queue_order() {
+    caught_by(
+        Mutant::DoubleDeliver,
+        Workload::WorkQueue,
+        "queue-order",
+        200,
+    );
+}

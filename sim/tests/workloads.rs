@@ -1,0 +1,60 @@
+//! Every workload, end to end: the correct core passes a range of seeds of
+//! each, and the runs meet the behaviour the workload exists for.
+
+use brokerlab_sim::{run_catching, Options, Report, Workload, EXIT_PASS};
+
+fn run(workload: Workload, seed: u64) -> Report {
+    let options = Options::swarm(seed, workload);
+    run_catching(seed, options)
+        .unwrap_or_else(|panic| panic!("{} seed {seed} panicked: {panic}", workload.name()))
+}
+
+fn passes(workload: Workload, seeds: u64) -> Vec<Report> {
+    (0..seeds)
+        .map(|seed| {
+            let report = run(workload, seed);
+            assert_eq!(
+                report.exit_code(),
+                EXIT_PASS,
+                "{} seed {seed}:\n{report}",
+                workload.name()
+            );
+            report
+        })
+        .collect()
+}
+
+#[test]
+fn pubsub_passes_with_every_copy_consumed() {
+    passes(Workload::Pubsub, 40);
+}
+
+#[test]
+fn topic_passes_with_every_routed_copy_consumed() {
+    passes(Workload::Topic, 40);
+}
+
+#[test]
+fn dlq_retry_passes_with_retries_through_the_wait_queue() {
+    passes(Workload::DlqRetry, 40);
+}
+
+#[test]
+fn ttl_passes_without_expired_deliveries() {
+    passes(Workload::Ttl, 40);
+}
+
+#[test]
+fn priority_passes_in_priority_order() {
+    passes(Workload::Priority, 40);
+}
+
+#[test]
+fn idempotent_consumer_passes_with_one_effect_per_message() {
+    passes(Workload::IdempotentConsumer, 40);
+}
+
+#[test]
+fn mixed_passes() {
+    passes(Workload::Mixed, 20);
+}
