@@ -58,11 +58,13 @@ pub enum Mutant {
     DlxDropsXDeath,
     /// Every third delivery of a queue with two consumers is handed to both.
     DoubleDeliver,
+    /// A persistent message is confirmed before its record is synced.
+    ConfirmBeforeSync,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 8] = [
+    pub const ALL: [Mutant; 9] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -71,6 +73,7 @@ impl Mutant {
         Mutant::NoRedeliveredFlag,
         Mutant::DlxDropsXDeath,
         Mutant::DoubleDeliver,
+        Mutant::ConfirmBeforeSync,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -85,6 +88,7 @@ impl Mutant {
             Mutant::NoRedeliveredFlag => "no-redelivered-flag",
             Mutant::DlxDropsXDeath => "dlx-drops-x-death",
             Mutant::DoubleDeliver => "double-deliver",
+            Mutant::ConfirmBeforeSync => "confirm-before-sync",
         }
     }
 

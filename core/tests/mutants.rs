@@ -161,3 +161,30 @@ fn every_mutant_has_a_name_that_selects_it() {
     }
     assert_eq!(Mutant::from_name("no-such-mutant"), None);
 }
+
+#[test]
+fn confirm_before_sync_confirms_a_persistent_message_the_disk_may_lose() {
+    let persistent = Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    for (mutant, confirms) in [
+        (None, vec![]),
+        (Some(Mutant::ConfirmBeforeSync), vec![(1, true)]),
+    ] {
+        let mut broker = broker(mutant);
+        broker.connect(1);
+        broker.send(1, 1, Command::ConfirmSelect).assert_ok();
+        let declare = Command::QueueDeclare {
+            queue: "q".into(),
+            passive: false,
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            arguments: FieldTable::new(),
+        };
+        broker.send(1, 1, declare).assert_ok();
+        let step = broker.publish_with(1, 1, "", "q", "a", persistent.clone());
+        assert_eq!(step.confirms(), confirms, "{mutant:?}");
+    }
+}

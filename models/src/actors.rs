@@ -106,7 +106,7 @@ impl Actor for Node {
             }
             (Node::Producer(producer), Shallow::Producer(current)) => {
                 update_client(state, NodeState::Producer, &current, |next| {
-                    producer.on_msg(next, msg)
+                    producer.on_msg(next, msg, out)
                 });
             }
             (Node::Consumer(consumer), Shallow::Consumer(current)) => {

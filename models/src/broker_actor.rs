@@ -35,8 +35,12 @@ pub struct BrokerActor {
     pub config: Config,
     /// Commands the operator runs on a fresh broker (declaring the queues).
     pub setup: Vec<Command>,
-    /// Whether the synced log is kept as stateright storage (only crash models need it).
+    /// Whether the synced log is kept as stateright storage (only crash models
+    /// need it; the others forget synced records, which keeps their states small).
     pub keep_log: bool,
+    /// How many client actors the model has (actors 1 to `clients`): after a
+    /// crash each hears that its connections are gone.
+    pub clients: usize,
 }
 
 /// The broker actor's state: the core and what its driver keeps around it.
@@ -52,7 +56,7 @@ pub struct BrokerState {
     pub next_connection: u64,
     /// Records appended but not yet synced.
     pub pending: Vec<Record>,
-    /// Records synced (the storage, when the log is kept).
+    /// Records synced (the storage), when the log is kept.
     pub log: Log,
 }
 
@@ -84,13 +88,29 @@ impl Rewrite<Id> for BrokerState {
 }
 
 impl BrokerActor {
-    /// A fresh broker provisioned by `setup`, or one recovered from its synced log.
+    /// A fresh broker provisioned by `setup`, or one recovered from its synced
+    /// log after a crash (whose clients then hear that their connections are gone).
     pub fn start(&self, storage: &Option<Log>, out: &mut Out<Node>) -> BrokerState {
-        let mut state = match storage {
-            Some(log) => BrokerState::new(Broker::recover(self.config.clone(), log.0.clone())),
-            None => self.provisioned(),
+        let state = match storage {
+            Some(log) => {
+                let mut state =
+                    BrokerState::new(Broker::recover(self.config.clone(), log.0.clone()));
+                state.log = log.clone();
+                for client in 1..=self.clients {
+                    out.send(Id::from(client), Msg::Reset);
+                }
+                state
+            }
+            None => {
+                let mut state = self.provisioned();
+                if self.keep_log {
+                    out.save(state.log.clone());
+                } else {
+                    state.log = Log::default();
+                }
+                state
+            }
         };
-        state.log = storage.clone().unwrap_or(state.log);
         state.arm_deadline(out);
         state
     }
@@ -178,9 +198,11 @@ impl BrokerActor {
                 let Some(upto) = state.pending.last().map(|record| record.lsn) else {
                     return;
                 };
-                state.log.0.append(&mut state.pending);
                 if self.keep_log {
+                    state.log.0.append(&mut state.pending);
                     out.save(state.log.clone());
+                } else {
+                    state.pending.clear();
                 }
                 let mut replies = Replies::default();
                 self.handle(state, Input::Synced { upto }, &mut replies, out);

@@ -8,6 +8,7 @@
 
 use crate::actors::Node;
 use crate::clients::parse_body;
+use crate::crash_recovery::CrashRecovery;
 use crate::properties::{self, BrokerModel, State};
 use crate::wire::{Choice, Frame, Msg, Timer};
 use crate::work_queue::WorkQueue;
@@ -18,24 +19,43 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 1] = ["work-queue"];
+pub const MODELS: [&str; 2] = ["work-queue", "crash-recovery"];
 
-/// A model's standard configuration with the command line's overrides, or
-/// `None` when the name is unknown.
+/// What the command line may change in a model's standard configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// How many messages the producer publishes.
+    pub messages: Option<u8>,
+    /// How many times the broker may crash (models with crashes only).
+    pub crashes: Option<u8>,
+    /// A deliberately broken broker.
+    pub mutant: Option<Mutant>,
+}
+
+/// A model's standard configuration with the command line's overrides, as
+/// its configuration in words and the model, or `None` when the name is unknown.
 #[must_use]
-pub fn model_by_name(
-    name: &str,
-    messages: Option<u8>,
-    mutant: Option<Mutant>,
-) -> Option<WorkQueue> {
+pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, BrokerModel)> {
+    let mutant = overrides.mutant;
     match name {
         "work-queue" => {
             let standard = WorkQueue::default();
-            Some(WorkQueue {
-                messages: messages.unwrap_or(standard.messages),
+            let config = WorkQueue {
+                messages: overrides.messages.unwrap_or(standard.messages),
                 mutant,
                 ..standard
-            })
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }
+        "crash-recovery" => {
+            let standard = CrashRecovery::default();
+            let config = CrashRecovery {
+                messages: overrides.messages.unwrap_or(standard.messages),
+                crashes: overrides.crashes.unwrap_or(standard.crashes),
+                mutant,
+                ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
         }
         _ => None,
     }
@@ -82,6 +102,8 @@ pub struct Verdict {
     /// For a failed `Always`: the messages in flight in the violating state
     /// (what the last step sent is often the violation itself).
     pub in_flight: Vec<String>,
+    /// For a failed `Always`: the counterexample as a sequence chart.
+    pub chart: Option<String>,
 }
 
 /// What a checker run found.
@@ -125,10 +147,15 @@ impl Outcome {
     }
 }
 
-/// Runs the checker over `model` and collects the verdicts.
+/// A path through a model: states and the actions between them.
+type ModelPath = Path<State, ActorModelAction<Msg, Timer, Choice>>;
+
+/// Runs the checker over `model` and collects the verdicts. Each
+/// counterexample is then cut to a shortest one (see [`shortest`]).
 #[must_use]
 pub fn check(model: BrokerModel, options: &Options) -> Outcome {
     let properties = model.properties();
+    let copy = model.clone();
     let mut builder = model.checker().threads(options.threads.max(1));
     if let Some(depth) = options.depth {
         builder = builder.target_max_depth(depth);
@@ -155,19 +182,20 @@ pub fn check(model: BrokerModel, options: &Options) -> Outcome {
                 Expectation::Sometimes => discovery.is_some(),
                 Expectation::Always | Expectation::Eventually => discovery.is_none(),
             };
-            let (counterexample, in_flight) = match (&property.expectation, discovery) {
-                (Expectation::Sometimes, _) | (_, None) => (None, Vec::new()),
-                (_, Some(path)) => {
-                    let in_flight = in_flight(checker.model(), path.last_state());
-                    (Some(steps(checker.model(), path)), in_flight)
-                }
+            let path = match (&property.expectation, discovery) {
+                (Expectation::Sometimes, _) | (_, None) => None,
+                (_, Some(path)) => Some(shortest(&copy, property.name, path, options.threads)),
             };
             Verdict {
                 name: property.name,
                 expectation: property.expectation.clone(),
                 holds,
-                counterexample,
-                in_flight,
+                in_flight: path
+                    .as_ref()
+                    .map(|path| in_flight(&copy, path.last_state()))
+                    .unwrap_or_default(),
+                chart: path.as_ref().map(|path| chart(&copy, path)),
+                counterexample: path.map(|path| steps(&copy, path)),
             }
         })
         .collect();
@@ -180,15 +208,106 @@ pub fn check(model: BrokerModel, options: &Options) -> Outcome {
     }
 }
 
-/// A path as readable steps, one per action.
-fn steps(
+/// A shortest counterexample to the `Always` property `name`, given one.
+///
+/// Stateright's breadth-first search keeps the last violation it meets, not
+/// the first, and hands out work in batches, so its counterexample can be
+/// longer than need be. A search bounded at depth d finds a violation
+/// within d steps if there is one: a binary search over d finds the length
+/// of the shortest, and a path of that length.
+fn shortest(
     model: &BrokerModel,
-    path: Path<State, ActorModelAction<Msg, Timer, Choice>>,
-) -> Vec<String> {
+    name: &'static str,
+    known: ModelPath,
+    threads: usize,
+) -> ModelPath {
+    let mut best = known;
+    let (mut low, mut high) = (0, steps_of(&best));
+    while low < high {
+        let middle = (low + high) / 2;
+        // Stateright counts the initial state as depth 1 and skips states at the target depth.
+        let checker = model
+            .clone()
+            .checker()
+            .threads(threads.max(1))
+            .target_max_depth(middle + 2)
+            .finish_when(HasDiscoveries::AnyOf([name].into()))
+            .spawn_bfs()
+            .join();
+        match checker.discovery(name) {
+            Some(path) => {
+                high = steps_of(&path);
+                best = path;
+            }
+            None => low = middle + 1,
+        }
+    }
+    best
+}
+
+/// How many actions a path takes.
+fn steps_of(path: &ModelPath) -> usize {
+    path.clone().into_actions().len()
+}
+
+/// A path as readable steps, one per action.
+fn steps(model: &BrokerModel, path: ModelPath) -> Vec<String> {
     path.into_actions()
         .into_iter()
         .map(|action| step(model, &action))
         .collect()
+}
+
+/// The width of one actor's column in a sequence chart.
+const LANE_WIDTH: usize = 14;
+
+/// A path as a sequence chart: one column per actor, one row per step, an
+/// arrow from sender to recipient for each delivered message and a mark on
+/// the actor's line for its timers, choices, crashes and recoveries.
+fn chart(model: &BrokerModel, path: &ModelPath) -> String {
+    let lanes = model.actors.len();
+    let mut text = String::new();
+    for index in 0..lanes {
+        let _ = write!(text, "{:<LANE_WIDTH$}", actor_name(model, Id::from(index)));
+    }
+    text.push('\n');
+    for (number, action) in path.clone().into_actions().iter().enumerate() {
+        let mut row: Vec<char> = (0..lanes * LANE_WIDTH)
+            .map(|column| if column % LANE_WIDTH == 0 { '|' } else { ' ' })
+            .collect();
+        let label = match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let (from, to) = (
+                    usize::from(*src) * LANE_WIDTH,
+                    usize::from(*dst) * LANE_WIDTH,
+                );
+                let (left, right) = (from.min(to), from.max(to));
+                for cell in &mut row[left + 1..right] {
+                    *cell = '-';
+                }
+                match from < to {
+                    true => row[right - 1] = '>',
+                    false => row[left + 1] = '<',
+                }
+                describe(msg)
+            }
+            other => {
+                let actor = match other {
+                    ActorModelAction::Timeout(id, _)
+                    | ActorModelAction::Crash(id)
+                    | ActorModelAction::Recover(id)
+                    | ActorModelAction::SelectRandom { actor: id, .. } => *id,
+                    ActorModelAction::Drop(envelope) => envelope.src,
+                    ActorModelAction::Deliver { .. } => unreachable!("matched above"),
+                };
+                row[usize::from(actor) * LANE_WIDTH] = '*';
+                step(model, other)
+            }
+        };
+        let row: String = row.into_iter().collect();
+        let _ = writeln!(text, "{row} {:>2}. {label}", number + 1);
+    }
+    text
 }
 
 /// The messages in flight in `state`, in words.
@@ -268,6 +387,7 @@ fn describe(msg: &Msg) -> String {
                 .map(|(_, reply)| describe_reply(reply))
                 .collect(),
         ),
+        Msg::Reset => return "every connection reset (the broker restarted)".to_owned(),
     };
     format!("{} (connection {session})", parts.join(", "))
 }
@@ -376,6 +496,14 @@ pub fn report(outcome: &Outcome, options: &Options) -> String {
                 for message in &verdict.in_flight {
                     let _ = writeln!(text, "      {message}");
                 }
+            }
+            if let Some(chart) = &verdict.chart {
+                let _ = writeln!(
+                    text,
+                    "\nsequence chart of the counterexample to {}:",
+                    verdict.name
+                );
+                text.push_str(chart);
             }
         }
     }

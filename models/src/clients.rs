@@ -116,7 +116,25 @@ impl Producer {
     /// Connects, selects confirms and publishes every message.
     pub fn start(&self, out: &mut Out<Node>) -> ProducerState {
         assert!(self.messages <= MessageSet::NUMBER_MAX, "too many messages");
-        let session = 1;
+        let mut state = ProducerState {
+            session: 1,
+            awaiting: BTreeMap::new(),
+            confirmed: MessageSet::default(),
+            refused: MessageSet::default(),
+        };
+        self.publish(&mut state, 1..=self.messages, out);
+        state
+    }
+
+    /// Opens the state's session and publishes `numbers` on it, in order,
+    /// each in its own segment (so the broker may act between them).
+    fn publish(
+        &self,
+        state: &mut ProducerState,
+        numbers: impl Iterator<Item = u8>,
+        out: &mut Out<Node>,
+    ) {
+        let session = state.session;
         let setup = vec![
             Frame::Connect,
             command(Command::ChannelOpen),
@@ -127,8 +145,11 @@ impl Producer {
             delivery_mode: Some(2),
             ..Properties::default()
         });
-        let mut awaiting = BTreeMap::new();
-        for number in 1..=self.messages {
+        assert!(
+            state.awaiting.is_empty(),
+            "a new connection confirms afresh"
+        );
+        for (seq, number) in (1..).zip(numbers) {
             let publish = Command::BasicPublish {
                 exchange: "".into(),
                 routing_key: self.queue.clone(),
@@ -138,20 +159,19 @@ impl Producer {
                 body: body(session, number),
             };
             send(out, session, vec![command(publish)]);
-            awaiting.insert(u64::from(number), number);
-        }
-        ProducerState {
-            session,
-            awaiting,
-            confirmed: MessageSet::default(),
-            refused: MessageSet::default(),
+            state.awaiting.insert(seq, number);
         }
     }
 
-    /// Replies: confirms settle the publishes they name.
-    pub fn on_msg(&self, state: &mut ProducerState, msg: Msg) {
-        let Msg::Replies { session, replies } = msg else {
-            return;
+    /// Replies: confirms settle the publishes they name. A reset (the broker
+    /// restarted) loses the connection: the producer connects again and
+    /// publishes once more every message it holds no confirm for, as a
+    /// publisher that wants at-least-once delivery must.
+    pub fn on_msg(&self, state: &mut ProducerState, msg: Msg, out: &mut Out<Node>) {
+        let (session, replies) = match msg {
+            Msg::Replies { session, replies } => (session, replies),
+            Msg::Reset => return self.reconnect(state, out),
+            Msg::Frames { .. } => return,
         };
         if session != state.session {
             return;
@@ -170,6 +190,18 @@ impl Producer {
             };
             state.settle(tag, multiple, ack);
         }
+    }
+
+    fn reconnect(&self, state: &mut ProducerState, out: &mut Out<Node>) {
+        // The broker may already hold the new connection this reset overtook
+        // (it restarted before the producer's frames reached it): close it.
+        send(out, state.session, vec![Frame::Disconnect]);
+        state.session = state
+            .session
+            .checked_add(1)
+            .expect("a bounded number of crashes");
+        let unconfirmed: Vec<u8> = std::mem::take(&mut state.awaiting).into_values().collect();
+        self.publish(state, unconfirmed.into_iter(), out);
     }
 }
 
@@ -267,9 +299,12 @@ impl Consumer {
     }
 
     /// Replies: hold each delivery, and offer the choice of how to settle it.
+    /// A reset (the broker restarted) loses the connection: reconnect.
     pub fn on_msg(&self, state: &mut ConsumerState, msg: Msg, out: &mut Out<Node>) {
-        let Msg::Replies { session, replies } = msg else {
-            return;
+        let (session, replies) = match msg {
+            Msg::Replies { session, replies } => (session, replies),
+            Msg::Reset => return self.reconnect(state, out),
+            Msg::Frames { .. } => return,
         };
         if session != state.session {
             return;
@@ -352,11 +387,21 @@ impl Consumer {
             return;
         }
         state.drops_left -= 1;
+        self.reconnect(state, out);
+    }
+
+    /// Closes the current connection, forgetting its deliveries (the broker
+    /// requeues them), and subscribes again on a new one.
+    fn reconnect(&self, state: &mut ConsumerState, out: &mut Out<Node>) {
         for held in state.held.drain(..) {
             out.remove_random(settle_key(held.tag));
         }
+        out.cancel_timer(Timer::DropConnection);
         send(out, state.session, vec![Frame::Disconnect]);
-        state.session += 1;
+        state.session = state
+            .session
+            .checked_add(1)
+            .expect("a bounded number of drops and crashes");
         self.subscribe(state.session, out);
     }
 }

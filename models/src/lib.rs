@@ -12,8 +12,10 @@ pub mod actors;
 pub mod broker_actor;
 pub mod check;
 pub mod clients;
+pub mod crash_recovery;
 pub mod properties;
 pub mod wire;
 pub mod work_queue;
 
+pub use crash_recovery::CrashRecovery;
 pub use work_queue::WorkQueue;

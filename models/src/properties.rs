@@ -14,7 +14,7 @@ use crate::wire::{Choice, Frame, Msg, Session, Timer};
 use brokerlab_core::record::Change;
 use brokerlab_core::{Command, ConnectionId, Reply};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network};
-use stateright::{Rewrite, RewritePlan};
+use stateright::{Expectation, Rewrite, RewritePlan};
 use std::collections::BTreeSet;
 
 /// A model of the brokerlab core.
@@ -30,6 +30,8 @@ pub struct Settings {
     pub messages: u8,
     /// The consumers' prefetch count.
     pub prefetch: u16,
+    /// How many times the broker may crash (and recover) in one run.
+    pub crashes: u8,
 }
 
 /// What was published and delivered, as the messages left their senders.
@@ -49,6 +51,9 @@ pub struct History {
     pub phantom: bool,
     /// A message handed out for the first time came before one handed out earlier.
     pub fifo_broken: bool,
+    /// How many times the broker came back from a crash (counted by the
+    /// resets it sends the producer as it restarts).
+    pub restarts: u8,
 }
 
 impl Rewrite<Id> for History {
@@ -74,6 +79,11 @@ pub fn record_msg_out(
                 {
                     next.published.extend(parse_body(body));
                 }
+            }
+        }
+        Msg::Reset => {
+            if usize::from(envelope.dst) == PRODUCER {
+                next.restarts += 1;
             }
         }
         Msg::Replies { replies, .. } => {
@@ -114,11 +124,27 @@ impl History {
     }
 }
 
+/// The producer's actor index in every model.
+pub const PRODUCER: usize = BROKER + 1;
+
 /// The producer's state (actor 1 in every model).
 fn producer(state: &State) -> &ProducerState {
-    state.actor_states[BROKER + 1]
+    state.actor_states[PRODUCER]
         .as_producer()
         .expect("actor 1 is the producer")
+}
+
+/// The model's boundary: only the broker crashes (stateright would crash
+/// any actor), and no more often than the configuration says. A crash beyond
+/// the bound leads out of the checked space.
+pub fn within_crash_bounds(settings: &Settings, state: &State) -> bool {
+    let clients_up = state
+        .crashed
+        .iter()
+        .skip(BROKER + 1)
+        .all(|crashed| !crashed);
+    let crash_allowed = !state.crashed[BROKER] || state.history.restarts < settings.crashes;
+    clients_up && crash_allowed
 }
 
 /// Every consumer's state with its actor id.
@@ -133,6 +159,30 @@ fn consumers(state: &State) -> impl Iterator<Item = (Id, &ConsumerState)> {
 /// The messages some consumer acked.
 fn acked(state: &State) -> MessageSet {
     consumers(state).fold(MessageSet::default(), |all, (_, c)| all.union(c.acked))
+}
+
+/// Adds what every model checks: the history, the crash bounds, the safety
+/// properties that hold of every broker, and the sometimes-property that a
+/// message is delivered at all.
+#[must_use]
+pub fn standard(model: BrokerModel) -> BrokerModel {
+    model
+        .record_msg_out(record_msg_out)
+        .within_boundary(within_crash_bounds)
+        .property(Expectation::Always, "no-phantom", no_phantom)
+        .property(
+            Expectation::Always,
+            "redelivery-flagged",
+            redelivery_flagged,
+        )
+        .property(
+            Expectation::Always,
+            "prefetch-respected",
+            prefetch_respected,
+        )
+        .property(Expectation::Always, "one-owner", one_owner)
+        .property(Expectation::Always, "no-lost-confirmed", no_lost_confirmed)
+        .property(Expectation::Sometimes, "delivered", delivered)
 }
 
 /// `no-phantom`: every delivery is of a message that was published.
@@ -206,6 +256,7 @@ pub fn is_quiet(state: &State) -> bool {
         .as_broker()
         .is_some_and(|broker| broker.pending.is_empty());
     state.network.len() == 0
+        && !state.crashed[BROKER]
         && broker_idle
         && state
             .random_choices
@@ -224,6 +275,15 @@ pub fn quiet_means_done(model: &BrokerModel, state: &State) -> bool {
     let acked = acked(state);
     (1..=model.cfg.messages)
         .all(|number| producer(state).confirmed.contains(number) && acked.contains(number))
+}
+
+/// `crash-recovered` (sometimes): the broker came back from a crash and
+/// every message was then confirmed and acked.
+pub fn crash_recovered(model: &BrokerModel, state: &State) -> bool {
+    let acked = acked(state);
+    state.history.restarts > 0
+        && (1..=model.cfg.messages)
+            .all(|number| producer(state).confirmed.contains(number) && acked.contains(number))
 }
 
 /// `delivered` (sometimes): some message reaches a consumer.

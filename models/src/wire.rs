@@ -39,6 +39,11 @@ pub enum Msg {
         /// Each reply with its channel (0 for the connection itself).
         replies: Vec<(ChannelId, Reply)>,
     },
+    /// The broker restarted after a crash: every connection the client had
+    /// to it is gone. A crashed process's sockets are closed by its kernel,
+    /// so the peers hear of it; the model tells them when the broker is back,
+    /// which loses nothing, since a crashed broker hears nobody meanwhile.
+    Reset,
 }
 
 /// What a client can send on a connection.

@@ -85,6 +85,7 @@ impl WorkQueue {
             },
             setup: vec![declare_durable(QUEUE)],
             keep_log: false,
+            clients: 1 + usize::from(self.consumers),
         };
         let producer = Producer {
             queue: queue.clone(),
@@ -99,20 +100,15 @@ impl WorkQueue {
         let settings = Settings {
             messages: self.messages,
             prefetch: self.prefetch,
+            crashes: 0,
         };
         let consumers = (0..self.consumers).map(|_| Node::Consumer(consumer.clone()));
-        BrokerModel::new(settings, History::default())
+        let model = BrokerModel::new(settings, History::default())
             .actor(Node::Broker(broker))
             .actor(Node::Producer(producer))
             .actors(consumers)
-            .init_network(Network::new_ordered([]))
-            .record_msg_out(properties::record_msg_out)
-            .property(Expectation::Always, "no-phantom", properties::no_phantom)
-            .property(
-                Expectation::Always,
-                "redelivery-flagged",
-                properties::redelivery_flagged,
-            )
+            .init_network(Network::new_ordered([]));
+        properties::standard(model)
             .property(
                 Expectation::Always,
                 "fifo-without-redelivery",
@@ -120,27 +116,15 @@ impl WorkQueue {
             )
             .property(
                 Expectation::Always,
-                "prefetch-respected",
-                properties::prefetch_respected,
-            )
-            .property(Expectation::Always, "one-owner", properties::one_owner)
-            .property(
-                Expectation::Always,
-                "no-lost-confirmed",
-                properties::no_lost_confirmed,
-            )
-            .property(
-                Expectation::Always,
                 "quiet-means-done",
                 properties::quiet_means_done,
             )
-            .property(Expectation::Sometimes, "delivered", properties::delivered)
             .property(Expectation::Sometimes, "requeued", properties::requeued)
     }
 }
 
 /// queue.declare of a durable queue, as the operator provisions it.
-fn declare_durable(queue: &str) -> Command {
+pub fn declare_durable(queue: &str) -> Command {
     Command::QueueDeclare {
         queue: queue.to_owned(),
         passive: false,

@@ -4,8 +4,11 @@
 //! Bounds are small so the whole file runs in seconds in a debug build.
 
 use brokerlab_core::Mutant;
-use brokerlab_models::check::{check, report, Options, Outcome};
+mod support;
+
+use brokerlab_models::check::{check, report, Options};
 use brokerlab_models::WorkQueue;
+use support::{assert_fails, first_failure};
 
 /// One message, one nack with requeue and one connection drop per consumer:
 /// both ways of requeueing, small enough for a debug build.
@@ -16,30 +19,6 @@ fn small() -> WorkQueue {
         drops_per_consumer: 1,
         ..WorkQueue::default()
     }
-}
-
-/// Checks `model` breadth first on one thread, stopping at the first failure,
-/// so a counterexample is a shortest one.
-fn first_failure(model: WorkQueue) -> Outcome {
-    let options = Options {
-        stop_at_failure: true,
-        ..Options::default()
-    };
-    let outcome = check(model.into_model(), &options);
-    println!("{}", report(&outcome, &options));
-    outcome
-}
-
-/// Asserts that `property` fails with a counterexample of at most `steps_max` steps.
-fn assert_fails(outcome: &Outcome, property: &str, steps_max: usize) {
-    let verdict = outcome.verdict(property);
-    assert!(!verdict.holds, "{property} should fail");
-    let steps = verdict
-        .counterexample
-        .as_ref()
-        .expect("a counterexample")
-        .len();
-    assert!(steps <= steps_max, "{property}: {steps} steps");
 }
 
 #[test]
@@ -68,37 +47,46 @@ fn symmetry_explores_one_state_per_consumer_renaming() {
 
 #[test]
 fn lose_on_requeue_loses_a_confirmed_message() {
-    let outcome = first_failure(WorkQueue {
-        messages: 1,
-        requeues_per_consumer: 1,
-        drops_per_consumer: 0,
-        mutant: Some(Mutant::LoseOnRequeue),
-        ..WorkQueue::default()
-    });
+    let outcome = first_failure(
+        WorkQueue {
+            messages: 1,
+            requeues_per_consumer: 1,
+            drops_per_consumer: 0,
+            mutant: Some(Mutant::LoseOnRequeue),
+            ..WorkQueue::default()
+        }
+        .into_model(),
+    );
     assert_fails(&outcome, "no-lost-confirmed", 14);
 }
 
 #[test]
 fn no_redelivered_flag_hands_out_an_unflagged_redelivery() {
-    let outcome = first_failure(WorkQueue {
-        messages: 1,
-        requeues_per_consumer: 1,
-        drops_per_consumer: 0,
-        mutant: Some(Mutant::NoRedeliveredFlag),
-        ..WorkQueue::default()
-    });
+    let outcome = first_failure(
+        WorkQueue {
+            messages: 1,
+            requeues_per_consumer: 1,
+            drops_per_consumer: 0,
+            mutant: Some(Mutant::NoRedeliveredFlag),
+            ..WorkQueue::default()
+        }
+        .into_model(),
+    );
     assert_fails(&outcome, "redelivery-flagged", 14);
 }
 
 #[test]
 fn ignore_prefetch_overfills_a_consumer() {
-    let outcome = first_failure(WorkQueue {
-        messages: 2,
-        requeues_per_consumer: 0,
-        drops_per_consumer: 0,
-        mutant: Some(Mutant::IgnorePrefetch),
-        ..WorkQueue::default()
-    });
+    let outcome = first_failure(
+        WorkQueue {
+            messages: 2,
+            requeues_per_consumer: 0,
+            drops_per_consumer: 0,
+            mutant: Some(Mutant::IgnorePrefetch),
+            ..WorkQueue::default()
+        }
+        .into_model(),
+    );
     assert_fails(&outcome, "prefetch-respected", 14);
 }
 

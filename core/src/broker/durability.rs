@@ -12,7 +12,7 @@
 use super::Broker;
 use crate::arena::Id;
 use crate::channel::Unacked;
-use crate::config::Config;
+use crate::config::{Config, Mutant};
 use crate::message::MessageId;
 use crate::protocol::{ChannelId, ConnectionId, Event, Output, Reply};
 use crate::queue::Entry;
@@ -93,7 +93,8 @@ impl Broker {
     /// Holds a confirm until record `lsn` is synced, or sends it now if it is.
     pub(super) fn confirm_after(&mut self, lsn: Option<u64>, pending: PendingConfirm) {
         match lsn {
-            Some(lsn) if lsn > self.synced_lsn => {
+            // The mutant confirms what the disk may still lose.
+            Some(lsn) if lsn > self.synced_lsn && !self.is_mutant(Mutant::ConfirmBeforeSync) => {
                 self.pending_confirms.entry(lsn).or_default().push(pending)
             }
             _ => self.send_confirm(pending),
