@@ -19,6 +19,7 @@ use amq_protocol::uri::AMQPUri;
 use bytes::{Buf, BytesMut};
 use std::io;
 use std::str::FromStr;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -167,8 +168,10 @@ impl FrameSink {
         Ok(())
     }
 
-    /// Sends connection.close (reply 200) and stops writing.
-    pub async fn close(mut self) -> io::Result<()> {
+    /// Sends connection.close (reply 200). The socket stays open: the peer
+    /// answers close-ok, and only then may the socket close, or the broker
+    /// sees a client that vanished.
+    pub async fn close(&mut self) -> io::Result<()> {
         let close = connection::Close {
             reply_code: 200,
             reply_text: "bye".into(),
@@ -179,8 +182,26 @@ impl FrameSink {
             0,
             AMQPClass::Connection(connection::AMQPMethod::Close(close)),
         )?;
-        self.flush().await?;
-        self.half.shutdown().await
+        self.flush().await
+    }
+}
+
+impl FrameSource {
+    /// Reads and drops frames until connection.close-ok, at most `timeout`.
+    pub async fn await_close_ok(&mut self, timeout: Duration) -> io::Result<()> {
+        let wait = async {
+            loop {
+                if let AMQPFrame::Method(0, AMQPClass::Connection(method)) = self.next().await? {
+                    if let connection::AMQPMethod::CloseOk(_) = method {
+                        return Ok(());
+                    }
+                    refuse_close(&AMQPClass::Connection(method))?;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no connection.close-ok"))?
     }
 }
 
@@ -251,6 +272,12 @@ impl Client {
             return Err(io::Error::other("expected connection.open-ok"));
         };
         Ok(client)
+    }
+
+    /// Closes the connection and waits at most `timeout` for close-ok.
+    pub async fn close(mut self, timeout: Duration) -> io::Result<()> {
+        self.sink.close().await?;
+        self.source.await_close_ok(timeout).await
     }
 
     /// The largest frame both sides agreed on.

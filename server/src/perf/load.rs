@@ -253,7 +253,8 @@ pub async fn consume(client: Client, deadline: Instant) -> io::Result<Consumed> 
             sink.flush().await?;
         }
     }
-    let _ = sink.close().await;
+    sink.close().await?;
+    source.await_close_ok(CLOSE_OK_TIMEOUT).await?;
     Ok(consumed)
 }
 

@@ -222,7 +222,7 @@ async fn run_load(options: Arc<Options>) -> io::Result<Report> {
     }
     report.latency = latencies.summary();
     delete_queue(&mut admin, &options.queue).await?;
-    let _ = admin.sink.close().await;
+    admin.close(Duration::from_secs(10)).await?;
     Ok(report)
 }
 
