@@ -3,7 +3,9 @@
 
 use crate::broker_actor::{BrokerActor, BrokerState};
 use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
+use crate::properties::{self, BrokerModel, History, Settings};
 use crate::wire::{Choice, Log, Msg, Timer};
+use stateright::actor::Network;
 use stateright::actor::{Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
 use std::borrow::Cow;
@@ -169,4 +171,24 @@ impl NodeState {
             NodeState::Consumer(state) => Shallow::Consumer(state.clone()),
         }
     }
+}
+
+/// The actors of a model with one producer: the broker (actor 0), the
+/// producer (1) and the consumers (2 on), on a network that keeps each link
+/// in order (TCP), with the properties every model checks.
+#[must_use]
+pub fn base_model(
+    settings: Settings,
+    broker: BrokerActor,
+    producer: Producer,
+    consumers: Vec<Consumer>,
+) -> BrokerModel {
+    let crashes = usize::from(settings.crashes.min(1));
+    let model = BrokerModel::new(settings, History::default())
+        .actor(Node::Broker(broker))
+        .actor(Node::Producer(producer))
+        .actors(consumers.into_iter().map(Node::Consumer))
+        .init_network(Network::new_ordered([]))
+        .max_crashes(crashes);
+    properties::standard(model)
 }

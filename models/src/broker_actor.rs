@@ -16,10 +16,12 @@
 //! memory, its unsynced records and every connection.
 
 use crate::actors::Node;
+use crate::clients::{parse_body, MessageSet};
 use crate::wire::{Frame, Log, Msg, Session, Timer};
-use brokerlab_core::record::Record;
+use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
-    Broker, ChannelId, Command, Config, ConnectionId, Input, Instant, Output, Reply,
+    Broker, ChannelId, Command, Config, ConnectionId, Event, Input, Instant, MessageId, Output,
+    Reply,
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -58,6 +60,69 @@ pub struct BrokerState {
     pub pending: Vec<Record>,
     /// Records synced (the storage), when the log is kept.
     pub log: Log,
+    /// What the driver saw of message expiry.
+    pub expiry: Expiry,
+}
+
+/// The driver's watch on expiring messages, from the core's own outputs:
+/// each logged message with a deadline (its `Enqueued` record carries it),
+/// whether one was handed out at or after its deadline, and which expired.
+/// Messages without a deadline are never tracked, so models without TTL
+/// carry nothing here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Expiry {
+    /// Each tracked message's number and deadline.
+    pub deadlines: BTreeMap<MessageId, (u8, Instant)>,
+    /// Messages that expired in their queue.
+    pub expired: MessageSet,
+    /// A message was handed out at or after its deadline.
+    pub expired_delivery: bool,
+}
+
+impl Expiry {
+    /// Notes what one output of the broker at `now` says about deadlines.
+    fn observe(&mut self, now: Instant, output: &Output) {
+        match output {
+            Output::Persist(record) => {
+                if let Change::Enqueued {
+                    message,
+                    expires_at,
+                    ..
+                } = &record.change
+                {
+                    let number = parse_body(&message.body).map_or(0, |(_, number)| number);
+                    match expires_at {
+                        Some(at) => self.deadlines.insert(message.id, (number, *at)),
+                        None => self.deadlines.remove(&message.id),
+                    };
+                }
+            }
+            Output::Reply {
+                reply: Reply::Deliver { message, .. },
+                ..
+            } => {
+                if let Some((_, at)) = self.deadlines.get(&message.id) {
+                    self.expired_delivery |= now >= *at;
+                }
+            }
+            Output::Event(event) => match event {
+                Event::Expired { message, .. } => {
+                    if let Some((number, _)) = self.deadlines.remove(message) {
+                        if number != 0 {
+                            self.expired.insert(number);
+                        }
+                    }
+                }
+                Event::Acked { message, .. }
+                | Event::DeadLettered { message, .. }
+                | Event::Dropped { message, .. } => {
+                    self.deadlines.remove(message);
+                }
+                _ => {}
+            },
+            Output::Reply { .. } => {}
+        }
+    }
 }
 
 impl BrokerState {
@@ -230,6 +295,7 @@ impl BrokerActor {
     ) {
         state.broker.handle(state.now, input);
         while let Some(output) = state.broker.poll_output() {
+            state.expiry.observe(state.now, &output);
             match output {
                 Output::Reply {
                     conn,
@@ -263,6 +329,7 @@ impl BrokerState {
             next_connection: ADMIN.0 + 1,
             pending: Vec::new(),
             log: Log::default(),
+            expiry: Expiry::default(),
         }
     }
 

@@ -8,10 +8,9 @@
 
 use crate::actors::Node;
 use crate::clients::parse_body;
-use crate::crash_recovery::CrashRecovery;
 use crate::properties::{self, BrokerModel, State};
-use crate::wire::{Choice, Frame, Msg, Timer};
-use crate::work_queue::WorkQueue;
+use crate::wire::{Choice, Frame, Msg, Settle, Timer};
+use crate::{CrashRecovery, Dlq, Idempotency, Ordering, SingleActiveConsumer, Ttl, WorkQueue};
 use brokerlab_core::{Command, Mutant, Reply};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
@@ -19,7 +18,15 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 2] = ["work-queue", "crash-recovery"];
+pub const MODELS: [&str; 7] = [
+    "work-queue",
+    "crash-recovery",
+    "ordering",
+    "dlq",
+    "ttl",
+    "idempotency",
+    "single-active-consumer",
+];
 
 /// What the command line may change in a model's standard configuration.
 #[derive(Clone, Debug, Default)]
@@ -37,25 +44,51 @@ pub struct Overrides {
 #[must_use]
 pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, BrokerModel)> {
     let mutant = overrides.mutant;
+    // Each arm: the standard configuration, with the overrides that apply to it.
+    macro_rules! configured {
+        ($standard:expr, $($field:ident = $value:expr),*) => {{
+            let standard = $standard;
+            let config = Config {
+                messages: overrides.messages.unwrap_or(standard.messages),
+                mutant,
+                $($field: $value,)*
+                ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }};
+    }
     match name {
         "work-queue" => {
-            let standard = WorkQueue::default();
-            let config = WorkQueue {
-                messages: overrides.messages.unwrap_or(standard.messages),
-                mutant,
-                ..standard
-            };
-            Some((format!("{config:?}"), config.into_model()))
+            type Config = WorkQueue;
+            configured!(WorkQueue::default(),)
         }
         "crash-recovery" => {
+            type Config = CrashRecovery;
             let standard = CrashRecovery::default();
-            let config = CrashRecovery {
-                messages: overrides.messages.unwrap_or(standard.messages),
-                crashes: overrides.crashes.unwrap_or(standard.crashes),
-                mutant,
-                ..standard
-            };
-            Some((format!("{config:?}"), config.into_model()))
+            let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            configured!(standard, crashes = crashes)
+        }
+        "ordering" => {
+            type Config = Ordering;
+            configured!(Ordering::default(),)
+        }
+        "dlq" => {
+            type Config = Dlq;
+            configured!(Dlq::default(),)
+        }
+        "ttl" => {
+            type Config = Ttl;
+            configured!(Ttl::default(),)
+        }
+        "idempotency" => {
+            type Config = Idempotency;
+            let standard = Idempotency::default();
+            let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            configured!(standard, crashes = crashes)
+        }
+        "single-active-consumer" => {
+            type Config = SingleActiveConsumer;
+            configured!(SingleActiveConsumer::default(),)
         }
         _ => None,
     }
@@ -109,6 +142,9 @@ pub struct Verdict {
 /// What a checker run found.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// Whether symmetry reduction was applied (asked for, and the model's
+    /// consumers are interchangeable).
+    pub symmetry: bool,
     /// States generated, repeats included.
     pub states: usize,
     /// Distinct states (or classes, under symmetry).
@@ -167,7 +203,8 @@ pub fn check(model: BrokerModel, options: &Options) -> Outcome {
         builder = builder.finish_when(HasDiscoveries::AnyOf([name].into()));
     }
     let started = Instant::now();
-    let checker = if options.symmetry {
+    let symmetry = options.symmetry && consumers_interchangeable(&copy);
+    let checker = if symmetry {
         let checker = builder.symmetry_fn(properties::representative).spawn_dfs();
         Box::new(checker.join()) as Box<dyn Checker<BrokerModel>>
     } else {
@@ -200,12 +237,24 @@ pub fn check(model: BrokerModel, options: &Options) -> Outcome {
         })
         .collect();
     Outcome {
+        symmetry,
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),
         max_depth: checker.max_depth(),
         elapsed,
         verdicts,
     }
+}
+
+/// Whether every consumer of the model is configured alike, so renaming
+/// them is a symmetry (a dead-letter drain is not a work consumer).
+fn consumers_interchangeable(model: &BrokerModel) -> bool {
+    let mut consumers = model.actors.iter().filter_map(|node| match node {
+        Node::Consumer(consumer) => Some(consumer),
+        _ => None,
+    });
+    let first = consumers.next();
+    consumers.all(|consumer| Some(consumer) == first)
 }
 
 /// A shortest counterexample to the `Always` property `name`, given one.
@@ -343,18 +392,15 @@ fn step(model: &BrokerModel, action: &ActorModelAction<Msg, Timer, Choice>) -> S
         }
         ActorModelAction::Crash(id) => format!("{} crashes", name(id)),
         ActorModelAction::Recover(id) => format!("{} recovers", name(id)),
-        ActorModelAction::SelectRandom { actor, random, .. } => match random {
-            Choice::Settle { tag, requeue: true } => {
-                format!(
-                    "{} chooses to nack delivery {tag} with requeue",
-                    name(actor)
-                )
-            }
-            Choice::Settle {
-                tag,
-                requeue: false,
-            } => format!("{} chooses to ack delivery {tag}", name(actor)),
-        },
+        ActorModelAction::SelectRandom { actor, random, .. } => {
+            let Choice::Settle { tag, how } = random;
+            let how = match how {
+                Settle::Ack => "ack",
+                Settle::Requeue => "nack with requeue",
+                Settle::Reject => "reject",
+            };
+            format!("{} chooses to {how} delivery {tag}", name(actor))
+        }
     }
 }
 
@@ -466,6 +512,9 @@ pub fn report(outcome: &Outcome, options: &Options) -> String {
         Some(depth) => format!(" (bounded at depth {depth})"),
         None => String::new(),
     };
+    if options.symmetry && !outcome.symmetry {
+        let _ = writeln!(text, "symmetry:        not applied (the consumers differ)");
+    }
     let _ = writeln!(text, "states explored: {}", outcome.states);
     let _ = writeln!(text, "unique states:   {}{bounded}", outcome.unique_states);
     let _ = writeln!(text, "max depth:       {}", outcome.max_depth);

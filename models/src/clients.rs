@@ -8,7 +8,7 @@
 //! end to end without the broker's internal ids.
 
 use crate::actors::Node;
-use crate::wire::{Choice, Frame, Msg, Session, Timer};
+use crate::wire::{Choice, Frame, Msg, Session, Settle, Timer};
 use brokerlab_core::{ChannelId, Command, FieldTable, Properties, Reply};
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Id, Out};
@@ -48,6 +48,19 @@ impl MessageSet {
     #[must_use]
     pub fn union(self, other: MessageSet) -> MessageSet {
         MessageSet(self.0 | other.0)
+    }
+
+    /// The numbers 1 to `last`.
+    #[must_use]
+    pub fn upto(last: u8) -> MessageSet {
+        assert!(last <= Self::NUMBER_MAX, "message number {last}");
+        MessageSet(((1u32 << last) - 1) << 1)
+    }
+
+    /// The members of both sets.
+    #[must_use]
+    pub fn intersection(self, other: MessageSet) -> MessageSet {
+        MessageSet(self.0 & other.0)
     }
 
     /// Whether every member of `self` is in `other`.
@@ -97,7 +110,13 @@ pub struct Producer {
     pub queue: Arc<str>,
     /// How many messages it publishes.
     pub messages: u8,
+    /// Whether it then publishes one more (number `messages + 1`) with a
+    /// routing key no queue is bound by, which the broker drops.
+    pub stray: bool,
 }
+
+/// The routing key of the producer's stray message.
+pub const NOWHERE: &str = "nowhere";
 
 /// The producer's state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -113,16 +132,26 @@ pub struct ProducerState {
 }
 
 impl Producer {
+    /// A producer of `messages` messages to `queue`.
+    #[must_use]
+    pub fn new(queue: Arc<str>, messages: u8) -> Producer {
+        Producer {
+            queue,
+            messages,
+            stray: false,
+        }
+    }
+
     /// Connects, selects confirms and publishes every message.
     pub fn start(&self, out: &mut Out<Node>) -> ProducerState {
-        assert!(self.messages <= MessageSet::NUMBER_MAX, "too many messages");
+        assert!(self.messages < MessageSet::NUMBER_MAX, "too many messages");
         let mut state = ProducerState {
             session: 1,
             awaiting: BTreeMap::new(),
             confirmed: MessageSet::default(),
             refused: MessageSet::default(),
         };
-        self.publish(&mut state, 1..=self.messages, out);
+        self.publish(&mut state, 1..=self.messages + u8::from(self.stray), out);
         state
     }
 
@@ -150,9 +179,13 @@ impl Producer {
             "a new connection confirms afresh"
         );
         for (seq, number) in (1..).zip(numbers) {
+            let routing_key = match number > self.messages {
+                true => NOWHERE.into(),
+                false => self.queue.clone(),
+            };
             let publish = Command::BasicPublish {
                 exchange: "".into(),
-                routing_key: self.queue.clone(),
+                routing_key,
                 mandatory: false,
                 immediate: false,
                 properties: properties.clone(),
@@ -224,7 +257,7 @@ impl ProducerState {
 }
 
 /// A consumer with a prefetch limit that settles each delivery by a choice.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consumer {
     /// The queue it consumes from.
     pub queue: Arc<str>,
@@ -232,8 +265,41 @@ pub struct Consumer {
     pub prefetch: u16,
     /// How many deliveries it may nack with requeue.
     pub requeues: u8,
+    /// How many deliveries it may reject (nack without requeue: dead-letter them).
+    pub rejects: u8,
     /// How many times its connection may drop (it reconnects each time).
     pub drops: u8,
+    /// When its work takes effect, and whether it suppresses duplicates.
+    pub effect: Effect,
+}
+
+impl Consumer {
+    /// A consumer of `queue` that acks, or settles otherwise within the given bounds.
+    #[must_use]
+    pub fn new(queue: Arc<str>, prefetch: u16) -> Consumer {
+        Consumer {
+            queue,
+            prefetch,
+            requeues: 0,
+            rejects: 0,
+            drops: 0,
+            effect: Effect::OnAck,
+        }
+    }
+}
+
+/// When a consumer's work on a message takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// When it acks: the work and the ack are one step.
+    OnAck,
+    /// When the delivery arrives, before the ack (which may be lost with the
+    /// connection, so the message comes again).
+    OnReceipt {
+        /// Whether it remembers what it did and skips a message it has seen
+        /// (the idempotent consumer).
+        dedup: bool,
+    },
 }
 
 /// A delivery the consumer holds, unsettled.
@@ -254,10 +320,18 @@ pub struct ConsumerState {
     pub session: Session,
     /// Deliveries of the current connection not yet settled, in arrival order.
     pub held: Vec<Held>,
-    /// Messages it acked (it processed them).
+    /// Messages it acked (with `Effect::OnAck`, it processed them).
     pub acked: MessageSet,
+    /// Messages whose work took effect (with `Effect::OnReceipt`).
+    pub applied: MessageSet,
+    /// The work of some message took effect twice.
+    pub applied_twice: bool,
+    /// A duplicate arrived and was skipped.
+    pub suppressed: bool,
     /// Nacks with requeue it may still send.
     pub requeues_left: u8,
+    /// Rejects it may still send.
+    pub rejects_left: u8,
     /// Connection drops it may still suffer.
     pub drops_left: u8,
 }
@@ -269,7 +343,11 @@ impl Consumer {
             session: 1,
             held: Vec::new(),
             acked: MessageSet::default(),
+            applied: MessageSet::default(),
+            applied_twice: false,
+            suppressed: false,
             requeues_left: self.requeues,
+            rejects_left: self.rejects,
             drops_left: self.drops,
         };
         self.subscribe(state.session, out);
@@ -338,12 +416,28 @@ impl Consumer {
             number,
             redelivered,
         });
+        if let (Effect::OnReceipt { dedup }, true) = (self.effect, number != 0) {
+            match (state.applied.contains(number), dedup) {
+                (false, _) => state.applied.insert(number),
+                (true, true) => state.suppressed = true,
+                (true, false) => state.applied_twice = true,
+            }
+        }
         let mut choices = vec![Choice::Settle {
             tag,
-            requeue: false,
+            how: Settle::Ack,
         }];
         if state.requeues_left > 0 {
-            choices.push(Choice::Settle { tag, requeue: true });
+            choices.push(Choice::Settle {
+                tag,
+                how: Settle::Requeue,
+            });
+        }
+        if state.rejects_left > 0 {
+            choices.push(Choice::Settle {
+                tag,
+                how: Settle::Reject,
+            });
         }
         out.choose_random(settle_key(tag), choices);
         if state.drops_left > 0 {
@@ -353,25 +447,32 @@ impl Consumer {
 
     /// The chosen settlement of a held delivery.
     pub fn on_choice(&self, state: &mut ConsumerState, choice: &Choice, out: &mut Out<Node>) {
-        let Choice::Settle { tag, requeue } = *choice;
+        let Choice::Settle { tag, how } = *choice;
         let Some(index) = state.held.iter().position(|held| held.tag == tag) else {
             return;
         };
         let held = state.held.remove(index);
-        let settle = if requeue {
-            state.requeues_left -= 1;
-            Command::BasicNack {
-                delivery_tag: tag,
-                multiple: false,
-                requeue: true,
+        let settle = match how {
+            Settle::Ack => {
+                if held.number != 0 {
+                    state.acked.insert(held.number);
+                }
+                Command::BasicAck {
+                    delivery_tag: tag,
+                    multiple: false,
+                }
             }
-        } else {
-            if held.number != 0 {
-                state.acked.insert(held.number);
-            }
-            Command::BasicAck {
-                delivery_tag: tag,
-                multiple: false,
+            Settle::Requeue | Settle::Reject => {
+                let requeue = how == Settle::Requeue;
+                match requeue {
+                    true => state.requeues_left -= 1,
+                    false => state.rejects_left -= 1,
+                }
+                Command::BasicNack {
+                    delivery_tag: tag,
+                    multiple: false,
+                    requeue,
+                }
             }
         };
         send(out, state.session, vec![self::command(settle)]);

@@ -77,20 +77,13 @@ impl CrashRecovery {
             keep_log: true,
             clients: 1 + usize::from(self.consumers),
         };
-        let producer = Producer {
-            queue: queue.clone(),
-            messages: self.messages,
-        };
-        let consumer = Consumer {
-            queue,
-            prefetch: self.prefetch,
-            requeues: 0,
-            drops: 0,
-        };
+        let producer = Producer::new(queue.clone(), self.messages);
+        let consumer = Consumer::new(queue, self.prefetch);
         let settings = Settings {
             messages: self.messages,
             prefetch: self.prefetch,
             crashes: self.crashes,
+            ..Settings::default()
         };
         let consumers = (0..self.consumers).map(|_| Node::Consumer(consumer.clone()));
         let model = BrokerModel::new(settings, History::default())

@@ -16,6 +16,7 @@ use brokerlab_core::{Command, ConnectionId, Reply};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network};
 use stateright::{Expectation, Rewrite, RewritePlan};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// A model of the brokerlab core.
 pub type BrokerModel = ActorModel<Node, Settings, History>;
@@ -24,14 +25,19 @@ pub type BrokerModel = ActorModel<Node, Settings, History>;
 pub type State = ActorModelState<Node, History>;
 
 /// What the properties need to know of the model's configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
-    /// How many messages the producer publishes.
+    /// How many messages the producer publishes (numbers 1 to this).
     pub messages: u8,
     /// The consumers' prefetch count.
     pub prefetch: u16,
     /// How many times the broker may crash (and recover) in one run.
     pub crashes: u8,
+    /// The routing key dead-lettered messages carry, when the model dead-letters.
+    pub dead_letter_key: Option<Arc<str>>,
+    /// Whether a message that expired is done with (its queue has no
+    /// dead-letter exchange, so expiry drops it).
+    pub expiry_drops: bool,
 }
 
 /// What was published and delivered, as the messages left their senders.
@@ -54,6 +60,10 @@ pub struct History {
     /// How many times the broker came back from a crash (counted by the
     /// resets it sends the producer as it restarts).
     pub restarts: u8,
+    /// A dead-lettered message was handed out.
+    pub dead_lettered: bool,
+    /// A dead-lettered message was handed out without an `x-death` header.
+    pub death_unrecorded: bool,
 }
 
 impl Rewrite<Id> for History {
@@ -64,7 +74,7 @@ impl Rewrite<Id> for History {
 
 /// Records publishes and deliveries as they leave their sender.
 pub fn record_msg_out(
-    _: &Settings,
+    settings: &Settings,
     history: &History,
     envelope: Envelope<&Msg>,
 ) -> Option<History> {
@@ -94,7 +104,17 @@ pub fn record_msg_out(
                     ..
                 } = reply
                 {
-                    next = next.delivery(parse_body(&message.body), *redelivered);
+                    let dead = settings.dead_letter_key.as_ref();
+                    if dead.is_some_and(|key| *key == message.routing_key) {
+                        // A dead-lettered copy is a new message in another
+                        // queue: it is checked for its death record only.
+                        let headers = message.properties.headers.as_ref();
+                        next.dead_lettered = true;
+                        next.death_unrecorded |=
+                            !headers.is_some_and(|h| h.contains_key("x-death"));
+                    } else {
+                        next = next.delivery(parse_body(&message.body), *redelivered);
+                    }
                 }
             }
         }
@@ -159,6 +179,25 @@ fn consumers(state: &State) -> impl Iterator<Item = (Id, &ConsumerState)> {
 /// The messages some consumer acked.
 fn acked(state: &State) -> MessageSet {
     consumers(state).fold(MessageSet::default(), |all, (_, c)| all.union(c.acked))
+}
+
+/// The messages done with: acked, or expired where expiry drops them.
+fn done(model: &BrokerModel, state: &State) -> MessageSet {
+    let expired = match (
+        model.cfg.expiry_drops,
+        state.actor_states[BROKER].as_broker(),
+    ) {
+        (true, Some(broker)) => broker.expiry.expired,
+        _ => MessageSet::default(),
+    };
+    acked(state).union(expired)
+}
+
+/// Whether every message was confirmed and is done with.
+fn all_done(model: &BrokerModel, state: &State) -> bool {
+    let done = done(model, state);
+    (1..=model.cfg.messages)
+        .all(|number| producer(state).confirmed.contains(number) && done.contains(number))
 }
 
 /// Adds what every model checks: the history, the crash bounds, the safety
@@ -228,10 +267,15 @@ pub fn one_owner(_: &BrokerModel, state: &State) -> bool {
     true
 }
 
-/// `no-lost-confirmed`: a confirmed message is acked by a consumer or still in the broker.
-pub fn no_lost_confirmed(_: &BrokerModel, state: &State) -> bool {
-    let confirmed = producer(state).confirmed;
-    let acked = acked(state);
+/// `no-lost-confirmed`: a confirmed message is acked by a consumer, still in
+/// the broker, or (where expiry drops messages) expired.
+pub fn no_lost_confirmed(model: &BrokerModel, state: &State) -> bool {
+    // A message no queue takes is confirmed and gone, as RabbitMQ does:
+    // only the model's numbered messages are followed.
+    let confirmed = producer(state)
+        .confirmed
+        .intersection(MessageSet::upto(model.cfg.messages));
+    let acked = done(model, state);
     if confirmed.is_subset(acked) || state.crashed[BROKER] {
         return true;
     }
@@ -269,21 +313,88 @@ pub fn is_quiet(state: &State) -> bool {
 /// This is the liveness check as a terminal-state check: stateright's
 /// `Eventually` can miss a violation on a path that ends in a cycle.
 pub fn quiet_means_done(model: &BrokerModel, state: &State) -> bool {
-    if !is_quiet(state) {
-        return true;
-    }
-    let acked = acked(state);
-    (1..=model.cfg.messages)
-        .all(|number| producer(state).confirmed.contains(number) && acked.contains(number))
+    !is_quiet(state) || all_done(model, state)
 }
 
 /// `crash-recovered` (sometimes): the broker came back from a crash and
 /// every message was then confirmed and acked.
 pub fn crash_recovered(model: &BrokerModel, state: &State) -> bool {
-    let acked = acked(state);
-    state.history.restarts > 0
-        && (1..=model.cfg.messages)
-            .all(|number| producer(state).confirmed.contains(number) && acked.contains(number))
+    state.history.restarts > 0 && all_done(model, state)
+}
+
+/// `oldest-first`: a consumer holds a message only when it has acked every
+/// older one (one consumer with prefetch 1: the queue hands out its head,
+/// and a requeued message goes back to its place at the head).
+pub fn oldest_first(_: &BrokerModel, state: &State) -> bool {
+    consumers(state).all(|(_, consumer)| {
+        consumer.held.iter().all(|held| {
+            (1..held.number).all(|older| {
+                consumer.acked.contains(older) || consumer.held.iter().any(|h| h.number == older)
+            })
+        })
+    })
+}
+
+/// `no-expired-delivery`: no message is handed out at or after its deadline.
+pub fn no_expired_delivery(_: &BrokerModel, state: &State) -> bool {
+    state.actor_states[BROKER]
+        .as_broker()
+        .is_none_or(|broker| !broker.expiry.expired_delivery)
+}
+
+/// `expired` (sometimes): some message expires in its queue.
+pub fn expired(_: &BrokerModel, state: &State) -> bool {
+    state.actor_states[BROKER]
+        .as_broker()
+        .is_some_and(|broker| broker.expiry.expired != MessageSet::default())
+}
+
+/// `x-death-recorded`: a dead-lettered message carries its `x-death` header.
+pub fn x_death_recorded(_: &BrokerModel, state: &State) -> bool {
+    !state.history.death_unrecorded
+}
+
+/// `dead-lettered` (sometimes): a dead-lettered message reaches a consumer.
+pub fn dead_lettered(_: &BrokerModel, state: &State) -> bool {
+    state.history.dead_lettered
+}
+
+/// `unroutable-acked`: the broker refuses no publish (with nothing here to
+/// refuse for, even a message no queue takes is confirmed with basic.ack).
+pub fn unroutable_acked(_: &BrokerModel, state: &State) -> bool {
+    producer(state).refused == MessageSet::default()
+}
+
+/// `single-active`: at most one consumer holds deliveries on a live connection.
+pub fn single_active(_: &BrokerModel, state: &State) -> bool {
+    let broker = state.actor_states[BROKER].as_broker();
+    let holding = consumers(state).filter(|(id, consumer)| {
+        let live = broker.is_some_and(|b| b.connection_of(*id, consumer.session).is_some());
+        live && !consumer.held.is_empty()
+    });
+    holding.count() <= 1
+}
+
+/// `handed-over` (sometimes): two consumers each acked a message (the
+/// single active consumer changed).
+pub fn handed_over(_: &BrokerModel, state: &State) -> bool {
+    let acking = consumers(state).filter(|(_, consumer)| consumer.acked != MessageSet::default());
+    acking.count() >= 2
+}
+
+/// `exactly-once-effect`: no message's work takes effect twice, and once
+/// nothing more can happen every message's work took effect.
+pub fn exactly_once_effect(model: &BrokerModel, state: &State) -> bool {
+    if consumers(state).any(|(_, consumer)| consumer.applied_twice) {
+        return false;
+    }
+    let applied = consumers(state).fold(MessageSet::default(), |all, (_, c)| all.union(c.applied));
+    !is_quiet(state) || MessageSet::upto(model.cfg.messages).is_subset(applied)
+}
+
+/// `duplicate-suppressed` (sometimes): a consumer skipped a message it had seen.
+pub fn duplicate_suppressed(_: &BrokerModel, state: &State) -> bool {
+    consumers(state).any(|(_, consumer)| consumer.suppressed)
 }
 
 /// `delivered` (sometimes): some message reaches a consumer.

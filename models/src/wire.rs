@@ -104,13 +104,24 @@ pub enum Timer {
 /// A client's nondeterministic choice.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Choice {
-    /// A consumer settles the delivery `tag`: ack, or nack with requeue.
+    /// A consumer settles the delivery `tag`.
     Settle {
         /// The delivery tag on the consumer's channel.
         tag: u64,
-        /// `true`: nack with requeue; `false`: ack.
-        requeue: bool,
+        /// How.
+        how: Settle,
     },
+}
+
+/// How a consumer settles a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Settle {
+    /// basic.ack: done with it.
+    Ack,
+    /// basic.nack with requeue: give it back to be delivered again.
+    Requeue,
+    /// basic.nack without requeue: refuse it (it is dead-lettered or dropped).
+    Reject,
 }
 
 impl Rewrite<Id> for Choice {

@@ -87,20 +87,16 @@ impl WorkQueue {
             keep_log: false,
             clients: 1 + usize::from(self.consumers),
         };
-        let producer = Producer {
-            queue: queue.clone(),
-            messages: self.messages,
-        };
+        let producer = Producer::new(queue.clone(), self.messages);
         let consumer = Consumer {
-            queue,
-            prefetch: self.prefetch,
             requeues: self.requeues_per_consumer,
             drops: self.drops_per_consumer,
+            ..Consumer::new(queue, self.prefetch)
         };
         let settings = Settings {
             messages: self.messages,
             prefetch: self.prefetch,
-            crashes: 0,
+            ..Settings::default()
         };
         let consumers = (0..self.consumers).map(|_| Node::Consumer(consumer.clone()));
         let model = BrokerModel::new(settings, History::default())
@@ -124,13 +120,20 @@ impl WorkQueue {
 }
 
 /// queue.declare of a durable queue, as the operator provisions it.
+#[must_use]
 pub fn declare_durable(queue: &str) -> Command {
+    declare_durable_with(queue, FieldTable::new())
+}
+
+/// queue.declare of a durable queue with arguments (`x-message-ttl`, ...).
+#[must_use]
+pub fn declare_durable_with(queue: &str, arguments: FieldTable) -> Command {
     Command::QueueDeclare {
         queue: queue.to_owned(),
         passive: false,
         durable: true,
         exclusive: false,
         auto_delete: false,
-        arguments: FieldTable::new(),
+        arguments,
     }
 }

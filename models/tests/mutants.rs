@@ -1,0 +1,89 @@
+//! Every mutant of the core is caught by at least one model: the match below
+//! is exhaustive, so a new mutant does not compile until a model and the
+//! property that catches it are named here.
+
+mod support;
+
+use brokerlab_core::Mutant;
+use brokerlab_models::properties::BrokerModel;
+use brokerlab_models::{CrashRecovery, Dlq, Ordering, Ttl, WorkQueue};
+use support::{assert_fails, first_failure};
+
+/// The smallest model that catches `mutant`, the property that fails and
+/// the longest its shortest counterexample may be.
+fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
+    let work_queue = WorkQueue {
+        messages: 1,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 0,
+        mutant: Some(mutant),
+        ..WorkQueue::default()
+    };
+    match mutant {
+        Mutant::LoseOnRequeue => (work_queue.into_model(), "no-lost-confirmed", 14),
+        Mutant::NoRedeliveredFlag => (work_queue.into_model(), "redelivery-flagged", 14),
+        Mutant::IgnorePrefetch => {
+            let model = WorkQueue {
+                messages: 2,
+                requeues_per_consumer: 0,
+                ..work_queue
+            };
+            (model.into_model(), "prefetch-respected", 14)
+        }
+        Mutant::DoubleDeliver => {
+            // Its duplicate is first seen as an unflagged redelivery.
+            let model = WorkQueue {
+                messages: 3,
+                requeues_per_consumer: 0,
+                ..work_queue
+            };
+            (model.into_model(), "redelivery-flagged", 24)
+        }
+        Mutant::RequeueToTail => {
+            let model = Ordering {
+                drops: 0,
+                mutant: Some(mutant),
+                ..Ordering::default()
+            };
+            (model.into_model(), "oldest-first", 12)
+        }
+        Mutant::DeliverExpired => {
+            let model = Ttl {
+                messages: 1,
+                mutant: Some(mutant),
+                ..Ttl::default()
+            };
+            (model.into_model(), "no-expired-delivery", 12)
+        }
+        Mutant::ConfirmUnroutableAsNack | Mutant::DlxDropsXDeath => {
+            let model = Dlq {
+                requeues: 0,
+                mutant: Some(mutant),
+                ..Dlq::default()
+            };
+            let property = match mutant {
+                Mutant::DlxDropsXDeath => "x-death-recorded",
+                _ => "unroutable-acked",
+            };
+            (model.into_model(), property, 14)
+        }
+        Mutant::ConfirmBeforeSync => {
+            let model = CrashRecovery {
+                messages: 1,
+                mutant: Some(mutant),
+                ..CrashRecovery::default()
+            };
+            (model.into_model(), "no-lost-confirmed", 8)
+        }
+    }
+}
+
+#[test]
+fn every_core_mutant_is_caught_by_a_model_with_a_short_counterexample() {
+    for mutant in Mutant::ALL {
+        let (model, property, steps_max) = catcher(mutant);
+        println!("mutant {}: expecting {property} to fail", mutant.name());
+        let outcome = first_failure(model);
+        assert_fails(&outcome, property, steps_max);
+    }
+}
