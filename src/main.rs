@@ -36,6 +36,9 @@ enum Commands {
         /// Directory of the broker's log.
         #[arg(long, default_value = "brokerlab-data")]
         data_dir: std::path::PathBuf,
+        /// Users, vhosts and permissions: a RabbitMQ definitions file (JSON).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -126,7 +129,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let pattern = match cli.command {
         Some(Commands::Walkthrough { pattern }) => pattern,
-        Some(Commands::Serve { listen, data_dir }) => return run_serve(listen, data_dir),
+        Some(Commands::Serve {
+            listen,
+            data_dir,
+            config,
+        }) => return run_serve(listen, data_dir, config),
         Some(Commands::Perf {
             uri,
             producers,
@@ -295,14 +302,27 @@ fn run_sim(workload: &str, seed: u64, mutant: Option<&str>) -> ExitCode {
 }
 
 /// `brokerlab serve`: logs to stderr and serves until a signal.
-fn run_serve(listen: std::net::SocketAddr, data_dir: std::path::PathBuf) -> ExitCode {
+fn run_serve(
+    listen: std::net::SocketAddr,
+    data_dir: std::path::PathBuf,
+    config: Option<std::path::PathBuf>,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .init();
+    let users = match config.as_deref().map(brokerlab::server::Users::from_file) {
+        None => brokerlab::server::Users::default(),
+        Some(Ok(users)) => users,
+        Some(Err(error)) => {
+            eprintln!("brokerlab serve: --config {error}");
+            return ExitCode::from(2);
+        }
+    };
     let options = brokerlab::server::Options {
         listen,
         data_dir,
+        users,
         ..brokerlab::server::Options::new()
     };
     match brokerlab::server::serve_until_signal(options) {

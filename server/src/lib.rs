@@ -12,18 +12,22 @@
 //! `client` is a minimal AMQP client over the same codec, and `perf` the
 //! load generator of `brokerlab perf` built on it.
 //!
-//! Not yet here: users and permissions from a configuration file (the only
-//! user is `guest`/`guest` on vhost `/`, from loopback only), flow control
-//! (connection.blocked), and madsim.
+//! `users` says who may log in and open which vhost, from a RabbitMQ
+//! definitions file or by default `guest`/`guest` on `/` from loopback only.
+//!
+//! Not yet here: per-resource permission checks (configure/write/read
+//! patterns other than `.*`), flow control (connection.blocked), and madsim.
 
 mod broker_task;
 pub mod client;
 mod connection;
 mod log;
 pub mod perf;
+pub mod users;
 pub mod wire;
 
 pub use connection::{FRAME_MAX_BYTES, HEARTBEAT_S};
+pub use users::Users;
 
 use brokerlab_core::{Config, ConnectionId};
 use brokerlab_store::StoreError;
@@ -55,6 +59,9 @@ pub struct Options {
     pub config: Config,
     /// Most connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Who may log in and open which vhost; its vhosts replace the
+    /// configuration's when the server binds.
+    pub users: Users,
 }
 
 impl Options {
@@ -66,6 +73,7 @@ impl Options {
             data_dir: PathBuf::from("brokerlab-data"),
             config: Config::default(),
             max_connections: 4096,
+            users: Users::default(),
         }
     }
 }
@@ -120,7 +128,8 @@ pub struct Server {
 
 impl Server {
     /// Opens and recovers the log, then binds the listening socket.
-    pub async fn bind(options: Options) -> Result<Server, ServerError> {
+    pub async fn bind(mut options: Options) -> Result<Server, ServerError> {
+        options.config.vhosts = options.users.vhosts();
         let (broker, log, log_thread) = log::open(&options.data_dir, options.config.clone())?;
         let listener = TcpListener::bind(options.listen).await?;
         Ok(Server {
@@ -156,6 +165,7 @@ impl Server {
             shutdown: stopping,
             max_message_bytes: options.config.max_message_size_bytes,
             channel_max: options.config.channel_max,
+            users: Arc::new(options.users.clone()),
         };
         let mut connections = JoinSet::new();
         let accepted = accept_loop(&listener, &context, &mut connections, &options, shutdown);

@@ -1,11 +1,12 @@
 //! Opening a connection: protocol header, Start/StartOk with authentication,
 //! Tune/TuneOk, and Open.
 //!
-//! Authentication knows one user for now: `guest` with password `guest`,
-//! accepted only from a loopback address, as RabbitMQ's default is. Users,
-//! password hashes and permissions from a configuration file are later work.
+//! Who may log in, and open which vhost, is `Users`' to say (by default
+//! `guest`/`guest` on `/` from loopback only, as RabbitMQ's default is);
+//! refusals are worded as RabbitMQ words them.
 
 use super::io::FrameReader;
+use crate::users::{Denied, Users};
 use crate::wire::fields::short;
 use crate::wire::frames::PROTOCOL_HEADER;
 use crate::wire::inbound::Refusal;
@@ -27,9 +28,6 @@ const FRAME_MIN_BYTES: u32 = 4096;
 
 /// The heartbeat the server proposes, in seconds.
 pub const HEARTBEAT_S: u16 = 60;
-
-/// The only user until users come from configuration.
-const DEFAULT_USER: (&str, &str) = ("guest", "guest");
 
 /// What the connection agreed on in Tune/TuneOk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +58,7 @@ pub async fn handshake(
     reader: &mut FrameReader,
     peer: SocketAddr,
     channel_max: u16,
+    users: &Users,
 ) -> io::Result<Option<Opened>> {
     let mut header = [0u8; 8];
     stream.read_exact(&mut header).await?;
@@ -68,7 +67,7 @@ pub async fn handshake(
         stream.write_all(&PROTOCOL_HEADER).await?;
         return Ok(None);
     }
-    match negotiate(stream, reader, peer, channel_max).await? {
+    match negotiate(stream, reader, peer, channel_max, users).await? {
         Ok(opened) => Ok(Some(opened)),
         Err(refusal) => {
             tracing::info!(%peer, text = %refusal.text, "connection refused");
@@ -87,6 +86,7 @@ async fn negotiate(
     reader: &mut FrameReader,
     peer: SocketAddr,
     channel_max: u16,
+    users: &Users,
 ) -> io::Result<Result<Opened, Refusal>> {
     send(stream, start()).await?;
     let start_ok = match reader.connection_method(stream).await? {
@@ -94,7 +94,7 @@ async fn negotiate(
         Ok(other) => return Ok(Err(unexpected("start-ok", &other))),
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let user = match authenticate(&start_ok, peer) {
+    let user = match authenticate(&start_ok, peer, users) {
         Ok(user) => user,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -118,11 +118,14 @@ async fn negotiate(
     };
     reader.set_frame_max(tuning.frame_max);
     Ok(match reader.connection_method(stream).await? {
-        Ok(connection::AMQPMethod::Open(open)) => Ok(Opened {
-            user,
-            vhost: open.virtual_host.to_string(),
-            tuning,
-        }),
+        Ok(connection::AMQPMethod::Open(open)) => {
+            let vhost = open.virtual_host.to_string();
+            may_open(users, &user, &vhost).map(|()| Opened {
+                user,
+                vhost,
+                tuning,
+            })
+        }
         Ok(other) => Err(unexpected("open", &other)),
         Err(refusal) => Err(refusal),
     })
@@ -203,8 +206,20 @@ fn tuning(tune_ok: &connection::TuneOk, channel_max: u16) -> Result<Tuning, Refu
     })
 }
 
+/// Whether `user` may open `vhost`; 530 NOT_ALLOWED when not, as RabbitMQ answers.
+fn may_open(users: &Users, user: &str, vhost: &str) -> Result<(), Refusal> {
+    users.may_open(user, vhost).map_err(|_| {
+        let text = format!("access to vhost '{vhost}' refused for user '{user}'");
+        Refusal::new(ReplyCode::NotAllowed, text)
+    })
+}
+
 /// Checks a StartOk's credentials; returns the user name.
-fn authenticate(start_ok: &connection::StartOk, peer: SocketAddr) -> Result<String, Refusal> {
+fn authenticate(
+    start_ok: &connection::StartOk,
+    peer: SocketAddr,
+    users: &Users,
+) -> Result<String, Refusal> {
     let mechanism = start_ok.mechanism.as_str();
     let credentials = match mechanism {
         "PLAIN" => plain_credentials(start_ok.response.as_bytes()),
@@ -226,15 +241,17 @@ fn authenticate(start_ok: &connection::StartOk, peer: SocketAddr) -> Result<Stri
         )
     };
     let (user, password) = credentials.ok_or_else(refused)?;
-    if (user.as_str(), password.as_str()) != DEFAULT_USER {
-        tracing::info!(%peer, %user, "invalid credentials");
-        return Err(refused());
+    match users.authenticate(&user, &password, peer) {
+        Ok(()) => Ok(user),
+        Err(Denied::NotFromLoopback) => {
+            tracing::info!(%peer, %user, "user can only connect via localhost");
+            Err(refused())
+        }
+        Err(_) => {
+            tracing::info!(%peer, %user, "invalid credentials");
+            Err(refused())
+        }
     }
-    if !peer.ip().to_canonical().is_loopback() {
-        tracing::info!(%peer, %user, "user can only connect via localhost");
-        return Err(refused());
-    }
-    Ok(user)
 }
 
 /// PLAIN's response: `authzid \0 user \0 password`.
@@ -280,7 +297,11 @@ mod tests {
     fn guest_logs_in_from_loopback_with_plain_and_amqplain() {
         let local: SocketAddr = "127.0.0.1:9".parse().expect("an address");
         for mechanism in [SASLMechanism::Plain, SASLMechanism::AMQPlain] {
-            let user = authenticate(&start_ok(mechanism, "guest", "guest"), local);
+            let user = authenticate(
+                &start_ok(mechanism, "guest", "guest"),
+                local,
+                &Users::default(),
+            );
             assert_eq!(user, Ok("guest".to_owned()));
         }
     }
@@ -288,16 +309,35 @@ mod tests {
     #[test]
     fn guest_is_refused_from_a_remote_address() {
         let remote: SocketAddr = "192.0.2.1:9".parse().expect("an address");
-        let refusal = authenticate(&start_ok(SASLMechanism::Plain, "guest", "guest"), remote)
-            .expect_err("guest is loopback only");
+        let start_ok = start_ok(SASLMechanism::Plain, "guest", "guest");
+        let refusal =
+            authenticate(&start_ok, remote, &Users::default()).expect_err("guest is loopback only");
         assert_eq!(refusal.code, ReplyCode::AccessRefused);
     }
 
     #[test]
     fn a_wrong_password_is_refused_with_403() {
         let local: SocketAddr = "127.0.0.1:9".parse().expect("an address");
-        let refusal = authenticate(&start_ok(SASLMechanism::Plain, "guest", "nope"), local)
-            .expect_err("wrong password");
+        let start_ok = start_ok(SASLMechanism::Plain, "guest", "nope");
+        let refusal =
+            authenticate(&start_ok, local, &Users::default()).expect_err("wrong password");
         assert_eq!(refusal.code, ReplyCode::AccessRefused);
+    }
+
+    #[test]
+    fn a_vhost_without_permissions_is_refused_with_530() {
+        let json = format!(
+            r#"{{"users": [{{"name": "app", "password_hash": "{}"}}],
+                "vhosts": [{{"name": "/"}}]}}"#,
+            crate::users::password_hash([1, 2, 3, 4], "pw")
+        );
+        let users = Users::from_definitions(&json).expect("valid definitions");
+        let refused = may_open(&users, "app", "/").expect_err("no permissions");
+        assert_eq!(refused.code, ReplyCode::NotAllowed);
+        assert_eq!(
+            refused.text,
+            "NOT_ALLOWED - access to vhost '/' refused for user 'app'"
+        );
+        assert_eq!(may_open(&Users::default(), "guest", "/"), Ok(()));
     }
 }

@@ -17,6 +17,7 @@ mod io;
 pub use handshake::{Tuning, FRAME_MAX_BYTES, HEARTBEAT_S};
 
 use crate::broker_task::{ReplyBatch, ToBroker};
+use crate::users::Users;
 use crate::wire::inbound::{inbound, Inbound, Quiet, Refusal};
 use crate::wire::outbound::{connection_close, put_frame, put_method, put_reply, quiet_kind};
 use amq_protocol::frame::AMQPFrame;
@@ -26,6 +27,7 @@ use content::Assembly;
 use io::FrameReader;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -56,6 +58,8 @@ pub struct Context {
     pub max_message_bytes: usize,
     /// The broker's highest channel number.
     pub channel_max: u16,
+    /// Who may log in and open which vhost.
+    pub users: Arc<Users>,
 }
 
 /// How the main loop ended.
@@ -99,7 +103,13 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
     // Small frames (acks, confirms) must not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
     let mut reader = FrameReader::new(FRAME_MAX_BYTES);
-    let handshake = handshake::handshake(&mut stream, &mut reader, peer, context.channel_max);
+    let handshake = handshake::handshake(
+        &mut stream,
+        &mut reader,
+        peer,
+        context.channel_max,
+        &context.users,
+    );
     let opened = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(Some(opened))) => opened,
         Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {

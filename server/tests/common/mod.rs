@@ -3,7 +3,7 @@
 // Each test file uses a part of this module; the rest is dead there.
 #![allow(dead_code)]
 
-use brokerlab_server::{Options, Server, ServerError};
+use brokerlab_server::{Options, Server, ServerError, Users};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,9 +22,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with its log in `data_dir`.
     pub fn start(data_dir: &Path) -> TestServer {
+        TestServer::start_with(data_dir, Users::default())
+    }
+
+    /// Starts a server with its log in `data_dir` and these users.
+    pub fn start_with(data_dir: &Path, users: Users) -> TestServer {
         let options = Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_path_buf(),
+            users,
             ..Options::new()
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
