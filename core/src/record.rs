@@ -142,4 +142,10 @@ pub enum Change {
         /// Its position in the queue.
         seq: u64,
     },
+    /// Changes that take effect together or not at all: a dead-lettered
+    /// message's copies and its removal from the queue it died in.
+    Atomic {
+        /// The changes, in order.
+        changes: Vec<Change>,
+    },
 }

@@ -551,3 +551,59 @@ fn recovered_broker_numbers_messages_past_every_id_in_its_log() {
         "ids 1 and 2 are in the log, though removed"
     );
 }
+
+/// Publishes one persistent message to `work` (dead-lettering into `q`),
+/// syncs, and rejects it without requeue: returns the records the reject logged.
+fn reject_into_dead_letter_queue(broker: &mut Harness) -> (usize, Vec<Change>) {
+    let arguments = table(&[
+        ("x-dead-letter-exchange", string("")),
+        ("x-dead-letter-routing-key", string("q")),
+    ]);
+    broker
+        .send(1, 1, durable_declare("work", arguments))
+        .assert_ok();
+    broker
+        .publish_with(1, 1, "", "work", "job", persistent())
+        .assert_ok();
+    broker.connect(2);
+    broker.get(2, 1, "work", false).assert_ok();
+    broker.sync();
+    let before = broker.log.len();
+    let step = broker.reject(2, 1, 1, false);
+    step.assert_ok();
+    (before, persisted(&step))
+}
+
+#[test]
+fn dead_lettering_logs_the_copy_and_the_removal_in_one_record() {
+    let mut broker = confirming(FieldTable::new());
+    let (_, records) = reject_into_dead_letter_queue(&mut broker);
+    let [Change::Atomic { changes }] = records.as_slice() else {
+        panic!("one atomic record expected: {records:?}");
+    };
+    assert!(
+        matches!(
+            changes.as_slice(),
+            [Change::Enqueued { queue: copy, .. }, Change::Removed { queue: source, .. }]
+                if copy == "q" && source == "work"
+        ),
+        "{changes:?}"
+    );
+}
+
+#[test]
+fn crash_around_a_dead_letter_keeps_the_message_exactly_once() {
+    for kept in 0..=1 {
+        let mut broker = confirming(FieldTable::new());
+        let (before, _) = reject_into_dead_letter_queue(&mut broker);
+        broker.crash_and_recover(before + kept);
+        let in_work = contents(&mut broker, "work").len();
+        let in_dead_letters = contents(&mut broker, "q").len();
+        let expected = if kept == 0 { (1, 0) } else { (0, 1) };
+        assert_eq!(
+            (in_work, in_dead_letters),
+            expected,
+            "{kept} of the reject's records kept"
+        );
+    }
+}

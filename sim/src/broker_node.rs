@@ -89,8 +89,14 @@ impl BrokerNode {
         while let Some(output) = broker.poll_output() {
             match output {
                 Output::Persist(record) => {
-                    if let Change::Enqueued { message, .. } = &record.change {
-                        self.unsynced.push((record.lsn, message.id));
+                    let changes = match &record.change {
+                        Change::Atomic { changes } => changes.as_slice(),
+                        single => std::slice::from_ref(single),
+                    };
+                    for change in changes {
+                        if let Change::Enqueued { message, .. } = change {
+                            self.unsynced.push((record.lsn, message.id));
+                        }
                     }
                     self.store.append(&record).unwrap_or_else(|error| {
                         panic!("the simulated disk refused a record: {error}")

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod broker_node;
+pub mod chart;
 pub mod check;
 pub mod client;
 pub mod event_queue;
@@ -41,7 +42,9 @@ pub mod network;
 pub mod plan;
 pub mod random;
 pub mod report;
+pub mod shrink;
 pub mod simulation;
+pub mod sweep;
 pub mod trace;
 pub mod workload;
 

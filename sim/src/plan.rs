@@ -163,7 +163,7 @@ impl Options {
     /// Options drawn from the seed (swarm mode), for `workload`.
     #[must_use]
     pub fn swarm(seed: u64, workload: Workload) -> Options {
-        let mut rng = SimRng::for_options(seed);
+        let mut rng = SimRng::for_options(seed, workload.index());
         let params = draw_workload(&mut rng, workload);
         let plan = draw_plan(&mut rng, params.clients());
         Options {

@@ -31,10 +31,11 @@ impl SimRng {
         SimRng::on_stream(seed, RUN_STREAM)
     }
 
-    /// The stream that draws a run's options in swarm mode.
+    /// The stream that draws a run's options in swarm mode, one per
+    /// workload (`salt`), so that one seed draws different runs of each.
     #[must_use]
-    pub fn for_options(seed: u64) -> SimRng {
-        SimRng::on_stream(seed, OPTIONS_STREAM)
+    pub fn for_options(seed: u64, salt: u64) -> SimRng {
+        SimRng::on_stream(seed, OPTIONS_STREAM | (salt + 1) << 32)
     }
 
     fn on_stream(seed: u64, stream: u64) -> SimRng {
@@ -84,7 +85,7 @@ mod tests {
     #[test]
     fn options_stream_differs_from_run_stream() {
         let mut run = SimRng::for_run(7);
-        let mut options = SimRng::for_options(7);
+        let mut options = SimRng::for_options(7, 0);
         let run_draws: Vec<u64> = (0..8).map(|_| run.below(u64::MAX)).collect();
         let option_draws: Vec<u64> = (0..8).map(|_| options.below(u64::MAX)).collect();
         assert_ne!(run_draws, option_draws);

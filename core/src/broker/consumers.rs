@@ -346,12 +346,11 @@ impl Broker {
         }
         while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
             let name = self.queues[queue].name.clone();
-            self.log_removed(queue, &entry);
             self.event(Event::Expired {
                 message: entry.message.id,
                 queue: name,
             });
-            self.dead_letter_or_drop(queue, &entry.message, DeadLetterReason::Expired);
+            self.remove_and_dead_letter(queue, &entry, DeadLetterReason::Expired);
         }
     }
 
@@ -412,10 +411,9 @@ impl Broker {
             Settle::Requeue => self.requeue(unacked),
             Settle::Discard => {
                 if self.queues.get(unacked.queue).is_some() {
-                    self.log_settled(&unacked);
-                    self.dead_letter_or_drop(
+                    self.remove_and_dead_letter(
                         unacked.queue,
-                        &unacked.entry.message,
+                        &unacked.entry,
                         DeadLetterReason::Rejected,
                     );
                 } else {
@@ -452,12 +450,7 @@ impl Broker {
             .delivery_limit
             .is_some_and(|limit| u64::from(entry.delivery_count) > limit)
         {
-            self.log_removed(unacked.queue, &entry);
-            self.dead_letter_or_drop(
-                unacked.queue,
-                &entry.message,
-                DeadLetterReason::DeliveryLimit,
-            );
+            self.remove_and_dead_letter(unacked.queue, &entry, DeadLetterReason::DeliveryLimit);
             return Some(unacked.queue);
         }
         let event = Event::Requeued {

@@ -12,6 +12,7 @@ use crate::dead_letter;
 use crate::message::{Message, MessageId, Properties};
 use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
 use crate::queue::Entry;
+use crate::record::Change;
 use crate::routing::Destination;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -301,8 +302,7 @@ impl Broker {
                 .ready
                 .pop()
                 .expect("a queue over its limit has messages");
-            self.log_removed(id, &entry);
-            self.dead_letter_or_drop(id, &entry.message, DeadLetterReason::MaxLen);
+            self.remove_and_dead_letter(id, &entry, DeadLetterReason::MaxLen);
             queue = &mut self.queues[id];
         }
     }
@@ -315,8 +315,42 @@ impl Broker {
         message: &Message,
         reason: DeadLetterReason,
     ) {
+        self.dead_letter_or_drop_then(id, message, reason, None);
+    }
+
+    /// Takes `entry` out of queue `id` for `reason`: dead-letters or drops
+    /// it, logging its removal in one record with the dead-letter copies, so
+    /// that a crash neither loses the message nor keeps it twice.
+    pub(super) fn remove_and_dead_letter(
+        &mut self,
+        id: Id,
+        entry: &Entry,
+        reason: DeadLetterReason,
+    ) {
+        let removal = entry.logged.then(|| {
+            let queue = &self.queues[id];
+            Change::Removed {
+                vhost: queue.vhost.to_string(),
+                queue: queue.name.to_string(),
+                seq: entry.seq,
+            }
+        });
+        self.dead_letter_or_drop_then(id, &entry.message, reason, removal);
+    }
+
+    fn dead_letter_or_drop_then(
+        &mut self,
+        id: Id,
+        message: &Message,
+        reason: DeadLetterReason,
+        removal: Option<Change>,
+    ) {
         let queue = &self.queues[id];
         let Some(exchange) = &queue.args.dead_letter_exchange else {
+            if let Some(removal) = removal {
+                self.persist(removal);
+            }
+            let queue = &self.queues[id];
             let event = Event::Dropped {
                 message: message.id,
                 queue: Some(queue.name.clone()),
@@ -339,6 +373,7 @@ impl Broker {
             vhost: queue.vhost.clone(),
             queue: queue.name.clone(),
             reason,
+            removal,
         };
         self.dead_letters.push_back(dead_letter);
     }
@@ -360,8 +395,26 @@ impl Broker {
             vhost,
             queue,
             reason,
+            removal,
         } = dead_letter;
-        let start = self.start_of(&vhost, &message.exchange);
+        // The copies and the removal from the queue the message died in
+        // reach the log as one record: a crash keeps both or neither.
+        self.persist_atomically(|broker| {
+            broker.route_dead_letter(message, &vhost, queue, reason);
+            if let Some(removal) = removal {
+                broker.persist(removal);
+            }
+        });
+    }
+
+    fn route_dead_letter(
+        &mut self,
+        message: Arc<Message>,
+        vhost: &Arc<str>,
+        queue: Arc<str>,
+        reason: DeadLetterReason,
+    ) {
+        let start = self.start_of(vhost, &message.exchange);
         if start == Start::Nowhere {
             let reason = DropReason::DeadLetterExchangeMissing(reason);
             self.event(Event::Dropped {
@@ -379,7 +432,7 @@ impl Broker {
             exchange,
         });
         let mut targets = Vec::new();
-        let queues = Some(&self.vhosts[&vhost].queues);
+        let queues = Some(&self.vhosts[vhost].queues);
         route(
             queues,
             &self.exchanges,

@@ -29,13 +29,37 @@ pub(super) struct PendingConfirm {
 }
 
 impl Broker {
-    /// Emits a record and returns its log sequence number.
+    /// Emits a record and returns its log sequence number. While an atomic
+    /// group is open the change joins it, and the lsn is the one the group's
+    /// record will have.
     pub(super) fn persist(&mut self, change: Change) -> u64 {
+        if let Some(group) = &mut self.atomic {
+            group.push(change);
+            return self.next_lsn;
+        }
         let lsn = self.next_lsn;
         self.next_lsn += 1;
         self.outputs
             .push_back(Output::Persist(Box::new(Record { lsn, change })));
         lsn
+    }
+
+    /// Runs `body` with every change it persists gathered into one record,
+    /// so that a crash keeps all of them or none.
+    pub(super) fn persist_atomically(&mut self, body: impl FnOnce(&mut Broker)) {
+        assert!(self.atomic.is_none(), "atomic groups do not nest");
+        self.atomic = Some(Vec::new());
+        body(self);
+        let mut changes = self.atomic.take().expect("opened above");
+        match changes.len() {
+            0 => {}
+            1 => {
+                self.persist(changes.pop().expect("one change"));
+            }
+            _ => {
+                self.persist(Change::Atomic { changes });
+            }
+        }
     }
 
     /// Logs that a logged entry entered queue `id`; returns the record's lsn.

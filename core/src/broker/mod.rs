@@ -75,6 +75,9 @@ struct DeadLetter {
     vhost: Arc<str>,
     queue: Arc<str>,
     reason: DeadLetterReason,
+    /// The record of the message leaving its queue, logged in one atomic
+    /// record with its dead-letter copies.
+    removal: Option<crate::record::Change>,
 }
 
 /// An error caused by client input: closes the channel or the connection.
@@ -138,6 +141,8 @@ pub struct Broker {
     target_scratch: Vec<Id>,
     /// The lsn of the next record.
     next_lsn: u64,
+    /// Changes gathered into one atomic record while a dead letter is moved.
+    atomic: Option<Vec<crate::record::Change>>,
     /// Every record up to here is durable.
     synced_lsn: u64,
     /// Publisher confirms waiting for a record to be synced, by that record's lsn.
@@ -190,6 +195,7 @@ impl Broker {
             route_scratch: Vec::new(),
             target_scratch: Vec::new(),
             next_lsn: 1,
+            atomic: None,
             synced_lsn: 0,
             pending_confirms: BTreeMap::new(),
             recovered_queues: Vec::new(),

@@ -156,6 +156,11 @@ impl Replay {
                     state.messages.remove(&seq);
                 }
             }
+            Change::Atomic { changes } => {
+                for change in changes {
+                    self.apply(change);
+                }
+            }
         }
     }
 

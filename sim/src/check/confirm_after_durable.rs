@@ -28,6 +28,11 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                 durable.insert(*message);
             }
             Entry::Broker { event, .. } => match event {
+                // A crash may make the broker issue a lost message's id again.
+                Event::Published { message, .. } => {
+                    enqueued.remove(message);
+                    durable.remove(message);
+                }
                 Event::Enqueued { message, .. } => {
                     enqueued.insert(*message);
                 }

@@ -74,6 +74,15 @@ impl Workload {
         }
     }
 
+    /// The workload's place in [`Workload::ALL`].
+    #[must_use]
+    pub fn index(self) -> u64 {
+        Workload::ALL
+            .iter()
+            .position(|known| *known == self)
+            .expect("ALL lists every workload") as u64
+    }
+
     /// The workload with this name.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Workload> {

@@ -1,0 +1,167 @@
+//! A run's history as a Mermaid sequence chart, for reading a (shrunk)
+//! counterexample: producers on the left, the broker in the middle,
+//! consumers on the right, and crashes, expiries and dead-letterings as
+//! notes over the broker.
+
+use crate::history::{Entry, History, Settle};
+use crate::plan::Millis;
+use brokerlab_core::Event;
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// Most history entries a chart shows; the rest are summarised in a note.
+pub const LINES_MAX: usize = 400;
+
+/// The Mermaid `sequenceDiagram` of `history`.
+#[must_use]
+pub fn sequence_chart(history: &History) -> String {
+    let mut producers = BTreeSet::new();
+    let mut consumers = BTreeSet::new();
+    for timed in history.entries() {
+        match &timed.entry {
+            Entry::Publish { producer, .. } => {
+                producers.insert(*producer);
+            }
+            Entry::Consume { consumer, .. } => {
+                consumers.insert(*consumer);
+            }
+            _ => {}
+        }
+    }
+    let mut chart = String::from("sequenceDiagram\n");
+    for producer in &producers {
+        let _ = writeln!(chart, "    participant P{producer} as producer {producer}");
+    }
+    chart.push_str("    participant B as broker\n");
+    for consumer in &consumers {
+        let _ = writeln!(chart, "    participant C{consumer} as consumer {consumer}");
+    }
+    let mut lines = 0;
+    let mut left_out = 0;
+    for timed in history.entries() {
+        let Some(line) = line(&timed.entry) else {
+            continue;
+        };
+        if lines == LINES_MAX {
+            left_out += 1;
+            continue;
+        }
+        lines += 1;
+        let _ = writeln!(chart, "    {line} @{}", Millis(timed.at_ns));
+    }
+    if left_out > 0 {
+        let _ = writeln!(chart, "    Note over B: {left_out} more steps left out");
+    }
+    chart
+}
+
+/// One entry as a chart line, or `None` for entries the chart leaves out.
+fn line(entry: &Entry) -> Option<String> {
+    let text = match entry {
+        Entry::Publish {
+            producer,
+            seq,
+            stamp,
+            ..
+        } => format!(
+            "P{producer}->>B: publish m{:#x} a{:#x} seq {seq}",
+            stamp.payload, stamp.attempt
+        ),
+        Entry::Confirm {
+            producer,
+            stamp,
+            ack,
+        } => {
+            let what = if *ack { "confirm" } else { "nack" };
+            format!("B-->>P{producer}: {what} a{:#x}", stamp.attempt)
+        }
+        Entry::Consume { consumer, .. } => format!("C{consumer}->>B: consume"),
+        Entry::Deliver {
+            consumer,
+            queue,
+            delivery_tag,
+            redelivered,
+            stamp,
+            ..
+        } => {
+            let attempt = stamp.map_or_else(|| "?".to_owned(), |s| format!("a{:#x}", s.attempt));
+            let flag = if *redelivered { " redelivered" } else { "" };
+            format!("B->>C{consumer}: deliver {attempt} from {queue} tag {delivery_tag}{flag}")
+        }
+        Entry::Settle {
+            consumer,
+            delivery_tag,
+            how,
+            ..
+        } => {
+            let how = match how {
+                Settle::Ack => "ack",
+                Settle::Nack => "nack requeue",
+                Settle::Reject => "reject requeue",
+                Settle::Discard => "reject",
+            };
+            format!("C{consumer}->>B: {how} tag {delivery_tag}")
+        }
+        Entry::Effect { consumer, payload } => {
+            format!("Note over C{consumer}: effect of m{payload:#x}")
+        }
+        Entry::GaveUp { consumer, payload } => {
+            format!("Note over C{consumer}: gave up on m{payload:#x}")
+        }
+        Entry::Closed { conn } => format!("Note over B: connection {} closed", conn.0),
+        Entry::Crash => "Note over B: CRASH (unsynced writes lost)".to_owned(),
+        Entry::Restart => "Note over B: restart, recovered from the log".to_owned(),
+        Entry::Broker { event, .. } => match event {
+            Event::Expired { message, queue } => {
+                format!("Note over B: message {} expired in {queue}", message.0)
+            }
+            Event::DeadLettered {
+                message,
+                queue,
+                reason,
+                ..
+            } => format!(
+                "Note over B: message {} dead-lettered from {queue} ({})",
+                message.0,
+                reason.as_str()
+            ),
+            Event::Requeued { message, queue } => {
+                format!("Note over B: message {} requeued in {queue}", message.0)
+            }
+            _ => return None,
+        },
+        Entry::Durable { .. } => return None,
+    };
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::fixtures::*;
+
+    #[test]
+    fn a_chart_names_every_participant_and_step() {
+        let history = History::from_entries([
+            publish(1),
+            confirm(1),
+            consume(1),
+            deliver(1, 1, false),
+            settle(1, Settle::Ack),
+            Entry::Crash,
+        ]);
+        let chart = sequence_chart(&history);
+        assert!(chart.starts_with("sequenceDiagram\n"));
+        for expected in [
+            "participant P0",
+            "participant C0",
+            "P0->>B: publish",
+            "B-->>P0: confirm",
+            "B->>C0: deliver a0x1 from work tag 1",
+            "C0->>B: ack tag 1",
+            "CRASH",
+        ] {
+            assert!(chart.contains(expected), "{expected} missing from\n{chart}");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Sweeps: many seeds of many workloads, and what they add up to.
+//!
+//! A sweep is a list of (workload, seed) runs; each is independent and
+//! deterministic, so a driver may run them on any number of threads and
+//! [`Sweep::add`] them in any order: the summary sorts by workload and seed,
+//! and prints the same whatever the order (the wall-clock figures are the
+//! driver's to print beside it).
+
+use crate::plan::{Millis, Options};
+use crate::report::{Report, EXIT_PANIC};
+use crate::workload::Workload;
+use crate::{plan_line, run_catching};
+use brokerlab_core::Mutant;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The outcome of one seed of a sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedOutcome {
+    /// The workload.
+    pub workload: Workload,
+    /// The seed.
+    pub seed: u64,
+    /// The run's exit code.
+    pub exit_code: u8,
+    /// The checkers that failed, or `["panic"]`.
+    pub failed: Vec<&'static str>,
+    /// The first violation (or the panic), in a line.
+    pub first: Option<String>,
+    /// Events dispatched.
+    pub events: u64,
+    /// Simulated time, in nanoseconds.
+    pub simulated_ns: u64,
+}
+
+/// Runs one seed of a sweep.
+#[must_use]
+pub fn run_seed(workload: Workload, seed: u64, mutant: Option<Mutant>) -> SeedOutcome {
+    let options = Options::swarm(seed, workload).with_mutant(mutant);
+    match run_catching(seed, options) {
+        Ok(report) => outcome(workload, &report),
+        Err(panic) => SeedOutcome {
+            workload,
+            seed,
+            exit_code: EXIT_PANIC,
+            failed: vec!["panic"],
+            first: Some(format!("panic: {panic}")),
+            events: 0,
+            simulated_ns: 0,
+        },
+    }
+}
+
+fn outcome(workload: Workload, report: &Report) -> SeedOutcome {
+    SeedOutcome {
+        workload,
+        seed: report.seed,
+        exit_code: report.exit_code(),
+        failed: report.violations.iter().map(|v| v.checker).collect(),
+        first: report.violations.first().map(ToString::to_string),
+        events: report.summary.events,
+        simulated_ns: report.summary.simulated_ns,
+    }
+}
+
+/// Per workload: runs, passes, events and simulated time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    runs: u64,
+    passed: u64,
+    events: u64,
+    simulated_ns: u64,
+}
+
+/// What a sweep found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    tallies: BTreeMap<Workload, Tally>,
+    failures: BTreeMap<(Workload, u64), SeedOutcome>,
+    mutant: Option<Mutant>,
+}
+
+impl Sweep {
+    /// An empty sweep (of a mutant broker, if given).
+    #[must_use]
+    pub fn new(mutant: Option<Mutant>) -> Sweep {
+        Sweep {
+            mutant,
+            ..Sweep::default()
+        }
+    }
+
+    /// Adds one seed's outcome.
+    pub fn add(&mut self, outcome: SeedOutcome) {
+        let tally = self.tallies.entry(outcome.workload).or_default();
+        tally.runs += 1;
+        tally.events += outcome.events;
+        tally.simulated_ns += outcome.simulated_ns;
+        if outcome.exit_code == 0 {
+            tally.passed += 1;
+        } else {
+            self.failures
+                .insert((outcome.workload, outcome.seed), outcome);
+        }
+    }
+
+    /// Runs in all.
+    #[must_use]
+    pub fn runs(&self) -> u64 {
+        self.tallies.values().map(|tally| tally.runs).sum()
+    }
+
+    /// Events dispatched in all.
+    #[must_use]
+    pub fn events(&self) -> u64 {
+        self.tallies.values().map(|tally| tally.events).sum()
+    }
+
+    /// Simulated time in all, in nanoseconds.
+    #[must_use]
+    pub fn simulated_ns(&self) -> u64 {
+        self.tallies.values().map(|tally| tally.simulated_ns).sum()
+    }
+
+    /// The failing seeds, by workload and seed.
+    pub fn failures(&self) -> impl Iterator<Item = &SeedOutcome> {
+        self.failures.values()
+    }
+
+    /// The exit code of the whole sweep: the highest of its runs' (129
+    /// safety, 128 liveness, 127 panic, 0 when every run passed).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        let codes = self.failures.values().map(|outcome| outcome.exit_code);
+        codes.max().unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Sweep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mutant = self.mutant.map_or("off", Mutant::name);
+        writeln!(f, "sweep: {} runs, mutant={mutant}", self.runs())?;
+        writeln!(
+            f,
+            "{:<20} {:>6} {:>6} {:>7} {:>12} {:>14}",
+            "workload", "runs", "passed", "failed", "events", "simulated"
+        )?;
+        for (workload, tally) in &self.tallies {
+            writeln!(
+                f,
+                "{:<20} {:>6} {:>6} {:>7} {:>12} {:>14}",
+                workload.name(),
+                tally.runs,
+                tally.passed,
+                tally.runs - tally.passed,
+                tally.events,
+                Millis(tally.simulated_ns).to_string(),
+            )?;
+        }
+        for outcome in self.failures.values() {
+            let options = Options::swarm(outcome.seed, outcome.workload).with_mutant(self.mutant);
+            writeln!(f, "FAILED {}", plan_line(outcome.seed, &options))?;
+            writeln!(
+                f,
+                "  exit {} [{}] {}",
+                outcome.exit_code,
+                outcome.failed.join(","),
+                outcome.first.as_deref().unwrap_or("")
+            )?;
+        }
+        Ok(())
+    }
+}
