@@ -10,3 +10,4 @@ pub use brokerlab_server as server;
 pub use brokerlab_sim as sim;
 
 pub mod walkthrough;
+pub mod sweep;

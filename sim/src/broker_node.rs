@@ -8,12 +8,19 @@
 //! event) the store syncs and the node feeds `Input::Synced`, which releases
 //! the confirms that waited for the disk.
 //!
+//! The broker runs on its own [`Clock`], which drifts from the simulation's
+//! time and may jump forward; its deadlines are turned back into simulation
+//! time when they are armed. When the log outgrows its bound the node
+//! compacts it into the broker's snapshot (and the snapshot is durable at
+//! once, which releases the confirms waiting for the disk).
+//!
 //! A crash loses the broker's memory and whatever the disk had not synced
 //! (the store may also keep some unsynced writes, tear the last one, or flip
 //! bits in it, as the plan says); a restart recovers from what the disk
 //! holds. Events scheduled for an earlier life of the broker carry its
 //! incarnation number and are ignored when they arrive.
 
+use crate::clock::Clock;
 use crate::random::SimRng;
 use brokerlab_core::record::Change;
 use brokerlab_core::{Broker, Config, Input, Instant, MessageId, Output};
@@ -28,7 +35,7 @@ const TIMERS_MAX: usize = 4096;
 pub struct Step {
     /// Start an fsync: schedule its completion.
     pub fsync: bool,
-    /// Arm a timer at this time.
+    /// Arm a timer at this simulation time.
     pub timer_ns: Option<u64>,
 }
 
@@ -45,12 +52,20 @@ pub struct BrokerNode {
     unsynced: Vec<(u64, MessageId)>,
     /// Messages whose enqueue record the latest fsync made durable.
     durable: Vec<MessageId>,
+    clock: Clock,
+    /// Compact the log when it grows past this many bytes (and past twice
+    /// its size after the last compaction), if at all.
+    compact_above_bytes: Option<u64>,
+    compacted_bytes: u64,
+    /// Compactions done.
+    pub compactions: u64,
 }
 
 impl BrokerNode {
-    /// A broker on an empty disk.
+    /// A broker on an empty disk, on `clock`, compacting its log above
+    /// `compact_above_bytes`.
     #[must_use]
-    pub fn start(config: Config) -> BrokerNode {
+    pub fn start(config: Config, clock: Clock, compact_above_bytes: Option<u64>) -> BrokerNode {
         let mut node = BrokerNode {
             config,
             broker: None,
@@ -60,6 +75,10 @@ impl BrokerNode {
             timers: BTreeSet::new(),
             unsynced: Vec::new(),
             durable: Vec::new(),
+            clock,
+            compact_above_bytes,
+            compacted_bytes: 0,
+            compactions: 0,
         };
         node.restart();
         node
@@ -77,14 +96,27 @@ impl BrokerNode {
         self.incarnation
     }
 
-    /// Feeds one input and drains the outputs: records go to the disk,
-    /// replies and events into `outputs` for the simulation to carry out.
+    /// The broker's clock when the simulation's time is `now_ns`.
+    #[must_use]
+    pub fn clock_ns(&self, now_ns: u64) -> u64 {
+        self.clock.broker_ns(now_ns)
+    }
+
+    /// The broker's clock jumps forward by `by_ns`.
+    pub fn jump_clock(&mut self, by_ns: u64) {
+        self.clock.jump(by_ns);
+    }
+
+    /// Feeds one input at simulation time `now_ns` and drains the outputs:
+    /// records go to the disk, replies and events into `outputs` for the
+    /// simulation to carry out.
     pub fn handle(&mut self, now_ns: u64, input: Input, outputs: &mut Vec<Output>) -> Step {
+        let clock_ns = self.clock.broker_ns(now_ns);
         let broker = self
             .broker
             .as_mut()
             .expect("inputs reach a running broker only");
-        broker.handle(Instant(now_ns), input);
+        broker.handle(Instant(clock_ns), input);
         let mut appended = false;
         while let Some(output) = broker.poll_output() {
             match output {
@@ -106,15 +138,42 @@ impl BrokerNode {
                 other => outputs.push(other),
             }
         }
+        let deadline = broker
+            .poll_timeout()
+            .map(|at| self.clock.sim_ns(at.0, now_ns));
+        if appended && self.should_compact() {
+            return self.compact(now_ns, outputs);
+        }
         let fsync = appended && !self.fsync_running;
         self.fsync_running |= fsync;
-        let deadline = broker.poll_timeout().map(|at| at.0);
         let timer_ns = deadline.filter(|at| self.timers.insert(*at));
         assert!(
             self.timers.len() <= TIMERS_MAX,
             "broker timer bound reached"
         );
         Step { fsync, timer_ns }
+    }
+
+    fn should_compact(&self) -> bool {
+        self.compact_above_bytes.is_some_and(|above| {
+            let len = self.store.len_bytes();
+            len > above && len > 2 * self.compacted_bytes
+        })
+    }
+
+    /// Replaces the log by the broker's snapshot, which is durable at once.
+    fn compact(&mut self, now_ns: u64, outputs: &mut Vec<Output>) -> Step {
+        let broker = self.broker.as_ref().expect("a running broker compacts");
+        let snapshot = broker.snapshot();
+        let upto = broker.last_lsn();
+        self.store
+            .compact(&snapshot)
+            .unwrap_or_else(|error| panic!("the simulated disk refused a snapshot: {error}"));
+        self.compacted_bytes = self.store.len_bytes();
+        self.compactions += 1;
+        let durable = self.unsynced.drain(..).map(|(_, message)| message);
+        self.durable.extend(durable);
+        self.handle(now_ns, Input::Synced { upto }, outputs)
     }
 
     /// The running fsync completed: everything appended so far is durable.
@@ -150,10 +209,19 @@ impl BrokerNode {
         self.handle(now_ns, Input::Timeout, outputs)
     }
 
-    /// The broker dies: its memory is gone and the disk loses what it had not synced.
-    pub fn crash(&mut self, rng: &mut SimRng, faults: CrashFaults) {
-        assert!(self.is_up(), "only a running broker crashes");
-        self.store.crash(rng.as_rng(), faults);
+    /// The broker dies: its memory is gone and the disk loses what it had
+    /// not synced. With `while_compacting` it dies in the middle of writing
+    /// a compacted log, which the disk then holds whole or not at all.
+    pub fn crash(&mut self, rng: &mut SimRng, faults: CrashFaults, while_compacting: bool) {
+        let broker = self.broker.as_ref().expect("only a running broker crashes");
+        if while_compacting {
+            let snapshot = broker.snapshot();
+            self.store
+                .crash_while_compacting(&snapshot, rng.as_rng(), faults)
+                .unwrap_or_else(|error| panic!("the simulated disk refused a snapshot: {error}"));
+        } else {
+            self.store.crash(rng.as_rng(), faults);
+        }
         self.broker = None;
         self.incarnation += 1;
         self.fsync_running = false;

@@ -36,6 +36,7 @@ pub mod broker_node;
 pub mod chart;
 pub mod check;
 pub mod client;
+pub mod clock;
 pub mod event_queue;
 pub mod history;
 pub mod network;

@@ -145,10 +145,17 @@ impl Network {
         *stalled = (*stalled).max(until_ns);
     }
 
-    /// Cuts `client` off from the broker until `until_ns`.
-    pub fn partition(&mut self, client: usize, until_ns: u64) {
-        self.clog(client, Direction::ToBroker, until_ns);
-        self.clog(client, Direction::ToClient, until_ns);
+    /// Cuts `client` off from the broker until `until_ns`, both ways or
+    /// only `one_way`. Either way the ends stop hearing each other's
+    /// heartbeats, so a long cut closes the connection.
+    pub fn partition(&mut self, client: usize, until_ns: u64, one_way: Option<Direction>) {
+        match one_way {
+            Some(direction) => self.clog(client, direction, until_ns),
+            None => {
+                self.clog(client, Direction::ToBroker, until_ns);
+                self.clog(client, Direction::ToClient, until_ns);
+            }
+        }
         let partitioned = &mut self.partitioned_until_ns[client];
         *partitioned = (*partitioned).max(until_ns);
     }

@@ -97,10 +97,24 @@ pub struct FaultPlan {
     /// A client cut off from the broker: nothing gets through, and a cut
     /// longer than [`FaultPlan::connection_timeout_ns`] closes the connection.
     pub partition: Option<Outage>,
+    /// Partitions cut one direction only (chosen per strike), not both.
+    pub partition_one_way: bool,
     /// One direction of a client's link stalls; messages wait, none is lost.
     pub clog: Option<Outage>,
     /// The broker crashes (its unsynced writes are lost) and restarts after `lasts`.
     pub crash: Option<Outage>,
+    /// Chance in a thousand that a broker crash strikes while the log is
+    /// being compacted (the disk then holds the old log or the new one whole).
+    pub crash_while_compacting_per_mille: u16,
+    /// The broker compacts its log when it grows past this many bytes.
+    pub compact_above_bytes: Option<u64>,
+    /// A client process crashes (its connection dies, its memory is lost)
+    /// and restarts after `lasts`.
+    pub client_crash: Option<Outage>,
+    /// The broker's clock runs this many parts per million fast (or slow).
+    pub drift_ppm: i64,
+    /// The broker's clock jumps forward by `lasts` now and then.
+    pub clock_jump: Option<Outage>,
     /// How long an fsync of the broker's log takes.
     pub fsync: Span,
     /// What else a crash may do to the log's unsynced tail.
@@ -138,6 +152,10 @@ pub struct WorkloadParams {
     pub requeue_per_mille: u16,
     /// The TTL of the workload's TTL queues, in milliseconds.
     pub ttl_ms: u64,
+    /// How many of the consumers are slow (the last ones).
+    pub slow_consumers: usize,
+    /// How long a slow consumer works on a message.
+    pub slow_work: Span,
 }
 
 impl WorkloadParams {
@@ -197,6 +215,17 @@ fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
         work: Span::new(0, rng.between(1, 30) * MS),
         requeue_per_mille: [0, 20, 100, 300][rng.below(4) as usize],
         ttl_ms: rng.between(5, 60),
+        slow_consumers: 0,
+        slow_work: Span::new(0, 0),
+    };
+    let params = if rng.chance(300) {
+        WorkloadParams {
+            slow_consumers: rng.between(1, params.consumers as u64) as usize,
+            slow_work: Span::new(20 * MS, rng.between(40, 300) * MS),
+            ..params
+        }
+    } else {
+        params
     };
     assert!(params.clients() <= CLIENTS_MAX, "too many clients");
     params
@@ -237,6 +266,16 @@ fn draw_plan(rng: &mut SimRng, clients: usize) -> FaultPlan {
         reconnect: Span::new(MS, rng.between(2, 100) * MS),
         connection_timeout_ns: 100 * MS,
         safety_phase_ns: rng.between(200, 1_500) * MS,
+        partition_one_way: rng.chance(500),
+        crash_while_compacting_per_mille: [0, 300][rng.below(2) as usize],
+        compact_above_bytes: rng.chance(500).then(|| rng.between(4, 64) << 10),
+        client_crash: outage(rng, (100, 1000), (1, 300)),
+        drift_ppm: if rng.chance(500) {
+            rng.between(0, 20_000) as i64 - 10_000
+        } else {
+            0
+        },
+        clock_jump: outage(rng, (100, 1000), (1, 500)),
     }
 }
 
@@ -257,7 +296,7 @@ impl fmt::Display for Options {
         write!(
             f,
             "workload={} producers={} consumers={} messages={} prefetch={} window={} \
-             publish-gap={} confirm-timeout={} work={} requeue={}permille ttl={}ms",
+             publish-gap={} confirm-timeout={} work={} requeue={}permille ttl={}ms slow={}x{}",
             w.workload.name(),
             w.producers,
             w.consumers,
@@ -269,6 +308,8 @@ impl fmt::Display for Options {
             w.work,
             w.requeue_per_mille,
             w.ttl_ms,
+            w.slow_consumers,
+            w.slow_work,
         )?;
         let links: Vec<String> = p.link_delays.iter().map(Span::to_string).collect();
         write!(f, " links=[{}]", links.join(","))?;
@@ -279,8 +320,24 @@ impl fmt::Display for Options {
                 .map(|every| format!("every~{}", Millis(every))),
         )?;
         write_optional(f, "partition", p.partition)?;
+        if p.partition_one_way {
+            write!(f, "(one-way)")?;
+        }
         write_optional(f, "clog", p.clog)?;
         write_optional(f, "crash", p.crash)?;
+        write!(
+            f,
+            "(compacting:{}permille)",
+            p.crash_while_compacting_per_mille
+        )?;
+        write_optional(
+            f,
+            "compact-above",
+            p.compact_above_bytes.map(|b| format!("{}KiB", b >> 10)),
+        )?;
+        write_optional(f, "client-crash", p.client_crash)?;
+        write!(f, " drift={}ppm", p.drift_ppm)?;
+        write_optional(f, "clock-jump", p.clock_jump)?;
         write!(
             f,
             " fsync={} disk=writeback:{},torn:{},flip:{} reconnect={} conn-timeout={} safety={}",

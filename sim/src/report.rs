@@ -46,7 +46,7 @@ pub struct Summary {
     /// Messages consumers gave up on after their retries.
     pub gave_up: u64,
     /// Faults that struck, per kind in [`FaultKind::ALL`] order.
-    pub faults: [u64; 4],
+    pub faults: [u64; 6],
     /// Digest of the trace.
     pub trace_digest: u64,
 }

@@ -91,6 +91,13 @@ impl Simulation {
         if self.slots[client].conn.is_some() {
             return;
         }
+        let down_until_ns = self.slots[client].down_until_ns;
+        if down_until_ns > self.now_ns {
+            // The client process is down; it connects once it has started again.
+            self.queue
+                .push(down_until_ns, SimEvent::Reconnect { client });
+            return;
+        }
         let conn = self.network.open(client);
         self.slots[client].conn = Some(conn);
         self.send_to_broker(conn, Packet::Connect);

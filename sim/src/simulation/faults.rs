@@ -21,15 +21,21 @@ pub enum FaultKind {
     Clog,
     /// The broker crashes, and restarts after a while.
     Crash,
+    /// A client process crashes, and restarts after a while.
+    ClientCrash,
+    /// The broker's clock jumps forward.
+    ClockJump,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::LinkDrop,
         FaultKind::Partition,
         FaultKind::Clog,
         FaultKind::Crash,
+        FaultKind::ClientCrash,
+        FaultKind::ClockJump,
     ];
 
     /// The kind's name, as printed.
@@ -40,6 +46,8 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Clog => "clog",
             FaultKind::Crash => "crash",
+            FaultKind::ClientCrash => "client-crash",
+            FaultKind::ClockJump => "clock-jump",
         }
     }
 }
@@ -53,6 +61,8 @@ impl Simulation {
             FaultKind::Partition => plan.partition.map(|outage| outage.every_ns),
             FaultKind::Clog => plan.clog.map(|outage| outage.every_ns),
             FaultKind::Crash => plan.crash.map(|outage| outage.every_ns),
+            FaultKind::ClientCrash => plan.client_crash.map(|outage| outage.every_ns),
+            FaultKind::ClockJump => plan.clock_jump.map(|outage| outage.every_ns),
         }
     }
 
@@ -78,6 +88,8 @@ impl Simulation {
             FaultKind::Partition => self.partition_random_client(),
             FaultKind::Clog => self.clog_random_link(),
             FaultKind::Crash => self.crash_broker(),
+            FaultKind::ClientCrash => self.crash_random_client(),
+            FaultKind::ClockJump => self.jump_broker_clock(),
         };
         if struck {
             self.summary.count_fault(kind);
@@ -101,7 +113,15 @@ impl Simulation {
         };
         let client = self.rng.below(self.network.clients() as u64) as usize;
         let lasts_ns = outage.lasts.draw(&mut self.rng);
-        self.network.partition(client, self.now_ns + lasts_ns);
+        let one_way = self.options.plan.partition_one_way.then(|| {
+            if self.rng.chance(500) {
+                Direction::ToBroker
+            } else {
+                Direction::ToClient
+            }
+        });
+        self.network
+            .partition(client, self.now_ns + lasts_ns, one_way);
         let timeout_ns = self.options.plan.connection_timeout_ns;
         if let (true, Some(conn)) = (lasts_ns > timeout_ns, self.slots[client].conn) {
             let event = SimEvent::ConnectionTimeout { client, conn };
@@ -133,13 +153,49 @@ impl Simulation {
             return false;
         }
         self.history.record(self.now_ns, Entry::Crash);
-        self.broker.crash(&mut self.rng, self.options.plan.disk);
+        let plan = &self.options.plan;
+        let while_compacting = plan.compact_above_bytes.is_some()
+            && self.rng.chance(plan.crash_while_compacting_per_mille);
+        self.broker
+            .crash(&mut self.rng, self.options.plan.disk, while_compacting);
         // Every connection dies with the broker; clients learn of it after a link delay.
         for conn in self.network.open_connections() {
             self.drop_connection(conn);
         }
         let at_ns = self.now_ns + outage.lasts.draw(&mut self.rng);
         self.queue.push(at_ns, SimEvent::BrokerRestart);
+        true
+    }
+
+    /// A client process dies: its connection closes at once (the broker
+    /// hears of it after a link delay), what it held in memory is gone, and
+    /// it starts again after the outage. What it keeps on disk survives: a
+    /// producer's record of what was confirmed (its outbox), the consumers'
+    /// shared store of processed ids.
+    fn crash_random_client(&mut self) -> bool {
+        let Some(outage) = self.options.plan.client_crash else {
+            return false;
+        };
+        let client = self.rng.below(self.slots.len() as u64) as usize;
+        let down_ns = outage.lasts.draw(&mut self.rng);
+        let slot = &mut self.slots[client];
+        slot.down_until_ns = slot.down_until_ns.max(self.now_ns + down_ns);
+        if let Some(conn) = slot.conn {
+            self.drop_connection(conn);
+        }
+        true
+    }
+
+    /// The broker's clock jumps forward; timers now due fire at once.
+    fn jump_broker_clock(&mut self) -> bool {
+        let Some(outage) = self.options.plan.clock_jump else {
+            return false;
+        };
+        let by_ns = outage.lasts.draw(&mut self.rng);
+        self.broker.jump_clock(by_ns);
+        if self.broker.is_up() {
+            self.broker_input(brokerlab_core::Input::Timeout);
+        }
         true
     }
 

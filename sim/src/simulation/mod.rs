@@ -18,6 +18,7 @@ mod faults;
 use crate::broker_node::{BrokerNode, Step};
 use crate::check::{self, Kind, Violation};
 use crate::client::Client;
+use crate::clock::Clock;
 use crate::event_queue::EventQueue;
 use crate::history::{Entry, History};
 use crate::network::{Direction, Network};
@@ -106,6 +107,8 @@ struct Slot {
     /// connection.open-ok arrived on `conn`.
     open: bool,
     timers: BTreeSet<u64>,
+    /// A crashed client process starts again at this time.
+    down_until_ns: u64,
 }
 
 /// One deterministic run.
@@ -153,6 +156,7 @@ impl Simulation {
                 conn: None,
                 open: false,
                 timers: BTreeSet::new(),
+                down_until_ns: 0,
             })
             .collect();
         Simulation {
@@ -161,7 +165,11 @@ impl Simulation {
             now_ns: 0,
             queue: EventQueue::new(),
             network: Network::new(options.plan.link_delays.clone()),
-            broker: BrokerNode::start(config),
+            broker: BrokerNode::start(
+                config,
+                Clock::new(options.plan.drift_ppm),
+                options.plan.compact_above_bytes,
+            ),
             slots,
             history: History::new(),
             processed: BTreeSet::new(),
@@ -260,9 +268,6 @@ impl Simulation {
             SimEvent::FsyncDone { incarnation } => {
                 if self.broker_is(incarnation) {
                     let step = self.broker.fsync_done(self.now_ns, &mut self.outputs);
-                    for message in self.broker.take_durable() {
-                        self.history.record(self.now_ns, Entry::Durable { message });
-                    }
                     self.carry_out(step);
                 }
             }
@@ -312,6 +317,11 @@ impl Simulation {
 
     /// Schedules what the broker's step asked for and delivers its outputs.
     fn carry_out(&mut self, step: Step) {
+        // What the step made durable (an fsync, a compaction) comes before
+        // the confirms it released.
+        for message in self.broker.take_durable() {
+            self.history.record(self.now_ns, Entry::Durable { message });
+        }
         let incarnation = self.broker.incarnation();
         if step.fsync {
             let done_ns = self.now_ns + self.options.plan.fsync.draw(&mut self.rng);
@@ -332,7 +342,7 @@ impl Simulation {
                 } => self.send_to_client(*conn, *channel, reply.clone()),
                 Output::Event(event) => {
                     let entry = Entry::Broker {
-                        clock_ns: self.now_ns,
+                        clock_ns: self.broker.clock_ns(self.now_ns),
                         event: event.clone(),
                     };
                     self.history.record(self.now_ns, entry);

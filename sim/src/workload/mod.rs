@@ -145,7 +145,11 @@ impl Workload {
                 setup: setup.clone(),
                 queue,
                 prefetch: params.prefetch,
-                work: params.work,
+                work: if id >= params.consumers - params.slow_consumers {
+                    params.slow_work
+                } else {
+                    params.work
+                },
                 requeue_per_mille: params.requeue_per_mille,
                 discard_per_mille: habits.discard_per_mille,
                 give_up_after: habits.give_up_after,
