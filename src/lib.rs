@@ -9,5 +9,5 @@ pub use brokerlab_models as models;
 pub use brokerlab_server as server;
 pub use brokerlab_sim as sim;
 
-pub mod walkthrough;
 pub mod sweep;
+pub mod walkthrough;
