@@ -20,6 +20,11 @@ TARGETS = {
         ("core/route/topic_10k", "publish to a topic exchange with 10,000 mixed `*`/`#` bindings over 10 no-ack queues"),
         ("core/recover_1m", "recover 1,000,000 persistent messages of a durable queue from an in-memory log"),
     ],
+    "sim": [
+        ("sim/events_per_sec/mixed", "the `mixed` workload, seeds 0-3, swarm faults, every checker, on one core (per event)"),
+        ("sim/floor/event_queue", "floor: as many events through the simulator's event queue, nothing done per event"),
+        ("sim/seed/work_queue_1000", "one whole seed of the work-queue workload with 1,000 messages, checkers included (per seed)"),
+    ],
 }
 
 
@@ -60,7 +65,7 @@ def instruction_count():
 def main():
     bench, report = sys.argv[1], pathlib.Path(sys.argv[2])
     result = run(["cargo", "bench", "--bench", bench, "--", "--warm-up-time", "2", "--measurement-time", "6"])
-    notes = list(dict.fromkeys(line for line in result.stderr.splitlines() if "per publish" in line))
+    notes = list(dict.fromkeys(line.removeprefix("note: ") for line in result.stderr.splitlines() if "per publish" in line or line.startswith("note: ")))
     commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
     dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
     rows, per_element = [], {}
@@ -96,6 +101,24 @@ def main():
             *instruction_count(),
             "- wall-clock figures on this shared VM move by 10-20% between runs (the floor too);",
             "  compare hot-path changes by the instruction count, which does not.",
+            "",
+        ]
+    if bench == "sim":
+        event = per_element["sim/events_per_sec/mixed"]
+        floor = per_element["sim/floor/event_queue"]
+        seed_s = per_element["sim/seed/work_queue_1000"] / 1e9
+        simulated_s = next(float(n.split(", ")[1].split()[0]) for n in notes if n.startswith("mixed"))
+        events = next(int(n.split(": ")[1].split()[0]) for n in notes if n.startswith("mixed"))
+        wall_s = event * events / 1e9
+        lines += [
+            f"- simulated events per second on one core: **{1e9 / event / 1e6:.2f} M/s** (target: at least 1 M/s)",
+            f"- ratio simulator/floor: **{event / floor:.1f}x** per event (the floor is the bare event queue)",
+            f"- simulated seconds per wall second: **{simulated_s / wall_s:,.0f}x** real time (target: at least 1000x)",
+            f"- seeds of the 1,000-message work-queue per hour: **{3600 / seed_s:,.0f}** on one core, "
+            f"**{2 * 3600 / seed_s:,.0f}** on this machine's 2 cores (target: at least 500,000)",
+            *[f"- {note.strip()}" for note in notes],
+            "- a simulated run's time includes the heal phase's wait for the last consumer-timeout",
+            "  timer (10 s), which is why simulated time runs so far ahead of wall time.",
             "",
         ]
     report.write_text("\n".join(lines))

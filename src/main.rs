@@ -132,6 +132,9 @@ enum Commands {
         /// Sweep a deliberately broken broker.
         #[arg(long)]
         mutant: Option<String>,
+        /// Messages per run, in all (default: drawn from each seed, 10 to 180).
+        #[arg(long)]
+        messages: Option<u64>,
         /// Shrink the first failing seed and print its smallest case and chart.
         #[arg(long)]
         shrink: bool,
@@ -233,15 +236,16 @@ fn main() -> ExitCode {
             first,
             jobs,
             mutant,
+            messages,
             shrink,
         }) => {
-            return run_sweep(
-                &workload,
-                first..first + seeds,
+            let seeds = first..first + seeds;
+            let options = SweepOptions {
                 jobs,
-                mutant.as_deref(),
+                messages,
                 shrink,
-            )
+            };
+            return run_sweep(&workload, seeds, mutant.as_deref(), options);
         }
         Some(Commands::Check {
             model,
@@ -261,7 +265,14 @@ fn main() -> ExitCode {
             };
             return run_check(&model, mutant.as_deref(), messages, crashes, &options);
         }
-        None => return run_sweep("all", 0..SWEEP_SEEDS, None, None, false),
+        None => {
+            let options = SweepOptions {
+                jobs: None,
+                messages: None,
+                shrink: false,
+            };
+            return run_sweep("all", 0..SWEEP_SEEDS, None, options);
+        }
     };
     let patterns: Vec<&str> = match pattern.as_str() {
         "all" => PATTERNS.to_vec(),
@@ -435,14 +446,26 @@ fn print_shrunk(seed: u64, options: Options, checker: &str) {
     println!("{}", sim::chart::sequence_chart(&history));
 }
 
+/// How `brokerlab sweep` runs.
+#[derive(Clone, Copy, Debug)]
+struct SweepOptions {
+    jobs: Option<usize>,
+    messages: Option<u64>,
+    shrink: bool,
+}
+
 /// `brokerlab sweep` (and the default command): many seeds on every core.
 fn run_sweep(
     workload: &str,
     seeds: std::ops::Range<u64>,
-    jobs: Option<usize>,
     mutant: Option<&str>,
-    shrink: bool,
+    options: SweepOptions,
 ) -> ExitCode {
+    let SweepOptions {
+        jobs,
+        messages,
+        shrink,
+    } = options;
     let workloads = if workload == "all" {
         Workload::ALL.to_vec()
     } else {
@@ -461,6 +484,7 @@ fn run_sweep(
         seeds: seeds.clone(),
         jobs,
         mutant,
+        messages,
     };
     println!(
         "brokerlab sweep: seeds {}..{} of {} workload(s), swarm faults, {jobs} job(s)",
@@ -482,7 +506,7 @@ fn run_sweep(
     );
     let failed = sweep.failures().next().cloned();
     if let (true, Some(failed)) = (shrink, &failed) {
-        let options = Options::swarm(failed.seed, failed.workload).with_mutant(mutant);
+        let options = sim::sweep::options(failed.workload, failed.seed, mutant, messages);
         if let Some(checker) = failed.failed.first().filter(|name| **name != "panic") {
             print_shrunk(failed.seed, options, checker);
         }

@@ -22,6 +22,8 @@ pub struct Plan {
     pub jobs: usize,
     /// A deliberately broken broker.
     pub mutant: Option<Mutant>,
+    /// Messages per run, in all (default: drawn from each seed).
+    pub messages: Option<u64>,
 }
 
 /// Runs every (workload, seed) of the plan on `plan.jobs` threads.
@@ -36,7 +38,7 @@ pub fn run(plan: &Plan) -> Sweep {
         .flat_map(|workload| plan.seeds.clone().map(move |seed| (*workload, seed)))
         .collect();
     let jobs = plan.jobs.max(1);
-    let mutant = plan.mutant;
+    let (mutant, messages) = (plan.mutant, plan.messages);
     let outcomes: Vec<Vec<SeedOutcome>> = thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|job| {
@@ -45,7 +47,7 @@ pub fn run(plan: &Plan) -> Sweep {
                     runs.iter()
                         .skip(job)
                         .step_by(jobs)
-                        .map(|(workload, seed)| run_seed(*workload, *seed, mutant))
+                        .map(|(workload, seed)| run_seed(*workload, *seed, mutant, messages))
                         .collect()
                 })
             })
@@ -55,7 +57,7 @@ pub fn run(plan: &Plan) -> Sweep {
             .map(|worker| worker.join().expect("a sweep worker panicked"))
             .collect()
     });
-    let mut sweep = Sweep::new(mutant);
+    let mut sweep = Sweep::new(mutant, messages);
     for outcome in outcomes.into_iter().flatten() {
         sweep.add(outcome);
     }

@@ -15,6 +15,7 @@ fn the_correct_core_passes_two_thousand_seeds_of_every_workload() {
         seeds: 0..CI_SEEDS,
         jobs: 2,
         mutant: None,
+        messages: None,
     };
     let sweep = run(&plan);
     assert_eq!(sweep.runs(), CI_SEEDS * Workload::ALL.len() as u64);
@@ -28,6 +29,7 @@ fn a_sweep_reports_the_same_with_one_job_or_two() {
         seeds: 5_000..5_040,
         jobs,
         mutant: Some(brokerlab::core::Mutant::LoseOnRequeue),
+        messages: None,
     };
     let one = run(&plan(1));
     let two = run(&plan(2));

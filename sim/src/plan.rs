@@ -191,6 +191,15 @@ impl Options {
         }
     }
 
+    /// The same options with about `total` messages in all, shared out
+    /// among the producers (the standard sweep draws 10 to 180).
+    #[must_use]
+    pub fn with_messages(mut self, total: u64) -> Options {
+        let producers = self.workload.producers as u64;
+        self.workload.messages_per_producer = total.div_ceil(producers).max(1);
+        self
+    }
+
     /// The same options with a mutant broker.
     #[must_use]
     pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Options {

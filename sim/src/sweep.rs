@@ -33,10 +33,31 @@ pub struct SeedOutcome {
     pub simulated_ns: u64,
 }
 
+/// The options a sweep runs `seed` of `workload` with: drawn from the seed,
+/// with the sweep's mutant and, if it sets one, its message count.
+#[must_use]
+pub fn options(
+    workload: Workload,
+    seed: u64,
+    mutant: Option<Mutant>,
+    messages: Option<u64>,
+) -> Options {
+    let options = Options::swarm(seed, workload).with_mutant(mutant);
+    match messages {
+        Some(total) => options.with_messages(total),
+        None => options,
+    }
+}
+
 /// Runs one seed of a sweep.
 #[must_use]
-pub fn run_seed(workload: Workload, seed: u64, mutant: Option<Mutant>) -> SeedOutcome {
-    let options = Options::swarm(seed, workload).with_mutant(mutant);
+pub fn run_seed(
+    workload: Workload,
+    seed: u64,
+    mutant: Option<Mutant>,
+    messages: Option<u64>,
+) -> SeedOutcome {
+    let options = options(workload, seed, mutant, messages);
     match run_catching(seed, options) {
         Ok(report) => outcome(workload, &report),
         Err(panic) => SeedOutcome {
@@ -78,14 +99,16 @@ pub struct Sweep {
     tallies: BTreeMap<Workload, Tally>,
     failures: BTreeMap<(Workload, u64), SeedOutcome>,
     mutant: Option<Mutant>,
+    messages: Option<u64>,
 }
 
 impl Sweep {
-    /// An empty sweep (of a mutant broker, if given).
+    /// An empty sweep (of a mutant broker, and with a fixed message count, if given).
     #[must_use]
-    pub fn new(mutant: Option<Mutant>) -> Sweep {
+    pub fn new(mutant: Option<Mutant>, messages: Option<u64>) -> Sweep {
         Sweep {
             mutant,
+            messages,
             ..Sweep::default()
         }
     }
@@ -158,7 +181,7 @@ impl fmt::Display for Sweep {
             )?;
         }
         for outcome in self.failures.values() {
-            let options = Options::swarm(outcome.seed, outcome.workload).with_mutant(self.mutant);
+            let options = options(outcome.workload, outcome.seed, self.mutant, self.messages);
             writeln!(f, "FAILED {}", plan_line(outcome.seed, &options))?;
             writeln!(
                 f,
