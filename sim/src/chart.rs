@@ -1,7 +1,9 @@
 //! A run's history as a Mermaid sequence chart, for reading a (shrunk)
 //! counterexample: producers on the left, the broker in the middle,
 //! consumers on the right, and crashes, expiries and dead-letterings as
-//! notes over the broker.
+//! notes over the broker. Messages are named by publish attempt (`a0x7`:
+//! what the producer wrote in the body) and, once the broker has them, by
+//! the broker's id (`id 7`).
 
 use crate::history::{Entry, History, Settle};
 use crate::plan::Millis;
@@ -79,6 +81,7 @@ fn line(entry: &Entry) -> Option<String> {
         Entry::Deliver {
             consumer,
             queue,
+            message,
             delivery_tag,
             redelivered,
             stamp,
@@ -86,7 +89,10 @@ fn line(entry: &Entry) -> Option<String> {
         } => {
             let attempt = stamp.map_or_else(|| "?".to_owned(), |s| format!("a{:#x}", s.attempt));
             let flag = if *redelivered { " redelivered" } else { "" };
-            format!("B->>C{consumer}: deliver {attempt} from {queue} tag {delivery_tag}{flag}")
+            format!(
+                "B->>C{consumer}: deliver {attempt} (id {}) from {queue} tag {delivery_tag}{flag}",
+                message.0
+            )
         }
         Entry::Settle {
             consumer,
@@ -113,7 +119,7 @@ fn line(entry: &Entry) -> Option<String> {
         Entry::Restart => "Note over B: restart, recovered from the log".to_owned(),
         Entry::Broker { event, .. } => match event {
             Event::Expired { message, queue } => {
-                format!("Note over B: message {} expired in {queue}", message.0)
+                format!("Note over B: id {} expired in {queue}", message.0)
             }
             Event::DeadLettered {
                 message,
@@ -121,12 +127,12 @@ fn line(entry: &Entry) -> Option<String> {
                 reason,
                 ..
             } => format!(
-                "Note over B: message {} dead-lettered from {queue} ({})",
+                "Note over B: id {} dead-lettered from {queue} ({})",
                 message.0,
                 reason.as_str()
             ),
             Event::Requeued { message, queue } => {
-                format!("Note over B: message {} requeued in {queue}", message.0)
+                format!("Note over B: id {} requeued in {queue}", message.0)
             }
             _ => return None,
         },
@@ -157,7 +163,7 @@ mod tests {
             "participant C0",
             "P0->>B: publish",
             "B-->>P0: confirm",
-            "B->>C0: deliver a0x1 from work tag 1",
+            "B->>C0: deliver a0x1 (id 1) from work tag 1",
             "C0->>B: ack tag 1",
             "CRASH",
         ] {

@@ -4,7 +4,8 @@
 //! A swarm run is a function of its seed and its options, so shrinking works
 //! on the options with the seed held: it tries simpler options one change at
 //! a time (a fault kind switched off, a client fewer, half the messages, a
-//! window of one, no requeues, a shorter safety phase, no think time) and
+//! window of one, no requeues, a shorter safety phase, no think time, no
+//! clock drift or compaction) and
 //! keeps a change when the run still breaks the same checker. It repeats
 //! until no change is kept, and reports the smallest options, which print as
 //! one line and reproduce with `brokerlab sim`. Each candidate is a full,
@@ -39,6 +40,8 @@ pub fn size(options: &Options) -> (usize, u64, usize) {
         plan.partition.is_some(),
         plan.clog.is_some(),
         plan.crash.is_some(),
+        plan.client_crash.is_some(),
+        plan.clock_jump.is_some(),
     ]
     .into_iter()
     .filter(|on| *on)
@@ -115,9 +118,15 @@ fn candidates(options: &Options) -> Vec<Options> {
     with(&|o| o.plan.partition = None);
     with(&|o| o.plan.link_drop_every_ns = None);
     with(&|o| o.plan.clog = None);
+    with(&|o| o.plan.client_crash = None);
+    with(&|o| o.plan.clock_jump = None);
+    with(&|o| o.plan.drift_ppm = 0);
+    with(&|o| o.plan.compact_above_bytes = None);
+    with(&|o| o.plan.partition_one_way = false);
     with(&|o| o.plan.disk = Default::default());
     with(&|o| o.plan.safety_phase_ns /= 2);
     with(&|o| o.workload.requeue_per_mille = 0);
+    with(&|o| o.workload.slow_consumers = 0);
     with(&|o| o.workload.publish_window = 1);
     with(&|o| o.workload.prefetch = 1);
     with(&|o| o.workload.work = Span::new(0, 0));
