@@ -14,6 +14,7 @@ pub mod check;
 pub mod clients;
 pub mod crash_recovery;
 pub mod dlq;
+pub mod explore;
 pub mod idempotency;
 pub mod ordering;
 pub mod properties;
