@@ -7,9 +7,13 @@ use brokerlab::walkthrough::{self, PATTERNS};
 use clap::{Parser, Subcommand};
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::thread;
+use std::time::Instant;
 
 /// `brokerlab check`'s exit code when a property fails (the simulator's safety code).
 const EXIT_PROPERTY_FAILS: u8 = 129;
+/// Seeds per workload of the standard sweep.
+const SWEEP_SEEDS: u64 = 1000;
 
 /// brokerlab: a reference AMQP 0-9-1 broker on a sans-IO core, and the lab that proves it.
 #[derive(Parser)]
@@ -21,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Walk through one of the seed document's patterns step by step (the default).
+    /// Walk through one of the seed document's patterns step by step.
     Walkthrough {
         /// Which pattern: work-queue, pubsub, routing, request-reply, dlq-retry, ttl,
         /// priority, ordering-by-key, idempotency, prefetch, or all of them in turn.
@@ -36,6 +40,9 @@ enum Commands {
         /// Directory of the broker's log.
         #[arg(long, default_value = "brokerlab-data")]
         data_dir: std::path::PathBuf,
+        /// Users, vhosts and permissions: a RabbitMQ definitions file (JSON).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -81,7 +88,8 @@ enum Commands {
     /// Prints the seed's plan, a summary and any violation. Exit codes: 0 pass,
     /// 127 panic in the system under test, 128 liveness violation, 129 safety violation.
     Sim {
-        /// Which workload: work-queue.
+        /// Which workload: work-queue, pubsub, topic, dlq-retry, ttl, priority,
+        /// idempotent-consumer, mixed.
         #[arg(long, default_value = "work-queue")]
         workload: String,
         /// The seed: it draws the plan and every choice of the run.
@@ -90,6 +98,46 @@ enum Commands {
         /// Run a deliberately broken broker (lose-on-requeue, no-redelivered-flag, ...).
         #[arg(long)]
         mutant: Option<String>,
+        /// Print every event the simulation dispatched, in order.
+        #[arg(long)]
+        trace: bool,
+        /// Print the history the checkers judged (client and broker entries).
+        #[arg(long)]
+        history: bool,
+        /// Print the history as a Mermaid sequence chart.
+        #[arg(long)]
+        chart: bool,
+        /// When the run fails, shrink it and print the smallest failing options and their chart.
+        #[arg(long)]
+        shrink: bool,
+    },
+    /// Run the simulator over many seeds of every workload, with swarm faults (the default).
+    ///
+    /// Prints a summary per workload, every failing seed with its plan, and
+    /// the wall-clock figures. Exit code: the highest of the runs' (0 when
+    /// every run passed).
+    Sweep {
+        /// A workload, or `all`.
+        #[arg(long, default_value = "all")]
+        workload: String,
+        /// Seeds per workload.
+        #[arg(long, default_value_t = SWEEP_SEEDS)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+        /// Threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Sweep a deliberately broken broker.
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Messages per run, in all (default: drawn from each seed, 10 to 180).
+        #[arg(long)]
+        messages: Option<u64>,
+        /// Shrink the first failing seed and print its smallest case and chart.
+        #[arg(long)]
+        shrink: bool,
     },
     /// Model-check the real core with stateright and print each property's verdict.
     ///
@@ -144,7 +192,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let pattern = match cli.command {
         Some(Commands::Walkthrough { pattern }) => pattern,
-        Some(Commands::Serve { listen, data_dir }) => return run_serve(listen, data_dir),
+        Some(Commands::Serve {
+            listen,
+            data_dir,
+            config,
+        }) => return run_serve(listen, data_dir, config),
         Some(Commands::Perf {
             uri,
             producers,
@@ -183,7 +235,36 @@ fn main() -> ExitCode {
             workload,
             seed,
             mutant,
-        }) => return run_sim(&workload, seed, mutant.as_deref()),
+            trace,
+            history,
+            chart,
+            shrink,
+        }) => {
+            let show = Show {
+                trace,
+                history,
+                chart,
+                shrink,
+            };
+            return run_sim(&workload, seed, mutant.as_deref(), show);
+        }
+        Some(Commands::Sweep {
+            workload,
+            seeds,
+            first,
+            jobs,
+            mutant,
+            messages,
+            shrink,
+        }) => {
+            let seeds = first..first + seeds;
+            let options = SweepOptions {
+                jobs,
+                messages,
+                shrink,
+            };
+            return run_sweep(&workload, seeds, mutant.as_deref(), options);
+        }
         Some(Commands::Check {
             model,
             threads,
@@ -209,7 +290,14 @@ fn main() -> ExitCode {
             messages,
             crashes,
         }) => return run_explore(&model, listen, mutant.as_deref(), messages, crashes),
-        None => "work-queue".to_owned(),
+        None => {
+            let options = SweepOptions {
+                jobs: None,
+                messages: None,
+                shrink: false,
+            };
+            return run_sweep("all", 0..SWEEP_SEEDS, None, options);
+        }
     };
     let patterns: Vec<&str> = match pattern.as_str() {
         "all" => PATTERNS.to_vec(),
@@ -272,6 +360,35 @@ fn run_check(
     }
 }
 
+/// What `brokerlab sim` prints besides the report.
+#[derive(Clone, Copy, Debug)]
+struct Show {
+    trace: bool,
+    history: bool,
+    chart: bool,
+    shrink: bool,
+}
+
+fn workload_by_name(name: &str) -> Result<Workload, ExitCode> {
+    Workload::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Workload::ALL.iter().map(|known| known.name()).collect();
+        eprintln!("unknown workload '{name}'; known: {}", known.join(", "));
+        ExitCode::from(2)
+    })
+}
+
+fn mutant_by_name(name: Option<&str>) -> Result<Option<Mutant>, ExitCode> {
+    match name.map(|name| (name, Mutant::from_name(name))) {
+        None => Ok(None),
+        Some((_, Some(mutant))) => Ok(Some(mutant)),
+        Some((name, None)) => {
+            let known: Vec<&str> = Mutant::ALL.iter().map(|known| known.name()).collect();
+            eprintln!("unknown mutant '{name}'; known: {}", known.join(", "));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 /// The model `name` with the command line's overrides and its configuration
 /// in words, or `None` (having said why) when a name is unknown.
 fn model_or_exit(
@@ -325,45 +442,151 @@ fn run_explore(
 }
 
 /// `brokerlab sim`: runs one seed and exits with the simulator's exit code.
-fn run_sim(workload: &str, seed: u64, mutant: Option<&str>) -> ExitCode {
-    let Some(workload) = Workload::from_name(workload) else {
-        let known: Vec<&str> = Workload::ALL.iter().map(|known| known.name()).collect();
-        eprintln!("unknown workload '{workload}'; known: {}", known.join(", "));
-        return ExitCode::from(2);
-    };
-    let mutant = match mutant.map(|name| (name, Mutant::from_name(name))) {
-        None => None,
-        Some((_, Some(mutant))) => Some(mutant),
-        Some((name, None)) => {
-            let known: Vec<&str> = Mutant::ALL.iter().map(|known| known.name()).collect();
-            eprintln!("unknown mutant '{name}'; known: {}", known.join(", "));
-            return ExitCode::from(2);
-        }
+fn run_sim(workload: &str, seed: u64, mutant: Option<&str>, show: Show) -> ExitCode {
+    let (workload, mutant) = match (workload_by_name(workload), mutant_by_name(mutant)) {
+        (Ok(workload), Ok(mutant)) => (workload, mutant),
+        (Err(code), _) | (_, Err(code)) => return code,
     };
     let options = Options::swarm(seed, workload).with_mutant(mutant);
     println!("{}", sim::plan_line(seed, &options));
-    match sim::run_catching(seed, options) {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::from(report.exit_code())
-        }
-        Err(panic) => {
-            println!("PANIC in the system under test: {panic}");
-            println!("result: panic (exit {})", sim::EXIT_PANIC);
-            ExitCode::from(sim::EXIT_PANIC)
+    let mut simulation = sim::Simulation::new(seed, options.clone());
+    if show.trace {
+        simulation = simulation.keeping_trace();
+    }
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        simulation.run_keeping_history()
+    }));
+    let Ok((report, history)) = run else {
+        println!("PANIC in the system under test (its message is above)");
+        println!("result: panic (exit {})", sim::EXIT_PANIC);
+        return ExitCode::from(sim::EXIT_PANIC);
+    };
+    for line in report.trace.iter().flatten() {
+        println!("{line}");
+    }
+    if show.history {
+        for timed in history.entries() {
+            println!("{} {:?}", sim::plan::Millis(timed.at_ns), timed.entry);
         }
     }
+    if show.chart {
+        println!("{}", sim::chart::sequence_chart(&history));
+    }
+    println!("{report}");
+    if let (true, Some(violation)) = (show.shrink, report.violations.first()) {
+        print_shrunk(seed, options, violation.checker);
+    }
+    ExitCode::from(report.exit_code())
+}
+
+/// Shrinks a failing run and prints the smallest case, its report and its chart.
+fn print_shrunk(seed: u64, options: Options, checker: &str) {
+    let shrunk = sim::shrink::shrink(seed, options.clone(), checker);
+    println!(
+        "\nshrunk {checker} in {} steps ({} runs):",
+        shrunk.steps, shrunk.runs
+    );
+    println!("  from {}", sim::plan_line(seed, &options));
+    println!("  to   {}", sim::plan_line(seed, &shrunk.options));
+    let (_, history) = sim::Simulation::new(seed, shrunk.options).run_keeping_history();
+    println!("{}", shrunk.report);
+    println!("{}", sim::chart::sequence_chart(&history));
+}
+
+/// How `brokerlab sweep` runs.
+#[derive(Clone, Copy, Debug)]
+struct SweepOptions {
+    jobs: Option<usize>,
+    messages: Option<u64>,
+    shrink: bool,
+}
+
+/// `brokerlab sweep` (and the default command): many seeds on every core.
+fn run_sweep(
+    workload: &str,
+    seeds: std::ops::Range<u64>,
+    mutant: Option<&str>,
+    options: SweepOptions,
+) -> ExitCode {
+    let SweepOptions {
+        jobs,
+        messages,
+        shrink,
+    } = options;
+    let workloads = if workload == "all" {
+        Workload::ALL.to_vec()
+    } else {
+        match workload_by_name(workload) {
+            Ok(workload) => vec![workload],
+            Err(code) => return code,
+        }
+    };
+    let mutant = match mutant_by_name(mutant) {
+        Ok(mutant) => mutant,
+        Err(code) => return code,
+    };
+    let jobs = jobs.unwrap_or_else(|| thread::available_parallelism().map_or(1, usize::from));
+    let plan = brokerlab::sweep::Plan {
+        workloads,
+        seeds: seeds.clone(),
+        jobs,
+        mutant,
+        messages,
+    };
+    println!(
+        "brokerlab sweep: seeds {}..{} of {} workload(s), swarm faults, {jobs} job(s)",
+        seeds.start,
+        seeds.end,
+        plan.workloads.len()
+    );
+    let started = Instant::now();
+    let sweep = brokerlab::sweep::run(&plan);
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    print!("{sweep}");
+    let runs = sweep.runs() as f64;
+    println!(
+        "wall: {wall:.2}s, {:.0} seeds/s ({:.0} seeds/hour), {:.2}M events/s, {:.0}x real time",
+        runs / wall,
+        runs / wall * 3600.0,
+        sweep.events() as f64 / wall / 1e6,
+        sweep.simulated_ns() as f64 / 1e9 / wall
+    );
+    let failed = sweep.failures().next().cloned();
+    if let (true, Some(failed)) = (shrink, &failed) {
+        let options = sim::sweep::options(failed.workload, failed.seed, mutant, messages);
+        if let Some(checker) = failed.failed.first().filter(|name| **name != "panic") {
+            print_shrunk(failed.seed, options, checker);
+        }
+    }
+    match failed {
+        None => println!("result: every run passed"),
+        Some(_) => println!("result: failures (exit {})", sweep.exit_code()),
+    }
+    ExitCode::from(sweep.exit_code())
 }
 
 /// `brokerlab serve`: logs to stderr and serves until a signal.
-fn run_serve(listen: std::net::SocketAddr, data_dir: std::path::PathBuf) -> ExitCode {
+fn run_serve(
+    listen: std::net::SocketAddr,
+    data_dir: std::path::PathBuf,
+    config: Option<std::path::PathBuf>,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .init();
+    let users = match config.as_deref().map(brokerlab::server::Users::from_file) {
+        None => brokerlab::server::Users::default(),
+        Some(Ok(users)) => users,
+        Some(Err(error)) => {
+            eprintln!("brokerlab serve: --config {error}");
+            return ExitCode::from(2);
+        }
+    };
     let options = brokerlab::server::Options {
         listen,
         data_dir,
+        users,
         ..brokerlab::server::Options::new()
     };
     match brokerlab::server::serve_until_signal(options) {
