@@ -32,11 +32,19 @@ pub fn sequence_chart(history: &History) -> String {
     }
     let mut chart = String::from("sequenceDiagram\n");
     for producer in &producers {
-        let _ = writeln!(chart, "    participant P{producer} as producer {producer}");
+        let _ = writeln!(
+            chart,
+            "    participant P{producer} as {}",
+            name(*producer, "producer")
+        );
     }
     chart.push_str("    participant B as broker\n");
     for consumer in &consumers {
-        let _ = writeln!(chart, "    participant C{consumer} as consumer {consumer}");
+        let _ = writeln!(
+            chart,
+            "    participant C{consumer} as {}",
+            name(*consumer, "consumer")
+        );
     }
     let mut lines = 0;
     let mut left_out = 0;
@@ -55,6 +63,18 @@ pub fn sequence_chart(history: &History) -> String {
         let _ = writeln!(chart, "    Note over B: {left_out} more steps left out");
     }
     chart
+}
+
+/// A participant's label: requesters and responders have numbers of their own.
+fn name(number: usize, role: &str) -> String {
+    use crate::client::{REQUESTER_BASE, RESPONDER_BASE};
+    if number >= RESPONDER_BASE {
+        format!("responder {} (replies)", number - RESPONDER_BASE)
+    } else if number >= REQUESTER_BASE {
+        format!("requester {} (its replies)", number - REQUESTER_BASE)
+    } else {
+        format!("{role} {number}")
+    }
 }
 
 /// One entry as a chart line, or `None` for entries the chart leaves out.
@@ -111,6 +131,14 @@ fn line(entry: &Entry) -> Option<String> {
         Entry::Effect { consumer, payload } => {
             format!("Note over C{consumer}: effect of m{payload:#x}")
         }
+        Entry::Answer {
+            requester,
+            correlation,
+            ..
+        } => format!(
+            "Note over P{requester}: answer to {}",
+            correlation.as_deref().unwrap_or("?")
+        ),
         Entry::GaveUp { consumer, payload } => {
             format!("Note over C{consumer}: gave up on m{payload:#x}")
         }

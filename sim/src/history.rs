@@ -220,6 +220,15 @@ pub enum Entry {
         /// The logical message.
         payload: u64,
     },
+    /// A requester received a reply.
+    Answer {
+        /// Which requester (producer).
+        requester: usize,
+        /// The reply's correlation id.
+        correlation: Option<String>,
+        /// The logical message the reply's body names.
+        payload: Option<u64>,
+    },
     /// A consumer gave up on a message after its retries (acked it unprocessed).
     GaveUp {
         /// Which consumer.

@@ -58,3 +58,9 @@ fn idempotent_consumer_passes_with_one_effect_per_message() {
 fn mixed_passes() {
     passes(Workload::Mixed, 20);
 }
+
+#[test]
+fn request_reply_passes_with_every_request_answered() {
+    let reports = passes(Workload::RequestReply, 40);
+    assert!(reports.iter().all(|report| report.summary.deliveries > 0));
+}

@@ -23,6 +23,7 @@ pub mod no_phantom;
 pub mod prefetch_respected;
 pub mod queue_order;
 pub mod redelivery_flagged;
+pub mod reply_correlated;
 
 use crate::history::History;
 use crate::plan::Millis;
@@ -73,7 +74,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 8] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 9] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -82,6 +83,7 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 8] = [
     (no_expired_delivery::NAME, no_expired_delivery::check),
     (dead_letter_accounting::NAME, dead_letter_accounting::check),
     (confirm_after_durable::NAME, confirm_after_durable::check),
+    (reply_correlated::NAME, reply_correlated::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.

@@ -8,14 +8,19 @@
 //! whose `x-death` says it was rejected that often. An idempotent consumer
 //! checks the store of processed message ids shared by the workload's
 //! consumers before applying a message's effect, and records the effect and
-//! the id in one step (the seed document's pattern). When its connection
+//! the id in one step (the seed document's pattern). A responder
+//! (request-reply) answers each request it would ack: it publishes a reply
+//! to the request's `reply_to` with its `correlation_id`, persistent and
+//! with publisher confirms, and acks the request only once the reply is
+//! confirmed, so a crash in between duplicates a reply and never loses one.
+//! When its connection
 //! drops, the deliveries it held go back to the queue on the broker's side,
 //! and it reconnects.
 
 use super::{Context, Outbox, CHANNEL};
 use crate::history::{Deaths, Entry, Settle, Stamp};
 use crate::plan::Span;
-use brokerlab_core::{ChannelId, Command, ConnectionId, Reply};
+use brokerlab_core::{ChannelId, Command, ConnectionId, Properties, Reply};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -23,6 +28,9 @@ use std::sync::Arc;
 /// may send more than the prefetch, which a checker must see rather than a
 /// client assertion, so the bound is far above any prefetch.
 const HELD_MAX: usize = 65_536;
+
+/// Attempt numbers of replies carry this bit, apart from producers' attempts.
+const REPLY_ATTEMPTS: u64 = 1 << 62;
 
 /// How a consumer behaves.
 #[derive(Clone, Debug)]
@@ -45,6 +53,15 @@ pub struct ConsumerSpec {
     pub give_up_after: Option<u64>,
     /// Deduplicates by message id before applying a message's effect.
     pub idempotent: bool,
+    /// Answers each request with a reply to its `reply_to`.
+    pub respond: bool,
+}
+
+/// Where a reply goes: the request's `reply_to` and `correlation_id`.
+#[derive(Clone, Debug)]
+struct ReplyTo {
+    queue: Arc<str>,
+    correlation: Option<String>,
 }
 
 /// A delivery being worked on.
@@ -52,6 +69,7 @@ pub struct ConsumerSpec {
 struct Held {
     how: Settle,
     payload: Option<u64>,
+    reply_to: Option<ReplyTo>,
 }
 
 /// The consumer state machine.
@@ -62,6 +80,11 @@ pub struct Consumer {
     conn: Option<ConnectionId>,
     /// Deliveries being worked on, by (when they will be settled, delivery tag).
     held: BTreeMap<(u64, u64), Held>,
+    /// A responder's replies waiting for their confirms, by confirm
+    /// sequence number: the request's delivery tag, and the reply's stamp.
+    replying: BTreeMap<u64, (u64, Stamp)>,
+    next_seq: u64,
+    replies: u64,
 }
 
 impl Consumer {
@@ -74,6 +97,9 @@ impl Consumer {
             outbox: Outbox::default(),
             conn: None,
             held: BTreeMap::new(),
+            replying: BTreeMap::new(),
+            next_seq: 1,
+            replies: 0,
         }
     }
 
@@ -81,27 +107,17 @@ impl Consumer {
         assert!(self.held.is_empty(), "nothing is held on a new connection");
         self.conn = Some(conn);
         self.outbox.send(CHANNEL, Command::ChannelOpen);
+        if self.spec.respond {
+            self.outbox.send(CHANNEL, Command::ConfirmSelect);
+            self.next_seq = 1;
+        }
         for command in self.spec.setup.iter() {
             self.outbox.send(CHANNEL, command.clone());
         }
-        self.outbox.send(
-            CHANNEL,
-            Command::BasicQos {
-                prefetch_size: 0,
-                prefetch_count: self.spec.prefetch,
-                global: false,
-            },
-        );
-        self.outbox.send(
-            CHANNEL,
-            Command::BasicConsume {
-                queue: self.spec.queue.to_string(),
-                consumer_tag: format!("consumer-{}", self.spec.id),
-                no_ack: false,
-                exclusive: false,
-                arguments: Default::default(),
-            },
-        );
+        self.outbox.send(CHANNEL, super::qos(self.spec.prefetch));
+        let tag = format!("consumer-{}", self.spec.id);
+        self.outbox
+            .send(CHANNEL, super::consume(&self.spec.queue, &tag));
         let entry = Entry::Consume {
             consumer: self.spec.id,
             conn,
@@ -141,8 +157,20 @@ impl Consumer {
                 };
                 context.history.record(context.now_ns, entry);
                 let payload = stamp.map(|stamp| stamp.payload);
-                self.hold(context, delivery_tag, payload, gives_up);
+                let reply_to = self.spec.respond.then(|| ReplyTo {
+                    queue: message.properties.reply_to.as_deref().unwrap_or("").into(),
+                    correlation: message.properties.correlation_id.clone(),
+                });
+                self.hold(context, delivery_tag, payload, gives_up, reply_to);
             }
+            Reply::ConfirmAck {
+                delivery_tag,
+                multiple,
+            } => self.replies_confirmed(context, delivery_tag, multiple, true),
+            Reply::ConfirmNack {
+                delivery_tag,
+                multiple,
+            } => self.replies_confirmed(context, delivery_tag, multiple, false),
             // Cancelled or closed by the broker: not part of this workload; start over.
             Reply::Cancel { .. } | Reply::Close { .. } => self.outbox.close(),
             _ => {}
@@ -164,6 +192,7 @@ impl Consumer {
         delivery_tag: u64,
         payload: Option<u64>,
         gives_up: bool,
+        reply_to: Option<ReplyTo>,
     ) {
         assert!(self.held.len() < HELD_MAX, "held deliveries bound reached");
         let how = if gives_up {
@@ -187,13 +216,120 @@ impl Consumer {
             Settle::Ack
         };
         let settle_at_ns = context.now_ns + self.spec.work.draw(context.rng);
-        self.held
-            .insert((settle_at_ns, delivery_tag), Held { how, payload });
+        let held = Held {
+            how,
+            payload,
+            reply_to,
+        };
+        self.held.insert((settle_at_ns, delivery_tag), held);
+    }
+
+    /// Confirms of replies: ack (or, on a nack, requeue) their requests.
+    fn replies_confirmed(
+        &mut self,
+        context: &mut Context<'_>,
+        seq: u64,
+        multiple: bool,
+        ack: bool,
+    ) {
+        let Some(conn) = self.conn else {
+            return;
+        };
+        let settled: Vec<u64> = if multiple {
+            self.replying.range(..=seq).map(|(seq, _)| *seq).collect()
+        } else {
+            vec![seq]
+        };
+        for seq in settled {
+            let Some((delivery_tag, stamp)) = self.replying.remove(&seq) else {
+                continue;
+            };
+            let producer = super::RESPONDER_BASE + self.spec.id;
+            let entry = Entry::Confirm {
+                producer,
+                stamp,
+                ack,
+            };
+            context.history.record(context.now_ns, entry);
+            let (command, how) = if ack {
+                let command = Command::BasicAck {
+                    delivery_tag,
+                    multiple: false,
+                };
+                (command, Settle::Ack)
+            } else {
+                let command = Command::BasicNack {
+                    delivery_tag,
+                    multiple: false,
+                    requeue: true,
+                };
+                (command, Settle::Nack)
+            };
+            self.outbox.send(CHANNEL, command);
+            let entry = Entry::Settle {
+                consumer: self.spec.id,
+                conn,
+                channel: CHANNEL,
+                delivery_tag,
+                how,
+            };
+            context.history.record(context.now_ns, entry);
+        }
+    }
+
+    /// Publishes the reply to a request; the request is acked when it is confirmed.
+    fn reply(
+        &mut self,
+        context: &mut Context<'_>,
+        conn: ConnectionId,
+        delivery_tag: u64,
+        payload: u64,
+        reply_to: ReplyTo,
+    ) {
+        self.replies += 1;
+        let id = self.spec.id as u64;
+        let stamp = Stamp {
+            payload,
+            attempt: REPLY_ATTEMPTS | id << 32 | self.replies,
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let properties = Properties {
+            delivery_mode: Some(2),
+            correlation_id: reply_to.correlation,
+            ..Properties::default()
+        };
+        self.outbox.send(
+            CHANNEL,
+            Command::BasicPublish {
+                exchange: "".into(),
+                routing_key: reply_to.queue.clone(),
+                mandatory: false,
+                immediate: false,
+                properties: Arc::new(properties),
+                body: stamp.encode(),
+            },
+        );
+        assert!(self.replying.len() < HELD_MAX, "replies in flight bound");
+        self.replying.insert(seq, (delivery_tag, stamp));
+        let entry = Entry::Publish {
+            producer: super::RESPONDER_BASE + self.spec.id,
+            conn,
+            channel: CHANNEL,
+            seq,
+            stamp,
+            routes: Arc::from([reply_to.queue]),
+            priority: None,
+            expiration_ms: None,
+        };
+        context.history.record(context.now_ns, entry);
     }
 
     pub(super) fn handle_closed(&mut self, _: &mut Context<'_>) {
         self.conn = None;
         self.outbox.clear();
+        // Unconfirmed replies are lost with their channel; their requests come back.
+        self.replying.clear();
         // The broker requeues what the connection held; nothing to settle.
         self.held.clear();
     }
@@ -207,7 +343,15 @@ impl Consumer {
             if settle_at_ns > context.now_ns {
                 break;
             }
-            let Held { how, payload } = entry.remove();
+            let Held {
+                how,
+                payload,
+                reply_to,
+            } = entry.remove();
+            if let (Settle::Ack, Some(payload), Some(reply_to)) = (how, payload, reply_to) {
+                self.reply(context, conn, delivery_tag, payload, reply_to);
+                continue;
+            }
             if let (true, Settle::Ack, Some(payload)) = (self.spec.idempotent, how, payload) {
                 // Check the store and apply the effect in one step, before the ack.
                 if context.processed.insert(payload) {

@@ -25,6 +25,33 @@ const OUTBOX_MAX: usize = 1024;
 /// The channel every workload client uses (one channel per connection is enough here).
 pub const CHANNEL: ChannelId = ChannelId(1);
 
+/// Consumer numbers of requesters (as consumers of their reply queues) start here.
+pub const REQUESTER_BASE: usize = 1000;
+/// Producer numbers of responders (as publishers of replies) start here.
+pub const RESPONDER_BASE: usize = 2000;
+
+/// basic.qos with a per-consumer prefetch.
+#[must_use]
+pub fn qos(prefetch_count: u16) -> Command {
+    Command::BasicQos {
+        prefetch_size: 0,
+        prefetch_count,
+        global: false,
+    }
+}
+
+/// basic.consume of `queue` with acks, under `tag`.
+#[must_use]
+pub fn consume(queue: &str, tag: &str) -> Command {
+    Command::BasicConsume {
+        queue: queue.to_owned(),
+        consumer_tag: tag.to_owned(),
+        no_ack: false,
+        exclusive: false,
+        arguments: Default::default(),
+    }
+}
+
 /// What a client's handler may use: the time, the run's randomness, the history.
 pub struct Context<'a> {
     /// Simulated time, in nanoseconds.
@@ -134,7 +161,7 @@ impl Client {
     #[must_use]
     pub fn wants_connection(&self) -> bool {
         match self {
-            Client::Producer(producer) => !producer.is_done(),
+            Client::Producer(producer) => producer.wants_connection(),
             Client::Consumer(_) => true,
         }
     }

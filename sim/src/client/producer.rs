@@ -8,14 +8,24 @@
 //! and it is why consumers see duplicates. Every message is persistent;
 //! logical message `i` goes to the workload's target `i % targets`, with the
 //! priority and expiration that target asks for, on every attempt.
+//!
+//! A requester (request-reply) is a producer with a reply queue of its own:
+//! every request carries `reply_to` (that queue) and `correlation_id` (the
+//! logical message), it consumes its reply queue on the same channel, and it
+//! is done once every request is confirmed and answered. Duplicate replies
+//! (a request published twice, or redelivered to a responder) are acked and
+//! otherwise ignored.
 
 use super::{Context, Outbox, CHANNEL};
-use crate::history::{Entry, Stamp};
+use crate::history::{Entry, Settle, Stamp};
 use crate::plan::Span;
 use crate::workload::Target;
-use brokerlab_core::{ChannelId, Command, ConnectionId, Properties, Reply};
+use brokerlab_core::{ChannelId, Command, ConnectionId, Message, Properties, Reply};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+/// The requester's prefetch on its reply queue.
+const REPLIES_PREFETCH: u16 = 64;
 
 /// Most publishes a producer keeps track of at once (unconfirmed, including
 /// ones already published again): far above any window a plan draws.
@@ -38,6 +48,8 @@ pub struct ProducerSpec {
     pub gap: Span,
     /// How long to wait for a confirm before publishing again.
     pub confirm_timeout_ns: u64,
+    /// The requester's reply queue, for request-reply.
+    pub replies: Option<Arc<str>>,
 }
 
 /// A publish waiting for its confirm.
@@ -66,6 +78,8 @@ pub struct Producer {
     next_seq: u64,
     next_publish_ns: u64,
     attempts: u64,
+    /// Logical messages answered (request-reply).
+    answered: BTreeSet<u64>,
 }
 
 impl Producer {
@@ -86,13 +100,23 @@ impl Producer {
             next_seq: 1,
             next_publish_ns: 0,
             attempts: 0,
+            answered: BTreeSet::new(),
         }
     }
 
     /// Whether every logical message has been confirmed.
     #[must_use]
     pub fn is_done(&self) -> bool {
-        self.confirmed.len() as u64 == self.spec.messages
+        let answered =
+            self.spec.replies.is_none() || self.answered.len() as u64 == self.spec.messages;
+        self.confirmed.len() as u64 == self.spec.messages && answered
+    }
+
+    /// Whether it still needs a connection: to publish, or (a requester,
+    /// always) to consume its replies, late duplicates included.
+    #[must_use]
+    pub fn wants_connection(&self) -> bool {
+        self.spec.replies.is_some() || !self.is_done()
     }
 
     pub(super) fn handle_open(&mut self, context: &mut Context<'_>, conn: ConnectionId) {
@@ -108,6 +132,18 @@ impl Producer {
         for command in self.spec.setup.iter() {
             self.outbox.send(CHANNEL, command.clone());
         }
+        if let Some(replies) = &self.spec.replies {
+            self.outbox.send(CHANNEL, super::qos(REPLIES_PREFETCH));
+            self.outbox
+                .send(CHANNEL, super::consume(replies, "replies"));
+            let entry = Entry::Consume {
+                consumer: super::REQUESTER_BASE + self.spec.id,
+                conn,
+                channel: CHANNEL,
+                prefetch: REPLIES_PREFETCH,
+            };
+            context.history.record(context.now_ns, entry);
+        }
         self.next_publish_ns = context.now_ns;
     }
 
@@ -121,8 +157,14 @@ impl Producer {
                 delivery_tag,
                 multiple,
             } => self.confirmed_upto(context, delivery_tag, multiple, false),
+            Reply::Deliver {
+                delivery_tag,
+                redelivered,
+                message,
+                ..
+            } => self.answer(context, delivery_tag, redelivered, &message),
             // A broker-initiated close is not part of this workload: start over.
-            Reply::Close { .. } => self.outbox.close(),
+            Reply::Close { .. } | Reply::Cancel { .. } => self.outbox.close(),
             _ => {}
         }
     }
@@ -155,6 +197,59 @@ impl Producer {
                 self.schedule_retry(index);
             }
         }
+    }
+
+    /// A reply arrived: record it, ack it, and count its request answered.
+    fn answer(
+        &mut self,
+        context: &mut Context<'_>,
+        delivery_tag: u64,
+        redelivered: bool,
+        message: &Message,
+    ) {
+        let conn = self.conn.expect("replies arrive on an open connection");
+        let stamp = Stamp::decode(&message.body);
+        let consumer = super::REQUESTER_BASE + self.spec.id;
+        let queue = self.spec.replies.clone().expect("only requesters consume");
+        let entry = Entry::Deliver {
+            consumer,
+            conn,
+            channel: CHANNEL,
+            queue,
+            delivery_tag,
+            redelivered,
+            message: message.id,
+            stamp,
+            deaths: None,
+        };
+        context.history.record(context.now_ns, entry);
+        let correlation = message.properties.correlation_id.clone();
+        let entry = Entry::Answer {
+            requester: self.spec.id,
+            correlation: correlation.clone(),
+            payload: stamp.map(|stamp| stamp.payload),
+        };
+        context.history.record(context.now_ns, entry);
+        if let Some(payload) = correlation.and_then(|text| text.parse::<u64>().ok()) {
+            if payload >> 32 == self.spec.id as u64 {
+                self.answered.insert(payload & 0xffff_ffff);
+            }
+        }
+        self.outbox.send(
+            CHANNEL,
+            Command::BasicAck {
+                delivery_tag,
+                multiple: false,
+            },
+        );
+        let entry = Entry::Settle {
+            consumer,
+            conn,
+            channel: CHANNEL,
+            delivery_tag,
+            how: Settle::Ack,
+        };
+        context.history.record(context.now_ns, entry);
     }
 
     pub(super) fn handle_closed(&mut self, _: &mut Context<'_>) {
@@ -241,6 +336,12 @@ impl Producer {
             message_id: Some(stamp.payload.to_string()),
             priority,
             expiration: expiration_ms.map(|ms| ms.to_string()),
+            reply_to: self.spec.replies.as_ref().map(ToString::to_string),
+            correlation_id: self
+                .spec
+                .replies
+                .as_ref()
+                .map(|_| stamp.payload.to_string()),
             ..Properties::default()
         };
         let routes = target.queues.clone();

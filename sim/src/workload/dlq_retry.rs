@@ -31,7 +31,7 @@ pub fn topology(params: &WorkloadParams) -> Topology {
     let habits = Habits {
         discard_per_mille: 300,
         give_up_after: Some(RETRIES),
-        idempotent: false,
+        ..Habits::default()
     };
     topology.queue(
         QUEUE,

@@ -15,6 +15,7 @@ pub mod idempotent;
 pub mod mixed;
 pub mod priority;
 pub mod pubsub;
+pub mod request_reply;
 pub mod topic;
 pub mod ttl;
 pub mod work_queue;
@@ -42,13 +43,15 @@ pub enum Workload {
     Priority,
     /// Duplicates arrive; a consumer that dedupes applies each effect once.
     IdempotentConsumer,
+    /// Requesters publish with reply_to and correlation_id; responders answer.
+    RequestReply,
     /// Every topology above at once, sharing one broker.
     Mixed,
 }
 
 impl Workload {
     /// Every workload, in the order a sweep runs them.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::WorkQueue,
         Workload::Pubsub,
         Workload::Topic,
@@ -57,6 +60,7 @@ impl Workload {
         Workload::Priority,
         Workload::IdempotentConsumer,
         Workload::Mixed,
+        Workload::RequestReply,
     ];
 
     /// The workload's name, as selected on the command line.
@@ -71,6 +75,7 @@ impl Workload {
             Workload::Priority => "priority",
             Workload::IdempotentConsumer => "idempotent-consumer",
             Workload::Mixed => "mixed",
+            Workload::RequestReply => "request-reply",
         }
     }
 
@@ -98,7 +103,8 @@ impl Workload {
             Workload::WorkQueue
             | Workload::DlqRetry
             | Workload::Priority
-            | Workload::IdempotentConsumer => 1,
+            | Workload::IdempotentConsumer
+            | Workload::RequestReply => 1,
             Workload::Ttl => 2,
             Workload::Pubsub | Workload::Topic => 3,
             Workload::Mixed => 12,
@@ -117,6 +123,7 @@ impl Workload {
             Workload::Priority => priority::topology(),
             Workload::IdempotentConsumer => idempotent::topology(),
             Workload::Mixed => mixed::topology(params),
+            Workload::RequestReply => request_reply::topology(params),
         }
     }
 
@@ -135,6 +142,9 @@ impl Workload {
                 window: params.publish_window,
                 gap: params.publish_gap,
                 confirm_timeout_ns: params.confirm_timeout_ns,
+                replies: topology
+                    .requesters
+                    .then(|| request_reply::reply_queue(id).into()),
             }))
         });
         let consumers = (0..params.consumers).map(|id| {
@@ -154,6 +164,7 @@ impl Workload {
                 discard_per_mille: habits.discard_per_mille,
                 give_up_after: habits.give_up_after,
                 idempotent: habits.idempotent,
+                respond: habits.respond,
             }))
         });
         producers.chain(consumers).collect()
@@ -212,6 +223,8 @@ pub struct Habits {
     pub give_up_after: Option<u64>,
     /// Apply each logical message's effect once, deduplicating by message id.
     pub idempotent: bool,
+    /// Answer each request on its `reply_to` queue (request-reply responders).
+    pub respond: bool,
 }
 
 /// What the workload knows about one of its queues.
@@ -238,6 +251,8 @@ pub struct Topology {
     pub consume_from: Vec<Arc<str>>,
     /// Every queue, by name.
     pub queues: BTreeMap<Arc<str>, QueueSpec>,
+    /// Producers are requesters: each sets `reply_to` to its own reply queue and consumes it.
+    pub requesters: bool,
 }
 
 impl Topology {
