@@ -37,14 +37,18 @@ fn event_queue_floor(events: u64) -> u64 {
     let mut now = 0;
     let mut popped = 0;
     for _ in 0..64 {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         queue.push(state >> 40, popped);
     }
     while popped < events {
         let (at, event) = queue.pop().expect("refilled below");
         now = at;
         popped += 1;
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         queue.push(now + (state >> 44), black_box(event + 1));
     }
     now
@@ -68,7 +72,9 @@ fn benches(c: &mut Criterion) {
     group.bench_function("floor/event_queue", |b| {
         b.iter(|| event_queue_floor(events));
     });
-    group.throughput(Throughput::Elements(STANDARD_SEEDS.end - STANDARD_SEEDS.start));
+    group.throughput(Throughput::Elements(
+        STANDARD_SEEDS.end - STANDARD_SEEDS.start,
+    ));
     group.bench_function("seed/work_queue_1000", |b| {
         b.iter(|| run(Workload::WorkQueue, STANDARD_SEEDS, Some(STANDARD_MESSAGES)));
     });

@@ -5,7 +5,10 @@ use brokerlab::models;
 use brokerlab::sim::{self, Options, Workload};
 use brokerlab::walkthrough::{self, PATTERNS};
 use clap::{Parser, Subcommand};
+use std::fs;
+use std::io::IsTerminal;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
 use std::time::Instant;
@@ -93,21 +96,28 @@ enum Commands {
         #[arg(long, default_value = "work-queue")]
         workload: String,
         /// The seed: it draws the plan and every choice of the run.
-        #[arg(long)]
-        seed: u64,
+        #[arg(long, required_unless_present = "plan")]
+        seed: Option<u64>,
         /// Run a deliberately broken broker (lose-on-requeue, no-redelivered-flag, ...).
         #[arg(long)]
         mutant: Option<String>,
-        /// Print every event the simulation dispatched, in order.
+        /// Messages in all (default: drawn from the seed).
         #[arg(long)]
-        trace: bool,
+        messages: Option<u64>,
+        /// Replay a saved plan (seed and options, as `--shrink` writes one) instead of drawing one.
+        #[arg(long)]
+        plan: Option<std::path::PathBuf>,
+        /// Write every event the simulation dispatched, in order, to this file.
+        #[arg(long)]
+        trace: Option<std::path::PathBuf>,
         /// Print the history the checkers judged (client and broker entries).
         #[arg(long)]
         history: bool,
         /// Print the history as a Mermaid sequence chart.
         #[arg(long)]
         chart: bool,
-        /// When the run fails, shrink it and print the smallest failing options and their chart.
+        /// When the run fails, shrink it, print the smallest failing case with its
+        /// chart, and save its plan as shrunk-<workload>-<seed>.json for --plan.
         #[arg(long)]
         shrink: bool,
     },
@@ -120,12 +130,15 @@ enum Commands {
         /// A workload, or `all`.
         #[arg(long, default_value = "all")]
         workload: String,
-        /// Seeds per workload.
-        #[arg(long, default_value_t = SWEEP_SEEDS)]
-        seeds: u64,
-        /// The first seed.
-        #[arg(long, default_value_t = 0)]
-        first: u64,
+        /// Seeds per workload: a count from 0 (`1000`) or a range (`5000..6000`).
+        #[arg(long, default_value_t = SWEEP_SEEDS.to_string())]
+        seeds: String,
+        /// Run only shard I of N (the seeds equal to I modulo N), to split a sweep over machines.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Where to write summary.json and summary.md.
+        #[arg(long, default_value = "target/brokerlab-sweep")]
+        out: std::path::PathBuf,
         /// Threads (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
@@ -235,6 +248,8 @@ fn main() -> ExitCode {
             workload,
             seed,
             mutant,
+            messages,
+            plan,
             trace,
             history,
             chart,
@@ -246,24 +261,35 @@ fn main() -> ExitCode {
                 chart,
                 shrink,
             };
-            return run_sim(&workload, seed, mutant.as_deref(), show);
+            let what = match plan {
+                Some(path) => What::Saved(path),
+                None => What::Drawn {
+                    workload,
+                    seed: seed.expect("clap requires --seed without --plan"),
+                    mutant,
+                    messages,
+                },
+            };
+            return run_sim(what, &show);
         }
         Some(Commands::Sweep {
             workload,
             seeds,
-            first,
+            shard,
+            out,
             jobs,
             mutant,
             messages,
             shrink,
         }) => {
-            let seeds = first..first + seeds;
             let options = SweepOptions {
                 jobs,
                 messages,
                 shrink,
+                shard,
+                out: Some(out),
             };
-            return run_sweep(&workload, seeds, mutant.as_deref(), options);
+            return run_sweep(&workload, &seeds, mutant.as_deref(), options);
         }
         Some(Commands::Check {
             model,
@@ -295,8 +321,10 @@ fn main() -> ExitCode {
                 jobs: None,
                 messages: None,
                 shrink: false,
+                shard: None,
+                out: None,
             };
-            return run_sweep("all", 0..SWEEP_SEEDS, None, options);
+            return run_sweep("all", &SWEEP_SEEDS.to_string(), None, options);
         }
     };
     let patterns: Vec<&str> = match pattern.as_str() {
@@ -361,12 +389,30 @@ fn run_check(
 }
 
 /// What `brokerlab sim` prints besides the report.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Show {
-    trace: bool,
+    trace: Option<PathBuf>,
     history: bool,
     chart: bool,
     shrink: bool,
+}
+
+/// Which run `brokerlab sim` makes: one drawn from a seed, or a saved plan.
+enum What {
+    Drawn {
+        workload: String,
+        seed: u64,
+        mutant: Option<String>,
+        messages: Option<u64>,
+    },
+    Saved(PathBuf),
+}
+
+/// A plan file: a seed and the options of its run, as JSON.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PlanFile {
+    seed: u64,
+    options: Options,
 }
 
 fn workload_by_name(name: &str) -> Result<Workload, ExitCode> {
@@ -387,6 +433,224 @@ fn mutant_by_name(name: Option<&str>) -> Result<Option<Mutant>, ExitCode> {
             Err(ExitCode::from(2))
         }
     }
+}
+
+/// The seed and options of the run `what` names.
+fn plan_of(what: What) -> Result<(u64, Options), ExitCode> {
+    match what {
+        What::Drawn {
+            workload,
+            seed,
+            mutant,
+            messages,
+        } => {
+            let workload = workload_by_name(&workload)?;
+            let mutant = mutant_by_name(mutant.as_deref())?;
+            Ok((seed, sim::sweep::options(workload, seed, mutant, messages)))
+        }
+        What::Saved(path) => {
+            let read = fs::read_to_string(&path).map_err(|error| error.to_string());
+            let plan = read.and_then(|text| {
+                serde_json::from_str::<PlanFile>(&text).map_err(|error| error.to_string())
+            });
+            match plan {
+                Ok(plan) => Ok((plan.seed, plan.options)),
+                Err(error) => {
+                    eprintln!(
+                        "brokerlab sim: cannot read the plan {}: {error}",
+                        path.display()
+                    );
+                    Err(ExitCode::from(2))
+                }
+            }
+        }
+    }
+}
+
+/// `brokerlab sim`: runs one seed and exits with the simulator's exit code.
+fn run_sim(what: What, show: &Show) -> ExitCode {
+    let (seed, options) = match plan_of(what) {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    println!("{}", sim::plan_line(seed, &options));
+    let mut simulation = sim::Simulation::new(seed, options.clone());
+    if show.trace.is_some() {
+        simulation = simulation.keeping_trace();
+    }
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        simulation.run_keeping_history()
+    }));
+    let Ok((report, history)) = run else {
+        println!("PANIC in the system under test (its message is above)");
+        println!("result: panic (exit {})", sim::EXIT_PANIC);
+        return ExitCode::from(sim::EXIT_PANIC);
+    };
+    if let (Some(path), Some(lines)) = (&show.trace, &report.trace) {
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        if let Err(error) = fs::write(path, text) {
+            eprintln!(
+                "brokerlab sim: cannot write the trace to {}: {error}",
+                path.display()
+            );
+        }
+    }
+    if show.history {
+        for timed in history.entries() {
+            println!("{} {:?}", sim::plan::Millis(timed.at_ns), timed.entry);
+        }
+    }
+    if show.chart {
+        println!("{}", sim::chart::sequence_chart(&history));
+    }
+    println!("{report}");
+    if let Some(attempt) = report
+        .violations
+        .iter()
+        .find_map(|violation| violation.focus)
+    {
+        println!("history of attempt {attempt:#x}, as far as it shows the violation:");
+        for timed in history.excerpt(attempt) {
+            println!("  {} {:?}", sim::plan::Millis(timed.at_ns), timed.entry);
+        }
+    }
+    if let (true, Some(violation)) = (show.shrink, report.violations.first()) {
+        print_shrunk(seed, options, violation.checker);
+    }
+    ExitCode::from(report.exit_code())
+}
+
+/// Shrinks a failing run, prints the smallest case, its report and its
+/// chart, and saves its plan for `brokerlab sim --plan`.
+fn print_shrunk(seed: u64, options: Options, checker: &str) {
+    let shrunk = sim::shrink::shrink(seed, options.clone(), checker);
+    println!(
+        "\nshrunk {checker} in {} steps ({} runs):",
+        shrunk.steps, shrunk.runs
+    );
+    println!("  from {}", sim::plan_line(seed, &options));
+    println!("  to   {}", sim::plan_line(seed, &shrunk.options));
+    let path = PathBuf::from(format!(
+        "shrunk-{}-{seed}.json",
+        shrunk.options.workload.workload.name()
+    ));
+    let plan = PlanFile {
+        seed,
+        options: shrunk.options.clone(),
+    };
+    let json = serde_json::to_string_pretty(&plan).expect("a plan serialises");
+    match fs::write(&path, json + "\n") {
+        Ok(()) => println!("  saved: brokerlab sim --plan {}", path.display()),
+        Err(error) => eprintln!("cannot save the shrunk plan to {}: {error}", path.display()),
+    }
+    let (_, history) = sim::Simulation::new(seed, shrunk.options).run_keeping_history();
+    println!("{}", shrunk.report);
+    println!("{}", sim::chart::sequence_chart(&history));
+}
+
+/// How `brokerlab sweep` runs.
+#[derive(Clone, Debug)]
+struct SweepOptions {
+    jobs: Option<usize>,
+    messages: Option<u64>,
+    shrink: bool,
+    shard: Option<String>,
+    out: Option<PathBuf>,
+}
+
+/// `1000` (seeds 0..1000) or `5000..6000`.
+fn parse_seeds(text: &str) -> Option<std::ops::Range<u64>> {
+    match text.split_once("..") {
+        Some((from, to)) => {
+            let (from, to) = (from.parse().ok()?, to.parse().ok()?);
+            (from <= to).then_some(from..to)
+        }
+        None => Some(0..text.parse().ok()?),
+    }
+}
+
+/// `I/N` with I below N.
+fn parse_shard(text: &str) -> Option<(u64, u64)> {
+    let (index, count) = text.split_once('/')?;
+    let (index, count) = (index.parse().ok()?, count.parse().ok()?);
+    (index < count).then_some((index, count))
+}
+
+/// `brokerlab sweep` (and the default command): many seeds on every core.
+fn run_sweep(workload: &str, seeds: &str, mutant: Option<&str>, options: SweepOptions) -> ExitCode {
+    let Some(seeds) = parse_seeds(seeds) else {
+        eprintln!("brokerlab sweep: --seeds takes a count (1000) or a range (5000..6000)");
+        return ExitCode::from(2);
+    };
+    let shard = match options.shard.as_deref().map(parse_shard) {
+        None => None,
+        Some(Some(shard)) => Some(shard),
+        Some(None) => {
+            eprintln!("brokerlab sweep: --shard takes I/N with I below N");
+            return ExitCode::from(2);
+        }
+    };
+    let workloads = if workload == "all" {
+        Workload::ALL.to_vec()
+    } else {
+        match workload_by_name(workload) {
+            Ok(workload) => vec![workload],
+            Err(code) => return code,
+        }
+    };
+    let mutant = match mutant_by_name(mutant) {
+        Ok(mutant) => mutant,
+        Err(code) => return code,
+    };
+    let jobs = options
+        .jobs
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, usize::from));
+    let plan = brokerlab::sweep::Plan {
+        workloads,
+        seeds: seeds.clone(),
+        jobs,
+        mutant,
+        messages: options.messages,
+        shard,
+    };
+    let shard_text = shard.map_or(String::new(), |(i, n)| format!(", shard {i}/{n}"));
+    println!(
+        "brokerlab sweep: seeds {}..{}{shard_text} of {} workload(s), swarm faults, {jobs} job(s)",
+        seeds.start,
+        seeds.end,
+        plan.workloads.len()
+    );
+    let started = Instant::now();
+    let sweep = brokerlab::sweep::run_with_progress(&plan, io::stderr().is_terminal());
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    print!("{sweep}");
+    let runs = sweep.runs() as f64;
+    let figures = format!(
+        "wall: {wall:.2}s, {:.0} seeds/s ({:.0} seeds/hour), {:.2}M events/s, {:.0}x real time",
+        runs / wall,
+        runs / wall * 3600.0,
+        sweep.events() as f64 / wall / 1e6,
+        sweep.simulated_ns() as f64 / 1e9 / wall
+    );
+    println!("{figures}");
+    if let Some(out) = &options.out {
+        match brokerlab::sweep::write_summaries(&sweep, &plan, &figures, out) {
+            Ok(()) => println!("summaries: {0}/summary.json, {0}/summary.md", out.display()),
+            Err(error) => eprintln!("cannot write the summaries to {}: {error}", out.display()),
+        }
+    }
+    let failed = sweep.failures().next().cloned();
+    if let (true, Some(failed)) = (options.shrink, &failed) {
+        let run = sim::sweep::options(failed.workload, failed.seed, mutant, options.messages);
+        if let Some(checker) = failed.failed.first().filter(|name| **name != "panic") {
+            print_shrunk(failed.seed, run, checker);
+        }
+    }
+    match failed {
+        None => println!("result: every run passed"),
+        Some(_) => println!("result: failures (exit {})", sweep.exit_code()),
+    }
+    ExitCode::from(sweep.exit_code())
 }
 
 /// The model `name` with the command line's overrides and its configuration
@@ -439,130 +703,6 @@ fn run_explore(
             ExitCode::FAILURE
         }
     }
-}
-
-/// `brokerlab sim`: runs one seed and exits with the simulator's exit code.
-fn run_sim(workload: &str, seed: u64, mutant: Option<&str>, show: Show) -> ExitCode {
-    let (workload, mutant) = match (workload_by_name(workload), mutant_by_name(mutant)) {
-        (Ok(workload), Ok(mutant)) => (workload, mutant),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
-    let options = Options::swarm(seed, workload).with_mutant(mutant);
-    println!("{}", sim::plan_line(seed, &options));
-    let mut simulation = sim::Simulation::new(seed, options.clone());
-    if show.trace {
-        simulation = simulation.keeping_trace();
-    }
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        simulation.run_keeping_history()
-    }));
-    let Ok((report, history)) = run else {
-        println!("PANIC in the system under test (its message is above)");
-        println!("result: panic (exit {})", sim::EXIT_PANIC);
-        return ExitCode::from(sim::EXIT_PANIC);
-    };
-    for line in report.trace.iter().flatten() {
-        println!("{line}");
-    }
-    if show.history {
-        for timed in history.entries() {
-            println!("{} {:?}", sim::plan::Millis(timed.at_ns), timed.entry);
-        }
-    }
-    if show.chart {
-        println!("{}", sim::chart::sequence_chart(&history));
-    }
-    println!("{report}");
-    if let (true, Some(violation)) = (show.shrink, report.violations.first()) {
-        print_shrunk(seed, options, violation.checker);
-    }
-    ExitCode::from(report.exit_code())
-}
-
-/// Shrinks a failing run and prints the smallest case, its report and its chart.
-fn print_shrunk(seed: u64, options: Options, checker: &str) {
-    let shrunk = sim::shrink::shrink(seed, options.clone(), checker);
-    println!(
-        "\nshrunk {checker} in {} steps ({} runs):",
-        shrunk.steps, shrunk.runs
-    );
-    println!("  from {}", sim::plan_line(seed, &options));
-    println!("  to   {}", sim::plan_line(seed, &shrunk.options));
-    let (_, history) = sim::Simulation::new(seed, shrunk.options).run_keeping_history();
-    println!("{}", shrunk.report);
-    println!("{}", sim::chart::sequence_chart(&history));
-}
-
-/// How `brokerlab sweep` runs.
-#[derive(Clone, Copy, Debug)]
-struct SweepOptions {
-    jobs: Option<usize>,
-    messages: Option<u64>,
-    shrink: bool,
-}
-
-/// `brokerlab sweep` (and the default command): many seeds on every core.
-fn run_sweep(
-    workload: &str,
-    seeds: std::ops::Range<u64>,
-    mutant: Option<&str>,
-    options: SweepOptions,
-) -> ExitCode {
-    let SweepOptions {
-        jobs,
-        messages,
-        shrink,
-    } = options;
-    let workloads = if workload == "all" {
-        Workload::ALL.to_vec()
-    } else {
-        match workload_by_name(workload) {
-            Ok(workload) => vec![workload],
-            Err(code) => return code,
-        }
-    };
-    let mutant = match mutant_by_name(mutant) {
-        Ok(mutant) => mutant,
-        Err(code) => return code,
-    };
-    let jobs = jobs.unwrap_or_else(|| thread::available_parallelism().map_or(1, usize::from));
-    let plan = brokerlab::sweep::Plan {
-        workloads,
-        seeds: seeds.clone(),
-        jobs,
-        mutant,
-        messages,
-    };
-    println!(
-        "brokerlab sweep: seeds {}..{} of {} workload(s), swarm faults, {jobs} job(s)",
-        seeds.start,
-        seeds.end,
-        plan.workloads.len()
-    );
-    let started = Instant::now();
-    let sweep = brokerlab::sweep::run(&plan);
-    let wall = started.elapsed().as_secs_f64().max(1e-9);
-    print!("{sweep}");
-    let runs = sweep.runs() as f64;
-    println!(
-        "wall: {wall:.2}s, {:.0} seeds/s ({:.0} seeds/hour), {:.2}M events/s, {:.0}x real time",
-        runs / wall,
-        runs / wall * 3600.0,
-        sweep.events() as f64 / wall / 1e6,
-        sweep.simulated_ns() as f64 / 1e9 / wall
-    );
-    let failed = sweep.failures().next().cloned();
-    if let (true, Some(failed)) = (shrink, &failed) {
-        let options = sim::sweep::options(failed.workload, failed.seed, mutant, messages);
-        if let Some(checker) = failed.failed.first().filter(|name| **name != "panic") {
-            print_shrunk(failed.seed, options, checker);
-        }
-    }
-    match failed {
-        None => println!("result: every run passed"),
-        Some(_) => println!("result: failures (exit {})", sweep.exit_code()),
-    }
-    ExitCode::from(sweep.exit_code())
 }
 
 /// `brokerlab serve`: logs to stderr and serves until a signal.

@@ -16,6 +16,7 @@ fn the_correct_core_passes_two_thousand_seeds_of_every_workload() {
         jobs: 2,
         mutant: None,
         messages: None,
+        shard: None,
     };
     let sweep = run(&plan);
     assert_eq!(sweep.runs(), CI_SEEDS * Workload::ALL.len() as u64);
@@ -30,6 +31,7 @@ fn a_sweep_reports_the_same_with_one_job_or_two() {
         jobs,
         mutant: Some(brokerlab::core::Mutant::LoseOnRequeue),
         messages: None,
+        shard: None,
     };
     let one = run(&plan(1));
     let two = run(&plan(2));
@@ -39,9 +41,9 @@ fn a_sweep_reports_the_same_with_one_job_or_two() {
 }
 
 #[test]
-fn every_workload_replays_a_seed_to_an_identical_trace() {
+fn every_workload_replays_360_seeds_to_identical_traces() {
     for workload in Workload::ALL {
-        for seed in 0..20 {
+        for seed in 0..40 {
             let trace = || {
                 let options = Options::swarm(seed, workload);
                 Simulation::new(seed, options).keeping_trace().run()

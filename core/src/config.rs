@@ -40,7 +40,10 @@ impl Default for Config {
 ///
 /// The enum always exists so that names parse everywhere, but a broker only
 /// behaves as a mutant when built with the `mutants` feature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mutant {
     /// A requeued message is dropped instead of going back to its queue.
     LoseOnRequeue,

@@ -297,6 +297,53 @@ impl History {
         &self.entries
     }
 
+    /// The entries that show what happened to publish attempt `attempt`:
+    /// its publishes, confirms and deliveries, the settles of those
+    /// deliveries, and the crashes, restarts and closes of the connections
+    /// it travelled on, in order.
+    #[must_use]
+    pub fn excerpt(&self, attempt: u64) -> Vec<&Timed> {
+        use std::collections::BTreeSet;
+        let mut deliveries = BTreeSet::new();
+        let mut conns = BTreeSet::new();
+        for timed in &self.entries {
+            match &timed.entry {
+                Entry::Deliver {
+                    conn,
+                    channel,
+                    delivery_tag,
+                    stamp: Some(stamp),
+                    ..
+                } if stamp.attempt == attempt => {
+                    deliveries.insert((*conn, *channel, *delivery_tag));
+                    conns.insert(*conn);
+                }
+                Entry::Publish { conn, stamp, .. } if stamp.attempt == attempt => {
+                    conns.insert(*conn);
+                }
+                _ => {}
+            }
+        }
+        self.entries
+            .iter()
+            .filter(|timed| match &timed.entry {
+                Entry::Publish { stamp, .. } | Entry::Confirm { stamp, .. } => {
+                    stamp.attempt == attempt
+                }
+                Entry::Deliver { stamp, .. } => stamp.is_some_and(|s| s.attempt == attempt),
+                Entry::Settle {
+                    conn,
+                    channel,
+                    delivery_tag,
+                    ..
+                } => deliveries.contains(&(*conn, *channel, *delivery_tag)),
+                Entry::Closed { conn } => conns.contains(conn),
+                Entry::Crash | Entry::Restart => true,
+                _ => false,
+            })
+            .collect()
+    }
+
     /// A history holding these entries, stamped 0, 1, 2, ... (for checker tests).
     #[must_use]
     pub fn from_entries(entries: impl IntoIterator<Item = Entry>) -> History {

@@ -13,6 +13,7 @@ use crate::random::SimRng;
 use crate::workload::Workload;
 use brokerlab_core::Mutant;
 use brokerlab_store::CrashFaults;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Nanoseconds in a millisecond: simulated time is kept in nanoseconds, as
@@ -25,7 +26,7 @@ pub const US: u64 = 1_000;
 pub const CLIENTS_MAX: usize = 16;
 
 /// An inclusive range of durations in nanoseconds, drawn uniformly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {
     /// Shortest, in nanoseconds.
     pub low_ns: u64,
@@ -70,7 +71,7 @@ impl fmt::Display for Millis {
 }
 
 /// A fault that strikes now and then and lasts a while.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
     /// Mean time between two strikes; each gap is drawn from `0..=2 * mean`.
     pub every_ns: u64,
@@ -85,7 +86,7 @@ impl fmt::Display for Outage {
 }
 
 /// Everything that goes wrong in a run, each kind with its own rate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultPlan {
     /// One-way delay of each client's link, per client: links differ, so
     /// messages on different connections overtake each other, while each
@@ -128,7 +129,7 @@ pub struct FaultPlan {
 }
 
 /// How the workload behaves: clients, messages and their habits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadParams {
     /// Which workload.
     pub workload: Workload,
@@ -167,7 +168,7 @@ impl WorkloadParams {
 }
 
 /// Everything that sets a run apart besides its seed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Options {
     /// The workload and its parameters.
     pub workload: WorkloadParams,

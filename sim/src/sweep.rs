@@ -85,12 +85,16 @@ fn outcome(workload: Workload, report: &Report) -> SeedOutcome {
 }
 
 /// Per workload: runs, passes, events and simulated time.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Tally {
-    runs: u64,
-    passed: u64,
-    events: u64,
-    simulated_ns: u64,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Seeds run.
+    pub runs: u64,
+    /// Seeds that passed.
+    pub passed: u64,
+    /// Events dispatched.
+    pub events: u64,
+    /// Simulated time, in nanoseconds.
+    pub simulated_ns: u64,
 }
 
 /// What a sweep found.
@@ -145,6 +149,30 @@ impl Sweep {
         self.tallies.values().map(|tally| tally.simulated_ns).sum()
     }
 
+    /// Each workload's tally, in workload order.
+    pub fn tallies(&self) -> impl Iterator<Item = (Workload, Tally)> + '_ {
+        self.tallies
+            .iter()
+            .map(|(workload, tally)| (*workload, *tally))
+    }
+
+    /// The command that replays a failing seed of this sweep.
+    #[must_use]
+    pub fn replay_command(&self, outcome: &SeedOutcome) -> String {
+        let mut command = format!(
+            "brokerlab sim --workload {} --seed {}",
+            outcome.workload.name(),
+            outcome.seed
+        );
+        if let Some(mutant) = self.mutant {
+            command += &format!(" --mutant {}", mutant.name());
+        }
+        if let Some(messages) = self.messages {
+            command += &format!(" --messages {messages}");
+        }
+        command
+    }
+
     /// The failing seeds, by workload and seed.
     pub fn failures(&self) -> impl Iterator<Item = &SeedOutcome> {
         self.failures.values()
@@ -190,6 +218,7 @@ impl fmt::Display for Sweep {
                 outcome.failed.join(","),
                 outcome.first.as_deref().unwrap_or("")
             )?;
+            writeln!(f, "  replay: {}", self.replay_command(outcome))?;
         }
         Ok(())
     }

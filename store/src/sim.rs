@@ -23,7 +23,9 @@ use rand_core::Rng;
 
 /// The misfortunes a crash may bring, each a chance in a thousand drawn anew
 /// at every crash from the caller's RNG.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct CrashFaults {
     /// Chance that some unsynced writes reached the disk before the crash: a
     /// random number of them, whole and in order.

@@ -103,6 +103,7 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                 return Some(Violation {
                     checker: NAME,
                     kind: Kind::Safety,
+                    focus: None,
                     at_ns: timed.at_ns,
                     detail,
                 });

@@ -31,6 +31,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                     return Some(Violation {
                         checker: NAME,
                         kind: Kind::Safety,
+                        focus: None,
                         at_ns: timed.at_ns,
                         detail: format!(
                             "consumer {consumer} applied the effect of message {payload:#x} \
@@ -62,6 +63,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     Some(Violation {
         checker: NAME,
         kind: Kind::Safety,
+        focus: None,
         at_ns,
         detail: format!("message {payload:#x} was confirmed here, and its effect never applied"),
     })

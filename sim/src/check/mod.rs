@@ -51,6 +51,9 @@ pub struct Violation {
     pub at_ns: u64,
     /// What went wrong, in a sentence.
     pub detail: String,
+    /// The publish attempt the violation is about, when it is about one:
+    /// the history excerpt that shows it follows that attempt.
+    pub focus: Option<u64>,
 }
 
 impl fmt::Display for Violation {

@@ -79,6 +79,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     Some(Violation {
         checker: NAME,
         kind: Kind::Safety,
+        focus: Some(attempt),
         at_ns,
         detail: format!(
             "{} confirmed cop(ies) never consumed; first: message {:#x} (attempt {:#x}) in \

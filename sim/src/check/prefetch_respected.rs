@@ -45,6 +45,7 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                     return Some(Violation {
                         checker: NAME,
                         kind: Kind::Safety,
+                        focus: None,
                         at_ns: timed.at_ns,
                         detail: format!(
                             "consumer {consumer} holds {} unsettled deliveries with prefetch {limit}",

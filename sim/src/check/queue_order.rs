@@ -99,6 +99,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                 return Some(Violation {
                     checker: NAME,
                     kind: Kind::Safety,
+                    focus: None,
                     at_ns: timed.at_ns,
                     detail,
                 });

@@ -48,6 +48,7 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
             return Some(Violation {
                 checker: NAME,
                 kind: Kind::Safety,
+                focus: Some(stamp.attempt),
                 at_ns: timed.at_ns,
                 detail: format!(
                     "consumer {consumer} got attempt {:#x} as delivery {delivery_tag} \

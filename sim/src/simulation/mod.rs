@@ -468,6 +468,7 @@ impl Simulation {
         Some(Violation {
             checker: check::LIVENESS,
             kind: Kind::Liveness,
+            focus: None,
             at_ns: self.now_ns,
             detail,
         })

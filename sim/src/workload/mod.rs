@@ -23,11 +23,13 @@ pub mod work_queue;
 use crate::client::{Client, Consumer, ConsumerSpec, Producer, ProducerSpec};
 use crate::plan::WorkloadParams;
 use brokerlab_core::{Command, FieldTable, FieldValue};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A workload, by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// Competing consumers on one durable queue, with prefetch and acks.
     WorkQueue,
