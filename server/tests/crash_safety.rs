@@ -1,8 +1,10 @@
 //! Crash safety: a server process killed with SIGKILL in the middle of a
 //! confirmed, persistent publish load loses nothing it confirmed. After a
 //! restart on the same data dir every confirmed message is consumed (before
-//! the crash or after it), and a message that comes twice comes the second
-//! time flagged redelivered.
+//! the crash or after it), every confirmed message not acknowledged before
+//! the crash comes back after it, and a message that comes twice comes the
+//! second time flagged redelivered. The consumer acks the even ids and holds
+//! the odd ones, so the restart always has unacknowledged messages to return.
 //!
 //! The server runs as a process of its own (the `serve-until-killed` binary),
 //! so the kill is a real one: no destructor, no flush, no graceful close.
@@ -14,7 +16,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, PublisherConfirm,
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer,
+    PublisherConfirm,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -22,6 +25,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The server is killed once this many publishes are confirmed.
 const CONFIRMED_BEFORE_KILL: usize = 2_000;
@@ -31,6 +35,9 @@ const UNCONFIRMED_MAX: usize = 256;
 
 /// Publishes in all; the kill ends the load long before.
 const PUBLISHES_MAX: u64 = 1_000_000;
+
+/// How long publishes still in flight at the kill may take to settle.
+const AFTER_KILL_WAIT: Duration = Duration::from_secs(2);
 
 const QUEUE: &str = "crash";
 
@@ -96,16 +103,21 @@ async fn open_channel(addr: SocketAddr) -> (Connection, Channel) {
 /// What the consumer saw: per message id, each delivery's redelivered flag.
 type Seen = Arc<Mutex<BTreeMap<u64, Vec<bool>>>>;
 
-fn record(seen: &Seen, data: &[u8], redelivered: bool) {
+/// Ids whose ack the consumer sent (or was about to) before the crash.
+type Acked = Arc<Mutex<BTreeSet<u64>>>;
+
+/// Records a delivery; returns its message id.
+fn record(seen: &Seen, data: &[u8], redelivered: bool) -> u64 {
     let id = u64::from_be_bytes(data.try_into().expect("an 8-byte id"));
     let mut seen = seen.lock().expect("no panic while held");
     seen.entry(id).or_default().push(redelivered);
+    id
 }
 
-/// Consumes and acks until the connection dies.
-async fn consume_until_the_crash(addr: SocketAddr, seen: Seen) {
-    let (_connection, channel) = open_channel(addr).await;
-    let mut consumer = channel
+/// A consumer subscribed to the queue, before any publish.
+async fn subscribe(addr: SocketAddr) -> (Connection, Consumer) {
+    let (connection, channel) = open_channel(addr).await;
+    let consumer = channel
         .basic_consume(
             QUEUE.into(),
             "before-crash".into(),
@@ -114,8 +126,21 @@ async fn consume_until_the_crash(addr: SocketAddr, seen: Seen) {
         )
         .await
         .expect("basic.consume-ok");
+    (connection, consumer)
+}
+
+/// Consumes until the connection dies (or the test stops it), acking the
+/// messages with even ids and holding the odd ones unacknowledged, so the
+/// restart must bring those back.
+async fn consume_until_the_crash(mut consumer: Consumer, seen: Seen, acked: Acked) {
     while let Some(Ok(delivery)) = consumer.next().await {
-        record(&seen, &delivery.data, delivery.redelivered);
+        let id = record(&seen, &delivery.data, delivery.redelivered);
+        if id % 2 == 1 {
+            continue;
+        }
+        // Counted before it is sent: an ack that may have reached the broker
+        // excuses the message from having to come back.
+        acked.lock().expect("no panic while held").insert(id);
         if delivery.ack(BasicAckOptions::default()).await.is_err() {
             return;
         }
@@ -130,11 +155,13 @@ async fn publish_until_killed(server: ServerProcess) -> BTreeSet<u64> {
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirm.select-ok");
-    let mut server = Some(server);
     let mut confirmed = BTreeSet::new();
     let mut in_flight: VecDeque<(u64, PublisherConfirm)> = VecDeque::new();
     for id in 0..PUBLISHES_MAX {
-        let published = channel
+        if confirmed.len() >= CONFIRMED_BEFORE_KILL {
+            break;
+        }
+        let confirm = channel
             .basic_publish(
                 "".into(),
                 QUEUE.into(),
@@ -142,24 +169,32 @@ async fn publish_until_killed(server: ServerProcess) -> BTreeSet<u64> {
                 &id.to_be_bytes(),
                 BasicProperties::default().with_delivery_mode(2),
             )
-            .await;
-        let Ok(confirm) = published else { break };
+            .await
+            .expect("the server is up: basic.publish is sent");
         in_flight.push_back((id, confirm));
-        while in_flight.len() >= UNCONFIRMED_MAX {
+        if in_flight.len() >= UNCONFIRMED_MAX {
             let (id, confirm) = in_flight.pop_front().expect("not empty");
-            match confirm.await {
-                Ok(Confirmation::Ack(_)) => {
-                    confirmed.insert(id);
-                }
-                _ => return confirmed,
-            }
-            if confirmed.len() >= CONFIRMED_BEFORE_KILL {
-                // The kill lands with publishes in flight and unconfirmed.
-                if let Some(server) = server.take() {
-                    server.kill();
-                }
-            }
+            match confirm
+                .await
+                .expect("the server is up: the publish is settled")
+            {
+                Confirmation::Ack(_) => confirmed.insert(id),
+                other => panic!("publish {id} was not acked: {other:?}"),
+            };
         }
+    }
+    // The kill lands with publishes in flight and unconfirmed.
+    server.kill();
+    // A confirm that arrived before the kill is settled already; the others
+    // never will be. The client may take a while to notice the dead socket,
+    // so what is not settled soon counts as unconfirmed, as it would for an
+    // application.
+    let settled_by = tokio::time::Instant::now() + AFTER_KILL_WAIT;
+    for (id, confirm) in in_flight {
+        match tokio::time::timeout_at(settled_by, confirm).await {
+            Ok(Ok(Confirmation::Ack(_))) => confirmed.insert(id),
+            _ => break,
+        };
     }
     confirmed
 }
@@ -195,13 +230,23 @@ fn every_confirmed_message_survives_a_sigkill_and_duplicates_come_flagged_redeli
         .build()
         .expect("a runtime");
     let before: Seen = Seen::default();
+    let acked: Acked = Acked::default();
     let confirmed = runtime.block_on(async {
         let server = ServerProcess::start(data.path());
-        let consumer = tokio::spawn(consume_until_the_crash(server.addr, before.clone()));
+        let (_connection, consumer) = subscribe(server.addr).await;
+        let consumer = tokio::spawn(consume_until_the_crash(
+            consumer,
+            before.clone(),
+            acked.clone(),
+        ));
         let confirmed = publish_until_killed(server).await;
-        consumer
-            .await
-            .expect("the consumer task ends without panic");
+        // What the consumer saw is recorded; it need not notice the crash itself.
+        consumer.abort();
+        if let Err(error) = consumer.await {
+            if error.is_panic() {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
         confirmed
     });
     assert!(confirmed.len() >= CONFIRMED_BEFORE_KILL, "the load ran");
@@ -219,6 +264,16 @@ fn every_confirmed_message_survives_a_sigkill_and_duplicates_come_flagged_redeli
         .copied()
         .collect();
     assert!(lost.is_empty(), "confirmed but never consumed: {lost:?}");
+    let acked = acked.lock().expect("no panic while held").clone();
+    let unacked_lost: Vec<u64> = confirmed
+        .iter()
+        .filter(|id| !acked.contains(id) && !after.contains_key(id))
+        .copied()
+        .collect();
+    assert!(
+        unacked_lost.is_empty(),
+        "confirmed, not acked, and gone after the restart: {unacked_lost:?}"
+    );
     for (id, flags) in before.iter().chain(after.iter()) {
         assert!(
             flags.len() == 1 || flags[1..].iter().all(|&r| r),
