@@ -80,6 +80,31 @@ mod frames {
     }
 
     #[test]
+    fn a_refused_method_is_named_by_class_and_method_id_in_the_close() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        open_channel(&mut client, 1);
+        let get_empty = AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {}));
+        client.send_method(1, get_empty);
+        let close = client.connection_close();
+        assert_eq!(close.reply_code, 540, "{close:?}");
+        assert_eq!(
+            (close.class_id, close.method_id),
+            (60, 72),
+            "basic.get-empty"
+        );
+
+        let mut client = RawClient::open(server.addr, 0);
+        let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
+        client.send_method(0, open);
+        let close = client.connection_close();
+        assert_eq!(close.reply_code, 503, "{close:?}");
+        assert_eq!((close.class_id, close.method_id), (20, 10), "channel.open");
+        server.stop();
+    }
+
+    #[test]
     fn a_content_frame_where_a_method_belongs_closes_the_connection_with_505() {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());

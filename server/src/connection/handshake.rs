@@ -10,7 +10,7 @@ use crate::users::{Denied, Users};
 use crate::wire::fields::short;
 use crate::wire::frames::PROTOCOL_HEADER;
 use crate::wire::inbound::Refusal;
-use crate::wire::outbound::{connection_close, put_method};
+use crate::wire::outbound::{put_method, refusal_close};
 use amq_protocol::protocol::{connection, AMQPClass};
 use amq_protocol::types::parsing::parse_field_table;
 use amq_protocol::types::{AMQPValue, FieldTable, LongString};
@@ -72,8 +72,7 @@ pub async fn handshake(
         Err(refusal) => {
             tracing::info!(%peer, text = %refusal.text, "connection refused");
             let mut out = Vec::new();
-            put_method(&mut out, 0, connection_close(refusal.code, &refusal.text))
-                .map_err(io::Error::other)?;
+            put_method(&mut out, 0, refusal_close(&refusal)).map_err(io::Error::other)?;
             stream.write_all(&out).await?;
             Ok(None)
         }
@@ -138,13 +137,15 @@ async fn send(stream: &mut TcpStream, method: AMQPClass) -> io::Result<()> {
 }
 
 fn unexpected(expected: &str, got: &connection::AMQPMethod) -> Refusal {
+    let got = AMQPClass::Connection(got.clone());
     Refusal::new(
         ReplyCode::CommandInvalid,
         format!(
             "expected 'connection.{expected}', got method {}",
-            AMQPClass::Connection(got.clone()).get_amqp_method_id()
+            got.get_amqp_method_id()
         ),
     )
+    .caused_by(&got)
 }
 
 /// connection.start: version, server properties with the capabilities of

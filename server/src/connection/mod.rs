@@ -19,7 +19,9 @@ pub use handshake::{Tuning, FRAME_MAX_BYTES, HEARTBEAT_S};
 use crate::broker_task::{ReplyBatch, ToBroker};
 use crate::users::Users;
 use crate::wire::inbound::{inbound, Inbound, Quiet, Refusal};
-use crate::wire::outbound::{connection_close, put_frame, put_method, put_reply, quiet_kind};
+use crate::wire::outbound::{
+    connection_close, put_frame, put_method, put_reply, quiet_kind, refusal_close,
+};
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{channel, connection, AMQPClass};
 use brokerlab_core::{ChannelId, CloseScope, Command, ConnectionId, Input, Reply, ReplyCode};
@@ -185,19 +187,23 @@ impl Connection {
 
     /// Writes connection.close and ends the main loop.
     fn close(&mut self, code: ReplyCode, text: &str) -> Option<Exit> {
+        self.send_close(code, text, connection_close(code, text))
+    }
+
+    /// Writes connection.close naming the refused method, and ends the main loop.
+    fn refuse(&mut self, refusal: &Refusal) -> Option<Exit> {
+        self.send_close(refusal.code, &refusal.text, refusal_close(refusal))
+    }
+
+    fn send_close(&mut self, code: ReplyCode, text: &str, close: AMQPClass) -> Option<Exit> {
         tracing::debug!(
             conn = self.conn.0,
             code = code.code(),
             text,
             "closing connection"
         );
-        put_method(&mut self.out, 0, connection_close(code, text))
-            .expect("encoding into a Vec cannot fail");
+        put_method(&mut self.out, 0, close).expect("encoding into a Vec cannot fail");
         Some(Exit::Closing)
-    }
-
-    fn refuse(&mut self, refusal: &Refusal) -> Option<Exit> {
-        self.close(refusal.code, &refusal.text)
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -399,11 +405,11 @@ impl Connection {
             AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => Some(Exit::Done),
             other => {
                 let text = format!(
-                    "COMMAND_INVALID - method {}.{} is not allowed on channel 0",
+                    "method {}.{} is not allowed on channel 0",
                     other.get_amqp_class_id(),
                     other.get_amqp_method_id()
                 );
-                self.close(ReplyCode::CommandInvalid, &text)
+                self.refuse(&Refusal::new(ReplyCode::CommandInvalid, text).caused_by(&other))
             }
         }
     }

@@ -73,6 +73,9 @@ pub struct Refusal {
     pub code: ReplyCode,
     /// Reply text, prefixed with the code's name as RabbitMQ words it.
     pub text: String,
+    /// Class and method id of the method that caused it; (0, 0) when no
+    /// method did (a bad frame, a failed login), as AMQP says.
+    pub cause: (u16, u16),
 }
 
 impl Refusal {
@@ -82,6 +85,16 @@ impl Refusal {
         Refusal {
             code,
             text: format!("{} - {text}", code.name()),
+            cause: (0, 0),
+        }
+    }
+
+    /// The same refusal, naming `method` as its cause in the close frame.
+    #[must_use]
+    pub fn caused_by(self, method: &AMQPClass) -> Refusal {
+        Refusal {
+            cause: (method.get_amqp_class_id(), method.get_amqp_method_id()),
+            ..self
         }
     }
 }
@@ -102,6 +115,11 @@ fn plain(command: Command) -> Inbound {
 
 /// Translates a method that arrived on channel 1 or above.
 pub fn inbound(method: AMQPClass) -> Result<Inbound, Refusal> {
+    let cause = (method.get_amqp_class_id(), method.get_amqp_method_id());
+    translate(method).map_err(|refusal| Refusal { cause, ..refusal })
+}
+
+fn translate(method: AMQPClass) -> Result<Inbound, Refusal> {
     match method {
         AMQPClass::Channel(method) => channel_method(method),
         AMQPClass::Exchange(method) => exchange_method(method),
@@ -338,5 +356,6 @@ mod tests {
         )))
         .expect_err("get-empty is the server's");
         assert_eq!(refusal.code, ReplyCode::NotImplemented);
+        assert_eq!(refusal.cause, (60, 72), "the close names basic.get-empty");
     }
 }

@@ -5,7 +5,7 @@
 //! larger than the connection's negotiated `frame_max`.
 
 use super::fields::{properties_to_amqp, short};
-use super::inbound::Quiet;
+use super::inbound::{Quiet, Refusal};
 use amq_protocol::frame::{gen_frame, AMQPContentHeader, AMQPFrame, GenError, WriteContext};
 use amq_protocol::protocol::{basic, channel, confirm, connection, exchange, queue, tx, AMQPClass};
 use brokerlab_core::{CloseScope, Message, Reply, ReplyCode};
@@ -37,6 +37,17 @@ pub fn connection_close(code: ReplyCode, text: &str) -> AMQPClass {
         reply_text: short(text),
         class_id: 0,
         method_id: 0,
+    }))
+}
+
+/// connection.close for a refusal, naming the method that caused it.
+#[must_use]
+pub fn refusal_close(refusal: &Refusal) -> AMQPClass {
+    AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+        reply_code: refusal.code.code(),
+        reply_text: short(&refusal.text),
+        class_id: refusal.cause.0,
+        method_id: refusal.cause.1,
     }))
 }
 

@@ -230,13 +230,18 @@ pub mod raw {
 
         /// The reply code of the connection.close that must come next, answered with close-ok.
         pub fn connection_close_code(&mut self) -> u16 {
-            let code = match self.method() {
-                AMQPClass::Connection(connection::AMQPMethod::Close(close)) => close.reply_code,
+            self.connection_close().reply_code
+        }
+
+        /// The connection.close that must come next, answered with close-ok.
+        pub fn connection_close(&mut self) -> connection::Close {
+            let close = match self.method() {
+                AMQPClass::Connection(connection::AMQPMethod::Close(close)) => close,
                 other => panic!("expected connection.close, got {other:?}"),
             };
             let close_ok = connection::AMQPMethod::CloseOk(connection::CloseOk {});
             self.send_method(0, AMQPClass::Connection(close_ok));
-            code
+            close
         }
     }
 }
