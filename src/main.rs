@@ -79,6 +79,9 @@ enum Commands {
         /// Unacknowledged deliveries per consumer.
         #[arg(long, default_value_t = 256)]
         prefetch: u16,
+        /// Messages per second per producer (0: as fast as the broker takes them).
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
         /// The queue to load.
         #[arg(long, default_value = "brokerlab-perf")]
         queue: String,
@@ -220,6 +223,7 @@ fn main() -> ExitCode {
             unconfirmed,
             persistent,
             prefetch,
+            rate,
             queue,
             json,
         }) => {
@@ -241,6 +245,7 @@ fn main() -> ExitCode {
                 prefetch,
                 queue,
                 unconfirmed_max: unconfirmed,
+                rate_per_s: rate,
             };
             return run_perf(options, json);
         }

@@ -23,6 +23,7 @@ fn options(server: &TestServer, confirm: bool, persistent: bool) -> Options {
         prefetch: 64,
         queue: "perf-test".into(),
         unconfirmed_max: 32,
+        rate_per_s: 0,
     }
 }
 
@@ -85,6 +86,19 @@ fn perf_counts_add_up_without_confirms_and_the_queue_is_deleted_after() {
     check_counts(&report);
     assert_eq!((report.confirmed, report.nacked), (0, 0));
     assert!(queue_is_gone(&server));
+    server.stop();
+}
+
+#[test]
+fn perf_at_a_rate_publishes_no_more_than_the_rate_allows() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    let mut options = options(&server, false, false);
+    options.rate_per_s = 200;
+    let report = perf::run(options).expect("the load runs");
+    check_counts(&report);
+    // 2 producers at 200 msg/s for 0.5 s: 100 due, one batch's rounding aside.
+    assert!(report.published <= 2 * (100 + 1), "{report}");
     server.stop();
 }
 

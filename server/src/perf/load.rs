@@ -80,14 +80,25 @@ pub async fn produce(
     ));
     let mut published = 0u64;
     let mut body = vec![0u8; options.size_bytes];
+    let started = Instant::now();
     while Instant::now() < deadline {
+        let mut batch_max = PUBLISH_BATCH_MAX;
+        if options.rate_per_s > 0 {
+            let due = due_by_now(started, options.rate_per_s, published);
+            if due == 0 {
+                let next = started + pace(options.rate_per_s, published + 1);
+                tokio::time::sleep_until(next.min(deadline)).await;
+                continue;
+            }
+            batch_max = batch_max.min(due);
+        }
         let batch = if options.confirm {
             match tokio::time::timeout_at(deadline, window.acquire()).await {
                 Ok(Ok(permit)) => permit.forget(),
                 Ok(Err(_)) | Err(_) => break,
             }
             let mut batch = 1;
-            while batch < PUBLISH_BATCH_MAX {
+            while batch < batch_max {
                 match window.try_acquire() {
                     Ok(permit) => permit.forget(),
                     Err(_) => break,
@@ -96,7 +107,7 @@ pub async fn produce(
             }
             batch
         } else {
-            PUBLISH_BATCH_MAX
+            batch_max
         };
         for _ in 0..batch {
             body[..TIMESTAMP_BYTES].copy_from_slice(&now_ns().to_be_bytes());
@@ -118,6 +129,17 @@ pub async fn produce(
         confirmed: confirmed.load(Ordering::Relaxed),
         nacked: nacked.load(Ordering::Relaxed),
     })
+}
+
+/// When message number `count` is due at `rate_per_s`, from the start.
+fn pace(rate_per_s: u32, count: u64) -> Duration {
+    Duration::from_secs_f64(count as f64 / f64::from(rate_per_s))
+}
+
+/// Messages due by now at `rate_per_s` that are not yet published.
+fn due_by_now(started: Instant, rate_per_s: u32, published: u64) -> usize {
+    let due = (started.elapsed().as_secs_f64() * f64::from(rate_per_s)) as u64;
+    usize::try_from(due.saturating_sub(published)).unwrap_or(usize::MAX)
 }
 
 /// Adds one publish (method, header, body frames) to the sink.

@@ -4,8 +4,9 @@
 //! It deletes and declares one queue (durable when messages are persistent),
 //! starts consumers (manual acks, one multiple-ack per read, the given
 //! prefetch) and producers (publishing to the queue through the default
-//! exchange as fast as the broker takes it, within an unconfirmed window
-//! when confirming), runs for the given duration and deletes the queue. Each
+//! exchange as fast as the broker takes it, or at a fixed rate, within an
+//! unconfirmed window when confirming), runs for the given duration and
+//! deletes the queue. Each
 //! body starts with the send time in nanoseconds since the Unix epoch, so a
 //! consumer measures each message's latency from publish to delivery.
 //! Rates count what happened before the deadline, divided by the duration.
@@ -47,6 +48,8 @@ pub struct Options {
     pub queue: String,
     /// Unconfirmed publishes per producer, with confirms on.
     pub unconfirmed_max: usize,
+    /// Messages per second per producer; 0 publishes as fast as the broker takes them.
+    pub rate_per_s: u32,
 }
 
 /// What a run measured.
@@ -88,7 +91,7 @@ impl Report {
                 "\"p50_us\":{},\"p95_us\":{},\"p99_us\":{},\"max_us\":{},",
                 "\"published\":{},\"confirmed\":{},\"nacked\":{},\"consumed\":{},",
                 "\"duration_s\":{},\"size_bytes\":{},\"producers\":{},\"consumers\":{},",
-                "\"confirm\":{},\"persistent\":{},\"prefetch\":{}}}"
+                "\"confirm\":{},\"persistent\":{},\"prefetch\":{},\"rate_per_s\":{}}}"
             ),
             self.published_per_s(),
             self.consumed_per_s(),
@@ -107,6 +110,7 @@ impl Report {
             self.options.confirm,
             self.options.persistent,
             self.options.prefetch,
+            self.options.rate_per_s,
         )
     }
 }
@@ -116,7 +120,7 @@ impl fmt::Display for Report {
         let options = &self.options;
         writeln!(
             f,
-            "{} producer(s), {} consumer(s), {}-byte {} messages, {}, prefetch {}, {:.1} s",
+            "{} producer(s), {} consumer(s), {}-byte {} messages, {}, prefetch {}, {}, {:.1} s",
             options.producers,
             options.consumers,
             options.size_bytes,
@@ -131,6 +135,10 @@ impl fmt::Display for Report {
                 "no confirms"
             },
             options.prefetch,
+            match options.rate_per_s {
+                0 => "unpaced".to_owned(),
+                rate => format!("{rate} msg/s per producer"),
+            },
             options.duration.as_secs_f64()
         )?;
         writeln!(
