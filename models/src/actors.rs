@@ -4,6 +4,7 @@
 use crate::broker_actor::{BrokerActor, BrokerState};
 use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
 use crate::properties::{self, BrokerModel, History, Settings};
+use crate::shared::Shared;
 use crate::wire::{Choice, Log, Msg, Timer};
 use stateright::actor::Network;
 use stateright::actor::{Actor, Id, Out};
@@ -24,8 +25,8 @@ pub enum Node {
 /// The state of an actor of a brokerlab model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum NodeState {
-    /// The broker's.
-    Broker(Box<BrokerState>),
+    /// The broker's (shared between states and hashed once, as it is large).
+    Broker(Shared<BrokerState>),
     /// A producer's.
     Producer(ProducerState),
     /// A consumer's.
@@ -64,7 +65,7 @@ impl NodeState {
 impl Rewrite<Id> for NodeState {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> NodeState {
         match self {
-            NodeState::Broker(state) => NodeState::Broker(Box::new(state.rewrite(plan))),
+            NodeState::Broker(state) => NodeState::Broker(Shared::new(state.rewrite(plan))),
             other => other.clone(),
         }
     }
@@ -93,7 +94,7 @@ impl Actor for Node {
 
     fn on_start(&self, _id: Id, storage: &Option<Log>, out: &mut Out<Self>) -> NodeState {
         match self {
-            Node::Broker(broker) => NodeState::Broker(Box::new(broker.start(storage, out))),
+            Node::Broker(broker) => NodeState::Broker(Shared::new(broker.start(storage, out))),
             Node::Producer(producer) => NodeState::Producer(producer.start(out)),
             Node::Consumer(consumer) => NodeState::Consumer(consumer.start(out)),
         }
@@ -103,7 +104,7 @@ impl Actor for Node {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
                 if let NodeState::Broker(inner) = state.to_mut() {
-                    broker.on_msg(inner, src, msg, out);
+                    inner.update(|inner| broker.on_msg(inner, src, msg, out));
                 }
             }
             (Node::Producer(producer), Shallow::Producer(current)) => {
@@ -124,7 +125,7 @@ impl Actor for Node {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
                 if let NodeState::Broker(inner) = state.to_mut() {
-                    broker.on_timeout(inner, timer, out);
+                    inner.update(|inner| broker.on_timeout(inner, timer, out));
                 }
             }
             (Node::Consumer(consumer), Shallow::Consumer(current)) => {

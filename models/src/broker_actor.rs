@@ -17,6 +17,7 @@
 
 use crate::actors::Node;
 use crate::clients::{parse_body, MessageSet};
+use crate::shared::Shared;
 use crate::wire::{Frame, Log, Msg, Session, Timer};
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
@@ -56,8 +57,11 @@ pub struct BrokerState {
     pub connections: BTreeMap<ConnectionId, (Id, Session)>,
     /// The id of the next connection.
     pub next_connection: u64,
-    /// Records appended but not yet synced.
+    /// Records appended but not yet synced (when the log is kept).
     pub pending: Vec<Record>,
+    /// The lsn of the last record appended and not yet synced (the records
+    /// themselves are kept only when the log is).
+    pub unsynced_upto: Option<u64>,
     /// Records synced (the storage), when the log is kept.
     pub log: Log,
     /// What the driver saw of message expiry.
@@ -221,7 +225,7 @@ impl BrokerActor {
             return;
         };
         let mut replies = Replies::default();
-        for frame in frames {
+        for frame in frames.iter().cloned() {
             let input = match frame {
                 Frame::Connect => {
                     let conn = ConnectionId(state.next_connection);
@@ -260,14 +264,12 @@ impl BrokerActor {
     pub fn on_timeout(&self, state: &mut BrokerState, timer: &Timer, out: &mut Out<Node>) {
         match timer {
             Timer::Sync => {
-                let Some(upto) = state.pending.last().map(|record| record.lsn) else {
+                let Some(upto) = state.unsynced_upto.take() else {
                     return;
                 };
                 if self.keep_log {
                     state.log.0.append(&mut state.pending);
                     out.save(state.log.clone());
-                } else {
-                    state.pending.clear();
                 }
                 let mut replies = Replies::default();
                 self.handle(state, Input::Synced { upto }, &mut replies, out);
@@ -309,10 +311,13 @@ impl BrokerActor {
                 }
                 Output::Event(_) => {}
                 Output::Persist(record) => {
-                    if state.pending.is_empty() {
+                    if state.unsynced_upto.is_none() {
                         out.set_timer(Timer::Sync, stateright::actor::model_timeout());
                     }
-                    state.pending.push(*record);
+                    state.unsynced_upto = Some(record.lsn);
+                    if self.keep_log {
+                        state.pending.push(*record);
+                    }
                 }
             }
         }
@@ -328,6 +333,7 @@ impl BrokerState {
             connections: BTreeMap::new(),
             next_connection: ADMIN.0 + 1,
             pending: Vec::new(),
+            unsynced_upto: None,
             log: Log::default(),
             expiry: Expiry::default(),
         }
@@ -360,6 +366,7 @@ impl Replies {
 
     fn send(self, out: &mut Out<Node>) {
         for ((client, session), replies) in self.segments {
+            let replies = Shared::new(replies);
             out.send(client, Msg::Replies { session, replies });
         }
     }

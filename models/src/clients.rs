@@ -8,6 +8,7 @@
 //! end to end without the broker's internal ids.
 
 use crate::actors::Node;
+use crate::shared::Shared;
 use crate::wire::{Choice, Frame, Msg, Session, Settle, Timer};
 use brokerlab_core::{ChannelId, Command, FieldTable, Properties, Reply};
 use bytes::Bytes;
@@ -92,6 +93,7 @@ pub fn parse_body(body: &[u8]) -> Option<(Session, u8)> {
 
 /// Sends frames on the client's connection `session`, in one segment.
 fn send(out: &mut Out<Node>, session: Session, frames: Vec<Frame>) {
+    let frames = Shared::new(frames);
     out.send(Id::from(BROKER), Msg::Frames { session, frames });
 }
 
@@ -209,8 +211,8 @@ impl Producer {
         if session != state.session {
             return;
         }
-        for (_, reply) in replies {
-            let (tag, multiple, ack) = match reply {
+        for (_, reply) in replies.iter() {
+            let (tag, multiple, ack) = match *reply {
                 Reply::ConfirmAck {
                     delivery_tag,
                     multiple,
@@ -387,7 +389,7 @@ impl Consumer {
         if session != state.session {
             return;
         }
-        for (_, reply) in replies {
+        for (_, reply) in replies.iter() {
             if let Reply::Deliver {
                 delivery_tag,
                 redelivered,
@@ -395,7 +397,7 @@ impl Consumer {
                 ..
             } = reply
             {
-                self.hold(state, delivery_tag, redelivered, &message.body, out);
+                self.hold(state, *delivery_tag, *redelivered, &message.body, out);
             }
         }
     }

@@ -18,6 +18,7 @@ pub mod explore;
 pub mod idempotency;
 pub mod ordering;
 pub mod properties;
+pub mod shared;
 pub mod single_active_consumer;
 pub mod ttl;
 pub mod wire;

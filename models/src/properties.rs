@@ -15,7 +15,6 @@ use brokerlab_core::record::Change;
 use brokerlab_core::{Command, ConnectionId, Reply};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network};
 use stateright::{Expectation, Rewrite, RewritePlan};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A model of the brokerlab core.
@@ -44,9 +43,9 @@ pub struct Settings {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct History {
     /// Every `(producer session, number)` published.
-    pub published: BTreeSet<(Session, u8)>,
+    pub published: Keys,
     /// Every `(producer session, number)` the broker handed out.
-    pub delivered: BTreeSet<(Session, u8)>,
+    pub delivered: Keys,
     /// The latest message handed out with `redelivered=false`.
     pub last_fresh: Option<(Session, u8)>,
     /// Some message was handed out a second time.
@@ -66,6 +65,36 @@ pub struct History {
     pub death_unrecorded: bool,
 }
 
+/// A set of `(producer session, number)` keys: a message set per session,
+/// copied without allocating (states copy their history at every step).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Keys([MessageSet; Keys::SESSIONS]);
+
+impl Keys {
+    /// Producer sessions a history follows (1 to this): one, and one more
+    /// per crash the models allow.
+    pub const SESSIONS: usize = 4;
+
+    /// Adds `key`; returns whether it was new.
+    pub fn insert(&mut self, (session, number): (Session, u8)) -> bool {
+        let index = usize::from(session);
+        assert!(
+            (1..=Self::SESSIONS).contains(&index),
+            "producer session {session}"
+        );
+        let fresh = !self.0[index - 1].contains(number);
+        self.0[index - 1].insert(number);
+        fresh
+    }
+
+    /// Whether `key` is in the set.
+    #[must_use]
+    pub fn contains(&self, (session, number): (Session, u8)) -> bool {
+        let index = usize::from(session);
+        (1..=Self::SESSIONS).contains(&index) && self.0[index - 1].contains(number)
+    }
+}
+
 impl Rewrite<Id> for History {
     fn rewrite<S>(&self, _plan: &RewritePlan<Id, S>) -> History {
         self.clone()
@@ -81,13 +110,15 @@ pub fn record_msg_out(
     let mut next = history.clone();
     match envelope.msg {
         Msg::Frames { frames, .. } => {
-            for frame in frames {
+            for frame in frames.iter() {
                 if let Frame::Command {
                     command: Command::BasicPublish { body, .. },
                     ..
                 } = frame
                 {
-                    next.published.extend(parse_body(body));
+                    if let Some(key) = parse_body(body) {
+                        next.published.insert(key);
+                    }
                 }
             }
         }
@@ -97,7 +128,7 @@ pub fn record_msg_out(
             }
         }
         Msg::Replies { replies, .. } => {
-            for (_, reply) in replies {
+            for (_, reply) in replies.iter() {
                 if let Reply::Deliver {
                     redelivered,
                     message,
@@ -126,7 +157,7 @@ impl History {
     /// The history after the broker hands out `key` with the flag `redelivered`.
     fn delivery(&self, key: Option<(Session, u8)>, redelivered: bool) -> History {
         let mut next = self.clone();
-        let Some(key) = key.filter(|key| self.published.contains(key)) else {
+        let Some(key) = key.filter(|key| self.published.contains(*key)) else {
             next.phantom = true;
             return next;
         };
@@ -298,7 +329,7 @@ pub fn no_lost_confirmed(model: &BrokerModel, state: &State) -> bool {
 pub fn is_quiet(state: &State) -> bool {
     let broker_idle = state.actor_states[BROKER]
         .as_broker()
-        .is_some_and(|broker| broker.pending.is_empty());
+        .is_some_and(|broker| broker.unsynced_upto.is_none());
     state.network.len() == 0
         && !state.crashed[BROKER]
         && broker_idle
@@ -399,7 +430,7 @@ pub fn duplicate_suppressed(_: &BrokerModel, state: &State) -> bool {
 
 /// `delivered` (sometimes): some message reaches a consumer.
 pub fn delivered(_: &BrokerModel, state: &State) -> bool {
-    !state.history.delivered.is_empty()
+    state.history.delivered != Keys::default()
 }
 
 /// `requeued` (sometimes): some message is handed out a second time.

@@ -8,6 +8,7 @@
 //! ignore replies that were in flight on a connection it has already dropped
 //! (as a closed socket would swallow them).
 
+use crate::shared::Shared;
 use brokerlab_core::record::Record;
 use brokerlab_core::{ChannelId, Command, Reply};
 use stateright::actor::Id;
@@ -30,14 +31,14 @@ pub enum Msg {
         /// The connection they travel on.
         session: Session,
         /// The frames.
-        frames: Vec<Frame>,
+        frames: Shared<Vec<Frame>>,
     },
     /// Replies from the broker on a client's connection `session`, in order.
     Replies {
         /// The connection they travel on.
         session: Session,
         /// Each reply with its channel (0 for the connection itself).
-        replies: Vec<(ChannelId, Reply)>,
+        replies: Shared<Vec<(ChannelId, Reply)>>,
     },
     /// The broker restarted after a crash: every connection the client had
     /// to it is gone. A crashed process's sockets are closed by its kernel,
