@@ -163,7 +163,7 @@ impl BrokerActor {
         let state = match storage {
             Some(log) => {
                 let mut state =
-                    BrokerState::new(Broker::recover(self.config.clone(), log.0.clone()));
+                    BrokerState::new(Broker::recover(self.config.clone(), log.0.iter().cloned()));
                 state.log = log.clone();
                 for client in 1..=self.clients {
                     out.send(Id::from(client), Msg::Reset);
@@ -214,7 +214,7 @@ impl BrokerActor {
         let upto = broker.last_lsn();
         broker.handle(Instant(0), Input::Synced { upto });
         while broker.poll_output().is_some() {}
-        state.log = Log(records);
+        state.log = Log(Shared::new(records));
         state
     }
 
@@ -268,7 +268,8 @@ impl BrokerActor {
                     return;
                 };
                 if self.keep_log {
-                    state.log.0.append(&mut state.pending);
+                    let pending = &mut state.pending;
+                    state.log.0.update(|records| records.append(pending));
                     out.save(state.log.clone());
                 }
                 let mut replies = Replies::default();

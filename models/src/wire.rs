@@ -131,9 +131,16 @@ impl Rewrite<Id> for Choice {
     }
 }
 
-/// The broker's disk as it survives a crash: the log records that were synced.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Log(pub Vec<Record>);
+/// The broker's disk as it survives a crash: the log records that were
+/// synced (shared, as every state of a crash model carries them).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Log(pub Shared<Vec<Record>>);
+
+impl Default for Log {
+    fn default() -> Log {
+        Log(Shared::new(Vec::new()))
+    }
+}
 
 impl Rewrite<Id> for Log {
     fn rewrite<S>(&self, _plan: &RewritePlan<Id, S>) -> Log {
