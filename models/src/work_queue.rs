@@ -55,9 +55,9 @@ pub struct WorkQueue {
 
 impl Default for WorkQueue {
     /// The standard configuration: each consumer's connection may drop once
-    /// while it holds a delivery. About 232,000 unique states (116,000 with
+    /// while it holds a delivery. 148,777 unique states (74,583 with
     /// symmetry), a few seconds in release; allowing a nack with requeue as
-    /// well multiplies that by twenty.
+    /// well multiplies that many times over.
     fn default() -> WorkQueue {
         WorkQueue {
             messages: 2,
