@@ -92,9 +92,14 @@ fn consume(queue: &str, no_ack: bool) -> Command {
 }
 
 /// A broker with queue `q` bound to `amq.direct` under `k`, a publisher on
-/// connection 1 and a consumer with prefetch 1000 on connection 2.
-fn direct_setup() -> Broker {
-    let mut broker = Broker::new(Config::default());
+/// connection 1 and a consumer with prefetch 1000 on connection 2; with or
+/// without its events.
+fn direct_setup(events: bool) -> Broker {
+    let config = Config {
+        events,
+        ..Config::default()
+    };
+    let mut broker = Broker::new(config);
     connect(&mut broker, 1);
     connect(&mut broker, 2);
     command(&mut broker, 1, declare("q"));
@@ -150,7 +155,12 @@ fn bench_publish_deliver_ack(c: &mut Criterion) {
     let (exchange, key): (Arc<str>, Arc<str>) = ("amq.direct".into(), "k".into());
     let body = Bytes::from_static(&[7; 16]);
     group.bench_function("publish_deliver_ack/direct", |b| {
-        let mut broker = direct_setup();
+        let mut broker = direct_setup(true);
+        let mut acked = 0;
+        b.iter(|| publish_deliver_ack(&mut broker, &exchange, &key, &body, &mut acked));
+    });
+    group.bench_function("publish_deliver_ack/direct_no_events", |b| {
+        let mut broker = direct_setup(false);
         let mut acked = 0;
         b.iter(|| publish_deliver_ack(&mut broker, &exchange, &key, &body, &mut acked));
     });

@@ -3,7 +3,8 @@
 //! runs it for N and 2N messages and reports the difference per message, a
 //! figure that does not move with the neighbours on a shared machine.
 //!
-//! Usage: `publish_loop MESSAGES` (the same traffic as `core/publish_deliver_ack/direct`).
+//! Usage: `publish_loop MESSAGES [no-events]` (the same traffic as
+//! `core/publish_deliver_ack/direct`, or `.../direct_no_events`).
 
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
@@ -35,8 +36,12 @@ fn drain(broker: &mut Broker) -> u64 {
     deliveries
 }
 
-fn setup() -> Broker {
-    let mut broker = Broker::new(Config::default());
+fn setup(events: bool) -> Broker {
+    let config = Config {
+        events,
+        ..Config::default()
+    };
+    let mut broker = Broker::new(config);
     for conn in [1, 2] {
         let connect = Input::Connect {
             conn: ConnectionId(conn),
@@ -89,7 +94,9 @@ fn main() {
         .skip(1)
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(100_000);
-    let mut broker = setup();
+    // `no-events` among the arguments turns the broker's events off.
+    let events = !std::env::args().any(|arg| arg == "no-events");
+    let mut broker = setup(events);
     let (exchange, key): (Arc<str>, Arc<str>) = ("amq.direct".into(), "k".into());
     let body = Bytes::from_static(&[7; 16]);
     let (mut delivered, mut acked) = (0, 0);

@@ -6,6 +6,7 @@ Ratios compare benches measured in the same run, since the machines are shared
 and noisy: an absolute figure moves with the neighbours, a ratio much less.
 """
 import datetime
+import os
 import json
 import pathlib
 import platform
@@ -16,6 +17,7 @@ import sys
 TARGETS = {
     "core": [
         ("core/publish_deliver_ack/direct", "publish → deliver → ack, one queue, prefetch 1000, ack every 100, 16-byte bodies, events on"),
+        ("core/publish_deliver_ack/direct_no_events", "the same with the broker's events turned off (`Config::events`)"),
         ("core/floor/vecdeque_map", "floor: the same messages through a VecDeque and a map of in-flight tags"),
         ("core/route/topic_10k", "publish to a topic exchange with 10,000 mixed `*`/`#` bindings over 10 no-ack queues"),
         ("core/recover_1m", "recover 1,000,000 persistent messages of a durable queue from an in-memory log"),
@@ -58,12 +60,16 @@ def instruction_count():
     """The callgrind instruction count per message, when valgrind is installed."""
     if shutil.which("valgrind") is None:
         return ["- instructions per message: not measured (valgrind is not installed)"]
-    line = run(["scripts/instructions-per-message.sh"]).stdout.strip().splitlines()[-1]
-    return [f"- {line} — `scripts/instructions-per-message.sh`, noise-free"]
+    lines = []
+    for variant in ([], ["no-events"]):
+        line = run(["scripts/instructions-per-message.sh", "100000", *variant]).stdout.strip().splitlines()[-1]
+        lines.append(f"- {line} — `scripts/instructions-per-message.sh 100000 {' '.join(variant)}`, noise-free")
+    return lines
 
 
 def main():
     bench, report = sys.argv[1], pathlib.Path(sys.argv[2])
+    load_before = os.getloadavg()[0]
     result = run(["cargo", "bench", "--bench", bench, "--", "--warm-up-time", "2", "--measurement-time", "6"])
     notes = list(dict.fromkeys(line.removeprefix("note: ") for line in result.stderr.splitlines() if "per publish" in line or line.startswith("note: ")))
     commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
@@ -79,6 +85,7 @@ def main():
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {machine()}",
+        f"- load average when it started: {load_before:.2f} (the machine is shared; above ~1 the wall-clock figures are inflated)",
         f"- commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
         f"- command: `scripts/bench-report.py {bench} {report}` (runs `cargo bench --bench {bench}`)",
         "",
@@ -89,12 +96,14 @@ def main():
     ]
     if bench == "core":
         core = per_element["core/publish_deliver_ack/direct"]
+        quiet = per_element["core/publish_deliver_ack/direct_no_events"]
         floor = per_element["core/floor/vecdeque_map"]
         topic = per_element["core/route/topic_10k"]
         recover_s = per_element["core/recover_1m"] * 1_000_000 / 1e9
         lines += [
-            f"- ratio core/floor: **{core / floor:.1f}x** (target: within 3x)",
-            f"- publish → deliver → ack: **{1e9 / core / 1e6:.2f} M messages/s** on one core (target: 5 M/s)",
+            f"- ratio core/floor: **{core / floor:.1f}x** with events, **{quiet / floor:.1f}x** without (target: within 3x)",
+            f"- publish → deliver → ack: **{1e9 / core / 1e6:.2f} M messages/s** on one core with events, "
+            f"**{1e9 / quiet / 1e6:.2f} M/s** without (target: 5 M/s)",
             f"- topic publish against 10,000 bindings: **{topic:.0f} ns** per publish, delivery included (target: routing under 1 µs)",
             f"- recovery of 1,000,000 persistent messages: **{recover_s:.2f} s** (target: under 1 s)",
             *[f"- {note.strip()}" for note in notes],

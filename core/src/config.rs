@@ -17,6 +17,11 @@ pub struct Config {
     pub consumer_timeout_ms: Option<u64>,
     /// Most channels one connection may hold open.
     pub channel_max: u16,
+    /// Emit `Output::Event` for every step of a message's life. The
+    /// simulator's checkers, the models and the walkthroughs read them; a
+    /// driver that does not can turn them off and skip their cost (the
+    /// `Dropped` counters are kept either way).
+    pub events: bool,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -29,6 +34,7 @@ impl Default for Config {
             max_message_size_bytes: 16 * 1024 * 1024,
             consumer_timeout_ms: Some(30 * 60 * 1000),
             channel_max: 2047,
+            events: true,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

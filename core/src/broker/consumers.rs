@@ -278,14 +278,16 @@ impl Broker {
         let state = &mut self.channels[channel];
         let tag = state.record_delivery(unacked);
         let (conn, number) = (state.conn, state.number);
-        self.event(Event::Delivered {
-            message: id,
-            queue: queue_name,
-            conn,
-            channel: number,
-            delivery_tag: tag,
-            redelivered,
-        });
+        if self.events_on() {
+            self.event(Event::Delivered {
+                message: id,
+                queue: queue_name,
+                conn,
+                channel: number,
+                delivery_tag: tag,
+                redelivered,
+            });
+        }
         Delivery {
             id,
             tag,
@@ -302,8 +304,10 @@ impl Broker {
         no_ack: bool,
     ) {
         if no_ack {
-            let queue = self.queues[queue].name.clone();
-            self.event(Event::Acked { message: id, queue });
+            if self.events_on() {
+                let queue = self.queues[queue].name.clone();
+                self.event(Event::Acked { message: id, queue });
+            }
         } else {
             self.arm_consumer_timeout(channel);
         }
@@ -402,10 +406,12 @@ impl Broker {
         match settle {
             Settle::Ack => {
                 self.log_settled(&unacked);
-                self.event(Event::Acked {
-                    message: unacked.entry.message.id,
-                    queue: unacked.queue_name,
-                });
+                if self.events_on() {
+                    self.event(Event::Acked {
+                        message: unacked.entry.message.id,
+                        queue: unacked.queue_name,
+                    });
+                }
                 None
             }
             Settle::Requeue => self.requeue(unacked),

@@ -142,12 +142,14 @@ impl Broker {
             state.next_confirm_seq = Some(seq + 1);
         }
         let (conn, number) = (state.conn, state.number);
-        self.event(Event::Published {
-            message: id,
-            conn,
-            channel: number,
-            confirm_seq,
-        });
+        if self.events_on() {
+            self.event(Event::Published {
+                message: id,
+                conn,
+                channel: number,
+                confirm_seq,
+            });
+        }
         let message = Arc::new(Message {
             id,
             exchange: pending.exchange,
@@ -270,11 +272,13 @@ impl Broker {
         };
         queue.next_seq += 1;
         let was_empty = queue.ready.is_empty();
-        let name = queue.name.clone();
-        self.event(Event::Enqueued {
-            message: message.id,
-            queue: name,
-        });
+        if self.config.events {
+            let name = queue.name.clone();
+            self.event(Event::Enqueued {
+                message: message.id,
+                queue: name,
+            });
+        }
         let lsn = self.log_enqueued(id, &entry);
         // A message that finds the queue empty and a consumer with room is
         // delivered at once, before its TTL is looked at: this is how a TTL of

@@ -274,7 +274,14 @@ impl Broker {
         if let Event::Dropped { reason, .. } = &event {
             *self.dropped.entry(*reason).or_default() += 1;
         }
-        self.outputs.push_back(Output::Event(event));
+        if self.config.events {
+            self.outputs.push_back(Output::Event(event));
+        }
+    }
+
+    /// Whether events are emitted: the hot paths check it before building one.
+    fn events_on(&self) -> bool {
+        self.config.events
     }
 
     /// How many messages were dropped for good for `reason` since the broker
