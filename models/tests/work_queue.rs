@@ -110,3 +110,39 @@ fn double_deliver_gives_one_delivery_two_owners() {
     assert!(!outcome.verdict("redelivery-flagged").holds);
     assert_fails(&outcome, "one-owner", 24);
 }
+
+#[test]
+fn symmetry_cuts_three_interchangeable_consumers_at_least_threefold() {
+    let model = || WorkQueue {
+        messages: 2,
+        consumers: 3,
+        requeues_per_consumer: 0,
+        drops_per_consumer: 0,
+        ..WorkQueue::default()
+    };
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let plain = check(model().into_model(), &options);
+    let options = Options {
+        symmetry: true,
+        ..options
+    };
+    let reduced = check(model().into_model(), &options);
+    // Without drops or requeues nothing is requeued: only that sometimes-property fails.
+    for outcome in [&plain, &reduced] {
+        let failing: Vec<&str> = outcome
+            .verdicts
+            .iter()
+            .filter(|verdict| !verdict.holds)
+            .map(|verdict| verdict.name)
+            .collect();
+        assert_eq!(failing, vec!["requeued"]);
+    }
+    assert!(plain.unique_states >= 3 * reduced.unique_states);
+    assert_eq!(
+        (plain.unique_states, reduced.unique_states),
+        (62_227, 10_578)
+    );
+}
