@@ -101,6 +101,57 @@ mod frames {
         let close = client.connection_close();
         assert_eq!(close.reply_code, 503, "{close:?}");
         assert_eq!((close.class_id, close.method_id), (20, 10), "channel.open");
+        drop(client);
+        server.stop();
+    }
+
+    #[test]
+    fn an_unknown_delivery_tag_closes_the_channel_with_406_and_the_connection_lives_on() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        open_channel(&mut client, 1);
+        let ack = basic::Ack {
+            delivery_tag: 42,
+            multiple: false,
+        };
+        client.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Ack(ack)));
+        let AMQPClass::Channel(channel::AMQPMethod::Close(close)) = client.method() else {
+            panic!("an unknown delivery tag closes the channel");
+        };
+        assert_eq!(close.reply_code, 406, "{close:?}");
+        let close_ok = channel::AMQPMethod::CloseOk(channel::CloseOk {});
+        client.send_method(1, AMQPClass::Channel(close_ok));
+        // The connection is still open: another channel works, and so does
+        // the closed one once reopened.
+        open_channel(&mut client, 2);
+        open_channel(&mut client, 1);
+        drop(client);
+        server.stop();
+    }
+
+    #[test]
+    fn a_frame_with_a_bad_frame_end_closes_the_connection_with_501() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        // A heartbeat frame whose end byte is 0x00 instead of 0xCE.
+        client.write_bytes(&[8, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(client.connection_close_code(), 501);
+        drop(client);
+        server.stop();
+    }
+
+    #[test]
+    fn a_method_frame_that_does_not_parse_closes_the_connection_with_502() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        open_channel(&mut client, 1);
+        // queue.declare (50.10) on channel 1 whose arguments stop short.
+        client.write_bytes(&[1, 0, 1, 0, 0, 0, 5, 0, 50, 0, 10, 0, 0xCE]);
+        assert_eq!(client.connection_close_code(), 502);
+        drop(client);
         server.stop();
     }
 
