@@ -30,4 +30,4 @@ pub use idempotency::Idempotency;
 pub use ordering::Ordering;
 pub use single_active_consumer::SingleActiveConsumer;
 pub use ttl::Ttl;
-pub use work_queue::WorkQueue;
+pub use work_queue::{Links, WorkQueue};

@@ -29,7 +29,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::properties::{self, BrokerModel, History, Settings};
 use brokerlab_core::{Command, Config, FieldTable, Mutant};
-use stateright::actor::Network;
+use stateright::actor::{LossyNetwork, Network};
 use stateright::Expectation;
 use std::sync::Arc;
 
@@ -49,8 +49,31 @@ pub struct WorkQueue {
     pub requeues_per_consumer: u8,
     /// How many times each consumer's connection may drop.
     pub drops_per_consumer: u8,
+    /// What the network does to segments in flight.
+    pub network: Links,
     /// A deliberately broken broker, or `None` for the real one.
     pub mutant: Option<Mutant>,
+}
+
+/// The network's semantics (stateright's), as a model parameter.
+///
+/// The clients speak AMQP, which assumes TCP: each link delivers its
+/// segments once and in order (`Ordered`). A lossy network takes that
+/// assumption away to show what still holds: the broker's safety does not
+/// depend on it, while work may stall for good (a lost segment with no
+/// connection failure to tell anyone), so `quiet-means-done` fails. A
+/// duplicating network is not offered: it would hand the broker the same
+/// publish any number of times, an unbounded state space, where TCP drops
+/// duplicates before the broker sees them (the `idempotency` model has
+/// duplicates where AMQP has them: redelivery and republish). Nor is an
+/// unordered one: the clients pipeline frames on one connection, which only
+/// an ordered link carries as sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// Each link in order, nothing lost (TCP).
+    Ordered,
+    /// Each link in order, and any segment may be lost.
+    OrderedLossy,
 }
 
 impl Default for WorkQueue {
@@ -65,6 +88,7 @@ impl Default for WorkQueue {
             prefetch: 1,
             requeues_per_consumer: 0,
             drops_per_consumer: 1,
+            network: Links::Ordered,
             mutant: None,
         }
     }
@@ -103,7 +127,11 @@ impl WorkQueue {
             .actor(Node::Broker(broker))
             .actor(Node::Producer(producer))
             .actors(consumers)
-            .init_network(Network::new_ordered([]));
+            .init_network(Network::new_ordered([]))
+            .lossy_network(match self.network {
+                Links::OrderedLossy => LossyNetwork::Yes,
+                Links::Ordered => LossyNetwork::No,
+            });
         properties::standard(model)
             .property(
                 Expectation::Always,

@@ -7,7 +7,7 @@ use brokerlab_core::Mutant;
 mod support;
 
 use brokerlab_models::check::{check, report, Options};
-use brokerlab_models::WorkQueue;
+use brokerlab_models::{Links, WorkQueue};
 use support::{assert_fails, first_failure};
 
 /// One message, one nack with requeue and one connection drop per consumer:
@@ -145,4 +145,27 @@ fn symmetry_cuts_three_interchangeable_consumers_at_least_threefold() {
         (plain.unique_states, reduced.unique_states),
         (62_227, 10_578)
     );
+}
+
+/// The properties that fail on `model`, in the model's order.
+fn failing(model: WorkQueue) -> Vec<&'static str> {
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let outcome = check(model.into_model(), &options);
+    let failing = outcome.verdicts.iter().filter(|verdict| !verdict.holds);
+    failing.map(|verdict| verdict.name).collect()
+}
+
+#[test]
+fn safety_holds_when_the_network_loses_segments_and_only_liveness_fails() {
+    let model = WorkQueue {
+        messages: 1,
+        requeues_per_consumer: 0,
+        drops_per_consumer: 0,
+        network: Links::OrderedLossy,
+        ..WorkQueue::default()
+    };
+    assert_eq!(failing(model), vec!["quiet-means-done", "requeued"]);
 }
