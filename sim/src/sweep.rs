@@ -31,6 +31,8 @@ pub struct SeedOutcome {
     pub events: u64,
     /// Simulated time, in nanoseconds.
     pub simulated_ns: u64,
+    /// The digest of the run's trace.
+    pub trace_digest: u64,
 }
 
 /// The options a sweep runs `seed` of `workload` with: drawn from the seed,
@@ -68,6 +70,7 @@ pub fn run_seed(
             first: Some(format!("panic: {panic}")),
             events: 0,
             simulated_ns: 0,
+            trace_digest: 0,
         },
     }
 }
@@ -81,6 +84,7 @@ fn outcome(workload: Workload, report: &Report) -> SeedOutcome {
         first: report.violations.first().map(ToString::to_string),
         events: report.summary.events,
         simulated_ns: report.summary.simulated_ns,
+        trace_digest: report.summary.trace_digest,
     }
 }
 
@@ -95,6 +99,9 @@ pub struct Tally {
     pub events: u64,
     /// Simulated time, in nanoseconds.
     pub simulated_ns: u64,
+    /// The runs' trace digests, added up (in any order): equal sweeps ran
+    /// equal traces.
+    pub trace_digest: u64,
 }
 
 /// What a sweep found.
@@ -123,6 +130,7 @@ impl Sweep {
         tally.runs += 1;
         tally.events += outcome.events;
         tally.simulated_ns += outcome.simulated_ns;
+        tally.trace_digest = tally.trace_digest.wrapping_add(outcome.trace_digest);
         if outcome.exit_code == 0 {
             tally.passed += 1;
         } else {
