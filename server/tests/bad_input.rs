@@ -156,6 +156,19 @@ mod frames {
     }
 
     #[test]
+    fn a_channel_above_channel_max_closes_the_connection_with_530() {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        // The client agreed to the server's channel_max of 2047.
+        let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
+        client.send_method(2048, open);
+        assert_eq!(client.connection_close_code(), 530);
+        drop(client);
+        server.stop();
+    }
+
+    #[test]
     fn a_content_frame_where_a_method_belongs_closes_the_connection_with_505() {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());
