@@ -2098,3 +2098,28 @@ fn single_active_consumer_passes_to_the_next_registered_consumer() {
         "a newcomer waits its turn"
     );
 }
+
+#[test]
+fn queued_bytes_counts_ready_bodies_once_per_queue_and_drops_as_they_are_delivered() {
+    let mut broker = Harness::default();
+    broker.connect(1);
+    broker.declare(1, 1, "a", FieldTable::new()).assert_ok();
+    broker.declare(1, 1, "b", FieldTable::new()).assert_ok();
+    broker
+        .send(1, 1, support::bind("a", "amq.fanout", "", FieldTable::new()))
+        .assert_ok();
+    broker
+        .send(1, 1, support::bind("b", "amq.fanout", "", FieldTable::new()))
+        .assert_ok();
+    assert_eq!(broker.broker.queued_bytes(), 0);
+    broker.publish(1, 1, "amq.fanout", "", "12345").assert_ok();
+    broker.publish(1, 1, "", "a", "123").assert_ok();
+    assert_eq!(broker.broker.queued_bytes(), 5 + 5 + 3);
+    broker.connect(2);
+    broker.consume(2, 1, "a", "c", false).assert_ok();
+    assert_eq!(
+        broker.broker.queued_bytes(),
+        5,
+        "delivered messages no longer wait in a queue"
+    );
+}

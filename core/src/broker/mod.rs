@@ -291,6 +291,16 @@ impl Broker {
         self.dropped.get(&reason).copied().unwrap_or(0)
     }
 
+    /// Body bytes of the messages waiting in queues (ready, not yet handed
+    /// to a consumer), counted once per queue a message is in. A driver
+    /// compares it with its memory limit for flow control (connection.blocked);
+    /// the core itself never refuses a publish over it. It walks the queues:
+    /// call it once per batch of inputs, not per input.
+    #[must_use]
+    pub fn queued_bytes(&self) -> u64 {
+        self.queues.iter().map(|(_, queue)| queue.ready.bytes()).sum()
+    }
+
     fn reply(&mut self, channel: Id, reply: Reply) {
         let channel = &self.channels[channel];
         let (conn, channel) = (channel.conn, channel.number);
