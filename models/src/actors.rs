@@ -184,6 +184,10 @@ pub fn base_model(
     producer: Producer,
     consumers: Vec<Consumer>,
 ) -> BrokerModel {
+    assert!(
+        settings.crashes <= properties::CRASHES_MAX,
+        "too many crashes"
+    );
     let crashes = usize::from(settings.crashes.min(1));
     let model = BrokerModel::new(settings, History::default())
         .actor(Node::Broker(broker))

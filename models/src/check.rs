@@ -33,7 +33,8 @@ pub const MODELS: [&str; 7] = [
 pub struct Overrides {
     /// How many messages the producer publishes.
     pub messages: Option<u8>,
-    /// How many times the broker may crash (models with crashes only).
+    /// How many times the broker may crash (models with crashes only; at
+    /// most `properties::CRASHES_MAX`, more is taken as that).
     pub crashes: Option<u8>,
     /// A deliberately broken broker.
     pub mutant: Option<Mutant>,
@@ -66,6 +67,7 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
             type Config = CrashRecovery;
             let standard = CrashRecovery::default();
             let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            let crashes = crashes.min(properties::CRASHES_MAX);
             configured!(standard, crashes = crashes)
         }
         "ordering" => {
@@ -84,6 +86,7 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
             type Config = Idempotency;
             let standard = Idempotency::default();
             let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            let crashes = crashes.min(properties::CRASHES_MAX);
             configured!(standard, crashes = crashes)
         }
         "single-active-consumer" => {

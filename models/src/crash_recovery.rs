@@ -92,6 +92,7 @@ impl CrashRecovery {
             .actors(consumers)
             .init_network(Network::new_ordered([]))
             .max_crashes(usize::from(self.crashes.min(1)));
+        assert!(self.crashes <= properties::CRASHES_MAX, "too many crashes");
         properties::standard(model)
             .property(
                 Expectation::Always,

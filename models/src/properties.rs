@@ -175,6 +175,10 @@ impl History {
     }
 }
 
+/// The most crashes a model allows: each gives the producer one more
+/// session, and the history follows `Keys::SESSIONS` of them.
+pub const CRASHES_MAX: u8 = Keys::SESSIONS as u8 - 1;
+
 /// The producer's actor index in every model.
 pub const PRODUCER: usize = BROKER + 1;
 
