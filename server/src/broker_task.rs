@@ -15,7 +15,7 @@ use brokerlab_core::record::Record;
 use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Replies for one connection from one broker step, in order.
 pub type ReplyBatch = Vec<(ChannelId, Reply)>;
@@ -57,6 +57,40 @@ fn now() -> Instant {
     Instant(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// Flow control: the marks, and where the broker task says whether
+/// publishing connections are blocked.
+#[derive(Debug)]
+pub struct Flow {
+    /// Block above this many queued bytes.
+    pub high_bytes: u64,
+    /// Unblock below this many.
+    pub low_bytes: u64,
+    /// `true` while publishers are blocked.
+    pub blocked: watch::Sender<bool>,
+}
+
+impl Flow {
+    /// Compares the broker's queued bytes with the marks, after a step.
+    fn update(&self, queued_bytes: u64) {
+        let blocked = *self.blocked.borrow();
+        if !blocked && queued_bytes > self.high_bytes {
+            tracing::warn!(
+                queued_bytes,
+                high = self.high_bytes,
+                "memory alarm: blocking publishers"
+            );
+            self.blocked.send_replace(true);
+        } else if blocked && queued_bytes < self.low_bytes {
+            tracing::info!(
+                queued_bytes,
+                low = self.low_bytes,
+                "memory alarm cleared: unblocking publishers"
+            );
+            self.blocked.send_replace(false);
+        }
+    }
+}
+
 /// The broker task's state.
 struct BrokerTask {
     broker: Broker,
@@ -71,6 +105,7 @@ pub async fn run(
     broker: Broker,
     mut inbox: mpsc::Receiver<ToBroker>,
     mut log: LogHandle,
+    flow: Flow,
 ) -> Result<(), BrokerStop> {
     let mut task = BrokerTask {
         broker,
@@ -101,6 +136,7 @@ pub async fn run(
             () = sleep_until(wake), if wake.is_some() => task.handle(Input::Timeout),
         }
         task.flush(&log).await?;
+        flow.update(task.broker.queued_bytes());
     }
     // The last records go to the log before the sender is dropped, so the
     // log thread syncs them on its way out.

@@ -16,7 +16,7 @@
 //! definitions file or by default `guest`/`guest` on `/` from loopback only.
 //!
 //! Not yet here: per-resource permission checks (configure/write/read
-//! patterns other than `.*`), flow control (connection.blocked), and madsim.
+//! patterns other than `.*`), and madsim.
 
 mod broker_task;
 pub mod client;
@@ -45,6 +45,9 @@ use tokio::task::JoinSet;
 /// Inputs waiting for the broker task; connections wait when it is full.
 const BROKER_INBOX_MAX: usize = 4096;
 
+/// The default flow-control mark: 1 GiB of message bodies waiting in queues.
+pub const MEMORY_HIGH_WATERMARK_BYTES: u64 = 1 << 30;
+
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -62,6 +65,13 @@ pub struct Options {
     /// Who may log in and open which vhost; its vhosts replace the
     /// configuration's when the server binds.
     pub users: Users,
+    /// Flow control: when the bytes waiting in queues pass this mark,
+    /// connections that publish are sent connection.blocked and their reads
+    /// pause, until the bytes fall below [`Options::memory_low_watermark_bytes`].
+    /// Nothing is dropped to relieve the pressure.
+    pub memory_high_watermark_bytes: u64,
+    /// Where blocked connections are released (connection.unblocked).
+    pub memory_low_watermark_bytes: u64,
 }
 
 impl Options {
@@ -74,6 +84,8 @@ impl Options {
             config: Config::default(),
             max_connections: 4096,
             users: Users::default(),
+            memory_high_watermark_bytes: MEMORY_HIGH_WATERMARK_BYTES,
+            memory_low_watermark_bytes: MEMORY_HIGH_WATERMARK_BYTES / 4 * 3,
         }
     }
 }
@@ -158,11 +170,18 @@ impl Server {
         } = self;
         tracing::info!(listen = %listener.local_addr()?, "serving AMQP 0-9-1");
         let (to_broker, inbox) = mpsc::channel(BROKER_INBOX_MAX);
-        let mut broker_task = tokio::spawn(broker_task::run(broker, inbox, log));
+        let (blocking, blocked) = watch::channel(false);
+        let flow = broker_task::Flow {
+            high_bytes: options.memory_high_watermark_bytes,
+            low_bytes: options.memory_low_watermark_bytes,
+            blocked: blocking,
+        };
+        let mut broker_task = tokio::spawn(broker_task::run(broker, inbox, log, flow));
         let (stop, stopping) = watch::channel(false);
         let context = connection::Context {
             to_broker,
             shutdown: stopping,
+            blocked,
             max_message_bytes: options.config.max_message_size_bytes,
             channel_max: options.config.channel_max,
             users: Arc::new(options.users.clone()),

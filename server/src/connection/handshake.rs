@@ -49,6 +49,9 @@ pub struct Opened {
     pub vhost: String,
     /// Negotiated limits.
     pub tuning: Tuning,
+    /// The client announced the `connection.blocked` capability: it may be
+    /// sent connection.blocked and connection.unblocked.
+    pub notify_blocked: bool,
 }
 
 /// Runs the handshake up to connection.open. `Ok(None)` means the client was
@@ -65,6 +68,7 @@ pub async fn handshake(
     if header != PROTOCOL_HEADER {
         // AMQP's answer to a header it does not speak: its own header, then close.
         stream.write_all(&PROTOCOL_HEADER).await?;
+        stream.flush().await?;
         return Ok(None);
     }
     match negotiate(stream, reader, peer, channel_max, users).await? {
@@ -74,6 +78,7 @@ pub async fn handshake(
             let mut out = Vec::new();
             put_method(&mut out, 0, refusal_close(&refusal)).map_err(io::Error::other)?;
             stream.write_all(&out).await?;
+            stream.flush().await?;
             Ok(None)
         }
     }
@@ -93,6 +98,7 @@ async fn negotiate(
         Ok(other) => return Ok(Err(unexpected("start-ok", &other))),
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let notify_blocked = announces_blocked(&start_ok);
     let user = match authenticate(&start_ok, peer, users) {
         Ok(user) => user,
         Err(refusal) => return Ok(Err(refusal)),
@@ -123,6 +129,7 @@ async fn negotiate(
                 user,
                 vhost,
                 tuning,
+                notify_blocked,
             })
         }
         Ok(other) => Err(unexpected("open", &other)),
@@ -133,7 +140,9 @@ async fn negotiate(
 async fn send(stream: &mut TcpStream, method: AMQPClass) -> io::Result<()> {
     let mut out = Vec::new();
     put_method(&mut out, 0, method).map_err(io::Error::other)?;
-    stream.write_all(&out).await
+    stream.write_all(&out).await?;
+    // Under madsim the bytes leave only on flush; a tokio socket's flush is a no-op.
+    stream.flush().await
 }
 
 fn unexpected(expected: &str, got: &connection::AMQPMethod) -> Refusal {
@@ -146,6 +155,22 @@ fn unexpected(expected: &str, got: &connection::AMQPMethod) -> Refusal {
         ),
     )
     .caused_by(&got)
+}
+
+/// Whether start-ok's client properties announce `connection.blocked`
+/// among the capabilities (RabbitMQ sends the notifications only then).
+fn announces_blocked(start_ok: &connection::StartOk) -> bool {
+    let Some(AMQPValue::FieldTable(capabilities)) = start_ok
+        .client_properties
+        .inner()
+        .get(&short("capabilities"))
+    else {
+        return false;
+    };
+    matches!(
+        capabilities.inner().get(&short("connection.blocked")),
+        Some(AMQPValue::Boolean(true))
+    )
 }
 
 /// connection.start: version, server properties with the capabilities of

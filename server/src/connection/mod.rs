@@ -56,6 +56,9 @@ pub struct Context {
     pub to_broker: mpsc::Sender<ToBroker>,
     /// Turns true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// True while the broker is over its memory mark: connections that
+    /// publish stop being read (flow control).
+    pub blocked: watch::Receiver<bool>,
     /// The broker's largest message body.
     pub max_message_bytes: usize,
     /// The broker's highest channel number.
@@ -98,6 +101,12 @@ struct Connection {
     last_write: Instant,
     /// `Input::Disconnect` was sent: the broker has released the connection.
     disconnected: bool,
+    /// The client may be told connection.blocked/unblocked.
+    notify_blocked: bool,
+    /// The connection has published: flow control pauses its reads.
+    published: bool,
+    /// connection.blocked was sent and not yet followed by unblocked.
+    told_blocked: bool,
 }
 
 /// Serves one accepted socket to the end.
@@ -143,6 +152,9 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
         last_read: now,
         last_write: now,
         disconnected: false,
+        notify_blocked: opened.notify_blocked,
+        published: false,
+        told_blocked: false,
     };
     connection.run(outbox).await;
 }
@@ -161,10 +173,16 @@ impl Connection {
 
     async fn main_loop(&mut self, mut outbox: mpsc::Receiver<ReplyBatch>) -> std::io::Result<Exit> {
         let mut shutdown = self.context.shutdown.clone();
+        let mut blocked = self.context.blocked.clone();
+        // The broker task holds the sender; once it is gone nothing changes.
+        let mut flow_open = true;
         loop {
+            let paused = self.flow(*blocked.borrow_and_update());
+            // connection.blocked or unblocked goes out before the loop waits.
+            self.flush().await?;
             let tick = self.heartbeat_deadline();
             let step = tokio::select! {
-                read = self.reader.read_more(&mut self.stream) => {
+                read = self.reader.read_more(&mut self.stream), if !paused => {
                     if read? == 0 {
                         return Ok(Exit::Done);
                     }
@@ -176,6 +194,10 @@ impl Connection {
                     None => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - connection fell behind or broker stopped"),
                 },
                 () = sleep_until(tick) => self.on_heartbeat_tick(),
+                changed = blocked.changed(), if flow_open => {
+                    flow_open = changed.is_ok();
+                    None
+                }
                 _ = shutdown.changed() => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"),
             };
             self.flush().await?;
@@ -183,6 +205,31 @@ impl Connection {
                 return Ok(exit);
             }
         }
+    }
+
+    /// Flow control, before each turn of the main loop: a connection that
+    /// has published stops being read while the broker is `blocked`, and is
+    /// told so once (connection.blocked) if it announced the capability, and
+    /// told again when it is released. Returns whether reads are paused. A
+    /// paused connection is not taken for dead for not being read.
+    fn flow(&mut self, blocked: bool) -> bool {
+        let paused = blocked && self.published;
+        if paused {
+            self.last_read = Instant::now();
+        }
+        if paused && self.notify_blocked && !self.told_blocked {
+            let reason = "low on memory".into();
+            let method = connection::AMQPMethod::Blocked(connection::Blocked { reason });
+            put_method(&mut self.out, 0, AMQPClass::Connection(method))
+                .expect("encoding into a Vec cannot fail");
+            self.told_blocked = true;
+        } else if !paused && self.told_blocked {
+            let method = connection::AMQPMethod::Unblocked(connection::Unblocked {});
+            put_method(&mut self.out, 0, AMQPClass::Connection(method))
+                .expect("encoding into a Vec cannot fail");
+            self.told_blocked = false;
+        }
+        paused
     }
 
     /// Writes connection.close and ends the main loop.
@@ -209,6 +256,8 @@ impl Connection {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;
+            // Under madsim the bytes leave only on flush; a tokio socket's flush is a no-op.
+            self.stream.flush().await?;
             self.out.clear();
             self.last_write = Instant::now();
         }
@@ -378,6 +427,7 @@ impl Connection {
     }
 
     async fn command(&mut self, channel: u16, command: Command) -> Option<Exit> {
+        self.published |= matches!(command, Command::BasicPublish { .. });
         let input = Input::Command {
             conn: self.conn,
             channel: ChannelId(channel),

@@ -27,11 +27,18 @@ impl TestServer {
 
     /// Starts a server with its log in `data_dir` and these users.
     pub fn start_with(data_dir: &Path, users: Users) -> TestServer {
-        let options = Options {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        TestServer::start_options(Options {
             data_dir: data_dir.to_path_buf(),
             users,
             ..Options::new()
+        })
+    }
+
+    /// Starts a server with these options, on an ephemeral loopback port.
+    pub fn start_options(options: Options) -> TestServer {
+        let options = Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..options
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -124,6 +131,7 @@ pub fn run_client_script(
 pub mod raw {
     use amq_protocol::frame::{gen_frame, parse_frame, AMQPFrame, WriteContext};
     use amq_protocol::protocol::{connection, AMQPClass};
+    use amq_protocol::types::{AMQPValue, FieldTable};
     use std::io::{self, Read, Write};
     use std::net::{SocketAddr, TcpStream};
     use std::time::Duration;
@@ -137,6 +145,25 @@ pub mod raw {
     impl RawClient {
         /// Connects and opens vhost "/" as guest, asking for `heartbeat_s`.
         pub fn open(addr: SocketAddr, heartbeat_s: u16) -> RawClient {
+            RawClient::open_with(addr, heartbeat_s, FieldTable::default())
+        }
+
+        /// Connects announcing the `connection.blocked` capability, as pika,
+        /// amqplib and lapin do.
+        pub fn open_announcing_blocked(addr: SocketAddr) -> RawClient {
+            let mut capabilities = FieldTable::default();
+            capabilities.insert("connection.blocked".into(), AMQPValue::Boolean(true));
+            let mut properties = FieldTable::default();
+            properties.insert("capabilities".into(), AMQPValue::FieldTable(capabilities));
+            RawClient::open_with(addr, 0, properties)
+        }
+
+        /// Connects with these client properties and opens vhost "/" as guest.
+        pub fn open_with(
+            addr: SocketAddr,
+            heartbeat_s: u16,
+            client_properties: FieldTable,
+        ) -> RawClient {
             let stream = TcpStream::connect(addr).expect("the server accepts");
             stream
                 .set_read_timeout(Some(Duration::from_secs(10)))
@@ -154,7 +181,7 @@ pub mod raw {
                 mechanism: "PLAIN".into(),
                 response: "\0guest\0guest".into(),
                 locale: "en_US".into(),
-                ..connection::StartOk::default()
+                client_properties,
             };
             client.send_method(
                 0,

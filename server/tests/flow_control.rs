@@ -1,0 +1,177 @@
+//! Flow control: when the bytes waiting in queues pass the memory mark,
+//! connections that publish are told connection.blocked and are no longer
+//! read; connections that only consume keep going; once the queues drain
+//! below the low mark, publishers are told connection.unblocked and what
+//! they sent meanwhile is read. Nothing is dropped.
+
+mod common;
+
+use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
+use amq_protocol::protocol::basic::AMQPProperties as BasicProperties;
+use amq_protocol::protocol::{basic, channel, connection, queue, AMQPClass};
+use brokerlab_server::Options;
+use common::raw::RawClient;
+use common::TestServer;
+
+/// Bytes of each message body.
+const BODY_BYTES: usize = 4_000;
+
+fn server(data: &std::path::Path) -> TestServer {
+    TestServer::start_options(Options {
+        data_dir: data.to_path_buf(),
+        memory_high_watermark_bytes: 10_000,
+        memory_low_watermark_bytes: 5_000,
+        ..Options::new()
+    })
+}
+
+fn open_channel(client: &mut RawClient) {
+    let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
+    client.send_method(1, open);
+    assert!(matches!(
+        client.method(),
+        AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
+    ));
+}
+
+fn declare(client: &mut RawClient, passive: bool) {
+    let declare = queue::Declare {
+        queue: "q".into(),
+        passive,
+        ..queue::Declare::default()
+    };
+    client.send_method(1, AMQPClass::Queue(queue::AMQPMethod::Declare(declare)));
+}
+
+/// The message count of the declare-ok that must come next.
+fn declare_ok(client: &mut RawClient) -> u32 {
+    match client.method() {
+        AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)) => ok.message_count,
+        other => panic!("expected queue.declare-ok, got {other:?}"),
+    }
+}
+
+fn publish(client: &mut RawClient, fill: u8) {
+    let publish = basic::Publish {
+        routing_key: "q".into(),
+        ..basic::Publish::default()
+    };
+    client.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Publish(publish)));
+    let header = AMQPContentHeader {
+        class_id: 60,
+        body_size: BODY_BYTES as u64,
+        properties: BasicProperties::default(),
+    };
+    client.send(&AMQPFrame::Header(1, header));
+    client.send(&AMQPFrame::Body(1, vec![fill; BODY_BYTES]));
+}
+
+/// The first byte of the body of the delivery that must come next.
+fn delivery(client: &mut RawClient) -> u8 {
+    assert!(matches!(
+        client.method(),
+        AMQPClass::Basic(basic::AMQPMethod::Deliver(_))
+    ));
+    let Ok(AMQPFrame::Header(1, header)) = client.recv() else {
+        panic!("a content header follows basic.deliver");
+    };
+    assert_eq!(header.body_size, BODY_BYTES as u64);
+    let Ok(AMQPFrame::Body(1, body)) = client.recv() else {
+        panic!("the body follows its header");
+    };
+    body[0]
+}
+
+#[test]
+fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = server(data.path());
+    let mut publisher = RawClient::open_announcing_blocked(server.addr);
+    open_channel(&mut publisher);
+    declare(&mut publisher, false);
+    assert_eq!(declare_ok(&mut publisher), 0);
+    for fill in 1..=3 {
+        publish(&mut publisher, fill);
+    }
+    // 12,000 bytes wait in q, over the 10,000 mark.
+    assert!(
+        matches!(
+            publisher.method(),
+            AMQPClass::Connection(connection::AMQPMethod::Blocked(_))
+        ),
+        "the publisher is told it is blocked"
+    );
+    // Sent while blocked: not read until the block is lifted.
+    publish(&mut publisher, 4);
+    declare(&mut publisher, true);
+
+    // A connection that only consumes is not blocked.
+    let mut consumer = RawClient::open(server.addr, 0);
+    open_channel(&mut consumer);
+    declare(&mut consumer, true);
+    assert_eq!(
+        declare_ok(&mut consumer),
+        3,
+        "the fourth publish was not read"
+    );
+    let consume = basic::Consume {
+        queue: "q".into(),
+        no_ack: true,
+        ..basic::Consume::default()
+    };
+    consumer.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Consume(consume)));
+    assert!(matches!(
+        consumer.method(),
+        AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))
+    ));
+    let first: Vec<u8> = (0..3).map(|_| delivery(&mut consumer)).collect();
+    assert_eq!(first, vec![1, 2, 3]);
+
+    // Drained below the 5,000 low mark: released, and the fourth publish is read.
+    assert!(
+        matches!(
+            publisher.method(),
+            AMQPClass::Connection(connection::AMQPMethod::Unblocked(_))
+        ),
+        "the publisher is told it is unblocked"
+    );
+    assert_eq!(delivery(&mut consumer), 4, "nothing was dropped");
+    assert_eq!(declare_ok(&mut publisher), 0);
+    drop((publisher, consumer));
+    server.stop();
+}
+
+#[test]
+fn a_client_without_the_capability_is_never_sent_connection_blocked() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = server(data.path());
+    let mut publisher = RawClient::open(server.addr, 0);
+    open_channel(&mut publisher);
+    declare(&mut publisher, false);
+    assert_eq!(declare_ok(&mut publisher), 0);
+    for fill in 1..=3 {
+        publish(&mut publisher, fill);
+    }
+    declare(&mut publisher, true);
+    let mut consumer = RawClient::open(server.addr, 0);
+    open_channel(&mut consumer);
+    let consume = basic::Consume {
+        queue: "q".into(),
+        no_ack: true,
+        ..basic::Consume::default()
+    };
+    consumer.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Consume(consume)));
+    assert!(matches!(
+        consumer.method(),
+        AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))
+    ));
+    for fill in 1..=3 {
+        assert_eq!(delivery(&mut consumer), fill);
+    }
+    // Whether or not its reads were paused meanwhile, the next frame it gets
+    // is the declare-ok: it did not announce connection.blocked, so it is
+    // never sent one (RabbitMQ does the same).
+    declare_ok(&mut publisher);
+    drop((publisher, consumer));
+    server.stop();
+}
