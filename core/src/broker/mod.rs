@@ -298,7 +298,10 @@ impl Broker {
     /// call it once per batch of inputs, not per input.
     #[must_use]
     pub fn queued_bytes(&self) -> u64 {
-        self.queues.iter().map(|(_, queue)| queue.ready.bytes()).sum()
+        self.queues
+            .iter()
+            .map(|(_, queue)| queue.ready.bytes())
+            .sum()
     }
 
     fn reply(&mut self, channel: Id, reply: Reply) {
