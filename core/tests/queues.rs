@@ -2106,10 +2106,18 @@ fn queued_bytes_counts_ready_bodies_once_per_queue_and_drops_as_they_are_deliver
     broker.declare(1, 1, "a", FieldTable::new()).assert_ok();
     broker.declare(1, 1, "b", FieldTable::new()).assert_ok();
     broker
-        .send(1, 1, support::bind("a", "amq.fanout", "", FieldTable::new()))
+        .send(
+            1,
+            1,
+            support::bind("a", "amq.fanout", "", FieldTable::new()),
+        )
         .assert_ok();
     broker
-        .send(1, 1, support::bind("b", "amq.fanout", "", FieldTable::new()))
+        .send(
+            1,
+            1,
+            support::bind("b", "amq.fanout", "", FieldTable::new()),
+        )
         .assert_ok();
     assert_eq!(broker.broker.queued_bytes(), 0);
     broker.publish(1, 1, "amq.fanout", "", "12345").assert_ok();
