@@ -46,6 +46,11 @@ enum Commands {
         /// Users, vhosts and permissions: a RabbitMQ definitions file (JSON).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
+        /// Flow control: above this many bytes of messages waiting in queues,
+        /// publishing connections are blocked (connection.blocked) until the
+        /// queues drain below three quarters of it.
+        #[arg(long, default_value_t = brokerlab::server::MEMORY_HIGH_WATERMARK_BYTES)]
+        memory_high_watermark: u64,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -212,7 +217,8 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             config,
-        }) => return run_serve(listen, data_dir, config),
+            memory_high_watermark,
+        }) => return run_serve(listen, data_dir, config, memory_high_watermark),
         Some(Commands::Perf {
             uri,
             producers,
@@ -715,6 +721,7 @@ fn run_serve(
     listen: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
+    memory_high_watermark: u64,
 ) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -732,6 +739,8 @@ fn run_serve(
         listen,
         data_dir,
         users,
+        memory_high_watermark_bytes: memory_high_watermark,
+        memory_low_watermark_bytes: memory_high_watermark / 4 * 3,
         ..brokerlab::server::Options::new()
     };
     match brokerlab::server::serve_until_signal(options) {
