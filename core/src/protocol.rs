@@ -286,6 +286,41 @@ pub enum Command {
     TxRollback,
 }
 
+impl Command {
+    /// The AMQP method the command stands for (`queue.declare`), as RabbitMQ
+    /// names it in its error texts; drivers map it to class and method ids.
+    #[must_use]
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Command::ChannelOpen => "channel.open",
+            Command::ChannelClose => "channel.close",
+            Command::ChannelCloseOk => "channel.close-ok",
+            Command::ExchangeDeclare { .. } => "exchange.declare",
+            Command::ExchangeDelete { .. } => "exchange.delete",
+            Command::ExchangeBind { .. } => "exchange.bind",
+            Command::ExchangeUnbind { .. } => "exchange.unbind",
+            Command::QueueDeclare { .. } => "queue.declare",
+            Command::QueueBind { .. } => "queue.bind",
+            Command::QueueUnbind { .. } => "queue.unbind",
+            Command::QueuePurge { .. } => "queue.purge",
+            Command::QueueDelete { .. } => "queue.delete",
+            Command::BasicQos { .. } => "basic.qos",
+            Command::BasicPublish { .. } => "basic.publish",
+            Command::BasicConsume { .. } => "basic.consume",
+            Command::BasicCancel { .. } => "basic.cancel",
+            Command::BasicGet { .. } => "basic.get",
+            Command::BasicAck { .. } => "basic.ack",
+            Command::BasicNack { .. } => "basic.nack",
+            Command::BasicReject { .. } => "basic.reject",
+            Command::BasicRecover { .. } => "basic.recover",
+            Command::ConfirmSelect => "confirm.select",
+            Command::TxSelect => "tx.select",
+            Command::TxCommit => "tx.commit",
+            Command::TxRollback => "tx.rollback",
+        }
+    }
+}
+
 /// AMQP 0-9-1 reply codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u16)]
@@ -404,6 +439,11 @@ pub enum Reply {
         code: ReplyCode,
         /// Reply text, as RabbitMQ words it (`NOT_FOUND - no queue 'q' in vhost '/'`).
         text: String,
+        /// The method whose command failed ([`Command::method_name`]), when a
+        /// command caused the close; AMQP puts its class and method ids in
+        /// the close frame. `None` for closes the broker decides on its own
+        /// (a consumer timeout, an unknown vhost at connect).
+        method: Option<&'static str>,
     },
     /// exchange.declare-ok.
     ExchangeDeclareOk,

@@ -2131,3 +2131,22 @@ fn queued_bytes_counts_ready_bodies_once_per_queue_and_drops_as_they_are_deliver
         "delivered messages no longer wait in a queue"
     );
 }
+
+#[test]
+fn a_close_caused_by_a_command_names_its_method() {
+    let mut broker = Harness::default();
+    broker.connect(1);
+    let step = broker.send(1, 1, support::passive_declare("missing"));
+    let closes: Vec<_> = step
+        .outputs
+        .iter()
+        .filter_map(|output| match output {
+            brokerlab_core::Output::Reply {
+                reply: brokerlab_core::Reply::Close { method, .. },
+                ..
+            } => Some(*method),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closes, vec![Some("queue.declare")]);
+}

@@ -326,6 +326,7 @@ impl Broker {
                 scope: CloseScope::Connection,
                 code: ReplyCode::NotAllowed,
                 text,
+                method: None,
             };
             self.outputs.push_back(Output::Reply {
                 conn,
@@ -406,6 +407,7 @@ impl Broker {
             }
             return;
         }
+        let method = Some(command.method_name());
         let result = match (self.channel_index.get(&(conn, number)).copied(), command) {
             (Some(_), Command::ChannelOpen) => Err(Fault::new(
                 ReplyCode::ChannelError,
@@ -420,18 +422,25 @@ impl Broker {
             (Some(channel), command) => self.channel_command(channel, command),
         };
         if let Err(fault) = result {
-            self.fail(conn, number, fault);
+            self.fail(conn, number, fault, method);
         }
     }
 
     /// Closes the channel (soft error) or the connection (hard error) with the fault's code.
-    fn fail(&mut self, conn: ConnectionId, number: ChannelId, fault: Fault) {
+    fn fail(
+        &mut self,
+        conn: ConnectionId,
+        number: ChannelId,
+        fault: Fault,
+        method: Option<&'static str>,
+    ) {
         if fault.code.closes_connection() {
             self.release_connection(conn);
             let reply = Reply::Close {
                 scope: CloseScope::Connection,
                 code: fault.code,
                 text: fault.text,
+                method,
             };
             self.outputs.push_back(Output::Reply {
                 conn,
@@ -447,6 +456,7 @@ impl Broker {
             scope: CloseScope::Channel,
             code: fault.code,
             text: fault.text,
+            method,
         };
         self.outputs.push_back(Output::Reply {
             conn,

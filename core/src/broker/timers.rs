@@ -83,6 +83,7 @@ impl Broker {
             conn,
             number,
             Fault::new(ReplyCode::PreconditionFailed, text),
+            None,
         );
     }
 

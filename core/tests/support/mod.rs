@@ -135,7 +135,9 @@ impl Step {
     pub fn close(&self) -> Option<(CloseScope, ReplyCode, String)> {
         self.outputs.iter().find_map(|output| match output {
             Output::Reply {
-                reply: Reply::Close { scope, code, text },
+                reply: Reply::Close {
+                    scope, code, text, ..
+                },
                 ..
             } => Some((*scope, *code, text.clone())),
             _ => None,

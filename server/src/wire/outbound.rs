@@ -40,6 +40,40 @@ pub fn connection_close(code: ReplyCode, text: &str) -> AMQPClass {
     }))
 }
 
+/// The AMQP 0-9-1 class and method ids of a method the core names
+/// (`Command::method_name`), for the close that a failing command causes.
+#[must_use]
+pub fn method_ids(name: &str) -> (u16, u16) {
+    match name {
+        "channel.open" => (20, 10),
+        "channel.close" => (20, 40),
+        "channel.close-ok" => (20, 41),
+        "exchange.declare" => (40, 10),
+        "exchange.delete" => (40, 20),
+        "exchange.bind" => (40, 30),
+        "exchange.unbind" => (40, 40),
+        "queue.declare" => (50, 10),
+        "queue.bind" => (50, 20),
+        "queue.purge" => (50, 30),
+        "queue.delete" => (50, 40),
+        "queue.unbind" => (50, 50),
+        "basic.qos" => (60, 10),
+        "basic.consume" => (60, 20),
+        "basic.cancel" => (60, 30),
+        "basic.publish" => (60, 40),
+        "basic.get" => (60, 70),
+        "basic.ack" => (60, 80),
+        "basic.reject" => (60, 90),
+        "basic.recover" => (60, 110),
+        "basic.nack" => (60, 120),
+        "confirm.select" => (85, 10),
+        "tx.select" => (90, 10),
+        "tx.commit" => (90, 20),
+        "tx.rollback" => (90, 30),
+        _ => (0, 0),
+    }
+}
+
 /// connection.close for a refusal, naming the method that caused it.
 #[must_use]
 pub fn refusal_close(refusal: &Refusal) -> AMQPClass {
@@ -160,17 +194,30 @@ fn plain_method(reply: &Reply) -> AMQPClass {
             scope: CloseScope::Connection,
             code,
             text,
-        } => connection_close(*code, text),
+            method,
+        } => {
+            let (class_id, method_id) = method.map_or((0, 0), method_ids);
+            AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+                reply_code: code.code(),
+                reply_text: short(text),
+                class_id,
+                method_id,
+            }))
+        }
         Reply::Close {
             scope: CloseScope::Channel,
             code,
             text,
-        } => AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
-            reply_code: code.code(),
-            reply_text: short(text),
-            class_id: 0,
-            method_id: 0,
-        })),
+            method,
+        } => {
+            let (class_id, method_id) = method.map_or((0, 0), method_ids);
+            AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
+                reply_code: code.code(),
+                reply_text: short(text),
+                class_id,
+                method_id,
+            }))
+        }
         Reply::QueueDeclareOk {
             queue,
             message_count,
