@@ -44,6 +44,23 @@ pub enum Input {
         /// The command itself.
         command: Command,
     },
+    /// A client command the driver refuses on its own authority (access
+    /// control, which is the driver's policy): the core checks the channel
+    /// as for any command, then answers as if the command had failed with
+    /// `code` and `text` (403 ACCESS_REFUSED closes the channel), without
+    /// carrying it out.
+    Refused {
+        /// Connection the command came on.
+        conn: ConnectionId,
+        /// Channel the command came on.
+        channel: ChannelId,
+        /// The command refused.
+        command: Command,
+        /// The reply code to fail it with.
+        code: ReplyCode,
+        /// The reply text, as RabbitMQ words it.
+        text: String,
+    },
     /// Time has reached `poll_timeout()`: expire messages, queues and deliveries.
     Timeout,
     /// The store made every record up to this log sequence number durable.

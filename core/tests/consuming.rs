@@ -1696,3 +1696,28 @@ fn closing_a_connection_requeues_every_unacked_message_of_every_channel() {
             .to_vec()
     );
 }
+
+#[test]
+fn a_command_the_driver_refuses_fails_with_its_code_and_is_not_carried_out() {
+    use brokerlab_core::{ChannelId, CloseScope, ConnectionId, Input, ReplyCode};
+    let mut broker = Harness::default();
+    broker.connect(1);
+    let refused = Input::Refused {
+        conn: ConnectionId(1),
+        channel: ChannelId(1),
+        command: support::declare("secret", FieldTable::new()),
+        code: ReplyCode::AccessRefused,
+        text: "ACCESS_REFUSED - access to queue 'secret' in vhost '/' refused for user 'guest'"
+            .to_owned(),
+    };
+    let step = broker.input(refused);
+    let (scope, code, _) = step.close().expect("the channel is closed");
+    assert_eq!(
+        (scope, code),
+        (CloseScope::Channel, ReplyCode::AccessRefused)
+    );
+    broker.connect(2);
+    broker
+        .send(2, 1, support::passive_declare("secret"))
+        .assert_channel_error(ReplyCode::NotFound);
+}

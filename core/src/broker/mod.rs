@@ -242,7 +242,17 @@ impl Broker {
                 conn,
                 channel,
                 command,
-            } => self.command(conn, channel, command),
+            } => self.command(conn, channel, command, None),
+            Input::Refused {
+                conn,
+                channel,
+                command,
+                code,
+                text,
+            } => {
+                let refusal = Fault { code, text };
+                self.command(conn, channel, command, Some(refusal));
+            }
             Input::Timeout => {}
             Input::Synced { upto } => self.synced(upto),
         }
@@ -382,7 +392,15 @@ impl Broker {
         }
     }
 
-    fn command(&mut self, conn: ConnectionId, number: ChannelId, command: Command) {
+    /// Runs a client command, or with `refusal` fails it as the driver
+    /// decided once the channel checks have passed.
+    fn command(
+        &mut self,
+        conn: ConnectionId,
+        number: ChannelId,
+        command: Command,
+        refusal: Option<Fault>,
+    ) {
         let Some(connection) = self.connections.get(&conn) else {
             return;
         };
@@ -419,6 +437,7 @@ impl Broker {
                 ReplyCode::ChannelError,
                 "expected 'channel.open'",
             )),
+            (Some(_), _) if refusal.is_some() => Err(refusal.expect("checked above")),
             (Some(channel), command) => self.channel_command(channel, command),
         };
         if let Err(fault) = result {
