@@ -10,10 +10,13 @@
 //! Time for the core is nanoseconds since the Unix epoch, so `x-death` times
 //! and message timestamps are wall-clock times.
 
+use crate::access;
 use crate::log::LogHandle;
+use crate::users::Users;
 use brokerlab_core::record::Record;
-use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply};
+use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply, ReplyCode};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
@@ -94,6 +97,9 @@ impl Flow {
 /// The broker task's state.
 struct BrokerTask {
     broker: Broker,
+    users: Arc<Users>,
+    /// Who each connection is, and on which vhost, for access control.
+    sessions: BTreeMap<ConnectionId, (String, String)>,
     outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
     replies: BTreeMap<ConnectionId, ReplyBatch>,
     records: Vec<Record>,
@@ -106,9 +112,12 @@ pub async fn run(
     mut inbox: mpsc::Receiver<ToBroker>,
     mut log: LogHandle,
     flow: Flow,
+    users: Arc<Users>,
 ) -> Result<(), BrokerStop> {
     let mut task = BrokerTask {
         broker,
+        users,
+        sessions: BTreeMap::new(),
         outboxes: BTreeMap::new(),
         replies: BTreeMap::new(),
         records: Vec::new(),
@@ -166,6 +175,7 @@ impl BrokerTask {
                 outbox,
             } => {
                 self.outboxes.insert(conn, outbox);
+                self.sessions.insert(conn, (user.clone(), vhost.clone()));
                 self.handle(Input::Connect { conn, user, vhost });
             }
             ToBroker::Input(input) => {
@@ -173,12 +183,44 @@ impl BrokerTask {
                     Input::Disconnect { conn } => Some(*conn),
                     _ => None,
                 };
+                let input = self.access_checked(input);
                 self.handle(input);
                 if let Some(conn) = gone {
                     self.outboxes.remove(&conn);
                     self.replies.remove(&conn);
+                    self.sessions.remove(&conn);
                 }
             }
+        }
+    }
+
+    /// A command its user may not run becomes `Input::Refused` (403).
+    fn access_checked(&self, input: Input) -> Input {
+        let Input::Command {
+            conn,
+            channel,
+            command,
+        } = input
+        else {
+            return input;
+        };
+        let refusal = self.sessions.get(&conn).and_then(|(user, vhost)| {
+            let who = (user.as_str(), vhost.as_str());
+            access::refusal(&self.broker, &self.users, who, (conn, channel), &command)
+        });
+        match refusal {
+            None => Input::Command {
+                conn,
+                channel,
+                command,
+            },
+            Some(text) => Input::Refused {
+                conn,
+                channel,
+                command,
+                code: ReplyCode::AccessRefused,
+                text,
+            },
         }
     }
 

@@ -15,9 +15,13 @@
 //! `users` says who may log in and open which vhost, from a RabbitMQ
 //! definitions file or by default `guest`/`guest` on `/` from loopback only.
 //!
-//! Not yet here: per-resource permission checks (configure/write/read
-//! patterns other than `.*`), and madsim.
+//! Access control (`access`): each command is checked against its user's
+//! configure/write/read patterns before the core runs it; a refusal reaches
+//! the core as `Input::Refused` and closes the channel with 403.
+//!
+//! Not yet here: madsim.
 
+mod access;
 mod broker_task;
 pub mod client;
 mod connection;
@@ -176,7 +180,9 @@ impl Server {
             low_bytes: options.memory_low_watermark_bytes,
             blocked: blocking,
         };
-        let mut broker_task = tokio::spawn(broker_task::run(broker, inbox, log, flow));
+        let users = Arc::new(options.users.clone());
+        let task = broker_task::run(broker, inbox, log, flow, users.clone());
+        let mut broker_task = tokio::spawn(task);
         let (stop, stopping) = watch::channel(false);
         let context = connection::Context {
             to_broker,
@@ -184,7 +190,7 @@ impl Server {
             blocked,
             max_message_bytes: options.config.max_message_size_bytes,
             channel_max: options.config.channel_max,
-            users: Arc::new(options.users.clone()),
+            users,
         };
         let mut connections = JoinSet::new();
         let accepted = accept_loop(&listener, &context, &mut connections, &options, shutdown);

@@ -15,10 +15,10 @@
 //! A password hash is RabbitMQ's: base64 of a 4-byte salt followed by
 //! SHA-256 (or SHA-512) of the salt and the password. A user may open a
 //! vhost it has a permission entry for. The entry's configure, write and
-//! read regular expressions must be `.*` for now: the core has no
-//! per-resource permission checks yet, and a broker that silently granted
-//! more than its configuration says would be worse than one that refuses to
-//! start. User `guest`, if present, may log in only from loopback, as
+//! read regular expressions then say which exchanges and queues it may
+//! configure (declare, delete), write (publish to, bind a queue to) and read
+//! (consume, get, purge, bind from), matched unanchored as RabbitMQ matches
+//! them ([`Users::allows`]). User `guest`, if present, may log in only from loopback, as
 //! RabbitMQ's default `loopback_users` says. Without a file the only user is
 //! `guest`/`guest` with full access to vhost `/`.
 
@@ -117,8 +117,62 @@ pub enum Denied {
 pub struct Users {
     users: BTreeMap<String, User>,
     vhosts: BTreeSet<String>,
-    /// (user, vhost) pairs with a permission entry.
-    access: BTreeSet<(String, String)>,
+    /// Permissions per (user, vhost) with a permission entry.
+    access: BTreeMap<(String, String), Permissions>,
+}
+
+/// What an operation does to a resource, in RabbitMQ's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Create, delete or change (declare, delete).
+    Configure,
+    /// Put messages in (publish to an exchange, bind a queue: its destination).
+    Write,
+    /// Take messages out (consume, get, purge, the source of a binding).
+    Read,
+}
+
+/// A permission pattern: a regular expression, compared by its text.
+#[derive(Clone, Debug)]
+struct Pattern {
+    source: String,
+    regex: regex::Regex,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Pattern {}
+
+impl Pattern {
+    fn new(source: &str) -> Result<Pattern, regex::Error> {
+        Ok(Pattern {
+            source: source.to_owned(),
+            regex: regex::Regex::new(source)?,
+        })
+    }
+}
+
+/// A user's configure, write and read patterns on one vhost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Permissions {
+    configure: Pattern,
+    write: Pattern,
+    read: Pattern,
+}
+
+impl Permissions {
+    fn all() -> Permissions {
+        let all = Pattern::new(ALL_RESOURCES).expect("'.*' is a regular expression");
+        Permissions {
+            configure: all.clone(),
+            write: all.clone(),
+            read: all,
+        }
+    }
 }
 
 impl Default for Users {
@@ -128,7 +182,10 @@ impl Default for Users {
         Users {
             users: BTreeMap::from([(LOOPBACK_USER.to_owned(), guest)]),
             vhosts: BTreeSet::from(["/".to_owned()]),
-            access: BTreeSet::from([(LOOPBACK_USER.to_owned(), "/".to_owned())]),
+            access: BTreeMap::from([(
+                (LOOPBACK_USER.to_owned(), "/".to_owned()),
+                Permissions::all(),
+            )]),
         }
     }
 }
@@ -205,10 +262,10 @@ impl Users {
             }
         }
         let vhosts: BTreeSet<String> = definitions.vhosts.into_iter().map(|v| v.name).collect();
-        let mut access = BTreeSet::new();
+        let mut access = BTreeMap::new();
         for permission in definitions.permissions {
-            check_permission(&permission, &users, &vhosts)?;
-            access.insert((permission.user, permission.vhost));
+            let patterns = check_permission(&permission, &users, &vhosts)?;
+            access.insert((permission.user, permission.vhost), patterns);
         }
         Ok(Users {
             users,
@@ -235,12 +292,32 @@ impl Users {
         self.vhosts.iter().cloned().collect()
     }
 
+    /// Whether `user` may do `operation` on the resource `name` of `vhost`
+    /// (an exchange or a queue: RabbitMQ's patterns do not tell them apart).
+    /// A vhost without an entry for the user allows nothing.
+    #[must_use]
+    pub fn allows(&self, user: &str, vhost: &str, operation: Operation, name: &str) -> bool {
+        let Some(permissions) = self.access.get(&(user.to_owned(), vhost.to_owned())) else {
+            return false;
+        };
+        let pattern = match operation {
+            Operation::Configure => &permissions.configure,
+            Operation::Write => &permissions.write,
+            Operation::Read => &permissions.read,
+        };
+        pattern.regex.is_match(name)
+    }
+
     /// Checks that `user` has permissions on `vhost`. A vhost that does not
     /// exist is not refused here: whether a vhost exists is the core's rule,
     /// and it answers 530 with RabbitMQ's "vhost ... not found".
     pub fn may_open(&self, user: &str, vhost: &str) -> Result<(), Denied> {
         let known = self.vhosts.contains(vhost);
-        if known && !self.access.contains(&(user.to_owned(), vhost.to_owned())) {
+        if known
+            && !self
+                .access
+                .contains_key(&(user.to_owned(), vhost.to_owned()))
+        {
             return Err(Denied::NoAccess);
         }
         Ok(())
@@ -277,7 +354,7 @@ fn check_permission(
     permission: &PermissionDefinition,
     users: &BTreeMap<String, User>,
     vhosts: &BTreeSet<String>,
-) -> Result<(), ConfigError> {
+) -> Result<Permissions, ConfigError> {
     let PermissionDefinition {
         user,
         vhost,
@@ -293,16 +370,18 @@ fn check_permission(
             "permission on unknown vhost '{vhost}'"
         )));
     }
-    for (kind, pattern) in [("configure", configure), ("write", write), ("read", read)] {
-        if pattern != ALL_RESOURCES {
-            return Err(ConfigError(format!(
-                "user '{user}' on vhost '{vhost}': {kind} permission '{pattern}' is not supported yet; \
-                 only '{ALL_RESOURCES}' is (per-resource checks need the core), and refusing to start \
-                 is safer than granting more than configured"
-            )));
-        }
-    }
-    Ok(())
+    let pattern = |kind: &str, source: &str| {
+        Pattern::new(source).map_err(|error| {
+            ConfigError(format!(
+                "user '{user}' on vhost '{vhost}': {kind} permission '{source}': {error}"
+            ))
+        })
+    };
+    Ok(Permissions {
+        configure: pattern("configure", configure)?,
+        write: pattern("write", write)?,
+        read: pattern("read", read)?,
+    })
 }
 
 /// RabbitMQ's salted hash of `password`, base64: for writing definitions files and for tests.
@@ -397,10 +476,27 @@ mod tests {
     }
 
     #[test]
-    fn a_narrower_permission_than_everything_is_refused_rather_than_ignored() {
-        let error = Users::from_definitions(&definitions("^app\\\\..*"))
-            .expect_err("per-resource permissions are not enforced yet");
-        assert!(error.to_string().contains("not supported yet"), "{error}");
+    fn permission_patterns_match_resource_names_unanchored_as_rabbitmq_does() {
+        let users =
+            Users::from_definitions(&definitions("^app\\\\..*")).expect("valid definitions");
+        let allows = |operation, name| users.allows("app", "staging", operation, name);
+        assert!(allows(Operation::Configure, "app.jobs"));
+        assert!(!allows(Operation::Configure, "billing"));
+        assert!(!allows(Operation::Configure, "xapp.jobs"), "^ anchors");
+        assert!(allows(Operation::Write, "billing"), "write is .*");
+        assert!(
+            !users.allows("app", "/", Operation::Read, "q"),
+            "no entry for the vhost: nothing allowed"
+        );
+    }
+
+    #[test]
+    fn a_permission_that_is_not_a_regular_expression_is_a_configuration_error() {
+        let error = Users::from_definitions(&definitions("(")).expect_err("'(' does not parse");
+        assert!(
+            error.to_string().contains("configure permission"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -314,6 +314,22 @@ impl Broker {
             .sum()
     }
 
+    /// The queue a command on this channel names with `queue`: the name
+    /// itself, or for the empty name the channel's last declared queue (as
+    /// the command would resolve it). `None` when the channel is not open or
+    /// has declared nothing. Drivers use it for access control before they
+    /// hand the command over (see `Input::Refused`).
+    #[must_use]
+    pub fn queue_named(
+        &self,
+        conn: ConnectionId,
+        channel: ChannelId,
+        queue: &str,
+    ) -> Option<Arc<str>> {
+        let channel = *self.channel_index.get(&(conn, channel))?;
+        self.resolve_queue_name(channel, queue).ok()
+    }
+
     fn reply(&mut self, channel: Id, reply: Reply) {
         let channel = &self.channels[channel];
         let (conn, channel) = (channel.conn, channel.number);
