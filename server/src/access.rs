@@ -9,7 +9,7 @@
 //! a queue named by the empty name resolves to the channel's last declared
 //! queue exactly as the command itself would (`Broker::queue_named`).
 
-use crate::users::{Operation, Users};
+use crate::users::{Operation, Permissions};
 use brokerlab_core::{Broker, ChannelId, Command, ConnectionId};
 
 /// The name a server-named queue's configure permission is checked against:
@@ -24,11 +24,12 @@ struct Use {
     name: String,
 }
 
-/// The refusal text if `user` may not run `command` on vhost `vhost`.
+/// The refusal text if `user`, with these `permissions` on `vhost` (none:
+/// nothing is allowed), may not run `command`.
 #[must_use]
 pub fn refusal(
     broker: &Broker,
-    users: &Users,
+    permissions: Option<&Permissions>,
     (user, vhost): (&str, &str),
     (conn, channel): (ConnectionId, ChannelId),
     command: &Command,
@@ -39,9 +40,9 @@ pub fn refusal(
             .map(|q| q.to_string())
     };
     let uses = uses(command, queue);
-    let denied = uses
-        .into_iter()
-        .find(|used| !users.allows(user, vhost, used.operation, &used.name))?;
+    let denied = uses.into_iter().find(|used| {
+        !permissions.is_some_and(|permissions| permissions.allows(used.operation, &used.name))
+    })?;
     Some(format!(
         "ACCESS_REFUSED - access to {} '{}' in vhost '{vhost}' refused for user '{user}'",
         denied.kind, denied.name

@@ -12,7 +12,7 @@
 
 use crate::access;
 use crate::log::LogHandle;
-use crate::users::Users;
+use crate::users::{Permissions, Users};
 use brokerlab_core::record::Record;
 use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply, ReplyCode};
 use std::collections::BTreeMap;
@@ -94,12 +94,20 @@ impl Flow {
     }
 }
 
+/// An open connection, for access control: its user, its vhost, and the
+/// user's permissions there (looked up once, at connect).
+struct Session {
+    user: String,
+    vhost: String,
+    permissions: Option<Permissions>,
+}
+
 /// The broker task's state.
 struct BrokerTask {
     broker: Broker,
     users: Arc<Users>,
-    /// Who each connection is, and on which vhost, for access control.
-    sessions: BTreeMap<ConnectionId, (String, String)>,
+    /// Who each connection is, on which vhost, with which permissions there.
+    sessions: BTreeMap<ConnectionId, Session>,
     outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
     replies: BTreeMap<ConnectionId, ReplyBatch>,
     records: Vec<Record>,
@@ -175,7 +183,13 @@ impl BrokerTask {
                 outbox,
             } => {
                 self.outboxes.insert(conn, outbox);
-                self.sessions.insert(conn, (user.clone(), vhost.clone()));
+                let permissions = self.users.permissions(&user, &vhost).cloned();
+                let session = Session {
+                    user: user.clone(),
+                    vhost: vhost.clone(),
+                    permissions,
+                };
+                self.sessions.insert(conn, session);
                 self.handle(Input::Connect { conn, user, vhost });
             }
             ToBroker::Input(input) => {
@@ -204,9 +218,21 @@ impl BrokerTask {
         else {
             return input;
         };
-        let refusal = self.sessions.get(&conn).and_then(|(user, vhost)| {
-            let who = (user.as_str(), vhost.as_str());
-            access::refusal(&self.broker, &self.users, who, (conn, channel), &command)
+        let session = self.sessions.get(&conn);
+        let unrestricted = session
+            .and_then(|session| session.permissions.as_ref())
+            .is_some_and(Permissions::admits_everything);
+        if unrestricted {
+            return Input::Command {
+                conn,
+                channel,
+                command,
+            };
+        }
+        let refusal = session.and_then(|session| {
+            let who = (session.user.as_str(), session.vhost.as_str());
+            let permissions = session.permissions.as_ref();
+            access::refusal(&self.broker, permissions, who, (conn, channel), &command)
         });
         match refusal {
             None => Input::Command {

@@ -10,6 +10,7 @@
 //! `wire::frames::next_frame`, so a frame above frame_max is an error here
 //! too.
 
+use crate::portable::{split, ReadHalf, WriteHalf};
 use crate::wire::frames::{next_frame, PROTOCOL_HEADER};
 use crate::wire::outbound::{put_frame, put_method};
 use amq_protocol::frame::AMQPFrame;
@@ -21,7 +22,6 @@ use std::io;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 /// The largest frame the client asks for.
@@ -70,7 +70,7 @@ impl FromStr for Target {
 /// The read side of a client connection: frames cut from the socket's bytes.
 #[derive(Debug)]
 pub struct FrameSource {
-    half: OwnedReadHalf,
+    half: ReadHalf,
     buffer: BytesMut,
     frame_max: u32,
 }
@@ -138,7 +138,7 @@ pub fn refuse_close(method: &AMQPClass) -> io::Result<()> {
 /// The write side of a client connection.
 #[derive(Debug)]
 pub struct FrameSink {
-    half: OwnedWriteHalf,
+    half: WriteHalf,
     out: Vec<u8>,
 }
 
@@ -163,6 +163,7 @@ impl FrameSink {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             self.half.write_all(&self.out).await?;
+            self.half.flush().await?;
             self.out.clear();
         }
         Ok(())
@@ -217,9 +218,17 @@ pub struct Client {
 impl Client {
     /// Connects, authenticates with PLAIN, turns heartbeats off and opens the vhost.
     pub async fn connect(target: &Target) -> io::Result<Client> {
+        Client::connect_with_heartbeat(target, 0).await
+    }
+
+    /// Connects, authenticates with PLAIN, asks for heartbeats every
+    /// `heartbeat_s` seconds (0: none) and opens the vhost. The client sends
+    /// no heartbeats of its own: a caller that asks for them keeps the
+    /// connection busy, or sends `AMQPFrame::Heartbeat` itself.
+    pub async fn connect_with_heartbeat(target: &Target, heartbeat_s: u16) -> io::Result<Client> {
         let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
         stream.set_nodelay(true)?;
-        let (read, write) = stream.into_split();
+        let (read, write) = split(stream);
         let mut client = Client {
             source: FrameSource {
                 half: read,
@@ -257,7 +266,7 @@ impl Client {
         let tune_ok = connection::TuneOk {
             channel_max: tune.channel_max,
             frame_max,
-            heartbeat: 0,
+            heartbeat: heartbeat_s,
         };
         client.sink.put_method(
             0,

@@ -5,8 +5,10 @@
 //! `Broker` (the core is single-threaded) and hands the replies back; a log
 //! thread appends the core's records to a `FileStore`, syncs them in groups
 //! and answers with the synced lsn, so publisher confirms go out only after
-//! the fsync. AMQP is encoded and decoded by amq-protocol; `wire` translates
-//! between its methods and the core's protocol-neutral commands and replies.
+//! the fsync (under madsim, a task and an in-memory disk that survives a
+//! node's restart). AMQP is encoded and decoded by amq-protocol; `wire`
+//! translates between its methods and the core's protocol-neutral commands
+//! and replies.
 //! Every broker rule stays in brokerlab-core.
 //!
 //! `client` is a minimal AMQP client over the same codec, and `perf` the
@@ -14,12 +16,13 @@
 //!
 //! `users` says who may log in and open which vhost, from a RabbitMQ
 //! definitions file or by default `guest`/`guest` on `/` from loopback only.
-//!
 //! Access control (`access`): each command is checked against its user's
 //! configure/write/read patterns before the core runs it; a refusal reaches
 //! the core as `Input::Refused` and closes the channel with 403.
 //!
-//! Not yet here: madsim.
+//! tokio is madsim-tokio: built with `RUSTFLAGS="--cfg madsim"`, the same
+//! code runs in madsim's simulated network and time (tests/madsim_*.rs);
+//! `portable` holds the few stand-ins that needs.
 
 mod access;
 mod broker_task;
@@ -27,6 +30,7 @@ pub mod client;
 mod connection;
 mod log;
 pub mod perf;
+mod portable;
 pub mod users;
 pub mod wire;
 
@@ -35,6 +39,7 @@ pub use users::Users;
 
 use brokerlab_core::{Config, ConnectionId};
 use brokerlab_store::StoreError;
+use portable::JoinSet;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -44,7 +49,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinSet;
 
 /// Inputs waiting for the broker task; connections wait when it is full.
 const BROKER_INBOX_MAX: usize = 4096;
@@ -146,7 +150,8 @@ impl Server {
     /// Opens and recovers the log, then binds the listening socket.
     pub async fn bind(mut options: Options) -> Result<Server, ServerError> {
         options.config.vhosts = options.users.vhosts();
-        let (broker, log, log_thread) = log::open(&options.data_dir, options.config.clone())?;
+        let (broker, log, log_thread) =
+            log::open(&options.data_dir, options.config.clone()).await?;
         let listener = TcpListener::bind(options.listen).await?;
         Ok(Server {
             listener,
@@ -208,8 +213,7 @@ impl Server {
             // the broker task flushes its last records and stops.
             let _ = broker_task.await;
         }
-        let joined = tokio::task::spawn_blocking(move || log_thread.join()).await;
-        joined.map_err(|error| ServerError::Io(io::Error::other(error)))??;
+        log_thread.join().await?;
         if broker_failed {
             return Err(ServerError::Store(StoreError::Failed));
         }
@@ -274,17 +278,9 @@ pub fn serve_until_signal(options: Options) -> Result<(), ServerError> {
 
 /// Completes on ctrl-c or SIGTERM.
 async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        () = portable::terminate_signal() => {}
     }
     tracing::info!("shutdown signal received");
 }

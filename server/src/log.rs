@@ -9,12 +9,20 @@
 //! A store failure is fatal: after a failed write or fsync nobody knows what
 //! is on disk, so the thread stops, the broker task sees the lsn channel
 //! close, and the server shuts down rather than confirm anything more.
+//!
+//! Under madsim (`--cfg madsim`) a thread and real files would escape the
+//! simulation, so the log is a task instead, and the store is a `SimStore`
+//! whose synced bytes are mirrored into madsim's file system (`sim_disk`),
+//! where they outlive a node's restart. This is the one place that switches
+//! between the two; the group commit is the same.
+
+#[cfg(madsim)]
+mod sim_disk;
 
 use brokerlab_core::record::Record;
 use brokerlab_core::{Broker, Config};
-use brokerlab_store::{FileStore, Store, StoreError};
+use brokerlab_store::{Store, StoreError};
 use std::path::Path;
-use std::thread::JoinHandle;
 use tokio::sync::{mpsc, watch};
 
 /// Batches waiting for the log thread; the broker task waits when it is full,
@@ -33,24 +41,28 @@ pub struct LogHandle {
     pub synced: watch::Receiver<u64>,
 }
 
-/// The log thread, to join at shutdown.
+/// The log thread (a task under madsim), to join at shutdown.
 #[derive(Debug)]
-pub struct LogThread(JoinHandle<Result<(), StoreError>>);
-
-impl LogThread {
-    /// Waits until the thread has synced its last batch and stopped.
-    pub fn join(self) -> Result<(), StoreError> {
-        // A panic on the log thread is a bug in the store; pass it on.
-        self.0
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    }
+pub struct LogThread {
+    #[cfg(not(madsim))]
+    thread: std::thread::JoinHandle<Result<(), StoreError>>,
+    #[cfg(madsim)]
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
 }
 
-/// Opens the log in `dir`, recovers the broker from it, compacts the log to
-/// the recovered state and starts the log thread.
-pub fn open(dir: &Path, config: Config) -> Result<(Broker, LogHandle, LogThread), StoreError> {
-    let mut store = FileStore::open(dir)?;
+/// The log thread's side of the log.
+struct LogInbox {
+    batches: mpsc::Receiver<Vec<Record>>,
+    synced: watch::Sender<u64>,
+}
+
+/// Recovers the broker from a store just opened, compacts the store to the
+/// recovered state, and makes the channels between the broker task and the log.
+fn recover(
+    store: &mut impl Store,
+    dir: &Path,
+    config: Config,
+) -> Result<(Broker, LogHandle, LogInbox), StoreError> {
     let records = store.recover()?;
     let recovered = records.len();
     let broker = Broker::recover(config, records);
@@ -65,45 +77,133 @@ pub fn open(dir: &Path, config: Config) -> Result<(Broker, LogHandle, LogThread)
     );
     let (records_tx, records_rx) = mpsc::channel(QUEUED_BATCHES_MAX);
     let (synced_tx, synced_rx) = watch::channel(broker.last_lsn());
-    let thread = std::thread::Builder::new()
-        .name("brokerlab-log".into())
-        .spawn(move || {
-            let result = run(store, records_rx, synced_tx);
-            if let Err(error) = &result {
-                tracing::error!(%error, "the log failed; stopping the server");
-            }
-            result
-        })
-        .map_err(StoreError::Io)?;
     let handle = LogHandle {
         records: records_tx,
         synced: synced_rx,
     };
-    Ok((broker, handle, LogThread(thread)))
+    let inbox = LogInbox {
+        batches: records_rx,
+        synced: synced_tx,
+    };
+    Ok((broker, handle, inbox))
 }
 
-/// The log thread: append what is waiting, sync once, publish the lsn; until
-/// the broker task drops its sender.
-fn run(
-    mut store: FileStore,
-    mut batches: mpsc::Receiver<Vec<Record>>,
-    synced: watch::Sender<u64>,
+/// Appends `first` and every batch already waiting after it, up to the
+/// bound, so that one sync covers them all.
+fn append_waiting(
+    store: &mut impl Store,
+    first: &[Record],
+    batches: &mut mpsc::Receiver<Vec<Record>>,
 ) -> Result<(), StoreError> {
-    while let Some(batch) = batches.blocking_recv() {
-        append_all(&mut store, &batch)?;
-        for _ in 1..BATCHES_PER_SYNC_MAX {
-            match batches.try_recv() {
-                Ok(batch) => append_all(&mut store, &batch)?,
-                Err(_) => break,
-            }
-        }
-        if let Some(upto) = store.sync()? {
-            synced.send_replace(upto);
+    append_all(store, first)?;
+    for _ in 1..BATCHES_PER_SYNC_MAX {
+        match batches.try_recv() {
+            Ok(batch) => append_all(store, &batch)?,
+            Err(_) => break,
         }
     }
     Ok(())
 }
 
-fn append_all(store: &mut FileStore, batch: &[Record]) -> Result<(), StoreError> {
+fn append_all(store: &mut impl Store, batch: &[Record]) -> Result<(), StoreError> {
     batch.iter().try_for_each(|record| store.append(record))
 }
+
+fn report_failure(result: Result<(), StoreError>) -> Result<(), StoreError> {
+    if let Err(error) = &result {
+        tracing::error!(%error, "the log failed; stopping the server");
+    }
+    result
+}
+
+#[cfg(not(madsim))]
+mod on_a_thread {
+    use super::*;
+    use brokerlab_store::FileStore;
+
+    /// Opens the log in `dir`, recovers the broker from it, compacts the log to
+    /// the recovered state and starts the log thread.
+    pub async fn open(
+        dir: &Path,
+        config: Config,
+    ) -> Result<(Broker, LogHandle, LogThread), StoreError> {
+        let mut store = FileStore::open(dir)?;
+        let (broker, handle, inbox) = recover(&mut store, dir, config)?;
+        let thread = std::thread::Builder::new()
+            .name("brokerlab-log".into())
+            .spawn(move || report_failure(run(store, inbox)))
+            .map_err(StoreError::Io)?;
+        Ok((broker, handle, LogThread { thread }))
+    }
+
+    impl LogThread {
+        /// Waits until the thread has synced its last batch and stopped.
+        pub async fn join(self) -> Result<(), StoreError> {
+            let thread = self.thread;
+            let joined = tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|error| StoreError::Io(std::io::Error::other(error)))?;
+            // A panic on the log thread is a bug in the store; pass it on.
+            joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }
+    }
+
+    /// The log thread: append what is waiting, sync once, publish the lsn; until
+    /// the broker task drops its sender.
+    fn run(mut store: FileStore, mut inbox: LogInbox) -> Result<(), StoreError> {
+        while let Some(batch) = inbox.batches.blocking_recv() {
+            append_waiting(&mut store, &batch, &mut inbox.batches)?;
+            if let Some(upto) = store.sync()? {
+                inbox.synced.send_replace(upto);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(madsim)]
+mod on_a_task {
+    use super::*;
+    use sim_disk::SimDisk;
+
+    /// Opens the log in `dir` on the node's simulated disk, recovers the
+    /// broker from it, compacts the log to the recovered state and starts
+    /// the log task.
+    pub async fn open(
+        dir: &Path,
+        config: Config,
+    ) -> Result<(Broker, LogHandle, LogThread), StoreError> {
+        let mut disk = SimDisk::open(dir).await?;
+        let (broker, handle, inbox) = recover(&mut disk, dir, config)?;
+        disk.write_synced().await?;
+        let task = tokio::spawn(async move { report_failure(run(disk, inbox).await) });
+        Ok((broker, handle, LogThread { task }))
+    }
+
+    impl LogThread {
+        /// Waits until the task has synced its last batch and stopped.
+        pub async fn join(self) -> Result<(), StoreError> {
+            self.task
+                .await
+                .map_err(|error| StoreError::Io(std::io::Error::other(error)))?
+        }
+    }
+
+    /// The log task: as the thread does, with the synced bytes written to
+    /// the simulated disk before the lsn is published.
+    async fn run(mut disk: SimDisk, mut inbox: LogInbox) -> Result<(), StoreError> {
+        while let Some(batch) = inbox.batches.recv().await {
+            append_waiting(&mut disk, &batch, &mut inbox.batches)?;
+            if let Some(upto) = disk.sync()? {
+                disk.write_synced().await?;
+                inbox.synced.send_replace(upto);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(madsim)]
+pub use on_a_task::open;
+#[cfg(not(madsim))]
+pub use on_a_thread::open;

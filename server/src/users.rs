@@ -158,13 +158,33 @@ impl Pattern {
 
 /// A user's configure, write and read patterns on one vhost.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Permissions {
+pub struct Permissions {
     configure: Pattern,
     write: Pattern,
     read: Pattern,
 }
 
 impl Permissions {
+    /// Whether `operation` on the resource `name` is allowed (`.*` allows
+    /// everything without running the expression).
+    #[must_use]
+    pub fn allows(&self, operation: Operation, name: &str) -> bool {
+        let pattern = match operation {
+            Operation::Configure => &self.configure,
+            Operation::Write => &self.write,
+            Operation::Read => &self.read,
+        };
+        pattern.source == ALL_RESOURCES || pattern.regex.is_match(name)
+    }
+
+    /// Whether all three patterns are `.*`: nothing needs checking.
+    #[must_use]
+    pub fn admits_everything(&self) -> bool {
+        [&self.configure, &self.write, &self.read]
+            .iter()
+            .all(|pattern| pattern.source == ALL_RESOURCES)
+    }
+
     fn all() -> Permissions {
         let all = Pattern::new(ALL_RESOURCES).expect("'.*' is a regular expression");
         Permissions {
@@ -297,15 +317,14 @@ impl Users {
     /// A vhost without an entry for the user allows nothing.
     #[must_use]
     pub fn allows(&self, user: &str, vhost: &str, operation: Operation, name: &str) -> bool {
-        let Some(permissions) = self.access.get(&(user.to_owned(), vhost.to_owned())) else {
-            return false;
-        };
-        let pattern = match operation {
-            Operation::Configure => &permissions.configure,
-            Operation::Write => &permissions.write,
-            Operation::Read => &permissions.read,
-        };
-        pattern.regex.is_match(name)
+        self.permissions(user, vhost)
+            .is_some_and(|permissions| permissions.allows(operation, name))
+    }
+
+    /// `user`'s permissions on `vhost`, if it has an entry there.
+    #[must_use]
+    pub fn permissions(&self, user: &str, vhost: &str) -> Option<&Permissions> {
+        self.access.get(&(user.to_owned(), vhost.to_owned()))
     }
 
     /// Checks that `user` has permissions on `vhost`. A vhost that does not

@@ -4,6 +4,8 @@
 //!
 //! Needs `node` and amqplib installed beside the scripts
 //! (`npm install --prefix server/tests/clients --no-package-lock`; CI's .ci/run does it).
+// On a real runtime, sockets and processes: madsim builds leave this out.
+#![cfg(not(madsim))]
 
 mod common;
 

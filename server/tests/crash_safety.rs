@@ -8,6 +8,8 @@
 //!
 //! The server runs as a process of its own (the `serve-until-killed` binary),
 //! so the kill is a real one: no destructor, no flush, no graceful close.
+// On a real runtime, sockets and processes: madsim builds leave this out.
+#![cfg(not(madsim))]
 
 use futures_lite::StreamExt;
 use lapin::options::{

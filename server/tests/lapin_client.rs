@@ -4,6 +4,8 @@
 //! basic.nack with and without requeue, the consumer cancel notification
 //! when a queue is deleted under its consumer, and heartbeats that keep an
 //! idle connection open.
+// On a real runtime, sockets and processes: madsim builds leave this out.
+#![cfg(not(madsim))]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! `brokerlab perf` against the server: its counts add up and it cleans up
 //! after itself. (How fast is not tested here; reports/bench-server.md
 //! measures that.)
+// On a real runtime, sockets and processes: madsim builds leave this out.
+#![cfg(not(madsim))]
 
 mod common;
 

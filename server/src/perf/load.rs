@@ -5,6 +5,7 @@
 use super::latency::Latencies;
 use super::Options;
 use crate::client::{refuse_close, Client, FrameSink, FrameSource};
+use crate::portable::timeout_at;
 use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
 use amq_protocol::protocol::{basic, confirm, connection, AMQPClass, BasicProperties};
 use amq_protocol::types::FieldTable;
@@ -93,7 +94,7 @@ pub async fn produce(
             batch_max = batch_max.min(due);
         }
         let batch = if options.confirm {
-            match tokio::time::timeout_at(deadline, window.acquire()).await {
+            match timeout_at(deadline, window.acquire()).await {
                 Ok(Ok(permit)) => permit.forget(),
                 Ok(Err(_)) | Err(_) => break,
             }
@@ -257,7 +258,7 @@ pub async fn consume(client: Client, deadline: Instant) -> io::Result<Consumed> 
     let mut last_tag = 0u64;
     let mut acked_upto = 0u64;
     loop {
-        let frame = match tokio::time::timeout_at(deadline, source.next()).await {
+        let frame = match timeout_at(deadline, source.next()).await {
             Ok(frame) => frame?,
             Err(_) => break,
         };
