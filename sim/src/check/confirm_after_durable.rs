@@ -10,7 +10,7 @@
 //! compacts the log makes its own records durable: their `Durable` entries
 //! then come before the step's events.
 
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use brokerlab_core::{Event, MessageId};
@@ -41,17 +41,15 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                     confirm_seq,
                     ..
                 } if enqueued.contains(message) && !durable.contains(message) => {
-                    return Some(Violation {
-                        checker: NAME,
-                        kind: Kind::Safety,
-                        focus: None,
-                        at_ns: timed.at_ns,
-                        detail: format!(
+                    return Some(Violation::safety(
+                        NAME,
+                        timed.at_ns,
+                        format!(
                             "message {} was confirmed (sequence number {confirm_seq}) before \
                              its enqueue record was synced",
                             message.0
                         ),
-                    });
+                    ));
                 }
                 _ => {}
             },

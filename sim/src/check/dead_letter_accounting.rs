@@ -13,7 +13,7 @@
 //! follows every copy into the queues its dead letters reach.
 
 use super::attempts::Attempts;
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use brokerlab_core::{Event, MessageId};
@@ -100,13 +100,7 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                     }
                     _ => continue,
                 };
-                return Some(Violation {
-                    checker: NAME,
-                    kind: Kind::Safety,
-                    focus: None,
-                    at_ns: timed.at_ns,
-                    detail,
-                });
+                return Some(Violation::safety(NAME, timed.at_ns, detail));
             }
             _ => {}
         }

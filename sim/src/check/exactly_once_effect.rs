@@ -8,7 +8,7 @@
 //! entries per logical message: more than one is a duplicated effect, and a
 //! message confirmed into a queue of idempotent consumers must have one.
 
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use std::collections::BTreeMap;
@@ -28,16 +28,14 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                 let count = effects.entry(*payload).or_default();
                 *count += 1;
                 if *count > 1 {
-                    return Some(Violation {
-                        checker: NAME,
-                        kind: Kind::Safety,
-                        focus: None,
-                        at_ns: timed.at_ns,
-                        detail: format!(
+                    return Some(Violation::safety(
+                        NAME,
+                        timed.at_ns,
+                        format!(
                             "consumer {consumer} applied the effect of message {payload:#x} \
                              a second time"
                         ),
-                    });
+                    ));
                 }
             }
             Entry::Publish { stamp, routes, .. } => {
@@ -60,13 +58,11 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     let (payload, at_ns) = owed
         .into_iter()
         .find(|(payload, _)| !effects.contains_key(payload))?;
-    Some(Violation {
-        checker: NAME,
-        kind: Kind::Safety,
-        focus: None,
+    Some(Violation::safety(
+        NAME,
         at_ns,
-        detail: format!("message {payload:#x} was confirmed here, and its effect never applied"),
-    })
+        format!("message {payload:#x} was confirmed here, and its effect never applied"),
+    ))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! channel, of one queue. In a priority queue a higher priority overtakes a
 //! lower one by design, so the order holds per priority.
 
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use brokerlab_core::{ChannelId, ConnectionId};
@@ -57,17 +57,18 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                 let key = ((*conn, *channel), publisher, priority);
                 let previous = latest.insert(key, seq);
                 if let Some(previous) = previous.filter(|previous| seq < *previous) {
-                    return Some(Violation {
-                        checker: NAME,
-                        kind: Kind::Safety,
-                        focus: Some(stamp.attempt),
-                        at_ns: timed.at_ns,
-                        detail: format!(
-                            "consumer {consumer} on connection {} got publish {seq} of \
+                    return Some(
+                        Violation::safety(
+                            NAME,
+                            timed.at_ns,
+                            format!(
+                                "consumer {consumer} on connection {} got publish {seq} of \
                              connection {} channel {} after publish {previous}",
-                            conn.0, publisher.0 .0, publisher.1 .0
-                        ),
-                    });
+                                conn.0, publisher.0 .0, publisher.1 .0
+                            ),
+                        )
+                        .about(stamp.attempt),
+                    );
                 }
             }
             _ => {}

@@ -56,6 +56,27 @@ pub struct Violation {
     pub focus: Option<u64>,
 }
 
+impl Violation {
+    /// A safety violation found by `checker` at `at_ns`.
+    #[must_use]
+    pub fn safety(checker: &'static str, at_ns: u64, detail: String) -> Violation {
+        Violation {
+            checker,
+            kind: Kind::Safety,
+            at_ns,
+            detail,
+            focus: None,
+        }
+    }
+
+    /// The same violation, about publish attempt `attempt`.
+    #[must_use]
+    pub fn about(mut self, attempt: u64) -> Violation {
+        self.focus = Some(attempt);
+        self
+    }
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {

@@ -9,7 +9,7 @@
 //! broker recovers each message's expiry time from its log.
 
 use super::attempts::Attempts;
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::plan::{Millis, MS};
 use crate::workload::Topology;
@@ -54,19 +54,17 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                 };
                 let expires_ns = since_ns + ttl_ms * MS;
                 if *clock_ns > expires_ns {
-                    return Some(Violation {
-                        checker: NAME,
-                        kind: Kind::Safety,
-                        focus: None,
-                        at_ns: timed.at_ns,
-                        detail: format!(
+                    return Some(Violation::safety(
+                        NAME,
+                        timed.at_ns,
+                        format!(
                             "queue {queue} delivered message {} at {} on the broker's clock; \
                              it was enqueued at {} with a TTL of {ttl_ms}ms",
                             message.0,
                             Millis(*clock_ns),
                             Millis(*since_ns)
                         ),
-                    });
+                    ));
                 }
             }
             _ => {}

@@ -13,7 +13,7 @@
 //! not lost).
 
 use super::attempts::Attempts;
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History, Stamp};
 use crate::workload::Topology;
 use brokerlab_core::Event;
@@ -76,19 +76,13 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     }
     let (at_ns, attempt, stamp, queue) = lost.iter().min()?.clone();
     let delivered = deliveries.get(&attempt).copied().unwrap_or(0);
-    Some(Violation {
-        checker: NAME,
-        kind: Kind::Safety,
-        focus: Some(attempt),
-        at_ns,
-        detail: format!(
+    Some(Violation::safety(NAME, at_ns, format!(
             "{} confirmed cop(ies) never consumed; first: message {:#x} (attempt {:#x}) in \
              queue {queue}, confirmed here, delivered {delivered} time(s) in all, never acked there",
             lost.len(),
             stamp.payload,
             attempt
-        ),
-    })
+        )).about(attempt))
 }
 
 #[cfg(test)]

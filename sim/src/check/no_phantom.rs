@@ -3,7 +3,7 @@
 //! Every delivery must carry a body some producer wrote, from a publish that
 //! the history shows before the delivery, with the same logical message.
 
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use std::collections::BTreeMap;
@@ -37,13 +37,11 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                         None => format!("attempt {:#x}, never published", stamp.attempt),
                     },
                 };
-                return Some(Violation {
-                    checker: NAME,
-                    kind: Kind::Safety,
-                    focus: None,
-                    at_ns: timed.at_ns,
-                    detail: format!("consumer {consumer} got delivery {delivery_tag} of {detail}"),
-                });
+                return Some(Violation::safety(
+                    NAME,
+                    timed.at_ns,
+                    format!("consumer {consumer} got delivery {delivery_tag} of {detail}"),
+                ));
             }
             _ => {}
         }

@@ -7,7 +7,7 @@
 //! a delivery that finds the client already at its prefetch is one the broker
 //! should not have sent.
 
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use brokerlab_core::{ChannelId, ConnectionId};
@@ -42,16 +42,10 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                 tags.insert(*delivery_tag);
                 let limit = prefetch.get(&(*conn, *channel)).copied().unwrap_or(0);
                 if limit != 0 && tags.len() > usize::from(limit) {
-                    return Some(Violation {
-                        checker: NAME,
-                        kind: Kind::Safety,
-                        focus: None,
-                        at_ns: timed.at_ns,
-                        detail: format!(
+                    return Some(Violation::safety(NAME, timed.at_ns, format!(
                             "consumer {consumer} holds {} unsettled deliveries with prefetch {limit}",
                             tags.len()
-                        ),
-                    });
+                        )));
                 }
             }
             Entry::Settle {

@@ -12,7 +12,7 @@
 //! restart are judged.
 
 use super::attempts::Attempts;
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use brokerlab_core::{Event, MessageId};
@@ -96,13 +96,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                     ),
                     None => unreachable!("the message is ready, so the queue is not empty"),
                 };
-                return Some(Violation {
-                    checker: NAME,
-                    kind: Kind::Safety,
-                    focus: None,
-                    at_ns: timed.at_ns,
-                    detail,
-                });
+                return Some(Violation::safety(NAME, timed.at_ns, detail));
             }
             Event::Requeued { message, queue } => {
                 if let Some(state) = queues.get_mut(queue) {

@@ -12,7 +12,7 @@
 //! recovered broker flags every message it brings back (SEMANTICS.md section
 //! 6), since it cannot know which ones went out before the crash.
 
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Deaths, Entry, History};
 use crate::workload::Topology;
 use std::collections::BTreeMap;
@@ -45,18 +45,19 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
         let deaths = deaths.as_ref().map_or(0, Deaths::total);
         let previous = delivered.insert((stamp.attempt, queue, deaths), timed.at_ns);
         if let (Some(before_ns), false) = (previous, *redelivered) {
-            return Some(Violation {
-                checker: NAME,
-                kind: Kind::Safety,
-                focus: Some(stamp.attempt),
-                at_ns: timed.at_ns,
-                detail: format!(
-                    "consumer {consumer} got attempt {:#x} as delivery {delivery_tag} \
+            return Some(
+                Violation::safety(
+                    NAME,
+                    timed.at_ns,
+                    format!(
+                        "consumer {consumer} got attempt {:#x} as delivery {delivery_tag} \
                      with redelivered=false, though it was delivered at {}",
-                    stamp.attempt,
-                    crate::plan::Millis(before_ns)
-                ),
-            });
+                        stamp.attempt,
+                        crate::plan::Millis(before_ns)
+                    ),
+                )
+                .about(stamp.attempt),
+            );
         }
     }
     None

@@ -5,7 +5,7 @@
 //! name the same message: a reply to someone else's request, or one whose
 //! correlation and body disagree, is a mix-up between request and reply.
 
-use super::{Kind, Violation};
+use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
 use std::collections::BTreeSet;
@@ -36,16 +36,14 @@ pub fn check(history: &History, _: &Topology) -> Option<Violation> {
                         && requested.contains(&asked)
                 });
                 if !fine {
-                    return Some(Violation {
-                        checker: NAME,
-                        kind: Kind::Safety,
-                        focus: None,
-                        at_ns: timed.at_ns,
-                        detail: format!(
+                    return Some(Violation::safety(
+                        NAME,
+                        timed.at_ns,
+                        format!(
                             "requester {requester} got a reply with correlation id {correlation:?} \
                              for message {payload:?}"
                         ),
-                    });
+                    ));
                 }
             }
             _ => {}
