@@ -251,29 +251,8 @@ impl Consumer {
                 ack,
             };
             context.history.record(context.now_ns, entry);
-            let (command, how) = if ack {
-                let command = Command::BasicAck {
-                    delivery_tag,
-                    multiple: false,
-                };
-                (command, Settle::Ack)
-            } else {
-                let command = Command::BasicNack {
-                    delivery_tag,
-                    multiple: false,
-                    requeue: true,
-                };
-                (command, Settle::Nack)
-            };
-            self.outbox.send(CHANNEL, command);
-            let entry = Entry::Settle {
-                consumer: self.spec.id,
-                conn,
-                channel: CHANNEL,
-                delivery_tag,
-                how,
-            };
-            context.history.record(context.now_ns, entry);
+            let how = if ack { Settle::Ack } else { Settle::Nack };
+            self.settle(context, conn, delivery_tag, how);
         }
     }
 
@@ -362,35 +341,46 @@ impl Consumer {
                     context.history.record(context.now_ns, entry);
                 }
             }
-            let command = match how {
-                Settle::Ack => Command::BasicAck {
-                    delivery_tag,
-                    multiple: false,
-                },
-                Settle::Nack => Command::BasicNack {
-                    delivery_tag,
-                    multiple: false,
-                    requeue: true,
-                },
-                Settle::Reject => Command::BasicReject {
-                    delivery_tag,
-                    requeue: true,
-                },
-                Settle::Discard => Command::BasicReject {
-                    delivery_tag,
-                    requeue: false,
-                },
-            };
-            self.outbox.send(CHANNEL, command);
-            let entry = Entry::Settle {
-                consumer: self.spec.id,
-                conn,
-                channel: CHANNEL,
-                delivery_tag,
-                how,
-            };
-            context.history.record(context.now_ns, entry);
+            self.settle(context, conn, delivery_tag, how);
         }
+    }
+
+    /// Sends the settle of a delivery and records it.
+    fn settle(
+        &mut self,
+        context: &mut Context<'_>,
+        conn: ConnectionId,
+        delivery_tag: u64,
+        how: Settle,
+    ) {
+        let command = match how {
+            Settle::Ack => Command::BasicAck {
+                delivery_tag,
+                multiple: false,
+            },
+            Settle::Nack => Command::BasicNack {
+                delivery_tag,
+                multiple: false,
+                requeue: true,
+            },
+            Settle::Reject => Command::BasicReject {
+                delivery_tag,
+                requeue: true,
+            },
+            Settle::Discard => Command::BasicReject {
+                delivery_tag,
+                requeue: false,
+            },
+        };
+        self.outbox.send(CHANNEL, command);
+        let entry = Entry::Settle {
+            consumer: self.spec.id,
+            conn,
+            channel: CHANNEL,
+            delivery_tag,
+            how,
+        };
+        context.history.record(context.now_ns, entry);
     }
 
     pub(super) fn poll_timeout(&self) -> Option<u64> {
