@@ -97,6 +97,8 @@ pub fn heal(a: &NodeHandle, b: &NodeHandle) {
 
 /// Kills the broker node (its memory is lost, its disk kept) and starts it again.
 pub fn restart(handle: &Handle, broker: &NodeHandle) {
+    // madsim's restart alone would leave the dead server's listening socket
+    // bound, and the new server could not bind; a kill closes the node's sockets.
     handle.kill(broker.id());
     handle.restart(broker.id());
 }
