@@ -31,6 +31,6 @@ pub use field::{FieldTable, FieldValue};
 pub use message::{Message, MessageId, Properties};
 pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
-    ExchangeKind, Input, Output, Reply, ReplyCode,
+    ExchangeKind, Input, Method, Output, Reply, ReplyCode,
 };
 pub use time::Instant;

@@ -303,37 +303,126 @@ pub enum Command {
     TxRollback,
 }
 
-impl Command {
-    /// The AMQP method the command stands for (`queue.declare`), as RabbitMQ
-    /// names it in its error texts; drivers map it to class and method ids.
+/// The AMQP method a client command stands for: one byte, so that a close
+/// can name the method that failed without growing every reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Method {
+    /// `channel.open`.
+    ChannelOpen,
+    /// `channel.close`.
+    ChannelClose,
+    /// `channel.close-ok`.
+    ChannelCloseOk,
+    /// `exchange.declare`.
+    ExchangeDeclare,
+    /// `exchange.delete`.
+    ExchangeDelete,
+    /// `exchange.bind`.
+    ExchangeBind,
+    /// `exchange.unbind`.
+    ExchangeUnbind,
+    /// `queue.declare`.
+    QueueDeclare,
+    /// `queue.bind`.
+    QueueBind,
+    /// `queue.unbind`.
+    QueueUnbind,
+    /// `queue.purge`.
+    QueuePurge,
+    /// `queue.delete`.
+    QueueDelete,
+    /// `basic.qos`.
+    BasicQos,
+    /// `basic.publish`.
+    BasicPublish,
+    /// `basic.consume`.
+    BasicConsume,
+    /// `basic.cancel`.
+    BasicCancel,
+    /// `basic.get`.
+    BasicGet,
+    /// `basic.ack`.
+    BasicAck,
+    /// `basic.nack`.
+    BasicNack,
+    /// `basic.reject`.
+    BasicReject,
+    /// `basic.recover`.
+    BasicRecover,
+    /// `confirm.select`.
+    ConfirmSelect,
+    /// `tx.select`.
+    TxSelect,
+    /// `tx.commit`.
+    TxCommit,
+    /// `tx.rollback`.
+    TxRollback,
+}
+
+impl Method {
+    /// The method's name (`queue.declare`), as RabbitMQ writes it.
     #[must_use]
-    pub fn method_name(&self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Command::ChannelOpen => "channel.open",
-            Command::ChannelClose => "channel.close",
-            Command::ChannelCloseOk => "channel.close-ok",
-            Command::ExchangeDeclare { .. } => "exchange.declare",
-            Command::ExchangeDelete { .. } => "exchange.delete",
-            Command::ExchangeBind { .. } => "exchange.bind",
-            Command::ExchangeUnbind { .. } => "exchange.unbind",
-            Command::QueueDeclare { .. } => "queue.declare",
-            Command::QueueBind { .. } => "queue.bind",
-            Command::QueueUnbind { .. } => "queue.unbind",
-            Command::QueuePurge { .. } => "queue.purge",
-            Command::QueueDelete { .. } => "queue.delete",
-            Command::BasicQos { .. } => "basic.qos",
-            Command::BasicPublish { .. } => "basic.publish",
-            Command::BasicConsume { .. } => "basic.consume",
-            Command::BasicCancel { .. } => "basic.cancel",
-            Command::BasicGet { .. } => "basic.get",
-            Command::BasicAck { .. } => "basic.ack",
-            Command::BasicNack { .. } => "basic.nack",
-            Command::BasicReject { .. } => "basic.reject",
-            Command::BasicRecover { .. } => "basic.recover",
-            Command::ConfirmSelect => "confirm.select",
-            Command::TxSelect => "tx.select",
-            Command::TxCommit => "tx.commit",
-            Command::TxRollback => "tx.rollback",
+            Method::ChannelOpen => "channel.open",
+            Method::ChannelClose => "channel.close",
+            Method::ChannelCloseOk => "channel.close-ok",
+            Method::ExchangeDeclare => "exchange.declare",
+            Method::ExchangeDelete => "exchange.delete",
+            Method::ExchangeBind => "exchange.bind",
+            Method::ExchangeUnbind => "exchange.unbind",
+            Method::QueueDeclare => "queue.declare",
+            Method::QueueBind => "queue.bind",
+            Method::QueueUnbind => "queue.unbind",
+            Method::QueuePurge => "queue.purge",
+            Method::QueueDelete => "queue.delete",
+            Method::BasicQos => "basic.qos",
+            Method::BasicPublish => "basic.publish",
+            Method::BasicConsume => "basic.consume",
+            Method::BasicCancel => "basic.cancel",
+            Method::BasicGet => "basic.get",
+            Method::BasicAck => "basic.ack",
+            Method::BasicNack => "basic.nack",
+            Method::BasicReject => "basic.reject",
+            Method::BasicRecover => "basic.recover",
+            Method::ConfirmSelect => "confirm.select",
+            Method::TxSelect => "tx.select",
+            Method::TxCommit => "tx.commit",
+            Method::TxRollback => "tx.rollback",
+        }
+    }
+}
+
+impl Command {
+    /// The AMQP method the command stands for.
+    #[must_use]
+    pub fn method(&self) -> Method {
+        match self {
+            Command::ChannelOpen => Method::ChannelOpen,
+            Command::ChannelClose => Method::ChannelClose,
+            Command::ChannelCloseOk => Method::ChannelCloseOk,
+            Command::ExchangeDeclare { .. } => Method::ExchangeDeclare,
+            Command::ExchangeDelete { .. } => Method::ExchangeDelete,
+            Command::ExchangeBind { .. } => Method::ExchangeBind,
+            Command::ExchangeUnbind { .. } => Method::ExchangeUnbind,
+            Command::QueueDeclare { .. } => Method::QueueDeclare,
+            Command::QueueBind { .. } => Method::QueueBind,
+            Command::QueueUnbind { .. } => Method::QueueUnbind,
+            Command::QueuePurge { .. } => Method::QueuePurge,
+            Command::QueueDelete { .. } => Method::QueueDelete,
+            Command::BasicQos { .. } => Method::BasicQos,
+            Command::BasicPublish { .. } => Method::BasicPublish,
+            Command::BasicConsume { .. } => Method::BasicConsume,
+            Command::BasicCancel { .. } => Method::BasicCancel,
+            Command::BasicGet { .. } => Method::BasicGet,
+            Command::BasicAck { .. } => Method::BasicAck,
+            Command::BasicNack { .. } => Method::BasicNack,
+            Command::BasicReject { .. } => Method::BasicReject,
+            Command::BasicRecover { .. } => Method::BasicRecover,
+            Command::ConfirmSelect => Method::ConfirmSelect,
+            Command::TxSelect => Method::TxSelect,
+            Command::TxCommit => Method::TxCommit,
+            Command::TxRollback => Method::TxRollback,
         }
     }
 }
@@ -456,11 +545,11 @@ pub enum Reply {
         code: ReplyCode,
         /// Reply text, as RabbitMQ words it (`NOT_FOUND - no queue 'q' in vhost '/'`).
         text: String,
-        /// The method whose command failed ([`Command::method_name`]), when a
-        /// command caused the close; AMQP puts its class and method ids in
-        /// the close frame. `None` for closes the broker decides on its own
-        /// (a consumer timeout, an unknown vhost at connect).
-        method: Option<&'static str>,
+        /// The method whose command failed, when a command caused the
+        /// close; AMQP puts its class and method ids in the close frame.
+        /// `None` for closes the broker decides on its own (a consumer
+        /// timeout, an unknown vhost at connect).
+        method: Option<Method>,
     },
     /// exchange.declare-ok.
     ExchangeDeclareOk,

@@ -2148,5 +2148,5 @@ fn a_close_caused_by_a_command_names_its_method() {
             _ => None,
         })
         .collect();
-    assert_eq!(closes, vec![Some("queue.declare")]);
+    assert_eq!(closes, vec![Some(brokerlab_core::Method::QueueDeclare)]);
 }

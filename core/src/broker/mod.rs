@@ -17,7 +17,7 @@ use crate::field::FieldTable;
 use crate::message::Message;
 use crate::protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
-    ExchangeKind, Input, Output, Reply, ReplyCode,
+    ExchangeKind, Input, Method, Output, Reply, ReplyCode,
 };
 use crate::queue::Queue;
 use crate::routing::{Bindings, Destination};
@@ -441,7 +441,7 @@ impl Broker {
             }
             return;
         }
-        let method = Some(command.method_name());
+        let method = Some(command.method());
         let result = match (self.channel_index.get(&(conn, number)).copied(), command) {
             (Some(_), Command::ChannelOpen) => Err(Fault::new(
                 ReplyCode::ChannelError,
@@ -467,7 +467,7 @@ impl Broker {
         conn: ConnectionId,
         number: ChannelId,
         fault: Fault,
-        method: Option<&'static str>,
+        method: Option<Method>,
     ) {
         if fault.code.closes_connection() {
             self.release_connection(conn);

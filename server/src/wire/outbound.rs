@@ -8,7 +8,7 @@ use super::fields::{properties_to_amqp, short};
 use super::inbound::{Quiet, Refusal};
 use amq_protocol::frame::{gen_frame, AMQPContentHeader, AMQPFrame, GenError, WriteContext};
 use amq_protocol::protocol::{basic, channel, confirm, connection, exchange, queue, tx, AMQPClass};
-use brokerlab_core::{CloseScope, Message, Reply, ReplyCode};
+use brokerlab_core::{CloseScope, Message, Method, Reply, ReplyCode};
 
 /// Bytes a frame adds around its payload: type, channel, size and frame-end.
 pub const FRAME_OVERHEAD_BYTES: usize = 8;
@@ -40,37 +40,36 @@ pub fn connection_close(code: ReplyCode, text: &str) -> AMQPClass {
     }))
 }
 
-/// The AMQP 0-9-1 class and method ids of a method the core names
-/// (`Command::method_name`), for the close that a failing command causes.
+/// The AMQP 0-9-1 class and method ids of a method the core names, for
+/// the close that a failing command causes.
 #[must_use]
-pub fn method_ids(name: &str) -> (u16, u16) {
-    match name {
-        "channel.open" => (20, 10),
-        "channel.close" => (20, 40),
-        "channel.close-ok" => (20, 41),
-        "exchange.declare" => (40, 10),
-        "exchange.delete" => (40, 20),
-        "exchange.bind" => (40, 30),
-        "exchange.unbind" => (40, 40),
-        "queue.declare" => (50, 10),
-        "queue.bind" => (50, 20),
-        "queue.purge" => (50, 30),
-        "queue.delete" => (50, 40),
-        "queue.unbind" => (50, 50),
-        "basic.qos" => (60, 10),
-        "basic.consume" => (60, 20),
-        "basic.cancel" => (60, 30),
-        "basic.publish" => (60, 40),
-        "basic.get" => (60, 70),
-        "basic.ack" => (60, 80),
-        "basic.reject" => (60, 90),
-        "basic.recover" => (60, 110),
-        "basic.nack" => (60, 120),
-        "confirm.select" => (85, 10),
-        "tx.select" => (90, 10),
-        "tx.commit" => (90, 20),
-        "tx.rollback" => (90, 30),
-        _ => (0, 0),
+pub fn method_ids(method: Method) -> (u16, u16) {
+    match method {
+        Method::ChannelOpen => (20, 10),
+        Method::ChannelClose => (20, 40),
+        Method::ChannelCloseOk => (20, 41),
+        Method::ExchangeDeclare => (40, 10),
+        Method::ExchangeDelete => (40, 20),
+        Method::ExchangeBind => (40, 30),
+        Method::ExchangeUnbind => (40, 40),
+        Method::QueueDeclare => (50, 10),
+        Method::QueueBind => (50, 20),
+        Method::QueuePurge => (50, 30),
+        Method::QueueDelete => (50, 40),
+        Method::QueueUnbind => (50, 50),
+        Method::BasicQos => (60, 10),
+        Method::BasicConsume => (60, 20),
+        Method::BasicCancel => (60, 30),
+        Method::BasicPublish => (60, 40),
+        Method::BasicGet => (60, 70),
+        Method::BasicAck => (60, 80),
+        Method::BasicReject => (60, 90),
+        Method::BasicRecover => (60, 110),
+        Method::BasicNack => (60, 120),
+        Method::ConfirmSelect => (85, 10),
+        Method::TxSelect => (90, 10),
+        Method::TxCommit => (90, 20),
+        Method::TxRollback => (90, 30),
     }
 }
 
