@@ -51,6 +51,11 @@ enum Commands {
         /// queues drain below three quarters of it.
         #[arg(long, default_value_t = brokerlab::server::MEMORY_HIGH_WATERMARK_BYTES)]
         memory_high_watermark: u64,
+        /// Credit flow: a connection publishing into a consumed queue that
+        /// holds more ready messages than this stops being read until the
+        /// queue is back to half of it (its consumers' pace); 0 turns it off.
+        #[arg(long, default_value_t = brokerlab::server::FLOW_READY_HIGH)]
+        flow_ready_mark: usize,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -218,7 +223,16 @@ fn main() -> ExitCode {
             data_dir,
             config,
             memory_high_watermark,
-        }) => return run_serve(listen, data_dir, config, memory_high_watermark),
+            flow_ready_mark,
+        }) => {
+            return run_serve(
+                listen,
+                data_dir,
+                config,
+                memory_high_watermark,
+                flow_ready_mark,
+            )
+        }
         Some(Commands::Perf {
             uri,
             producers,
@@ -722,6 +736,7 @@ fn run_serve(
     data_dir: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
     memory_high_watermark: u64,
+    flow_ready_mark: usize,
 ) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -741,6 +756,10 @@ fn run_serve(
         users,
         memory_high_watermark_bytes: memory_high_watermark,
         memory_low_watermark_bytes: memory_high_watermark / 4 * 3,
+        config: brokerlab::core::Config {
+            flow: brokerlab::server::flow(flow_ready_mark),
+            ..brokerlab::core::Config::default()
+        },
         ..brokerlab::server::Options::new()
     };
     match brokerlab::server::serve_until_signal(options) {

@@ -22,6 +22,9 @@ pub struct Config {
     /// driver that does not can turn them off and skip their cost (the
     /// `Dropped` counters are kept either way).
     pub events: bool,
+    /// Credit flow: publishers slowed to the pace of their queues' consumers
+    /// (see [`Flow`]); `None`, the default, never slows a publisher.
+    pub flow: Option<Flow>,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -35,10 +38,35 @@ impl Default for Config {
             consumer_timeout_ms: Some(30 * 60 * 1000),
             channel_max: 2047,
             events: true,
+            flow: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
     }
+}
+
+/// Credit flow: RabbitMQ "will reduce the speed of connections which are
+/// publishing too quickly for queues to keep up". A publish routed to a
+/// queue that has consumers and more than `ready_high` ready messages puts
+/// its connection in flow; the driver stops reading a connection while
+/// [`Broker::in_flow`](crate::Broker::in_flow) says so, as RabbitMQ's
+/// reader does in its `flow` state (the client is not told; this is not
+/// connection.blocked). The connection leaves flow when each such queue is
+/// back to at most `ready_low` ready messages, lost its consumers or was
+/// deleted, or when its consumers got no delivery for `stall_ms`: a queue
+/// whose consumers have stopped (hung, or holding their prefetch) does not
+/// stop its publishers, it grows, as a RabbitMQ queue does.
+///
+/// A connection that has consumers of its own is never in flow: its reads
+/// carry its acks, and pausing them could stall the very queue it waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// More ready messages than this in a consumed queue slows its publishers.
+    pub ready_high: usize,
+    /// They go on once it is back to this many (at most `ready_high`).
+    pub ready_low: usize,
+    /// Consumers that got no delivery for this long no longer slow anyone.
+    pub stall_ms: u64,
 }
 
 /// A deliberately broken variant of the broker. Each breaks one rule so that

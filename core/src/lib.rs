@@ -26,7 +26,7 @@ pub mod routing;
 pub mod time;
 
 pub use broker::Broker;
-pub use config::{Config, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
+pub use config::{Config, Flow, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};
 pub use message::{Message, MessageId, Properties};
 pub use protocol::{

@@ -206,6 +206,8 @@ pub(crate) struct Queue {
     pub(crate) head_timer: Option<Instant>,
     /// The `x-expires` deadline already armed, if any.
     pub(crate) expires_timer: Option<Instant>,
+    /// When a consumer last got a delivery, kept only under credit flow.
+    pub(crate) last_delivery: Option<Instant>,
 }
 
 impl Queue {

@@ -14,8 +14,10 @@ use crate::access;
 use crate::log::LogHandle;
 use crate::users::{Permissions, Users};
 use brokerlab_core::record::Record;
-use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply, ReplyCode};
-use std::collections::BTreeMap;
+use brokerlab_core::{
+    Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply, ReplyCode,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
@@ -40,6 +42,8 @@ pub enum ToBroker {
         vhost: String,
         /// Where the connection's replies go.
         outbox: mpsc::Sender<ReplyBatch>,
+        /// Set while the connection is in credit flow: its reads pause.
+        flow: watch::Sender<bool>,
     },
     /// Any other input for the core.
     Input(Input),
@@ -94,13 +98,20 @@ impl Flow {
     }
 }
 
-/// An open connection, for access control: its user, its vhost, and the
-/// user's permissions there (looked up once, at connect).
+/// An open connection: for access control its user, its vhost, and the
+/// user's permissions there (looked up once, at connect); for credit flow,
+/// where to tell it to pause.
 struct Session {
     user: String,
     vhost: String,
     permissions: Option<Permissions>,
+    flow: watch::Sender<bool>,
 }
+
+/// While a connection is in credit flow, how often the broker task asks the
+/// core again even when nothing else happens (a queue's consumers stalling
+/// releases its publishers without any input).
+const FLOW_RECHECK: Duration = Duration::from_millis(50);
 
 /// The broker task's state.
 struct BrokerTask {
@@ -111,6 +122,10 @@ struct BrokerTask {
     outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
     replies: BTreeMap<ConnectionId, ReplyBatch>,
     records: Vec<Record>,
+    /// Connections that published in this step.
+    published: BTreeSet<ConnectionId>,
+    /// Connections in credit flow.
+    in_flow: BTreeSet<ConnectionId>,
 }
 
 /// Runs the broker until every sender of `inbox` is gone (a clean shutdown)
@@ -129,9 +144,12 @@ pub async fn run(
         outboxes: BTreeMap::new(),
         replies: BTreeMap::new(),
         records: Vec::new(),
+        published: BTreeSet::new(),
+        in_flow: BTreeSet::new(),
     };
     loop {
         let wake = task.broker.poll_timeout().map(tokio_deadline);
+        let recheck = !task.in_flow.is_empty();
         tokio::select! {
             message = inbox.recv() => {
                 let Some(message) = message else { break };
@@ -151,7 +169,11 @@ pub async fn run(
                 task.handle(Input::Synced { upto });
             }
             () = sleep_until(wake), if wake.is_some() => task.handle(Input::Timeout),
+            () = tokio::time::sleep(FLOW_RECHECK), if recheck => {}
         }
+        // Before the replies go out: a connection that reads the reply to
+        // its last command before a pause must already see the pause.
+        task.update_credit_flow();
         task.flush(&log).await?;
         flow.update(task.broker.queued_bytes());
     }
@@ -181,6 +203,7 @@ impl BrokerTask {
                 user,
                 vhost,
                 outbox,
+                flow,
             } => {
                 self.outboxes.insert(conn, outbox);
                 let permissions = self.users.permissions(&user, &vhost).cloned();
@@ -188,6 +211,7 @@ impl BrokerTask {
                     user: user.clone(),
                     vhost: vhost.clone(),
                     permissions,
+                    flow,
                 };
                 self.sessions.insert(conn, session);
                 self.handle(Input::Connect { conn, user, vhost });
@@ -195,6 +219,14 @@ impl BrokerTask {
             ToBroker::Input(input) => {
                 let gone = match &input {
                     Input::Disconnect { conn } => Some(*conn),
+                    Input::Command {
+                        conn,
+                        command: Command::BasicPublish { .. },
+                        ..
+                    } => {
+                        self.published.insert(*conn);
+                        None
+                    }
                     _ => None,
                 };
                 let input = self.access_checked(input);
@@ -203,6 +235,7 @@ impl BrokerTask {
                     self.outboxes.remove(&conn);
                     self.replies.remove(&conn);
                     self.sessions.remove(&conn);
+                    self.in_flow.remove(&conn);
                 }
             }
         }
@@ -266,6 +299,32 @@ impl BrokerTask {
                 }
                 Output::Persist(record) => self.records.push(*record),
                 Output::Event(event) => tracing::trace!(?event, "broker event"),
+            }
+        }
+    }
+
+    /// Credit flow, after a step: asks the core about the connections that
+    /// published in it and those already in flow, and tells each connection
+    /// whose answer changed.
+    fn update_credit_flow(&mut self) {
+        if self.published.is_empty() && self.in_flow.is_empty() {
+            return;
+        }
+        let mut asked = std::mem::take(&mut self.published);
+        asked.extend(self.in_flow.iter().copied());
+        let now = now();
+        for conn in asked {
+            let in_flow = self.broker.in_flow(conn, now);
+            let changed = if in_flow {
+                self.in_flow.insert(conn)
+            } else {
+                self.in_flow.remove(&conn)
+            };
+            if changed {
+                tracing::trace!(conn = conn.0, in_flow, "credit flow");
+                if let Some(session) = self.sessions.get(&conn) {
+                    session.flow.send_replace(in_flow);
+                }
             }
         }
     }

@@ -56,6 +56,22 @@ const BROKER_INBOX_MAX: usize = 4096;
 /// The default flow-control mark: 1 GiB of message bodies waiting in queues.
 pub const MEMORY_HIGH_WATERMARK_BYTES: u64 = 1 << 30;
 
+/// Credit flow's default marks: a publisher into a consumed queue with more
+/// than this many ready messages is slowed to its consumers' pace (its reads
+/// pause) until the queue is back to half of it; consumers that got nothing
+/// for a second no longer slow anyone (see `brokerlab_core::Flow`).
+pub const FLOW_READY_HIGH: usize = 20_000;
+
+/// The core's configuration with the server's credit flow.
+#[must_use]
+pub fn flow(ready_high: usize) -> Option<brokerlab_core::Flow> {
+    (ready_high > 0).then_some(brokerlab_core::Flow {
+        ready_high,
+        ready_low: ready_high / 2,
+        stall_ms: 1_000,
+    })
+}
+
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -83,13 +99,17 @@ pub struct Options {
 }
 
 impl Options {
-    /// The defaults: 127.0.0.1:5672, `./brokerlab-data`, the core's default configuration.
+    /// The defaults: 127.0.0.1:5672, `./brokerlab-data`, the core's default
+    /// configuration with credit flow at [`FLOW_READY_HIGH`].
     #[must_use]
     pub fn new() -> Options {
         Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 5672)),
             data_dir: PathBuf::from("brokerlab-data"),
-            config: Config::default(),
+            config: Config {
+                flow: flow(FLOW_READY_HIGH),
+                ..Config::default()
+            },
             max_connections: 4096,
             users: Users::default(),
             memory_high_watermark_bytes: MEMORY_HIGH_WATERMARK_BYTES,

@@ -222,6 +222,9 @@ impl Broker {
     }
 
     fn deliver_one(&mut self, consumer: Id, queue: Id, entry: Entry) {
+        if self.config.flow.is_some() {
+            self.queues[queue].last_delivery = Some(self.now);
+        }
         let state = &mut self.consumers[consumer];
         let (channel, no_ack, consumer_tag) = (state.channel, state.no_ack, state.tag.clone());
         if !no_ack {

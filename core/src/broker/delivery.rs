@@ -178,6 +178,9 @@ impl Broker {
             }
         }
         let routed = !targets.is_empty();
+        if let Some(flow) = self.config.flow {
+            self.note_backlog(conn, &targets, flow);
+        }
         targets.clear();
         self.target_scratch = targets;
         if !routed {

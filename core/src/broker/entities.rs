@@ -464,6 +464,7 @@ impl Broker {
             last_used: self.now,
             head_timer: None,
             expires_timer: None,
+            last_delivery: None,
         };
         if flags.durable {
             self.persist(Change::QueueDeclared {

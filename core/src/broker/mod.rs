@@ -7,6 +7,7 @@ mod consumers;
 mod delivery;
 mod durability;
 mod entities;
+mod flow;
 mod recovery;
 mod timers;
 
@@ -55,6 +56,9 @@ struct Connection {
     exclusive_queues: BTreeSet<Id>,
     /// The broker closed it with an error: commands are ignored until `Disconnect`.
     closing: bool,
+    /// Under credit flow, the consumed queues it published into while they
+    /// were over the high mark; empty otherwise.
+    flow: Vec<Id>,
 }
 
 /// A deadline the broker must act on.
@@ -367,6 +371,7 @@ impl Broker {
             channels: BTreeSet::new(),
             exclusive_queues: BTreeSet::new(),
             closing: false,
+            flow: Vec::new(),
         };
         self.connections.insert(conn, connection);
         self.outputs.push_back(Output::Reply {

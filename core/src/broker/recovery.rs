@@ -238,6 +238,7 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
         last_used: Instant::default(),
         head_timer: None,
         expires_timer: None,
+        last_delivery: None,
     };
     for (seq, message) in state.messages {
         broker.next_message_id = broker.next_message_id.max(message.message.id.0 + 1);

@@ -107,6 +107,9 @@ struct Connection {
     published: bool,
     /// connection.blocked was sent and not yet followed by unblocked.
     told_blocked: bool,
+    /// True while the broker holds the connection in credit flow: its
+    /// reads pause, and the client is not told (as in RabbitMQ).
+    in_flow: watch::Receiver<bool>,
 }
 
 /// Serves one accepted socket to the end.
@@ -130,11 +133,13 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
     };
     tracing::debug!(conn = conn.0, %peer, user = %opened.user, vhost = %opened.vhost, "connection open");
     let (outbox_tx, outbox) = mpsc::channel(OUTBOX_BATCHES_MAX);
+    let (flow_tx, in_flow) = watch::channel(false);
     let connect = ToBroker::Connect {
         conn,
         user: opened.user,
         vhost: opened.vhost,
         outbox: outbox_tx,
+        flow: flow_tx,
     };
     if context.to_broker.send(connect).await.is_err() {
         return;
@@ -155,6 +160,7 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
         notify_blocked: opened.notify_blocked,
         published: false,
         told_blocked: false,
+        in_flow,
     };
     connection.run(outbox).await;
 }
@@ -174,10 +180,12 @@ impl Connection {
     async fn main_loop(&mut self, mut outbox: mpsc::Receiver<ReplyBatch>) -> std::io::Result<Exit> {
         let mut shutdown = self.context.shutdown.clone();
         let mut blocked = self.context.blocked.clone();
-        // The broker task holds the sender; once it is gone nothing changes.
-        let mut flow_open = true;
+        let mut in_flow = self.in_flow.clone();
+        // The broker task holds the senders; once they are gone nothing changes.
+        let mut blocked_open = true;
+        let mut in_flow_open = true;
         loop {
-            let paused = self.flow(*blocked.borrow_and_update());
+            let paused = self.flow(*blocked.borrow_and_update(), *in_flow.borrow_and_update());
             // connection.blocked or unblocked goes out before the loop waits.
             self.flush().await?;
             let tick = self.heartbeat_deadline();
@@ -194,8 +202,12 @@ impl Connection {
                     None => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - connection fell behind or broker stopped"),
                 },
                 () = sleep_until(tick) => self.on_heartbeat_tick(),
-                changed = blocked.changed(), if flow_open => {
-                    flow_open = changed.is_ok();
+                changed = blocked.changed(), if blocked_open => {
+                    blocked_open = changed.is_ok();
+                    None
+                }
+                changed = in_flow.changed(), if in_flow_open => {
+                    in_flow_open = changed.is_ok();
                     None
                 }
                 _ = shutdown.changed() => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"),
@@ -210,20 +222,23 @@ impl Connection {
     /// Flow control, before each turn of the main loop: a connection that
     /// has published stops being read while the broker is `blocked`, and is
     /// told so once (connection.blocked) if it announced the capability, and
-    /// told again when it is released. Returns whether reads are paused. A
-    /// paused connection is not taken for dead for not being read.
-    fn flow(&mut self, blocked: bool) -> bool {
-        let paused = blocked && self.published;
+    /// told again when it is released; it also stops being read, untold,
+    /// while the broker holds it `in_flow` (credit flow). Returns whether
+    /// reads are paused. A paused connection is not taken for dead for not
+    /// being read.
+    fn flow(&mut self, blocked: bool, in_flow: bool) -> bool {
+        let blocked = blocked && self.published;
+        let paused = blocked || in_flow;
         if paused {
             self.last_read = Instant::now();
         }
-        if paused && self.notify_blocked && !self.told_blocked {
+        if blocked && self.notify_blocked && !self.told_blocked {
             let reason = "low on memory".into();
             let method = connection::AMQPMethod::Blocked(connection::Blocked { reason });
             put_method(&mut self.out, 0, AMQPClass::Connection(method))
                 .expect("encoding into a Vec cannot fail");
             self.told_blocked = true;
-        } else if !paused && self.told_blocked {
+        } else if !blocked && self.told_blocked {
             let method = connection::AMQPMethod::Unblocked(connection::Unblocked {});
             put_method(&mut self.out, 0, AMQPClass::Connection(method))
                 .expect("encoding into a Vec cannot fail");
