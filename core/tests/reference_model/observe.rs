@@ -9,7 +9,7 @@
 
 use super::steps::Step;
 use brokerlab_core::{
-    Broker, CloseScope, Config, FieldTable, Input, Instant, Message, Output, Reply, ReplyCode,
+    Broker, CloseScope, Config, FieldTable, Flow, Input, Instant, Message, Output, Reply, ReplyCode,
 };
 use std::fmt;
 
@@ -22,10 +22,17 @@ const TIMEOUTS_PER_ADVANCE_MAX: usize = 10_000;
 
 /// The broker configuration both the core and the model run with: the
 /// default, without the consumer timeout (a run lasts seconds of virtual time,
-/// far below the default 30 minutes, and the model does not model it).
+/// far below the default 30 minutes, and the model does not model it), and
+/// with credit flow at small marks, which must change no output: it only
+/// answers `Broker::in_flow`, which `Core::input` asks as a server would.
 pub fn config() -> Config {
     Config {
         consumer_timeout_ms: None,
+        flow: Some(Flow {
+            ready_high: 2,
+            ready_low: 1,
+            stall_ms: 100,
+        }),
         ..Config::default()
     }
 }
@@ -275,10 +282,17 @@ impl Core {
 
     /// Feeds one input and drains every output.
     pub fn input(&mut self, input: Input) -> Vec<Output> {
+        let from = match &input {
+            Input::Command { conn, .. } => Some(*conn),
+            _ => None,
+        };
         self.broker.handle(self.now(), input);
         let mut outputs = Vec::new();
         while let Some(output) = self.broker.poll_output() {
             outputs.push(output);
+        }
+        if let Some(conn) = from {
+            self.broker.in_flow(conn, self.now());
         }
         outputs
     }
