@@ -331,6 +331,21 @@ fn passive_declare_ignores_flags_and_arguments() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn the_broker_names_in_advance_the_next_server_named_queue() {
+    let mut broker = broker_with(FieldTable::new());
+    broker.consume(1, 1, "q", "", true).assert_ok();
+    // A generated consumer tag takes a number too: ask again.
+    let expected = broker.broker.next_server_named_queue();
+    let name = broker
+        .declare(1, 1, "", FieldTable::new())
+        .declare_ok()
+        .expect("declare-ok")
+        .0;
+    assert_eq!(name, expected);
+    assert_ne!(broker.broker.next_server_named_queue(), name);
+}
+
+#[test]
 fn server_named_queues_get_unique_amq_gen_names() {
     let mut broker = broker();
     broker.connect(2);

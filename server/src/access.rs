@@ -12,11 +12,6 @@
 use crate::users::{Operation, Permissions};
 use brokerlab_core::{Broker, ChannelId, Command, ConnectionId};
 
-/// The name a server-named queue's configure permission is checked against:
-/// its generated name is not known before the declare runs (RabbitMQ checks
-/// the generated `amq.gen-...` name; a pattern admitting that prefix admits it).
-const SERVER_NAMED: &str = "amq.gen-";
-
 /// A resource a command touches, and how.
 struct Use {
     operation: Operation,
@@ -39,7 +34,7 @@ pub fn refusal(
             .queue_named(conn, channel, name)
             .map(|q| q.to_string())
     };
-    let uses = uses(command, queue);
+    let uses = uses(command, queue, &broker.next_server_named_queue());
     let denied = uses.into_iter().find(|used| {
         !permissions.is_some_and(|permissions| permissions.allows(used.operation, &used.name))
     })?;
@@ -50,8 +45,10 @@ pub fn refusal(
 }
 
 /// What `command` configures, writes and reads, as RabbitMQ's table lists it.
-/// A queue name that does not resolve is left out: the command fails on it anyway.
-fn uses(command: &Command, queue: impl Fn(&str) -> Option<String>) -> Vec<Use> {
+/// A queue name that does not resolve is left out: the command fails on it
+/// anyway. A server-named queue is checked under the name the declare will
+/// give it, `server_named`, as RabbitMQ checks the generated name.
+fn uses(command: &Command, queue: impl Fn(&str) -> Option<String>, server_named: &str) -> Vec<Use> {
     let exchange = |operation, name: &str| Use {
         operation,
         kind: "exchange",
@@ -78,7 +75,7 @@ fn uses(command: &Command, queue: impl Fn(&str) -> Option<String>) -> Vec<Use> {
             passive: false,
             ..
         } => {
-            let name = if name.is_empty() { SERVER_NAMED } else { name };
+            let name = if name.is_empty() { server_named } else { name };
             vec![Use {
                 operation: Operation::Configure,
                 kind: "queue",

@@ -90,3 +90,28 @@ fn a_user_may_only_configure_write_and_read_what_its_patterns_admit() {
     });
     server.stop();
 }
+
+#[test]
+fn a_server_named_queue_is_checked_under_the_name_it_will_get() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start_with(data.path(), users());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let uri = format!("amqp://app:s3cret@{}/staging", server.addr);
+    runtime.block_on(async {
+        let connection = Connection::connect(&uri, ConnectionProperties::default())
+            .await
+            .expect("app may open staging");
+        let channel = connection.create_channel().await.expect("a channel");
+        // `app` may configure only app.* and audit.*: not amq.gen-*.
+        let refused = declare(&channel, "").await.expect_err("no configure");
+        assert!(
+            refused.contains("ACCESS_REFUSED - access to queue 'amq.gen-1' in vhost 'staging' refused for user 'app'"),
+            "{refused}"
+        );
+        let _ = connection.close(200, "done".into()).await;
+    });
+    server.stop();
+}

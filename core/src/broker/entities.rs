@@ -1,7 +1,7 @@
 //! Exchanges, queues and bindings: declare, delete, bind, unbind, purge, and
 //! the access rules (reserved names, exclusive queues, equivalence) around them.
 
-use super::{Broker, Exchange, Fault};
+use super::{Broker, Exchange, Fault, SERVER_NAMED_QUEUE_PREFIX};
 use crate::arena::Id;
 use crate::args::QueueArgs;
 use crate::field::FieldTable;
@@ -385,7 +385,7 @@ impl Broker {
             existing
         } else {
             let name = if name.is_empty() {
-                self.generate_name("amq.gen-")
+                self.generate_name(SERVER_NAMED_QUEUE_PREFIX)
             } else {
                 name
             };

@@ -157,6 +157,9 @@ pub struct Broker {
     dropped: BTreeMap<DropReason, u64>,
 }
 
+/// The prefix of server-generated queue names, followed by a number.
+const SERVER_NAMED_QUEUE_PREFIX: &str = "amq.gen-";
+
 /// The predeclared exchanges of every vhost.
 const PREDECLARED: [(&str, ExchangeKind); 6] = [
     ("", ExchangeKind::Direct),
@@ -725,6 +728,14 @@ impl Broker {
     fn vhost_of(&self, channel: Id) -> Arc<str> {
         let conn = self.channels[channel].conn;
         self.connections[&conn].vhost.clone()
+    }
+
+    /// The name the next server-named queue.declare will give its queue,
+    /// so that a driver can check a permission on it before the declare
+    /// runs, as RabbitMQ checks the generated name.
+    #[must_use]
+    pub fn next_server_named_queue(&self) -> String {
+        format!("{SERVER_NAMED_QUEUE_PREFIX}{}", self.next_generated_name)
     }
 
     fn generate_name(&mut self, prefix: &str) -> Arc<str> {

@@ -258,7 +258,7 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
         queue.next_seq = seq + 1;
     }
     if let Some(number) = name
-        .strip_prefix("amq.gen-")
+        .strip_prefix(super::SERVER_NAMED_QUEUE_PREFIX)
         .and_then(|suffix| suffix.parse::<u64>().ok())
     {
         broker.next_generated_name = broker.next_generated_name.max(number + 1);
