@@ -51,23 +51,12 @@ mod frames {
     use amq_protocol::frame::AMQPFrame;
     use amq_protocol::protocol::{basic, channel, queue, AMQPClass};
 
-    fn open_channel(client: &mut RawClient, number: u16) {
-        client.send_method(
-            number,
-            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
-        );
-        assert!(matches!(
-            client.method(),
-            AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
-        ));
-    }
-
     #[test]
     fn a_failing_method_is_named_by_class_and_method_id_in_the_channel_close() {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());
         let mut client = RawClient::open(server.addr, 0);
-        open_channel(&mut client, 1);
+        client.open_channel(1);
         let declare = queue::Declare {
             queue: "missing".into(),
             passive: true,
@@ -103,7 +92,7 @@ mod frames {
         assert_eq!(client.connection_close_code(), 504);
         // Other connections keep being served.
         let mut other = RawClient::open(server.addr, 0);
-        open_channel(&mut other, 1);
+        other.open_channel(1);
         // A client gone before shutdown does not hold it up waiting for close-ok.
         drop(other);
         server.stop();
@@ -114,7 +103,7 @@ mod frames {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());
         let mut client = RawClient::open(server.addr, 0);
-        open_channel(&mut client, 1);
+        client.open_channel(1);
         let get_empty = AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {}));
         client.send_method(1, get_empty);
         let close = client.connection_close();
@@ -140,7 +129,7 @@ mod frames {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());
         let mut client = RawClient::open(server.addr, 0);
-        open_channel(&mut client, 1);
+        client.open_channel(1);
         let ack = basic::Ack {
             delivery_tag: 42,
             multiple: false,
@@ -154,8 +143,8 @@ mod frames {
         client.send_method(1, AMQPClass::Channel(close_ok));
         // The connection is still open: another channel works, and so does
         // the closed one once reopened.
-        open_channel(&mut client, 2);
-        open_channel(&mut client, 1);
+        client.open_channel(2);
+        client.open_channel(1);
         drop(client);
         server.stop();
     }
@@ -177,7 +166,7 @@ mod frames {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());
         let mut client = RawClient::open(server.addr, 0);
-        open_channel(&mut client, 1);
+        client.open_channel(1);
         // queue.declare (50.10) on channel 1 whose arguments stop short.
         client.write_bytes(&[1, 0, 1, 0, 0, 0, 5, 0, 50, 0, 10, 0, 0xCE]);
         assert_eq!(client.connection_close_code(), 502);
@@ -203,7 +192,7 @@ mod frames {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());
         let mut client = RawClient::open(server.addr, 0);
-        open_channel(&mut client, 1);
+        client.open_channel(1);
         client.send(&AMQPFrame::Body(1, b"stray".to_vec()));
         assert_eq!(client.connection_close_code(), 505);
         server.stop();
@@ -214,7 +203,7 @@ mod frames {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());
         let mut client = RawClient::open(server.addr, 0);
-        open_channel(&mut client, 1);
+        client.open_channel(1);
         let publish = basic::Publish {
             routing_key: "q".into(),
             ..basic::Publish::default()

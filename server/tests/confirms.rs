@@ -6,7 +6,7 @@
 mod common;
 
 use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
-use amq_protocol::protocol::{basic, channel, confirm, queue, AMQPClass, BasicProperties};
+use amq_protocol::protocol::{basic, confirm, queue, AMQPClass, BasicProperties};
 use common::raw::RawClient;
 use common::TestServer;
 
@@ -23,23 +23,12 @@ fn declare_durable(client: &mut RawClient, name: &str) {
     ));
 }
 
-fn open_channel(client: &mut RawClient) {
-    client.send_method(
-        1,
-        AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
-    );
-    assert!(matches!(
-        client.method(),
-        AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
-    ));
-}
-
 #[test]
 fn a_confirmed_persistent_message_survives_a_restart() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());
     let mut client = RawClient::open(server.addr, 0);
-    open_channel(&mut client);
+    client.open_channel(1);
     declare_durable(&mut client, "jobs");
     let select = confirm::Select { nowait: false };
     client.send_method(1, AMQPClass::Confirm(confirm::AMQPMethod::Select(select)));
@@ -68,7 +57,7 @@ fn a_confirmed_persistent_message_survives_a_restart() {
 
     let server = TestServer::start(data.path());
     let mut client = RawClient::open(server.addr, 0);
-    open_channel(&mut client);
+    client.open_channel(1);
     let get = basic::Get {
         queue: "jobs".into(),
         no_ack: true,

@@ -8,9 +8,7 @@
 
 mod common;
 
-use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
-use amq_protocol::protocol::basic::AMQPProperties as BasicProperties;
-use amq_protocol::protocol::{basic, channel, queue, AMQPClass};
+use amq_protocol::protocol::{basic, AMQPClass};
 use brokerlab_core::{Config, Flow};
 use brokerlab_server::Options;
 use common::raw::RawClient;
@@ -32,60 +30,16 @@ fn server(data: &std::path::Path) -> TestServer {
     })
 }
 
-fn open_channel(client: &mut RawClient) {
-    let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
-    client.send_method(1, open);
-    assert!(matches!(
-        client.method(),
-        AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
-    ));
+/// The message count of `q`, asked by a passive declare.
+fn ready_count(client: &mut RawClient) -> u32 {
+    client.declare("q", true);
+    client.declare_ok()
 }
 
-/// Declares `q` (passively: asks its ready count) and returns the count.
-fn ready_count(client: &mut RawClient, passive: bool) -> u32 {
-    let declare = queue::Declare {
-        queue: "q".into(),
-        passive,
-        ..queue::Declare::default()
-    };
-    client.send_method(1, AMQPClass::Queue(queue::AMQPMethod::Declare(declare)));
-    ready_count_reply(client)
-}
-
-fn ready_count_reply(client: &mut RawClient) -> u32 {
-    match client.method() {
-        AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)) => ok.message_count,
-        other => panic!("expected queue.declare-ok, got {other:?}"),
-    }
-}
-
-fn publish(client: &mut RawClient, fill: u8) {
-    let publish = basic::Publish {
-        routing_key: "q".into(),
-        ..basic::Publish::default()
-    };
-    client.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Publish(publish)));
-    let header = AMQPContentHeader {
-        class_id: 60,
-        body_size: 1,
-        properties: BasicProperties::default(),
-    };
-    client.send(&AMQPFrame::Header(1, header));
-    client.send(&AMQPFrame::Body(1, vec![fill]));
-}
-
-/// The delivery tag and body byte of the delivery that must come next.
+/// The tag and first body byte of the delivery that must come next.
 fn delivery(client: &mut RawClient) -> (u64, u8) {
-    let AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)) = client.method() else {
-        panic!("expected basic.deliver");
-    };
-    let Ok(AMQPFrame::Header(1, _)) = client.recv() else {
-        panic!("a content header follows basic.deliver");
-    };
-    let Ok(AMQPFrame::Body(1, body)) = client.recv() else {
-        panic!("the body follows its header");
-    };
-    (deliver.delivery_tag, body[0])
+    let (tag, body) = client.delivery();
+    (tag, body[0])
 }
 
 fn ack(client: &mut RawClient, delivery_tag: u64) {
@@ -102,8 +56,9 @@ fn a_publisher_ahead_of_its_queues_consumer_is_not_read_until_the_consumer_catch
     let server = server(data.path());
     // A consumer with prefetch 1, which acks only when the test says.
     let mut consumer = RawClient::open(server.addr, 0);
-    open_channel(&mut consumer);
-    assert_eq!(ready_count(&mut consumer, false), 0);
+    consumer.open_channel(1);
+    consumer.declare("q", false);
+    assert_eq!(consumer.declare_ok(), 0);
     let qos = basic::Qos {
         prefetch_count: 1,
         ..basic::Qos::default()
@@ -125,23 +80,18 @@ fn a_publisher_ahead_of_its_queues_consumer_is_not_read_until_the_consumer_catch
 
     // The first goes to the consumer, three wait: over the high mark of 2.
     let mut publisher = RawClient::open(server.addr, 0);
-    open_channel(&mut publisher);
+    publisher.open_channel(1);
     for fill in 1..=4 {
-        publish(&mut publisher, fill);
+        publisher.publish("q", &[fill]);
     }
-    assert_eq!(ready_count(&mut publisher, true), 3);
+    assert_eq!(ready_count(&mut publisher), 3);
     // Sent while in flow: not read while the consumer is behind.
-    publish(&mut publisher, 5);
-    let declare = queue::Declare {
-        queue: "q".into(),
-        passive: true,
-        ..queue::Declare::default()
-    };
-    publisher.send_method(1, AMQPClass::Queue(queue::AMQPMethod::Declare(declare)));
+    publisher.publish("q", &[5]);
+    publisher.declare("q", true);
     let (tag, fill) = delivery(&mut consumer);
     assert_eq!(fill, 1);
     assert_eq!(
-        ready_count(&mut consumer, true),
+        ready_count(&mut consumer),
         3,
         "the fifth publish was not read"
     );
@@ -152,7 +102,7 @@ fn a_publisher_ahead_of_its_queues_consumer_is_not_read_until_the_consumer_catch
     let (tag, fill) = delivery(&mut consumer);
     assert_eq!(fill, 2);
     assert_eq!(
-        ready_count(&mut consumer, true),
+        ready_count(&mut consumer),
         2,
         "above the low mark, still not read"
     );
@@ -160,7 +110,7 @@ fn a_publisher_ahead_of_its_queues_consumer_is_not_read_until_the_consumer_catch
     let (tag, fill) = delivery(&mut consumer);
     assert_eq!(fill, 3);
     assert_eq!(
-        ready_count_reply(&mut publisher),
+        publisher.declare_ok(),
         2,
         "released: the fifth publish was read, after the fourth"
     );
@@ -170,7 +120,7 @@ fn a_publisher_ahead_of_its_queues_consumer_is_not_read_until_the_consumer_catch
         assert_eq!(fill, expected, "nothing was dropped");
         ack(&mut consumer, tag);
     }
-    assert_eq!(ready_count(&mut consumer, true), 0);
+    assert_eq!(ready_count(&mut consumer), 0);
     drop((publisher, consumer));
     server.stop();
 }
@@ -180,12 +130,13 @@ fn a_publisher_into_a_queue_without_consumers_is_never_slowed() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = server(data.path());
     let mut publisher = RawClient::open(server.addr, 0);
-    open_channel(&mut publisher);
-    assert_eq!(ready_count(&mut publisher, false), 0);
+    publisher.open_channel(1);
+    publisher.declare("q", false);
+    assert_eq!(publisher.declare_ok(), 0);
     for fill in 1..=100 {
-        publish(&mut publisher, fill);
+        publisher.publish("q", &[fill]);
     }
-    assert_eq!(ready_count(&mut publisher, true), 100);
+    assert_eq!(ready_count(&mut publisher), 100);
     drop(publisher);
     server.stop();
 }

@@ -8,9 +8,7 @@
 
 mod common;
 
-use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
-use amq_protocol::protocol::basic::AMQPProperties as BasicProperties;
-use amq_protocol::protocol::{basic, channel, connection, queue, AMQPClass};
+use amq_protocol::protocol::{basic, connection, AMQPClass};
 use brokerlab_server::Options;
 use common::raw::RawClient;
 use common::TestServer;
@@ -27,60 +25,22 @@ fn server(data: &std::path::Path) -> TestServer {
     })
 }
 
-fn open_channel(client: &mut RawClient) {
-    let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
-    client.send_method(1, open);
-    assert!(matches!(
-        client.method(),
-        AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
-    ));
-}
-
 fn declare(client: &mut RawClient, passive: bool) {
-    let declare = queue::Declare {
-        queue: "q".into(),
-        passive,
-        ..queue::Declare::default()
-    };
-    client.send_method(1, AMQPClass::Queue(queue::AMQPMethod::Declare(declare)));
+    client.declare("q", passive);
 }
 
-/// The message count of the declare-ok that must come next.
 fn declare_ok(client: &mut RawClient) -> u32 {
-    match client.method() {
-        AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)) => ok.message_count,
-        other => panic!("expected queue.declare-ok, got {other:?}"),
-    }
+    client.declare_ok()
 }
 
 fn publish(client: &mut RawClient, fill: u8) {
-    let publish = basic::Publish {
-        routing_key: "q".into(),
-        ..basic::Publish::default()
-    };
-    client.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Publish(publish)));
-    let header = AMQPContentHeader {
-        class_id: 60,
-        body_size: BODY_BYTES as u64,
-        properties: BasicProperties::default(),
-    };
-    client.send(&AMQPFrame::Header(1, header));
-    client.send(&AMQPFrame::Body(1, vec![fill; BODY_BYTES]));
+    client.publish("q", &[fill; BODY_BYTES]);
 }
 
 /// The first byte of the body of the delivery that must come next.
 fn delivery(client: &mut RawClient) -> u8 {
-    assert!(matches!(
-        client.method(),
-        AMQPClass::Basic(basic::AMQPMethod::Deliver(_))
-    ));
-    let Ok(AMQPFrame::Header(1, header)) = client.recv() else {
-        panic!("a content header follows basic.deliver");
-    };
-    assert_eq!(header.body_size, BODY_BYTES as u64);
-    let Ok(AMQPFrame::Body(1, body)) = client.recv() else {
-        panic!("the body follows its header");
-    };
+    let (_, body) = client.delivery();
+    assert_eq!(body.len(), BODY_BYTES);
     body[0]
 }
 
@@ -89,7 +49,7 @@ fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = server(data.path());
     let mut publisher = RawClient::open_announcing_blocked(server.addr);
-    open_channel(&mut publisher);
+    publisher.open_channel(1);
     declare(&mut publisher, false);
     assert_eq!(declare_ok(&mut publisher), 0);
     for fill in 1..=3 {
@@ -109,7 +69,7 @@ fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
 
     // A connection that only consumes is not blocked.
     let mut consumer = RawClient::open(server.addr, 0);
-    open_channel(&mut consumer);
+    consumer.open_channel(1);
     declare(&mut consumer, true);
     assert_eq!(
         declare_ok(&mut consumer),
@@ -148,7 +108,7 @@ fn a_client_without_the_capability_is_never_sent_connection_blocked() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = server(data.path());
     let mut publisher = RawClient::open(server.addr, 0);
-    open_channel(&mut publisher);
+    publisher.open_channel(1);
     declare(&mut publisher, false);
     assert_eq!(declare_ok(&mut publisher), 0);
     for fill in 1..=3 {
@@ -156,7 +116,7 @@ fn a_client_without_the_capability_is_never_sent_connection_blocked() {
     }
     declare(&mut publisher, true);
     let mut consumer = RawClient::open(server.addr, 0);
-    open_channel(&mut consumer);
+    consumer.open_channel(1);
     let consume = basic::Consume {
         queue: "q".into(),
         no_ack: true,

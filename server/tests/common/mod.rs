@@ -129,8 +129,9 @@ pub fn run_client_script(
 /// A minimal AMQP client over amq-protocol's codec, for what real clients
 /// never send: frames in the wrong place, oversize frames, silence.
 pub mod raw {
-    use amq_protocol::frame::{gen_frame, parse_frame, AMQPFrame, WriteContext};
-    use amq_protocol::protocol::{connection, AMQPClass};
+    use amq_protocol::frame::{gen_frame, parse_frame, AMQPContentHeader, AMQPFrame, WriteContext};
+    use amq_protocol::protocol::basic::{self, AMQPProperties as BasicProperties};
+    use amq_protocol::protocol::{channel, connection, queue, AMQPClass};
     use amq_protocol::types::{AMQPValue, FieldTable};
     use std::io::{self, Read, Write};
     use std::net::{SocketAddr, TcpStream};
@@ -253,6 +254,69 @@ pub mod raw {
                     other => panic!("expected a method, got {other:?}"),
                 }
             }
+        }
+
+        /// Opens channel `number` and waits for open-ok.
+        pub fn open_channel(&mut self, number: u16) {
+            let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
+            self.send_method(number, open);
+            assert!(matches!(
+                self.method(),
+                AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
+            ));
+        }
+
+        /// Sends queue.declare of `queue` on channel 1 (`passive`: only asks
+        /// its message count); the reply is [`RawClient::declare_ok`].
+        pub fn declare(&mut self, queue: &str, passive: bool) {
+            let declare = queue::Declare {
+                queue: queue.into(),
+                passive,
+                ..queue::Declare::default()
+            };
+            self.send_method(1, AMQPClass::Queue(queue::AMQPMethod::Declare(declare)));
+        }
+
+        /// The message count of the queue.declare-ok that must come next.
+        pub fn declare_ok(&mut self) -> u32 {
+            match self.method() {
+                AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)) => ok.message_count,
+                other => panic!("expected queue.declare-ok, got {other:?}"),
+            }
+        }
+
+        /// Publishes `body` to `queue` through the default exchange on channel 1.
+        pub fn publish(&mut self, queue: &str, body: &[u8]) {
+            let publish = basic::Publish {
+                routing_key: queue.into(),
+                ..basic::Publish::default()
+            };
+            self.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Publish(publish)));
+            let header = AMQPContentHeader {
+                class_id: 60,
+                body_size: body.len() as u64,
+                properties: BasicProperties::default(),
+            };
+            self.send(&AMQPFrame::Header(1, header));
+            self.send(&AMQPFrame::Body(1, body.to_vec()));
+        }
+
+        /// The delivery tag and body of the basic.deliver that must come next.
+        pub fn delivery(&mut self) -> (u64, Vec<u8>) {
+            let AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)) = self.method() else {
+                panic!("expected basic.deliver");
+            };
+            let Ok(AMQPFrame::Header(_, header)) = self.recv() else {
+                panic!("a content header follows basic.deliver");
+            };
+            let mut body = Vec::new();
+            while (body.len() as u64) < header.body_size {
+                let Ok(AMQPFrame::Body(_, part)) = self.recv() else {
+                    panic!("body frames follow their header");
+                };
+                body.extend_from_slice(&part);
+            }
+            (deliver.delivery_tag, body)
         }
 
         /// The reply code of the connection.close that must come next, answered with close-ok.
