@@ -45,6 +45,8 @@ pub struct Summary {
     pub effects: u64,
     /// Messages consumers gave up on after their retries.
     pub gave_up: u64,
+    /// Times a publishing connection was paused by credit flow.
+    pub flow_pauses: u64,
     /// Faults that struck, per kind in [`FaultKind::ALL`] order.
     pub faults: [u64; 6],
     /// Digest of the trace.
@@ -96,7 +98,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "events={} simulated={} publishes={} confirmed={} deliveries={} redelivered={} \
-             consumed={} dead-lettered={} expired={} effects={} gave-up={} faults:",
+             consumed={} dead-lettered={} expired={} effects={} gave-up={} flow-pauses={} faults:",
             self.events,
             Millis(self.simulated_ns),
             self.publishes,
@@ -108,6 +110,7 @@ impl fmt::Display for Summary {
             self.expired,
             self.effects,
             self.gave_up,
+            self.flow_pauses,
         )?;
         for (kind, count) in FaultKind::ALL.iter().zip(self.faults) {
             write!(f, " {}={count}", kind.name())?;

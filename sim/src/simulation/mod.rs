@@ -14,6 +14,7 @@
 //! runs of one seed can be compared event by event.
 
 mod faults;
+mod flow;
 
 use crate::broker_node::{BrokerNode, Step};
 use crate::check::{self, Kind, Violation};
@@ -27,8 +28,8 @@ use crate::random::SimRng;
 use crate::report::{Report, Summary};
 use crate::trace::Trace;
 use crate::workload::Topology;
-use brokerlab_core::{ChannelId, Command, Config, ConnectionId, Input, Output, Reply};
-use std::collections::BTreeSet;
+use brokerlab_core::{ChannelId, Command, Config, ConnectionId, Flow, Input, Output, Reply};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use faults::FaultKind;
 
@@ -88,6 +89,8 @@ enum SimEvent {
     BrokerRestart,
     /// Faults stop; the heal phase begins.
     EndSafetyPhase,
+    /// Connections in credit flow are asked about again.
+    FlowRecheck,
 }
 
 /// The phase a run is in.
@@ -130,6 +133,10 @@ pub struct Simulation {
     phase: Phase,
     /// Outputs of the broker's latest step, carried out in order.
     outputs: Vec<Output>,
+    /// Connections in credit flow, with what arrived on them meanwhile.
+    paused: BTreeMap<ConnectionId, VecDeque<Packet>>,
+    /// A `FlowRecheck` event is queued.
+    flow_recheck_armed: bool,
 }
 
 impl Simulation {
@@ -139,6 +146,11 @@ impl Simulation {
         let config = Config {
             mutant: options.mutant,
             consumer_timeout_ms: Some(CONSUMER_TIMEOUT_MS),
+            flow: options.plan.credit_flow.map(|ready_high| Flow {
+                ready_high,
+                ready_low: ready_high / 2,
+                stall_ms: 1_000,
+            }),
             ..Config::default()
         };
         let workload = options.workload.workload;
@@ -178,6 +190,8 @@ impl Simulation {
             summary: Summary::default(),
             phase: Phase::Safety,
             outputs: Vec::new(),
+            paused: BTreeMap::new(),
+            flow_recheck_armed: false,
             options,
         }
     }
@@ -236,6 +250,9 @@ impl Simulation {
             self.trace.record(at_ns, &event);
             self.summary.events += 1;
             self.dispatch(event);
+            if !self.paused.is_empty() {
+                self.release_flow();
+            }
         }
         false
     }
@@ -279,6 +296,7 @@ impl Simulation {
             }
             SimEvent::BrokerRestart => self.restart_broker(),
             SimEvent::EndSafetyPhase => self.end_safety_phase(),
+            SimEvent::FlowRecheck => self.flow_recheck(),
         }
     }
 
@@ -295,6 +313,10 @@ impl Simulation {
             self.drop_connection(conn);
             return;
         }
+        let Some(packet) = self.hold_in_flow(conn, packet) else {
+            return;
+        };
+        let published = flow::is_publish(&packet);
         let input = match packet {
             Packet::Connect => Input::Connect {
                 conn,
@@ -308,6 +330,7 @@ impl Simulation {
             },
         };
         self.broker_input(input);
+        self.after_read(conn, published);
     }
 
     fn broker_input(&mut self, input: Input) {
@@ -394,6 +417,7 @@ impl Simulation {
 
     /// Closes `conn` (if open): in-flight messages are lost and both ends learn of it.
     fn drop_connection(&mut self, conn: ConnectionId) {
+        self.forget_flow(conn);
         let Some(client) = self.network.close(conn) else {
             return;
         };
