@@ -19,6 +19,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod field;
 pub mod message;
+mod pool;
 pub mod protocol;
 mod queue;
 pub mod record;

@@ -15,6 +15,7 @@ use crate::channel::{Channel, Consumer};
 use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
 use crate::field::FieldTable;
 use crate::message::Message;
+use crate::pool::MessagePool;
 use crate::protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, Reply, ReplyCode,
@@ -151,6 +152,9 @@ pub struct Broker {
     recovered_queues: Vec<Id>,
     /// Messages dropped for good, by reason: a counter beside each `Dropped` event.
     dropped: BTreeMap<DropReason, u64>,
+    /// Allocations of acknowledged messages, reused by the next publishes;
+    /// not broker state (equal in every broker, empty in a clone).
+    message_pool: MessagePool,
 }
 
 /// The predeclared exchanges of every vhost.
@@ -200,6 +204,7 @@ impl Broker {
             pending_confirms: BTreeMap::new(),
             recovered_queues: Vec::new(),
             dropped: BTreeMap::new(),
+            message_pool: MessagePool::default(),
         };
         for vhost in broker.config.vhosts.clone() {
             let vhost: Arc<str> = vhost.into();
