@@ -8,7 +8,8 @@
 //! keys are AMQP short strings (at most 255 bytes), which bounds the trie depth
 //! and with it the recursion of a walk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::{insert_sorted, remove_sorted, Destination};
 
@@ -106,19 +107,81 @@ impl TopicNode {
 }
 
 /// Values by word, bucketed by a fixed hash of the word so that a lookup
-/// compares integers rather than strings. Canonical: the hash and the order
-/// within a bucket depend only on the words.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// compares integers rather than strings, in a hash table: the trie's big
+/// nodes (the root of 10,000 patterns has a thousand first words) are looked
+/// up on every publish, where a B-tree walked a dozen keys per level.
+/// Deterministic: the table's hasher is fixed, so the layout follows the
+/// history of the map; and canonical where it matters: equality and `Hash`
+/// depend only on the entries (see the `Hash` impl), and the order within a
+/// bucket only on the words.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct WordMap<T> {
     /// Entries by `word_hash`; each bucket is sorted by word and never empty.
-    buckets: BTreeMap<u64, Vec<(Box<str>, T)>>,
+    buckets: HashMap<u64, Vec<(Box<str>, T)>, BuildHasherDefault<BucketHasher>>,
 }
 
 impl<T> Default for WordMap<T> {
     fn default() -> Self {
         WordMap {
-            buckets: BTreeMap::new(),
+            buckets: HashMap::default(),
         }
+    }
+}
+
+/// Independent of the table's iteration order, as equality is: the sum of a
+/// fixed hash of each entry.
+impl<T: Hash> Hash for WordMap<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let sum = self.buckets.iter().fold(0u64, |sum, entry| {
+            let mut hasher = EntryHasher::default();
+            entry.hash(&mut hasher);
+            sum.wrapping_add(hasher.finish())
+        });
+        state.write_usize(self.buckets.len());
+        state.write_u64(sum);
+    }
+}
+
+/// The table's hasher: its keys are already `word_hash`es, so it only
+/// spreads their bits (a SplitMix64 finalizer) for the table's index and tag.
+#[derive(Default)]
+struct BucketHasher(u64);
+
+impl Hasher for BucketHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = WordHasher::mix(self.0, u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+}
+
+/// A fixed hasher for one entry of a `WordMap`'s `Hash`: FxHash's mixing
+/// over the bytes it is fed, the same on every run and platform.
+#[derive(Default)]
+struct EntryHasher(u64);
+
+impl Hasher for EntryHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut lane = [0u8; 8];
+            lane[..chunk.len()].copy_from_slice(chunk);
+            self.0 = WordHasher::mix(self.0, u64::from_le_bytes(lane));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -130,6 +193,10 @@ impl<T: Default> WordMap<T> {
 
     /// The value for `word`, given its `word_hash`.
     fn get(&self, word: &str, hash: u64) -> Option<&T> {
+        // Most nodes have no literal edge: skip hashing for them.
+        if self.buckets.is_empty() {
+            return None;
+        }
         let bucket = self.buckets.get(&hash)?;
         let at = bucket
             .binary_search_by(|(entry, _)| (**entry).cmp(word))
