@@ -25,6 +25,7 @@ mod queue;
 pub mod record;
 pub mod routing;
 pub mod time;
+mod unobserved;
 
 pub use broker::Broker;
 pub use config::{Config, Mutant, MESSAGE_SIZE_LIMIT_BYTES};

@@ -7,8 +7,7 @@
 //! the rest of the message's trip through the broker (measured with callgrind:
 //! `scripts/instructions-per-message.sh`). The pool holds only messages no one
 //! else can see (the broker held the last reference), so reusing one is
-//! invisible: it is not broker state, and a clone, a comparison or a hash of
-//! the broker ignores it.
+//! invisible: the broker keeps it `Unobserved`, out of its state.
 
 use crate::message::{Message, Properties};
 use bytes::Bytes;
@@ -64,28 +63,6 @@ impl MessagePool {
         self.free.push(message);
         assert!(self.free.len() <= MESSAGE_POOL_MAX, "the pool is bounded");
     }
-}
-
-/// A clone starts with an empty pool: pooled allocations are unique by
-/// definition, so they cannot be shared with the clone.
-impl Clone for MessagePool {
-    fn clone(&self) -> Self {
-        MessagePool::default()
-    }
-}
-
-/// Pools never differ in what a broker does, so they all compare equal.
-impl PartialEq for MessagePool {
-    fn eq(&self, _other: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for MessagePool {}
-
-/// Consistent with `PartialEq`: a pool adds nothing to a broker's hash.
-impl std::hash::Hash for MessagePool {
-    fn hash<H: std::hash::Hasher>(&self, _state: &mut H) {}
 }
 
 impl std::fmt::Debug for MessagePool {

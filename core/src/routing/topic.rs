@@ -53,6 +53,11 @@ impl TopicNode {
             && self.hash.is_none()
     }
 
+    /// Whether no edge leaves this node: only a key with no words left can match here.
+    fn is_leaf(&self) -> bool {
+        self.literal.is_empty() && self.star.is_none() && self.hash.is_none()
+    }
+
     /// Adds a binding along the path of `words`, creating missing nodes.
     pub(super) fn add<'k>(
         &mut self,
@@ -425,7 +430,16 @@ impl<'t> TopicMatch<'t, '_> {
         } else {
             usize::MAX
         };
-        for at in position..stop.min(self.words.len + 1) {
+        let end = stop.min(self.words.len + 1);
+        if hash.is_leaf() {
+            // A trailing `#` (`a.#`) matches once it may take every remaining
+            // word: only the last position can reach its destinations.
+            if (position..end).contains(&self.words.len) {
+                self.visit(hash, self.words.len, true);
+            }
+            return;
+        }
+        for at in position..end {
             self.visit(hash, at, true);
         }
     }
