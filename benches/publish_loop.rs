@@ -172,7 +172,8 @@ fn topic(messages: u64) {
     let exchange: Arc<str> = "amq.topic".into();
     let body = Bytes::from_static(&[7; 16]);
     let mut delivered = 0;
-    for key in keys.iter().cycle().take(usize::try_from(messages).expect("fits")) {
+    let publishes = usize::try_from(messages).expect("a message count fits in usize");
+    for key in keys.iter().cycle().take(publishes) {
         let publish = Command::BasicPublish {
             exchange: exchange.clone(),
             routing_key: key.clone(),

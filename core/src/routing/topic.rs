@@ -122,8 +122,11 @@ impl TopicNode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct WordMap<T> {
     /// Entries by `word_hash`; each bucket is sorted by word and never empty.
-    buckets: HashMap<u64, Vec<(Box<str>, T)>, BuildHasherDefault<BucketHasher>>,
+    buckets: HashMap<u64, Bucket<T>, BuildHasherDefault<BucketHasher>>,
 }
+
+/// The words of a `WordMap` that share one hash, with their values.
+type Bucket<T> = Vec<(Box<str>, T)>;
 
 impl<T> Default for WordMap<T> {
     fn default() -> Self {
