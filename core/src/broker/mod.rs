@@ -452,19 +452,22 @@ impl Broker {
             }
         };
         let method = Some(command.method());
-        let result = match (open, command) {
-            (Some(_), Command::ChannelOpen) => Err(Fault::new(
+        // Matched without a tuple, so the command moves only into its handler.
+        let result = match open {
+            Some(_) if matches!(command, Command::ChannelOpen) => Err(Fault::new(
                 ReplyCode::ChannelError,
                 "second 'channel.open' seen",
             )),
-            (None, Command::ChannelOpen) => self.open_channel(conn, number),
-            (None, Command::ChannelCloseOk) => Ok(()),
-            (None, _) => Err(Fault::new(
-                ReplyCode::ChannelError,
-                "expected 'channel.open'",
-            )),
-            (Some(_), _) if refusal.is_some() => Err(refusal.expect("checked above")),
-            (Some(channel), command) => self.channel_command(channel, command),
+            None => match command {
+                Command::ChannelOpen => self.open_channel(conn, number),
+                Command::ChannelCloseOk => Ok(()),
+                _ => Err(Fault::new(
+                    ReplyCode::ChannelError,
+                    "expected 'channel.open'",
+                )),
+            },
+            Some(_) if refusal.is_some() => Err(refusal.expect("checked above")),
+            Some(channel) => self.channel_command(channel, command),
         };
         if let Err(fault) = result {
             self.fail(conn, number, fault, method);
