@@ -150,8 +150,8 @@ impl<T: Hash> Hash for WordMap<T> {
     }
 }
 
-/// The table's hasher: its keys are already `word_hash`es, so it only
-/// spreads their bits (a SplitMix64 finalizer) for the table's index and tag.
+/// The table's hasher: its keys are `word_hash`es, whose bits are already
+/// spread, so it passes them through.
 #[derive(Default)]
 struct BucketHasher(u64);
 
@@ -167,10 +167,7 @@ impl Hasher for BucketHasher {
     }
 
     fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
+        self.0
     }
 }
 
@@ -291,9 +288,15 @@ impl WordHasher {
         }
     }
 
-    /// The hash of the bytes pushed so far.
+    /// The hash of the bytes pushed so far, with every bit spread by a
+    /// SplitMix64 finalizer: `WordMap`'s table indexes by the low bits, where
+    /// FxHash's multiply alone leaves them weak. Mixing here, once per key
+    /// word, spares doing it on every table lookup.
     fn finish(self) -> u64 {
-        Self::mix(Self::mix(self.hash, self.lane), u64::from(self.shift))
+        let mut x = Self::mix(Self::mix(self.hash, self.lane), u64::from(self.shift));
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
     }
 }
 
