@@ -358,12 +358,12 @@ impl<'k> KeyWords<'k> {
         self.len += 1;
     }
 
-    /// The word at `index` (below `len`) and its hash.
-    fn get(&self, index: usize) -> (&'k str, u64) {
+    /// The words and their hashes, in key order.
+    fn as_slice(&self) -> &[(&'k str, u64)] {
         if self.len <= KEY_WORDS_INLINE {
-            self.inline[index]
+            &self.inline[..self.len]
         } else {
-            self.spill[index]
+            &self.spill
         }
     }
 }
@@ -379,8 +379,8 @@ impl<'k> KeyWords<'k> {
 /// backtracking is exponential in the number of `#`s, and means each matching
 /// binding is pushed exactly once.
 pub(super) struct TopicMatch<'t, 'o> {
-    /// The routing key's words.
-    words: KeyWords<'t>,
+    /// The routing key's words with their hashes.
+    words: &'o [(&'t str, u64)],
     /// Where matching destinations go.
     out: &'o mut Vec<Destination>,
     /// Entry positions of nested `#` nodes.
@@ -394,8 +394,9 @@ impl<'t> TopicMatch<'t, '_> {
     /// Pushes the destinations of every pattern in the trie at `root` that
     /// matches `key`; returns how many trie nodes the walk visited.
     pub(super) fn run(root: &'t TopicNode, key: &'t str, out: &mut Vec<Destination>) -> usize {
+        let words = KeyWords::new(key);
         let mut walk = TopicMatch {
-            words: KeyWords::new(key),
+            words: words.as_slice(),
             out,
             memo: HashMemo::new(),
             visits: 0,
@@ -408,10 +409,10 @@ impl<'t> TopicMatch<'t, '_> {
     /// `node`; `under_hash` says whether a `#` edge leads to `node`.
     fn visit(&mut self, node: &'t TopicNode, position: usize, under_hash: bool) {
         self.visits += 1;
-        if position == self.words.len {
+        if position == self.words.len() {
             self.out.extend_from_slice(&node.destinations);
         } else {
-            let (word, hash) = self.words.get(position);
+            let (word, hash) = self.words[position];
             if let Some(child) = node.literal.get(word, hash) {
                 self.visit(child, position + 1, under_hash);
             }
@@ -436,12 +437,12 @@ impl<'t> TopicMatch<'t, '_> {
         } else {
             usize::MAX
         };
-        let end = stop.min(self.words.len + 1);
+        let end = stop.min(self.words.len() + 1);
         if hash.is_leaf() {
             // A trailing `#` (`a.#`) matches once it may take every remaining
             // word: only the last position can reach its destinations.
-            if (position..end).contains(&self.words.len) {
-                self.visit(hash, self.words.len, true);
+            if (position..end).contains(&self.words.len()) {
+                self.visit(hash, self.words.len(), true);
             }
             return;
         }

@@ -273,7 +273,7 @@ fn key_words_split_and_hash_as_topic_words_do() {
         let expected: Vec<(&str, u64)> = topic_words(key)
             .map(|word| (word, word_hash(word)))
             .collect();
-        let split: Vec<(&str, u64)> = (0..words.len).map(|index| words.get(index)).collect();
+        let split = words.as_slice().to_vec();
         assert_eq!(split, expected, "key {key:?}");
     }
 }
