@@ -3,8 +3,9 @@
 //! runs it for N and 2N messages and reports the difference per message, a
 //! figure that does not move with the neighbours on a shared machine.
 //!
-//! Usage: `publish_loop MESSAGES [no-events]` (the same traffic as
-//! `core/publish_deliver_ack/direct`, or `.../direct_no_events`).
+//! Usage: `publish_loop MESSAGES [no-events | topic]` (the same traffic as
+//! `core/publish_deliver_ack/direct`, `.../direct_no_events`, or with `topic`
+//! as `core/route/topic_10k`: publishes to 10,000 topic bindings).
 
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
@@ -88,12 +89,115 @@ fn setup(events: bool) -> Broker {
     broker
 }
 
+/// Words for topic patterns and keys, drawn by the fixed LCG of
+/// `benches/core.rs`, so both benches build the same bindings and keys.
+struct Words(u64);
+
+impl Words {
+    fn next(&mut self, choices: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % choices
+    }
+
+    fn word(&mut self) -> String {
+        format!("w{}", self.next(1_000))
+    }
+
+    fn pattern(&mut self) -> String {
+        let words = 3 + self.next(2);
+        (0..words)
+            .map(|_| match self.next(100) {
+                0..=2 => "#".to_owned(),
+                3..=12 => "*".to_owned(),
+                _ => self.word(),
+            })
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    fn key(&mut self) -> String {
+        let words = 3 + self.next(2);
+        (0..words)
+            .map(|_| self.word())
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// `route/topic_10k`: 10,000 bindings on `amq.topic` over 10 queues with
+/// no-ack consumers, and `messages` publishes cycling through 1,024 keys.
+fn topic(messages: u64) {
+    let mut broker = Broker::new(Config::default());
+    let connect = Input::Connect {
+        conn: ConnectionId(1),
+        user: "guest".into(),
+        vhost: "/".into(),
+    };
+    broker.handle(Instant(0), connect);
+    command(&mut broker, 1, Command::ChannelOpen);
+    let mut words = Words(42);
+    for queue in 0..10 {
+        let declare = Command::QueueDeclare {
+            queue: format!("q{queue}"),
+            passive: false,
+            durable: false,
+            exclusive: false,
+            auto_delete: false,
+            arguments: FieldTable::new(),
+        };
+        command(&mut broker, 1, declare);
+        let consume = Command::BasicConsume {
+            queue: format!("q{queue}"),
+            consumer_tag: String::new(),
+            no_ack: true,
+            exclusive: false,
+            arguments: FieldTable::new(),
+        };
+        command(&mut broker, 1, consume);
+    }
+    for binding in 0..10_000 {
+        let bind = Command::QueueBind {
+            queue: format!("q{}", binding % 10),
+            exchange: "amq.topic".into(),
+            routing_key: words.pattern(),
+            arguments: FieldTable::new(),
+        };
+        command(&mut broker, 1, bind);
+    }
+    drain(&mut broker);
+    let keys: Vec<Arc<str>> = (0..1024).map(|_| words.key().into()).collect();
+    let exchange: Arc<str> = "amq.topic".into();
+    let body = Bytes::from_static(&[7; 16]);
+    let mut delivered = 0;
+    let publishes = usize::try_from(messages).expect("a message count fits in usize");
+    for key in keys.iter().cycle().take(publishes) {
+        let publish = Command::BasicPublish {
+            exchange: exchange.clone(),
+            routing_key: key.clone(),
+            mandatory: false,
+            immediate: false,
+            properties: Arc::new(Properties::default()),
+            body: body.clone(),
+        };
+        command(&mut broker, 1, publish);
+        delivered += drain(&mut broker);
+    }
+    assert!(delivered > 0, "some keys match");
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; the message count is the first number.
     let messages: u64 = std::env::args()
         .skip(1)
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(100_000);
+    if std::env::args().any(|arg| arg == "topic") {
+        topic(messages);
+        return;
+    }
     // `no-events` among the arguments turns the broker's events off.
     let events = !std::env::args().any(|arg| arg == "no-events");
     let mut broker = setup(events);

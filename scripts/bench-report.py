@@ -46,7 +46,8 @@ def machine():
 
 def estimate(bench_id):
     group, name = bench_id.split("/", 1)
-    directory = pathlib.Path("target/criterion") / group / name.replace("/", "_")
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", "target"))
+    directory = target / "criterion" / group / name.replace("/", "_")
     estimates = json.loads((directory / "new/estimates.json").read_text())
     benchmark = json.loads((directory / "new/benchmark.json").read_text())
     elements = benchmark["throughput"]["Elements"]
@@ -61,9 +62,9 @@ def instruction_count():
     if shutil.which("valgrind") is None:
         return ["- instructions per message: not measured (valgrind is not installed)"]
     lines = []
-    for variant in ([], ["no-events"]):
-        line = run(["scripts/instructions-per-message.sh", "100000", *variant]).stdout.strip().splitlines()[-1]
-        lines.append(f"- {line} — `scripts/instructions-per-message.sh 100000 {' '.join(variant)}`, noise-free")
+    for messages, variant in (("100000", []), ("100000", ["no-events"]), ("10240", ["topic"])):
+        line = run(["scripts/instructions-per-message.sh", messages, *variant]).stdout.strip().splitlines()[-1]
+        lines.append(f"- {line} — `scripts/instructions-per-message.sh {messages} {' '.join(variant)}`, noise-free")
     return lines
 
 

@@ -19,11 +19,13 @@ pub mod config;
 pub mod dead_letter;
 pub mod field;
 pub mod message;
+mod pool;
 pub mod protocol;
 mod queue;
 pub mod record;
 pub mod routing;
 pub mod time;
+mod unobserved;
 
 pub use broker::Broker;
 pub use config::{Config, Flow, Mutant, MESSAGE_SIZE_LIMIT_BYTES};

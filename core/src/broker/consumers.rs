@@ -415,6 +415,7 @@ impl Broker {
                         queue: unacked.queue_name,
                     });
                 }
+                self.message_pool.recycle(unacked.entry.message);
                 None
             }
             Settle::Requeue => self.requeue(unacked),

@@ -150,7 +150,7 @@ impl Broker {
                 confirm_seq,
             });
         }
-        let message = Arc::new(Message {
+        let message = self.message_pool.allocate(Message {
             id,
             exchange: pending.exchange,
             routing_key: pending.routing_key,
@@ -232,6 +232,8 @@ impl Broker {
                 self.confirm_after(durable_lsn, pending);
             }
         }
+        // An unroutable message ends here; a routed one lives on in its queues.
+        self.message_pool.recycle(message);
     }
 
     /// Puts a message into a queue, or straight to a waiting consumer when the

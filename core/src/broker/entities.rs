@@ -31,6 +31,7 @@ pub(super) struct QueueFlags {
 }
 
 /// Refuses a name longer than an AMQP short string.
+#[inline]
 pub(super) fn check_length(what: &str, name: &str) -> Result<(), Fault> {
     if name.len() > NAME_LENGTH_MAX {
         return Err(Fault::new(

@@ -16,6 +16,7 @@ use crate::channel::{Channel, Consumer};
 use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
 use crate::field::FieldTable;
 use crate::message::Message;
+use crate::pool::MessagePool;
 use crate::protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, Reply, ReplyCode,
@@ -23,6 +24,7 @@ use crate::protocol::{
 use crate::queue::Queue;
 use crate::routing::{Bindings, Destination};
 use crate::time::Instant;
+use crate::unobserved::Unobserved;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -155,6 +157,11 @@ pub struct Broker {
     recovered_queues: Vec<Id>,
     /// Messages dropped for good, by reason: a counter beside each `Dropped` event.
     dropped: BTreeMap<DropReason, u64>,
+    /// Allocations of acknowledged messages, reused by the next publishes.
+    message_pool: Unobserved<MessagePool>,
+    /// The channel the last command named, found without the two map
+    /// lookups: drivers hand over a connection's commands in runs.
+    last_channel: Unobserved<Option<(ConnectionId, ChannelId, Id)>>,
 }
 
 /// The prefix of server-generated queue names, followed by a number.
@@ -207,6 +214,8 @@ impl Broker {
             pending_confirms: BTreeMap::new(),
             recovered_queues: Vec::new(),
             dropped: BTreeMap::new(),
+            message_pool: Unobserved::default(),
+            last_channel: Unobserved::default(),
         };
         for vhost in broker.config.vhosts.clone() {
             let vhost: Arc<str> = vhost.into();
@@ -287,6 +296,7 @@ impl Broker {
         self.now
     }
 
+    #[inline]
     fn event(&mut self, event: Event) {
         if let Event::Dropped { reason, .. } = &event {
             *self.dropped.entry(*reason).or_default() += 1;
@@ -425,47 +435,91 @@ impl Broker {
         command: Command,
         refusal: Option<Fault>,
     ) {
-        let Some(connection) = self.connections.get(&conn) else {
-            return;
-        };
-        if connection.closing {
-            return;
-        }
-        if !self.closing_channels.is_empty() && self.closing_channels.contains(&(conn, number)) {
-            // After the broker closes a channel, everything but the close handshake is discarded.
-            match command {
-                Command::ChannelCloseOk => {
-                    self.closing_channels.remove(&(conn, number));
+        let open = match self.last_channel(conn, number) {
+            // An open channel has an open connection that is not closing, and
+            // is not among the channels the broker closed.
+            Some(channel) => Some(channel),
+            None => {
+                let Some(connection) = self.connections.get(&conn) else {
+                    return;
+                };
+                if connection.closing {
+                    return;
                 }
-                Command::ChannelClose => {
-                    self.closing_channels.remove(&(conn, number));
-                    self.outputs.push_back(Output::Reply {
-                        conn,
-                        channel: number,
-                        reply: Reply::ChannelCloseOk,
-                    });
+                if !self.closing_channels.is_empty()
+                    && self.closing_channels.contains(&(conn, number))
+                {
+                    self.command_on_closing_channel(conn, number, &command);
+                    return;
                 }
-                _ => {}
+                let open = self.channel_index.get(&(conn, number)).copied();
+                if let Some(channel) = open {
+                    *self.last_channel = Some((conn, number, channel));
+                }
+                open
             }
-            return;
-        }
+        };
         let method = Some(command.method());
-        let result = match (self.channel_index.get(&(conn, number)).copied(), command) {
-            (Some(_), Command::ChannelOpen) => Err(Fault::new(
+        // Matched without a tuple, so the command moves only into its handler.
+        let result = match open {
+            Some(_) if matches!(command, Command::ChannelOpen) => Err(Fault::new(
                 ReplyCode::ChannelError,
                 "second 'channel.open' seen",
             )),
-            (None, Command::ChannelOpen) => self.open_channel(conn, number),
-            (None, Command::ChannelCloseOk) => Ok(()),
-            (None, _) => Err(Fault::new(
-                ReplyCode::ChannelError,
-                "expected 'channel.open'",
-            )),
-            (Some(_), _) if refusal.is_some() => Err(refusal.expect("checked above")),
-            (Some(channel), command) => self.channel_command(channel, command),
+            None => match command {
+                Command::ChannelOpen => self.open_channel(conn, number),
+                Command::ChannelCloseOk => Ok(()),
+                _ => Err(Fault::new(
+                    ReplyCode::ChannelError,
+                    "expected 'channel.open'",
+                )),
+            },
+            Some(_) if refusal.is_some() => Err(refusal.expect("checked above")),
+            Some(channel) => self.channel_command(channel, command),
         };
         if let Err(fault) = result {
             self.fail(conn, number, fault, method);
+        }
+    }
+
+    /// The channel the last command named, if it is still open and `conn`
+    /// and `number` name it again.
+    fn last_channel(&self, conn: ConnectionId, number: ChannelId) -> Option<Id> {
+        let (last_conn, last_number, channel) = (*self.last_channel)?;
+        if (last_conn, last_number) != (conn, number) {
+            return None;
+        }
+        // Ids are generation-checked: a closed channel's id finds nothing,
+        // even once its slot holds another channel.
+        let state = self.channels.get(channel)?;
+        assert_eq!(
+            (state.conn, state.number),
+            (conn, number),
+            "a live id names its channel"
+        );
+        Some(channel)
+    }
+
+    /// After the broker closes a channel, everything but the close handshake is discarded.
+    fn command_on_closing_channel(
+        &mut self,
+        conn: ConnectionId,
+        number: ChannelId,
+        command: &Command,
+    ) {
+        match command {
+            Command::ChannelCloseOk => {
+                self.closing_channels.remove(&(conn, number));
+            }
+            Command::ChannelClose => {
+                self.closing_channels.remove(&(conn, number));
+                self.outputs.push_back(Output::Reply {
+                    conn,
+                    channel: number,
+                    reply: Reply::ChannelCloseOk,
+                });
+            }
+            _ => {}
         }
     }
 

@@ -8,7 +8,8 @@
 //! keys are AMQP short strings (at most 255 bytes), which bounds the trie depth
 //! and with it the recursion of a walk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::{insert_sorted, remove_sorted, Destination};
 
@@ -50,6 +51,11 @@ impl TopicNode {
             && self.literal.is_empty()
             && self.star.is_none()
             && self.hash.is_none()
+    }
+
+    /// Whether no edge leaves this node: only a key with no words left can match here.
+    fn is_leaf(&self) -> bool {
+        self.literal.is_empty() && self.star.is_none() && self.hash.is_none()
     }
 
     /// Adds a binding along the path of `words`, creating missing nodes.
@@ -106,19 +112,81 @@ impl TopicNode {
 }
 
 /// Values by word, bucketed by a fixed hash of the word so that a lookup
-/// compares integers rather than strings. Canonical: the hash and the order
-/// within a bucket depend only on the words.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// compares integers rather than strings, in a hash table: the trie's big
+/// nodes (the root of 10,000 patterns has a thousand first words) are looked
+/// up on every publish, where a B-tree walked a dozen keys per level.
+/// Deterministic: the table's hasher is fixed, so the layout follows the
+/// history of the map; and canonical where it matters: equality and `Hash`
+/// depend only on the entries (see the `Hash` impl), and the order within a
+/// bucket only on the words.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct WordMap<T> {
     /// Entries by `word_hash`; each bucket is sorted by word and never empty.
-    buckets: BTreeMap<u64, Vec<(Box<str>, T)>>,
+    buckets: HashMap<u64, Bucket<T>, BuildHasherDefault<BucketHasher>>,
 }
+
+/// The words of a `WordMap` that share one hash, with their values.
+type Bucket<T> = Vec<(Box<str>, T)>;
 
 impl<T> Default for WordMap<T> {
     fn default() -> Self {
         WordMap {
-            buckets: BTreeMap::new(),
+            buckets: HashMap::default(),
         }
+    }
+}
+
+/// Independent of the table's iteration order, as equality is: the sum of a
+/// fixed hash of each entry.
+impl<T: Hash> Hash for WordMap<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let sum = self.buckets.iter().fold(0u64, |sum, entry| {
+            let mut hasher = EntryHasher::default();
+            entry.hash(&mut hasher);
+            sum.wrapping_add(hasher.finish())
+        });
+        state.write_usize(self.buckets.len());
+        state.write_u64(sum);
+    }
+}
+
+/// The table's hasher: its keys are `word_hash`es, whose bits are already
+/// spread, so it passes them through.
+#[derive(Default)]
+struct BucketHasher(u64);
+
+impl Hasher for BucketHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = WordHasher::mix(self.0, u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A fixed hasher for one entry of a `WordMap`'s `Hash`: FxHash's mixing
+/// over the bytes it is fed, the same on every run and platform.
+#[derive(Default)]
+struct EntryHasher(u64);
+
+impl Hasher for EntryHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut lane = [0u8; 8];
+            lane[..chunk.len()].copy_from_slice(chunk);
+            self.0 = WordHasher::mix(self.0, u64::from_le_bytes(lane));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -130,6 +198,10 @@ impl<T: Default> WordMap<T> {
 
     /// The value for `word`, given its `word_hash`.
     fn get(&self, word: &str, hash: u64) -> Option<&T> {
+        // Most nodes have no literal edge: skip hashing for them.
+        if self.buckets.is_empty() {
+            return None;
+        }
         let bucket = self.buckets.get(&hash)?;
         let at = bucket
             .binary_search_by(|(entry, _)| (**entry).cmp(word))
@@ -216,9 +288,15 @@ impl WordHasher {
         }
     }
 
-    /// The hash of the bytes pushed so far.
+    /// The hash of the bytes pushed so far, with every bit spread by a
+    /// SplitMix64 finalizer: `WordMap`'s table indexes by the low bits, where
+    /// FxHash's multiply alone leaves them weak. Mixing here, once per key
+    /// word, spares doing it on every table lookup.
     fn finish(self) -> u64 {
-        Self::mix(Self::mix(self.hash, self.lane), u64::from(self.shift))
+        let mut x = Self::mix(Self::mix(self.hash, self.lane), u64::from(self.shift));
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
     }
 }
 
@@ -280,12 +358,12 @@ impl<'k> KeyWords<'k> {
         self.len += 1;
     }
 
-    /// The word at `index` (below `len`) and its hash.
-    fn get(&self, index: usize) -> (&'k str, u64) {
+    /// The words and their hashes, in key order.
+    fn as_slice(&self) -> &[(&'k str, u64)] {
         if self.len <= KEY_WORDS_INLINE {
-            self.inline[index]
+            &self.inline[..self.len]
         } else {
-            self.spill[index]
+            &self.spill
         }
     }
 }
@@ -301,8 +379,8 @@ impl<'k> KeyWords<'k> {
 /// backtracking is exponential in the number of `#`s, and means each matching
 /// binding is pushed exactly once.
 pub(super) struct TopicMatch<'t, 'o> {
-    /// The routing key's words.
-    words: KeyWords<'t>,
+    /// The routing key's words with their hashes.
+    words: &'o [(&'t str, u64)],
     /// Where matching destinations go.
     out: &'o mut Vec<Destination>,
     /// Entry positions of nested `#` nodes.
@@ -316,8 +394,9 @@ impl<'t> TopicMatch<'t, '_> {
     /// Pushes the destinations of every pattern in the trie at `root` that
     /// matches `key`; returns how many trie nodes the walk visited.
     pub(super) fn run(root: &'t TopicNode, key: &'t str, out: &mut Vec<Destination>) -> usize {
+        let words = KeyWords::new(key);
         let mut walk = TopicMatch {
-            words: KeyWords::new(key),
+            words: words.as_slice(),
             out,
             memo: HashMemo::new(),
             visits: 0,
@@ -330,10 +409,10 @@ impl<'t> TopicMatch<'t, '_> {
     /// `node`; `under_hash` says whether a `#` edge leads to `node`.
     fn visit(&mut self, node: &'t TopicNode, position: usize, under_hash: bool) {
         self.visits += 1;
-        if position == self.words.len {
+        if position == self.words.len() {
             self.out.extend_from_slice(&node.destinations);
         } else {
-            let (word, hash) = self.words.get(position);
+            let (word, hash) = self.words[position];
             if let Some(child) = node.literal.get(word, hash) {
                 self.visit(child, position + 1, under_hash);
             }
@@ -358,7 +437,16 @@ impl<'t> TopicMatch<'t, '_> {
         } else {
             usize::MAX
         };
-        for at in position..stop.min(self.words.len + 1) {
+        let end = stop.min(self.words.len() + 1);
+        if hash.is_leaf() {
+            // A trailing `#` (`a.#`) matches once it may take every remaining
+            // word: only the last position can reach its destinations.
+            if (position..end).contains(&self.words.len()) {
+                self.visit(hash, self.words.len(), true);
+            }
+            return;
+        }
+        for at in position..end {
             self.visit(hash, at, true);
         }
     }

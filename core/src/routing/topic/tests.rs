@@ -273,7 +273,7 @@ fn key_words_split_and_hash_as_topic_words_do() {
         let expected: Vec<(&str, u64)> = topic_words(key)
             .map(|word| (word, word_hash(word)))
             .collect();
-        let split: Vec<(&str, u64)> = (0..words.len).map(|index| words.get(index)).collect();
+        let split = words.as_slice().to_vec();
         assert_eq!(split, expected, "key {key:?}");
     }
 }
@@ -321,4 +321,31 @@ fn topic_match_cost_does_not_grow_with_unrelated_bindings() {
     }
     assert_eq!(bindings.topic_visits("k.x"), alone);
     assert_eq!(routed(&bindings, "k.x", None), [queue]);
+}
+
+#[test]
+fn word_map_hash_follows_its_entries_not_their_history() {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let words: Vec<String> = (0..100).map(|index| format!("w{index}")).collect();
+    let mut forward = WordMap::<u32>::default();
+    let mut backward = WordMap::<u32>::default();
+    for (value, word) in (0..).zip(&words) {
+        *forward.entry(word, word_hash(word)) = value;
+    }
+    for (value, word) in (0..).zip(&words).collect::<Vec<_>>().into_iter().rev() {
+        *backward.entry(word, word_hash(word)) = value;
+    }
+    // Grown and shrunk again: a different table capacity, the same entries.
+    for word in ["extra-1", "extra-2", "extra-3"] {
+        *backward.entry(word, word_hash(word)) = 0;
+    }
+    for word in ["extra-1", "extra-2", "extra-3"] {
+        backward.remove(word, word_hash(word));
+    }
+    let fixed = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    assert_eq!(forward, backward);
+    assert_eq!(fixed.hash_one(&forward), fixed.hash_one(&backward));
+    *backward.entry("w7", word_hash("w7")) = 1_000;
+    assert_ne!(forward, backward);
+    assert_ne!(fixed.hash_one(&forward), fixed.hash_one(&backward));
 }
