@@ -1524,3 +1524,25 @@ fn a_channel_publishing_again_after_its_exchange_was_replaced_reaches_the_new_on
     assert_eq!(broker.drain("new"), vec!["second"]);
     assert_eq!(broker.drain("old"), vec!["first"]);
 }
+
+#[test]
+fn the_topic_router_alone_matches_as_a_topic_exchange_does() {
+    use brokerlab_core::routing::TopicRouter;
+    let mut router = TopicRouter::new();
+    assert!(router.bind("error.*", 1));
+    assert!(router.bind("*.critical", 2));
+    assert!(router.bind("#", 3));
+    assert!(router.bind("a.#.z", 4));
+    assert!(router.bind("a.#", 4));
+    assert!(!router.bind("#", 3), "an identical binding exists");
+    let mut out = Vec::new();
+    for (key, expected) in [
+        ("error.critical", vec![1, 2, 3]),
+        ("error", vec![3]),
+        ("a.b.c.z", vec![3, 4]),
+        ("", vec![3]),
+    ] {
+        router.route(key, &mut out);
+        assert_eq!(out, expected, "{key}");
+    }
+}
