@@ -14,7 +14,12 @@ use brokerlab_core::{Message, MessageId};
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// The properties of every transient publish here, shared from one
+/// allocation as the server shares a connection's repeated properties
+/// (`LastProperties` in server/src/connection/content.rs).
+static PLAIN: LazyLock<Arc<Properties>> = LazyLock::new(|| Arc::new(Properties::default()));
 
 /// Messages per measured iteration.
 const MESSAGES: u64 = 10_000;
@@ -258,7 +263,7 @@ fn transient_publish(exchange: &Arc<str>, key: &Arc<str>, body: &Bytes) -> Comma
         routing_key: key.clone(),
         mandatory: false,
         immediate: false,
-        properties: Arc::new(Properties::default()),
+        properties: PLAIN.clone(),
         body: body.clone(),
     }
 }

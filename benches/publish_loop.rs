@@ -12,7 +12,12 @@ use brokerlab_core::{
     Properties, Reply,
 };
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// The properties of every transient publish here, shared from one
+/// allocation as the server shares a connection's repeated properties
+/// (`LastProperties` in server/src/connection/content.rs).
+static PLAIN: LazyLock<Arc<Properties>> = LazyLock::new(|| Arc::new(Properties::default()));
 
 fn command(broker: &mut Broker, conn: u64, command: Command) {
     let input = Input::Command {
@@ -179,7 +184,7 @@ fn topic(messages: u64) {
             routing_key: key.clone(),
             mandatory: false,
             immediate: false,
-            properties: Arc::new(Properties::default()),
+            properties: PLAIN.clone(),
             body: body.clone(),
         };
         command(&mut broker, 1, publish);
@@ -210,7 +215,7 @@ fn main() {
             routing_key: key.clone(),
             mandatory: false,
             immediate: false,
-            properties: Arc::new(Properties::default()),
+            properties: PLAIN.clone(),
             body: body.clone(),
         };
         command(&mut broker, 1, publish);

@@ -19,6 +19,26 @@ const BASIC_CLASS_ID: u16 = 60;
 /// grows as body frames actually arrive.
 const BODY_RESERVE_MAX_BYTES: usize = 1 << 20;
 
+/// The properties a connection last published with, shared by its next
+/// publish that carries the same ones: publishers mostly repeat theirs, and
+/// sharing them saves an allocation and a free per message.
+#[derive(Debug, Default)]
+pub struct LastProperties(Option<Arc<Properties>>);
+
+impl LastProperties {
+    /// `properties` in an `Arc`: the last one when they are equal.
+    pub fn share(&mut self, properties: Properties) -> Arc<Properties> {
+        match &self.0 {
+            Some(last) if **last == properties => last.clone(),
+            _ => {
+                let shared = Arc::new(properties);
+                self.0 = Some(shared.clone());
+                shared
+            }
+        }
+    }
+}
+
 /// A publish waiting for its content.
 #[derive(Debug)]
 pub struct Assembly {
@@ -55,6 +75,7 @@ impl Assembly {
         &mut self,
         header: AMQPContentHeader,
         limit_bytes: usize,
+        last: &mut LastProperties,
     ) -> Result<Option<Command>, Refusal> {
         if self.header.is_some() {
             return Err(unexpected("a second content header"));
@@ -69,7 +90,7 @@ impl Assembly {
         self.body.reserve(reserve);
         self.header = Some(Header {
             body_bytes: header.body_size,
-            properties: Arc::new(properties_from_amqp(&header.properties)),
+            properties: last.share(properties_from_amqp(&header.properties)),
         });
         Ok(self.complete())
     }
@@ -127,9 +148,27 @@ mod tests {
     }
 
     #[test]
+    fn publishes_with_the_same_properties_share_one_allocation() {
+        let mut last = LastProperties::default();
+        let plain = last.share(Properties::default());
+        assert!(Arc::ptr_eq(&plain, &last.share(Properties::default())));
+        let persistent = Properties {
+            delivery_mode: Some(2),
+            ..Properties::default()
+        };
+        let other = last.share(persistent.clone());
+        assert_eq!(*other, persistent, "different properties are their own");
+        assert!(!Arc::ptr_eq(&plain, &other));
+        assert!(Arc::ptr_eq(&other, &last.share(persistent)));
+    }
+
+    #[test]
     fn body_frames_are_reassembled_in_order() {
         let mut assembly = start();
-        assert_eq!(assembly.header(header(5), 100), Ok(None));
+        assert_eq!(
+            assembly.header(header(5), 100, &mut LastProperties::default()),
+            Ok(None)
+        );
         assert_eq!(assembly.body(b"he", 100), Ok(None));
         let Ok(Some(Command::BasicPublish { body, .. })) = assembly.body(b"llo", 100) else {
             panic!("the body is complete");
@@ -140,7 +179,10 @@ mod tests {
     #[test]
     fn an_oversize_body_is_kept_only_one_byte_past_the_limit() {
         let mut assembly = start();
-        assert_eq!(assembly.header(header(10), 4), Ok(None));
+        assert_eq!(
+            assembly.header(header(10), 4, &mut LastProperties::default()),
+            Ok(None)
+        );
         let Ok(Some(Command::BasicPublish { body, .. })) = assembly.body(&[1; 10], 4) else {
             panic!("the body is complete");
         };
@@ -150,7 +192,10 @@ mod tests {
     #[test]
     fn more_body_than_announced_is_an_unexpected_frame() {
         let mut assembly = start();
-        assert_eq!(assembly.header(header(1), 100), Ok(None));
+        assert_eq!(
+            assembly.header(header(1), 100, &mut LastProperties::default()),
+            Ok(None)
+        );
         let refusal = assembly.body(b"xy", 100).expect_err("2 bytes > 1");
         assert_eq!(refusal.code, ReplyCode::UnexpectedFrame);
     }

@@ -25,7 +25,7 @@ use crate::wire::outbound::{
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{channel, connection, AMQPClass};
 use brokerlab_core::{ChannelId, CloseScope, Command, ConnectionId, Input, Reply, ReplyCode};
-use content::Assembly;
+use content::{Assembly, LastProperties};
 use io::FrameReader;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -110,6 +110,8 @@ struct Connection {
     /// True while the broker holds the connection in credit flow: its
     /// reads pause, and the client is not told (as in RabbitMQ).
     in_flow: watch::Receiver<bool>,
+    /// Shared by the next publish with the same properties.
+    last_properties: LastProperties,
 }
 
 /// Serves one accepted socket to the end.
@@ -161,6 +163,7 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
         published: false,
         told_blocked: false,
         in_flow,
+        last_properties: LastProperties::default(),
     };
     connection.run(outbox).await;
 }
@@ -393,8 +396,12 @@ impl Connection {
             AMQPFrame::Header(..) | AMQPFrame::Body(..) if closing => None,
             AMQPFrame::Header(_, header) => {
                 let limit = self.context.max_message_bytes;
-                let result = match self.assembly(channel) {
-                    Some(assembly) => assembly.header(header, limit),
+                let assembly = self
+                    .channels
+                    .get_mut(&channel)
+                    .and_then(|state| state.publish.as_mut());
+                let result = match assembly {
+                    Some(assembly) => assembly.header(header, limit, &mut self.last_properties),
                     None => Err(Refusal::new(
                         ReplyCode::UnexpectedFrame,
                         "content header without basic.publish",
