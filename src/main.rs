@@ -188,6 +188,10 @@ enum Commands {
         /// Explore one state per class of consumer renamings (depth first).
         #[arg(long)]
         symmetry: bool,
+        /// The network: ordered (TCP, the default), lossy, unordered or duplicating
+        /// (work-queue, ordering, idempotency; the unordered ones without crashes).
+        #[arg(long)]
+        network: Option<String>,
     },
     /// Serve Stateright Explorer over a model: step through the real broker's states in a browser.
     Explore {
@@ -310,6 +314,7 @@ fn main() -> ExitCode {
             messages,
             crashes,
             symmetry,
+            network,
         }) => {
             let options = models::check::Options {
                 threads,
@@ -318,7 +323,8 @@ fn main() -> ExitCode {
                 stop_at_failure: false,
                 stop_at_property: None,
             };
-            return run_check(&model, mutant.as_deref(), messages, crashes, &options);
+            let overrides = (messages, crashes, network.as_deref());
+            return run_check(&model, mutant.as_deref(), overrides, &options);
         }
         Some(Commands::Explore {
             model,
@@ -374,11 +380,19 @@ fn run_all(patterns: &[&str]) -> io::Result<()> {
 fn run_check(
     name: &str,
     mutant: Option<&str>,
-    messages: Option<u8>,
-    crashes: Option<u8>,
+    (messages, crashes, network): (Option<u8>, Option<u8>, Option<&str>),
     options: &models::check::Options,
 ) -> ExitCode {
-    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes) else {
+    let network = match network.map(|network| (network, models::Links::by_name(network))) {
+        None => None,
+        Some((_, Some(links))) => Some(links),
+        Some((network, None)) => {
+            let known = models::Links::NAMES.join(", ");
+            eprintln!("unknown network '{network}'; known: {known}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes, network) else {
         return ExitCode::from(2);
     };
     let search = if options.symmetry {
@@ -671,6 +685,7 @@ fn model_or_exit(
     mutant: Option<&str>,
     messages: Option<u8>,
     crashes: Option<u8>,
+    network: Option<models::Links>,
 ) -> Option<(String, models::properties::BrokerModel)> {
     let mutant = match mutant.map(|name| (name, Mutant::from_name(name))) {
         None => None,
@@ -685,7 +700,12 @@ fn model_or_exit(
         messages,
         crashes,
         mutant,
+        network,
     };
+    if let Some(refusal) = overrides.refusal(name) {
+        eprintln!("{refusal}");
+        return None;
+    }
     let model = models::check::model_by_name(name, &overrides);
     if model.is_none() {
         let known = models::check::MODELS.join(", ");
@@ -702,7 +722,7 @@ fn run_explore(
     messages: Option<u8>,
     crashes: Option<u8>,
 ) -> ExitCode {
-    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes) else {
+    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes, None) else {
         return ExitCode::from(2);
     };
     println!("model {name}: {config}");

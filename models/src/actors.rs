@@ -3,10 +3,10 @@
 
 use crate::broker_actor::{BrokerActor, BrokerState};
 use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
+use crate::network::Links;
 use crate::properties::{self, BrokerModel, History, Settings};
 use crate::shared::Shared;
 use crate::wire::{Choice, Log, Msg, Timer};
-use stateright::actor::Network;
 use stateright::actor::{Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
 use std::borrow::Cow;
@@ -103,6 +103,15 @@ impl Actor for Node {
     fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, out: &mut Out<Self>) {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
+                // A segment the broker does not take now changes nothing:
+                // left as a no-op, stateright's unordered networks do not
+                // offer it as a step (it waits for its turn, or is a copy).
+                let taken = state
+                    .as_broker()
+                    .is_some_and(|inner| broker.takes(inner, src, &msg));
+                if !taken {
+                    return;
+                }
                 if let NodeState::Broker(inner) = state.to_mut() {
                     inner.update(|inner| broker.on_msg(inner, src, msg, out));
                 }
@@ -175,25 +184,37 @@ impl NodeState {
 }
 
 /// The actors of a model with one producer: the broker (actor 0), the
-/// producer (1) and the consumers (2 on), on a network that keeps each link
-/// in order (TCP), with the properties every model checks.
+/// producer (1) and the consumers (2 on), on the network `links` (the
+/// endpoints sequence their segments where it does not keep order), with
+/// the properties every model checks.
 #[must_use]
 pub fn base_model(
     settings: Settings,
-    broker: BrokerActor,
-    producer: Producer,
-    consumers: Vec<Consumer>,
+    links: Links,
+    mut broker: BrokerActor,
+    mut producer: Producer,
+    mut consumers: Vec<Consumer>,
 ) -> BrokerModel {
     assert!(
         settings.crashes <= properties::CRASHES_MAX,
         "too many crashes"
     );
+    assert!(
+        settings.crashes == 0 || !links.sequenced(),
+        "the unordered networks are for models without crashes (see `Links`)"
+    );
+    broker.sequenced = links.sequenced();
+    producer.sequenced = links.sequenced();
+    for consumer in &mut consumers {
+        consumer.sequenced = links.sequenced();
+    }
     let crashes = usize::from(settings.crashes.min(1));
     let model = BrokerModel::new(settings, History::default())
         .actor(Node::Broker(broker))
         .actor(Node::Producer(producer))
         .actors(consumers.into_iter().map(Node::Consumer))
-        .init_network(Network::new_ordered([]))
+        .init_network(links.network())
+        .lossy_network(links.lossy())
         .max_crashes(crashes);
     properties::standard(model)
 }

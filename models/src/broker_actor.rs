@@ -17,6 +17,7 @@
 
 use crate::actors::Node;
 use crate::clients::{parse_body, MessageSet};
+use crate::network::{Sequencing, Turn};
 use crate::shared::Shared;
 use crate::wire::{Frame, Log, Msg, Session, Timer};
 use brokerlab_core::record::{Change, Record};
@@ -44,6 +45,8 @@ pub struct BrokerActor {
     /// How many client actors the model has (actors 1 to `clients`): after a
     /// crash each hears that its connections are gone.
     pub clients: usize,
+    /// Whether segments are numbered and taken in turn (over an unordered network).
+    pub sequenced: bool,
 }
 
 /// The broker actor's state: the core and what its driver keeps around it.
@@ -66,6 +69,8 @@ pub struct BrokerState {
     pub log: Log,
     /// What the driver saw of message expiry.
     pub expiry: Expiry,
+    /// Segment counts per connection (over an unordered network; empty otherwise).
+    pub sequencing: Sequencing,
 }
 
 /// The driver's watch on expiring messages, from the core's own outputs:
@@ -149,8 +154,17 @@ impl Rewrite<Id> for BrokerState {
             .iter()
             .map(|(conn, (client, session))| (*conn, (plan.rewrite(client), *session)))
             .collect();
+        let sequencing = Sequencing {
+            counts: (self.sequencing.counts.iter())
+                .map(|((client, session), counts)| ((plan.rewrite(client), *session), *counts))
+                .collect(),
+            opened: (self.sequencing.opened.iter())
+                .map(|(client, session)| (plan.rewrite(client), *session))
+                .collect(),
+        };
         BrokerState {
             connections,
+            sequencing,
             ..self.clone()
         }
     }
@@ -218,12 +232,35 @@ impl BrokerActor {
         state
     }
 
+    /// Whether the broker takes `msg` from `src` now: always over an
+    /// ordered network; over an unordered one, when it is the next segment
+    /// of its connection (otherwise it waits, or is a copy to discard, and
+    /// taking it would change nothing).
+    #[must_use]
+    pub fn takes(&self, state: &BrokerState, src: Id, msg: &Msg) -> bool {
+        match msg {
+            Msg::Frames { session, seq, .. } if self.sequenced => {
+                state.sequencing.turn(src, *session, *seq) == Turn::Take
+            }
+            Msg::Frames { .. } => true,
+            Msg::Replies { .. } | Msg::Reset => false,
+        }
+    }
+
     /// Frames from a client: each is one input, and the replies of all of
     /// them leave together, one segment per connection.
     pub fn on_msg(&self, state: &mut BrokerState, src: Id, msg: Msg, out: &mut Out<Node>) {
-        let Msg::Frames { session, frames } = msg else {
+        let Msg::Frames {
+            session,
+            seq,
+            frames,
+        } = msg
+        else {
             return;
         };
+        if self.sequenced {
+            state.sequencing.taken(src, session, seq);
+        }
         let mut replies = Replies::default();
         for frame in frames.iter().cloned() {
             let input = match frame {
@@ -249,6 +286,7 @@ impl BrokerActor {
                 },
                 Frame::Disconnect => match state.connection_of(src, session) {
                     Some(conn) => {
+                        state.sequencing.closed(src, session);
                         state.connections.remove(&conn);
                         Input::Disconnect { conn }
                     }
@@ -257,7 +295,7 @@ impl BrokerActor {
             };
             self.handle(state, input, &mut replies, out);
         }
-        replies.send(out);
+        replies.send(state, self.sequenced, out);
     }
 
     /// A timer fired: the disk synced, or a deadline was reached.
@@ -274,7 +312,7 @@ impl BrokerActor {
                 }
                 let mut replies = Replies::default();
                 self.handle(state, Input::Synced { upto }, &mut replies, out);
-                replies.send(out);
+                replies.send(state, self.sequenced, out);
             }
             Timer::Deadline => {
                 if let Some(at) = state.broker.poll_timeout() {
@@ -282,7 +320,7 @@ impl BrokerActor {
                 }
                 let mut replies = Replies::default();
                 self.handle(state, Input::Timeout, &mut replies, out);
-                replies.send(out);
+                replies.send(state, self.sequenced, out);
             }
             Timer::DropConnection => {}
         }
@@ -337,6 +375,7 @@ impl BrokerState {
             unsynced_upto: None,
             log: Log::default(),
             expiry: Expiry::default(),
+            sequencing: Sequencing::default(),
         }
     }
 
@@ -365,10 +404,24 @@ impl Replies {
         }
     }
 
-    fn send(self, out: &mut Out<Node>) {
+    /// Sends each segment, numbered when `sequenced` (a connection closed
+    /// meanwhile gets nothing: it has no socket).
+    fn send(self, state: &mut BrokerState, sequenced: bool, out: &mut Out<Node>) {
         for ((client, session), replies) in self.segments {
+            let seq = match sequenced {
+                true => match state.sequencing.next_sent(client, session) {
+                    Some(seq) => seq,
+                    None => continue,
+                },
+                false => 0,
+            };
             let replies = Shared::new(replies);
-            out.send(client, Msg::Replies { session, replies });
+            let msg = Msg::Replies {
+                session,
+                seq,
+                replies,
+            };
+            out.send(client, msg);
         }
     }
 }

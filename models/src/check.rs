@@ -10,7 +10,9 @@ use crate::actors::Node;
 use crate::clients::parse_body;
 use crate::properties::{self, BrokerModel, State};
 use crate::wire::{Choice, Frame, Msg, Settle, Timer};
-use crate::{CrashRecovery, Dlq, Idempotency, Ordering, SingleActiveConsumer, Ttl, WorkQueue};
+use crate::{
+    CrashRecovery, Dlq, Idempotency, Links, Ordering, SingleActiveConsumer, Ttl, WorkQueue,
+};
 use brokerlab_core::{Command, Mutant, Reply};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
@@ -38,13 +40,48 @@ pub struct Overrides {
     pub crashes: Option<u8>,
     /// A deliberately broken broker.
     pub mutant: Option<Mutant>,
+    /// The network (models in [`NETWORK_MODELS`] only; an unordered one
+    /// only without crashes, so it sets idempotency's crashes to 0 unless
+    /// they are given).
+    pub network: Option<Links>,
+}
+
+/// The models whose network is a parameter (the others keep each link in order).
+pub const NETWORK_MODELS: [&str; 3] = ["work-queue", "ordering", "idempotency"];
+
+impl Overrides {
+    /// Why `model` cannot be checked with these overrides, if it cannot.
+    #[must_use]
+    pub fn refusal(&self, model: &str) -> Option<String> {
+        let network = self.network?;
+        if !MODELS.contains(&model) {
+            return None;
+        }
+        if network != Links::Ordered && !NETWORK_MODELS.contains(&model) {
+            let known = NETWORK_MODELS.join(", ");
+            return Some(format!(
+                "model '{model}' keeps each link in order; --network applies to {known}"
+            ));
+        }
+        if network.sequenced() && self.crashes.is_some_and(|crashes| crashes > 0) {
+            return Some("an unordered network is for models without crashes".to_owned());
+        }
+        None
+    }
 }
 
 /// A model's standard configuration with the command line's overrides, as
 /// its configuration in words and the model, or `None` when the name is unknown.
+///
+/// # Panics
+/// When the overrides do not apply to the model ([`Overrides::refusal`] says why).
 #[must_use]
 pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, BrokerModel)> {
+    if let Some(refusal) = overrides.refusal(name) {
+        panic!("{refusal}");
+    }
     let mutant = overrides.mutant;
+    let network = overrides.network.unwrap_or_default();
     // Each arm: the standard configuration, with the overrides that apply to it.
     macro_rules! configured {
         ($standard:expr, $($field:ident = $value:expr),*) => {{
@@ -61,7 +98,7 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
     match name {
         "work-queue" => {
             type Config = WorkQueue;
-            configured!(WorkQueue::default(),)
+            configured!(WorkQueue::default(), network = network)
         }
         "crash-recovery" => {
             type Config = CrashRecovery;
@@ -72,7 +109,7 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         }
         "ordering" => {
             type Config = Ordering;
-            configured!(Ordering::default(),)
+            configured!(Ordering::default(), network = network)
         }
         "dlq" => {
             type Config = Dlq;
@@ -85,9 +122,12 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         "idempotency" => {
             type Config = Idempotency;
             let standard = Idempotency::default();
-            let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            let crashes = match network.sequenced() {
+                true => overrides.crashes.unwrap_or(0),
+                false => overrides.crashes.unwrap_or(standard.crashes),
+            };
             let crashes = crashes.min(properties::CRASHES_MAX);
-            configured!(standard, crashes = crashes)
+            configured!(standard, crashes = crashes, network = network)
         }
         "single-active-consumer" => {
             type Config = SingleActiveConsumer;
@@ -428,8 +468,12 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
 /// A message in words.
 fn describe(msg: &Msg) -> String {
     let (session, parts): (_, Vec<String>) = match msg {
-        Msg::Frames { session, frames } => (session, frames.iter().map(describe_frame).collect()),
-        Msg::Replies { session, replies } => (
+        Msg::Frames {
+            session, frames, ..
+        } => (session, frames.iter().map(describe_frame).collect()),
+        Msg::Replies {
+            session, replies, ..
+        } => (
             session,
             replies
                 .iter()

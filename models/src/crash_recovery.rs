@@ -76,6 +76,7 @@ impl CrashRecovery {
             setup: vec![declare_durable(QUEUE)],
             keep_log: true,
             clients: 1 + usize::from(self.consumers),
+            sequenced: false,
         };
         let producer = Producer::new(queue.clone(), self.messages);
         let consumer = Consumer::new(queue, self.prefetch);

@@ -169,3 +169,42 @@ fn safety_holds_when_the_network_loses_segments_and_only_liveness_fails() {
     };
     assert_eq!(failing(model), vec!["quiet-means-done", "requeued"]);
 }
+
+/// One consumer, one message that it may nack with requeue once and whose
+/// connection may drop once, over `network`, on 2 threads: the drop is where
+/// the consumer's new connection may overtake its old one, which only the
+/// unordered networks allow.
+fn requeueing_over(network: Links) -> brokerlab_models::check::Outcome {
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let model = WorkQueue {
+        messages: 1,
+        consumers: 1,
+        network,
+        ..small()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    outcome
+}
+
+#[test]
+fn every_property_holds_when_connections_overtake_one_another() {
+    let ordered = requeueing_over(Links::Ordered);
+    let unordered = requeueing_over(Links::Unordered);
+    assert!(ordered.all_hold() && unordered.all_hold());
+    // The states the ordered network cannot reach: a connection's segments
+    // racing another connection's, the consumer's old and new one included.
+    assert_eq!((ordered.unique_states, unordered.unique_states), (497, 958));
+}
+
+#[test]
+fn every_property_holds_when_the_network_duplicates_segments() {
+    // Sequencing discards every copy, so nothing changes for the broker or
+    // the clients: the extra states are copies left in the network.
+    let outcome = requeueing_over(Links::Duplicating);
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 2_128);
+}
