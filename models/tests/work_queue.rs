@@ -208,3 +208,24 @@ fn every_property_holds_when_the_network_duplicates_segments() {
     assert!(outcome.all_hold());
     assert_eq!(outcome.unique_states, 2_128);
 }
+
+#[test]
+fn a_nack_with_requeue_alone_brings_a_message_back() {
+    // No connection drops: `requeued` (a message handed out a second time)
+    // is reachable only through a consumer's basic.nack with requeue.
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let model = WorkQueue {
+        messages: 1,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 0,
+        ..WorkQueue::default()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    assert!(outcome.verdict("requeued").holds);
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 2_194);
+}
