@@ -6,6 +6,7 @@ use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, History, Settings};
 use crate::shared::Shared;
+use crate::steps::Stimulus;
 use crate::wire::{Choice, Log, Msg, Timer};
 use stateright::actor::{Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -106,14 +107,13 @@ impl Actor for Node {
                 // A segment the broker does not take now changes nothing:
                 // left as a no-op, stateright's unordered networks do not
                 // offer it as a step (it waits for its turn, or is a copy).
-                let taken = state
-                    .as_broker()
-                    .is_some_and(|inner| broker.takes(inner, src, &msg));
-                if !taken {
-                    return;
-                }
-                if let NodeState::Broker(inner) = state.to_mut() {
-                    inner.update(|inner| broker.on_msg(inner, src, msg, out));
+                if let NodeState::Broker(inner) = state.as_ref() {
+                    if broker.takes(inner, src, &msg) {
+                        let next = broker
+                            .steps
+                            .step(broker, inner, Stimulus::Msg(src, msg), out);
+                        *state = Cow::Owned(NodeState::Broker(next));
+                    }
                 }
             }
             (Node::Producer(producer), Shallow::Producer(current)) => {
@@ -133,8 +133,10 @@ impl Actor for Node {
     fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, out: &mut Out<Self>) {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
-                if let NodeState::Broker(inner) = state.to_mut() {
-                    inner.update(|inner| broker.on_timeout(inner, timer, out));
+                if let NodeState::Broker(inner) = state.as_ref() {
+                    let stimulus = Stimulus::Timer(timer.clone());
+                    let next = broker.steps.step(broker, inner, stimulus, out);
+                    *state = Cow::Owned(NodeState::Broker(next));
                 }
             }
             (Node::Consumer(consumer), Shallow::Consumer(current)) => {

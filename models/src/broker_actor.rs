@@ -19,6 +19,7 @@ use crate::actors::Node;
 use crate::clients::{parse_body, MessageSet};
 use crate::network::{Sequencing, Turn};
 use crate::shared::Shared;
+use crate::steps::Steps;
 use crate::wire::{Frame, Log, Msg, Session, Timer};
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
@@ -47,6 +48,8 @@ pub struct BrokerActor {
     pub clients: usize,
     /// Whether segments are numbered and taken in turn (over an unordered network).
     pub sequenced: bool,
+    /// Its steps, remembered (a fresh table for each model).
+    pub steps: Steps,
 }
 
 /// The broker actor's state: the core and what its driver keeps around it.

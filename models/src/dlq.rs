@@ -22,6 +22,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::{declare_durable, declare_durable_with};
 use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
@@ -98,6 +99,7 @@ impl Dlq {
             keep_log: false,
             clients: 3,
             sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,

@@ -28,6 +28,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Effect, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable;
 use brokerlab_core::{Config, Mutant};
 use stateright::Expectation;
@@ -81,6 +82,7 @@ impl Idempotency {
             keep_log: self.crashes > 0,
             clients: 2,
             sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,

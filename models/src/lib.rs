@@ -21,6 +21,7 @@ pub mod ordering;
 pub mod properties;
 pub mod shared;
 pub mod single_active_consumer;
+pub mod steps;
 pub mod ttl;
 pub mod wire;
 pub mod work_queue;

@@ -31,6 +31,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable;
 use brokerlab_core::{Config, Mutant};
 use stateright::Expectation;
@@ -81,6 +82,7 @@ impl Ordering {
             keep_log: false,
             clients: 2,
             sequenced: false,
+            steps: Steps::default(),
         };
         let consumer = Consumer {
             requeues: self.requeues,

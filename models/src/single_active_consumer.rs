@@ -20,6 +20,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable_with;
 use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
@@ -71,6 +72,7 @@ impl SingleActiveConsumer {
             keep_log: false,
             clients: 1 + usize::from(self.consumers),
             sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,

@@ -21,6 +21,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable_with;
 use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
@@ -69,6 +70,7 @@ impl Ttl {
             keep_log: false,
             clients: 2,
             sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,

@@ -33,6 +33,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use brokerlab_core::{Command, Config, FieldTable, Mutant};
 use stateright::Expectation;
 use std::sync::Arc;
@@ -94,6 +95,7 @@ impl WorkQueue {
             keep_log: false,
             clients: 1 + usize::from(self.consumers),
             sequenced: false,
+            steps: Steps::default(),
         };
         let producer = Producer::new(queue.clone(), self.messages);
         let consumer = Consumer {
