@@ -5,7 +5,8 @@
 //! reports/bench-models.md.
 //!
 //! `cargo bench -p brokerlab-models` runs everything; an argument naming a
-//! model (`cargo bench -p brokerlab-models -- ttl`) limits the table to it.
+//! model (`cargo bench -p brokerlab-models -- ttl`) limits the table to it,
+//! and `THREADS=1 cargo bench -p brokerlab-models` runs on one thread.
 
 use brokerlab_models::check::{check, model_by_name, Options, Outcome, Overrides, MODELS};
 use std::time::Duration;
@@ -13,13 +14,19 @@ use std::time::Duration;
 /// Runs of the work-queue model whose best is reported.
 const RUNS: usize = 3;
 
-/// Checker threads, as the target states them.
-const THREADS: usize = 2;
+/// Checker threads, as the target states them (the environment
+/// variable `THREADS` may say otherwise, to see how the checker scales).
+fn threads() -> usize {
+    std::env::var("THREADS")
+        .ok()
+        .and_then(|threads| threads.parse().ok())
+        .unwrap_or(2)
+}
 
 fn run(name: &str, symmetry: bool) -> Outcome {
     let (_, model) = model_by_name(name, &Overrides::default()).expect("a known model");
     let options = Options {
-        threads: THREADS,
+        threads: threads(),
         symmetry,
         ..Options::default()
     };
@@ -45,7 +52,8 @@ fn main() {
             .min_by_key(|outcome| outcome.elapsed)
             .expect("at least one run");
         let unique_per_second = best.unique_states as f64 / best.elapsed.as_secs_f64();
-        println!("models/states_per_sec work-queue, {THREADS} threads, best of {RUNS}:");
+        let threads = threads();
+        println!("models/states_per_sec work-queue, {threads} threads, best of {RUNS}:");
         println!(
             "  {} states ({} unique) in {} s: {:.0} states/s, {:.0} unique states/s\n",
             best.states,

@@ -66,7 +66,12 @@ impl NodeState {
 impl Rewrite<Id> for NodeState {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> NodeState {
         match self {
-            NodeState::Broker(state) => NodeState::Broker(Shared::new(state.rewrite(plan))),
+            // Most renamings leave the broker's connection owners as they
+            // were: then the (large) broker state is shared, not copied.
+            NodeState::Broker(state) => match state.renames_a_client(plan) {
+                true => NodeState::Broker(Shared::new(state.rewrite(plan))),
+                false => NodeState::Broker(state.clone()),
+            },
             other => other.clone(),
         }
     }

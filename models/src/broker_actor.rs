@@ -148,6 +148,22 @@ impl BrokerState {
     }
 }
 
+impl BrokerState {
+    /// Whether renaming actors by `plan` renames a client the broker state
+    /// names (as a connection's owner, or in its sequencing).
+    #[must_use]
+    pub fn renames_a_client<S>(&self, plan: &RewritePlan<Id, S>) -> bool {
+        let renamed = |client: &Id| plan.rewrite(client) != *client;
+        self.connections.values().any(|(client, _)| renamed(client))
+            || self.sequencing.opened.keys().any(renamed)
+            || self
+                .sequencing
+                .counts
+                .keys()
+                .any(|(client, _)| renamed(client))
+    }
+}
+
 // Symmetry renames client actors: the only actor ids the broker keeps are the
 // owners of its connections.
 impl Rewrite<Id> for BrokerState {
