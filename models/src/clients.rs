@@ -485,23 +485,7 @@ impl Consumer {
                 (true, false) => state.applied_twice = true,
             }
         }
-        let mut choices = vec![Choice::Settle {
-            tag,
-            how: Settle::Ack,
-        }];
-        if state.requeues_left > 0 {
-            choices.push(Choice::Settle {
-                tag,
-                how: Settle::Requeue,
-            });
-        }
-        if state.rejects_left > 0 {
-            choices.push(Choice::Settle {
-                tag,
-                how: Settle::Reject,
-            });
-        }
-        out.choose_random(settle_key(tag), choices);
+        offer_settlements(state, out);
         if state.drops_left > 0 {
             out.set_timer(Timer::DropConnection, model_timeout());
         }
@@ -539,6 +523,9 @@ impl Consumer {
         };
         let seq = state.link.next_sent(self.sequenced);
         send(out, state.session, seq, vec![self::command(settle)]);
+        // The checker took this choice away with every other one under the
+        // key: offer the rest again, with the bounds as they are now.
+        offer_settlements(state, out);
         if state.held.is_empty() {
             out.cancel_timer(Timer::DropConnection);
         }
@@ -557,9 +544,8 @@ impl Consumer {
     /// Closes the current connection, forgetting its deliveries (the broker
     /// requeues them), and subscribes again on a new one.
     fn reconnect(&self, state: &mut ConsumerState, out: &mut Out<Node>) {
-        for held in state.held.drain(..) {
-            out.remove_random(settle_key(held.tag));
-        }
+        state.held.clear();
+        out.remove_random(SETTLE);
         out.cancel_timer(Timer::DropConnection);
         let seq = state.link.next_sent(self.sequenced);
         send(out, state.session, seq, vec![Frame::Disconnect]);
@@ -572,7 +558,36 @@ impl Consumer {
     }
 }
 
-/// The key of the choice that settles delivery `tag`.
-fn settle_key(tag: u64) -> String {
-    format!("settle-{tag}")
+/// The key of the consumer's one choice: how to settle which held delivery.
+///
+/// One key for all of them, rather than one per delivery, because the
+/// checker copies every key of every state it makes: an empty one copies
+/// without allocating. It also keeps the offer true to the bounds: each
+/// offer is made afresh from the consumer's state, so once its last nack
+/// with requeue is spent no held delivery still offers one.
+const SETTLE: &str = "";
+
+/// Offers every way to settle every held delivery (or nothing, when none is held).
+fn offer_settlements(state: &ConsumerState, out: &mut Out<Node>) {
+    let mut choices = Vec::with_capacity(state.held.len() * 3);
+    for held in &state.held {
+        let tag = held.tag;
+        choices.push(Choice::Settle {
+            tag,
+            how: Settle::Ack,
+        });
+        if state.requeues_left > 0 {
+            choices.push(Choice::Settle {
+                tag,
+                how: Settle::Requeue,
+            });
+        }
+        if state.rejects_left > 0 {
+            choices.push(Choice::Settle {
+                tag,
+                how: Settle::Reject,
+            });
+        }
+    }
+    out.choose_random(SETTLE, choices);
 }

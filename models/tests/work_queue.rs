@@ -229,3 +229,26 @@ fn a_nack_with_requeue_alone_brings_a_message_back() {
     assert!(outcome.all_hold());
     assert_eq!(outcome.unique_states, 2_194);
 }
+
+#[test]
+fn a_consumer_holding_two_deliveries_nacks_with_requeue_no_more_than_allowed() {
+    // Prefetch 2: both messages may be held at once, each offering a nack
+    // with requeue while one is left. Once it is spent, neither offers it
+    // any more (the bound once wrapped around and the model never ended).
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let model = WorkQueue {
+        messages: 2,
+        consumers: 1,
+        prefetch: 2,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 0,
+        ..WorkQueue::default()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 2_512);
+}
