@@ -7,8 +7,15 @@
 //! `cargo bench -p brokerlab-models` runs everything; an argument naming a
 //! model (`cargo bench -p brokerlab-models -- ttl`) limits the table to it,
 //! and `THREADS=1 cargo bench -p brokerlab-models` runs on one thread.
+//! A last table checks the models whose network is a parameter over each
+//! network (work-queue with one message, to stay small; idempotency without
+//! crashes, which the unordered networks exclude) and names the
+//! properties that fail there, as `network::Links` says they must.
 
-use brokerlab_models::check::{check, model_by_name, Options, Outcome, Overrides, MODELS};
+use brokerlab_models::check::{
+    check, model_by_name, Options, Outcome, Overrides, MODELS, NETWORK_MODELS,
+};
+use brokerlab_models::Links;
 use std::time::Duration;
 
 /// Runs of the work-queue model whose best is reported.
@@ -24,15 +31,47 @@ fn threads() -> usize {
 }
 
 fn run(name: &str, symmetry: bool) -> Outcome {
-    let (_, model) = model_by_name(name, &Overrides::default()).expect("a known model");
+    let outcome = run_with(name, symmetry, &Overrides::default());
+    assert!(outcome.all_hold(), "{name}: a property fails");
+    outcome
+}
+
+fn run_with(name: &str, symmetry: bool, overrides: &Overrides) -> Outcome {
+    let (_, model) = model_by_name(name, overrides).expect("a known model");
     let options = Options {
         threads: threads(),
         symmetry,
         ..Options::default()
     };
-    let outcome = check(model, &options);
-    assert!(outcome.all_hold(), "{name}: a property fails");
-    outcome
+    check(model, &options)
+}
+
+/// Each model whose network is a parameter, over each network.
+fn networks(wanted: impl Fn(&str) -> bool) {
+    println!("\n| model | network | unique states | time (s) | states/s | failing |");
+    println!("|---|---|---:|---:|---:|---|");
+    for name in NETWORK_MODELS.into_iter().filter(|name| wanted(name)) {
+        for (network, network_name) in Links::ALL.into_iter().zip(Links::NAMES) {
+            let overrides = Overrides {
+                messages: (name == "work-queue").then_some(1),
+                crashes: (name == "idempotency").then_some(0),
+                network: Some(network),
+                ..Overrides::default()
+            };
+            let outcome = run_with(name, false, &overrides);
+            let failing: Vec<&str> = (outcome.verdicts.iter())
+                .filter(|verdict| !verdict.holds)
+                .map(|verdict| verdict.name)
+                .collect();
+            println!(
+                "| {name} | {network_name} | {} | {} | {:.0} | {} |",
+                outcome.unique_states,
+                seconds(outcome.elapsed),
+                outcome.states_per_second(),
+                failing.join(", ")
+            );
+        }
+    }
 }
 
 fn seconds(elapsed: Duration) -> String {
@@ -88,4 +127,5 @@ fn main() {
             plain.states_per_second()
         );
     }
+    networks(wanted);
 }

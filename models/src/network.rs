@@ -23,10 +23,18 @@ use std::collections::BTreeMap;
 ///
 /// What must still hold under each:
 /// - `Ordered`: every property of the model.
-/// - `OrderedLossy`: every safety property (the broker's safety does not
-///   depend on the network), but work may stall for good: a lost segment
-///   with no connection failure to tell anyone, so `quiet-means-done` fails
-///   (and the models' sometimes-properties may too).
+/// - `OrderedLossy`: work may stall for good (a lost segment with no
+///   connection failure to tell anyone), so `quiet-means-done` fails (and
+///   the models' sometimes-properties may too). Safety holds with one
+///   message; with two or more `no-lost-confirmed` fails too, and that is
+///   the point of checking it: losing a segment from the middle of a
+///   connection that goes on is not something TCP does (it breaks the
+///   connection instead), and publisher confirms are numbered by position
+///   on the channel, so when publish 1 is lost the broker's confirm of
+///   publish 2 carries number 1 and the producer takes it for message 1.
+///   The confirm protocol rests on the transport's no-gap promise. So does
+///   `oldest-first` (the `ordering` model): a lost close leaves the old
+///   connection holding the older message while the new one gets the next.
 /// - `Unordered`: every safety and liveness property but one. Order is a
 ///   per-connection promise (TCP's), kept by sequencing, so
 ///   `fifo-without-redelivery` (messages of one producer connection) holds;

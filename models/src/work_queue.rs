@@ -17,7 +17,8 @@
 //! by default it keeps each link in order (a TCP connection), and every
 //! property holds under the unordered and duplicating networks as well
 //! (the endpoints sequence each connection's segments, as TCP does); a lossy
-//! one fails only `quiet-means-done` (see `network`). The disk syncs
+//! one fails `quiet-means-done`, and with two messages `no-lost-confirmed`
+//! (confirms are numbered by position, see `network`). The disk syncs
 //! whenever the checker says so.
 //!
 //! Checked, in every reachable state: no phantom delivery, every

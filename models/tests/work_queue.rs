@@ -252,3 +252,22 @@ fn a_consumer_holding_two_deliveries_nacks_with_requeue_no_more_than_allowed() {
     assert!(outcome.all_hold());
     assert_eq!(outcome.unique_states, 2_512);
 }
+
+#[test]
+fn a_publish_lost_mid_connection_shifts_confirm_numbers_and_loses_a_confirmed_message() {
+    // TCP never loses a segment from a connection that goes on; a network
+    // that does breaks publisher confirms, which are numbered by position:
+    // publish 1 is lost, and the confirm of publish 2 reads as message 1's.
+    let outcome = first_failure(
+        WorkQueue {
+            messages: 2,
+            consumers: 1,
+            requeues_per_consumer: 0,
+            drops_per_consumer: 0,
+            network: Links::OrderedLossy,
+            ..WorkQueue::default()
+        }
+        .into_model(),
+    );
+    assert_fails(&outcome, "no-lost-confirmed", 6);
+}
