@@ -10,6 +10,7 @@
 
 pub mod actors;
 pub mod broker_actor;
+pub mod catalog;
 pub mod check;
 pub mod clients;
 pub mod crash_recovery;
