@@ -193,6 +193,10 @@ enum Commands {
         /// Explore one state per class of consumer renamings (depth first).
         #[arg(long)]
         symmetry: bool,
+        /// The network: ordered (TCP, the default), lossy, unordered or duplicating
+        /// (work-queue, ordering, idempotency; the unordered ones without crashes).
+        #[arg(long)]
+        network: Option<String>,
     },
     /// Serve Stateright Explorer over a model: step through the real broker's states in a browser.
     Explore {
@@ -324,6 +328,7 @@ fn main() -> ExitCode {
             messages,
             crashes,
             symmetry,
+            network,
         }) => {
             let options = models::check::Options {
                 threads,
@@ -332,7 +337,8 @@ fn main() -> ExitCode {
                 stop_at_failure: false,
                 stop_at_property: None,
             };
-            return run_check(&model, mutant.as_deref(), messages, crashes, &options);
+            let overrides = (messages, crashes, network.as_deref());
+            return run_check(&model, mutant.as_deref(), overrides, &options);
         }
         Some(Commands::Explore {
             model,
@@ -388,11 +394,19 @@ fn run_all(patterns: &[&str]) -> io::Result<()> {
 fn run_check(
     name: &str,
     mutant: Option<&str>,
-    messages: Option<u8>,
-    crashes: Option<u8>,
+    (messages, crashes, network): (Option<u8>, Option<u8>, Option<&str>),
     options: &models::check::Options,
 ) -> ExitCode {
-    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes) else {
+    let network = match network.map(|network| (network, models::Links::by_name(network))) {
+        None => None,
+        Some((_, Some(links))) => Some(links),
+        Some((network, None)) => {
+            let known = models::Links::NAMES.join(", ");
+            eprintln!("unknown network '{network}'; known: {known}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes, network) else {
         return ExitCode::from(2);
     };
     let search = if options.symmetry {
@@ -685,6 +699,7 @@ fn model_or_exit(
     mutant: Option<&str>,
     messages: Option<u8>,
     crashes: Option<u8>,
+    network: Option<models::Links>,
 ) -> Option<(String, models::properties::BrokerModel)> {
     let mutant = match mutant.map(|name| (name, Mutant::from_name(name))) {
         None => None,
@@ -699,7 +714,12 @@ fn model_or_exit(
         messages,
         crashes,
         mutant,
+        network,
     };
+    if let Some(refusal) = overrides.refusal(name) {
+        eprintln!("{refusal}");
+        return None;
+    }
     let model = models::check::model_by_name(name, &overrides);
     if model.is_none() {
         let known = models::check::MODELS.join(", ");
@@ -716,7 +736,7 @@ fn run_explore(
     messages: Option<u8>,
     crashes: Option<u8>,
 ) -> ExitCode {
-    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes) else {
+    let Some((config, model)) = model_or_exit(name, mutant, messages, crashes, None) else {
         return ExitCode::from(2);
     };
     println!("model {name}: {config}");

@@ -3,10 +3,11 @@
 
 use crate::broker_actor::{BrokerActor, BrokerState};
 use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
+use crate::network::Links;
 use crate::properties::{self, BrokerModel, History, Settings};
 use crate::shared::Shared;
+use crate::steps::Stimulus;
 use crate::wire::{Choice, Log, Msg, Timer};
-use stateright::actor::Network;
 use stateright::actor::{Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
 use std::borrow::Cow;
@@ -65,7 +66,12 @@ impl NodeState {
 impl Rewrite<Id> for NodeState {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> NodeState {
         match self {
-            NodeState::Broker(state) => NodeState::Broker(Shared::new(state.rewrite(plan))),
+            // Most renamings leave the broker's connection owners as they
+            // were: then the (large) broker state is shared, not copied.
+            NodeState::Broker(state) => match state.renames_a_client(plan) {
+                true => NodeState::Broker(Shared::new(state.rewrite(plan))),
+                false => NodeState::Broker(state.clone()),
+            },
             other => other.clone(),
         }
     }
@@ -103,8 +109,16 @@ impl Actor for Node {
     fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, out: &mut Out<Self>) {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
-                if let NodeState::Broker(inner) = state.to_mut() {
-                    inner.update(|inner| broker.on_msg(inner, src, msg, out));
+                // A segment the broker does not take now changes nothing:
+                // left as a no-op, stateright's unordered networks do not
+                // offer it as a step (it waits for its turn, or is a copy).
+                if let NodeState::Broker(inner) = state.as_ref() {
+                    if broker.takes(inner, src, &msg) {
+                        let next = broker
+                            .steps
+                            .step(broker, inner, Stimulus::Msg(src, msg), out);
+                        *state = Cow::Owned(NodeState::Broker(next));
+                    }
                 }
             }
             (Node::Producer(producer), Shallow::Producer(current)) => {
@@ -124,8 +138,10 @@ impl Actor for Node {
     fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, out: &mut Out<Self>) {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
-                if let NodeState::Broker(inner) = state.to_mut() {
-                    inner.update(|inner| broker.on_timeout(inner, timer, out));
+                if let NodeState::Broker(inner) = state.as_ref() {
+                    let stimulus = Stimulus::Timer(timer.clone());
+                    let next = broker.steps.step(broker, inner, stimulus, out);
+                    *state = Cow::Owned(NodeState::Broker(next));
                 }
             }
             (Node::Consumer(consumer), Shallow::Consumer(current)) => {
@@ -175,25 +191,37 @@ impl NodeState {
 }
 
 /// The actors of a model with one producer: the broker (actor 0), the
-/// producer (1) and the consumers (2 on), on a network that keeps each link
-/// in order (TCP), with the properties every model checks.
+/// producer (1) and the consumers (2 on), on the network `links` (the
+/// endpoints sequence their segments where it does not keep order), with
+/// the properties every model checks.
 #[must_use]
 pub fn base_model(
     settings: Settings,
-    broker: BrokerActor,
-    producer: Producer,
-    consumers: Vec<Consumer>,
+    links: Links,
+    mut broker: BrokerActor,
+    mut producer: Producer,
+    mut consumers: Vec<Consumer>,
 ) -> BrokerModel {
     assert!(
         settings.crashes <= properties::CRASHES_MAX,
         "too many crashes"
     );
+    assert!(
+        settings.crashes == 0 || !links.sequenced(),
+        "the unordered networks are for models without crashes (see `Links`)"
+    );
+    broker.sequenced = links.sequenced();
+    producer.sequenced = links.sequenced();
+    for consumer in &mut consumers {
+        consumer.sequenced = links.sequenced();
+    }
     let crashes = usize::from(settings.crashes.min(1));
     let model = BrokerModel::new(settings, History::default())
         .actor(Node::Broker(broker))
         .actor(Node::Producer(producer))
         .actors(consumers.into_iter().map(Node::Consumer))
-        .init_network(Network::new_ordered([]))
+        .init_network(links.network())
+        .lossy_network(links.lossy())
         .max_crashes(crashes);
     properties::standard(model)
 }

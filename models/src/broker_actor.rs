@@ -17,7 +17,9 @@
 
 use crate::actors::Node;
 use crate::clients::{parse_body, MessageSet};
+use crate::network::{Sequencing, Turn};
 use crate::shared::Shared;
+use crate::steps::Steps;
 use crate::wire::{Frame, Log, Msg, Session, Timer};
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
@@ -44,6 +46,10 @@ pub struct BrokerActor {
     /// How many client actors the model has (actors 1 to `clients`): after a
     /// crash each hears that its connections are gone.
     pub clients: usize,
+    /// Whether segments are numbered and taken in turn (over an unordered network).
+    pub sequenced: bool,
+    /// Its steps, remembered (a fresh table for each model).
+    pub steps: Steps,
 }
 
 /// The broker actor's state: the core and what its driver keeps around it.
@@ -66,6 +72,8 @@ pub struct BrokerState {
     pub log: Log,
     /// What the driver saw of message expiry.
     pub expiry: Expiry,
+    /// Segment counts per connection (over an unordered network; empty otherwise).
+    pub sequencing: Sequencing,
 }
 
 /// The driver's watch on expiring messages, from the core's own outputs:
@@ -140,6 +148,22 @@ impl BrokerState {
     }
 }
 
+impl BrokerState {
+    /// Whether renaming actors by `plan` renames a client the broker state
+    /// names (as a connection's owner, or in its sequencing).
+    #[must_use]
+    pub fn renames_a_client<S>(&self, plan: &RewritePlan<Id, S>) -> bool {
+        let renamed = |client: &Id| plan.rewrite(client) != *client;
+        self.connections.values().any(|(client, _)| renamed(client))
+            || self.sequencing.opened.keys().any(renamed)
+            || self
+                .sequencing
+                .counts
+                .keys()
+                .any(|(client, _)| renamed(client))
+    }
+}
+
 // Symmetry renames client actors: the only actor ids the broker keeps are the
 // owners of its connections.
 impl Rewrite<Id> for BrokerState {
@@ -149,8 +173,17 @@ impl Rewrite<Id> for BrokerState {
             .iter()
             .map(|(conn, (client, session))| (*conn, (plan.rewrite(client), *session)))
             .collect();
+        let sequencing = Sequencing {
+            counts: (self.sequencing.counts.iter())
+                .map(|((client, session), counts)| ((plan.rewrite(client), *session), *counts))
+                .collect(),
+            opened: (self.sequencing.opened.iter())
+                .map(|(client, session)| (plan.rewrite(client), *session))
+                .collect(),
+        };
         BrokerState {
             connections,
+            sequencing,
             ..self.clone()
         }
     }
@@ -218,12 +251,35 @@ impl BrokerActor {
         state
     }
 
+    /// Whether the broker takes `msg` from `src` now: always over an
+    /// ordered network; over an unordered one, when it is the next segment
+    /// of its connection (otherwise it waits, or is a copy to discard, and
+    /// taking it would change nothing).
+    #[must_use]
+    pub fn takes(&self, state: &BrokerState, src: Id, msg: &Msg) -> bool {
+        match msg {
+            Msg::Frames { session, seq, .. } if self.sequenced => {
+                state.sequencing.turn(src, *session, *seq) == Turn::Take
+            }
+            Msg::Frames { .. } => true,
+            Msg::Replies { .. } | Msg::Reset => false,
+        }
+    }
+
     /// Frames from a client: each is one input, and the replies of all of
     /// them leave together, one segment per connection.
     pub fn on_msg(&self, state: &mut BrokerState, src: Id, msg: Msg, out: &mut Out<Node>) {
-        let Msg::Frames { session, frames } = msg else {
+        let Msg::Frames {
+            session,
+            seq,
+            frames,
+        } = msg
+        else {
             return;
         };
+        if self.sequenced {
+            state.sequencing.taken(src, session, seq);
+        }
         let mut replies = Replies::default();
         for frame in frames.iter().cloned() {
             let input = match frame {
@@ -249,6 +305,7 @@ impl BrokerActor {
                 },
                 Frame::Disconnect => match state.connection_of(src, session) {
                     Some(conn) => {
+                        state.sequencing.closed(src, session);
                         state.connections.remove(&conn);
                         Input::Disconnect { conn }
                     }
@@ -257,7 +314,7 @@ impl BrokerActor {
             };
             self.handle(state, input, &mut replies, out);
         }
-        replies.send(out);
+        replies.send(state, self.sequenced, out);
     }
 
     /// A timer fired: the disk synced, or a deadline was reached.
@@ -274,7 +331,7 @@ impl BrokerActor {
                 }
                 let mut replies = Replies::default();
                 self.handle(state, Input::Synced { upto }, &mut replies, out);
-                replies.send(out);
+                replies.send(state, self.sequenced, out);
             }
             Timer::Deadline => {
                 if let Some(at) = state.broker.poll_timeout() {
@@ -282,7 +339,7 @@ impl BrokerActor {
                 }
                 let mut replies = Replies::default();
                 self.handle(state, Input::Timeout, &mut replies, out);
-                replies.send(out);
+                replies.send(state, self.sequenced, out);
             }
             Timer::DropConnection => {}
         }
@@ -337,6 +394,7 @@ impl BrokerState {
             unsynced_upto: None,
             log: Log::default(),
             expiry: Expiry::default(),
+            sequencing: Sequencing::default(),
         }
     }
 
@@ -365,10 +423,24 @@ impl Replies {
         }
     }
 
-    fn send(self, out: &mut Out<Node>) {
+    /// Sends each segment, numbered when `sequenced` (a connection closed
+    /// meanwhile gets nothing: it has no socket).
+    fn send(self, state: &mut BrokerState, sequenced: bool, out: &mut Out<Node>) {
         for ((client, session), replies) in self.segments {
+            let seq = match sequenced {
+                true => match state.sequencing.next_sent(client, session) {
+                    Some(seq) => seq,
+                    None => continue,
+                },
+                false => 0,
+            };
             let replies = Shared::new(replies);
-            out.send(client, Msg::Replies { session, replies });
+            let msg = Msg::Replies {
+                session,
+                seq,
+                replies,
+            };
+            out.send(client, msg);
         }
     }
 }

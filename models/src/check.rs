@@ -10,92 +10,13 @@ use crate::actors::Node;
 use crate::clients::parse_body;
 use crate::properties::{self, BrokerModel, State};
 use crate::wire::{Choice, Frame, Msg, Settle, Timer};
-use crate::{CrashRecovery, Dlq, Idempotency, Ordering, SingleActiveConsumer, Ttl, WorkQueue};
-use brokerlab_core::{Command, Mutant, Reply};
+use brokerlab_core::{Command, Reply};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-/// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 7] = [
-    "work-queue",
-    "crash-recovery",
-    "ordering",
-    "dlq",
-    "ttl",
-    "idempotency",
-    "single-active-consumer",
-];
-
-/// What the command line may change in a model's standard configuration.
-#[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    /// How many messages the producer publishes.
-    pub messages: Option<u8>,
-    /// How many times the broker may crash (models with crashes only; at
-    /// most `properties::CRASHES_MAX`, more is taken as that).
-    pub crashes: Option<u8>,
-    /// A deliberately broken broker.
-    pub mutant: Option<Mutant>,
-}
-
-/// A model's standard configuration with the command line's overrides, as
-/// its configuration in words and the model, or `None` when the name is unknown.
-#[must_use]
-pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, BrokerModel)> {
-    let mutant = overrides.mutant;
-    // Each arm: the standard configuration, with the overrides that apply to it.
-    macro_rules! configured {
-        ($standard:expr, $($field:ident = $value:expr),*) => {{
-            let standard = $standard;
-            let config = Config {
-                messages: overrides.messages.unwrap_or(standard.messages),
-                mutant,
-                $($field: $value,)*
-                ..standard
-            };
-            Some((format!("{config:?}"), config.into_model()))
-        }};
-    }
-    match name {
-        "work-queue" => {
-            type Config = WorkQueue;
-            configured!(WorkQueue::default(),)
-        }
-        "crash-recovery" => {
-            type Config = CrashRecovery;
-            let standard = CrashRecovery::default();
-            let crashes = overrides.crashes.unwrap_or(standard.crashes);
-            let crashes = crashes.min(properties::CRASHES_MAX);
-            configured!(standard, crashes = crashes)
-        }
-        "ordering" => {
-            type Config = Ordering;
-            configured!(Ordering::default(),)
-        }
-        "dlq" => {
-            type Config = Dlq;
-            configured!(Dlq::default(),)
-        }
-        "ttl" => {
-            type Config = Ttl;
-            configured!(Ttl::default(),)
-        }
-        "idempotency" => {
-            type Config = Idempotency;
-            let standard = Idempotency::default();
-            let crashes = overrides.crashes.unwrap_or(standard.crashes);
-            let crashes = crashes.min(properties::CRASHES_MAX);
-            configured!(standard, crashes = crashes)
-        }
-        "single-active-consumer" => {
-            type Config = SingleActiveConsumer;
-            configured!(SingleActiveConsumer::default(),)
-        }
-        _ => None,
-    }
-}
+pub use crate::catalog::{model_by_name, Overrides, MODELS, NETWORK_MODELS};
 
 /// How to run the checker.
 #[derive(Clone, Debug)]
@@ -428,8 +349,12 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
 /// A message in words.
 fn describe(msg: &Msg) -> String {
     let (session, parts): (_, Vec<String>) = match msg {
-        Msg::Frames { session, frames } => (session, frames.iter().map(describe_frame).collect()),
-        Msg::Replies { session, replies } => (
+        Msg::Frames {
+            session, frames, ..
+        } => (session, frames.iter().map(describe_frame).collect()),
+        Msg::Replies {
+            session, replies, ..
+        } => (
             session,
             replies
                 .iter()

@@ -1,13 +1,15 @@
 //! The client actors: a producer with publisher confirms and a consumer with
 //! prefetch that acks or nacks with requeue, and may lose its connection.
 //!
-//! Clients pipeline their commands as AMQP allows (the network keeps each
-//! link in order), which keeps the models small without hiding anything from
+//! Clients pipeline their commands as AMQP allows (each connection keeps
+//! them in order: the network's link, or the sequencing the endpoints do
+//! over an unordered network, see `network`), which keeps the models small without hiding anything from
 //! the broker. A message's body is `[session, number]`: the producer's session
 //! it was published on and its number, 1 to N, so checkers can follow it
 //! end to end without the broker's internal ids.
 
 use crate::actors::Node;
+use crate::network::{ClientSequencing, Turn};
 use crate::shared::Shared;
 use crate::wire::{Choice, Frame, Msg, Session, Settle, Timer};
 use brokerlab_core::{ChannelId, Command, FieldTable, Properties, Reply};
@@ -91,10 +93,41 @@ pub fn parse_body(body: &[u8]) -> Option<(Session, u8)> {
     }
 }
 
-/// Sends frames on the client's connection `session`, in one segment.
-fn send(out: &mut Out<Node>, session: Session, frames: Vec<Frame>) {
+/// Sends frames on the client's connection `session`, in one segment numbered `seq`.
+fn send(out: &mut Out<Node>, session: Session, seq: u8, frames: Vec<Frame>) {
     let frames = Shared::new(frames);
-    out.send(Id::from(BROKER), Msg::Frames { session, frames });
+    let msg = Msg::Frames {
+        session,
+        seq,
+        frames,
+    };
+    out.send(Id::from(BROKER), msg);
+}
+
+impl ClientSequencing {
+    /// The number of the client's next segment (always 0 when not sequenced,
+    /// so the ordered networks' states stay as they were).
+    fn next_sent(&mut self, sequenced: bool) -> u8 {
+        if !sequenced {
+            return 0;
+        }
+        let seq = self.sent;
+        self.sent = seq.checked_add(1).expect("a bounded number of segments");
+        seq
+    }
+
+    /// Whether the client takes segment `seq` of connection `session` now
+    /// (its current connection is `current`), counting it if so.
+    fn take(&mut self, sequenced: bool, current: Session, session: Session, seq: u8) -> bool {
+        if !sequenced {
+            return session == current;
+        }
+        let take = self.turn(current, session, seq) == Turn::Take;
+        if take {
+            self.taken += 1;
+        }
+        take
+    }
 }
 
 /// A command on the client's channel.
@@ -115,6 +148,9 @@ pub struct Producer {
     /// Whether it then publishes one more (number `messages + 1`) with a
     /// routing key no queue is bound by, which the broker drops.
     pub stray: bool,
+    /// Whether it numbers its segments and takes replies in turn (over an
+    /// unordered network).
+    pub sequenced: bool,
 }
 
 /// The routing key of the producer's stray message.
@@ -131,6 +167,8 @@ pub struct ProducerState {
     pub confirmed: MessageSet,
     /// Messages the broker refused with basic.nack.
     pub refused: MessageSet,
+    /// Segment counts of the current connection (when sequenced).
+    pub link: ClientSequencing,
 }
 
 impl Producer {
@@ -141,6 +179,7 @@ impl Producer {
             queue,
             messages,
             stray: false,
+            sequenced: false,
         }
     }
 
@@ -152,6 +191,7 @@ impl Producer {
             awaiting: BTreeMap::new(),
             confirmed: MessageSet::default(),
             refused: MessageSet::default(),
+            link: ClientSequencing::default(),
         };
         self.publish(&mut state, 1..=self.messages + u8::from(self.stray), out);
         state
@@ -171,7 +211,8 @@ impl Producer {
             command(Command::ChannelOpen),
             command(Command::ConfirmSelect),
         ];
-        send(out, session, setup);
+        let seq = state.link.next_sent(self.sequenced);
+        send(out, session, seq, setup);
         let properties = Arc::new(Properties {
             delivery_mode: Some(2),
             ..Properties::default()
@@ -193,7 +234,8 @@ impl Producer {
                 properties: properties.clone(),
                 body: body(session, number),
             };
-            send(out, session, vec![command(publish)]);
+            let segment = state.link.next_sent(self.sequenced);
+            send(out, session, segment, vec![command(publish)]);
             state.awaiting.insert(seq, number);
         }
     }
@@ -203,12 +245,16 @@ impl Producer {
     /// publishes once more every message it holds no confirm for, as a
     /// publisher that wants at-least-once delivery must.
     pub fn on_msg(&self, state: &mut ProducerState, msg: Msg, out: &mut Out<Node>) {
-        let (session, replies) = match msg {
-            Msg::Replies { session, replies } => (session, replies),
+        let (session, seq, replies) = match msg {
+            Msg::Replies {
+                session,
+                seq,
+                replies,
+            } => (session, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
             Msg::Frames { .. } => return,
         };
-        if session != state.session {
+        if !state.link.take(self.sequenced, state.session, session, seq) {
             return;
         }
         for (_, reply) in replies.iter() {
@@ -230,11 +276,13 @@ impl Producer {
     fn reconnect(&self, state: &mut ProducerState, out: &mut Out<Node>) {
         // The broker may already hold the new connection this reset overtook
         // (it restarted before the producer's frames reached it): close it.
-        send(out, state.session, vec![Frame::Disconnect]);
+        let seq = state.link.next_sent(self.sequenced);
+        send(out, state.session, seq, vec![Frame::Disconnect]);
         state.session = state
             .session
             .checked_add(1)
             .expect("a bounded number of crashes");
+        state.link = ClientSequencing::default();
         let unconfirmed: Vec<u8> = std::mem::take(&mut state.awaiting).into_values().collect();
         self.publish(state, unconfirmed.into_iter(), out);
     }
@@ -273,6 +321,9 @@ pub struct Consumer {
     pub drops: u8,
     /// When its work takes effect, and whether it suppresses duplicates.
     pub effect: Effect,
+    /// Whether it numbers its segments and takes replies in turn (over an
+    /// unordered network).
+    pub sequenced: bool,
 }
 
 impl Consumer {
@@ -286,6 +337,7 @@ impl Consumer {
             rejects: 0,
             drops: 0,
             effect: Effect::OnAck,
+            sequenced: false,
         }
     }
 }
@@ -336,12 +388,14 @@ pub struct ConsumerState {
     pub rejects_left: u8,
     /// Connection drops it may still suffer.
     pub drops_left: u8,
+    /// Segment counts of the current connection (when sequenced).
+    pub link: ClientSequencing,
 }
 
 impl Consumer {
     /// Connects and subscribes.
     pub fn start(&self, out: &mut Out<Node>) -> ConsumerState {
-        let state = ConsumerState {
+        let mut state = ConsumerState {
             session: 1,
             held: Vec::new(),
             acked: MessageSet::default(),
@@ -351,12 +405,13 @@ impl Consumer {
             requeues_left: self.requeues,
             rejects_left: self.rejects,
             drops_left: self.drops,
+            link: ClientSequencing::default(),
         };
-        self.subscribe(state.session, out);
+        self.subscribe(&mut state, out);
         state
     }
 
-    fn subscribe(&self, session: Session, out: &mut Out<Node>) {
+    fn subscribe(&self, state: &mut ConsumerState, out: &mut Out<Node>) {
         let qos = Command::BasicQos {
             prefetch_size: 0,
             prefetch_count: self.prefetch,
@@ -375,18 +430,23 @@ impl Consumer {
             command(qos),
             command(consume),
         ];
-        send(out, session, frames);
+        let seq = state.link.next_sent(self.sequenced);
+        send(out, state.session, seq, frames);
     }
 
     /// Replies: hold each delivery, and offer the choice of how to settle it.
     /// A reset (the broker restarted) loses the connection: reconnect.
     pub fn on_msg(&self, state: &mut ConsumerState, msg: Msg, out: &mut Out<Node>) {
-        let (session, replies) = match msg {
-            Msg::Replies { session, replies } => (session, replies),
+        let (session, seq, replies) = match msg {
+            Msg::Replies {
+                session,
+                seq,
+                replies,
+            } => (session, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
             Msg::Frames { .. } => return,
         };
-        if session != state.session {
+        if !state.link.take(self.sequenced, state.session, session, seq) {
             return;
         }
         for (_, reply) in replies.iter() {
@@ -425,23 +485,7 @@ impl Consumer {
                 (true, false) => state.applied_twice = true,
             }
         }
-        let mut choices = vec![Choice::Settle {
-            tag,
-            how: Settle::Ack,
-        }];
-        if state.requeues_left > 0 {
-            choices.push(Choice::Settle {
-                tag,
-                how: Settle::Requeue,
-            });
-        }
-        if state.rejects_left > 0 {
-            choices.push(Choice::Settle {
-                tag,
-                how: Settle::Reject,
-            });
-        }
-        out.choose_random(settle_key(tag), choices);
+        offer_settlements(state, out);
         if state.drops_left > 0 {
             out.set_timer(Timer::DropConnection, model_timeout());
         }
@@ -477,7 +521,11 @@ impl Consumer {
                 }
             }
         };
-        send(out, state.session, vec![self::command(settle)]);
+        let seq = state.link.next_sent(self.sequenced);
+        send(out, state.session, seq, vec![self::command(settle)]);
+        // The checker took this choice away with every other one under the
+        // key: offer the rest again, with the bounds as they are now.
+        offer_settlements(state, out);
         if state.held.is_empty() {
             out.cancel_timer(Timer::DropConnection);
         }
@@ -496,20 +544,50 @@ impl Consumer {
     /// Closes the current connection, forgetting its deliveries (the broker
     /// requeues them), and subscribes again on a new one.
     fn reconnect(&self, state: &mut ConsumerState, out: &mut Out<Node>) {
-        for held in state.held.drain(..) {
-            out.remove_random(settle_key(held.tag));
-        }
+        state.held.clear();
+        out.remove_random(SETTLE);
         out.cancel_timer(Timer::DropConnection);
-        send(out, state.session, vec![Frame::Disconnect]);
+        let seq = state.link.next_sent(self.sequenced);
+        send(out, state.session, seq, vec![Frame::Disconnect]);
         state.session = state
             .session
             .checked_add(1)
             .expect("a bounded number of drops and crashes");
-        self.subscribe(state.session, out);
+        state.link = ClientSequencing::default();
+        self.subscribe(state, out);
     }
 }
 
-/// The key of the choice that settles delivery `tag`.
-fn settle_key(tag: u64) -> String {
-    format!("settle-{tag}")
+/// The key of the consumer's one choice: how to settle which held delivery.
+///
+/// One key for all of them, rather than one per delivery, because the
+/// checker copies every key of every state it makes: an empty one copies
+/// without allocating. It also keeps the offer true to the bounds: each
+/// offer is made afresh from the consumer's state, so once its last nack
+/// with requeue is spent no held delivery still offers one.
+const SETTLE: &str = "";
+
+/// Offers every way to settle every held delivery (or nothing, when none is held).
+fn offer_settlements(state: &ConsumerState, out: &mut Out<Node>) {
+    let mut choices = Vec::with_capacity(state.held.len() * 3);
+    for held in &state.held {
+        let tag = held.tag;
+        choices.push(Choice::Settle {
+            tag,
+            how: Settle::Ack,
+        });
+        if state.requeues_left > 0 {
+            choices.push(Choice::Settle {
+                tag,
+                how: Settle::Requeue,
+            });
+        }
+        if state.rejects_left > 0 {
+            choices.push(Choice::Settle {
+                tag,
+                how: Settle::Reject,
+            });
+        }
+    }
+    out.choose_random(SETTLE, choices);
 }

@@ -25,6 +25,7 @@ use crate::actors::Node;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::properties::{self, BrokerModel, History, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable;
 use brokerlab_core::{Config, Mutant};
 use stateright::actor::Network;
@@ -76,6 +77,8 @@ impl CrashRecovery {
             setup: vec![declare_durable(QUEUE)],
             keep_log: true,
             clients: 1 + usize::from(self.consumers),
+            sequenced: false,
+            steps: Steps::default(),
         };
         let producer = Producer::new(queue.clone(), self.messages);
         let consumer = Consumer::new(queue, self.prefetch);

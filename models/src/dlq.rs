@@ -20,7 +20,9 @@
 use crate::actors::base_model;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
+use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::{declare_durable, declare_durable_with};
 use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
@@ -96,6 +98,8 @@ impl Dlq {
             ],
             keep_log: false,
             clients: 3,
+            sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,
@@ -113,27 +117,33 @@ impl Dlq {
             ..Consumer::new(QUEUE.into(), 1)
         };
         let drain = Consumer::new(DEAD.into(), 1);
-        base_model(settings, broker, producer, vec![worker, drain])
-            .property(
-                Expectation::Always,
-                "x-death-recorded",
-                properties::x_death_recorded,
-            )
-            .property(
-                Expectation::Always,
-                "unroutable-acked",
-                properties::unroutable_acked,
-            )
-            .property(
-                Expectation::Always,
-                "quiet-means-done",
-                properties::quiet_means_done,
-            )
-            .property(
-                Expectation::Sometimes,
-                "dead-lettered",
-                properties::dead_lettered,
-            )
-            .property(Expectation::Sometimes, "requeued", properties::requeued)
+        base_model(
+            settings,
+            Links::Ordered,
+            broker,
+            producer,
+            vec![worker, drain],
+        )
+        .property(
+            Expectation::Always,
+            "x-death-recorded",
+            properties::x_death_recorded,
+        )
+        .property(
+            Expectation::Always,
+            "unroutable-acked",
+            properties::unroutable_acked,
+        )
+        .property(
+            Expectation::Always,
+            "quiet-means-done",
+            properties::quiet_means_done,
+        )
+        .property(
+            Expectation::Sometimes,
+            "dead-lettered",
+            properties::dead_lettered,
+        )
+        .property(Expectation::Sometimes, "requeued", properties::requeued)
     }
 }

@@ -14,11 +14,21 @@
 //! nothing more can happen every message's work took effect. A consumer
 //! without the memory (`dedup: false`) fails it: the duplicates are real.
 //! `duplicate-suppressed` must be reachable.
+//!
+//! The network is a parameter (`Links`). The duplicates this model is about
+//! are the application's: AMQP runs over TCP, which discards the copies a
+//! duplicating network makes before the broker or the consumer sees them
+//! (the endpoints sequence their segments, see `network`), so over a
+//! duplicating network every property still holds and the consumer's
+//! memory is exercised by redeliveries, as over an ordered one. The
+//! unordered networks are for configurations without crashes.
 
 use crate::actors::base_model;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Effect, Producer};
+use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable;
 use brokerlab_core::{Config, Mutant};
 use stateright::Expectation;
@@ -37,6 +47,9 @@ pub struct Idempotency {
     pub drops: u8,
     /// How many times the broker may crash.
     pub crashes: u8,
+    /// What the network does to segments in flight (see [`Links`]: the
+    /// unordered ones only without crashes).
+    pub network: Links,
     /// A deliberately broken broker, or `None` for the real one.
     pub mutant: Option<Mutant>,
 }
@@ -49,6 +62,7 @@ impl Default for Idempotency {
             dedup: true,
             drops: 1,
             crashes: 1,
+            network: Links::Ordered,
             mutant: None,
         }
     }
@@ -67,6 +81,8 @@ impl Idempotency {
             setup: vec![declare_durable(QUEUE)],
             keep_log: self.crashes > 0,
             clients: 2,
+            sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,
@@ -80,7 +96,7 @@ impl Idempotency {
             effect: Effect::OnReceipt { dedup: self.dedup },
             ..Consumer::new(QUEUE.into(), 1)
         };
-        base_model(settings, broker, producer, vec![consumer])
+        base_model(settings, self.network, broker, producer, vec![consumer])
             .property(
                 Expectation::Always,
                 "exactly-once-effect",

@@ -8,8 +8,9 @@
 //! which asks the broker for its queue contents through `Broker::snapshot`,
 //! the same public view a store compacts the log with.
 
-use crate::actors::Node;
+use crate::actors::{Node, NodeState};
 use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKER};
+use crate::network::Turn;
 use crate::wire::{Choice, Frame, Msg, Session, Timer};
 use brokerlab_core::record::Change;
 use brokerlab_core::{Command, ConnectionId, Reply};
@@ -329,18 +330,44 @@ pub fn no_lost_confirmed(model: &BrokerModel, state: &State) -> bool {
 }
 
 /// Whether nothing more can happen but optional faults: no message in
-/// flight, no delivery waiting to be settled, nothing waiting for the disk.
+/// flight that its recipient would take, no delivery waiting to be settled,
+/// nothing waiting for the disk.
 pub fn is_quiet(state: &State) -> bool {
     let broker_idle = state.actor_states[BROKER]
         .as_broker()
         .is_some_and(|broker| broker.unsynced_upto.is_none());
-    state.network.len() == 0
+    !anything_to_take(state)
         && !state.crashed[BROKER]
         && broker_idle
         && state
             .random_choices
             .iter()
             .all(|choices| choices.map.is_empty())
+}
+
+/// Whether some message in flight would be taken by its recipient. Over an
+/// ordered network every message is; over the unordered ones a copy of a
+/// segment already taken, or one of a connection already closed, stays in
+/// the network for good and is never taken (see `network`).
+fn anything_to_take(state: &State) -> bool {
+    if let Network::Ordered(_) = state.network {
+        return state.network.len() > 0;
+    }
+    state.network.iter_deliverable().any(|envelope| {
+        let recipient = &*state.actor_states[usize::from(envelope.dst)];
+        let (session, seq) = match envelope.msg {
+            Msg::Frames { session, seq, .. } | Msg::Replies { session, seq, .. } => {
+                (*session, *seq)
+            }
+            Msg::Reset => return true,
+        };
+        let turn = match recipient {
+            NodeState::Broker(broker) => broker.sequencing.turn(envelope.src, session, seq),
+            NodeState::Producer(producer) => producer.link.turn(producer.session, session, seq),
+            NodeState::Consumer(consumer) => consumer.link.turn(consumer.session, session, seq),
+        };
+        turn == Turn::Take
+    })
 }
 
 /// `quiet-means-done`: once nothing more can happen, every message was confirmed and acked.

@@ -48,6 +48,14 @@ impl<T: Hash + Clone> Shared<T> {
     }
 }
 
+impl<T> Shared<T> {
+    /// The value's hash (the same in every run).
+    #[must_use]
+    pub fn hash_value(&self) -> u64 {
+        self.hash
+    }
+}
+
 impl<T> Deref for Shared<T> {
     type Target = T;
 

@@ -18,7 +18,9 @@
 use crate::actors::base_model;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
+use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable_with;
 use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
@@ -69,6 +71,8 @@ impl SingleActiveConsumer {
             setup: vec![declare_durable_with(QUEUE, arguments)],
             keep_log: false,
             clients: 1 + usize::from(self.consumers),
+            sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,
@@ -81,7 +85,7 @@ impl SingleActiveConsumer {
             ..Consumer::new(QUEUE.into(), 1)
         };
         let consumers = vec![consumer; usize::from(self.consumers)];
-        base_model(settings, broker, producer, consumers)
+        base_model(settings, Links::Ordered, broker, producer, consumers)
             .property(
                 Expectation::Always,
                 "single-active",

@@ -19,7 +19,9 @@
 use crate::actors::base_model;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
+use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use crate::work_queue::declare_durable_with;
 use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
@@ -67,6 +69,8 @@ impl Ttl {
             setup: vec![declare_durable_with(QUEUE, arguments)],
             keep_log: false,
             clients: 2,
+            sequenced: false,
+            steps: Steps::default(),
         };
         let settings = Settings {
             messages: self.messages,
@@ -76,7 +80,7 @@ impl Ttl {
         };
         let producer = Producer::new(QUEUE.into(), self.messages);
         let consumer = Consumer::new(QUEUE.into(), 1);
-        base_model(settings, broker, producer, vec![consumer])
+        base_model(settings, Links::Ordered, broker, producer, vec![consumer])
             .property(
                 Expectation::Always,
                 "no-expired-delivery",

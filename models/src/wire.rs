@@ -30,6 +30,9 @@ pub enum Msg {
     Frames {
         /// The connection they travel on.
         session: Session,
+        /// The segment's number on its connection (0 over an ordered network,
+        /// where nothing needs it).
+        seq: u8,
         /// The frames.
         frames: Shared<Vec<Frame>>,
     },
@@ -37,6 +40,8 @@ pub enum Msg {
     Replies {
         /// The connection they travel on.
         session: Session,
+        /// The segment's number on its connection (0 over an ordered network).
+        seq: u8,
         /// Each reply with its channel (0 for the connection itself).
         replies: Shared<Vec<(ChannelId, Reply)>>,
     },
@@ -64,16 +69,40 @@ pub enum Frame {
 }
 
 // Stateright asks for a total order on messages (it sorts the actions it
-// offers), but the core's types are `Eq + Hash` only. Their derived `Debug`
-// output names every field, so comparing it is a total order consistent with
-// `Eq`. It is only consulted to break ties between two deliveries on the same
-// link, which an ordered network never offers, so its cost does not matter.
+// offers), but the core's types are `Eq + Hash` only. Messages compare by
+// kind, connection and segment number, then by their shared part's hash
+// (fixed keys, so the same in every run), and only when all of those are
+// equal by their derived `Debug` output, which names every field: a total
+// order consistent with `Eq`. Over an ordered network only the head of a
+// link is offered, so ties are rare; over the unordered ones the segments
+// of one link tie on actor ids, and the hash settles them cheaply.
 impl Ord for Msg {
     fn cmp(&self, other: &Msg) -> Ordering {
         if self == other {
             return Ordering::Equal;
         }
-        format!("{self:?}").cmp(&format!("{other:?}"))
+        self.sort_key()
+            .cmp(&other.sort_key())
+            .then_with(|| format!("{self:?}").cmp(&format!("{other:?}")))
+    }
+}
+
+impl Msg {
+    /// Kind, connection, segment number and the shared part's hash.
+    fn sort_key(&self) -> (u8, Session, u8, u64) {
+        match self {
+            Msg::Frames {
+                session,
+                seq,
+                frames,
+            } => (0, *session, *seq, frames.hash_value()),
+            Msg::Replies {
+                session,
+                seq,
+                replies,
+            } => (1, *session, *seq, replies.hash_value()),
+            Msg::Reset => (2, 0, 0, 0),
+        }
     }
 }
 

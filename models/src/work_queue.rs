@@ -13,8 +13,13 @@
 //! consumer reconnects and subscribes again.
 //!
 //! Everything the broker does is the production core's: the model only
-//! carries its replies and records. The network keeps each link in order (a
-//! TCP connection); the disk syncs whenever the checker says so.
+//! carries its replies and records. The network is a parameter (`Links`):
+//! by default it keeps each link in order (a TCP connection), and every
+//! property holds under the unordered and duplicating networks as well
+//! (the endpoints sequence each connection's segments, as TCP does); a lossy
+//! one fails `quiet-means-done`, and with two messages `no-lost-confirmed`
+//! (confirms are numbered by position, see `network`). The disk syncs
+//! whenever the checker says so.
 //!
 //! Checked, in every reachable state: no phantom delivery, every
 //! redelivery flagged, first deliveries in publish order, prefetch respected,
@@ -24,12 +29,13 @@
 //! nothing fails. Consumers are interchangeable, so the checker may explore
 //! one state per class of consumer renamings (`symmetry`, with DFS).
 
-use crate::actors::Node;
+use crate::actors::base_model;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
-use crate::properties::{self, BrokerModel, History, Settings};
+use crate::network::Links;
+use crate::properties::{self, BrokerModel, Settings};
+use crate::steps::Steps;
 use brokerlab_core::{Command, Config, FieldTable, Mutant};
-use stateright::actor::{LossyNetwork, Network};
 use stateright::Expectation;
 use std::sync::Arc;
 
@@ -53,27 +59,6 @@ pub struct WorkQueue {
     pub network: Links,
     /// A deliberately broken broker, or `None` for the real one.
     pub mutant: Option<Mutant>,
-}
-
-/// The network's semantics (stateright's), as a model parameter.
-///
-/// The clients speak AMQP, which assumes TCP: each link delivers its
-/// segments once and in order (`Ordered`). A lossy network takes that
-/// assumption away to show what still holds: the broker's safety does not
-/// depend on it, while work may stall for good (a lost segment with no
-/// connection failure to tell anyone), so `quiet-means-done` fails. A
-/// duplicating network is not offered: it would hand the broker the same
-/// publish any number of times, an unbounded state space, where TCP drops
-/// duplicates before the broker sees them (the `idempotency` model has
-/// duplicates where AMQP has them: redelivery and republish). Nor is an
-/// unordered one: the clients pipeline frames on one connection, which only
-/// an ordered link carries as sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Links {
-    /// Each link in order, nothing lost (TCP).
-    Ordered,
-    /// Each link in order, and any segment may be lost.
-    OrderedLossy,
 }
 
 impl Default for WorkQueue {
@@ -110,6 +95,8 @@ impl WorkQueue {
             setup: vec![declare_durable(QUEUE)],
             keep_log: false,
             clients: 1 + usize::from(self.consumers),
+            sequenced: false,
+            steps: Steps::default(),
         };
         let producer = Producer::new(queue.clone(), self.messages);
         let consumer = Consumer {
@@ -122,17 +109,8 @@ impl WorkQueue {
             prefetch: self.prefetch,
             ..Settings::default()
         };
-        let consumers = (0..self.consumers).map(|_| Node::Consumer(consumer.clone()));
-        let model = BrokerModel::new(settings, History::default())
-            .actor(Node::Broker(broker))
-            .actor(Node::Producer(producer))
-            .actors(consumers)
-            .init_network(Network::new_ordered([]))
-            .lossy_network(match self.network {
-                Links::OrderedLossy => LossyNetwork::Yes,
-                Links::Ordered => LossyNetwork::No,
-            });
-        properties::standard(model)
+        let consumers = vec![consumer; usize::from(self.consumers)];
+        base_model(settings, self.network, broker, producer, consumers)
             .property(
                 Expectation::Always,
                 "fifo-without-redelivery",

@@ -169,3 +169,105 @@ fn safety_holds_when_the_network_loses_segments_and_only_liveness_fails() {
     };
     assert_eq!(failing(model), vec!["quiet-means-done", "requeued"]);
 }
+
+/// One consumer, one message that it may nack with requeue once and whose
+/// connection may drop once, over `network`, on 2 threads: the drop is where
+/// the consumer's new connection may overtake its old one, which only the
+/// unordered networks allow.
+fn requeueing_over(network: Links) -> brokerlab_models::check::Outcome {
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let model = WorkQueue {
+        messages: 1,
+        consumers: 1,
+        network,
+        ..small()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    outcome
+}
+
+#[test]
+fn every_property_holds_when_connections_overtake_one_another() {
+    let ordered = requeueing_over(Links::Ordered);
+    let unordered = requeueing_over(Links::Unordered);
+    assert!(ordered.all_hold() && unordered.all_hold());
+    // The states the ordered network cannot reach: a connection's segments
+    // racing another connection's, the consumer's old and new one included.
+    assert_eq!((ordered.unique_states, unordered.unique_states), (497, 958));
+}
+
+#[test]
+fn every_property_holds_when_the_network_duplicates_segments() {
+    // Sequencing discards every copy, so nothing changes for the broker or
+    // the clients: the extra states are copies left in the network.
+    let outcome = requeueing_over(Links::Duplicating);
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 2_128);
+}
+
+#[test]
+fn a_nack_with_requeue_alone_brings_a_message_back() {
+    // No connection drops: `requeued` (a message handed out a second time)
+    // is reachable only through a consumer's basic.nack with requeue.
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let model = WorkQueue {
+        messages: 1,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 0,
+        ..WorkQueue::default()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    assert!(outcome.verdict("requeued").holds);
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 2_194);
+}
+
+#[test]
+fn a_consumer_holding_two_deliveries_nacks_with_requeue_no_more_than_allowed() {
+    // Prefetch 2: both messages may be held at once, each offering a nack
+    // with requeue while one is left. Once it is spent, neither offers it
+    // any more (the bound once wrapped around and the model never ended).
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let model = WorkQueue {
+        messages: 2,
+        consumers: 1,
+        prefetch: 2,
+        requeues_per_consumer: 1,
+        drops_per_consumer: 0,
+        ..WorkQueue::default()
+    };
+    let outcome = check(model.into_model(), &options);
+    println!("{}", report(&outcome, &options));
+    assert!(outcome.all_hold());
+    assert_eq!(outcome.unique_states, 2_512);
+}
+
+#[test]
+fn a_publish_lost_mid_connection_shifts_confirm_numbers_and_loses_a_confirmed_message() {
+    // TCP never loses a segment from a connection that goes on; a network
+    // that does breaks publisher confirms, which are numbered by position:
+    // publish 1 is lost, and the confirm of publish 2 reads as message 1's.
+    let outcome = first_failure(
+        WorkQueue {
+            messages: 2,
+            consumers: 1,
+            requeues_per_consumer: 0,
+            drops_per_consumer: 0,
+            network: Links::OrderedLossy,
+            ..WorkQueue::default()
+        }
+        .into_model(),
+    );
+    assert_fails(&outcome, "no-lost-confirmed", 6);
+}

@@ -1,0 +1,127 @@
+//! The models by name, and what the command line may change in their
+//! standard configurations: how `brokerlab check`, `brokerlab explore` and
+//! the bench find a model.
+
+use crate::properties::{self, BrokerModel};
+use crate::{
+    CrashRecovery, Dlq, Idempotency, Links, Ordering, SingleActiveConsumer, Ttl, WorkQueue,
+};
+use brokerlab_core::Mutant;
+
+/// The models `brokerlab check` knows, by name.
+pub const MODELS: [&str; 7] = [
+    "work-queue",
+    "crash-recovery",
+    "ordering",
+    "dlq",
+    "ttl",
+    "idempotency",
+    "single-active-consumer",
+];
+
+/// What the command line may change in a model's standard configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// How many messages the producer publishes.
+    pub messages: Option<u8>,
+    /// How many times the broker may crash (models with crashes only; at
+    /// most `properties::CRASHES_MAX`, more is taken as that).
+    pub crashes: Option<u8>,
+    /// A deliberately broken broker.
+    pub mutant: Option<Mutant>,
+    /// The network (models in [`NETWORK_MODELS`] only; an unordered one
+    /// only without crashes, so it sets idempotency's crashes to 0 unless
+    /// they are given).
+    pub network: Option<Links>,
+}
+
+/// The models whose network is a parameter (the others keep each link in order).
+pub const NETWORK_MODELS: [&str; 3] = ["work-queue", "ordering", "idempotency"];
+
+impl Overrides {
+    /// Why `model` cannot be checked with these overrides, if it cannot.
+    #[must_use]
+    pub fn refusal(&self, model: &str) -> Option<String> {
+        let network = self.network?;
+        if !MODELS.contains(&model) {
+            return None;
+        }
+        if network != Links::Ordered && !NETWORK_MODELS.contains(&model) {
+            let known = NETWORK_MODELS.join(", ");
+            return Some(format!(
+                "model '{model}' keeps each link in order; --network applies to {known}"
+            ));
+        }
+        if network.sequenced() && self.crashes.is_some_and(|crashes| crashes > 0) {
+            return Some("an unordered network is for models without crashes".to_owned());
+        }
+        None
+    }
+}
+
+/// A model's standard configuration with the command line's overrides, as
+/// its configuration in words and the model, or `None` when the name is unknown.
+///
+/// # Panics
+/// When the overrides do not apply to the model ([`Overrides::refusal`] says why).
+#[must_use]
+pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, BrokerModel)> {
+    if let Some(refusal) = overrides.refusal(name) {
+        panic!("{refusal}");
+    }
+    let mutant = overrides.mutant;
+    let network = overrides.network.unwrap_or_default();
+    // Each arm: the standard configuration, with the overrides that apply to it.
+    macro_rules! configured {
+        ($standard:expr, $($field:ident = $value:expr),*) => {{
+            let standard = $standard;
+            let config = Config {
+                messages: overrides.messages.unwrap_or(standard.messages),
+                mutant,
+                $($field: $value,)*
+                ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }};
+    }
+    match name {
+        "work-queue" => {
+            type Config = WorkQueue;
+            configured!(WorkQueue::default(), network = network)
+        }
+        "crash-recovery" => {
+            type Config = CrashRecovery;
+            let standard = CrashRecovery::default();
+            let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            let crashes = crashes.min(properties::CRASHES_MAX);
+            configured!(standard, crashes = crashes)
+        }
+        "ordering" => {
+            type Config = Ordering;
+            configured!(Ordering::default(), network = network)
+        }
+        "dlq" => {
+            type Config = Dlq;
+            configured!(Dlq::default(),)
+        }
+        "ttl" => {
+            type Config = Ttl;
+            configured!(Ttl::default(),)
+        }
+        "idempotency" => {
+            type Config = Idempotency;
+            let standard = Idempotency::default();
+            let crashes = match network.sequenced() {
+                true => overrides.crashes.unwrap_or(0),
+                false => overrides.crashes.unwrap_or(standard.crashes),
+            };
+            let crashes = crashes.min(properties::CRASHES_MAX);
+            configured!(standard, crashes = crashes, network = network)
+        }
+        "single-active-consumer" => {
+            type Config = SingleActiveConsumer;
+            configured!(SingleActiveConsumer::default(),)
+        }
+        _ => None,
+    }
+}
