@@ -13,6 +13,11 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Instant;
 
+/// mimalloc rather than glibc's malloc, whose arena locks kept the model
+/// checker's second thread from helping (reports/bench-models.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `brokerlab check`'s exit code when a property fails (the simulator's safety code).
 const EXIT_PROPERTY_FAILS: u8 = 129;
 /// Seeds per workload of the standard sweep.

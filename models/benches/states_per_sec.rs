@@ -18,6 +18,10 @@ use brokerlab_models::check::{
 use brokerlab_models::Links;
 use std::time::Duration;
 
+/// The allocator `brokerlab check` runs with (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs of the work-queue model whose best is reported.
 const RUNS: usize = 3;
 
