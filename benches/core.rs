@@ -14,12 +14,11 @@ use brokerlab_core::{Message, MessageId};
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-/// The properties of every transient publish here, shared from one
-/// allocation as the server shares a connection's repeated properties
-/// (`LastProperties` in server/src/connection/content.rs).
-static PLAIN: LazyLock<Arc<Properties>> = LazyLock::new(|| Arc::new(Properties::default()));
+mod support;
+
+use support::{Words, PLAIN};
 
 /// Messages per measured iteration.
 const MESSAGES: u64 = 10_000;
@@ -191,46 +190,6 @@ fn bench_publish_deliver_ack(c: &mut Criterion) {
         });
     });
     group.finish();
-}
-
-/// Words for topic patterns and keys, drawn by a fixed LCG so runs are identical.
-struct Words(u64);
-
-impl Words {
-    fn next(&mut self, choices: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % choices
-    }
-
-    /// One of 1,000 words.
-    fn word(&mut self) -> String {
-        format!("w{}", self.next(1_000))
-    }
-
-    /// A binding pattern of 3 or 4 words: 10% `*`, 3% `#`, the rest literal.
-    fn pattern(&mut self) -> String {
-        let words = 3 + self.next(2);
-        (0..words)
-            .map(|_| match self.next(100) {
-                0..=2 => "#".to_owned(),
-                3..=12 => "*".to_owned(),
-                _ => self.word(),
-            })
-            .collect::<Vec<_>>()
-            .join(".")
-    }
-
-    /// A routing key of 3 or 4 literal words.
-    fn key(&mut self) -> String {
-        let words = 3 + self.next(2);
-        (0..words)
-            .map(|_| self.word())
-            .collect::<Vec<_>>()
-            .join(".")
-    }
 }
 
 /// A broker with `TOPIC_BINDINGS` mixed `*`/`#` bindings on `amq.topic`, spread

@@ -8,16 +8,14 @@
 //! as `core/route/topic_10k`: publishes to 10,000 topic bindings).
 
 use brokerlab_core::{
-    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
-    Properties, Reply,
+    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output, Reply,
 };
 use bytes::Bytes;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-/// The properties of every transient publish here, shared from one
-/// allocation as the server shares a connection's repeated properties
-/// (`LastProperties` in server/src/connection/content.rs).
-static PLAIN: LazyLock<Arc<Properties>> = LazyLock::new(|| Arc::new(Properties::default()));
+mod support;
+
+use support::{Words, PLAIN};
 
 fn command(broker: &mut Broker, conn: u64, command: Command) {
     let input = Input::Command {
@@ -92,44 +90,6 @@ fn setup(events: bool) -> Broker {
     command(&mut broker, 2, consume);
     drain(&mut broker);
     broker
-}
-
-/// Words for topic patterns and keys, drawn by the fixed LCG of
-/// `benches/core.rs`, so both benches build the same bindings and keys.
-struct Words(u64);
-
-impl Words {
-    fn next(&mut self, choices: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % choices
-    }
-
-    fn word(&mut self) -> String {
-        format!("w{}", self.next(1_000))
-    }
-
-    fn pattern(&mut self) -> String {
-        let words = 3 + self.next(2);
-        (0..words)
-            .map(|_| match self.next(100) {
-                0..=2 => "#".to_owned(),
-                3..=12 => "*".to_owned(),
-                _ => self.word(),
-            })
-            .collect::<Vec<_>>()
-            .join(".")
-    }
-
-    fn key(&mut self) -> String {
-        let words = 3 + self.next(2);
-        (0..words)
-            .map(|_| self.word())
-            .collect::<Vec<_>>()
-            .join(".")
-    }
 }
 
 /// `route/topic_10k`: 10,000 bindings on `amq.topic` over 10 queues with
