@@ -12,6 +12,7 @@ use common::TestServer;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use std::future::Future;
 
 /// `app` on `staging` may configure `app.*` and `audit.*`, write anywhere,
 /// and read only `app.*`.
@@ -39,8 +40,8 @@ async fn declare(channel: &Channel, queue: &str) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-#[test]
-fn a_user_may_only_configure_write_and_read_what_its_patterns_admit() {
+/// Runs `body` on a fresh server with a connection of `app` to `staging`.
+fn as_app<F: Future<Output = ()>>(body: impl FnOnce(Connection) -> F) {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start_with(data.path(), users());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -52,10 +53,24 @@ fn a_user_may_only_configure_write_and_read_what_its_patterns_admit() {
         let connection = Connection::connect(&uri, ConnectionProperties::default())
             .await
             .expect("app may open staging");
+        body(connection).await;
+    });
+    server.stop();
+}
+
+#[test]
+fn a_user_may_only_configure_write_and_read_what_its_patterns_admit() {
+    as_app(|connection| async move {
         let channel = connection.create_channel().await.expect("a channel");
-        declare(&channel, "app.jobs").await.expect("configure app.*");
-        declare(&channel, "audit.log").await.expect("configure audit.*");
-        let refused = declare(&channel, "billing").await.expect_err("no configure");
+        declare(&channel, "app.jobs")
+            .await
+            .expect("configure app.*");
+        declare(&channel, "audit.log")
+            .await
+            .expect("configure audit.*");
+        let refused = declare(&channel, "billing")
+            .await
+            .expect_err("no configure");
         assert!(
             refused.contains("ACCESS_REFUSED - access to queue 'billing' in vhost 'staging' refused for user 'app'"),
             "{refused}"
@@ -88,22 +103,11 @@ fn a_user_may_only_configure_write_and_read_what_its_patterns_admit() {
         );
         let _ = connection.close(200, "done".into()).await;
     });
-    server.stop();
 }
 
 #[test]
 fn a_server_named_queue_is_checked_under_the_name_it_will_get() {
-    let data = tempfile::tempdir().expect("a temp dir");
-    let server = TestServer::start_with(data.path(), users());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let uri = format!("amqp://app:s3cret@{}/staging", server.addr);
-    runtime.block_on(async {
-        let connection = Connection::connect(&uri, ConnectionProperties::default())
-            .await
-            .expect("app may open staging");
+    as_app(|connection| async move {
         let channel = connection.create_channel().await.expect("a channel");
         // `app` may configure only app.* and audit.*: not amq.gen-*.
         let refused = declare(&channel, "").await.expect_err("no configure");
@@ -113,5 +117,4 @@ fn a_server_named_queue_is_checked_under_the_name_it_will_get() {
         );
         let _ = connection.close(200, "done".into()).await;
     });
-    server.stop();
 }
