@@ -23,8 +23,8 @@ use crate::steps::Steps;
 use crate::wire::{Frame, Log, Msg, Session, Timer};
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
-    Broker, ChannelId, Command, Config, ConnectionId, Event, Input, Instant, MessageId, Output,
-    Reply,
+    Broker, ChannelId, Command, Config, ConnectionId, Event, Input, Instant, MessageId, Mutant,
+    Output, Reply,
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -190,6 +190,27 @@ impl Rewrite<Id> for BrokerState {
 }
 
 impl BrokerActor {
+    /// The broker of a model with `clients` client actors, provisioned by
+    /// `setup`: the real core (or `mutant`) without a consumer timeout (in
+    /// the models a deadline would only be another way for a connection to
+    /// lose its deliveries), forgetting synced records, over links that need
+    /// no sequencing, with a fresh step table.
+    #[must_use]
+    pub fn new(mutant: Option<Mutant>, setup: Vec<Command>, clients: usize) -> BrokerActor {
+        BrokerActor {
+            config: Config {
+                consumer_timeout_ms: None,
+                mutant,
+                ..Config::default()
+            },
+            setup,
+            keep_log: false,
+            clients,
+            sequenced: false,
+            steps: Steps::default(),
+        }
+    }
+
     /// A fresh broker provisioned by `setup`, or one recovered from its synced
     /// log after a crash (whose clients then hear that their connections are gone).
     pub fn start(&self, storage: &Option<Log>, out: &mut Out<Node>) -> BrokerState {

@@ -25,9 +25,8 @@ use crate::actors::Node;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::properties::{self, BrokerModel, History, Settings};
-use crate::steps::Steps;
 use crate::work_queue::declare_durable;
-use brokerlab_core::{Config, Mutant};
+use brokerlab_core::Mutant;
 use stateright::actor::Network;
 use stateright::Expectation;
 use std::sync::Arc;
@@ -69,16 +68,12 @@ impl CrashRecovery {
     pub fn into_model(self) -> BrokerModel {
         let queue: Arc<str> = QUEUE.into();
         let broker = BrokerActor {
-            config: Config {
-                consumer_timeout_ms: None,
-                mutant: self.mutant,
-                ..Config::default()
-            },
-            setup: vec![declare_durable(QUEUE)],
             keep_log: true,
-            clients: 1 + usize::from(self.consumers),
-            sequenced: false,
-            steps: Steps::default(),
+            ..BrokerActor::new(
+                self.mutant,
+                vec![declare_durable(QUEUE)],
+                1 + usize::from(self.consumers),
+            )
         };
         let producer = Producer::new(queue.clone(), self.messages);
         let consumer = Consumer::new(queue, self.prefetch);

@@ -22,9 +22,8 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
-use crate::steps::Steps;
 use crate::work_queue::{declare_durable, declare_durable_with};
-use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
+use brokerlab_core::{FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
 
 /// The work queue of the model.
@@ -86,21 +85,14 @@ impl Dlq {
                 FieldValue::I64(i64::from(ttl_ms)),
             );
         }
-        let broker = BrokerActor {
-            config: Config {
-                consumer_timeout_ms: None,
-                mutant: self.mutant,
-                ..Config::default()
-            },
-            setup: vec![
+        let broker = BrokerActor::new(
+            self.mutant,
+            vec![
                 declare_durable(DEAD),
                 declare_durable_with(QUEUE, arguments),
             ],
-            keep_log: false,
-            clients: 3,
-            sequenced: false,
-            steps: Steps::default(),
-        };
+            3,
+        );
         let settings = Settings {
             messages: self.messages,
             prefetch: 1,

@@ -28,9 +28,8 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Effect, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
-use crate::steps::Steps;
 use crate::work_queue::declare_durable;
-use brokerlab_core::{Config, Mutant};
+use brokerlab_core::Mutant;
 use stateright::Expectation;
 
 /// The queue of the model.
@@ -73,16 +72,8 @@ impl Idempotency {
     #[must_use]
     pub fn into_model(self) -> BrokerModel {
         let broker = BrokerActor {
-            config: Config {
-                consumer_timeout_ms: None,
-                mutant: self.mutant,
-                ..Config::default()
-            },
-            setup: vec![declare_durable(QUEUE)],
             keep_log: self.crashes > 0,
-            clients: 2,
-            sequenced: false,
-            steps: Steps::default(),
+            ..BrokerActor::new(self.mutant, vec![declare_durable(QUEUE)], 2)
         };
         let settings = Settings {
             messages: self.messages,

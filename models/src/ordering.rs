@@ -31,9 +31,8 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
-use crate::steps::Steps;
 use crate::work_queue::declare_durable;
-use brokerlab_core::{Config, Mutant};
+use brokerlab_core::Mutant;
 use stateright::Expectation;
 
 /// The queue of the model.
@@ -72,18 +71,7 @@ impl Ordering {
     /// The actor model: the broker (actor 0), the producer (1), the consumer (2).
     #[must_use]
     pub fn into_model(self) -> BrokerModel {
-        let broker = BrokerActor {
-            config: Config {
-                consumer_timeout_ms: None,
-                mutant: self.mutant,
-                ..Config::default()
-            },
-            setup: vec![declare_durable(QUEUE)],
-            keep_log: false,
-            clients: 2,
-            sequenced: false,
-            steps: Steps::default(),
-        };
+        let broker = BrokerActor::new(self.mutant, vec![declare_durable(QUEUE)], 2);
         let consumer = Consumer {
             requeues: self.requeues,
             drops: self.drops,

@@ -20,9 +20,8 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
-use crate::steps::Steps;
 use crate::work_queue::declare_durable_with;
-use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
+use brokerlab_core::{FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
 
 /// The queue of the model.
@@ -62,18 +61,11 @@ impl SingleActiveConsumer {
             "x-single-active-consumer".to_owned(),
             FieldValue::Bool(true),
         );
-        let broker = BrokerActor {
-            config: Config {
-                consumer_timeout_ms: None,
-                mutant: self.mutant,
-                ..Config::default()
-            },
-            setup: vec![declare_durable_with(QUEUE, arguments)],
-            keep_log: false,
-            clients: 1 + usize::from(self.consumers),
-            sequenced: false,
-            steps: Steps::default(),
-        };
+        let broker = BrokerActor::new(
+            self.mutant,
+            vec![declare_durable_with(QUEUE, arguments)],
+            1 + usize::from(self.consumers),
+        );
         let settings = Settings {
             messages: self.messages,
             prefetch: 1,

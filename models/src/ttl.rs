@@ -21,9 +21,8 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
-use crate::steps::Steps;
 use crate::work_queue::declare_durable_with;
-use brokerlab_core::{Config, FieldTable, FieldValue, Mutant};
+use brokerlab_core::{FieldTable, FieldValue, Mutant};
 use stateright::Expectation;
 
 /// The queue of the model.
@@ -60,18 +59,7 @@ impl Ttl {
             "x-message-ttl".to_owned(),
             FieldValue::I64(i64::from(self.ttl_ms)),
         );
-        let broker = BrokerActor {
-            config: Config {
-                consumer_timeout_ms: None,
-                mutant: self.mutant,
-                ..Config::default()
-            },
-            setup: vec![declare_durable_with(QUEUE, arguments)],
-            keep_log: false,
-            clients: 2,
-            sequenced: false,
-            steps: Steps::default(),
-        };
+        let broker = BrokerActor::new(self.mutant, vec![declare_durable_with(QUEUE, arguments)], 2);
         let settings = Settings {
             messages: self.messages,
             prefetch: 1,

@@ -34,8 +34,7 @@ use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
-use crate::steps::Steps;
-use brokerlab_core::{Command, Config, FieldTable, Mutant};
+use brokerlab_core::{Command, FieldTable, Mutant};
 use stateright::Expectation;
 use std::sync::Arc;
 
@@ -84,20 +83,11 @@ impl WorkQueue {
     #[must_use]
     pub fn into_model(self) -> BrokerModel {
         let queue: Arc<str> = QUEUE.into();
-        let broker = BrokerActor {
-            config: Config {
-                // No deadline in this model: a consumer timeout would only
-                // be another way for a connection to lose its deliveries.
-                consumer_timeout_ms: None,
-                mutant: self.mutant,
-                ..Config::default()
-            },
-            setup: vec![declare_durable(QUEUE)],
-            keep_log: false,
-            clients: 1 + usize::from(self.consumers),
-            sequenced: false,
-            steps: Steps::default(),
-        };
+        let broker = BrokerActor::new(
+            self.mutant,
+            vec![declare_durable(QUEUE)],
+            1 + usize::from(self.consumers),
+        );
         let producer = Producer::new(queue.clone(), self.messages);
         let consumer = Consumer {
             requeues: self.requeues_per_consumer,
