@@ -4,6 +4,7 @@
 //! `cargo bench --bench core`. Figures and the core/floor ratio go into
 //! reports/bench-core.md.
 
+use brokerlab_core::Name;
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::routing::TopicRouter;
 use brokerlab_core::{
@@ -125,8 +126,8 @@ fn direct_setup(events: bool) -> Broker {
 
 fn publish_deliver_ack(
     broker: &mut Broker,
-    exchange: &Arc<str>,
-    key: &Arc<str>,
+    exchange: &Name,
+    key: &Name,
     body: &Bytes,
     acked: &mut u64,
 ) {
@@ -157,7 +158,7 @@ fn publish_deliver_ack(
 fn bench_publish_deliver_ack(c: &mut Criterion) {
     let mut group = c.benchmark_group("core");
     group.throughput(Throughput::Elements(MESSAGES));
-    let (exchange, key): (Arc<str>, Arc<str>) = ("amq.direct".into(), "k".into());
+    let (exchange, key): (Name, Name) = ("amq.direct".into(), "k".into());
     let body = Bytes::from_static(&[7; 16]);
     group.bench_function("publish_deliver_ack/direct", |b| {
         let mut broker = direct_setup(true);
@@ -194,7 +195,7 @@ fn bench_publish_deliver_ack(c: &mut Criterion) {
 
 /// A broker with `TOPIC_BINDINGS` mixed `*`/`#` bindings on `amq.topic`, spread
 /// over 10 queues that each have a no-ack consumer, and the keys to publish.
-fn topic_setup() -> (Broker, Vec<Arc<str>>) {
+fn topic_setup() -> (Broker, Vec<Name>) {
     let mut broker = Broker::new(Config::default());
     connect(&mut broker, 1);
     let mut words = Words(42);
@@ -216,7 +217,7 @@ fn topic_setup() -> (Broker, Vec<Arc<str>>) {
 }
 
 /// A transient publish without confirms, as both message benches send it.
-fn transient_publish(exchange: &Arc<str>, key: &Arc<str>, body: &Bytes) -> Command {
+fn transient_publish(exchange: &Name, key: &Name, body: &Bytes) -> Command {
     Command::BasicPublish {
         exchange: exchange.clone(),
         routing_key: key.clone(),
@@ -227,7 +228,7 @@ fn transient_publish(exchange: &Arc<str>, key: &Arc<str>, body: &Bytes) -> Comma
     }
 }
 
-fn publish_keys(broker: &mut Broker, exchange: &Arc<str>, keys: &[Arc<str>], body: &Bytes) -> u64 {
+fn publish_keys(broker: &mut Broker, exchange: &Name, keys: &[Name], body: &Bytes) -> u64 {
     let mut deliveries = 0;
     for key in keys {
         command(broker, 1, transient_publish(exchange, key, body));
@@ -242,7 +243,7 @@ fn bench_topic_routing(c: &mut Criterion) {
     group.bench_function("route/topic_10k", |b| {
         // Built here, so runs filtered to other benches do not pay for it.
         let (mut broker, keys) = topic_setup();
-        let exchange: Arc<str> = "amq.topic".into();
+        let exchange: Name = "amq.topic".into();
         let body = Bytes::from_static(&[7; 16]);
         let deliveries = publish_keys(&mut broker, &exchange, &keys, &body);
         // Each publish costs its routing plus one delivery per queue it
@@ -275,7 +276,7 @@ fn bench_topic_routing(c: &mut Criterion) {
 }
 
 /// The bindings and keys of `topic_setup`, in a `TopicRouter`.
-fn topic_router_setup() -> (TopicRouter, Vec<Arc<str>>) {
+fn topic_router_setup() -> (TopicRouter, Vec<Name>) {
     let mut router = TopicRouter::new();
     let mut words = Words(42);
     for binding in 0..TOPIC_BINDINGS {
@@ -301,7 +302,7 @@ fn recovery_log() -> Vec<Record> {
         delivery_mode: Some(2),
         ..Properties::default()
     });
-    let (exchange, key): (Arc<str>, Arc<str>) = ("".into(), "q".into());
+    let (exchange, key): (Name, Name) = ("".into(), "q".into());
     let mut log = vec![Record {
         lsn: 1,
         change: declared,

@@ -7,11 +7,11 @@
 //! `core/publish_deliver_ack/direct`, `.../direct_no_events`, or with `topic`
 //! as `core/route/topic_10k`: publishes to 10,000 topic bindings).
 
+use brokerlab_core::Name;
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output, Reply,
 };
 use bytes::Bytes;
-use std::sync::Arc;
 
 mod support;
 
@@ -133,8 +133,8 @@ fn topic(messages: u64) {
         command(&mut broker, 1, bind);
     }
     drain(&mut broker);
-    let keys: Vec<Arc<str>> = (0..1024).map(|_| words.key().into()).collect();
-    let exchange: Arc<str> = "amq.topic".into();
+    let keys: Vec<Name> = (0..1024).map(|_| words.key().into()).collect();
+    let exchange: Name = "amq.topic".into();
     let body = Bytes::from_static(&[7; 16]);
     let mut delivered = 0;
     let publishes = usize::try_from(messages).expect("a message count fits in usize");
@@ -166,7 +166,7 @@ fn main() {
     // `no-events` among the arguments turns the broker's events off.
     let events = !std::env::args().any(|arg| arg == "no-events");
     let mut broker = setup(events);
-    let (exchange, key): (Arc<str>, Arc<str>) = ("amq.direct".into(), "k".into());
+    let (exchange, key): (Name, Name) = ("amq.direct".into(), "k".into());
     let body = Bytes::from_static(&[7; 16]);
     let (mut delivered, mut acked) = (0, 0);
     for _ in 0..messages {

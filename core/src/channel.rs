@@ -5,6 +5,7 @@
 //! are a ring indexed by `tag - first_tag`: settling is O(1), and settling with
 //! `multiple` walks the front of the ring.
 
+use crate::message::Name;
 use crate::arena::Id;
 use crate::message::Properties;
 use crate::protocol::{ChannelId, ConnectionId};
@@ -42,7 +43,7 @@ pub(crate) struct Unacked {
     /// The queue it came from (possibly deleted since).
     pub(crate) queue: Id,
     /// The queue's name, for events after the queue is gone.
-    pub(crate) queue_name: Arc<str>,
+    pub(crate) queue_name: Name,
     /// The queue entry, to requeue it where it was.
     pub(crate) entry: Entry,
     /// The consumer it went to (`None` for basic.get).
@@ -57,9 +58,9 @@ pub(crate) struct Unacked {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PendingPublish {
     /// Exchange name.
-    pub(crate) exchange: Arc<str>,
+    pub(crate) exchange: Name,
     /// Routing key.
-    pub(crate) routing_key: Arc<str>,
+    pub(crate) routing_key: Name,
     /// Basic properties.
     pub(crate) properties: Arc<Properties>,
     /// Body.
@@ -74,7 +75,7 @@ pub(crate) struct PendingPublish {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Consumer {
     /// Its tag, unique on its channel.
-    pub(crate) tag: Arc<str>,
+    pub(crate) tag: Name,
     /// The channel it delivers to.
     pub(crate) channel: Id,
     /// The queue it consumes from.
@@ -117,17 +118,17 @@ pub(crate) struct Channel {
     /// The tag of the next delivery.
     next_tag: u64,
     /// Consumers by tag.
-    pub(crate) consumers: BTreeMap<Arc<str>, Id>,
+    pub(crate) consumers: BTreeMap<Name, Id>,
     /// Publisher confirms: the next publish sequence number, once confirm.select was seen.
     pub(crate) next_confirm_seq: Option<u64>,
     /// tx.select was seen: publishes and settles wait for tx.commit.
     pub(crate) tx: Option<Vec<PendingPublish>>,
     /// The last queue declared on the channel, for empty queue names.
-    pub(crate) last_queue: Option<Arc<str>>,
+    pub(crate) last_queue: Option<Name>,
     /// The exchange this channel last published to, by name: publishers
     /// mostly repeat one exchange, and this spares the name lookups. The id is
     /// generation-checked, so a deleted exchange never answers for its name.
-    pub(crate) last_exchange: Option<(Arc<str>, Id)>,
+    pub(crate) last_exchange: Option<(Name, Id)>,
     /// The consumer-timeout deadline already armed, if any.
     pub(crate) timeout_armed: Option<Instant>,
 }

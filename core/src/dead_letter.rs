@@ -14,6 +14,7 @@
 //! loop since then was automatic (no `rejected` in it), so expiry and
 //! length-limit loops end while reject-and-retry loops keep working.
 
+use crate::message::Name;
 use crate::field::{FieldTable, FieldValue};
 use crate::message::Message;
 use crate::protocol::DeadLetterReason;
@@ -34,8 +35,8 @@ pub fn dead_letter(
     queue: &str,
     reason: DeadLetterReason,
     now: Instant,
-    dead_letter_exchange: &Arc<str>,
-    dead_letter_routing_key: Option<&Arc<str>>,
+    dead_letter_exchange: &Name,
+    dead_letter_routing_key: Option<&Name>,
 ) -> Message {
     let mut properties = (*message.properties).clone();
     let death = new_death(message, queue, reason, now);
@@ -45,8 +46,8 @@ pub fn dead_letter(
     properties.expiration = None;
     Message {
         id: message.id,
-        exchange: Arc::clone(dead_letter_exchange),
-        routing_key: Arc::clone(dead_letter_routing_key.unwrap_or(&message.routing_key)),
+        exchange: dead_letter_exchange.clone(),
+        routing_key: dead_letter_routing_key.unwrap_or(&message.routing_key).clone(),
         properties: Arc::new(properties),
         body: message.body.clone(),
     }
@@ -219,8 +220,8 @@ mod tests {
     fn message(exchange: &str, routing_key: &str, properties: Properties) -> Message {
         Message {
             id: MessageId(7),
-            exchange: Arc::from(exchange),
-            routing_key: Arc::from(routing_key),
+            exchange: Name::from(exchange),
+            routing_key: Name::from(routing_key),
             properties: Arc::new(properties),
             body: Bytes::from_static(b"body"),
         }
@@ -231,7 +232,7 @@ mod tests {
     }
 
     fn die(message: &Message, queue: &str, reason: DeadLetterReason) -> Message {
-        dead_letter(message, queue, reason, NOW, &Arc::from(DLX), None)
+        dead_letter(message, queue, reason, NOW, &Name::from(DLX), None)
     }
 
     fn headers(message: &Message) -> &FieldTable {
@@ -300,13 +301,13 @@ mod tests {
 
     #[test]
     fn dead_letter_routing_key_replaces_key_but_x_death_keeps_original() {
-        let key: Arc<str> = Arc::from("dead");
+        let key = Name::from("dead");
         let dead = dead_letter(
             &published(),
             "q",
             DeadLetterReason::Expired,
             NOW,
-            &Arc::from(DLX),
+            &Name::from(DLX),
             Some(&key),
         );
         assert_eq!(&*dead.routing_key, "dead");
@@ -398,7 +399,7 @@ mod tests {
             "b",
             DeadLetterReason::Rejected,
             NOW,
-            &Arc::from("dlx2"),
+            &Name::from("dlx2"),
             None,
         );
         for dead in [&first, &second] {
@@ -484,7 +485,7 @@ mod tests {
             "q",
             DeadLetterReason::Rejected,
             Instant(NOW.0 + 60_000_000_000),
-            &Arc::from("dlx2"),
+            &Name::from("dlx2"),
             None,
         );
         let mut expected = first_entry;

@@ -4,6 +4,14 @@ use crate::field::FieldTable;
 use bytes::Bytes;
 use std::sync::Arc;
 
+/// A name: of an exchange, a queue or a consumer, or a routing key. These are
+/// AMQP short strings (at most 255 bytes), and most are short: up to 23 bytes
+/// are kept inline (`smol_str`), so copying a name into a delivery or an
+/// event copies bytes. An `Arc<str>` would cost two atomic instructions per
+/// copy (one to count it, one to drop it), the largest cost of the message
+/// path (`reports/bench-core.md`).
+pub type Name = smol_str::SmolStr;
+
 /// The broker's identity for a published message. It is assigned at publish,
 /// in publish order, and kept through requeues and dead-lettering, so checkers
 /// can follow one message across queues. A recovered broker numbers on from
@@ -74,9 +82,9 @@ pub struct Message {
     /// Broker-assigned identity.
     pub id: MessageId,
     /// Exchange it was published (or dead-lettered) to.
-    pub exchange: Arc<str>,
+    pub exchange: Name,
     /// Routing key it was published (or dead-lettered) with.
-    pub routing_key: Arc<str>,
+    pub routing_key: Name,
     /// Basic properties.
     pub properties: Arc<Properties>,
     /// Body.

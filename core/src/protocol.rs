@@ -4,6 +4,7 @@
 //! Commands are protocol-neutral: they carry what AMQP 0-9-1 methods carry but
 //! no frame layout, so another front end can drive the same core.
 
+use crate::message::Name;
 use crate::field::FieldTable;
 use crate::message::{Message, MessageId, Properties};
 use bytes::Bytes;
@@ -228,9 +229,9 @@ pub enum Command {
     /// basic.publish with its content.
     BasicPublish {
         /// Exchange name (empty: the default exchange).
-        exchange: Arc<str>,
+        exchange: Name,
         /// Routing key.
-        routing_key: Arc<str>,
+        routing_key: Name,
         /// Return the message (312) when no queue takes it.
         mandatory: bool,
         /// Unsupported (540), as in RabbitMQ 3.x.
@@ -562,7 +563,7 @@ pub enum Reply {
     /// queue.declare-ok.
     QueueDeclareOk {
         /// The queue's name (the generated one for a server-named queue).
-        queue: Arc<str>,
+        queue: Name,
         /// Ready messages.
         message_count: u32,
         /// Consumers.
@@ -587,22 +588,22 @@ pub enum Reply {
     /// basic.consume-ok.
     ConsumeOk {
         /// The consumer's tag (the generated one when the client left it empty).
-        consumer_tag: Arc<str>,
+        consumer_tag: Name,
     },
     /// basic.cancel-ok.
     CancelOk {
         /// The cancelled consumer.
-        consumer_tag: Arc<str>,
+        consumer_tag: Name,
     },
     /// basic.cancel from the broker: the consumer's queue was deleted.
     Cancel {
         /// The cancelled consumer.
-        consumer_tag: Arc<str>,
+        consumer_tag: Name,
     },
     /// basic.deliver.
     Deliver {
         /// The consumer it is for.
-        consumer_tag: Arc<str>,
+        consumer_tag: Name,
         /// Per-channel delivery tag.
         delivery_tag: u64,
         /// Delivered before (requeued or recovered).
@@ -725,14 +726,14 @@ pub enum Event {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Arc<str>,
+        queue: Name,
     },
     /// The message was handed to a consumer or to basic.get.
     Delivered {
         /// The message.
         message: MessageId,
         /// The queue it came from.
-        queue: Arc<str>,
+        queue: Name,
         /// Receiving connection.
         conn: ConnectionId,
         /// Receiving channel.
@@ -747,39 +748,39 @@ pub enum Event {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Arc<str>,
+        queue: Name,
     },
     /// The message went back to its queue, to be redelivered.
     Requeued {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Arc<str>,
+        queue: Name,
     },
     /// The message's TTL ran out in its queue (a `DeadLettered` or `Dropped` follows).
     Expired {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Arc<str>,
+        queue: Name,
     },
     /// The message left its queue for a dead-letter exchange.
     DeadLettered {
         /// The message.
         message: MessageId,
         /// The queue it died in.
-        queue: Arc<str>,
+        queue: Name,
         /// Why.
         reason: DeadLetterReason,
         /// The dead-letter exchange it was published to.
-        exchange: Arc<str>,
+        exchange: Name,
     },
     /// The message was dropped for good.
     Dropped {
         /// The message.
         message: MessageId,
         /// The queue it left, if it had reached one.
-        queue: Option<Arc<str>>,
+        queue: Option<Name>,
         /// Why.
         reason: DropReason,
     },

@@ -6,6 +6,7 @@
 //! by sequence number, which is what makes "requeue keeps publish order" a
 //! binary search rather than a scan.
 
+use crate::message::Name;
 use crate::arena::Id;
 use crate::args::QueueArgs;
 use crate::field::FieldTable;
@@ -177,9 +178,9 @@ impl Ready {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Queue {
     /// Name, unique in its vhost.
-    pub(crate) name: Arc<str>,
+    pub(crate) name: Name,
     /// The vhost it lives in.
-    pub(crate) vhost: Arc<str>,
+    pub(crate) vhost: Name,
     /// Survives a restart, with its persistent messages (never an exclusive queue).
     pub(crate) durable: bool,
     /// The connection that owns it, for an exclusive queue.

@@ -8,6 +8,7 @@
 //! it was published on and its number, 1 to N, so checkers can follow it
 //! end to end without the broker's internal ids.
 
+use brokerlab_core::Name;
 use crate::actors::Node;
 use crate::network::{ClientSequencing, Turn};
 use crate::shared::Shared;
@@ -142,7 +143,7 @@ fn command(command: Command) -> Frame {
 #[derive(Clone, Debug)]
 pub struct Producer {
     /// The queue it publishes to (through the default exchange).
-    pub queue: Arc<str>,
+    pub queue: Name,
     /// How many messages it publishes.
     pub messages: u8,
     /// Whether it then publishes one more (number `messages + 1`) with a
@@ -174,7 +175,7 @@ pub struct ProducerState {
 impl Producer {
     /// A producer of `messages` messages to `queue`.
     #[must_use]
-    pub fn new(queue: Arc<str>, messages: u8) -> Producer {
+    pub fn new(queue: Name, messages: u8) -> Producer {
         Producer {
             queue,
             messages,
@@ -310,7 +311,7 @@ impl ProducerState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consumer {
     /// The queue it consumes from.
-    pub queue: Arc<str>,
+    pub queue: Name,
     /// Its basic.qos prefetch count.
     pub prefetch: u16,
     /// How many deliveries it may nack with requeue.
@@ -329,7 +330,7 @@ pub struct Consumer {
 impl Consumer {
     /// A consumer of `queue` that acks, or settles otherwise within the given bounds.
     #[must_use]
-    pub fn new(queue: Arc<str>, prefetch: u16) -> Consumer {
+    pub fn new(queue: Name, prefetch: u16) -> Consumer {
         Consumer {
             queue,
             prefetch,

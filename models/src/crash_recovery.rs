@@ -21,6 +21,7 @@
 //! `crash-recovered` must be reachable: the broker comes back from a crash
 //! and the work is finished after it.
 
+use brokerlab_core::Name;
 use crate::actors::Node;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
@@ -29,7 +30,6 @@ use crate::work_queue::declare_durable;
 use brokerlab_core::Mutant;
 use stateright::actor::Network;
 use stateright::Expectation;
-use std::sync::Arc;
 
 /// The queue of the model.
 pub const QUEUE: &str = "durable";
@@ -66,7 +66,7 @@ impl CrashRecovery {
     /// The actor model: the broker (actor 0), the producer (1), the consumers (2 on).
     #[must_use]
     pub fn into_model(self) -> BrokerModel {
-        let queue: Arc<str> = QUEUE.into();
+        let queue: Name = QUEUE.into();
         let broker = BrokerActor {
             keep_log: true,
             ..BrokerActor::new(

@@ -8,6 +8,7 @@
 //! which asks the broker for its queue contents through `Broker::snapshot`,
 //! the same public view a store compacts the log with.
 
+use brokerlab_core::Name;
 use crate::actors::{Node, NodeState};
 use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKER};
 use crate::network::Turn;
@@ -16,7 +17,6 @@ use brokerlab_core::record::Change;
 use brokerlab_core::{Command, ConnectionId, Reply};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network};
 use stateright::{Expectation, Rewrite, RewritePlan};
-use std::sync::Arc;
 
 /// A model of the brokerlab core.
 pub type BrokerModel = ActorModel<Node, Settings, History>;
@@ -34,7 +34,7 @@ pub struct Settings {
     /// How many times the broker may crash (and recover) in one run.
     pub crashes: u8,
     /// The routing key dead-lettered messages carry, when the model dead-letters.
-    pub dead_letter_key: Option<Arc<str>>,
+    pub dead_letter_key: Option<Name>,
     /// Whether a message that expired is done with (its queue has no
     /// dead-letter exchange, so expiry drops it).
     pub expiry_drops: bool,

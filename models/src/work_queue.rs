@@ -29,6 +29,7 @@
 //! nothing fails. Consumers are interchangeable, so the checker may explore
 //! one state per class of consumer renamings (`symmetry`, with DFS).
 
+use brokerlab_core::Name;
 use crate::actors::base_model;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
@@ -36,7 +37,6 @@ use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
 use brokerlab_core::{Command, FieldTable, Mutant};
 use stateright::Expectation;
-use std::sync::Arc;
 
 /// The queue every client of the model uses.
 pub const QUEUE: &str = "work";
@@ -82,7 +82,7 @@ impl WorkQueue {
     /// The actor model: the broker (actor 0), the producer (1), the consumers (2 on).
     #[must_use]
     pub fn into_model(self) -> BrokerModel {
-        let queue: Arc<str> = QUEUE.into();
+        let queue: Name = QUEUE.into();
         let broker = BrokerActor::new(
             self.mutant,
             vec![declare_durable(QUEUE)],

@@ -12,6 +12,7 @@
 //! publish attempt (`attempt`, unique in the run), so a delivery says exactly
 //! which publish it came from, whatever ids the broker handed out.
 
+use brokerlab_core::Name;
 use brokerlab_core::{ChannelId, ConnectionId, Event, FieldValue, MessageId, Properties};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -153,7 +154,7 @@ pub enum Entry {
         /// What the body carries.
         stamp: Stamp,
         /// The queues the workload's routing table sends it to.
-        routes: Arc<[Arc<str>]>,
+        routes: Arc<[Name]>,
         /// Its priority property, if set.
         priority: Option<u8>,
         /// Its per-message TTL (the expiration property), in milliseconds, if set.
@@ -188,7 +189,7 @@ pub enum Entry {
         /// Its channel.
         channel: ChannelId,
         /// The queue it consumes from.
-        queue: Arc<str>,
+        queue: Name,
         /// The delivery tag.
         delivery_tag: u64,
         /// The redelivered flag.

@@ -3,6 +3,7 @@
 //! passes), prints one line for each output under the step that caused it, and
 //! fails the walkthrough when the core refuses a step that must succeed.
 
+use brokerlab_core::Name;
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, Event, FieldTable, FieldValue, Input,
     Instant, Message, Output, Properties, Reply, ReplyCode,
@@ -135,7 +136,7 @@ impl<'out, W: Write> Narrator<'out, W> {
     }
 
     /// Declares an exclusive queue named by the broker and returns its name.
-    pub(super) fn declare_exclusive(&mut self, what: &str, conn: u64) -> io::Result<Arc<str>> {
+    pub(super) fn declare_exclusive(&mut self, what: &str, conn: u64) -> io::Result<Name> {
         let outputs = self.command(
             what,
             conn,

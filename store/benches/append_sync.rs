@@ -35,8 +35,8 @@ const PAIRED_ROUNDS: usize = 1000;
 fn record(lsn: u64) -> Record {
     let message = Message {
         id: MessageId(lsn),
-        exchange: Arc::from("orders"),
-        routing_key: Arc::from("orders.new"),
+        exchange: "orders".into(),
+        routing_key: "orders.new".into(),
         properties: Arc::new(Properties {
             delivery_mode: Some(2),
             ..Properties::default()

@@ -14,8 +14,8 @@
 
 mod erlang;
 
+use crate::message::Name;
 use crate::field::{FieldTable, FieldValue};
-use std::sync::Arc;
 
 use erlang::{bare_value, erlang_string, same_erlang_term, typed_value};
 
@@ -71,9 +71,9 @@ pub struct QueueArgs {
     /// x-delivery-limit: integer >= 0 (a quorum-queue argument in RabbitMQ; we accept it on every queue).
     pub delivery_limit: Option<u64>,
     /// x-dead-letter-exchange: string (empty is the default exchange).
-    pub dead_letter_exchange: Option<Arc<str>>,
+    pub dead_letter_exchange: Option<Name>,
     /// x-dead-letter-routing-key: string; only allowed with a dead-letter exchange.
-    pub dead_letter_routing_key: Option<Arc<str>>,
+    pub dead_letter_routing_key: Option<Name>,
     /// The known arguments as declared, for redeclare equivalence.
     declared: FieldTable,
 }
@@ -320,9 +320,9 @@ fn overflow(value: &FieldValue) -> Result<Overflow, String> {
 }
 
 /// `check_dlxname_arg` / `check_dlxrk_arg`'s type check.
-fn string(value: &FieldValue) -> Result<Arc<str>, String> {
+fn string(value: &FieldValue) -> Result<Name, String> {
     match value {
-        FieldValue::LongString(bytes) => Ok(Arc::from(String::from_utf8_lossy(bytes))),
+        FieldValue::LongString(bytes) => Ok(Name::from(String::from_utf8_lossy(bytes))),
         other => Err(unacceptable_type(other)),
     }
 }

@@ -2,6 +2,7 @@
 //! prefetch, basic.get, acknowledgements and requeue, recover, confirms and
 //! transactions.
 
+use crate::message::Name;
 use super::entities::count_u32;
 use super::{Broker, Fault};
 use crate::arena::Id;
@@ -32,7 +33,7 @@ impl Broker {
         }
         let name = self.resolve_queue_name(channel, queue)?;
         let queue = self.find_queue(channel, &name)?;
-        let tag: Arc<str> = if tag.is_empty() {
+        let tag: Name = if tag.is_empty() {
             self.generate_name("amq.ctag-")
         } else {
             tag.into()

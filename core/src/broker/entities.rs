@@ -1,6 +1,7 @@
 //! Exchanges, queues and bindings: declare, delete, bind, unbind, purge, and
 //! the access rules (reserved names, exclusive queues, equivalence) around them.
 
+use crate::message::Name;
 use super::{Broker, Exchange, Fault, SERVER_NAMED_QUEUE_PREFIX};
 use crate::arena::Id;
 use crate::args::QueueArgs;
@@ -9,7 +10,6 @@ use crate::protocol::{DropReason, Event, ExchangeKind, Reply, ReplyCode};
 use crate::queue::{Queue, Ready};
 use crate::record::{BindingEnd, Change};
 use crate::routing::{Bindings, Destination};
-use std::sync::Arc;
 
 /// The longest exchange or queue name, routing key or consumer tag (an AMQP short string).
 const NAME_LENGTH_MAX: usize = 255;
@@ -53,8 +53,8 @@ impl Broker {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn insert_exchange(
         &mut self,
-        vhost: &Arc<str>,
-        name: Arc<str>,
+        vhost: &Name,
+        name: Name,
         kind: ExchangeKind,
         durable: bool,
         auto_delete: bool,
@@ -229,7 +229,7 @@ impl Broker {
     }
 
     /// Removes an exchange, the bindings from it, and the bindings to it from other exchanges.
-    pub(super) fn delete_exchange(&mut self, vhost: &Arc<str>, id: Id) {
+    pub(super) fn delete_exchange(&mut self, vhost: &Name, id: Id) {
         let exchange = self.exchanges.remove(id).expect("exchange exists");
         if exchange.durable {
             let (vhost, name) = (vhost.to_string(), exchange.name.to_string());
@@ -245,7 +245,7 @@ impl Broker {
 
     /// Removes every binding leading to `destination`, then deletes auto-delete
     /// exchanges that lost their last binding.
-    fn remove_bindings_to(&mut self, vhost: &Arc<str>, destination: Destination) {
+    fn remove_bindings_to(&mut self, vhost: &Name, destination: Destination) {
         let sources: Vec<Id> = self.vhosts[vhost].exchanges.values().copied().collect();
         for source in sources {
             let Some(exchange) = self.exchanges.get_mut(source) else {
@@ -258,7 +258,7 @@ impl Broker {
     }
 
     /// Deletes an auto-delete exchange whose last binding just went.
-    fn auto_delete_exchange(&mut self, vhost: &Arc<str>, id: Id) {
+    fn auto_delete_exchange(&mut self, vhost: &Name, id: Id) {
         let Some(exchange) = self.exchanges.get(id) else {
             return;
         };
@@ -300,7 +300,7 @@ impl Broker {
     }
 
     /// The queue a command names: an empty name means the channel's last declared queue.
-    pub(super) fn resolve_queue_name(&self, channel: Id, name: &str) -> Result<Arc<str>, Fault> {
+    pub(super) fn resolve_queue_name(&self, channel: Id, name: &str) -> Result<Name, Fault> {
         check_length("queue name", name)?;
         if !name.is_empty() {
             return Ok(name.into());
@@ -364,7 +364,7 @@ impl Broker {
         let vhost = self.vhost_of(channel);
         // A passive declare names its queue literally: RabbitMQ expands the
         // empty name to the last declared queue only in the other commands.
-        let name: Arc<str> = name.into();
+        let name: Name = name.into();
         check_length("queue name", &name)?;
         // RabbitMQ refuses the reserved prefix on every non-passive declare,
         // before looking the queue up: even a server-named queue cannot be
@@ -441,7 +441,7 @@ impl Broker {
     fn insert_queue(
         &mut self,
         channel: Id,
-        name: Arc<str>,
+        name: Name,
         flags: QueueFlags,
         args: QueueArgs,
         arguments: &FieldTable,
@@ -506,7 +506,7 @@ impl Broker {
         let vhost = self.vhost_of(channel);
         // An empty queue name means the last declared queue and then an empty
         // routing key means that queue's name too, as in RabbitMQ.
-        let routing_key: Arc<str> = if queue.is_empty() && routing_key.is_empty() {
+        let routing_key: Name = if queue.is_empty() && routing_key.is_empty() {
             self.resolve_queue_name(channel, queue)?
         } else {
             routing_key.into()
@@ -542,7 +542,7 @@ impl Broker {
     /// its ends are durable; an auto-delete source that loses its last binding goes.
     fn change_binding(
         &mut self,
-        vhost: &Arc<str>,
+        vhost: &Name,
         source: Id,
         destination: Destination,
         routing_key: &str,

@@ -11,6 +11,7 @@ mod flow;
 mod recovery;
 mod timers;
 
+use crate::message::Name;
 use crate::arena::{Arena, Id};
 use crate::channel::{Channel, Consumer};
 use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
@@ -32,7 +33,7 @@ use std::sync::Arc;
 /// An exchange.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Exchange {
-    name: Arc<str>,
+    name: Name,
     kind: ExchangeKind,
     durable: bool,
     auto_delete: bool,
@@ -44,8 +45,8 @@ struct Exchange {
 /// A virtual host's names.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Vhost {
-    exchanges: BTreeMap<Arc<str>, Id>,
-    queues: BTreeMap<Arc<str>, Id>,
+    exchanges: BTreeMap<Name, Id>,
+    queues: BTreeMap<Name, Id>,
 }
 
 /// An open connection.
@@ -53,7 +54,7 @@ struct Vhost {
 struct Connection {
     /// The authenticated user, which a publish's `user_id` must match.
     user: String,
-    vhost: Arc<str>,
+    vhost: Name,
     channels: BTreeSet<ChannelId>,
     exclusive_queues: BTreeSet<Id>,
     /// The broker closed it with an error: commands are ignored until `Disconnect`.
@@ -78,8 +79,8 @@ enum Timer {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct DeadLetter {
     message: Arc<Message>,
-    vhost: Arc<str>,
-    queue: Arc<str>,
+    vhost: Name,
+    queue: Name,
     reason: DeadLetterReason,
     /// The record of the message leaving its queue, logged in one atomic
     /// record with its dead-letter copies.
@@ -128,7 +129,7 @@ impl Fault {
 pub struct Broker {
     config: Config,
     now: Instant,
-    vhosts: BTreeMap<Arc<str>, Vhost>,
+    vhosts: BTreeMap<Name, Vhost>,
     exchanges: Arena<Exchange>,
     queues: Arena<Queue>,
     channels: Arena<Channel>,
@@ -218,7 +219,7 @@ impl Broker {
             last_channel: Unobserved::default(),
         };
         for vhost in broker.config.vhosts.clone() {
-            let vhost: Arc<str> = vhost.into();
+            let vhost: Name = vhost.into();
             broker.vhosts.insert(vhost.clone(), Vhost::default());
             for (name, kind) in PREDECLARED {
                 broker.insert_exchange(
@@ -342,7 +343,7 @@ impl Broker {
         conn: ConnectionId,
         channel: ChannelId,
         queue: &str,
-    ) -> Option<Arc<str>> {
+    ) -> Option<Name> {
         let channel = *self.channel_index.get(&(conn, channel))?;
         self.resolve_queue_name(channel, queue).ok()
     }
@@ -779,7 +780,7 @@ impl Broker {
     }
 
     /// The vhost a channel's connection opened.
-    fn vhost_of(&self, channel: Id) -> Arc<str> {
+    fn vhost_of(&self, channel: Id) -> Name {
         let conn = self.channels[channel].conn;
         self.connections[&conn].vhost.clone()
     }
@@ -792,7 +793,7 @@ impl Broker {
         format!("{SERVER_NAMED_QUEUE_PREFIX}{}", self.next_generated_name)
     }
 
-    fn generate_name(&mut self, prefix: &str) -> Arc<str> {
+    fn generate_name(&mut self, prefix: &str) -> Name {
         let name = format!("{prefix}{}", self.next_generated_name);
         self.next_generated_name += 1;
         name.into()

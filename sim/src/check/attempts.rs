@@ -8,6 +8,7 @@
 //! the stamp in its body). A crash may make the broker reuse an id whose
 //! message it lost, so the latest tie wins.
 
+use brokerlab_core::Name;
 use crate::history::Entry;
 use brokerlab_core::{ChannelId, ConnectionId, Event, MessageId};
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Published {
     /// The queues the workload's routing table sends it to.
-    pub routes: Arc<[Arc<str>]>,
+    pub routes: Arc<[Name]>,
     /// Its priority property.
     pub priority: Option<u8>,
     /// Its per-message TTL, in milliseconds.

@@ -146,7 +146,7 @@ pub(crate) mod fixtures {
             channel: CHANNEL,
             seq: attempt,
             stamp: stamp(attempt),
-            routes: Arc::from([Arc::from(QUEUE)]),
+            routes: Arc::from([brokerlab_core::Name::from(QUEUE)]),
             priority: None,
             expiration_ms: None,
         }
@@ -210,7 +210,7 @@ pub(crate) mod fixtures {
     pub fn broker_acked(attempt: u64) -> Entry {
         broker(Event::Acked {
             message: MessageId(attempt),
-            queue: Arc::from(QUEUE),
+            queue: QUEUE.into(),
         })
     }
 

@@ -8,6 +8,7 @@
 //! its expiration (RabbitMQ strips it). A crash does not reset anything: the
 //! broker recovers each message's expiry time from its log.
 
+use brokerlab_core::Name;
 use super::attempts::Attempts;
 use super::Violation;
 use crate::history::{Entry, History};
@@ -15,7 +16,6 @@ use crate::plan::{Millis, MS};
 use crate::workload::Topology;
 use brokerlab_core::{Event, MessageId};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 /// The checker's name.
 pub const NAME: &str = "no-expired-delivery";
@@ -25,7 +25,7 @@ pub const NAME: &str = "no-expired-delivery";
 pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     let mut attempts = Attempts::default();
     // Per (message, queue): the broker's clock when it was enqueued there.
-    let mut enqueued: BTreeMap<(MessageId, Arc<str>), u64> = BTreeMap::new();
+    let mut enqueued: BTreeMap<(MessageId, Name), u64> = BTreeMap::new();
     let mut dead_lettered: BTreeSet<MessageId> = BTreeSet::new();
     for timed in history.entries() {
         attempts.observe(&timed.entry);
@@ -88,7 +88,7 @@ mod tests {
         let options = Options::swarm(1, Workload::Ttl);
         let topology = Workload::Ttl.topology(&options.workload);
         let message = MessageId(1);
-        let queue: Arc<str> = ttl::QUEUE.into();
+        let queue: Name = ttl::QUEUE.into();
         let history = History::from_entries([
             at(
                 0,

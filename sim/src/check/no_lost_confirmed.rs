@@ -12,13 +12,13 @@
 //! an expired or rejected message consumed from its dead-letter queue was
 //! not lost).
 
+use brokerlab_core::Name;
 use super::attempts::Attempts;
 use super::Violation;
 use crate::history::{Entry, History, Stamp};
 use crate::workload::Topology;
 use brokerlab_core::Event;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The checker's name.
 pub const NAME: &str = "no-lost-confirmed";
@@ -30,7 +30,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     let mut confirmed: BTreeMap<u64, (u64, Stamp)> = BTreeMap::new();
     let mut deliveries: BTreeMap<u64, u64> = BTreeMap::new();
     // Per attempt: acks per queue.
-    let mut consumed: BTreeMap<u64, BTreeMap<Arc<str>, u64>> = BTreeMap::new();
+    let mut consumed: BTreeMap<u64, BTreeMap<Name, u64>> = BTreeMap::new();
     for timed in history.entries() {
         attempts.observe(&timed.entry);
         match &timed.entry {
@@ -56,7 +56,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
             _ => {}
         }
     }
-    let mut lost: Vec<(u64, u64, Stamp, Arc<str>)> = Vec::new();
+    let mut lost: Vec<(u64, u64, Stamp, Name)> = Vec::new();
     for (attempt, (at_ns, stamp)) in &confirmed {
         let routes = attempts
             .published(*attempt)

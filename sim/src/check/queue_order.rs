@@ -11,6 +11,7 @@
 //! recovers is not in the history, so only messages enqueued since the last
 //! restart are judged.
 
+use brokerlab_core::Name;
 use super::attempts::Attempts;
 use super::Violation;
 use crate::history::{Entry, History};
@@ -18,7 +19,6 @@ use crate::workload::Topology;
 use brokerlab_core::{Event, MessageId};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 /// The checker's name.
 pub const NAME: &str = "queue-order";
@@ -36,7 +36,7 @@ struct Queue {
 #[must_use]
 pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     let mut attempts = Attempts::default();
-    let mut queues: BTreeMap<Arc<str>, Queue> = BTreeMap::new();
+    let mut queues: BTreeMap<Name, Queue> = BTreeMap::new();
     let mut arrivals = 0_u64;
     for timed in history.entries() {
         attempts.observe(&timed.entry);

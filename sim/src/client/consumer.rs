@@ -17,6 +17,7 @@
 //! drops, the deliveries it held go back to the queue on the broker's side,
 //! and it reconnects.
 
+use brokerlab_core::Name;
 use super::{Context, Outbox, CHANNEL};
 use crate::history::{Deaths, Entry, Settle, Stamp};
 use crate::plan::Span;
@@ -40,7 +41,7 @@ pub struct ConsumerSpec {
     /// The workload's declarations, sent on every new connection.
     pub setup: Arc<[Command]>,
     /// The queue it consumes from.
-    pub queue: Arc<str>,
+    pub queue: Name,
     /// basic.qos prefetch_count (per consumer).
     pub prefetch: u16,
     /// How long it works on one message.
@@ -60,7 +61,7 @@ pub struct ConsumerSpec {
 /// Where a reply goes: the request's `reply_to` and `correlation_id`.
 #[derive(Clone, Debug)]
 struct ReplyTo {
-    queue: Arc<str>,
+    queue: Name,
     correlation: Option<String>,
 }
 

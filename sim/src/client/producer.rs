@@ -16,6 +16,7 @@
 //! (a request published twice, or redelivered to a responder) are acked and
 //! otherwise ignored.
 
+use brokerlab_core::Name;
 use super::{Context, Outbox, CHANNEL};
 use crate::history::{Entry, Settle, Stamp};
 use crate::plan::Span;
@@ -49,7 +50,7 @@ pub struct ProducerSpec {
     /// How long to wait for a confirm before publishing again.
     pub confirm_timeout_ns: u64,
     /// The requester's reply queue, for request-reply.
-    pub replies: Option<Arc<str>>,
+    pub replies: Option<Name>,
 }
 
 /// A publish waiting for its confirm.

@@ -20,6 +20,7 @@ pub mod topic;
 pub mod ttl;
 pub mod work_queue;
 
+use brokerlab_core::Name;
 use crate::client::{Client, Consumer, ConsumerSpec, Producer, ProducerSpec};
 use crate::plan::WorkloadParams;
 use brokerlab_core::{Command, FieldTable, FieldValue};
@@ -177,11 +178,11 @@ impl Workload {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     /// The exchange published to.
-    pub exchange: Arc<str>,
+    pub exchange: Name,
     /// The routing key.
-    pub routing_key: Arc<str>,
+    pub routing_key: Name,
     /// The queues the message must reach (the workload's routing table).
-    pub queues: Arc<[Arc<str>]>,
+    pub queues: Arc<[Name]>,
     /// Priorities set: message `i` gets priority `i % (priorities + 1)`; 0 sets none.
     pub priorities: u8,
     /// A per-message TTL (the expiration property) set on every other message.
@@ -195,7 +196,7 @@ impl Target {
         Target {
             exchange: exchange.into(),
             routing_key: routing_key.into(),
-            queues: queues.iter().map(|queue| Arc::from(*queue)).collect(),
+            queues: queues.iter().map(|queue| Name::from(*queue)).collect(),
             priorities: 0,
             expiration_ms: None,
         }
@@ -237,7 +238,7 @@ pub struct QueueSpec {
     /// Whether it is a priority queue (deliveries by priority, FIFO within one).
     pub priorities: bool,
     /// The queues its dead letters reach.
-    pub dead_letters_to: Vec<Arc<str>>,
+    pub dead_letters_to: Vec<Name>,
     /// How its consumers behave.
     pub habits: Habits,
 }
@@ -250,9 +251,9 @@ pub struct Topology {
     /// Where producers publish: message `i` of a producer goes to `targets[i % len]`.
     pub targets: Vec<Target>,
     /// The queues consumers drain: consumer `i` takes `consume_from[i % len]`.
-    pub consume_from: Vec<Arc<str>>,
+    pub consume_from: Vec<Name>,
     /// Every queue, by name.
-    pub queues: BTreeMap<Arc<str>, QueueSpec>,
+    pub queues: BTreeMap<Name, QueueSpec>,
     /// Producers are requesters: each sets `reply_to` to its own reply queue and consumes it.
     pub requesters: bool,
 }
@@ -297,8 +298,8 @@ impl Topology {
     /// The queues where a copy that entered `queue` may be consumed: the
     /// queue itself and every queue its dead letters reach, transitively.
     #[must_use]
-    pub fn sinks(&self, queue: &str) -> Vec<Arc<str>> {
-        let mut found: Vec<Arc<str>> = vec![queue.into()];
+    pub fn sinks(&self, queue: &str) -> Vec<Name> {
+        let mut found: Vec<Name> = vec![queue.into()];
         let mut next = 0;
         while let Some(current) = found.get(next).cloned() {
             next += 1;

@@ -22,8 +22,8 @@ pub fn enqueued(lsn: u64, body_bytes: usize) -> Record {
     };
     let message = Message {
         id: MessageId(lsn),
-        exchange: Arc::from("orders"),
-        routing_key: Arc::from("orders.new"),
+        exchange: "orders".into(),
+        routing_key: "orders.new".into(),
         properties: Arc::new(properties),
         body: body.into(),
     };
