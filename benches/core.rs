@@ -4,9 +4,9 @@
 //! `cargo bench --bench core`. Figures and the core/floor ratio go into
 //! reports/bench-core.md.
 
-use brokerlab_core::Name;
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::routing::TopicRouter;
+use brokerlab_core::Name;
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
     Properties, Reply,

@@ -5,8 +5,8 @@
 //! are a ring indexed by `tag - first_tag`: settling is O(1), and settling with
 //! `multiple` walks the front of the ring.
 
-use crate::message::Name;
 use crate::arena::Id;
+use crate::message::Name;
 use crate::message::Properties;
 use crate::protocol::{ChannelId, ConnectionId};
 use crate::queue::Entry;
@@ -193,6 +193,22 @@ impl Channel {
     fn slot(&self, tag: u64) -> Option<&Unacked> {
         let index = tag.checked_sub(self.first_tag)?;
         self.deliveries.get(usize::try_from(index).ok()?)?.as_ref()
+    }
+
+    /// The first outstanding delivery's tag from `from` up to and including `upto`.
+    pub(crate) fn next_outstanding(&self, from: u64, upto: u64) -> Option<u64> {
+        let start = from.max(self.first_tag);
+        let skip = usize::try_from(start - self.first_tag).ok()?;
+        if skip >= self.deliveries.len() {
+            return None;
+        }
+        (start..=upto)
+            .zip(self.deliveries.range(skip..))
+            .find(|(_, slot)| {
+                slot.as_ref()
+                    .is_some_and(|unacked| unacked.pending.is_none())
+            })
+            .map(|(tag, _)| tag)
     }
 
     /// Tags of the outstanding deliveries up to and including `upto` (all of them for `u64::MAX`).

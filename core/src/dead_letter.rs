@@ -14,9 +14,9 @@
 //! loop since then was automatic (no `rejected` in it), so expiry and
 //! length-limit loops end while reject-and-retry loops keep working.
 
-use crate::message::Name;
 use crate::field::{FieldTable, FieldValue};
 use crate::message::Message;
+use crate::message::Name;
 use crate::protocol::DeadLetterReason;
 use crate::time::Instant;
 use std::sync::Arc;
@@ -47,7 +47,9 @@ pub fn dead_letter(
     Message {
         id: message.id,
         exchange: dead_letter_exchange.clone(),
-        routing_key: dead_letter_routing_key.unwrap_or(&message.routing_key).clone(),
+        routing_key: dead_letter_routing_key
+            .unwrap_or(&message.routing_key)
+            .clone(),
         properties: Arc::new(properties),
         body: message.body.clone(),
     }

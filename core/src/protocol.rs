@@ -4,8 +4,8 @@
 //! Commands are protocol-neutral: they carry what AMQP 0-9-1 methods carry but
 //! no frame layout, so another front end can drive the same core.
 
-use crate::message::Name;
 use crate::field::FieldTable;
+use crate::message::Name;
 use crate::message::{Message, MessageId, Properties};
 use bytes::Bytes;
 use std::fmt;

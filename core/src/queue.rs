@@ -6,11 +6,11 @@
 //! by sequence number, which is what makes "requeue keeps publish order" a
 //! binary search rather than a scan.
 
-use crate::message::Name;
 use crate::arena::Id;
 use crate::args::QueueArgs;
 use crate::field::FieldTable;
 use crate::message::Message;
+use crate::message::Name;
 use crate::protocol::ConnectionId;
 use crate::time::Instant;
 use std::collections::VecDeque;

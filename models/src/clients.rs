@@ -8,11 +8,11 @@
 //! it was published on and its number, 1 to N, so checkers can follow it
 //! end to end without the broker's internal ids.
 
-use brokerlab_core::Name;
 use crate::actors::Node;
 use crate::network::{ClientSequencing, Turn};
 use crate::shared::Shared;
 use crate::wire::{Choice, Frame, Msg, Session, Settle, Timer};
+use brokerlab_core::Name;
 use brokerlab_core::{ChannelId, Command, FieldTable, Properties, Reply};
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Id, Out};

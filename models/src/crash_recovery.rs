@@ -21,13 +21,13 @@
 //! `crash-recovered` must be reachable: the broker comes back from a crash
 //! and the work is finished after it.
 
-use brokerlab_core::Name;
 use crate::actors::Node;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::properties::{self, BrokerModel, History, Settings};
 use crate::work_queue::declare_durable;
 use brokerlab_core::Mutant;
+use brokerlab_core::Name;
 use stateright::actor::Network;
 use stateright::Expectation;
 

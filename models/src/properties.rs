@@ -8,12 +8,12 @@
 //! which asks the broker for its queue contents through `Broker::snapshot`,
 //! the same public view a store compacts the log with.
 
-use brokerlab_core::Name;
 use crate::actors::{Node, NodeState};
 use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKER};
 use crate::network::Turn;
 use crate::wire::{Choice, Frame, Msg, Session, Timer};
 use brokerlab_core::record::Change;
+use brokerlab_core::Name;
 use brokerlab_core::{Command, ConnectionId, Reply};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network};
 use stateright::{Expectation, Rewrite, RewritePlan};

@@ -29,12 +29,12 @@
 //! nothing fails. Consumers are interchangeable, so the checker may explore
 //! one state per class of consumer renamings (`symmetry`, with DFS).
 
-use brokerlab_core::Name;
 use crate::actors::base_model;
 use crate::broker_actor::BrokerActor;
 use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings};
+use brokerlab_core::Name;
 use brokerlab_core::{Command, FieldTable, Mutant};
 use stateright::Expectation;
 

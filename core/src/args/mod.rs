@@ -14,8 +14,8 @@
 
 mod erlang;
 
-use crate::message::Name;
 use crate::field::{FieldTable, FieldValue};
+use crate::message::Name;
 
 use erlang::{bare_value, erlang_string, same_erlang_term, typed_value};
 

@@ -2,7 +2,6 @@
 //! prefetch, basic.get, acknowledgements and requeue, recover, confirms and
 //! transactions.
 
-use crate::message::Name;
 use super::entities::count_u32;
 use super::{Broker, Fault};
 use crate::arena::Id;
@@ -10,6 +9,7 @@ use crate::channel::{Consumer, Settle, Unacked};
 use crate::config::Mutant;
 use crate::field::FieldValue;
 use crate::message::Message;
+use crate::message::Name;
 use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
 use crate::queue::Entry;
 use std::sync::Arc;
@@ -340,9 +340,16 @@ impl Broker {
 
     /// Runs each queue once, in id order.
     pub(super) fn run_queues(&mut self, mut queues: Vec<Id>) {
-        queues.sort_unstable();
-        queues.dedup();
-        for queue in queues {
+        self.run_touched_queues(&mut queues);
+    }
+
+    /// Runs each queue once, in id order, and leaves `queues` empty.
+    fn run_touched_queues(&mut self, queues: &mut Vec<Id>) {
+        if queues.len() > 1 {
+            queues.sort_unstable();
+            queues.dedup();
+        }
+        for queue in queues.drain(..) {
             self.run_queue(queue);
         }
     }
@@ -371,30 +378,43 @@ impl Broker {
         settle: Settle,
     ) -> Result<(), Fault> {
         let state = &self.channels[channel];
-        let tags = if multiple && tag == 0 {
-            state.outstanding_upto(u64::MAX)
+        let upto = if multiple && tag == 0 {
+            u64::MAX
         } else if !state.is_outstanding(tag) {
             return Err(Fault::new(
                 ReplyCode::PreconditionFailed,
                 format!("unknown delivery tag {tag}"),
             ));
-        } else if multiple {
-            state.outstanding_upto(tag)
         } else {
-            vec![tag]
+            tag
         };
+        let first = if multiple { 0 } else { tag };
         if self.channels[channel].tx.is_some() {
-            for tag in tags {
-                self.channels[channel].mark_pending(tag, settle);
+            for tag in self.channels[channel].outstanding_upto(upto) {
+                if tag >= first {
+                    self.channels[channel].mark_pending(tag, settle);
+                }
             }
             return Ok(());
         }
-        let mut touched = self.queues_consumed_by(channel);
-        for tag in tags {
+        // The consumers' queues may deliver again once their deliveries
+        // are settled; so may a queue a delivery went back to.
+        let mut touched = std::mem::take(&mut self.touched_scratch);
+        touched.extend(
+            self.channels[channel]
+                .consumers
+                .values()
+                .map(|&consumer| self.consumers[consumer].queue),
+        );
+        let mut next = first;
+        // Settling never adds a delivery to the channel, so the walk ends.
+        while let Some(tag) = self.channels[channel].next_outstanding(next, upto) {
             touched.extend(self.settle_one(channel, tag, settle));
+            next = tag + 1;
         }
         self.disarm_consumer_timeout(channel);
-        self.run_queues(touched);
+        self.run_touched_queues(&mut touched);
+        self.touched_scratch = touched;
         Ok(())
     }
 

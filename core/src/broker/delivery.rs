@@ -1,7 +1,6 @@
 //! The message path into queues: publish, route, enqueue under the length
 //! limits, confirms and returns, and dead-lettering.
 
-use crate::message::Name;
 use super::durability::PendingConfirm;
 use super::entities::check_length;
 use super::{Broker, DeadLetter, Exchange, Fault};
@@ -10,8 +9,9 @@ use crate::args::{parse_expiration, Overflow};
 use crate::channel::PendingPublish;
 use crate::config::Mutant;
 use crate::dead_letter;
+use crate::message::Name;
 use crate::message::{Message, MessageId, Properties};
-use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
+use crate::protocol::{DeadLetterReason, DropReason, Event, ExchangeKind, Reply, ReplyCode};
 use crate::queue::Entry;
 use crate::record::Change;
 use crate::routing::Destination;
@@ -105,13 +105,9 @@ impl Broker {
     /// name is the same and the exchange still exists, else looked up (404).
     fn publish_exchange(&mut self, channel: Id, name: &Name) -> Result<Id, Fault> {
         if let Some((last, id)) = &self.channels[channel].last_exchange {
-            let same_name = last == name;
-            if same_name
-                && self
-                    .exchanges
-                    .get(*id)
-                    .is_some_and(|exchange| exchange.name == *last)
-            {
+            // A live id names the exchange it was issued for: names never
+            // change, and a deleted exchange's id finds nothing.
+            if last == name && self.exchanges.get(*id).is_some() {
                 return Ok(*id);
             }
         }
@@ -159,17 +155,25 @@ impl Broker {
             body: pending.body,
         });
         let mut targets = std::mem::take(&mut self.target_scratch);
-        // Only the default exchange needs the vhost's queue names.
-        let queues =
-            (start == Start::Default).then(|| &self.vhosts[&*self.connections[&conn].vhost].queues);
-        route(
-            queues,
-            &self.exchanges,
-            &mut self.route_scratch,
-            start,
-            &message,
-            &mut targets,
-        );
+        if let Some(remembered) = self.route_memo.get(channel, start, &message.routing_key) {
+            targets.extend_from_slice(remembered);
+        } else {
+            // Only the default exchange needs the vhost's queue names.
+            let queues = (start == Start::Default)
+                .then(|| &self.vhosts[&*self.connections[&conn].vhost].queues);
+            let by_key_alone = route(
+                queues,
+                &self.exchanges,
+                &mut self.route_scratch,
+                start,
+                &message,
+                &mut targets,
+            );
+            if by_key_alone {
+                self.route_memo
+                    .remember(channel, start, &message.routing_key, &targets);
+            }
+        }
         let mut refused = false;
         let mut durable_lsn = None;
         // The last queue takes the broker's reference to the message and the
@@ -181,7 +185,9 @@ impl Broker {
             let copy = if index == last {
                 message.take().expect("the last queue takes the message")
             } else {
-                message.clone().expect("the message is kept until the last queue")
+                message
+                    .clone()
+                    .expect("the message is kept until the last queue")
             };
             match self.enqueue(queue, copy, pending.ttl_ms) {
                 Err(Refused) => refused = true,
@@ -500,7 +506,8 @@ impl Broker {
 /// The queues a message reaches from `start`, sorted and without duplicates,
 /// following exchange-to-exchange bindings (each exchange is visited once, so
 /// cycles end). `queues` names the vhost's queues, needed for the default
-/// exchange only; `scratch` is empty before and after.
+/// exchange only; `scratch` is empty before and after. Returns whether the
+/// routing key alone decided the route (no headers exchange was on the way).
 fn route(
     queues: Option<&BTreeMap<Name, Id>>,
     exchanges: &Arena<Exchange>,
@@ -508,18 +515,19 @@ fn route(
     start: Start,
     message: &Message,
     targets: &mut Vec<Id>,
-) {
+) -> bool {
     let start = match start {
         Start::Default => {
             // The default exchange: every queue is bound under its own name.
             let queues = queues.expect("the default exchange comes with its vhost's queues");
             targets.extend(queues.get(&*message.routing_key).copied());
-            return;
+            return true;
         }
-        Start::Nowhere => return,
+        Start::Nowhere => return true,
         Start::Exchange(start) => start,
     };
     let headers = message.properties.headers.as_ref();
+    let mut by_key_alone = exchanges[start].kind != ExchangeKind::Headers;
     exchanges[start]
         .bindings
         .route(&message.routing_key, headers, scratch);
@@ -533,6 +541,7 @@ fn route(
             {
                 visited.push(exchange);
                 if let Some(exchange) = exchanges.get(exchange) {
+                    by_key_alone &= exchange.kind != ExchangeKind::Headers;
                     exchange
                         .bindings
                         .route(&message.routing_key, headers, scratch);
@@ -546,6 +555,40 @@ fn route(
     if targets.len() > 1 {
         targets.sort_unstable();
         targets.dedup();
+    }
+    by_key_alone
+}
+
+/// The route of the last publish: the queues it reached from where it
+/// started on its channel, under its routing key. Publishers mostly repeat
+/// both, and this spares the lookups in the exchange's bindings. It is
+/// valid while no exchange, queue or binding comes or goes (the broker
+/// forgets it then) and only for routes that the routing key alone decides.
+#[derive(Debug, Default)]
+pub(super) struct RouteMemo {
+    /// The channel (which fixes the vhost), the start and the routing key.
+    key: Option<(Id, Start, Name)>,
+    /// The queues, sorted and without duplicates.
+    targets: Vec<Id>,
+}
+
+impl RouteMemo {
+    /// The remembered queues, if the last route had this channel, start and key.
+    fn get(&self, channel: Id, start: Start, routing_key: &Name) -> Option<&[Id]> {
+        let (last_channel, last_start, last_key) = self.key.as_ref()?;
+        (*last_channel == channel && *last_start == start && last_key == routing_key)
+            .then_some(self.targets.as_slice())
+    }
+
+    fn remember(&mut self, channel: Id, start: Start, routing_key: &Name, targets: &[Id]) {
+        self.key = Some((channel, start, routing_key.clone()));
+        self.targets.clear();
+        self.targets.extend_from_slice(targets);
+    }
+
+    /// Forgets the route: the topology changed.
+    pub(super) fn forget(&mut self) {
+        self.key = None;
     }
 }
 

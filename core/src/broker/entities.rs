@@ -1,11 +1,11 @@
 //! Exchanges, queues and bindings: declare, delete, bind, unbind, purge, and
 //! the access rules (reserved names, exclusive queues, equivalence) around them.
 
-use crate::message::Name;
 use super::{Broker, Exchange, Fault, SERVER_NAMED_QUEUE_PREFIX};
 use crate::arena::Id;
 use crate::args::QueueArgs;
 use crate::field::FieldTable;
+use crate::message::Name;
 use crate::protocol::{DropReason, Event, ExchangeKind, Reply, ReplyCode};
 use crate::queue::{Queue, Ready};
 use crate::record::{BindingEnd, Change};
@@ -72,6 +72,7 @@ impl Broker {
             bindings,
         };
         let id = self.exchanges.insert(exchange);
+        self.route_memo.forget();
         self.vhosts
             .get_mut(vhost)
             .expect("vhost exists")
@@ -231,6 +232,7 @@ impl Broker {
     /// Removes an exchange, the bindings from it, and the bindings to it from other exchanges.
     pub(super) fn delete_exchange(&mut self, vhost: &Name, id: Id) {
         let exchange = self.exchanges.remove(id).expect("exchange exists");
+        self.route_memo.forget();
         if exchange.durable {
             let (vhost, name) = (vhost.to_string(), exchange.name.to_string());
             self.persist(Change::ExchangeDeleted { vhost, name });
@@ -476,6 +478,7 @@ impl Broker {
             });
         }
         let id = self.queues.insert(queue);
+        self.route_memo.forget();
         self.vhosts
             .get_mut(&vhost)
             .expect("vhost exists")
@@ -549,6 +552,7 @@ impl Broker {
         arguments: &FieldTable,
         bind: bool,
     ) {
+        self.route_memo.forget();
         let exchange = &mut self.exchanges[source];
         let changed = if bind {
             exchange.bindings.add(destination, routing_key, arguments)
@@ -694,6 +698,7 @@ impl Broker {
         }
         self.disarm_queue_timers(id);
         let mut queue = self.queues.remove(id).expect("queue exists");
+        self.route_memo.forget();
         let entries = queue.ready.drain();
         for entry in &entries {
             let event = Event::Dropped {

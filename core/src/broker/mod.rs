@@ -11,12 +11,12 @@ mod flow;
 mod recovery;
 mod timers;
 
-use crate::message::Name;
 use crate::arena::{Arena, Id};
 use crate::channel::{Channel, Consumer};
 use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
 use crate::field::FieldTable;
 use crate::message::Message;
+use crate::message::Name;
 use crate::pool::MessagePool;
 use crate::protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
@@ -146,6 +146,8 @@ pub struct Broker {
     route_scratch: Vec<Destination>,
     /// Scratch space for routing targets; always empty between calls.
     target_scratch: Vec<Id>,
+    /// Scratch space for the queues a settle touched; always empty between calls.
+    touched_scratch: Vec<Id>,
     /// The lsn of the next record.
     next_lsn: u64,
     /// Changes gathered into one atomic record while a dead letter is moved.
@@ -163,6 +165,10 @@ pub struct Broker {
     /// The channel the last command named, found without the two map
     /// lookups: drivers hand over a connection's commands in runs.
     last_channel: Unobserved<Option<(ConnectionId, ChannelId, Id)>>,
+    /// The queues the last publish was routed to, for a publisher that
+    /// repeats its exchange and routing key; forgotten whenever an
+    /// exchange, a queue or a binding comes or goes.
+    route_memo: Unobserved<delivery::RouteMemo>,
 }
 
 /// The prefix of server-generated queue names, followed by a number.
@@ -209,6 +215,7 @@ impl Broker {
             next_generated_name: 1,
             route_scratch: Vec::new(),
             target_scratch: Vec::new(),
+            touched_scratch: Vec::new(),
             next_lsn: 1,
             atomic: None,
             synced_lsn: 0,
@@ -217,6 +224,7 @@ impl Broker {
             dropped: BTreeMap::new(),
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
+            route_memo: Unobserved::default(),
         };
         for vhost in broker.config.vhosts.clone() {
             let vhost: Name = vhost.into();
@@ -338,12 +346,7 @@ impl Broker {
     /// has declared nothing. Drivers use it for access control before they
     /// hand the command over (see `Input::Refused`).
     #[must_use]
-    pub fn queue_named(
-        &self,
-        conn: ConnectionId,
-        channel: ChannelId,
-        queue: &str,
-    ) -> Option<Name> {
+    pub fn queue_named(&self, conn: ConnectionId, channel: ChannelId, queue: &str) -> Option<Name> {
         let channel = *self.channel_index.get(&(conn, channel))?;
         self.resolve_queue_name(channel, queue).ok()
     }

@@ -300,6 +300,7 @@ fn install_binding(
     let Some(destination) = destination else {
         return;
     };
+    broker.route_memo.forget();
     let exchange = &mut broker.exchanges[source];
     if crate::routing::Bindings::validate_arguments(exchange.kind, arguments).is_ok() {
         exchange.bindings.add(destination, routing_key, arguments);

@@ -8,8 +8,8 @@
 //! the stamp in its body). A crash may make the broker reuse an id whose
 //! message it lost, so the latest tie wins.
 
-use brokerlab_core::Name;
 use crate::history::Entry;
+use brokerlab_core::Name;
 use brokerlab_core::{ChannelId, ConnectionId, Event, MessageId};
 use std::collections::BTreeMap;
 use std::sync::Arc;

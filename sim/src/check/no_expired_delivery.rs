@@ -8,12 +8,12 @@
 //! its expiration (RabbitMQ strips it). A crash does not reset anything: the
 //! broker recovers each message's expiry time from its log.
 
-use brokerlab_core::Name;
 use super::attempts::Attempts;
 use super::Violation;
 use crate::history::{Entry, History};
 use crate::plan::{Millis, MS};
 use crate::workload::Topology;
+use brokerlab_core::Name;
 use brokerlab_core::{Event, MessageId};
 use std::collections::{BTreeMap, BTreeSet};
 

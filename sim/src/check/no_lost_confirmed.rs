@@ -12,12 +12,12 @@
 //! an expired or rejected message consumed from its dead-letter queue was
 //! not lost).
 
-use brokerlab_core::Name;
 use super::attempts::Attempts;
 use super::Violation;
 use crate::history::{Entry, History, Stamp};
 use crate::workload::Topology;
 use brokerlab_core::Event;
+use brokerlab_core::Name;
 use std::collections::BTreeMap;
 
 /// The checker's name.

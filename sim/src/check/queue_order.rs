@@ -11,11 +11,11 @@
 //! recovers is not in the history, so only messages enqueued since the last
 //! restart are judged.
 
-use brokerlab_core::Name;
 use super::attempts::Attempts;
 use super::Violation;
 use crate::history::{Entry, History};
 use crate::workload::Topology;
+use brokerlab_core::Name;
 use brokerlab_core::{Event, MessageId};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};

@@ -17,10 +17,10 @@
 //! drops, the deliveries it held go back to the queue on the broker's side,
 //! and it reconnects.
 
-use brokerlab_core::Name;
 use super::{Context, Outbox, CHANNEL};
 use crate::history::{Deaths, Entry, Settle, Stamp};
 use crate::plan::Span;
+use brokerlab_core::Name;
 use brokerlab_core::{ChannelId, Command, ConnectionId, Properties, Reply};
 use std::collections::BTreeMap;
 use std::sync::Arc;

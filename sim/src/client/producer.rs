@@ -16,11 +16,11 @@
 //! (a request published twice, or redelivered to a responder) are acked and
 //! otherwise ignored.
 
-use brokerlab_core::Name;
 use super::{Context, Outbox, CHANNEL};
 use crate::history::{Entry, Settle, Stamp};
 use crate::plan::Span;
 use crate::workload::Target;
+use brokerlab_core::Name;
 use brokerlab_core::{ChannelId, Command, ConnectionId, Message, Properties, Reply};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;

@@ -20,9 +20,9 @@ pub mod topic;
 pub mod ttl;
 pub mod work_queue;
 
-use brokerlab_core::Name;
 use crate::client::{Client, Consumer, ConsumerSpec, Producer, ProducerSpec};
 use crate::plan::WorkloadParams;
+use brokerlab_core::Name;
 use brokerlab_core::{Command, FieldTable, FieldValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
