@@ -42,8 +42,10 @@ impl Settle {
 pub(crate) struct Unacked {
     /// The queue it came from (possibly deleted since).
     pub(crate) queue: Id,
-    /// The queue's name, for events after the queue is gone.
-    pub(crate) queue_name: Name,
+    /// The queue's name once the queue is deleted, for the events that
+    /// settle the delivery then; while the queue lives it has the name
+    /// (`Broker::unacked_queue_name`), and a delivery does not copy it.
+    pub(crate) queue_gone: Option<Box<Name>>,
     /// The queue entry, to requeue it where it was.
     pub(crate) entry: Entry,
     /// The consumer it went to (`None` for basic.get).
@@ -234,7 +236,14 @@ impl Channel {
     /// Removes an unacknowledged delivery, trimming settled tags off the front.
     pub(crate) fn take(&mut self, tag: u64) -> Unacked {
         let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
-        let unacked = self.deliveries[index].take().expect("tag is outstanding");
+        // Settled in order, as most are, the oldest leaves the ring at once.
+        let unacked = if index == 0 {
+            self.first_tag += 1;
+            self.deliveries.pop_front().flatten()
+        } else {
+            self.deliveries[index].take()
+        };
+        let unacked = unacked.expect("tag is outstanding");
         if unacked.consumer.is_some() {
             self.unacked_count -= 1;
         }
@@ -272,6 +281,11 @@ impl Channel {
     /// Every unacknowledged delivery, oldest first.
     pub(crate) fn unacked(&self) -> impl Iterator<Item = &Unacked> {
         self.deliveries.iter().flatten()
+    }
+
+    /// Every unacknowledged delivery, mutably.
+    pub(crate) fn unacked_mut(&mut self) -> impl Iterator<Item = &mut Unacked> {
+        self.deliveries.iter_mut().flatten()
     }
 
     /// The oldest unacknowledged delivery's time.

@@ -187,12 +187,18 @@ impl Broker {
             let active = *state.consumers.first()?;
             return self.has_room(active).then_some(active);
         }
+        // Round-robin from the cursor, wrapping by comparison: a division
+        // per delivery costs more than the rest of this lookup.
         let count = state.consumers.len();
-        for offset in 0..count {
-            let index = (state.cursor + offset) % count;
+        let mut index = state.cursor;
+        for _ in 0..count {
+            if index >= count {
+                index = 0;
+            }
             let consumer = state.consumers[index];
+            index += 1;
             if self.has_room(consumer) {
-                self.queues[queue].cursor = (index + 1) % count;
+                self.queues[queue].cursor = if index == count { 0 } else { index };
                 return Some(consumer);
             }
         }
@@ -252,9 +258,7 @@ impl Broker {
         entry: Entry,
         no_ack: bool,
     ) -> Delivery {
-        let state = &self.queues[queue];
-        let (queue_name, counts_deliveries) =
-            (state.name.clone(), state.args.delivery_limit.is_some());
+        let counts_deliveries = self.queues[queue].args.delivery_limit.is_some();
         let mut message = outgoing(&entry, counts_deliveries);
         if self.is_mutant(Mutant::DlxDropsXDeath) {
             // The mutant loses the death history on the way out; the broker
@@ -273,7 +277,7 @@ impl Broker {
         }
         let unacked = (!no_ack).then(|| Unacked {
             queue,
-            queue_name: queue_name.clone(),
+            queue_gone: None,
             entry,
             consumer,
             delivered_at: self.now,
@@ -285,7 +289,7 @@ impl Broker {
         if self.events_on() {
             self.event(Event::Delivered {
                 message: id,
-                queue: queue_name,
+                queue: self.queues[queue].name.clone(),
                 conn,
                 channel: number,
                 delivery_tag: tag,
@@ -433,7 +437,7 @@ impl Broker {
                 if self.events_on() {
                     self.event(Event::Acked {
                         message: unacked.entry.message.id,
-                        queue: unacked.queue_name,
+                        queue: self.unacked_queue_name(&unacked),
                     });
                 }
                 self.message_pool.recycle(unacked.entry.message);
@@ -455,8 +459,16 @@ impl Broker {
         }
     }
 
+    /// The name of the queue an unacknowledged delivery came from.
+    pub(super) fn unacked_queue_name(&self, unacked: &Unacked) -> Name {
+        match &unacked.queue_gone {
+            Some(name) => Name::clone(name),
+            None => self.queues[unacked.queue].name.clone(),
+        }
+    }
+
     fn dropped_with_queue(&mut self, unacked: &Unacked) {
-        let queue = Some(unacked.queue_name.clone());
+        let queue = Some(self.unacked_queue_name(unacked));
         self.event(Event::Dropped {
             message: unacked.entry.message.id,
             queue,

@@ -699,6 +699,12 @@ impl Broker {
         self.disarm_queue_timers(id);
         let mut queue = self.queues.remove(id).expect("queue exists");
         self.route_memo.forget();
+        // Its deliveries still unacknowledged keep its name for their events.
+        for channel in self.channels.values_mut() {
+            for unacked in channel.unacked_mut().filter(|unacked| unacked.queue == id) {
+                unacked.queue_gone = Some(Box::new(queue.name.clone()));
+            }
+        }
         let entries = queue.ready.drain();
         for entry in &entries {
             let event = Event::Dropped {
