@@ -68,6 +68,7 @@ impl<T> Arena<T> {
 
     /// The value, if the id is still live.
     #[must_use]
+    #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
         let slot = self.slots.get(id.index as usize)?;
         (slot.generation == id.generation)
@@ -92,6 +93,7 @@ impl<T> Arena<T> {
     }
 
     /// The value, mutably, if the id is still live.
+    #[inline]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         let slot = self.slots.get_mut(id.index as usize)?;
         (slot.generation == id.generation)
@@ -102,12 +104,14 @@ impl<T> Arena<T> {
 
 impl<T> std::ops::Index<Id> for Arena<T> {
     type Output = T;
+    #[inline]
     fn index(&self, id: Id) -> &T {
         self.get(id).expect("arena id is live")
     }
 }
 
 impl<T> std::ops::IndexMut<Id> for Arena<T> {
+    #[inline]
     fn index_mut(&mut self, id: Id) -> &mut T {
         self.get_mut(id).expect("arena id is live")
     }

@@ -10,7 +10,7 @@ use crate::config::Mutant;
 use crate::field::FieldValue;
 use crate::message::Message;
 use crate::message::Name;
-use crate::protocol::{DeadLetterReason, DropReason, Event, Reply, ReplyCode};
+use crate::protocol::{DeadLetterReason, DropReason, Event, Output, Reply, ReplyCode};
 use crate::queue::Entry;
 use std::sync::Arc;
 
@@ -244,7 +244,11 @@ impl Broker {
             redelivered: delivery.redelivered,
             message: delivery.message,
         };
-        self.reply(channel, reply);
+        self.outputs.push_back(Output::Reply {
+            conn: delivery.conn,
+            channel: delivery.number,
+            reply,
+        });
         self.finish_hand_out(channel, delivery.id, queue, no_ack);
     }
 
@@ -301,6 +305,8 @@ impl Broker {
             tag,
             redelivered,
             message,
+            conn,
+            number,
         }
     }
 
@@ -612,6 +618,9 @@ struct Delivery {
     tag: u64,
     redelivered: bool,
     message: Arc<Message>,
+    /// The channel's connection and number, where the reply goes.
+    conn: crate::protocol::ConnectionId,
+    number: crate::protocol::ChannelId,
 }
 
 /// The message as a consumer receives it: as stored, except that a queue with

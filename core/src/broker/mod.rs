@@ -288,6 +288,7 @@ impl Broker {
 
     /// The next thing the driver must do, in order; `None` when there is nothing left.
     #[must_use]
+    #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
