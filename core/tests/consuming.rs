@@ -970,6 +970,35 @@ fn settling_after_the_queue_was_deleted_is_silent() {
 }
 
 #[test]
+fn settling_after_the_queue_was_deleted_names_the_queue_in_its_events() {
+    for verb in [Verb::Ack, Verb::NackRequeue] {
+        let mut broker = with_queue("q");
+        publish_all(&mut broker, "q", &["a"]);
+        broker.connect(2);
+        broker.consume(2, 1, "q", "c", false).assert_ok();
+        let delete = Command::QueueDelete {
+            queue: "q".into(),
+            if_unused: false,
+            if_empty: false,
+        };
+        broker.send(1, 1, delete).assert_ok();
+        let step = broker.send(2, 1, verb.command(1, false));
+        let expected = match verb {
+            Verb::Ack => Event::Acked {
+                message: MessageId(1),
+                queue: "q".into(),
+            },
+            _ => Event::Dropped {
+                message: MessageId(1),
+                queue: Some("q".into()),
+                reason: DropReason::QueueDeleted,
+            },
+        };
+        assert_eq!(step.events(), vec![expected], "{verb:?}");
+    }
+}
+
+#[test]
 fn requeue_after_the_queue_was_redeclared_does_not_reach_the_new_queue() {
     let mut broker = with_queue("q");
     publish_all(&mut broker, "q", &["old"]);

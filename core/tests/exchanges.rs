@@ -1546,3 +1546,156 @@ fn the_topic_router_alone_matches_as_a_topic_exchange_does() {
         assert_eq!(out, expected, "{key}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// A publisher's repeated route. The broker remembers the queues the last
+// publish reached (`RouteMemo`); each test publishes the same exchange and
+// routing key on the same channel before and after a change of topology,
+// and the second route must see the change.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn repeated_route_reaches_a_queue_bound_since() {
+    let mut broker = broker_with_queues(&["q1", "q2"]);
+    broker
+        .send(1, 1, bind("q1", "amq.direct", "k", FieldTable::new()))
+        .assert_ok();
+    for _ in 0..2 {
+        assert_eq!(
+            enqueued_count(&broker.publish(1, 1, "amq.direct", "k", "m")),
+            1
+        );
+    }
+    broker
+        .send(1, 1, bind("q2", "amq.direct", "k", FieldTable::new()))
+        .assert_ok();
+    assert_eq!(
+        enqueued_count(&broker.publish(1, 1, "amq.direct", "k", "m")),
+        2
+    );
+}
+
+#[test]
+fn repeated_route_leaves_out_a_queue_unbound_since() {
+    let mut broker = broker_with_queues(&["q1", "q2"]);
+    for queue in ["q1", "q2"] {
+        broker
+            .send(1, 1, bind(queue, "amq.direct", "k", FieldTable::new()))
+            .assert_ok();
+    }
+    assert_eq!(
+        enqueued_count(&broker.publish(1, 1, "amq.direct", "k", "m")),
+        2
+    );
+    broker
+        .send(
+            1,
+            1,
+            queue_unbind("q2", "amq.direct", "k", FieldTable::new()),
+        )
+        .assert_ok();
+    assert_eq!(
+        enqueued_count(&broker.publish(1, 1, "amq.direct", "k", "m")),
+        1
+    );
+    assert_eq!(broker.drain("q1").len(), 2);
+    assert_eq!(broker.drain("q2").len(), 1);
+}
+
+#[test]
+fn repeated_route_to_a_deleted_queue_is_unroutable_and_reaches_its_successor() {
+    let mut broker = broker_with_queues(&["q"]);
+    assert_eq!(enqueued_count(&broker.publish(1, 1, "", "q", "first")), 1);
+    let delete = Command::QueueDelete {
+        queue: "q".into(),
+        if_unused: false,
+        if_empty: false,
+    };
+    broker.send(1, 1, delete).assert_ok();
+    let step = broker.publish(1, 1, "", "q", "lost");
+    step.assert_ok();
+    assert_eq!(enqueued_count(&step), 0, "{step:#?}");
+    assert!(step.events().iter().any(|event| matches!(
+        event,
+        Event::Dropped {
+            reason: brokerlab_core::DropReason::Unroutable,
+            ..
+        }
+    )));
+    broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+    assert_eq!(enqueued_count(&broker.publish(1, 1, "", "q", "second")), 1);
+    assert_eq!(broker.drain("q"), vec!["second"]);
+}
+
+#[test]
+fn repeated_route_follows_exchange_to_exchange_bindings_as_they_change() {
+    let mut broker = broker_with_queues(&["q"]);
+    broker
+        .send(
+            1,
+            1,
+            exchange_declare_with("inner", "fanout", false, false, false, false),
+        )
+        .assert_ok();
+    broker
+        .send(1, 1, bind("q", "inner", "", FieldTable::new()))
+        .assert_ok();
+    assert_eq!(
+        enqueued_count(&broker.publish(1, 1, "amq.direct", "k", "m")),
+        0
+    );
+    broker
+        .send(1, 1, exchange_bind("inner", "amq.direct", "k"))
+        .assert_ok();
+    assert_eq!(
+        enqueued_count(&broker.publish(1, 1, "amq.direct", "k", "m")),
+        1
+    );
+    broker
+        .send(1, 1, exchange_delete("inner", false))
+        .assert_ok();
+    assert_eq!(
+        enqueued_count(&broker.publish(1, 1, "amq.direct", "k", "m")),
+        0
+    );
+}
+
+#[test]
+fn repeated_route_through_a_headers_exchange_is_decided_by_each_message() {
+    let mut broker = broker_with_queues(&["q"]);
+    let arguments = table(&[("x-match", string("all")), ("a", int(1))]);
+    broker
+        .send(1, 1, bind("q", "amq.headers", "", arguments))
+        .assert_ok();
+    let matching = with_headers(table(&[("a", int(1))]));
+    let other = with_headers(table(&[("a", int(2))]));
+    let routed = broker.publish_with(1, 1, "amq.headers", "", "yes", matching);
+    assert_eq!(enqueued_count(&routed), 1);
+    let routed = broker.publish_with(1, 1, "amq.headers", "", "no", other);
+    assert_eq!(
+        enqueued_count(&routed),
+        0,
+        "same exchange and key, other headers"
+    );
+}
+
+#[test]
+fn repeated_routing_key_on_another_exchange_or_channel_routes_afresh() {
+    let mut broker = broker_with_queues(&["q1", "q2"]);
+    broker
+        .send(1, 1, bind("q1", "amq.direct", "k", FieldTable::new()))
+        .assert_ok();
+    broker
+        .send(1, 1, bind("q2", "amq.topic", "k", FieldTable::new()))
+        .assert_ok();
+    broker.open(1, 2);
+    for _ in 0..2 {
+        broker
+            .publish(1, 1, "amq.direct", "k", "direct")
+            .assert_ok();
+        broker.publish(1, 1, "amq.topic", "k", "topic").assert_ok();
+        broker.publish(1, 2, "", "k", "default").assert_ok();
+    }
+    assert_eq!(broker.drain("q1"), vec!["direct", "direct"]);
+    assert_eq!(broker.drain("q2"), vec!["topic", "topic"]);
+}
