@@ -65,6 +65,13 @@ fn recover(
 ) -> Result<(Broker, LogHandle, LogInbox), StoreError> {
     let records = store.recover()?;
     let recovered = records.len();
+    // The server's one use of the broker's events is its trace log: unless a
+    // subscriber wants them, the broker does not build them (four events per
+    // message were a fifth of the core's work, reports/bench-core.md).
+    let config = Config {
+        events: config.events && tracing::enabled!(tracing::Level::TRACE),
+        ..config
+    };
     let broker = Broker::recover(config, records);
     // Compacting at start keeps the log's size following the live data
     // across restarts, at the cost of one rewrite per start.
