@@ -805,7 +805,13 @@ pub enum Event {
 }
 
 /// Everything the broker asks its driver to do.
+///
+/// Its tag is a whole word so that its payload starts 8-byte aligned: with
+/// a two-byte tag the payload started at offset 2, and every output moved
+/// out of the queue was copied in overlapping pieces that stalled the
+/// driver's loop on store forwarding (a tenth of the message path's time).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
 pub enum Output {
     /// Send a reply to a client.
     Reply {

@@ -290,16 +290,14 @@ impl Broker {
         let state = &mut self.channels[channel];
         let tag = state.record_delivery(unacked);
         let (conn, number) = (state.conn, state.number);
-        if self.events_on() {
-            self.event(Event::Delivered {
-                message: id,
-                queue: self.queues[queue].name.clone(),
-                conn,
-                channel: number,
-                delivery_tag: tag,
-                redelivered,
-            });
-        }
+        self.emit(|broker| Event::Delivered {
+            message: id,
+            queue: broker.queues[queue].name.clone(),
+            conn,
+            channel: number,
+            delivery_tag: tag,
+            redelivered,
+        });
         Delivery {
             id,
             tag,
@@ -318,10 +316,10 @@ impl Broker {
         no_ack: bool,
     ) {
         if no_ack {
-            if self.events_on() {
-                let queue = self.queues[queue].name.clone();
-                self.event(Event::Acked { message: id, queue });
-            }
+            self.emit(|broker| Event::Acked {
+                message: id,
+                queue: broker.queues[queue].name.clone(),
+            });
         } else {
             self.arm_consumer_timeout(channel);
         }
@@ -440,12 +438,10 @@ impl Broker {
         match settle {
             Settle::Ack => {
                 self.log_settled(&unacked);
-                if self.events_on() {
-                    self.event(Event::Acked {
-                        message: unacked.entry.message.id,
-                        queue: self.unacked_queue_name(&unacked),
-                    });
-                }
+                self.emit(|broker| Event::Acked {
+                    message: unacked.entry.message.id,
+                    queue: broker.unacked_queue_name(&unacked),
+                });
                 self.message_pool.recycle(unacked.entry.message);
                 None
             }

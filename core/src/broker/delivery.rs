@@ -139,14 +139,12 @@ impl Broker {
             state.next_confirm_seq = Some(seq + 1);
         }
         let (conn, number) = (state.conn, state.number);
-        if self.events_on() {
-            self.event(Event::Published {
-                message: id,
-                conn,
-                channel: number,
-                confirm_seq,
-            });
-        }
+        self.emit(|_| Event::Published {
+            message: id,
+            conn,
+            channel: number,
+            confirm_seq,
+        });
         let message = self.message_pool.allocate(Message {
             id,
             exchange: pending.exchange,
@@ -294,13 +292,10 @@ impl Broker {
         };
         queue.next_seq += 1;
         let was_empty = queue.ready.is_empty();
-        if self.config.events {
-            let name = queue.name.clone();
-            self.event(Event::Enqueued {
-                message: entry.message.id,
-                queue: name,
-            });
-        }
+        self.emit(|broker| Event::Enqueued {
+            message: entry.message.id,
+            queue: broker.queues[id].name.clone(),
+        });
         let lsn = self.log_enqueued(id, &entry);
         // A message that finds the queue empty and a consumer with room is
         // delivered at once, before its TTL is looked at: this is how a TTL of

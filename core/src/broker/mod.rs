@@ -316,9 +316,19 @@ impl Broker {
         }
     }
 
-    /// Whether events are emitted: the hot paths check it before building one.
-    fn events_on(&self) -> bool {
-        self.config.events
+    /// Emits the event `make` builds, if events are on; otherwise it is not
+    /// even built. For the message path's events: never `Dropped`, which
+    /// `event` counts.
+    #[inline(always)]
+    fn emit(&mut self, make: impl FnOnce(&Broker) -> Event) {
+        if self.config.events {
+            let event = make(self);
+            debug_assert!(
+                !matches!(event, Event::Dropped { .. }),
+                "drops are counted by `event`"
+            );
+            self.outputs.push_back(Output::Event(event));
+        }
     }
 
     /// How many messages were dropped for good for `reason` since the broker
