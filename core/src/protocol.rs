@@ -20,7 +20,11 @@ pub struct ConnectionId(pub u64);
 pub struct ChannelId(pub u16);
 
 /// Everything that can happen to the broker.
+///
+/// A word-sized tag, as `Output` has, keeps the payload 8-byte aligned, so
+/// that moving a command out of it copies whole words.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
 pub enum Input {
     /// A client connected and authenticated as `user` on `vhost`.
     Connect {
