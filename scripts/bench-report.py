@@ -127,8 +127,9 @@ def main():
             f"({ATOMICS_PER_MESSAGE / 2 * arc / core * 100:.0f}% of the message's time with events)",
             *[f"- {note.strip()}" for note in notes],
             *instruction_count(),
-            "- wall-clock figures on this shared VM move by 10-20% between runs (the floor too);",
-            "  compare hot-path changes by the instruction count, which does not.",
+            "- wall-clock figures on this shared VM move by 5-20% between runs (the floor too);",
+            "  instruction counts do not, but they miss atomic instructions and store-forwarding",
+            "  stalls: time a hot-path change as well (`perf record -e cpu-clock` on `publish_loop`).",
             "",
         ]
     if bench == "sim":
