@@ -182,8 +182,9 @@ impl Broker {
     /// The next consumer of the queue with room for a delivery, round-robin.
     pub(super) fn next_consumer(&mut self, queue: Id) -> Option<Id> {
         let state = &self.queues[queue];
-        if state.args.single_active_consumer {
-            // Only the earliest registered consumer receives; the next takes over when it goes.
+        if state.args.single_active_consumer || state.consumers.len() == 1 {
+            // Only the earliest registered consumer receives; the next takes
+            // over when it goes. A lone consumer is the same case.
             let active = *state.consumers.first()?;
             return self.has_room(active).then_some(active);
         }
@@ -205,6 +206,7 @@ impl Broker {
         None
     }
 
+    #[inline]
     fn has_room(&self, consumer: Id) -> bool {
         let consumer = &self.consumers[consumer];
         if consumer.no_ack || self.is_mutant(Mutant::IgnorePrefetch) {

@@ -103,6 +103,7 @@ impl Broker {
 
     /// The exchange a channel publishes to: the channel's last one when the
     /// name is the same and the exchange still exists, else looked up (404).
+    #[inline]
     fn publish_exchange(&mut self, channel: Id, name: &Name) -> Result<Id, Fault> {
         if let Some((last, id)) = &self.channels[channel].last_exchange {
             // A live id names the exchange it was issued for: names never
@@ -569,6 +570,7 @@ pub(super) struct RouteMemo {
 
 impl RouteMemo {
     /// The remembered queues, if the last route had this channel, start and key.
+    #[inline]
     fn get(&self, channel: Id, start: Start, routing_key: &Name) -> Option<&[Id]> {
         let (last_channel, last_start, last_key) = self.key.as_ref()?;
         (*last_channel == channel && *last_start == start && last_key == routing_key)

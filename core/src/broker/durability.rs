@@ -95,10 +95,15 @@ impl Broker {
     }
 
     /// Logs that a logged entry left queue `id` for good (if the queue still exists).
+    #[inline]
     pub(super) fn log_removed(&mut self, id: Id, entry: &Entry) {
-        if !entry.logged {
-            return;
+        if entry.logged {
+            self.log_removed_entry(id, entry);
         }
+    }
+
+    /// `log_removed` for a logged entry, out of the hot path's line.
+    fn log_removed_entry(&mut self, id: Id, entry: &Entry) {
         if let Some(queue) = self.queues.get(id) {
             let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
             self.persist(Change::Removed {
@@ -110,6 +115,7 @@ impl Broker {
     }
 
     /// Logs the removal of an unacknowledged delivery's entry.
+    #[inline]
     pub(super) fn log_settled(&mut self, unacked: &Unacked) {
         self.log_removed(unacked.queue, &unacked.entry);
     }
