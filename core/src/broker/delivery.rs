@@ -176,8 +176,8 @@ impl Broker {
         let mut refused = false;
         let mut durable_lsn = None;
         // The last queue takes the broker's reference to the message and the
-        // others a copy of it: every reference count change costs an atomic
-        // instruction, and the path has few instructions slower.
+        // others a copy of it: every change of a reference count is an atomic
+        // instruction, and few instructions on this path cost more.
         let mut message = Some(message);
         let last = targets.len().saturating_sub(1);
         for (index, &queue) in targets.iter().enumerate() {
