@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 mod support;
 
-use support::{Words, PLAIN};
+use support::{transient_publish, Words};
 
 /// Messages per measured iteration.
 const MESSAGES: u64 = 10_000;
@@ -214,18 +214,6 @@ fn topic_setup() -> (Broker, Vec<Name>) {
     drain(&mut broker);
     let keys = (0..TOPIC_KEYS).map(|_| words.key().into()).collect();
     (broker, keys)
-}
-
-/// A transient publish without confirms, as both message benches send it.
-fn transient_publish(exchange: &Name, key: &Name, body: &Bytes) -> Command {
-    Command::BasicPublish {
-        exchange: exchange.clone(),
-        routing_key: key.clone(),
-        mandatory: false,
-        immediate: false,
-        properties: PLAIN.clone(),
-        body: body.clone(),
-    }
 }
 
 fn publish_keys(broker: &mut Broker, exchange: &Name, keys: &[Name], body: &Bytes) -> u64 {

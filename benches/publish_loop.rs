@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 mod support;
 
-use support::{Words, PLAIN};
+use support::{transient_publish, Words};
 
 fn command(broker: &mut Broker, conn: u64, command: Command) {
     let input = Input::Command {
@@ -139,15 +139,7 @@ fn topic(messages: u64) {
     let mut delivered = 0;
     let publishes = usize::try_from(messages).expect("a message count fits in usize");
     for key in keys.iter().cycle().take(publishes) {
-        let publish = Command::BasicPublish {
-            exchange: exchange.clone(),
-            routing_key: key.clone(),
-            mandatory: false,
-            immediate: false,
-            properties: PLAIN.clone(),
-            body: body.clone(),
-        };
-        command(&mut broker, 1, publish);
+        command(&mut broker, 1, transient_publish(&exchange, key, &body));
         delivered += drain(&mut broker);
     }
     assert!(delivered > 0, "some keys match");
@@ -170,15 +162,7 @@ fn main() {
     let body = Bytes::from_static(&[7; 16]);
     let (mut delivered, mut acked) = (0, 0);
     for _ in 0..messages {
-        let publish = Command::BasicPublish {
-            exchange: exchange.clone(),
-            routing_key: key.clone(),
-            mandatory: false,
-            immediate: false,
-            properties: PLAIN.clone(),
-            body: body.clone(),
-        };
-        command(&mut broker, 1, publish);
+        command(&mut broker, 1, transient_publish(&exchange, &key, &body));
         delivered += drain(&mut broker);
         if delivered - acked >= 100 {
             command(
