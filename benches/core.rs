@@ -7,6 +7,7 @@
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::routing::TopicRouter;
 use brokerlab_core::Name;
+use brokerlab_core::SharedMessage;
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
     Properties, Reply,
@@ -307,7 +308,7 @@ fn recovery_log() -> Vec<Record> {
             vhost: "/".into(),
             queue: "q".into(),
             seq,
-            message: Arc::new(message),
+            message: SharedMessage::new(message),
             expires_at: None,
             delivery_count: 0,
         };

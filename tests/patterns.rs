@@ -5,6 +5,7 @@
 //! Consumer groups and sagas, also in the seed document, are not tested here:
 //! they belong to the later work on streams and sagas.
 
+use brokerlab_core::SharedMessage;
 use brokerlab_core::{
     Broker, ChannelId, CloseScope, Command, Config, ConnectionId, Event, FieldTable, FieldValue,
     Input, Instant, Message, MessageId, Output, Properties, Reply, ReplyCode,
@@ -33,7 +34,7 @@ struct Delivery {
     consumer_tag: String,
     tag: u64,
     redelivered: bool,
-    message: Arc<Message>,
+    message: SharedMessage,
 }
 
 impl Delivery {

@@ -30,7 +30,7 @@ mod unobserved;
 pub use broker::Broker;
 pub use config::{Config, Flow, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};
-pub use message::{Message, MessageId, Name, Properties};
+pub use message::{Message, MessageId, Name, Properties, SharedMessage};
 pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, Reply, ReplyCode,

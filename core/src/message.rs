@@ -75,6 +75,15 @@ impl Properties {
     }
 }
 
+/// A message as the broker shares it between the queues it was routed to,
+/// their unacknowledged deliveries and the deliver replies that carry it.
+///
+/// A `triomphe::Arc`, which has no weak count: asking whether the broker
+/// holds the last reference (to reuse the allocation of an acked message,
+/// `pool.rs`) is a plain load, where `std::sync::Arc::get_mut` takes an atomic
+/// compare-and-swap, among the costliest instructions of the message path.
+pub type SharedMessage = triomphe::Arc<Message>;
+
 /// A message as a queue holds it: immutable and shared between the queues it
 /// was routed to (an `Arc`, so fan-out and delivery copy a pointer, not a body).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -1,5 +1,5 @@
 //! A bounded pool of message allocations, so that the steady publish →
-//! deliver → ack path reuses the `Arc<Message>` an ack frees rather than
+//! deliver → ack path reuses the `SharedMessage` an ack frees rather than
 //! returning it to the allocator and asking for a new one at the next publish.
 //!
 //! A multiple ack frees many messages at once, more than the allocator's
@@ -9,9 +9,10 @@
 //! else can see (the broker held the last reference), so reusing one is
 //! invisible: the broker keeps it `Unobserved`, out of its state.
 
-use crate::message::{Message, Properties};
+use crate::message::{Message, Properties, SharedMessage};
 use bytes::Bytes;
 use std::sync::Arc;
+use triomphe::UniqueArc;
 
 /// The most message allocations the pool keeps: a multiple ack of a full
 /// default prefetch window fits, and the memory it pins stays small because a
@@ -21,8 +22,8 @@ pub(crate) const MESSAGE_POOL_MAX: usize = 256;
 /// Message allocations whose only reference the broker dropped.
 #[derive(Default)]
 pub(crate) struct MessagePool {
-    /// Each one unique (no other `Arc` or `Weak` points to it).
-    free: Vec<Arc<Message>>,
+    /// Each one unique: no other reference points to it.
+    free: Vec<UniqueArc<Message>>,
     /// Stands in for the properties of a pooled message that had headers,
     /// so that the pool never pins a large header table.
     empty_properties: Option<Arc<Properties>>,
@@ -30,27 +31,27 @@ pub(crate) struct MessagePool {
 
 impl MessagePool {
     /// `message` in an `Arc`, reusing a pooled allocation when there is one.
-    pub(crate) fn allocate(&mut self, message: Message) -> Arc<Message> {
+    pub(crate) fn allocate(&mut self, message: Message) -> SharedMessage {
         match self.free.pop() {
             Some(mut pooled) => {
                 // Overwriting drops the previous occupant's exchange, routing
                 // key and properties here, one at a time, where the allocator's
                 // per-thread cache takes them cheaply.
-                *Arc::get_mut(&mut pooled).expect("a pooled message is unique") = message;
-                pooled
+                *pooled = message;
+                pooled.shareable()
             }
-            None => Arc::new(message),
+            None => SharedMessage::new(message),
         }
     }
 
     /// Keeps the allocation of a message the broker is done with, if the
     /// broker held its last reference and the pool has room; otherwise drops
     /// it as usual.
-    pub(crate) fn recycle(&mut self, mut message: Arc<Message>) {
+    pub(crate) fn recycle(&mut self, message: SharedMessage) {
         if self.free.len() >= MESSAGE_POOL_MAX {
             return;
         }
-        let Some(unique) = Arc::get_mut(&mut message) else {
+        let Ok(mut unique) = SharedMessage::try_unique(message) else {
             return;
         };
         // A body can be large and headers can be many: release them now. The
@@ -60,7 +61,7 @@ impl MessagePool {
             let empty = self.empty_properties.get_or_insert_with(Arc::default);
             unique.properties = empty.clone();
         }
-        self.free.push(message);
+        self.free.push(unique);
         assert!(self.free.len() <= MESSAGE_POOL_MAX, "the pool is bounded");
     }
 }
@@ -90,10 +91,10 @@ mod tests {
     fn recycled_allocation_carries_the_next_message() {
         let mut pool = MessagePool::default();
         let first = pool.allocate(message(1));
-        let address = Arc::as_ptr(&first);
+        let address = SharedMessage::as_ptr(&first);
         pool.recycle(first);
         let second = pool.allocate(message(2));
-        assert_eq!(Arc::as_ptr(&second), address);
+        assert_eq!(SharedMessage::as_ptr(&second), address);
         assert_eq!(*second, message(2));
     }
 
@@ -105,7 +106,7 @@ mod tests {
         pool.recycle(first);
         let second = pool.allocate(message(2));
         assert_eq!(*kept, message(1), "the shared message is untouched");
-        assert_ne!(Arc::as_ptr(&second), Arc::as_ptr(&kept));
+        assert_ne!(SharedMessage::as_ptr(&second), SharedMessage::as_ptr(&kept));
     }
 
     #[test]
@@ -113,7 +114,7 @@ mod tests {
         let mut pool = MessagePool::default();
         let mut with_headers = message(1);
         Arc::make_mut(&mut with_headers.properties).headers = Some(Default::default());
-        pool.recycle(Arc::new(with_headers));
+        pool.recycle(SharedMessage::new(with_headers));
         let pooled = &pool.free[0];
         assert!(pooled.body.is_empty());
         assert_eq!(pooled.properties.headers, None);
@@ -123,7 +124,7 @@ mod tests {
     fn pool_is_bounded() {
         let mut pool = MessagePool::default();
         for id in 0..2 * MESSAGE_POOL_MAX as u64 {
-            pool.recycle(Arc::new(message(id)));
+            pool.recycle(SharedMessage::new(message(id)));
         }
         assert_eq!(pool.free.len(), MESSAGE_POOL_MAX);
     }

@@ -6,7 +6,8 @@
 
 use crate::field::FieldTable;
 use crate::message::Name;
-use crate::message::{Message, MessageId, Properties};
+use crate::message::SharedMessage;
+use crate::message::{MessageId, Properties};
 use bytes::Bytes;
 use std::fmt;
 use std::sync::Arc;
@@ -613,7 +614,7 @@ pub enum Reply {
         /// Delivered before (requeued or recovered).
         redelivered: bool,
         /// The message, with its exchange, routing key, properties and body.
-        message: Arc<Message>,
+        message: SharedMessage,
     },
     /// basic.get-ok.
     GetOk {
@@ -624,7 +625,7 @@ pub enum Reply {
         /// Ready messages left in the queue.
         message_count: u32,
         /// The message.
-        message: Arc<Message>,
+        message: SharedMessage,
     },
     /// basic.get-empty.
     GetEmpty,
@@ -635,7 +636,7 @@ pub enum Reply {
         /// Reply text.
         text: String,
         /// The returned message.
-        message: Arc<Message>,
+        message: SharedMessage,
     },
     /// basic.ack from the broker: publisher confirm.
     ConfirmAck {

@@ -11,16 +11,16 @@ use crate::args::QueueArgs;
 use crate::field::FieldTable;
 use crate::message::Message;
 use crate::message::Name;
+use crate::message::SharedMessage;
 use crate::protocol::ConnectionId;
 use crate::time::Instant;
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// One message in a queue, ready or delivered and unacknowledged.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Entry {
     /// The message, shared with every other queue it was routed to.
-    pub(crate) message: Arc<Message>,
+    pub(crate) message: SharedMessage,
     /// Position in this queue's enqueue order.
     pub(crate) seq: u64,
     /// When it expires (the lower of the queue's and the message's TTL).

@@ -8,11 +8,10 @@
 //! emission order: `Synced { upto }` means every record up to `upto` is durable.
 
 use crate::field::FieldTable;
-use crate::message::Message;
+use crate::message::SharedMessage;
 use crate::protocol::ExchangeKind;
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// The end of a binding: a queue or an exchange, by name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -116,7 +115,7 @@ pub enum Change {
         /// Its position in the queue.
         seq: u64,
         /// The message.
-        message: Arc<Message>,
+        message: SharedMessage,
         /// When it expires.
         expires_at: Option<Instant>,
         /// Times it was returned to a queue before (for `x-delivery-limit`).

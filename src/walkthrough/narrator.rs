@@ -4,6 +4,7 @@
 //! fails the walkthrough when the core refuses a step that must succeed.
 
 use brokerlab_core::Name;
+use brokerlab_core::SharedMessage;
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, Event, FieldTable, FieldValue, Input,
     Instant, Message, Output, Properties, Reply, ReplyCode,
@@ -319,7 +320,7 @@ fn refusal(outputs: &[Output]) -> Option<ReplyCode> {
 }
 
 /// The messages delivered to connection `conn` among `outputs`, with their delivery tags.
-pub(super) fn delivered_to(outputs: &[Output], conn: u64) -> Vec<(u64, Arc<Message>)> {
+pub(super) fn delivered_to(outputs: &[Output], conn: u64) -> Vec<(u64, SharedMessage)> {
     let delivery = |output: &Output| match output {
         Output::Reply {
             conn: to,

@@ -16,6 +16,7 @@
 //! scripts/bench-durability.py.
 
 use brokerlab_core::record::{Change, Record};
+use brokerlab_core::SharedMessage;
 use brokerlab_core::{Instant, Message, MessageId, Properties};
 use brokerlab_store::{frame, FileStore, Store};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -47,7 +48,7 @@ fn record(lsn: u64) -> Record {
         vhost: "/".to_string(),
         queue: "orders".to_string(),
         seq: lsn,
-        message: Arc::new(message),
+        message: SharedMessage::new(message),
         expires_at: Some(Instant(lsn)),
         delivery_count: 0,
     };

@@ -10,6 +10,7 @@ use crate::config::Mutant;
 use crate::field::FieldValue;
 use crate::message::Message;
 use crate::message::Name;
+use crate::message::SharedMessage;
 use crate::protocol::{DeadLetterReason, DropReason, Event, Output, Reply, ReplyCode};
 use crate::queue::Entry;
 use std::sync::Arc;
@@ -269,7 +270,7 @@ impl Broker {
         if self.is_mutant(Mutant::DlxDropsXDeath) {
             // The mutant loses the death history on the way out; the broker
             // itself keeps it, so its cycle detection still ends loops.
-            let properties = Arc::make_mut(&mut Arc::make_mut(&mut message).properties);
+            let properties = Arc::make_mut(&mut SharedMessage::make_mut(&mut message).properties);
             if let Some(headers) = properties.headers.as_mut() {
                 headers.retain(|name, _| {
                     !name.starts_with("x-death") && !name.starts_with("x-first-death")
@@ -615,7 +616,7 @@ struct Delivery {
     id: crate::message::MessageId,
     tag: u64,
     redelivered: bool,
-    message: Arc<Message>,
+    message: SharedMessage,
     /// The channel's connection and number, where the reply goes.
     conn: crate::protocol::ConnectionId,
     number: crate::protocol::ChannelId,
@@ -623,7 +624,7 @@ struct Delivery {
 
 /// The message as a consumer receives it: as stored, except that a queue with
 /// a delivery limit tells a redelivery's count in `x-delivery-count`.
-fn outgoing(entry: &Entry, counts_deliveries: bool) -> Arc<Message> {
+fn outgoing(entry: &Entry, counts_deliveries: bool) -> SharedMessage {
     if !counts_deliveries || entry.delivery_count == 0 {
         return entry.message.clone();
     }
@@ -634,5 +635,5 @@ fn outgoing(entry: &Entry, counts_deliveries: bool) -> Arc<Message> {
         .headers
         .get_or_insert_with(Default::default)
         .insert("x-delivery-count".to_owned(), count);
-    Arc::new(message)
+    SharedMessage::new(message)
 }

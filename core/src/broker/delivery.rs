@@ -10,6 +10,7 @@ use crate::channel::PendingPublish;
 use crate::config::Mutant;
 use crate::dead_letter;
 use crate::message::Name;
+use crate::message::SharedMessage;
 use crate::message::{Message, MessageId, Properties};
 use crate::protocol::{DeadLetterReason, DropReason, Event, ExchangeKind, Reply, ReplyCode};
 use crate::queue::Entry;
@@ -258,7 +259,7 @@ impl Broker {
     fn enqueue(
         &mut self,
         id: Id,
-        message: Arc<Message>,
+        message: SharedMessage,
         ttl_ms: Option<u64>,
     ) -> Result<Option<u64>, Refused> {
         let now = self.now;
@@ -391,7 +392,7 @@ impl Broker {
             routing_key,
         );
         let dead_letter = DeadLetter {
-            message: Arc::new(rewritten),
+            message: SharedMessage::new(rewritten),
             vhost: queue.vhost.clone(),
             queue: queue.name.clone(),
             reason,
@@ -431,7 +432,7 @@ impl Broker {
 
     fn route_dead_letter(
         &mut self,
-        message: Arc<Message>,
+        message: SharedMessage,
         vhost: &Name,
         queue: Name,
         reason: DeadLetterReason,

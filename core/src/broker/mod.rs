@@ -15,8 +15,8 @@ use crate::arena::{Arena, Id};
 use crate::channel::{Channel, Consumer};
 use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
 use crate::field::FieldTable;
-use crate::message::Message;
 use crate::message::Name;
+use crate::message::SharedMessage;
 use crate::pool::MessagePool;
 use crate::protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
@@ -28,7 +28,6 @@ use crate::time::Instant;
 use crate::unobserved::Unobserved;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::sync::Arc;
 
 /// An exchange.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -78,7 +77,7 @@ enum Timer {
 /// A message on its way to a dead-letter exchange, already rewritten.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct DeadLetter {
-    message: Arc<Message>,
+    message: SharedMessage,
     vhost: Name,
     queue: Name,
     reason: DeadLetterReason,

@@ -8,14 +8,13 @@ use super::{Broker, Vhost, PREDECLARED};
 use crate::arena::Id;
 use crate::args::QueueArgs;
 use crate::field::FieldTable;
-use crate::message::Message;
+use crate::message::SharedMessage;
 use crate::protocol::ExchangeKind;
 use crate::queue::{Entry, Queue, Ready};
 use crate::record::{BindingEnd, Change};
 use crate::routing::Destination;
 use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 type Name = (String, String);
 
@@ -36,7 +35,7 @@ struct QueueState {
 
 #[derive(Debug)]
 struct MessageState {
-    message: Arc<Message>,
+    message: SharedMessage,
     expires_at: Option<Instant>,
     delivery_count: u32,
 }

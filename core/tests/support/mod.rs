@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use brokerlab_core::record::Record;
+use brokerlab_core::SharedMessage;
 use brokerlab_core::{
     Broker, ChannelId, CloseScope, Command, Config, ConnectionId, Event, FieldTable, FieldValue,
     Input, Instant, Message, Output, Properties, Reply, ReplyCode,
@@ -25,7 +26,7 @@ pub struct Delivered {
     pub consumer_tag: Option<String>,
     pub tag: u64,
     pub redelivered: bool,
-    pub message: Arc<Message>,
+    pub message: SharedMessage,
 }
 
 impl Delivered {

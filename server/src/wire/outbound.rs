@@ -325,13 +325,13 @@ fn put_content(
 mod tests {
     use super::*;
     use amq_protocol::frame::parse_frame;
-    use brokerlab_core::{MessageId, Properties};
+    use brokerlab_core::{MessageId, Properties, SharedMessage};
     use bytes::Bytes;
     use std::sync::Arc;
 
     #[test]
     fn a_delivery_body_is_split_by_frame_max() {
-        let message = Arc::new(Message {
+        let message = SharedMessage::new(Message {
             id: MessageId(1),
             exchange: "".into(),
             routing_key: "q".into(),

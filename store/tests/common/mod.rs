@@ -4,6 +4,7 @@
 
 use brokerlab_core::field::{FieldTable, FieldValue};
 use brokerlab_core::record::{Change, Record};
+use brokerlab_core::SharedMessage;
 use brokerlab_core::{Instant, Message, MessageId, Properties};
 use brokerlab_store::frame;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ pub fn enqueued(lsn: u64, body_bytes: usize) -> Record {
         vhost: "/".to_string(),
         queue: "q".to_string(),
         seq: lsn,
-        message: Arc::new(message),
+        message: SharedMessage::new(message),
         expires_at: Some(Instant(lsn * 1_000)),
         delivery_count: 0,
     };
