@@ -163,6 +163,7 @@ impl Channel {
 
     /// Takes the next delivery tag and records what must be settled under it
     /// (`None` for a delivery settled when sent).
+    #[inline]
     pub(crate) fn record_delivery(&mut self, unacked: Option<Unacked>) -> u64 {
         let tag = self.next_tag;
         self.next_tag += 1;
@@ -234,6 +235,7 @@ impl Channel {
     }
 
     /// Removes an unacknowledged delivery, trimming settled tags off the front.
+    #[inline]
     pub(crate) fn take(&mut self, tag: u64) -> Unacked {
         let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
         // Settled in order, as most are, the oldest leaves the ring at once.

@@ -11,36 +11,26 @@ use crate::config::Mutant;
 use crate::dead_letter;
 use crate::message::Name;
 use crate::message::SharedMessage;
-use crate::message::{Message, MessageId, Properties};
+use crate::message::{Message, MessageId};
 use crate::protocol::{DeadLetterReason, DropReason, Event, ExchangeKind, Reply, ReplyCode};
 use crate::queue::Entry;
 use crate::record::Change;
 use crate::routing::Destination;
-use bytes::Bytes;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The most dead-letter hops one input may cause. Cycle detection ends every
 /// automatic loop after at most one pass through each queue, so reaching this
 /// bound means an internal invariant broke.
 const DEAD_LETTER_HOPS_MAX: usize = 1 << 20;
 
-/// A basic.publish as the channel received it.
-pub(super) struct Publish {
-    pub(super) exchange: Name,
-    pub(super) routing_key: Name,
-    pub(super) mandatory: bool,
-    pub(super) immediate: bool,
-    pub(super) properties: Arc<Properties>,
-    pub(super) body: Bytes,
-}
-
 impl Broker {
-    /// basic.publish: validates, then routes now or, in a transaction, at commit.
-    pub(super) fn publish(&mut self, channel: Id, publish: Publish) -> Result<(), Fault> {
-        if publish.immediate {
-            return Err(Fault::new(ReplyCode::NotImplemented, "immediate=true"));
-        }
+    /// basic.publish (immediate=false): validates, sets its TTL, then routes
+    /// it now or, in a transaction, at commit.
+    pub(super) fn publish(
+        &mut self,
+        channel: Id,
+        mut publish: PendingPublish,
+    ) -> Result<(), Fault> {
         let size_max = self.config.max_message_size_bytes;
         if publish.body.len() > size_max {
             return Err(Fault::new(
@@ -80,24 +70,14 @@ impl Broker {
             }
             Start::Exchange(exchange)
         };
-        let ttl_ms = match publish.properties.expiration.as_deref() {
-            Some(expiration) => Some(
-                parse_expiration(expiration)
-                    .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?,
-            ),
-            None => None,
-        };
-        let pending = PendingPublish {
-            exchange: publish.exchange,
-            routing_key: publish.routing_key,
-            properties: publish.properties,
-            body: publish.body,
-            ttl_ms,
-            mandatory: publish.mandatory,
-        };
+        if let Some(expiration) = publish.properties.expiration.as_deref() {
+            let ttl_ms = parse_expiration(expiration)
+                .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
+            publish.ttl_ms = Some(ttl_ms);
+        }
         match &mut self.channels[channel].tx {
-            Some(transaction) => transaction.push(pending),
-            None => self.route_publish(channel, pending, start),
+            Some(transaction) => transaction.push(publish),
+            None => self.route_publish(channel, publish, start),
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ mod recovery;
 mod timers;
 
 use crate::arena::{Arena, Id};
-use crate::channel::{Channel, Consumer};
+use crate::channel::{Channel, Consumer, PendingPublish};
 use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
 use crate::field::FieldTable;
 use crate::message::Name;
@@ -250,6 +250,7 @@ impl Broker {
     }
 
     /// Feeds one input at time `now`, after running every timer due by then.
+    #[inline]
     pub fn handle(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
         if !self.recovered_queues.is_empty() {
@@ -739,13 +740,18 @@ impl Broker {
                 properties,
                 body,
             } => {
-                let publish = delivery::Publish {
+                if immediate {
+                    return Err(Fault::new(ReplyCode::NotImplemented, "immediate=true"));
+                }
+                // Built once, where the command is taken apart: the publish
+                // moves on in the same value, to be routed or buffered.
+                let publish = PendingPublish {
                     exchange,
                     routing_key,
-                    mandatory,
-                    immediate,
                     properties,
                     body,
+                    ttl_ms: None,
+                    mandatory,
                 };
                 self.publish(channel, publish)
             }
