@@ -167,15 +167,13 @@ impl Broker {
         // Expired messages the get uncovers go at once, and get-ok does not count them.
         self.expire_heads(queue);
         let message_count = count_u32(self.queues[queue].ready.len());
-        let delivery = self.hand_out(channel, None, queue, entry, no_ack);
-        let reply = Reply::GetOk {
-            delivery_tag: delivery.tag,
-            redelivered: delivery.redelivered,
+        let get_ok = |delivery_tag, redelivered, message| Reply::GetOk {
+            delivery_tag,
+            redelivered,
             message_count,
-            message: delivery.message,
+            message,
         };
-        self.reply(channel, reply);
-        self.finish_hand_out(channel, delivery.id, queue, no_ack);
+        self.hand_out(channel, None, queue, entry, no_ack, get_ok);
         self.arm_head_timer(queue);
         Ok(())
     }
@@ -240,23 +238,18 @@ impl Broker {
         if !no_ack {
             state.unacked += 1;
         }
-        let delivery = self.hand_out(channel, Some(consumer), queue, entry, no_ack);
-        let reply = Reply::Deliver {
+        let deliver = |delivery_tag, redelivered, message| Reply::Deliver {
             consumer_tag,
-            delivery_tag: delivery.tag,
-            redelivered: delivery.redelivered,
-            message: delivery.message,
+            delivery_tag,
+            redelivered,
+            message,
         };
-        self.outputs.push_back(Output::Reply {
-            conn: delivery.conn,
-            channel: delivery.number,
-            reply,
-        });
-        self.finish_hand_out(channel, delivery.id, queue, no_ack);
+        self.hand_out(channel, Some(consumer), queue, entry, no_ack, deliver);
     }
 
     /// Takes a delivery tag for an entry leaving its queue, records it as
-    /// unacknowledged (unless no-ack) and emits `Delivered`.
+    /// unacknowledged (unless no-ack), emits `Delivered`, and sends the reply
+    /// that `reply` makes of the tag, the redelivered flag and the message.
     fn hand_out(
         &mut self,
         channel: Id,
@@ -264,7 +257,8 @@ impl Broker {
         queue: Id,
         entry: Entry,
         no_ack: bool,
-    ) -> Delivery {
+        reply: impl FnOnce(u64, bool, SharedMessage) -> Reply,
+    ) {
         let counts_deliveries = self.queues[queue].args.delivery_limit.is_some();
         let mut message = outgoing(&entry, counts_deliveries);
         if self.is_mutant(Mutant::DlxDropsXDeath) {
@@ -301,23 +295,11 @@ impl Broker {
             delivery_tag: tag,
             redelivered,
         });
-        Delivery {
-            id,
-            tag,
-            redelivered,
-            message,
+        self.outputs.push_back(Output::Reply {
             conn,
-            number,
-        }
-    }
-
-    fn finish_hand_out(
-        &mut self,
-        channel: Id,
-        id: crate::message::MessageId,
-        queue: Id,
-        no_ack: bool,
-    ) {
+            channel: number,
+            reply: reply(tag, redelivered, message),
+        });
         if no_ack {
             self.emit(|broker| Event::Acked {
                 message: id,
@@ -609,17 +591,6 @@ impl Broker {
         self.reply(channel, Reply::TxRollbackOk);
         Ok(())
     }
-}
-
-/// What `hand_out` tells its caller about a delivery.
-struct Delivery {
-    id: crate::message::MessageId,
-    tag: u64,
-    redelivered: bool,
-    message: SharedMessage,
-    /// The channel's connection and number, where the reply goes.
-    conn: crate::protocol::ConnectionId,
-    number: crate::protocol::ChannelId,
 }
 
 /// The message as a consumer receives it: as stored, except that a queue with
