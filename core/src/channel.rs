@@ -199,19 +199,21 @@ impl Channel {
     }
 
     /// The first outstanding delivery's tag from `from` up to and including `upto`.
+    /// Mostly the first slot it looks at, when acks come in order.
     pub(crate) fn next_outstanding(&self, from: u64, upto: u64) -> Option<u64> {
-        let start = from.max(self.first_tag);
-        let skip = usize::try_from(start - self.first_tag).ok()?;
-        if skip >= self.deliveries.len() {
-            return None;
+        let mut tag = from.max(self.first_tag);
+        while tag <= upto {
+            let index = usize::try_from(tag - self.first_tag).ok()?;
+            let slot = self.deliveries.get(index)?;
+            if slot
+                .as_ref()
+                .is_some_and(|unacked| unacked.pending.is_none())
+            {
+                return Some(tag);
+            }
+            tag += 1;
         }
-        (start..=upto)
-            .zip(self.deliveries.range(skip..))
-            .find(|(_, slot)| {
-                slot.as_ref()
-                    .is_some_and(|unacked| unacked.pending.is_none())
-            })
-            .map(|(tag, _)| tag)
+        None
     }
 
     /// Tags of the outstanding deliveries up to and including `upto` (all of them for `u64::MAX`).
