@@ -443,6 +443,7 @@ impl Broker {
 
     /// Runs a client command, or with `refusal` fails it as the driver
     /// decided once the channel checks have passed.
+    #[inline(always)]
     fn command(
         &mut self,
         conn: ConnectionId,
@@ -626,6 +627,7 @@ impl Broker {
         self.run_queues(touched);
     }
 
+    #[inline(always)]
     fn channel_command(&mut self, channel: Id, command: Command) -> Result<(), Fault> {
         match command {
             // close-ok answers a close the broker started; on an open channel
