@@ -237,7 +237,7 @@ impl Channel {
     }
 
     /// Removes an unacknowledged delivery, trimming settled tags off the front.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&mut self, tag: u64) -> Unacked {
         let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
         // Settled in order, as most are, the oldest leaves the ring at once.
