@@ -179,6 +179,7 @@ impl Broker {
     }
 
     /// The next consumer of the queue with room for a delivery, round-robin.
+    #[inline]
     pub(super) fn next_consumer(&mut self, queue: Id) -> Option<Id> {
         let state = &self.queues[queue];
         if state.args.single_active_consumer || state.consumers.len() == 1 {

@@ -500,6 +500,7 @@ impl Broker {
 
     /// The channel the last command named, if it is still open and `conn`
     /// and `number` name it again.
+    #[inline]
     fn last_channel(&self, conn: ConnectionId, number: ChannelId) -> Option<Id> {
         let (last_conn, last_number, channel) = (*self.last_channel)?;
         if (last_conn, last_number) != (conn, number) {

@@ -12,6 +12,7 @@ use crate::time::Instant;
 impl Broker {
     /// Runs every timer due at `self.now`. Each re-arms only for a deadline
     /// after now, so the loop ends.
+    #[inline]
     pub(super) fn fire_timers(&mut self) {
         while let Some(&(at, timer)) = self.timers.first() {
             if at > self.now {
