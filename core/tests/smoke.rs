@@ -69,3 +69,70 @@ fn turning_events_off_changes_nothing_but_the_events() {
         .any(|output| matches!(output, Output::Event(_))));
     assert_eq!(with, without);
 }
+
+/// The work-queue script as raw inputs: a publisher, a consumer with
+/// prefetch 1, three publishes and two acks.
+fn work_queue_inputs() -> Vec<brokerlab_core::Input> {
+    use brokerlab_core::{ChannelId, Command, ConnectionId, Input, Properties};
+    let command = |conn: u64, command: Command| Input::Command {
+        conn: ConnectionId(conn),
+        channel: ChannelId(1),
+        command,
+    };
+    let mut inputs = Vec::new();
+    for conn in [1, 2] {
+        inputs.push(Input::Connect {
+            conn: ConnectionId(conn),
+            user: "guest".into(),
+            vhost: "/".into(),
+        });
+        inputs.push(command(conn, Command::ChannelOpen));
+    }
+    inputs.push(command(1, support::declare("tasks", FieldTable::new())));
+    let qos = Command::BasicQos {
+        prefetch_size: 0,
+        prefetch_count: 1,
+        global: false,
+    };
+    inputs.push(command(2, qos));
+    inputs.push(command(2, support::consume("tasks", "w1", false)));
+    for body in ["a", "b", "c"] {
+        let publish = support::publish("", "tasks", body, Properties::default());
+        inputs.push(command(1, publish));
+    }
+    for delivery_tag in [1, 2] {
+        let ack = Command::BasicAck {
+            delivery_tag,
+            multiple: false,
+        };
+        inputs.push(command(2, ack));
+    }
+    inputs
+}
+
+#[test]
+fn taking_the_outputs_at_once_yields_what_polling_yields_in_order() {
+    use brokerlab_core::{Broker, Config, Instant, Output};
+    use std::collections::VecDeque;
+    let mut polled_broker = Broker::new(Config::default());
+    let mut taken_broker = Broker::new(Config::default());
+    let mut polled = Vec::new();
+    let mut taken = Vec::new();
+    let mut buffer: VecDeque<Output> = VecDeque::new();
+    for (step, input) in work_queue_inputs().into_iter().enumerate() {
+        polled_broker.handle(Instant(0), input.clone());
+        while let Some(output) = polled_broker.poll_output() {
+            polled.push(output);
+        }
+        taken_broker.handle(Instant(0), input);
+        // Every other step leaves the buffer full, so the next take appends.
+        taken_broker.take_outputs(&mut buffer);
+        if step % 2 == 1 {
+            taken.extend(buffer.drain(..));
+        }
+        assert_eq!(taken_broker.poll_output(), None, "nothing is left behind");
+    }
+    taken.extend(buffer.drain(..));
+    assert!(polled.len() > 10, "the script makes outputs");
+    assert_eq!(taken, polled);
+}
