@@ -118,8 +118,7 @@ impl Fault {
 ///    as the latest one seen.
 /// 2. After every `handle`, drain [`Broker::poll_output`] until it returns
 ///    `None`, carrying out each output in order (replies to clients, events to
-///    observers). [`Broker::take_outputs`] takes them all at once instead,
-///    without copying them, for drivers that carry out a step's outputs together.
+///    observers).
 /// 3. Then wait until [`Broker::poll_timeout`] (if any) and call `handle` with
 ///    [`Input::Timeout`]. Any `handle` call also runs the timers that are due.
 ///
@@ -292,21 +291,6 @@ impl Broker {
     #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
-    }
-
-    /// Moves every output not yet taken, in order, to the back of `outputs`:
-    /// what `poll_output` would return until `None`. When `outputs` is empty
-    /// (the usual case: a driver keeps one buffer, carries out its outputs and
-    /// clears it), the broker and the driver swap buffers, so no output is
-    /// copied and neither buffer allocates again once grown. A driver may
-    /// then read the outputs in place, which `poll_output`, moving each one
-    /// out, cannot offer.
-    pub fn take_outputs(&mut self, outputs: &mut VecDeque<Output>) {
-        if outputs.is_empty() {
-            std::mem::swap(&mut self.outputs, outputs);
-        } else {
-            outputs.append(&mut self.outputs);
-        }
     }
 
     /// When the broker next needs `Input::Timeout` (possibly early: a timer
