@@ -243,11 +243,11 @@ impl Channel {
         // Settled in order, as most are, the oldest leaves the ring at once.
         let unacked = if index == 0 {
             self.first_tag += 1;
-            self.deliveries.pop_front().flatten()
+            let front = self.deliveries.pop_front().expect("tag is in the ring");
+            front.expect("tag is outstanding")
         } else {
-            self.deliveries[index].take()
+            self.deliveries[index].take().expect("tag is outstanding")
         };
-        let unacked = unacked.expect("tag is outstanding");
         if unacked.consumer.is_some() {
             self.unacked_count -= 1;
         }
