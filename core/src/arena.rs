@@ -2,11 +2,45 @@
 //! deterministic reuse of slots, and stale ids that can never reach a new
 //! occupant of their old slot.
 
+use std::num::NonZeroU64;
+
 /// An arena id: a slot index and the generation the slot had when filled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Id {
-    index: u32,
-    generation: u32,
+///
+/// Both live in one word, the index in the high half, so ids order by index,
+/// then generation. Generations start at 1, so the word is never zero: an
+/// `Option<Id>` is a word too, and the records that hold ids (a delivery's
+/// queue and consumer) copy in whole words.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id(NonZeroU64);
+
+impl Id {
+    #[inline]
+    fn new(index: u32, generation: u32) -> Id {
+        let packed = u64::from(index) << 32 | u64::from(generation);
+        Id(NonZeroU64::new(packed).expect("generations start at 1"))
+    }
+
+    #[inline]
+    fn index(self) -> u32 {
+        u32::try_from(self.0.get() >> 32).expect("the high half is a u32")
+    }
+
+    #[inline]
+    fn generation(self) -> u32 {
+        // The low half, truncated on purpose.
+        #[allow(clippy::cast_possible_truncation)]
+        let generation = self.0.get() as u32;
+        generation
+    }
+}
+
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Id")
+            .field("index", &self.index())
+            .field("generation", &self.generation())
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -37,32 +71,27 @@ impl<T> Arena<T> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             assert!(slot.value.is_none(), "a free slot is empty");
-            slot.generation = slot.generation.wrapping_add(1);
+            // Never 0, which the ids' niche keeps for `None`.
+            slot.generation = slot.generation.checked_add(1).unwrap_or(1);
             slot.value = Some(value);
-            return Id {
-                index,
-                generation: slot.generation,
-            };
+            return Id::new(index, slot.generation);
         }
         let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 live entities");
         self.slots.push(Slot {
-            generation: 0,
+            generation: 1,
             value: Some(value),
         });
-        Id {
-            index,
-            generation: 0,
-        }
+        Id::new(index, 1)
     }
 
     /// Removes and returns the value, if the id is still live.
     pub fn remove(&mut self, id: Id) -> Option<T> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
+        let slot = self.slots.get_mut(id.index() as usize)?;
+        if slot.generation != id.generation() {
             return None;
         }
         let value = slot.value.take()?;
-        self.free.push(id.index);
+        self.free.push(id.index());
         Some(value)
     }
 
@@ -70,8 +99,8 @@ impl<T> Arena<T> {
     #[must_use]
     #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
-        let slot = self.slots.get(id.index as usize)?;
-        (slot.generation == id.generation)
+        let slot = self.slots.get(id.index() as usize)?;
+        (slot.generation == id.generation())
             .then_some(slot.value.as_ref())
             .flatten()
     }
@@ -79,10 +108,7 @@ impl<T> Arena<T> {
     /// Every live value with its id, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Id, &T)> {
         self.slots.iter().zip(0u32..).filter_map(|(slot, index)| {
-            let id = Id {
-                index,
-                generation: slot.generation,
-            };
+            let id = Id::new(index, slot.generation);
             slot.value.as_ref().map(|value| (id, value))
         })
     }
@@ -95,8 +121,8 @@ impl<T> Arena<T> {
     /// The value, mutably, if the id is still live.
     #[inline]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        (slot.generation == id.generation)
+        let slot = self.slots.get_mut(id.index() as usize)?;
+        (slot.generation == id.generation())
             .then_some(slot.value.as_mut())
             .flatten()
     }
