@@ -8,153 +8,25 @@ use brokerlab_core::record::{Change, Record};
 use brokerlab_core::routing::TopicRouter;
 use brokerlab_core::Name;
 use brokerlab_core::SharedMessage;
-use brokerlab_core::{
-    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Output,
-    Properties, Reply,
-};
+use brokerlab_core::{Broker, Config, FieldTable, Properties};
 use brokerlab_core::{Message, MessageId};
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 mod support;
 
-use support::{transient_publish, Words};
+use support::{
+    bind, command, connect, consume, declare, direct_setup, drain, publish_deliver_ack,
+    transient_publish, Floor, Words,
+};
 
 /// Messages per measured iteration.
 const MESSAGES: u64 = 10_000;
-/// Deliveries between two acks with multiple=true.
-const ACK_EVERY: u64 = 100;
 /// Topic bindings in the routing bench.
 const TOPIC_BINDINGS: usize = 10_000;
 /// Routing keys published per iteration of the routing bench.
 const TOPIC_KEYS: usize = 1024;
-
-fn command(broker: &mut Broker, conn: u64, command: Command) {
-    broker.handle(
-        Instant(0),
-        Input::Command {
-            conn: ConnectionId(conn),
-            channel: ChannelId(1),
-            command,
-        },
-    );
-}
-
-fn drain(broker: &mut Broker) -> u64 {
-    let mut deliveries = 0;
-    while let Some(output) = broker.poll_output() {
-        if let Output::Reply {
-            reply: Reply::Deliver { .. },
-            ..
-        } = output
-        {
-            deliveries += 1;
-        }
-    }
-    deliveries
-}
-
-fn connect(broker: &mut Broker, conn: u64) {
-    broker.handle(
-        Instant(0),
-        Input::Connect {
-            conn: ConnectionId(conn),
-            user: "guest".into(),
-            vhost: "/".into(),
-        },
-    );
-    command(broker, conn, Command::ChannelOpen);
-}
-
-fn declare(queue: &str) -> Command {
-    Command::QueueDeclare {
-        queue: queue.into(),
-        passive: false,
-        durable: false,
-        exclusive: false,
-        auto_delete: false,
-        arguments: FieldTable::new(),
-    }
-}
-
-fn bind(queue: &str, exchange: &str, key: &str) -> Command {
-    Command::QueueBind {
-        queue: queue.into(),
-        exchange: exchange.into(),
-        routing_key: key.into(),
-        arguments: FieldTable::new(),
-    }
-}
-
-fn consume(queue: &str, no_ack: bool) -> Command {
-    Command::BasicConsume {
-        queue: queue.into(),
-        consumer_tag: String::new(),
-        no_ack,
-        exclusive: false,
-        arguments: FieldTable::new(),
-    }
-}
-
-/// A broker with queue `q` bound to `amq.direct` under `k`, a publisher on
-/// connection 1 and a consumer with prefetch 1000 on connection 2; with or
-/// without its events.
-fn direct_setup(events: bool) -> Broker {
-    let config = Config {
-        events,
-        ..Config::default()
-    };
-    let mut broker = Broker::new(config);
-    connect(&mut broker, 1);
-    connect(&mut broker, 2);
-    command(&mut broker, 1, declare("q"));
-    command(&mut broker, 1, bind("q", "amq.direct", "k"));
-    command(
-        &mut broker,
-        2,
-        Command::BasicQos {
-            prefetch_size: 0,
-            prefetch_count: 1000,
-            global: false,
-        },
-    );
-    command(&mut broker, 2, consume("q", false));
-    drain(&mut broker);
-    broker
-}
-
-fn publish_deliver_ack(
-    broker: &mut Broker,
-    exchange: &Name,
-    key: &Name,
-    body: &Bytes,
-    acked: &mut u64,
-) {
-    let mut delivered = *acked;
-    for _ in 0..MESSAGES {
-        command(broker, 1, transient_publish(exchange, key, body));
-        delivered += drain(broker);
-        if delivered - *acked >= ACK_EVERY {
-            command(
-                broker,
-                2,
-                Command::BasicAck {
-                    delivery_tag: delivered,
-                    multiple: true,
-                },
-            );
-            *acked = delivered;
-            drain(broker);
-        }
-    }
-    assert_eq!(
-        delivered - *acked,
-        0,
-        "every message was delivered and acked"
-    );
-}
 
 fn bench_publish_deliver_ack(c: &mut Criterion) {
     let mut group = c.benchmark_group("core");
@@ -164,32 +36,16 @@ fn bench_publish_deliver_ack(c: &mut Criterion) {
     group.bench_function("publish_deliver_ack/direct", |b| {
         let mut broker = direct_setup(true);
         let mut acked = 0;
-        b.iter(|| publish_deliver_ack(&mut broker, &exchange, &key, &body, &mut acked));
+        b.iter(|| publish_deliver_ack(&mut broker, &exchange, &key, &body, &mut acked, MESSAGES));
     });
     group.bench_function("publish_deliver_ack/direct_no_events", |b| {
         let mut broker = direct_setup(false);
         let mut acked = 0;
-        b.iter(|| publish_deliver_ack(&mut broker, &exchange, &key, &body, &mut acked));
+        b.iter(|| publish_deliver_ack(&mut broker, &exchange, &key, &body, &mut acked, MESSAGES));
     });
     group.bench_function("floor/vecdeque_map", |b| {
-        let mut queue: VecDeque<(u64, Bytes)> = VecDeque::new();
-        let mut in_flight: HashMap<u64, Bytes> = HashMap::new();
-        let mut next_tag = 1u64;
-        let mut acked = 0u64;
-        b.iter(|| {
-            for id in 0..MESSAGES {
-                queue.push_back((id, body.clone()));
-                let (_, message) = queue.pop_front().expect("just pushed");
-                in_flight.insert(next_tag, message);
-                next_tag += 1;
-                if next_tag - 1 - acked >= ACK_EVERY {
-                    for tag in acked + 1..next_tag {
-                        black_box(in_flight.remove(&tag));
-                    }
-                    acked = next_tag - 1;
-                }
-            }
-        });
+        let mut floor = Floor::default();
+        b.iter(|| floor.run(&body, MESSAGES));
     });
     group.finish();
 }

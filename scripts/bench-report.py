@@ -80,6 +80,20 @@ def instruction_count():
     return lines
 
 
+def paired():
+    """The core/floor ratio from alternating rounds (`benches/paired.rs`)."""
+    line = next(l for l in run(["cargo", "bench", "--bench", "paired"]).stdout.splitlines() if l.startswith("paired:"))
+    fields = dict(field.split("=") for field in line.split()[1:])
+    return [
+        f"- ratio core/floor in alternating rounds (`cargo bench --bench paired`, median of {fields['rounds']} rounds "
+        f"of {int(fields['messages']):,} messages, each round's path against the floor measured beside it): "
+        f"**{float(fields['ratio_on']):.1f}x** with events (rounds {fields['ratio_on_range'].replace('-', ' to ')}), "
+        f"**{float(fields['ratio_off']):.1f}x** without ({fields['ratio_off_range'].replace('-', ' to ')}); "
+        f"medians {fields['events_on_ns']} / {fields['events_off_ns']} / {fields['floor_ns']} ns per message. "
+        "The floor alone swings by a fifth between criterion's runs, so this is the steadier ratio",
+    ]
+
+
 def main():
     bench, report = sys.argv[1], pathlib.Path(sys.argv[2])
     load_before = os.getloadavg()[0]
@@ -118,6 +132,7 @@ def main():
         rc = per_element["core/cost/rc_clone_drop"]
         lines += [
             f"- ratio core/floor: **{core / floor:.1f}x** with events, **{quiet / floor:.1f}x** without (target: within 3x)",
+            *paired(),
             f"- publish → deliver → ack: **{1e9 / core / 1e6:.2f} M messages/s** on one core with events, "
             f"**{1e9 / quiet / 1e6:.2f} M/s** without (target: 5 M/s)",
             f"- topic routing against 10,000 bindings: **{routing:.0f} ns** per publish (target: under 1 µs); "

@@ -1,13 +1,195 @@
-//! What the core benches share: their publishes and the properties they
-//! carry, and the words of the topic benches' binding patterns and routing keys, so that
-//! `benches/core.rs` and `benches/publish_loop.rs` build the same bindings
-//! and keys.
+//! What the core benches share: the publish → deliver → ack traffic and its
+//! floor, the publishes and the properties they carry, and the words of the
+//! topic benches' binding patterns and routing keys, so that
+//! `benches/core.rs`, `benches/paired.rs` and `benches/publish_loop.rs`
+//! measure the same thing.
 // Each bench uses a part of this module.
 #![allow(dead_code)]
 
-use brokerlab_core::{Command, Name, Properties};
+use brokerlab_core::{
+    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Name, Output,
+    Properties, Reply,
+};
 use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::hint::black_box;
 use std::sync::{Arc, LazyLock};
+
+/// Deliveries between two acks with multiple=true.
+pub const ACK_EVERY: u64 = 100;
+
+/// Hands the broker a command on channel 1 of connection `conn`.
+pub fn command(broker: &mut Broker, conn: u64, command: Command) {
+    broker.handle(
+        Instant(0),
+        Input::Command {
+            conn: ConnectionId(conn),
+            channel: ChannelId(1),
+            command,
+        },
+    );
+}
+
+/// Polls every output; returns how many were deliveries.
+pub fn drain(broker: &mut Broker) -> u64 {
+    let mut deliveries = 0;
+    while let Some(output) = broker.poll_output() {
+        if let Output::Reply {
+            reply: Reply::Deliver { .. },
+            ..
+        } = output
+        {
+            deliveries += 1;
+        }
+    }
+    deliveries
+}
+
+/// Opens connection `conn` (as guest, on vhost `/`) and its channel 1.
+pub fn connect(broker: &mut Broker, conn: u64) {
+    broker.handle(
+        Instant(0),
+        Input::Connect {
+            conn: ConnectionId(conn),
+            user: "guest".into(),
+            vhost: "/".into(),
+        },
+    );
+    command(broker, conn, Command::ChannelOpen);
+}
+
+/// queue.declare of a plain transient queue.
+pub fn declare(queue: &str) -> Command {
+    Command::QueueDeclare {
+        queue: queue.into(),
+        passive: false,
+        durable: false,
+        exclusive: false,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    }
+}
+
+/// queue.bind.
+pub fn bind(queue: &str, exchange: &str, key: &str) -> Command {
+    Command::QueueBind {
+        queue: queue.into(),
+        exchange: exchange.into(),
+        routing_key: key.into(),
+        arguments: FieldTable::new(),
+    }
+}
+
+/// basic.consume with a server-named tag.
+pub fn consume(queue: &str, no_ack: bool) -> Command {
+    Command::BasicConsume {
+        queue: queue.into(),
+        consumer_tag: String::new(),
+        no_ack,
+        exclusive: false,
+        arguments: FieldTable::new(),
+    }
+}
+
+/// A broker with queue `q` bound to `amq.direct` under `k`, a publisher on
+/// connection 1 and a consumer with prefetch 1000 on connection 2; with or
+/// without its events.
+pub fn direct_setup(events: bool) -> Broker {
+    let config = Config {
+        events,
+        ..Config::default()
+    };
+    let mut broker = Broker::new(config);
+    connect(&mut broker, 1);
+    connect(&mut broker, 2);
+    command(&mut broker, 1, declare("q"));
+    command(&mut broker, 1, bind("q", "amq.direct", "k"));
+    command(
+        &mut broker,
+        2,
+        Command::BasicQos {
+            prefetch_size: 0,
+            prefetch_count: 1000,
+            global: false,
+        },
+    );
+    command(&mut broker, 2, consume("q", false));
+    drain(&mut broker);
+    broker
+}
+
+/// The direct traffic: `messages` publishes to `direct_setup`'s broker, each
+/// delivered, and an ack with multiple=true every `ACK_EVERY` deliveries.
+/// `acked` carries the last acked tag from one call to the next.
+pub fn publish_deliver_ack(
+    broker: &mut Broker,
+    exchange: &Name,
+    key: &Name,
+    body: &Bytes,
+    acked: &mut u64,
+    messages: u64,
+) {
+    let mut delivered = *acked;
+    for _ in 0..messages {
+        command(broker, 1, transient_publish(exchange, key, body));
+        delivered += drain(broker);
+        if delivered - *acked >= ACK_EVERY {
+            command(
+                broker,
+                2,
+                Command::BasicAck {
+                    delivery_tag: delivered,
+                    multiple: true,
+                },
+            );
+            *acked = delivered;
+            drain(broker);
+        }
+    }
+    assert_eq!(
+        delivered - *acked,
+        0,
+        "every message was delivered and acked"
+    );
+}
+
+/// The data-structure floor of the direct traffic: each message through a
+/// `VecDeque` and a map of in-flight tags, removed from the map in runs of
+/// `ACK_EVERY`.
+#[derive(Default)]
+pub struct Floor {
+    queue: VecDeque<(u64, Bytes)>,
+    in_flight: HashMap<u64, Bytes>,
+    next_tag: u64,
+    acked: u64,
+}
+
+impl Floor {
+    /// Puts `messages` messages through. The state lives in locals for the
+    /// loop, as it did when the floor was written inline in the bench.
+    pub fn run(&mut self, body: &Bytes, messages: u64) {
+        let Floor {
+            queue,
+            in_flight,
+            next_tag,
+            acked,
+        } = &mut *self;
+        let (mut next_tag, mut acked) = ((*next_tag).max(1), *acked);
+        for id in 0..messages {
+            queue.push_back((id, body.clone()));
+            let (_, message) = queue.pop_front().expect("just pushed");
+            in_flight.insert(next_tag, message);
+            next_tag += 1;
+            if next_tag - 1 - acked >= ACK_EVERY {
+                for tag in acked + 1..next_tag {
+                    black_box(in_flight.remove(&tag));
+                }
+                acked = next_tag - 1;
+            }
+        }
+        (self.next_tag, self.acked) = (next_tag, acked);
+    }
+}
 
 /// The properties of every transient publish, shared from one allocation as
 /// the server shares a connection's repeated properties (`LastProperties` in
