@@ -201,7 +201,7 @@ impl Lab {
             routing_key: key.into(),
             mandatory: false,
             immediate: false,
-            properties: Arc::new(properties),
+            properties: Arc::new(properties).into(),
             body: Bytes::copy_from_slice(body.as_bytes()),
         };
         self.ok(conn, command)

@@ -8,7 +8,7 @@
 use crate::arena::Id;
 use crate::message::Name;
 use crate::message::Properties;
-use crate::protocol::{ChannelId, ConnectionId};
+use crate::protocol::{ChannelId, ConnectionId, PublishProperties};
 use crate::queue::Entry;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -63,8 +63,10 @@ pub(crate) struct PendingPublish {
     pub(crate) exchange: Name,
     /// Routing key.
     pub(crate) routing_key: Name,
-    /// Basic properties.
-    pub(crate) properties: Arc<Properties>,
+    /// Basic properties; `Repeated` only while the publish is being routed
+    /// at once, since a transaction's publishes are routed after later ones
+    /// may have changed the channel's last properties.
+    pub(crate) properties: PublishProperties,
     /// Body.
     pub(crate) body: Bytes,
     /// Its per-message TTL, parsed from `expiration`.
@@ -133,6 +135,9 @@ pub(crate) struct Channel {
     pub(crate) last_exchange: Option<(Name, Id)>,
     /// The consumer-timeout deadline already armed, if any.
     pub(crate) timeout_armed: Option<Instant>,
+    /// The properties of the channel's last basic.publish, which a
+    /// `PublishProperties::Repeated` publish carries again.
+    pub(crate) last_properties: Option<Arc<Properties>>,
 }
 
 impl Channel {
@@ -153,6 +158,43 @@ impl Channel {
             last_queue: None,
             last_exchange: None,
             timeout_armed: None,
+            last_properties: None,
+        }
+    }
+
+    /// Takes note of a publish's properties: given ones become the channel's
+    /// last (no count changes when they are the last already), and a repeat
+    /// on a channel that never published finds the default properties.
+    #[inline]
+    pub(crate) fn note_properties(&mut self, properties: &PublishProperties) {
+        match properties {
+            PublishProperties::Given(given) => {
+                if !self
+                    .last_properties
+                    .as_ref()
+                    .is_some_and(|last| Arc::ptr_eq(last, given))
+                {
+                    self.last_properties = Some(Arc::clone(given));
+                }
+            }
+            PublishProperties::Repeated => {
+                self.last_properties.get_or_insert_with(Arc::default);
+            }
+        }
+    }
+
+    /// The properties a noted publish carries.
+    #[inline]
+    pub(crate) fn properties_of<'a>(
+        &'a self,
+        properties: &'a PublishProperties,
+    ) -> &'a Arc<Properties> {
+        match properties {
+            PublishProperties::Given(given) => given,
+            PublishProperties::Repeated => self
+                .last_properties
+                .as_ref()
+                .expect("a repeat is noted before it is read"),
         }
     }
 

@@ -33,6 +33,6 @@ pub use field::{FieldTable, FieldValue};
 pub use message::{Message, MessageId, Name, Properties, SharedMessage};
 pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
-    ExchangeKind, Input, Method, Output, Reply, ReplyCode,
+    ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
 pub use time::Instant;

@@ -9,10 +9,19 @@
 //! else can see (the broker held the last reference), so reusing one is
 //! invisible: the broker keeps it `Unobserved`, out of its state.
 
-use crate::message::{Message, Properties, SharedMessage};
+use crate::message::{Message, MessageId, Name, SharedMessage};
 use bytes::Bytes;
 use std::sync::Arc;
 use triomphe::UniqueArc;
+
+/// The properties of a message to allocate.
+pub(crate) enum Properties<'a> {
+    /// Its own reference, which the message takes.
+    Given(Arc<crate::message::Properties>),
+    /// A reference kept elsewhere (a channel's last properties), cloned only
+    /// when the pooled message does not hold it already.
+    Shared(&'a Arc<crate::message::Properties>),
+}
 
 /// The most message allocations the pool keeps: a multiple ack of a full
 /// default prefetch window fits, and the memory it pins stays small because a
@@ -26,21 +35,50 @@ pub(crate) struct MessagePool {
     free: Vec<UniqueArc<Message>>,
     /// Stands in for the properties of a pooled message that had headers,
     /// so that the pool never pins a large header table.
-    empty_properties: Option<Arc<Properties>>,
+    empty_properties: Option<Arc<crate::message::Properties>>,
 }
 
 impl MessagePool {
-    /// `message` in an `Arc`, reusing a pooled allocation when there is one.
-    pub(crate) fn allocate(&mut self, message: Message) -> SharedMessage {
+    /// A message in an `Arc`, reusing a pooled allocation when there is one.
+    /// Shared properties that the pooled message already holds stay, with no
+    /// reference count change.
+    pub(crate) fn allocate(
+        &mut self,
+        id: MessageId,
+        exchange: Name,
+        routing_key: Name,
+        properties: Properties<'_>,
+        body: Bytes,
+    ) -> SharedMessage {
         match self.free.pop() {
             Some(mut pooled) => {
                 // Overwriting drops the previous occupant's exchange, routing
                 // key and properties here, one at a time, where the allocator's
                 // per-thread cache takes them cheaply.
-                *pooled = message;
+                pooled.id = id;
+                pooled.exchange = exchange;
+                pooled.routing_key = routing_key;
+                match properties {
+                    Properties::Given(given) => pooled.properties = given,
+                    Properties::Shared(shared) => {
+                        if !Arc::ptr_eq(&pooled.properties, shared) {
+                            pooled.properties = Arc::clone(shared);
+                        }
+                    }
+                }
+                pooled.body = body;
                 pooled.shareable()
             }
-            None => SharedMessage::new(message),
+            None => SharedMessage::new(Message {
+                id,
+                exchange,
+                routing_key,
+                properties: match properties {
+                    Properties::Given(given) => given,
+                    Properties::Shared(shared) => Arc::clone(shared),
+                },
+                body,
+            }),
         }
     }
 
@@ -75,7 +113,24 @@ impl std::fmt::Debug for MessagePool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::MessageId;
+
+    /// Allocates `message` from the pool, with its own properties.
+    fn allocate(pool: &mut MessagePool, message: Message) -> SharedMessage {
+        let Message {
+            id,
+            exchange,
+            routing_key,
+            properties,
+            body,
+        } = message;
+        pool.allocate(
+            id,
+            exchange,
+            routing_key,
+            Properties::Given(properties),
+            body,
+        )
+    }
 
     fn message(id: u64) -> Message {
         Message {
@@ -90,10 +145,10 @@ mod tests {
     #[test]
     fn recycled_allocation_carries_the_next_message() {
         let mut pool = MessagePool::default();
-        let first = pool.allocate(message(1));
+        let first = allocate(&mut pool, message(1));
         let address = SharedMessage::as_ptr(&first);
         pool.recycle(first);
-        let second = pool.allocate(message(2));
+        let second = allocate(&mut pool, message(2));
         assert_eq!(SharedMessage::as_ptr(&second), address);
         assert_eq!(*second, message(2));
     }
@@ -101,10 +156,10 @@ mod tests {
     #[test]
     fn shared_message_is_not_recycled() {
         let mut pool = MessagePool::default();
-        let first = pool.allocate(message(1));
+        let first = allocate(&mut pool, message(1));
         let kept = first.clone();
         pool.recycle(first);
-        let second = pool.allocate(message(2));
+        let second = allocate(&mut pool, message(2));
         assert_eq!(*kept, message(1), "the shared message is untouched");
         assert_ne!(SharedMessage::as_ptr(&second), SharedMessage::as_ptr(&kept));
     }
@@ -118,6 +173,57 @@ mod tests {
         let pooled = &pool.free[0];
         assert!(pooled.body.is_empty());
         assert_eq!(pooled.properties.headers, None);
+    }
+
+    #[test]
+    fn shared_properties_a_pooled_message_holds_stay_without_a_count_change() {
+        let mut pool = MessagePool::default();
+        let shared = Arc::new(crate::message::Properties {
+            delivery_mode: Some(2),
+            ..Default::default()
+        });
+        let first = pool.allocate(
+            MessageId(1),
+            "x".into(),
+            "k".into(),
+            Properties::Shared(&shared),
+            Bytes::new(),
+        );
+        assert_eq!(
+            Arc::strong_count(&shared),
+            2,
+            "the message holds a reference"
+        );
+        pool.recycle(first);
+        let second = pool.allocate(
+            MessageId(2),
+            "x".into(),
+            "k".into(),
+            Properties::Shared(&shared),
+            Bytes::new(),
+        );
+        assert!(Arc::ptr_eq(&second.properties, &shared));
+        assert_eq!(Arc::strong_count(&shared), 2, "still the one reference");
+        assert_eq!(second.id, MessageId(2));
+    }
+
+    #[test]
+    fn other_shared_properties_replace_a_pooled_messages() {
+        let mut pool = MessagePool::default();
+        pool.recycle(SharedMessage::new(message(1)));
+        let shared = Arc::new(crate::message::Properties {
+            priority: Some(3),
+            ..Default::default()
+        });
+        let second = pool.allocate(
+            MessageId(2),
+            "x".into(),
+            "k".into(),
+            Properties::Shared(&shared),
+            Bytes::new(),
+        );
+        assert!(Arc::ptr_eq(&second.properties, &shared));
+        assert_eq!(second.properties.priority, Some(3));
     }
 
     #[test]

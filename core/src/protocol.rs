@@ -241,8 +241,8 @@ pub enum Command {
         mandatory: bool,
         /// Unsupported (540), as in RabbitMQ 3.x.
         immediate: bool,
-        /// Basic properties (shared: the message keeps this allocation).
-        properties: Arc<Properties>,
+        /// Basic properties, given or repeated from the channel's last publish.
+        properties: PublishProperties,
         /// Body.
         body: Bytes,
     },
@@ -430,6 +430,34 @@ impl Command {
             Command::TxCommit => Method::TxCommit,
             Command::TxRollback => Method::TxRollback,
         }
+    }
+}
+
+/// The basic properties of a publish.
+///
+/// AMQP carries them in full in every content header, and publishers mostly
+/// repeat them. A driver that sees a channel's publish repeat the properties of
+/// the channel's previous publish can say so with `Repeated`, and neither side
+/// then touches the shared allocation's reference count: the broker reuses the
+/// properties it kept, and a pooled message that already holds them keeps them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PublishProperties {
+    /// These properties (shared: the message keeps this allocation).
+    Given(Arc<Properties>),
+    /// The properties of the previous basic.publish on the same channel, or
+    /// the default (empty) properties when the channel has not published yet.
+    Repeated,
+}
+
+impl From<Arc<Properties>> for PublishProperties {
+    fn from(properties: Arc<Properties>) -> Self {
+        PublishProperties::Given(properties)
+    }
+}
+
+impl From<Properties> for PublishProperties {
+    fn from(properties: Properties) -> Self {
+        PublishProperties::Given(Arc::new(properties))
     }
 }
 

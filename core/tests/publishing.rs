@@ -9,12 +9,12 @@
 mod support;
 
 use brokerlab_core::{
-    Command, Config, DropReason, Event, FieldTable, FieldValue, MessageId, Properties, Reply,
-    ReplyCode,
+    Command, Config, DropReason, Event, FieldTable, FieldValue, MessageId, Properties,
+    PublishProperties, Reply, ReplyCode,
 };
 use bytes::Bytes;
 use std::sync::Arc;
-use support::{channel_answers, int, string, table, Harness, Step};
+use support::{channel_answers, expiring, int, priority, string, table, Harness, Step};
 
 /// A basic.publish with every flag spelled out.
 fn publish_command(
@@ -30,7 +30,7 @@ fn publish_command(
         routing_key: key.into(),
         mandatory,
         immediate,
-        properties: Arc::new(properties),
+        properties: Arc::new(properties).into(),
         body,
     }
 }
@@ -225,6 +225,110 @@ fn properties_are_unchanged_on_redelivery() {
     let deliveries = again.deliveries();
     assert!(deliveries[0].redelivered);
     assert_eq!(*deliveries[0].message.properties, every_property());
+}
+
+/// A basic.publish to the default exchange whose properties repeat the
+/// channel's last publish's.
+fn repeated(key: &str, body: &'static str) -> Command {
+    Command::BasicPublish {
+        exchange: "".into(),
+        routing_key: key.into(),
+        mandatory: false,
+        immediate: false,
+        properties: PublishProperties::Repeated,
+        body: Bytes::from_static(body.as_bytes()),
+    }
+}
+
+/// The properties of the next message `basic.get` takes from `queue`.
+fn got_properties(broker: &mut Harness, queue: &str) -> Properties {
+    let step = broker.get(1, 1, queue, true);
+    let deliveries = step.deliveries();
+    assert_eq!(deliveries.len(), 1, "{step:#?}");
+    (*deliveries[0].message.properties).clone()
+}
+
+#[test]
+fn a_repeated_publish_carries_the_properties_of_the_channels_last_publish() {
+    let mut broker = with_queue("q", FieldTable::new());
+    let persistent = Properties {
+        delivery_mode: Some(2),
+        message_id: Some("m-1".into()),
+        ..Properties::default()
+    };
+    let first = publish_command("", "q", binary_body(), false, false, persistent.clone());
+    broker.send(1, 1, first).assert_ok();
+    broker.send(1, 1, repeated("q", "again")).assert_ok();
+    broker.send(1, 1, repeated("q", "and again")).assert_ok();
+    for _ in 0..3 {
+        assert_eq!(got_properties(&mut broker, "q"), persistent);
+    }
+}
+
+#[test]
+fn a_repeated_publish_follows_the_last_given_properties() {
+    let mut broker = with_queue("q", FieldTable::new());
+    let first = publish_command("", "q", binary_body(), false, false, priority(1));
+    let second = publish_command("", "q", binary_body(), false, false, priority(2));
+    broker.send(1, 1, first).assert_ok();
+    broker.send(1, 1, second).assert_ok();
+    broker.send(1, 1, repeated("q", "third")).assert_ok();
+    let priorities: Vec<_> = (0..3)
+        .map(|_| got_properties(&mut broker, "q").priority)
+        .collect();
+    assert_eq!(priorities, vec![Some(1), Some(2), Some(2)]);
+}
+
+#[test]
+fn a_repeated_publish_on_a_channel_that_never_published_carries_the_default_properties() {
+    let mut broker = with_queue("q", FieldTable::new());
+    broker.send(1, 1, repeated("q", "first")).assert_ok();
+    assert_eq!(got_properties(&mut broker, "q"), Properties::default());
+}
+
+#[test]
+fn a_repeat_is_of_its_own_channels_last_publish_not_another_channels() {
+    let mut broker = with_queue("q", FieldTable::new());
+    broker.open(1, 2).assert_ok();
+    let on_one = publish_command("", "q", binary_body(), false, false, priority(1));
+    let on_two = publish_command("", "q", binary_body(), false, false, priority(2));
+    broker.send(1, 1, on_one).assert_ok();
+    broker.send(1, 2, on_two).assert_ok();
+    broker.send(1, 1, repeated("q", "repeat on 1")).assert_ok();
+    let priorities: Vec<_> = (0..3)
+        .map(|_| got_properties(&mut broker, "q").priority)
+        .collect();
+    assert_eq!(priorities, vec![Some(1), Some(2), Some(1)]);
+}
+
+#[test]
+fn a_repeated_publish_expires_by_the_repeated_expiration() {
+    let mut broker = with_queue("q", FieldTable::new());
+    let expiring_now = publish_command("", "q", binary_body(), false, false, expiring("0"));
+    broker.send(1, 1, expiring_now).assert_ok();
+    broker.send(1, 1, repeated("q", "also expires")).assert_ok();
+    let step = broker.get(1, 1, "q", true);
+    assert!(
+        step.deliveries().is_empty(),
+        "both expired at once: {step:#?}"
+    );
+}
+
+#[test]
+fn a_transactions_repeated_publish_keeps_the_properties_it_was_published_with() {
+    let mut broker = with_queue("q", FieldTable::new());
+    tx_select(&mut broker, 1, 1);
+    let first = publish_command("", "q", binary_body(), false, false, priority(1));
+    let second = publish_command("", "q", binary_body(), false, false, priority(2));
+    broker.send(1, 1, first).assert_ok();
+    broker.send(1, 1, repeated("q", "repeat of 1")).assert_ok();
+    broker.send(1, 1, second).assert_ok();
+    let commit = broker.send(1, 1, Command::TxCommit);
+    assert_eq!(commit.replies(1, 1), vec![Reply::TxCommitOk]);
+    let priorities: Vec<_> = (0..3)
+        .map(|_| got_properties(&mut broker, "q").priority)
+        .collect();
+    assert_eq!(priorities, vec![Some(1), Some(1), Some(2)]);
 }
 
 #[test]

@@ -338,6 +338,7 @@ fn basic_get_removes_the_expired_messages_it_uncovers() {
         expiration,
         priority: None,
         body,
+        repeat: false,
     };
     let steps = [
         send(1, declare("q0", false, false, false)),

@@ -232,7 +232,7 @@ impl Producer {
                 routing_key,
                 mandatory: false,
                 immediate: false,
-                properties: properties.clone(),
+                properties: properties.clone().into(),
                 body: body(session, number),
             };
             let segment = state.link.next_sent(self.sequenced);

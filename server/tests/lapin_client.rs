@@ -2,8 +2,8 @@
 //! the seed's examples need. Publisher confirms (and a mandatory publish
 //! that no queue takes, returned before its confirm), basic.qos prefetch,
 //! basic.nack with and without requeue, the consumer cancel notification
-//! when a queue is deleted under its consumer, and heartbeats that keep an
-//! idle connection open.
+//! when a queue is deleted under its consumer, heartbeats that keep an idle
+//! connection open, and properties that publishers repeat and change.
 // On a real runtime, sockets and processes: madsim builds leave this out.
 #![cfg(not(madsim))]
 
@@ -230,6 +230,81 @@ fn nack_with_requeue_redelivers_flagged_and_without_requeue_drops() {
             .await
             .expect("basic.get answers");
         assert!(get.is_none(), "a nack without requeue drops the message");
+        connection
+            .close(200, "done".into())
+            .await
+            .expect("close-ok");
+    });
+    server.stop();
+}
+
+/// Publishes `body` to `queue` with `properties`, without confirms.
+async fn publish_with(channel: &Channel, queue: &str, body: &str, properties: BasicProperties) {
+    channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            properties,
+        )
+        .await
+        .expect("basic.publish is sent");
+}
+
+/// The server sends a publish whose content header repeats its channel's
+/// last one as a repeat (`PublishProperties::Repeated`), and the broker keeps
+/// the channel's last properties: each delivery must still carry exactly the
+/// properties it was published with, as publishers repeat and change them on
+/// several channels, and after a channel is closed and another opened.
+#[test]
+fn every_delivery_carries_its_publishs_properties_as_channels_repeat_and_change_them() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    run(async {
+        let a = BasicProperties::default()
+            .with_content_type("text/plain".into())
+            .with_priority(1);
+        let b = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_correlation_id("c-1".into());
+        let plain = BasicProperties::default();
+        let connection = connect(&server, 0).await;
+        let one = connection.create_channel().await.expect("channel.open-ok");
+        let two = connection.create_channel().await.expect("channel.open-ok");
+        declare(&one, "props", false).await;
+        let mut expected = vec![];
+        let plan = [
+            (&one, "1a", &a),
+            (&two, "2a", &a),
+            (&one, "1a again", &a),
+            (&two, "2b", &b),
+            (&one, "1b", &b),
+            (&two, "2b again", &b),
+            (&one, "1a back", &a),
+            (&two, "2 plain", &plain),
+        ];
+        for (channel, body, properties) in plan {
+            publish_with(channel, "props", body, properties.clone()).await;
+            expected.push((body, properties.clone()));
+        }
+        one.close(200, "done".into()).await.expect("close-ok");
+        let three = connection.create_channel().await.expect("channel.open-ok");
+        for body in ["3 plain", "3 plain again"] {
+            publish_with(&three, "props", body, plain.clone()).await;
+            expected.push((body, plain.clone()));
+        }
+        publish_with(&three, "props", "3a", a.clone()).await;
+        expected.push(("3a", a.clone()));
+        for (body, properties) in expected {
+            let got = two
+                .basic_get("props".into(), BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get answers")
+                .expect("a message is ready");
+            assert_eq!(String::from_utf8_lossy(&got.delivery.data), body);
+            assert_eq!(got.delivery.properties, properties, "{body}");
+        }
         connection
             .close(200, "done".into())
             .await

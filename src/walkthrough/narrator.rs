@@ -11,7 +11,6 @@ use brokerlab_core::{
 };
 use bytes::Bytes;
 use std::io::{self, Write};
-use std::sync::Arc;
 
 /// The most timers one `wait` may fire: a walkthrough arms a handful.
 const TIMEOUTS_PER_WAIT_MAX: usize = 1_000;
@@ -227,7 +226,7 @@ impl<'out, W: Write> Narrator<'out, W> {
             routing_key: routing_key.into(),
             mandatory: false,
             immediate: false,
-            properties: Arc::new(properties),
+            properties: properties.into(),
             body: Bytes::copy_from_slice(body.as_bytes()),
         };
         self.command(what, conn, command)

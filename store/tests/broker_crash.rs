@@ -157,7 +157,7 @@ impl Node {
                     routing_key: "q".into(),
                     mandatory: false,
                     immediate: false,
-                    properties: Arc::new(properties),
+                    properties: Arc::new(properties).into(),
                     body: Bytes::from(body),
                 };
                 self.send(1, publish);

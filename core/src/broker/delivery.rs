@@ -12,11 +12,15 @@ use crate::dead_letter;
 use crate::message::Name;
 use crate::message::SharedMessage;
 use crate::message::{Message, MessageId};
-use crate::protocol::{DeadLetterReason, DropReason, Event, ExchangeKind, Reply, ReplyCode};
+use crate::pool::Properties;
+use crate::protocol::{
+    DeadLetterReason, DropReason, Event, ExchangeKind, PublishProperties, Reply, ReplyCode,
+};
 use crate::queue::Entry;
 use crate::record::Change;
 use crate::routing::Destination;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The most dead-letter hops one input may cause. Cycle detection ends every
 /// automatic loop after at most one pass through each queue, so reaching this
@@ -31,6 +35,23 @@ impl Broker {
         channel: Id,
         mut publish: PendingPublish,
     ) -> Result<(), Fault> {
+        let state = &mut self.channels[channel];
+        // Noted before anything can refuse the publish, so that the driver
+        // and the broker agree on what a later repeat carries (an
+        // immediate=true publish, refused before this, closes the connection).
+        state.note_properties(&publish.properties);
+        let properties = state.properties_of(&publish.properties);
+        let (has_user_id, has_expiration) = (
+            properties.user_id.is_some(),
+            properties.expiration.is_some(),
+        );
+        // What else the publish needs from its channel, read in this one look-up.
+        let in_transaction = state.tx.is_some();
+        let last_exchange = state
+            .last_exchange
+            .as_ref()
+            .filter(|(last, _)| *last == publish.exchange)
+            .map(|&(_, id)| id);
         let size_max = self.config.max_message_size_bytes;
         if publish.body.len() > size_max {
             return Err(Fault::new(
@@ -41,8 +62,14 @@ impl Broker {
                 ),
             ));
         }
-        if let Some(user_id) = &publish.properties.user_id {
-            let user = &self.connections[&self.channels[channel].conn].user;
+        if has_user_id {
+            let state = &self.channels[channel];
+            let properties = state.properties_of(&publish.properties);
+            let user_id = properties
+                .user_id
+                .as_ref()
+                .expect("the publish has a user_id");
+            let user = &self.connections[&state.conn].user;
             if user_id != user {
                 return Err(Fault::new(
                     ReplyCode::PreconditionFailed,
@@ -57,7 +84,7 @@ impl Broker {
         let start = if publish.exchange.is_empty() {
             Start::Default
         } else {
-            let exchange = self.publish_exchange(channel, &publish.exchange)?;
+            let exchange = self.publish_exchange(channel, last_exchange, &publish.exchange)?;
             if self.exchanges[exchange].internal {
                 let vhost = &self.connections[&self.channels[channel].conn].vhost;
                 return Err(Fault::new(
@@ -70,28 +97,48 @@ impl Broker {
             }
             Start::Exchange(exchange)
         };
-        if let Some(expiration) = publish.properties.expiration.as_deref() {
+        if has_expiration {
+            let properties = self.channels[channel].properties_of(&publish.properties);
+            let expiration = properties
+                .expiration
+                .as_deref()
+                .expect("the publish has one");
             let ttl_ms = parse_expiration(expiration)
                 .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
             publish.ttl_ms = Some(ttl_ms);
         }
-        match &mut self.channels[channel].tx {
-            Some(transaction) => transaction.push(publish),
-            None => self.route_publish(channel, publish, start),
+        if !in_transaction {
+            self.route_publish(channel, publish, start);
+            return Ok(());
         }
+        let state = &mut self.channels[channel];
+        if matches!(publish.properties, PublishProperties::Repeated) {
+            // Routed at commit, when later publishes may have changed the
+            // channel's last properties: a repeat is resolved now.
+            let repeated = Arc::clone(state.properties_of(&publish.properties));
+            publish.properties = PublishProperties::Given(repeated);
+        }
+        state
+            .tx
+            .as_mut()
+            .expect("the channel is transactional")
+            .push(publish);
         Ok(())
     }
 
-    /// The exchange a channel publishes to: the channel's last one when the
-    /// name is the same and the exchange still exists, else looked up (404).
+    /// The exchange a channel publishes to: `last`, the channel's last one
+    /// when it had the same name, if it still exists; else looked up (404).
     #[inline]
-    fn publish_exchange(&mut self, channel: Id, name: &Name) -> Result<Id, Fault> {
-        if let Some((last, id)) = &self.channels[channel].last_exchange {
-            // A live id names the exchange it was issued for: names never
-            // change, and a deleted exchange's id finds nothing.
-            if last == name && self.exchanges.get(*id).is_some() {
-                return Ok(*id);
-            }
+    fn publish_exchange(
+        &mut self,
+        channel: Id,
+        last: Option<Id>,
+        name: &Name,
+    ) -> Result<Id, Fault> {
+        // A live id names the exchange it was issued for: names never
+        // change, and a deleted exchange's id finds nothing.
+        if let Some(id) = last.filter(|&id| self.exchanges.get(id).is_some()) {
+            return Ok(id);
         }
         let vhost = &self.connections[&self.channels[channel].conn].vhost;
         let id = self.find_exchange(vhost, name)?;
@@ -121,18 +168,27 @@ impl Broker {
             state.next_confirm_seq = Some(seq + 1);
         }
         let (conn, number) = (state.conn, state.number);
+        let properties = match pending.properties {
+            PublishProperties::Given(given) => Properties::Given(given),
+            PublishProperties::Repeated => Properties::Shared(
+                state
+                    .last_properties
+                    .as_ref()
+                    .expect("a repeat is noted before it is routed"),
+            ),
+        };
+        let message = self.message_pool.allocate(
+            id,
+            pending.exchange,
+            pending.routing_key,
+            properties,
+            pending.body,
+        );
         self.emit(|_| Event::Published {
             message: id,
             conn,
             channel: number,
             confirm_seq,
-        });
-        let message = self.message_pool.allocate(Message {
-            id,
-            exchange: pending.exchange,
-            routing_key: pending.routing_key,
-            properties: pending.properties,
-            body: pending.body,
         });
         let mut targets = std::mem::take(&mut self.target_scratch);
         if let Some(remembered) = self.route_memo.get(channel, start, &message.routing_key) {

@@ -125,6 +125,9 @@ pub struct Chan {
     pub unacked: Vec<Unacked>,
     pub next_confirm: Option<u64>,
     pub last_queue: Option<String>,
+    /// The expiration and priority of the channel's last publish, which a
+    /// repeated publish carries again.
+    pub last_properties: (Option<&'static str>, Option<u8>),
 }
 
 /// A connection.

@@ -4,7 +4,9 @@
 //! `Input`s. Every field is a `&'static str` or a number, so a failing run
 //! prints as a short list a person can replay by hand.
 
-use brokerlab_core::{ChannelId, Command, ConnectionId, FieldTable, FieldValue, Input, Properties};
+use brokerlab_core::{
+    ChannelId, Command, ConnectionId, FieldTable, FieldValue, Input, Properties, PublishProperties,
+};
 use bytes::Bytes;
 use std::fmt;
 use std::sync::Arc;
@@ -83,6 +85,9 @@ pub enum Cmd {
         count: u16,
         global: bool,
     },
+    /// With `repeat`, the properties are the channel's last publish's
+    /// (`PublishProperties::Repeated`), and `expiration` and `priority` are
+    /// unused.
     Publish {
         exchange: &'static str,
         key: &'static str,
@@ -90,6 +95,7 @@ pub enum Cmd {
         expiration: Option<&'static str>,
         priority: Option<u8>,
         body: &'static str,
+        repeat: bool,
     },
     Consume {
         queue: &'static str,
@@ -382,16 +388,21 @@ impl Cmd {
                 expiration,
                 priority,
                 body,
+                repeat,
             } => Command::BasicPublish {
                 exchange: exchange.into(),
                 routing_key: key.into(),
                 mandatory,
                 immediate: false,
-                properties: Arc::new(Properties {
-                    expiration: expiration.map(str::to_owned),
-                    priority,
-                    ..Properties::default()
-                }),
+                properties: match repeat {
+                    true => PublishProperties::Repeated,
+                    false => Arc::new(Properties {
+                        expiration: expiration.map(str::to_owned),
+                        priority,
+                        ..Properties::default()
+                    })
+                    .into(),
+                },
                 body: Bytes::from_static(body.as_bytes()),
             },
             Cmd::Consume {
@@ -546,9 +557,13 @@ impl Cmd {
                 expiration,
                 priority,
                 body,
+                repeat,
             } => {
                 write!(f, "basic.publish {exchange:?} key {key:?} body {body:?}")?;
-                flags(f, &[("mandatory", *mandatory)])?;
+                flags(
+                    f,
+                    &[("mandatory", *mandatory), ("repeated-properties", *repeat)],
+                )?;
                 if let Some(expiration) = expiration {
                     write!(f, " expiration={expiration:?}")?;
                 }

@@ -308,15 +308,18 @@ fn publish() -> BoxedStrategy<Cmd> {
         expiration,
         priority,
         select(vec!["a", "bb", "", "ccc"]),
+        proptest::bool::weighted(0.3),
     )
         .prop_map(
-            |((exchange, key), mandatory, expiration, priority, body)| Cmd::Publish {
+            |((exchange, key), mandatory, expiration, priority, body, repeat)| Cmd::Publish {
                 exchange,
                 key,
                 mandatory,
-                expiration,
-                priority,
+                // A repeat carries the channel's last properties, not these.
+                expiration: expiration.filter(|_| !repeat),
+                priority: priority.filter(|_| !repeat),
                 body,
+                repeat,
             },
         )
         .boxed()

@@ -4,7 +4,9 @@
 //! bodies, unknown connections and channels) and clock moves long enough to
 //! reach the default 30-minute consumer timeout. No model is involved.
 
-use brokerlab_core::{ChannelId, Command, ConnectionId, FieldTable, FieldValue, Input, Properties};
+use brokerlab_core::{
+    ChannelId, Command, ConnectionId, FieldTable, FieldValue, Input, Properties, PublishProperties,
+};
 use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -212,14 +214,17 @@ fn wide_basic_commands() -> BoxedStrategy<Command> {
         1 => Just(Bytes::from(vec![0u8; 70_000])),
     ];
     prop_oneof![
-        4 => (wide_name(), wide_name(), any::<bool>(), proptest::bool::weighted(0.05), wide_properties(), body)
-            .prop_map(|(exchange, routing_key, mandatory, immediate, properties, body)| {
+        4 => (wide_name(), wide_name(), any::<bool>(), proptest::bool::weighted(0.05), wide_properties(), body, proptest::bool::weighted(0.2))
+            .prop_map(|(exchange, routing_key, mandatory, immediate, properties, body, repeat)| {
                 Command::BasicPublish {
                     exchange: exchange.into(),
                     routing_key: routing_key.into(),
                     mandatory,
                     immediate,
-                    properties: Arc::new(properties),
+                    properties: match repeat {
+                        true => PublishProperties::Repeated,
+                        false => Arc::new(properties).into(),
+                    },
                     body,
                 }
             }),

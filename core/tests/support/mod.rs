@@ -549,7 +549,7 @@ pub fn publish(exchange: &str, key: &str, body: &str, properties: Properties) ->
         routing_key: key.into(),
         mandatory: false,
         immediate: false,
-        properties: Arc::new(properties),
+        properties: Arc::new(properties).into(),
         body: Bytes::copy_from_slice(body.as_bytes()),
     }
 }

@@ -8,7 +8,7 @@
 use crate::wire::fields::properties_from_amqp;
 use crate::wire::inbound::{PublishStart, Refusal};
 use amq_protocol::frame::AMQPContentHeader;
-use brokerlab_core::{Command, Properties, ReplyCode};
+use brokerlab_core::{Command, Properties, PublishProperties, ReplyCode};
 use bytes::BytesMut;
 use std::sync::Arc;
 
@@ -19,23 +19,26 @@ const BASIC_CLASS_ID: u16 = 60;
 /// grows as body frames actually arrive.
 const BODY_RESERVE_MAX_BYTES: usize = 1 << 20;
 
-/// The properties a connection last published with, shared by its next
-/// publish that carries the same ones: publishers mostly repeat theirs, and
-/// sharing them saves an allocation and a free per message.
+/// The properties a channel last published with. A publish that carries the
+/// same ones again goes to the broker as `PublishProperties::Repeated`:
+/// publishers mostly repeat theirs, and a repeat costs neither an allocation
+/// nor a shared reference count change, here or in the broker.
+///
+/// The broker keeps the channel's last properties too; the two agree because
+/// this lives in the channel's state, which starts afresh whenever the
+/// broker's channel does (opened, or closed by either side).
 #[derive(Debug, Default)]
 pub struct LastProperties(Option<Arc<Properties>>);
 
 impl LastProperties {
-    /// `properties` in an `Arc`: the last one when they are equal.
-    pub fn share(&mut self, properties: Properties) -> Arc<Properties> {
-        match &self.0 {
-            Some(last) if **last == properties => last.clone(),
-            _ => {
-                let shared = Arc::new(properties);
-                self.0 = Some(shared.clone());
-                shared
-            }
+    /// What a publish with `properties` tells the broker.
+    pub fn publish(&mut self, properties: Properties) -> PublishProperties {
+        if self.0.as_deref() == Some(&properties) {
+            return PublishProperties::Repeated;
         }
+        let shared = Arc::new(properties);
+        self.0 = Some(Arc::clone(&shared));
+        PublishProperties::Given(shared)
     }
 }
 
@@ -51,7 +54,7 @@ pub struct Assembly {
 #[derive(Debug)]
 struct Header {
     body_bytes: u64,
-    properties: Arc<Properties>,
+    properties: PublishProperties,
 }
 
 fn unexpected(text: &str) -> Refusal {
@@ -90,7 +93,7 @@ impl Assembly {
         self.body.reserve(reserve);
         self.header = Some(Header {
             body_bytes: header.body_size,
-            properties: last.share(properties_from_amqp(&header.properties)),
+            properties: last.publish(properties_from_amqp(&header.properties)),
         });
         Ok(self.complete())
     }
@@ -110,16 +113,16 @@ impl Assembly {
     }
 
     fn complete(&mut self) -> Option<Command> {
-        let header = self.header.as_ref()?;
-        if self.received_bytes < header.body_bytes {
+        if self.received_bytes < self.header.as_ref()?.body_bytes {
             return None;
         }
+        let header = self.header.take()?;
         Some(Command::BasicPublish {
             exchange: self.start.exchange.as_str().into(),
             routing_key: self.start.routing_key.as_str().into(),
             mandatory: self.start.mandatory,
             immediate: self.start.immediate,
-            properties: header.properties.clone(),
+            properties: header.properties,
             body: std::mem::take(&mut self.body).freeze(),
         })
     }
@@ -148,18 +151,27 @@ mod tests {
     }
 
     #[test]
-    fn publishes_with_the_same_properties_share_one_allocation() {
+    fn a_publish_repeating_the_channels_last_properties_is_sent_as_a_repeat() {
         let mut last = LastProperties::default();
-        let plain = last.share(Properties::default());
-        assert!(Arc::ptr_eq(&plain, &last.share(Properties::default())));
+        assert_eq!(
+            last.publish(Properties::default()),
+            PublishProperties::Given(Arc::default()),
+            "the channel's first publish gives its properties"
+        );
+        assert_eq!(
+            last.publish(Properties::default()),
+            PublishProperties::Repeated
+        );
         let persistent = Properties {
             delivery_mode: Some(2),
             ..Properties::default()
         };
-        let other = last.share(persistent.clone());
-        assert_eq!(*other, persistent, "different properties are their own");
-        assert!(!Arc::ptr_eq(&plain, &other));
-        assert!(Arc::ptr_eq(&other, &last.share(persistent)));
+        assert_eq!(
+            last.publish(persistent.clone()),
+            PublishProperties::Given(Arc::new(persistent.clone())),
+            "different properties are given"
+        );
+        assert_eq!(last.publish(persistent), PublishProperties::Repeated);
     }
 
     #[test]

@@ -81,6 +81,8 @@ enum Exit {
 struct ChannelState {
     /// A publish waiting for content frames.
     publish: Option<Assembly>,
+    /// The properties of the channel's last publish.
+    last_properties: LastProperties,
     /// The broker closed the channel: drop its frames until close-ok.
     closing: bool,
     /// Replies the client declined with nowait, by kind, still to come.
@@ -110,8 +112,6 @@ struct Connection {
     /// True while the broker holds the connection in credit flow: its
     /// reads pause, and the client is not told (as in RabbitMQ).
     in_flow: watch::Receiver<bool>,
-    /// Shared by the next publish with the same properties.
-    last_properties: LastProperties,
 }
 
 /// Serves one accepted socket to the end.
@@ -163,7 +163,6 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
         published: false,
         told_blocked: false,
         in_flow,
-        last_properties: LastProperties::default(),
     };
     connection.run(outbox).await;
 }
@@ -396,13 +395,13 @@ impl Connection {
             AMQPFrame::Header(..) | AMQPFrame::Body(..) if closing => None,
             AMQPFrame::Header(_, header) => {
                 let limit = self.context.max_message_bytes;
-                let assembly = self
-                    .channels
-                    .get_mut(&channel)
-                    .and_then(|state| state.publish.as_mut());
-                let result = match assembly {
-                    Some(assembly) => assembly.header(header, limit, &mut self.last_properties),
-                    None => Err(Refusal::new(
+                let result = match self.channels.get_mut(&channel) {
+                    Some(ChannelState {
+                        publish: Some(assembly),
+                        last_properties,
+                        ..
+                    }) => assembly.header(header, limit, last_properties),
+                    _ => Err(Refusal::new(
                         ReplyCode::UnexpectedFrame,
                         "content header without basic.publish",
                     )),

@@ -286,7 +286,7 @@ impl Consumer {
                 routing_key: reply_to.queue.clone(),
                 mandatory: false,
                 immediate: false,
-                properties: Arc::new(properties),
+                properties: Arc::new(properties).into(),
                 body: stamp.encode(),
             },
         );

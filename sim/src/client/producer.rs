@@ -353,7 +353,7 @@ impl Producer {
                 routing_key: target.routing_key.clone(),
                 mandatory: false,
                 immediate: false,
-                properties: Arc::new(properties),
+                properties: Arc::new(properties).into(),
                 body: stamp.encode(),
             },
         );

@@ -166,6 +166,7 @@ impl Model {
             unacked: Vec::new(),
             next_confirm: None,
             last_queue: None,
+            last_properties: (None, None),
         });
         self.reply_other(conn, number, Reply::ChannelOpenOk);
     }
@@ -236,7 +237,15 @@ impl Model {
                 expiration,
                 priority,
                 body,
+                repeat,
             } => {
+                // Given properties become the channel's last, whatever
+                // becomes of the publish; a repeat takes the last.
+                let chan = self.chan_mut(c, n);
+                if !repeat {
+                    chan.last_properties = (expiration, priority);
+                }
+                let (expiration, priority) = chan.last_properties;
                 let publish = Publish {
                     exchange,
                     key,
