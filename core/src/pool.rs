@@ -66,7 +66,10 @@ impl MessagePool {
                         }
                     }
                 }
-                pooled.body = body;
+                // `recycle` left the empty body, which owns nothing: replaced
+                // without the call that would drop it.
+                debug_assert!(pooled.body.is_empty(), "a pooled message keeps no body");
+                std::mem::forget(std::mem::replace(&mut pooled.body, body));
                 pooled.shareable()
             }
             None => SharedMessage::new(Message {

@@ -596,10 +596,17 @@ impl Broker {
 
 /// The message as a consumer receives it: as stored, except that a queue with
 /// a delivery limit tells a redelivery's count in `x-delivery-count`.
+#[inline]
 fn outgoing(entry: &Entry, counts_deliveries: bool) -> SharedMessage {
     if !counts_deliveries || entry.delivery_count == 0 {
         return entry.message.clone();
     }
+    with_delivery_count(entry)
+}
+
+/// A copy of a redelivered entry's message that tells its delivery count.
+#[cold]
+fn with_delivery_count(entry: &Entry) -> SharedMessage {
     let mut message = Message::clone(&entry.message);
     let properties = Arc::make_mut(&mut message.properties);
     let count = FieldValue::I64(i64::from(entry.delivery_count));
