@@ -178,6 +178,16 @@ mod tests {
         assert_eq!(pooled.properties.headers, None);
     }
 
+    /// Allocates message `id` from the pool, with properties kept elsewhere.
+    fn allocate_shared(
+        pool: &mut MessagePool,
+        id: u64,
+        shared: &Arc<crate::message::Properties>,
+    ) -> SharedMessage {
+        let shared = Properties::Shared(shared);
+        pool.allocate(MessageId(id), "x".into(), "k".into(), shared, Bytes::new())
+    }
+
     #[test]
     fn shared_properties_a_pooled_message_holds_stay_without_a_count_change() {
         let mut pool = MessagePool::default();
@@ -185,26 +195,14 @@ mod tests {
             delivery_mode: Some(2),
             ..Default::default()
         });
-        let first = pool.allocate(
-            MessageId(1),
-            "x".into(),
-            "k".into(),
-            Properties::Shared(&shared),
-            Bytes::new(),
-        );
+        let first = allocate_shared(&mut pool, 1, &shared);
         assert_eq!(
             Arc::strong_count(&shared),
             2,
             "the message holds a reference"
         );
         pool.recycle(first);
-        let second = pool.allocate(
-            MessageId(2),
-            "x".into(),
-            "k".into(),
-            Properties::Shared(&shared),
-            Bytes::new(),
-        );
+        let second = allocate_shared(&mut pool, 2, &shared);
         assert!(Arc::ptr_eq(&second.properties, &shared));
         assert_eq!(Arc::strong_count(&shared), 2, "still the one reference");
         assert_eq!(second.id, MessageId(2));
@@ -218,13 +216,7 @@ mod tests {
             priority: Some(3),
             ..Default::default()
         });
-        let second = pool.allocate(
-            MessageId(2),
-            "x".into(),
-            "k".into(),
-            Properties::Shared(&shared),
-            Bytes::new(),
-        );
+        let second = allocate_shared(&mut pool, 2, &shared);
         assert!(Arc::ptr_eq(&second.properties, &shared));
         assert_eq!(second.properties.priority, Some(3));
     }

@@ -248,6 +248,13 @@ fn got_properties(broker: &mut Harness, queue: &str) -> Properties {
     (*deliveries[0].message.properties).clone()
 }
 
+/// The priorities of the next `count` messages `basic.get` takes from `queue`.
+fn got_priorities(broker: &mut Harness, queue: &str, count: usize) -> Vec<Option<u8>> {
+    (0..count)
+        .map(|_| got_properties(broker, queue).priority)
+        .collect()
+}
+
 #[test]
 fn a_repeated_publish_carries_the_properties_of_the_channels_last_publish() {
     let mut broker = with_queue("q", FieldTable::new());
@@ -273,10 +280,10 @@ fn a_repeated_publish_follows_the_last_given_properties() {
     broker.send(1, 1, first).assert_ok();
     broker.send(1, 1, second).assert_ok();
     broker.send(1, 1, repeated("q", "third")).assert_ok();
-    let priorities: Vec<_> = (0..3)
-        .map(|_| got_properties(&mut broker, "q").priority)
-        .collect();
-    assert_eq!(priorities, vec![Some(1), Some(2), Some(2)]);
+    assert_eq!(
+        got_priorities(&mut broker, "q", 3),
+        vec![Some(1), Some(2), Some(2)]
+    );
 }
 
 #[test]
@@ -295,10 +302,10 @@ fn a_repeat_is_of_its_own_channels_last_publish_not_another_channels() {
     broker.send(1, 1, on_one).assert_ok();
     broker.send(1, 2, on_two).assert_ok();
     broker.send(1, 1, repeated("q", "repeat on 1")).assert_ok();
-    let priorities: Vec<_> = (0..3)
-        .map(|_| got_properties(&mut broker, "q").priority)
-        .collect();
-    assert_eq!(priorities, vec![Some(1), Some(2), Some(1)]);
+    assert_eq!(
+        got_priorities(&mut broker, "q", 3),
+        vec![Some(1), Some(2), Some(1)]
+    );
 }
 
 #[test]
@@ -325,10 +332,10 @@ fn a_transactions_repeated_publish_keeps_the_properties_it_was_published_with() 
     broker.send(1, 1, second).assert_ok();
     let commit = broker.send(1, 1, Command::TxCommit);
     assert_eq!(commit.replies(1, 1), vec![Reply::TxCommitOk]);
-    let priorities: Vec<_> = (0..3)
-        .map(|_| got_properties(&mut broker, "q").priority)
-        .collect();
-    assert_eq!(priorities, vec![Some(1), Some(1), Some(2)]);
+    assert_eq!(
+        got_priorities(&mut broker, "q", 3),
+        vec![Some(1), Some(1), Some(2)]
+    );
 }
 
 #[test]
