@@ -168,6 +168,17 @@ impl Broker {
             state.next_confirm_seq = Some(seq + 1);
         }
         let (conn, number) = (state.conn, state.number);
+        // The remembered route is looked up by the publish's own key, before
+        // the key moves into the message (reading it back from there waits on
+        // the stores that just wrote it).
+        let mut targets = std::mem::take(&mut self.target_scratch);
+        let remembered = match self.route_memo.get(channel, start, &pending.routing_key) {
+            Some(remembered) => {
+                targets.extend_from_slice(remembered);
+                true
+            }
+            None => false,
+        };
         let properties = match pending.properties {
             PublishProperties::Given(given) => Properties::Given(given),
             PublishProperties::Repeated => Properties::Shared(
@@ -190,10 +201,7 @@ impl Broker {
             channel: number,
             confirm_seq,
         });
-        let mut targets = std::mem::take(&mut self.target_scratch);
-        if let Some(remembered) = self.route_memo.get(channel, start, &message.routing_key) {
-            targets.extend_from_slice(remembered);
-        } else {
+        if !remembered {
             // Only the default exchange needs the vhost's queue names.
             let queues = (start == Start::Default)
                 .then(|| &self.vhosts[&*self.connections[&conn].vhost].queues);
