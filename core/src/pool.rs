@@ -9,18 +9,18 @@
 //! else can see (the broker held the last reference), so reusing one is
 //! invisible: the broker keeps it `Unobserved`, out of its state.
 
-use crate::message::{Message, MessageId, Name, SharedMessage};
+use crate::message::{Message, MessageId, Name, Properties, SharedMessage};
 use bytes::Bytes;
 use std::sync::Arc;
 use triomphe::UniqueArc;
 
 /// The properties of a message to allocate.
-pub(crate) enum Properties<'a> {
+pub(crate) enum PropertiesSource<'a> {
     /// Its own reference, which the message takes.
-    Given(Arc<crate::message::Properties>),
+    Given(Arc<Properties>),
     /// A reference kept elsewhere (a channel's last properties), cloned only
     /// when the pooled message does not hold it already.
-    Shared(&'a Arc<crate::message::Properties>),
+    Shared(&'a Arc<Properties>),
 }
 
 /// The most message allocations the pool keeps: a multiple ack of a full
@@ -35,7 +35,7 @@ pub(crate) struct MessagePool {
     free: Vec<UniqueArc<Message>>,
     /// Stands in for the properties of a pooled message that had headers,
     /// so that the pool never pins a large header table.
-    empty_properties: Option<Arc<crate::message::Properties>>,
+    empty_properties: Option<Arc<Properties>>,
 }
 
 impl MessagePool {
@@ -47,7 +47,7 @@ impl MessagePool {
         id: MessageId,
         exchange: Name,
         routing_key: Name,
-        properties: Properties<'_>,
+        properties: PropertiesSource<'_>,
         body: Bytes,
     ) -> SharedMessage {
         match self.free.pop() {
@@ -59,8 +59,8 @@ impl MessagePool {
                 pooled.exchange = exchange;
                 pooled.routing_key = routing_key;
                 match properties {
-                    Properties::Given(given) => pooled.properties = given,
-                    Properties::Shared(shared) => {
+                    PropertiesSource::Given(given) => pooled.properties = given,
+                    PropertiesSource::Shared(shared) => {
                         if !Arc::ptr_eq(&pooled.properties, shared) {
                             pooled.properties = Arc::clone(shared);
                         }
@@ -77,8 +77,8 @@ impl MessagePool {
                 exchange,
                 routing_key,
                 properties: match properties {
-                    Properties::Given(given) => given,
-                    Properties::Shared(shared) => Arc::clone(shared),
+                    PropertiesSource::Given(given) => given,
+                    PropertiesSource::Shared(shared) => Arc::clone(shared),
                 },
                 body,
             }),
@@ -130,7 +130,7 @@ mod tests {
             id,
             exchange,
             routing_key,
-            Properties::Given(properties),
+            PropertiesSource::Given(properties),
             body,
         )
     }
@@ -179,19 +179,15 @@ mod tests {
     }
 
     /// Allocates message `id` from the pool, with properties kept elsewhere.
-    fn allocate_shared(
-        pool: &mut MessagePool,
-        id: u64,
-        shared: &Arc<crate::message::Properties>,
-    ) -> SharedMessage {
-        let shared = Properties::Shared(shared);
+    fn allocate_shared(pool: &mut MessagePool, id: u64, shared: &Arc<Properties>) -> SharedMessage {
+        let shared = PropertiesSource::Shared(shared);
         pool.allocate(MessageId(id), "x".into(), "k".into(), shared, Bytes::new())
     }
 
     #[test]
     fn shared_properties_a_pooled_message_holds_stay_without_a_count_change() {
         let mut pool = MessagePool::default();
-        let shared = Arc::new(crate::message::Properties {
+        let shared = Arc::new(Properties {
             delivery_mode: Some(2),
             ..Default::default()
         });
@@ -212,7 +208,7 @@ mod tests {
     fn other_shared_properties_replace_a_pooled_messages() {
         let mut pool = MessagePool::default();
         pool.recycle(SharedMessage::new(message(1)));
-        let shared = Arc::new(crate::message::Properties {
+        let shared = Arc::new(Properties {
             priority: Some(3),
             ..Default::default()
         });

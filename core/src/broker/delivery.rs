@@ -12,7 +12,7 @@ use crate::dead_letter;
 use crate::message::Name;
 use crate::message::SharedMessage;
 use crate::message::{Message, MessageId};
-use crate::pool::Properties;
+use crate::pool::PropertiesSource;
 use crate::protocol::{
     DeadLetterReason, DropReason, Event, ExchangeKind, PublishProperties, Reply, ReplyCode,
 };
@@ -180,8 +180,8 @@ impl Broker {
             None => false,
         };
         let properties = match pending.properties {
-            PublishProperties::Given(given) => Properties::Given(given),
-            PublishProperties::Repeated => Properties::Shared(
+            PublishProperties::Given(given) => PropertiesSource::Given(given),
+            PublishProperties::Repeated => PropertiesSource::Shared(
                 state
                     .last_properties
                     .as_ref()
