@@ -25,6 +25,8 @@ const TIMEOUTS_PER_ADVANCE_MAX: usize = 1_000;
 struct Lab {
     broker: Broker,
     now: Instant,
+    /// The broker's events not yet taken.
+    events: Vec<Event>,
 }
 
 /// A basic.deliver as its client sees it.
@@ -48,6 +50,7 @@ impl Lab {
         Lab {
             broker: Broker::new(Config::default()),
             now: Instant(0),
+            events: Vec::new(),
         }
     }
 
@@ -65,6 +68,9 @@ impl Lab {
                     logged_upto = Some(record.lsn);
                 }
                 outputs.push(output);
+            }
+            while let Some(event) = self.broker.poll_event() {
+                self.events.push(event);
             }
             let Some(upto) = logged_upto else {
                 return outputs;
@@ -218,6 +224,11 @@ impl Lab {
         )
     }
 
+    /// The broker's events since the last call, in order.
+    fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
     /// Lets `ms` pass, firing every timer due on the way at its own deadline.
     fn advance_ms(&mut self, ms: u64) -> Vec<Output> {
         let until = self.now.plus_ms(ms);
@@ -313,22 +324,22 @@ fn bodies_to(outputs: &[Output], conn: u64) -> Vec<String> {
         .collect()
 }
 
-/// The messages that expired among `outputs`, by broker id.
-fn expired(outputs: &[Output]) -> Vec<MessageId> {
-    let expired = |output: &Output| match output {
-        Output::Event(Event::Expired { message, .. }) => Some(*message),
+/// The messages that expired among `events`, by broker id.
+fn expired(events: &[Event]) -> Vec<MessageId> {
+    let expired = |event: &Event| match event {
+        Event::Expired { message, .. } => Some(*message),
         _ => None,
     };
-    outputs.iter().filter_map(expired).collect()
+    events.iter().filter_map(expired).collect()
 }
 
-/// The ids of the messages published among `outputs`.
-fn published(outputs: &[Output]) -> Vec<MessageId> {
-    let published = |output: &Output| match output {
-        Output::Event(Event::Published { message, .. }) => Some(*message),
+/// The ids of the messages published among `events`.
+fn published(events: &[Event]) -> Vec<MessageId> {
+    let published = |event: &Event| match event {
+        Event::Published { message, .. } => Some(*message),
         _ => None,
     };
-    outputs.iter().filter_map(published).collect()
+    events.iter().filter_map(published).collect()
 }
 
 /// A message's `x-death` history, newest first: (queue, reason, count).
@@ -758,22 +769,30 @@ fn ttl_expires_messages_at_the_lower_of_the_queue_ttl_and_their_own_expiration()
         expiration: Some(ms.to_owned()),
         ..Properties::default()
     };
-    let flash = published(&lab.publish(1, "", "quotes", expiring("5000"), "flash offer"));
-    let price = published(&lab.publish(1, "", "quotes", Properties::default(), "price list v1"));
-    let long = published(&lab.publish(1, "", "quotes", expiring("120000"), "capped by the queue"));
+    lab.take_events();
+    lab.publish(1, "", "quotes", expiring("5000"), "flash offer");
+    let flash = published(&lab.take_events());
+    lab.publish(1, "", "quotes", Properties::default(), "price list v1");
+    let price = published(&lab.take_events());
+    lab.publish(1, "", "quotes", expiring("120000"), "capped by the queue");
+    let long = published(&lab.take_events());
+    lab.advance_ms(4_999);
     assert!(
-        expired(&lab.advance_ms(4_999)).is_empty(),
+        expired(&lab.take_events()).is_empty(),
         "nothing is due before t=5 s"
     );
-    assert_eq!(expired(&lab.advance_ms(1)), flash, "the message's own 5 s");
-    let fresh = published(&lab.publish(1, "", "quotes", Properties::default(), "price list v2"));
+    lab.advance_ms(1);
+    assert_eq!(expired(&lab.take_events()), flash, "the message's own 5 s");
+    lab.publish(1, "", "quotes", Properties::default(), "price list v2");
+    let fresh = published(&lab.take_events());
+    lab.advance_ms(54_999);
     assert!(
-        expired(&lab.advance_ms(54_999)).is_empty(),
+        expired(&lab.take_events()).is_empty(),
         "nothing is due before t=60 s"
     );
-    let at_60_s = lab.advance_ms(1);
+    lab.advance_ms(1);
     assert_eq!(
-        expired(&at_60_s),
+        expired(&lab.take_events()),
         [price, long].concat(),
         "the queue's 60 s, which caps 120 s"
     );

@@ -7,8 +7,8 @@
 #![allow(dead_code)]
 
 use brokerlab_core::{
-    Broker, ChannelId, Command, Config, ConnectionId, FieldTable, Input, Instant, Name, Output,
-    PublishProperties, Reply,
+    Broker, ChannelId, Command, Config, ConnectionId, Event, FieldTable, Input, Instant, Name,
+    Output, PublishProperties, Reply,
 };
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -29,7 +29,8 @@ pub fn command(broker: &mut Broker, conn: u64, command: Command) {
     );
 }
 
-/// Polls every output; returns how many were deliveries.
+/// Polls every output and drains the events (counting the acks, as a
+/// metrics observer would); returns how many outputs were deliveries.
 pub fn drain(broker: &mut Broker) -> u64 {
     let mut deliveries = 0;
     while let Some(output) = broker.poll_output() {
@@ -41,6 +42,13 @@ pub fn drain(broker: &mut Broker) -> u64 {
             deliveries += 1;
         }
     }
+    let mut acks = 0_u64;
+    broker.drain_events(|event| {
+        if let Event::Acked { .. } = event {
+            acks += 1;
+        }
+    });
+    black_box(acks);
     deliveries
 }
 

@@ -44,7 +44,7 @@ pub(crate) struct Unacked {
     pub(crate) queue: Id,
     /// The queue's name once the queue is deleted, for the events that
     /// settle the delivery then; while the queue lives it has the name
-    /// (`Broker::unacked_queue_name`), and a delivery does not copy it.
+    /// (events name it by id then), and a delivery does not copy it.
     pub(crate) queue_gone: Option<Box<Name>>,
     /// The queue entry, to requeue it where it was.
     pub(crate) entry: Entry,

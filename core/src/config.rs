@@ -17,7 +17,7 @@ pub struct Config {
     pub consumer_timeout_ms: Option<u64>,
     /// Most channels one connection may hold open.
     pub channel_max: u16,
-    /// Emit `Output::Event` for every step of a message's life. The
+    /// Record an [`Event`](crate::Event) for every step of a message's life. The
     /// simulator's checkers, the models and the walkthroughs read them; a
     /// driver that does not can turn them off and skip their cost (the
     /// `Dropped` counters are kept either way).

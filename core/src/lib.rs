@@ -32,7 +32,7 @@ pub use config::{Config, Flow, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};
 pub use message::{Message, MessageId, Name, Properties, SharedMessage};
 pub use protocol::{
-    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event, EventRef,
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
 pub use time::Instant;

@@ -741,8 +741,13 @@ pub enum DropReason {
 
 /// An observable fact, for checkers, metrics and tracing. Events carry message
 /// identity so that nothing outside the core needs to reach into its state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Event {
+///
+/// `N` is how the event holds the names of queues and exchanges: owned
+/// ([`Name`], from [`Broker::poll_event`](crate::Broker::poll_event)) or lent
+/// by the broker ([`EventRef`], from
+/// [`Broker::drain_events`](crate::Broker::drain_events), which copies no name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event<N = Name> {
     /// A client published a message (before routing).
     Published {
         /// The message.
@@ -759,14 +764,14 @@ pub enum Event {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Name,
+        queue: N,
     },
     /// The message was handed to a consumer or to basic.get.
     Delivered {
         /// The message.
         message: MessageId,
         /// The queue it came from.
-        queue: Name,
+        queue: N,
         /// Receiving connection.
         conn: ConnectionId,
         /// Receiving channel.
@@ -781,39 +786,39 @@ pub enum Event {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Name,
+        queue: N,
     },
     /// The message went back to its queue, to be redelivered.
     Requeued {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Name,
+        queue: N,
     },
     /// The message's TTL ran out in its queue (a `DeadLettered` or `Dropped` follows).
     Expired {
         /// The message.
         message: MessageId,
         /// The queue.
-        queue: Name,
+        queue: N,
     },
     /// The message left its queue for a dead-letter exchange.
     DeadLettered {
         /// The message.
         message: MessageId,
         /// The queue it died in.
-        queue: Name,
+        queue: N,
         /// Why.
         reason: DeadLetterReason,
         /// The dead-letter exchange it was published to.
-        exchange: Name,
+        exchange: N,
     },
     /// The message was dropped for good.
     Dropped {
         /// The message.
         message: MessageId,
         /// The queue it left, if it had reached one.
-        queue: Option<Name>,
+        queue: Option<N>,
         /// Why.
         reason: DropReason,
     },
@@ -837,6 +842,188 @@ pub enum Event {
     },
 }
 
+/// An event whose names the broker lends: what
+/// [`Broker::drain_events`](crate::Broker::drain_events) hands out, with no
+/// name copied; [`Event::to_owned`] makes it an [`Event`].
+pub type EventRef<'a> = Event<&'a Name>;
+
+impl<N> Event<N> {
+    /// The same event with each name passed through `f`.
+    #[inline]
+    pub fn map<M>(self, mut f: impl FnMut(N) -> M) -> Event<M> {
+        match self {
+            Event::Published {
+                message,
+                conn,
+                channel,
+                confirm_seq,
+            } => Event::Published {
+                message,
+                conn,
+                channel,
+                confirm_seq,
+            },
+            Event::Enqueued { message, queue } => Event::Enqueued {
+                message,
+                queue: f(queue),
+            },
+            Event::Delivered {
+                message,
+                queue,
+                conn,
+                channel,
+                delivery_tag,
+                redelivered,
+            } => Event::Delivered {
+                message,
+                queue: f(queue),
+                conn,
+                channel,
+                delivery_tag,
+                redelivered,
+            },
+            Event::Acked { message, queue } => Event::Acked {
+                message,
+                queue: f(queue),
+            },
+            Event::Requeued { message, queue } => Event::Requeued {
+                message,
+                queue: f(queue),
+            },
+            Event::Expired { message, queue } => Event::Expired {
+                message,
+                queue: f(queue),
+            },
+            Event::DeadLettered {
+                message,
+                queue,
+                reason,
+                exchange,
+            } => Event::DeadLettered {
+                message,
+                queue: f(queue),
+                reason,
+                exchange: f(exchange),
+            },
+            Event::Dropped {
+                message,
+                queue,
+                reason,
+            } => Event::Dropped {
+                message,
+                queue: queue.map(f),
+                reason,
+            },
+            Event::Returned { message } => Event::Returned { message },
+            Event::Confirmed {
+                message,
+                conn,
+                channel,
+                confirm_seq,
+                ack,
+            } => Event::Confirmed {
+                message,
+                conn,
+                channel,
+                confirm_seq,
+                ack,
+            },
+        }
+    }
+
+    /// The same event, lending its names.
+    #[inline]
+    pub fn as_ref(&self) -> Event<&N> {
+        // Every field but the names is `Copy`: this copies them and lends the names.
+        match self {
+            Event::Published {
+                message,
+                conn,
+                channel,
+                confirm_seq,
+            } => Event::Published {
+                message: *message,
+                conn: *conn,
+                channel: *channel,
+                confirm_seq: *confirm_seq,
+            },
+            Event::Enqueued { message, queue } => Event::Enqueued {
+                message: *message,
+                queue,
+            },
+            Event::Delivered {
+                message,
+                queue,
+                conn,
+                channel,
+                delivery_tag,
+                redelivered,
+            } => Event::Delivered {
+                message: *message,
+                queue,
+                conn: *conn,
+                channel: *channel,
+                delivery_tag: *delivery_tag,
+                redelivered: *redelivered,
+            },
+            Event::Acked { message, queue } => Event::Acked {
+                message: *message,
+                queue,
+            },
+            Event::Requeued { message, queue } => Event::Requeued {
+                message: *message,
+                queue,
+            },
+            Event::Expired { message, queue } => Event::Expired {
+                message: *message,
+                queue,
+            },
+            Event::DeadLettered {
+                message,
+                queue,
+                reason,
+                exchange,
+            } => Event::DeadLettered {
+                message: *message,
+                queue,
+                reason: *reason,
+                exchange,
+            },
+            Event::Dropped {
+                message,
+                queue,
+                reason,
+            } => Event::Dropped {
+                message: *message,
+                queue: queue.as_ref(),
+                reason: *reason,
+            },
+            Event::Returned { message } => Event::Returned { message: *message },
+            Event::Confirmed {
+                message,
+                conn,
+                channel,
+                confirm_seq,
+                ack,
+            } => Event::Confirmed {
+                message: *message,
+                conn: *conn,
+                channel: *channel,
+                confirm_seq: *confirm_seq,
+                ack: *ack,
+            },
+        }
+    }
+}
+
+impl EventRef<'_> {
+    /// The event with its own copies of the names.
+    #[must_use]
+    pub fn to_owned(self) -> Event {
+        self.map(Name::clone)
+    }
+}
+
 /// Everything the broker asks its driver to do.
 ///
 /// Its tag is a whole word so that its payload starts 8-byte aligned: with
@@ -855,8 +1042,6 @@ pub enum Output {
         /// The reply.
         reply: Reply,
     },
-    /// An observable fact.
-    Event(Event),
     /// Append a record to the log; answer later with `Input::Synced`. Boxed
     /// so that the common outputs stay small to move.
     Persist(Box<crate::record::Record>),

@@ -26,7 +26,7 @@ fn publish_all(broker: &mut Harness, queue: &str, bodies: &[&str]) -> Step {
     for body in bodies {
         let step = broker.publish(1, 1, "", queue, body);
         step.assert_ok();
-        all.outputs.extend(step.outputs);
+        all.extend(step);
     }
     all
 }

@@ -674,14 +674,12 @@ fn missing_dead_letter_exchange_drops_the_message() {
         let id = published(&publish_step)[0];
         let mut all = publish_step;
         match reason {
-            DeadLetterReason::Rejected => all
-                .outputs
-                .extend(get_and_reject(&mut broker, "work").outputs),
-            DeadLetterReason::Expired => all.outputs.extend(broker.run_for(1_000).outputs),
+            DeadLetterReason::Rejected => all.extend(get_and_reject(&mut broker, "work")),
+            DeadLetterReason::Expired => all.extend(broker.run_for(1_000)),
             DeadLetterReason::MaxLen => {}
             DeadLetterReason::DeliveryLimit => {
                 broker.get(2, 1, "work", false).assert_ok();
-                all.outputs.extend(broker.reject(2, 1, 1, true).outputs);
+                all.extend(broker.reject(2, 1, 1, true));
             }
         }
         all.assert_ok();

@@ -370,9 +370,12 @@ fn crash_at_every_record_boundary_recovers_a_valid_queue() {
     }
 }
 
+/// What each step of a script output, and its events.
+type Seen = Vec<(Vec<Output>, Vec<brokerlab_core::Event>)>;
+
 /// The redelivered flag of messages published before `first_new_id`: the
 /// only difference recovery makes (it flags every recovered message).
-fn without_recovered_flags(outputs: Vec<Vec<Output>>, first_new_id: u64) -> Vec<Vec<Output>> {
+fn without_recovered_flags(steps: Seen, first_new_id: u64) -> Seen {
     let old = |message: &brokerlab_core::MessageId| message.0 < first_new_id;
     let clear = |output: Output| match output {
         Output::Reply {
@@ -398,26 +401,34 @@ fn without_recovered_flags(outputs: Vec<Vec<Output>>, first_new_id: u64) -> Vec<
                 },
             }
         }
-        Output::Event(brokerlab_core::Event::Delivered {
+        other => other,
+    };
+    let clear_event = |event: brokerlab_core::Event| match event {
+        brokerlab_core::Event::Delivered {
             message,
             queue,
             conn,
             channel,
             delivery_tag,
             redelivered,
-        }) => Output::Event(brokerlab_core::Event::Delivered {
+        } => brokerlab_core::Event::Delivered {
             redelivered: redelivered && !old(&message),
             message,
             queue,
             conn,
             channel,
             delivery_tag,
-        }),
+        },
         other => other,
     };
-    outputs
+    steps
         .into_iter()
-        .map(|step| step.into_iter().map(clear).collect())
+        .map(|(outputs, events)| {
+            (
+                outputs.into_iter().map(clear).collect(),
+                events.into_iter().map(clear_event).collect(),
+            )
+        })
         .collect()
 }
 
@@ -441,34 +452,38 @@ fn recovered_broker_continues_like_one_that_never_crashed() {
         ..Harness::default()
     };
     recovered.crash_and_recover(original.log.len());
-    let script = |broker: &mut Harness| -> Vec<Vec<Output>> {
-        let mut outputs = vec![broker.connect(7).outputs];
-        outputs.push(broker.send(7, 1, Command::ConfirmSelect).outputs);
-        outputs.push(
-            broker
-                .publish_with(7, 1, "", "q", "d", persistent())
-                .outputs,
-        );
-        outputs.push(broker.sync().outputs);
-        outputs.push(broker.qos(7, 1, 2, false).outputs);
-        outputs.push(broker.consume(7, 1, "q", "c", false).outputs);
-        outputs.push(broker.ack(7, 1, 2, true).outputs);
-        outputs.push(broker.send(7, 1, support::passive_declare("q")).outputs);
-        outputs
+    let script = |broker: &mut Harness| -> Seen {
+        let steps = [
+            broker.connect(7),
+            broker.send(7, 1, Command::ConfirmSelect),
+            broker.publish_with(7, 1, "", "q", "d", persistent()),
+            broker.sync(),
+            broker.qos(7, 1, 2, false),
+            broker.consume(7, 1, "q", "c", false),
+            broker.ack(7, 1, 2, true),
+            broker.send(7, 1, support::passive_declare("q")),
+        ];
+        steps
+            .into_iter()
+            .map(|step| (step.outputs, step.events))
+            .collect()
     };
     let (after_recovery, without_crash) = (script(&mut recovered), script(&mut original));
-    let recovered_deliveries = after_recovery.iter().flatten().filter(|output| {
-        matches!(
-            output,
-            Output::Reply {
-                reply: Reply::Deliver {
-                    redelivered: true,
+    let recovered_deliveries = after_recovery
+        .iter()
+        .flat_map(|(outputs, _)| outputs)
+        .filter(|output| {
+            matches!(
+                output,
+                Output::Reply {
+                    reply: Reply::Deliver {
+                        redelivered: true,
+                        ..
+                    },
                     ..
-                },
-                ..
-            }
-        )
-    });
+                }
+            )
+        });
     assert_eq!(recovered_deliveries.count(), 2, "b and c come back flagged");
     assert_eq!(
         without_recovered_flags(after_recovery, 4),

@@ -23,8 +23,8 @@ use crate::steps::Steps;
 use crate::wire::{Frame, Log, Msg, Session, Timer};
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
-    Broker, ChannelId, Command, Config, ConnectionId, Event, Input, Instant, MessageId, Mutant,
-    Output, Reply,
+    Broker, ChannelId, Command, Config, ConnectionId, Event, EventRef, Input, Instant, MessageId,
+    Mutant, Output, Reply,
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -117,22 +117,27 @@ impl Expiry {
                     self.expired_delivery |= now >= *at;
                 }
             }
-            Output::Event(event) => match event {
-                Event::Expired { message, .. } => {
-                    if let Some((number, _)) = self.deadlines.remove(message) {
-                        if number != 0 {
-                            self.expired.insert(number);
-                        }
+            Output::Reply { .. } => {}
+        }
+    }
+
+    /// Notes what one event says about deadlines (after the step's outputs:
+    /// a message that expires is not delivered in the same step).
+    fn observe_event(&mut self, event: EventRef<'_>) {
+        match event {
+            Event::Expired { message, .. } => {
+                if let Some((number, _)) = self.deadlines.remove(&message) {
+                    if number != 0 {
+                        self.expired.insert(number);
                     }
                 }
-                Event::Acked { message, .. }
-                | Event::DeadLettered { message, .. }
-                | Event::Dropped { message, .. } => {
-                    self.deadlines.remove(message);
-                }
-                _ => {}
-            },
-            Output::Reply { .. } => {}
+            }
+            Event::Acked { message, .. }
+            | Event::DeadLettered { message, .. }
+            | Event::Dropped { message, .. } => {
+                self.deadlines.remove(&message);
+            }
+            _ => {}
         }
     }
 }
@@ -388,7 +393,6 @@ impl BrokerActor {
                         replies.push(owner, channel, reply);
                     }
                 }
-                Output::Event(_) => {}
                 Output::Persist(record) => {
                     if state.unsynced_upto.is_none() {
                         out.set_timer(Timer::Sync, stateright::actor::model_timeout());
@@ -400,6 +404,10 @@ impl BrokerActor {
                 }
             }
         }
+        let expiry = &mut state.expiry;
+        state
+            .broker
+            .drain_events(|event| expiry.observe_event(event));
         state.arm_deadline(out);
     }
 }

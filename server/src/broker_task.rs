@@ -298,9 +298,10 @@ impl BrokerTask {
                     }
                 }
                 Output::Persist(record) => self.records.push(*record),
-                Output::Event(event) => tracing::trace!(?event, "broker event"),
             }
         }
+        self.broker
+            .drain_events(|event| tracing::trace!(?event, "broker event"));
     }
 
     /// Credit flow, after a step: asks the core about the connections that

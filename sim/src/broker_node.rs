@@ -23,7 +23,7 @@
 use crate::clock::Clock;
 use crate::random::SimRng;
 use brokerlab_core::record::Change;
-use brokerlab_core::{Broker, Config, ConnectionId, Input, Instant, MessageId, Output};
+use brokerlab_core::{Broker, Config, ConnectionId, Event, Input, Instant, MessageId, Output};
 use brokerlab_store::{CrashFaults, SimStore, Store};
 use std::collections::BTreeSet;
 
@@ -52,6 +52,8 @@ pub struct BrokerNode {
     unsynced: Vec<(u64, MessageId)>,
     /// Messages whose enqueue record the latest fsync made durable.
     durable: Vec<MessageId>,
+    /// The broker's events since the simulation last took them.
+    events: Vec<Event>,
     clock: Clock,
     /// Compact the log when it grows past this many bytes (and past twice
     /// its size after the last compaction), if at all.
@@ -75,6 +77,7 @@ impl BrokerNode {
             timers: BTreeSet::new(),
             unsynced: Vec::new(),
             durable: Vec::new(),
+            events: Vec::new(),
             clock,
             compact_above_bytes,
             compacted_bytes: 0,
@@ -117,8 +120,8 @@ impl BrokerNode {
     }
 
     /// Feeds one input at simulation time `now_ns` and drains the outputs:
-    /// records go to the disk, replies and events into `outputs` for the
-    /// simulation to carry out.
+    /// records go to the disk, replies into `outputs` for the simulation to
+    /// carry out, and events into the node's list (`take_events`).
     pub fn handle(&mut self, now_ns: u64, input: Input, outputs: &mut Vec<Output>) -> Step {
         let clock_ns = self.clock.broker_ns(now_ns);
         let broker = self
@@ -146,6 +149,9 @@ impl BrokerNode {
                 }
                 other => outputs.push(other),
             }
+        }
+        while let Some(event) = broker.poll_event() {
+            self.events.push(event);
         }
         let deadline = broker
             .poll_timeout()
@@ -205,6 +211,11 @@ impl BrokerNode {
             }
             None => Step::default(),
         }
+    }
+
+    /// The broker's events since the last call, in order.
+    pub fn take_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
     }
 
     /// The messages whose enqueue records became durable since the last call.

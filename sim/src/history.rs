@@ -2,7 +2,7 @@
 //!
 //! Checkers judge a run from the outside, as Jepsen does: from the
 //! client-side record of publishes, confirms, deliveries and settles, plus the
-//! core's own `Output::Event` stream (enqueued, delivered, acked, ...) and the
+//! core's own event stream (enqueued, delivered, acked, ...) and the
 //! simulator's crashes and dropped connections. Nothing here reaches into the
 //! broker's state. Entries are kept in the order they happened, each stamped
 //! with the simulated time.

@@ -41,12 +41,16 @@ impl<'out, W: Write> Narrator<'out, W> {
         self.drain()
     }
 
-    /// Takes every output; when some asked for records to be logged, reports
-    /// them synced (which may release publisher confirms) and takes those too.
+    /// Tells the events, then takes every output; when some asked for records
+    /// to be logged, reports them synced (which may release publisher
+    /// confirms) and takes those too.
     fn drain(&mut self) -> io::Result<Vec<Output>> {
         let mut outputs = Vec::new();
         for _ in 0..SYNCS_PER_STEP_MAX {
             let mut logged_upto = None;
+            while let Some(event) = self.broker.poll_event() {
+                writeln!(self.out, "    event: {}", describe_event(&event))?;
+            }
             while let Some(output) = self.broker.poll_output() {
                 writeln!(self.out, "    {}", describe(&output))?;
                 if let Output::Persist(record) = &output {
@@ -382,7 +386,6 @@ fn describe(output: &Output) -> String {
         } => {
             format!("reply to conn {} ch {}: {reply:?}", conn.0, channel.0)
         }
-        Output::Event(event) => format!("event: {}", describe_event(event)),
         Output::Persist(record) => {
             let change = format!("{:?}", record.change);
             let kind = change.split([' ', '(', '{']).next().unwrap_or_default();

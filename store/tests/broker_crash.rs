@@ -74,9 +74,9 @@ impl Node {
                     .append(&record)
                     .expect("the simulated disk takes every record"),
                 Output::Reply { reply, .. } => replies.push(reply),
-                Output::Event(_) => {}
             }
         }
+        self.broker.drain_events(|_| {});
         for reply in &replies {
             if let Reply::ConfirmAck { delivery_tag, .. } = reply {
                 self.confirmed

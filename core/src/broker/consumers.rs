@@ -3,7 +3,7 @@
 //! transactions.
 
 use super::entities::count_u32;
-use super::{Broker, Fault};
+use super::{Broker, Fault, Held};
 use crate::arena::Id;
 use crate::channel::{Consumer, Settle, Unacked};
 use crate::config::Mutant;
@@ -288,9 +288,9 @@ impl Broker {
         let state = &mut self.channels[channel];
         let tag = state.record_delivery(unacked);
         let (conn, number) = (state.conn, state.number);
-        self.emit(|broker| Event::Delivered {
+        self.emit(|| Event::Delivered {
             message: id,
-            queue: broker.queues[queue].name.clone(),
+            queue: Held::Queue(queue),
             conn,
             channel: number,
             delivery_tag: tag,
@@ -302,9 +302,9 @@ impl Broker {
             reply: reply(tag, redelivered, message),
         });
         if no_ack {
-            self.emit(|broker| Event::Acked {
+            self.emit(|| Event::Acked {
                 message: id,
-                queue: broker.queues[queue].name.clone(),
+                queue: Held::Queue(queue),
             });
         } else {
             self.arm_consumer_timeout(channel);
@@ -354,10 +354,9 @@ impl Broker {
             return;
         }
         while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
-            let name = self.queues[queue].name.clone();
             self.event(Event::Expired {
                 message: entry.message.id,
-                queue: name,
+                queue: Held::Queue(queue),
             });
             self.remove_and_dead_letter(queue, &entry, DeadLetterReason::Expired);
         }
@@ -424,9 +423,10 @@ impl Broker {
         match settle {
             Settle::Ack => {
                 self.log_settled(&unacked);
-                self.emit(|broker| Event::Acked {
+                let queue = self.unacked_queue(&unacked);
+                self.emit(|| Event::Acked {
                     message: unacked.entry.message.id,
-                    queue: broker.unacked_queue_name(&unacked),
+                    queue,
                 });
                 self.message_pool.recycle(unacked.entry.message);
                 None
@@ -447,16 +447,18 @@ impl Broker {
         }
     }
 
-    /// The name of the queue an unacknowledged delivery came from.
-    pub(super) fn unacked_queue_name(&self, unacked: &Unacked) -> Name {
+    /// The queue an unacknowledged delivery came from, as an event holds it:
+    /// by id while it exists, else by the name the delivery kept.
+    #[inline]
+    fn unacked_queue(&mut self, unacked: &Unacked) -> Held {
         match &unacked.queue_gone {
-            Some(name) => Name::clone(name),
-            None => self.queues[unacked.queue].name.clone(),
+            Some(name) => self.hold_name(Name::clone(name)),
+            None => Held::Queue(unacked.queue),
         }
     }
 
     fn dropped_with_queue(&mut self, unacked: &Unacked) {
-        let queue = Some(self.unacked_queue_name(unacked));
+        let queue = Some(self.unacked_queue(unacked));
         self.event(Event::Dropped {
             message: unacked.entry.message.id,
             queue,
@@ -486,7 +488,7 @@ impl Broker {
         }
         let event = Event::Requeued {
             message: entry.message.id,
-            queue: queue.name.clone(),
+            queue: Held::Queue(unacked.queue),
         };
         self.event(event);
         self.log_returned(unacked.queue, &entry);

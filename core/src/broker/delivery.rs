@@ -3,7 +3,7 @@
 
 use super::durability::PendingConfirm;
 use super::entities::check_length;
-use super::{Broker, DeadLetter, Exchange, Fault};
+use super::{Broker, DeadLetter, Exchange, Fault, Held};
 use crate::arena::{Arena, Id};
 use crate::args::{parse_expiration, Overflow};
 use crate::channel::PendingPublish;
@@ -195,7 +195,7 @@ impl Broker {
             properties,
             pending.body,
         );
-        self.emit(|_| Event::Published {
+        self.emit(|| Event::Published {
             message: id,
             conn,
             channel: number,
@@ -316,7 +316,7 @@ impl Broker {
             } else {
                 let event = Event::Dropped {
                     message: message.id,
-                    queue: Some(queue.name.clone()),
+                    queue: Some(Held::Queue(id)),
                     reason: DropReason::RejectPublish,
                 };
                 self.event(event);
@@ -338,9 +338,9 @@ impl Broker {
         };
         queue.next_seq += 1;
         let was_empty = queue.ready.is_empty();
-        self.emit(|broker| Event::Enqueued {
+        self.emit(|| Event::Enqueued {
             message: entry.message.id,
-            queue: broker.queues[id].name.clone(),
+            queue: Held::Queue(id),
         });
         let lsn = self.log_enqueued(id, &entry);
         // A message that finds the queue empty and a consumer with room is
@@ -417,10 +417,9 @@ impl Broker {
             if let Some(removal) = removal {
                 self.persist(removal);
             }
-            let queue = &self.queues[id];
             let event = Event::Dropped {
                 message: message.id,
-                queue: Some(queue.name.clone()),
+                queue: Some(Held::Queue(id)),
                 reason: DropReason::NoDeadLetterExchange(reason),
             };
             self.event(event);
@@ -484,17 +483,19 @@ impl Broker {
         let start = self.start_of(vhost, &message.exchange);
         if start == Start::Nowhere {
             let reason = DropReason::DeadLetterExchangeMissing(reason);
+            let queue = Some(self.hold_name(queue));
             self.event(Event::Dropped {
                 message: message.id,
-                queue: Some(queue),
+                queue,
                 reason,
             });
             return;
         }
-        let exchange = message.exchange.clone();
+        let died_in = self.hold_name(queue.clone());
+        let exchange = self.hold_name(message.exchange.clone());
         self.event(Event::DeadLettered {
             message: message.id,
-            queue: queue.clone(),
+            queue: died_in,
             reason,
             exchange,
         });
@@ -517,9 +518,10 @@ impl Broker {
             } else {
                 DropReason::Unroutable
             };
+            let queue = Some(self.hold_name(queue));
             self.event(Event::Dropped {
                 message: message.id,
-                queue: Some(queue),
+                queue,
                 reason,
             });
             return;

@@ -1,7 +1,7 @@
 //! Exchanges, queues and bindings: declare, delete, bind, unbind, purge, and
 //! the access rules (reserved names, exclusive queues, equivalence) around them.
 
-use super::{Broker, Exchange, Fault, SERVER_NAMED_QUEUE_PREFIX};
+use super::{Broker, Exchange, Fault, Held, SERVER_NAMED_QUEUE_PREFIX};
 use crate::arena::Id;
 use crate::args::QueueArgs;
 use crate::field::FieldTable;
@@ -628,7 +628,7 @@ impl Broker {
             self.log_removed(id, &entry);
             let event = Event::Dropped {
                 message: entry.message.id,
-                queue: Some(name.clone()),
+                queue: Some(Held::Queue(id)),
                 reason: DropReason::Purged,
             };
             self.event(event);
@@ -699,6 +699,7 @@ impl Broker {
         self.disarm_queue_timers(id);
         let mut queue = self.queues.remove(id).expect("queue exists");
         self.route_memo.forget();
+        self.name_queue_in_events(id, &queue.name);
         // Its deliveries still unacknowledged keep its name for their events.
         for channel in self.channels.values_mut() {
             for unacked in channel.unacked_mut().filter(|unacked| unacked.queue == id) {
@@ -707,9 +708,10 @@ impl Broker {
         }
         let entries = queue.ready.drain();
         for entry in &entries {
+            let held = Some(self.hold_name(queue.name.clone()));
             let event = Event::Dropped {
                 message: entry.message.id,
-                queue: Some(queue.name.clone()),
+                queue: held,
                 reason: DropReason::QueueDeleted,
             };
             self.event(event);

@@ -19,7 +19,7 @@ use crate::message::Name;
 use crate::message::SharedMessage;
 use crate::pool::MessagePool;
 use crate::protocol::{
-    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event, EventRef,
     ExchangeKind, Input, Method, Output, Reply, ReplyCode,
 };
 use crate::queue::Queue;
@@ -39,6 +39,17 @@ struct Exchange {
     internal: bool,
     arguments: FieldTable,
     bindings: Bindings,
+}
+
+/// How a recorded event holds a name until it is drained, with nothing to
+/// copy or drop on the message path: a queue that exists by its id (its name
+/// is lent when the event is drained, and copied into `event_names` for the
+/// events still waiting when the queue is deleted), any other name by its
+/// place in `event_names`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Held {
+    Queue(Id),
+    Name(u32),
 }
 
 /// A virtual host's names.
@@ -117,8 +128,11 @@ impl Fault {
 ///    time. Time never goes backwards for the broker: an earlier `now` counts
 ///    as the latest one seen.
 /// 2. After every `handle`, drain [`Broker::poll_output`] until it returns
-///    `None`, carrying out each output in order (replies to clients, events to
-///    observers).
+///    `None`, carrying out each output in order (replies to clients, records
+///    to the log). With [`Config::events`] on, also drain the events, with
+///    [`Broker::drain_events`] or [`Broker::poll_event`]: they are a stream of
+///    their own, in the order things happened, and they wait (in memory)
+///    until they are drained.
 /// 3. Then wait until [`Broker::poll_timeout`] (if any) and call `handle` with
 ///    [`Input::Timeout`]. Any `handle` call also runs the timers that are due.
 ///
@@ -139,6 +153,10 @@ pub struct Broker {
     timers: BTreeSet<(Instant, Timer)>,
     dead_letters: VecDeque<DeadLetter>,
     outputs: VecDeque<Output>,
+    /// Events not yet drained, when `config.events` is on.
+    events: VecDeque<Event<Held>>,
+    /// The names `events` hold by place; emptied with them.
+    event_names: Vec<Name>,
     next_message_id: u64,
     next_generated_name: u64,
     /// Scratch space for routing, kept to avoid an allocation per publish; always empty between calls.
@@ -168,6 +186,16 @@ pub struct Broker {
     /// repeats its exchange and routing key; forgotten whenever an
     /// exchange, a queue or a binding comes or goes.
     route_memo: Unobserved<delivery::RouteMemo>,
+}
+
+/// `event` with its names lent: a queue's from the queue, which exists
+/// while an event names it by id.
+#[inline]
+fn lend<'a>(queues: &'a Arena<Queue>, names: &'a [Name], event: Event<Held>) -> EventRef<'a> {
+    event.map(|held| match held {
+        Held::Queue(id) => &queues[id].name,
+        Held::Name(place) => &names[place as usize],
+    })
 }
 
 /// The prefix of server-generated queue names, followed by a number.
@@ -210,6 +238,8 @@ impl Broker {
             timers: BTreeSet::new(),
             dead_letters: VecDeque::new(),
             outputs: VecDeque::new(),
+            events: VecDeque::new(),
+            event_names: Vec::new(),
             next_message_id: 1,
             next_generated_name: 1,
             route_scratch: Vec::new(),
@@ -306,13 +336,36 @@ impl Broker {
         self.now
     }
 
+    /// The next event, with its own copies of the names; `None` when every
+    /// event was drained (or events are off).
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        let event = lend(&self.queues, &self.event_names, event).to_owned();
+        if self.events.is_empty() {
+            self.event_names.clear();
+        }
+        Some(event)
+    }
+
+    /// Hands every event not yet drained to `each`, in order, lending their
+    /// names (nothing is copied), and leaves none.
     #[inline]
-    fn event(&mut self, event: Event) {
+    pub fn drain_events(&mut self, mut each: impl FnMut(EventRef<'_>)) {
+        for &event in &self.events {
+            each(lend(&self.queues, &self.event_names, event));
+        }
+        self.events.clear();
+        self.event_names.clear();
+    }
+
+    #[inline]
+    fn event(&mut self, event: Event<Held>) {
         if let Event::Dropped { reason, .. } = &event {
             *self.dropped.entry(*reason).or_default() += 1;
         }
         if self.config.events {
-            self.outputs.push_back(Output::Event(event));
+            self.events.push_back(event);
         }
     }
 
@@ -320,14 +373,43 @@ impl Broker {
     /// even built. For the message path's events: never `Dropped`, which
     /// `event` counts.
     #[inline(always)]
-    fn emit(&mut self, make: impl FnOnce(&Broker) -> Event) {
+    fn emit(&mut self, make: impl FnOnce() -> Event<Held>) {
         if self.config.events {
-            let event = make(self);
+            let event = make();
             debug_assert!(
                 !matches!(event, Event::Dropped { .. }),
                 "drops are counted by `event`"
             );
-            self.outputs.push_back(Output::Event(event));
+            self.events.push_back(event);
+        }
+    }
+
+    /// How an event holds `name`, a name it cannot hold by a queue's id
+    /// (kept only when events are on: otherwise the event is not kept either).
+    fn hold_name(&mut self, name: Name) -> Held {
+        if !self.config.events {
+            return Held::Name(u32::MAX);
+        }
+        let place =
+            u32::try_from(self.event_names.len()).expect("fewer than 2^32 names wait in events");
+        self.event_names.push(name);
+        Held::Name(place)
+    }
+
+    /// Copies queue `id`'s name for the events still waiting that name it
+    /// by id: it is being deleted.
+    fn name_queue_in_events(&mut self, id: Id, name: &Name) {
+        let gone = Held::Queue(id);
+        let mut named = false;
+        for event in &self.events {
+            event.map(|held| named |= held == gone);
+        }
+        if !named {
+            return;
+        }
+        let held = self.hold_name(name.clone());
+        for event in &mut self.events {
+            *event = event.map(|queue| if queue == gone { held } else { queue });
         }
     }
 

@@ -179,7 +179,7 @@ pub fn seen(outputs: &[Output]) -> Vec<Seen> {
                 channel: channel.0,
                 reply: SeenReply::of(reply),
             }),
-            Output::Event(_) | Output::Persist(_) => None,
+            Output::Persist(_) => None,
         })
         .collect()
 }
@@ -291,6 +291,8 @@ impl Core {
         while let Some(output) = self.broker.poll_output() {
             outputs.push(output);
         }
+        // Compared by their replies alone: the events are let go.
+        self.broker.drain_events(|_| {});
         if let Some(conn) = from {
             self.broker.in_flow(conn, self.now());
         }

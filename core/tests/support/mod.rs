@@ -12,10 +12,11 @@ use brokerlab_core::{
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// The outputs of one step.
+/// The outputs and the events of one step.
 #[derive(Debug, Default)]
 pub struct Step {
     pub outputs: Vec<Output>,
+    pub events: Vec<Event>,
 }
 
 /// A delivery as a client sees it.
@@ -65,20 +66,20 @@ impl Step {
                     channel,
                     reply,
                 } => Some((conn.0, channel.0, reply.clone())),
-                Output::Event(_) | Output::Persist(_) => None,
+                Output::Persist(_) => None,
             })
             .collect()
     }
 
     /// Every event, in order.
     pub fn events(&self) -> Vec<Event> {
-        self.outputs
-            .iter()
-            .filter_map(|output| match output {
-                Output::Event(event) => Some(event.clone()),
-                Output::Reply { .. } | Output::Persist(_) => None,
-            })
-            .collect()
+        self.events.clone()
+    }
+
+    /// Appends a later step's outputs and events.
+    pub fn extend(&mut self, later: Step) {
+        self.outputs.extend(later.outputs);
+        self.events.extend(later.events);
     }
 
     /// Every basic.deliver and basic.get-ok, in order.
@@ -251,6 +252,9 @@ impl Harness {
             }
             step.outputs.push(output);
         }
+        while let Some(event) = self.broker.poll_event() {
+            step.events.push(event);
+        }
         step
     }
 
@@ -314,13 +318,13 @@ impl Harness {
             match next {
                 Some(at) if at <= end => {
                     self.now_ms = self.now_ms.max(at);
-                    all.outputs.extend(self.input(Input::Timeout).outputs);
+                    all.extend(self.input(Input::Timeout));
                 }
                 _ => break,
             }
         }
         self.now_ms = end;
-        all.outputs.extend(self.input(Input::Timeout).outputs);
+        all.extend(self.input(Input::Timeout));
         all
     }
 

@@ -355,6 +355,12 @@ impl Simulation {
             let event = SimEvent::BrokerTimer { incarnation, at_ns };
             self.queue.push(at_ns.max(self.now_ns), event);
         }
+        // The step's events happened in the broker, before its replies left it.
+        let clock_ns = self.broker.clock_ns(self.now_ns);
+        for event in self.broker.take_events() {
+            let entry = Entry::Broker { clock_ns, event };
+            self.history.record(self.now_ns, entry);
+        }
         let outputs = std::mem::take(&mut self.outputs);
         for output in &outputs {
             match output {
@@ -363,13 +369,6 @@ impl Simulation {
                     channel,
                     reply,
                 } => self.send_to_client(*conn, *channel, reply.clone()),
-                Output::Event(event) => {
-                    let entry = Entry::Broker {
-                        clock_ns: self.broker.clock_ns(self.now_ns),
-                        event: event.clone(),
-                    };
-                    self.history.record(self.now_ns, entry);
-                }
                 Output::Persist(_) => unreachable!("the broker node keeps records on its disk"),
             }
         }
