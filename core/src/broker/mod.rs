@@ -153,8 +153,12 @@ pub struct Broker {
     timers: BTreeSet<(Instant, Timer)>,
     dead_letters: VecDeque<DeadLetter>,
     outputs: VecDeque<Output>,
-    /// Events not yet drained, when `config.events` is on.
-    events: VecDeque<Event<Held>>,
+    /// Events recorded since they were last all drained, when
+    /// `config.events` is on: a list read from `events_taken` (a queue costs
+    /// more per event, and the list empties whenever the driver catches up).
+    events: Vec<Event<Held>>,
+    /// How many of `events` `poll_event` gave out.
+    events_taken: usize,
     /// The names `events` hold by place; emptied with them.
     event_names: Vec<Name>,
     next_message_id: u64,
@@ -238,7 +242,8 @@ impl Broker {
             timers: BTreeSet::new(),
             dead_letters: VecDeque::new(),
             outputs: VecDeque::new(),
-            events: VecDeque::new(),
+            events: Vec::new(),
+            events_taken: 0,
             event_names: Vec::new(),
             next_message_id: 1,
             next_generated_name: 1,
@@ -340,10 +345,11 @@ impl Broker {
     /// event was drained (or events are off).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
+        let &event = self.events.get(self.events_taken)?;
         let event = lend(&self.queues, &self.event_names, event).to_owned();
-        if self.events.is_empty() {
-            self.event_names.clear();
+        self.events_taken += 1;
+        if self.events_taken == self.events.len() {
+            self.forget_events();
         }
         Some(event)
     }
@@ -352,10 +358,19 @@ impl Broker {
     /// names (nothing is copied), and leaves none.
     #[inline]
     pub fn drain_events(&mut self, mut each: impl FnMut(EventRef<'_>)) {
-        for &event in &self.events {
+        if self.events.is_empty() {
+            return;
+        }
+        for &event in &self.events[self.events_taken..] {
             each(lend(&self.queues, &self.event_names, event));
         }
+        self.forget_events();
+    }
+
+    /// Every event was drained: the list and its names start again.
+    fn forget_events(&mut self) {
         self.events.clear();
+        self.events_taken = 0;
         self.event_names.clear();
     }
 
@@ -365,7 +380,7 @@ impl Broker {
             *self.dropped.entry(*reason).or_default() += 1;
         }
         if self.config.events {
-            self.events.push_back(event);
+            self.events.push(event);
         }
     }
 
@@ -380,7 +395,7 @@ impl Broker {
                 !matches!(event, Event::Dropped { .. }),
                 "drops are counted by `event`"
             );
-            self.events.push_back(event);
+            self.events.push(event);
         }
     }
 
