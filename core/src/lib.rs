@@ -8,8 +8,8 @@
 //! The core never reads a clock, sleeps, spawns, does IO or draws randomness:
 //! time comes in as `now`, and nothing iterates a map whose order depends on a
 //! random hasher. Drivers (the AMQP server, the simulator, the model checker)
-//! feed it [`Input`]s and carry out its [`Output`]s; see [`Broker`] for the
-//! calling protocol.
+//! feed it [`Input`]s, carry out its [`Output`]s and read its [`Event`]s; see
+//! [`Broker`] for the calling protocol.
 
 mod arena;
 pub mod args;
