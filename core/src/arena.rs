@@ -20,6 +20,20 @@ impl Id {
         Id(NonZeroU64::new(packed).expect("generations start at 1"))
     }
 
+    /// The id as one word, whose low half (the generation) is never 0.
+    #[inline]
+    pub(crate) fn word(self) -> u64 {
+        self.0.get()
+    }
+
+    /// The id whose [`Id::word`] `word` is; `None` when its low half is 0,
+    /// which no id's is.
+    #[inline]
+    pub(crate) fn from_word(word: u64) -> Option<Id> {
+        let id = Id(NonZeroU64::new(word)?);
+        (id.generation() != 0).then_some(id)
+    }
+
     #[inline]
     fn index(self) -> u32 {
         u32::try_from(self.0.get() >> 32).expect("the high half is a u32")
@@ -156,5 +170,19 @@ mod tests {
         assert_eq!(arena.get(first), None);
         assert_eq!(arena.get(second), Some(&"second"));
         assert_eq!(arena.remove(first), None);
+    }
+
+    #[test]
+    fn an_id_is_one_word_with_a_nonzero_low_half_and_comes_back_from_it() {
+        let mut arena = Arena::default();
+        let ids: Vec<Id> = (0..3).map(|n| arena.insert(n)).collect();
+        arena.remove(ids[1]);
+        let reused = arena.insert(9);
+        for id in ids.into_iter().chain([reused]) {
+            assert_ne!(id.word() & u64::from(u32::MAX), 0);
+            assert_eq!(Id::from_word(id.word()), Some(id));
+        }
+        assert_eq!(Id::from_word(0), None);
+        assert_eq!(Id::from_word(7 << 32), None, "a zero low half is no id");
     }
 }

@@ -290,7 +290,7 @@ impl Broker {
         let (conn, number) = (state.conn, state.number);
         self.emit(|| Event::Delivered {
             message: id,
-            queue: Held::Queue(queue),
+            queue: Held::queue(queue),
             conn,
             channel: number,
             delivery_tag: tag,
@@ -304,7 +304,7 @@ impl Broker {
         if no_ack {
             self.emit(|| Event::Acked {
                 message: id,
-                queue: Held::Queue(queue),
+                queue: Held::queue(queue),
             });
         } else {
             self.arm_consumer_timeout(channel);
@@ -356,7 +356,7 @@ impl Broker {
         while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
             self.event(Event::Expired {
                 message: entry.message.id,
-                queue: Held::Queue(queue),
+                queue: Held::queue(queue),
             });
             self.remove_and_dead_letter(queue, &entry, DeadLetterReason::Expired);
         }
@@ -453,7 +453,7 @@ impl Broker {
     fn unacked_queue(&mut self, unacked: &Unacked) -> Held {
         match &unacked.queue_gone {
             Some(name) => self.hold_name(Name::clone(name)),
-            None => Held::Queue(unacked.queue),
+            None => Held::queue(unacked.queue),
         }
     }
 
@@ -488,7 +488,7 @@ impl Broker {
         }
         let event = Event::Requeued {
             message: entry.message.id,
-            queue: Held::Queue(unacked.queue),
+            queue: Held::queue(unacked.queue),
         };
         self.event(event);
         self.log_returned(unacked.queue, &entry);

@@ -316,7 +316,7 @@ impl Broker {
             } else {
                 let event = Event::Dropped {
                     message: message.id,
-                    queue: Some(Held::Queue(id)),
+                    queue: Some(Held::queue(id)),
                     reason: DropReason::RejectPublish,
                 };
                 self.event(event);
@@ -340,7 +340,7 @@ impl Broker {
         let was_empty = queue.ready.is_empty();
         self.emit(|| Event::Enqueued {
             message: entry.message.id,
-            queue: Held::Queue(id),
+            queue: Held::queue(id),
         });
         let lsn = self.log_enqueued(id, &entry);
         // A message that finds the queue empty and a consumer with room is
@@ -419,7 +419,7 @@ impl Broker {
             }
             let event = Event::Dropped {
                 message: message.id,
-                queue: Some(Held::Queue(id)),
+                queue: Some(Held::queue(id)),
                 reason: DropReason::NoDeadLetterExchange(reason),
             };
             self.event(event);

@@ -628,7 +628,7 @@ impl Broker {
             self.log_removed(id, &entry);
             let event = Event::Dropped {
                 message: entry.message.id,
-                queue: Some(Held::Queue(id)),
+                queue: Some(Held::queue(id)),
                 reason: DropReason::Purged,
             };
             self.event(event);

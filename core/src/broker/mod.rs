@@ -45,11 +45,28 @@ struct Exchange {
 /// copy or drop on the message path: a queue that exists by its id (its name
 /// is lent when the event is drained, and copied into `event_names` for the
 /// events still waiting when the queue is deleted), any other name by its
-/// place in `event_names`.
+/// place in `event_names`. One word: the id's, whose low half is never 0, or
+/// the place in the high half over a zero low half (an enum of two words was
+/// built in halves and copied whole, a stall on store forwarding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Held {
-    Queue(Id),
-    Name(u32),
+struct Held(u64);
+
+impl Held {
+    #[inline]
+    fn queue(id: Id) -> Held {
+        Held(id.word())
+    }
+
+    #[inline]
+    fn name(place: u32) -> Held {
+        Held(u64::from(place) << 32)
+    }
+
+    /// The queue it holds by id, or else the place of its name.
+    #[inline]
+    fn get(self) -> Result<Id, usize> {
+        Id::from_word(self.0).ok_or((self.0 >> 32) as usize)
+    }
 }
 
 /// A virtual host's names.
@@ -196,9 +213,9 @@ pub struct Broker {
 /// while an event names it by id.
 #[inline]
 fn lend<'a>(queues: &'a Arena<Queue>, names: &'a [Name], event: Event<Held>) -> EventRef<'a> {
-    event.map(|held| match held {
-        Held::Queue(id) => &queues[id].name,
-        Held::Name(place) => &names[place as usize],
+    event.map(|held| match held.get() {
+        Ok(id) => &queues[id].name,
+        Err(place) => &names[place],
     })
 }
 
@@ -403,18 +420,18 @@ impl Broker {
     /// (kept only when events are on: otherwise the event is not kept either).
     fn hold_name(&mut self, name: Name) -> Held {
         if !self.config.events {
-            return Held::Name(u32::MAX);
+            return Held::name(u32::MAX);
         }
         let place =
             u32::try_from(self.event_names.len()).expect("fewer than 2^32 names wait in events");
         self.event_names.push(name);
-        Held::Name(place)
+        Held::name(place)
     }
 
     /// Copies queue `id`'s name for the events still waiting that name it
     /// by id: it is being deleted.
     fn name_queue_in_events(&mut self, id: Id, name: &Name) {
-        let gone = Held::Queue(id);
+        let gone = Held::queue(id);
         let mut named = false;
         for event in &self.events {
             event.map(|held| named |= held == gone);
