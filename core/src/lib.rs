@@ -27,12 +27,12 @@ pub mod routing;
 pub mod time;
 mod unobserved;
 
-pub use broker::Broker;
+pub use broker::{Broker, EventRef, NameRef};
 pub use config::{Config, Flow, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};
 pub use message::{Message, MessageId, Name, Properties, SharedMessage};
 pub use protocol::{
-    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event, EventRef,
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
 pub use time::Instant;

@@ -744,7 +744,7 @@ pub enum DropReason {
 ///
 /// `N` is how the event holds the names of queues and exchanges: owned
 /// ([`Name`], from [`Broker::poll_event`](crate::Broker::poll_event)) or lent
-/// by the broker ([`EventRef`], from
+/// by the broker ([`EventRef`](crate::EventRef), from
 /// [`Broker::drain_events`](crate::Broker::drain_events), which copies no name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event<N = Name> {
@@ -842,11 +842,6 @@ pub enum Event<N = Name> {
     },
 }
 
-/// An event whose names the broker lends: what
-/// [`Broker::drain_events`](crate::Broker::drain_events) hands out, with no
-/// name copied; [`Event::to_owned`] makes it an [`Event`].
-pub type EventRef<'a> = Event<&'a Name>;
-
 impl<N> Event<N> {
     /// The same event with each name passed through `f`.
     #[inline]
@@ -929,98 +924,6 @@ impl<N> Event<N> {
                 ack,
             },
         }
-    }
-
-    /// The same event, lending its names.
-    #[inline]
-    pub fn as_ref(&self) -> Event<&N> {
-        // Every field but the names is `Copy`: this copies them and lends the names.
-        match self {
-            Event::Published {
-                message,
-                conn,
-                channel,
-                confirm_seq,
-            } => Event::Published {
-                message: *message,
-                conn: *conn,
-                channel: *channel,
-                confirm_seq: *confirm_seq,
-            },
-            Event::Enqueued { message, queue } => Event::Enqueued {
-                message: *message,
-                queue,
-            },
-            Event::Delivered {
-                message,
-                queue,
-                conn,
-                channel,
-                delivery_tag,
-                redelivered,
-            } => Event::Delivered {
-                message: *message,
-                queue,
-                conn: *conn,
-                channel: *channel,
-                delivery_tag: *delivery_tag,
-                redelivered: *redelivered,
-            },
-            Event::Acked { message, queue } => Event::Acked {
-                message: *message,
-                queue,
-            },
-            Event::Requeued { message, queue } => Event::Requeued {
-                message: *message,
-                queue,
-            },
-            Event::Expired { message, queue } => Event::Expired {
-                message: *message,
-                queue,
-            },
-            Event::DeadLettered {
-                message,
-                queue,
-                reason,
-                exchange,
-            } => Event::DeadLettered {
-                message: *message,
-                queue,
-                reason: *reason,
-                exchange,
-            },
-            Event::Dropped {
-                message,
-                queue,
-                reason,
-            } => Event::Dropped {
-                message: *message,
-                queue: queue.as_ref(),
-                reason: *reason,
-            },
-            Event::Returned { message } => Event::Returned { message: *message },
-            Event::Confirmed {
-                message,
-                conn,
-                channel,
-                confirm_seq,
-                ack,
-            } => Event::Confirmed {
-                message: *message,
-                conn: *conn,
-                channel: *channel,
-                confirm_seq: *confirm_seq,
-                ack: *ack,
-            },
-        }
-    }
-}
-
-impl EventRef<'_> {
-    /// The event with its own copies of the names.
-    #[must_use]
-    pub fn to_owned(self) -> Event {
-        self.map(Name::clone)
     }
 }
 

@@ -225,3 +225,31 @@ fn an_ack_after_its_queue_is_deleted_names_the_deleted_queue() {
         }]
     );
 }
+
+#[test]
+fn a_lent_name_reads_as_its_queues_name_in_every_form() {
+    let mut broker = connected(Config::default());
+    command(&mut broker, declare("orders", FieldTable::new()));
+    command(&mut broker, publish_to("orders", "m"));
+    let mut seen = Vec::new();
+    broker.drain_events(|event| {
+        if let Event::Enqueued { queue, .. } = event {
+            assert_eq!(queue, queue, "a lent name equals itself");
+            seen.push((
+                queue.get().to_string(),
+                queue.to_string(),
+                format!("{queue:?}"),
+                queue.len(),
+            ));
+        }
+    });
+    assert_eq!(
+        seen,
+        [(
+            "orders".to_owned(),
+            "orders".to_owned(),
+            "\"orders\"".to_owned(),
+            6
+        )]
+    );
+}

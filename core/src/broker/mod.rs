@@ -7,6 +7,7 @@ mod consumers;
 mod delivery;
 mod durability;
 mod entities;
+mod events;
 mod flow;
 mod recovery;
 mod timers;
@@ -19,13 +20,15 @@ use crate::message::Name;
 use crate::message::SharedMessage;
 use crate::pool::MessagePool;
 use crate::protocol::{
-    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event, EventRef,
+    ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, Reply, ReplyCode,
 };
 use crate::queue::Queue;
 use crate::routing::{Bindings, Destination};
 use crate::time::Instant;
 use crate::unobserved::Unobserved;
+use events::Held;
+pub use events::{EventRef, NameRef};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
@@ -39,34 +42,6 @@ struct Exchange {
     internal: bool,
     arguments: FieldTable,
     bindings: Bindings,
-}
-
-/// How a recorded event holds a name until it is drained, with nothing to
-/// copy or drop on the message path: a queue that exists by its id (its name
-/// is lent when the event is drained, and copied into `event_names` for the
-/// events still waiting when the queue is deleted), any other name by its
-/// place in `event_names`. One word: the id's, whose low half is never 0, or
-/// the place in the high half over a zero low half (an enum of two words was
-/// built in halves and copied whole, a stall on store forwarding).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Held(u64);
-
-impl Held {
-    #[inline]
-    fn queue(id: Id) -> Held {
-        Held(id.word())
-    }
-
-    #[inline]
-    fn name(place: u32) -> Held {
-        Held(u64::from(place) << 32)
-    }
-
-    /// The queue it holds by id, or else the place of its name.
-    #[inline]
-    fn get(self) -> Result<Id, usize> {
-        Id::from_word(self.0).ok_or((self.0 >> 32) as usize)
-    }
 }
 
 /// A virtual host's names.
@@ -209,16 +184,6 @@ pub struct Broker {
     route_memo: Unobserved<delivery::RouteMemo>,
 }
 
-/// `event` with its names lent: a queue's from the queue, which exists
-/// while an event names it by id.
-#[inline]
-fn lend<'a>(queues: &'a Arena<Queue>, names: &'a [Name], event: Event<Held>) -> EventRef<'a> {
-    event.map(|held| match held.get() {
-        Ok(id) => &queues[id].name,
-        Err(place) => &names[place],
-    })
-}
-
 /// The prefix of server-generated queue names, followed by a number.
 const SERVER_NAMED_QUEUE_PREFIX: &str = "amq.gen-";
 
@@ -356,93 +321,6 @@ impl Broker {
     #[must_use]
     pub fn now(&self) -> Instant {
         self.now
-    }
-
-    /// The next event, with its own copies of the names; `None` when every
-    /// event was drained (or events are off).
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
-        let &event = self.events.get(self.events_taken)?;
-        let event = lend(&self.queues, &self.event_names, event).to_owned();
-        self.events_taken += 1;
-        if self.events_taken == self.events.len() {
-            self.forget_events();
-        }
-        Some(event)
-    }
-
-    /// Hands every event not yet drained to `each`, in order, lending their
-    /// names (nothing is copied), and leaves none.
-    #[inline]
-    pub fn drain_events(&mut self, mut each: impl FnMut(EventRef<'_>)) {
-        if self.events.is_empty() {
-            return;
-        }
-        for &event in &self.events[self.events_taken..] {
-            each(lend(&self.queues, &self.event_names, event));
-        }
-        self.forget_events();
-    }
-
-    /// Every event was drained: the list and its names start again.
-    fn forget_events(&mut self) {
-        self.events.clear();
-        self.events_taken = 0;
-        self.event_names.clear();
-    }
-
-    #[inline]
-    fn event(&mut self, event: Event<Held>) {
-        if let Event::Dropped { reason, .. } = &event {
-            *self.dropped.entry(*reason).or_default() += 1;
-        }
-        if self.config.events {
-            self.events.push(event);
-        }
-    }
-
-    /// Emits the event `make` builds, if events are on; otherwise it is not
-    /// even built. For the message path's events: never `Dropped`, which
-    /// `event` counts.
-    #[inline(always)]
-    fn emit(&mut self, make: impl FnOnce() -> Event<Held>) {
-        if self.config.events {
-            let event = make();
-            debug_assert!(
-                !matches!(event, Event::Dropped { .. }),
-                "drops are counted by `event`"
-            );
-            self.events.push(event);
-        }
-    }
-
-    /// How an event holds `name`, a name it cannot hold by a queue's id
-    /// (kept only when events are on: otherwise the event is not kept either).
-    fn hold_name(&mut self, name: Name) -> Held {
-        if !self.config.events {
-            return Held::name(u32::MAX);
-        }
-        let place =
-            u32::try_from(self.event_names.len()).expect("fewer than 2^32 names wait in events");
-        self.event_names.push(name);
-        Held::name(place)
-    }
-
-    /// Copies queue `id`'s name for the events still waiting that name it
-    /// by id: it is being deleted.
-    fn name_queue_in_events(&mut self, id: Id, name: &Name) {
-        let gone = Held::queue(id);
-        let mut named = false;
-        for event in &self.events {
-            event.map(|held| named |= held == gone);
-        }
-        if !named {
-            return;
-        }
-        let held = self.hold_name(name.clone());
-        for event in &mut self.events {
-            *event = event.map(|queue| if queue == gone { held } else { queue });
-        }
     }
 
     /// How many messages were dropped for good for `reason` since the broker
