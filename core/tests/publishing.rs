@@ -1164,3 +1164,99 @@ fn mandatory_message_refused_by_reject_publish_is_nacked_not_returned() {
         }]
     );
 }
+
+// Validated user-id: a publish's user_id property, when set, must be the
+// connection's authenticated user (RabbitMQ's `check_user_id_header`).
+
+fn from_user(user_id: &str) -> Properties {
+    Properties {
+        user_id: Some(user_id.into()),
+        ..Properties::default()
+    }
+}
+
+#[test]
+fn a_publish_whose_user_id_is_the_connections_user_is_routed() {
+    let mut broker = with_queue("q", FieldTable::new());
+    let step = broker.publish_with(1, 1, "", "q", "m", from_user("guest"));
+    step.assert_ok();
+    assert!(step
+        .events()
+        .iter()
+        .any(|event| matches!(event, Event::Enqueued { .. })));
+}
+
+#[test]
+fn a_publish_whose_user_id_is_another_user_is_precondition_failed_and_dropped() {
+    let mut broker = with_queue("q", FieldTable::new());
+    let step = broker.publish_with(1, 1, "", "q", "m", from_user("mallory"));
+    step.assert_channel_error(ReplyCode::PreconditionFailed);
+    let (_, _, text) = step.close().expect("the channel closed");
+    assert_eq!(
+        text,
+        "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'"
+    );
+    assert!(!step
+        .events()
+        .iter()
+        .any(|event| matches!(event, Event::Enqueued { .. })));
+}
+
+/// The order of a publish's checks, as RabbitMQ 3.10.8 answered the same
+/// publishes (pika, 2026-11-28): the exchange (404 missing, 403 internal)
+/// before the user_id (406), and the user_id before the expiration (406).
+#[test]
+fn a_publishs_exchange_is_checked_before_its_user_id_and_its_user_id_before_its_expiration() {
+    let mut broker = with_queue("q", FieldTable::new());
+    broker
+        .send(
+            1,
+            1,
+            Command::ExchangeDeclare {
+                exchange: "inside".into(),
+                kind: "direct".into(),
+                passive: false,
+                durable: false,
+                auto_delete: false,
+                internal: true,
+                arguments: FieldTable::new(),
+            },
+        )
+        .assert_ok();
+    let foreign_and_bad_expiration = Properties {
+        expiration: Some("soon".into()),
+        ..from_user("mallory")
+    };
+    let cases = [
+        (
+            "no-such-exchange",
+            from_user("mallory"),
+            ReplyCode::NotFound,
+            "no exchange 'no-such-exchange' in vhost '/'",
+        ),
+        (
+            "inside",
+            from_user("mallory"),
+            ReplyCode::AccessRefused,
+            "cannot publish to internal exchange 'inside' in vhost '/'",
+        ),
+        (
+            "",
+            foreign_and_bad_expiration,
+            ReplyCode::PreconditionFailed,
+            "user_id property set to 'mallory' but authenticated user was 'guest'",
+        ),
+    ];
+    for (exchange, properties, code, text) in cases {
+        let step = broker.publish_with(1, 1, exchange, "q", "m", properties);
+        step.assert_channel_error(code);
+        let (_, _, said) = step.close().expect("the channel closed");
+        assert_eq!(
+            said,
+            format!("{} - {text}", code.name()),
+            "publish to '{exchange}'"
+        );
+        broker.send(1, 1, Command::ChannelCloseOk);
+        broker.open(1, 1).assert_ok();
+    }
+}

@@ -62,23 +62,6 @@ impl Broker {
                 ),
             ));
         }
-        if has_user_id {
-            let state = &self.channels[channel];
-            let properties = state.properties_of(&publish.properties);
-            let user_id = properties
-                .user_id
-                .as_ref()
-                .expect("the publish has a user_id");
-            let user = &self.connections[&state.conn].user;
-            if user_id != user {
-                return Err(Fault::new(
-                    ReplyCode::PreconditionFailed,
-                    format!(
-                        "user_id property set to '{user_id}' but authenticated user was '{user}'"
-                    ),
-                ));
-            }
-        }
         check_length("exchange name", &publish.exchange)?;
         check_length("routing key", &publish.routing_key)?;
         let start = if publish.exchange.is_empty() {
@@ -97,6 +80,26 @@ impl Broker {
             }
             Start::Exchange(exchange)
         };
+        // After the exchange, as RabbitMQ checks them (`rabbit_channel`, and
+        // a run against RabbitMQ 3.10.8: a publish with a foreign user_id to a
+        // missing exchange gets 404, to an internal one 403).
+        if has_user_id {
+            let state = &self.channels[channel];
+            let properties = state.properties_of(&publish.properties);
+            let user_id = properties
+                .user_id
+                .as_ref()
+                .expect("the publish has a user_id");
+            let user = &self.connections[&state.conn].user;
+            if user_id != user {
+                return Err(Fault::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "user_id property set to '{user_id}' but authenticated user was '{user}'"
+                    ),
+                ));
+            }
+        }
         if has_expiration {
             let properties = self.channels[channel].properties_of(&publish.properties);
             let expiration = properties
