@@ -707,8 +707,9 @@ impl Broker {
             }
         }
         let entries = queue.ready.drain();
+        // Held once for all of its drops: the queue is gone, its id names nothing.
+        let held = (!entries.is_empty()).then(|| self.hold_name(queue.name.clone()));
         for entry in &entries {
-            let held = Some(self.hold_name(queue.name.clone()));
             let event = Event::Dropped {
                 message: entry.message.id,
                 queue: held,
