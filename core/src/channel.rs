@@ -6,8 +6,9 @@
 //! `multiple` walks the front of the ring.
 
 use crate::arena::Id;
-use crate::message::Name;
+use crate::in_place;
 use crate::message::Properties;
+use crate::message::{Name, SharedMessage};
 use crate::protocol::{ChannelId, ConnectionId, PublishProperties};
 use crate::queue::Entry;
 use crate::time::Instant;
@@ -54,6 +55,22 @@ pub(crate) struct Unacked {
     pub(crate) delivered_at: Instant,
     /// A settle waiting for tx.commit.
     pub(crate) pending: Option<Settle>,
+}
+
+/// What an ack needs of the delivery it settles (`Channel::take_acked`).
+pub(crate) struct Acked {
+    /// The message.
+    pub(crate) message: SharedMessage,
+    /// Its position in its queue, for the log.
+    pub(crate) seq: u64,
+    /// Its life is logged.
+    pub(crate) logged: bool,
+    /// The queue it came from (possibly deleted since).
+    pub(crate) queue: Id,
+    /// That queue's name, if it was deleted.
+    pub(crate) queue_gone: Option<Box<Name>>,
+    /// The consumer it went to (`None` for basic.get).
+    pub(crate) consumer: Option<Id>,
 }
 
 /// A validated publish, routed at once or, in a transaction, at tx.commit.
@@ -203,30 +220,51 @@ impl Channel {
         self.channel_prefetch == 0 || self.unacked_count < u32::from(self.channel_prefetch)
     }
 
-    /// Takes the next delivery tag and records what must be settled under it
-    /// (`None` for a delivery settled when sent).
+    /// Takes the next delivery tag and records what must be settled under
+    /// it: the record `make` builds, in its slot.
+    #[inline(always)]
+    pub(crate) fn record_delivery(&mut self, make: impl FnOnce() -> Unacked) -> u64 {
+        let tag = self.take_tag();
+        in_place::push_back(&mut self.deliveries, || Some(make()));
+        if self
+            .deliveries
+            .back()
+            .and_then(Option::as_ref)
+            .is_some_and(|unacked| unacked.consumer.is_some())
+        {
+            self.unacked_count += 1;
+        }
+        self.check_ring();
+        tag
+    }
+
+    /// Takes the next delivery tag for a delivery settled when sent.
     #[inline]
-    pub(crate) fn record_delivery(&mut self, unacked: Option<Unacked>) -> u64 {
+    pub(crate) fn record_settled_delivery(&mut self) -> u64 {
+        let tag = self.take_tag();
+        if self.deliveries.is_empty() {
+            self.first_tag = self.next_tag;
+        } else {
+            self.deliveries.push_back(None);
+        }
+        self.check_ring();
+        tag
+    }
+
+    #[inline(always)]
+    fn take_tag(&mut self) -> u64 {
         let tag = self.next_tag;
         self.next_tag += 1;
-        match unacked {
-            None if self.deliveries.is_empty() => self.first_tag = self.next_tag,
-            unacked => {
-                if unacked
-                    .as_ref()
-                    .is_some_and(|unacked| unacked.consumer.is_some())
-                {
-                    self.unacked_count += 1;
-                }
-                self.deliveries.push_back(unacked);
-            }
-        }
+        tag
+    }
+
+    #[inline(always)]
+    fn check_ring(&self) {
         assert_eq!(
             self.first_tag + self.deliveries.len() as u64,
             self.next_tag,
             "ring covers tags"
         );
-        tag
     }
 
     /// Whether `tag` is outstanding (delivered, not settled, not waiting for commit).
@@ -281,6 +319,36 @@ impl Channel {
     /// Removes an unacknowledged delivery, trimming settled tags off the front.
     #[inline(always)]
     pub(crate) fn take(&mut self, tag: u64) -> Unacked {
+        self.take_then(tag, |unacked| unacked)
+    }
+
+    /// Removes an acknowledged delivery and gives what the ack needs of it.
+    /// The record is taken apart where it is taken out, so that only those
+    /// fields are read from its slot: moving the whole record out went
+    /// through a copy on the stack that stalled on store forwarding.
+    #[inline(always)]
+    pub(crate) fn take_acked(&mut self, tag: u64) -> Acked {
+        self.take_then(tag, |unacked| {
+            let Unacked {
+                queue,
+                queue_gone,
+                entry,
+                consumer,
+                ..
+            } = unacked;
+            Acked {
+                message: entry.message,
+                seq: entry.seq,
+                logged: entry.logged,
+                queue,
+                queue_gone,
+                consumer,
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn take_then<R>(&mut self, tag: u64, open: impl FnOnce(Unacked) -> R) -> R {
         let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
         // Settled in order, as most are, the oldest leaves the ring at once.
         let unacked = if index == 0 {
@@ -293,11 +361,12 @@ impl Channel {
         if unacked.consumer.is_some() {
             self.unacked_count -= 1;
         }
+        let opened = open(unacked);
         while self.deliveries.front().is_some_and(Option::is_none) {
             self.deliveries.pop_front();
             self.first_tag += 1;
         }
-        unacked
+        opened
     }
 
     /// Tags of every unacknowledged delivery (pending or not), oldest first.

@@ -18,6 +18,7 @@ mod channel;
 pub mod config;
 pub mod dead_letter;
 pub mod field;
+mod in_place;
 pub mod message;
 mod pool;
 pub mod protocol;

@@ -8,6 +8,7 @@ use crate::arena::Id;
 use crate::channel::{Consumer, Settle, Unacked};
 use crate::config::Mutant;
 use crate::field::FieldValue;
+use crate::in_place;
 use crate::message::Message;
 use crate::message::Name;
 use crate::message::SharedMessage;
@@ -218,16 +219,24 @@ impl Broker {
     /// Delivers a ready entry to a consumer.
     pub(super) fn deliver(&mut self, consumer: Id, queue: Id, entry: Entry) {
         if self.is_mutant(Mutant::DoubleDeliver) && entry.message.id.0.is_multiple_of(3) {
-            let other = self.queues[queue]
-                .consumers
-                .iter()
-                .copied()
-                .find(|&other| other != consumer);
-            if let Some(other) = other {
-                self.deliver_one(other, queue, entry.clone());
-            }
+            self.deliver_to_another(consumer, queue, &entry);
         }
         self.deliver_one(consumer, queue, entry);
+    }
+
+    /// The `double-deliver` mutant: a copy of the entry to another consumer
+    /// of the queue, if it has one.
+    #[cold]
+    #[inline(never)]
+    fn deliver_to_another(&mut self, consumer: Id, queue: Id, entry: &Entry) {
+        let other = self.queues[queue]
+            .consumers
+            .iter()
+            .copied()
+            .find(|&other| other != consumer);
+        if let Some(other) = other {
+            self.deliver_one(other, queue, entry.clone());
+        }
     }
 
     fn deliver_one(&mut self, consumer: Id, queue: Id, entry: Entry) {
@@ -277,16 +286,20 @@ impl Broker {
         if no_ack {
             self.log_removed(queue, &entry);
         }
-        let unacked = (!no_ack).then(|| Unacked {
-            queue,
-            queue_gone: None,
-            entry,
-            consumer,
-            delivered_at: self.now,
-            pending: None,
-        });
+        let delivered_at = self.now;
         let state = &mut self.channels[channel];
-        let tag = state.record_delivery(unacked);
+        let tag = if no_ack {
+            state.record_settled_delivery()
+        } else {
+            state.record_delivery(|| Unacked {
+                queue,
+                queue_gone: None,
+                entry,
+                consumer,
+                delivered_at,
+                pending: None,
+            })
+        };
         let (conn, number) = (state.conn, state.number);
         self.emit(|| Event::Delivered {
             message: id,
@@ -296,7 +309,7 @@ impl Broker {
             delivery_tag: tag,
             redelivered,
         });
-        self.outputs.push_back(Output::Reply {
+        in_place::push_back(&mut self.outputs, || Output::Reply {
             conn,
             channel: number,
             reply: reply(tag, redelivered, message),
@@ -413,37 +426,47 @@ impl Broker {
 
     /// Settles one delivery; returns the queue it was requeued to, if any.
     fn settle_one(&mut self, channel: Id, tag: u64, settle: Settle) -> Option<Id> {
-        let unacked = self.channels[channel].take(tag);
-        if let Some(consumer) = unacked
-            .consumer
-            .and_then(|consumer| self.consumers.get_mut(consumer))
-        {
-            consumer.unacked -= 1;
+        if settle == Settle::Ack {
+            self.ack_one(channel, tag);
+            return None;
         }
-        match settle {
-            Settle::Ack => {
-                self.log_settled(&unacked);
-                let queue = self.unacked_queue(&unacked);
-                self.emit(|| Event::Acked {
-                    message: unacked.entry.message.id,
-                    queue,
-                });
-                self.message_pool.recycle(unacked.entry.message);
-                None
-            }
-            Settle::Requeue => self.requeue(unacked),
-            Settle::Discard => {
-                if self.queues.get(unacked.queue).is_some() {
-                    self.remove_and_dead_letter(
-                        unacked.queue,
-                        &unacked.entry,
-                        DeadLetterReason::Rejected,
-                    );
-                } else {
-                    self.dropped_with_queue(&unacked);
-                }
-                None
-            }
+        let unacked = self.channels[channel].take(tag);
+        self.uncount_delivery(unacked.consumer);
+        if settle == Settle::Requeue {
+            return self.requeue(unacked);
+        }
+        if self.queues.get(unacked.queue).is_some() {
+            self.remove_and_dead_letter(unacked.queue, &unacked.entry, DeadLetterReason::Rejected);
+        } else {
+            self.dropped_with_queue(&unacked);
+        }
+        None
+    }
+
+    /// Settles one delivery with an ack: the message leaves for good.
+    #[inline(always)]
+    fn ack_one(&mut self, channel: Id, tag: u64) {
+        let acked = self.channels[channel].take_acked(tag);
+        self.uncount_delivery(acked.consumer);
+        if acked.logged {
+            self.log_removal(acked.queue, acked.seq);
+        }
+        let queue = match acked.queue_gone {
+            Some(name) => self.hold_name(*name),
+            None => Held::queue(acked.queue),
+        };
+        self.emit(|| Event::Acked {
+            message: acked.message.id,
+            queue,
+        });
+        self.message_pool.recycle(acked.message);
+    }
+
+    /// A delivery to `consumer` (if it was not a basic.get) was settled.
+    #[inline(always)]
+    fn uncount_delivery(&mut self, consumer: Option<Id>) {
+        if let Some(consumer) = consumer.and_then(|consumer| self.consumers.get_mut(consumer)) {
+            consumer.unacked -= 1;
         }
     }
 

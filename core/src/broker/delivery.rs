@@ -16,7 +16,7 @@ use crate::pool::PropertiesSource;
 use crate::protocol::{
     DeadLetterReason, DropReason, Event, ExchangeKind, PublishProperties, Reply, ReplyCode,
 };
-use crate::queue::Entry;
+use crate::queue::{Entry, Expiry};
 use crate::record::Change;
 use crate::routing::Destination;
 use std::collections::BTreeMap;
@@ -332,7 +332,7 @@ impl Broker {
         };
         let entry = Entry {
             seq: queue.next_seq,
-            expires_at: ttl_ms.map(|ms| now.plus_ms(ms)),
+            expires: Expiry::new(ttl_ms.map(|ms| now.plus_ms(ms))),
             redelivered: false,
             delivery_count: 0,
             level: queue.level_of(&message),

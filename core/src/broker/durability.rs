@@ -11,7 +11,6 @@
 
 use super::Broker;
 use crate::arena::Id;
-use crate::channel::Unacked;
 use crate::config::{Config, Mutant};
 use crate::message::MessageId;
 use crate::protocol::{ChannelId, ConnectionId, Event, Output, Reply};
@@ -73,7 +72,7 @@ impl Broker {
             queue: queue.name.to_string(),
             seq: entry.seq,
             message: entry.message.clone(),
-            expires_at: entry.expires_at,
+            expires_at: entry.expires.at(),
             delivery_count: entry.delivery_count,
         };
         Some(self.persist(change))
@@ -98,26 +97,21 @@ impl Broker {
     #[inline]
     pub(super) fn log_removed(&mut self, id: Id, entry: &Entry) {
         if entry.logged {
-            self.log_removed_entry(id, entry);
+            self.log_removal(id, entry.seq);
         }
     }
 
-    /// `log_removed` for a logged entry, out of the hot path's line.
-    fn log_removed_entry(&mut self, id: Id, entry: &Entry) {
+    /// Logs that the logged entry `seq` left queue `id` for good (if the
+    /// queue still exists), out of the hot path's line.
+    pub(super) fn log_removal(&mut self, id: Id, seq: u64) {
         if let Some(queue) = self.queues.get(id) {
             let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
             self.persist(Change::Removed {
                 vhost,
                 queue: name,
-                seq: entry.seq,
+                seq,
             });
         }
-    }
-
-    /// Logs the removal of an unacknowledged delivery's entry.
-    #[inline]
-    pub(super) fn log_settled(&mut self, unacked: &Unacked) {
-        self.log_removed(unacked.queue, &unacked.entry);
     }
 
     /// Holds a confirm until record `lsn` is synced, or sends it now if it is.

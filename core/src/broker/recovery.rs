@@ -10,7 +10,7 @@ use crate::args::QueueArgs;
 use crate::field::FieldTable;
 use crate::message::SharedMessage;
 use crate::protocol::ExchangeKind;
-use crate::queue::{Entry, Queue, Ready};
+use crate::queue::{Entry, Expiry, Queue, Ready};
 use crate::record::{BindingEnd, Change};
 use crate::routing::Destination;
 use crate::time::Instant;
@@ -245,7 +245,7 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
             level: queue.level_of(&message.message),
             message: message.message,
             seq,
-            expires_at: message.expires_at,
+            expires: Expiry::new(message.expires_at),
             // The log does not wait for a delivery to be synced before the
             // message goes out, so any recovered message may have been handed
             // out before the crash: every one is flagged.
@@ -390,7 +390,7 @@ fn snapshot_messages(broker: &Broker, id: Id, changes: &mut Vec<Change>) {
             queue: queue.name.to_string(),
             seq: entry.seq,
             message: entry.message.clone(),
-            expires_at: entry.expires_at,
+            expires_at: entry.expires.at(),
             delivery_count: entry.delivery_count,
         });
     }
