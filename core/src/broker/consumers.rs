@@ -270,36 +270,28 @@ impl Broker {
         reply: impl FnOnce(u64, bool, SharedMessage) -> Reply,
     ) {
         let counts_deliveries = self.queues[queue].args.delivery_limit.is_some();
-        let mut message = outgoing(&entry, counts_deliveries);
-        if self.is_mutant(Mutant::DlxDropsXDeath) {
-            // The mutant loses the death history on the way out; the broker
-            // itself keeps it, so its cycle detection still ends loops.
-            let properties = Arc::make_mut(&mut SharedMessage::make_mut(&mut message).properties);
-            if let Some(headers) = properties.headers.as_mut() {
-                headers.retain(|name, _| {
-                    !name.starts_with("x-death") && !name.starts_with("x-first-death")
-                });
-            }
-        }
         let redelivered = entry.redelivered && !self.is_mutant(Mutant::NoRedeliveredFlag);
         let id = entry.message.id;
+        let (tag, message);
         if no_ack {
+            // Settled as it is sent: the reply takes the entry's reference to
+            // the message rather than a copy of it (two atomic instructions).
             self.log_removed(queue, &entry);
-        }
-        let delivered_at = self.now;
-        let state = &mut self.channels[channel];
-        let tag = if no_ack {
-            state.record_settled_delivery()
+            message = self.as_sent(outgoing_owned(entry, counts_deliveries));
+            tag = self.channels[channel].record_settled_delivery();
         } else {
-            state.record_delivery(|| Unacked {
+            message = self.as_sent(outgoing(&entry, counts_deliveries));
+            let delivered_at = self.now;
+            tag = self.channels[channel].record_delivery(|| Unacked {
                 queue,
                 queue_gone: None,
                 entry,
                 consumer,
                 delivered_at,
                 pending: None,
-            })
-        };
+            });
+        }
+        let state = &self.channels[channel];
         let (conn, number) = (state.conn, state.number);
         self.emit(|| Event::Delivered {
             message: id,
@@ -322,6 +314,22 @@ impl Broker {
         } else {
             self.arm_consumer_timeout(channel);
         }
+    }
+
+    /// The message as it goes out: the `dlx-drops-x-death` mutant loses its
+    /// death history on the way (the broker itself keeps it, so its cycle
+    /// detection still ends loops).
+    #[inline(always)]
+    fn as_sent(&self, mut message: SharedMessage) -> SharedMessage {
+        if self.is_mutant(Mutant::DlxDropsXDeath) {
+            let properties = Arc::make_mut(&mut SharedMessage::make_mut(&mut message).properties);
+            if let Some(headers) = properties.headers.as_mut() {
+                headers.retain(|name, _| {
+                    !name.starts_with("x-death") && !name.starts_with("x-first-death")
+                });
+            }
+        }
+        message
     }
 
     /// Expires what is due at the heads, then delivers to consumers with room
@@ -627,6 +635,15 @@ fn outgoing(entry: &Entry, counts_deliveries: bool) -> SharedMessage {
         return entry.message.clone();
     }
     with_delivery_count(entry)
+}
+
+/// `outgoing` for an entry that leaves its queue with the delivery.
+#[inline]
+fn outgoing_owned(entry: Entry, counts_deliveries: bool) -> SharedMessage {
+    if !counts_deliveries || entry.delivery_count == 0 {
+        return entry.message;
+    }
+    with_delivery_count(&entry)
 }
 
 /// A copy of a redelivered entry's message that tells its delivery count.
