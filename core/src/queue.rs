@@ -266,3 +266,23 @@ impl Queue {
         message.properties.priority.unwrap_or(0).min(max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_in_one_word_keeps_every_deadline_and_never() {
+        assert_eq!(Expiry::new(None).at(), None);
+        assert_eq!(Expiry::new(None), Expiry::NEVER);
+        for at in [0, 1, 1_000_000, u64::MAX - 2, u64::MAX - 1] {
+            assert_eq!(Expiry::new(Some(Instant(at))).at(), Some(Instant(at)));
+        }
+        // A deadline saturated at the end of time stays a deadline, a
+        // nanosecond earlier, rather than becoming never.
+        assert_eq!(
+            Expiry::new(Some(Instant(u64::MAX))).at(),
+            Some(Instant(u64::MAX - 1))
+        );
+    }
+}
