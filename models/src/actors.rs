@@ -4,6 +4,7 @@
 use crate::broker_actor::{BrokerActor, BrokerState};
 use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
 use crate::network::Links;
+use crate::panics;
 use crate::properties::{self, BrokerModel, History, Settings};
 use crate::shared::Shared;
 use crate::steps::Stimulus;
@@ -63,6 +64,18 @@ impl NodeState {
     }
 }
 
+impl NodeState {
+    /// The message of the panic in the actor's last step, if it panicked.
+    #[must_use]
+    pub fn panicked(&self) -> Option<&str> {
+        match self {
+            NodeState::Broker(state) => state.panicked.as_deref(),
+            NodeState::Producer(state) => state.panicked.as_deref(),
+            NodeState::Consumer(state) => state.panicked.as_deref(),
+        }
+    }
+}
+
 impl Rewrite<Id> for NodeState {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> NodeState {
         match self {
@@ -77,15 +90,60 @@ impl Rewrite<Id> for NodeState {
     }
 }
 
+/// A client's state, which records a panic in the client's step.
+trait ClientState: Clone + PartialEq {
+    /// Whether a step of the client panicked.
+    fn panicked(&self) -> bool;
+    /// Records the panic of a step.
+    fn halt(&mut self, panicked: String);
+}
+
+impl ClientState for ProducerState {
+    fn panicked(&self) -> bool {
+        self.panicked.is_some()
+    }
+
+    fn halt(&mut self, panicked: String) {
+        self.panicked = Some(panicked);
+    }
+}
+
+impl ClientState for ConsumerState {
+    fn panicked(&self) -> bool {
+        self.panicked.is_some()
+    }
+
+    fn halt(&mut self, panicked: String) {
+        self.panicked = Some(panicked);
+    }
+}
+
 /// Runs a client handler on a copy of its state and keeps the copy only if
-/// it changed, so that a step that does nothing is not a new state.
-fn update_client<T, F>(state: &mut Cow<NodeState>, wrap: fn(T) -> NodeState, current: &T, f: F)
-where
-    T: Clone + PartialEq,
-    F: FnOnce(&mut T),
+/// it changed, so that a step that does nothing is not a new state. A
+/// client that panicked takes no step; a step that panics records the panic
+/// in the state as it was and has no effects.
+fn update_client<T, F>(
+    state: &mut Cow<NodeState>,
+    wrap: fn(T) -> NodeState,
+    current: &T,
+    out: &mut Out<Node>,
+    f: F,
+) where
+    T: ClientState,
+    F: FnOnce(&mut T, &mut Out<Node>),
 {
+    if current.panicked() {
+        return;
+    }
     let mut next = current.clone();
-    f(&mut next);
+    let mut taken = Out::new();
+    match panics::catching(|| f(&mut next, &mut taken)) {
+        Ok(()) => out.append(&mut taken),
+        Err(panicked) => {
+            next = current.clone();
+            next.halt(panicked);
+        }
+    }
     if next != *current {
         *state = Cow::Owned(wrap(next));
     }
@@ -100,7 +158,17 @@ impl Actor for Node {
 
     fn on_start(&self, _id: Id, storage: &Option<Log>, out: &mut Out<Self>) -> NodeState {
         match self {
-            Node::Broker(broker) => NodeState::Broker(Shared::new(broker.start(storage, out))),
+            Node::Broker(broker) => {
+                let mut taken = Out::new();
+                let state = match panics::catching(|| broker.start(storage, &mut taken)) {
+                    Ok(state) => {
+                        out.append(&mut taken);
+                        state
+                    }
+                    Err(panicked) => broker.halted(panicked),
+                };
+                NodeState::Broker(Shared::new(state))
+            }
             Node::Producer(producer) => NodeState::Producer(producer.start(out)),
             Node::Consumer(consumer) => NodeState::Consumer(consumer.start(out)),
         }
@@ -109,8 +177,8 @@ impl Actor for Node {
     fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, out: &mut Out<Self>) {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
-                // A segment the broker does not take now changes nothing:
-                // left as a no-op, stateright's unordered networks do not
+                // A segment the broker does not take now (or ever, once it
+                // panicked) changes nothing: left as a no-op, stateright's unordered networks do not
                 // offer it as a step (it waits for its turn, or is a copy).
                 if let NodeState::Broker(inner) = state.as_ref() {
                     if broker.takes(inner, src, &msg) {
@@ -122,12 +190,12 @@ impl Actor for Node {
                 }
             }
             (Node::Producer(producer), Shallow::Producer(current)) => {
-                update_client(state, NodeState::Producer, &current, |next| {
+                update_client(state, NodeState::Producer, &current, out, |next, out| {
                     producer.on_msg(next, msg, out)
                 });
             }
             (Node::Consumer(consumer), Shallow::Consumer(current)) => {
-                update_client(state, NodeState::Consumer, &current, |next| {
+                update_client(state, NodeState::Consumer, &current, out, |next, out| {
                     consumer.on_msg(next, msg, out)
                 });
             }
@@ -138,14 +206,17 @@ impl Actor for Node {
     fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, out: &mut Out<Self>) {
         match (self, state.as_ref().clone_shallow()) {
             (Node::Broker(broker), Shallow::Broker) => {
+                // A broker that panicked takes no step.
                 if let NodeState::Broker(inner) = state.as_ref() {
-                    let stimulus = Stimulus::Timer(timer.clone());
-                    let next = broker.steps.step(broker, inner, stimulus, out);
-                    *state = Cow::Owned(NodeState::Broker(next));
+                    if inner.panicked.is_none() {
+                        let stimulus = Stimulus::Timer(timer.clone());
+                        let next = broker.steps.step(broker, inner, stimulus, out);
+                        *state = Cow::Owned(NodeState::Broker(next));
+                    }
                 }
             }
             (Node::Consumer(consumer), Shallow::Consumer(current)) => {
-                update_client(state, NodeState::Consumer, &current, |next| {
+                update_client(state, NodeState::Consumer, &current, out, |next, out| {
                     consumer.on_timeout(next, timer, out)
                 });
             }
@@ -157,7 +228,7 @@ impl Actor for Node {
         if let (Node::Consumer(consumer), Shallow::Consumer(current)) =
             (self, state.as_ref().clone_shallow())
         {
-            update_client(state, NodeState::Consumer, &current, |next| {
+            update_client(state, NodeState::Consumer, &current, out, |next, out| {
                 consumer.on_choice(next, choice, out)
             });
         }
@@ -224,4 +295,57 @@ pub fn base_model(
         .lossy_network(links.lossy())
         .max_crashes(crashes);
     properties::standard(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Node, NodeState};
+    use crate::clients::Producer;
+    use crate::wire::Msg;
+    use stateright::actor::{Actor, Id, Out};
+    use std::borrow::Cow;
+
+    /// A producer on its last session: a reset makes it reconnect on a
+    /// session number that does not exist, and its step panics.
+    fn producer_out_of_sessions() -> (Node, NodeState) {
+        let producer = Producer::new("work".into(), 1);
+        let mut state = producer.start(&mut Out::new());
+        state.session = u8::MAX;
+        (Node::Producer(producer), NodeState::Producer(state))
+    }
+
+    #[test]
+    fn a_step_that_panics_is_recorded_in_the_state_it_started_from_without_effects() {
+        let (node, before) = producer_out_of_sessions();
+        let mut state = Cow::Borrowed(&before);
+        let mut out = Out::new();
+        node.on_msg(Id::from(1), &mut state, Id::from(0), Msg::Reset, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let panicked = state.panicked().expect("the step panicked");
+        assert!(
+            panicked.starts_with("a bounded number of crashes"),
+            "{panicked}"
+        );
+        let mut expected = before.as_producer().expect("a producer").clone();
+        expected.panicked = Some(panicked.to_owned());
+        assert_eq!(state.as_producer(), Some(&expected));
+    }
+
+    #[test]
+    fn an_actor_that_panicked_takes_no_more_steps() {
+        let (node, before) = producer_out_of_sessions();
+        let mut state = Cow::Borrowed(&before);
+        node.on_msg(
+            Id::from(1),
+            &mut state,
+            Id::from(0),
+            Msg::Reset,
+            &mut Out::new(),
+        );
+        let panicked = state.into_owned();
+        let mut state = Cow::Borrowed(&panicked);
+        let mut out = Out::new();
+        node.on_msg(Id::from(1), &mut state, Id::from(0), Msg::Reset, &mut out);
+        assert!(matches!(state, Cow::Borrowed(_)) && out.is_empty());
+    }
 }

@@ -74,6 +74,9 @@ pub struct BrokerState {
     pub expiry: Expiry,
     /// Segment counts per connection (over an unordered network; empty otherwise).
     pub sequencing: Sequencing,
+    /// The message of the panic in the broker's last step, if it panicked
+    /// (the rest is its state before that step; it takes no more steps).
+    pub panicked: Option<String>,
 }
 
 /// The driver's watch on expiring messages, from the core's own outputs:
@@ -216,6 +219,16 @@ impl BrokerActor {
         }
     }
 
+    /// The state of a broker that panicked as it started (provisioning or
+    /// recovering): an empty broker that takes no step.
+    #[must_use]
+    pub fn halted(&self, panicked: String) -> BrokerState {
+        BrokerState {
+            panicked: Some(panicked),
+            ..BrokerState::new(Broker::new(self.config.clone()))
+        }
+    }
+
     /// A fresh broker provisioned by `setup`, or one recovered from its synced
     /// log after a crash (whose clients then hear that their connections are gone).
     pub fn start(&self, storage: &Option<Log>, out: &mut Out<Node>) -> BrokerState {
@@ -283,6 +296,9 @@ impl BrokerActor {
     /// taking it would change nothing).
     #[must_use]
     pub fn takes(&self, state: &BrokerState, src: Id, msg: &Msg) -> bool {
+        if state.panicked.is_some() {
+            return false;
+        }
         match msg {
             Msg::Frames { session, seq, .. } if self.sequenced => {
                 state.sequencing.turn(src, *session, *seq) == Turn::Take
@@ -424,6 +440,7 @@ impl BrokerState {
             log: Log::default(),
             expiry: Expiry::default(),
             sequencing: Sequencing::default(),
+            panicked: None,
         }
     }
 

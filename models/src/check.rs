@@ -61,6 +61,9 @@ pub struct Verdict {
     pub in_flight: Vec<String>,
     /// For a failed `Always`: the counterexample as a sequence chart.
     pub chart: Option<String>,
+    /// For a failed `Always`: each actor that panicked on the way, with the
+    /// panic's message (`"broker: an entry is in a queue once (at ...)"`).
+    pub panics: Vec<String>,
 }
 
 /// What a checker run found.
@@ -156,6 +159,10 @@ pub fn check(model: BrokerModel, options: &Options) -> Outcome {
                     .map(|path| in_flight(&copy, path.last_state()))
                     .unwrap_or_default(),
                 chart: path.as_ref().map(|path| chart(&copy, path)),
+                panics: path
+                    .as_ref()
+                    .map(|path| panics(&copy, path.last_state()))
+                    .unwrap_or_default(),
                 counterexample: path.map(|path| steps(&copy, path)),
             }
         })
@@ -291,6 +298,14 @@ fn in_flight(model: &BrokerModel, state: &State) -> Vec<String> {
             let (src, dst) = (actor_name(model, src), actor_name(model, dst));
             format!("{src} -> {dst}: {}", describe(msg))
         })
+        .collect()
+}
+
+/// The actors that panicked in `state`, each with its panic's message.
+fn panics(model: &BrokerModel, state: &State) -> Vec<String> {
+    properties::panicked(state)
+        .into_iter()
+        .map(|(id, message)| format!("{}: {message}", actor_name(model, id)))
         .collect()
 }
 
@@ -467,6 +482,9 @@ pub fn report(outcome: &Outcome, options: &Options) -> String {
             let _ = writeln!(text, "\ncounterexample to {}:", verdict.name);
             for (index, step) in steps.iter().enumerate() {
                 let _ = writeln!(text, "  {:>2}. {step}", index + 1);
+            }
+            for panic in &verdict.panics {
+                let _ = writeln!(text, "  panicked: {panic}");
             }
             if !verdict.in_flight.is_empty() {
                 let _ = writeln!(text, "  then in flight:");

@@ -170,6 +170,9 @@ pub struct ProducerState {
     pub refused: MessageSet,
     /// Segment counts of the current connection (when sequenced).
     pub link: ClientSequencing,
+    /// The message of the panic in the client's last step, if it panicked
+    /// (the rest is its state before that step; it takes no more steps).
+    pub panicked: Option<String>,
 }
 
 impl Producer {
@@ -193,6 +196,7 @@ impl Producer {
             confirmed: MessageSet::default(),
             refused: MessageSet::default(),
             link: ClientSequencing::default(),
+            panicked: None,
         };
         self.publish(&mut state, 1..=self.messages + u8::from(self.stray), out);
         state
@@ -391,6 +395,9 @@ pub struct ConsumerState {
     pub drops_left: u8,
     /// Segment counts of the current connection (when sequenced).
     pub link: ClientSequencing,
+    /// The message of the panic in the client's last step, if it panicked
+    /// (the rest is its state before that step; it takes no more steps).
+    pub panicked: Option<String>,
 }
 
 impl Consumer {
@@ -407,6 +414,7 @@ impl Consumer {
             rejects_left: self.rejects,
             drops_left: self.drops,
             link: ClientSequencing::default(),
+            panicked: None,
         };
         self.subscribe(&mut state, out);
         state

@@ -19,6 +19,7 @@ pub mod explore;
 pub mod idempotency;
 pub mod network;
 pub mod ordering;
+pub mod panics;
 pub mod properties;
 pub mod shared;
 pub mod single_active_consumer;

@@ -237,13 +237,14 @@ fn all_done(model: &BrokerModel, state: &State) -> bool {
 }
 
 /// Adds what every model checks: the history, the crash bounds, the safety
-/// properties that hold of every broker, and the sometimes-property that a
-/// message is delivered at all.
+/// properties that hold of every broker (first of them that no actor's step
+/// panics), and the sometimes-property that a message is delivered at all.
 #[must_use]
 pub fn standard(model: BrokerModel) -> BrokerModel {
     model
         .record_msg_out(record_msg_out)
         .within_boundary(within_crash_bounds)
+        .property(Expectation::Always, "no-panic", no_panic)
         .property(Expectation::Always, "no-phantom", no_phantom)
         .property(
             Expectation::Always,
@@ -258,6 +259,28 @@ pub fn standard(model: BrokerModel) -> BrokerModel {
         .property(Expectation::Always, "one-owner", one_owner)
         .property(Expectation::Always, "no-lost-confirmed", no_lost_confirmed)
         .property(Expectation::Sometimes, "delivered", delivered)
+}
+
+/// `no-panic`: no actor's step panicked (a panic in the core is caught at
+/// the actor's boundary and recorded in its state, see `panics`).
+pub fn no_panic(_: &BrokerModel, state: &State) -> bool {
+    no_panic_in(state)
+}
+
+fn no_panic_in(state: &State) -> bool {
+    state
+        .actor_states
+        .iter()
+        .all(|actor| actor.panicked().is_none())
+}
+
+/// Every actor whose step panicked, with the panic's message.
+#[must_use]
+pub fn panicked(state: &State) -> Vec<(Id, &str)> {
+    let actors = state.actor_states.iter().enumerate();
+    actors
+        .filter_map(|(index, actor)| Some((Id::from(index), actor.panicked()?)))
+        .collect()
 }
 
 /// `no-phantom`: every delivery is of a message that was published.
@@ -304,7 +327,8 @@ pub fn one_owner(_: &BrokerModel, state: &State) -> bool {
 }
 
 /// `no-lost-confirmed`: a confirmed message is acked by a consumer, still in
-/// the broker, or (where expiry drops messages) expired.
+/// the broker, or (where expiry drops messages) expired. A broker that
+/// panicked is judged by `no-panic` alone.
 pub fn no_lost_confirmed(model: &BrokerModel, state: &State) -> bool {
     // A message no queue takes is confirmed and gone, as RabbitMQ does:
     // only the model's numbered messages are followed.
@@ -318,6 +342,9 @@ pub fn no_lost_confirmed(model: &BrokerModel, state: &State) -> bool {
     let broker = state.actor_states[BROKER]
         .as_broker()
         .expect("actor 0 is the broker");
+    if broker.panicked.is_some() {
+        return true;
+    }
     let mut stored = MessageSet::default();
     for record in broker.broker.snapshot() {
         if let Change::Enqueued { message, .. } = record.change {
@@ -331,8 +358,12 @@ pub fn no_lost_confirmed(model: &BrokerModel, state: &State) -> bool {
 
 /// Whether nothing more can happen but optional faults: no message in
 /// flight that its recipient would take, no delivery waiting to be settled,
-/// nothing waiting for the disk.
+/// nothing waiting for the disk. A run in which an actor panicked is never
+/// quiet: it stopped, and `no-panic` says so.
 pub fn is_quiet(state: &State) -> bool {
+    if !no_panic_in(state) {
+        return false;
+    }
     let broker_idle = state.actor_states[BROKER]
         .as_broker()
         .is_some_and(|broker| broker.unsynced_upto.is_none());

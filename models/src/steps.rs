@@ -21,6 +21,7 @@
 
 use crate::actors::Node;
 use crate::broker_actor::{BrokerActor, BrokerState};
+use crate::panics;
 use crate::shared::Shared;
 use crate::wire::{Log, Msg, Timer};
 use stateright::actor::{Command, Id, Out};
@@ -173,14 +174,27 @@ fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
         .expect("no step panics while holding a shard's lock")
 }
 
-/// Takes the step on a copy of the broker's state.
+/// Takes the step on a copy of the broker's state. A step that panics
+/// leaves the state as it was, with the panic recorded, and has no effects.
 fn run(broker: &BrokerActor, state: &Shared<BrokerState>, stimulus: &Stimulus) -> Outcome {
-    let mut next = state.clone();
     let mut out = Out::new();
-    next.update(|inner| match stimulus {
-        Stimulus::Msg(src, msg) => broker.on_msg(inner, *src, msg.clone(), &mut out),
-        Stimulus::Timer(timer) => broker.on_timeout(inner, timer, &mut out),
+    let taken = panics::catching(|| {
+        let mut next = state.clone();
+        next.update(|inner| match stimulus {
+            Stimulus::Msg(src, msg) => broker.on_msg(inner, *src, msg.clone(), &mut out),
+            Stimulus::Timer(timer) => broker.on_timeout(inner, timer, &mut out),
+        });
+        next
     });
+    let next = match taken {
+        Ok(next) => next,
+        Err(panicked) => {
+            out = Out::new();
+            let mut next = state.clone();
+            next.update(|inner| inner.panicked = Some(panicked));
+            next
+        }
+    };
     let effects = out
         .into_iter()
         .map(|command| match command {
