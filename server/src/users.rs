@@ -36,7 +36,9 @@ const LOOPBACK_USER: &str = "guest";
 /// Bytes of salt in front of a RabbitMQ password hash.
 const SALT_BYTES: usize = 4;
 
-/// The only permission pattern honoured until the core checks resources.
+/// The pattern that admits every resource: [`Permissions::allows`] grants it
+/// without running the expression, and a user with it for all three
+/// operations needs no access check at all ([`Permissions::admits_everything`]).
 const ALL_RESOURCES: &str = ".*";
 
 /// A hash function RabbitMQ salts passwords with.

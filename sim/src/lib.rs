@@ -19,10 +19,13 @@
 //! drops links, partitions and clogs them, and crashes the broker.
 //!
 //! A run has a safety phase with faults and a heal phase without, then
-//! checkers judge the history (see [`check`]): `no-phantom`,
-//! `redelivery-flagged`, `fifo`, `prefetch-respected`, the liveness of the
-//! heal phase, and `no-lost-confirmed`. Exit codes: 0 pass, 127 panic in the
-//! system under test, 128 liveness, 129 safety ([`report`]).
+//! checkers judge the history (see [`check`]). On any prefix of the run:
+//! `no-phantom`, `redelivery-flagged`, `fifo`, `queue-order`,
+//! `prefetch-respected`, `no-expired-delivery`, `dead-letter-accounting`,
+//! `confirm-after-durable` and `reply-correlated`. Then `liveness` (the heal
+//! phase goes quiet with every client done), and on the settled run
+//! `no-lost-confirmed` and `exactly-once-effect`. Exit codes: 0 pass, 127
+//! panic in the system under test, 128 liveness, 129 safety ([`report`]).
 //!
 //! ```
 //! use brokerlab_sim::{Options, Simulation, Workload};
