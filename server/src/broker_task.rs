@@ -11,6 +11,7 @@
 //! and message timestamps are wall-clock times.
 
 use crate::access;
+use crate::connection::AssemblingBytes;
 use crate::log::LogHandle;
 use crate::users::{Permissions, Users};
 use brokerlab_core::record::Record;
@@ -18,6 +19,7 @@ use brokerlab_core::{
     Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply, ReplyCode,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
@@ -74,11 +76,15 @@ pub struct Flow {
     pub low_bytes: u64,
     /// `true` while publishers are blocked.
     pub blocked: watch::Sender<bool>,
+    /// Bytes of message bodies the connections are still receiving.
+    pub assembling_bytes: AssemblingBytes,
 }
 
 impl Flow {
-    /// Compares the broker's queued bytes with the marks, after a step.
+    /// Compares the bytes the broker holds (its queues', and the bodies
+    /// still being received) with the marks, after a step.
     fn update(&self, queued_bytes: u64) {
+        let queued_bytes = queued_bytes + self.assembling_bytes.load(Ordering::Relaxed);
         let blocked = *self.blocked.borrow();
         if !blocked && queued_bytes > self.high_bytes {
             tracing::warn!(
@@ -121,6 +127,10 @@ struct BrokerTask {
     sessions: BTreeMap<ConnectionId, Session>,
     outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
     replies: BTreeMap<ConnectionId, ReplyBatch>,
+    /// Connections that disconnected in this step: their last replies go
+    /// out with the step's, then their outboxes are dropped, which tells
+    /// each connection task that nothing more will come.
+    gone: Vec<ConnectionId>,
     records: Vec<Record>,
     /// Connections that published in this step.
     published: BTreeSet<ConnectionId>,
@@ -143,6 +153,7 @@ pub async fn run(
         sessions: BTreeMap::new(),
         outboxes: BTreeMap::new(),
         replies: BTreeMap::new(),
+        gone: Vec::new(),
         records: Vec::new(),
         published: BTreeSet::new(),
         in_flow: BTreeSet::new(),
@@ -232,8 +243,7 @@ impl BrokerTask {
                 let input = self.access_checked(input);
                 self.handle(input);
                 if let Some(conn) = gone {
-                    self.outboxes.remove(&conn);
-                    self.replies.remove(&conn);
+                    self.gone.push(conn);
                     self.sessions.remove(&conn);
                     self.in_flow.remove(&conn);
                 }
@@ -348,6 +358,9 @@ impl BrokerTask {
                 }
                 self.outboxes.remove(&conn);
             }
+        }
+        for conn in self.gone.drain(..) {
+            self.outboxes.remove(&conn);
         }
         if !self.records.is_empty() {
             let records = std::mem::take(&mut self.records);

@@ -200,10 +200,12 @@ impl Server {
         tracing::info!(listen = %listener.local_addr()?, "serving AMQP 0-9-1");
         let (to_broker, inbox) = mpsc::channel(BROKER_INBOX_MAX);
         let (blocking, blocked) = watch::channel(false);
+        let assembling_bytes = connection::AssemblingBytes::default();
         let flow = broker_task::Flow {
             high_bytes: options.memory_high_watermark_bytes,
             low_bytes: options.memory_low_watermark_bytes,
             blocked: blocking,
+            assembling_bytes: Arc::clone(&assembling_bytes),
         };
         let users = Arc::new(options.users.clone());
         let task = broker_task::run(broker, inbox, log, flow, users.clone());
@@ -214,6 +216,7 @@ impl Server {
             shutdown: stopping,
             blocked,
             max_message_bytes: options.config.max_message_size_bytes,
+            assembling_bytes,
             channel_max: options.config.channel_max,
             users,
         };

@@ -10,6 +10,7 @@ use crate::users::{Denied, Users};
 use crate::wire::fields::short;
 use crate::wire::frames::PROTOCOL_HEADER;
 use crate::wire::inbound::Refusal;
+use crate::wire::nesting::table_within_limit;
 use crate::wire::outbound::{put_method, refusal_close};
 use amq_protocol::protocol::{connection, AMQPClass};
 use amq_protocol::types::parsing::parse_field_table;
@@ -24,7 +25,7 @@ use tokio::net::TcpStream;
 pub const FRAME_MAX_BYTES: u32 = 131_072;
 
 /// The smallest frame_max AMQP allows a peer to ask for.
-const FRAME_MIN_BYTES: u32 = 4096;
+pub(super) const FRAME_MIN_BYTES: u32 = 4096;
 
 /// The heartbeat the server proposes, in seconds.
 pub const HEARTBEAT_S: u16 = 60;
@@ -207,29 +208,45 @@ fn start() -> AMQPClass {
     }))
 }
 
-/// The limits of a TuneOk: the client's choice within the server's.
+/// The limits of a TuneOk: the client's choice within the server's. As in
+/// RabbitMQ, a value above the server's, or 0 (no limit, so above any),
+/// is refused, and so is a frame_max below AMQP's minimum.
 fn tuning(tune_ok: &connection::TuneOk, channel_max: u16) -> Result<Tuning, Refusal> {
-    let frame_max = match tune_ok.frame_max {
-        0 => FRAME_MAX_BYTES,
-        asked => asked.min(FRAME_MAX_BYTES),
-    };
-    if frame_max < FRAME_MIN_BYTES {
-        return Err(Refusal::new(
-            ReplyCode::NotAllowed,
-            format!("frame_max={frame_max} < {FRAME_MIN_BYTES} min size"),
-        ));
-    }
-    let channel_max = match tune_ok.channel_max {
-        0 => channel_max,
-        asked => asked.min(channel_max),
-    };
+    negotiated(
+        "frame_max",
+        tune_ok.frame_max,
+        FRAME_MIN_BYTES,
+        FRAME_MAX_BYTES,
+    )?;
+    negotiated(
+        "channel_max",
+        tune_ok.channel_max.into(),
+        1,
+        channel_max.into(),
+    )?;
     // The client's TuneOk carries the heartbeat it negotiated from our
     // proposal (0 on either side lets the other's value win); it is final.
     Ok(Tuning {
-        channel_max,
-        frame_max,
+        channel_max: tune_ok.channel_max,
+        frame_max: tune_ok.frame_max,
         heartbeat_s: tune_ok.heartbeat,
     })
+}
+
+/// One negotiated limit against the server's range, refused in RabbitMQ's words.
+fn negotiated(field: &str, asked: u32, min: u32, max: u32) -> Result<(), Refusal> {
+    let (side, bound) = if asked != 0 && asked < min {
+        ("lower than the minimum", min)
+    } else if asked == 0 || asked > max {
+        ("higher than the maximum", max)
+    } else {
+        return Ok(());
+    };
+    let no_limit = if asked == 0 { " (no limit)" } else { "" };
+    Err(Refusal::new(
+        ReplyCode::NotAllowed,
+        format!("negotiated {field} = {asked}{no_limit} is {side} allowed value ({bound})"),
+    ))
 }
 
 /// Whether `user` may open `vhost`; 530 NOT_ALLOWED when not, as RabbitMQ answers.
@@ -296,6 +313,9 @@ fn amqplain_credentials(response: &[u8]) -> Option<(String, String)> {
     let length = u32::try_from(response.len()).ok()?;
     let mut encoded = length.to_be_bytes().to_vec();
     encoded.extend_from_slice(response);
+    if !table_within_limit(&encoded) {
+        return None;
+    }
     let (_, table) = parse_field_table(encoded.as_slice()).ok()?;
     let text = |name: &str| match table.inner().get(name)? {
         AMQPValue::LongString(value) => String::from_utf8(value.as_bytes().to_vec()).ok(),

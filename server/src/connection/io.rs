@@ -40,11 +40,19 @@ impl FrameReader {
 
     /// Reads what the socket has; 0 means the peer closed it. Cancel-safe:
     /// bytes are only ever appended to the buffer.
+    ///
+    /// The buffer holds at most one incomplete frame and one read when its
+    /// complete frames were taken first, as every caller does; bytes past
+    /// that bound (a caller that stopped taking frames after an error, or a
+    /// frame_max lowered while bytes were buffered) are refused as an
+    /// error, never a panic, since they come from the peer.
     pub async fn read_more(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
-        assert!(
-            self.buffer.len() <= self.frame_max as usize + READ_CHUNK_BYTES,
-            "the read buffer holds at most one incomplete frame and one read"
-        );
+        if self.buffer.len() > self.frame_max as usize + READ_CHUNK_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "more bytes buffered than one frame and one read",
+            ));
+        }
         self.buffer.reserve(READ_CHUNK_BYTES);
         stream.read_buf(&mut self.buffer).await
     }

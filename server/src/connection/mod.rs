@@ -14,6 +14,7 @@ mod content;
 mod handshake;
 mod io;
 
+use handshake::FRAME_MIN_BYTES;
 pub use handshake::{Tuning, FRAME_MAX_BYTES, HEARTBEAT_S};
 
 use crate::broker_task::{ReplyBatch, ToBroker};
@@ -25,6 +26,7 @@ use crate::wire::outbound::{
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{channel, connection, AMQPClass};
 use brokerlab_core::{ChannelId, CloseScope, Command, ConnectionId, Input, Reply, ReplyCode};
+pub use content::AssemblingBytes;
 use content::{Assembly, LastProperties};
 use io::FrameReader;
 use std::collections::BTreeMap;
@@ -61,6 +63,8 @@ pub struct Context {
     pub blocked: watch::Receiver<bool>,
     /// The broker's largest message body.
     pub max_message_bytes: usize,
+    /// Bytes of message bodies still being received, for the memory alarm.
+    pub assembling_bytes: AssemblingBytes,
     /// The broker's highest channel number.
     pub channel_max: u16,
     /// Who may log in and open which vhost.
@@ -74,6 +78,9 @@ enum Exit {
     Done,
     /// connection.close was sent: wait for close-ok, then close the socket.
     Closing,
+    /// The client sent connection.close: the replies to what it sent
+    /// before go out first, then close-ok.
+    ClientClosed,
 }
 
 /// A connection's view of one channel, kept only while it has something to track.
@@ -118,7 +125,9 @@ struct Connection {
 pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, context: Context) {
     // Small frames (acks, confirms) must not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
-    let mut reader = FrameReader::new(FRAME_MAX_BYTES);
+    // Until Tune/TuneOk agree on more, frames are AMQP's minimum size, as
+    // in RabbitMQ: a client that has not logged in cannot send more.
+    let mut reader = FrameReader::new(FRAME_MIN_BYTES);
     let handshake = handshake::handshake(
         &mut stream,
         &mut reader,
@@ -186,12 +195,26 @@ impl Connection {
         // The broker task holds the senders; once they are gone nothing changes.
         let mut blocked_open = true;
         let mut in_flow_open = true;
+        // Frames the client pipelined with connection.open are already
+        // buffered: they are handled before the loop waits for more.
+        let mut step = self.on_bytes().await;
         loop {
+            match step {
+                None => {}
+                Some(Exit::ClientClosed) => {
+                    self.answer_close(&mut outbox).await?;
+                    return Ok(Exit::Done);
+                }
+                Some(exit) => {
+                    self.flush().await?;
+                    return Ok(exit);
+                }
+            }
             let paused = self.flow(*blocked.borrow_and_update(), *in_flow.borrow_and_update());
             // connection.blocked or unblocked goes out before the loop waits.
             self.flush().await?;
             let tick = self.heartbeat_deadline();
-            let step = tokio::select! {
+            step = tokio::select! {
                 read = self.reader.read_more(&mut self.stream), if !paused => {
                     if read? == 0 {
                         return Ok(Exit::Done);
@@ -215,10 +238,33 @@ impl Connection {
                 _ = shutdown.changed() => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"),
             };
             self.flush().await?;
-            if let Some(exit) = step {
-                return Ok(exit);
-            }
         }
+    }
+
+    /// Answers the client's connection.close as RabbitMQ does: the replies
+    /// to the methods it sent before close come first, then close-ok. The
+    /// broker task drops the outbox once it has handled the `Disconnect`
+    /// (which comes after those methods), so the outbox ends after the last
+    /// of their replies. Everything is released before close-ok, so the
+    /// client's next connection finds its messages requeued.
+    async fn answer_close(
+        &mut self,
+        outbox: &mut mpsc::Receiver<ReplyBatch>,
+    ) -> std::io::Result<()> {
+        self.disconnect().await;
+        let replies = async {
+            while let Some(batch) = outbox.recv().await {
+                self.on_replies(batch).await?;
+            }
+            std::io::Result::Ok(())
+        };
+        if let Ok(written) = tokio::time::timeout(CLOSE_OK_TIMEOUT, replies).await {
+            written?;
+        }
+        let close_ok = connection::AMQPMethod::CloseOk(connection::CloseOk {});
+        put_method(&mut self.out, 0, AMQPClass::Connection(close_ok))
+            .expect("encoding into a Vec cannot fail");
+        self.flush().await
     }
 
     /// Flow control, before each turn of the main loop: a connection that
@@ -281,11 +327,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads and drops frames until close-ok (or the peer's own close) arrives.
+    /// Reads and drops frames until close-ok (or the peer's own close)
+    /// arrives, or bytes come that make no frame and so cannot hold it.
     async fn await_close_ok(&mut self) {
         let _ = self.flush().await;
         loop {
-            while let Ok(Some(frame)) = self.reader.next_frame() {
+            loop {
+                let frame = match self.reader.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(_) => return,
+                };
                 if let AMQPFrame::Method(0, AMQPClass::Connection(method)) = frame {
                     if let connection::AMQPMethod::Close(_) = method {
                         let close_ok = connection::AMQPMethod::CloseOk(connection::CloseOk {});
@@ -394,13 +446,12 @@ impl Connection {
             AMQPFrame::Method(_, method) => self.on_channel_method(channel, method).await,
             AMQPFrame::Header(..) | AMQPFrame::Body(..) if closing => None,
             AMQPFrame::Header(_, header) => {
-                let limit = self.context.max_message_bytes;
                 let result = match self.channels.get_mut(&channel) {
                     Some(ChannelState {
                         publish: Some(assembly),
                         last_properties,
                         ..
-                    }) => assembly.header(header, limit, last_properties),
+                    }) => assembly.header(header, last_properties),
                     _ => Err(Refusal::new(
                         ReplyCode::UnexpectedFrame,
                         "content header without basic.publish",
@@ -410,8 +461,9 @@ impl Connection {
             }
             AMQPFrame::Body(_, data) => {
                 let limit = self.context.max_message_bytes;
+                let assembling = Arc::clone(&self.context.assembling_bytes);
                 let result = match self.assembly(channel) {
-                    Some(assembly) => assembly.body(&data, limit),
+                    Some(assembly) => assembly.body(&data, limit, &assembling),
                     None => Err(Refusal::new(
                         ReplyCode::UnexpectedFrame,
                         "content body without basic.publish",
@@ -465,13 +517,7 @@ impl Connection {
         match method {
             AMQPClass::Connection(connection::AMQPMethod::Close(close)) => {
                 tracing::debug!(conn = self.conn.0, code = close.reply_code, text = %close.reply_text, "client closed the connection");
-                // Release everything before close-ok, so the client's next
-                // connection finds its messages requeued.
-                self.disconnect().await;
-                let close_ok = connection::AMQPMethod::CloseOk(connection::CloseOk {});
-                put_method(&mut self.out, 0, AMQPClass::Connection(close_ok))
-                    .expect("encoding into a Vec cannot fail");
-                Some(Exit::Done)
+                Some(Exit::ClientClosed)
             }
             AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => Some(Exit::Done),
             other => {

@@ -2,10 +2,12 @@
 //!
 //! The frame's size is checked against the negotiated `frame_max` from its
 //! 7-byte header before anything waits for or parses the payload, so a peer
-//! cannot make the server buffer more than one frame; amq-protocol then
-//! parses exactly that frame.
+//! cannot make the server buffer more than one frame; the nesting of its
+//! field tables is bounded (`nesting`), and amq-protocol then parses
+//! exactly that frame.
 
 use super::inbound::Refusal;
+use super::nesting::{header_within_limit, method_within_limit};
 use amq_protocol::frame::{parse_frame, AMQPFrame};
 use amq_protocol::protocol::constants;
 use brokerlab_core::ReplyCode;
@@ -54,13 +56,41 @@ pub fn next_frame(buffer: &[u8], frame_max: u32) -> Result<Option<(AMQPFrame, us
             "frame does not end with frame-end (0xCE)",
         ));
     }
+    let payload = &buffer[FRAME_HEADER_BYTES..total - 1];
+    let nesting_within_limit = match kind {
+        constants::FRAME_METHOD => method_within_limit(payload),
+        constants::FRAME_HEADER => header_within_limit(payload),
+        _ => true,
+    };
+    // Checked before parsing: the parser recurses once per level.
+    if !nesting_within_limit {
+        return Err(cannot_decode(kind, payload));
+    }
     match parse_frame(&buffer[..total]) {
         Ok((&[], frame)) => Ok(Some((frame, total))),
-        Ok(_) | Err(_) => Err(Refusal::new(
-            ReplyCode::SyntaxError,
-            format!("malformed frame of type {kind}"),
-        )),
+        Ok(_) | Err(_) => Err(cannot_decode(kind, payload)),
     }
+}
+
+/// RabbitMQ's answer to a frame it cannot decode: 501 FRAME_ERROR, naming
+/// the method when the frame is a method's.
+fn cannot_decode(kind: u8, payload: &[u8]) -> Refusal {
+    let mut refusal = Refusal::new(
+        ReplyCode::FrameError,
+        format!(
+            "cannot decode a frame of type {kind} and {} bytes",
+            payload.len()
+        ),
+    );
+    if let (constants::FRAME_METHOD, [class_high, class_low, method_high, method_low, ..]) =
+        (kind, payload)
+    {
+        refusal.cause = (
+            u16::from_be_bytes([*class_high, *class_low]),
+            u16::from_be_bytes([*method_high, *method_low]),
+        );
+    }
+    refusal
 }
 
 #[cfg(test)]

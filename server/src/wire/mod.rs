@@ -8,4 +8,5 @@
 pub mod fields;
 pub mod frames;
 pub mod inbound;
+pub mod nesting;
 pub mod outbound;
