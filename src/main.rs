@@ -173,7 +173,8 @@ enum Commands {
     /// Model-check the real core with stateright and print each property's verdict.
     ///
     /// Prints states explored, unique states, time, states per second, every
-    /// property's verdict and each counterexample as numbered steps. Exit
+    /// property's verdict and each counterexample as numbered steps. A panic
+    /// in the core is a counterexample to `no-panic`, with its message. Exit
     /// codes: 0 every property holds, 129 a property fails.
     Check {
         /// Which model: work-queue, crash-recovery, ordering, dlq, ttl, idempotency,

@@ -1,0 +1,93 @@
+//! `brokerlab check` catches the core's mutants: a broken broker makes it
+//! exit 129 with a counterexample, and a panic in the core is one of them
+//! (`no-panic`), never a crashed checker (exit 101).
+
+use brokerlab::core::Mutant;
+use std::process::Command;
+
+/// The model whose standard settings catch `mutant` (the smallest that
+/// does), or `None` when no model's standard settings do. The match is
+/// exhaustive, so a new mutant does not compile until it is placed here.
+fn catcher(mutant: Mutant) -> Option<&'static str> {
+    match mutant {
+        Mutant::LoseOnRequeue | Mutant::RequeueToTail | Mutant::NoRedeliveredFlag => {
+            Some("ordering")
+        }
+        Mutant::DeliverExpired | Mutant::IgnorePrefetch => Some("ttl"),
+        Mutant::ConfirmUnroutableAsNack | Mutant::DlxDropsXDeath => Some("dlq"),
+        Mutant::ConfirmBeforeSync => Some("idempotency"),
+        // It breaks only a message whose id is a multiple of 3, and no
+        // model's standard settings publish a third message to two
+        // consumers (see `double_deliver_is_caught_with_a_models_standard_settings`).
+        Mutant::DoubleDeliver => None,
+    }
+}
+
+/// Runs `brokerlab check` with `args`: its exit code and what it printed.
+fn check(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_brokerlab"))
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("brokerlab runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), format!("{stdout}{stderr}"))
+}
+
+/// Asserts that `brokerlab check --model <model> --mutant <mutant>` exits
+/// 129 with a counterexample.
+fn assert_caught(model: &str, mutant: Mutant) {
+    let (code, text) = check(&["--model", model, "--mutant", mutant.name()]);
+    let name = mutant.name();
+    assert_ne!(
+        code,
+        Some(101),
+        "{model} / {name}: the checker crashed\n{text}"
+    );
+    assert_eq!(code, Some(129), "{model} / {name}\n{text}");
+    assert!(
+        text.contains("\ncounterexample to "),
+        "{model} / {name}: no counterexample\n{text}"
+    );
+}
+
+#[test]
+fn every_mutant_is_caught_by_brokerlab_check_with_a_models_standard_settings() {
+    for mutant in Mutant::ALL {
+        if let Some(model) = catcher(mutant) {
+            assert_caught(model, mutant);
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_the_core_exits_129_with_a_counterexample_to_no_panic() {
+    // `double-deliver` with three messages hands message 3 to both
+    // consumers; when both connections drop, the core is asked to requeue
+    // it twice and panics. Bounded at the depth of that path (15 steps;
+    // the checker counts the initial state as depth 1 and stops before the
+    // bound), so that a debug build runs it in seconds.
+    let args = [
+        "--model",
+        "work-queue",
+        "--mutant",
+        "double-deliver",
+        "--messages",
+        "3",
+        "--depth",
+        "17",
+    ];
+    let (code, text) = check(&args);
+    assert_ne!(code, Some(101), "the checker crashed\n{text}");
+    assert_eq!(code, Some(129), "{text}");
+    assert!(text.contains("FAILS"), "{text}");
+    assert!(text.contains("\ncounterexample to no-panic:\n"), "{text}");
+    assert!(text.contains("\n  panicked: broker: "), "{text}");
+}
+
+#[test]
+#[ignore = "double-deliver breaks only a third message, and no model's standard settings publish one to two consumers"]
+fn double_deliver_is_caught_with_a_models_standard_settings() {
+    assert_caught("work-queue", Mutant::DoubleDeliver);
+}
