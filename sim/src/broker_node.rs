@@ -121,7 +121,11 @@ impl BrokerNode {
 
     /// Feeds one input at simulation time `now_ns` and drains the outputs:
     /// records go to the disk, replies into `outputs` for the simulation to
-    /// carry out, and events into the node's list (`take_events`).
+    /// carry out, and events into the node's list (`take_events`). Then the
+    /// broker's invariants are checked whole, unless a mutant runs: a mutant
+    /// breaks the core on purpose, so its inner state need not hold, and
+    /// what a mutant run tests is that the checkers, watching the message
+    /// path from outside, see the broken rule.
     pub fn handle(&mut self, now_ns: u64, input: Input, outputs: &mut Vec<Output>) -> Step {
         let clock_ns = self.clock.broker_ns(now_ns);
         let broker = self
@@ -152,6 +156,9 @@ impl BrokerNode {
         }
         while let Some(event) = broker.poll_event() {
             self.events.push(event);
+        }
+        if self.config.mutant.is_none() {
+            broker.check_invariants();
         }
         let deadline = broker
             .poll_timeout()
@@ -261,6 +268,10 @@ impl BrokerNode {
             .store
             .recover()
             .unwrap_or_else(|error| panic!("the log did not recover after a crash: {error}"));
-        self.broker = Some(Broker::recover(self.config.clone(), records));
+        let broker = Broker::recover(self.config.clone(), records);
+        if self.config.mutant.is_none() {
+            broker.check_invariants();
+        }
+        self.broker = Some(broker);
     }
 }

@@ -242,20 +242,25 @@ impl Broker {
             .expect("vhost exists")
             .exchanges
             .remove(&exchange.name);
+        for (destination, _, _) in exchange.bindings.iter() {
+            self.binding_sources.unbound(id, destination, 1);
+        }
         self.remove_bindings_to(vhost, Destination::Exchange(id));
     }
 
     /// Removes every binding leading to `destination`, then deletes auto-delete
     /// exchanges that lost their last binding.
+    /// It visits only the exchanges bound to `destination`.
     fn remove_bindings_to(&mut self, vhost: &Name, destination: Destination) {
-        let sources: Vec<Id> = self.vhosts[vhost].exchanges.values().copied().collect();
-        for source in sources {
+        for (source, count) in self.binding_sources.take(destination) {
+            // An auto-delete exchange deleted on the way took its bindings
+            // out of the index with it.
             let Some(exchange) = self.exchanges.get_mut(source) else {
                 continue;
             };
-            if exchange.bindings.remove_destination(destination) > 0 {
-                self.auto_delete_exchange(vhost, source);
-            }
+            let removed = exchange.bindings.remove_destination(destination);
+            assert_eq!(removed, count as usize, "the index counts every binding");
+            self.auto_delete_exchange(vhost, source);
         }
     }
 
@@ -561,6 +566,12 @@ impl Broker {
                 .bindings
                 .remove(destination, routing_key, arguments)
         };
+        match (changed, bind) {
+            (false, _) => {}
+            (true, true) => self.binding_sources.bound(source, destination),
+            (true, false) => self.binding_sources.unbound(source, destination, 1),
+        }
+        let exchange = &self.exchanges[source];
         let source_durable = exchange.durable;
         let source_name = exchange.name.to_string();
         if let Some(end) = self

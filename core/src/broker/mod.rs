@@ -9,6 +9,7 @@ mod durability;
 mod entities;
 mod events;
 mod flow;
+mod invariants;
 mod recovery;
 mod timers;
 
@@ -24,7 +25,7 @@ use crate::protocol::{
     ExchangeKind, Input, Method, Output, Reply, ReplyCode,
 };
 use crate::queue::Queue;
-use crate::routing::{Bindings, Destination};
+use crate::routing::{BindingSources, Bindings, Destination};
 use crate::time::Instant;
 use crate::unobserved::Unobserved;
 use events::Held;
@@ -136,6 +137,9 @@ pub struct Broker {
     now: Instant,
     vhosts: BTreeMap<Name, Vhost>,
     exchanges: Arena<Exchange>,
+    /// The exchanges bound to each queue and exchange (the reverse of
+    /// every exchange's bindings).
+    binding_sources: BindingSources,
     queues: Arena<Queue>,
     channels: Arena<Channel>,
     consumers: Arena<Consumer>,
@@ -215,6 +219,7 @@ impl Broker {
             now: Instant::default(),
             vhosts: BTreeMap::new(),
             exchanges: Arena::default(),
+            binding_sources: BindingSources::default(),
             queues: Arena::default(),
             channels: Arena::default(),
             consumers: Arena::default(),

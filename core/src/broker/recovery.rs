@@ -301,8 +301,10 @@ fn install_binding(
     };
     broker.route_memo.forget();
     let exchange = &mut broker.exchanges[source];
-    if crate::routing::Bindings::validate_arguments(exchange.kind, arguments).is_ok() {
-        exchange.bindings.add(destination, routing_key, arguments);
+    if crate::routing::Bindings::validate_arguments(exchange.kind, arguments).is_ok()
+        && exchange.bindings.add(destination, routing_key, arguments)
+    {
+        broker.binding_sources.bound(source, destination);
     }
 }
 

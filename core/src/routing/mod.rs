@@ -97,6 +97,62 @@ pub(crate) enum Destination {
     Exchange(Id),
 }
 
+/// Which exchanges have bindings to each destination, and how many: the
+/// reverse of every exchange's [`Bindings`], so that deleting a queue or an
+/// exchange visits only the exchanges bound to it, not every exchange of
+/// its vhost.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct BindingSources(BTreeMap<Destination, BTreeMap<Id, u32>>);
+
+impl BindingSources {
+    /// `source` gained a binding to `destination`.
+    pub(crate) fn bound(&mut self, source: Id, destination: Destination) {
+        *self
+            .0
+            .entry(destination)
+            .or_default()
+            .entry(source)
+            .or_default() += 1;
+    }
+
+    /// `source` lost `count` bindings to `destination`.
+    pub(crate) fn unbound(&mut self, source: Id, destination: Destination, count: u32) {
+        let sources = self
+            .0
+            .get_mut(&destination)
+            .expect("an unbound destination had bindings");
+        let bindings = sources
+            .get_mut(&source)
+            .expect("an unbound source had bindings");
+        assert!(
+            *bindings >= count,
+            "a source loses no more bindings than it had"
+        );
+        *bindings -= count;
+        if *bindings == 0 {
+            sources.remove(&source);
+            if sources.is_empty() {
+                self.0.remove(&destination);
+            }
+        }
+    }
+
+    /// Forgets `destination` (it is being deleted); returns the exchanges
+    /// that had bindings to it and how many, in id order.
+    pub(crate) fn take(&mut self, destination: Destination) -> BTreeMap<Id, u32> {
+        self.0.remove(&destination).unwrap_or_default()
+    }
+
+    /// Every (destination, source, count) in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Destination, Id, u32)> + '_ {
+        self.0.iter().flat_map(|(&destination, sources)| {
+            sources
+                .iter()
+                .map(move |(&source, &count)| (destination, source, count))
+        })
+    }
+}
+
 /// The bindings of one exchange, indexed for its type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Bindings {

@@ -293,6 +293,7 @@ impl Core {
         }
         // Compared by their replies alone: the events are let go.
         self.broker.drain_events(|_| {});
+        self.broker.check_invariants();
         if let Some(conn) = from {
             self.broker.in_flow(conn, self.now());
         }

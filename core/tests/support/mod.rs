@@ -255,6 +255,7 @@ impl Harness {
         while let Some(event) = self.broker.poll_event() {
             step.events.push(event);
         }
+        self.broker.check_invariants();
         step
     }
 

@@ -1,0 +1,541 @@
+//! The broker's internal consistency, checked whole.
+//!
+//! The message path keeps several structures that say the same thing twice
+//! for speed: a vhost's names and the arenas, the exchanges' bindings and
+//! the index of who is bound to what, the queues' ready entries and the
+//! channels' delivery rings, the counters of unacknowledged deliveries, the
+//! timers and the deadlines they stand for. [`Broker::check_invariants`]
+//! recomputes each from scratch and asserts that the two agree, so a
+//! driver that calls it after every step (the simulator, the models, the
+//! property tests, the fuzzers) finds a broken invariant at the step that
+//! broke it, as TigerBeetle's simulator does. It walks everything it
+//! checks: it is for the lab, not for a server's every step.
+
+use super::{Broker, Timer};
+use crate::arena::Id;
+use crate::routing::Destination;
+use std::collections::{BTreeMap, BTreeSet};
+
+impl Broker {
+    /// Asserts the broker's internal consistency; panics, naming the
+    /// invariant, at the first that does not hold. See the module's
+    /// documentation for what is checked and what it costs.
+    pub fn check_invariants(&self) {
+        self.check_names();
+        self.check_binding_index();
+        self.check_queues();
+        let unacked = self.check_channels();
+        self.check_entries_held_once(&unacked);
+        self.check_connections();
+        self.check_timers();
+    }
+
+    /// Every exchange and queue is named once in its vhost, under its own
+    /// name, and every name leads to a live entity.
+    fn check_names(&self) {
+        let (mut exchanges, mut queues) = (0, 0);
+        for (vhost_name, vhost) in &self.vhosts {
+            for (name, &id) in &vhost.exchanges {
+                let exchange = self.exchanges.get(id);
+                assert!(
+                    exchange.is_some_and(|exchange| exchange.name == *name),
+                    "invariant: the name of exchange '{name}' leads to that exchange"
+                );
+                exchanges += 1;
+            }
+            for (name, &id) in &vhost.queues {
+                let queue = self.queues.get(id);
+                assert!(
+                    queue.is_some_and(|queue| queue.name == *name && queue.vhost == *vhost_name),
+                    "invariant: the name of queue '{name}' leads to that queue, in its vhost"
+                );
+                queues += 1;
+            }
+        }
+        assert_eq!(
+            exchanges,
+            self.exchanges.iter().count(),
+            "invariant: every exchange is named in its vhost"
+        );
+        assert_eq!(
+            queues,
+            self.queues.iter().count(),
+            "invariant: every queue is named in its vhost"
+        );
+    }
+
+    /// The index of binding sources counts exactly the bindings the
+    /// exchanges hold, and every binding leads to a live queue or exchange.
+    fn check_binding_index(&self) {
+        let mut counted: BTreeMap<(Destination, Id), u32> = BTreeMap::new();
+        for (source, exchange) in self.exchanges.iter() {
+            for (destination, _, _) in exchange.bindings.iter() {
+                let alive = match destination {
+                    Destination::Queue(queue) => self.queues.get(queue).is_some(),
+                    Destination::Exchange(exchange) => self.exchanges.get(exchange).is_some(),
+                };
+                assert!(alive, "invariant: a binding leads to a live destination");
+                *counted.entry((destination, source)).or_default() += 1;
+            }
+        }
+        let indexed: BTreeMap<(Destination, Id), u32> = self
+            .binding_sources
+            .iter()
+            .map(|(destination, source, count)| ((destination, source), count))
+            .collect();
+        assert_eq!(
+            counted, indexed,
+            "invariant: the binding index counts every exchange's bindings"
+        );
+    }
+
+    /// Each queue's ready entries are in sequence order within their
+    /// priority level, its counts and bytes are their sums, and its
+    /// consumers are live consumers of that queue, each listed once.
+    fn check_queues(&self) {
+        for (id, queue) in self.queues.iter() {
+            let (mut len, mut bytes) = (0, 0);
+            let mut last_seq: BTreeMap<u8, u64> = BTreeMap::new();
+            for entry in queue.ready.iter() {
+                len += 1;
+                bytes += entry.size_bytes();
+                assert!(
+                    usize::from(entry.level) < queue.ready.level_count(),
+                    "invariant: an entry's level is one of its queue's"
+                );
+                assert!(
+                    entry.seq < queue.next_seq,
+                    "invariant: an entry's sequence number was given out"
+                );
+                if let Some(last) = last_seq.insert(entry.level, entry.seq) {
+                    assert!(
+                        last < entry.seq,
+                        "invariant: ready entries are in sequence order within a level"
+                    );
+                }
+            }
+            assert_eq!(
+                len,
+                queue.ready.len(),
+                "invariant: a queue counts its ready entries"
+            );
+            assert_eq!(
+                bytes,
+                queue.ready.bytes(),
+                "invariant: a queue's ready bytes are its entries' sizes"
+            );
+            let listed: BTreeSet<Id> = queue.consumers.iter().copied().collect();
+            assert_eq!(
+                listed.len(),
+                queue.consumers.len(),
+                "invariant: a queue lists each consumer once"
+            );
+            for &consumer in &queue.consumers {
+                assert!(
+                    self.consumers
+                        .get(consumer)
+                        .is_some_and(|consumer| consumer.queue == id),
+                    "invariant: a queue's consumers consume from it"
+                );
+            }
+        }
+        for (id, consumer) in self.consumers.iter() {
+            assert!(
+                self.queues
+                    .get(consumer.queue)
+                    .is_some_and(|queue| queue.consumers.contains(&id)),
+                "invariant: a consumer is listed by its queue"
+            );
+        }
+    }
+
+    /// Channels are indexed under their connection and number; each
+    /// channel's counter of consumer deliveries and each consumer's own
+    /// counter agree with the delivery records; a channel's consumers are
+    /// live consumers on it. Returns the (queue, sequence number) of every
+    /// unacknowledged entry whose queue still exists.
+    fn check_channels(&self) -> Vec<(Id, u64)> {
+        let mut held = Vec::new();
+        let mut by_consumer: BTreeMap<Id, u32> = BTreeMap::new();
+        assert_eq!(
+            self.channel_index.len(),
+            self.channels.iter().count(),
+            "invariant: every channel is indexed once"
+        );
+        for (&(conn, number), &id) in &self.channel_index {
+            let channel = self.channels.get(id);
+            assert!(
+                channel.is_some_and(|channel| channel.conn == conn && channel.number == number),
+                "invariant: the channel index leads to the channel with that number"
+            );
+            assert!(
+                self.connections
+                    .get(&conn)
+                    .is_some_and(|connection| connection.channels.contains(&number)),
+                "invariant: a channel's connection lists it"
+            );
+        }
+        for (id, channel) in self.channels.iter() {
+            let mut consumer_deliveries = 0;
+            for unacked in channel.unacked() {
+                if let Some(consumer) = unacked.consumer {
+                    consumer_deliveries += 1;
+                    *by_consumer.entry(consumer).or_default() += 1;
+                }
+                if unacked.queue_gone.is_none() && self.queues.get(unacked.queue).is_some() {
+                    held.push((unacked.queue, unacked.entry.seq));
+                }
+            }
+            assert_eq!(
+                consumer_deliveries, channel.unacked_count,
+                "invariant: a channel counts its consumers' unacknowledged deliveries"
+            );
+            for (tag, &consumer) in &channel.consumers {
+                assert!(
+                    self.consumers
+                        .get(consumer)
+                        .is_some_and(|consumer| consumer.channel == id && consumer.tag == *tag),
+                    "invariant: a channel's consumers are on it, under their tags"
+                );
+            }
+        }
+        for (id, consumer) in self.consumers.iter() {
+            assert!(
+                self.channels
+                    .get(consumer.channel)
+                    .is_some_and(|channel| channel.consumers.get(&consumer.tag) == Some(&id)),
+                "invariant: a consumer is listed by its channel"
+            );
+            let recorded = by_consumer.get(&id).copied().unwrap_or(0);
+            assert_eq!(
+                recorded, consumer.unacked,
+                "invariant: a consumer counts its unacknowledged deliveries"
+            );
+        }
+        held
+    }
+
+    /// Every entry of a queue is in exactly one place: ready in its queue,
+    /// or in one delivery record.
+    fn check_entries_held_once(&self, unacked: &[(Id, u64)]) {
+        let mut seen: BTreeSet<(Id, u64)> = BTreeSet::new();
+        for (id, queue) in self.queues.iter() {
+            for entry in queue.ready.iter() {
+                assert!(
+                    seen.insert((id, entry.seq)),
+                    "invariant: an entry is ready in its queue once"
+                );
+            }
+        }
+        for &held in unacked {
+            assert!(
+                seen.insert(held),
+                "invariant: an entry is either ready or in one delivery record"
+            );
+        }
+    }
+
+    /// A connection's exclusive queues are owned by it, and every exclusive
+    /// queue's owner is a connection that lists it.
+    fn check_connections(&self) {
+        for (&conn, connection) in &self.connections {
+            for &queue in &connection.exclusive_queues {
+                assert!(
+                    self.queues
+                        .get(queue)
+                        .is_some_and(|queue| queue.owner == Some(conn)),
+                    "invariant: a connection's exclusive queues are owned by it"
+                );
+            }
+        }
+        for (id, queue) in self.queues.iter() {
+            if let Some(owner) = queue.owner {
+                assert!(
+                    self.connections
+                        .get(&owner)
+                        .is_some_and(|connection| connection.exclusive_queues.contains(&id)),
+                    "invariant: an exclusive queue's owner lists it"
+                );
+            }
+        }
+    }
+
+    /// Every deadline a queue or channel holds as armed is in the timer
+    /// set, and no deadline is missing: a ready head that expires later
+    /// has a timer at or before it (once a recovered queue has seen its
+    /// first input), and a channel with deliveries under a
+    /// consumer timeout has one armed.
+    fn check_timers(&self) {
+        for (id, queue) in self.queues.iter() {
+            if let Some(at) = queue.head_timer {
+                assert!(
+                    self.timers.contains(&(at, Timer::QueueHead(id))),
+                    "invariant: an armed head-expiry deadline is in the timers"
+                );
+            }
+            if let Some(at) = queue.expires_timer {
+                assert!(
+                    self.timers.contains(&(at, Timer::QueueExpires(id))),
+                    "invariant: an armed x-expires deadline is in the timers"
+                );
+            }
+            // A recovered queue's timers start at the broker's first input.
+            let recovered = self.recovered_queues.contains(&id);
+            let next_expiry = queue.ready.next_expiry().filter(|&next| next > self.now);
+            if let Some(next) = next_expiry.filter(|_| !recovered) {
+                assert!(
+                    queue.head_timer.is_some_and(|armed| armed <= next),
+                    "invariant: a ready head that will expire has a timer for it \
+                     (queue '{}' at {:?}: head expires at {next:?}, armed {:?})",
+                    queue.name,
+                    self.now,
+                    queue.head_timer
+                );
+            }
+        }
+        for (id, channel) in self.channels.iter() {
+            if let Some(at) = channel.timeout_armed {
+                assert!(
+                    self.timers.contains(&(at, Timer::ConsumerTimeout(id))),
+                    "invariant: an armed consumer-timeout deadline is in the timers"
+                );
+            }
+            if self.config.consumer_timeout_ms.is_some() && channel.oldest_delivery().is_some() {
+                assert!(
+                    channel.timeout_armed.is_some(),
+                    "invariant: a channel holding deliveries under a consumer timeout has it armed"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Timer;
+    use crate::config::Config;
+    use crate::field::{FieldTable, FieldValue};
+    use crate::protocol::{ChannelId, Command, ConnectionId, Input, PublishProperties};
+    use crate::time::Instant;
+    use crate::Broker;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    const CONN: ConnectionId = ConnectionId(1);
+    const CHANNEL: ChannelId = ChannelId(1);
+
+    fn command(broker: &mut Broker, command: Command) {
+        let input = Input::Command {
+            conn: CONN,
+            channel: CHANNEL,
+            command,
+        };
+        broker.handle(Instant(1_000_000), input);
+        while broker.poll_output().is_some() {}
+    }
+
+    /// A broker with an exclusive queue "q" (a 60 s message TTL) bound to
+    /// amq.direct, three messages in it and one of them delivered to a
+    /// consumer with a prefetch of 1, unacknowledged. Every invariant holds.
+    fn busy_broker() -> Broker {
+        let mut broker = Broker::new(Config::default());
+        let connect = Input::Connect {
+            conn: CONN,
+            user: "guest".into(),
+            vhost: "/".into(),
+        };
+        broker.handle(Instant(1_000_000), connect);
+        command(&mut broker, Command::ChannelOpen);
+        let arguments = FieldTable::from([("x-message-ttl".to_owned(), FieldValue::I32(60_000))]);
+        command(
+            &mut broker,
+            Command::QueueDeclare {
+                queue: "q".into(),
+                passive: false,
+                durable: false,
+                exclusive: true,
+                auto_delete: false,
+                arguments,
+            },
+        );
+        command(
+            &mut broker,
+            Command::QueueBind {
+                queue: "q".into(),
+                exchange: "amq.direct".into(),
+                routing_key: "k".into(),
+                arguments: FieldTable::new(),
+            },
+        );
+        for body in ["a", "b", "c"] {
+            let publish = Command::BasicPublish {
+                exchange: "".into(),
+                routing_key: "q".into(),
+                mandatory: false,
+                immediate: false,
+                properties: PublishProperties::Repeated,
+                body: body.into(),
+            };
+            command(&mut broker, publish);
+        }
+        let qos = Command::BasicQos {
+            prefetch_size: 0,
+            prefetch_count: 1,
+            global: false,
+        };
+        command(&mut broker, qos);
+        let consume = Command::BasicConsume {
+            queue: "q".into(),
+            consumer_tag: "c".into(),
+            no_ack: false,
+            exclusive: false,
+            arguments: FieldTable::new(),
+        };
+        command(&mut broker, consume);
+        broker.check_invariants();
+        broker
+    }
+
+    /// Breaks a busy broker with `break_it` and asserts that the check
+    /// fails naming `invariant`.
+    fn fires(invariant: &str, break_it: impl FnOnce(&mut Broker)) {
+        let mut broker = busy_broker();
+        break_it(&mut broker);
+        let panic = catch_unwind(AssertUnwindSafe(|| broker.check_invariants()))
+            .expect_err("the broken invariant is found");
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+            .unwrap_or_default();
+        assert!(
+            message.contains(invariant),
+            "expected '{invariant}', got '{message}'"
+        );
+    }
+
+    fn queue_id(broker: &Broker) -> crate::arena::Id {
+        broker.vhosts["/"].queues["q"]
+    }
+
+    fn channel_id(broker: &Broker) -> crate::arena::Id {
+        broker.channel_index[&(CONN, CHANNEL)]
+    }
+
+    #[test]
+    fn a_busy_broker_holds_every_invariant() {
+        let broker = busy_broker();
+        let queue = &broker.queues[queue_id(&broker)];
+        assert_eq!(queue.ready.len(), 2, "two ready, one delivered");
+        assert_eq!(broker.channels[channel_id(&broker)].unacked_count, 1);
+    }
+
+    #[test]
+    fn a_name_leading_to_another_entity_is_found() {
+        fires("leads to that queue", |broker| {
+            let id = queue_id(broker);
+            let vhost = broker.vhosts.get_mut("/").expect("the default vhost");
+            vhost.queues.insert("other".into(), id);
+        });
+    }
+
+    #[test]
+    fn an_exchange_missing_from_its_vhost_is_found() {
+        fires("every exchange is named", |broker| {
+            let vhost = broker.vhosts.get_mut("/").expect("the default vhost");
+            vhost.exchanges.remove("amq.fanout");
+        });
+    }
+
+    #[test]
+    fn a_binding_index_that_disagrees_with_the_bindings_is_found() {
+        fires("the binding index counts", |broker| {
+            let queue = queue_id(broker);
+            let fanout = broker.vhosts["/"].exchanges["amq.fanout"];
+            broker
+                .binding_sources
+                .bound(fanout, super::Destination::Queue(queue));
+        });
+    }
+
+    #[test]
+    fn a_ready_entry_out_of_sequence_order_is_found() {
+        fires("was given out", |broker| {
+            let queue = queue_id(broker);
+            broker.queues[queue].next_seq = 0;
+        });
+    }
+
+    #[test]
+    fn a_channel_miscounting_its_deliveries_is_found() {
+        fires("a channel counts", |broker| {
+            let channel = channel_id(broker);
+            broker.channels[channel].unacked_count += 1;
+        });
+    }
+
+    #[test]
+    fn a_consumer_miscounting_its_deliveries_is_found() {
+        fires("a consumer counts", |broker| {
+            let consumer = broker.channels[channel_id(broker)].consumers["c"];
+            broker.consumers[consumer].unacked = 0;
+        });
+    }
+
+    #[test]
+    fn a_delivered_entry_also_ready_is_found() {
+        fires("either ready or in one delivery record", |broker| {
+            let channel = channel_id(broker);
+            let entry = broker.channels[channel]
+                .unacked()
+                .next()
+                .expect("one delivery")
+                .entry
+                .clone();
+            let queue = queue_id(broker);
+            broker.queues[queue].ready.requeue(entry);
+        });
+    }
+
+    #[test]
+    fn a_consumer_its_queue_does_not_list_is_found() {
+        fires("a consumer is listed by its queue", |broker| {
+            let queue = queue_id(broker);
+            broker.queues[queue].consumers.clear();
+        });
+    }
+
+    #[test]
+    fn a_channel_missing_from_the_index_is_found() {
+        fires("every channel is indexed once", |broker| {
+            broker.channel_index.clear();
+        });
+    }
+
+    #[test]
+    fn an_exclusive_queue_its_owner_does_not_list_is_found() {
+        fires("owner lists it", |broker| {
+            let connection = broker.connections.get_mut(&CONN).expect("connected");
+            connection.exclusive_queues.clear();
+        });
+    }
+
+    #[test]
+    fn an_armed_deadline_missing_from_the_timers_is_found() {
+        fires("an armed head-expiry deadline is in the timers", |broker| {
+            let queue = queue_id(broker);
+            let at = broker.queues[queue]
+                .head_timer
+                .expect("a TTL queue arms its head");
+            broker.timers.remove(&(at, Timer::QueueHead(queue)));
+        });
+    }
+
+    #[test]
+    fn a_ready_head_without_its_expiry_timer_is_found() {
+        fires("a ready head that will expire has a timer", |broker| {
+            let queue = queue_id(broker);
+            let at = broker.queues[queue].head_timer.take().expect("armed");
+            broker.timers.remove(&(at, Timer::QueueHead(queue)));
+        });
+    }
+}
