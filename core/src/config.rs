@@ -93,7 +93,7 @@ pub enum Mutant {
     NoRedeliveredFlag,
     /// Dead-lettering does not write the `x-death` header.
     DlxDropsXDeath,
-    /// Every third delivery of a queue with two consumers is handed to both.
+    /// Every second delivery of a queue with two consumers is handed to both.
     DoubleDeliver,
     /// A persistent message is confirmed before its record is synced.
     ConfirmBeforeSync,

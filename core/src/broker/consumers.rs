@@ -218,7 +218,7 @@ impl Broker {
 
     /// Delivers a ready entry to a consumer.
     pub(super) fn deliver(&mut self, consumer: Id, queue: Id, entry: Entry) {
-        if self.is_mutant(Mutant::DoubleDeliver) && entry.message.id.0.is_multiple_of(3) {
+        if self.is_mutant(Mutant::DoubleDeliver) && entry.message.id.0.is_multiple_of(2) {
             self.deliver_to_another(consumer, queue, &entry);
         }
         self.deliver_one(consumer, queue, entry);
