@@ -51,9 +51,10 @@ enum Commands {
         /// Users, vhosts and permissions: a RabbitMQ definitions file (JSON).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
-        /// Flow control: above this many bytes of messages waiting in queues,
-        /// publishing connections are blocked (connection.blocked) until the
-        /// queues drain below three quarters of it.
+        /// The memory alarm: above this many bytes of messages held (ready,
+        /// unacknowledged, or still arriving), a connection that publishes is
+        /// blocked (connection.blocked) until the bytes are below three
+        /// quarters of it.
         #[arg(long, default_value_t = brokerlab::server::MEMORY_HIGH_WATERMARK_BYTES)]
         memory_high_watermark: u64,
         /// Credit flow: a connection publishing into a consumed queue that
@@ -780,10 +781,9 @@ fn run_serve(
         listen,
         data_dir,
         users,
-        memory_high_watermark_bytes: memory_high_watermark,
-        memory_low_watermark_bytes: memory_high_watermark / 4 * 3,
         config: brokerlab::core::Config {
             flow: brokerlab::server::flow(flow_ready_mark),
+            memory_alarm: Some(brokerlab::core::MemoryAlarm::new(memory_high_watermark)),
             ..brokerlab::core::Config::default()
         },
         ..brokerlab::server::Options::new()

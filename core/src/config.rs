@@ -25,6 +25,10 @@ pub struct Config {
     /// Credit flow: publishers slowed to the pace of their queues' consumers
     /// (see [`Flow`]); `None`, the default, never slows a publisher.
     pub flow: Option<Flow>,
+    /// The memory alarm: publishers blocked while the broker holds too many
+    /// message bytes (see [`MemoryAlarm`]); `None`, the default, never
+    /// blocks one.
+    pub memory_alarm: Option<MemoryAlarm>,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -39,6 +43,7 @@ impl Default for Config {
             channel_max: 2047,
             events: true,
             flow: None,
+            memory_alarm: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -48,9 +53,9 @@ impl Default for Config {
 /// Credit flow: RabbitMQ "will reduce the speed of connections which are
 /// publishing too quickly for queues to keep up". A publish routed to a
 /// queue that has consumers and more than `ready_high` ready messages puts
-/// its connection in flow; the driver stops reading a connection while
-/// [`Broker::in_flow`](crate::Broker::in_flow) says so, as RabbitMQ's
-/// reader does in its `flow` state (the client is not told; this is not
+/// its connection in flow: the broker asks the driver to stop reading it
+/// ([`Output::Pause`](crate::Output::Pause)), as RabbitMQ's reader does in
+/// its `flow` state (the client is not told; this is not
 /// connection.blocked). The connection leaves flow when each such queue is
 /// back to at most `ready_low` ready messages, lost its consumers or was
 /// deleted, or when its consumers got no delivery for `stall_ms`: a queue
@@ -67,6 +72,36 @@ pub struct Flow {
     pub ready_low: usize,
     /// Consumers that got no delivery for this long no longer slow anyone.
     pub stall_ms: u64,
+}
+
+/// The memory alarm, after RabbitMQ's `vm_memory_high_watermark`: once the
+/// message bytes held ([`Broker::held_bytes`](crate::Broker::held_bytes):
+/// ready, and delivered and unacknowledged; plus what the driver holds,
+/// [`Input::DriverHeld`](crate::Input::DriverHeld)) pass
+/// `high_bytes`, every connection that publishes is blocked: the broker
+/// tells the client ([`Reply::ConnectionBlocked`](crate::Reply::ConnectionBlocked),
+/// which a driver sends only to clients that announced the capability) and
+/// asks the driver to stop reading it ([`Output::Pause`](crate::Output::Pause)).
+/// Once the bytes are below `low_bytes` every blocked connection is
+/// released. Connections that only consume are never blocked: their reads
+/// carry the acks that bring the bytes down. Nothing is refused or dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MemoryAlarm {
+    /// Publishers are blocked above this many held bytes.
+    pub high_bytes: u64,
+    /// They are released below this many (at most `high_bytes`).
+    pub low_bytes: u64,
+}
+
+impl MemoryAlarm {
+    /// An alarm at `high_bytes` that clears at three quarters of it.
+    #[must_use]
+    pub fn new(high_bytes: u64) -> MemoryAlarm {
+        MemoryAlarm {
+            high_bytes,
+            low_bytes: high_bytes / 4 * 3,
+        }
+    }
 }
 
 /// A deliberately broken variant of the broker. Each breaks one rule so that

@@ -29,7 +29,7 @@ pub mod time;
 mod unobserved;
 
 pub use broker::{Broker, EventRef, NameRef};
-pub use config::{Config, Flow, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
+pub use config::{Config, Flow, MemoryAlarm, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};
 pub use message::{Message, MessageId, Name, Properties, SharedMessage};
 pub use protocol::{

@@ -74,6 +74,13 @@ pub enum Input {
         /// The highest durable lsn.
         upto: u64,
     },
+    /// The bytes of messages the driver holds for the broker outside it
+    /// (bodies still arriving, say): the memory alarm weighs them with the
+    /// broker's own. A driver gives it when the figure changes.
+    DriverHeld {
+        /// Bytes held by the driver now.
+        bytes: u64,
+    },
 }
 
 /// An exchange type.
@@ -567,6 +574,12 @@ pub enum CloseScope {
 pub enum Reply {
     /// connection.open-ok (answer to `Input::Connect`).
     ConnectionOpenOk,
+    /// connection.blocked: the memory alarm blocks the connection. Drivers
+    /// send it only to clients that announced the `connection.blocked`
+    /// capability, as RabbitMQ does; RabbitMQ's reason is "low on memory".
+    ConnectionBlocked,
+    /// connection.unblocked: the memory alarm released the connection.
+    ConnectionUnblocked,
     /// channel.open-ok.
     ChannelOpenOk,
     /// channel.close-ok (answer to the client's `ChannelClose`).
@@ -948,4 +961,15 @@ pub enum Output {
     /// Append a record to the log; answer later with `Input::Synced`. Boxed
     /// so that the common outputs stay small to move.
     Persist(Box<crate::record::Record>),
+    /// Stop (`paused`) or resume reading a connection: it is in credit flow
+    /// ([`Flow`](crate::Flow)) or blocked by the memory alarm
+    /// ([`MemoryAlarm`](crate::MemoryAlarm)). Given only when the answer
+    /// changes. What the connection already sent is still handled; a paused
+    /// connection is not taken for dead for not being read.
+    Pause {
+        /// The connection.
+        conn: ConnectionId,
+        /// Stop reading it (`true`) or read it again (`false`).
+        paused: bool,
+    },
 }

@@ -1,11 +1,12 @@
 //! Credit flow (`Config::flow`): a connection publishing faster than its
 //! queues' consumers take messages is put in flow, so that the driver stops
 //! reading it, as RabbitMQ "will reduce the speed of connections which are
-//! publishing too quickly for queues to keep up". Off by default.
+//! publishing too quickly for queues to keep up". The broker says so with
+//! `Output::Pause` when the answer changes. Off by default.
 
 mod support;
 
-use brokerlab_core::{Command, Config, ConnectionId, FieldTable, Flow, Instant};
+use brokerlab_core::{Command, Config, ConnectionId, FieldTable, Flow};
 use support::Harness;
 
 const HIGH: usize = 4;
@@ -31,9 +32,9 @@ fn consumed_queue() -> Harness {
     broker
 }
 
+/// Whether the broker last told the driver to stop reading `conn`.
 fn in_flow(broker: &mut Harness, conn: u64) -> bool {
-    let now = Instant(broker.now_ms * 1_000_000);
-    broker.broker.in_flow(ConnectionId(conn), now)
+    broker.broker.is_paused(ConnectionId(conn))
 }
 
 /// Publishes `n` messages from connection 1 to `q`.
@@ -50,9 +51,12 @@ fn a_publisher_into_a_consumed_queue_past_the_high_mark_is_in_flow() {
     publish(&mut broker, 1 + HIGH);
     assert_eq!(broker.ready_count(1, 1, "q"), HIGH as u32);
     assert!(!in_flow(&mut broker, 1));
-    publish(&mut broker, 1);
+    let step = broker.publish(1, 1, "", "q", "one more");
+    assert_eq!(step.pauses(), [(1, true)], "the driver is told once");
     assert!(in_flow(&mut broker, 1));
     assert!(!in_flow(&mut broker, 2), "the consumer is not slowed");
+    let step = broker.publish(1, 1, "", "q", "read before the pause");
+    assert_eq!(step.pauses(), [], "nothing new to tell");
 }
 
 #[test]
@@ -62,12 +66,18 @@ fn flow_lasts_until_the_queue_is_back_to_the_low_mark() {
     assert!(in_flow(&mut broker, 1));
     // Each ack lets one more message go to the consumer.
     let mut tag = 1;
+    let mut released = Vec::new();
     while broker.ready_count(1, 1, "q") as usize > LOW {
         assert!(in_flow(&mut broker, 1), "still above the low mark");
-        broker.ack(2, 1, tag, false).assert_ok();
+        released = broker.ack(2, 1, tag, false).pauses();
         tag += 1;
     }
     assert!(!in_flow(&mut broker, 1));
+    assert_eq!(
+        released,
+        [(1, false)],
+        "the ack that reached the mark says so"
+    );
 }
 
 #[test]
@@ -103,12 +113,23 @@ fn consumers_that_stop_taking_deliveries_no_longer_slow_their_publishers() {
     let mut broker = consumed_queue();
     publish(&mut broker, 1 + HIGH + 1);
     assert!(in_flow(&mut broker, 1));
+    let stall = brokerlab_core::Instant((broker.now_ms + STALL_MS) * 1_000_000);
+    assert_eq!(
+        broker.broker.poll_timeout(),
+        Some(stall),
+        "the broker wakes when the consumer would count as stalled"
+    );
     broker.advance(STALL_MS - 1).assert_ok();
     assert!(in_flow(&mut broker, 1));
-    broker.advance(1).assert_ok();
+    let step = broker.advance(1);
+    assert_eq!(step.pauses(), [(1, false)]);
     assert!(
         !in_flow(&mut broker, 1),
         "a hung consumer lets the queue grow, as in RabbitMQ"
+    );
+    assert!(
+        broker.broker.poll_timeout().is_none_or(|at| at > stall),
+        "no credit-flow deadline is left"
     );
 }
 
@@ -157,4 +178,106 @@ fn unknown_connections_are_not_in_flow() {
     assert!(!in_flow(&mut broker, 9));
     broker.disconnect(1).assert_ok();
     assert!(!in_flow(&mut broker, 1));
+}
+
+mod memory_alarm {
+    //! The memory alarm (`Config::memory_alarm`): above the high mark of
+    //! held message bytes (ready and unacknowledged), a connection that
+    //! publishes is blocked (`Reply::ConnectionBlocked`, `Output::Pause`)
+    //! until the bytes are below the low mark, as RabbitMQ's
+    //! `vm_memory_high_watermark` blocks publishers.
+
+    use super::support::Harness;
+    use brokerlab_core::{Config, ConnectionId, FieldTable, MemoryAlarm, Reply};
+
+    /// Ten bytes a message: the eleventh message held passes the mark.
+    const BODY: &str = "0123456789";
+
+    fn alarmed() -> Harness {
+        let mut broker = Harness::new(Config {
+            memory_alarm: Some(MemoryAlarm::new(100)),
+            ..Config::default()
+        });
+        broker.connect(1);
+        broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+        broker
+    }
+
+    fn publish(broker: &mut Harness, conn: u64, n: usize) {
+        for _ in 0..n {
+            broker.publish(conn, 1, "", "q", BODY).assert_ok();
+        }
+    }
+
+    #[test]
+    fn a_connection_that_publishes_past_the_high_mark_is_blocked_and_told() {
+        let mut broker = alarmed();
+        publish(&mut broker, 1, 11);
+        assert_eq!(broker.broker.held_bytes(), 110);
+        assert!(broker.broker.memory_alarm_raised());
+        assert!(
+            !broker.broker.is_paused(ConnectionId(1)),
+            "blocked at its next publish"
+        );
+        let step = broker.publish(1, 1, "", "q", BODY);
+        assert_eq!(step.replies(1, 0), [Reply::ConnectionBlocked]);
+        assert_eq!(step.pauses(), [(1, true)]);
+        assert!(broker.broker.is_paused(ConnectionId(1)));
+    }
+
+    #[test]
+    fn a_connection_that_only_consumes_is_never_blocked() {
+        let mut broker = alarmed();
+        publish(&mut broker, 1, 12);
+        broker.connect(2);
+        let step = broker.consume(2, 1, "q", "c", false);
+        assert_eq!(step.pauses(), []);
+        assert!(!broker.broker.is_paused(ConnectionId(2)));
+    }
+
+    #[test]
+    fn unacknowledged_messages_count_toward_the_alarm() {
+        let mut broker = alarmed();
+        broker.connect(2);
+        broker.consume(2, 1, "q", "c", false).assert_ok();
+        publish(&mut broker, 1, 11);
+        assert_eq!(
+            broker.ready_count(1, 1, "q"),
+            0,
+            "all delivered, none acked"
+        );
+        assert_eq!(broker.broker.held_bytes(), 110);
+        assert!(broker.broker.memory_alarm_raised());
+    }
+
+    #[test]
+    fn the_alarm_clears_below_three_quarters_and_releases_every_blocked_publisher() {
+        let mut broker = alarmed();
+        publish(&mut broker, 1, 12);
+        assert!(broker.broker.is_paused(ConnectionId(1)));
+        broker.connect(2);
+        broker.consume(2, 1, "q", "c", false).assert_ok();
+        // 120 bytes held; the fifth ack brings them under 75.
+        for tag in 1..=4 {
+            let step = broker.ack(2, 1, tag, false);
+            assert_eq!(step.pauses(), [], "{} bytes", broker.broker.held_bytes());
+        }
+        let step = broker.ack(2, 1, 5, false);
+        assert_eq!(broker.broker.held_bytes(), 70);
+        assert_eq!(step.replies(1, 0), [Reply::ConnectionUnblocked]);
+        assert_eq!(step.pauses(), [(1, false)]);
+        assert!(!broker.broker.memory_alarm_raised());
+    }
+
+    #[test]
+    fn without_an_alarm_no_publisher_is_ever_blocked() {
+        let mut broker = Harness::default();
+        broker.connect(1);
+        broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+        for _ in 0..1_000 {
+            let step = broker.publish(1, 1, "", "q", BODY);
+            assert_eq!(step.pauses(), []);
+        }
+        assert!(!broker.broker.memory_alarm_raised());
+    }
 }

@@ -2115,7 +2115,7 @@ fn single_active_consumer_passes_to_the_next_registered_consumer() {
 }
 
 #[test]
-fn queued_bytes_counts_ready_bodies_once_per_queue_and_drops_as_they_are_delivered() {
+fn held_bytes_count_ready_and_unacknowledged_bodies_once_per_queue_and_drop_as_they_are_acked() {
     let mut broker = Harness::default();
     broker.connect(1);
     broker.declare(1, 1, "a", FieldTable::new()).assert_ok();
@@ -2134,17 +2134,19 @@ fn queued_bytes_counts_ready_bodies_once_per_queue_and_drops_as_they_are_deliver
             support::bind("b", "amq.fanout", "", FieldTable::new()),
         )
         .assert_ok();
-    assert_eq!(broker.broker.queued_bytes(), 0);
+    assert_eq!(broker.broker.held_bytes(), 0);
     broker.publish(1, 1, "amq.fanout", "", "12345").assert_ok();
     broker.publish(1, 1, "", "a", "123").assert_ok();
-    assert_eq!(broker.broker.queued_bytes(), 5 + 5 + 3);
+    assert_eq!(broker.broker.held_bytes(), 5 + 5 + 3);
     broker.connect(2);
     broker.consume(2, 1, "a", "c", false).assert_ok();
     assert_eq!(
-        broker.broker.queued_bytes(),
-        5,
-        "delivered messages no longer wait in a queue"
+        broker.broker.held_bytes(),
+        5 + 5 + 3,
+        "delivered and unacknowledged messages are still held"
     );
+    broker.ack(2, 1, 2, true).assert_ok();
+    assert_eq!(broker.broker.held_bytes(), 5, "acknowledged ones are not");
 }
 
 #[test]

@@ -120,7 +120,7 @@ impl Expiry {
                     self.expired_delivery |= now >= *at;
                 }
             }
-            Output::Reply { .. } => {}
+            Output::Reply { .. } | Output::Pause { .. } => {}
         }
     }
 
@@ -418,6 +418,8 @@ impl BrokerActor {
                         state.pending.push(*record);
                     }
                 }
+                // The models run without credit flow and the memory alarm.
+                Output::Pause { .. } => unreachable!("no model configures a pause"),
             }
         }
         let expiry = &mut state.expiry;

@@ -5,7 +5,10 @@
 //! batches, drains the outputs after every input (the core's calling
 //! protocol), hands replies to their connections in one batch per connection
 //! and step, and sends the step's log records to the log thread. It also
-//! wakes the core at its `poll_timeout` and feeds it the log's synced lsn.
+//! wakes the core at its `poll_timeout`, feeds it the log's synced lsn and
+//! the bytes of bodies the connections are still receiving, and passes the
+//! core's `Output::Pause` to the connection it names (credit flow and the
+//! memory alarm are the core's rules; a connection only stops reading).
 //!
 //! Time for the core is nanoseconds since the Unix epoch, so `x-death` times
 //! and message timestamps are wall-clock times.
@@ -15,10 +18,8 @@ use crate::connection::AssemblingBytes;
 use crate::log::LogHandle;
 use crate::users::{Permissions, Users};
 use brokerlab_core::record::Record;
-use brokerlab_core::{
-    Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply, ReplyCode,
-};
-use std::collections::{BTreeMap, BTreeSet};
+use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply, ReplyCode};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,8 +45,8 @@ pub enum ToBroker {
         vhost: String,
         /// Where the connection's replies go.
         outbox: mpsc::Sender<ReplyBatch>,
-        /// Set while the connection is in credit flow: its reads pause.
-        flow: watch::Sender<bool>,
+        /// Set while the core pauses the connection: its reads stop.
+        pause: watch::Sender<bool>,
     },
     /// Any other input for the core.
     Input(Input),
@@ -66,58 +67,15 @@ fn now() -> Instant {
     Instant(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Flow control: the marks, and where the broker task says whether
-/// publishing connections are blocked.
-#[derive(Debug)]
-pub struct Flow {
-    /// Block above this many queued bytes.
-    pub high_bytes: u64,
-    /// Unblock below this many.
-    pub low_bytes: u64,
-    /// `true` while publishers are blocked.
-    pub blocked: watch::Sender<bool>,
-    /// Bytes of message bodies the connections are still receiving.
-    pub assembling_bytes: AssemblingBytes,
-}
-
-impl Flow {
-    /// Compares the bytes the broker holds (its queues', and the bodies
-    /// still being received) with the marks, after a step.
-    fn update(&self, queued_bytes: u64) {
-        let queued_bytes = queued_bytes + self.assembling_bytes.load(Ordering::Relaxed);
-        let blocked = *self.blocked.borrow();
-        if !blocked && queued_bytes > self.high_bytes {
-            tracing::warn!(
-                queued_bytes,
-                high = self.high_bytes,
-                "memory alarm: blocking publishers"
-            );
-            self.blocked.send_replace(true);
-        } else if blocked && queued_bytes < self.low_bytes {
-            tracing::info!(
-                queued_bytes,
-                low = self.low_bytes,
-                "memory alarm cleared: unblocking publishers"
-            );
-            self.blocked.send_replace(false);
-        }
-    }
-}
-
 /// An open connection: for access control its user, its vhost, and the
-/// user's permissions there (looked up once, at connect); for credit flow,
-/// where to tell it to pause.
+/// user's permissions there (looked up once, at connect); where to tell it
+/// to pause.
 struct Session {
     user: String,
     vhost: String,
     permissions: Option<Permissions>,
-    flow: watch::Sender<bool>,
+    pause: watch::Sender<bool>,
 }
-
-/// While a connection is in credit flow, how often the broker task asks the
-/// core again even when nothing else happens (a queue's consumers stalling
-/// releases its publishers without any input).
-const FLOW_RECHECK: Duration = Duration::from_millis(50);
 
 /// The broker task's state.
 struct BrokerTask {
@@ -132,10 +90,10 @@ struct BrokerTask {
     /// each connection task that nothing more will come.
     gone: Vec<ConnectionId>,
     records: Vec<Record>,
-    /// Connections that published in this step.
-    published: BTreeSet<ConnectionId>,
-    /// Connections in credit flow.
-    in_flow: BTreeSet<ConnectionId>,
+    /// Bytes of bodies the connections are still receiving.
+    assembling_bytes: AssemblingBytes,
+    /// The figure the core was last given (`Input::DriverHeld`).
+    assembling_reported: u64,
 }
 
 /// Runs the broker until every sender of `inbox` is gone (a clean shutdown)
@@ -144,7 +102,7 @@ pub async fn run(
     broker: Broker,
     mut inbox: mpsc::Receiver<ToBroker>,
     mut log: LogHandle,
-    flow: Flow,
+    assembling_bytes: AssemblingBytes,
     users: Arc<Users>,
 ) -> Result<(), BrokerStop> {
     let mut task = BrokerTask {
@@ -155,12 +113,11 @@ pub async fn run(
         replies: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),
-        published: BTreeSet::new(),
-        in_flow: BTreeSet::new(),
+        assembling_bytes,
+        assembling_reported: 0,
     };
     loop {
         let wake = task.broker.poll_timeout().map(tokio_deadline);
-        let recheck = !task.in_flow.is_empty();
         tokio::select! {
             message = inbox.recv() => {
                 let Some(message) = message else { break };
@@ -180,13 +137,9 @@ pub async fn run(
                 task.handle(Input::Synced { upto });
             }
             () = sleep_until(wake), if wake.is_some() => task.handle(Input::Timeout),
-            () = tokio::time::sleep(FLOW_RECHECK), if recheck => {}
         }
-        // Before the replies go out: a connection that reads the reply to
-        // its last command before a pause must already see the pause.
-        task.update_credit_flow();
+        task.report_assembling_bytes();
         task.flush(&log).await?;
-        flow.update(task.broker.queued_bytes());
     }
     // The last records go to the log before the sender is dropped, so the
     // log thread syncs them on its way out.
@@ -214,7 +167,7 @@ impl BrokerTask {
                 user,
                 vhost,
                 outbox,
-                flow,
+                pause,
             } => {
                 self.outboxes.insert(conn, outbox);
                 let permissions = self.users.permissions(&user, &vhost).cloned();
@@ -222,7 +175,7 @@ impl BrokerTask {
                     user: user.clone(),
                     vhost: vhost.clone(),
                     permissions,
-                    flow,
+                    pause,
                 };
                 self.sessions.insert(conn, session);
                 self.handle(Input::Connect { conn, user, vhost });
@@ -230,14 +183,6 @@ impl BrokerTask {
             ToBroker::Input(input) => {
                 let gone = match &input {
                     Input::Disconnect { conn } => Some(*conn),
-                    Input::Command {
-                        conn,
-                        command: Command::BasicPublish { .. },
-                        ..
-                    } => {
-                        self.published.insert(*conn);
-                        None
-                    }
                     _ => None,
                 };
                 let input = self.access_checked(input);
@@ -245,7 +190,6 @@ impl BrokerTask {
                 if let Some(conn) = gone {
                     self.gone.push(conn);
                     self.sessions.remove(&conn);
-                    self.in_flow.remove(&conn);
                 }
             }
         }
@@ -308,35 +252,28 @@ impl BrokerTask {
                     }
                 }
                 Output::Persist(record) => self.records.push(*record),
+                // Set before the step's replies go out: a connection that
+                // reads the reply to its last command before a pause must
+                // already see the pause.
+                Output::Pause { conn, paused } => {
+                    tracing::trace!(conn = conn.0, paused, "pause");
+                    if let Some(session) = self.sessions.get(&conn) {
+                        session.pause.send_replace(paused);
+                    }
+                }
             }
         }
         self.broker
             .drain_events(|event| tracing::trace!(?event, "broker event"));
     }
 
-    /// Credit flow, after a step: asks the core about the connections that
-    /// published in it and those already in flow, and tells each connection
-    /// whose answer changed.
-    fn update_credit_flow(&mut self) {
-        if self.published.is_empty() && self.in_flow.is_empty() {
-            return;
-        }
-        let mut asked = std::mem::take(&mut self.published);
-        asked.extend(self.in_flow.iter().copied());
-        let now = now();
-        for conn in asked {
-            let in_flow = self.broker.in_flow(conn, now);
-            let changed = if in_flow {
-                self.in_flow.insert(conn)
-            } else {
-                self.in_flow.remove(&conn)
-            };
-            if changed {
-                tracing::trace!(conn = conn.0, in_flow, "credit flow");
-                if let Some(session) = self.sessions.get(&conn) {
-                    session.flow.send_replace(in_flow);
-                }
-            }
+    /// Gives the core the bytes of bodies still being received, when the
+    /// figure changed since the last step (the memory alarm weighs them).
+    fn report_assembling_bytes(&mut self) {
+        let bytes = self.assembling_bytes.load(Ordering::Relaxed);
+        if bytes != self.assembling_reported {
+            self.assembling_reported = bytes;
+            self.handle(Input::DriverHeld { bytes });
         }
     }
 

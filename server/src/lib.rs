@@ -37,7 +37,7 @@ pub mod wire;
 pub use connection::{FRAME_MAX_BYTES, HEARTBEAT_S};
 pub use users::Users;
 
-use brokerlab_core::{Config, ConnectionId};
+use brokerlab_core::{Config, ConnectionId, MemoryAlarm};
 use brokerlab_store::StoreError;
 use portable::JoinSet;
 use std::fmt;
@@ -53,7 +53,9 @@ use tokio::sync::{mpsc, watch, Semaphore};
 /// Inputs waiting for the broker task; connections wait when it is full.
 const BROKER_INBOX_MAX: usize = 4096;
 
-/// The default flow-control mark: 1 GiB of message bodies waiting in queues.
+/// The default memory alarm: publishers are blocked while the broker holds
+/// more than 1 GiB of message bodies (ready, unacknowledged, or still
+/// arriving), until it is back under three quarters of that.
 pub const MEMORY_HIGH_WATERMARK_BYTES: u64 = 1 << 30;
 
 /// Credit flow's default marks: a publisher into a consumed queue with more
@@ -89,18 +91,12 @@ pub struct Options {
     /// Who may log in and open which vhost; its vhosts replace the
     /// configuration's when the server binds.
     pub users: Users,
-    /// Flow control: when the bytes waiting in queues pass this mark,
-    /// connections that publish are sent connection.blocked and their reads
-    /// pause, until the bytes fall below [`Options::memory_low_watermark_bytes`].
-    /// Nothing is dropped to relieve the pressure.
-    pub memory_high_watermark_bytes: u64,
-    /// Where blocked connections are released (connection.unblocked).
-    pub memory_low_watermark_bytes: u64,
 }
 
 impl Options {
     /// The defaults: 127.0.0.1:5672, `./brokerlab-data`, the core's default
-    /// configuration with credit flow at [`FLOW_READY_HIGH`].
+    /// configuration with credit flow at [`FLOW_READY_HIGH`] and the memory
+    /// alarm at [`MEMORY_HIGH_WATERMARK_BYTES`].
     #[must_use]
     pub fn new() -> Options {
         Options {
@@ -108,12 +104,11 @@ impl Options {
             data_dir: PathBuf::from("brokerlab-data"),
             config: Config {
                 flow: flow(FLOW_READY_HIGH),
+                memory_alarm: Some(MemoryAlarm::new(MEMORY_HIGH_WATERMARK_BYTES)),
                 ..Config::default()
             },
             max_connections: 4096,
             users: Users::default(),
-            memory_high_watermark_bytes: MEMORY_HIGH_WATERMARK_BYTES,
-            memory_low_watermark_bytes: MEMORY_HIGH_WATERMARK_BYTES / 4 * 3,
         }
     }
 }
@@ -199,22 +194,15 @@ impl Server {
         } = self;
         tracing::info!(listen = %listener.local_addr()?, "serving AMQP 0-9-1");
         let (to_broker, inbox) = mpsc::channel(BROKER_INBOX_MAX);
-        let (blocking, blocked) = watch::channel(false);
         let assembling_bytes = connection::AssemblingBytes::default();
-        let flow = broker_task::Flow {
-            high_bytes: options.memory_high_watermark_bytes,
-            low_bytes: options.memory_low_watermark_bytes,
-            blocked: blocking,
-            assembling_bytes: Arc::clone(&assembling_bytes),
-        };
         let users = Arc::new(options.users.clone());
-        let task = broker_task::run(broker, inbox, log, flow, users.clone());
+        let reported = Arc::clone(&assembling_bytes);
+        let task = broker_task::run(broker, inbox, log, reported, users.clone());
         let mut broker_task = tokio::spawn(task);
         let (stop, stopping) = watch::channel(false);
         let context = connection::Context {
             to_broker,
             shutdown: stopping,
-            blocked,
             max_message_bytes: options.config.max_message_size_bytes,
             assembling_bytes,
             channel_max: options.config.channel_max,

@@ -1,14 +1,17 @@
-//! Flow control: when the bytes waiting in queues pass the memory mark,
-//! connections that publish are told connection.blocked and are no longer
-//! read; connections that only consume keep going; once the queues drain
-//! below the low mark, publishers are told connection.unblocked and what
-//! they sent meanwhile is read. Nothing is dropped.
+//! The memory alarm (the core's rule, `brokerlab_core::MemoryAlarm`): once
+//! the bytes held pass the mark, a connection that publishes is told
+//! connection.blocked and is no longer read, as RabbitMQ blocks a
+//! connection at its first publish under the alarm; connections that only
+//! consume keep going; once the queues drain below the low mark, blocked
+//! publishers are told connection.unblocked and what they sent meanwhile
+//! is read. Nothing is dropped.
 // On a real runtime, sockets and processes: madsim builds leave this out.
 #![cfg(not(madsim))]
 
 mod common;
 
 use amq_protocol::protocol::{basic, connection, AMQPClass};
+use brokerlab_core::{Config, MemoryAlarm};
 use brokerlab_server::Options;
 use common::raw::RawClient;
 use common::TestServer;
@@ -19,8 +22,13 @@ const BODY_BYTES: usize = 4_000;
 fn server(data: &std::path::Path) -> TestServer {
     TestServer::start_options(Options {
         data_dir: data.to_path_buf(),
-        memory_high_watermark_bytes: 10_000,
-        memory_low_watermark_bytes: 5_000,
+        config: Config {
+            memory_alarm: Some(MemoryAlarm {
+                high_bytes: 10_000,
+                low_bytes: 5_000,
+            }),
+            ..Options::new().config
+        },
         ..Options::new()
     })
 }
@@ -55,7 +63,9 @@ fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
     for fill in 1..=3 {
         publish(&mut publisher, fill);
     }
-    // 12,000 bytes wait in q, over the 10,000 mark.
+    // 12,000 bytes wait in q, over the 10,000 mark: the alarm is raised,
+    // and the next publish is read and blocks its connection.
+    publish(&mut publisher, 4);
     assert!(
         matches!(
             publisher.method(),
@@ -64,7 +74,7 @@ fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
         "the publisher is told it is blocked"
     );
     // Sent while blocked: not read until the block is lifted.
-    publish(&mut publisher, 4);
+    publish(&mut publisher, 5);
     declare(&mut publisher, true);
 
     // A connection that only consumes is not blocked.
@@ -73,8 +83,8 @@ fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
     declare(&mut consumer, true);
     assert_eq!(
         declare_ok(&mut consumer),
-        3,
-        "the fourth publish was not read"
+        4,
+        "the fifth publish was not read"
     );
     let consume = basic::Consume {
         queue: "q".into(),
@@ -86,10 +96,10 @@ fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
         consumer.method(),
         AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))
     ));
-    let first: Vec<u8> = (0..3).map(|_| delivery(&mut consumer)).collect();
-    assert_eq!(first, vec![1, 2, 3]);
+    let first: Vec<u8> = (0..4).map(|_| delivery(&mut consumer)).collect();
+    assert_eq!(first, vec![1, 2, 3, 4]);
 
-    // Drained below the 5,000 low mark: released, and the fourth publish is read.
+    // Drained below the 5,000 low mark: released, and the fifth publish is read.
     assert!(
         matches!(
             publisher.method(),
@@ -97,7 +107,7 @@ fn publishers_over_the_memory_mark_are_blocked_and_released_below_it() {
         ),
         "the publisher is told it is unblocked"
     );
-    assert_eq!(delivery(&mut consumer), 4, "nothing was dropped");
+    assert_eq!(delivery(&mut consumer), 5, "nothing was dropped");
     assert_eq!(declare_ok(&mut publisher), 0);
     drop((publisher, consumer));
     server.stop();

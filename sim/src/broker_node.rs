@@ -23,7 +23,7 @@
 use crate::clock::Clock;
 use crate::random::SimRng;
 use brokerlab_core::record::Change;
-use brokerlab_core::{Broker, Config, ConnectionId, Event, Input, Instant, MessageId, Output};
+use brokerlab_core::{Broker, Config, Event, Input, Instant, MessageId, Output};
 use brokerlab_store::{CrashFaults, SimStore, Store};
 use std::collections::BTreeSet;
 
@@ -103,15 +103,6 @@ impl BrokerNode {
     #[must_use]
     pub fn clock_ns(&self, now_ns: u64) -> u64 {
         self.clock.broker_ns(now_ns)
-    }
-
-    /// Whether the driver should stop reading `conn` (credit flow, see
-    /// `brokerlab_core::Flow`); `false` while the broker is down.
-    pub fn in_flow(&mut self, conn: ConnectionId, now_ns: u64) -> bool {
-        let now = Instant(self.clock.broker_ns(now_ns));
-        self.broker
-            .as_mut()
-            .is_some_and(|broker| broker.in_flow(conn, now))
     }
 
     /// The broker's clock jumps forward by `by_ns`.

@@ -391,6 +391,11 @@ fn describe(output: &Output) -> String {
             let kind = change.split([' ', '(', '{']).next().unwrap_or_default();
             format!("persist: record {} ({kind})", record.lsn)
         }
+        Output::Pause { conn, paused: true } => format!("pause: stop reading conn {}", conn.0),
+        Output::Pause {
+            conn,
+            paused: false,
+        } => format!("pause: read conn {} again", conn.0),
     }
 }
 

@@ -74,6 +74,8 @@ impl Node {
                     .append(&record)
                     .expect("the simulated disk takes every record"),
                 Output::Reply { reply, .. } => replies.push(reply),
+                // Without credit flow or the memory alarm nothing is paused.
+                Output::Pause { .. } => unreachable!("no pauses in this broker"),
             }
         }
         self.broker.drain_events(|_| {});

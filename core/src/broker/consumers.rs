@@ -165,6 +165,7 @@ impl Broker {
             self.reply(channel, Reply::GetEmpty);
             return Ok(());
         };
+        self.held_bytes -= entry.size_bytes();
         // Expired messages the get uncovers go at once, and get-ok does not count them.
         self.expire_heads(queue);
         let message_count = count_u32(self.queues[queue].ready.len());
@@ -282,6 +283,7 @@ impl Broker {
         } else {
             message = self.as_sent(outgoing(&entry, counts_deliveries));
             let delivered_at = self.now;
+            self.held_bytes += entry.size_bytes();
             tag = self.channels[channel].record_delivery(|| Unacked {
                 queue,
                 queue_gone: None,
@@ -347,6 +349,7 @@ impl Broker {
                 .ready
                 .pop()
                 .expect("the queue has a ready message");
+            self.held_bytes -= entry.size_bytes();
             self.deliver(consumer, queue, entry);
             self.expire_heads(queue);
         }
@@ -375,6 +378,7 @@ impl Broker {
             return;
         }
         while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
+            self.held_bytes -= entry.size_bytes();
             self.event(Event::Expired {
                 message: entry.message.id,
                 queue: Held::queue(queue),
@@ -439,6 +443,7 @@ impl Broker {
             return None;
         }
         let unacked = self.channels[channel].take(tag);
+        self.held_bytes -= unacked.entry.size_bytes();
         self.uncount_delivery(unacked.consumer);
         if settle == Settle::Requeue {
             return self.requeue(unacked);
@@ -455,6 +460,7 @@ impl Broker {
     #[inline(always)]
     fn ack_one(&mut self, channel: Id, tag: u64) {
         let acked = self.channels[channel].take_acked(tag);
+        self.held_bytes -= acked.message.body.len() as u64;
         self.uncount_delivery(acked.consumer);
         if acked.logged {
             self.log_removal(acked.queue, acked.seq);
@@ -533,6 +539,7 @@ impl Broker {
 
     #[cfg(feature = "mutants")]
     fn put_back(&mut self, queue: Id, entry: Entry) {
+        self.held_bytes += entry.size_bytes();
         if self.is_mutant(Mutant::RequeueToTail) {
             self.queues[queue].ready.requeue_to_tail(entry);
         } else {
@@ -542,6 +549,7 @@ impl Broker {
 
     #[cfg(not(feature = "mutants"))]
     fn put_back(&mut self, queue: Id, entry: Entry) {
+        self.held_bytes += entry.size_bytes();
         self.queues[queue].ready.requeue(entry);
     }
 

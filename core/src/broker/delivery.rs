@@ -245,6 +245,9 @@ impl Broker {
         if let Some(flow) = self.config.flow {
             self.note_backlog(conn, &targets, flow);
         }
+        if self.alarm_raised {
+            self.block_publisher(conn);
+        }
         targets.clear();
         self.target_scratch = targets;
         if let Some(message) = message {
@@ -355,6 +358,7 @@ impl Broker {
                 return Ok(lsn);
             }
         }
+        self.held_bytes += entry.size_bytes();
         self.queues[id].ready.push(entry);
         self.enforce_length_limit(id);
         self.run_queue(id);
@@ -372,6 +376,7 @@ impl Broker {
                 .ready
                 .pop()
                 .expect("a queue over its limit has messages");
+            self.held_bytes -= entry.size_bytes();
             self.remove_and_dead_letter(id, &entry, DeadLetterReason::MaxLen);
             queue = &mut self.queues[id];
         }

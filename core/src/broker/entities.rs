@@ -634,6 +634,10 @@ impl Broker {
         let name = self.resolve_queue_name(channel, name)?;
         let id = self.find_queue(channel, &name)?;
         let entries = self.queues[id].ready.drain();
+        self.held_bytes -= entries
+            .iter()
+            .map(crate::queue::Entry::size_bytes)
+            .sum::<u64>();
         let message_count = count_u32(entries.len());
         for entry in entries {
             self.log_removed(id, &entry);
@@ -718,6 +722,10 @@ impl Broker {
             }
         }
         let entries = queue.ready.drain();
+        self.held_bytes -= entries
+            .iter()
+            .map(crate::queue::Entry::size_bytes)
+            .sum::<u64>();
         // Held once for all of its drops: the queue is gone, its id names nothing.
         let held = (!entries.is_empty()).then(|| self.hold_name(queue.name.clone()));
         for entry in &entries {

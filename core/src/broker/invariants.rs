@@ -4,7 +4,8 @@
 //! for speed: a vhost's names and the arenas, the exchanges' bindings and
 //! the index of who is bound to what, the queues' ready entries and the
 //! channels' delivery rings, the counters of unacknowledged deliveries, the
-//! timers and the deadlines they stand for. [`Broker::check_invariants`]
+//! timers and the deadlines they stand for, the count of held bytes and
+//! the pauses the driver was told of. [`Broker::check_invariants`]
 //! recomputes each from scratch and asserts that the two agree, so a
 //! driver that calls it after every step (the simulator, the models, the
 //! property tests, the fuzzers) finds a broken invariant at the step that
@@ -28,6 +29,8 @@ impl Broker {
         self.check_entries_held_once(&unacked);
         self.check_connections();
         self.check_timers();
+        self.check_held_bytes();
+        self.check_pauses();
     }
 
     /// Every exchange and queue is named once in its vhost, under its own
@@ -258,6 +261,65 @@ impl Broker {
                 );
             }
         }
+    }
+
+    /// The held bytes are the sizes of every ready entry and every
+    /// delivered entry not yet settled.
+    fn check_held_bytes(&self) {
+        let ready: u64 = self
+            .queues
+            .iter()
+            .map(|(_, queue)| queue.ready.bytes())
+            .sum();
+        let unacked: u64 = self
+            .channels
+            .iter()
+            .flat_map(|(_, channel)| channel.unacked())
+            .map(|unacked| unacked.entry.size_bytes())
+            .sum();
+        assert_eq!(
+            self.held_bytes,
+            ready + unacked,
+            "invariant: the held bytes are the ready and unacknowledged entries' sizes"
+        );
+    }
+
+    /// A connection was told to pause exactly when it is blocked or in
+    /// flow; the connections in flow are the credit-flow candidates and
+    /// have a timer; only a raised alarm blocks.
+    fn check_pauses(&self) {
+        for (conn, connection) in &self.connections {
+            assert_eq!(
+                connection.paused,
+                connection.blocked || !connection.flow.is_empty(),
+                "invariant: a connection is paused exactly while blocked or in flow"
+            );
+            assert_eq!(
+                self.flow_candidates.contains(conn),
+                !connection.flow.is_empty(),
+                "invariant: the credit-flow candidates are the connections in flow"
+            );
+            assert!(
+                self.alarm_raised || !connection.blocked,
+                "invariant: only a raised memory alarm blocks a connection"
+            );
+        }
+        assert!(
+            self.flow_candidates
+                .iter()
+                .all(|conn| self.connections.contains_key(conn)),
+            "invariant: the credit-flow candidates are open connections"
+        );
+        if let Some(at) = self.flow_timer {
+            assert!(
+                self.timers.contains(&(at, Timer::CreditFlow)),
+                "invariant: an armed credit-flow deadline is in the timers"
+            );
+        }
+        assert!(
+            self.flow_candidates.is_empty() || self.flow_timer.is_some(),
+            "invariant: a connection in flow has a credit-flow timer"
+        );
     }
 
     /// Every deadline a queue or channel holds as armed is in the timer
@@ -536,6 +598,18 @@ mod tests {
             let queue = queue_id(broker);
             let at = broker.queues[queue].head_timer.take().expect("armed");
             broker.timers.remove(&(at, Timer::QueueHead(queue)));
+        });
+    }
+
+    #[test]
+    fn held_bytes_that_disagree_with_the_entries_are_found() {
+        fires("the held bytes", |broker| broker.held_bytes += 1);
+    }
+
+    #[test]
+    fn a_pause_the_connection_does_not_need_is_found() {
+        fires("paused exactly while blocked or in flow", |broker| {
+            broker.connections.get_mut(&CONN).expect("connected").paused = true;
         });
     }
 }

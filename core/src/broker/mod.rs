@@ -65,6 +65,10 @@ struct Connection {
     /// Under credit flow, the consumed queues it published into while they
     /// were over the high mark; empty otherwise.
     flow: Vec<Id>,
+    /// The memory alarm blocked it (it published while the alarm was raised).
+    blocked: bool,
+    /// The driver was last told to stop reading it (`Output::Pause`).
+    paused: bool,
 }
 
 /// A deadline the broker must act on.
@@ -76,6 +80,8 @@ enum Timer {
     QueueExpires(Id),
     /// A delivery on this channel may have waited past the consumer timeout.
     ConsumerTimeout(Id),
+    /// A queue holding back a connection in credit flow may count as stalled.
+    CreditFlow,
 }
 
 /// A message on its way to a dead-letter exchange, already rewritten.
@@ -177,6 +183,18 @@ pub struct Broker {
     recovered_queues: Vec<Id>,
     /// Messages dropped for good, by reason: a counter beside each `Dropped` event.
     dropped: BTreeMap<DropReason, u64>,
+    /// Body bytes of the entries held: ready in queues, and delivered and
+    /// not yet settled (see `held_bytes`).
+    held_bytes: u64,
+    /// Bytes the driver holds for the broker (`Input::DriverHeld`).
+    driver_held_bytes: u64,
+    /// The memory alarm is raised: a publishing connection is blocked.
+    alarm_raised: bool,
+    /// Connections a queue may be holding back in credit flow (those with a
+    /// non-empty `flow`).
+    flow_candidates: BTreeSet<ConnectionId>,
+    /// The credit-flow timer's deadline, if armed.
+    flow_timer: Option<Instant>,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -243,6 +261,11 @@ impl Broker {
             pending_confirms: BTreeMap::new(),
             recovered_queues: Vec::new(),
             dropped: BTreeMap::new(),
+            held_bytes: 0,
+            driver_held_bytes: 0,
+            alarm_raised: false,
+            flow_candidates: BTreeSet::new(),
+            flow_timer: None,
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -302,10 +325,12 @@ impl Broker {
             }
             Input::Timeout => {}
             Input::Synced { upto } => self.synced(upto),
+            Input::DriverHeld { bytes } => self.driver_held_bytes = bytes,
         }
         if !self.dead_letters.is_empty() {
             self.flush_dead_letters();
         }
+        self.update_pauses();
     }
 
     /// The next thing the driver must do, in order; `None` when there is nothing left.
@@ -335,17 +360,13 @@ impl Broker {
         self.dropped.get(&reason).copied().unwrap_or(0)
     }
 
-    /// Body bytes of the messages waiting in queues (ready, not yet handed
-    /// to a consumer), counted once per queue a message is in. A driver
-    /// compares it with its memory limit for flow control (connection.blocked);
-    /// the core itself never refuses a publish over it. It walks the queues:
-    /// call it once per batch of inputs, not per input.
+    /// Body bytes of the message entries the broker holds: ready in queues,
+    /// and delivered and not yet settled, counted once per queue a message
+    /// is in. The memory alarm ([`MemoryAlarm`](crate::MemoryAlarm)) weighs
+    /// it; a driver may report it. Kept as a count, so it costs nothing to ask.
     #[must_use]
-    pub fn queued_bytes(&self) -> u64 {
-        self.queues
-            .iter()
-            .map(|(_, queue)| queue.ready.bytes())
-            .sum()
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
     }
 
     /// The queue a command on this channel names with `queue`: the name
@@ -397,6 +418,8 @@ impl Broker {
             exclusive_queues: BTreeSet::new(),
             closing: false,
             flow: Vec::new(),
+            blocked: false,
+            paused: false,
         };
         self.connections.insert(conn, connection);
         self.outputs.push_back(Output::Reply {
@@ -412,6 +435,7 @@ impl Broker {
         }
         self.release_connection(conn);
         self.connections.remove(&conn);
+        self.flow_candidates.remove(&conn);
         let closing: Vec<_> = self
             .closing_channels
             .range((conn, ChannelId(0))..=(conn, ChannelId(u16::MAX)))
@@ -620,6 +644,7 @@ impl Broker {
             .remove(&number);
         for tag in removed.all_tags() {
             let unacked = removed.take(tag);
+            self.held_bytes -= unacked.entry.size_bytes();
             touched.extend(self.requeue(unacked));
         }
         self.run_queues(touched);

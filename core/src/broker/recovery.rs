@@ -253,6 +253,7 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
             delivery_count: message.delivery_count,
             logged: true,
         };
+        broker.held_bytes += entry.size_bytes();
         queue.ready.push(entry);
         queue.next_seq = seq + 1;
     }

@@ -23,6 +23,7 @@ impl Broker {
                 Timer::QueueHead(queue) => self.fire_queue_head(queue, at),
                 Timer::QueueExpires(queue) => self.fire_queue_expires(queue, at),
                 Timer::ConsumerTimeout(channel) => self.fire_consumer_timeout(channel, at),
+                Timer::CreditFlow => self.fire_credit_flow(at),
             }
         }
     }

@@ -66,7 +66,18 @@ impl Step {
                     channel,
                     reply,
                 } => Some((conn.0, channel.0, reply.clone())),
-                Output::Persist(_) => None,
+                Output::Persist(_) | Output::Pause { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Every `Output::Pause`: the connection and whether to stop reading it.
+    pub fn pauses(&self) -> Vec<(u64, bool)> {
+        self.outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Pause { conn, paused } => Some((conn.0, *paused)),
+                _ => None,
             })
             .collect()
     }

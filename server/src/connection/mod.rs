@@ -58,9 +58,6 @@ pub struct Context {
     pub to_broker: mpsc::Sender<ToBroker>,
     /// Turns true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
-    /// True while the broker is over its memory mark: connections that
-    /// publish stop being read (flow control).
-    pub blocked: watch::Receiver<bool>,
     /// The broker's largest message body.
     pub max_message_bytes: usize,
     /// Bytes of message bodies still being received, for the memory alarm.
@@ -110,15 +107,12 @@ struct Connection {
     last_write: Instant,
     /// `Input::Disconnect` was sent: the broker has released the connection.
     disconnected: bool,
-    /// The client may be told connection.blocked/unblocked.
+    /// The client announced the `connection.blocked` capability: it is sent
+    /// the core's connection.blocked and unblocked (others are not).
     notify_blocked: bool,
-    /// The connection has published: flow control pauses its reads.
-    published: bool,
-    /// connection.blocked was sent and not yet followed by unblocked.
-    told_blocked: bool,
-    /// True while the broker holds the connection in credit flow: its
-    /// reads pause, and the client is not told (as in RabbitMQ).
-    in_flow: watch::Receiver<bool>,
+    /// True while the core pauses the connection (credit flow or the
+    /// memory alarm): its reads stop.
+    pause: watch::Receiver<bool>,
 }
 
 /// Serves one accepted socket to the end.
@@ -144,13 +138,13 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
     };
     tracing::debug!(conn = conn.0, %peer, user = %opened.user, vhost = %opened.vhost, "connection open");
     let (outbox_tx, outbox) = mpsc::channel(OUTBOX_BATCHES_MAX);
-    let (flow_tx, in_flow) = watch::channel(false);
+    let (pause_tx, pause) = watch::channel(false);
     let connect = ToBroker::Connect {
         conn,
         user: opened.user,
         vhost: opened.vhost,
         outbox: outbox_tx,
-        flow: flow_tx,
+        pause: pause_tx,
     };
     if context.to_broker.send(connect).await.is_err() {
         return;
@@ -169,9 +163,7 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
         last_write: now,
         disconnected: false,
         notify_blocked: opened.notify_blocked,
-        published: false,
-        told_blocked: false,
-        in_flow,
+        pause,
     };
     connection.run(outbox).await;
 }
@@ -190,11 +182,9 @@ impl Connection {
 
     async fn main_loop(&mut self, mut outbox: mpsc::Receiver<ReplyBatch>) -> std::io::Result<Exit> {
         let mut shutdown = self.context.shutdown.clone();
-        let mut blocked = self.context.blocked.clone();
-        let mut in_flow = self.in_flow.clone();
-        // The broker task holds the senders; once they are gone nothing changes.
-        let mut blocked_open = true;
-        let mut in_flow_open = true;
+        let mut pause = self.pause.clone();
+        // The broker task holds the sender; once it is gone nothing changes.
+        let mut pause_open = true;
         // Frames the client pipelined with connection.open are already
         // buffered: they are handled before the loop waits for more.
         let mut step = self.on_bytes().await;
@@ -210,9 +200,11 @@ impl Connection {
                     return Ok(exit);
                 }
             }
-            let paused = self.flow(*blocked.borrow_and_update(), *in_flow.borrow_and_update());
-            // connection.blocked or unblocked goes out before the loop waits.
-            self.flush().await?;
+            let paused = *pause.borrow_and_update();
+            if paused {
+                // A paused connection is not taken for dead for not being read.
+                self.last_read = Instant::now();
+            }
             let tick = self.heartbeat_deadline();
             step = tokio::select! {
                 read = self.reader.read_more(&mut self.stream), if !paused => {
@@ -227,12 +219,8 @@ impl Connection {
                     None => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - connection fell behind or broker stopped"),
                 },
                 () = sleep_until(tick) => self.on_heartbeat_tick(),
-                changed = blocked.changed(), if blocked_open => {
-                    blocked_open = changed.is_ok();
-                    None
-                }
-                changed = in_flow.changed(), if in_flow_open => {
-                    in_flow_open = changed.is_ok();
+                changed = pause.changed(), if pause_open => {
+                    pause_open = changed.is_ok();
                     None
                 }
                 _ = shutdown.changed() => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"),
@@ -265,34 +253,6 @@ impl Connection {
         put_method(&mut self.out, 0, AMQPClass::Connection(close_ok))
             .expect("encoding into a Vec cannot fail");
         self.flush().await
-    }
-
-    /// Flow control, before each turn of the main loop: a connection that
-    /// has published stops being read while the broker is `blocked`, and is
-    /// told so once (connection.blocked) if it announced the capability, and
-    /// told again when it is released; it also stops being read, untold,
-    /// while the broker holds it `in_flow` (credit flow). Returns whether
-    /// reads are paused. A paused connection is not taken for dead for not
-    /// being read.
-    fn flow(&mut self, blocked: bool, in_flow: bool) -> bool {
-        let blocked = blocked && self.published;
-        let paused = blocked || in_flow;
-        if paused {
-            self.last_read = Instant::now();
-        }
-        if blocked && self.notify_blocked && !self.told_blocked {
-            let reason = "low on memory".into();
-            let method = connection::AMQPMethod::Blocked(connection::Blocked { reason });
-            put_method(&mut self.out, 0, AMQPClass::Connection(method))
-                .expect("encoding into a Vec cannot fail");
-            self.told_blocked = true;
-        } else if !blocked && self.told_blocked {
-            let method = connection::AMQPMethod::Unblocked(connection::Unblocked {});
-            put_method(&mut self.out, 0, AMQPClass::Connection(method))
-                .expect("encoding into a Vec cannot fail");
-            self.told_blocked = false;
-        }
-        paused
     }
 
     /// Writes connection.close and ends the main loop.
@@ -500,7 +460,6 @@ impl Connection {
     }
 
     async fn command(&mut self, channel: u16, command: Command) -> Option<Exit> {
-        self.published |= matches!(command, Command::BasicPublish { .. });
         let input = Input::Command {
             conn: self.conn,
             channel: ChannelId(channel),
@@ -614,8 +573,13 @@ impl Connection {
         Ok(None)
     }
 
-    /// Whether the client said nowait for this reply (and so must not get it).
+    /// Whether the client said nowait for this reply (and so must not get
+    /// it), or did not announce the `connection.blocked` capability that
+    /// connection.blocked and unblocked need.
     fn declined(&mut self, channel: u16, reply: &Reply) -> bool {
+        if matches!(reply, Reply::ConnectionBlocked | Reply::ConnectionUnblocked) {
+            return !self.notify_blocked;
+        }
         let Some(kind) = quiet_kind(reply) else {
             return false;
         };

@@ -185,6 +185,16 @@ fn plain_method(reply: &Reply) -> AMQPClass {
         Reply::ConnectionOpenOk => {
             AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {}))
         }
+        Reply::ConnectionBlocked => {
+            // RabbitMQ's reason for its memory alarm.
+            let reason = short("low on memory");
+            AMQPClass::Connection(connection::AMQPMethod::Blocked(connection::Blocked {
+                reason,
+            }))
+        }
+        Reply::ConnectionUnblocked => {
+            AMQPClass::Connection(connection::AMQPMethod::Unblocked(connection::Unblocked {}))
+        }
         Reply::ChannelOpenOk => AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
         Reply::ChannelCloseOk => {
             AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {}))

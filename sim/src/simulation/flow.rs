@@ -1,25 +1,19 @@
-//! Credit flow, driven as the server drives it: after a publish, the broker
-//! node asks the core whether the connection is in flow, and while it is,
-//! what arrives on it waits, in order, as bytes wait in a socket the server
-//! does not read. Connections in flow are asked again after every event and
-//! at least every [`FLOW_RECHECK_NS`]; once released, what waited is read.
-//! A connection that closes loses what waited, as it loses what was in flight.
+//! Pauses, driven as the server drives them: the broker's `Output::Pause`
+//! (credit flow or the memory alarm) stops a connection being read, so what
+//! arrives on it waits, in order, as bytes wait in a socket the server does
+//! not read; once the broker releases it, what waited is read. The broker
+//! decides when (its own timer stands for a stalled queue's release); a
+//! connection that closes loses what waited, as it loses what was in flight.
 //!
 //! The simulation's checkers then judge the rule under faults: a paused
 //! publisher must neither lose a confirmed message nor stall the run (the
 //! liveness checker sees a run that never goes quiet).
 
-use super::{Packet, SimEvent, Simulation};
-use crate::plan::MS;
-use brokerlab_core::{Command, ConnectionId};
-use std::collections::VecDeque;
-
-/// While a connection is in flow, how often it is asked about again even
-/// when nothing else happens (the server's recheck).
-pub(super) const FLOW_RECHECK_NS: u64 = 50 * MS;
+use super::{Packet, Simulation};
+use brokerlab_core::ConnectionId;
 
 impl Simulation {
-    /// Whether `packet` must wait because `conn` is in flow (it is then kept).
+    /// Whether `packet` must wait because `conn` is paused (it is then kept).
     pub(super) fn hold_in_flow(&mut self, conn: ConnectionId, packet: Packet) -> Option<Packet> {
         match self.paused.get_mut(&conn) {
             Some(waiting) => {
@@ -30,27 +24,25 @@ impl Simulation {
         }
     }
 
-    /// After a packet from `conn` was read: a publish may put it in flow.
-    pub(super) fn after_read(&mut self, conn: ConnectionId, published: bool) {
-        if published && self.broker.in_flow(conn, self.now_ns) {
-            self.paused.insert(conn, VecDeque::new());
+    /// The broker paused or released `conn`; a release is read once the
+    /// current event is done.
+    pub(super) fn pause(&mut self, conn: ConnectionId, paused: bool) {
+        if paused {
+            self.paused.entry(conn).or_default();
             self.summary.flow_pauses += 1;
-            self.arm_flow_recheck();
+        } else if self.paused.contains_key(&conn) {
+            self.released.push(conn);
         }
     }
 
-    /// Reads what waited on every connection the core released.
+    /// Reads what waited on every connection the broker released.
     pub(super) fn release_flow(&mut self) {
-        let paused: Vec<ConnectionId> = self.paused.keys().copied().collect();
-        for conn in paused {
-            if self.broker.in_flow(conn, self.now_ns) {
-                continue;
-            }
+        for conn in std::mem::take(&mut self.released) {
             let mut waiting = self.paused.remove(&conn).unwrap_or_default();
             while let Some(packet) = waiting.pop_front() {
                 self.packet_arrived(conn, packet);
                 if let Some(again) = self.paused.get_mut(&conn) {
-                    // In flow again: the rest waits behind.
+                    // Paused again: the rest waits behind.
                     again.extend(waiting.drain(..));
                     break;
                 }
@@ -62,25 +54,4 @@ impl Simulation {
     pub(super) fn forget_flow(&mut self, conn: ConnectionId) {
         self.paused.remove(&conn);
     }
-
-    /// The recheck timer fired: arm it again while anyone is in flow.
-    pub(super) fn flow_recheck(&mut self) {
-        self.flow_recheck_armed = false;
-        if !self.paused.is_empty() {
-            self.arm_flow_recheck();
-        }
-    }
-
-    fn arm_flow_recheck(&mut self) {
-        if !self.flow_recheck_armed {
-            self.flow_recheck_armed = true;
-            self.queue
-                .push(self.now_ns + FLOW_RECHECK_NS, SimEvent::FlowRecheck);
-        }
-    }
-}
-
-/// Whether a packet is a publish (which may put its connection in flow).
-pub(super) fn is_publish(packet: &Packet) -> bool {
-    matches!(packet, Packet::Command(_, Command::BasicPublish { .. }))
 }

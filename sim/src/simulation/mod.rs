@@ -89,8 +89,6 @@ enum SimEvent {
     BrokerRestart,
     /// Faults stop; the heal phase begins.
     EndSafetyPhase,
-    /// Connections in credit flow are asked about again.
-    FlowRecheck,
 }
 
 /// The phase a run is in.
@@ -133,10 +131,11 @@ pub struct Simulation {
     phase: Phase,
     /// Outputs of the broker's latest step, carried out in order.
     outputs: Vec<Output>,
-    /// Connections in credit flow, with what arrived on them meanwhile.
+    /// Connections the broker paused, with what arrived on them meanwhile.
     paused: BTreeMap<ConnectionId, VecDeque<Packet>>,
-    /// A `FlowRecheck` event is queued.
-    flow_recheck_armed: bool,
+    /// Connections the broker released, whose waiting packets are read
+    /// once the current event is done.
+    released: Vec<ConnectionId>,
 }
 
 impl Simulation {
@@ -191,7 +190,7 @@ impl Simulation {
             phase: Phase::Safety,
             outputs: Vec::new(),
             paused: BTreeMap::new(),
-            flow_recheck_armed: false,
+            released: Vec::new(),
             options,
         }
     }
@@ -250,7 +249,7 @@ impl Simulation {
             self.trace.record(at_ns, &event);
             self.summary.events += 1;
             self.dispatch(event);
-            if !self.paused.is_empty() {
+            if !self.released.is_empty() {
                 self.release_flow();
             }
         }
@@ -296,7 +295,6 @@ impl Simulation {
             }
             SimEvent::BrokerRestart => self.restart_broker(),
             SimEvent::EndSafetyPhase => self.end_safety_phase(),
-            SimEvent::FlowRecheck => self.flow_recheck(),
         }
     }
 
@@ -316,7 +314,6 @@ impl Simulation {
         let Some(packet) = self.hold_in_flow(conn, packet) else {
             return;
         };
-        let published = flow::is_publish(&packet);
         let input = match packet {
             Packet::Connect => Input::Connect {
                 conn,
@@ -330,7 +327,6 @@ impl Simulation {
             },
         };
         self.broker_input(input);
-        self.after_read(conn, published);
     }
 
     fn broker_input(&mut self, input: Input) {
@@ -369,6 +365,7 @@ impl Simulation {
                     channel,
                     reply,
                 } => self.send_to_client(*conn, *channel, reply.clone()),
+                Output::Pause { conn, paused } => self.pause(*conn, *paused),
                 Output::Persist(_) => unreachable!("the broker node keeps records on its disk"),
             }
         }
