@@ -5,6 +5,7 @@
 //! are a ring indexed by `tag - first_tag`: settling is O(1), and settling with
 //! `multiple` walks the front of the ring.
 
+use crate::access::Permissions;
 use crate::arena::Id;
 use crate::in_place;
 use crate::message::Properties;
@@ -155,6 +156,9 @@ pub(crate) struct Channel {
     /// The properties of the channel's last basic.publish, which a
     /// `PublishProperties::Repeated` publish carries again.
     pub(crate) last_properties: Option<Arc<Properties>>,
+    /// Its connection's permissions when access control restricts them
+    /// (kept here so a command finds them with its channel).
+    pub(crate) permissions: Option<Arc<Permissions>>,
 }
 
 impl Channel {
@@ -176,6 +180,7 @@ impl Channel {
             last_exchange: None,
             timeout_armed: None,
             last_properties: None,
+            permissions: None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! Broker configuration: every bound the core enforces is here, explicit.
 
+use crate::access::Access;
+
 /// The largest `max_message_size_bytes` a broker accepts: a logged message
 /// must fit one log frame (brokerlab-store's frames hold 65 MiB, which leaves
 /// a mebibyte for the properties and the record around the body).
@@ -29,6 +31,10 @@ pub struct Config {
     /// message bytes (see [`MemoryAlarm`]); `None`, the default, never
     /// blocks one.
     pub memory_alarm: Option<MemoryAlarm>,
+    /// Access control: what each user may configure, write and read on
+    /// each vhost (see [`Access`]); `None`, the default, lets every
+    /// connection do everything.
+    pub access: Option<Access>,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -44,6 +50,7 @@ impl Default for Config {
             events: true,
             flow: None,
             memory_alarm: None,
+            access: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -11,6 +11,7 @@
 //! feed it [`Input`]s, carry out its [`Output`]s and read its [`Event`]s; see
 //! [`Broker`] for the calling protocol.
 
+pub mod access;
 mod arena;
 pub mod args;
 mod broker;
@@ -28,6 +29,7 @@ pub mod routing;
 pub mod time;
 mod unobserved;
 
+pub use access::{Access, Operation, PatternError, Permissions};
 pub use broker::{Broker, EventRef, NameRef};
 pub use config::{Config, Flow, MemoryAlarm, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};

@@ -13,15 +13,12 @@
 //! Time for the core is nanoseconds since the Unix epoch, so `x-death` times
 //! and message timestamps are wall-clock times.
 
-use crate::access;
 use crate::connection::AssemblingBytes;
 use crate::log::LogHandle;
-use crate::users::{Permissions, Users};
 use brokerlab_core::record::Record;
-use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply, ReplyCode};
+use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
@@ -67,21 +64,15 @@ fn now() -> Instant {
     Instant(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// An open connection: for access control its user, its vhost, and the
-/// user's permissions there (looked up once, at connect); where to tell it
-/// to pause.
+/// An open connection: where to tell it to pause.
 struct Session {
-    user: String,
-    vhost: String,
-    permissions: Option<Permissions>,
     pause: watch::Sender<bool>,
 }
 
 /// The broker task's state.
 struct BrokerTask {
     broker: Broker,
-    users: Arc<Users>,
-    /// Who each connection is, on which vhost, with which permissions there.
+    /// Each open connection's pause switch.
     sessions: BTreeMap<ConnectionId, Session>,
     outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
     replies: BTreeMap<ConnectionId, ReplyBatch>,
@@ -103,11 +94,9 @@ pub async fn run(
     mut inbox: mpsc::Receiver<ToBroker>,
     mut log: LogHandle,
     assembling_bytes: AssemblingBytes,
-    users: Arc<Users>,
 ) -> Result<(), BrokerStop> {
     let mut task = BrokerTask {
         broker,
-        users,
         sessions: BTreeMap::new(),
         outboxes: BTreeMap::new(),
         replies: BTreeMap::new(),
@@ -170,14 +159,7 @@ impl BrokerTask {
                 pause,
             } => {
                 self.outboxes.insert(conn, outbox);
-                let permissions = self.users.permissions(&user, &vhost).cloned();
-                let session = Session {
-                    user: user.clone(),
-                    vhost: vhost.clone(),
-                    permissions,
-                    pause,
-                };
-                self.sessions.insert(conn, session);
+                self.sessions.insert(conn, Session { pause });
                 self.handle(Input::Connect { conn, user, vhost });
             }
             ToBroker::Input(input) => {
@@ -185,55 +167,12 @@ impl BrokerTask {
                     Input::Disconnect { conn } => Some(*conn),
                     _ => None,
                 };
-                let input = self.access_checked(input);
                 self.handle(input);
                 if let Some(conn) = gone {
                     self.gone.push(conn);
                     self.sessions.remove(&conn);
                 }
             }
-        }
-    }
-
-    /// A command its user may not run becomes `Input::Refused` (403).
-    fn access_checked(&self, input: Input) -> Input {
-        let Input::Command {
-            conn,
-            channel,
-            command,
-        } = input
-        else {
-            return input;
-        };
-        let session = self.sessions.get(&conn);
-        let unrestricted = session
-            .and_then(|session| session.permissions.as_ref())
-            .is_some_and(Permissions::admits_everything);
-        if unrestricted {
-            return Input::Command {
-                conn,
-                channel,
-                command,
-            };
-        }
-        let refusal = session.and_then(|session| {
-            let who = (session.user.as_str(), session.vhost.as_str());
-            let permissions = session.permissions.as_ref();
-            access::refusal(&self.broker, permissions, who, (conn, channel), &command)
-        });
-        match refusal {
-            None => Input::Command {
-                conn,
-                channel,
-                command,
-            },
-            Some(text) => Input::Refused {
-                conn,
-                channel,
-                command,
-                code: ReplyCode::AccessRefused,
-                text,
-            },
         }
     }
 

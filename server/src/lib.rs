@@ -24,7 +24,6 @@
 //! code runs in madsim's simulated network and time (tests/madsim_*.rs);
 //! `portable` holds the few stand-ins that needs.
 
-mod access;
 mod broker_task;
 pub mod client;
 mod connection;
@@ -165,6 +164,7 @@ impl Server {
     /// Opens and recovers the log, then binds the listening socket.
     pub async fn bind(mut options: Options) -> Result<Server, ServerError> {
         options.config.vhosts = options.users.vhosts();
+        options.config.access = Some(options.users.access());
         let (broker, log, log_thread) =
             log::open(&options.data_dir, options.config.clone()).await?;
         let listener = TcpListener::bind(options.listen).await?;
@@ -197,7 +197,7 @@ impl Server {
         let assembling_bytes = connection::AssemblingBytes::default();
         let users = Arc::new(options.users.clone());
         let reported = Arc::clone(&assembling_bytes);
-        let task = broker_task::run(broker, inbox, log, reported, users.clone());
+        let task = broker_task::run(broker, inbox, log, reported);
         let mut broker_task = tokio::spawn(task);
         let (stop, stopping) = watch::channel(false);
         let context = connection::Context {

@@ -18,11 +18,13 @@
 //! read regular expressions then say which exchanges and queues it may
 //! configure (declare, delete), write (publish to, bind a queue to) and read
 //! (consume, get, purge, bind from), matched unanchored as RabbitMQ matches
-//! them ([`Users::allows`]). User `guest`, if present, may log in only from loopback, as
-//! RabbitMQ's default `loopback_users` says. Without a file the only user is
+//! them; the core applies them (`brokerlab_core::Access`). User `guest`, if
+//! present, may log in only from loopback, as RabbitMQ's default
+//! `loopback_users` says. Without a file the only user is
 //! `guest`/`guest` with full access to vhost `/`.
 
 use base64::Engine;
+use brokerlab_core::{Access, Permissions};
 use serde::Deserialize;
 use sha2::{Digest, Sha256, Sha512};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,11 +37,6 @@ const LOOPBACK_USER: &str = "guest";
 
 /// Bytes of salt in front of a RabbitMQ password hash.
 const SALT_BYTES: usize = 4;
-
-/// The pattern that admits every resource: [`Permissions::allows`] grants it
-/// without running the expression, and a user with it for all three
-/// operations needs no access check at all ([`Permissions::admits_everything`]).
-const ALL_RESOURCES: &str = ".*";
 
 /// A hash function RabbitMQ salts passwords with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,82 +116,9 @@ pub enum Denied {
 pub struct Users {
     users: BTreeMap<String, User>,
     vhosts: BTreeSet<String>,
-    /// Permissions per (user, vhost) with a permission entry.
-    access: BTreeMap<(String, String), Permissions>,
-}
-
-/// What an operation does to a resource, in RabbitMQ's terms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    /// Create, delete or change (declare, delete).
-    Configure,
-    /// Put messages in (publish to an exchange, bind a queue: its destination).
-    Write,
-    /// Take messages out (consume, get, purge, the source of a binding).
-    Read,
-}
-
-/// A permission pattern: a regular expression, compared by its text.
-#[derive(Clone, Debug)]
-struct Pattern {
-    source: String,
-    regex: regex::Regex,
-}
-
-impl PartialEq for Pattern {
-    fn eq(&self, other: &Pattern) -> bool {
-        self.source == other.source
-    }
-}
-
-impl Eq for Pattern {}
-
-impl Pattern {
-    fn new(source: &str) -> Result<Pattern, regex::Error> {
-        Ok(Pattern {
-            source: source.to_owned(),
-            regex: regex::Regex::new(source)?,
-        })
-    }
-}
-
-/// A user's configure, write and read patterns on one vhost.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Permissions {
-    configure: Pattern,
-    write: Pattern,
-    read: Pattern,
-}
-
-impl Permissions {
-    /// Whether `operation` on the resource `name` is allowed (`.*` allows
-    /// everything without running the expression).
-    #[must_use]
-    pub fn allows(&self, operation: Operation, name: &str) -> bool {
-        let pattern = match operation {
-            Operation::Configure => &self.configure,
-            Operation::Write => &self.write,
-            Operation::Read => &self.read,
-        };
-        pattern.source == ALL_RESOURCES || pattern.regex.is_match(name)
-    }
-
-    /// Whether all three patterns are `.*`: nothing needs checking.
-    #[must_use]
-    pub fn admits_everything(&self) -> bool {
-        [&self.configure, &self.write, &self.read]
-            .iter()
-            .all(|pattern| pattern.source == ALL_RESOURCES)
-    }
-
-    fn all() -> Permissions {
-        let all = Pattern::new(ALL_RESOURCES).expect("'.*' is a regular expression");
-        Permissions {
-            configure: all.clone(),
-            write: all.clone(),
-            read: all,
-        }
-    }
+    /// Permissions per user and vhost with a permission entry: the core
+    /// applies them (`brokerlab_core::Access`).
+    access: Access,
 }
 
 impl Default for Users {
@@ -204,10 +128,11 @@ impl Default for Users {
         Users {
             users: BTreeMap::from([(LOOPBACK_USER.to_owned(), guest)]),
             vhosts: BTreeSet::from(["/".to_owned()]),
-            access: BTreeMap::from([(
-                (LOOPBACK_USER.to_owned(), "/".to_owned()),
-                Permissions::all(),
-            )]),
+            access: {
+                let mut access = Access::default();
+                access.grant(LOOPBACK_USER, "/", Permissions::all());
+                access
+            },
         }
     }
 }
@@ -284,10 +209,10 @@ impl Users {
             }
         }
         let vhosts: BTreeSet<String> = definitions.vhosts.into_iter().map(|v| v.name).collect();
-        let mut access = BTreeMap::new();
+        let mut access = Access::default();
         for permission in definitions.permissions {
             let patterns = check_permission(&permission, &users, &vhosts)?;
-            access.insert((permission.user, permission.vhost), patterns);
+            access.grant(&permission.user, &permission.vhost, patterns);
         }
         Ok(Users {
             users,
@@ -314,19 +239,11 @@ impl Users {
         self.vhosts.iter().cloned().collect()
     }
 
-    /// Whether `user` may do `operation` on the resource `name` of `vhost`
-    /// (an exchange or a queue: RabbitMQ's patterns do not tell them apart).
-    /// A vhost without an entry for the user allows nothing.
+    /// Who may configure, write and read what on each vhost, for the
+    /// core's configuration.
     #[must_use]
-    pub fn allows(&self, user: &str, vhost: &str, operation: Operation, name: &str) -> bool {
-        self.permissions(user, vhost)
-            .is_some_and(|permissions| permissions.allows(operation, name))
-    }
-
-    /// `user`'s permissions on `vhost`, if it has an entry there.
-    #[must_use]
-    pub fn permissions(&self, user: &str, vhost: &str) -> Option<&Permissions> {
-        self.access.get(&(user.to_owned(), vhost.to_owned()))
+    pub fn access(&self) -> Access {
+        self.access.clone()
     }
 
     /// Checks that `user` has permissions on `vhost`. A vhost that does not
@@ -334,11 +251,7 @@ impl Users {
     /// and it answers 530 with RabbitMQ's "vhost ... not found".
     pub fn may_open(&self, user: &str, vhost: &str) -> Result<(), Denied> {
         let known = self.vhosts.contains(vhost);
-        if known
-            && !self
-                .access
-                .contains_key(&(user.to_owned(), vhost.to_owned()))
-        {
+        if known && self.access.permissions(user, vhost).is_none() {
             return Err(Denied::NoAccess);
         }
         Ok(())
@@ -391,17 +304,10 @@ fn check_permission(
             "permission on unknown vhost '{vhost}'"
         )));
     }
-    let pattern = |kind: &str, source: &str| {
-        Pattern::new(source).map_err(|error| {
-            ConfigError(format!(
-                "user '{user}' on vhost '{vhost}': {kind} permission '{source}': {error}"
-            ))
-        })
-    };
-    Ok(Permissions {
-        configure: pattern("configure", configure)?,
-        write: pattern("write", write)?,
-        read: pattern("read", read)?,
+    Permissions::new(configure, write, read).map_err(|error| {
+        ConfigError(format!(
+            "user '{user}' on vhost '{vhost}': permission ({configure:?}, {write:?}, {read:?}): {error}"
+        ))
     })
 }
 
@@ -416,6 +322,7 @@ pub fn password_hash(salt: [u8; SALT_BYTES], password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brokerlab_core::Operation;
 
     fn local() -> SocketAddr {
         "127.0.0.1:9".parse().expect("an address")
@@ -500,24 +407,25 @@ mod tests {
     fn permission_patterns_match_resource_names_unanchored_as_rabbitmq_does() {
         let users =
             Users::from_definitions(&definitions("^app\\\\..*")).expect("valid definitions");
-        let allows = |operation, name| users.allows("app", "staging", operation, name);
+        let access = users.access();
+        let permissions = access
+            .permissions("app", "staging")
+            .expect("app has an entry on staging");
+        let allows = |operation, name| permissions.allows(operation, name);
         assert!(allows(Operation::Configure, "app.jobs"));
         assert!(!allows(Operation::Configure, "billing"));
         assert!(!allows(Operation::Configure, "xapp.jobs"), "^ anchors");
         assert!(allows(Operation::Write, "billing"), "write is .*");
         assert!(
-            !users.allows("app", "/", Operation::Read, "q"),
-            "no entry for the vhost: nothing allowed"
+            access.permissions("app", "/").is_none(),
+            "no entry for the vhost: the core allows nothing"
         );
     }
 
     #[test]
     fn a_permission_that_is_not_a_regular_expression_is_a_configuration_error() {
         let error = Users::from_definitions(&definitions("(")).expect_err("'(' does not parse");
-        assert!(
-            error.to_string().contains("configure permission"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("permission (\"(\""), "{error}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod invariants;
 mod recovery;
 mod timers;
 
+use crate::access::Permissions;
 use crate::arena::{Arena, Id};
 use crate::channel::{Channel, Consumer, PendingPublish};
 use crate::config::{Config, MESSAGE_SIZE_LIMIT_BYTES};
@@ -32,6 +33,7 @@ use events::Held;
 pub use events::{EventRef, NameRef};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 /// An exchange.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +71,9 @@ struct Connection {
     blocked: bool,
     /// The driver was last told to stop reading it (`Output::Pause`).
     paused: bool,
+    /// What its user may do on its vhost, when access control restricts
+    /// it; `None` when everything is allowed.
+    permissions: Option<Arc<Permissions>>,
 }
 
 /// A deadline the broker must act on.
@@ -411,6 +416,7 @@ impl Broker {
             });
             return;
         };
+        let user_name = user.clone();
         let connection = Connection {
             user,
             vhost: vhost.clone(),
@@ -420,6 +426,7 @@ impl Broker {
             flow: Vec::new(),
             blocked: false,
             paused: false,
+            permissions: self.restrictions_of(&user_name, vhost),
         };
         self.connections.insert(conn, connection);
         self.outputs.push_back(Output::Reply {
@@ -512,11 +519,46 @@ impl Broker {
                 )),
             },
             Some(_) if refusal.is_some() => Err(refusal.expect("checked above")),
-            Some(channel) => self.channel_command(channel, command),
+            Some(channel) => match self.access_refusal(channel, &command) {
+                Some(fault) => Err(fault),
+                None => self.channel_command(channel, command),
+            },
         };
         if let Err(fault) = result {
             self.fail(conn, number, fault, method);
         }
+    }
+
+    /// 403 ACCESS_REFUSED when the channel's user may not run `command` on
+    /// what it names (see [`crate::access`]); nothing to look at on a
+    /// channel without restrictions.
+    #[inline]
+    fn access_refusal(&self, channel: Id, command: &Command) -> Option<Fault> {
+        let permissions = self.channels[channel].permissions.as_deref()?;
+        self.refusal_by(permissions, channel, command)
+    }
+
+    #[cold]
+    fn refusal_by(
+        &self,
+        permissions: &Permissions,
+        channel: Id,
+        command: &Command,
+    ) -> Option<Fault> {
+        let queue = crate::access::named_queue(command)
+            .and_then(|name| self.resolve_queue_name(channel, name).ok());
+        let server_named = self.next_server_named_queue();
+        let uses = crate::access::uses(command, queue.as_deref(), &server_named);
+        let denied = uses
+            .into_iter()
+            .flatten()
+            .find(|used| !permissions.allows(used.operation, used.name))?;
+        let connection = &self.connections[&self.channels[channel].conn];
+        let text = format!(
+            "access to {} '{}' in vhost '{}' refused for user '{}'",
+            denied.kind, denied.name, connection.vhost, connection.user
+        );
+        Some(Fault::new(ReplyCode::AccessRefused, text))
     }
 
     /// The channel the last command named, if it is still open and `conn`
@@ -613,13 +655,12 @@ impl Broker {
                 format!("channel_max ({}) exceeded", self.config.channel_max),
             ));
         }
-        let channel = self.channels.insert(Channel::new(conn, number));
+        let connection = self.connections.get_mut(&conn).expect("connection is open");
+        connection.channels.insert(number);
+        let mut state = Channel::new(conn, number);
+        state.permissions = connection.permissions.clone();
+        let channel = self.channels.insert(state);
         self.channel_index.insert((conn, number), channel);
-        self.connections
-            .get_mut(&conn)
-            .expect("connection is open")
-            .channels
-            .insert(number);
         self.reply(channel, Reply::ChannelOpenOk);
         Ok(())
     }
