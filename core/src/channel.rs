@@ -119,6 +119,18 @@ impl Consumer {
     }
 }
 
+/// A channel's consumer of the direct reply-to pseudo-queue
+/// (`amq.rabbitmq.reply-to`): no queue, no acknowledgements, no prefetch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ReplyConsumer {
+    /// Its tag. RabbitMQ keeps it apart from the channel's other consumers:
+    /// a queue consumer may take the same tag.
+    pub(crate) tag: Name,
+    /// The key in the channel's reply-to name, unique in the broker: a
+    /// reply to the name of an earlier reply consumer finds no key of its own.
+    pub(crate) key: u64,
+}
+
 /// An open channel.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Channel {
@@ -141,6 +153,8 @@ pub(crate) struct Channel {
     next_tag: u64,
     /// Consumers by tag.
     pub(crate) consumers: BTreeMap<Name, Id>,
+    /// The direct reply-to consumer, if the channel consumes from `amq.rabbitmq.reply-to`.
+    pub(crate) reply_consumer: Option<ReplyConsumer>,
     /// Publisher confirms: the next publish sequence number, once confirm.select was seen.
     pub(crate) next_confirm_seq: Option<u64>,
     /// tx.select was seen: publishes and settles wait for tx.commit.
@@ -174,6 +188,7 @@ impl Channel {
             first_tag: 1,
             next_tag: 1,
             consumers: BTreeMap::new(),
+            reply_consumer: None,
             next_confirm_seq: None,
             tx: None,
             last_queue: None,
@@ -254,6 +269,12 @@ impl Channel {
         }
         self.check_ring();
         tag
+    }
+
+    /// The tag the next delivery will take, left to it: a direct reply
+    /// carries it too, as in RabbitMQ 3.10.
+    pub(crate) fn next_tag(&self) -> u64 {
+        self.next_tag
     }
 
     #[inline(always)]

@@ -840,6 +840,17 @@ pub enum Event<N = Name> {
         /// The message.
         message: MessageId,
     },
+    /// The message went straight to the direct reply-to consumer of a
+    /// channel, held by no queue (a reply published to the channel's
+    /// `amq.rabbitmq.reply-to.*` name through the default exchange).
+    RepliedDirectly {
+        /// The message.
+        message: MessageId,
+        /// Receiving connection.
+        conn: ConnectionId,
+        /// Receiving channel.
+        channel: ChannelId,
+    },
     /// A publisher confirm (ack or nack) was sent for the message.
     Confirmed {
         /// The message.
@@ -923,6 +934,15 @@ impl<N> Event<N> {
                 reason,
             },
             Event::Returned { message } => Event::Returned { message },
+            Event::RepliedDirectly {
+                message,
+                conn,
+                channel,
+            } => Event::RepliedDirectly {
+                message,
+                conn,
+                channel,
+            },
             Event::Confirmed {
                 message,
                 conn,

@@ -2,6 +2,7 @@
 //! prefetch, basic.get, acknowledgements and requeue, recover, confirms and
 //! transactions.
 
+use super::direct_reply;
 use super::entities::count_u32;
 use super::{Broker, Fault, Held};
 use crate::arena::Id;
@@ -34,6 +35,9 @@ impl Broker {
             ));
         }
         let name = self.resolve_queue_name(channel, queue)?;
+        if name == direct_reply::REPLY_QUEUE {
+            return self.consume_replies(channel, tag, no_ack);
+        }
         let queue = self.find_queue(channel, &name)?;
         let tag: Name = if tag.is_empty() {
             self.generate_name("amq.ctag-")
@@ -78,6 +82,9 @@ impl Broker {
 
     /// basic.cancel: the consumer goes; its unacknowledged deliveries stay with the channel.
     pub(super) fn cancel(&mut self, channel: Id, tag: &str) {
+        if self.cancel_replies(channel, tag) {
+            return;
+        }
         // Cancelling an unknown tag is answered with cancel-ok, as in RabbitMQ.
         let consumer = self.channels[channel].consumers.get(tag).copied();
         let touched = consumer.and_then(|consumer| self.remove_consumer(consumer));

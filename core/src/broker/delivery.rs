@@ -41,9 +41,10 @@ impl Broker {
         // immediate=true publish, refused before this, closes the connection).
         state.note_properties(&publish.properties);
         let properties = state.properties_of(&publish.properties);
-        let (has_user_id, has_expiration) = (
+        let (has_user_id, has_expiration, has_reply_to) = (
             properties.user_id.is_some(),
             properties.expiration.is_some(),
+            properties.reply_to.is_some(),
         );
         // What else the publish needs from its channel, read in this one look-up.
         let in_transaction = state.tx.is_some();
@@ -80,6 +81,10 @@ impl Broker {
             }
             Start::Exchange(exchange)
         };
+        // After the exchange and before user_id, as RabbitMQ rewrites it.
+        if has_reply_to {
+            self.address_replies(channel, &mut publish)?;
+        }
         // After the exchange, as RabbitMQ checks them (`rabbit_channel`, and
         // a run against RabbitMQ 3.10.8: a publish with a foreign user_id to a
         // missing exchange gets 404, to an internal one 403).
@@ -251,6 +256,9 @@ impl Broker {
         targets.clear();
         self.target_scratch = targets;
         if let Some(message) = message {
+            // No queue took it: a reply to a direct reply-to name goes
+            // straight to its consumer, and is otherwise unroutable.
+            let replied = start == Start::Default && self.deliver_reply(&message);
             if pending.mandatory {
                 let text = ReplyCode::NoRoute.name().to_owned();
                 self.reply(
@@ -263,11 +271,13 @@ impl Broker {
                 );
                 self.event(Event::Returned { message: id });
             } else {
-                self.event(Event::Dropped {
-                    message: id,
-                    queue: None,
-                    reason: DropReason::Unroutable,
-                });
+                if !replied {
+                    self.event(Event::Dropped {
+                        message: id,
+                        queue: None,
+                        reason: DropReason::Unroutable,
+                    });
+                }
                 // An unroutable message ends here.
                 self.message_pool.recycle(message);
             }
@@ -518,6 +528,10 @@ impl Broker {
             &mut targets,
         );
         let routed = !targets.is_empty();
+        // Dead-lettered to a direct reply-to name, it goes to that consumer.
+        if !routed && start == Start::Default && self.deliver_reply(&message) {
+            return;
+        }
         targets
             .retain(|&target| !dead_letter::is_cycle(&message, reason, &self.queues[target].name));
         if targets.is_empty() {

@@ -373,6 +373,9 @@ impl Broker {
         // empty name to the last declared queue only in the other commands.
         let name: Name = name.into();
         check_length("queue name", &name)?;
+        if Self::is_reply_queue_name(&name) {
+            return self.declare_reply_queue(channel, &name);
+        }
         // RabbitMQ refuses the reserved prefix on every non-passive declare,
         // before looking the queue up: even a server-named queue cannot be
         // redeclared by its name.

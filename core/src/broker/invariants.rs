@@ -178,7 +178,14 @@ impl Broker {
                 "invariant: a channel's connection lists it"
             );
         }
+        let mut reply_keys = BTreeSet::new();
         for (id, channel) in self.channels.iter() {
+            if let Some(consumer) = &channel.reply_consumer {
+                assert!(
+                    consumer.key < self.next_reply_key && reply_keys.insert(consumer.key),
+                    "invariant: a reply consumer's key was issued to it alone"
+                );
+            }
             let mut consumer_deliveries = 0;
             for unacked in channel.unacked() {
                 if let Some(consumer) = unacked.consumer {
@@ -481,6 +488,17 @@ mod tests {
 
     fn channel_id(broker: &Broker) -> crate::arena::Id {
         broker.channel_index[&(CONN, CHANNEL)]
+    }
+
+    #[test]
+    fn a_reply_consumer_key_never_issued_is_found() {
+        fires("a reply consumer's key was issued to it alone", |broker| {
+            let channel = channel_id(broker);
+            broker.channels[channel].reply_consumer = Some(crate::channel::ReplyConsumer {
+                tag: "r".into(),
+                key: broker.next_reply_key,
+            });
+        });
     }
 
     #[test]

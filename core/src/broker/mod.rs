@@ -1,10 +1,11 @@
 //! The broker state machine: connections, channels and the dispatch of
 //! commands. Entities (exchanges, queues, bindings) live in `entities`, the
 //! message path (publish, route, enqueue, deliver, settle, dead-letter) in
-//! `delivery`, and time (TTL, x-expires, consumer timeout) in `timers`.
+//! `delivery`, direct reply-to in `direct_reply`, and time (TTL, x-expires, consumer timeout) in `timers`.
 
 mod consumers;
 mod delivery;
+mod direct_reply;
 mod durability;
 mod entities;
 mod events;
@@ -170,6 +171,8 @@ pub struct Broker {
     event_names: Vec<Name>,
     next_message_id: u64,
     next_generated_name: u64,
+    /// The key of the next direct reply-to consumer, in its reply-to name.
+    next_reply_key: u64,
     /// Scratch space for routing, kept to avoid an allocation per publish; always empty between calls.
     route_scratch: Vec<Destination>,
     /// Scratch space for routing targets; always empty between calls.
@@ -257,6 +260,7 @@ impl Broker {
             event_names: Vec::new(),
             next_message_id: 1,
             next_generated_name: 1,
+            next_reply_key: 1,
             route_scratch: Vec::new(),
             target_scratch: Vec::new(),
             touched_scratch: Vec::new(),
