@@ -9,6 +9,7 @@
 //! refusal like any other reply. A refused command closes its channel with
 //! 403 ACCESS_REFUSED, worded as RabbitMQ words it.
 
+use crate::broker::REPLY_QUEUE;
 use crate::protocol::Command;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -192,6 +193,11 @@ pub(crate) fn uses<'a>(
         | Command::ExchangeDelete { exchange, .. } => {
             [on(Operation::Configure, "exchange", exchange), None]
         }
+        // Direct reply-to's names are no queues: RabbitMQ checks no
+        // permission to declare them (every such declare is passive) or to
+        // consume from the pseudo-queue.
+        Command::QueueDeclare { queue: name, .. } if name.starts_with(REPLY_QUEUE) => [None, None],
+        Command::BasicConsume { .. } if queue == Some(REPLY_QUEUE) => [None, None],
         Command::QueueDeclare {
             queue: name,
             passive: false,

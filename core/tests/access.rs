@@ -34,7 +34,8 @@ fn restricted(configure: &str, write: &str, read: &str) -> Harness {
 
 /// Asserts the step closed the channel with 403 and RabbitMQ's text.
 fn assert_refused(step: &support::Step, kind: &str, name: &str) {
-    let expected = format!("ACCESS_REFUSED - access to {kind} '{name}' in vhost '/' refused for user 'guest'");
+    let expected =
+        format!("ACCESS_REFUSED - access to {kind} '{name}' in vhost '/' refused for user 'guest'");
     assert_eq!(
         step.close(),
         Some((CloseScope::Channel, ReplyCode::AccessRefused, expected))
@@ -45,13 +46,17 @@ fn assert_refused(step: &support::Step, kind: &str, name: &str) {
 fn without_access_control_every_user_may_do_everything() {
     let mut broker = Harness::default();
     broker.connect(1);
-    broker.declare(1, 1, "anything", FieldTable::new()).assert_ok();
+    broker
+        .declare(1, 1, "anything", FieldTable::new())
+        .assert_ok();
 }
 
 #[test]
 fn declaring_a_queue_needs_configure_on_its_name() {
     let mut broker = restricted("^app\\.", ".*", ".*");
-    broker.declare(1, 1, "app.jobs", FieldTable::new()).assert_ok();
+    broker
+        .declare(1, 1, "app.jobs", FieldTable::new())
+        .assert_ok();
     let step = broker.declare(1, 1, "billing", FieldTable::new());
     assert_refused(&step, "queue", "billing");
 }
@@ -76,7 +81,9 @@ fn a_server_named_queue_is_checked_under_the_name_it_would_get() {
 #[test]
 fn publishing_needs_write_on_the_exchange() {
     let mut broker = restricted(".*", "^amq\\.direct$", ".*");
-    broker.publish(1, 1, "amq.direct", "k", "allowed").assert_ok();
+    broker
+        .publish(1, 1, "amq.direct", "k", "allowed")
+        .assert_ok();
     let step = broker.publish(1, 1, "amq.fanout", "", "refused");
     assert_refused(&step, "exchange", "amq.fanout");
 }
@@ -132,5 +139,7 @@ fn a_refusal_closes_only_its_channel() {
     let mut broker = restricted("^app\\.", ".*", ".*");
     broker.declare(1, 1, "billing", FieldTable::new());
     broker.open(1, 2).assert_ok();
-    broker.declare(1, 2, "app.ok", FieldTable::new()).assert_ok();
+    broker
+        .declare(1, 2, "app.ok", FieldTable::new())
+        .assert_ok();
 }

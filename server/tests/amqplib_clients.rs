@@ -1,6 +1,7 @@
 //! Unmodified amqplib, the Node.js client, against the server: the seed
 //! document's work-queue, publish-subscribe, topic and dead-letter examples
-//! run with `node` as scripts (tests/clients/*.js) that assert what arrives.
+//! run with `node` as scripts (tests/clients/*.js) that assert what arrives,
+//! and amqplib's own direct reply-to examples as the package ships them.
 //!
 //! Needs `node` and amqplib installed beside the scripts
 //! (`npm install --prefix server/tests/clients --no-package-lock`; CI's .ci/run does it).
@@ -49,5 +50,13 @@ fn seed_amqplib_dlq_dead_letters_a_nacked_task_through_its_dead_letter_exchange(
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());
     run_script("dlq.js", &server);
+    server.stop();
+}
+
+#[test]
+fn amqplib_shipped_direct_reply_to_examples_exchange_ping_and_pong() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    run_script("direct_reply_to.js", &server);
     server.stop();
 }

@@ -9,7 +9,9 @@ mod common;
 use brokerlab_server::users::password_hash;
 use brokerlab_server::Users;
 use common::TestServer;
-use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::future::Future;
@@ -115,6 +117,31 @@ fn a_server_named_queue_is_checked_under_the_name_it_will_get() {
             refused.contains("ACCESS_REFUSED - access to queue 'amq.gen-1' in vhost 'staging' refused for user 'app'"),
             "{refused}"
         );
+        let _ = connection.close(200, "done".into()).await;
+    });
+}
+
+#[test]
+fn direct_reply_to_needs_no_permission_to_declare_or_consume_its_pseudo_queue() {
+    as_app(|connection| async move {
+        let channel = connection.create_channel().await.expect("a channel");
+        // `app` may neither configure nor read amq.*: RabbitMQ checks neither here.
+        declare(&channel, "amq.rabbitmq.reply-to")
+            .await
+            .expect("declaring the pseudo-queue is not configuring it");
+        let options = BasicConsumeOptions {
+            no_ack: true,
+            ..BasicConsumeOptions::default()
+        };
+        channel
+            .basic_consume(
+                "amq.rabbitmq.reply-to".into(),
+                "r".into(),
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .expect("consuming replies is not reading a queue");
         let _ = connection.close(200, "done".into()).await;
     });
 }

@@ -1,6 +1,8 @@
 //! Unmodified pika, the Python client, against the server: the seed
 //! document's work-queue, publish-subscribe, topic and dead-letter examples
-//! run as scripts (tests/clients/*.py) that assert what arrives.
+//! run as scripts (tests/clients/*.py) that assert what arrives, then an
+//! RPC over direct reply-to and a basic.qos with a prefetch_size, each
+//! asserting what RabbitMQ 3.10.8 answers.
 //!
 //! Needs `python3` with pika installed (`python3 -m pip install pika`; CI's
 //! .ci/run does it). Without pika a script fails with its ImportError.
@@ -55,5 +57,21 @@ fn seed_dlq_dead_letters_a_nacked_task_through_its_dead_letter_exchange() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());
     run_script("dlq.py", &server, &[]);
+    server.stop();
+}
+
+#[test]
+fn pika_rpc_over_direct_reply_to_gets_its_replies_and_the_misuses_get_406() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    run_script("direct_reply_to.py", &server, &[]);
+    server.stop();
+}
+
+#[test]
+fn pika_qos_with_a_prefetch_size_closes_the_connection_with_540() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    run_script("qos_prefetch_size.py", &server, &[]);
     server.stop();
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// The pseudo-queue a channel consumes its replies from, and the `reply_to`
 /// by which a request asks for them.
-pub(super) const REPLY_QUEUE: &str = "amq.rabbitmq.reply-to";
+pub(crate) const REPLY_QUEUE: &str = "amq.rabbitmq.reply-to";
 
 /// How a channel's own reply-to name starts; its token follows.
 const REPLY_NAME_PREFIX: &str = "amq.rabbitmq.reply-to.";

@@ -30,6 +30,7 @@ use crate::queue::Queue;
 use crate::routing::{BindingSources, Bindings, Destination};
 use crate::time::Instant;
 use crate::unobserved::Unobserved;
+pub(crate) use direct_reply::REPLY_QUEUE;
 use events::Held;
 pub use events::{EventRef, NameRef};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

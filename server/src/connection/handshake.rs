@@ -186,6 +186,7 @@ fn start() -> AMQPClass {
         "connection.blocked",
         "per_consumer_qos",
         "authentication_failure_close",
+        "direct_reply_to",
     ] {
         capabilities.insert(short(capability), AMQPValue::Boolean(true));
     }

@@ -3,7 +3,7 @@
 //! The buffer holds at most one incomplete frame (whose size was checked
 //! against `frame_max` from its header) plus one read's worth of bytes.
 
-use crate::wire::frames::next_frame;
+use crate::wire::frames::{next_frame, qos_prefetch_size};
 use crate::wire::inbound::Refusal;
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{connection, AMQPClass};
@@ -21,6 +21,9 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 pub struct FrameReader {
     buffer: BytesMut,
     frame_max: u32,
+    /// The prefetch_size of the frame `next_frame` last returned, when it
+    /// was basic.qos: amq-protocol's parser drops the field.
+    qos_prefetch_size: u32,
 }
 
 impl FrameReader {
@@ -30,6 +33,7 @@ impl FrameReader {
         FrameReader {
             buffer: BytesMut::with_capacity(READ_CHUNK_BYTES),
             frame_max,
+            qos_prefetch_size: 0,
         }
     }
 
@@ -61,11 +65,19 @@ impl FrameReader {
     pub fn next_frame(&mut self) -> Result<Option<AMQPFrame>, Refusal> {
         match next_frame(&self.buffer, self.frame_max)? {
             Some((frame, size)) => {
+                self.qos_prefetch_size = qos_prefetch_size(&self.buffer[..size]);
                 self.buffer.advance(size);
                 Ok(Some(frame))
             }
             None => Ok(None),
         }
+    }
+
+    /// The prefetch_size of the frame `next_frame` last returned if it was
+    /// basic.qos, which amq-protocol's `basic::Qos` does not keep; else 0.
+    #[must_use]
+    pub fn qos_prefetch_size(&self) -> u32 {
+        self.qos_prefetch_size
     }
 
     /// The next connection-class method on channel 0, skipping heartbeats

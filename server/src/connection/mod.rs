@@ -511,7 +511,7 @@ impl Connection {
             let text = "UNEXPECTED_FRAME - expected content header or body, got a method";
             return self.close(ReplyCode::UnexpectedFrame, text);
         }
-        match inbound(method) {
+        match inbound(method, self.reader.qos_prefetch_size()) {
             Err(refusal) => self.refuse(&refusal),
             Ok(Inbound::Publish(start)) => {
                 self.channels.entry(channel).or_default().publish = Some(Assembly::new(start));

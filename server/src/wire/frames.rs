@@ -72,6 +72,18 @@ pub fn next_frame(buffer: &[u8], frame_max: u32) -> Result<Option<(AMQPFrame, us
     }
 }
 
+/// The prefetch_size of a complete basic.qos method frame, read from its
+/// bytes (amq-protocol's parser skips the field); 0 for any other frame.
+#[must_use]
+pub fn qos_prefetch_size(frame: &[u8]) -> u32 {
+    match frame {
+        [constants::FRAME_METHOD, _, _, _, _, _, _, 0, 60, 0, 10, a, b, c, d, ..] => {
+            u32::from_be_bytes([*a, *b, *c, *d])
+        }
+        _ => 0,
+    }
+}
+
 /// RabbitMQ's answer to a frame it cannot decode: 501 FRAME_ERROR, naming
 /// the method when the frame is a method's.
 fn cannot_decode(kind: u8, payload: &[u8]) -> Refusal {
@@ -109,6 +121,22 @@ mod tests {
         let frame = [constants::FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, 0];
         let refusal = next_frame(&frame, 4096).expect_err("0 is not frame-end");
         assert_eq!(refusal.code, ReplyCode::FrameError);
+    }
+
+    #[test]
+    fn prefetch_size_is_read_from_a_qos_frame_only() {
+        let qos = [
+            1, 0, 1, 0, 0, 0, 11, 0, 60, 0, 10, 0, 0, 4, 0, 0, 0, 0, 0xCE,
+        ];
+        assert_eq!(qos_prefetch_size(&qos), 1024);
+        let (frame, _) = next_frame(&qos, 4096).expect("a frame").expect("complete");
+        assert!(matches!(
+            frame,
+            AMQPFrame::Method(1, amq_protocol::protocol::AMQPClass::Basic(_))
+        ));
+        let mut consume = qos;
+        consume[10] = 20;
+        assert_eq!(qos_prefetch_size(&consume), 0);
     }
 
     #[test]

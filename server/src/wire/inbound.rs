@@ -114,17 +114,19 @@ fn plain(command: Command) -> Inbound {
 }
 
 /// Translates a method that arrived on channel 1 or above.
-pub fn inbound(method: AMQPClass) -> Result<Inbound, Refusal> {
+/// `qos_prefetch_size` is basic.qos's prefetch_size, read from the frame's
+/// bytes because amq-protocol's parser drops it (0 for other methods).
+pub fn inbound(method: AMQPClass, qos_prefetch_size: u32) -> Result<Inbound, Refusal> {
     let cause = (method.get_amqp_class_id(), method.get_amqp_method_id());
-    translate(method).map_err(|refusal| Refusal { cause, ..refusal })
+    translate(method, qos_prefetch_size).map_err(|refusal| Refusal { cause, ..refusal })
 }
 
-fn translate(method: AMQPClass) -> Result<Inbound, Refusal> {
+fn translate(method: AMQPClass, qos_prefetch_size: u32) -> Result<Inbound, Refusal> {
     match method {
         AMQPClass::Channel(method) => channel_method(method),
         AMQPClass::Exchange(method) => exchange_method(method),
         AMQPClass::Queue(method) => queue_method(method),
-        AMQPClass::Basic(method) => basic_method(method),
+        AMQPClass::Basic(method) => basic_method(method, qos_prefetch_size),
         AMQPClass::Confirm(confirm::AMQPMethod::Select(select)) => Ok(command(
             Command::ConfirmSelect,
             select.nowait,
@@ -260,7 +262,7 @@ fn queue_method(method: queue::AMQPMethod) -> Result<Inbound, Refusal> {
     })
 }
 
-fn basic_method(method: basic::AMQPMethod) -> Result<Inbound, Refusal> {
+fn basic_method(method: basic::AMQPMethod, qos_prefetch_size: u32) -> Result<Inbound, Refusal> {
     Ok(match method {
         basic::AMQPMethod::Publish(m) => Inbound::Publish(PublishStart {
             exchange: m.exchange.to_string(),
@@ -268,10 +270,9 @@ fn basic_method(method: basic::AMQPMethod) -> Result<Inbound, Refusal> {
             mandatory: m.mandatory,
             immediate: m.immediate,
         }),
-        // amq-protocol's parser drops prefetch_size, so a non-zero size cannot
-        // reach the core's 540 check; every client in use sends 0.
+        // The core refuses a non-zero size (540).
         basic::AMQPMethod::Qos(m) => plain(Command::BasicQos {
-            prefetch_size: 0,
+            prefetch_size: qos_prefetch_size,
             prefetch_count: m.prefetch_count,
             global: m.global,
         }),
@@ -342,7 +343,7 @@ mod tests {
             ..queue::Declare::default()
         };
         let Ok(Inbound::Command { quiet, .. }) =
-            inbound(AMQPClass::Queue(queue::AMQPMethod::Declare(declare)))
+            inbound(AMQPClass::Queue(queue::AMQPMethod::Declare(declare)), 0)
         else {
             panic!("queue.declare is a command");
         };
@@ -351,9 +352,10 @@ mod tests {
 
     #[test]
     fn server_only_methods_from_a_client_are_refused_with_540() {
-        let refusal = inbound(AMQPClass::Basic(basic::AMQPMethod::GetEmpty(
-            basic::GetEmpty {},
-        )))
+        let refusal = inbound(
+            AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
+            0,
+        )
         .expect_err("get-empty is the server's");
         assert_eq!(refusal.code, ReplyCode::NotImplemented);
         assert_eq!(refusal.cause, (60, 72), "the close names basic.get-empty");
