@@ -4,6 +4,8 @@
 //! This facade re-exports the workspace's crates and holds the walkthroughs
 //! that the `brokerlab` binary and the examples run.
 
+#![forbid(unsafe_code)]
+
 pub use brokerlab_core as core;
 pub use brokerlab_models as models;
 pub use brokerlab_server as server;

@@ -1,5 +1,7 @@
 //! The `brokerlab` command line.
 
+#![forbid(unsafe_code)]
+
 use brokerlab::core::Mutant;
 use brokerlab::models;
 use brokerlab::sim::{self, Options, Workload};

@@ -114,7 +114,7 @@ impl Outcome {
 type ModelPath = Path<State, ActorModelAction<Msg, Timer, Choice>>;
 
 /// Runs the checker over `model` and collects the verdicts. Each
-/// counterexample is then cut to a shortest one (see [`shortest`]).
+/// counterexample is then cut to a shortest one (see `shortest`).
 #[must_use]
 pub fn check(model: BrokerModel, options: &Options) -> Outcome {
     let properties = model.properties();

@@ -8,6 +8,8 @@
 //! struct with `into_model()`; [`check`] runs one and reports every
 //! property's verdict, as `brokerlab check` prints it.
 
+#![forbid(unsafe_code)]
+
 pub mod actors;
 pub mod broker_actor;
 pub mod catalog;

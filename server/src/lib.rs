@@ -24,6 +24,8 @@
 //! code runs in madsim's simulated network and time (tests/madsim_*.rs);
 //! `portable` holds the few stand-ins that needs.
 
+#![forbid(unsafe_code)]
+
 mod broker_task;
 pub mod client;
 mod connection;

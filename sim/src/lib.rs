@@ -35,6 +35,8 @@
 //! assert_eq!(report.exit_code(), 0, "{report}");
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod broker_node;
 pub mod chart;
 pub mod check;

@@ -17,6 +17,8 @@
 //! a torn tail at the last valid record and refuses corruption before the tail
 //! with an error naming its offset: nothing damaged is ever replayed.
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod file;
 pub mod frame;

@@ -3,6 +3,8 @@
 //! line of output, and runs until the process is killed. It never shuts down
 //! gracefully, which is the point: the crash-safety test SIGKILLs it.
 
+#![forbid(unsafe_code)]
+
 use brokerlab_server::{Options, Server};
 use std::io::Write;
 use std::net::SocketAddr;
