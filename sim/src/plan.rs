@@ -131,10 +131,15 @@ pub struct FaultPlan {
     pub safety_phase_ns: u64,
     /// Not a fault but a pressure: the broker's credit-flow mark
     /// (`Config::flow`'s `ready_high`), under which the broker node stops
-    /// reading a connection while the core says it is in flow, as the server
-    /// does; or off.
+    /// reading a connection while the core pauses it, as the server does;
+    /// or off.
     #[serde(default)]
     pub credit_flow: Option<usize>,
+    /// Another pressure: the memory alarm's high mark in bytes
+    /// (`Config::memory_alarm`), above which a publishing connection is
+    /// blocked until the broker holds less than three quarters of it; or off.
+    #[serde(default)]
+    pub memory_alarm: Option<u64>,
 }
 
 /// How the workload behaves: clients, messages and their habits.
@@ -193,8 +198,22 @@ impl Options {
     pub fn swarm(seed: u64, workload: Workload) -> Options {
         let mut rng = SimRng::for_options(seed, workload.index());
         let mut params = draw_workload(&mut rng, workload);
-        let plan = draw_plan(&mut rng, params.clients());
-        if plan.credit_flow.is_some() {
+        let mut plan = draw_plan(&mut rng, params.clients());
+        if workload
+            .topology(&params)
+            .queues
+            .values()
+            .any(|queue| queue.habits.respond)
+        {
+            // A connection that consumes and publishes (a responder) is
+            // blocked by the alarm with the deliveries whose acks would
+            // bring the bytes down unread: RabbitMQ deadlocks the same way,
+            // which is why it tells clients to publish and consume on
+            // separate connections. These clients do not, so their runs
+            // keep the alarm off.
+            plan.memory_alarm = None;
+        }
+        if plan.credit_flow.is_some() || plan.memory_alarm.is_some() {
             // A producer that publishes again whenever a confirm is late
             // turns every credit-flow pause into duplicates, which lengthen
             // the next pause: runs with credit flow showed it (seed 231 of
@@ -308,6 +327,9 @@ fn draw_plan(rng: &mut SimRng, clients: usize) -> FaultPlan {
         // Drawn last, so that the draws before it are those of plans that
         // had no credit flow.
         credit_flow: rng.chance(333).then(|| rng.between(1, 16) as usize),
+        // After it, for the same reason.
+        // Bodies are 12 bytes: the mark holds 4 to 64 of them.
+        memory_alarm: rng.chance(250).then(|| rng.between(4, 64) * 12),
     }
 }
 
@@ -371,6 +393,7 @@ impl fmt::Display for Options {
         write!(f, " drift={}ppm", p.drift_ppm)?;
         write_optional(f, "clock-jump", p.clock_jump)?;
         write_optional(f, "credit-flow", p.credit_flow)?;
+        write_optional(f, "memory-alarm", p.memory_alarm)?;
         write!(
             f,
             " fsync={} disk=writeback:{},torn:{},flip:{} reconnect={} conn-timeout={} safety={}",

@@ -86,3 +86,35 @@ fn credit_flow_pauses_publishers_without_losing_or_stalling_anything() {
     assert!(report.summary.flow_pauses > 0);
     assert_eq!(report.exit_code(), EXIT_PASS, "{report}");
 }
+
+#[test]
+fn the_memory_alarm_blocks_publishers_without_losing_or_stalling_anything() {
+    // A quarter of the swarm's runs turn the memory alarm on at 4 to 64
+    // messages' bytes: in some of them the broker holds more than that,
+    // and publishers are blocked until the consumers bring the bytes down.
+    let reports = passes(Workload::WorkQueue, 80);
+    let alarmed: Vec<_> = (0..80)
+        .filter(|&seed| {
+            Options::swarm(seed, Workload::WorkQueue)
+                .plan
+                .memory_alarm
+                .is_some()
+        })
+        .collect();
+    assert!(
+        alarmed.len() >= 10,
+        "only {} runs with the alarm",
+        alarmed.len()
+    );
+    let blocked = alarmed
+        .iter()
+        .filter(|&&seed| {
+            let options = Options::swarm(seed, Workload::WorkQueue);
+            options.plan.credit_flow.is_none() && reports[seed as usize].summary.flow_pauses > 0
+        })
+        .count();
+    assert!(
+        blocked >= 1,
+        "no run without credit flow was paused by the alarm"
+    );
+}

@@ -28,7 +28,9 @@ use crate::random::SimRng;
 use crate::report::{Report, Summary};
 use crate::trace::Trace;
 use crate::workload::Topology;
-use brokerlab_core::{ChannelId, Command, Config, ConnectionId, Flow, Input, Output, Reply};
+use brokerlab_core::{
+    ChannelId, Command, Config, ConnectionId, Flow, Input, MemoryAlarm, Output, Reply,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use faults::FaultKind;
@@ -145,6 +147,7 @@ impl Simulation {
         let config = Config {
             mutant: options.mutant,
             consumer_timeout_ms: Some(CONSUMER_TIMEOUT_MS),
+            memory_alarm: options.plan.memory_alarm.map(MemoryAlarm::new),
             flow: options.plan.credit_flow.map(|ready_high| Flow {
                 ready_high,
                 ready_low: ready_high / 2,
