@@ -50,11 +50,11 @@ pub enum Input {
         /// The command itself.
         command: Command,
     },
-    /// A client command the driver refuses on its own authority (access
-    /// control, which is the driver's policy): the core checks the channel
-    /// as for any command, then answers as if the command had failed with
-    /// `code` and `text` (403 ACCESS_REFUSED closes the channel), without
-    /// carrying it out.
+    /// A client command the driver refuses on its own authority (a rule of
+    /// the driver's, not the broker's; the broker's own access control is
+    /// [`Config::access`](crate::Config::access)): the core checks the
+    /// channel as for any command, then answers as if the command had
+    /// failed with `code` and `text`, without carrying it out.
     Refused {
         /// Connection the command came on.
         conn: ConnectionId,

@@ -15,10 +15,9 @@
 //! load generator of `brokerlab perf` built on it.
 //!
 //! `users` says who may log in and open which vhost, from a RabbitMQ
-//! definitions file or by default `guest`/`guest` on `/` from loopback only.
-//! Access control (`access`): each command is checked against its user's
-//! configure/write/read patterns before the core runs it; a refusal reaches
-//! the core as `Input::Refused` and closes the channel with 403.
+//! definitions file or by default `guest`/`guest` on `/` from loopback only,
+//! and hands the users' configure/write/read patterns to the core, whose
+//! access control refuses a command with 403 like any other reply.
 //!
 //! tokio is madsim-tokio: built with `RUSTFLAGS="--cfg madsim"`, the same
 //! code runs in madsim's simulated network and time (tests/madsim_*.rs);
