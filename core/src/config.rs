@@ -83,7 +83,8 @@ pub struct Flow {
 
 /// The memory alarm, after RabbitMQ's `vm_memory_high_watermark`: once the
 /// message bytes held ([`Broker::held_bytes`](crate::Broker::held_bytes):
-/// ready, and delivered and unacknowledged; plus what the driver holds,
+/// ready, delivered and unacknowledged, and buffered in transactions; plus
+/// what the driver holds,
 /// [`Input::DriverHeld`](crate::Input::DriverHeld)) pass
 /// `high_bytes`, every connection that publishes is blocked: the broker
 /// tells the client ([`Reply::ConnectionBlocked`](crate::Reply::ConnectionBlocked),

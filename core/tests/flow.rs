@@ -188,7 +188,7 @@ mod memory_alarm {
     //! `vm_memory_high_watermark` blocks publishers.
 
     use super::support::Harness;
-    use brokerlab_core::{Config, ConnectionId, FieldTable, MemoryAlarm, Reply};
+    use brokerlab_core::{Command, Config, ConnectionId, FieldTable, MemoryAlarm, Reply};
 
     /// Ten bytes a message: the eleventh message held passes the mark.
     const BODY: &str = "0123456789";
@@ -278,6 +278,23 @@ mod memory_alarm {
             let step = broker.publish(1, 1, "", "q", BODY);
             assert_eq!(step.pauses(), []);
         }
+        assert!(!broker.broker.memory_alarm_raised());
+    }
+
+    #[test]
+    fn publishes_held_in_a_transaction_count_toward_the_alarm_until_rolled_back() {
+        let mut broker = alarmed();
+        broker.send(1, 1, Command::TxSelect).assert_ok();
+        publish(&mut broker, 1, 11);
+        assert_eq!(
+            broker.ready_count(1, 1, "q"),
+            0,
+            "nothing routed before the commit"
+        );
+        assert_eq!(broker.broker.held_bytes(), 110);
+        assert!(broker.broker.memory_alarm_raised());
+        broker.send(1, 1, Command::TxRollback).assert_ok();
+        assert_eq!(broker.broker.held_bytes(), 0);
         assert!(!broker.broker.memory_alarm_raised());
     }
 }

@@ -611,6 +611,7 @@ impl Broker {
             ));
         };
         let settles = state.pending_settles();
+        self.held_bytes -= tx_bytes(&publishes);
         let vhost = self.vhost_of(channel);
         for publish in publishes {
             let start = self.start_of(&vhost, &publish.exchange);
@@ -635,11 +636,20 @@ impl Broker {
                 "channel is not transactional",
             ));
         };
+        self.held_bytes -= tx_bytes(publishes);
         publishes.clear();
         state.clear_pending();
         self.reply(channel, Reply::TxRollbackOk);
         Ok(())
     }
+}
+
+/// Body bytes of a transaction's buffered publishes.
+pub(super) fn tx_bytes(publishes: &[crate::channel::PendingPublish]) -> u64 {
+    publishes
+        .iter()
+        .map(|publish| publish.body.len() as u64)
+        .sum()
 }
 
 /// The message as a consumer receives it: as stored, except that a queue with

@@ -126,11 +126,13 @@ impl Broker {
             let repeated = Arc::clone(state.properties_of(&publish.properties));
             publish.properties = PublishProperties::Given(repeated);
         }
+        let body_bytes = publish.body.len() as u64;
         state
             .tx
             .as_mut()
             .expect("the channel is transactional")
             .push(publish);
+        self.held_bytes += body_bytes;
         Ok(())
     }
 

@@ -270,8 +270,8 @@ impl Broker {
         }
     }
 
-    /// The held bytes are the sizes of every ready entry and every
-    /// delivered entry not yet settled.
+    /// The held bytes are the sizes of every ready entry, every delivered
+    /// entry not yet settled and every publish a transaction holds.
     fn check_held_bytes(&self) {
         let ready: u64 = self
             .queues
@@ -284,10 +284,16 @@ impl Broker {
             .flat_map(|(_, channel)| channel.unacked())
             .map(|unacked| unacked.entry.size_bytes())
             .sum();
+        let in_transactions: u64 = self
+            .channels
+            .iter()
+            .filter_map(|(_, channel)| channel.tx.as_deref())
+            .map(super::consumers::tx_bytes)
+            .sum();
         assert_eq!(
             self.held_bytes,
-            ready + unacked,
-            "invariant: the held bytes are the ready and unacknowledged entries' sizes"
+            ready + unacked + in_transactions,
+            "invariant: the held bytes are the ready and unacknowledged entries' and the transactions' bodies"
         );
     }
 

@@ -192,8 +192,8 @@ pub struct Broker {
     recovered_queues: Vec<Id>,
     /// Messages dropped for good, by reason: a counter beside each `Dropped` event.
     dropped: BTreeMap<DropReason, u64>,
-    /// Body bytes of the entries held: ready in queues, and delivered and
-    /// not yet settled (see `held_bytes`).
+    /// Body bytes held: ready in queues, delivered and not yet settled,
+    /// and buffered in transactions (see `held_bytes`).
     held_bytes: u64,
     /// Bytes the driver holds for the broker (`Input::DriverHeld`).
     driver_held_bytes: u64,
@@ -370,9 +370,9 @@ impl Broker {
         self.dropped.get(&reason).copied().unwrap_or(0)
     }
 
-    /// Body bytes of the message entries the broker holds: ready in queues,
-    /// and delivered and not yet settled, counted once per queue a message
-    /// is in. The memory alarm ([`MemoryAlarm`](crate::MemoryAlarm)) weighs
+    /// Body bytes of the messages the broker holds: ready in queues, and
+    /// delivered and not yet settled, counted once per queue a message is
+    /// in; and publishes a transaction holds until its commit. The memory alarm ([`MemoryAlarm`](crate::MemoryAlarm)) weighs
     /// it; a driver may report it. Kept as a count, so it costs nothing to ask.
     #[must_use]
     pub fn held_bytes(&self) -> u64 {
@@ -682,6 +682,9 @@ impl Broker {
             self.timers.remove(&(at, Timer::ConsumerTimeout(channel)));
         }
         let mut removed = self.channels.remove(channel).expect("channel is open");
+        if let Some(publishes) = &removed.tx {
+            self.held_bytes -= consumers::tx_bytes(publishes);
+        }
         self.channel_index.remove(&(conn, number));
         self.connections
             .get_mut(&conn)
