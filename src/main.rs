@@ -64,6 +64,8 @@ enum Commands {
         /// queue is back to half of it (its consumers' pace); 0 turns it off.
         #[arg(long, default_value_t = brokerlab::server::FLOW_READY_HIGH)]
         flow_ready_mark: usize,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -237,13 +239,14 @@ fn main() -> ExitCode {
             config,
             memory_high_watermark,
             flow_ready_mark,
+            limits,
         }) => {
             return run_serve(
                 listen,
                 data_dir,
                 config,
-                memory_high_watermark,
-                flow_ready_mark,
+                (memory_high_watermark, flow_ready_mark),
+                limits,
             )
         }
         Some(Commands::Perf {
@@ -759,13 +762,49 @@ fn run_explore(
     }
 }
 
+/// The limits of `brokerlab serve`, each defaulting to the server's
+/// (RabbitMQ's where it has one; docs/server.md lists them).
+#[derive(clap::Args, Debug)]
+struct ServeLimits {
+    /// Most connections logged in at once; past it a login is refused (530).
+    #[arg(long, default_value_t = brokerlab::server::CONNECTIONS_MAX)]
+    connections_max: usize,
+    /// Most sockets in the handshake at once; past it the oldest gives way.
+    #[arg(long, default_value_t = brokerlab::server::HANDSHAKES_MAX)]
+    handshakes_max: usize,
+    /// The whole handshake, protocol header to connection.open, must fit in this.
+    #[arg(long, default_value_t = brokerlab::server::HANDSHAKE_TIMEOUT_MS)]
+    handshake_timeout_ms: u64,
+    /// A refused login holds its socket this long (unless answered with close-ok).
+    #[arg(long, default_value_t = brokerlab::server::FAILED_LOGIN_DELAY_MS)]
+    failed_login_delay_ms: u64,
+    /// Encoded frames a connection holds for its socket before replies wait.
+    #[arg(long, default_value_t = brokerlab::server::OUTGOING_BUFFER_MAX_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    outgoing_buffer_max_bytes: usize,
+    /// A connection whose socket takes nothing for this long is closed.
+    #[arg(long, default_value_t = brokerlab::server::SEND_TIMEOUT_MS)]
+    send_timeout_ms: u64,
+    /// Most consumers on one channel; past it basic.consume is refused (530).
+    #[arg(long, default_value_t = brokerlab::server::CONSUMERS_PER_CHANNEL_MAX)]
+    consumers_per_channel_max: usize,
+    /// The largest frame, offered in connection.tune (at least 4096).
+    #[arg(long, default_value_t = brokerlab::server::FRAME_MAX_BYTES, value_parser = clap::value_parser!(u32).range(4096..))]
+    frame_max_bytes: u32,
+    /// The highest channel number, offered in connection.tune.
+    #[arg(long, default_value_t = brokerlab::core::Config::default().channel_max, value_parser = clap::value_parser!(u16).range(1..))]
+    channel_max: u16,
+    /// The largest message body; a larger publish closes its channel (406).
+    #[arg(long, default_value_t = brokerlab::core::Config::default().max_message_size_bytes, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=brokerlab::core::MESSAGE_SIZE_LIMIT_BYTES as u64))]
+    max_message_size_bytes: usize,
+}
+
 /// `brokerlab serve`: logs to stderr and serves until a signal.
 fn run_serve(
     listen: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
-    memory_high_watermark: u64,
-    flow_ready_mark: usize,
+    (memory_high_watermark, flow_ready_mark): (u64, usize),
+    limits: ServeLimits,
 ) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -786,8 +825,18 @@ fn run_serve(
         config: brokerlab::core::Config {
             flow: brokerlab::server::flow(flow_ready_mark),
             memory_alarm: Some(brokerlab::core::MemoryAlarm::new(memory_high_watermark)),
+            channel_max: limits.channel_max,
+            max_message_size_bytes: limits.max_message_size_bytes,
             ..brokerlab::core::Config::default()
         },
+        connections_max: limits.connections_max,
+        handshakes_max: limits.handshakes_max,
+        handshake_timeout_ms: limits.handshake_timeout_ms,
+        failed_login_delay_ms: limits.failed_login_delay_ms,
+        outgoing_buffer_max_bytes: limits.outgoing_buffer_max_bytes,
+        send_timeout_ms: limits.send_timeout_ms,
+        consumers_per_channel_max: limits.consumers_per_channel_max,
+        frame_max_bytes: limits.frame_max_bytes,
         ..brokerlab::server::Options::new()
     };
     match brokerlab::server::serve_until_signal(options) {

@@ -12,12 +12,20 @@
 //!
 //! Time for the core is nanoseconds since the Unix epoch, so `x-death` times
 //! and message timestamps are wall-clock times.
+//!
+//! The task never waits for a connection. One whose outbox is full (it
+//! stopped taking replies because its client stopped reading) is released
+//! at once: the core is told it disconnected, so what it held goes back to
+//! its queues and on to other consumers, and its outbox is dropped, which
+//! tells its task to close it. Its inputs still on their way are dropped
+//! until its own `Disconnect` arrives.
 
 use crate::connection::AssemblingBytes;
 use crate::log::LogHandle;
 use brokerlab_core::record::Record;
 use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::mem;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
@@ -85,6 +93,9 @@ struct BrokerTask {
     assembling_bytes: AssemblingBytes,
     /// The figure the core was last given (`Input::DriverHeld`).
     assembling_reported: u64,
+    /// Connections released for falling behind whose own `Disconnect` has
+    /// not arrived yet: their inputs are dropped.
+    released: BTreeSet<ConnectionId>,
 }
 
 /// Runs the broker until every sender of `inbox` is gone (a clean shutdown)
@@ -104,6 +115,7 @@ pub async fn run(
         records: Vec::new(),
         assembling_bytes,
         assembling_reported: 0,
+        released: BTreeSet::new(),
     };
     loop {
         let wake = task.broker.poll_timeout().map(tokio_deadline);
@@ -163,6 +175,9 @@ impl BrokerTask {
                 self.handle(Input::Connect { conn, user, vhost });
             }
             ToBroker::Input(input) => {
+                if self.is_from_released(&input) {
+                    return;
+                }
                 let gone = match &input {
                     Input::Disconnect { conn } => Some(*conn),
                     _ => None,
@@ -174,6 +189,34 @@ impl BrokerTask {
                 }
             }
         }
+    }
+
+    /// Whether `input` comes from a connection already released for falling
+    /// behind; its own `Disconnect`, the last, ends the connection's release.
+    fn is_from_released(&mut self, input: &Input) -> bool {
+        match input {
+            Input::Disconnect { conn } => self.released.remove(conn),
+            Input::Command { conn, .. } | Input::Refused { conn, .. } => {
+                self.released.contains(conn)
+            }
+            Input::Connect { .. }
+            | Input::Timeout
+            | Input::Synced { .. }
+            | Input::DriverHeld { .. } => false,
+        }
+    }
+
+    /// Releases a connection that fell behind its replies: the core
+    /// disconnects it now, so its unacknowledged deliveries are requeued.
+    fn release(&mut self, conn: ConnectionId) {
+        tracing::warn!(
+            conn = conn.0,
+            "connection fell behind its replies; releasing what it held and closing it"
+        );
+        self.outboxes.remove(&conn);
+        self.sessions.remove(&conn);
+        self.released.insert(conn);
+        self.handle(Input::Disconnect { conn });
     }
 
     /// Feeds one input and drains every output, as the core's calling protocol asks.
@@ -216,23 +259,33 @@ impl BrokerTask {
         }
     }
 
-    /// Hands out the step's replies and records.
+    /// Hands out the step's replies and records. Releasing a connection
+    /// that fell behind makes replies of its own (its requeued messages
+    /// delivered to others), handed out in the same flush; each round
+    /// releases a connection or ends it, so the rounds are bounded.
     async fn flush(&mut self, log: &LogHandle) -> Result<(), BrokerStop> {
-        for (conn, batch) in std::mem::take(&mut self.replies) {
-            let Some(outbox) = self.outboxes.get(&conn) else {
-                continue;
-            };
-            if let Err(error) = outbox.try_send(batch) {
-                // A full outbox means the client stopped reading; waiting for it
-                // would stall every other connection. Dropping its outbox ends
-                // the connection task, whose Disconnect requeues what it held.
-                if matches!(error, mpsc::error::TrySendError::Full(_)) {
-                    tracing::warn!(
-                        conn = conn.0,
-                        "connection fell behind its replies; closing it"
-                    );
+        let rounds_max = self.outboxes.len() + 1;
+        let mut rounds = 0;
+        while !self.replies.is_empty() {
+            rounds += 1;
+            assert!(
+                rounds <= rounds_max,
+                "each round after the first follows a release"
+            );
+            for (conn, batch) in mem::take(&mut self.replies) {
+                let Some(outbox) = self.outboxes.get(&conn) else {
+                    continue;
+                };
+                match outbox.try_send(batch) {
+                    Ok(()) => {}
+                    // The client stopped reading; waiting for it would stall
+                    // every other connection.
+                    Err(mpsc::error::TrySendError::Full(_)) => self.release(conn),
+                    // The task is gone; its own Disconnect is on its way.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.outboxes.remove(&conn);
+                    }
                 }
-                self.outboxes.remove(&conn);
             }
         }
         for conn in self.gone.drain(..) {

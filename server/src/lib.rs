@@ -34,7 +34,10 @@ mod portable;
 pub mod users;
 pub mod wire;
 
-pub use connection::{FRAME_MAX_BYTES, HEARTBEAT_S};
+pub use connection::{
+    CONNECTIONS_MAX, CONSUMERS_PER_CHANNEL_MAX, FAILED_LOGIN_DELAY_MS, FRAME_MAX_BYTES,
+    HANDSHAKES_MAX, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_S, OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS,
+};
 pub use users::Users;
 
 use brokerlab_core::{Config, ConnectionId, MemoryAlarm};
@@ -86,8 +89,32 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// The broker's configuration.
     pub config: Config,
-    /// Most connections served at once; more wait to be accepted.
-    pub max_connections: usize,
+    /// Most connections logged in at once; a client that logs in past it
+    /// is refused with 530 at connection.open, as RabbitMQ refuses past its
+    /// `connection_max`. Sockets still in the handshake do not count.
+    pub connections_max: usize,
+    /// Most sockets in the handshake (not yet logged in) at once; a socket
+    /// accepted past it makes the oldest of them give way, so silent
+    /// sockets cannot keep real clients from logging in.
+    pub handshakes_max: usize,
+    /// The whole handshake, protocol header to connection.open, must fit in
+    /// this (RabbitMQ's `handshake_timeout`).
+    pub handshake_timeout_ms: u64,
+    /// A client refused at login is held this long before its socket
+    /// closes, unless it answers the close with close-ok (RabbitMQ's delay).
+    pub failed_login_delay_ms: u64,
+    /// Encoded frames a connection holds for its socket: past it the
+    /// connection takes no more replies from the broker until the socket
+    /// drains.
+    pub outgoing_buffer_max_bytes: usize,
+    /// A connection whose socket takes none of its waiting bytes for this
+    /// long is closed, heartbeats or not (RabbitMQ's send timeout).
+    pub send_timeout_ms: u64,
+    /// Most consumers one channel may hold; basic.consume past it closes the
+    /// connection with 530, as RabbitMQ's `consumer_max_per_channel` does.
+    pub consumers_per_channel_max: usize,
+    /// The largest frame the server accepts or sends, offered in connection.tune.
+    pub frame_max_bytes: u32,
     /// Who may log in and open which vhost; its vhosts replace the
     /// configuration's when the server binds.
     pub users: Users,
@@ -107,7 +134,14 @@ impl Options {
                 memory_alarm: Some(MemoryAlarm::new(MEMORY_HIGH_WATERMARK_BYTES)),
                 ..Config::default()
             },
-            max_connections: 4096,
+            connections_max: CONNECTIONS_MAX,
+            handshakes_max: HANDSHAKES_MAX,
+            handshake_timeout_ms: HANDSHAKE_TIMEOUT_MS,
+            failed_login_delay_ms: FAILED_LOGIN_DELAY_MS,
+            outgoing_buffer_max_bytes: OUTGOING_BUFFER_MAX_BYTES,
+            send_timeout_ms: SEND_TIMEOUT_MS,
+            consumers_per_channel_max: CONSUMERS_PER_CHANNEL_MAX,
+            frame_max_bytes: FRAME_MAX_BYTES,
             users: Users::default(),
         }
     }
@@ -208,6 +242,8 @@ impl Server {
             assembling_bytes,
             channel_max: options.config.channel_max,
             users,
+            limits: connection::Limits::from(&options),
+            logged_in: Arc::new(Semaphore::new(options.connections_max)),
         };
         let mut connections = JoinSet::new();
         let accepted = accept_loop(&listener, &context, &mut connections, &options, shutdown);
@@ -238,7 +274,12 @@ async fn drain(connections: &mut JoinSet<()>) {
     while connections.join_next().await.is_some() {}
 }
 
-/// Accepts connections until `shutdown` completes, each on a task of its own.
+/// Accepts connections until `shutdown` completes, each on a task of its
+/// own. Sockets in the handshake are bounded by `handshakes_max`: at the
+/// bound the oldest is told to give way, so a flood of silent sockets
+/// cycles through its slots while a real client's handshake, which takes
+/// milliseconds, completes. Logged-in connections are bounded apart
+/// (`Context::logged_in`).
 async fn accept_loop(
     listener: &TcpListener,
     context: &connection::Context,
@@ -246,14 +287,10 @@ async fn accept_loop(
     options: &Options,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(options.max_connections));
+    let handshakes = connection::Handshakes::new(options.handshakes_max);
     let mut next_id = 1u64;
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
@@ -269,11 +306,9 @@ async fn accept_loop(
         };
         let conn = ConnectionId(next_id);
         next_id += 1;
+        let handshake = handshakes.admit(conn);
         let context = context.clone();
-        connections.spawn(async move {
-            connection::serve(conn, stream, peer, context).await;
-            drop(permit);
-        });
+        connections.spawn(connection::serve(conn, stream, peer, context, handshake));
     }
 }
 

@@ -3,7 +3,11 @@
 //!
 //! Who may log in, and open which vhost, is `Users`' to say (by default
 //! `guest`/`guest` on `/` from loopback only, as RabbitMQ's default is);
-//! refusals are worded as RabbitMQ words them.
+//! refusals are worded as RabbitMQ words them. A refused login is answered
+//! as RabbitMQ answers it: connection.close at once if the client announced
+//! `authentication_failure_close`, nothing otherwise, and the socket held
+//! for [`FAILED_LOGIN_DELAY_MS`] unless the client answers close-ok, so a
+//! client guessing passwords one connection after another waits for each.
 
 use super::io::FrameReader;
 use crate::users::{Denied, Users};
@@ -18,10 +22,11 @@ use amq_protocol::types::{AMQPValue, FieldTable, LongString};
 use brokerlab_core::ReplyCode;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The largest frame the server accepts or sends.
+/// The default largest frame the server accepts or sends: RabbitMQ's `frame_max`.
 pub const FRAME_MAX_BYTES: u32 = 131_072;
 
 /// The smallest frame_max AMQP allows a peer to ask for.
@@ -29,6 +34,26 @@ pub(super) const FRAME_MIN_BYTES: u32 = 4096;
 
 /// The heartbeat the server proposes, in seconds.
 pub const HEARTBEAT_S: u16 = 60;
+
+/// The default time the whole handshake, protocol header to
+/// connection.open, must fit in: RabbitMQ's `handshake_timeout`.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// The default time a refused login holds its socket: RabbitMQ closes a
+/// connection refused at login 3 s after refusing it.
+pub const FAILED_LOGIN_DELAY_MS: u64 = 3_000;
+
+/// How a handshake ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handshaken {
+    /// The client opened a vhost.
+    Opened(Opened),
+    /// The client was refused, and told so if it could be.
+    Refused,
+    /// The client's credentials were refused, and it was told so if it
+    /// announced `authentication_failure_close`.
+    LoginRefused,
+}
 
 /// What the connection agreed on in Tune/TuneOk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,58 +80,113 @@ pub struct Opened {
     pub notify_blocked: bool,
 }
 
-/// Runs the handshake up to connection.open. `Ok(None)` means the client was
-/// refused and told so; the caller closes the socket.
+/// A refusal in the handshake, and whether the client is told of it.
+struct Refused {
+    refusal: Refusal,
+    /// Refused at login (its credentials), rather than for its frames or its vhost.
+    login: bool,
+    /// connection.close is sent: always, except at login to a client
+    /// that did not announce `authentication_failure_close`.
+    told: bool,
+}
+
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Refused {
+        Refused {
+            refusal,
+            login: false,
+            told: true,
+        }
+    }
+}
+
+/// Runs the handshake up to connection.open, offering `limits` (the
+/// highest channel number and the largest frame). A refusal is written
+/// to the client, if it is to be told, before this returns; the caller
+/// closes the socket.
 pub async fn handshake(
     stream: &mut TcpStream,
     reader: &mut FrameReader,
     peer: SocketAddr,
-    channel_max: u16,
+    limits: (u16, u32),
     users: &Users,
-) -> io::Result<Option<Opened>> {
+) -> io::Result<Handshaken> {
     let mut header = [0u8; 8];
     stream.read_exact(&mut header).await?;
     if header != PROTOCOL_HEADER {
         // AMQP's answer to a header it does not speak: its own header, then close.
         stream.write_all(&PROTOCOL_HEADER).await?;
         stream.flush().await?;
-        return Ok(None);
+        return Ok(Handshaken::Refused);
     }
-    match negotiate(stream, reader, peer, channel_max, users).await? {
-        Ok(opened) => Ok(Some(opened)),
-        Err(refusal) => {
-            tracing::info!(%peer, text = %refusal.text, "connection refused");
-            let mut out = Vec::new();
-            put_method(&mut out, 0, refusal_close(&refusal)).map_err(io::Error::other)?;
-            stream.write_all(&out).await?;
-            stream.flush().await?;
-            Ok(None)
-        }
+    let refused = match negotiate(stream, reader, peer, limits, users).await? {
+        Ok(opened) => return Ok(Handshaken::Opened(opened)),
+        Err(refused) => refused,
+    };
+    tracing::info!(%peer, text = %refused.refusal.text, "connection refused");
+    if refused.told {
+        let mut out = Vec::new();
+        put_method(&mut out, 0, refusal_close(&refused.refusal)).map_err(io::Error::other)?;
+        stream.write_all(&out).await?;
+        stream.flush().await?;
     }
+    Ok(if refused.login {
+        Handshaken::LoginRefused
+    } else {
+        Handshaken::Refused
+    })
 }
 
-/// Start, StartOk, Tune, TuneOk and Open; a refusal is sent back as connection.close.
+/// After a refused login, holds the socket for `delay` as RabbitMQ does,
+/// or until the client answers close-ok or goes; frames other than
+/// close-ok are read and dropped, and bytes that make no frame end the
+/// reading, not the wait.
+pub async fn linger_after_refused_login(
+    stream: &mut TcpStream,
+    reader: &mut FrameReader,
+    delay: Duration,
+) {
+    let answered = async {
+        loop {
+            match reader.connection_method(stream).await {
+                Ok(Ok(connection::AMQPMethod::CloseOk(_))) | Err(_) => return,
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(delay, answered).await;
+}
+
+/// Start, StartOk, Tune, TuneOk and Open; a refusal is returned to be sent
+/// back as connection.close.
 async fn negotiate(
     stream: &mut TcpStream,
     reader: &mut FrameReader,
     peer: SocketAddr,
-    channel_max: u16,
+    (channel_max, frame_max): (u16, u32),
     users: &Users,
-) -> io::Result<Result<Opened, Refusal>> {
+) -> io::Result<Result<Opened, Refused>> {
     send(stream, start()).await?;
     let start_ok = match reader.connection_method(stream).await? {
         Ok(connection::AMQPMethod::StartOk(start_ok)) => start_ok,
-        Ok(other) => return Ok(Err(unexpected("start-ok", &other))),
-        Err(refusal) => return Ok(Err(refusal)),
+        Ok(other) => return Ok(Err(unexpected("start-ok", &other).into())),
+        Err(refusal) => return Ok(Err(refusal.into())),
     };
-    let notify_blocked = announces_blocked(&start_ok);
+    let notify_blocked = announces(&start_ok, "connection.blocked");
     let user = match authenticate(&start_ok, peer, users) {
         Ok(user) => user,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(refusal) => {
+            return Ok(Err(Refused {
+                refusal,
+                login: true,
+                told: announces(&start_ok, "authentication_failure_close"),
+            }))
+        }
     };
     let tune = connection::Tune {
         channel_max,
-        frame_max: FRAME_MAX_BYTES,
+        frame_max,
         heartbeat: HEARTBEAT_S,
     };
     send(
@@ -115,26 +195,30 @@ async fn negotiate(
     )
     .await?;
     let tuning = match reader.connection_method(stream).await? {
-        Ok(connection::AMQPMethod::TuneOk(tune_ok)) => match tuning(&tune_ok, channel_max) {
-            Ok(tuning) => tuning,
-            Err(refusal) => return Ok(Err(refusal)),
-        },
-        Ok(other) => return Ok(Err(unexpected("tune-ok", &other))),
-        Err(refusal) => return Ok(Err(refusal)),
+        Ok(connection::AMQPMethod::TuneOk(tune_ok)) => {
+            match tuning(&tune_ok, channel_max, frame_max) {
+                Ok(tuning) => tuning,
+                Err(refusal) => return Ok(Err(refusal.into())),
+            }
+        }
+        Ok(other) => return Ok(Err(unexpected("tune-ok", &other).into())),
+        Err(refusal) => return Ok(Err(refusal.into())),
     };
     reader.set_frame_max(tuning.frame_max);
     Ok(match reader.connection_method(stream).await? {
         Ok(connection::AMQPMethod::Open(open)) => {
             let vhost = open.virtual_host.to_string();
-            may_open(users, &user, &vhost).map(|()| Opened {
-                user,
-                vhost,
-                tuning,
-                notify_blocked,
-            })
+            may_open(users, &user, &vhost)
+                .map(|()| Opened {
+                    user,
+                    vhost,
+                    tuning,
+                    notify_blocked,
+                })
+                .map_err(Refused::from)
         }
-        Ok(other) => Err(unexpected("open", &other)),
-        Err(refusal) => Err(refusal),
+        Ok(other) => Err(unexpected("open", &other).into()),
+        Err(refusal) => Err(refusal.into()),
     })
 }
 
@@ -158,9 +242,9 @@ fn unexpected(expected: &str, got: &connection::AMQPMethod) -> Refusal {
     .caused_by(&got)
 }
 
-/// Whether start-ok's client properties announce `connection.blocked`
-/// among the capabilities (RabbitMQ sends the notifications only then).
-fn announces_blocked(start_ok: &connection::StartOk) -> bool {
+/// Whether start-ok's client properties announce `capability` (RabbitMQ
+/// sends connection.blocked, and the close of a refused login, only then).
+fn announces(start_ok: &connection::StartOk, capability: &str) -> bool {
     let Some(AMQPValue::FieldTable(capabilities)) = start_ok
         .client_properties
         .inner()
@@ -169,7 +253,7 @@ fn announces_blocked(start_ok: &connection::StartOk) -> bool {
         return false;
     };
     matches!(
-        capabilities.inner().get(&short("connection.blocked")),
+        capabilities.inner().get(&short(capability)),
         Some(AMQPValue::Boolean(true))
     )
 }
@@ -212,13 +296,12 @@ fn start() -> AMQPClass {
 /// The limits of a TuneOk: the client's choice within the server's. As in
 /// RabbitMQ, a value above the server's, or 0 (no limit, so above any),
 /// is refused, and so is a frame_max below AMQP's minimum.
-fn tuning(tune_ok: &connection::TuneOk, channel_max: u16) -> Result<Tuning, Refusal> {
-    negotiated(
-        "frame_max",
-        tune_ok.frame_max,
-        FRAME_MIN_BYTES,
-        FRAME_MAX_BYTES,
-    )?;
+fn tuning(
+    tune_ok: &connection::TuneOk,
+    channel_max: u16,
+    frame_max: u32,
+) -> Result<Tuning, Refusal> {
+    negotiated("frame_max", tune_ok.frame_max, FRAME_MIN_BYTES, frame_max)?;
     negotiated(
         "channel_max",
         tune_ok.channel_max.into(),

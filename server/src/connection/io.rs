@@ -10,8 +10,7 @@ use amq_protocol::protocol::{connection, AMQPClass};
 use brokerlab_core::ReplyCode;
 use bytes::{Buf, BytesMut};
 use std::io;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -50,7 +49,7 @@ impl FrameReader {
     /// that bound (a caller that stopped taking frames after an error, or a
     /// frame_max lowered while bytes were buffered) are refused as an
     /// error, never a panic, since they come from the peer.
-    pub async fn read_more(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+    pub async fn read_more(&mut self, stream: &mut (impl AsyncRead + Unpin)) -> io::Result<usize> {
         if self.buffer.len() > self.frame_max as usize + READ_CHUNK_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -84,7 +83,7 @@ impl FrameReader {
     /// (for the handshake, when nothing else may come).
     pub async fn connection_method(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut (impl AsyncRead + Unpin),
     ) -> io::Result<Result<connection::AMQPMethod, Refusal>> {
         loop {
             match self.next_frame() {

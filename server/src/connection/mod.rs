@@ -1,21 +1,32 @@
 //! One client connection: a task that reads frames, turns them into inputs
 //! for the broker task, and writes the broker's replies back as frames.
 //!
-//! The task runs one `select!` over socket reads, the replies the broker
-//! task sends it, its heartbeat deadline and the server's shutdown. The
-//! connection-level protocol (handshake, heartbeats, content reassembly,
-//! connection.close) lives here; every broker rule is the core's.
+//! The task runs one `select!` over socket reads, socket writes, the
+//! replies the broker task sends it, its deadlines (heartbeats, the send
+//! timeout) and the server's shutdown. No branch waits on another: a
+//! client that stops reading stalls only the writes, so its missed
+//! heartbeats are still noticed and it is closed, as RabbitMQ closes it
+//! (`outgoing`). The connection-level protocol (admission, handshake,
+//! heartbeats, content reassembly, connection.close) lives here; every
+//! broker rule is the core's.
 //!
 //! However the connection ends, the broker task gets exactly one
 //! `Input::Disconnect` for it once it has opened a vhost, so whatever the
 //! connection held (unacknowledged deliveries, exclusive queues) is released.
 
+mod admission;
 mod content;
 mod handshake;
 mod io;
+mod outgoing;
 
-use handshake::FRAME_MIN_BYTES;
-pub use handshake::{Tuning, FRAME_MAX_BYTES, HEARTBEAT_S};
+pub use admission::{Handshake, Handshakes, CONNECTIONS_MAX, HANDSHAKES_MAX};
+use handshake::{Handshaken, FRAME_MIN_BYTES};
+pub use handshake::{
+    Tuning, FAILED_LOGIN_DELAY_MS, FRAME_MAX_BYTES, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_S,
+};
+use outgoing::Outgoing;
+pub use outgoing::{OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS};
 
 use crate::broker_task::{ReplyBatch, ToBroker};
 use crate::users::Users;
@@ -29,27 +40,63 @@ use brokerlab_core::{ChannelId, CloseScope, Command, ConnectionId, Input, Reply,
 pub use content::AssemblingBytes;
 use content::{Assembly, LastProperties};
 use io::FrameReader;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
-
-/// The whole handshake, header to connection.open, must fit in this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// After sending connection.close, how long to wait for close-ok.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Reply batches waiting for a connection; a client that falls this far
-/// behind is disconnected rather than let the broker task wait for it.
+/// Reply batches waiting for a connection; the broker task releases a
+/// connection that falls this far behind rather than wait for it.
 pub const OUTBOX_BATCHES_MAX: usize = 1024;
 
-/// Encoded bytes collected before they are written out.
-const WRITE_FLUSH_BYTES: usize = 256 * 1024;
+/// The default bound on consumers per channel. RabbitMQ's
+/// `consumer_max_per_channel` is unlimited by default; a bound is kept so
+/// that a client leaking consumers is stopped.
+pub const CONSUMERS_PER_CHANNEL_MAX: usize = 4096;
+
+/// The limits a connection enforces, from the server's options.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most connections logged in at once.
+    pub connections_max: usize,
+    /// The whole handshake must fit in this.
+    pub handshake_timeout: Duration,
+    /// How long a refused login holds its socket.
+    pub failed_login_delay: Duration,
+    /// Encoded frames held for the socket before replies wait.
+    pub outgoing_buffer_max_bytes: usize,
+    /// A socket that takes nothing for this long is closed.
+    pub send_timeout: Duration,
+    /// Most consumers on one channel.
+    pub consumers_per_channel_max: usize,
+    /// The largest frame, offered in connection.tune.
+    pub frame_max_bytes: u32,
+}
+
+impl From<&crate::Options> for Limits {
+    fn from(options: &crate::Options) -> Limits {
+        assert!(
+            options.frame_max_bytes >= FRAME_MIN_BYTES,
+            "frame_max_bytes is at least AMQP's minimum frame, {FRAME_MIN_BYTES}"
+        );
+        Limits {
+            connections_max: options.connections_max,
+            handshake_timeout: Duration::from_millis(options.handshake_timeout_ms),
+            failed_login_delay: Duration::from_millis(options.failed_login_delay_ms),
+            outgoing_buffer_max_bytes: options.outgoing_buffer_max_bytes,
+            send_timeout: Duration::from_millis(options.send_timeout_ms),
+            consumers_per_channel_max: options.consumers_per_channel_max,
+            frame_max_bytes: options.frame_max_bytes,
+        }
+    }
+}
 
 /// What a connection needs from the server.
 #[derive(Clone, Debug)]
@@ -66,6 +113,10 @@ pub struct Context {
     pub channel_max: u16,
     /// Who may log in and open which vhost.
     pub users: Arc<Users>,
+    /// The limits each connection enforces.
+    pub limits: Limits,
+    /// One permit per logged-in connection, `connections_max` in all.
+    pub logged_in: Arc<Semaphore>,
 }
 
 /// How the main loop ended.
@@ -91,15 +142,23 @@ struct ChannelState {
     closing: bool,
     /// Replies the client declined with nowait, by kind, still to come.
     quiet: BTreeMap<Quiet, u32>,
+    /// The channel's consumers, by tag, as the broker confirmed them.
+    consumers: BTreeSet<String>,
+    /// basic.consume sent on and not yet answered.
+    consumes_unanswered: usize,
 }
 
 /// An open connection.
 struct Connection {
     conn: ConnectionId,
     peer: SocketAddr,
-    stream: TcpStream,
+    read_half: ReadHalf<TcpStream>,
+    write_half: WriteHalf<TcpStream>,
     reader: FrameReader,
-    out: Vec<u8>,
+    out: Outgoing,
+    /// Replies taken from the outbox and not yet encoded: encoded only
+    /// while `out` has room, so its bound holds however large a batch.
+    pending: VecDeque<(ChannelId, Reply)>,
     tuning: Tuning,
     context: Context,
     channels: BTreeMap<u16, ChannelState>,
@@ -115,26 +174,55 @@ struct Connection {
     pause: watch::Receiver<bool>,
 }
 
-/// Serves one accepted socket to the end.
-pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, context: Context) {
+/// Serves one accepted socket to the end: the handshake within its
+/// timeout while it holds a `handshake` place, then, logged in, the
+/// connection while it holds a permit of `Context::logged_in`.
+pub async fn serve(
+    conn: ConnectionId,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    context: Context,
+    mut handshake: Handshake,
+) {
     // Small frames (acks, confirms) must not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
     // Until Tune/TuneOk agree on more, frames are AMQP's minimum size, as
     // in RabbitMQ: a client that has not logged in cannot send more.
     let mut reader = FrameReader::new(FRAME_MIN_BYTES);
-    let handshake = handshake::handshake(
-        &mut stream,
-        &mut reader,
-        peer,
-        context.channel_max,
-        &context.users,
-    );
-    let opened = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(Some(opened))) => opened,
-        Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
-            let _ = stream.shutdown().await;
-            return;
+    let limits = context.limits;
+    let handshaking = async {
+        let negotiated = handshake::handshake(
+            &mut stream,
+            &mut reader,
+            peer,
+            (context.channel_max, limits.frame_max_bytes),
+            &context.users,
+        );
+        match tokio::time::timeout(limits.handshake_timeout, negotiated).await {
+            Ok(Ok(Handshaken::Opened(opened))) => Some(opened),
+            Ok(Ok(Handshaken::LoginRefused)) => {
+                let delay = limits.failed_login_delay;
+                handshake::linger_after_refused_login(&mut stream, &mut reader, delay).await;
+                None
+            }
+            Ok(Ok(Handshaken::Refused) | Err(_)) => None,
+            Err(_) => {
+                tracing::info!(conn = conn.0, %peer, "closing AMQP connection: handshake timeout");
+                None
+            }
         }
+    };
+    let opened = tokio::select! {
+        opened = handshaking => opened,
+        () = handshake.give_way() => None,
+    };
+    drop(handshake);
+    let Some(opened) = opened else {
+        let _ = stream.shutdown().await;
+        return;
+    };
+    let Some(permit) = admit_logged_in(&context, &mut stream, &mut reader, peer).await else {
+        return;
     };
     tracing::debug!(conn = conn.0, %peer, user = %opened.user, vhost = %opened.vhost, "connection open");
     let (outbox_tx, outbox) = mpsc::channel(OUTBOX_BATCHES_MAX);
@@ -150,12 +238,15 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
         return;
     }
     let now = Instant::now();
+    let (read_half, write_half) = tokio::io::split(stream);
     let mut connection = Connection {
         conn,
         peer,
-        stream,
+        read_half,
+        write_half,
         reader,
-        out: Vec::new(),
+        out: Outgoing::new(limits.outgoing_buffer_max_bytes),
+        pending: VecDeque::new(),
         tuning: opened.tuning,
         context,
         channels: BTreeMap::new(),
@@ -166,6 +257,37 @@ pub async fn serve(conn: ConnectionId, mut stream: TcpStream, peer: SocketAddr, 
         pause,
     };
     connection.run(outbox).await;
+    drop(permit);
+}
+
+/// A logged-in connection's permit; when none is left the client is told
+/// so at connection.open (530, in RabbitMQ's words) and `None` returned.
+async fn admit_logged_in(
+    context: &Context,
+    stream: &mut TcpStream,
+    reader: &mut FrameReader,
+    peer: SocketAddr,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = Arc::clone(&context.logged_in).try_acquire_owned() {
+        return Some(permit);
+    }
+    let limit = context.limits.connections_max;
+    tracing::warn!(%peer, limit, "connection refused: node connection limit reached");
+    let text = format!("connection refused: node connection limit ({limit}) is reached");
+    let refusal = Refusal {
+        cause: (10, 40),
+        ..Refusal::new(ReplyCode::NotAllowed, text)
+    };
+    let mut out = Vec::new();
+    put_method(&mut out, 0, refusal_close(&refusal)).expect("encoding into a Vec cannot fail");
+    let answered = async {
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+        reader.connection_method(stream).await.map(drop)
+    };
+    let _ = tokio::time::timeout(CLOSE_OK_TIMEOUT, answered).await;
+    let _ = stream.shutdown().await;
+    None
 }
 
 impl Connection {
@@ -176,7 +298,7 @@ impl Connection {
             let wait = self.await_close_ok();
             let _ = tokio::time::timeout(CLOSE_OK_TIMEOUT, wait).await;
         }
-        let _ = self.stream.shutdown().await;
+        let _ = self.write_half.shutdown().await;
         tracing::debug!(conn = self.conn.0, peer = %self.peer, "connection closed");
     }
 
@@ -195,37 +317,56 @@ impl Connection {
                     self.answer_close(&mut outbox).await?;
                     return Ok(Exit::Done);
                 }
-                Some(exit) => {
-                    self.flush().await?;
-                    return Ok(exit);
-                }
+                Some(exit) => return Ok(exit),
+            }
+            if outbox.is_closed() {
+                // The broker task released the connection (it fell too far
+                // behind) or stopped: what is still queued for it is void.
+                self.pending.clear();
+                step = self.close(
+                    ReplyCode::ConnectionForced,
+                    "CONNECTION_FORCED - connection fell behind or broker stopped",
+                );
+                continue;
             }
             let paused = *pause.borrow_and_update();
             if paused {
                 // A paused connection is not taken for dead for not being read.
                 self.last_read = Instant::now();
             }
-            let tick = self.heartbeat_deadline();
+            let take_replies = self.pending.is_empty() && !self.out.is_full();
+            let deadline = self.deadline();
             step = tokio::select! {
-                read = self.reader.read_more(&mut self.stream), if !paused => {
+                read = self.reader.read_more(&mut self.read_half), if !paused => {
                     if read? == 0 {
                         return Ok(Exit::Done);
                     }
                     self.last_read = Instant::now();
                     self.on_bytes().await
                 }
-                batch = outbox.recv() => match batch {
-                    Some(batch) => self.on_replies(batch).await?,
-                    None => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - connection fell behind or broker stopped"),
+                written = self.out.write_some(&mut self.write_half), if !self.out.is_empty() => {
+                    self.out.wrote(written?);
+                    self.last_write = Instant::now();
+                    self.encode_pending()
+                }
+                batch = outbox.recv(), if take_replies => match batch {
+                    Some(batch) => {
+                        self.pending.extend(batch);
+                        self.encode_pending()
+                    }
+                    // Seen as closed at the top of the loop.
+                    None => None,
                 },
-                () = sleep_until(tick) => self.on_heartbeat_tick(),
+                () = sleep_until(deadline) => self.on_deadline(),
+                // The broker task drops this sender with the outbox when it
+                // releases the connection, which wakes a connection whose
+                // full buffer keeps it from reading its outbox.
                 changed = pause.changed(), if pause_open => {
                     pause_open = changed.is_ok();
                     None
                 }
                 _ = shutdown.changed() => self.close(ReplyCode::ConnectionForced, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"),
             };
-            self.flush().await?;
         }
     }
 
@@ -241,16 +382,25 @@ impl Connection {
     ) -> std::io::Result<()> {
         self.disconnect().await;
         let replies = async {
-            while let Some(batch) = outbox.recv().await {
-                self.on_replies(batch).await?;
+            loop {
+                if self.encode_pending().is_some() {
+                    return Ok(());
+                }
+                if self.out.is_full() {
+                    self.flush().await?;
+                    continue;
+                }
+                match outbox.recv().await {
+                    Some(batch) => self.pending.extend(batch),
+                    None => return std::io::Result::Ok(()),
+                }
             }
-            std::io::Result::Ok(())
         };
         if let Ok(written) = tokio::time::timeout(CLOSE_OK_TIMEOUT, replies).await {
             written?;
         }
         let close_ok = connection::AMQPMethod::CloseOk(connection::CloseOk {});
-        put_method(&mut self.out, 0, AMQPClass::Connection(close_ok))
+        put_method(self.out.frames(), 0, AMQPClass::Connection(close_ok))
             .expect("encoding into a Vec cannot fail");
         self.flush().await
     }
@@ -272,19 +422,15 @@ impl Connection {
             text,
             "closing connection"
         );
-        put_method(&mut self.out, 0, close).expect("encoding into a Vec cannot fail");
+        put_method(self.out.frames(), 0, close).expect("encoding into a Vec cannot fail");
         Some(Exit::Closing)
     }
 
+    /// Writes out everything waiting, within the send timeout; for the
+    /// paths that end the connection, when nothing else is left to do.
     async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            // Under madsim the bytes leave only on flush; a tokio socket's flush is a no-op.
-            self.stream.flush().await?;
-            self.out.clear();
-            self.last_write = Instant::now();
-        }
-        Ok(())
+        let send_timeout = self.context.limits.send_timeout;
+        self.out.write_all(&mut self.write_half, send_timeout).await
     }
 
     /// Reads and drops frames until close-ok (or the peer's own close)
@@ -301,13 +447,13 @@ impl Connection {
                 if let AMQPFrame::Method(0, AMQPClass::Connection(method)) = frame {
                     if let connection::AMQPMethod::Close(_) = method {
                         let close_ok = connection::AMQPMethod::CloseOk(connection::CloseOk {});
-                        let _ = put_method(&mut self.out, 0, AMQPClass::Connection(close_ok));
+                        let _ = put_method(self.out.frames(), 0, AMQPClass::Connection(close_ok));
                         let _ = self.flush().await;
                     }
                     return;
                 }
             }
-            match self.reader.read_more(&mut self.stream).await {
+            match self.reader.read_more(&mut self.read_half).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
@@ -341,10 +487,26 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Connection {
-    /// When the heartbeat next needs attention; `None` with heartbeats off.
-    fn heartbeat_deadline(&self) -> Option<Instant> {
-        let interval = self.heartbeat_interval()?;
-        Some((self.last_write + interval / 2).min(self.last_read + interval * 2))
+    /// When the connection next needs attention without any input: a
+    /// heartbeat to send or to miss, or the send timeout.
+    fn deadline(&self) -> Option<Instant> {
+        let stalled = self.out.stall_deadline(self.context.limits.send_timeout);
+        let Some(interval) = self.heartbeat_interval() else {
+            return stalled;
+        };
+        let silent = self.last_read + interval * 2;
+        // A heartbeat is due only when nothing waits to be written: waiting
+        // bytes say as much, and a stalled socket would not take it.
+        let beat = self
+            .out
+            .is_empty()
+            .then_some(self.last_write + interval / 2);
+        Some(
+            [stalled, beat]
+                .into_iter()
+                .flatten()
+                .fold(silent, Instant::min),
+        )
     }
 
     fn heartbeat_interval(&self) -> Option<Duration> {
@@ -354,17 +516,38 @@ impl Connection {
         }
     }
 
-    /// Sends a heartbeat when nothing was written for half an interval; a
-    /// peer silent for two whole intervals is taken for dead.
-    fn on_heartbeat_tick(&mut self) -> Option<Exit> {
-        let interval = self.heartbeat_interval()?;
+    /// At a deadline: a socket that took nothing for the send timeout, or
+    /// a peer silent for two heartbeat intervals, is closed without a
+    /// word, as RabbitMQ closes both (no frame could reach it); after half
+    /// an interval with nothing written, a heartbeat is sent.
+    fn on_deadline(&mut self) -> Option<Exit> {
         let now = Instant::now();
-        if now >= self.last_read + interval * 2 {
-            tracing::info!(conn = self.conn.0, peer = %self.peer, "missed heartbeats from client; closing");
+        let send_timeout = self.context.limits.send_timeout;
+        if self
+            .out
+            .stall_deadline(send_timeout)
+            .is_some_and(|at| now >= at)
+        {
+            tracing::warn!(
+                conn = self.conn.0,
+                peer = %self.peer,
+                waiting_bytes = self.out.waiting().len(),
+                "closing AMQP connection: the client took no bytes within the send timeout"
+            );
             return Some(Exit::Done);
         }
-        if now >= self.last_write + interval / 2 {
-            put_frame(&mut self.out, &AMQPFrame::Heartbeat)
+        let interval = self.heartbeat_interval()?;
+        if now >= self.last_read + interval * 2 {
+            tracing::warn!(
+                conn = self.conn.0,
+                peer = %self.peer,
+                "closing AMQP connection: missed heartbeats from client, timeout: {}s",
+                interval.as_secs()
+            );
+            return Some(Exit::Done);
+        }
+        if self.out.is_empty() && now >= self.last_write + interval / 2 {
+            put_frame(self.out.frames(), &AMQPFrame::Heartbeat)
                 .expect("encoding into a Vec cannot fail");
         }
         None
@@ -518,6 +701,11 @@ impl Connection {
                 None
             }
             Ok(Inbound::Command { command, quiet }) => {
+                if matches!(command, Command::BasicConsume { .. }) {
+                    if let Some(refusal) = self.consumer_refused(channel) {
+                        return self.refuse(&refusal);
+                    }
+                }
                 if let Some(quiet) = quiet {
                     *self
                         .channels
@@ -532,45 +720,89 @@ impl Connection {
         }
     }
 
-    /// Writes a batch of replies, dropping those the client declined.
-    async fn on_replies(&mut self, batch: ReplyBatch) -> std::io::Result<Option<Exit>> {
-        for (channel, reply) in batch {
-            if self.declined(channel.0, &reply) {
-                continue;
-            }
-            match &reply {
-                Reply::Close {
-                    scope: CloseScope::Channel,
-                    ..
-                } => {
-                    // Frames already on their way for this channel are dropped until close-ok.
-                    self.channels.insert(
-                        channel.0,
-                        ChannelState {
-                            closing: true,
-                            ..ChannelState::default()
-                        },
-                    );
-                }
-                Reply::ChannelCloseOk => {
-                    self.channels.remove(&channel.0);
-                }
-                _ => {}
-            }
-            put_reply(&mut self.out, channel.0, &reply, self.tuning.frame_max)
-                .expect("encoding into a Vec cannot fail");
-            if let Reply::Close {
-                scope: CloseScope::Connection,
-                ..
-            } = reply
-            {
-                return Ok(Some(Exit::Closing));
-            }
-            if self.out.len() >= WRITE_FLUSH_BYTES {
-                self.flush().await?;
+    /// Encodes pending replies while the outgoing buffer has room.
+    fn encode_pending(&mut self) -> Option<Exit> {
+        while !self.out.is_full() {
+            let (channel, reply) = self.pending.pop_front()?;
+            if let Some(exit) = self.encode_reply(channel.0, &reply) {
+                // Nothing goes out after connection.close.
+                self.pending.clear();
+                return Some(exit);
             }
         }
-        Ok(None)
+        None
+    }
+
+    /// Encodes one reply unless the client declined it (nowait), keeping
+    /// the channel's state in step.
+    fn encode_reply(&mut self, channel: u16, reply: &Reply) -> Option<Exit> {
+        self.count_consumers(channel, reply);
+        if self.declined(channel, reply) {
+            return None;
+        }
+        match reply {
+            Reply::Close {
+                scope: CloseScope::Channel,
+                ..
+            } => {
+                // Frames already on their way for this channel are dropped until close-ok.
+                self.channels.insert(
+                    channel,
+                    ChannelState {
+                        closing: true,
+                        ..ChannelState::default()
+                    },
+                );
+            }
+            Reply::ChannelCloseOk => {
+                self.channels.remove(&channel);
+            }
+            _ => {}
+        }
+        put_reply(self.out.frames(), channel, reply, self.tuning.frame_max)
+            .expect("encoding into a Vec cannot fail");
+        match reply {
+            Reply::Close {
+                scope: CloseScope::Connection,
+                ..
+            } => Some(Exit::Closing),
+            _ => None,
+        }
+    }
+
+    /// Keeps the channel's consumer tags as the broker answers
+    /// basic.consume and basic.cancel, or cancels a consumer itself.
+    fn count_consumers(&mut self, channel: u16, reply: &Reply) {
+        let Some(state) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        match reply {
+            Reply::ConsumeOk { consumer_tag } => {
+                state.consumes_unanswered = state.consumes_unanswered.saturating_sub(1);
+                state.consumers.insert(consumer_tag.to_string());
+            }
+            Reply::CancelOk { consumer_tag } | Reply::Cancel { consumer_tag } => {
+                state.consumers.remove(consumer_tag.as_str());
+            }
+            _ => {}
+        }
+    }
+
+    /// Refuses basic.consume on `channel` past the channel's bound on
+    /// consumers (530, in RabbitMQ's words); a consume let through is
+    /// counted at once, so a burst of them cannot slip past the bound.
+    fn consumer_refused(&mut self, channel: u16) -> Option<Refusal> {
+        let limit = self.context.limits.consumers_per_channel_max;
+        let state = self.channels.entry(channel).or_default();
+        if state.consumers.len() + state.consumes_unanswered < limit {
+            state.consumes_unanswered += 1;
+            return None;
+        }
+        let text = format!("reached maximum ({limit}) of consumers per channel");
+        Some(Refusal {
+            cause: (60, 20),
+            ..Refusal::new(ReplyCode::NotAllowed, text)
+        })
     }
 
     /// Whether the client said nowait for this reply (and so must not get
