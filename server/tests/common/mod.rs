@@ -165,19 +165,7 @@ pub mod raw {
             heartbeat_s: u16,
             client_properties: FieldTable,
         ) -> RawClient {
-            let stream = TcpStream::connect(addr).expect("the server accepts");
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("a timeout can be set");
-            let mut client = RawClient {
-                stream,
-                buffer: Vec::new(),
-            };
-            client.write_bytes(b"AMQP\x00\x00\x09\x01");
-            assert!(matches!(
-                client.method(),
-                AMQPClass::Connection(connection::AMQPMethod::Start(_))
-            ));
+            let mut client = RawClient::started(addr);
             let start_ok = connection::StartOk {
                 mechanism: "PLAIN".into(),
                 response: "\0guest\0guest".into(),
@@ -209,6 +197,120 @@ pub mod raw {
                 AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))
             ));
             client
+        }
+
+        /// Connects, sends the protocol header and reads connection.start.
+        pub fn started(addr: SocketAddr) -> RawClient {
+            let stream = TcpStream::connect(addr).expect("the server accepts");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("a timeout can be set");
+            let mut client = RawClient {
+                stream,
+                buffer: Vec::new(),
+            };
+            client.write_bytes(b"AMQP\x00\x00\x09\x01");
+            assert!(matches!(
+                client.method(),
+                AMQPClass::Connection(connection::AMQPMethod::Start(_))
+            ));
+            client
+        }
+
+        /// Sends start-ok logging in as `user` with `password` and these client properties.
+        pub fn start_ok(&mut self, user: &str, password: &str, client_properties: FieldTable) {
+            let start_ok = connection::StartOk {
+                mechanism: "PLAIN".into(),
+                response: format!("\0{user}\0{password}").into(),
+                locale: "en_US".into(),
+                client_properties,
+            };
+            self.send_method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::StartOk(start_ok)),
+            );
+        }
+
+        /// Another handle on the socket, for a thread that writes while this one does not read.
+        pub fn try_clone_stream(&self) -> TcpStream {
+            self.stream.try_clone().expect("a socket can be cloned")
+        }
+
+        /// Reads and drops whatever comes until the server closes the
+        /// socket; `Err` if it is still open after the read timeout.
+        pub fn read_until_closed(&mut self) -> io::Result<()> {
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match self.stream.read(&mut chunk) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(error) if error.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+
+        /// Sets how long a read waits before it fails.
+        pub fn set_read_timeout(&self, timeout: Duration) {
+            self.stream
+                .set_read_timeout(Some(timeout))
+                .expect("a timeout can be set");
+        }
+
+        /// basic.qos with this prefetch count on channel 1, and its qos-ok.
+        pub fn qos(&mut self, prefetch_count: u16) {
+            let qos = basic::Qos {
+                prefetch_count,
+                ..basic::Qos::default()
+            };
+            self.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Qos(qos)));
+            assert!(matches!(
+                self.method(),
+                AMQPClass::Basic(basic::AMQPMethod::QosOk(_))
+            ));
+        }
+
+        /// basic.consume of `queue` on channel 1 with manual acks; returns
+        /// the consumer tag from consume-ok.
+        pub fn consume(&mut self, queue: &str) -> String {
+            let consume = basic::Consume {
+                queue: queue.into(),
+                ..basic::Consume::default()
+            };
+            self.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Consume(consume)));
+            match self.method() {
+                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(ok)) => ok.consumer_tag.to_string(),
+                other => panic!("expected basic.consume-ok, got {other:?}"),
+            }
+        }
+
+        /// basic.ack of one delivery on channel 1.
+        pub fn ack(&mut self, delivery_tag: u64) {
+            let ack = basic::Ack {
+                delivery_tag,
+                multiple: false,
+            };
+            self.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Ack(ack)));
+        }
+
+        /// The next basic.deliver's tag, redelivered flag and body size,
+        /// skipping heartbeats.
+        pub fn next_delivery(&mut self) -> (u64, bool, usize) {
+            let deliver = match self.method() {
+                AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)) => deliver,
+                other => panic!("expected basic.deliver, got {other:?}"),
+            };
+            let Ok(AMQPFrame::Header(_, header)) = self.recv() else {
+                panic!("a content header follows basic.deliver");
+            };
+            let mut size = 0;
+            while (size as u64) < header.body_size {
+                let Ok(AMQPFrame::Body(_, part)) = self.recv() else {
+                    panic!("body frames follow their header");
+                };
+                size += part.len();
+            }
+            (deliver.delivery_tag, deliver.redelivered, size)
         }
 
         /// Writes raw bytes.
