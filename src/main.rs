@@ -837,7 +837,6 @@ fn run_serve(
         send_timeout_ms: limits.send_timeout_ms,
         consumers_per_channel_max: limits.consumers_per_channel_max,
         frame_max_bytes: limits.frame_max_bytes,
-        ..brokerlab::server::Options::new()
     };
     match brokerlab::server::serve_until_signal(options) {
         Ok(()) => ExitCode::SUCCESS,

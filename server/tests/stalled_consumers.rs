@@ -75,7 +75,8 @@ fn stalled_consumer(addr: SocketAddr, queue: &str, heartbeat_s: u16) -> RawClien
 }
 
 #[test]
-fn a_consumer_that_stops_reading_is_dropped_when_its_heartbeats_are_missed_and_its_messages_go_to_another() {
+fn a_consumer_that_stops_reading_is_dropped_when_its_heartbeats_are_missed_and_its_messages_go_to_another(
+) {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());
     let count = 400;
@@ -111,7 +112,8 @@ fn a_consumer_that_sends_heartbeats_but_stops_reading_is_dropped_after_the_send_
     let beater = {
         let beating = Arc::clone(&beating);
         std::thread::spawn(move || {
-            while beating.load(Ordering::SeqCst) && beats.write_all(&[8, 0, 0, 0, 0, 0, 0, 0xCE]).is_ok()
+            while beating.load(Ordering::SeqCst)
+                && beats.write_all(&[8, 0, 0, 0, 0, 0, 0, 0xCE]).is_ok()
             {
                 std::thread::sleep(Duration::from_millis(250));
             }
