@@ -9,13 +9,18 @@ measures its resident set size (VmRSS, /proc/PID/status):
      channel open and one heartbeat (60 s) negotiated;
   3. after QUEUES more queues are declared (over one connection), with the
      connections still open;
-  4. after every connection closed.
+  4. after every connection closed;
+  5. holding SILENT sockets that connect and never send a byte (more than
+     the 4,096 connections the server allows logged in), together with the
+     time a real client then takes to log in.
 
-and writes the figures as JSON to stdout. Raw sockets and pika's codec
-keep the client side light; the broker sees ordinary AMQP 0-9-1 clients.
+and writes the figures as JSON to stdout, and with --report as the
+results page reports/limits.md. Raw sockets and pika's codec keep the
+client side light; the broker sees ordinary AMQP 0-9-1 clients.
 
-usage: scripts/limits-memory.py [--binary target/release/brokerlab]
-                                [--connections 1000] [--queues 10000]
+usage: cargo build --release && scripts/limits-memory.py
+           [--binary target/release/brokerlab] [--connections 1000]
+           [--queues 10000] [--silent 4300] [--report reports/limits.md]
 """
 import argparse
 import json
@@ -89,11 +94,65 @@ class Client:
         self.sock.close()
 
 
+def machine():
+    with open("/proc/cpuinfo") as cpuinfo:
+        model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    with open("/proc/meminfo") as meminfo:
+        total_kib = int(meminfo.readline().split()[1])
+    return f"{model}, {os.cpu_count()} cores, {round(total_kib / 1024 / 1024)} GiB, Linux {os.uname().release}"
+
+
+def mib(kib):
+    return f"{kib / 1024:.1f} MiB"
+
+
+def report(figures, command):
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False).stdout.strip()
+    f = figures
+    held = f["connections_and_queues_rss_kib"]
+    return f"""# Limits: memory of brokerlab serve holding connections and queues
+
+- date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+- machine: {machine()}; shared with other work, so timings carry noise
+- commit: {commit}
+- command: `{command}` (writes this page)
+- server: `brokerlab serve` with its default limits ([the server](../docs/server.md#limits)); RSS is VmRSS of its process
+
+| state | RSS |
+|---|---|
+| idle, after start | {mib(f["idle_rss_kib"])} |
+| {f["connections"]:,} connections logged in, a channel each | {mib(f["connections_rss_kib"])} |
+| and {f["queues"]:,} queues declared | {mib(held)} |
+| every connection closed (queues kept) | {mib(f["after_close_rss_kib"])} |
+| {f["silent_sockets"]:,} silent sockets open, none logged in | {mib(f["silent_rss_kib"])} |
+
+- per connection: {f["kib_per_connection"]} KiB; per queue: {f["kib_per_queue"]} KiB
+- {f["connections"]:,} connections logged in, one after another, in {f["connect_s"]} s; {f["queues"]:,} queues declared in {f["declare_s"]} s
+- a real client logged in, among {f["silent_sockets"]:,} silent sockets (more than the {4096:,} logins allowed), in {f["login_among_silent_ms"]} ms
+
+## Reading
+
+Holding {f["connections"]:,} connections and {f["queues"]:,} queues took the server
+from {mib(f["idle_rss_kib"])} to {mib(held)}: about {f["kib_per_connection"]} KiB per
+idle connection (its task, its read and write buffers at their idle size, its
+state in the core) and {f["kib_per_queue"]} KiB per empty queue, so memory grows in
+proportion to what is held and each connection's share stays bounded by its limits
+(1 MiB of outgoing frames, one frame and one read of incoming bytes). Closing the
+connections returns their share less what the allocator keeps. Silent sockets that
+never log in cost little (small read buffers until they send) and no longer count
+against the bound on logins: a real client logs in among {f["silent_sockets"]:,} of
+them in milliseconds.
+"""
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default="target/release/brokerlab")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--queues", type=int, default=10000)
+    parser.add_argument("--silent", type=int, default=4300)
+    parser.add_argument("--report", help="write the results page here")
     args = parser.parse_args()
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="brokerlab-limits-")
@@ -131,12 +190,25 @@ def main():
             client.close()
         time.sleep(1)
         figures["after_close_rss_kib"] = rss_kib(server.pid)
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(args.silent)]
+        time.sleep(1)
+        figures["silent_sockets"] = args.silent
+        figures["silent_rss_kib"] = rss_kib(server.pid)
+        started = time.time()
+        Client(port).close()
+        figures["login_among_silent_ms"] = round((time.time() - started) * 1000, 1)
+        for sock in silent:
+            sock.close()
         per_connection = (figures["connections_rss_kib"] - figures["idle_rss_kib"]) / args.connections
         per_queue = (figures["connections_and_queues_rss_kib"] - figures["connections_rss_kib"]) / args.queues
         figures["kib_per_connection"] = round(per_connection, 1)
         figures["kib_per_queue"] = round(per_queue, 2)
         json.dump(figures, sys.stdout, indent=2)
         print()
+        if args.report:
+            command = " ".join(["scripts/limits-memory.py"] + sys.argv[1:])
+            with open(args.report, "w") as page:
+                page.write(report(figures, command))
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -208,6 +208,8 @@ impl BrokerTask {
 
     /// Releases a connection that fell behind its replies: the core
     /// disconnects it now, so its unacknowledged deliveries are requeued.
+    /// Dropping its outbox and its session's flow sender wakes its task,
+    /// which closes the socket.
     fn release(&mut self, conn: ConnectionId) {
         tracing::warn!(
             conn = conn.0,
@@ -278,6 +280,10 @@ impl BrokerTask {
                 };
                 match outbox.try_send(batch) {
                     Ok(()) => {}
+                    // Its Disconnect came in this step: nothing to release.
+                    Err(mpsc::error::TrySendError::Full(_)) if self.gone.contains(&conn) => {
+                        self.outboxes.remove(&conn);
+                    }
                     // The client stopped reading; waiting for it would stall
                     // every other connection.
                     Err(mpsc::error::TrySendError::Full(_)) => self.release(conn),

@@ -1,7 +1,10 @@
 //! A connection's read side: bytes from the socket, cut into frames.
 //!
 //! The buffer holds at most one incomplete frame (whose size was checked
-//! against `frame_max` from its header) plus one read's worth of bytes.
+//! against `frame_max` from its header) plus one read's worth of bytes. A
+//! connection that is idle, or still in its handshake, reads in small
+//! chunks and holds a small buffer; one whose reads fill their chunk reads
+//! in large ones. So thousands of silent sockets cost little.
 
 use crate::wire::frames::{next_frame, qos_prefetch_size};
 use crate::wire::inbound::Refusal;
@@ -12,8 +15,11 @@ use bytes::{Buf, BytesMut};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Bytes asked of the socket per read.
+/// Bytes asked of the socket per read while bytes come in bulk.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Bytes asked of the socket per read while they come a few at a time.
+const READ_IDLE_BYTES: usize = 4 * 1024;
 
 /// Frames cut from a socket's bytes.
 #[derive(Debug)]
@@ -23,6 +29,8 @@ pub struct FrameReader {
     /// The prefetch_size of the frame `next_frame` last returned, when it
     /// was basic.qos: amq-protocol's parser drops the field.
     qos_prefetch_size: u32,
+    /// The last read took all the room it was given: bytes come in bulk.
+    bulk: bool,
 }
 
 impl FrameReader {
@@ -30,9 +38,10 @@ impl FrameReader {
     #[must_use]
     pub fn new(frame_max: u32) -> FrameReader {
         FrameReader {
-            buffer: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            buffer: BytesMut::new(),
             frame_max,
             qos_prefetch_size: 0,
+            bulk: false,
         }
     }
 
@@ -56,8 +65,20 @@ impl FrameReader {
                 "more bytes buffered than one frame and one read",
             ));
         }
-        self.buffer.reserve(READ_CHUNK_BYTES);
-        stream.read_buf(&mut self.buffer).await
+        let chunk = if self.bulk {
+            READ_CHUNK_BYTES
+        } else {
+            READ_IDLE_BYTES
+        };
+        if self.buffer.is_empty() && self.buffer.capacity() > chunk {
+            // A burst is over: its buffer goes back to the allocator.
+            self.buffer = BytesMut::new();
+        }
+        self.buffer.reserve(chunk);
+        let room = self.buffer.capacity() - self.buffer.len();
+        let read = stream.read_buf(&mut self.buffer).await?;
+        self.bulk = read == room;
+        Ok(read)
     }
 
     /// The next complete frame in the buffer, if any.
