@@ -208,7 +208,7 @@ impl BrokerTask {
 
     /// Releases a connection that fell behind its replies: the core
     /// disconnects it now, so its unacknowledged deliveries are requeued.
-    /// Dropping its outbox and its session's flow sender wakes its task,
+    /// Dropping its outbox and its session's pause sender wakes its task,
     /// which closes the socket.
     fn release(&mut self, conn: ConnectionId) {
         tracing::warn!(
