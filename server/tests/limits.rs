@@ -8,6 +8,7 @@
 
 mod common;
 
+use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
 use amq_protocol::protocol::{basic, channel, connection, queue, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable};
 use brokerlab_server::Options;
@@ -340,7 +341,23 @@ fn a_frame_of_frame_max_is_accepted_and_one_byte_more_is_refused_with_501() {
     client.declare("frames", true);
     assert_eq!(client.declare_ok(), 1, "a frame of frame_max bytes");
     bystander.is_served();
-    client.publish("frames", &vec![b'x'; largest + 1]);
+    // A body frame one byte larger is refused from its 7-byte header,
+    // before its payload is sent.
+    let publish = basic::Publish {
+        routing_key: "frames".into(),
+        ..basic::Publish::default()
+    };
+    client.send_method(1, AMQPClass::Basic(basic::AMQPMethod::Publish(publish)));
+    let header = AMQPContentHeader {
+        class_id: 60,
+        body_size: largest as u64 + 1,
+        properties: basic::AMQPProperties::default(),
+    };
+    client.send(&AMQPFrame::Header(1, header));
+    let size = u32::try_from(largest + 1).expect("small");
+    let mut body_header = vec![3, 0, 1];
+    body_header.extend_from_slice(&size.to_be_bytes());
+    client.write_bytes(&body_header);
     assert_eq!(client.connection_close_code(), 501);
     bystander.is_served();
     server.stop();
