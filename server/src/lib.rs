@@ -11,6 +11,15 @@
 //! and replies.
 //! Every broker rule stays in brokerlab-core.
 //!
+//! Every limit the server enforces is a field of [`Options`] with RabbitMQ's
+//! default where it has one: frame size, channel_max, message size, logged-in
+//! connections and sockets in the handshake (bounded apart), the handshake
+//! timeout, the delay of a refused login, consumers per channel, each
+//! connection's outgoing buffer and its send timeout. A connection's writes
+//! never block its other duties, so a client that stops reading is closed by
+//! missed heartbeats or the send timeout, and the broker task releases one
+//! that falls too far behind its replies.
+//!
 //! `client` is a minimal AMQP client over the same codec, and `perf` the
 //! load generator of `brokerlab perf` built on it.
 //!
