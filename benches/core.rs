@@ -1,5 +1,6 @@
 //! Core benches: the publish → deliver → ack path against its data-structure
-//! floor, and topic routing against 10,000 bindings.
+//! floor, topic routing against 10,000 bindings, recovery, and a queue's
+//! declare and delete among 100,000 exchanges against the same with none.
 //!
 //! `cargo bench --bench core`. Figures and the core/floor ratio go into
 //! reports/bench-core.md.
@@ -229,11 +230,62 @@ fn bench_reference_counts(c: &mut Criterion) {
     group.finish();
 }
 
+/// Unrelated exchanges in the delete bench.
+const MANY_EXCHANGES: usize = 100_000;
+
+/// A broker with `exchanges` direct exchanges bound to nothing.
+fn exchanges_setup(exchanges: usize) -> Broker {
+    let mut broker = Broker::new(Config::default());
+    connect(&mut broker, 1);
+    for index in 0..exchanges {
+        let declare = brokerlab_core::Command::ExchangeDeclare {
+            exchange: format!("x{index}"),
+            kind: "direct".into(),
+            passive: false,
+            durable: false,
+            auto_delete: false,
+            internal: false,
+            arguments: FieldTable::new(),
+        };
+        command(&mut broker, 1, declare);
+    }
+    drain(&mut broker);
+    broker
+}
+
+/// A queue declared, bound to one exchange, and deleted: the delete visits
+/// only the exchanges bound to the queue, so among 100,000 others it costs
+/// what it costs among none (the peer).
+fn bench_delete_among_exchanges(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core");
+    for (name, exchanges) in [
+        ("delete/queue_among_100k_exchanges", MANY_EXCHANGES),
+        ("delete/queue_among_1_exchange", 1),
+    ] {
+        let mut broker = exchanges_setup(exchanges);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                command(&mut broker, 1, declare("doomed"));
+                command(&mut broker, 1, bind("doomed", "x0", "k"));
+                let delete = brokerlab_core::Command::QueueDelete {
+                    queue: "doomed".into(),
+                    if_unused: false,
+                    if_empty: false,
+                };
+                command(&mut broker, 1, delete);
+                black_box(drain(&mut broker))
+            });
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_publish_deliver_ack,
     bench_topic_routing,
     bench_recovery,
-    bench_reference_counts
+    bench_reference_counts,
+    bench_delete_among_exchanges
 );
 criterion_main!(benches);

@@ -24,6 +24,8 @@ TARGETS = {
         ("core/recover_1m", "recover 1,000,000 persistent messages of a durable queue from an in-memory log"),
         ("core/cost/arc_clone_drop", "peer: an `Arc<str>` cloned into a short vector and dropped, the two atomic instructions a shared reference costs"),
         ("core/cost/rc_clone_drop", "peer: the same with an `Rc<str>`, no atomic instruction"),
+        ("core/delete/queue_among_100k_exchanges", "a queue declared, bound to one exchange and deleted, among 100,000 other exchanges"),
+        ("core/delete/queue_among_1_exchange", "peer: the same with no other exchange"),
     ],
     "sim": [
         ("sim/events_per_sec/mixed", "the `mixed` workload, seeds 0-3, swarm faults, every checker, on one core (per event)"),
@@ -130,6 +132,8 @@ def main():
         recover_s = per_element["core/recover_1m"] * 1_000_000 / 1e9
         arc = per_element["core/cost/arc_clone_drop"]
         rc = per_element["core/cost/rc_clone_drop"]
+        among_many = per_element["core/delete/queue_among_100k_exchanges"]
+        among_one = per_element["core/delete/queue_among_1_exchange"]
         lines += [
             f"- ratio core/floor: **{core / floor:.1f}x** with events, **{quiet / floor:.1f}x** without (target: within 3x)",
             *paired(),
@@ -141,6 +145,8 @@ def main():
             f"- a shared reference (`Arc` clone and drop) costs **{arc:.1f} ns** on this machine, {arc / rc:.0f}x an `Rc`'s; "
             f"the path keeps {ATOMICS_PER_MESSAGE} atomic instructions per message, about {ATOMICS_PER_MESSAGE / 2 * arc:.0f} ns "
             f"({ATOMICS_PER_MESSAGE / 2 * arc / core * 100:.0f}% of the message's time with events)",
+            f"- a queue's declare, bind and delete among 100,000 exchanges: **{among_many / 1000:.2f} µs**, "
+            f"{among_many / among_one:.2f}x the same among none (a delete visits only the exchanges bound to what it deletes)",
             *[f"- {note.strip()}" for note in notes],
             *instruction_count(),
             "- wall-clock figures on this shared VM move by 5-20% between runs (the floor too);",
