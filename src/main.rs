@@ -827,6 +827,7 @@ fn run_serve(
             memory_alarm: Some(brokerlab::core::MemoryAlarm::new(memory_high_watermark)),
             channel_max: limits.channel_max,
             max_message_size_bytes: limits.max_message_size_bytes,
+            consumers_per_channel_max: Some(limits.consumers_per_channel_max),
             ..brokerlab::core::Config::default()
         },
         connections_max: limits.connections_max,
@@ -835,7 +836,6 @@ fn run_serve(
         failed_login_delay_ms: limits.failed_login_delay_ms,
         outgoing_buffer_max_bytes: limits.outgoing_buffer_max_bytes,
         send_timeout_ms: limits.send_timeout_ms,
-        consumers_per_channel_max: limits.consumers_per_channel_max,
         frame_max_bytes: limits.frame_max_bytes,
     };
     match brokerlab::server::serve_until_signal(options) {

@@ -19,6 +19,10 @@ pub struct Config {
     pub consumer_timeout_ms: Option<u64>,
     /// Most channels one connection may hold open.
     pub channel_max: u16,
+    /// Most consumers one channel may hold; basic.consume past it closes the
+    /// connection with 530, in the words of RabbitMQ's
+    /// `consumer_max_per_channel`. `None`, as in RabbitMQ, sets no bound.
+    pub consumers_per_channel_max: Option<usize>,
     /// Record an [`Event`](crate::Event) for every step of a message's life. The
     /// simulator's checkers, the models and the walkthroughs read them; a
     /// driver that does not can turn them off and skip their cost (the
@@ -47,6 +51,7 @@ impl Default for Config {
             max_message_size_bytes: 16 * 1024 * 1024,
             consumer_timeout_ms: Some(30 * 60 * 1000),
             channel_max: 2047,
+            consumers_per_channel_max: None,
             events: true,
             flow: None,
             memory_alarm: None,

@@ -1750,3 +1750,32 @@ fn a_command_the_driver_refuses_fails_with_its_code_and_is_not_carried_out() {
         .send(2, 1, support::passive_declare("secret"))
         .assert_channel_error(ReplyCode::NotFound);
 }
+
+#[test]
+fn a_consume_past_the_channels_bound_on_consumers_closes_the_connection_with_530() {
+    let mut broker = Harness::new(Config {
+        consumers_per_channel_max: Some(2),
+        ..Config::default()
+    });
+    broker.connect(1);
+    broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+    broker.consume(1, 1, "q", "a", false).assert_ok();
+    broker.consume(1, 1, "q", "b", false).assert_ok();
+    broker
+        .send(
+            1,
+            1,
+            Command::BasicCancel {
+                consumer_tag: "a".into(),
+            },
+        )
+        .assert_ok();
+    broker.consume(1, 1, "q", "c", false).assert_ok();
+    let step = broker.consume(1, 1, "q", "d", false);
+    step.assert_connection_error(ReplyCode::NotAllowed);
+    let (_, _, text) = step.close().expect("a close");
+    assert_eq!(
+        text,
+        "NOT_ALLOWED - reached maximum (2) of consumers per channel"
+    );
+}

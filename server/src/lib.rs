@@ -44,8 +44,8 @@ pub mod users;
 pub mod wire;
 
 pub use connection::{
-    CONNECTIONS_MAX, CONSUMERS_PER_CHANNEL_MAX, FAILED_LOGIN_DELAY_MS, FRAME_MAX_BYTES,
-    HANDSHAKES_MAX, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_S, OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS,
+    CONNECTIONS_MAX, FAILED_LOGIN_DELAY_MS, FRAME_MAX_BYTES, HANDSHAKES_MAX, HANDSHAKE_TIMEOUT_MS,
+    HEARTBEAT_S, OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS,
 };
 pub use users::Users;
 
@@ -86,6 +86,12 @@ pub fn flow(ready_high: usize) -> Option<brokerlab_core::Flow> {
     })
 }
 
+/// The server's bound on consumers per channel (the core's
+/// `Config::consumers_per_channel_max`). RabbitMQ's `consumer_max_per_channel`
+/// is unlimited by default; a bound is kept so that a client leaking
+/// consumers is stopped.
+pub const CONSUMERS_PER_CHANNEL_MAX: usize = 4096;
+
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -119,9 +125,6 @@ pub struct Options {
     /// A connection whose socket takes none of its waiting bytes for this
     /// long is closed, heartbeats or not (RabbitMQ's send timeout).
     pub send_timeout_ms: u64,
-    /// Most consumers one channel may hold; basic.consume past it closes the
-    /// connection with 530, as RabbitMQ's `consumer_max_per_channel` does.
-    pub consumers_per_channel_max: usize,
     /// The largest frame the server accepts or sends, offered in connection.tune.
     pub frame_max_bytes: u32,
     /// Who may log in and open which vhost; its vhosts replace the
@@ -141,6 +144,7 @@ impl Options {
             config: Config {
                 flow: flow(FLOW_READY_HIGH),
                 memory_alarm: Some(MemoryAlarm::new(MEMORY_HIGH_WATERMARK_BYTES)),
+                consumers_per_channel_max: Some(CONSUMERS_PER_CHANNEL_MAX),
                 ..Config::default()
             },
             connections_max: CONNECTIONS_MAX,
@@ -149,7 +153,6 @@ impl Options {
             failed_login_delay_ms: FAILED_LOGIN_DELAY_MS,
             outgoing_buffer_max_bytes: OUTGOING_BUFFER_MAX_BYTES,
             send_timeout_ms: SEND_TIMEOUT_MS,
-            consumers_per_channel_max: CONSUMERS_PER_CHANNEL_MAX,
             frame_max_bytes: FRAME_MAX_BYTES,
             users: Users::default(),
         }

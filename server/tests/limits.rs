@@ -412,7 +412,10 @@ fn consumers_up_to_the_bound_subscribe_and_one_more_is_refused_with_530() {
     let server = server_with(
         &data,
         Options {
-            consumers_per_channel_max: 8,
+            config: brokerlab_core::Config {
+                consumers_per_channel_max: Some(8),
+                ..Options::new().config
+            },
             ..Options::new()
         },
     );

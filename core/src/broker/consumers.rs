@@ -34,6 +34,14 @@ impl Broker {
                 format!("attempt to reuse consumer tag '{tag}'"),
             ));
         }
+        if let Some(max) = self.config.consumers_per_channel_max {
+            if self.channels[channel].consumers.len() >= max {
+                return Err(Fault::new(
+                    ReplyCode::NotAllowed,
+                    format!("reached maximum ({max}) of consumers per channel"),
+                ));
+            }
+        }
         let name = self.resolve_queue_name(channel, queue)?;
         if name == direct_reply::REPLY_QUEUE {
             return self.consume_replies(channel, tag, no_ack);

@@ -40,7 +40,7 @@ use brokerlab_core::{ChannelId, CloseScope, Command, ConnectionId, Input, Reply,
 pub use content::AssemblingBytes;
 use content::{Assembly, LastProperties};
 use io::FrameReader;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,11 +56,6 @@ const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 /// connection that falls this far behind rather than wait for it.
 pub const OUTBOX_BATCHES_MAX: usize = 1024;
 
-/// The default bound on consumers per channel. RabbitMQ's
-/// `consumer_max_per_channel` is unlimited by default; a bound is kept so
-/// that a client leaking consumers is stopped.
-pub const CONSUMERS_PER_CHANNEL_MAX: usize = 4096;
-
 /// The limits a connection enforces, from the server's options.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -74,8 +69,6 @@ pub struct Limits {
     pub outgoing_buffer_max_bytes: usize,
     /// A socket that takes nothing for this long is closed.
     pub send_timeout: Duration,
-    /// Most consumers on one channel.
-    pub consumers_per_channel_max: usize,
     /// The largest frame, offered in connection.tune.
     pub frame_max_bytes: u32,
 }
@@ -92,7 +85,6 @@ impl From<&crate::Options> for Limits {
             failed_login_delay: Duration::from_millis(options.failed_login_delay_ms),
             outgoing_buffer_max_bytes: options.outgoing_buffer_max_bytes,
             send_timeout: Duration::from_millis(options.send_timeout_ms),
-            consumers_per_channel_max: options.consumers_per_channel_max,
             frame_max_bytes: options.frame_max_bytes,
         }
     }
@@ -142,10 +134,6 @@ struct ChannelState {
     closing: bool,
     /// Replies the client declined with nowait, by kind, still to come.
     quiet: BTreeMap<Quiet, u32>,
-    /// The channel's consumers, by tag, as the broker confirmed them.
-    consumers: BTreeSet<String>,
-    /// basic.consume sent on and not yet answered.
-    consumes_unanswered: usize,
 }
 
 /// An open connection.
@@ -701,11 +689,6 @@ impl Connection {
                 None
             }
             Ok(Inbound::Command { command, quiet }) => {
-                if matches!(command, Command::BasicConsume { .. }) {
-                    if let Some(refusal) = self.consumer_refused(channel) {
-                        return self.refuse(&refusal);
-                    }
-                }
                 if let Some(quiet) = quiet {
                     *self
                         .channels
@@ -736,7 +719,6 @@ impl Connection {
     /// Encodes one reply unless the client declined it (nowait), keeping
     /// the channel's state in step.
     fn encode_reply(&mut self, channel: u16, reply: &Reply) -> Option<Exit> {
-        self.count_consumers(channel, reply);
         if self.declined(channel, reply) {
             return None;
         }
@@ -768,41 +750,6 @@ impl Connection {
             } => Some(Exit::Closing),
             _ => None,
         }
-    }
-
-    /// Keeps the channel's consumer tags as the broker answers
-    /// basic.consume and basic.cancel, or cancels a consumer itself.
-    fn count_consumers(&mut self, channel: u16, reply: &Reply) {
-        let Some(state) = self.channels.get_mut(&channel) else {
-            return;
-        };
-        match reply {
-            Reply::ConsumeOk { consumer_tag } => {
-                state.consumes_unanswered = state.consumes_unanswered.saturating_sub(1);
-                state.consumers.insert(consumer_tag.to_string());
-            }
-            Reply::CancelOk { consumer_tag } | Reply::Cancel { consumer_tag } => {
-                state.consumers.remove(consumer_tag.as_str());
-            }
-            _ => {}
-        }
-    }
-
-    /// Refuses basic.consume on `channel` past the channel's bound on
-    /// consumers (530, in RabbitMQ's words); a consume let through is
-    /// counted at once, so a burst of them cannot slip past the bound.
-    fn consumer_refused(&mut self, channel: u16) -> Option<Refusal> {
-        let limit = self.context.limits.consumers_per_channel_max;
-        let state = self.channels.entry(channel).or_default();
-        if state.consumers.len() + state.consumes_unanswered < limit {
-            state.consumes_unanswered += 1;
-            return None;
-        }
-        let text = format!("reached maximum ({limit}) of consumers per channel");
-        Some(Refusal {
-            cause: (60, 20),
-            ..Refusal::new(ReplyCode::NotAllowed, text)
-        })
     }
 
     /// Whether the client said nowait for this reply (and so must not get
