@@ -787,6 +787,10 @@ struct ServeLimits {
     /// Most consumers on one channel; past it basic.consume is refused (530).
     #[arg(long, default_value_t = brokerlab::server::CONSUMERS_PER_CHANNEL_MAX)]
     consumers_per_channel_max: usize,
+    /// Most queues in one vhost (RabbitMQ's vhost limit `max-queues`); past
+    /// it a new queue's declare is refused (406). Unlimited when not given.
+    #[arg(long)]
+    queues_per_vhost_max: Option<usize>,
     /// The largest frame, offered in connection.tune (at least 4096).
     #[arg(long, default_value_t = brokerlab::server::FRAME_MAX_BYTES, value_parser = clap::value_parser!(u32).range(4096..))]
     frame_max_bytes: u32,
@@ -828,6 +832,7 @@ fn run_serve(
             channel_max: limits.channel_max,
             max_message_size_bytes: limits.max_message_size_bytes,
             consumers_per_channel_max: Some(limits.consumers_per_channel_max),
+            queues_per_vhost_max: limits.queues_per_vhost_max,
             ..brokerlab::core::Config::default()
         },
         connections_max: limits.connections_max,

@@ -19,6 +19,10 @@ pub struct Config {
     pub consumer_timeout_ms: Option<u64>,
     /// Most channels one connection may hold open.
     pub channel_max: u16,
+    /// Most queues one vhost may hold (RabbitMQ's vhost limit `max-queues`):
+    /// declaring a new one past it closes the channel with 406, in
+    /// RabbitMQ's words. `None`, as in RabbitMQ, sets no bound.
+    pub queues_per_vhost_max: Option<usize>,
     /// Most consumers one channel may hold; basic.consume past it closes the
     /// connection with 530, in the words of RabbitMQ's
     /// `consumer_max_per_channel`. `None`, as in RabbitMQ, sets no bound.
@@ -52,6 +56,7 @@ impl Default for Config {
             consumer_timeout_ms: Some(30 * 60 * 1000),
             channel_max: 2047,
             consumers_per_channel_max: None,
+            queues_per_vhost_max: None,
             events: true,
             flow: None,
             memory_alarm: None,

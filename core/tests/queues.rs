@@ -2167,3 +2167,23 @@ fn a_close_caused_by_a_command_names_its_method() {
         .collect();
     assert_eq!(closes, vec![Some(brokerlab_core::Method::QueueDeclare)]);
 }
+
+#[test]
+fn declaring_a_new_queue_past_the_vhosts_limit_closes_the_channel_with_406() {
+    // RabbitMQ 3.10 with `set_vhost_limits -p / '{"max-queues": 2}'`.
+    let mut broker = Harness::new(brokerlab_core::Config {
+        queues_per_vhost_max: Some(2),
+        ..brokerlab_core::Config::default()
+    });
+    broker.connect(1);
+    broker.declare(1, 1, "a", FieldTable::new()).assert_ok();
+    broker.declare(1, 1, "b", FieldTable::new()).assert_ok();
+    broker.declare(1, 1, "a", FieldTable::new()).assert_ok();
+    let step = broker.declare(1, 1, "c", FieldTable::new());
+    step.assert_channel_error(ReplyCode::PreconditionFailed);
+    let (_, _, text) = step.close().expect("a close");
+    assert_eq!(
+        text,
+        "PRECONDITION_FAILED - cannot declare queue 'c': queue limit in vhost '/' (2) is reached"
+    );
+}

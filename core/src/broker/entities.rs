@@ -400,6 +400,16 @@ impl Broker {
             } else {
                 name
             };
+            if let Some(max) = self.config.queues_per_vhost_max {
+                if self.vhosts[&vhost].queues.len() >= max {
+                    return Err(Fault::new(
+                        ReplyCode::PreconditionFailed,
+                        format!(
+                            "cannot declare queue '{name}': queue limit in vhost '{vhost}' ({max}) is reached"
+                        ),
+                    ));
+                }
+            }
             let args = QueueArgs::parse(arguments, &name, &vhost)
                 .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
             self.insert_queue(channel, name, flags, args, arguments)
