@@ -112,13 +112,6 @@ pub(crate) struct Consumer {
     pub(crate) unacked: u32,
 }
 
-impl Consumer {
-    /// Whether its own prefetch limit leaves room for one more delivery.
-    pub(crate) fn has_room(&self) -> bool {
-        self.no_ack || self.prefetch == 0 || self.unacked < u32::from(self.prefetch)
-    }
-}
-
 /// A channel's consumer of the direct reply-to pseudo-queue
 /// (`amq.rabbitmq.reply-to`): no queue, no acknowledgements, no prefetch.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -233,11 +226,6 @@ impl Channel {
                 .as_ref()
                 .expect("a repeat is noted before it is read"),
         }
-    }
-
-    /// Whether the channel-wide prefetch leaves room for one more delivery.
-    pub(crate) fn has_room(&self) -> bool {
-        self.channel_prefetch == 0 || self.unacked_count < u32::from(self.channel_prefetch)
     }
 
     /// Takes the next delivery tag and records what must be settled under

@@ -223,13 +223,21 @@ impl Broker {
         None
     }
 
+    /// Prefetch, the one place it is decided: whether `consumer` may take
+    /// one more delivery. A no-ack consumer always may; otherwise its own
+    /// limit (basic.qos global=false, 0 for none) and its channel's shared
+    /// limit (global=true) must both leave room, counted in unacknowledged
+    /// consumer deliveries (basic.get's are not counted, as in RabbitMQ).
     #[inline]
     fn has_room(&self, consumer: Id) -> bool {
         let consumer = &self.consumers[consumer];
         if consumer.no_ack || self.is_mutant(Mutant::IgnorePrefetch) {
             return true;
         }
-        consumer.has_room() && self.channels[consumer.channel].has_room()
+        let channel = &self.channels[consumer.channel];
+        let below = |limit: u16, count: u32| limit == 0 || count < u32::from(limit);
+        below(consumer.prefetch, consumer.unacked)
+            && below(channel.channel_prefetch, channel.unacked_count)
     }
 
     /// Delivers a ready entry to a consumer.
