@@ -1,6 +1,5 @@
 //! The message path out of queues: consumers and round-robin dispatch under
-//! prefetch, basic.get, acknowledgements and requeue, recover, confirms and
-//! transactions.
+//! prefetch, basic.get, acknowledgements and requeue, and recover.
 
 use super::direct_reply;
 use super::entities::count_u32;
@@ -163,7 +162,7 @@ impl Broker {
         Ok(())
     }
 
-    fn queues_consumed_by(&self, channel: Id) -> Vec<Id> {
+    pub(super) fn queues_consumed_by(&self, channel: Id) -> Vec<Id> {
         self.channels[channel]
             .consumers
             .values()
@@ -460,7 +459,7 @@ impl Broker {
     }
 
     /// Settles one delivery; returns the queue it was requeued to, if any.
-    fn settle_one(&mut self, channel: Id, tag: u64, settle: Settle) -> Option<Id> {
+    pub(super) fn settle_one(&mut self, channel: Id, tag: u64, settle: Settle) -> Option<Id> {
         if settle == Settle::Ack {
             self.ack_one(channel, tag);
             return None;
@@ -590,82 +589,6 @@ impl Broker {
         self.run_queues(touched);
         Ok(())
     }
-
-    pub(super) fn confirm_select(&mut self, channel: Id) -> Result<(), Fault> {
-        let state = &mut self.channels[channel];
-        if state.tx.is_some() {
-            return Err(Fault::new(
-                ReplyCode::PreconditionFailed,
-                "cannot switch from tx to confirm mode",
-            ));
-        }
-        state.next_confirm_seq.get_or_insert(1);
-        self.reply(channel, Reply::ConfirmSelectOk);
-        Ok(())
-    }
-
-    pub(super) fn tx_select(&mut self, channel: Id) -> Result<(), Fault> {
-        let state = &mut self.channels[channel];
-        if state.next_confirm_seq.is_some() {
-            return Err(Fault::new(
-                ReplyCode::PreconditionFailed,
-                "cannot switch from confirm to tx mode",
-            ));
-        }
-        state.tx.get_or_insert_with(Vec::new);
-        self.reply(channel, Reply::TxSelectOk);
-        Ok(())
-    }
-
-    /// tx.commit: routes the buffered publishes, then applies the buffered settles.
-    pub(super) fn tx_commit(&mut self, channel: Id) -> Result<(), Fault> {
-        let state = &mut self.channels[channel];
-        let Some(publishes) = state.tx.as_mut().map(std::mem::take) else {
-            return Err(Fault::new(
-                ReplyCode::PreconditionFailed,
-                "channel is not transactional",
-            ));
-        };
-        let settles = state.pending_settles();
-        self.held_bytes -= tx_bytes(&publishes);
-        let vhost = self.vhost_of(channel);
-        for publish in publishes {
-            let start = self.start_of(&vhost, &publish.exchange);
-            self.route_publish(channel, publish, start);
-        }
-        let mut touched = self.queues_consumed_by(channel);
-        for (tag, settle) in settles {
-            touched.extend(self.settle_one(channel, tag, settle));
-        }
-        self.disarm_consumer_timeout(channel);
-        self.reply(channel, Reply::TxCommitOk);
-        self.run_queues(touched);
-        Ok(())
-    }
-
-    /// tx.rollback: forgets the buffered publishes and settles.
-    pub(super) fn tx_rollback(&mut self, channel: Id) -> Result<(), Fault> {
-        let state = &mut self.channels[channel];
-        let Some(publishes) = state.tx.as_mut() else {
-            return Err(Fault::new(
-                ReplyCode::PreconditionFailed,
-                "channel is not transactional",
-            ));
-        };
-        self.held_bytes -= tx_bytes(publishes);
-        publishes.clear();
-        state.clear_pending();
-        self.reply(channel, Reply::TxRollbackOk);
-        Ok(())
-    }
-}
-
-/// Body bytes of a transaction's buffered publishes.
-pub(super) fn tx_bytes(publishes: &[crate::channel::PendingPublish]) -> u64 {
-    publishes
-        .iter()
-        .map(|publish| publish.body.len() as u64)
-        .sum()
 }
 
 /// The message as a consumer receives it: as stored, except that a queue with

@@ -288,7 +288,7 @@ impl Broker {
             .channels
             .iter()
             .filter_map(|(_, channel)| channel.tx.as_deref())
-            .map(super::consumers::tx_bytes)
+            .map(super::transactions::tx_bytes)
             .sum();
         assert_eq!(
             self.held_bytes,

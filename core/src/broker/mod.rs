@@ -3,6 +3,7 @@
 //! message path (publish, route, enqueue, deliver, settle, dead-letter) in
 //! `delivery`, direct reply-to in `direct_reply`, and time (TTL, x-expires, consumer timeout) in `timers`.
 
+mod confirms;
 mod consumers;
 mod delivery;
 mod direct_reply;
@@ -13,6 +14,7 @@ mod flow;
 mod invariants;
 mod recovery;
 mod timers;
+mod transactions;
 
 use crate::access::Permissions;
 use crate::arena::{Arena, Id};
@@ -683,7 +685,7 @@ impl Broker {
         }
         let mut removed = self.channels.remove(channel).expect("channel is open");
         if let Some(publishes) = &removed.tx {
-            self.held_bytes -= consumers::tx_bytes(publishes);
+            self.held_bytes -= transactions::tx_bytes(publishes);
         }
         self.channel_index.remove(&(conn, number));
         self.connections
