@@ -290,7 +290,15 @@ impl Core {
         }
         // Compared by their replies alone: the events are let go.
         self.broker.drain_events(|_| {});
-        self.broker.check_invariants();
+        // A mutant breaks the core on purpose: the model judges what a
+        // client sees, not the inner state.
+        #[cfg(feature = "mutants")]
+        let mutated = self.broker.config().mutant.is_some();
+        #[cfg(not(feature = "mutants"))]
+        let mutated = false;
+        if !mutated {
+            self.broker.check_invariants();
+        }
         outputs
     }
 
