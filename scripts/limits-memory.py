@@ -140,7 +140,7 @@ state in the core) and {f["kib_per_queue"]} KiB per empty queue, so memory grows
 proportion to what is held and each connection's share stays bounded by its limits
 (1 MiB of outgoing frames, one frame and one read of incoming bytes). Closing the
 connections returns their share less what the allocator keeps. Silent sockets that
-never log in cost little (small read buffers until they send) and no longer count
+never log in cost little (small read buffers until they send) and do not count
 against the bound on logins: a real client logs in among {f["silent_sockets"]:,} of
 them in milliseconds.
 """
