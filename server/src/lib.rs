@@ -49,6 +49,13 @@ pub use connection::{
 };
 pub use users::Users;
 
+/// What the fuzz targets in `fuzz/` drive without a socket: the connection
+/// handshake over an in-memory stream. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::connection::{handshake_over, Handshaken, Opened, Tuning};
+}
+
 use brokerlab_core::{Config, ConnectionId, MemoryAlarm};
 use brokerlab_store::StoreError;
 use portable::JoinSet;

@@ -23,7 +23,7 @@ use brokerlab_core::ReplyCode;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The default largest frame the server accepts or sends: RabbitMQ's `frame_max`.
@@ -104,8 +104,8 @@ impl From<Refusal> for Refused {
 /// highest channel number and the largest frame). A refusal is written
 /// to the client, if it is to be told, before this returns; the caller
 /// closes the socket.
-pub async fn handshake(
-    stream: &mut TcpStream,
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     reader: &mut FrameReader,
     peer: SocketAddr,
     limits: (u16, u32),
@@ -160,8 +160,8 @@ pub async fn linger_after_refused_login(
 
 /// Start, StartOk, Tune, TuneOk and Open; a refusal is returned to be sent
 /// back as connection.close.
-async fn negotiate(
-    stream: &mut TcpStream,
+async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     reader: &mut FrameReader,
     peer: SocketAddr,
     (channel_max, frame_max): (u16, u32),
@@ -222,7 +222,7 @@ async fn negotiate(
     })
 }
 
-async fn send(stream: &mut TcpStream, method: AMQPClass) -> io::Result<()> {
+async fn send<S: AsyncWrite + Unpin>(stream: &mut S, method: AMQPClass) -> io::Result<()> {
     let mut out = Vec::new();
     put_method(&mut out, 0, method).map_err(io::Error::other)?;
     stream.write_all(&out).await?;

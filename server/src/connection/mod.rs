@@ -21,9 +21,10 @@ mod io;
 mod outgoing;
 
 pub use admission::{Handshake, Handshakes, CONNECTIONS_MAX, HANDSHAKES_MAX};
-use handshake::{Handshaken, FRAME_MIN_BYTES};
+use handshake::FRAME_MIN_BYTES;
 pub use handshake::{
-    Tuning, FAILED_LOGIN_DELAY_MS, FRAME_MAX_BYTES, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_S,
+    Handshaken, Opened, Tuning, FAILED_LOGIN_DELAY_MS, FRAME_MAX_BYTES, HANDSHAKE_TIMEOUT_MS,
+    HEARTBEAT_S,
 };
 use outgoing::Outgoing;
 pub use outgoing::{OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS};
@@ -160,6 +161,25 @@ struct Connection {
     /// True while the core pauses the connection (credit flow or the
     /// memory alarm): its reads stop.
     pause: watch::Receiver<bool>,
+}
+
+/// The handshake as [`serve`] runs it (protocol header to connection.open,
+/// frames of AMQP's minimum size until tune-ok, offering `limits`: the
+/// highest channel number and the largest frame), over any byte stream
+/// instead of a socket, and without the timeout and the wait after a
+/// refused login that `serve` adds around it: for the fuzz targets in
+/// `fuzz/`, which drive it from memory.
+pub async fn handshake_over<S>(
+    stream: &mut S,
+    peer: SocketAddr,
+    limits: (u16, u32),
+    users: &Users,
+) -> std::io::Result<Handshaken>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut reader = FrameReader::new(FRAME_MIN_BYTES);
+    handshake::handshake(stream, &mut reader, peer, limits, users).await
 }
 
 /// Serves one accepted socket to the end: the handshake within its
