@@ -235,6 +235,41 @@ fn content_headers_nesting_too_deep_close_the_connection_with_501() {
     server.stop();
 }
 
+/// Found by the `frames` fuzz target: amq-protocol parses a content
+/// header's properties whatever its class, so the nesting bound must hold
+/// for every class, not only basic's (60).
+#[test]
+fn content_headers_of_any_class_nesting_too_deep_close_the_connection_with_501() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    for class in [10u16, 61, 0xffff] {
+        let mut client = RawClient::open(server.addr, 0);
+        client.open_channel(1);
+        let mut publish = vec![0, 60, 0, 40, 0, 0];
+        publish.extend_from_slice(&short_string(""));
+        publish.extend_from_slice(&short_string("q"));
+        publish.push(0);
+        client.write_bytes(&frame(1, 1, &publish));
+        let mut header = class.to_be_bytes().to_vec();
+        header.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0b0010_0000, 0]);
+        header.extend_from_slice(&nested_tables(6000));
+        client.write_bytes(&frame(2, 1, &header));
+        assert_eq!(client.connection_close_code(), 501, "class {class}");
+    }
+    // Before login too: 500 levels fit in the 4 KiB frame allowed then.
+    let mut stream = started(server.addr);
+    let mut header = vec![0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0b0010_0000, 0];
+    header.extend_from_slice(&nested_tables(500));
+    stream
+        .write_all(&frame(2, 0, &header))
+        .expect("the server reads");
+    let (_, ids, payload) = next_method(&mut stream).expect("connection.close arrives");
+    assert_eq!(ids, (10, 50), "connection.close");
+    assert_eq!(close_code_and_cause(&payload).0, 501, "FRAME_ERROR");
+    a_client_is_still_served(server.addr);
+    server.stop();
+}
+
 #[test]
 fn frames_pipelined_with_connection_open_are_answered_without_more_input() {
     let data = tempfile::tempdir().expect("a temp dir");
