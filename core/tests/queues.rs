@@ -2187,3 +2187,35 @@ fn declaring_a_new_queue_past_the_vhosts_limit_closes_the_channel_with_406() {
         "PRECONDITION_FAILED - cannot declare queue 'c': queue limit in vhost '/' (2) is reached"
     );
 }
+
+/// Found by the `core_inputs` fuzz target: a client's double NaN or
+/// infinity in a redeclare's arguments panicked the core while it worded
+/// the "inequivalent arg" close. Client errors never panic; they close the
+/// channel with the code RabbitMQ gives (its parser cannot even hold such a
+/// float, so the value's text is ours).
+#[test]
+fn a_redeclare_with_a_nan_or_infinite_argument_is_precondition_failed_not_a_panic() {
+    let original = || table(&[("x-max-length", int(10))]);
+    for value in [
+        FieldValue::F64(f64::NAN.to_bits()),
+        FieldValue::F64(0xFFFF_0000_0000_0001),
+        FieldValue::F64(f64::INFINITY.to_bits()),
+        FieldValue::F64(f64::NEG_INFINITY.to_bits()),
+        FieldValue::F32(f32::NAN.to_bits()),
+        FieldValue::F32(f32::INFINITY.to_bits()),
+    ] {
+        let mut declared = broker_with(original());
+        let step = declared.declare(1, 1, "q", table(&[("x-max-length", value.clone())]));
+        let (_, code, text) = step.close().expect("the redeclare is refused");
+        assert_eq!(code, ReplyCode::PreconditionFailed, "{value:?}");
+        assert!(text.contains("inequivalent arg 'x-max-length'"), "{text}");
+        // A first declare with the same value is refused as invalid, also without a panic.
+        let mut fresh = broker();
+        let step = fresh.declare(1, 1, "q", table(&[("x-max-length", value.clone())]));
+        assert_eq!(
+            step.close().map(|(_, code, _)| code),
+            Some(ReplyCode::PreconditionFailed),
+            "{value:?}"
+        );
+    }
+}

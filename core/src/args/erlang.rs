@@ -110,8 +110,16 @@ fn erlang_float(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
     }
-    // Rust's `{:e}` also writes the shortest round-trip digits, as `d.ddde-x`,
-    // so the split and the parse below cannot fail.
+    // Erlang has no NaN or infinity (RabbitMQ cannot decode a table holding
+    // one), but a client can send them: these texts are brokerlab's own.
+    if x.is_nan() {
+        return "nan".to_owned();
+    }
+    if x.is_infinite() {
+        return if x < 0.0 { "-inf" } else { "inf" }.to_owned();
+    }
+    // Rust's `{:e}` also writes the shortest round-trip digits of a finite
+    // float, as `d.ddde-x`, so the split and the parse below cannot fail.
     let scientific = format!("{:e}", x.abs());
     let (mantissa, exponent) = scientific
         .split_once('e')
@@ -209,6 +217,14 @@ mod tests {
             &FieldValue::Array(vec![FieldValue::I64(1)]),
             &FieldValue::Array(vec![FieldValue::I8(1)])
         ));
+    }
+
+    #[test]
+    fn nan_and_infinities_print_without_a_panic() {
+        assert_eq!(erlang_float(f64::NAN), "nan");
+        assert_eq!(erlang_float(-f64::NAN), "nan");
+        assert_eq!(erlang_float(f64::INFINITY), "inf");
+        assert_eq!(erlang_float(f64::NEG_INFINITY), "-inf");
     }
 
     #[test]
