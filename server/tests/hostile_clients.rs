@@ -7,7 +7,7 @@
 mod common;
 
 use amq_protocol::frame::AMQPFrame;
-use amq_protocol::protocol::{connection, queue, AMQPClass};
+use amq_protocol::protocol::{channel, connection, queue, AMQPClass};
 use common::raw::RawClient;
 use common::TestServer;
 use std::io::{Read, Write};
@@ -266,6 +266,30 @@ fn content_headers_of_any_class_nesting_too_deep_close_the_connection_with_501()
     let (_, ids, payload) = next_method(&mut stream).expect("connection.close arrives");
     assert_eq!(ids, (10, 50), "connection.close");
     assert_eq!(close_code_and_cause(&payload).0, 501, "FRAME_ERROR");
+    a_client_is_still_served(server.addr);
+    server.stop();
+}
+
+/// Found by the `core_inputs` fuzz target: a double NaN in a redeclare's
+/// arguments panicked the core (and with it the broker task) while it
+/// worded the "inequivalent arg" close. It closes the channel with 406.
+#[test]
+fn a_redeclare_with_a_nan_argument_closes_the_channel_with_406_and_the_server_lives_on() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    let mut client = RawClient::open(server.addr, 0);
+    client.open_channel(1);
+    let ten = long(&[&short_string("x-max-length")[..], b"I", &10i32.to_be_bytes()].concat());
+    client.write_bytes(&declare_with_arguments("nan-q", &ten));
+    client.declare_ok();
+    let nan = long(&[&short_string("x-max-length")[..], b"d", &f64::NAN.to_be_bytes()].concat());
+    client.write_bytes(&declare_with_arguments("nan-q", &nan));
+    match client.method() {
+        AMQPClass::Channel(channel::AMQPMethod::Close(close)) => {
+            assert_eq!(close.reply_code, 406, "{}", close.reply_text);
+        }
+        other => panic!("expected channel.close, got {other:?}"),
+    }
     a_client_is_still_served(server.addr);
     server.stop();
 }
