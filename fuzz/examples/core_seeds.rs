@@ -15,7 +15,7 @@ use brokerlab_core::ChannelId;
 use brokerlab_core::{Command, ConnectionId, Input, PublishProperties};
 use brokerlab_fuzz::steps::{encode, Step};
 use brokerlab_server::wire::fields::properties_from_amqp;
-use brokerlab_server::wire::frames::{next_frame, PROTOCOL_HEADER};
+use brokerlab_server::wire::frames::{next_frame, qos_prefetch_size, PROTOCOL_HEADER};
 use brokerlab_server::wire::inbound::{inbound, Inbound, PublishStart};
 use bytes::Bytes;
 use std::path::Path;
@@ -28,6 +28,7 @@ fn inputs(data: &[u8], conn: ConnectionId) -> Vec<Step> {
     let mut publish: Option<(PublishStart, PublishProperties, u64, Vec<u8>)> = None;
     let mut publishing_channel = 0;
     while let Ok(Some((frame, used))) = next_frame(buffer, u32::MAX) {
+        let prefetch_size = qos_prefetch_size(&buffer[..used]);
         buffer = &buffer[used..];
         match frame {
             AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Open(_))) => {
@@ -40,18 +41,22 @@ fn inputs(data: &[u8], conn: ConnectionId) -> Vec<Step> {
             AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Close(_))) => {
                 steps.push(Step::Input(Input::Disconnect { conn }));
             }
-            AMQPFrame::Method(channel, method) if channel != 0 => match inbound(method) {
-                Ok(Inbound::Command { command, .. }) => steps.push(Step::Input(Input::Command {
-                    conn,
-                    channel: ChannelId(channel),
-                    command,
-                })),
-                Ok(Inbound::Publish(start)) => {
-                    publishing_channel = channel;
-                    publish = Some((start, PublishProperties::Repeated, 0, Vec::new()));
+            AMQPFrame::Method(channel, method) if channel != 0 => {
+                match inbound(method, prefetch_size) {
+                    Ok(Inbound::Command { command, .. }) => {
+                        steps.push(Step::Input(Input::Command {
+                            conn,
+                            channel: ChannelId(channel),
+                            command,
+                        }))
+                    }
+                    Ok(Inbound::Publish(start)) => {
+                        publishing_channel = channel;
+                        publish = Some((start, PublishProperties::Repeated, 0, Vec::new()));
+                    }
+                    Err(_) => {}
                 }
-                Err(_) => {}
-            },
+            }
             AMQPFrame::Header(_, header) => {
                 if let Some((_, properties, size, _)) = &mut publish {
                     *properties = PublishProperties::Given(Arc::new(properties_from_amqp(

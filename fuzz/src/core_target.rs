@@ -48,7 +48,7 @@ fn check(broker: &Broker, seen: &Seen) {
         seen.log.last().map_or(0, |record| record.lsn),
         "last_lsn is the lsn of the last record the broker emitted"
     );
-    let _ = broker.queued_bytes();
+    let _ = broker.held_bytes();
 }
 
 /// What the driver saw, to hold the broker's outputs to its rules.
@@ -78,6 +78,10 @@ impl Seen {
 
     fn output(&mut self, output: Output) {
         match output {
+            Output::Pause { conn, .. } => assert!(
+                self.live.contains(&conn),
+                "a pause is for a connected connection: {conn:?}"
+            ),
             Output::Persist(record) => {
                 let expected = self.log.last().map_or(1, |last| last.lsn + 1);
                 assert_eq!(record.lsn, expected, "records are numbered 1, 2, 3, ...");

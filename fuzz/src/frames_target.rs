@@ -6,7 +6,7 @@ use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
 use amq_protocol::protocol::{connection, AMQPClass};
 use brokerlab_core::{Command, FieldTable, FieldValue};
 use brokerlab_server::wire::fields::{properties_from_amqp, properties_to_amqp, table_from_amqp};
-use brokerlab_server::wire::frames::{next_frame, PROTOCOL_HEADER};
+use brokerlab_server::wire::frames::{next_frame, qos_prefetch_size, PROTOCOL_HEADER};
 use brokerlab_server::wire::inbound::{inbound, Inbound};
 use brokerlab_server::wire::nesting::FIELD_NESTING_MAX;
 use brokerlab_server::wire::outbound::put_frame;
@@ -30,15 +30,17 @@ pub fn frames(data: &[u8]) {
                     used >= 8 && used <= buffer.len() && used <= frame_max as usize,
                     "a frame takes 8 bytes or more, within the buffer and frame_max"
                 );
+                let prefetch_size = qos_prefetch_size(&buffer[..used]);
                 buffer = &buffer[used..];
-                frame_max = on_frame(frame, frame_max);
+                frame_max = on_frame(frame, frame_max, prefetch_size);
             }
         }
     }
 }
 
-/// What a connection makes of one frame; returns the frame_max from here on.
-fn on_frame(frame: AMQPFrame, frame_max: u32) -> u32 {
+/// What a connection makes of one frame (`prefetch_size` read from its
+/// bytes when it is basic.qos); returns the frame_max from here on.
+fn on_frame(frame: AMQPFrame, frame_max: u32, prefetch_size: u32) -> u32 {
     match frame {
         AMQPFrame::Method(0, AMQPClass::Connection(method)) => match method {
             connection::AMQPMethod::StartOk(start_ok) => {
@@ -56,7 +58,7 @@ fn on_frame(frame: AMQPFrame, frame_max: u32) -> u32 {
         },
         AMQPFrame::Method(0, _) => frame_max,
         AMQPFrame::Method(_, method) => {
-            match inbound(method) {
+            match inbound(method, prefetch_size) {
                 Ok(Inbound::Command { command, .. }) => {
                     if let Some(arguments) = arguments(&command) {
                         assert_nesting_within_limit(arguments);

@@ -11,11 +11,11 @@
 //! seven bits) followed by that many bytes.
 
 use brokerlab_core::{
-    ChannelId, Command, Config, ConnectionId, FieldTable, FieldValue, Flow, Input, Name,
-    Properties, PublishProperties, ReplyCode,
+    Access, ChannelId, Command, Config, ConnectionId, FieldTable, FieldValue, Flow, Input,
+    MemoryAlarm, Name, Permissions, Properties, PublishProperties, ReplyCode,
 };
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Names, argument keys and values the broker gives meaning to: most runs
 /// need only these, and a byte picks one.
@@ -87,7 +87,7 @@ pub const WORDS: [&str; 64] = [
 ];
 
 /// Step opcodes, in order; an opcode byte is taken modulo their number.
-const OPCODES: u8 = 31;
+const OPCODES: u8 = 32;
 
 /// How deeply a decoded field value may nest.
 const VALUE_DEPTH_MAX: usize = 4;
@@ -115,7 +115,7 @@ pub struct Run {
 }
 
 /// The configuration a byte picks: each bit turns one small limit on, so
-/// that runs reach the limits' code (events stay on: the checkers' view).
+/// that runs reach the limits' code.
 fn config(byte: u8) -> Config {
     let mut config = Config::default();
     if byte & 1 != 0 {
@@ -137,7 +137,28 @@ fn config(byte: u8) -> Config {
     if byte & 16 != 0 {
         config.events = false;
     }
+    if byte & 32 != 0 {
+        config.memory_alarm = Some(MemoryAlarm::new(512));
+    }
+    if byte & 64 != 0 {
+        config.access = Some(access().clone());
+    }
     config
+}
+
+/// Access control for the configuration byte's bit 6: guest may configure
+/// and write only names starting with "q" or "x" (and write to the default
+/// exchange and `amq.*`), and read only "q1". Built once: the patterns are
+/// regular expressions.
+fn access() -> &'static Access {
+    static ACCESS: OnceLock<Access> = OnceLock::new();
+    ACCESS.get_or_init(|| {
+        let permissions =
+            Permissions::new("^[qx]", "^$|^[qx]|^amq\\.", "^q1$").expect("valid patterns");
+        let mut access = Access::default();
+        access.grant("guest", "/", permissions);
+        access
+    })
 }
 
 /// Reads operands; past the end every byte is zero.
@@ -413,6 +434,9 @@ impl Reader<'_> {
             27 => Step::Tick(u16::from_be_bytes(self.bytes())),
             28 => Step::Deadline,
             29 => Step::Sync(self.byte()),
+            31 => Step::Input(Input::DriverHeld {
+                bytes: u64::from(u16::from_be_bytes(self.bytes())),
+            }),
             30 => {
                 let (conn, channel) = (self.conn(), self.channel());
                 let opcode = 2 + self.byte() % 25;
@@ -820,6 +844,11 @@ impl Writer {
             }
             Step::Input(Input::Timeout) => self.step(&Step::Tick(0)),
             Step::Input(Input::Synced { .. }) => self.step(&Step::Sync(255)),
+            Step::Input(Input::DriverHeld { bytes }) => {
+                self.byte(31);
+                let bytes = u16::try_from(*bytes).unwrap_or(u16::MAX);
+                self.0.extend_from_slice(&bytes.to_be_bytes());
+            }
             Step::Tick(ms) => {
                 self.byte(27);
                 self.0.extend_from_slice(&ms.to_be_bytes());
