@@ -279,10 +279,17 @@ fn a_redeclare_with_a_nan_argument_closes_the_channel_with_406_and_the_server_li
     let server = TestServer::start(data.path());
     let mut client = RawClient::open(server.addr, 0);
     client.open_channel(1);
-    let ten = long(&[&short_string("x-max-length")[..], b"I", &10i32.to_be_bytes()].concat());
+    // A table of one entry, x-max-length, of this type and value.
+    let max_length = |kind: u8, value: &[u8]| {
+        let mut entry = short_string("x-max-length");
+        entry.push(kind);
+        entry.extend_from_slice(value);
+        long(&entry)
+    };
+    let ten = max_length(b'I', &10i32.to_be_bytes());
     client.write_bytes(&declare_with_arguments("nan-q", &ten));
     client.declare_ok();
-    let nan = long(&[&short_string("x-max-length")[..], b"d", &f64::NAN.to_be_bytes()].concat());
+    let nan = max_length(b'd', &f64::NAN.to_be_bytes());
     client.write_bytes(&declare_with_arguments("nan-q", &nan));
     match client.method() {
         AMQPClass::Channel(channel::AMQPMethod::Close(close)) => {
