@@ -6,7 +6,7 @@
 //! wait: so one poll of the future runs it to the end, with no runtime and
 //! no socket, at tens of thousands of handshakes a second.
 
-use brokerlab_server::fuzzing::{handshake_over, Opened};
+use brokerlab_server::fuzzing::{handshake_over, Handshaken, Opened};
 use brokerlab_server::wire::frames::{next_frame, PROTOCOL_HEADER};
 use brokerlab_server::{Users, FRAME_MAX_BYTES};
 use std::future::Future;
@@ -32,7 +32,7 @@ pub fn handshake(data: &[u8]) {
 /// checks that the real sessions' seeds get that far).
 #[must_use]
 pub fn handshake_opens(data: &[u8]) -> bool {
-    matches!(run(data, usize::MAX), Ok(Some(_)))
+    matches!(run(data, usize::MAX), Ok(Handshaken::Opened(_)))
 }
 
 /// The default users (`guest`/`guest` on `/`, from loopback), built once:
@@ -42,7 +42,7 @@ fn users() -> &'static Users {
     USERS.get_or_init(Users::default)
 }
 
-fn run(data: &[u8], read_max: usize) -> io::Result<Option<Opened>> {
+fn run(data: &[u8], read_max: usize) -> io::Result<Handshaken> {
     let peer = SocketAddr::from(([127, 0, 0, 1], 5672));
     let mut stream = Memory {
         input: data,
@@ -50,13 +50,14 @@ fn run(data: &[u8], read_max: usize) -> io::Result<Option<Opened>> {
         output: Vec::new(),
     };
     let result = {
-        let handshake = pin!(handshake_over(&mut stream, peer, CHANNEL_MAX, users()));
+        let limits = (CHANNEL_MAX, FRAME_MAX_BYTES);
+        let handshake = pin!(handshake_over(&mut stream, peer, limits, users()));
         match handshake.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(result) => result,
             Poll::Pending => panic!("the handshake waited on a stream that never makes it wait"),
         }
     };
-    if let Ok(Some(opened)) = &result {
+    if let Ok(Handshaken::Opened(opened)) = &result {
         assert_opened_within_limits(opened);
     }
     assert_output_well_formed(data, &stream.output, &result);
@@ -85,7 +86,7 @@ fn assert_opened_within_limits(opened: &Opened) {
 /// Rule: the server writes AMQP: its own protocol header to a client with
 /// another, else whole frames (connection.start, tune, and a close when it
 /// refuses).
-fn assert_output_well_formed(input: &[u8], output: &[u8], result: &io::Result<Option<Opened>>) {
+fn assert_output_well_formed(input: &[u8], output: &[u8], result: &io::Result<Handshaken>) {
     if input.len() >= 8 && !input.starts_with(&PROTOCOL_HEADER) {
         assert_eq!(output, PROTOCOL_HEADER, "a foreign header gets ours back");
         return;
@@ -101,8 +102,10 @@ fn assert_output_well_formed(input: &[u8], output: &[u8], result: &io::Result<Op
             other => panic!("the server wrote bytes that are not a frame: {other:?}"),
         }
     }
-    if let Ok(None) = result {
-        // Refused and told so: start, maybe tune, then connection.close.
+    if let Ok(Handshaken::Refused) = result {
+        // Refused and told so: start, maybe tune, then connection.close. (A
+        // refused login is told only to a client that announced
+        // authentication_failure_close.)
         assert!(frames >= 2, "a refusal is a connection.close after start");
     }
 }

@@ -143,6 +143,10 @@ fn config(byte: u8) -> Config {
     if byte & 64 != 0 {
         config.access = Some(access().clone());
     }
+    if byte & 128 != 0 {
+        config.queues_per_vhost_max = Some(3);
+        config.consumers_per_channel_max = Some(2);
+    }
     config
 }
 
