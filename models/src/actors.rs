@@ -305,8 +305,9 @@ mod tests {
     use stateright::actor::{Actor, Id, Out};
     use std::borrow::Cow;
 
-    /// A producer on its last session: a reset makes it reconnect on a
-    /// session number that does not exist, and its step panics.
+    /// A producer on the last of its connections: a reset makes it
+    /// reconnect on a connection number that does not exist, and its step
+    /// panics.
     fn producer_out_of_sessions() -> (Node, NodeState) {
         let producer = Producer::new("work".into(), 1);
         let mut state = producer.start(&mut Out::new());
