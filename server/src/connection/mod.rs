@@ -163,7 +163,7 @@ struct Connection {
     pause: watch::Receiver<bool>,
 }
 
-/// The handshake as [`serve`] runs it (protocol header to connection.open,
+/// The handshake as `serve` runs it (protocol header to connection.open,
 /// frames of AMQP's minimum size until tune-ok, offering `limits`: the
 /// highest channel number and the largest frame), over any byte stream
 /// instead of a socket, and without the timeout and the wait after a
