@@ -103,6 +103,7 @@ impl Lab {
             conn: ConnectionId(conn),
             user,
             vhost,
+            channel_max: u16::MAX,
         });
         self.ok(conn, Command::ChannelOpen);
     }

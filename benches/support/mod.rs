@@ -60,6 +60,7 @@ pub fn connect(broker: &mut Broker, conn: u64) {
             conn: ConnectionId(conn),
             user: "guest".into(),
             vhost: "/".into(),
+            channel_max: u16::MAX,
         },
     );
     command(broker, conn, Command::ChannelOpen);

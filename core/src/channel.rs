@@ -192,21 +192,19 @@ impl Channel {
         }
     }
 
-    /// Takes note of a publish's properties: given ones become the channel's
-    /// last (no count changes when they are the last already), and a repeat
-    /// on a channel that never published finds the default properties.
+    /// Takes note of a publish's properties: given ones equal to the
+    /// channel's last become a repeat of those (so the messages of a
+    /// publisher that repeats its properties share one copy), other given
+    /// ones become the channel's last, and a repeat on a channel that never
+    /// published finds the default properties.
     #[inline]
-    pub(crate) fn note_properties(&mut self, properties: &PublishProperties) {
+    pub(crate) fn note_properties(&mut self, properties: &mut PublishProperties) {
         match properties {
-            PublishProperties::Given(given) => {
-                if !self
-                    .last_properties
-                    .as_ref()
-                    .is_some_and(|last| Arc::ptr_eq(last, given))
-                {
-                    self.last_properties = Some(Arc::clone(given));
-                }
-            }
+            PublishProperties::Given(given) => match &self.last_properties {
+                Some(last) if Arc::ptr_eq(last, given) => {}
+                Some(last) if **last == **given => *properties = PublishProperties::Repeated,
+                _ => self.last_properties = Some(Arc::clone(given)),
+            },
             PublishProperties::Repeated => {
                 self.last_properties.get_or_insert_with(Arc::default);
             }

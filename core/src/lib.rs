@@ -42,7 +42,8 @@
 //!
 //! let now = Instant(1_000_000);
 //! let user = "guest".to_owned();
-//! broker.handle(now, Input::Connect { conn, user, vhost: "/".into() });
+//! let (vhost, channel_max) = ("/".to_owned(), 2047); // as tune-ok agreed
+//! broker.handle(now, Input::Connect { conn, user, vhost, channel_max });
 //! let commands = [
 //!     Command::ChannelOpen,
 //!     Command::ConfirmSelect,

@@ -35,6 +35,10 @@ pub enum Input {
         user: String,
         /// Virtual host the client opened.
         vhost: String,
+        /// The highest channel number the connection agreed to (tune-ok's
+        /// `channel_max`); the broker's own
+        /// [`Config::channel_max`](crate::Config::channel_max) bounds it.
+        channel_max: u16,
     },
     /// The connection is gone (closed cleanly or dropped): everything it held is released.
     Disconnect {

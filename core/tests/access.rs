@@ -24,6 +24,7 @@ fn restricted(configure: &str, write: &str, read: &str) -> Harness {
         conn: brokerlab_core::ConnectionId(9),
         user: "admin".into(),
         vhost: "/".into(),
+        channel_max: u16::MAX,
     });
     broker.open(9, 1).assert_ok();
     broker.declare(9, 1, "q", FieldTable::new()).assert_ok();

@@ -31,6 +31,7 @@ fn connected(config: Config) -> Broker {
             conn: ConnectionId(1),
             user: "guest".into(),
             vhost: "/".into(),
+            channel_max: u16::MAX,
         },
     );
     command(&mut broker, Command::ChannelOpen);

@@ -256,6 +256,33 @@ fn got_priorities(broker: &mut Harness, queue: &str, count: usize) -> Vec<Option
 }
 
 #[test]
+fn publishes_given_properties_equal_to_the_channels_last_share_one_copy_of_them() {
+    let mut broker = with_queue("q", FieldTable::new());
+    let persistent = Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    for body in ["one", "two"] {
+        let command = publish_command("", "q", Bytes::from(body), false, false, persistent.clone());
+        broker.send(1, 1, command).assert_ok();
+    }
+    let other = Properties::default();
+    let command = publish_command("", "q", Bytes::from("three"), false, false, other.clone());
+    broker.send(1, 1, command).assert_ok();
+    let got: Vec<Arc<Properties>> = (0..3)
+        .map(|_| {
+            broker.get(1, 1, "q", true).deliveries()[0]
+                .message
+                .properties
+                .clone()
+        })
+        .collect();
+    assert!(Arc::ptr_eq(&got[0], &got[1]), "equal properties, one copy");
+    assert!(!Arc::ptr_eq(&got[1], &got[2]));
+    assert_eq!((&*got[1], &*got[2]), (&persistent, &other));
+}
+
+#[test]
 fn a_repeated_publish_carries_the_properties_of_the_channels_last_publish() {
     let mut broker = with_queue("q", FieldTable::new());
     let persistent = Properties {

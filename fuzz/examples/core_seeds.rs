@@ -36,6 +36,7 @@ fn inputs(data: &[u8], conn: ConnectionId) -> Vec<Step> {
                     conn,
                     user: "guest".into(),
                     vhost: "/".into(),
+                    channel_max: u16::MAX,
                 }));
             }
             AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Close(_))) => {

@@ -433,6 +433,7 @@ impl Reader<'_> {
                 user: "guest".to_owned(),
                 // Mostly "/", the one vhost; sometimes one that does not exist.
                 vhost: if self.byte() == 0xff { "nope" } else { "/" }.to_owned(),
+                channel_max: u16::MAX,
             }),
             1 => Step::Input(Input::Disconnect { conn: self.conn() }),
             27 => Step::Tick(u16::from_be_bytes(self.bytes())),

@@ -264,6 +264,7 @@ impl BrokerActor {
             conn: ADMIN,
             user: "guest".to_owned(),
             vhost: "/".to_owned(),
+            channel_max: u16::MAX,
         };
         broker.handle(Instant(0), connect);
         let channel = ChannelId(1);
@@ -333,6 +334,7 @@ impl BrokerActor {
                         conn,
                         user: "guest".to_owned(),
                         vhost: "/".to_owned(),
+                        channel_max: u16::MAX,
                     }
                 }
                 // Frames for a connection the broker does not hold (lost in

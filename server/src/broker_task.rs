@@ -48,6 +48,8 @@ pub enum ToBroker {
         user: String,
         /// Requested vhost.
         vhost: String,
+        /// The highest channel number the client agreed to.
+        channel_max: u16,
         /// Where the connection's replies go.
         outbox: mpsc::Sender<ReplyBatch>,
         /// Set while the core pauses the connection: its reads stop.
@@ -72,16 +74,11 @@ fn now() -> Instant {
     Instant(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// An open connection: where to tell it to pause.
-struct Session {
-    pause: watch::Sender<bool>,
-}
-
 /// The broker task's state.
 struct BrokerTask {
     broker: Broker,
     /// Each open connection's pause switch.
-    sessions: BTreeMap<ConnectionId, Session>,
+    pauses: BTreeMap<ConnectionId, watch::Sender<bool>>,
     outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
     replies: BTreeMap<ConnectionId, ReplyBatch>,
     /// Connections that disconnected in this step: their last replies go
@@ -108,7 +105,7 @@ pub async fn run(
 ) -> Result<(), BrokerStop> {
     let mut task = BrokerTask {
         broker,
-        sessions: BTreeMap::new(),
+        pauses: BTreeMap::new(),
         outboxes: BTreeMap::new(),
         replies: BTreeMap::new(),
         gone: Vec::new(),
@@ -167,12 +164,18 @@ impl BrokerTask {
                 conn,
                 user,
                 vhost,
+                channel_max,
                 outbox,
                 pause,
             } => {
                 self.outboxes.insert(conn, outbox);
-                self.sessions.insert(conn, Session { pause });
-                self.handle(Input::Connect { conn, user, vhost });
+                self.pauses.insert(conn, pause);
+                self.handle(Input::Connect {
+                    conn,
+                    user,
+                    vhost,
+                    channel_max,
+                });
             }
             ToBroker::Input(input) => {
                 if self.is_from_released(&input) {
@@ -185,7 +188,7 @@ impl BrokerTask {
                 self.handle(input);
                 if let Some(conn) = gone {
                     self.gone.push(conn);
-                    self.sessions.remove(&conn);
+                    self.pauses.remove(&conn);
                 }
             }
         }
@@ -216,7 +219,7 @@ impl BrokerTask {
             "connection fell behind its replies; releasing what it held and closing it"
         );
         self.outboxes.remove(&conn);
-        self.sessions.remove(&conn);
+        self.pauses.remove(&conn);
         self.released.insert(conn);
         self.handle(Input::Disconnect { conn });
     }
@@ -241,8 +244,8 @@ impl BrokerTask {
                 // already see the pause.
                 Output::Pause { conn, paused } => {
                     tracing::trace!(conn = conn.0, paused, "pause");
-                    if let Some(session) = self.sessions.get(&conn) {
-                        session.pause.send_replace(paused);
+                    if let Some(pause) = self.pauses.get(&conn) {
+                        pause.send_replace(paused);
                     }
                 }
             }

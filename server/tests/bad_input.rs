@@ -150,6 +150,38 @@ mod frames {
     }
 
     #[test]
+    fn commands_crossing_the_brokers_channel_close_are_dropped_and_the_reopened_channel_answers_in_full(
+    ) {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let server = TestServer::start(data.path());
+        let mut client = RawClient::open(server.addr, 0);
+        client.open_channel(1);
+        // A failing passive declare, then a nowait declare and a publish
+        // with its content, sent before the client hears the close.
+        client.declare("missing", true);
+        let nowait = queue::Declare {
+            queue: "crossing".into(),
+            nowait: true,
+            ..queue::Declare::default()
+        };
+        client.send_method(1, AMQPClass::Queue(queue::AMQPMethod::Declare(nowait)));
+        client.publish("crossing", b"dropped");
+        let AMQPClass::Channel(channel::AMQPMethod::Close(close)) = client.method() else {
+            panic!("a passive declare of a missing queue closes the channel");
+        };
+        assert_eq!(close.reply_code, 404, "{close:?}");
+        let close_ok = channel::AMQPMethod::CloseOk(channel::CloseOk {});
+        client.send_method(1, AMQPClass::Channel(close_ok));
+        client.open_channel(1);
+        // The dropped nowait declare leaves no reply to swallow: this
+        // declare is answered, and the queue it names is new and empty.
+        client.declare("crossing", false);
+        assert_eq!(client.declare_ok(), 0, "the crossing publish was dropped");
+        drop(client);
+        server.stop();
+    }
+
+    #[test]
     fn a_frame_with_a_bad_frame_end_closes_the_connection_with_501() {
         let data = tempfile::tempdir().expect("a temp dir");
         let server = TestServer::start(data.path());

@@ -353,17 +353,18 @@ fn garbage_after_a_refused_frame_ends_the_connection_not_the_server() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());
     let mut client = RawClient::open(server.addr, 0);
-    // A frame on channel 4000 (above channel_max), then an unknown frame
-    // type and 200 KB of bytes while the server waits for close-ok.
-    let mut bytes = frame(1, 4000, &[0, 20, 0, 10, 0]);
-    bytes.extend_from_slice(&[9, 0, 0, 0, 0, 0, 0]);
-    bytes.resize(bytes.len() + 200 * 1024, 0x41);
-    client.write_bytes(&bytes);
+    // channel.open on channel 4000 (above channel_max), then, once it is
+    // refused, an unknown frame type and 200 KB of bytes while the server
+    // waits for close-ok.
+    client.write_bytes(&frame(1, 4000, &[0, 20, 0, 10, 0]));
     let close = match client.method() {
         AMQPClass::Connection(connection::AMQPMethod::Close(close)) => close,
         other => panic!("expected connection.close, got {other:?}"),
     };
     assert_eq!(close.reply_code, 530);
+    let mut garbage = vec![9, 0, 0, 0, 0, 0, 0];
+    garbage.resize(garbage.len() + 200 * 1024, 0x41);
+    client.write_bytes(&garbage);
     // The server reads what follows until it gives up on close-ok and closes.
     while client.recv().is_ok() {}
     a_client_is_still_served(server.addr);

@@ -252,10 +252,9 @@ async fn publish_with(channel: &Channel, queue: &str, body: &str, properties: Ba
         .expect("basic.publish is sent");
 }
 
-/// The server sends a publish whose content header repeats its channel's
-/// last one as a repeat (`PublishProperties::Repeated`), and the broker keeps
-/// the channel's last properties: each delivery must still carry exactly the
-/// properties it was published with, as publishers repeat and change them on
+/// The broker shares a channel's last properties with a publish that
+/// repeats them: each delivery must still carry exactly the properties it
+/// was published with, as publishers repeat and change them on
 /// several channels, and after a channel is closed and another opened.
 #[test]
 fn every_delivery_carries_its_publishs_properties_as_channels_repeat_and_change_them() {

@@ -117,6 +117,7 @@ impl<'out, W: Write> Narrator<'out, W> {
             conn: ConnectionId(conn),
             user,
             vhost,
+            channel_max: u16::MAX,
         };
         self.input(&format!("{who} connects (connection {conn})"), input)?;
         self.command(

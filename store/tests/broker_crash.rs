@@ -103,6 +103,7 @@ impl Node {
                 conn: ConnectionId(conn),
                 user: "guest".into(),
                 vhost: "/".into(),
+                channel_max: u16::MAX,
             };
             self.input(connect);
             self.send(conn, Command::ChannelOpen);

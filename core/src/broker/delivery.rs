@@ -39,7 +39,7 @@ impl Broker {
         // Noted before anything can refuse the publish, so that the driver
         // and the broker agree on what a later repeat carries (an
         // immediate=true publish, refused before this, closes the connection).
-        state.note_properties(&publish.properties);
+        state.note_properties(&mut publish.properties);
         let properties = state.properties_of(&publish.properties);
         let (has_user_id, has_expiration, has_reply_to) = (
             properties.user_id.is_some(),

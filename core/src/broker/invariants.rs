@@ -417,6 +417,7 @@ mod tests {
             conn: CONN,
             user: "guest".into(),
             vhost: "/".into(),
+            channel_max: u16::MAX,
         };
         broker.handle(Instant(1_000_000), connect);
         command(&mut broker, Command::ChannelOpen);

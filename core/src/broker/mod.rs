@@ -68,6 +68,9 @@ struct Connection {
     exclusive_queues: BTreeSet<Id>,
     /// The broker closed it with an error: commands are ignored until `Disconnect`.
     closing: bool,
+    /// The highest channel number it may open: what it agreed to, at most
+    /// the broker's `channel_max`.
+    channel_max: u16,
     /// Under credit flow, the consumed queues it published into while they
     /// were over the high mark; empty otherwise.
     flow: Vec<Id>,
@@ -318,7 +321,12 @@ impl Broker {
             self.flush_dead_letters();
         }
         match input {
-            Input::Connect { conn, user, vhost } => self.connect(conn, user, &vhost),
+            Input::Connect {
+                conn,
+                user,
+                vhost,
+                channel_max,
+            } => self.connect(conn, user, &vhost, channel_max),
             Input::Disconnect { conn } => self.disconnect(conn),
             Input::Command {
                 conn,
@@ -402,7 +410,7 @@ impl Broker {
         });
     }
 
-    fn connect(&mut self, conn: ConnectionId, user: String, vhost: &str) {
+    fn connect(&mut self, conn: ConnectionId, user: String, vhost: &str, channel_max: u16) {
         if self.connections.contains_key(&conn) {
             // A driver that reuses a live connection id is broken; refusing the
             // second open keeps the first connection's state intact.
@@ -430,6 +438,7 @@ impl Broker {
             channels: BTreeSet::new(),
             exclusive_queues: BTreeSet::new(),
             closing: false,
+            channel_max: channel_max.min(self.config.channel_max),
             flow: Vec::new(),
             blocked: false,
             paused: false,
@@ -656,13 +665,13 @@ impl Broker {
                 "channel 0 is the connection's",
             ));
         }
-        if number.0 > self.config.channel_max {
+        let connection = self.connections.get_mut(&conn).expect("connection is open");
+        if number.0 > connection.channel_max {
             return Err(Fault::new(
                 ReplyCode::NotAllowed,
-                format!("channel_max ({}) exceeded", self.config.channel_max),
+                format!("channel_max ({}) exceeded", connection.channel_max),
             ));
         }
-        let connection = self.connections.get_mut(&conn).expect("connection is open");
         connection.channels.insert(number);
         let mut state = Channel::new(conn, number);
         state.permissions = connection.permissions.clone();

@@ -277,6 +277,7 @@ impl Step {
                 conn: ConnectionId(*conn),
                 user: "guest".to_owned(),
                 vhost: "/".to_owned(),
+                channel_max: u16::MAX,
             }),
             Step::Disconnect(conn) => Some(Input::Disconnect {
                 conn: ConnectionId(*conn),

@@ -295,6 +295,7 @@ pub fn wide_inputs() -> BoxedStrategy<Vec<Wide>> {
                 conn,
                 user: "guest".to_owned(),
                 vhost: vhost.to_owned(),
+                channel_max: u16::MAX,
             })
         ),
         1 => conn.clone().prop_map(|conn| Wide::Input(Input::Disconnect { conn })),

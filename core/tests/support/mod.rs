@@ -303,6 +303,7 @@ impl Harness {
             conn: ConnectionId(conn),
             user: "guest".into(),
             vhost: "/".into(),
+            channel_max: u16::MAX,
         });
         self.open(conn, 1);
         step

@@ -12,7 +12,7 @@
 use crate::wire::fields::properties_from_amqp;
 use crate::wire::inbound::{PublishStart, Refusal};
 use amq_protocol::frame::AMQPContentHeader;
-use brokerlab_core::{Command, Properties, PublishProperties, ReplyCode};
+use brokerlab_core::{Command, PublishProperties, ReplyCode};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,29 +35,6 @@ struct Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         self.shared.fetch_sub(self.bytes, Ordering::Relaxed);
-    }
-}
-
-/// The properties a channel last published with. A publish that carries the
-/// same ones again goes to the broker as `PublishProperties::Repeated`:
-/// publishers mostly repeat theirs, and a repeat costs neither an allocation
-/// nor a shared reference count change, here or in the broker.
-///
-/// The broker keeps the channel's last properties too; the two agree because
-/// this lives in the channel's state, which starts afresh whenever the
-/// broker's channel does (opened, or closed by either side).
-#[derive(Debug, Default)]
-pub struct LastProperties(Option<Arc<Properties>>);
-
-impl LastProperties {
-    /// What a publish with `properties` tells the broker.
-    pub fn publish(&mut self, properties: Properties) -> PublishProperties {
-        if self.0.as_deref() == Some(&properties) {
-            return PublishProperties::Repeated;
-        }
-        let shared = Arc::new(properties);
-        self.0 = Some(Arc::clone(&shared));
-        PublishProperties::Given(shared)
     }
 }
 
@@ -96,11 +73,7 @@ impl Assembly {
     }
 
     /// Takes the content header; the command when the body is empty.
-    pub fn header(
-        &mut self,
-        header: AMQPContentHeader,
-        last: &mut LastProperties,
-    ) -> Result<Option<Command>, Refusal> {
+    pub fn header(&mut self, header: AMQPContentHeader) -> Result<Option<Command>, Refusal> {
         if self.header.is_some() {
             return Err(unexpected("a second content header"));
         }
@@ -109,7 +82,11 @@ impl Assembly {
         }
         self.header = Some(Header {
             body_bytes: header.body_size,
-            properties: last.publish(properties_from_amqp(&header.properties)),
+            // Given every time: the broker notices a repeat of the
+            // channel's last properties and shares those instead.
+            properties: PublishProperties::Given(Arc::new(properties_from_amqp(
+                &header.properties,
+            ))),
         });
         Ok(self.complete())
     }
@@ -183,36 +160,9 @@ mod tests {
     }
 
     #[test]
-    fn a_publish_repeating_the_channels_last_properties_is_sent_as_a_repeat() {
-        let mut last = LastProperties::default();
-        assert_eq!(
-            last.publish(Properties::default()),
-            PublishProperties::Given(Arc::default()),
-            "the channel's first publish gives its properties"
-        );
-        assert_eq!(
-            last.publish(Properties::default()),
-            PublishProperties::Repeated
-        );
-        let persistent = Properties {
-            delivery_mode: Some(2),
-            ..Properties::default()
-        };
-        assert_eq!(
-            last.publish(persistent.clone()),
-            PublishProperties::Given(Arc::new(persistent.clone())),
-            "different properties are given"
-        );
-        assert_eq!(last.publish(persistent), PublishProperties::Repeated);
-    }
-
-    #[test]
     fn body_frames_are_reassembled_in_order() {
         let mut assembly = start();
-        assert_eq!(
-            assembly.header(header(5), &mut LastProperties::default()),
-            Ok(None)
-        );
+        assert_eq!(assembly.header(header(5)), Ok(None));
         let assembling = AssemblingBytes::default();
         assert_eq!(assembly.body(b"he", 100, &assembling), Ok(None));
         let Ok(Some(Command::BasicPublish { body, .. })) = assembly.body(b"llo", 100, &assembling)
@@ -225,10 +175,7 @@ mod tests {
     #[test]
     fn an_oversize_body_is_kept_only_one_byte_past_the_limit() {
         let mut assembly = start();
-        assert_eq!(
-            assembly.header(header(10), &mut LastProperties::default()),
-            Ok(None)
-        );
+        assert_eq!(assembly.header(header(10)), Ok(None));
         let assembling = AssemblingBytes::default();
         let Ok(Some(Command::BasicPublish { body, .. })) = assembly.body(&[1; 10], 4, &assembling)
         else {
@@ -240,10 +187,7 @@ mod tests {
     #[test]
     fn more_body_than_announced_is_an_unexpected_frame() {
         let mut assembly = start();
-        assert_eq!(
-            assembly.header(header(1), &mut LastProperties::default()),
-            Ok(None)
-        );
+        assert_eq!(assembly.header(header(1)), Ok(None));
         let assembling = AssemblingBytes::default();
         let refusal = assembly
             .body(b"xy", 100, &assembling)
@@ -255,10 +199,7 @@ mod tests {
     fn a_header_announcing_a_large_body_reserves_nothing_for_it() {
         let mut assembly = start();
         let gibibyte = 1 << 30;
-        assert_eq!(
-            assembly.header(header(gibibyte), &mut LastProperties::default()),
-            Ok(None)
-        );
+        assert_eq!(assembly.header(header(gibibyte)), Ok(None));
         assert_eq!(
             assembly.body.capacity(),
             0,
@@ -282,8 +223,7 @@ mod tests {
         let mut completed = start();
         let mut dropped = start();
         for assembly in [&mut completed, &mut dropped] {
-            let last = &mut LastProperties::default();
-            assert_eq!(assembly.header(header(6), last), Ok(None));
+            assert_eq!(assembly.header(header(6)), Ok(None));
             assert_eq!(assembly.body(b"abc", 100, &assembling), Ok(None));
         }
         assert_eq!(assembling.load(Ordering::Relaxed), 6);

@@ -36,10 +36,10 @@ use crate::wire::outbound::{
     connection_close, put_frame, put_method, put_reply, quiet_kind, refusal_close,
 };
 use amq_protocol::frame::AMQPFrame;
-use amq_protocol::protocol::{channel, connection, AMQPClass};
+use amq_protocol::protocol::{connection, AMQPClass};
 use brokerlab_core::{ChannelId, CloseScope, Command, ConnectionId, Input, Reply, ReplyCode};
 pub use content::AssemblingBytes;
-use content::{Assembly, LastProperties};
+use content::Assembly;
 use io::FrameReader;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -129,10 +129,6 @@ enum Exit {
 struct ChannelState {
     /// A publish waiting for content frames.
     publish: Option<Assembly>,
-    /// The properties of the channel's last publish.
-    last_properties: LastProperties,
-    /// The broker closed the channel: drop its frames until close-ok.
-    closing: bool,
     /// Replies the client declined with nowait, by kind, still to come.
     quiet: BTreeMap<Quiet, u32>,
 }
@@ -239,6 +235,7 @@ pub async fn serve(
         conn,
         user: opened.user,
         vhost: opened.vhost,
+        channel_max: opened.tuning.channel_max,
         outbox: outbox_tx,
         pause: pause_tx,
     };
@@ -575,42 +572,25 @@ impl Connection {
         }
     }
 
+    /// Hands a frame on. Which channels are open, closing or beyond the
+    /// agreed channel_max is the broker's to judge: every method goes to
+    /// it, as RabbitMQ's reader hands every method to the channel process.
     async fn on_frame(&mut self, frame: AMQPFrame) -> Option<Exit> {
-        let channel = frame.channel_id();
-        if channel > self.tuning.channel_max {
-            let text = format!(
-                "NOT_ALLOWED - channel {channel} above channel_max {}",
-                self.tuning.channel_max
-            );
-            return self.close(ReplyCode::NotAllowed, &text);
-        }
-        let closing = self
-            .channels
-            .get(&channel)
-            .is_some_and(|state| state.closing);
         match frame {
             AMQPFrame::Heartbeat => None,
             AMQPFrame::Method(0, method) => self.on_connection_method(method).await,
-            AMQPFrame::Method(_, method) if closing => {
-                self.on_closing_channel_method(channel, method).await
-            }
-            AMQPFrame::Method(_, method) => self.on_channel_method(channel, method).await,
-            AMQPFrame::Header(..) | AMQPFrame::Body(..) if closing => None,
-            AMQPFrame::Header(_, header) => {
-                let result = match self.channels.get_mut(&channel) {
-                    Some(ChannelState {
-                        publish: Some(assembly),
-                        last_properties,
-                        ..
-                    }) => assembly.header(header, last_properties),
-                    _ => Err(Refusal::new(
+            AMQPFrame::Method(channel, method) => self.on_channel_method(channel, method).await,
+            AMQPFrame::Header(channel, header) => {
+                let result = match self.assembly(channel) {
+                    Some(assembly) => assembly.header(header),
+                    None => Err(Refusal::new(
                         ReplyCode::UnexpectedFrame,
                         "content header without basic.publish",
                     )),
                 };
                 self.on_content(channel, result).await
             }
-            AMQPFrame::Body(_, data) => {
+            AMQPFrame::Body(channel, data) => {
                 let limit = self.context.max_message_bytes;
                 let assembling = Arc::clone(&self.context.assembling_bytes);
                 let result = match self.assembly(channel) {
@@ -681,17 +661,6 @@ impl Connection {
         }
     }
 
-    /// On a channel the broker closed, only close and close-ok matter.
-    async fn on_closing_channel_method(&mut self, channel: u16, method: AMQPClass) -> Option<Exit> {
-        let command = match method {
-            AMQPClass::Channel(channel::AMQPMethod::CloseOk(_)) => Command::ChannelCloseOk,
-            AMQPClass::Channel(channel::AMQPMethod::Close(_)) => Command::ChannelClose,
-            _ => return None,
-        };
-        self.channels.remove(&channel);
-        self.command(channel, command).await
-    }
-
     async fn on_channel_method(&mut self, channel: u16, method: AMQPClass) -> Option<Exit> {
         if self
             .channels
@@ -709,6 +678,14 @@ impl Connection {
                 None
             }
             Ok(Inbound::Command { command, quiet }) => {
+                if matches!(command, Command::ChannelOpen | Command::ChannelCloseOk) {
+                    // What the connection tracked for the channel's last
+                    // life is over: every reply of that life went out
+                    // before the close the client answers or reopens after
+                    // (nowait counts of commands the broker dropped while
+                    // the channel was closing go with it).
+                    self.channels.remove(&channel);
+                }
                 if let Some(quiet) = quiet {
                     *self
                         .channels
@@ -742,24 +719,8 @@ impl Connection {
         if self.declined(channel, reply) {
             return None;
         }
-        match reply {
-            Reply::Close {
-                scope: CloseScope::Channel,
-                ..
-            } => {
-                // Frames already on their way for this channel are dropped until close-ok.
-                self.channels.insert(
-                    channel,
-                    ChannelState {
-                        closing: true,
-                        ..ChannelState::default()
-                    },
-                );
-            }
-            Reply::ChannelCloseOk => {
-                self.channels.remove(&channel);
-            }
-            _ => {}
+        if matches!(reply, Reply::ChannelCloseOk) {
+            self.channels.remove(&channel);
         }
         put_reply(self.out.frames(), channel, reply, self.tuning.frame_max)
             .expect("encoding into a Vec cannot fail");

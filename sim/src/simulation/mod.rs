@@ -322,6 +322,7 @@ impl Simulation {
                 conn,
                 user: "guest".to_owned(),
                 vhost: "/".to_owned(),
+                channel_max: u16::MAX,
             },
             Packet::Command(channel, command) => Input::Command {
                 conn,
