@@ -54,7 +54,10 @@ fn bench_publish_deliver_ack(c: &mut Criterion) {
 /// A broker with `TOPIC_BINDINGS` mixed `*`/`#` bindings on `amq.topic`, spread
 /// over 10 queues that each have a no-ack consumer, and the keys to publish.
 fn topic_setup() -> (Broker, Vec<Name>) {
-    let mut broker = Broker::new(Config::default());
+    let mut broker = Broker::new(Config {
+        events: true,
+        ..Config::default()
+    });
     connect(&mut broker, 1);
     let mut words = Words(42);
     for queue in 0..10 {

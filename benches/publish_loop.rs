@@ -21,7 +21,10 @@ use support::{
 /// `route/topic_10k`: 10,000 bindings on `amq.topic` over 10 queues with
 /// no-ack consumers, and `messages` publishes cycling through 1,024 keys.
 fn topic(messages: u64) {
-    let mut broker = Broker::new(Config::default());
+    let mut broker = Broker::new(Config {
+        events: true,
+        ..Config::default()
+    });
     connect(&mut broker, 1);
     let mut words = Words(42);
     for queue in 0..10 {

@@ -48,7 +48,10 @@ impl Delivery {
 impl Lab {
     fn new() -> Lab {
         Lab {
-            broker: Broker::new(Config::default()),
+            broker: Broker::new(Config {
+                events: true,
+                ..Config::default()
+            }),
             now: Instant(0),
             events: Vec::new(),
         }

@@ -3,7 +3,10 @@
 //!
 //! Delivery tags grow by one per delivery, so the unacknowledged deliveries
 //! are a ring indexed by `tag - first_tag`: settling is O(1), and settling with
-//! `multiple` walks the front of the ring.
+//! `multiple` walks the front of the ring. The ring holds at most
+//! [`RING_SLOTS_MAX`] tags: a delivery still unsettled when newer ones push
+//! it out of the window moves to a map of stragglers, so one old unsettled
+//! tag never keeps the slots of every tag settled after it.
 
 use crate::access::Permissions;
 use crate::arena::Id;
@@ -16,6 +19,9 @@ use crate::time::Instant;
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+
+/// The most tags a channel's ring covers, settled ones included.
+pub(crate) const RING_SLOTS_MAX: usize = 4096;
 
 /// How a delivery is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -142,6 +148,9 @@ pub(crate) struct Channel {
     deliveries: VecDeque<Option<Unacked>>,
     /// The tag of `deliveries[0]`.
     first_tag: u64,
+    /// Unacknowledged deliveries older than `first_tag`, pushed out of the
+    /// ring by newer ones (see [`RING_SLOTS_MAX`]).
+    stragglers: BTreeMap<u64, Unacked>,
     /// The tag of the next delivery.
     next_tag: u64,
     /// Consumers by tag.
@@ -179,6 +188,7 @@ impl Channel {
             unacked_count: 0,
             deliveries: VecDeque::new(),
             first_tag: 1,
+            stragglers: BTreeMap::new(),
             next_tag: 1,
             consumers: BTreeMap::new(),
             reply_consumer: None,
@@ -240,8 +250,33 @@ impl Channel {
         {
             self.unacked_count += 1;
         }
+        if self.deliveries.len() > RING_SLOTS_MAX {
+            self.push_out_oldest();
+        }
         self.check_ring();
         tag
+    }
+
+    /// Moves the ring's oldest slot out: an unsettled delivery becomes a
+    /// straggler, and settled slots behind it are trimmed.
+    #[cold]
+    fn push_out_oldest(&mut self) {
+        let oldest = self.deliveries.pop_front().expect("the ring is full");
+        let unacked = oldest.expect("a settled front slot is trimmed at once");
+        let previous = self.stragglers.insert(self.first_tag, unacked);
+        assert!(previous.is_none(), "a tag is in the ring or a straggler");
+        self.first_tag += 1;
+        self.trim();
+        assert!(self.deliveries.len() <= RING_SLOTS_MAX);
+    }
+
+    /// Drops settled slots off the front of the ring.
+    #[inline(always)]
+    fn trim(&mut self) {
+        while self.deliveries.front().is_some_and(Option::is_none) {
+            self.deliveries.pop_front();
+            self.first_tag += 1;
+        }
     }
 
     /// Takes the next delivery tag for a delivery settled when sent.
@@ -252,6 +287,9 @@ impl Channel {
             self.first_tag = self.next_tag;
         } else {
             self.deliveries.push_back(None);
+            if self.deliveries.len() > RING_SLOTS_MAX {
+                self.push_out_oldest();
+            }
         }
         self.check_ring();
         tag
@@ -277,6 +315,44 @@ impl Channel {
             self.next_tag,
             "ring covers tags"
         );
+        assert!(
+            self.deliveries.len() <= RING_SLOTS_MAX,
+            "the ring is bounded"
+        );
+    }
+
+    /// Asserts the shape of the channel's delivery records: the ring covers
+    /// the tags from its first to the next, is bounded and trimmed (its
+    /// first slot unsettled), and every straggler is older than the ring.
+    pub(crate) fn check_delivery_records(&self) {
+        assert_eq!(
+            self.first_tag + self.deliveries.len() as u64,
+            self.next_tag,
+            "invariant: a channel's ring covers its tags up to the next"
+        );
+        assert!(
+            self.deliveries.len() <= RING_SLOTS_MAX,
+            "invariant: a channel's ring holds at most RING_SLOTS_MAX tags"
+        );
+        assert!(
+            self.deliveries.front().is_none_or(Option::is_some),
+            "invariant: a channel's ring starts at an unsettled delivery"
+        );
+        assert!(
+            self.stragglers
+                .last_key_value()
+                .is_none_or(|(&tag, _)| tag < self.first_tag),
+            "invariant: a straggler is older than the channel's ring"
+        );
+    }
+
+    /// Moves the delivery under `tag` to the stragglers, breaking the
+    /// records' shape when it is in the ring (for the invariants' tests).
+    #[cfg(test)]
+    pub(crate) fn misplace_as_straggler(&mut self, tag: u64) {
+        let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
+        let unacked = self.deliveries[index].clone().expect("tag is outstanding");
+        self.stragglers.insert(tag, unacked);
     }
 
     /// Whether `tag` is outstanding (delivered, not settled, not waiting for commit).
@@ -286,13 +362,24 @@ impl Channel {
     }
 
     fn slot(&self, tag: u64) -> Option<&Unacked> {
-        let index = tag.checked_sub(self.first_tag)?;
+        let Some(index) = tag.checked_sub(self.first_tag) else {
+            return self.stragglers.get(&tag);
+        };
         self.deliveries.get(usize::try_from(index).ok()?)?.as_ref()
     }
 
     /// The first outstanding delivery's tag from `from` up to and including `upto`.
     /// Mostly the first slot it looks at, when acks come in order.
     pub(crate) fn next_outstanding(&self, from: u64, upto: u64) -> Option<u64> {
+        if from < self.first_tag && from <= upto {
+            let straggler = self
+                .stragglers
+                .range(from..=upto)
+                .find(|(_, unacked)| unacked.pending.is_none());
+            if let Some((&tag, _)) = straggler {
+                return Some(tag);
+            }
+        }
         let mut tag = from.max(self.first_tag);
         while tag <= upto {
             let index = usize::try_from(tag - self.first_tag).ok()?;
@@ -310,22 +397,37 @@ impl Channel {
 
     /// Tags of the outstanding deliveries up to and including `upto` (all of them for `u64::MAX`).
     pub(crate) fn outstanding_upto(&self, upto: u64) -> Vec<u64> {
-        (self.first_tag..)
-            .zip(self.deliveries.iter())
+        self.slots()
             .take_while(|(tag, _)| *tag <= upto)
-            .filter(|(_, slot)| {
-                slot.as_ref()
-                    .is_some_and(|unacked| unacked.pending.is_none())
-            })
+            .filter(|(_, unacked)| unacked.pending.is_none())
             .map(|(tag, _)| tag)
             .collect()
     }
 
+    /// Every unacknowledged delivery with its tag, oldest first: the
+    /// stragglers, then the ring.
+    fn slots(&self) -> impl Iterator<Item = (u64, &Unacked)> {
+        let ring = (self.first_tag..)
+            .zip(self.deliveries.iter())
+            .filter_map(|(tag, slot)| Some((tag, slot.as_ref()?)));
+        self.stragglers
+            .iter()
+            .map(|(&tag, unacked)| (tag, unacked))
+            .chain(ring)
+    }
+
+    /// The unacknowledged delivery under `tag`, mutably.
+    fn slot_mut(&mut self, tag: u64) -> &mut Unacked {
+        let Some(index) = tag.checked_sub(self.first_tag) else {
+            return self.stragglers.get_mut(&tag).expect("tag is outstanding");
+        };
+        let index = usize::try_from(index).expect("tag is in the ring");
+        self.deliveries[index].as_mut().expect("tag is outstanding")
+    }
+
     /// Marks an outstanding delivery as settled at the next tx.commit.
     pub(crate) fn mark_pending(&mut self, tag: u64, settle: Settle) {
-        let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
-        let unacked = self.deliveries[index].as_mut().expect("tag is outstanding");
-        unacked.pending = Some(settle);
+        self.slot_mut(tag).pending = Some(settle);
     }
 
     /// Removes an unacknowledged delivery, trimming settled tags off the front.
@@ -361,7 +463,10 @@ impl Channel {
 
     #[inline(always)]
     fn take_then<R>(&mut self, tag: u64, open: impl FnOnce(Unacked) -> R) -> R {
-        let index = usize::try_from(tag - self.first_tag).expect("tag is in the ring");
+        let Some(index) = tag.checked_sub(self.first_tag) else {
+            return open(self.take_straggler(tag));
+        };
+        let index = usize::try_from(index).expect("tag is in the ring");
         // Settled in order, as most are, the oldest leaves the ring at once.
         let unacked = if index == 0 {
             self.first_tag += 1;
@@ -374,53 +479,52 @@ impl Channel {
             self.unacked_count -= 1;
         }
         let opened = open(unacked);
-        while self.deliveries.front().is_some_and(Option::is_none) {
-            self.deliveries.pop_front();
-            self.first_tag += 1;
-        }
+        self.trim();
         opened
+    }
+
+    #[cold]
+    fn take_straggler(&mut self, tag: u64) -> Unacked {
+        let unacked = self.stragglers.remove(&tag).expect("tag is outstanding");
+        if unacked.consumer.is_some() {
+            self.unacked_count -= 1;
+        }
+        unacked
     }
 
     /// Tags of every unacknowledged delivery (pending or not), oldest first.
     pub(crate) fn all_tags(&self) -> Vec<u64> {
-        (self.first_tag..)
-            .zip(self.deliveries.iter())
-            .filter(|(_, slot)| slot.is_some())
-            .map(|(tag, _)| tag)
-            .collect()
+        self.slots().map(|(tag, _)| tag).collect()
     }
 
     /// Tags whose settle waits for tx.commit, with how they settle.
     pub(crate) fn pending_settles(&self) -> Vec<(u64, Settle)> {
-        (self.first_tag..)
-            .zip(self.deliveries.iter())
-            .filter_map(|(tag, slot)| Some((tag, slot.as_ref()?.pending?)))
+        self.slots()
+            .filter_map(|(tag, unacked)| Some((tag, unacked.pending?)))
             .collect()
     }
 
     /// Forgets every settle waiting for tx.commit (tx.rollback).
     pub(crate) fn clear_pending(&mut self) {
-        for unacked in self.deliveries.iter_mut().flatten() {
+        for unacked in self.unacked_mut() {
             unacked.pending = None;
         }
     }
 
     /// Every unacknowledged delivery, oldest first.
     pub(crate) fn unacked(&self) -> impl Iterator<Item = &Unacked> {
-        self.deliveries.iter().flatten()
+        self.slots().map(|(_, unacked)| unacked)
     }
 
     /// Every unacknowledged delivery, mutably.
     pub(crate) fn unacked_mut(&mut self) -> impl Iterator<Item = &mut Unacked> {
-        self.deliveries.iter_mut().flatten()
+        self.stragglers
+            .values_mut()
+            .chain(self.deliveries.iter_mut().flatten())
     }
 
     /// The oldest unacknowledged delivery's time.
     pub(crate) fn oldest_delivery(&self) -> Option<Instant> {
-        self.deliveries
-            .iter()
-            .flatten()
-            .map(|unacked| unacked.delivered_at)
-            .next()
+        self.unacked().map(|unacked| unacked.delivered_at).next()
     }
 }

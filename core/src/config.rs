@@ -27,10 +27,12 @@ pub struct Config {
     /// connection with 530, in the words of RabbitMQ's
     /// `consumer_max_per_channel`. `None`, as in RabbitMQ, sets no bound.
     pub consumers_per_channel_max: Option<usize>,
-    /// Record an [`Event`](crate::Event) for every step of a message's life. The
-    /// simulator's checkers, the models and the walkthroughs read them; a
-    /// driver that does not can turn them off and skip their cost (the
-    /// `Dropped` counters are kept either way).
+    /// Record an [`Event`](crate::Event) for every step of a message's life,
+    /// for a driver that asks for them and takes them after every input
+    /// ([`Broker::drain_events`](crate::Broker::drain_events)): the
+    /// simulator's checkers, the models, the walkthroughs, a trace log. Off
+    /// by default, so a driver that never takes them holds none and pays
+    /// nothing for them (the `Dropped` counters are kept either way).
     pub events: bool,
     /// Credit flow: publishers slowed to the pace of their queues' consumers
     /// (see [`Flow`]); `None`, the default, never slows a publisher.
@@ -57,7 +59,7 @@ impl Default for Config {
             channel_max: 2047,
             consumers_per_channel_max: None,
             queues_per_vhost_max: None,
-            events: true,
+            events: false,
             flow: None,
             memory_alarm: None,
             access: None,

@@ -1509,6 +1509,7 @@ fn consumer_timeout_does_not_fire_when_acked_in_time() {
 #[test]
 fn consumer_timeout_counts_from_the_oldest_unacked_delivery() {
     let config = Config {
+        events: true,
         consumer_timeout_ms: Some(1_000),
         ..Config::default()
     };
@@ -1778,4 +1779,63 @@ fn a_consume_past_the_channels_bound_on_consumers_closes_the_connection_with_530
         text,
         "NOT_ALLOWED - reached maximum (2) of consumers per channel"
     );
+}
+
+/// More deliveries than a channel's ring of tags covers.
+const PAST_THE_RING: usize = 5_000;
+
+/// Connection 1 with queue "q" and one message taken by basic.get and left
+/// unacknowledged (tag 1), then `PAST_THE_RING` messages delivered on the
+/// same channel to a consumer (`no_ack` or acknowledged one by one).
+fn old_delivery_then_many(no_ack: bool) -> Harness {
+    let mut broker = Harness::default();
+    broker.connect(1);
+    broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+    publish_all(&mut broker, "q", &["old"]);
+    assert_eq!(broker.get(1, 1, "q", false).bodies(), vec!["old"]);
+    broker.consume(1, 1, "q", "c", no_ack).assert_ok();
+    for tag in 2..2 + PAST_THE_RING as u64 {
+        let step = broker.publish(1, 1, "", "q", "new");
+        assert_eq!(step.deliveries()[0].tag, tag);
+        if !no_ack {
+            broker.ack(1, 1, tag, false).assert_ok();
+        }
+    }
+    broker
+}
+
+#[test]
+fn an_old_unacked_delivery_is_still_settled_by_its_tag_after_many_newer_ones() {
+    // The harness checks the invariants after every step, the ring's bound
+    // among them: the old tag leaves the ring and waits on its own.
+    for no_ack in [true, false] {
+        let mut broker = old_delivery_then_many(no_ack);
+        broker.ack(1, 1, 1, false).assert_ok();
+        broker
+            .ack(1, 1, 1, false)
+            .assert_channel_error(ReplyCode::PreconditionFailed);
+    }
+}
+
+#[test]
+fn an_ack_with_multiple_settles_an_old_delivery_and_the_newer_ones_alike() {
+    let mut broker = old_delivery_then_many(false);
+    publish_all(&mut broker, "q", &["last"]);
+    let last = 2 + PAST_THE_RING as u64;
+    broker.ack(1, 1, last, true).assert_ok();
+    broker.send(1, 1, Command::ChannelClose);
+    broker.open(1, 1).assert_ok();
+    assert_eq!(
+        broker.ready_count(1, 1, "q"),
+        0,
+        "nothing was left to requeue"
+    );
+}
+
+#[test]
+fn closing_a_channel_requeues_an_old_unacked_delivery_too() {
+    let mut broker = old_delivery_then_many(true);
+    broker.send(1, 1, Command::ChannelClose);
+    broker.open(1, 1).assert_ok();
+    assert_eq!(broker.get(1, 1, "q", true).bodies(), vec!["old"]);
 }

@@ -23,6 +23,14 @@ fn command(broker: &mut Broker, command: Command) {
 }
 
 /// A broker with connection 1 and its channel 1 open, its events drained.
+/// The default configuration with events on, as a driver that reads them asks.
+fn with_events() -> Config {
+    Config {
+        events: true,
+        ..Config::default()
+    }
+}
+
 fn connected(config: Config) -> Broker {
     let mut broker = Broker::new(config);
     broker.handle(
@@ -71,7 +79,7 @@ fn work_queue(broker: &mut Broker) {
 
 #[test]
 fn events_follow_a_message_through_publish_enqueue_delivery_and_ack_in_order() {
-    let mut broker = connected(Config::default());
+    let mut broker = connected(with_events());
     work_queue(&mut broker);
     let events = poll_all(&mut broker);
     let message = MessageId(1);
@@ -107,7 +115,7 @@ fn events_follow_a_message_through_publish_enqueue_delivery_and_ack_in_order() {
 
 #[test]
 fn drain_events_lends_the_events_poll_event_gives() {
-    let (mut polled, mut drained) = (connected(Config::default()), connected(Config::default()));
+    let (mut polled, mut drained) = (connected(with_events()), connected(with_events()));
     work_queue(&mut polled);
     work_queue(&mut drained);
     let mut lent = Vec::new();
@@ -118,7 +126,7 @@ fn drain_events_lends_the_events_poll_event_gives() {
 
 #[test]
 fn events_wait_until_drained_across_inputs() {
-    let mut broker = connected(Config::default());
+    let mut broker = connected(with_events());
     command(&mut broker, declare("q", FieldTable::new()));
     command(&mut broker, publish_to("q", "a"));
     command(&mut broker, publish_to("q", "b"));
@@ -142,7 +150,7 @@ fn with_events_off_none_is_recorded() {
 
 #[test]
 fn an_event_still_names_its_queue_when_the_queue_is_deleted_before_the_event_is_drained() {
-    let mut broker = connected(Config::default());
+    let mut broker = connected(with_events());
     command(&mut broker, declare("a", FieldTable::new()));
     command(&mut broker, publish_to("a", "1"));
     command(&mut broker, delete("a"));
@@ -173,7 +181,7 @@ fn an_event_still_names_its_queue_when_the_queue_is_deleted_before_the_event_is_
 
 #[test]
 fn events_polled_one_by_one_keep_their_names_while_later_events_arrive() {
-    let mut broker = connected(Config::default());
+    let mut broker = connected(with_events());
     command(&mut broker, declare("a", FieldTable::new()));
     command(&mut broker, publish_to("a", "1"));
     command(&mut broker, delete("a"));
@@ -205,7 +213,7 @@ fn events_polled_one_by_one_keep_their_names_while_later_events_arrive() {
 
 #[test]
 fn an_ack_after_its_queue_is_deleted_names_the_deleted_queue() {
-    let mut broker = connected(Config::default());
+    let mut broker = connected(with_events());
     command(&mut broker, declare("gone", FieldTable::new()));
     command(&mut broker, publish_to("gone", "m"));
     command(&mut broker, consume("gone", "c", false));
@@ -229,7 +237,7 @@ fn an_ack_after_its_queue_is_deleted_names_the_deleted_queue() {
 
 #[test]
 fn a_lent_name_reads_as_its_queues_name_in_every_form() {
-    let mut broker = connected(Config::default());
+    let mut broker = connected(with_events());
     command(&mut broker, declare("orders", FieldTable::new()));
     command(&mut broker, publish_to("orders", "m"));
     let mut seen = Vec::new();
@@ -253,4 +261,25 @@ fn a_lent_name_reads_as_its_queues_name_in_every_form() {
             6
         )]
     );
+}
+
+#[test]
+fn a_broker_records_no_events_unless_its_driver_asks_for_them() {
+    let mut broker = connected(Config::default());
+    for command in [
+        Command::ChannelOpen,
+        declare("q", FieldTable::new()),
+        publish("", "q", "m", Default::default()),
+    ] {
+        broker.handle(
+            Instant(0),
+            Input::Command {
+                conn: ConnectionId(1),
+                channel: ChannelId(1),
+                command,
+            },
+        );
+    }
+    while broker.poll_output().is_some() {}
+    assert_eq!(broker.poll_event(), None, "events are off by default");
 }

@@ -117,7 +117,10 @@ pub struct Run {
 /// The configuration a byte picks: each bit turns one small limit on, so
 /// that runs reach the limits' code.
 fn config(byte: u8) -> Config {
-    let mut config = Config::default();
+    let mut config = Config {
+        events: true,
+        ..Config::default()
+    };
     if byte & 1 != 0 {
         config.max_message_size_bytes = 64;
     }

@@ -207,6 +207,7 @@ impl BrokerActor {
     pub fn new(mutant: Option<Mutant>, setup: Vec<Command>, clients: usize) -> BrokerActor {
         BrokerActor {
             config: Config {
+                events: true,
                 consumer_timeout_ms: None,
                 mutant,
                 ..Config::default()

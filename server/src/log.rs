@@ -67,9 +67,9 @@ fn recover(
     let recovered = records.len();
     // The server's one use of the broker's events is its trace log: unless a
     // subscriber wants them, the broker does not build them (four events per
-    // message were a fifth of the core's work, reports/bench-core.md).
+    // message are a fifth of the core's work, reports/bench-core.md).
     let config = Config {
-        events: config.events && tracing::enabled!(tracing::Level::TRACE),
+        events: config.events || tracing::enabled!(tracing::Level::TRACE),
         ..config
     };
     let broker = Broker::recover(config, records);

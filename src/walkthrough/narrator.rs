@@ -29,7 +29,10 @@ pub(super) struct Narrator<'out, W: Write> {
 impl<'out, W: Write> Narrator<'out, W> {
     pub(super) fn new(out: &'out mut W) -> Self {
         Narrator {
-            broker: Broker::new(Config::default()),
+            broker: Broker::new(Config {
+                events: true,
+                ..Config::default()
+            }),
             now: Instant(0),
             out,
         }

@@ -180,6 +180,7 @@ impl Broker {
         }
         let mut reply_keys = BTreeSet::new();
         for (id, channel) in self.channels.iter() {
+            channel.check_delivery_records();
             if let Some(consumer) = &channel.reply_consumer {
                 assert!(
                     consumer.key < self.next_reply_key && reply_keys.insert(consumer.key),
@@ -557,6 +558,14 @@ mod tests {
         fires("a channel counts", |broker| {
             let channel = channel_id(broker);
             broker.channels[channel].unacked_count += 1;
+        });
+    }
+
+    #[test]
+    fn a_straggler_inside_the_channels_ring_is_found() {
+        fires("a straggler is older than the channel's ring", |broker| {
+            let channel = channel_id(broker);
+            broker.channels[channel].misplace_as_straggler(1);
         });
     }
 

@@ -235,8 +235,12 @@ pub struct Harness {
 }
 
 impl Default for Harness {
+    /// The default broker, with events on: tests read them.
     fn default() -> Self {
-        Harness::new(Config::default())
+        Harness::new(Config {
+            events: true,
+            ..Config::default()
+        })
     }
 }
 

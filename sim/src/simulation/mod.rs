@@ -145,6 +145,8 @@ impl Simulation {
     #[must_use]
     pub fn new(seed: u64, options: Options) -> Simulation {
         let config = Config {
+            // The checkers judge the run from the broker's events.
+            events: true,
             mutant: options.mutant,
             consumer_timeout_ms: Some(CONSUMER_TIMEOUT_MS),
             memory_alarm: options.plan.memory_alarm.map(MemoryAlarm::new),
