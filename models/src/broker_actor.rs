@@ -14,6 +14,11 @@
 //! The synced records are the actor's stateright `Storage`: after a crash the
 //! actor starts again from them with `Broker::recover`, having lost its
 //! memory, its unsynced records and every connection.
+//!
+//! A connection the core pauses (`Output::Pause`: credit flow or the memory
+//! alarm) is not read: the actor takes no segment from it until the core
+//! resumes it, and what it sent waits in the network, as bytes wait in a
+//! socket a server stopped reading.
 
 use crate::actors::Node;
 use crate::clients::{parse_body, MessageSet};
@@ -28,7 +33,7 @@ use brokerlab_core::{
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The connection the operator uses to provision the broker before clients arrive.
 const ADMIN: ConnectionId = ConnectionId(0);
@@ -77,6 +82,8 @@ pub struct BrokerState {
     /// The message of the panic in the broker's last step, if it panicked
     /// (the rest is its state before that step; it takes no more steps).
     pub panicked: Option<String>,
+    /// The connections the core paused: not read until it resumes them.
+    pub paused: BTreeSet<ConnectionId>,
 }
 
 /// The driver's watch on expiring messages, from the core's own outputs:
@@ -302,6 +309,7 @@ impl BrokerActor {
             return false;
         }
         match msg {
+            Msg::Frames { session, .. } if state.is_paused(src, *session) => false,
             Msg::Frames { session, seq, .. } if self.sequenced => {
                 state.sequencing.turn(src, *session, *seq) == Turn::Take
             }
@@ -352,6 +360,7 @@ impl BrokerActor {
                     Some(conn) => {
                         state.sequencing.closed(src, session);
                         state.connections.remove(&conn);
+                        state.paused.remove(&conn);
                         Input::Disconnect { conn }
                     }
                     None => continue,
@@ -421,8 +430,13 @@ impl BrokerActor {
                         state.pending.push(*record);
                     }
                 }
-                // The models run without credit flow and the memory alarm.
-                Output::Pause { .. } => unreachable!("no model configures a pause"),
+                Output::Pause { conn, paused } => {
+                    let changed = match paused {
+                        true => state.paused.insert(conn),
+                        false => state.paused.remove(&conn),
+                    };
+                    assert!(changed, "the core says a pause only when it changes");
+                }
             }
         }
         let expiry = &mut state.expiry;
@@ -454,7 +468,17 @@ impl BrokerState {
             expiry: Expiry::default(),
             sequencing: Sequencing::default(),
             panicked: None,
+            paused: BTreeSet::new(),
         }
+    }
+
+    /// Whether the connection of this client session is paused.
+    #[must_use]
+    pub fn is_paused(&self, client: Id, session: Session) -> bool {
+        !self.paused.is_empty()
+            && self
+                .connection_of(client, session)
+                .is_some_and(|conn| self.paused.contains(&conn))
     }
 
     /// Arms the deadline timer when the broker has a deadline.

@@ -4,12 +4,13 @@
 
 use crate::properties::{self, BrokerModel};
 use crate::{
-    CrashRecovery, Dlq, Idempotency, Links, Ordering, SingleActiveConsumer, Ttl, WorkQueue,
+    CrashRecovery, Dlq, Idempotency, Links, MemoryAlarm, Ordering, SingleActiveConsumer, Ttl,
+    WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 7] = [
+pub const MODELS: [&str; 8] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -17,6 +18,7 @@ pub const MODELS: [&str; 7] = [
     "ttl",
     "idempotency",
     "single-active-consumer",
+    "memory-alarm",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -121,6 +123,10 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         "single-active-consumer" => {
             type Config = SingleActiveConsumer;
             configured!(SingleActiveConsumer::default(),)
+        }
+        "memory-alarm" => {
+            type Config = MemoryAlarm;
+            configured!(MemoryAlarm::default(),)
         }
         _ => None,
     }

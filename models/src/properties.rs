@@ -382,7 +382,19 @@ pub fn is_quiet(state: &State) -> bool {
 /// the network for good and is never taken (see `network`).
 fn anything_to_take(state: &State) -> bool {
     if let Network::Ordered(_) = state.network {
-        return state.network.len() > 0;
+        // Each link's head is deliverable; the broker leaves the segments
+        // of a connection the core paused where they are.
+        return state.network.iter_deliverable().any(|envelope| {
+            match (
+                &*state.actor_states[usize::from(envelope.dst)],
+                envelope.msg,
+            ) {
+                (NodeState::Broker(broker), Msg::Frames { session, .. }) => {
+                    !broker.is_paused(envelope.src, *session)
+                }
+                _ => true,
+            }
+        });
     }
     state.network.iter_deliverable().any(|envelope| {
         let recipient = &*state.actor_states[usize::from(envelope.dst)];
