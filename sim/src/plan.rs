@@ -140,6 +140,11 @@ pub struct FaultPlan {
     /// blocked until the broker holds less than three quarters of it; or off.
     #[serde(default)]
     pub memory_alarm: Option<u64>,
+    /// The clients log in as a user whose permissions name exactly the
+    /// workload's exchanges and queues (`Config::access`), so every command
+    /// goes through the core's access control and none may be refused.
+    #[serde(default)]
+    pub restricted_user: bool,
 }
 
 /// How the workload behaves: clients, messages and their habits.
@@ -330,6 +335,8 @@ fn draw_plan(rng: &mut SimRng, clients: usize) -> FaultPlan {
         // After it, for the same reason.
         // Bodies are 12 bytes: the mark holds 4 to 64 of them.
         memory_alarm: rng.chance(250).then(|| rng.between(4, 64) * 12),
+        // After it, for the same reason.
+        restricted_user: rng.chance(250),
     }
 }
 
@@ -394,6 +401,9 @@ impl fmt::Display for Options {
         write_optional(f, "clock-jump", p.clock_jump)?;
         write_optional(f, "credit-flow", p.credit_flow)?;
         write_optional(f, "memory-alarm", p.memory_alarm)?;
+        if p.restricted_user {
+            write!(f, " restricted-user")?;
+        }
         write!(
             f,
             " fsync={} disk=writeback:{},torn:{},flip:{} reconnect={} conn-timeout={} safety={}",

@@ -124,6 +124,7 @@ fn candidates(options: &Options) -> Vec<Options> {
     with(&|o| o.plan.compact_above_bytes = None);
     with(&|o| o.plan.credit_flow = None);
     with(&|o| o.plan.memory_alarm = None);
+    with(&|o| o.plan.restricted_user = false);
     with(&|o| o.plan.partition_one_way = false);
     with(&|o| o.plan.disk = Default::default());
     with(&|o| o.plan.safety_phase_ns /= 2);

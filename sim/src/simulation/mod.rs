@@ -13,6 +13,7 @@
 //! Every event the simulation dispatches goes into the trace first, so two
 //! runs of one seed can be compared event by event.
 
+mod access;
 mod faults;
 mod flow;
 
@@ -160,6 +161,13 @@ impl Simulation {
         let workload = options.workload.workload;
         let clients = workload.clients(&options.workload);
         let topology = workload.topology(&options.workload);
+        let config = Config {
+            access: options
+                .plan
+                .restricted_user
+                .then(|| access::restricted(&topology)),
+            ..config
+        };
         assert_eq!(
             clients.len(),
             options.plan.link_delays.len(),
@@ -322,7 +330,7 @@ impl Simulation {
         let input = match packet {
             Packet::Connect => Input::Connect {
                 conn,
-                user: "guest".to_owned(),
+                user: access::USER.to_owned(),
                 vhost: "/".to_owned(),
                 channel_max: u16::MAX,
             },
