@@ -18,15 +18,27 @@ impl Groups {
     /// Asserts the coordinator's internal consistency; panics, naming the
     /// invariant, at the first that does not hold.
     pub fn check_invariants(&self) {
-        assert!(self.groups.len() <= self.config.groups_max, "invariant: groups within groups_max");
-        assert!(self.replies.queue.len() <= self.replies.max, "invariant: replies within replies_max");
+        assert!(
+            self.groups.len() <= self.config.groups_max,
+            "invariant: groups within groups_max"
+        );
+        assert!(
+            self.replies.queue.len() <= self.replies.max,
+            "invariant: replies within replies_max"
+        );
         let mut timers = BTreeSet::new();
         for (id, group) in &self.groups {
-            assert_eq!(&group.id, id, "invariant: a group is filed under its own id");
+            assert_eq!(
+                &group.id, id,
+                "invariant: a group is filed under its own id"
+            );
             check_group(group, self.config.group_members_max);
             timers.extend(group_timers(group));
         }
-        assert!(timers == self.timers.set, "invariant: the timer table holds exactly the deadlines of the groups and members");
+        assert!(
+            timers == self.timers.set,
+            "invariant: the timer table holds exactly the deadlines of the groups and members"
+        );
         self.check_generations();
     }
 
@@ -50,9 +62,18 @@ impl Groups {
 
 fn check_group(group: &Group, members_max: usize) {
     let id = &group.id;
-    assert!(group.state != GroupState::Dead, "invariant: no Dead group is kept ('{id}')");
-    assert!(group.generation >= 0, "invariant: generations start at 0 ('{id}')");
-    assert!(group.size() <= members_max, "invariant: group '{id}' within group_members_max");
+    assert!(
+        group.state != GroupState::Dead,
+        "invariant: no Dead group is kept ('{id}')"
+    );
+    assert!(
+        group.generation >= 0,
+        "invariant: generations start at 0 ('{id}')"
+    );
+    assert!(
+        group.size() <= members_max,
+        "invariant: group '{id}' within group_members_max"
+    );
     assert_eq!(
         group.state == GroupState::Empty,
         group.members.is_empty() && group.state != GroupState::PreparingRebalance,
@@ -68,34 +89,70 @@ fn check_group(group: &Group, members_max: usize) {
 fn check_leader(group: &Group) {
     let id = &group.id;
     match &group.leader {
-        Some(leader) => assert!(group.members.contains_key(leader), "invariant: the leader of '{id}' is a member"),
-        None => assert!(group.members.is_empty(), "invariant: a group with members has a leader ('{id}')"),
+        Some(leader) => assert!(
+            group.members.contains_key(leader),
+            "invariant: the leader of '{id}' is a member"
+        ),
+        None => assert!(
+            group.members.is_empty(),
+            "invariant: a group with members has a leader ('{id}')"
+        ),
     }
-    let chosen = matches!(group.state, GroupState::CompletingRebalance | GroupState::Stable);
-    assert_eq!(group.protocol_name.is_some(), chosen, "invariant: '{id}' has a chosen protocol exactly while completing or stable");
+    let chosen = matches!(
+        group.state,
+        GroupState::CompletingRebalance | GroupState::Stable
+    );
+    assert_eq!(
+        group.protocol_name.is_some(),
+        chosen,
+        "invariant: '{id}' has a chosen protocol exactly while completing or stable"
+    );
     if !group.members.is_empty() {
-        assert!(group.protocol_type.is_some(), "invariant: a group with members has a protocol type ('{id}')");
+        assert!(
+            group.protocol_type.is_some(),
+            "invariant: a group with members has a protocol type ('{id}')"
+        );
     }
 }
 
 fn check_parked(group: &Group) {
     let id = &group.id;
     for member in group.members.values() {
-        assert!(member.id.as_str() != "", "invariant: member ids are not empty ('{id}')");
+        assert!(
+            member.id.as_str() != "",
+            "invariant: member ids are not empty ('{id}')"
+        );
         if member.awaiting_join.is_some() {
-            assert_eq!(group.state, GroupState::PreparingRebalance, "invariant: joins are parked only while '{id}' prepares a rebalance");
+            assert_eq!(
+                group.state,
+                GroupState::PreparingRebalance,
+                "invariant: joins are parked only while '{id}' prepares a rebalance"
+            );
         }
         if member.awaiting_sync.is_some() {
-            assert_eq!(group.state, GroupState::CompletingRebalance, "invariant: syncs are parked only while '{id}' completes a rebalance");
+            assert_eq!(
+                group.state,
+                GroupState::CompletingRebalance,
+                "invariant: syncs are parked only while '{id}' completes a rebalance"
+            );
         }
-        assert!(!group.pending_members.contains_key(&member.id), "invariant: a handed-out id of '{id}' is not yet a member");
+        assert!(
+            !group.pending_members.contains_key(&member.id),
+            "invariant: a handed-out id of '{id}' is not yet a member"
+        );
     }
     for pending in &group.pending_sync {
-        assert!(group.members.contains_key(pending), "invariant: members awaited in sync are members of '{id}'");
+        assert!(
+            group.members.contains_key(pending),
+            "invariant: members awaited in sync are members of '{id}'"
+        );
     }
     if !group.pending_sync.is_empty() {
         assert!(
-            matches!(group.state, GroupState::CompletingRebalance | GroupState::Stable),
+            matches!(
+                group.state,
+                GroupState::CompletingRebalance | GroupState::Stable
+            ),
             "invariant: '{id}' awaits syncs only after a join phase"
         );
     }
@@ -103,8 +160,16 @@ fn check_parked(group: &Group) {
 
 fn check_static_members(group: &Group) {
     let id = &group.id;
-    let statics = group.members.values().filter(|member| member.instance_id.is_some()).count();
-    assert_eq!(statics, group.static_members.len(), "invariant: one instance id per static member of '{id}'");
+    let statics = group
+        .members
+        .values()
+        .filter(|member| member.instance_id.is_some())
+        .count();
+    assert_eq!(
+        statics,
+        group.static_members.len(),
+        "invariant: one instance id per static member of '{id}'"
+    );
     for (instance, member) in &group.static_members {
         let holder = group.members.get(member);
         assert!(
@@ -119,12 +184,21 @@ fn check_assignments(group: &Group) {
     for member in group.members.values() {
         if let Some((generation, _)) = &member.assignment {
             assert!(
-                matches!(group.state, GroupState::Stable | GroupState::CompletingRebalance),
+                matches!(
+                    group.state,
+                    GroupState::Stable | GroupState::CompletingRebalance
+                ),
                 "invariant: assignments exist only in a stable or completing group ('{id}')"
             );
-            assert_eq!(*generation, group.generation, "invariant: assignments in '{id}' are of the current generation");
+            assert_eq!(
+                *generation, group.generation,
+                "invariant: assignments in '{id}' are of the current generation"
+            );
         } else {
-            assert!(group.state != GroupState::Stable, "invariant: every member of stable '{id}' has its assignment");
+            assert!(
+                group.state != GroupState::Stable,
+                "invariant: every member of stable '{id}' has its assignment"
+            );
         }
     }
 }
@@ -133,7 +207,10 @@ fn check_deadlines(group: &Group) {
     let id = &group.id;
     for member in group.members.values() {
         if member.session_deadline.is_none() {
-            assert!(member.excused_from_heartbeats(), "invariant: only a member with a parked request in '{id}' goes without a deadline");
+            assert!(
+                member.excused_from_heartbeats(),
+                "invariant: only a member with a parked request in '{id}' goes without a deadline"
+            );
         }
     }
     assert_eq!(
@@ -142,12 +219,21 @@ fn check_deadlines(group: &Group) {
         "invariant: '{id}' has a join deadline exactly while it prepares a rebalance"
     );
     if let Some(timer) = &group.join_timer {
-        assert!(timer.initial.is_none() || group.previous_state == GroupState::Empty, "invariant: the initial delay is for a group that was Empty ('{id}')");
+        assert!(
+            timer.initial.is_none() || group.previous_state == GroupState::Empty,
+            "invariant: the initial delay is for a group that was Empty ('{id}')"
+        );
     }
     if group.sync_timer.is_some() || !group.pending_sync.is_empty() {
-        assert!(group.sync_timer.is_some(), "invariant: members awaited in sync have a deadline ('{id}')");
         assert!(
-            matches!(group.state, GroupState::CompletingRebalance | GroupState::Stable),
+            group.sync_timer.is_some(),
+            "invariant: members awaited in sync have a deadline ('{id}')"
+        );
+        assert!(
+            matches!(
+                group.state,
+                GroupState::CompletingRebalance | GroupState::Stable
+            ),
             "invariant: '{id}' has a sync deadline only after a join phase"
         );
     }
@@ -159,11 +245,23 @@ fn group_timers(group: &Group) -> Vec<(Instant, Timer)> {
     let mut timers = Vec::new();
     for member in group.members.values() {
         if let Some(at) = member.session_deadline {
-            timers.push((at, Timer::Session { group: id(), member: member.id.clone() }));
+            timers.push((
+                at,
+                Timer::Session {
+                    group: id(),
+                    member: member.id.clone(),
+                },
+            ));
         }
     }
     for (member, at) in &group.pending_members {
-        timers.push((*at, Timer::Session { group: id(), member: member.clone() }));
+        timers.push((
+            *at,
+            Timer::Session {
+                group: id(),
+                member: member.clone(),
+            },
+        ));
     }
     if let Some(timer) = &group.join_timer {
         timers.push((timer.at, Timer::Join { group: id() }));
@@ -190,7 +288,10 @@ mod tests {
             session_timeout_ms: 10_000,
             rebalance_timeout_ms: 10_000,
             protocol_type: "consumer".into(),
-            protocols: vec![JoinProtocol { name: "range".into(), metadata: Default::default() }],
+            protocols: vec![JoinProtocol {
+                name: "range".into(),
+                metadata: Default::default(),
+            }],
             require_known_member_id: false,
         })
     }
@@ -198,7 +299,10 @@ mod tests {
     /// A Stable group of two members, "a-1" (leader) and "b-2".
     fn stable() -> Groups {
         let mut groups = Groups::new(GroupsConfig::default());
-        let from = |request| Requester { conn: ConnectionId(1), request };
+        let from = |request| Requester {
+            conn: ConnectionId(1),
+            request,
+        };
         groups.handle_request(Instant(0), from(1), join("", "a"));
         groups.handle_request(Instant(0), from(2), join("", "b"));
         let mut at = Instant(0);
@@ -319,7 +423,11 @@ mod tests {
     #[should_panic(expected = "every member of stable 'g' has its assignment")]
     fn a_stable_member_without_an_assignment_breaks_the_invariant() {
         let mut groups = stable();
-        group(&mut groups).members.get_mut("b-2").expect("b").assignment = None;
+        group(&mut groups)
+            .members
+            .get_mut("b-2")
+            .expect("b")
+            .assignment = None;
         groups.check_invariants();
     }
 

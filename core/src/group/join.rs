@@ -147,7 +147,11 @@ impl Group {
     }
 
     /// The join response for the current generation, with the member list for the leader.
-    pub(super) fn current_join_response(&self, member_id: &str, with_members: bool) -> JoinResponse {
+    pub(super) fn current_join_response(
+        &self,
+        member_id: &str,
+        with_members: bool,
+    ) -> JoinResponse {
         JoinResponse {
             error: ErrorCode::NONE,
             generation: self.generation,
@@ -165,7 +169,10 @@ impl Group {
 
     fn update_then_rebalance(&mut self, step: &mut Step<'_>, from: Requester, join: &JoinGroup) {
         // Only called for a validated member.
-        let member = self.members.get_mut(&join.member_id).expect("a known member");
+        let member = self
+            .members
+            .get_mut(&join.member_id)
+            .expect("a known member");
         update_member(member, from, join);
         self.rebalance_or_complete_join(step);
     }
@@ -189,7 +196,12 @@ impl Group {
         // closed connection goes unnoticed while its join is parked:
         // Kafka bounds the wait by the new-member join timeout instead.
         let deadline = step.now.plus_ms(step.config.new_member_join_timeout_ms);
-        let arrival = self.members.values().map(|m| m.arrival).max().map_or(0, |a| a + 1);
+        let arrival = self
+            .members
+            .values()
+            .map(|m| m.arrival)
+            .max()
+            .map_or(0, |a| a + 1);
         let member = Member {
             id: id.clone(),
             instance_id: join.group_instance_id,
@@ -246,7 +258,9 @@ impl Group {
         update_member(&mut member, from, &join);
         self.members.insert(new.clone(), member);
         match self.state {
-            GroupState::Stable if self.protocol_name.as_deref() == Some(&self.select_protocol()) => {
+            GroupState::Stable
+                if self.protocol_name.as_deref() == Some(&self.select_protocol()) =>
+            {
                 // Nothing the assignment depends on changed: no rebalance.
                 let member = self.members.get_mut(&new).expect("just inserted");
                 let parked = member.awaiting_join.take().expect("just parked");
@@ -266,7 +280,10 @@ impl Group {
     /// Takes a member out for replacement, answering its parked requests FENCED_INSTANCE_ID.
     fn take_member_fenced(&mut self, step: &mut Step<'_>, id: &str) -> Member {
         // Only called with the member id an instance id maps to.
-        let mut member = self.members.remove(id).expect("the static member is present");
+        let mut member = self
+            .members
+            .remove(id)
+            .expect("the static member is present");
         if let Some(parked) = member.awaiting_join.take() {
             let reply = JoinResponse::error(ErrorCode::FENCED_INSTANCE_ID, id);
             step.replies.answer(parked, GroupReply::Join(reply));
@@ -277,7 +294,13 @@ impl Group {
         }
         if let Some(at) = member.session_deadline.take() {
             let member = id.to_owned();
-            step.timers.disarm(at, Timer::Session { group: self.id.clone(), member });
+            step.timers.disarm(
+                at,
+                Timer::Session {
+                    group: self.id.clone(),
+                    member,
+                },
+            );
         }
         member
     }
@@ -395,7 +418,10 @@ impl Group {
     /// The join timer fired: extend the initial delay while members keep
     /// arriving and the rebalance timeout allows, else complete the join.
     pub(super) fn fire_join(&mut self, step: &mut Step<'_>, at: Instant) {
-        let timer = self.join_timer.take().expect("a fired join timer was armed");
+        let timer = self
+            .join_timer
+            .take()
+            .expect("a fired join timer was armed");
         assert_eq!(timer.at, at);
         match timer.initial {
             Some((delay_ms, remaining_ms)) if self.new_member_added && remaining_ms != 0 => {
@@ -415,7 +441,12 @@ impl Group {
     pub(super) fn set_join_timer(&mut self, step: &mut Step<'_>, timer: Option<JoinTimer>) {
         let group = self.id.clone();
         if let Some(old) = self.join_timer.take() {
-            step.timers.disarm(old.at, Timer::Join { group: group.clone() });
+            step.timers.disarm(
+                old.at,
+                Timer::Join {
+                    group: group.clone(),
+                },
+            );
         }
         if let Some(new) = timer {
             step.timers.arm(new.at, Timer::Join { group });
@@ -426,7 +457,12 @@ impl Group {
     pub(super) fn set_sync_timer(&mut self, step: &mut Step<'_>, timer: Option<(Instant, i32)>) {
         let group = self.id.clone();
         if let Some((at, _)) = self.sync_timer.take() {
-            step.timers.disarm(at, Timer::Sync { group: group.clone() });
+            step.timers.disarm(
+                at,
+                Timer::Sync {
+                    group: group.clone(),
+                },
+            );
         }
         if let Some((at, _)) = timer {
             step.timers.arm(at, Timer::Sync { group });
@@ -434,7 +470,12 @@ impl Group {
         self.sync_timer = timer;
     }
 
-    pub(super) fn set_session_deadline(&mut self, step: &mut Step<'_>, id: &str, at: Option<Instant>) {
+    pub(super) fn set_session_deadline(
+        &mut self,
+        step: &mut Step<'_>,
+        id: &str,
+        at: Option<Instant>,
+    ) {
         let member = self.members.get_mut(id).expect("a member's deadline");
         let timer = Timer::Session {
             group: self.id.clone(),

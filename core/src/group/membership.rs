@@ -19,13 +19,18 @@ impl Groups {
         let group = sync.group.clone();
         let error = if group.is_empty() {
             Some(ErrorCode::INVALID_GROUP_ID)
-        } else if self.group_state(&group).is_none_or(|s| s == GroupState::Empty) {
+        } else if self
+            .group_state(&group)
+            .is_none_or(|s| s == GroupState::Empty)
+        {
             Some(ErrorCode::UNKNOWN_MEMBER_ID)
         } else {
             None
         };
         match error {
-            Some(error) => self.replies.push(from, GroupReply::Sync(SyncResponse::error(error))),
+            Some(error) => self
+                .replies
+                .push(from, GroupReply::Sync(SyncResponse::error(error))),
             None => {
                 self.with_group(&group, |group, step| group.sync(step, from, sync));
             }
@@ -97,7 +102,8 @@ impl Group {
             Ok(()) => None,
         };
         if let Some(error) = error {
-            step.replies.push(from, GroupReply::Sync(SyncResponse::error(error)));
+            step.replies
+                .push(from, GroupReply::Sync(SyncResponse::error(error)));
             return;
         }
         self.pending_sync.remove(&sync.member_id);
@@ -173,7 +179,9 @@ impl Group {
             error: ErrorCode::NONE,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
-            assignment: assignment.map(|(_, bytes)| bytes.clone()).unwrap_or_default(),
+            assignment: assignment
+                .map(|(_, bytes)| bytes.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -198,7 +206,11 @@ impl Group {
     fn leave(&mut self, step: &mut Step<'_>, leave: &LeaveGroup) -> LeaveResponse {
         let mut members = Vec::with_capacity(leave.members.len());
         for leaving in &leave.members {
-            let error = self.leave_one(step, &leaving.member_id, leaving.group_instance_id.as_deref());
+            let error = self.leave_one(
+                step,
+                &leaving.member_id,
+                leaving.group_instance_id.as_deref(),
+            );
             members.push(LeftMember {
                 member_id: leaving.member_id.clone(),
                 group_instance_id: leaving.group_instance_id.clone(),
@@ -233,7 +245,13 @@ impl Group {
         }
         if let Some(at) = self.pending_members.remove(id) {
             let member = id.to_owned();
-            step.timers.disarm(at, Timer::Session { group: self.id.clone(), member });
+            step.timers.disarm(
+                at,
+                Timer::Session {
+                    group: self.id.clone(),
+                    member,
+                },
+            );
             return ErrorCode::NONE;
         }
         match self.validate_member(id, instance) {
@@ -249,7 +267,10 @@ impl Group {
     /// UNKNOWN_MEMBER_ID, its deadline disarmed, and the first member to
     /// have arrived leads if it led.
     pub(super) fn remove_member(&mut self, step: &mut Step<'_>, id: &str) {
-        let mut member = self.members.remove(id).expect("a removed member was present");
+        let mut member = self
+            .members
+            .remove(id)
+            .expect("a removed member was present");
         if let Some(parked) = member.awaiting_join.take() {
             let reply = JoinResponse::error(ErrorCode::UNKNOWN_MEMBER_ID, "");
             step.replies.answer(parked, GroupReply::Join(reply));
@@ -260,7 +281,13 @@ impl Group {
         }
         if let Some(at) = member.session_deadline.take() {
             let member = id.to_owned();
-            step.timers.disarm(at, Timer::Session { group: self.id.clone(), member });
+            step.timers.disarm(
+                at,
+                Timer::Session {
+                    group: self.id.clone(),
+                    member,
+                },
+            );
         }
         if let Some(instance) = &member.instance_id {
             let holder = self.static_members.remove(instance);
@@ -283,7 +310,10 @@ impl Group {
             }
             return;
         }
-        let member = self.members.get_mut(id).expect("a session timer names a member");
+        let member = self
+            .members
+            .get_mut(id)
+            .expect("a session timer names a member");
         assert_eq!(member.session_deadline.take(), Some(at));
         if member.excused_from_heartbeats() {
             // The deadline is set again when the parked request is answered.
@@ -302,7 +332,10 @@ impl Group {
     /// The sync wait ended: members of this generation that never sent
     /// SyncGroup are removed, and the group rebalances without them.
     fn fire_sync(&mut self, step: &mut Step<'_>, at: Instant) {
-        let (deadline, generation) = self.sync_timer.take().expect("a fired sync timer was armed");
+        let (deadline, generation) = self
+            .sync_timer
+            .take()
+            .expect("a fired sync timer was armed");
         assert_eq!(deadline, at);
         let syncing = matches!(
             self.state,

@@ -373,7 +373,10 @@ impl Groups {
     fn drop_group(&mut self, id: &str) {
         // Only ever called with the id of a present group.
         let mut group = self.groups.remove(id).expect("the group dropped exists");
-        assert!(group.members.is_empty(), "only a group without members is dropped");
+        assert!(
+            group.members.is_empty(),
+            "only a group without members is dropped"
+        );
         for (member, at) in std::mem::take(&mut group.pending_members) {
             let timer = Timer::Session {
                 group: id.to_owned(),

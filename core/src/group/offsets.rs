@@ -61,7 +61,8 @@ impl Groups {
                 outcome.expect("the group exists or was just created")
             }
         };
-        self.replies.push(from, GroupReply::OffsetCommit { partitions });
+        self.replies
+            .push(from, GroupReply::OffsetCommit { partitions });
     }
 
     pub(super) fn handle_offset_fetch(&mut self, from: Requester, fetch: OffsetFetch) {
@@ -70,15 +71,18 @@ impl Groups {
             let key = (topic.to_owned(), partition);
             group.and_then(|group| group.offsets.get(&key))
         };
-        let fetched = |(topic, partition): (&str, i32), committed: Option<&Committed>| FetchedOffset {
-            topic: topic.to_owned(),
-            partition,
-            offset: committed.map_or(-1, |c| c.offset),
-            metadata: committed.map(|c| c.metadata.clone()).unwrap_or_default(),
-        };
+        let fetched =
+            |(topic, partition): (&str, i32), committed: Option<&Committed>| FetchedOffset {
+                topic: topic.to_owned(),
+                partition,
+                offset: committed.map_or(-1, |c| c.offset),
+                metadata: committed.map(|c| c.metadata.clone()).unwrap_or_default(),
+            };
         let partitions = match &fetch.partitions {
             Some(asked) => (asked.iter())
-                .map(|(topic, partition)| fetched((topic, *partition), committed(topic, *partition)))
+                .map(|(topic, partition)| {
+                    fetched((topic, *partition), committed(topic, *partition))
+                })
                 .collect(),
             None => (group.iter().flat_map(|group| &group.offsets))
                 .map(|((topic, partition), c)| fetched((topic, *partition), Some(c)))
@@ -89,7 +93,8 @@ impl Groups {
         } else {
             ErrorCode::NONE
         };
-        self.replies.push(from, GroupReply::OffsetFetch { error, partitions });
+        self.replies
+            .push(from, GroupReply::OffsetFetch { error, partitions });
     }
 
     pub(super) fn handle_describe(&mut self, from: Requester, ids: &[String]) {
@@ -138,7 +143,8 @@ impl Groups {
             };
             outcomes.push((id.clone(), error));
         }
-        self.replies.push(from, GroupReply::Delete { groups: outcomes });
+        self.replies
+            .push(from, GroupReply::Delete { groups: outcomes });
     }
 
     /// A coordinator rebuilt from the durable changes, in order: every
@@ -212,7 +218,9 @@ impl Group {
             GroupState::Stable | GroupState::PreparingRebalance
         );
         if keeps_session && self.members.contains_key(&commit.member_id) {
-            let deadline = step.now.plus_ms(self.members[&commit.member_id].session_timeout_ms);
+            let deadline = step
+                .now
+                .plus_ms(self.members[&commit.member_id].session_timeout_ms);
             self.set_session_deadline(step, &commit.member_id, Some(deadline));
         }
         let mut outcomes = Vec::with_capacity(commit.partitions.len());
