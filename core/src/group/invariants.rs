@@ -98,14 +98,18 @@ fn check_leader(group: &Group) {
             "invariant: a group with members has a leader ('{id}')"
         ),
     }
+    // A rebalance keeps the last generation's protocol until it completes.
     let chosen = matches!(
         group.state,
         GroupState::CompletingRebalance | GroupState::Stable
     );
-    assert_eq!(
-        group.protocol_name.is_some(),
-        chosen,
-        "invariant: '{id}' has a chosen protocol exactly while completing or stable"
+    assert!(
+        !chosen || group.protocol_name.is_some(),
+        "invariant: completing or stable '{id}' has a chosen protocol"
+    );
+    assert!(
+        group.state != GroupState::Empty || group.protocol_name.is_none(),
+        "invariant: Empty '{id}' has no chosen protocol"
     );
     if !group.members.is_empty() {
         assert!(

@@ -392,8 +392,10 @@ impl Group {
             self.set_session_deadline(step, &id, Some(deadline));
             let member = self.members.get_mut(&id).expect("listed above");
             member.is_new = false;
-            let parked = member.awaiting_join.take().expect("every member rejoined");
-            step.replies.answer(parked, GroupReply::Join(reply));
+            // A static member that did not rejoin stays, with no join to answer.
+            if let Some(parked) = member.awaiting_join.take() {
+                step.replies.answer(parked, GroupReply::Join(reply));
+            }
             self.pending_sync.insert(id);
         }
         let at = step.now.plus_ms(self.rebalance_timeout_ms());
