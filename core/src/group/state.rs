@@ -194,13 +194,19 @@ impl Group {
     /// supports, the one most members name first; a tie goes to the
     /// smallest name, so the choice never depends on map order.
     pub(crate) fn select_protocol(&self) -> String {
-        assert!(!self.members.is_empty(), "a protocol is chosen for members");
+        let mut members = self.members.values();
+        // A protocol is chosen for members.
+        let first = members.next().expect("a protocol is chosen for members");
+        let mut common: BTreeSet<&str> = first.protocols.iter().map(|p| p.name.as_str()).collect();
+        for member in members {
+            common.retain(|name| member.protocols.iter().any(|p| p.name == *name));
+        }
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         for member in self.members.values() {
             let vote = member
                 .protocols
                 .iter()
-                .find(|protocol| self.supporters(&protocol.name) == self.members.len());
+                .find(|p| common.contains(p.name.as_str()));
             // A member joined only if it shared a protocol with every other member.
             let vote = vote.expect("every member supports a common protocol");
             *votes.entry(vote.name.as_str()).or_default() += 1;
