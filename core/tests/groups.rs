@@ -356,7 +356,7 @@ fn members_that_do_not_rejoin_before_the_rebalance_timeout_are_removed() {
     let mut lab = Lab::new();
     let ids = lab.stable_group(&["a", "b"]);
     let to = lab.send(1, join(&ids[0], "a"));
-    // b keeps heartbeating (so its session holds) but never rejoins.
+    // b keeps heartbeating (so it stays a member) but never rejoins.
     for _ in 0..6 {
         lab.wait(5_000);
         let hb = lab.send(2, heartbeat(&ids[1], 1));
@@ -671,7 +671,7 @@ fn a_member_silent_past_its_session_timeout_is_removed_and_the_group_rebalances(
         let hb = lab.send(1, heartbeat(&ids[0], lab.groups.generation(G).unwrap()));
         lab.reply(hb);
     }
-    // b went silent 12 s ago (session 10 s): removed, and a is asked to rejoin.
+    // b went silent 12 s ago (session timeout 10 s): removed, and a is asked to rejoin.
     assert_eq!(
         lab.groups.group_state(G),
         Some(GroupState::PreparingRebalance)
@@ -723,7 +723,7 @@ fn a_new_members_parked_join_expires_after_the_new_member_join_timeout() {
     let mut lab = Lab::new();
     let ids = lab.stable_group(&["a"]);
     let newcomer = lab.send(2, join("", "b"));
-    // a never rejoins but keeps its session: the join phase ends at the
+    // a never rejoins but keeps heartbeating: the join phase ends at the
     // rebalance timeout with b alone; a is removed as it did not rejoin.
     lab.wait(30_000);
     let reply = lab.join_reply(newcomer);
@@ -1015,7 +1015,7 @@ fn a_commit_with_metadata_past_the_bound_is_offset_metadata_too_large() {
 }
 
 #[test]
-fn a_commit_keeps_its_members_session_in_a_stable_group() {
+fn a_commit_keeps_its_member_alive_in_a_stable_group() {
     let mut lab = Lab::new();
     let ids = lab.stable_group(&["a"]);
     for offset in 0..5 {

@@ -1,6 +1,6 @@
 //! Staying in a group and leaving it: SyncGroup hands out the leader's
-//! assignment, heartbeats keep a member's session, LeaveGroup and session
-//! expiry remove members, and members that never sync are dropped when
+//! assignment, heartbeats keep a member in, LeaveGroup and a passed heartbeat
+//! deadline remove members, and members that never sync are dropped when
 //! the sync wait ends. Kafka's `classicGroupSync`, `classicGroupHeartbeat`,
 //! `classicGroupLeave`, `expireClassicGroupMemberHeartbeat` and
 //! `expirePendingSync`, rule by rule.
@@ -68,7 +68,7 @@ impl Groups {
     pub(super) fn fire_session(&mut self, group: &str, member: &str, at: Instant) {
         // A timer names a present group: a dropped group's timers go with it.
         let fired = self.with_group(group, |group, step| group.fire_session(step, member, at));
-        assert!(fired.is_some(), "a session timer names a present group");
+        assert!(fired.is_some(), "a heartbeat timer names a present group");
     }
 
     pub(super) fn fire_join(&mut self, group: &str, at: Instant) {
@@ -151,7 +151,7 @@ impl Group {
     }
 
     /// Answers every parked sync (with the member's assignment, or the
-    /// error) and restarts the session of each member answered.
+    /// error) and restarts the heartbeat deadline of each member answered.
     fn propagate(&mut self, step: &mut Step<'_>, error: ErrorCode) {
         let ids: Vec<String> = (self.members.values())
             .filter(|member| member.awaiting_sync.is_some())
@@ -300,7 +300,7 @@ impl Group {
         assert_eq!(self.leader.is_some(), !self.members.is_empty());
     }
 
-    /// A session deadline passed: a handed-out id lapses; a member not
+    /// A heartbeat deadline passed: a handed-out id lapses; a member not
     /// excused (its join or sync parked) is removed and the group rebalances.
     fn fire_session(&mut self, step: &mut Step<'_>, id: &str, at: Instant) {
         if let Some(deadline) = self.pending_members.remove(id) {
@@ -313,7 +313,7 @@ impl Group {
         let member = self
             .members
             .get_mut(id)
-            .expect("a session timer names a member");
+            .expect("a heartbeat timer names a member");
         assert_eq!(member.session_deadline.take(), Some(at));
         if member.excused_from_heartbeats() {
             // The deadline is set again when the parked request is answered.

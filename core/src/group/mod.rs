@@ -275,7 +275,7 @@ impl Groups {
 
     /// A connection closed: its queued replies are dropped, and replies to
     /// its parked requests will be. Its members stay until their session
-    /// times out, as in Kafka.
+    /// timeout passes, as in Kafka.
     pub fn handle_disconnect(&mut self, conn: ConnectionId) {
         self.replies.queue.retain(|(to, _)| to.conn != conn);
         for group in self.groups.values_mut() {

@@ -212,12 +212,12 @@ impl Group {
         if let Err(error) = self.validate_offset_commit(commit) {
             return every_partition(commit, error);
         }
-        // A commit keeps a member's session in Stable and PreparingRebalance.
-        let keeps_session = matches!(
+        // A commit restarts a member's heartbeat deadline in Stable and PreparingRebalance.
+        let restarts_deadline = matches!(
             self.state,
             GroupState::Stable | GroupState::PreparingRebalance
         );
-        if keeps_session && self.members.contains_key(&commit.member_id) {
+        if restarts_deadline && self.members.contains_key(&commit.member_id) {
             let deadline = step
                 .now
                 .plus_ms(self.members[&commit.member_id].session_timeout_ms);
