@@ -127,6 +127,7 @@ mod channel;
 pub mod config;
 pub mod dead_letter;
 pub mod field;
+pub mod group;
 mod in_place;
 pub mod message;
 mod pool;
