@@ -14,7 +14,8 @@ use crate::message::SharedMessage;
 use crate::message::{Message, MessageId};
 use crate::pool::PropertiesSource;
 use crate::protocol::{
-    DeadLetterReason, DropReason, Event, ExchangeKind, PublishProperties, Reply, ReplyCode,
+    ChannelId, ConnectionId, DeadLetterReason, DropReason, Event, ExchangeKind, PublishProperties,
+    Reply, ReplyCode,
 };
 use crate::queue::{Entry, Expiry};
 use crate::record::Change;
@@ -26,6 +27,24 @@ use std::sync::Arc;
 /// automatic loop after at most one pass through each queue, so reaching this
 /// bound means an internal invariant broke.
 const DEAD_LETTER_HOPS_MAX: usize = 1 << 20;
+
+/// A publish's numbers: its message id, and where and under which confirm
+/// sequence number it was published.
+struct Published {
+    id: MessageId,
+    confirm_seq: Option<u64>,
+    conn: ConnectionId,
+    number: ChannelId,
+}
+
+/// What the queues a publish was routed to did with it.
+#[derive(Default)]
+struct Enqueued {
+    /// Some queue refused it (reject-publish overflow).
+    refused: bool,
+    /// The highest lsn of the `Enqueued` records it was logged under.
+    durable_lsn: Option<u64>,
+}
 
 impl Broker {
     /// basic.publish (immediate=false): validates, sets its TTL, then routes
@@ -53,34 +72,8 @@ impl Broker {
             .as_ref()
             .filter(|(last, _)| *last == publish.exchange)
             .map(|&(_, id)| id);
-        let size_max = self.config.max_message_size_bytes;
-        if publish.body.len() > size_max {
-            return Err(Fault::new(
-                ReplyCode::PreconditionFailed,
-                format!(
-                    "message size {} is larger than configured max size {size_max}",
-                    publish.body.len()
-                ),
-            ));
-        }
-        check_length("exchange name", &publish.exchange)?;
-        check_length("routing key", &publish.routing_key)?;
-        let start = if publish.exchange.is_empty() {
-            Start::Default
-        } else {
-            let exchange = self.publish_exchange(channel, last_exchange, &publish.exchange)?;
-            if self.exchanges[exchange].internal {
-                let vhost = &self.connections[&self.channels[channel].conn].vhost;
-                return Err(Fault::new(
-                    ReplyCode::AccessRefused,
-                    format!(
-                        "cannot publish to internal exchange '{}' in vhost '{vhost}'",
-                        publish.exchange
-                    ),
-                ));
-            }
-            Start::Exchange(exchange)
-        };
+        self.check_publish_sizes(&publish)?;
+        let start = self.publish_start(channel, last_exchange, &publish.exchange)?;
         // After the exchange and before user_id, as RabbitMQ rewrites it.
         if has_reply_to {
             self.address_replies(channel, &mut publish)?;
@@ -89,21 +82,7 @@ impl Broker {
         // a run against RabbitMQ 3.10.8: a publish with a foreign user_id to a
         // missing exchange gets 404, to an internal one 403).
         if has_user_id {
-            let state = &self.channels[channel];
-            let properties = state.properties_of(&publish.properties);
-            let user_id = properties
-                .user_id
-                .as_ref()
-                .expect("the publish has a user_id");
-            let user = &self.connections[&state.conn].user;
-            if user_id != user {
-                return Err(Fault::new(
-                    ReplyCode::PreconditionFailed,
-                    format!(
-                        "user_id property set to '{user_id}' but authenticated user was '{user}'"
-                    ),
-                ));
-            }
+            self.check_user_id(channel, &publish)?;
         }
         if has_expiration {
             let properties = self.channels[channel].properties_of(&publish.properties);
@@ -115,10 +94,76 @@ impl Broker {
                 .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
             publish.ttl_ms = Some(ttl_ms);
         }
-        if !in_transaction {
+        if in_transaction {
+            self.hold_in_transaction(channel, publish);
+        } else {
             self.route_publish(channel, publish, start);
-            return Ok(());
         }
+        Ok(())
+    }
+
+    /// The body within the broker's message size limit (406), the exchange
+    /// name and the routing key within AMQP's short strings.
+    #[inline(always)]
+    fn check_publish_sizes(&self, publish: &PendingPublish) -> Result<(), Fault> {
+        let size_max = self.config.max_message_size_bytes;
+        if publish.body.len() > size_max {
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!(
+                    "message size {} is larger than configured max size {size_max}",
+                    publish.body.len()
+                ),
+            ));
+        }
+        check_length("exchange name", &publish.exchange)?;
+        check_length("routing key", &publish.routing_key)
+    }
+
+    /// Where a publish to `exchange` starts routing: the default exchange,
+    /// or an existing exchange (404) that is not internal (403).
+    #[inline(always)]
+    fn publish_start(
+        &mut self,
+        channel: Id,
+        last_exchange: Option<Id>,
+        exchange: &Name,
+    ) -> Result<Start, Fault> {
+        if exchange.is_empty() {
+            return Ok(Start::Default);
+        }
+        let id = self.publish_exchange(channel, last_exchange, exchange)?;
+        if self.exchanges[id].internal {
+            let vhost = &self.connections[&self.channels[channel].conn].vhost;
+            return Err(Fault::new(
+                ReplyCode::AccessRefused,
+                format!("cannot publish to internal exchange '{exchange}' in vhost '{vhost}'"),
+            ));
+        }
+        Ok(Start::Exchange(id))
+    }
+
+    /// A `user_id` property must name the connection's user (406).
+    #[cold]
+    fn check_user_id(&self, channel: Id, publish: &PendingPublish) -> Result<(), Fault> {
+        let state = &self.channels[channel];
+        let properties = state.properties_of(&publish.properties);
+        let user_id = properties
+            .user_id
+            .as_ref()
+            .expect("the publish has a user_id");
+        let user = &self.connections[&state.conn].user;
+        if user_id != user {
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!("user_id property set to '{user_id}' but authenticated user was '{user}'"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Keeps a transaction's publish until tx.commit routes it.
+    fn hold_in_transaction(&mut self, channel: Id, mut publish: PendingPublish) {
         let state = &mut self.channels[channel];
         if matches!(publish.properties, PublishProperties::Repeated) {
             // Routed at commit, when later publishes may have changed the
@@ -133,7 +178,6 @@ impl Broker {
             .expect("the channel is transactional")
             .push(publish);
         self.held_bytes += body_bytes;
-        Ok(())
     }
 
     /// The exchange a channel publishes to: `last`, the channel's last one
@@ -170,14 +214,7 @@ impl Broker {
 
     /// Numbers the message, routes it to its queues from `start`, then returns and confirms it.
     pub(super) fn route_publish(&mut self, channel: Id, pending: PendingPublish, start: Start) {
-        let id = MessageId(self.next_message_id);
-        self.next_message_id += 1;
-        let state = &mut self.channels[channel];
-        let confirm_seq = state.next_confirm_seq;
-        if let Some(seq) = confirm_seq {
-            state.next_confirm_seq = Some(seq + 1);
-        }
-        let (conn, number) = (state.conn, state.number);
+        let publish = self.number_publish(channel);
         // The remembered route is looked up by the publish's own key, before
         // the key moves into the message (reading it back from there waits on
         // the stores that just wrote it).
@@ -189,50 +226,108 @@ impl Broker {
             }
             None => false,
         };
-        let properties = match pending.properties {
+        let PendingPublish {
+            exchange,
+            routing_key,
+            properties,
+            body,
+            ttl_ms,
+            mandatory,
+        } = pending;
+        let properties = match properties {
             PublishProperties::Given(given) => PropertiesSource::Given(given),
             PublishProperties::Repeated => PropertiesSource::Shared(
-                state
+                self.channels[channel]
                     .last_properties
                     .as_ref()
                     .expect("a repeat is noted before it is routed"),
             ),
         };
-        let message = self.message_pool.allocate(
-            id,
-            pending.exchange,
-            pending.routing_key,
-            properties,
-            pending.body,
-        );
+        let message =
+            self.message_pool
+                .allocate(publish.id, exchange, routing_key, properties, body);
         self.emit(|| Event::Published {
-            message: id,
-            conn,
-            channel: number,
-            confirm_seq,
+            message: publish.id,
+            conn: publish.conn,
+            channel: publish.number,
+            confirm_seq: publish.confirm_seq,
         });
         if !remembered {
-            // Only the default exchange needs the vhost's queue names.
-            let queues = (start == Start::Default)
-                .then(|| &self.vhosts[&*self.connections[&conn].vhost].queues);
-            let by_key_alone = route(
-                queues,
-                &self.exchanges,
-                &mut self.route_scratch,
-                start,
-                &message,
-                &mut targets,
-            );
-            if by_key_alone {
-                self.route_memo
-                    .remember(channel, start, &message.routing_key, &targets);
-            }
+            self.route_message(channel, start, &message, &mut targets);
         }
-        let mut refused = false;
-        let mut durable_lsn = None;
-        // The last queue takes the broker's reference to the message and the
-        // others a copy of it: every change of a reference count is an atomic
-        // instruction, and few instructions on this path cost more.
+        let routed = !targets.is_empty();
+        let (unrouted, enqueued) = self.enqueue_everywhere(&targets, message, ttl_ms);
+        self.note_publisher_pressure(publish.conn, &targets);
+        targets.clear();
+        self.target_scratch = targets;
+        if let Some(message) = unrouted {
+            self.unroutable(channel, start, message, mandatory);
+        }
+        if let Some(seq) = publish.confirm_seq {
+            self.confirm_publish(channel, &publish, seq, routed, enqueued);
+        }
+    }
+
+    /// Gives a publish its message id and, on a confirm channel, its
+    /// confirm sequence number.
+    #[inline(always)]
+    fn number_publish(&mut self, channel: Id) -> Published {
+        let id = MessageId(self.next_message_id);
+        self.next_message_id += 1;
+        let state = &mut self.channels[channel];
+        let confirm_seq = state.next_confirm_seq;
+        if let Some(seq) = confirm_seq {
+            state.next_confirm_seq = Some(seq + 1);
+        }
+        Published {
+            id,
+            confirm_seq,
+            conn: state.conn,
+            number: state.number,
+        }
+    }
+
+    /// Routes a message whose route is not remembered into `targets`, and
+    /// remembers the route when the key alone decided it.
+    #[inline(always)]
+    fn route_message(
+        &mut self,
+        channel: Id,
+        start: Start,
+        message: &SharedMessage,
+        targets: &mut Vec<Id>,
+    ) {
+        let conn = self.channels[channel].conn;
+        // Only the default exchange needs the vhost's queue names.
+        let queues =
+            (start == Start::Default).then(|| &self.vhosts[&*self.connections[&conn].vhost].queues);
+        let by_key_alone = route(
+            queues,
+            &self.exchanges,
+            &mut self.route_scratch,
+            start,
+            message,
+            targets,
+        );
+        if by_key_alone {
+            self.route_memo
+                .remember(channel, start, &message.routing_key, targets);
+        }
+    }
+
+    /// Enqueues the message on every target. The last queue takes the
+    /// broker's reference to the message and the others a copy of it: every
+    /// change of a reference count is an atomic instruction, and few
+    /// instructions on this path cost more. Gives back the message when no
+    /// queue took it, and what the queues did.
+    #[inline(always)]
+    fn enqueue_everywhere(
+        &mut self,
+        targets: &[Id],
+        message: SharedMessage,
+        ttl_ms: Option<u64>,
+    ) -> (Option<SharedMessage>, Enqueued) {
+        let mut enqueued = Enqueued::default();
         let mut message = Some(message);
         let last = targets.len().saturating_sub(1);
         for (index, &queue) in targets.iter().enumerate() {
@@ -243,76 +338,98 @@ impl Broker {
                     .clone()
                     .expect("the message is kept until the last queue")
             };
-            match self.enqueue(queue, copy, pending.ttl_ms) {
-                Err(Refused) => refused = true,
-                Ok(lsn) => durable_lsn = durable_lsn.max(lsn),
+            match self.enqueue(queue, copy, ttl_ms) {
+                Err(Refused) => enqueued.refused = true,
+                Ok(lsn) => enqueued.durable_lsn = enqueued.durable_lsn.max(lsn),
             }
         }
-        let routed = !targets.is_empty();
+        assert_eq!(
+            message.is_none(),
+            !targets.is_empty(),
+            "a queue took it or none was routed to"
+        );
+        (message, enqueued)
+    }
+
+    /// Credit flow and the memory alarm, after a publish into `targets`.
+    #[inline(always)]
+    fn note_publisher_pressure(&mut self, conn: ConnectionId, targets: &[Id]) {
         if let Some(flow) = self.config.flow {
-            self.note_backlog(conn, &targets, flow);
+            self.note_backlog(conn, targets, flow);
         }
         if self.alarm_raised {
             self.block_publisher(conn);
         }
-        targets.clear();
-        self.target_scratch = targets;
-        if let Some(message) = message {
-            // No queue took it: a reply to a direct reply-to name goes
-            // straight to its consumer, and is otherwise unroutable.
-            let replied = start == Start::Default && self.deliver_reply(&message);
-            if pending.mandatory {
-                let text = ReplyCode::NoRoute.name().to_owned();
-                self.reply(
-                    channel,
-                    Reply::Return {
-                        code: ReplyCode::NoRoute,
-                        text,
-                        message,
-                    },
-                );
-                self.event(Event::Returned { message: id });
-            } else {
-                if !replied {
-                    self.event(Event::Dropped {
-                        message: id,
-                        queue: None,
-                        reason: DropReason::Unroutable,
-                    });
-                }
-                // An unroutable message ends here.
-                self.message_pool.recycle(message);
-            }
+    }
+
+    /// A message no queue took: a reply to a direct reply-to name goes
+    /// straight to its consumer; otherwise it is returned when mandatory,
+    /// else dropped.
+    fn unroutable(&mut self, channel: Id, start: Start, message: SharedMessage, mandatory: bool) {
+        let id = message.id;
+        let replied = start == Start::Default && self.deliver_reply(&message);
+        if mandatory {
+            let text = ReplyCode::NoRoute.name().to_owned();
+            self.reply(
+                channel,
+                Reply::Return {
+                    code: ReplyCode::NoRoute,
+                    text,
+                    message,
+                },
+            );
+            self.event(Event::Returned { message: id });
+            return;
         }
-        if let Some(seq) = confirm_seq {
-            // The mutant nacks what no queue took.
-            let nacks_unroutable = self.is_mutant(Mutant::ConfirmUnroutableAsNack) && !routed;
-            if refused || nacks_unroutable {
-                let reply = Reply::ConfirmNack {
-                    delivery_tag: seq,
-                    multiple: false,
-                };
-                self.reply(channel, reply);
-                let confirmed = Event::Confirmed {
-                    message: id,
-                    conn,
-                    channel: number,
-                    confirm_seq: seq,
-                    ack: false,
-                };
-                self.event(confirmed);
-            } else {
-                // A persistent message in a durable queue is confirmed once its record is synced.
-                let pending = PendingConfirm {
-                    channel,
-                    conn,
-                    number,
-                    seq,
-                    message: id,
-                };
-                self.confirm_after(durable_lsn, pending);
-            }
+        if !replied {
+            self.event(Event::Dropped {
+                message: id,
+                queue: None,
+                reason: DropReason::Unroutable,
+            });
         }
+        // An unroutable message ends here.
+        self.message_pool.recycle(message);
+    }
+
+    /// Confirms a publish: a nack when a queue refused it, else an ack once
+    /// what it wrote is synced (at once when it wrote nothing).
+    #[inline(always)]
+    fn confirm_publish(
+        &mut self,
+        channel: Id,
+        publish: &Published,
+        seq: u64,
+        routed: bool,
+        enqueued: Enqueued,
+    ) {
+        // The mutant nacks what no queue took.
+        let nacks_unroutable = self.is_mutant(Mutant::ConfirmUnroutableAsNack) && !routed;
+        if enqueued.refused || nacks_unroutable {
+            let reply = Reply::ConfirmNack {
+                delivery_tag: seq,
+                multiple: false,
+            };
+            self.reply(channel, reply);
+            let confirmed = Event::Confirmed {
+                message: publish.id,
+                conn: publish.conn,
+                channel: publish.number,
+                confirm_seq: seq,
+                ack: false,
+            };
+            self.event(confirmed);
+            return;
+        }
+        // A persistent message in a durable queue is confirmed once its record is synced.
+        let pending = PendingConfirm {
+            channel,
+            conn: publish.conn,
+            number: publish.number,
+            seq,
+            message: publish.id,
+        };
+        self.confirm_after(enqueued.durable_lsn, pending);
     }
 
     /// Puts a message into a queue, or straight to a waiting consumer when the
