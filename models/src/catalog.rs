@@ -4,13 +4,13 @@
 
 use crate::properties::{self, BrokerModel};
 use crate::{
-    CrashRecovery, Dlq, Idempotency, Links, MemoryAlarm, Ordering, SingleActiveConsumer, Ttl,
+    CrashRecovery, Dlq, Idempotency, Links, Ordering, Pressure, SingleActiveConsumer, Ttl,
     WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 8] = [
+pub const MODELS: [&str; 9] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -19,6 +19,7 @@ pub const MODELS: [&str; 8] = [
     "idempotency",
     "single-active-consumer",
     "memory-alarm",
+    "credit-flow",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -125,8 +126,12 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
             configured!(SingleActiveConsumer::default(),)
         }
         "memory-alarm" => {
-            type Config = MemoryAlarm;
-            configured!(MemoryAlarm::default(),)
+            type Config = Pressure;
+            configured!(Pressure::memory_alarm(),)
+        }
+        "credit-flow" => {
+            type Config = Pressure;
+            configured!(Pressure::credit_flow(),)
         }
         _ => None,
     }

@@ -1,14 +1,19 @@
-//! The `memory-alarm` model: the work queue under RabbitMQ's memory alarm.
+//! The `memory-alarm` and `credit-flow` models: the work queue under the
+//! two pressures by which RabbitMQ stops reading a publisher.
 //!
 //! The protocol is the work queue's (see `work_queue`): one producer
 //! publishes persistent messages with confirms into a durable queue and
-//! consumers settle them. The broker runs with a memory alarm whose high
-//! mark is below what the messages weigh together, so the core blocks the
-//! producer (`Output::Pause`, with `connection.blocked`) once the messages
-//! it holds pass the mark, and releases it once acks bring them below the
-//! low mark. The broker actor stops taking the producer's segments while it
-//! is paused, as a server stops reading its socket; the consumers, which
-//! only consume, are never blocked, and their acks are what release it.
+//! consumers settle them. In `memory-alarm` the broker runs with a memory
+//! alarm whose high mark is below what the messages weigh together, so the
+//! core blocks the producer (`Output::Pause`, with `connection.blocked`)
+//! once the messages it holds pass the mark, and releases it once acks
+//! bring them below the low mark. In `credit-flow` the core pauses the
+//! producer once the consumed queue holds more ready messages than the
+//! flow's high mark, and resumes it when the queue is back to the low mark
+//! or its consumers stall. Either way the broker actor stops taking the
+//! producer's segments while it is paused, as a server stops reading its
+//! socket; the consumers, which only consume, are never paused, and their
+//! acks are what release the producer.
 //!
 //! Checked, in every reachable state: every property of the work queue (no
 //! phantom delivery, redeliveries flagged, publish order, prefetch, one
@@ -24,43 +29,61 @@ use crate::clients::{Consumer, Producer};
 use crate::network::Links;
 use crate::properties::{self, BrokerModel, Settings, State};
 use crate::work_queue::{declare_durable, QUEUE};
-use brokerlab_core::{MemoryAlarm as Alarm, Mutant};
+use brokerlab_core::{Flow, MemoryAlarm as Alarm, Mutant};
 use stateright::Expectation;
 
-/// The `memory-alarm` model's configuration.
+/// The configuration of the `memory-alarm` and `credit-flow` models.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MemoryAlarm {
+pub struct Pressure {
     /// How many messages the producer publishes (two bytes of body each).
     pub messages: u8,
     /// How many consumers compete for them.
     pub consumers: u8,
     /// How many times each consumer's connection may drop.
     pub drops_per_consumer: u8,
-    /// The alarm: publishers blocked above its high mark of held bytes.
-    pub alarm: Alarm,
+    /// The memory alarm: publishers blocked above its high mark of held bytes.
+    pub alarm: Option<Alarm>,
+    /// Credit flow: publishers into a consumed queue paused above its mark.
+    pub flow: Option<Flow>,
     /// A deliberately broken broker, or `None` for the real one.
     pub mutant: Option<Mutant>,
 }
 
-impl Default for MemoryAlarm {
-    /// The standard configuration: three messages (six bytes) against a
-    /// high mark of three bytes and a low mark of two, one consumer with a
-    /// prefetch of 1 whose connection may drop once.
-    fn default() -> MemoryAlarm {
-        MemoryAlarm {
+impl Pressure {
+    /// The standard `memory-alarm` configuration: three messages (six
+    /// bytes) against a high mark of three bytes and a low mark of two, one
+    /// consumer with a prefetch of 1 whose connection may drop once.
+    #[must_use]
+    pub fn memory_alarm() -> Pressure {
+        Pressure {
             messages: 3,
             consumers: 1,
             drops_per_consumer: 1,
-            alarm: Alarm {
+            alarm: Some(Alarm {
                 high_bytes: 3,
                 low_bytes: 2,
-            },
+            }),
+            flow: None,
             mutant: None,
         }
     }
-}
 
-impl MemoryAlarm {
+    /// The standard `credit-flow` configuration: three messages into a
+    /// queue whose one consumer (prefetch 1, one drop) keeps it above the
+    /// flow's high mark of one ready message, the low mark 0.
+    #[must_use]
+    pub fn credit_flow() -> Pressure {
+        Pressure {
+            alarm: None,
+            flow: Some(Flow {
+                ready_high: 1,
+                ready_low: 0,
+                stall_ms: 1_000,
+            }),
+            ..Pressure::memory_alarm()
+        }
+    }
+
     /// The actor model: the broker (actor 0), the producer (1), the consumers (2 on).
     #[must_use]
     pub fn into_model(self) -> BrokerModel {
@@ -69,7 +92,8 @@ impl MemoryAlarm {
             vec![declare_durable(QUEUE)],
             1 + usize::from(self.consumers),
         );
-        broker.config.memory_alarm = Some(self.alarm);
+        broker.config.memory_alarm = self.alarm;
+        broker.config.flow = self.flow;
         let producer = Producer::new(QUEUE.into(), self.messages);
         let consumer = Consumer {
             drops: self.drops_per_consumer,
