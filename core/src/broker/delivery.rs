@@ -28,11 +28,9 @@ use std::sync::Arc;
 /// bound means an internal invariant broke.
 const DEAD_LETTER_HOPS_MAX: usize = 1 << 20;
 
-/// A publish's numbers: its message id, and where and under which confirm
-/// sequence number it was published.
+/// A publish's message id, and where it was published.
 struct Published {
     id: MessageId,
-    confirm_seq: Option<u64>,
     conn: ConnectionId,
     number: ChannelId,
 }
@@ -214,18 +212,6 @@ impl Broker {
 
     /// Numbers the message, routes it to its queues from `start`, then returns and confirms it.
     pub(super) fn route_publish(&mut self, channel: Id, pending: PendingPublish, start: Start) {
-        let publish = self.number_publish(channel);
-        // The remembered route is looked up by the publish's own key, before
-        // the key moves into the message (reading it back from there waits on
-        // the stores that just wrote it).
-        let mut targets = std::mem::take(&mut self.target_scratch);
-        let remembered = match self.route_memo.get(channel, start, &pending.routing_key) {
-            Some(remembered) => {
-                targets.extend_from_slice(remembered);
-                true
-            }
-            None => false,
-        };
         let PendingPublish {
             exchange,
             routing_key,
@@ -234,23 +220,46 @@ impl Broker {
             ttl_ms,
             mandatory,
         } = pending;
+        let id = MessageId(self.next_message_id);
+        self.next_message_id += 1;
+        let state = &mut self.channels[channel];
+        let confirm_seq = state.next_confirm_seq;
+        if let Some(seq) = confirm_seq {
+            state.next_confirm_seq = Some(seq + 1);
+        }
+        let publish = Published {
+            id,
+            conn: state.conn,
+            number: state.number,
+        };
+        // The remembered route is looked up by the publish's own key, before
+        // the key moves into the message (reading it back from there waits on
+        // the stores that just wrote it).
+        let mut targets = std::mem::take(&mut self.target_scratch);
+        let remembered = match self.route_memo.get(channel, start, &routing_key) {
+            Some(remembered) => {
+                targets.extend_from_slice(remembered);
+                true
+            }
+            None => false,
+        };
         let properties = match properties {
             PublishProperties::Given(given) => PropertiesSource::Given(given),
             PublishProperties::Repeated => PropertiesSource::Shared(
-                self.channels[channel]
+                state
                     .last_properties
                     .as_ref()
                     .expect("a repeat is noted before it is routed"),
             ),
         };
-        let message =
-            self.message_pool
-                .allocate(publish.id, exchange, routing_key, properties, body);
+        let message = self
+            .message_pool
+            .allocate(id, exchange, routing_key, properties, body);
         self.emit(|| Event::Published {
-            message: publish.id,
+            message: id,
             conn: publish.conn,
             channel: publish.number,
-            confirm_seq: publish.confirm_seq,
+            confirm_seq,
         });
         if !remembered {
             self.route_message(channel, start, &message, &mut targets);
@@ -263,27 +272,8 @@ impl Broker {
         if let Some(message) = unrouted {
             self.unroutable(channel, start, message, mandatory);
         }
-        if let Some(seq) = publish.confirm_seq {
-            self.confirm_publish(channel, &publish, seq, routed, enqueued);
-        }
-    }
-
-    /// Gives a publish its message id and, on a confirm channel, its
-    /// confirm sequence number.
-    #[inline(always)]
-    fn number_publish(&mut self, channel: Id) -> Published {
-        let id = MessageId(self.next_message_id);
-        self.next_message_id += 1;
-        let state = &mut self.channels[channel];
-        let confirm_seq = state.next_confirm_seq;
         if let Some(seq) = confirm_seq {
-            state.next_confirm_seq = Some(seq + 1);
-        }
-        Published {
-            id,
-            confirm_seq,
-            conn: state.conn,
-            number: state.number,
+            self.confirm_publish(channel, &publish, seq, routed, enqueued);
         }
     }
 
@@ -343,6 +333,11 @@ impl Broker {
                 Ok(lsn) => enqueued.durable_lsn = enqueued.durable_lsn.max(lsn),
             }
         }
+        assert_eq!(
+            message.is_none(),
+            !targets.is_empty(),
+            "the last queue took the message"
+        );
         assert_eq!(
             message.is_none(),
             !targets.is_empty(),
