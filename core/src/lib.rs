@@ -5,7 +5,8 @@
 //! requeue, publisher confirms, transactions, TTL, length limits,
 //! priorities, dead-lettering, direct reply-to, credit flow, the memory
 //! alarm and access control, following RabbitMQ's AMQP 0-9-1 semantics
-//! rule by rule. Drivers (the AMQP server, the simulator, the model
+//! rule by rule; and partitioned streams with Kafka's semantics (topics,
+//! record batches, idempotent producers, long-polling fetches, retention). Drivers (the AMQP server, the simulator, the model
 //! checker) feed it [`Input`]s, carry out its [`Output`]s and may read its
 //! [`Event`]s; none of them holds a broker rule of its own.
 //!
@@ -135,6 +136,7 @@ pub mod protocol;
 mod queue;
 pub mod record;
 pub mod routing;
+pub mod stream;
 pub mod time;
 mod unobserved;
 
@@ -147,4 +149,5 @@ pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
+pub use stream::{StreamCommand, StreamError, StreamLimits, StreamReply};
 pub use time::Instant;

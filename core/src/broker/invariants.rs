@@ -31,6 +31,7 @@ impl Broker {
         self.check_timers();
         self.check_held_bytes();
         self.check_pauses();
+        self.streams.check_invariants(self.now, self.synced_lsn);
     }
 
     /// Every exchange and queue is named once in its vhost, under its own
