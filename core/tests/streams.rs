@@ -771,7 +771,7 @@ fn a_crash_after_sync_loses_no_acknowledged_batch() {
     let synced = h
         .log
         .iter()
-        .filter(|record| record.lsn <= h.broker.last_lsn() - 1)
+        .filter(|record| record.lsn < h.broker.last_lsn())
         .count();
     h.crash_and_recover(synced);
     for (partition, offset, value) in acknowledged {
@@ -841,4 +841,137 @@ fn a_snapshot_recovers_the_same_streams() {
         b.streams().topic("t").unwrap().partitions()[1].log_start_offset()
     };
     assert_eq!(next(&recovered), 2);
+}
+
+// The log against a plain model.
+
+mod model {
+    use super::support::streams::{batch, create, durable, fetch, list, send, values_from};
+    use super::support::Harness;
+    use brokerlab_core::stream::{Acks, OffsetSpec, TopicConfig};
+    use brokerlab_core::StreamError;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Produce { values: Vec<usize>, synced: bool },
+        Sync,
+        Fetch { offset_back: u64 },
+        Advance { ms: u64 },
+        CrashAfterSync,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (prop::collection::vec(0usize..30, 1..5), any::<bool>())
+                .prop_map(|(values, synced)| Op::Produce { values, synced }),
+            2 => Just(Op::Sync),
+            4 => (0u64..12).prop_map(|offset_back| Op::Fetch { offset_back }),
+            1 => (0u64..3_000).prop_map(|ms| Op::Advance { ms }),
+            1 => Just(Op::CrashAfterSync),
+        ]
+    }
+
+    /// What the model knows: every value ever appended, by offset; how
+    /// many are synced; and the highest log start seen.
+    #[derive(Default)]
+    struct Model {
+        values: Vec<String>,
+        synced: usize,
+        log_start: u64,
+    }
+
+    impl Model {
+        fn step(&mut self, h: &mut Harness, op: Op) {
+            match op {
+                Op::Produce { values, synced } => {
+                    let values: Vec<String> = values
+                        .iter()
+                        .enumerate()
+                        .map(|(index, len)| {
+                            format!("{}:{}", self.values.len() + index, "x".repeat(*len))
+                        })
+                        .collect();
+                    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                    let acks = if synced { Acks::Synced } else { Acks::Appended };
+                    let mut step = send(h, "t", 0, acks, batch(&refs));
+                    if synced {
+                        step.extend(h.sync());
+                        self.synced = self.values.len() + values.len();
+                    }
+                    let base = super::produced(&step)
+                        .expect("a valid batch is stored")
+                        .base_offset;
+                    assert_eq!(
+                        base,
+                        self.values.len() as u64,
+                        "offsets run on from the log end"
+                    );
+                    self.values.extend(values);
+                }
+                Op::Sync => {
+                    h.sync();
+                    self.synced = self.values.len();
+                }
+                Op::Fetch { offset_back } => self.check_fetch(h, offset_back),
+                Op::Advance { ms } => {
+                    h.advance(ms);
+                }
+                Op::CrashAfterSync => {
+                    h.sync();
+                    self.synced = self.values.len();
+                    let records = h.log.len();
+                    h.crash_and_recover(records);
+                }
+            }
+        }
+
+        fn check_fetch(&mut self, h: &mut Harness, offset_back: u64) {
+            let start = list(h, "t", 0, OffsetSpec::Earliest).unwrap().unwrap();
+            assert!(start >= self.log_start, "the log start never moves back");
+            assert!(
+                start <= self.synced as u64,
+                "retention reaches only synced records"
+            );
+            self.log_start = start;
+            let end = self.values.len() as u64;
+            let offset = (end + 2).saturating_sub(offset_back);
+            let result = fetch(h, "t", 0, offset);
+            if offset < start || offset > end {
+                assert_eq!(
+                    result,
+                    Err(StreamError::OffsetOutOfRange),
+                    "offset {offset}"
+                );
+                return;
+            }
+            let data = result.expect("an offset in range is served");
+            assert_eq!(data.high_watermark, self.synced as u64);
+            let expected: Vec<(u64, String)> = (offset..self.synced as u64)
+                .map(|at| (at, self.values[at as usize].clone()))
+                .collect();
+            assert_eq!(values_from(&data, offset), expected);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_stream_log_agrees_with_a_plain_vec(ops in prop::collection::vec(op(), 1..60)) {
+            let mut h = Harness::default();
+            let config = TopicConfig {
+                segment_bytes: 400,
+                retention_bytes: Some(600),
+                retention_ms: Some(5_000),
+                ..durable()
+            };
+            create(&mut h, "t", 1, config).unwrap();
+            let mut model = Model::default();
+            for op in ops {
+                model.step(&mut h, op);
+            }
+            model.check_fetch(&mut h, 12);
+        }
+    }
 }

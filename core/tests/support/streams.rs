@@ -159,7 +159,7 @@ pub fn fetch(
 pub fn values_from(data: &FetchedData, offset: u64) -> Vec<(u64, String)> {
     data.batches
         .iter()
-        .flat_map(|batch| records_of(batch))
+        .flat_map(records_of)
         .filter(|(at, _)| *at >= offset)
         .collect()
 }
