@@ -36,6 +36,7 @@
 //!             Output::Reply { reply, .. } => replies.push(reply),
 //!             Output::Persist(record) => log.push(*record), // append; sync later
 //!             Output::Pause { .. } => {} // stop or resume reading that connection
+//!             Output::Stream { .. } => {} // a stream reply, to its connection in request order
 //!         }
 //!     }
 //!     broker.drain_events(|_event| {}); // checkers, metrics, tracing

@@ -6,7 +6,7 @@
 use super::Broker;
 use crate::protocol::{ConnectionId, Output};
 use crate::record::Change;
-use crate::stream::{Acks, ProducedBatch, StreamCommand, StreamError, StreamReply};
+use crate::stream::{Acks, ProducedBatch, StreamCommand, StreamError, StreamReply, TopicConfig};
 
 /// A reply, and the record it waits for (when it waits for one).
 type Pending = (StreamReply, Option<u64>);
@@ -24,30 +24,10 @@ impl Broker {
                 topic,
                 partitions,
                 config,
-            } => {
-                let result = self.streams.create_topic(&topic, partitions, config);
-                let lsn = (result.is_ok() && config.durable).then(|| {
-                    let change = Change::TopicCreated {
-                        topic: topic.clone(),
-                        partitions,
-                        config,
-                    };
-                    self.persist(change)
-                });
-                Some((StreamReply::TopicCreated { topic, result }, lsn))
-            }
+            } => Some(self.create_topic_command(topic, partitions, config)),
             StreamCommand::DeleteTopic { topic } => Some(self.delete_topic_command(topic)),
             StreamCommand::CreatePartitions { topic, count } => {
-                let result = self.streams.create_partitions(&topic, count);
-                let lsn = matches!(result, Ok(true)).then(|| {
-                    let change = Change::PartitionsCreated {
-                        topic: topic.clone(),
-                        count,
-                    };
-                    self.persist(change)
-                });
-                let result = result.map(|_| ());
-                Some((StreamReply::PartitionsCreated { topic, result }, lsn))
+                Some(self.create_partitions_command(topic, count))
             }
             StreamCommand::Produce {
                 topic,
@@ -97,6 +77,37 @@ impl Broker {
             self.stream_reply(conn, request, reply, lsn);
         }
         self.flush_streams();
+    }
+
+    fn create_topic_command(
+        &mut self,
+        topic: String,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Pending {
+        let result = self.streams.create_topic(&topic, partitions, config);
+        let lsn = (result.is_ok() && config.durable).then(|| {
+            let change = Change::TopicCreated {
+                topic: topic.clone(),
+                partitions,
+                config,
+            };
+            self.persist(change)
+        });
+        (StreamReply::TopicCreated { topic, result }, lsn)
+    }
+
+    fn create_partitions_command(&mut self, topic: String, count: u32) -> Pending {
+        let result = self.streams.create_partitions(&topic, count);
+        let lsn = matches!(result, Ok(true)).then(|| {
+            let change = Change::PartitionsCreated {
+                topic: topic.clone(),
+                count,
+            };
+            self.persist(change)
+        });
+        let result = result.map(|_| ());
+        (StreamReply::PartitionsCreated { topic, result }, lsn)
     }
 
     fn delete_topic_command(&mut self, topic: String) -> Pending {
