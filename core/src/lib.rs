@@ -92,10 +92,11 @@
 //! # Durability
 //!
 //! Every durable change (a durable queue or exchange, a binding between
-//! durable ends, a persistent message entering or leaving a durable queue)
-//! is an [`Output::Persist`] record with a growing `lsn`. The driver
-//! appends records in order and reports the highest durable one with
-//! [`Input::Synced`]; a publisher confirm of a persistent message waits for
+//! durable ends, a persistent message entering or leaving a durable queue,
+//! a durable stream topic and its batches) is an [`Output::Persist`] record
+//! with a growing `lsn`. The driver appends records in order and reports
+//! the highest durable one with [`Input::Synced`]; a publisher confirm of a
+//! persistent message (and a stream produce with acks after sync) waits for
 //! it. After a crash, [`Broker::recover`] rebuilds the broker from the
 //! records that were made durable, and [`Broker::snapshot`] gives the
 //! records of the live durable state, for compacting the log. Nothing a

@@ -62,7 +62,7 @@ fn a_topic_needs_at_least_one_partition() {
 }
 
 #[test]
-fn a_segment_below_kafkas_minimum_is_invalid_config() {
+fn a_segment_below_kafkas_minimum_or_a_batch_beyond_a_log_frame_is_invalid_config() {
     let mut h = Harness::default();
     let config = TopicConfig {
         segment_bytes: 13,

@@ -44,9 +44,15 @@ impl Default for TopicConfig {
 }
 
 impl TopicConfig {
-    /// `INVALID_CONFIG` for a segment below Kafka's minimum or a batch limit of 0.
+    /// `INVALID_CONFIG` for a segment below Kafka's minimum, or a batch
+    /// limit of 0 or above what one log frame holds
+    /// ([`MESSAGE_SIZE_LIMIT_BYTES`](crate::MESSAGE_SIZE_LIMIT_BYTES)).
     pub fn validate(&self) -> Result<(), StreamError> {
-        if self.segment_bytes < SEGMENT_BYTES_MIN || self.max_message_bytes == 0 {
+        let frame_bytes = crate::MESSAGE_SIZE_LIMIT_BYTES as u64;
+        if self.segment_bytes < SEGMENT_BYTES_MIN
+            || self.max_message_bytes == 0
+            || self.max_message_bytes > frame_bytes
+        {
             return Err(StreamError::InvalidConfig);
         }
         Ok(())
