@@ -80,7 +80,9 @@ pub enum Input {
     },
     /// A stream command (see [`crate::stream`]): answered with
     /// [`Output::Stream`] carrying the same `request`, so that a front end
-    /// can put its answers back in request order.
+    /// can put its answers back in request order. The connection needs no
+    /// `Connect` (a Kafka client opens no vhost); its `Disconnect` drops
+    /// what it waits for.
     Stream {
         /// Connection the command came on.
         conn: ConnectionId,

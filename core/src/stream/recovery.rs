@@ -14,7 +14,7 @@ use crate::time::Instant;
 
 impl Streams {
     /// Applies one logged change; changes about topics the log no longer
-    /// holds are ignored. Returns `false` for a change that is not the streams'.
+    /// holds, and partition counts beyond the limit, are ignored. Returns `false` for a change that is not the streams'.
     pub(crate) fn replay(&mut self, change: &Change) -> bool {
         match change {
             Change::TopicCreated {
@@ -22,7 +22,8 @@ impl Streams {
                 partitions,
                 config,
             } => {
-                if !self.names.contains_key(topic) && *partitions > 0 {
+                let in_bounds = (1..=self.limits.partitions_per_topic_max).contains(partitions);
+                if !self.names.contains_key(topic) && in_bounds {
                     self.insert_topic(topic, *partitions, *config);
                 }
             }
@@ -32,8 +33,9 @@ impl Streams {
                 }
             }
             Change::PartitionsCreated { topic, count } => {
+                let count = (*count).min(self.limits.partitions_per_topic_max);
                 if let Some((_, state)) = self.named_mut(topic) {
-                    let count = (*count as usize).max(state.partitions.len());
+                    let count = (count as usize).max(state.partitions.len());
                     state.partitions.resize(count, Partition::default());
                 }
             }
