@@ -1,6 +1,7 @@
 //! Broker configuration: every bound the core enforces is here, explicit.
 
 use crate::access::Access;
+use crate::stream::StreamLimits;
 
 /// The largest `max_message_size_bytes` a broker accepts: a logged message
 /// must fit one log frame (brokerlab-store's frames hold 65 MiB, which leaves
@@ -45,6 +46,8 @@ pub struct Config {
     /// each vhost (see [`Access`]); `None`, the default, lets every
     /// connection do everything.
     pub access: Option<Access>,
+    /// The bounds on stream topics, fetches and producers (see [`StreamLimits`]).
+    pub streams: StreamLimits,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -63,6 +66,7 @@ impl Default for Config {
             flow: None,
             memory_alarm: None,
             access: None,
+            streams: StreamLimits::default(),
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -5,7 +5,8 @@
 //! requeue, publisher confirms, transactions, TTL, length limits,
 //! priorities, dead-lettering, direct reply-to, credit flow, the memory
 //! alarm and access control, following RabbitMQ's AMQP 0-9-1 semantics
-//! rule by rule. Drivers (the AMQP server, the simulator, the model
+//! rule by rule; and partitioned streams with Kafka's semantics (topics,
+//! record batches, idempotent producers, long-polling fetches, retention). Drivers (the AMQP server, the simulator, the model
 //! checker) feed it [`Input`]s, carry out its [`Output`]s and may read its
 //! [`Event`]s; none of them holds a broker rule of its own.
 //!
@@ -35,6 +36,7 @@
 //!             Output::Reply { reply, .. } => replies.push(reply),
 //!             Output::Persist(record) => log.push(*record), // append; sync later
 //!             Output::Pause { .. } => {} // stop or resume reading that connection
+//!             Output::Stream { .. } => {} // a stream reply, to its connection in request order
 //!         }
 //!     }
 //!     broker.drain_events(|_event| {}); // checkers, metrics, tracing
@@ -90,10 +92,11 @@
 //! # Durability
 //!
 //! Every durable change (a durable queue or exchange, a binding between
-//! durable ends, a persistent message entering or leaving a durable queue)
-//! is an [`Output::Persist`] record with a growing `lsn`. The driver
-//! appends records in order and reports the highest durable one with
-//! [`Input::Synced`]; a publisher confirm of a persistent message waits for
+//! durable ends, a persistent message entering or leaving a durable queue,
+//! a durable stream topic and its batches) is an [`Output::Persist`] record
+//! with a growing `lsn`. The driver appends records in order and reports
+//! the highest durable one with [`Input::Synced`]; a publisher confirm of a
+//! persistent message (and a stream produce with acks after sync) waits for
 //! it. After a crash, [`Broker::recover`] rebuilds the broker from the
 //! records that were made durable, and [`Broker::snapshot`] gives the
 //! records of the live durable state, for compacting the log. Nothing a
@@ -135,6 +138,7 @@ pub mod protocol;
 mod queue;
 pub mod record;
 pub mod routing;
+pub mod stream;
 pub mod time;
 mod unobserved;
 
@@ -147,4 +151,5 @@ pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
+pub use stream::{StreamCommand, StreamError, StreamLimits, StreamReply};
 pub use time::Instant;

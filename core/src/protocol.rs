@@ -78,6 +78,19 @@ pub enum Input {
         /// The highest durable lsn.
         upto: u64,
     },
+    /// A stream command (see [`crate::stream`]): answered with
+    /// [`Output::Stream`] carrying the same `request`, so that a front end
+    /// can put its answers back in request order. The connection needs no
+    /// `Connect` (a Kafka client opens no vhost); its `Disconnect` drops
+    /// what it waits for.
+    Stream {
+        /// Connection the command came on.
+        conn: ConnectionId,
+        /// The front end's number for the request.
+        request: u64,
+        /// The command, boxed so that `Input` stays small to move.
+        command: Box<crate::stream::StreamCommand>,
+    },
     /// The bytes of messages the driver holds for the broker outside it
     /// (bodies still arriving, say): the memory alarm weighs them with the
     /// broker's own. A driver gives it when the figure changes.
@@ -985,6 +998,15 @@ pub enum Output {
     /// Append a record to the log; answer later with `Input::Synced`. Boxed
     /// so that the common outputs stay small to move.
     Persist(Box<crate::record::Record>),
+    /// Answer a stream command (boxed so that the common outputs stay small to move).
+    Stream {
+        /// Destination connection.
+        conn: ConnectionId,
+        /// The request it answers.
+        request: u64,
+        /// The answer.
+        reply: Box<crate::stream::StreamReply>,
+    },
     /// Stop (`paused`) or resume reading a connection: it is in credit flow
     /// ([`Flow`](crate::Flow)) or blocked by the memory alarm
     /// ([`MemoryAlarm`](crate::MemoryAlarm)). Given only when the answer

@@ -10,8 +10,10 @@
 use crate::field::FieldTable;
 use crate::message::SharedMessage;
 use crate::protocol::ExchangeKind;
+use crate::stream::{Batch, ProducerWindow, TopicConfig};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The end of a binding: a queue or an exchange, by name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -146,5 +148,61 @@ pub enum Change {
     Atomic {
         /// The changes, in order.
         changes: Vec<Change>,
+    },
+    /// A durable stream topic was created.
+    TopicCreated {
+        /// Its name.
+        topic: String,
+        /// How many partitions.
+        partitions: u32,
+        /// Its configuration.
+        config: TopicConfig,
+    },
+    /// A durable stream topic was deleted, its logs with it.
+    TopicDeleted {
+        /// Its name.
+        topic: String,
+    },
+    /// A durable stream topic grew to `count` partitions.
+    PartitionsCreated {
+        /// Its name.
+        topic: String,
+        /// Its partition count now.
+        count: u32,
+    },
+    /// A batch was appended to a partition of a durable topic.
+    BatchAppended {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The batch, with its offsets and producer fields.
+        batch: Arc<Batch>,
+    },
+    /// Retention deleted a partition's oldest segments up to `log_start_offset`.
+    LogStartMoved {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The new log start.
+        log_start_offset: u64,
+    },
+    /// Every idempotent producer id up to `upto` was issued (none is issued twice).
+    ProducerIdsIssued {
+        /// The highest id issued.
+        upto: i64,
+    },
+    /// An idempotent producer's window in one partition (a snapshot writes
+    /// it, since the batches it was built from may be gone).
+    ProducerState {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The producer.
+        producer_id: i64,
+        /// Its epoch and last batches.
+        window: ProducerWindow,
     },
 }

@@ -117,6 +117,10 @@ impl Seen {
                     _ => {}
                 }
             }
+            // The fuzzer sends no stream command.
+            Output::Stream { conn, .. } => {
+                panic!("a stream reply without a stream command: {conn:?}")
+            }
         }
     }
 }

@@ -127,7 +127,7 @@ impl Expiry {
                     self.expired_delivery |= now >= *at;
                 }
             }
-            Output::Reply { .. } | Output::Pause { .. } => {}
+            Output::Reply { .. } | Output::Pause { .. } | Output::Stream { .. } => {}
         }
     }
 
@@ -437,6 +437,9 @@ impl BrokerActor {
                     };
                     assert!(changed, "the core says a pause only when it changes");
                 }
+                // No model sends stream commands, so no stream reply has a
+                // client to go to.
+                Output::Stream { .. } => {}
             }
         }
         let expiry = &mut state.expiry;

@@ -199,9 +199,9 @@ impl BrokerTask {
     fn is_from_released(&mut self, input: &Input) -> bool {
         match input {
             Input::Disconnect { conn } => self.released.remove(conn),
-            Input::Command { conn, .. } | Input::Refused { conn, .. } => {
-                self.released.contains(conn)
-            }
+            Input::Command { conn, .. }
+            | Input::Refused { conn, .. }
+            | Input::Stream { conn, .. } => self.released.contains(conn),
             Input::Connect { .. }
             | Input::Timeout
             | Input::Synced { .. }
@@ -247,6 +247,11 @@ impl BrokerTask {
                     if let Some(pause) = self.pauses.get(&conn) {
                         pause.send_replace(paused);
                     }
+                }
+                // No front end sends stream commands yet, so no stream
+                // reply has a connection to go to.
+                Output::Stream { conn, request, .. } => {
+                    tracing::trace!(conn = conn.0, request, "stream reply without a front end");
                 }
             }
         }

@@ -400,6 +400,14 @@ fn describe(output: &Output) -> String {
             conn,
             paused: false,
         } => format!("pause: read conn {} again", conn.0),
+        Output::Stream {
+            conn,
+            request,
+            reply,
+        } => format!(
+            "stream reply to conn {} request {request}: {reply:?}",
+            conn.0
+        ),
     }
 }
 

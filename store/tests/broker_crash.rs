@@ -76,6 +76,7 @@ impl Node {
                 Output::Reply { reply, .. } => replies.push(reply),
                 // Without credit flow or the memory alarm nothing is paused.
                 Output::Pause { .. } => unreachable!("no pauses in this broker"),
+                Output::Stream { .. } => unreachable!("this test sends no stream command"),
             }
         }
         self.broker.drain_events(|_| {});

@@ -178,3 +178,73 @@ fn find_frame_skips_bytes_that_are_not_a_frame_start() {
     assert_eq!(frame::find_frame(&shifted), Some(3));
     assert_eq!(frame::find_frame(&log[1..]), None);
 }
+
+#[test]
+fn stream_records_round_trip_through_the_frame_format() {
+    use brokerlab_core::record::{Change, Record};
+    use brokerlab_core::stream::{
+        Batch, BatchSequence, ProducedBatch, ProducerWindow, StreamRecord, TopicConfig,
+    };
+    use std::sync::Arc;
+    let record = StreamRecord {
+        timestamp_ms: 1_700_000_000_000,
+        key: Some(b"key".to_vec().into()),
+        value: Some(b"value".to_vec().into()),
+        headers: vec![("h".to_owned(), b"v".to_vec().into())],
+    };
+    let produced = ProducedBatch {
+        producer_id: 3,
+        producer_epoch: 1,
+        base_sequence: 9,
+        records: vec![record.clone(), StreamRecord::default()],
+    };
+    let batch = Batch::new(produced, 40, brokerlab_core::Instant(77));
+    let window = ProducerWindow {
+        epoch: 1,
+        batches: [BatchSequence {
+            first_sequence: 9,
+            last_sequence: 10,
+            base_offset: 40,
+            last_offset: 41,
+        }]
+        .into(),
+    };
+    let changes = [
+        Change::TopicCreated {
+            topic: "t".into(),
+            partitions: 2,
+            config: TopicConfig::default(),
+        },
+        Change::BatchAppended {
+            topic: "t".into(),
+            partition: 1,
+            batch: Arc::new(batch),
+        },
+        Change::LogStartMoved {
+            topic: "t".into(),
+            partition: 1,
+            log_start_offset: 40,
+        },
+        Change::ProducerIdsIssued { upto: 3 },
+        Change::ProducerState {
+            topic: "t".into(),
+            partition: 1,
+            producer_id: 3,
+            window,
+        },
+    ];
+    let records: Vec<Record> = changes
+        .into_iter()
+        .enumerate()
+        .map(|(index, change)| Record {
+            lsn: index as u64 + 1,
+            change,
+        })
+        .collect();
+    let log = encode_all(&records).0;
+    let found = frame::read_log(log.as_slice()).expect("a whole log reads back");
+    assert_eq!(
+        found.records, records,
+        "sizes and timestamps are derived again on read"
+    );
+}

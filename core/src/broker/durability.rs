@@ -164,6 +164,7 @@ impl Broker {
                 self.send_confirm(pending);
             }
         }
+        self.synced_streams(upto);
     }
 
     /// The highest log sequence number the broker has emitted (0 before the first record).
@@ -189,7 +190,7 @@ impl Broker {
     /// expiry times are kept.
     #[must_use]
     pub fn recover(config: Config, records: impl IntoIterator<Item = Record>) -> Broker {
-        let mut state = super::recovery::Replay::default();
+        let mut state = super::recovery::Replay::new(&config);
         let mut last_lsn = 0;
         for record in records {
             last_lsn = last_lsn.max(record.lsn);

@@ -31,6 +31,7 @@ impl Broker {
         self.check_timers();
         self.check_held_bytes();
         self.check_pauses();
+        self.streams.check_invariants(self.now, self.synced_lsn);
     }
 
     /// Every exchange and queue is named once in its vhost, under its own
@@ -682,5 +683,229 @@ mod tests {
         assert_eq!(broker.binding_sources.iter().count(), 0);
         assert!(broker.exchanges[direct].bindings.is_empty());
         broker.check_invariants();
+    }
+
+    /// A broker with a memory topic "s" of one partition holding three
+    /// batches over two segments (one from an idempotent producer), and
+    /// a fetch parked on partition 0 of a second topic "w".
+    fn stream_broker() -> Broker {
+        use crate::stream::{Acks, ProducedBatch, StreamCommand, StreamRecord, TopicConfig};
+        let mut broker = busy_broker();
+        let stream = |broker: &mut Broker, command: StreamCommand| {
+            let input = Input::Stream {
+                conn: CONN,
+                request: 0,
+                command: Box::new(command),
+            };
+            broker.handle(Instant(1_000_000), input);
+            while broker.poll_output().is_some() {}
+        };
+        let config = TopicConfig {
+            durable: false,
+            segment_bytes: 150,
+            ..TopicConfig::default()
+        };
+        for topic in ["s", "w"] {
+            let create = StreamCommand::CreateTopic {
+                topic: topic.into(),
+                partitions: 1,
+                config,
+            };
+            stream(&mut broker, create);
+        }
+        stream(&mut broker, StreamCommand::InitProducerId);
+        let synced = broker.last_lsn();
+        broker.handle(Instant(1_000_000), Input::Synced { upto: synced });
+        while broker.poll_output().is_some() {}
+        let record = StreamRecord {
+            value: Some("0123456789".into()),
+            ..StreamRecord::default()
+        };
+        for producer_id in [-1, 0, -1] {
+            let batch = ProducedBatch {
+                producer_id,
+                producer_epoch: 0,
+                base_sequence: 0,
+                records: vec![record.clone()],
+            };
+            let produce = StreamCommand::Produce {
+                topic: "s".into(),
+                partition: 0,
+                acks: Acks::Appended,
+                batch,
+            };
+            stream(&mut broker, produce);
+        }
+        let fetch = StreamCommand::Fetch {
+            partitions: vec![crate::stream::FetchPartition {
+                topic: "w".into(),
+                partition: 0,
+                offset: 0,
+                max_bytes: 1_000,
+            }],
+            max_wait_ms: 1_000,
+            min_bytes: 1,
+            max_bytes: 1_000,
+        };
+        stream(&mut broker, fetch);
+        broker.check_invariants();
+        broker
+    }
+
+    /// Breaks a stream broker with `break_it` and asserts that the check
+    /// fails naming `invariant`.
+    fn fires_on_streams(invariant: &str, break_it: impl FnOnce(&mut Broker)) {
+        let mut broker = stream_broker();
+        break_it(&mut broker);
+        let panic = catch_unwind(AssertUnwindSafe(|| broker.check_invariants()))
+            .expect_err("the broken invariant is found");
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+            .unwrap_or_default();
+        assert!(
+            message.contains(invariant),
+            "expected '{invariant}', got '{message}'"
+        );
+    }
+
+    fn stream_log(broker: &mut Broker) -> &mut crate::stream::Partition {
+        let id = broker.streams.names["s"];
+        &mut broker
+            .streams
+            .topics
+            .get_mut(&id)
+            .expect("topic s")
+            .1
+            .partitions[0]
+    }
+
+    #[test]
+    fn a_stream_broker_holds_every_invariant() {
+        let mut broker = stream_broker();
+        let log = stream_log(&mut broker);
+        assert_eq!(
+            log.segments.len(),
+            2,
+            "two batches fit a segment of 150 bytes"
+        );
+        assert_eq!(log.log_end_offset, 3);
+        assert_eq!(broker.streams.parked_fetches(), 1);
+    }
+
+    #[test]
+    fn a_gap_between_stream_batches_is_found() {
+        fires_on_streams("offsets are contiguous across", |broker| {
+            stream_log(broker).segments[1].base_offset += 1;
+        });
+    }
+
+    #[test]
+    fn a_log_end_past_the_last_batch_is_found() {
+        fires_on_streams("the last batch ends at the log end", |broker| {
+            stream_log(broker).log_end_offset += 1;
+        });
+    }
+
+    #[test]
+    fn a_log_start_past_the_high_watermark_is_found() {
+        fires_on_streams("log start <= high watermark <= log end", |broker| {
+            let log = stream_log(broker);
+            log.segments.clear();
+            log.size_bytes = 0;
+            log.log_start_offset = log.log_end_offset;
+            log.high_watermark = 0;
+        });
+    }
+
+    #[test]
+    fn a_segment_miscounting_its_bytes_is_found() {
+        fires_on_streams("a segment's byte count is the sum", |broker| {
+            stream_log(broker).segments[0].size_bytes += 1;
+        });
+    }
+
+    #[test]
+    fn a_partition_miscounting_its_bytes_is_found() {
+        fires_on_streams("a partition's byte count is the sum", |broker| {
+            stream_log(broker).size_bytes += 1;
+        });
+    }
+
+    #[test]
+    fn a_producer_window_of_six_batches_is_found() {
+        fires_on_streams("at most five batches", |broker| {
+            let window = stream_log(broker)
+                .producers
+                .window_mut(0)
+                .expect("producer 0");
+            let newest = *window.batches.back().expect("one batch");
+            window.batches.extend([newest; 5]);
+        });
+    }
+
+    #[test]
+    fn a_producer_window_out_of_offset_order_is_found() {
+        fires_on_streams("increasing offset order", |broker| {
+            let window = stream_log(broker)
+                .producers
+                .window_mut(0)
+                .expect("producer 0");
+            let newest = *window.batches.back().expect("one batch");
+            window.batches.push_back(newest);
+        });
+    }
+
+    #[test]
+    fn a_parked_fetch_without_its_deadline_is_found() {
+        fires_on_streams(
+            "the fetch deadlines are the parked fetches' deadlines",
+            |broker| {
+                broker.streams.fetch_deadlines.clear();
+            },
+        );
+    }
+
+    #[test]
+    fn a_parked_fetch_missing_from_the_watch_index_is_found() {
+        fires_on_streams("the watched partitions index", |broker| {
+            broker.streams.watchers.clear();
+        });
+    }
+
+    #[test]
+    fn a_parked_fetch_miscounted_for_its_connection_is_found() {
+        fires_on_streams("counted per connection", |broker| {
+            broker.streams.parked_per_connection.insert(CONN, 2);
+        });
+    }
+
+    #[test]
+    fn a_parked_fetch_that_has_its_bytes_is_found() {
+        fires_on_streams("waits for bytes it does not have", |broker| {
+            let fetch = broker
+                .streams
+                .parked
+                .values_mut()
+                .next()
+                .expect("one parked");
+            fetch.bytes_ready = fetch.min_bytes;
+        });
+    }
+
+    #[test]
+    fn a_segment_aging_out_without_a_retention_deadline_is_found() {
+        fires_on_streams("has a retention deadline", |broker| {
+            broker.streams.retention_deadline = None;
+        });
+    }
+
+    #[test]
+    fn a_topic_name_leading_to_another_topic_is_found() {
+        fires_on_streams("a topic's name leads to it", |broker| {
+            let id = broker.streams.names["s"];
+            broker.streams.names.insert("w".into(), id);
+        });
     }
 }

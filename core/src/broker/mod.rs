@@ -1,7 +1,9 @@
 //! The broker state machine: connections, channels and the dispatch of
 //! commands. Entities (exchanges, queues, bindings) live in `entities`, the
 //! message path (publish, route, enqueue, deliver, settle, dead-letter) in
-//! `delivery`, direct reply-to in `direct_reply`, and time (TTL, x-expires, consumer timeout) in `timers`.
+//! `delivery`, direct reply-to in `direct_reply`, time (TTL, x-expires,
+//! consumer timeout) in `timers`, and the plumbing of the streams
+//! ([`crate::stream`]) in `streams`.
 
 mod confirms;
 mod consumers;
@@ -13,6 +15,7 @@ mod events;
 mod flow;
 mod invariants;
 mod recovery;
+mod streams;
 mod timers;
 mod transactions;
 
@@ -209,6 +212,8 @@ pub struct Broker {
     flow_candidates: BTreeSet<ConnectionId>,
     /// The credit-flow timer's deadline, if armed.
     flow_timer: Option<Instant>,
+    /// Stream topics, their parked fetches and idempotent producers.
+    streams: crate::stream::Streams,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -246,6 +251,7 @@ impl Broker {
             "max_message_size_bytes {} is above the limit of {MESSAGE_SIZE_LIMIT_BYTES}",
             config.max_message_size_bytes
         );
+        let streams = crate::stream::Streams::new(config.streams);
         let mut broker = Broker {
             config,
             now: Instant::default(),
@@ -281,6 +287,7 @@ impl Broker {
             alarm_raised: false,
             flow_candidates: BTreeSet::new(),
             flow_timer: None,
+            streams,
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -317,6 +324,7 @@ impl Broker {
             self.touch_recovered_queues();
         }
         self.fire_timers();
+        self.fire_stream_timers();
         if !self.dead_letters.is_empty() {
             self.flush_dead_letters();
         }
@@ -345,6 +353,11 @@ impl Broker {
             }
             Input::Timeout => {}
             Input::Synced { upto } => self.synced(upto),
+            Input::Stream {
+                conn,
+                request,
+                command,
+            } => self.stream_command(conn, request, *command),
             Input::DriverHeld { bytes } => self.driver_held_bytes = bytes,
         }
         if !self.dead_letters.is_empty() {
@@ -364,7 +377,17 @@ impl Broker {
     /// that finds nothing to do is harmless).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(at, _)| *at)
+        let queues = self.timers.first().map(|(at, _)| *at);
+        match (queues, self.streams.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The stream topics, their logs and producers (see [`crate::stream`]).
+    #[must_use]
+    pub fn streams(&self) -> &crate::stream::Streams {
+        &self.streams
     }
 
     /// The latest time the broker has seen.
@@ -453,6 +476,7 @@ impl Broker {
     }
 
     fn disconnect(&mut self, conn: ConnectionId) {
+        self.streams.disconnect(conn);
         if !self.connections.contains_key(&conn) {
             return;
         }

@@ -48,12 +48,24 @@ pub(super) struct Replay {
     exchanges: BTreeMap<Name, ExchangeState>,
     queues: BTreeMap<Name, QueueState>,
     bindings: BTreeSet<(String, String, BindingEnd, String, FieldTable)>,
+    streams: crate::stream::Streams,
 }
 
 impl Replay {
+    /// An empty picture, for a broker configured with `config`.
+    pub(super) fn new(config: &crate::config::Config) -> Replay {
+        Replay {
+            streams: crate::stream::Streams::new(config.streams),
+            ..Replay::default()
+        }
+    }
+
     /// Applies one change. Changes about entities or messages the log does
     /// not hold (already deleted, or compacted away) are ignored.
     pub(super) fn apply(&mut self, change: Change) {
+        if self.streams.replay(&change) {
+            return;
+        }
         match change {
             Change::MessageIdsIssued { upto } => {
                 self.max_message_id = self.max_message_id.max(upto)
@@ -160,6 +172,13 @@ impl Replay {
                     self.apply(change);
                 }
             }
+            Change::TopicCreated { .. }
+            | Change::TopicDeleted { .. }
+            | Change::PartitionsCreated { .. }
+            | Change::BatchAppended { .. }
+            | Change::LogStartMoved { .. }
+            | Change::ProducerIdsIssued { .. }
+            | Change::ProducerState { .. } => unreachable!("the streams replayed it above"),
         }
     }
 
@@ -170,7 +189,9 @@ impl Replay {
     /// Installs the replayed state into a fresh broker. Entities of vhosts the
     /// configuration no longer has, and queue arguments that no longer parse,
     /// are left out rather than trusted.
-    pub(super) fn install(self, broker: &mut Broker) {
+    pub(super) fn install(mut self, broker: &mut Broker) {
+        self.streams.recovered(broker.now);
+        broker.streams = std::mem::take(&mut self.streams);
         broker.next_message_id = broker.next_message_id.max(self.max_message_id + 1);
         for ((vhost, name), exchange) in self.exchanges {
             let Some((vhost, names)) = broker.vhosts.get_key_value(vhost.as_str()) else {
@@ -320,6 +341,7 @@ pub(super) fn snapshot(broker: &Broker) -> Vec<Change> {
             snapshot_messages(broker, id, &mut changes);
         }
     }
+    broker.streams.snapshot(&mut changes);
     changes
 }
 

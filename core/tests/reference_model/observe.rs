@@ -180,7 +180,7 @@ pub fn seen(outputs: &[Output]) -> Vec<Seen> {
                 channel: channel.0,
                 reply: SeenReply::of(reply),
             }),
-            Output::Persist(_) | Output::Pause { .. } => None,
+            Output::Persist(_) | Output::Pause { .. } | Output::Stream { .. } => None,
         })
         .collect()
 }

@@ -3,12 +3,15 @@
 
 #![allow(dead_code)]
 
+pub mod streams;
+
 use brokerlab_core::record::Record;
 use brokerlab_core::SharedMessage;
 use brokerlab_core::{
     Broker, ChannelId, CloseScope, Command, Config, ConnectionId, Event, FieldTable, FieldValue,
     Input, Instant, Message, Output, Properties, Reply, ReplyCode,
 };
+use brokerlab_core::{StreamCommand, StreamReply};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -66,7 +69,40 @@ impl Step {
                     channel,
                     reply,
                 } => Some((conn.0, channel.0, reply.clone())),
-                Output::Persist(_) | Output::Pause { .. } => None,
+                Output::Persist(_) | Output::Pause { .. } | Output::Stream { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Every `Output::Stream`: the connection, the request and the reply, in order.
+    pub fn stream_replies(&self) -> Vec<(u64, u64, StreamReply)> {
+        self.outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Stream {
+                    conn,
+                    request,
+                    reply,
+                } => Some((conn.0, *request, StreamReply::clone(reply))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The one stream reply of this step.
+    pub fn stream_reply(&self) -> StreamReply {
+        let replies = self.stream_replies();
+        assert_eq!(replies.len(), 1, "one stream reply, got {replies:?}");
+        replies[0].2.clone()
+    }
+
+    /// The changes logged in this step.
+    pub fn changes(&self) -> Vec<brokerlab_core::record::Change> {
+        self.outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Persist(record) => Some(record.change.clone()),
+                _ => None,
             })
             .collect()
     }
@@ -286,6 +322,15 @@ impl Harness {
     #[cfg(not(feature = "mutants"))]
     fn runs_a_mutant(&self) -> bool {
         false
+    }
+
+    /// Sends stream command `command` as request `request` of connection `conn`.
+    pub fn stream(&mut self, conn: u64, request: u64, command: StreamCommand) -> Step {
+        self.input(Input::Stream {
+            conn: ConnectionId(conn),
+            request,
+            command: Box::new(command),
+        })
     }
 
     /// The store makes every record so far durable.

@@ -381,6 +381,9 @@ impl Simulation {
                 } => self.send_to_client(*conn, *channel, reply.clone()),
                 Output::Pause { conn, paused } => self.pause(*conn, *paused),
                 Output::Persist(_) => unreachable!("the broker node keeps records on its disk"),
+                // No simulated client sends stream commands yet, so a stream
+                // reply has nobody to go to.
+                Output::Stream { .. } => {}
             }
         }
         self.outputs = outputs;
