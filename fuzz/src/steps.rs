@@ -852,6 +852,9 @@ impl Writer {
             }
             Step::Input(Input::Timeout) => self.step(&Step::Tick(0)),
             Step::Input(Input::Synced { .. }) => self.step(&Step::Sync(255)),
+            Step::Input(Input::Stream { .. }) => {
+                unreachable!("steps decoded from bytes carry no stream command")
+            }
             Step::Input(Input::DriverHeld { bytes }) => {
                 self.byte(31);
                 let bytes = u16::try_from(*bytes).unwrap_or(u16::MAX);

@@ -13,8 +13,11 @@ use stateright::actor::{Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
 use std::borrow::Cow;
 
-/// An actor of a brokerlab model.
+/// An actor of a brokerlab model. The broker's variant carries the core's
+/// whole `Config`; a model holds one of each actor, built once, so the size
+/// difference costs nothing.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Node {
     /// The broker (always actor 0).
     Broker(BrokerActor),
