@@ -109,3 +109,22 @@ run prove-memory-alarm 0 check --threads 1 --model memory-alarm
 run prove-credit-flow 0 check --threads 1 --model credit-flow
 run prove-durability 0 check --threads 1 --model crash-recovery --messages 1
 run prove-durability-mutant 129 check --threads 1 --model crash-recovery --messages 1 --mutant confirm-before-sync
+
+# mdbook only warns about an include it cannot read: check here that every
+# include names a file written above, and that every file written is included.
+status=0
+while IFS= read -r include; do
+  chapter=${include%%:*}
+  target=$(sed -E 's/.*\{\{#include ([^}]*)\}\}/\1/' <<<"$include")
+  if [ ! -f "$(dirname "$chapter")/$target" ]; then
+    echo "book.sh: $chapter includes $target, which this script does not write" >&2
+    status=1
+  fi
+done < <(grep -r -o --include='*.md' '{{#include [^}]*}}' docs/book/src)
+for file in "$out"/*; do
+  if ! grep -r -q --include='*.md' "generated/$(basename "$file")}}" docs/book/src; then
+    echo "book.sh: no chapter includes generated/$(basename "$file")" >&2
+    status=1
+  fi
+done
+exit $status
