@@ -116,6 +116,8 @@ pub(crate) struct Consumer {
     pub(crate) prefetch: u16,
     /// Its unacknowledged deliveries.
     pub(crate) unacked: u32,
+    /// On a stream queue, the offset of the next record it gets; `None` on a classic queue.
+    pub(crate) stream_offset: Option<u64>,
 }
 
 /// A channel's consumer of the direct reply-to pseudo-queue
@@ -423,6 +425,11 @@ impl Channel {
         };
         let index = usize::try_from(index).expect("tag is in the ring");
         self.deliveries[index].as_mut().expect("tag is outstanding")
+    }
+
+    /// The queue the delivery under `tag` came from, if it is unsettled.
+    pub(crate) fn queue_of(&self, tag: u64) -> Option<Id> {
+        self.slot(tag).map(|unacked| unacked.queue)
     }
 
     /// Marks an outstanding delivery as settled at the next tx.commit.

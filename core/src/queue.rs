@@ -7,7 +7,7 @@
 //! binary search rather than a scan.
 
 use crate::arena::Id;
-use crate::args::QueueArgs;
+use crate::args::{QueueArgs, StreamArgs};
 use crate::field::FieldTable;
 use crate::message::Message;
 use crate::message::Name;
@@ -234,6 +234,20 @@ pub(crate) struct Queue {
     pub(crate) expires_timer: Option<Instant>,
     /// When a consumer last got a delivery, kept only under credit flow.
     pub(crate) last_delivery: Option<Instant>,
+    /// A stream queue's log and arguments; `None` for a classic queue.
+    pub(crate) stream: Option<Box<StreamQueue>>,
+}
+
+/// What makes a queue a stream queue (`x-queue-type: stream`): its
+/// messages are the records of a one-partition topic of the streams, read
+/// by each consumer from an offset of its own and never removed by a
+/// delivery. Its `ready` stays empty.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct StreamQueue {
+    /// The topic holding the log (see `broker::stream_queues::topic_name`).
+    pub(crate) topic: String,
+    /// Its validated arguments (its `QueueArgs` are the defaults).
+    pub(crate) args: StreamArgs,
 }
 
 impl Queue {

@@ -73,7 +73,7 @@ pub(super) fn typed_value(value: Option<&FieldValue>) -> String {
 }
 
 /// Erlang's `~p` of the untyped value, on one line (Erlang wraps terms longer than a line).
-fn print_term(value: &FieldValue) -> String {
+pub(super) fn print_term(value: &FieldValue) -> String {
     match erlang_term(value) {
         Term::Integer(n) => n.to_string(),
         Term::Float(x) => erlang_float(x),

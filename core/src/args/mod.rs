@@ -13,6 +13,9 @@
 //! that.
 
 mod erlang;
+pub(crate) mod stream;
+
+pub use stream::{StreamArgs, StreamOffset, STREAM_SEGMENT_BYTES_DEFAULT};
 
 use crate::field::{FieldTable, FieldValue};
 use crate::message::Name;

@@ -24,6 +24,7 @@ impl Broker {
         tag: String,
         no_ack: bool,
         exclusive: bool,
+        arguments: &crate::field::FieldTable,
     ) -> Result<(), Fault> {
         // RabbitMQ checks the tag before it looks up the queue.
         super::entities::check_length("consumer tag", &tag)?;
@@ -51,7 +52,13 @@ impl Broker {
         } else {
             tag.into()
         };
+        let stream_offset = match self.queues[queue].stream {
+            Some(_) => Some(self.stream_consumer_start(channel, queue, no_ack, arguments)?),
+            None => None,
+        };
         let state = &self.queues[queue];
+        // A stream queue ignores exclusivity: every consumer reads it all.
+        let exclusive = exclusive && stream_offset.is_none();
         let exclusive_held = state
             .consumers
             .iter()
@@ -74,6 +81,7 @@ impl Broker {
             exclusive,
             prefetch,
             unacked: 0,
+            stream_offset,
         });
         self.channels[channel]
             .consumers
@@ -173,6 +181,7 @@ impl Broker {
     pub(super) fn get(&mut self, channel: Id, queue: &str, no_ack: bool) -> Result<(), Fault> {
         let name = self.resolve_queue_name(channel, queue)?;
         let queue = self.find_queue(channel, &name)?;
+        self.refuse_on_stream(queue, "basic.get")?;
         self.touch_queue(queue);
         self.expire_heads(queue);
         let Some(entry) = self.queues[queue].ready.pop() else {
@@ -228,7 +237,7 @@ impl Broker {
     /// limit (global=true) must both leave room, counted in unacknowledged
     /// consumer deliveries (basic.get's are not counted, as in RabbitMQ).
     #[inline]
-    fn has_room(&self, consumer: Id) -> bool {
+    pub(super) fn has_room(&self, consumer: Id) -> bool {
         let consumer = &self.consumers[consumer];
         if consumer.no_ack || self.is_mutant(Mutant::IgnorePrefetch) {
             return true;
@@ -262,7 +271,7 @@ impl Broker {
         }
     }
 
-    fn deliver_one(&mut self, consumer: Id, queue: Id, entry: Entry) {
+    pub(super) fn deliver_one(&mut self, consumer: Id, queue: Id, entry: Entry) {
         if self.config.flow.is_some() {
             self.queues[queue].last_delivery = Some(self.now);
         }
@@ -359,7 +368,11 @@ impl Broker {
     /// Expires what is due at the heads, then delivers to consumers with room
     /// until the queue is empty or nobody has room.
     pub(super) fn run_queue(&mut self, queue: Id) {
-        if self.queues.get(queue).is_none() {
+        let Some(state) = self.queues.get(queue) else {
+            return;
+        };
+        if state.stream.is_some() {
+            self.run_stream_queue(queue);
             return;
         }
         self.expire_heads(queue);
@@ -429,6 +442,14 @@ impl Broker {
             tag
         };
         let first = if multiple { 0 } else { tag };
+        if settle != Settle::Ack && !self.stream_queues.is_empty() {
+            let tags: Vec<u64> = self.channels[channel]
+                .outstanding_upto(upto)
+                .into_iter()
+                .filter(|&outstanding| outstanding >= first)
+                .collect();
+            self.refuse_stream_settle(channel, &tags, "basic.nack and basic.reject")?;
+        }
         if self.channels[channel].tx.is_some() {
             for tag in self.channels[channel].outstanding_upto(upto) {
                 if tag >= first {
@@ -534,6 +555,11 @@ impl Broker {
             self.dropped_with_queue(&unacked);
             return None;
         };
+        if queue.stream.is_some() {
+            // A stream keeps every record: a delivery returned with its
+            // channel is simply forgotten.
+            return None;
+        }
         let mut entry = unacked.entry;
         entry.redelivered = true;
         entry.delivery_count += 1;
@@ -580,6 +606,8 @@ impl Broker {
         if !requeue {
             return Err(Fault::new(ReplyCode::NotImplemented, "requeue=false"));
         }
+        let tags = self.channels[channel].all_tags();
+        self.refuse_stream_settle(channel, &tags, "basic.recover")?;
         let mut touched = self.queues_consumed_by(channel);
         for tag in self.channels[channel].all_tags() {
             touched.extend(self.settle_one(channel, tag, Settle::Requeue));

@@ -438,6 +438,9 @@ impl Broker {
     ) -> Result<Option<u64>, Refused> {
         let now = self.now;
         let queue = &mut self.queues[id];
+        if queue.stream.is_some() {
+            return self.append_to_stream(id, message);
+        }
         if queue.args.overflow != Overflow::DropHead
             && queue.would_overflow(message.body.len() as u64)
         {
@@ -783,6 +786,6 @@ pub(super) enum Start {
     Nowhere,
 }
 
-/// A queue refused a message (reject-publish overflow).
+/// A queue refused a message (reject-publish overflow, or a stream's log refusing it).
 #[derive(Debug)]
-struct Refused;
+pub(super) struct Refused;

@@ -3,7 +3,8 @@
 
 use super::{Broker, Exchange, Fault, Held, SERVER_NAMED_QUEUE_PREFIX};
 use crate::arena::Id;
-use crate::args::QueueArgs;
+use crate::args::stream::classic_redeclared_as_stream;
+use crate::args::{QueueArgs, StreamArgs};
 use crate::field::FieldTable;
 use crate::message::Name;
 use crate::protocol::{DropReason, Event, ExchangeKind, Reply, ReplyCode};
@@ -362,6 +363,7 @@ impl Broker {
         flags: QueueFlags,
         arguments: &FieldTable,
     ) -> Result<(), Fault> {
+        let given = flags;
         // An exclusive queue dies with its connection, so RabbitMQ declares
         // (and compares) it as non-durable whatever the flag says.
         let flags = QueueFlags {
@@ -394,35 +396,37 @@ impl Broker {
             self.check_queue_equivalent(channel, existing, flags, arguments)?;
             self.touch_queue(existing);
             existing
+        } else if StreamArgs::is_stream(arguments) {
+            self.check_queue_limit(&vhost, &name)?;
+            self.declare_stream_queue(channel, name, given, arguments)?
         } else {
             let name = if name.is_empty() {
                 self.generate_name(SERVER_NAMED_QUEUE_PREFIX)
             } else {
                 name
             };
-            if let Some(max) = self.config.queues_per_vhost_max {
-                if self.vhosts[&vhost].queues.len() >= max {
-                    return Err(Fault::new(
-                        ReplyCode::PreconditionFailed,
-                        format!(
-                            "cannot declare queue '{name}': queue limit in vhost '{vhost}' ({max}) is reached"
-                        ),
-                    ));
-                }
-            }
+            self.check_queue_limit(&vhost, &name)?;
             let args = QueueArgs::parse(arguments, &name, &vhost)
                 .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))?;
             self.insert_queue(channel, name, flags, args, arguments)
         };
-        let queue = &self.queues[id];
-        let reply = Reply::QueueDeclareOk {
-            queue: queue.name.clone(),
-            message_count: count_u32(queue.ready.len()),
-            consumer_count: count_u32(queue.consumers.len()),
-        };
-        self.channels[channel].last_queue = Some(queue.name.clone());
+        let reply = self.declare_ok(id);
+        self.channels[channel].last_queue = Some(self.queues[id].name.clone());
         self.reply(channel, reply);
         Ok(())
+    }
+
+    /// 406 when the vhost holds as many queues as it may.
+    fn check_queue_limit(&self, vhost: &Name, name: &str) -> Result<(), Fault> {
+        match self.config.queues_per_vhost_max {
+            Some(max) if self.vhosts[vhost].queues.len() >= max => Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!(
+                    "cannot declare queue '{name}': queue limit in vhost '{vhost}' ({max}) is reached"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn check_queue_equivalent(
@@ -452,13 +456,22 @@ impl Broker {
             }
         }
         // RabbitMQ compares a redeclare's arguments without validating them.
-        queue
-            .args
-            .check_equivalent(arguments, &queue.name, &queue.vhost)
-            .map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))
+        let equivalent = match &queue.stream {
+            Some(stream) => stream
+                .args
+                .check_equivalent(arguments, &queue.name, &queue.vhost),
+            None => classic_redeclared_as_stream(arguments, &queue.name, &queue.vhost).and_then(
+                |()| {
+                    queue
+                        .args
+                        .check_equivalent(arguments, &queue.name, &queue.vhost)
+                },
+            ),
+        };
+        equivalent.map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))
     }
 
-    fn insert_queue(
+    pub(super) fn insert_queue(
         &mut self,
         channel: Id,
         name: Name,
@@ -486,6 +499,7 @@ impl Broker {
             head_timer: None,
             expires_timer: None,
             last_delivery: None,
+            stream: None,
         };
         if flags.durable {
             self.persist(Change::QueueDeclared {
@@ -646,6 +660,7 @@ impl Broker {
     pub(super) fn purge_queue(&mut self, channel: Id, name: &str) -> Result<(), Fault> {
         let name = self.resolve_queue_name(channel, name)?;
         let id = self.find_queue(channel, &name)?;
+        self.refuse_on_stream(id, "queue.purge")?;
         let entries = self.queues[id].ready.drain();
         self.held_bytes -= entries
             .iter()
@@ -681,7 +696,8 @@ impl Broker {
         }
         let id = self.find_queue(channel, &name)?;
         let queue = &self.queues[id];
-        if if_unused && !queue.consumers.is_empty() {
+        // A stream queue is deleted whatever the two flags ask, as in RabbitMQ.
+        if if_unused && !queue.consumers.is_empty() && queue.stream.is_none() {
             return Err(Fault::new(
                 ReplyCode::PreconditionFailed,
                 format!("queue '{name}' in vhost '{vhost}' in use"),
@@ -723,6 +739,9 @@ impl Broker {
             let queue = &self.queues[id];
             let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
             self.persist(Change::QueueDeleted { vhost, name });
+        }
+        if self.queues[id].stream.is_some() {
+            self.delete_stream_topic(id);
         }
         self.disarm_queue_timers(id);
         let mut queue = self.queues.remove(id).expect("queue exists");

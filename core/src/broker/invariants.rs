@@ -32,6 +32,57 @@ impl Broker {
         self.check_held_bytes();
         self.check_pauses();
         self.streams.check_invariants(self.now, self.synced_lsn);
+        self.check_stream_queues();
+    }
+
+    /// The stream queues are the queues with a log, each durable, its
+    /// topic named after it, with no ready entry; exactly their consumers
+    /// read from an offset, and every delivery of theirs still unsettled
+    /// is of a record below its consumer's offset.
+    fn check_stream_queues(&self) {
+        let with_log: BTreeSet<Id> = self
+            .queues
+            .iter()
+            .filter(|(_, queue)| queue.stream.is_some())
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(
+            with_log, self.stream_queues,
+            "invariant: the stream queues are the queues with a log"
+        );
+        for &id in &self.stream_queues {
+            let queue = &self.queues[id];
+            let stream = queue.stream.as_ref().expect("checked above");
+            assert!(
+                queue.durable && queue.ready.is_empty() && queue.owner.is_none(),
+                "invariant: a stream queue is durable, not exclusive, and holds nothing ready"
+            );
+            assert_eq!(
+                super::stream_queues::topic_name(&queue.vhost, &queue.name).as_ref(),
+                Some(&stream.topic),
+                "invariant: a stream queue's log is the topic named after it"
+            );
+        }
+        for (_, consumer) in self.consumers.iter() {
+            assert_eq!(
+                consumer.stream_offset.is_some(),
+                self.stream_queues.contains(&consumer.queue),
+                "invariant: exactly a stream queue's consumers read from an offset"
+            );
+        }
+        for (_, channel) in self.channels.iter() {
+            for unacked in channel.unacked() {
+                let next = unacked
+                    .consumer
+                    .and_then(|consumer| self.consumers.get(consumer))
+                    .filter(|consumer| consumer.queue == unacked.queue)
+                    .and_then(|consumer| consumer.stream_offset);
+                assert!(
+                    next.is_none_or(|next| unacked.entry.seq < next),
+                    "invariant: a stream delivery is of a record below its consumer's offset"
+                );
+            }
+        }
     }
 
     /// Every exchange and queue is named once in its vhost, under its own
@@ -194,7 +245,13 @@ impl Broker {
                     consumer_deliveries += 1;
                     *by_consumer.entry(consumer).or_default() += 1;
                 }
-                if unacked.queue_gone.is_none() && self.queues.get(unacked.queue).is_some() {
+                // A stream queue's records are read, not held: several
+                // consumers may hold deliveries of one offset.
+                let classic = self
+                    .queues
+                    .get(unacked.queue)
+                    .is_some_and(|queue| queue.stream.is_none());
+                if unacked.queue_gone.is_none() && classic {
                     held.push((unacked.queue, unacked.entry.seq));
                 }
             }

@@ -15,6 +15,7 @@ mod events;
 mod flow;
 mod invariants;
 mod recovery;
+mod stream_queues;
 mod streams;
 mod timers;
 mod transactions;
@@ -214,6 +215,8 @@ pub struct Broker {
     flow_timer: Option<Instant>,
     /// Stream topics, their parked fetches and idempotent producers.
     streams: crate::stream::Streams,
+    /// The stream queues, which a sync may give records to deliver.
+    stream_queues: BTreeSet<Id>,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -288,6 +291,7 @@ impl Broker {
             flow_candidates: BTreeSet::new(),
             flow_timer: None,
             streams,
+            stream_queues: BTreeSet::new(),
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -869,8 +873,8 @@ impl Broker {
                 consumer_tag,
                 no_ack,
                 exclusive,
-                arguments: _,
-            } => self.consume(channel, &queue, consumer_tag, no_ack, exclusive),
+                arguments,
+            } => self.consume(channel, &queue, consumer_tag, no_ack, exclusive, &arguments),
             Command::BasicCancel { consumer_tag } => {
                 self.cancel(channel, &consumer_tag);
                 Ok(())

@@ -6,11 +6,11 @@
 
 use super::{Broker, Vhost, PREDECLARED};
 use crate::arena::Id;
-use crate::args::QueueArgs;
+use crate::args::{QueueArgs, StreamArgs};
 use crate::field::FieldTable;
 use crate::message::SharedMessage;
 use crate::protocol::ExchangeKind;
-use crate::queue::{Entry, Expiry, Queue, Ready};
+use crate::queue::{Entry, Expiry, Queue, Ready, StreamQueue};
 use crate::record::{BindingEnd, Change};
 use crate::routing::Destination;
 use crate::time::Instant;
@@ -238,8 +238,23 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
         return;
     };
     let vhost = vhost.clone();
-    let Ok(args) = QueueArgs::parse(&state.arguments, name, &vhost) else {
-        return;
+    let stream = if StreamArgs::is_stream(&state.arguments) {
+        let Ok(args) = StreamArgs::parse(&state.arguments, name, &vhost) else {
+            return;
+        };
+        let Some(topic) = super::stream_queues::topic_name(&vhost, name) else {
+            return;
+        };
+        Some(Box::new(StreamQueue { topic, args }))
+    } else {
+        None
+    };
+    let args = match stream {
+        Some(_) => QueueArgs::default(),
+        None => match QueueArgs::parse(&state.arguments, name, &vhost) {
+            Ok(args) => args,
+            Err(_) => return,
+        },
     };
     let levels = args.max_priority.map_or(1, |max| usize::from(max) + 1);
     let mut queue = Queue {
@@ -259,6 +274,7 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
         head_timer: None,
         expires_timer: None,
         last_delivery: None,
+        stream,
     };
     for (seq, message) in state.messages {
         broker.next_message_id = broker.next_message_id.max(message.message.id.0 + 1);
@@ -284,7 +300,11 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
     {
         broker.next_generated_name = broker.next_generated_name.max(number + 1);
     }
+    let is_stream = queue.stream.is_some();
     let id = broker.queues.insert(queue);
+    if is_stream {
+        broker.stream_queues.insert(id);
+    }
     broker
         .vhosts
         .get_mut(&vhost)

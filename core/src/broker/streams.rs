@@ -6,7 +6,9 @@
 use super::Broker;
 use crate::protocol::{ConnectionId, Output};
 use crate::record::Change;
-use crate::stream::{Acks, ProducedBatch, StreamCommand, StreamError, StreamReply, TopicConfig};
+use crate::stream::{
+    Acks, Produced, ProducedBatch, StreamCommand, StreamError, StreamReply, TopicConfig,
+};
 
 /// A reply, and the record it waits for (when it waits for one).
 type Pending = (StreamReply, Option<u64>);
@@ -130,29 +132,9 @@ impl Broker {
         acks: Acks,
         batch: ProducedBatch,
     ) -> Option<Pending> {
-        let appended = self.streams.produce(self.now, &topic, partition, batch);
-        let (result, lsn) = match appended {
+        let (result, lsn) = match self.append_batch(&topic, partition, batch) {
             Err(error) => (Err::<_, StreamError>(error), None),
-            Ok(appended) => {
-                let lsn = match (&appended.batch, appended.durable) {
-                    (Some(batch), true) => {
-                        let change = Change::BatchAppended {
-                            topic: topic.clone(),
-                            partition,
-                            batch: std::sync::Arc::clone(batch),
-                        };
-                        let lsn = self.persist(change);
-                        self.streams
-                            .appended_unsynced(lsn, appended.topic, partition, batch);
-                        Some(lsn)
-                    }
-                    // A repeated batch is acknowledged as its original was:
-                    // after the records logged so far are synced.
-                    (None, true) => Some(self.last_lsn()),
-                    (_, false) => None,
-                };
-                (Ok(appended.produced), lsn)
-            }
+            Ok((produced, lsn)) => (Ok(produced), lsn),
         };
         let wait = match acks {
             Acks::None => return None,
@@ -165,6 +147,35 @@ impl Broker {
             result,
         };
         Some((reply, wait))
+    }
+
+    /// Appends a batch and logs it on a durable topic: where it went, and
+    /// the lsn of the record it waits for, if any.
+    pub(super) fn append_batch(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        batch: ProducedBatch,
+    ) -> Result<(Produced, Option<u64>), StreamError> {
+        let appended = self.streams.produce(self.now, topic, partition, batch)?;
+        let lsn = match (&appended.batch, appended.durable) {
+            (Some(batch), true) => {
+                let change = Change::BatchAppended {
+                    topic: topic.to_owned(),
+                    partition,
+                    batch: std::sync::Arc::clone(batch),
+                };
+                let lsn = self.persist(change);
+                self.streams
+                    .appended_unsynced(lsn, appended.topic, partition, batch);
+                Some(lsn)
+            }
+            // A repeated batch is acknowledged as its original was:
+            // after the records logged so far are synced.
+            (None, true) => Some(self.last_lsn()),
+            (_, false) => None,
+        };
+        Ok((appended.produced, lsn))
     }
 
     /// Sends a reply now, or once record `lsn` is synced.
@@ -214,5 +225,6 @@ impl Broker {
     pub(super) fn synced_streams(&mut self, upto: u64) {
         self.streams.synced(self.now, upto);
         self.flush_streams();
+        self.run_stream_queues();
     }
 }

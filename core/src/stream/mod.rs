@@ -40,7 +40,9 @@ pub use command::{
 pub use error::StreamError;
 pub use partition::{FetchedData, Partition};
 pub use producer::{follows, BatchSequence, ProducerWindow, Producers, PRODUCER_WINDOW_BATCHES};
-pub use topic::{validate_topic_name, Topic, TopicConfig, TOPIC_NAME_LENGTH_MAX};
+pub use topic::{
+    validate_topic_name, Topic, TopicConfig, SEGMENT_BYTES_MIN, TOPIC_NAME_LENGTH_MAX,
+};
 
 use crate::protocol::ConnectionId;
 use crate::record::Change;
@@ -397,8 +399,10 @@ impl Streams {
         partition: u32,
         batch: &Batch,
     ) {
+        // Batches appended under one atomic record (dead letters routed
+        // to several stream queues) share its lsn.
         assert!(
-            self.unsynced.back().is_none_or(|last| last.lsn < lsn),
+            self.unsynced.back().is_none_or(|last| last.lsn <= lsn),
             "batches are logged in order"
         );
         self.unsynced.push_back(Unsynced {

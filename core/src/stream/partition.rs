@@ -158,6 +158,24 @@ impl Partition {
             })
     }
 
+    /// The batch holding `offset`, if the log holds it.
+    #[must_use]
+    pub fn batch_at(&self, offset: u64) -> Option<&Arc<Batch>> {
+        self.batches_from(offset)
+            .next()
+            .filter(|batch| batch.base_offset() <= offset)
+    }
+
+    /// The last batch below the high watermark (RabbitMQ's last chunk).
+    #[must_use]
+    pub fn last_visible_batch(&self) -> Option<&Arc<Batch>> {
+        self.segments
+            .iter()
+            .rev()
+            .flat_map(|segment| segment.batches.iter().rev())
+            .find(|batch| batch.end_offset() <= self.high_watermark)
+    }
+
     /// The first visible offset whose record's timestamp is at least
     /// `timestamp_ms`, as Kafka finds it: the first batch whose largest
     /// timestamp reaches it, then the first record in it that does.
