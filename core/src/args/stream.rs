@@ -86,10 +86,7 @@ impl StreamArgs {
         if let Some(value) = arguments.get(segment) {
             let bytes = match value.as_integer() {
                 Some(n) => u64::try_from(n).map_err(|_| format!("{{value_negative,{n}}}")),
-                None => Err(format!(
-                    "\"expected integer, got {}\"",
-                    value.type_name()
-                )),
+                None => Err(format!("\"expected integer, got {}\"", value.type_name())),
             };
             args.max_segment_size_bytes = Some(bytes.map_err(|error| invalid(segment, error))?);
         }
@@ -121,7 +118,13 @@ impl StreamArgs {
         vhost: &str,
     ) -> Result<(), String> {
         for name in COMPARED_ON_STREAMS {
-            check_one_equivalent(name, self.declared.get(name), requested.get(name), queue, vhost)?;
+            check_one_equivalent(
+                name,
+                self.declared.get(name),
+                requested.get(name),
+                queue,
+                vhost,
+            )?;
         }
         Ok(())
     }

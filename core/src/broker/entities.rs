@@ -460,13 +460,13 @@ impl Broker {
             Some(stream) => stream
                 .args
                 .check_equivalent(arguments, &queue.name, &queue.vhost),
-            None => classic_redeclared_as_stream(arguments, &queue.name, &queue.vhost).and_then(
-                |()| {
+            None => {
+                classic_redeclared_as_stream(arguments, &queue.name, &queue.vhost).and_then(|()| {
                     queue
                         .args
                         .check_equivalent(arguments, &queue.name, &queue.vhost)
-                },
-            ),
+                })
+            }
         };
         equivalent.map_err(|text| Fault::worded(ReplyCode::PreconditionFailed, text))
     }

@@ -87,8 +87,16 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(Name, Name, Properties)> {
     } else {
         None
     };
-    let delivery_mode = if present(11) { Some(reader.u8()?) } else { None };
-    let priority = if present(12) { Some(reader.u8()?) } else { None };
+    let delivery_mode = if present(11) {
+        Some(reader.u8()?)
+    } else {
+        None
+    };
+    let priority = if present(12) {
+        Some(reader.u8()?)
+    } else {
+        None
+    };
     let timestamp = if present(13) {
         Some(u64::from_be_bytes(reader.array()?))
     } else {
@@ -285,7 +293,10 @@ mod tests {
             FieldValue::I64(-1 << 40),
             FieldValue::F32(1.5f32.to_bits()),
             FieldValue::F64(2.5f64.to_bits()),
-            FieldValue::Decimal { scale: 2, value: 314 },
+            FieldValue::Decimal {
+                scale: 2,
+                value: 314,
+            },
             FieldValue::string("text"),
             FieldValue::ByteArray(Bytes::from_static(b"\x00\x01")),
             FieldValue::Timestamp(1_234_567_890),
@@ -324,10 +335,14 @@ mod tests {
 
     #[test]
     fn a_truncated_or_padded_envelope_is_malformed() {
-        let bytes = encode("x", "k", &Properties {
-            app_id: Some("app".into()),
-            ..Properties::default()
-        });
+        let bytes = encode(
+            "x",
+            "k",
+            &Properties {
+                app_id: Some("app".into()),
+                ..Properties::default()
+            },
+        );
         for cut in 0..bytes.len() {
             assert_eq!(decode(&bytes[..cut]), None);
         }

@@ -59,7 +59,10 @@ fn queue_words(queue: &Queue) -> String {
 fn not_supported(what: &str, queue: &Queue) -> Fault {
     Fault::new(
         ReplyCode::NotImplemented,
-        format!("{what} not supported by stream queues {}", queue_words(queue)),
+        format!(
+            "{what} not supported by stream queues {}",
+            queue_words(queue)
+        ),
     )
 }
 
@@ -101,7 +104,13 @@ impl Broker {
             }
         }
         let topic = self.create_stream_topic(&vhost, &name, &args)?;
-        let id = self.insert_queue(channel, name, flags, crate::args::QueueArgs::default(), arguments);
+        let id = self.insert_queue(
+            channel,
+            name,
+            flags,
+            crate::args::QueueArgs::default(),
+            arguments,
+        );
         self.queues[id].stream = Some(Box::new(StreamQueue { topic, args }));
         self.stream_queues.insert(id);
         Ok(id)
@@ -146,7 +155,8 @@ impl Broker {
         message: SharedMessage,
     ) -> Result<Option<u64>, super::delivery::Refused> {
         let stream = self.queues[id].stream.as_ref().expect("a stream queue");
-        let envelope = envelope::encode(&message.exchange, &message.routing_key, &message.properties);
+        let envelope =
+            envelope::encode(&message.exchange, &message.routing_key, &message.properties);
         let record = StreamRecord {
             timestamp_ms: unix_ms(self.now),
             key: None,
@@ -178,7 +188,10 @@ impl Broker {
         if self.channels[channel].consumer_prefetch == 0 {
             return Err(Fault::new(
                 ReplyCode::PreconditionFailed,
-                format!("consumer prefetch count is not set for '{}'", queue_words(state)),
+                format!(
+                    "consumer prefetch count is not set for '{}'",
+                    queue_words(state)
+                ),
             ));
         }
         if no_ack {
@@ -207,7 +220,12 @@ impl Broker {
 
     /// 540 when a delivery a nack, reject or recover would settle came
     /// from a stream queue: streams cannot take a message back.
-    pub(super) fn refuse_stream_settle(&self, channel: Id, tags: &[u64], what: &str) -> Result<(), Fault> {
+    pub(super) fn refuse_stream_settle(
+        &self,
+        channel: Id,
+        tags: &[u64],
+        what: &str,
+    ) -> Result<(), Fault> {
         if self.stream_queues.is_empty() {
             return Ok(());
         }
