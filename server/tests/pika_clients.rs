@@ -1,8 +1,8 @@
 //! Unmodified pika, the Python client, against the server: the seed
 //! document's work-queue, publish-subscribe, topic and dead-letter examples
 //! run as scripts (tests/clients/*.py) that assert what arrives, then an
-//! RPC over direct reply-to and a basic.qos with a prefetch_size, each
-//! asserting what RabbitMQ 3.10.8 answers.
+//! RPC over direct reply-to, a basic.qos with a prefetch_size and a stream
+//! queue read from offsets, each asserting what RabbitMQ 3.10.8 answers.
 //!
 //! Needs `python3` with pika installed (`python3 -m pip install pika`; CI's
 //! .ci/run does it). Without pika a script fails with its ImportError.
@@ -73,5 +73,13 @@ fn pika_qos_with_a_prefetch_size_closes_the_connection_with_540() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());
     run_script("qos_prefetch_size.py", &server, &[]);
+    server.stop();
+}
+
+#[test]
+fn pika_stream_queue_reads_from_first_and_from_an_offset_with_prefetch_and_acks() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    run_script("stream_queue.py", &server, &[]);
     server.stop();
 }
