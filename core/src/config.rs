@@ -156,11 +156,19 @@ pub enum Mutant {
     DoubleDeliver,
     /// A persistent message is confirmed before its record is synced.
     ConfirmBeforeSync,
+    /// A stream partition appends a batch that repeats one of its
+    /// idempotent producer's last five, instead of acknowledging the original.
+    IdempotenceOff,
+    /// A fetch starting at the last record of a batch of several records
+    /// skips that batch (an off-by-one at the batch boundary).
+    FetchSkipsBatchTail,
+    /// A produce with acks after sync is acknowledged before its batch's record is synced.
+    AckBeforeSync,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 9] = [
+    pub const ALL: [Mutant; 12] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -170,6 +178,9 @@ impl Mutant {
         Mutant::DlxDropsXDeath,
         Mutant::DoubleDeliver,
         Mutant::ConfirmBeforeSync,
+        Mutant::IdempotenceOff,
+        Mutant::FetchSkipsBatchTail,
+        Mutant::AckBeforeSync,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -185,6 +196,9 @@ impl Mutant {
             Mutant::DlxDropsXDeath => "dlx-drops-x-death",
             Mutant::DoubleDeliver => "double-deliver",
             Mutant::ConfirmBeforeSync => "confirm-before-sync",
+            Mutant::IdempotenceOff => "idempotence-off",
+            Mutant::FetchSkipsBatchTail => "fetch-skips-batch-tail",
+            Mutant::AckBeforeSync => "ack-before-sync",
         }
     }
 

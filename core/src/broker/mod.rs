@@ -254,7 +254,7 @@ impl Broker {
             "max_message_size_bytes {} is above the limit of {MESSAGE_SIZE_LIMIT_BYTES}",
             config.max_message_size_bytes
         );
-        let streams = crate::stream::Streams::new(config.streams);
+        let streams = crate::stream::Streams::for_config(&config);
         let mut broker = Broker {
             config,
             now: Instant::default(),

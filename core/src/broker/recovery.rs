@@ -55,7 +55,7 @@ impl Replay {
     /// An empty picture, for a broker configured with `config`.
     pub(super) fn new(config: &crate::config::Config) -> Replay {
         Replay {
-            streams: crate::stream::Streams::new(config.streams),
+            streams: crate::stream::Streams::for_config(config),
             ..Replay::default()
         }
     }

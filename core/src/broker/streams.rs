@@ -4,6 +4,7 @@
 //! store synced their record), and their deadlines run.
 
 use super::Broker;
+use crate::config::Mutant;
 use crate::protocol::{ConnectionId, Output};
 use crate::record::Change;
 use crate::stream::{
@@ -136,10 +137,12 @@ impl Broker {
             Err(error) => (Err::<_, StreamError>(error), None),
             Ok((produced, lsn)) => (Ok(produced), lsn),
         };
+        // The `ack-before-sync` mutant answers acks after sync at once.
+        let early = self.is_mutant(Mutant::AckBeforeSync);
         let wait = match acks {
             Acks::None => return None,
             Acks::Appended => None,
-            Acks::Synced => lsn.filter(|_| result.is_ok()),
+            Acks::Synced => lsn.filter(|_| result.is_ok() && !early),
         };
         let reply = StreamReply::Produced {
             topic,

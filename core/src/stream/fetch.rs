@@ -5,7 +5,9 @@
 
 use super::command::{FetchPartition, FetchedPartition, StreamReply};
 use super::error::StreamError;
+use super::partition::FetchedData;
 use super::Streams;
+use crate::config::Mutant;
 use crate::protocol::ConnectionId;
 use crate::time::Instant;
 
@@ -162,7 +164,8 @@ impl Streams {
                 .and_then(|partition| {
                     let budget = asked.max_bytes.min(left_bytes);
                     partition.fetch(asked.offset, budget, !served_any)
-                });
+                })
+                .map(|data| self.mutated(asked.offset, data));
             if let Ok(data) = &result {
                 let bytes: u64 = data.batches.iter().map(|batch| batch.size_bytes()).sum();
                 left_bytes = left_bytes.saturating_sub(bytes);
@@ -175,6 +178,21 @@ impl Streams {
             });
         }
         answers
+    }
+
+    /// What a read hands out: the data as read, but the
+    /// `fetch-skips-batch-tail` mutant drops a first batch of several
+    /// records whose last record is the offset asked for.
+    fn mutated(&self, offset: u64, mut data: FetchedData) -> FetchedData {
+        if self.is_mutant(Mutant::FetchSkipsBatchTail) {
+            let tail = data.batches.first().is_some_and(|batch| {
+                batch.records().len() > 1 && batch.last_offset() == offset
+            });
+            if tail {
+                data.batches.remove(0);
+            }
+        }
+        data
     }
 
     /// Makes a partition's records up to `end_offset` visible; the batch

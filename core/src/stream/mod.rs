@@ -44,6 +44,7 @@ pub use topic::{
     validate_topic_name, Topic, TopicConfig, SEGMENT_BYTES_MIN, TOPIC_NAME_LENGTH_MAX,
 };
 
+use crate::config::Mutant;
 use crate::protocol::ConnectionId;
 use crate::record::Change;
 use crate::time::Instant;
@@ -135,6 +136,9 @@ pub struct Streams {
     answers: Vec<Answer>,
     /// Changes to log, in order.
     changes: Vec<Change>,
+    /// A deliberately broken behaviour of the streams (see [`Mutant`]).
+    #[cfg(feature = "mutants")]
+    mutant: Option<Mutant>,
 }
 
 impl Streams {
@@ -144,6 +148,30 @@ impl Streams {
         Streams {
             limits,
             ..Streams::default()
+        }
+    }
+
+    /// Streams with no topic, under the limits of `config` (and as its mutant).
+    #[must_use]
+    pub(crate) fn for_config(config: &crate::Config) -> Streams {
+        Streams {
+            limits: config.streams,
+            #[cfg(feature = "mutants")]
+            mutant: config.mutant,
+            ..Streams::default()
+        }
+    }
+
+    /// Whether the streams run as `mutant`: never without the `mutants` feature.
+    #[cfg_attr(not(feature = "mutants"), allow(unused_variables))]
+    pub(crate) fn is_mutant(&self, mutant: Mutant) -> bool {
+        #[cfg(feature = "mutants")]
+        {
+            self.mutant == Some(mutant)
+        }
+        #[cfg(not(feature = "mutants"))]
+        {
+            false
         }
     }
 
@@ -311,6 +339,8 @@ impl Streams {
             self.next_producer_id,
             self.limits.producers_per_partition_max,
         );
+        // The `idempotence-off` mutant appends a repeated batch again.
+        let deduplicates = !self.is_mutant(Mutant::IdempotenceOff);
         let (id, topic) = self.partition_mut(name, index)?;
         validate_batch(&produced, &topic.config)?;
         if produced.producer_id >= issued_below {
@@ -323,7 +353,7 @@ impl Streams {
         } else {
             Verdict::Append
         };
-        if let Verdict::Duplicate(base_offset) = verdict {
+        if let (Verdict::Duplicate(base_offset), true) = (verdict, deduplicates) {
             let produced = Produced {
                 base_offset,
                 log_start_offset: partition.log_start_offset,
