@@ -21,10 +21,13 @@ pub fn sequence_chart(history: &History) -> String {
     let mut consumers = BTreeSet::new();
     for timed in history.entries() {
         match &timed.entry {
-            Entry::Publish { producer, .. } => {
+            Entry::Publish { producer, .. } | Entry::StreamSend { producer, .. } => {
                 producers.insert(*producer);
             }
-            Entry::Consume { consumer, .. } => {
+            Entry::Consume { consumer, .. }
+            | Entry::StreamSeek {
+                reader: consumer, ..
+            } => {
                 consumers.insert(*consumer);
             }
             _ => {}
@@ -165,6 +168,73 @@ fn line(entry: &Entry) -> Option<String> {
             _ => return None,
         },
         Entry::Durable { .. } => return None,
+        Entry::StreamSend { .. }
+        | Entry::StreamAck { .. }
+        | Entry::StreamSeek { .. }
+        | Entry::StreamPoll { .. } => return stream_line(entry),
+    };
+    Some(text)
+}
+
+/// A stream client's entry as a chart line: records are named by logical
+/// record and batch (`m0x3 a0x1`), partitions as `p<n>`.
+fn stream_line(entry: &Entry) -> Option<String> {
+    let values = |records: &[crate::history::StreamValue]| -> String {
+        let names: Vec<String> = records
+            .iter()
+            .map(|value| format!("m{:#x}", value.stamp.payload))
+            .collect();
+        names.join(",")
+    };
+    let text = match entry {
+        Entry::StreamSend {
+            producer,
+            partition,
+            request,
+            records,
+            ..
+        } => format!(
+            "P{producer}->>B: produce #{request} p{partition} [{}] a{:#x}",
+            values(records),
+            records.first()?.stamp.attempt
+        ),
+        Entry::StreamAck {
+            producer,
+            partition,
+            request,
+            base_offset,
+            duplicate,
+            ..
+        } => {
+            let flag = if *duplicate { " (duplicate)" } else { "" };
+            format!("B-->>P{producer}: ack #{request} p{partition} at {base_offset}{flag}")
+        }
+        Entry::StreamSeek {
+            reader,
+            partition,
+            from,
+            offset,
+        } => match from {
+            None => format!("Note over C{reader}: starts p{partition} at {offset}"),
+            Some(from) => {
+                format!("Note over C{reader}: resets p{partition} from {from} to {offset}")
+            }
+        },
+        Entry::StreamPoll {
+            reader,
+            partition,
+            records,
+        } => {
+            let read: Vec<String> = records
+                .iter()
+                .map(|(offset, value)| {
+                    let name = value.map_or("?".to_owned(), |v| format!("m{:#x}", v.stamp.payload));
+                    format!("{offset}:{name}")
+                })
+                .collect();
+            format!("B->>C{reader}: poll p{partition} {}", read.join(" "))
+        }
+        _ => return None,
     };
     Some(text)
 }

@@ -54,6 +54,16 @@ impl Stamp {
     }
 }
 
+/// One record of a stream as a client wrote or read it: the number of its
+/// key (`k<n>`) and the stamp its value carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamValue {
+    /// The key's number.
+    pub key: u32,
+    /// What the value carries: the logical record and its batch.
+    pub stamp: Stamp,
+}
+
 /// How a consumer settled a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Settle {
@@ -237,6 +247,62 @@ pub enum Entry {
         /// The logical message.
         payload: u64,
     },
+    /// A stream producer sent a batch to a partition (again, for a retry).
+    StreamSend {
+        /// Which producer.
+        producer: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The partition.
+        partition: u32,
+        /// The request number of this send.
+        request: u64,
+        /// The batch carries the producer id and sequence numbers of an idempotent producer.
+        idempotent: bool,
+        /// Its records, in order.
+        records: Arc<[StreamValue]>,
+    },
+    /// A stream producer's batch was acknowledged: its records are at
+    /// `base_offset`, `base_offset + 1`, ...
+    StreamAck {
+        /// Which producer.
+        producer: usize,
+        /// The partition.
+        partition: u32,
+        /// The request acknowledged.
+        request: u64,
+        /// The batch came from an idempotent producer.
+        idempotent: bool,
+        /// The offset of its first record.
+        base_offset: u64,
+        /// The broker found the batch repeated and appended nothing.
+        duplicate: bool,
+        /// Its records, in order.
+        records: Arc<[StreamValue]>,
+    },
+    /// A stream reader set its position in a partition: where it starts
+    /// (`from` is `None`), or where its reset policy moved it after
+    /// OFFSET_OUT_OF_RANGE.
+    StreamSeek {
+        /// Which reader.
+        reader: usize,
+        /// The partition.
+        partition: u32,
+        /// Its position before, if it had one.
+        from: Option<u64>,
+        /// Its position now.
+        offset: u64,
+    },
+    /// A stream reader's poll handed it records of one partition (the
+    /// records at or past its position, at most its poll limit).
+    StreamPoll {
+        /// Which reader.
+        reader: usize,
+        /// The partition.
+        partition: u32,
+        /// The records by offset, in the order handed out (`None`: a value no producer wrote).
+        records: Vec<(u64, Option<StreamValue>)>,
+    },
     /// A connection was closed (dropped, timed out, or by a crash).
     Closed {
         /// The connection.
@@ -322,6 +388,11 @@ impl History {
                 Entry::Publish { conn, stamp, .. } if stamp.attempt == attempt => {
                     conns.insert(*conn);
                 }
+                Entry::StreamSend { conn, records, .. }
+                    if records.iter().any(|value| value.stamp.attempt == attempt) =>
+                {
+                    conns.insert(*conn);
+                }
                 _ => {}
             }
         }
@@ -332,6 +403,12 @@ impl History {
                     stamp.attempt == attempt
                 }
                 Entry::Deliver { stamp, .. } => stamp.is_some_and(|s| s.attempt == attempt),
+                Entry::StreamSend { records, .. } | Entry::StreamAck { records, .. } => {
+                    records.iter().any(|value| value.stamp.attempt == attempt)
+                }
+                Entry::StreamPoll { records, .. } => records
+                    .iter()
+                    .any(|(_, value)| value.is_some_and(|v| v.stamp.attempt == attempt)),
                 Entry::Settle {
                     conn,
                     channel,

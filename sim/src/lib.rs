@@ -14,7 +14,8 @@
 //! (`brokerlab_store::SimStore`, which loses unsynced writes on a crash and
 //! may tear the last one) and the workload's clients, sans-IO state machines
 //! like the core: producers with publisher confirms that retry, consumers
-//! with prefetch that ack and requeue and reconnect. The network keeps each
+//! with prefetch that ack and requeue and reconnect, and stream producers
+//! and readers that speak the core's stream commands. The network keeps each
 //! connection FIFO and lets connections overtake each other, and the plan
 //! drops links, partitions and clogs them, and crashes the broker.
 //!
@@ -22,10 +23,13 @@
 //! checkers judge the history (see [`check`]). On any prefix of the run:
 //! `no-phantom`, `redelivery-flagged`, `fifo`, `queue-order`,
 //! `prefetch-respected`, `no-expired-delivery`, `dead-letter-accounting`,
-//! `confirm-after-durable` and `reply-correlated`. Then `liveness` (the heal
-//! phase goes quiet with every client done), and on the settled run
-//! `no-lost-confirmed` and `exactly-once-effect`. Exit codes: 0 pass, 127
-//! panic in the system under test, 128 liveness, 129 safety ([`report`]).
+//! `confirm-after-durable` and `reply-correlated`, and for streams
+//! `inconsistent-offsets`, `duplicate`, `nonmonotonic-send`, `poll-skip`,
+//! `nonmonotonic-poll` and `key-order`. Then `liveness` (the heal phase goes
+//! quiet with every client done), and on the settled run
+//! `no-lost-confirmed`, `exactly-once-effect`, `lost-write` and `unseen`.
+//! Exit codes: 0 pass, 127 panic in the system under test, 128 liveness,
+//! 129 safety ([`report`]).
 //!
 //! ```
 //! use brokerlab_sim::{Options, Simulation, Workload};

@@ -10,7 +10,8 @@
 //! happens, so a failing run says what it was.
 
 use crate::random::SimRng;
-use crate::workload::Workload;
+use crate::workload::streams::StreamParams;
+use crate::workload::{stream_idempotent, stream_keyed, Workload};
 use brokerlab_core::Mutant;
 use brokerlab_store::CrashFaults;
 use serde::{Deserialize, Serialize};
@@ -176,6 +177,9 @@ pub struct WorkloadParams {
     pub slow_consumers: usize,
     /// How long a slow consumer works on a message.
     pub slow_work: Span,
+    /// The stream workloads' topic, producers and readers (drawn for those alone).
+    #[serde(default)]
+    pub stream: StreamParams,
 }
 
 impl WorkloadParams {
@@ -204,6 +208,11 @@ impl Options {
         let mut rng = SimRng::for_options(seed, workload.index());
         let mut params = draw_workload(&mut rng, workload);
         let mut plan = draw_plan(&mut rng, params.clients());
+        match workload {
+            Workload::StreamKeyed => stream_keyed::draw(&mut rng, &mut params, &mut plan),
+            Workload::StreamIdempotent => stream_idempotent::draw(&mut rng, &mut params, &mut plan),
+            _ => {}
+        }
         if workload
             .topology(&params)
             .queues
@@ -270,6 +279,7 @@ fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
         ttl_ms: rng.between(5, 60),
         slow_consumers: 0,
         slow_work: Span::new(0, 0),
+        stream: StreamParams::default(),
     };
     let params = if rng.chance(300) {
         WorkloadParams {
@@ -372,6 +382,9 @@ impl fmt::Display for Options {
             w.slow_consumers,
             w.slow_work,
         )?;
+        if w.workload.is_stream() {
+            write!(f, "{}", w.stream)?;
+        }
         let links: Vec<String> = p.link_delays.iter().map(Span::to_string).collect();
         write!(f, " links=[{}]", links.join(","))?;
         write_optional(

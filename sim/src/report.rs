@@ -85,6 +85,9 @@ impl Summary {
                     event: Event::Expired { .. },
                     ..
                 } => self.expired += 1,
+                Entry::StreamSend { .. } => self.publishes += 1,
+                Entry::StreamAck { .. } => self.confirms += 1,
+                Entry::StreamPoll { records, .. } => self.deliveries += records.len() as u64,
                 Entry::Effect { .. } => self.effects += 1,
                 Entry::GaveUp { .. } => self.gave_up += 1,
                 _ => {}

@@ -118,6 +118,31 @@ fn confirm_before_sync_is_caught_by_confirm_after_durable() {
 }
 
 #[test]
+fn idempotence_off_is_caught_by_duplicate() {
+    caught_by(
+        Mutant::IdempotenceOff,
+        Workload::StreamIdempotent,
+        "duplicate",
+        1000,
+    );
+}
+
+#[test]
+fn fetch_skips_batch_tail_is_caught_by_poll_skip() {
+    caught_by(
+        Mutant::FetchSkipsBatchTail,
+        Workload::StreamKeyed,
+        "poll-skip",
+        1000,
+    );
+}
+
+#[test]
+fn ack_before_sync_is_caught_by_unseen() {
+    caught_by(Mutant::AckBeforeSync, Workload::StreamKeyed, "unseen", 1000);
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [
@@ -130,6 +155,9 @@ fn every_mutant_has_a_test_here() {
         Mutant::DlxDropsXDeath,
         Mutant::DoubleDeliver,
         Mutant::ConfirmBeforeSync,
+        Mutant::IdempotenceOff,
+        Mutant::FetchSkipsBatchTail,
+        Mutant::AckBeforeSync,
     ];
     for mutant in Mutant::ALL {
         assert!(
@@ -141,7 +169,7 @@ fn every_mutant_has_a_test_here() {
 }
 
 /// Every mutant with the workload and checker that catch it.
-const CATCHES: [(Mutant, Workload, &str); 9] = [
+const CATCHES: [(Mutant, Workload, &str); 12] = [
     (
         Mutant::LoseOnRequeue,
         Workload::WorkQueue,
@@ -171,6 +199,9 @@ const CATCHES: [(Mutant, Workload, &str); 9] = [
         Workload::WorkQueue,
         "confirm-after-durable",
     ),
+    (Mutant::IdempotenceOff, Workload::StreamIdempotent, "duplicate"),
+    (Mutant::FetchSkipsBatchTail, Workload::StreamKeyed, "poll-skip"),
+    (Mutant::AckBeforeSync, Workload::StreamKeyed, "unseen"),
 ];
 
 #[test]

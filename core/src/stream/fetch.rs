@@ -185,9 +185,10 @@ impl Streams {
     /// records whose last record is the offset asked for.
     fn mutated(&self, offset: u64, mut data: FetchedData) -> FetchedData {
         if self.is_mutant(Mutant::FetchSkipsBatchTail) {
-            let tail = data.batches.first().is_some_and(|batch| {
-                batch.records().len() > 1 && batch.last_offset() == offset
-            });
+            let tail = data
+                .batches
+                .first()
+                .is_some_and(|batch| batch.records().len() > 1 && batch.last_offset() == offset);
             if tail {
                 data.batches.remove(0);
             }

@@ -10,20 +10,35 @@
 //!
 //! `no-lost-confirmed` is the one safety property that needs the run to be
 //! over: a confirmed message not yet consumed is only lost if the run
-//! settled. The simulation runs it only after the liveness check passed.
+//! settled. The simulation runs it only after the liveness check passed,
+//! with `exactly-once-effect` and the streams' `lost-write` and `unseen`.
+//!
+//! The stream checkers are named after Jepsen's Kafka anomalies and judge
+//! the stream clients' history: what producers sent and were acknowledged
+//! at which offsets, where readers started or reset, what each poll
+//! returned.
 
 mod attempts;
 pub mod confirm_after_durable;
 pub mod dead_letter_accounting;
+pub mod duplicate;
 pub mod exactly_once_effect;
 pub mod fifo;
+pub mod inconsistent_offsets;
+pub mod key_order;
+pub mod lost_write;
 pub mod no_expired_delivery;
 pub mod no_lost_confirmed;
 pub mod no_phantom;
+pub mod nonmonotonic_poll;
+pub mod nonmonotonic_send;
+pub mod poll_skip;
 pub mod prefetch_respected;
 pub mod queue_order;
 pub mod redelivery_flagged;
 pub mod reply_correlated;
+mod stream;
+pub mod unseen;
 
 use crate::history::History;
 use crate::plan::Millis;
@@ -98,7 +113,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 9] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 15] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -108,12 +123,20 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 9] = [
     (dead_letter_accounting::NAME, dead_letter_accounting::check),
     (confirm_after_durable::NAME, confirm_after_durable::check),
     (reply_correlated::NAME, reply_correlated::check),
+    (inconsistent_offsets::NAME, inconsistent_offsets::check),
+    (duplicate::NAME, duplicate::check),
+    (nonmonotonic_send::NAME, nonmonotonic_send::check),
+    (poll_skip::NAME, poll_skip::check),
+    (nonmonotonic_poll::NAME, nonmonotonic_poll::check),
+    (key_order::NAME, key_order::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.
-pub const FINAL_CHECKERS: [(&str, Checker); 2] = [
+pub const FINAL_CHECKERS: [(&str, Checker); 4] = [
     (no_lost_confirmed::NAME, no_lost_confirmed::check),
     (exactly_once_effect::NAME, exactly_once_effect::check),
+    (lost_write::NAME, lost_write::check),
+    (unseen::NAME, unseen::check),
 ];
 
 /// The name of the liveness check of the heal phase.
@@ -212,6 +235,88 @@ pub(crate) mod fixtures {
             message: MessageId(attempt),
             queue: QUEUE.into(),
         })
+    }
+
+    /// A stream record of producer 0, numbered `payload`, with key `payload % 2`.
+    pub fn stream_value(payload: u64) -> crate::history::StreamValue {
+        crate::history::StreamValue {
+            key: (payload % 2) as u32,
+            stamp: stamp(payload),
+        }
+    }
+
+    fn stream_values(payloads: &[u64]) -> Arc<[crate::history::StreamValue]> {
+        payloads
+            .iter()
+            .map(|payload| stream_value(*payload))
+            .collect()
+    }
+
+    /// Producer `producer` sends records `payloads` to `partition`, without idempotence.
+    pub fn stream_send(producer: usize, partition: u32, payloads: &[u64]) -> Entry {
+        Entry::StreamSend {
+            producer,
+            conn: PRODUCER_CONN,
+            partition,
+            request: 0,
+            idempotent: false,
+            records: stream_values(payloads),
+        }
+    }
+
+    /// Producer `producer` sends records `payloads` to `partition`, idempotent.
+    pub fn idempotent_send(producer: usize, partition: u32, payloads: &[u64]) -> Entry {
+        match stream_send(producer, partition, payloads) {
+            Entry::StreamSend { records, .. } => Entry::StreamSend {
+                producer,
+                conn: PRODUCER_CONN,
+                partition,
+                request: 0,
+                idempotent: true,
+                records,
+            },
+            _ => unreachable!("stream_send makes a send"),
+        }
+    }
+
+    /// Records `payloads` acknowledged from `base_offset` of `partition`.
+    pub fn stream_ack(
+        producer: usize,
+        partition: u32,
+        base_offset: u64,
+        payloads: &[u64],
+    ) -> Entry {
+        Entry::StreamAck {
+            producer,
+            partition,
+            request: 0,
+            idempotent: false,
+            base_offset,
+            duplicate: false,
+            records: stream_values(payloads),
+        }
+    }
+
+    /// Reader `reader` moves to `offset` of `partition`.
+    pub fn stream_seek(reader: usize, partition: u32, from: Option<u64>, offset: u64) -> Entry {
+        Entry::StreamSeek {
+            reader,
+            partition,
+            from,
+            offset,
+        }
+    }
+
+    /// Reader `reader` is handed (offset, record) of `partition`.
+    pub fn stream_poll(reader: usize, partition: u32, records: &[(u64, u64)]) -> Entry {
+        Entry::StreamPoll {
+            reader,
+            partition,
+            records: records
+                .iter()
+                .map(|(offset, payload)| (*offset, Some(stream_value(*payload))))
+                .collect(),
+        }
     }
 
     /// The work-queue topology the fixtures publish into.

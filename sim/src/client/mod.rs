@@ -7,17 +7,27 @@
 //! commands it wants sent ([`Client::poll_command`]) and its next deadline
 //! ([`Client::poll_timeout`]). What a client sees and does goes into the
 //! history as it happens, which is how the checkers learn about the run.
+//!
+//! AMQP clients (producers and consumers) speak the core's `Command`s on a
+//! channel; stream clients (stream producers and readers) speak its
+//! `StreamCommand`s, each a numbered request answered by one `StreamReply`.
 
 pub mod consumer;
 pub mod producer;
+pub mod stream_producer;
+pub mod stream_reader;
 
 use crate::history::History;
 use crate::random::SimRng;
+use brokerlab_core::stream::{StreamCommand, StreamRecord, StreamReply};
 use brokerlab_core::{ChannelId, Command, ConnectionId, Reply};
+use bytes::Bytes;
 use std::collections::{BTreeSet, VecDeque};
 
 pub use consumer::{Consumer, ConsumerSpec};
 pub use producer::{Producer, ProducerSpec};
+pub use stream_producer::{StreamProducer, StreamProducerSpec};
+pub use stream_reader::{StreamReader, StreamReaderSpec};
 
 /// Most commands a client may have waiting to be sent at once.
 const OUTBOX_MAX: usize = 1024;
@@ -63,23 +73,44 @@ pub struct Context<'a> {
     /// Logical messages whose effect an idempotent consumer applied: the
     /// store the workload's consumers share, which survives their crashes.
     pub processed: &'a mut BTreeSet<u64>,
+    /// Stream producers not yet done: a reader stops once none is left
+    /// and a poll sent after that finds nothing more (its final poll).
+    pub stream_producers_left: &'a mut usize,
+}
+
+/// What a client sends on its connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// An AMQP command on a channel.
+    Command(ChannelId, Command),
+    /// A stream command, under its request number.
+    Stream(u64, StreamCommand),
 }
 
 /// Commands a client wants sent, and whether it wants its connection closed.
 #[derive(Clone, Debug, Default)]
 pub struct Outbox {
-    commands: VecDeque<(ChannelId, Command)>,
+    commands: VecDeque<Outgoing>,
     close: bool,
 }
 
 impl Outbox {
     /// Queues a command for the client's connection.
     pub fn send(&mut self, channel: ChannelId, command: Command) {
+        self.push(Outgoing::Command(channel, command));
+    }
+
+    /// Queues a stream command, numbered `request`, for the client's connection.
+    pub fn send_stream(&mut self, request: u64, command: StreamCommand) {
+        self.push(Outgoing::Stream(request, command));
+    }
+
+    fn push(&mut self, outgoing: Outgoing) {
         assert!(
             self.commands.len() < OUTBOX_MAX,
             "client outbox bound reached"
         );
-        self.commands.push_back((channel, command));
+        self.commands.push_back(outgoing);
     }
 
     /// Asks for the connection to be closed (after the queued commands).
@@ -101,6 +132,10 @@ pub enum Client {
     Producer(Producer),
     /// Consumes with prefetch, acks and requeues.
     Consumer(Consumer),
+    /// Produces keyed records to a stream, acknowledged after sync, with retries.
+    StreamProducer(StreamProducer),
+    /// Reads the partitions it owns with long polls.
+    StreamReader(StreamReader),
 }
 
 impl Client {
@@ -109,6 +144,8 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.handle_open(context, conn),
             Client::Consumer(consumer) => consumer.handle_open(context, conn),
+            Client::StreamProducer(producer) => producer.handle_open(context, conn),
+            Client::StreamReader(reader) => reader.handle_open(context, conn),
         }
     }
 
@@ -117,6 +154,24 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.handle_reply(context, channel, reply),
             Client::Consumer(consumer) => consumer.handle_reply(context, channel, reply),
+            // Stream clients hear nothing on a channel after connection.open-ok.
+            Client::StreamProducer(_) | Client::StreamReader(_) => {}
+        }
+    }
+
+    /// The reply to stream request `request` arrived on the open connection.
+    pub fn handle_stream_reply(
+        &mut self,
+        context: &mut Context<'_>,
+        request: u64,
+        reply: StreamReply,
+    ) {
+        match self {
+            Client::StreamProducer(producer) => producer.handle_reply(context, request, reply),
+            Client::StreamReader(reader) => reader.handle_reply(context, request, reply),
+            Client::Producer(_) | Client::Consumer(_) => {
+                unreachable!("AMQP clients send no stream request")
+            }
         }
     }
 
@@ -125,6 +180,8 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.handle_closed(context),
             Client::Consumer(consumer) => consumer.handle_closed(context),
+            Client::StreamProducer(producer) => producer.handle_closed(context),
+            Client::StreamReader(reader) => reader.handle_closed(context),
         }
     }
 
@@ -133,12 +190,14 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.handle_timeout(context),
             Client::Consumer(consumer) => consumer.handle_timeout(context),
+            Client::StreamProducer(producer) => producer.handle_timeout(context),
+            Client::StreamReader(reader) => reader.handle_timeout(context),
         }
     }
 
     /// The next command to send, in order.
     #[must_use]
-    pub fn poll_command(&mut self) -> Option<(ChannelId, Command)> {
+    pub fn poll_command(&mut self) -> Option<Outgoing> {
         self.outbox().commands.pop_front()
     }
 
@@ -154,6 +213,8 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.poll_timeout(),
             Client::Consumer(consumer) => consumer.poll_timeout(),
+            Client::StreamProducer(producer) => producer.poll_timeout(),
+            Client::StreamReader(reader) => reader.poll_timeout(),
         }
     }
 
@@ -163,6 +224,8 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.wants_connection(),
             Client::Consumer(_) => true,
+            Client::StreamProducer(producer) => !producer.is_done(),
+            Client::StreamReader(reader) => !reader.is_done(),
         }
     }
 
@@ -172,6 +235,8 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.is_done(),
             Client::Consumer(_) => true,
+            Client::StreamProducer(producer) => producer.is_done(),
+            Client::StreamReader(reader) => reader.is_done(),
         }
     }
 
@@ -179,6 +244,24 @@ impl Client {
         match self {
             Client::Producer(producer) => &mut producer.outbox,
             Client::Consumer(consumer) => &mut consumer.outbox,
+            Client::StreamProducer(producer) => &mut producer.outbox,
+            Client::StreamReader(reader) => &mut reader.outbox,
         }
     }
+}
+
+/// The key of key number `key`, as stream producers write it.
+#[must_use]
+pub fn stream_key(key: u32) -> Bytes {
+    Bytes::from(format!("k{key}"))
+}
+
+/// The key number and stamp a stream record carries, or `None` when no
+/// stream producer wrote it.
+#[must_use]
+pub fn stream_value(record: &StreamRecord) -> Option<crate::history::StreamValue> {
+    let key = record.key.as_ref()?.strip_prefix(b"k")?;
+    let key = std::str::from_utf8(key).ok()?.parse().ok()?;
+    let stamp = crate::history::Stamp::decode(record.value.as_ref()?)?;
+    Some(crate::history::StreamValue { key, stamp })
 }

@@ -3,8 +3,8 @@
 //! (`crate::client`); this is the driver that carries out what they ask.
 
 use super::{Packet, SimEvent, Simulation, Slot, CLIENT_TIMERS_MAX};
-use crate::client::Context;
-use brokerlab_core::{ChannelId, ConnectionId, Reply};
+use crate::client::{Context, Outgoing};
+use brokerlab_core::{ChannelId, ConnectionId, Reply, StreamReply};
 
 impl Simulation {
     /// Runs `handle` on a client with its context, then sends what it asked for.
@@ -15,6 +15,7 @@ impl Simulation {
             rng: &mut self.rng,
             history: &mut self.history,
             processed: &mut self.processed,
+            stream_producers_left: &mut self.stream_producers_left,
         };
         handle(slot, &mut context);
         self.after_client(client);
@@ -24,11 +25,15 @@ impl Simulation {
     fn after_client(&mut self, client: usize) {
         let conn = self.slots[client].conn;
         let mut sent = 0_usize;
-        while let Some((channel, command)) = self.slots[client].client.poll_command() {
+        while let Some(outgoing) = self.slots[client].client.poll_command() {
             sent += 1;
             assert!(sent <= 1024, "a client sends a bounded batch per step");
+            let packet = match outgoing {
+                Outgoing::Command(channel, command) => Packet::Command(channel, command),
+                Outgoing::Stream(request, command) => Packet::Stream(request, Box::new(command)),
+            };
             if let Some(conn) = conn {
-                self.send_to_broker(conn, Packet::Command(channel, command));
+                self.send_to_broker(conn, packet);
             }
         }
         if self.slots[client].client.poll_close() {
@@ -70,6 +75,23 @@ impl Simulation {
                 slot.client.handle_reply(context, channel, reply);
             });
         }
+    }
+
+    pub(super) fn stream_reply_arrived(
+        &mut self,
+        client: usize,
+        conn: ConnectionId,
+        request: u64,
+        reply: StreamReply,
+    ) {
+        let slot = &self.slots[client];
+        // As for replies: what was in flight on a closed connection is lost.
+        if slot.conn != Some(conn) || !self.network.is_open(conn) || !slot.open {
+            return;
+        }
+        self.with_client(client, |slot, context| {
+            slot.client.handle_stream_reply(context, request, reply);
+        });
     }
 
     pub(super) fn client_closed(&mut self, client: usize, conn: ConnectionId) {

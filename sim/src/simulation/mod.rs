@@ -31,6 +31,7 @@ use crate::trace::Trace;
 use crate::workload::Topology;
 use brokerlab_core::{
     ChannelId, Command, Config, ConnectionId, Flow, Input, MemoryAlarm, Output, Reply,
+    StreamCommand, StreamReply,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -55,6 +56,8 @@ enum Packet {
     Connect,
     /// A command on a channel.
     Command(ChannelId, Command),
+    /// A stream command, under its request number.
+    Stream(u64, Box<StreamCommand>),
 }
 
 /// Something that happens at a point of simulated time.
@@ -68,6 +71,13 @@ enum SimEvent {
         conn: ConnectionId,
         channel: ChannelId,
         reply: Reply,
+    },
+    /// The answer to a stream request reaches a client.
+    StreamToClient {
+        client: usize,
+        conn: ConnectionId,
+        request: u64,
+        reply: Box<StreamReply>,
     },
     /// The broker learns that a connection is gone.
     BrokerDisconnect {
@@ -128,6 +138,8 @@ pub struct Simulation {
     history: History,
     /// The store of processed message ids that idempotent consumers share.
     processed: BTreeSet<u64>,
+    /// Stream producers not yet done.
+    stream_producers_left: usize,
     topology: Topology,
     trace: Trace,
     summary: Summary,
@@ -173,6 +185,10 @@ impl Simulation {
             options.plan.link_delays.len(),
             "one link per client"
         );
+        let stream_producers_left = clients
+            .iter()
+            .filter(|client| matches!(client, Client::StreamProducer(_)))
+            .count();
         let slots = clients
             .into_iter()
             .map(|client| Slot {
@@ -197,6 +213,7 @@ impl Simulation {
             slots,
             history: History::new(),
             processed: BTreeSet::new(),
+            stream_producers_left,
             topology,
             trace: Trace::new(false),
             summary: Summary::default(),
@@ -278,6 +295,12 @@ impl Simulation {
                 channel,
                 reply,
             } => self.reply_arrived(client, conn, channel, reply),
+            SimEvent::StreamToClient {
+                client,
+                conn,
+                request,
+                reply,
+            } => self.stream_reply_arrived(client, conn, request, *reply),
             SimEvent::BrokerDisconnect { conn, incarnation } => {
                 if self.broker_is(incarnation) {
                     self.broker_input(Input::Disconnect { conn });
@@ -339,6 +362,11 @@ impl Simulation {
                 channel,
                 command,
             },
+            Packet::Stream(request, command) => Input::Stream {
+                conn,
+                request,
+                command,
+            },
         };
         self.broker_input(input);
     }
@@ -381,9 +409,11 @@ impl Simulation {
                 } => self.send_to_client(*conn, *channel, reply.clone()),
                 Output::Pause { conn, paused } => self.pause(*conn, *paused),
                 Output::Persist(_) => unreachable!("the broker node keeps records on its disk"),
-                // No simulated client sends stream commands yet, so a stream
-                // reply has nobody to go to.
-                Output::Stream { .. } => {}
+                Output::Stream {
+                    conn,
+                    request,
+                    reply,
+                } => self.send_stream_to_client(*conn, *request, reply.clone()),
             }
         }
         self.outputs = outputs;
@@ -416,6 +446,24 @@ impl Simulation {
         if closes {
             // After connection.close the driver closes the socket.
             self.drop_connection(conn);
+        }
+    }
+
+    fn send_stream_to_client(&mut self, conn: ConnectionId, request: u64, reply: Box<StreamReply>) {
+        let Some(client) = self.network.client_of(conn) else {
+            return;
+        };
+        let arrival = self
+            .network
+            .arrival(&mut self.rng, self.now_ns, conn, Direction::ToClient);
+        if let Some(at_ns) = arrival {
+            let event = SimEvent::StreamToClient {
+                client,
+                conn,
+                request,
+                reply,
+            };
+            self.queue.push(at_ns, event);
         }
     }
 

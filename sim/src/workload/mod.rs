@@ -16,6 +16,9 @@ pub mod mixed;
 pub mod priority;
 pub mod pubsub;
 pub mod request_reply;
+pub mod stream_idempotent;
+pub mod stream_keyed;
+pub mod streams;
 pub mod topic;
 pub mod ttl;
 pub mod work_queue;
@@ -50,11 +53,15 @@ pub enum Workload {
     RequestReply,
     /// Every topology above at once, sharing one broker.
     Mixed,
+    /// Keyed producers and readers of a partitioned stream, under every fault.
+    StreamKeyed,
+    /// Idempotent stream producers retrying through dropped links.
+    StreamIdempotent,
 }
 
 impl Workload {
     /// Every workload, in the order a sweep runs them.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 11] = [
         Workload::WorkQueue,
         Workload::Pubsub,
         Workload::Topic,
@@ -64,6 +71,8 @@ impl Workload {
         Workload::IdempotentConsumer,
         Workload::Mixed,
         Workload::RequestReply,
+        Workload::StreamKeyed,
+        Workload::StreamIdempotent,
     ];
 
     /// The workload's name, as selected on the command line.
@@ -79,6 +88,8 @@ impl Workload {
             Workload::IdempotentConsumer => "idempotent-consumer",
             Workload::Mixed => "mixed",
             Workload::RequestReply => "request-reply",
+            Workload::StreamKeyed => "stream-keyed",
+            Workload::StreamIdempotent => "stream-idempotent",
         }
     }
 
@@ -107,7 +118,9 @@ impl Workload {
             | Workload::DlqRetry
             | Workload::Priority
             | Workload::IdempotentConsumer
-            | Workload::RequestReply => 1,
+            | Workload::RequestReply
+            | Workload::StreamKeyed
+            | Workload::StreamIdempotent => 1,
             Workload::Ttl => 2,
             Workload::Pubsub | Workload::Topic => 3,
             Workload::Mixed => 12,
@@ -127,12 +140,23 @@ impl Workload {
             Workload::IdempotentConsumer => idempotent::topology(),
             Workload::Mixed => mixed::topology(params),
             Workload::RequestReply => request_reply::topology(params),
+            // Streams have no exchange or queue.
+            Workload::StreamKeyed | Workload::StreamIdempotent => Topology::default(),
         }
+    }
+
+    /// Whether the workload's clients are stream producers and readers.
+    #[must_use]
+    pub fn is_stream(self) -> bool {
+        matches!(self, Workload::StreamKeyed | Workload::StreamIdempotent)
     }
 
     /// The run's clients: producers first, then consumers.
     #[must_use]
     pub fn clients(self, params: &WorkloadParams) -> Vec<Client> {
+        if self.is_stream() {
+            return streams::clients(params);
+        }
         let topology = self.topology(params);
         let setup: Arc<[Command]> = topology.setup.clone().into();
         let targets: Arc<[Target]> = topology.targets.clone().into();

@@ -1,0 +1,171 @@
+//! What the stream workloads share: their parameters, drawn from the seed,
+//! the topic they use, and their clients (stream producers, then readers).
+//!
+//! Every stream workload has one durable topic, `events`, whose partitions
+//! the producers pick by key (Kafka's murmur2 partitioner) and the readers
+//! share out: reader `i` owns the partitions `p` with `p % readers == i`.
+//! Age retention is off (its deadline would outlast the run); size
+//! retention, on in some seeds, keeps a few hundred bytes in small
+//! segments, so that the log start moves under a slow reader.
+
+use crate::client::{Client, StreamProducer, StreamProducerSpec, StreamReader, StreamReaderSpec};
+use crate::plan::{FaultPlan, WorkloadParams, MS};
+use crate::random::SimRng;
+use brokerlab_core::stream::{OffsetSpec, TopicConfig, PRODUCER_WINDOW_BATCHES};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// The topic of every stream workload.
+pub const TOPIC: &str = "events";
+
+/// Segments of a topic without size retention.
+const SEGMENT_BYTES: u64 = 4096;
+
+/// How a stream workload's topic, producers and readers are set up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamParams {
+    /// The topic's partitions.
+    pub partitions: u32,
+    /// Distinct keys the producers write.
+    pub keys: u32,
+    /// Most records in one batch.
+    pub batch_records: u32,
+    /// Most unacknowledged batches per partition and producer.
+    pub in_flight: u32,
+    /// Producers are idempotent.
+    pub idempotent: bool,
+    /// The topic's segment size.
+    pub segment_bytes: u64,
+    /// The topic's size retention, if on.
+    pub retention_bytes: Option<u64>,
+    /// Most records a reader takes from one partition per poll.
+    pub max_poll_records: u32,
+    /// How long a poll waits at the broker.
+    pub wait_ms: u64,
+    /// Readers reset to the latest offset (else to the earliest) on OFFSET_OUT_OF_RANGE.
+    pub reset_latest: bool,
+}
+
+impl StreamParams {
+    /// The topic's configuration.
+    #[must_use]
+    pub fn topic_config(&self) -> TopicConfig {
+        TopicConfig {
+            durable: true,
+            segment_bytes: self.segment_bytes,
+            retention_bytes: self.retention_bytes,
+            retention_ms: None,
+            ..TopicConfig::default()
+        }
+    }
+}
+
+impl fmt::Display for StreamParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retention = self
+            .retention_bytes
+            .map_or("off".to_owned(), |bytes| format!("{bytes}B"));
+        write!(
+            f,
+            " partitions={} keys={} batch={} in-flight={} idempotent={} segment={}B \
+             retention={retention} max-poll={} poll-wait={}ms reset={}",
+            self.partitions,
+            self.keys,
+            self.batch_records,
+            self.in_flight,
+            self.idempotent,
+            self.segment_bytes,
+            self.max_poll_records,
+            self.wait_ms,
+            if self.reset_latest {
+                "latest"
+            } else {
+                "earliest"
+            },
+        )
+    }
+}
+
+/// Draws the stream parameters, after the rest of the options (so that
+/// those draws are the same as other workloads'), and switches off the
+/// AMQP-only pressures (credit flow, the memory alarm, the restricted user).
+pub fn draw(rng: &mut SimRng, params: &mut WorkloadParams, plan: &mut FaultPlan, idempotent: bool) {
+    let retention = !idempotent && rng.chance(400);
+    let stream = StreamParams {
+        partitions: rng.between(1, 6) as u32,
+        keys: rng.between(1, 12) as u32,
+        batch_records: rng.between(1, 4) as u32,
+        in_flight: if idempotent {
+            rng.between(1, PRODUCER_WINDOW_BATCHES as u64) as u32
+        } else {
+            1
+        },
+        idempotent,
+        segment_bytes: if retention {
+            rng.between(200, 800)
+        } else {
+            SEGMENT_BYTES
+        },
+        retention_bytes: retention.then(|| rng.between(300, 1500)),
+        max_poll_records: rng.between(1, 8) as u32,
+        wait_ms: rng.between(5, 200),
+        reset_latest: retention && rng.chance(250),
+    };
+    params.stream = stream;
+    plan.credit_flow = None;
+    plan.memory_alarm = None;
+    plan.restricted_user = false;
+    if idempotent {
+        // Retries through dropped links, and acknowledgements late enough to retry.
+        let every_ms = rng.between(20, 200);
+        plan.link_drop_every_ns.get_or_insert(every_ms * MS);
+        params.confirm_timeout_ns = rng.between(5, 100) * MS;
+    }
+}
+
+/// The run's stream clients: producers first, then readers.
+#[must_use]
+pub fn clients(params: &WorkloadParams) -> Vec<Client> {
+    let stream = params.stream;
+    assert!(stream.partitions > 0, "stream parameters were drawn");
+    let topic: Arc<str> = TOPIC.into();
+    let config = stream.topic_config();
+    let producers = (0..params.producers).map(|id| {
+        Client::StreamProducer(StreamProducer::new(StreamProducerSpec {
+            id,
+            topic: topic.clone(),
+            partitions: stream.partitions,
+            config,
+            keys: stream.keys,
+            messages: params.messages_per_producer,
+            batch_records: stream.batch_records as usize,
+            in_flight_max: stream.in_flight as usize,
+            gap: params.publish_gap,
+            timeout_ns: params.confirm_timeout_ns,
+            idempotent: stream.idempotent,
+        }))
+    });
+    let readers = (0..params.consumers).map(|id| {
+        let owned: Arc<[u32]> = (0..stream.partitions)
+            .filter(|partition| *partition as usize % params.consumers == id)
+            .collect();
+        let slow = id >= params.consumers - params.slow_consumers;
+        Client::StreamReader(StreamReader::new(StreamReaderSpec {
+            id,
+            topic: topic.clone(),
+            partitions: stream.partitions,
+            config,
+            owned,
+            max_poll_records: stream.max_poll_records as usize,
+            wait_ms: stream.wait_ms,
+            pause: if slow { params.slow_work } else { params.work },
+            reset: if stream.reset_latest {
+                OffsetSpec::Latest
+            } else {
+                OffsetSpec::Earliest
+            },
+        }))
+    });
+    producers.chain(readers).collect()
+}
