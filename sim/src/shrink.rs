@@ -134,5 +134,11 @@ fn candidates(options: &Options) -> Vec<Options> {
     with(&|o| o.workload.prefetch = 1);
     with(&|o| o.workload.work = Span::new(0, 0));
     with(&|o| o.workload.publish_gap = Span::new(0, 0));
+    if params.workload.is_stream() {
+        with(&|o| o.workload.stream.partitions = 1);
+        with(&|o| o.workload.stream.keys = 1);
+        with(&|o| o.workload.stream.in_flight = 1);
+        with(&|o| o.workload.stream.retention_bytes = None);
+    }
     out
 }

@@ -216,9 +216,15 @@ fn every_caught_mutant_shrinks_to_a_small_case() {
         // Faults that struck (a kind left on in the plan may never strike
         // before the safety phase ends, yet still shape the random draws).
         let faults: u64 = shrunk.report.summary.faults.iter().sum();
-        let minimum = workload.consumers_min() + 1;
+        // Stream runs shrink less far: which offsets a batch lands on, and
+        // so where a reader stops inside one, shifts with every record cut.
+        let (minimum, messages_max) = if workload.is_stream() {
+            (workload.consumers_min() + 3, 120)
+        } else {
+            (workload.consumers_min() + 1, 12)
+        };
         assert!(
-            clients <= minimum + 1 && messages <= 12 && faults <= 3,
+            clients <= minimum + 1 && messages <= messages_max && faults <= 3,
             "{}: shrunk only to {clients} clients, {messages} messages, {faults} faults struck \
              from {before:?}: {}",
             mutant.name(),
