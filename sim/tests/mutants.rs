@@ -199,8 +199,16 @@ const CATCHES: [(Mutant, Workload, &str); 12] = [
         Workload::WorkQueue,
         "confirm-after-durable",
     ),
-    (Mutant::IdempotenceOff, Workload::StreamIdempotent, "duplicate"),
-    (Mutant::FetchSkipsBatchTail, Workload::StreamKeyed, "poll-skip"),
+    (
+        Mutant::IdempotenceOff,
+        Workload::StreamIdempotent,
+        "duplicate",
+    ),
+    (
+        Mutant::FetchSkipsBatchTail,
+        Workload::StreamKeyed,
+        "poll-skip",
+    ),
     (Mutant::AckBeforeSync, Workload::StreamKeyed, "unseen"),
 ];
 
