@@ -118,3 +118,22 @@ fn the_memory_alarm_blocks_publishers_without_losing_or_stalling_anything() {
         "no run without credit flow was paused by the alarm"
     );
 }
+
+#[test]
+fn stream_keyed_passes_with_every_acknowledged_record_read() {
+    let reports = passes(Workload::StreamKeyed, 40);
+    assert!(reports.iter().all(|report| report.summary.deliveries > 0));
+}
+
+#[test]
+fn stream_idempotent_passes_while_links_drop_under_its_producers() {
+    let reports = passes(Workload::StreamIdempotent, 40);
+    // Link drops are on in every seed of the workload (index 0 of the fault counts).
+    assert!(
+        reports
+            .iter()
+            .filter(|report| report.summary.faults[0] > 0)
+            .count()
+            > 20
+    );
+}
