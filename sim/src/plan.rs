@@ -177,8 +177,9 @@ pub struct WorkloadParams {
     pub slow_consumers: usize,
     /// How long a slow consumer works on a message.
     pub slow_work: Span,
-    /// The stream workloads' topic, producers and readers (drawn for those alone).
-    #[serde(default)]
+    /// The stream workloads' topic, producers and readers (drawn for those
+    /// alone; left out of the plans of other workloads).
+    #[serde(default, skip_serializing_if = "StreamParams::is_unset")]
     pub stream: StreamParams,
 }
 

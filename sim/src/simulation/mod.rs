@@ -72,13 +72,6 @@ enum SimEvent {
         channel: ChannelId,
         reply: Reply,
     },
-    /// The answer to a stream request reaches a client.
-    StreamToClient {
-        client: usize,
-        conn: ConnectionId,
-        request: u64,
-        reply: Box<StreamReply>,
-    },
     /// The broker learns that a connection is gone.
     BrokerDisconnect {
         conn: ConnectionId,
@@ -102,6 +95,14 @@ enum SimEvent {
     BrokerRestart,
     /// Faults stop; the heal phase begins.
     EndSafetyPhase,
+    /// The answer to a stream request reaches a client. (Kept last: a
+    /// variant's place enters the trace digest of every run.)
+    StreamToClient {
+        client: usize,
+        conn: ConnectionId,
+        request: u64,
+        reply: Box<StreamReply>,
+    },
 }
 
 /// The phase a run is in.

@@ -48,6 +48,12 @@ pub struct StreamParams {
 }
 
 impl StreamParams {
+    /// Whether these are the parameters of a workload that is not a stream's.
+    #[must_use]
+    pub fn is_unset(&self) -> bool {
+        *self == StreamParams::default()
+    }
+
     /// The topic's configuration.
     #[must_use]
     pub fn topic_config(&self) -> TopicConfig {
