@@ -371,7 +371,16 @@ async fn delete_queue(
     Path((vhost, name)): Path<(String, String)>,
     Query(conditions): Query<DeleteConditions>,
 ) -> Answer {
-    let principal = authenticate(&shared, &headers, peer)?;
+    let (principal, snapshot) = look(&shared, &headers, peer).await?;
+    // queue.delete of a queue that does not exist succeeds in AMQP; over
+    // HTTP it is 404, as in RabbitMQ.
+    let exists = snapshot
+        .queues
+        .iter()
+        .any(|queue| queue.vhost == vhost && queue.name == name);
+    if !exists {
+        return Err(ApiError::not_found());
+    }
     let command = Command::QueueDelete {
         queue: name,
         if_unused: conditions.if_unused,
@@ -412,8 +421,14 @@ fn declaration(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// A flag of a declaration: a JSON boolean, or `"true"`/`"false"` as
+/// rabbitmqadmin sends them.
 fn flag(object: &Map<String, Value>, name: &str, default: bool) -> bool {
-    object.get(name).and_then(Value::as_bool).unwrap_or(default)
+    match object.get(name) {
+        Some(Value::Bool(flag)) => *flag,
+        Some(Value::String(text)) => text == "true",
+        _ => default,
+    }
 }
 
 fn arguments(object: &Map<String, Value>) -> Result<brokerlab_core::FieldTable, ApiError> {
