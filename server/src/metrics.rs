@@ -19,7 +19,7 @@
 //! queue's series go with it.
 
 use crate::inspect::Snapshot;
-use brokerlab_core::{Counters, DeadLetterCounts};
+use brokerlab_core::{Counters, DeadLetterCounts, QueueInfo};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -31,6 +31,9 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 /// Labels as RabbitMQ writes them: name and value.
 type Labels = Vec<(&'static str, String)>;
+
+/// A metric's name suffix, its help, and how to read its figure from `T`.
+type Reading<T> = (&'static str, &'static str, fn(&T) -> u64);
 
 const PROTOCOL: (&str, &str) = ("protocol", "amqp091");
 const QUEUE_TYPE: (&str, &str) = ("queue_type", "rabbit_classic_queue");
@@ -141,7 +144,7 @@ fn register_global(registry: &mut Registry, counters: &Counters, consumers: usiz
 
 /// One family per reason, with a series per strategy.
 fn register_dead_letters(registry: &mut Registry, counters: &Counters) {
-    let reasons: [(&str, &str, fn(&DeadLetterCounts) -> u64); 4] = [
+    let reasons: [Reading<DeadLetterCounts>; 4] = [
         ("maxlen", "Total number of messages dead-lettered due to overflow drop-head or reject-publish-dlx", |c| c.maxlen),
         ("expired", "Total number of messages dead-lettered due to message TTL exceeded", |c| c.expired),
         ("rejected", "Total number of messages dead-lettered due to basic.reject or basic.nack", |c| c.rejected),
@@ -187,7 +190,7 @@ fn register_totals(registry: &mut Registry, snapshot: &Snapshot) {
 }
 
 fn register_queues(registry: &mut Registry, snapshot: &Snapshot) {
-    let gauges: [(&str, &str, fn(&brokerlab_core::QueueInfo) -> u64); 7] = [
+    let gauges: [Reading<QueueInfo>; 7] = [
         (
             "messages",
             "Sum of ready and unacknowledged messages - total queue depth",

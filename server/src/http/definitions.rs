@@ -212,7 +212,7 @@ pub(crate) fn import(
             .entry(exchange.vhost)
             .or_default()
             .push(Command::ExchangeDeclare {
-                exchange: exchange.name.into(),
+                exchange: exchange.name,
                 kind: kind.as_str().into(),
                 passive: false,
                 durable: exchange.durable,
@@ -235,15 +235,15 @@ pub(crate) fn import(
         let arguments = json::to_table(&binding.arguments)?;
         let command = match binding.destination_type.as_str() {
             "queue" => Command::QueueBind {
-                queue: binding.destination.into(),
-                exchange: binding.source.into(),
-                routing_key: binding.routing_key.into(),
+                queue: binding.destination,
+                exchange: binding.source,
+                routing_key: binding.routing_key,
                 arguments,
             },
             "exchange" => Command::ExchangeBind {
-                destination: binding.destination.into(),
-                source: binding.source.into(),
-                routing_key: binding.routing_key.into(),
+                destination: binding.destination,
+                source: binding.source,
+                routing_key: binding.routing_key,
                 arguments,
             },
             other => return Err(format!("binding: unknown destination_type '{other}'")),
@@ -261,7 +261,7 @@ pub(crate) fn queue_declare(
     arguments: FieldTable,
 ) -> Command {
     Command::QueueDeclare {
-        queue: name.into(),
+        queue: name,
         passive: false,
         durable,
         exclusive: false,
