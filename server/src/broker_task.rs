@@ -65,9 +65,12 @@ pub enum ToBroker {
     },
     /// Any other input for the core.
     Input(Input),
-    /// A copy of the broker's listings and counters, for the HTTP listeners.
+    /// A copy of the broker's listings and counters, for the HTTP listeners
+    /// (which madsim builds leave out).
+    #[cfg_attr(madsim, allow(dead_code))]
     Inspect(oneshot::Sender<Snapshot>),
     /// Commands of the management API.
+    #[cfg_attr(madsim, allow(dead_code))]
     Manage(Manage),
 }
 
