@@ -24,6 +24,9 @@ pub struct QueueInfo {
     pub exclusive: bool,
     /// Deleted when its last consumer goes.
     pub auto_delete: bool,
+    /// A stream queue (`x-queue-type: stream`), whose messages are records
+    /// of a stream's log rather than ready messages.
+    pub stream: bool,
     /// Its arguments as declared.
     pub arguments: FieldTable,
     /// Messages ready to be delivered.
@@ -163,6 +166,7 @@ impl Broker {
                     durable: queue.durable,
                     exclusive: queue.owner.is_some(),
                     auto_delete: queue.auto_delete,
+                    stream: queue.stream.is_some(),
                     arguments: queue.arguments.clone(),
                     messages_ready: queue.ready.len() as u64,
                     messages_ready_bytes: queue.ready.bytes(),

@@ -109,7 +109,7 @@ pub(crate) fn queue(info: &QueueInfo) -> Value {
     json!({
         "name": info.name,
         "vhost": info.vhost,
-        "type": "classic",
+        "type": if info.stream { "stream" } else { "classic" },
         "durable": info.durable,
         "auto_delete": info.auto_delete,
         "exclusive": info.exclusive,
