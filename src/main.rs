@@ -66,6 +66,8 @@ enum Commands {
         flow_ready_mark: usize,
         #[command(flatten)]
         limits: ServeLimits,
+        #[command(flatten)]
+        http: ServeHttp,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -240,13 +242,14 @@ fn main() -> ExitCode {
             memory_high_watermark,
             flow_ready_mark,
             limits,
+            http,
         }) => {
             return run_serve(
                 listen,
                 data_dir,
                 config,
                 (memory_high_watermark, flow_ready_mark),
-                limits,
+                (limits, http),
             )
         }
         Some(Commands::Perf {
@@ -802,13 +805,26 @@ struct ServeLimits {
     max_message_size_bytes: usize,
 }
 
+/// The HTTP listeners of `brokerlab serve`, each off unless given.
+#[derive(clap::Args, Debug)]
+struct ServeHttp {
+    /// Serve `/metrics` in the Prometheus text format, with RabbitMQ's
+    /// metric names, on this address (RabbitMQ's is port 15692).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve the management HTTP API (a subset of RabbitMQ's, basic auth
+    /// against the users) on this address (RabbitMQ's is port 15672).
+    #[arg(long)]
+    management_listen: Option<std::net::SocketAddr>,
+}
+
 /// `brokerlab serve`: logs to stderr and serves until a signal.
 fn run_serve(
     listen: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
     (memory_high_watermark, flow_ready_mark): (u64, usize),
-    limits: ServeLimits,
+    (limits, http): (ServeLimits, ServeHttp),
 ) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -842,6 +858,8 @@ fn run_serve(
         outgoing_buffer_max_bytes: limits.outgoing_buffer_max_bytes,
         send_timeout_ms: limits.send_timeout_ms,
         frame_max_bytes: limits.frame_max_bytes,
+        metrics_listen: http.metrics_listen,
+        management_listen: http.management_listen,
     };
     match brokerlab::server::serve_until_signal(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -143,7 +143,10 @@ pub mod time;
 mod unobserved;
 
 pub use access::{Access, Operation, PatternError, Permissions};
-pub use broker::{Broker, EventRef, NameRef};
+pub use broker::{
+    BindingInfo, Broker, ChannelInfo, ConnectionInfo, ConsumerInfo, Counters, DeadLetterCounts,
+    EventRef, ExchangeInfo, NameRef, QueueInfo,
+};
 pub use config::{Config, Flow, MemoryAlarm, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};
 pub use message::{Message, MessageId, Name, Properties, SharedMessage};

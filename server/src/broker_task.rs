@@ -19,16 +19,22 @@
 //! its queues and on to other consumers, and its outbox is dropped, which
 //! tells its task to close it. Its inputs still on their way are dropped
 //! until its own `Disconnect` arrives.
+//!
+//! Between steps it answers the HTTP listeners (`inspect`): a copy of the
+//! broker's listings and counters, or a management request's commands run
+//! on a connection of the request's own, opened and closed in one step.
 
 use crate::connection::AssemblingBytes;
+use crate::inspect::{Manage, Refusal, Snapshot, MANAGEMENT_CONNECTIONS_FIRST};
 use crate::log::LogHandle;
 use brokerlab_core::record::Record;
-use brokerlab_core::{Broker, ChannelId, ConnectionId, Input, Instant, Output, Reply};
+use brokerlab_core::{Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply};
 use std::collections::{BTreeMap, BTreeSet};
 use std::mem;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Replies for one connection from one broker step, in order.
 pub type ReplyBatch = Vec<(ChannelId, Reply)>;
@@ -54,9 +60,18 @@ pub enum ToBroker {
         outbox: mpsc::Sender<ReplyBatch>,
         /// Set while the core pauses the connection: its reads stop.
         pause: watch::Sender<bool>,
+        /// The client's address, for the management API's listings.
+        peer: SocketAddr,
     },
     /// Any other input for the core.
     Input(Input),
+    /// A copy of the broker's listings and counters, for the HTTP listeners
+    /// (which madsim builds leave out).
+    #[cfg_attr(madsim, allow(dead_code))]
+    Inspect(oneshot::Sender<Snapshot>),
+    /// Commands of the management API.
+    #[cfg_attr(madsim, allow(dead_code))]
+    Manage(Manage),
 }
 
 /// Why the broker task stopped other than by its inbox closing.
@@ -93,6 +108,13 @@ struct BrokerTask {
     /// Connections released for falling behind whose own `Disconnect` has
     /// not arrived yet: their inputs are dropped.
     released: BTreeSet<ConnectionId>,
+    /// Each open connection's peer address.
+    peers: BTreeMap<ConnectionId, SocketAddr>,
+    /// The management request's connection while its commands run, and
+    /// the replies it got.
+    managing: Option<(ConnectionId, Vec<Reply>)>,
+    /// The id of the next management request's connection.
+    next_management: u64,
 }
 
 /// Runs the broker until every sender of `inbox` is gone (a clean shutdown)
@@ -113,6 +135,9 @@ pub async fn run(
         assembling_bytes,
         assembling_reported: 0,
         released: BTreeSet::new(),
+        peers: BTreeMap::new(),
+        managing: None,
+        next_management: MANAGEMENT_CONNECTIONS_FIRST,
     };
     loop {
         let wake = task.broker.poll_timeout().map(tokio_deadline);
@@ -167,9 +192,11 @@ impl BrokerTask {
                 channel_max,
                 outbox,
                 pause,
+                peer,
             } => {
                 self.outboxes.insert(conn, outbox);
                 self.pauses.insert(conn, pause);
+                self.peers.insert(conn, peer);
                 self.handle(Input::Connect {
                     conn,
                     user,
@@ -189,9 +216,61 @@ impl BrokerTask {
                 if let Some(conn) = gone {
                     self.gone.push(conn);
                     self.pauses.remove(&conn);
+                    self.peers.remove(&conn);
                 }
             }
+            ToBroker::Inspect(answer) => {
+                // The listener may have given up waiting; nothing to do then.
+                let _ = answer.send(Snapshot::of(&self.broker, &self.peers));
+            }
+            ToBroker::Manage(request) => {
+                let result = self.manage(request.user, request.vhost, request.commands);
+                let _ = request.done.send(result);
+            }
         }
+    }
+
+    /// Runs a management request's commands on channel 1 of a connection
+    /// of its own, as `user` on `vhost`, and closes it: every reply comes
+    /// back within these inputs, so the connection never outlives the call.
+    fn manage(
+        &mut self,
+        user: String,
+        vhost: String,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Reply>, Refusal> {
+        let conn = ConnectionId(self.next_management);
+        self.next_management += 1;
+        self.managing = Some((conn, Vec::new()));
+        let channel = ChannelId(1);
+        let mut inputs = vec![Input::Connect {
+            conn,
+            user,
+            vhost,
+            channel_max: 1,
+        }];
+        inputs.push(Input::Command {
+            conn,
+            channel,
+            command: Command::ChannelOpen,
+        });
+        inputs.extend(commands.into_iter().map(|command| Input::Command {
+            conn,
+            channel,
+            command,
+        }));
+        let mut result = Ok(());
+        for input in inputs {
+            self.handle(input);
+            let (_, replies) = self.managing.as_mut().expect("set above");
+            if let Some(refusal) = replies.iter().find_map(refusal_of) {
+                result = Err(refusal);
+                break;
+            }
+        }
+        self.handle(Input::Disconnect { conn });
+        let (_, replies) = self.managing.take().expect("set above");
+        result.map(|()| management_replies(replies))
     }
 
     /// Whether `input` comes from a connection already released for falling
@@ -220,6 +299,7 @@ impl BrokerTask {
         );
         self.outboxes.remove(&conn);
         self.pauses.remove(&conn);
+        self.peers.remove(&conn);
         self.released.insert(conn);
         self.handle(Input::Disconnect { conn });
     }
@@ -234,6 +314,12 @@ impl BrokerTask {
                     channel,
                     reply,
                 } => {
+                    if let Some((managed, replies)) = &mut self.managing {
+                        if *managed == conn {
+                            replies.push(reply);
+                            continue;
+                        }
+                    }
                     if self.outboxes.contains_key(&conn) {
                         self.replies.entry(conn).or_default().push((channel, reply));
                     }
@@ -313,4 +399,22 @@ impl BrokerTask {
         }
         Ok(())
     }
+}
+
+/// The code and text of a reply that closed the management connection or its channel.
+fn refusal_of(reply: &Reply) -> Option<Refusal> {
+    match reply {
+        Reply::Close { code, text, .. } => Some(Refusal {
+            code: code.code(),
+            text: text.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The replies to the request's own commands: those to connection.open and
+/// channel.open, the first two, are the management connection's.
+fn management_replies(mut replies: Vec<Reply>) -> Vec<Reply> {
+    replies.drain(..replies.len().min(2));
+    replies
 }

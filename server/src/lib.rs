@@ -28,6 +28,13 @@
 //! and hands the users' configure/write/read patterns to the core, whose
 //! access control refuses a command with 403 like any other reply.
 //!
+//! `serve --metrics-listen` serves `/metrics` in the Prometheus text
+//! format with RabbitMQ's metric names (`metrics`), and
+//! `--management-listen` a subset of RabbitMQ's management HTTP API
+//! (`http`); both read a copy of the broker that the broker task makes on
+//! request (`inspect`), and the management API's changes are commands the
+//! broker task runs on a connection of their own.
+//!
 //! tokio is madsim-tokio: built with `RUSTFLAGS="--cfg madsim"`, the same
 //! code runs in madsim's simulated network and time (tests/madsim_*.rs);
 //! `portable` holds the few stand-ins that needs.
@@ -37,7 +44,11 @@
 mod broker_task;
 pub mod client;
 mod connection;
+#[cfg(not(madsim))]
+mod http;
+pub mod inspect;
 mod log;
+pub mod metrics;
 pub mod perf;
 mod portable;
 pub mod users;
@@ -137,6 +148,10 @@ pub struct Options {
     /// Who may log in and open which vhost; its vhosts replace the
     /// configuration's when the server binds.
     pub users: Users,
+    /// Address to serve `/metrics` on (Prometheus text format); off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Address to serve the management HTTP API on; off when `None`.
+    pub management_listen: Option<SocketAddr>,
 }
 
 impl Options {
@@ -162,6 +177,8 @@ impl Options {
             send_timeout_ms: SEND_TIMEOUT_MS,
             frame_max_bytes: FRAME_MAX_BYTES,
             users: Users::default(),
+            metrics_listen: None,
+            management_listen: None,
         }
     }
 }
@@ -212,6 +229,8 @@ pub struct Server {
     broker: brokerlab_core::Broker,
     log: log::LogHandle,
     log_thread: log::LogThread,
+    #[cfg(not(madsim))]
+    http: http::Listeners,
 }
 
 impl Server {
@@ -222,18 +241,44 @@ impl Server {
         let (broker, log, log_thread) =
             log::open(&options.data_dir, options.config.clone()).await?;
         let listener = TcpListener::bind(options.listen).await?;
+        #[cfg(not(madsim))]
+        let http = http::Listeners::bind(options.metrics_listen, options.management_listen).await?;
+        #[cfg(madsim)]
+        if options.metrics_listen.is_some() || options.management_listen.is_some() {
+            tracing::warn!("no HTTP listeners under madsim");
+        }
         Ok(Server {
             listener,
             options,
             broker,
             log,
             log_thread,
+            #[cfg(not(madsim))]
+            http,
         })
     }
 
     /// The address the server accepts connections on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address `/metrics` is served on, when it is.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        #[cfg(not(madsim))]
+        return self.http.metrics_addr();
+        #[cfg(madsim)]
+        None
+    }
+
+    /// The address the management API is served on, when it is.
+    #[must_use]
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        #[cfg(not(madsim))]
+        return self.http.management_addr();
+        #[cfg(madsim)]
+        None
     }
 
     /// Serves until `shutdown` completes: then stops accepting, closes every
@@ -245,6 +290,8 @@ impl Server {
             broker,
             log,
             log_thread,
+            #[cfg(not(madsim))]
+            http,
         } = self;
         tracing::info!(listen = %listener.local_addr()?, "serving AMQP 0-9-1");
         let (to_broker, inbox) = mpsc::channel(BROKER_INBOX_MAX);
@@ -254,6 +301,15 @@ impl Server {
         let task = broker_task::run(broker, inbox, log, reported);
         let mut broker_task = tokio::spawn(task);
         let (stop, stopping) = watch::channel(false);
+        #[cfg(not(madsim))]
+        let http_tasks = {
+            let shared = http::Shared::new(
+                to_broker.clone(),
+                Arc::clone(&users),
+                listener.local_addr()?,
+            );
+            http.spawn(&shared, &stopping)
+        };
         let context = connection::Context {
             to_broker,
             shutdown: stopping,
@@ -273,6 +329,13 @@ impl Server {
         drop(listener);
         stop.send_replace(true);
         drop(context);
+        // The listeners hold senders of the broker's inbox: they go first,
+        // so that the broker task sees its inbox close.
+        #[cfg(not(madsim))]
+        for task in http_tasks {
+            task.abort();
+            let _ = task.await;
+        }
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain(&mut connections)).await;
         connections.abort_all();
         if !broker_failed {

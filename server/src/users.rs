@@ -21,7 +21,11 @@
 //! them; the core applies them (`brokerlab_core::Access`). User `guest`, if
 //! present, may log in only from loopback, as RabbitMQ's default
 //! `loopback_users` says. Without a file the only user is
-//! `guest`/`guest` with full access to vhost `/`.
+//! `guest`/`guest` with full access to vhost `/`, tagged `administrator`.
+//!
+//! A user's `tags` (a comma-separated string, or a list as RabbitMQ 3.9 and
+//! later export them) say what it may do in the management API
+//! ([`Tag`]); a user without a management tag may not use it.
 
 use base64::Engine;
 use brokerlab_core::{Access, Permissions};
@@ -70,12 +74,13 @@ impl Hashing {
     }
 }
 
-/// One user's salted password hash.
+/// One user's salted password hash and tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct User {
     hashing: Hashing,
     salt: Vec<u8>,
     digest: Vec<u8>,
+    tags: Vec<String>,
 }
 
 impl User {
@@ -84,6 +89,7 @@ impl User {
             hashing,
             salt: salt.to_vec(),
             digest: hashing.digest(salt, password),
+            tags: Vec::new(),
         }
     }
 
@@ -111,6 +117,48 @@ pub enum Denied {
     NoAccess,
 }
 
+/// What a user's tag lets it do in the management API, as in RabbitMQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tag {
+    /// No management tag: the API refuses it (401).
+    None,
+    /// `management` (or `policymaker`): the objects of the vhosts it has
+    /// permissions on.
+    Management,
+    /// `monitoring`: every vhost's objects, read only.
+    Monitoring,
+    /// `administrator`: everything, users and definitions too.
+    Administrator,
+}
+
+/// A user as a definitions file lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserEntry {
+    /// Its name.
+    pub name: String,
+    /// Base64 of its salt and digest.
+    pub password_hash: String,
+    /// RabbitMQ's name of the hash function.
+    pub hashing_algorithm: &'static str,
+    /// Its tags.
+    pub tags: Vec<String>,
+}
+
+/// A permission entry as a definitions file lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PermissionEntry {
+    /// The user.
+    pub user: String,
+    /// The vhost.
+    pub vhost: String,
+    /// Which resources it may configure.
+    pub configure: String,
+    /// Which it may write to.
+    pub write: String,
+    /// Which it may read from.
+    pub read: String,
+}
+
 /// Users, vhosts and who may open which.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Users {
@@ -119,12 +167,17 @@ pub struct Users {
     /// Permissions per user and vhost with a permission entry: the core
     /// applies them (`brokerlab_core::Access`).
     access: Access,
+    /// The same permissions as the file wrote them, for an export.
+    permissions: Vec<PermissionEntry>,
 }
 
 impl Default for Users {
-    /// `guest`/`guest` with full access to vhost `/`, from loopback only.
+    /// `guest`/`guest` with full access to vhost `/`, from loopback only,
+    /// tagged `administrator`.
     fn default() -> Users {
-        let guest = User::with_password(Hashing::Sha256, b"salt", "guest");
+        let mut guest = User::with_password(Hashing::Sha256, b"salt", "guest");
+        guest.tags = vec!["administrator".to_owned()];
+        let everything = ".*".to_owned();
         Users {
             users: BTreeMap::from([(LOOPBACK_USER.to_owned(), guest)]),
             vhosts: BTreeSet::from(["/".to_owned()]),
@@ -133,6 +186,13 @@ impl Default for Users {
                 access.grant(LOOPBACK_USER, "/", Permissions::all());
                 access
             },
+            permissions: vec![PermissionEntry {
+                user: LOOPBACK_USER.to_owned(),
+                vhost: "/".to_owned(),
+                configure: everything.clone(),
+                write: everything.clone(),
+                read: everything,
+            }],
         }
     }
 }
@@ -165,6 +225,34 @@ struct UserDefinition {
     password_hash: String,
     #[serde(default = "default_hashing")]
     hashing_algorithm: String,
+    #[serde(default)]
+    tags: Tags,
+}
+
+/// A user's tags: RabbitMQ wrote them as one comma-separated string up to
+/// 3.8, and as a list since.
+#[derive(Default, Deserialize)]
+#[serde(untagged)]
+enum Tags {
+    #[default]
+    None,
+    Joined(String),
+    Listed(Vec<String>),
+}
+
+impl Tags {
+    fn into_list(self) -> Vec<String> {
+        match self {
+            Tags::None => Vec::new(),
+            Tags::Joined(joined) => joined
+                .split(',')
+                .map(str::trim)
+                .filter(|tag| !tag.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            Tags::Listed(tags) => tags,
+        }
+    }
 }
 
 fn default_hashing() -> String {
@@ -199,8 +287,9 @@ impl Users {
         let definitions: Definitions =
             serde_json::from_str(json).map_err(|error| ConfigError(error.to_string()))?;
         let mut users = BTreeMap::new();
-        for user in definitions.users {
-            let parsed = parse_hash(&user)?;
+        for mut user in definitions.users {
+            let mut parsed = parse_hash(&user)?;
+            parsed.tags = std::mem::take(&mut user.tags).into_list();
             if users.insert(user.name.clone(), parsed).is_some() {
                 return Err(ConfigError(format!(
                     "user '{}' is defined twice",
@@ -210,15 +299,76 @@ impl Users {
         }
         let vhosts: BTreeSet<String> = definitions.vhosts.into_iter().map(|v| v.name).collect();
         let mut access = Access::default();
+        let mut permissions = Vec::new();
         for permission in definitions.permissions {
             let patterns = check_permission(&permission, &users, &vhosts)?;
             access.grant(&permission.user, &permission.vhost, patterns);
+            let PermissionDefinition {
+                user,
+                vhost,
+                configure,
+                write,
+                read,
+            } = permission;
+            permissions.push(PermissionEntry {
+                user,
+                vhost,
+                configure,
+                write,
+                read,
+            });
         }
         Ok(Users {
             users,
             vhosts,
             access,
+            permissions,
         })
+    }
+
+    /// What `user`'s tags let it do in the management API: its highest tag.
+    #[must_use]
+    pub fn tag(&self, user: &str) -> Tag {
+        let tags = self.users.get(user).map_or(&[][..], |user| &user.tags[..]);
+        tags.iter()
+            .map(|tag| match tag.as_str() {
+                "administrator" => Tag::Administrator,
+                "monitoring" => Tag::Monitoring,
+                "management" | "policymaker" => Tag::Management,
+                _ => Tag::None,
+            })
+            .max()
+            .unwrap_or(Tag::None)
+    }
+
+    /// Whether `user` has a permission entry on `vhost`.
+    #[must_use]
+    pub fn has_permissions(&self, user: &str, vhost: &str) -> bool {
+        self.access.permissions(user, vhost).is_some()
+    }
+
+    /// Every user, by name, as a definitions file lists them.
+    #[must_use]
+    pub fn user_entries(&self) -> Vec<UserEntry> {
+        self.users
+            .iter()
+            .map(|(name, user)| UserEntry {
+                name: name.clone(),
+                password_hash: base64::engine::general_purpose::STANDARD
+                    .encode([&user.salt[..], &user.digest[..]].concat()),
+                hashing_algorithm: match user.hashing {
+                    Hashing::Sha256 => "rabbit_password_hashing_sha256",
+                    Hashing::Sha512 => "rabbit_password_hashing_sha512",
+                },
+                tags: user.tags.clone(),
+            })
+            .collect()
+    }
+
+    /// Every permission entry, as the definitions file wrote them.
+    #[must_use]
+    pub fn permission_entries(&self) -> &[PermissionEntry] {
+        &self.permissions
     }
 
     /// Checks a login; `peer` matters for the loopback-only user.
@@ -281,6 +431,7 @@ fn parse_hash(user: &UserDefinition) -> Result<User, ConfigError> {
         hashing,
         salt: salt.to_vec(),
         digest: digest.to_vec(),
+        tags: Vec::new(),
     })
 }
 
@@ -426,6 +577,23 @@ mod tests {
     fn a_permission_that_is_not_a_regular_expression_is_a_configuration_error() {
         let error = Users::from_definitions(&definitions("(")).expect_err("'(' does not parse");
         assert!(error.to_string().contains("permission (\"(\""), "{error}");
+    }
+
+    #[test]
+    fn a_users_highest_tag_decides_its_management_access() {
+        let json = format!(
+            r#"{{"users": [
+                  {{"name": "ops", "password_hash": "{hash}", "tags": "monitoring,management"}},
+                  {{"name": "root", "password_hash": "{hash}", "tags": ["administrator"]}},
+                  {{"name": "app", "password_hash": "{hash}"}}]}}"#,
+            hash = password_hash([1, 2, 3, 4], "x"),
+        );
+        let users = Users::from_definitions(&json).expect("valid definitions");
+        assert_eq!(users.tag("ops"), Tag::Monitoring);
+        assert_eq!(users.tag("root"), Tag::Administrator);
+        assert_eq!(users.tag("app"), Tag::None);
+        assert_eq!(users.tag("nobody"), Tag::None);
+        assert_eq!(Users::default().tag("guest"), Tag::Administrator);
     }
 
     #[test]

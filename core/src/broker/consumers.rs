@@ -185,6 +185,7 @@ impl Broker {
         self.touch_queue(queue);
         self.expire_heads(queue);
         let Some(entry) = self.queues[queue].ready.pop() else {
+            self.counters.0.get_empty += 1;
             self.reply(channel, Reply::GetEmpty);
             return Ok(());
         };
@@ -324,6 +325,9 @@ impl Broker {
                 pending: None,
             });
         }
+        self.counters
+            .0
+            .delivery(consumer.is_some(), no_ack, redelivered);
         let state = &self.channels[channel];
         let (conn, number) = (state.conn, state.number);
         self.emit(|| Event::Delivered {
@@ -503,6 +507,7 @@ impl Broker {
     #[inline(always)]
     fn ack_one(&mut self, channel: Id, tag: u64) {
         let acked = self.channels[channel].take_acked(tag);
+        self.counters.0.acknowledged += 1;
         self.held_bytes -= acked.message.body.len() as u64;
         self.uncount_delivery(acked.consumer);
         if acked.logged {

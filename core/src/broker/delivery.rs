@@ -65,6 +65,9 @@ impl Broker {
         );
         // What else the publish needs from its channel, read in this one look-up.
         let in_transaction = state.tx.is_some();
+        let counters = &mut self.counters.0;
+        counters.received += 1;
+        counters.received_confirm += u64::from(state.next_confirm_seq.is_some());
         let last_exchange = state
             .last_exchange
             .as_ref()
@@ -265,6 +268,7 @@ impl Broker {
             self.route_message(channel, start, &message, &mut targets);
         }
         let routed = !targets.is_empty();
+        self.counters.0.routed += u64::from(routed);
         let (unrouted, enqueued) = self.enqueue_everywhere(&targets, message, ttl_ms);
         self.note_publisher_pressure(publish.conn, &targets);
         targets.clear();

@@ -175,6 +175,7 @@ impl Broker {
         if let Event::Dropped { reason, .. } = &event {
             *self.dropped.entry(*reason).or_default() += 1;
         }
+        self.counters.0.count(&event);
         if self.config.events {
             self.events.push(event);
         }

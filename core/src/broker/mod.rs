@@ -7,12 +7,14 @@
 
 mod confirms;
 mod consumers;
+mod counters;
 mod delivery;
 mod direct_reply;
 mod durability;
 mod entities;
 mod events;
 mod flow;
+mod inspect;
 mod invariants;
 mod recovery;
 mod stream_queues;
@@ -36,9 +38,14 @@ use crate::queue::Queue;
 use crate::routing::{BindingSources, Bindings, Destination};
 use crate::time::Instant;
 use crate::unobserved::Unobserved;
+use counters::Tally;
+pub use counters::{Counters, DeadLetterCounts};
 pub(crate) use direct_reply::REPLY_QUEUE;
 use events::Held;
 pub use events::{EventRef, NameRef};
+pub use inspect::{
+    BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, QueueInfo,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -201,6 +208,8 @@ pub struct Broker {
     recovered_queues: Vec<Id>,
     /// Messages dropped for good, by reason: a counter beside each `Dropped` event.
     dropped: BTreeMap<DropReason, u64>,
+    /// What the message path counted, for metrics (see `counters`).
+    counters: Tally,
     /// Body bytes held: ready in queues, delivered and not yet settled,
     /// and buffered in transactions (see `held_bytes`).
     held_bytes: u64,
@@ -285,6 +294,7 @@ impl Broker {
             pending_confirms: BTreeMap::new(),
             recovered_queues: Vec::new(),
             dropped: BTreeMap::new(),
+            counters: Tally::default(),
             held_bytes: 0,
             driver_held_bytes: 0,
             alarm_raised: false,

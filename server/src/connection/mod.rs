@@ -238,6 +238,7 @@ pub async fn serve(
         channel_max: opened.tuning.channel_max,
         outbox: outbox_tx,
         pause: pause_tx,
+        peer,
     };
     if context.to_broker.send(connect).await.is_err() {
         return;

@@ -15,6 +15,10 @@ use tokio::sync::oneshot;
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it serves `/metrics`, when it does.
+    pub metrics: Option<SocketAddr>,
+    /// Where it serves the management API, when it does.
+    pub management: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
     thread: JoinHandle<Result<(), ServerError>>,
 }
@@ -48,8 +52,13 @@ impl TestServer {
                 .build()?;
             runtime.block_on(async move {
                 let server = Server::bind(options).await?;
+                let addresses = (
+                    server.local_addr()?,
+                    server.metrics_addr(),
+                    server.management_addr(),
+                );
                 addr_tx
-                    .send(server.local_addr()?)
+                    .send(addresses)
                     .expect("the test waits for the address");
                 server
                     .run(async move {
@@ -58,11 +67,17 @@ impl TestServer {
                     .await
             })
         });
-        let Ok(addr) = addr_rx.recv() else {
+        let Ok((addr, metrics, management)) = addr_rx.recv() else {
             let result = thread.join().expect("the server thread does not panic");
             panic!("the server did not start: {result:?}")
         };
-        TestServer { addr, stop, thread }
+        TestServer {
+            addr,
+            metrics,
+            management,
+            stop,
+            thread,
+        }
     }
 
     /// Shuts the server down and waits for it.
@@ -436,5 +451,74 @@ pub mod raw {
             self.send_method(0, AMQPClass::Connection(close_ok));
             close
         }
+    }
+}
+
+/// An HTTP/1.1 request over a socket of its own, as curl would send it:
+/// its status and body. `credentials` are basic auth's user and password.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    credentials: Option<(&str, &str)>,
+    body: &[u8],
+) -> (u16, String) {
+    use base64::Engine;
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("the listener accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a socket option");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some((user, password)) = credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .expect("the request is sent");
+    stream.write_all(body).expect("the body is sent");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .expect("the response arrives whole");
+    let response = String::from_utf8(response).expect("a UTF-8 response");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a response head and body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+/// A chunked body, whole.
+fn dechunk(mut chunked: &str) -> String {
+    let mut body = String::new();
+    loop {
+        let (size, rest) = chunked.split_once("\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("a hexadecimal chunk size");
+        if size == 0 {
+            return body;
+        }
+        body.push_str(&rest[..size]);
+        chunked = &rest[size + 2..];
     }
 }
