@@ -117,7 +117,7 @@ enum Commands {
     /// 127 panic in the system under test, 128 liveness violation, 129 safety violation.
     Sim {
         /// Which workload: work-queue, pubsub, topic, dlq-retry, ttl, priority,
-        /// idempotent-consumer, mixed.
+        /// idempotent-consumer, request-reply, mixed, stream-keyed, stream-idempotent.
         #[arg(long, default_value = "work-queue")]
         workload: String,
         /// The seed: it draws the plan and every choice of the run.
@@ -185,7 +185,7 @@ enum Commands {
     /// codes: 0 every property holds, 129 a property fails.
     Check {
         /// Which model: work-queue, crash-recovery, ordering, dlq, ttl, idempotency,
-        /// single-active-consumer.
+        /// single-active-consumer, memory-alarm, credit-flow.
         #[arg(long, default_value = "work-queue")]
         model: String,
         /// Checker threads.
