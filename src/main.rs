@@ -185,7 +185,7 @@ enum Commands {
     /// codes: 0 every property holds, 129 a property fails.
     Check {
         /// Which model: work-queue, crash-recovery, ordering, dlq, ttl, idempotency,
-        /// single-active-consumer, memory-alarm, credit-flow.
+        /// single-active-consumer, memory-alarm, credit-flow, restricted-user.
         #[arg(long, default_value = "work-queue")]
         model: String,
         /// Checker threads.

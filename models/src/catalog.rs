@@ -4,13 +4,13 @@
 
 use crate::properties::{self, BrokerModel};
 use crate::{
-    CrashRecovery, Dlq, Idempotency, Links, Ordering, Pressure, SingleActiveConsumer, Ttl,
-    WorkQueue,
+    CrashRecovery, Dlq, Idempotency, Links, Ordering, Pressure, Restricted, SingleActiveConsumer,
+    Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 9] = [
+pub const MODELS: [&str; 10] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -20,6 +20,7 @@ pub const MODELS: [&str; 9] = [
     "single-active-consumer",
     "memory-alarm",
     "credit-flow",
+    "restricted-user",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -132,6 +133,10 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         "credit-flow" => {
             type Config = Pressure;
             configured!(Pressure::credit_flow(),)
+        }
+        "restricted-user" => {
+            type Config = Restricted;
+            configured!(Restricted::default(),)
         }
         _ => None,
     }
