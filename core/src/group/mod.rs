@@ -72,14 +72,16 @@ mod state;
 pub use messages::*;
 pub use offsets::GroupChange;
 
+use crate::config::Mutant;
 use crate::protocol::ConnectionId;
 use crate::time::Instant;
+use crate::unobserved::Unobserved;
 use state::{Group, Parked};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The coordinator's limits and Kafka's group settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GroupsConfig {
     /// `group.initial.rebalance.delay.ms`: how long an Empty group waits for more members.
     pub initial_rebalance_delay_ms: u64,
@@ -123,7 +125,7 @@ impl GroupsConfig {
 }
 
 /// A deadline's meaning.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Timer {
     /// A member's (or a handed-out id's) session timeout.
     Session { group: String, member: String },
@@ -135,7 +137,7 @@ pub(crate) enum Timer {
 
 /// Every armed deadline, earliest first; each mirrors a deadline stored on
 /// a group or member (`check_invariants` compares the two).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Timers {
     pub(crate) set: BTreeSet<(Instant, Timer)>,
 }
@@ -153,7 +155,7 @@ impl Timers {
 }
 
 /// The replies waiting for the driver, bounded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Replies {
     pub(crate) queue: VecDeque<(Requester, GroupReply)>,
     pub(crate) max: usize,
@@ -185,11 +187,13 @@ pub(crate) struct Step<'a> {
     pub(crate) changes: &'a mut VecDeque<GroupChange>,
     /// The counter behind assigned member ids.
     pub(crate) member_ids: &'a mut u64,
+    /// The deliberately broken behaviour the coordinator runs with, if any.
+    pub(crate) mutant: Option<Mutant>,
 }
 
 /// The group coordinator: every classic group by id, with its offsets.
 /// See the module documentation for the calling protocol.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Groups {
     config: GroupsConfig,
     now: Instant,
@@ -200,8 +204,12 @@ pub struct Groups {
     member_ids: u64,
     incarnations: u64,
     /// Each group's (incarnation, generation) at the last `check_invariants`,
-    /// to check that generations only grow.
-    generations_checked: RefCell<BTreeMap<String, (u64, i32)>>,
+    /// to check that generations only grow. Only the checks read it, so it
+    /// is no part of the coordinator's identity (a clone checks afresh).
+    generations_checked: Unobserved<RefCell<BTreeMap<String, (u64, i32)>>>,
+    /// The deliberately broken behaviour the coordinator runs with (only
+    /// ever set in a broker built with the `mutants` feature).
+    mutant: Option<Mutant>,
 }
 
 impl Groups {
@@ -227,8 +235,24 @@ impl Groups {
             changes: VecDeque::new(),
             member_ids: 0,
             incarnations: 0,
-            generations_checked: RefCell::new(BTreeMap::new()),
+            generations_checked: Unobserved::default(),
+            mutant: None,
         }
+    }
+
+    /// The coordinator runs as `mutant` (the broker's, in the lab).
+    pub(crate) fn set_mutant(&mut self, mutant: Option<Mutant>) {
+        self.mutant = mutant;
+    }
+
+    /// The mutant the coordinator runs as, if any.
+    pub(crate) fn mutant(&self) -> Option<Mutant> {
+        self.mutant
+    }
+
+    /// How many deadlines are armed.
+    pub(crate) fn deadlines_armed(&self) -> usize {
+        self.timers.set.len()
     }
 
     /// The coordinator's settings.
@@ -343,6 +367,7 @@ impl Groups {
             replies: &mut self.replies,
             changes: &mut self.changes,
             member_ids: &mut self.member_ids,
+            mutant: self.mutant,
         };
         Some(f(group, &mut step))
     }

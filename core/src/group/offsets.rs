@@ -13,6 +13,7 @@ use super::messages::{
 };
 use super::state::{Committed, Group};
 use super::{Groups, GroupsConfig, Step};
+use crate::config::Mutant;
 use serde::{Deserialize, Serialize};
 
 /// A durable change of the coordinator's state.
@@ -209,7 +210,8 @@ fn every_partition(commit: &OffsetCommit, error: ErrorCode) -> Vec<CommittedPart
 
 impl Group {
     fn commit(&mut self, step: &mut Step<'_>, commit: &OffsetCommit) -> Vec<CommittedPartition> {
-        if let Err(error) = self.validate_offset_commit(commit) {
+        let stale_accepted = step.mutant == Some(Mutant::AcceptStaleGenerationCommit);
+        if let Err(error) = self.validate_offset_commit(commit, stale_accepted) {
             return every_partition(commit, error);
         }
         // A commit restarts a member's heartbeat deadline in Stable and PreparingRebalance.
@@ -254,8 +256,14 @@ impl Group {
 
     /// Kafka's `ClassicGroup.validateOffsetCommit`: generation -1 commits
     /// to an Empty group; otherwise a known member of the current
-    /// generation, and not while the group waits for its assignment.
-    fn validate_offset_commit(&self, commit: &OffsetCommit) -> Result<(), ErrorCode> {
+    /// generation, and not while the group waits for its assignment. With
+    /// `stale_accepted` (a mutant) a known member's commit from an older
+    /// generation passes.
+    fn validate_offset_commit(
+        &self,
+        commit: &OffsetCommit,
+        stale_accepted: bool,
+    ) -> Result<(), ErrorCode> {
         if commit.generation < 0 && self.state == GroupState::Empty {
             return Ok(());
         }
@@ -264,6 +272,9 @@ impl Group {
             || commit.group_instance_id.is_some();
         if managed {
             self.validate_member(&commit.member_id, commit.group_instance_id.as_deref())?;
+            if stale_accepted && commit.generation < self.generation {
+                return Ok(());
+            }
             if commit.generation != self.generation {
                 return Err(ErrorCode::ILLEGAL_GENERATION);
             }
