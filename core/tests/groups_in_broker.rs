@@ -6,7 +6,7 @@
 
 mod support;
 
-use brokerlab_core::group::{ErrorCode, GroupReply, GroupState};
+use brokerlab_core::group::{ErrorCode, GroupChange, GroupReply, GroupState};
 use brokerlab_core::record::Change;
 use brokerlab_core::{Broker, Instant};
 use support::groups::*;
@@ -34,8 +34,46 @@ fn the_coordinators_deadlines_are_the_brokers_and_fire_on_its_timeout() {
     let delay_end = Instant((h.now_ms + 3_000) * 1_000_000);
     assert_eq!(h.broker.poll_timeout(), Some(delay_end));
     assert!(group_replies(&h.advance(2_999)).is_empty());
-    let (_, generation, _) = joined(reply_to(&h.advance(1), 1, 1));
+    let step = h.advance(1);
+    assert!(
+        group_replies(&step).is_empty(),
+        "the new generation is not yet synced"
+    );
+    let (_, generation, _) = joined(reply_to(&h.sync(), 1, 1));
     assert_eq!(generation, 1);
+}
+
+#[test]
+fn a_new_generation_is_logged_and_its_join_replies_wait_for_its_sync() {
+    let mut h = Harness::default();
+    send(&mut h, 1, 1, join(""));
+    let step = h.run_for(3_000);
+    assert!(group_replies(&step).is_empty());
+    let changes = step.changes();
+    let started = changes.iter().filter(|change| {
+        matches!(
+            change,
+            Change::Group(GroupChange::GenerationStarted { generation: 1, .. })
+        )
+    });
+    assert_eq!(started.count(), 1, "{changes:?}");
+    assert_eq!(group_replies(&h.sync()).len(), 1);
+}
+
+#[test]
+fn a_recovered_group_goes_on_from_its_generation_and_fences_members_from_before_the_crash() {
+    let mut h = Harness::default();
+    let old = stable_alone(&mut h);
+    h.crash_and_recover(h.log.len());
+    assert_eq!(h.broker.groups().generation(G), Some(1));
+    send(&mut h, 2, 1, join(""));
+    let mut step = h.run_for(3_000);
+    step.extend(h.sync());
+    let (new, generation, _) = joined(reply_to(&step, 2, 1));
+    assert_eq!(generation, 2, "generation 1 is not handed out again");
+    assert_ne!(new, old, "no member id is handed out again");
+    let error = commit_error(reply_to(&send(&mut h, 1, 5, commit(&old, 1, 3)), 1, 5));
+    assert_eq!(error, ErrorCode::UNKNOWN_MEMBER_ID);
 }
 
 #[test]
@@ -110,7 +148,8 @@ fn a_parked_sync_is_answered_rebalance_in_progress_when_a_member_joins() {
     send(&mut h, 1, 1, join(""));
     send(&mut h, 2, 1, join(""));
     // The second arrival extends the initial delay once.
-    let step = h.run_for(6_000);
+    let mut step = h.run_for(6_000);
+    step.extend(h.sync());
     let replies = group_replies(&step);
     assert_eq!(replies.len(), 2, "{replies:?}");
     let on_2 = replies.into_iter().find(|(conn, _, _)| *conn == 2);

@@ -1,13 +1,14 @@
 //! The broker's side of the consumer groups: group requests (reaching the
 //! broker as `StreamCommand::Group`) handed to the coordinator
 //! ([`Groups`](crate::group::Groups)), its durable changes logged as
-//! `Change::Group`, its replies sent as `StreamReply::Group` (an accepted
-//! offset commit's or group deletion's once its record is synced), and
-//! its deadlines run with the broker's.
+//! `Change::Group`, its replies sent as `StreamReply::Group` (once the
+//! records of the input that made them are synced: an accepted offset
+//! commit, a deletion, a new generation), and its deadlines run with the
+//! broker's.
 
 use super::Broker;
 use crate::config::Mutant;
-use crate::group::{GroupChange, GroupReply, GroupRequest, Groups, Requester};
+use crate::group::{GroupChange, GroupRequest, Groups, Requester};
 use crate::protocol::ConnectionId;
 use crate::record::Change;
 use crate::stream::StreamReply;
@@ -53,21 +54,18 @@ impl Broker {
         self.groups.handle_disconnect(conn);
     }
 
-    /// Moves the coordinator's changes into the log and its replies out:
-    /// an accepted commit's or deletion's reply waits for the last change
-    /// logged here (the request's own), the others go at once.
+    /// Moves the coordinator's changes into the log and its replies out.
+    /// A reply waits until the changes of the input that made it are
+    /// synced (an accepted commit, a deletion, a new generation), so that
+    /// no client hears of what a crash could take back; the replies of an
+    /// input that changed nothing durable go at once.
     fn flush_groups(&mut self) {
         let mut logged = None;
         while let Some(change) = self.groups.poll_change() {
             logged = Some(self.persist(Change::Group(change)));
         }
         while let Some((to, reply)) = self.groups.poll_output() {
-            let durable = matches!(
-                reply,
-                GroupReply::OffsetCommit { .. } | GroupReply::Delete { .. }
-            );
-            let wait = logged.filter(|_| durable);
-            self.stream_reply(to.conn, to.request, StreamReply::Group(reply), wait);
+            self.stream_reply(to.conn, to.request, StreamReply::Group(reply), logged);
         }
         self.flush_streams();
     }
@@ -96,7 +94,7 @@ fn oldest_commits(changes: Vec<GroupChange>) -> Vec<GroupChange> {
             partition,
             ..
         } => seen.insert((group.clone(), topic.clone(), *partition)),
-        GroupChange::GroupDeleted { .. } => true,
+        GroupChange::GroupDeleted { .. } | GroupChange::GenerationStarted { .. } => true,
     });
     kept.collect()
 }

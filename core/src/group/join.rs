@@ -6,7 +6,7 @@
 
 use super::messages::{ErrorCode, GroupReply, GroupState, JoinGroup, JoinResponse, Requester};
 use super::state::{Group, JoinTimer, Member, Parked};
-use super::{Groups, GroupsConfig, Step, Timer};
+use super::{GroupChange, Groups, GroupsConfig, Step, Timer};
 use crate::config::Mutant;
 use crate::time::Instant;
 
@@ -387,6 +387,11 @@ impl Group {
             return;
         }
         self.next_generation();
+        step.changes.push_back(GroupChange::GenerationStarted {
+            group: self.id.clone(),
+            generation: self.generation,
+            member_ids: *step.member_ids,
+        });
         if self.state == GroupState::Empty {
             return;
         }

@@ -77,8 +77,8 @@ use crate::protocol::ConnectionId;
 use crate::time::Instant;
 use crate::unobserved::Unobserved;
 use state::{Group, Parked};
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Mutex;
 
 /// The coordinator's limits and Kafka's group settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -206,7 +206,7 @@ pub struct Groups {
     /// Each group's (incarnation, generation) at the last `check_invariants`,
     /// to check that generations only grow. Only the checks read it, so it
     /// is no part of the coordinator's identity (a clone checks afresh).
-    generations_checked: Unobserved<RefCell<BTreeMap<String, (u64, i32)>>>,
+    generations_checked: Unobserved<Mutex<BTreeMap<String, (u64, i32)>>>,
     /// The deliberately broken behaviour the coordinator runs with (only
     /// ever set in a broker built with the `mutants` feature).
     mutant: Option<Mutant>,
@@ -342,6 +342,15 @@ impl Groups {
     #[must_use]
     pub fn generation(&self, group: &str) -> Option<i32> {
         self.groups.get(group).map(|group| group.generation)
+    }
+
+    /// A group's committed offset of a partition (the next offset to
+    /// read), `None` when it has none.
+    #[must_use]
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        let group = self.groups.get(group)?;
+        let committed = group.offsets.get(&(topic.to_owned(), partition))?;
+        Some(committed.offset)
     }
 
     fn advance(&mut self, now: Instant) {

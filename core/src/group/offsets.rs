@@ -37,6 +37,19 @@ pub enum GroupChange {
         /// The group.
         group: String,
     },
+    /// A group's join completed into a new generation. A recovered group
+    /// goes on from this generation, and the coordinator's member ids from
+    /// this count, so no member id or generation handed out before a
+    /// restart is handed out again (a member from before the restart is
+    /// then fenced, never taken for a new one).
+    GenerationStarted {
+        /// The group.
+        group: String,
+        /// Its new generation.
+        generation: i32,
+        /// How many member ids the coordinator had handed out.
+        member_ids: u64,
+    },
 }
 
 impl Groups {
@@ -149,7 +162,7 @@ impl Groups {
     }
 
     /// A coordinator rebuilt from the durable changes, in order: every
-    /// group that has offsets, Empty.
+    /// group that has offsets or a generation, Empty, at its generation.
     #[must_use]
     pub fn recover(config: GroupsConfig, changes: impl IntoIterator<Item = GroupChange>) -> Groups {
         let mut groups = Groups::new(config);
@@ -162,11 +175,7 @@ impl Groups {
                     offset,
                     metadata,
                 } => {
-                    if !groups.groups.contains_key(&group) {
-                        let created = groups.create_group(&group);
-                        assert!(created, "a recovered log fits groups_max");
-                    }
-                    let offsets = &mut groups.groups.get_mut(&group).expect("present").offsets;
+                    let offsets = &mut groups.recovered_group(&group).offsets;
                     offsets.insert((topic, partition), Committed { offset, metadata });
                 }
                 GroupChange::GroupDeleted { group } => {
@@ -174,16 +183,42 @@ impl Groups {
                         groups.drop_group(&group);
                     }
                 }
+                GroupChange::GenerationStarted {
+                    group,
+                    generation,
+                    member_ids,
+                } => {
+                    groups.member_ids = groups.member_ids.max(member_ids);
+                    let group = groups.recovered_group(&group);
+                    group.generation = group.generation.max(generation);
+                }
             }
         }
         groups
     }
 
-    /// The changes that rebuild the live durable state: every committed offset.
+    /// The group `id` of a coordinator being recovered, created Empty if new.
+    fn recovered_group(&mut self, id: &str) -> &mut Group {
+        if !self.groups.contains_key(id) {
+            let created = self.create_group(id);
+            assert!(created, "a recovered log fits groups_max");
+        }
+        self.groups.get_mut(id).expect("present or just created")
+    }
+
+    /// The changes that rebuild the live durable state: every group's
+    /// generation and every committed offset.
     #[must_use]
     pub fn snapshot(&self) -> Vec<GroupChange> {
         let mut changes = Vec::new();
         for group in self.groups.values() {
+            if group.generation > 0 {
+                changes.push(GroupChange::GenerationStarted {
+                    group: group.id.clone(),
+                    generation: group.generation,
+                    member_ids: self.member_ids,
+                });
+            }
             for ((topic, partition), committed) in &group.offsets {
                 changes.push(GroupChange::OffsetCommitted {
                     group: group.id.clone(),

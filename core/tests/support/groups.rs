@@ -137,7 +137,9 @@ pub fn stable_alone(h: &mut Harness) -> String {
         group_replies(&step).is_empty(),
         "the initial delay holds the join"
     );
-    let (member, generation, error) = joined(reply_to(&h.run_for(3_000), 1, 1));
+    let mut step = h.run_for(3_000);
+    step.extend(h.sync());
+    let (member, generation, error) = joined(reply_to(&step, 1, 1));
     assert_eq!((generation, error), (1, ErrorCode::NONE));
     let step = send(h, 1, 2, sync(&member, 1, &[(&member, "p0")]));
     match reply_to(&step, 1, 2) {
