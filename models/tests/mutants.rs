@@ -8,7 +8,7 @@ mod support;
 
 use brokerlab_core::Mutant;
 use brokerlab_models::properties::BrokerModel;
-use brokerlab_models::{CrashRecovery, Dlq, Ordering, Ttl, WorkQueue};
+use brokerlab_models::{ConsumerGroup, CrashRecovery, Dlq, Ordering, Ttl, WorkQueue};
 use support::{assert_fails, first_failure};
 
 /// The smallest model that catches `mutant`, the property that fails and
@@ -79,6 +79,25 @@ fn catcher(mutant: Mutant) -> Option<(BrokerModel, &'static str, usize)> {
                 ..CrashRecovery::default()
             };
             (model.into_model(), "no-lost-confirmed", 8)
+        }
+        Mutant::AcceptStaleGenerationCommit | Mutant::AssignWithoutRevoke => {
+            let model = ConsumerGroup {
+                mutant: Some(mutant),
+                ..ConsumerGroup::default()
+            };
+            let (property, steps_max) = match mutant {
+                Mutant::AcceptStaleGenerationCommit => ("stale-commit-fenced", 16),
+                _ => ("one-owner", 20),
+            };
+            (model.into_model(), property, steps_max)
+        }
+        Mutant::OffsetRegressOnRecovery => {
+            let model = ConsumerGroup {
+                crashes: 1,
+                mutant: Some(mutant),
+                ..ConsumerGroup::default()
+            };
+            (model.into_model(), "committed-offset-monotone", 18)
         }
     };
     Some(caught)
