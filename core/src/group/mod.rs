@@ -344,6 +344,16 @@ impl Groups {
         self.groups.get(group).map(|group| group.generation)
     }
 
+    /// A group's member ids, in order; empty if there is no such group.
+    pub fn members(&self, group: &str) -> impl Iterator<Item = &str> {
+        let members = self
+            .groups
+            .get(group)
+            .into_iter()
+            .flat_map(|group| group.members.keys());
+        members.map(String::as_str)
+    }
+
     /// A group's committed offset of a partition (the next offset to
     /// read), `None` when it has none.
     #[must_use]
