@@ -206,6 +206,6 @@ pub enum Change {
         /// Its epoch and last batches.
         window: ProducerWindow,
     },
-    /// A consumer group committed an offset, or a group was deleted with its offsets.
+    /// A consumer group change: an offset committed, a new generation, a group deleted.
     Group(GroupChange),
 }

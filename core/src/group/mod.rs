@@ -54,11 +54,16 @@
 //!
 //! # What is not durable
 //!
-//! Only committed offsets (and group deletions) are durable: after
-//! [`Groups::recover`] every group is Empty with its offsets, and members
-//! rejoin when their requests meet UNKNOWN_MEMBER_ID. Kafka also persists
-//! membership and assignments; a client cannot tell the difference beyond
-//! one extra rebalance after a coordinator restart.
+//! Committed offsets, group deletions and each group's generation (with
+//! how many member ids were handed out) are durable: after
+//! [`Groups::recover`] every group is Empty with its offsets at its last
+//! logged generation, and members rejoin when their requests meet
+//! UNKNOWN_MEMBER_ID. No generation or member id is handed out twice, so
+//! a member from before a restart is fenced rather than taken for a new
+//! one. Kafka also persists membership and assignments; a client cannot
+//! tell the difference beyond one extra rebalance after a coordinator
+//! restart. A driver answers a join only once the generation it names is
+//! durable (the broker does).
 
 pub mod assignors;
 pub mod consumer_protocol;
