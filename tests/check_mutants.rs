@@ -6,9 +6,8 @@ use brokerlab::core::Mutant;
 use std::process::Command;
 
 /// The model whose standard settings catch `mutant` (the smallest that
-/// does), with the overrides it needs, or `None` for a stream mutant the
-/// models do not catch with their standard settings (the simulator does,
-/// `sim/tests/mutants.rs`). The match is exhaustive, so a new mutant does
+/// does), with the overrides it needs, or `None` for `fetch-skips-batch-tail`:
+/// no model fetches, and the simulator catches it (`sim/tests/mutants.rs`). The match is exhaustive, so a new mutant does
 /// not compile until it is placed here.
 fn catcher(mutant: Mutant) -> Option<(&'static str, &'static [&'static str])> {
     let caught: (&'static str, &'static [&'static str]) = match mutant {
@@ -26,9 +25,8 @@ fn catcher(mutant: Mutant) -> Option<(&'static str, &'static [&'static str])> {
         // group leaves out; bounded at the depth of its counterexample
         // (18 steps) so that a debug build runs it in seconds.
         Mutant::OffsetRegressOnRecovery => ("consumer-group", &["--crashes", "1", "--depth", "20"]),
-        Mutant::IdempotenceOff | Mutant::FetchSkipsBatchTail | Mutant::AckBeforeSync => {
-            return None
-        }
+        Mutant::IdempotenceOff | Mutant::AckBeforeSync => ("idempotent-producer", &[]),
+        Mutant::FetchSkipsBatchTail => return None,
     };
     Some(caught)
 }
