@@ -6,20 +6,29 @@ use brokerlab::core::Mutant;
 use std::process::Command;
 
 /// The model whose standard settings catch `mutant` (the smallest that
-/// does), or `None` for a stream mutant: no model speaks streams, and the
-/// simulator catches those (`sim/tests/mutants.rs`). The match is
-/// exhaustive, so a new mutant does not compile until it is placed here.
-fn catcher(mutant: Mutant) -> Option<&'static str> {
-    match mutant {
+/// does), with the overrides it needs, or `None` for `fetch-skips-batch-tail`:
+/// no model fetches, and the simulator catches it (`sim/tests/mutants.rs`). The match is exhaustive, so a new mutant does
+/// not compile until it is placed here.
+fn catcher(mutant: Mutant) -> Option<(&'static str, &'static [&'static str])> {
+    let caught: (&'static str, &'static [&'static str]) = match mutant {
         Mutant::LoseOnRequeue | Mutant::RequeueToTail | Mutant::NoRedeliveredFlag => {
-            Some("ordering")
+            ("ordering", &[])
         }
-        Mutant::DeliverExpired | Mutant::IgnorePrefetch => Some("ttl"),
-        Mutant::ConfirmUnroutableAsNack | Mutant::DlxDropsXDeath => Some("dlq"),
-        Mutant::ConfirmBeforeSync => Some("idempotency"),
-        Mutant::DoubleDeliver => Some("single-active-consumer"),
-        Mutant::IdempotenceOff | Mutant::FetchSkipsBatchTail | Mutant::AckBeforeSync => None,
-    }
+        Mutant::DeliverExpired | Mutant::IgnorePrefetch => ("ttl", &[]),
+        Mutant::ConfirmUnroutableAsNack | Mutant::DlxDropsXDeath => ("dlq", &[]),
+        Mutant::ConfirmBeforeSync => ("idempotency", &[]),
+        Mutant::DoubleDeliver => ("single-active-consumer", &[]),
+        Mutant::AcceptStaleGenerationCommit | Mutant::AssignWithoutRevoke => {
+            ("consumer-group", &[])
+        }
+        // A recovery mutant needs a crash, which the standard consumer
+        // group leaves out; bounded at the depth of its counterexample
+        // (18 steps) so that a debug build runs it in seconds.
+        Mutant::OffsetRegressOnRecovery => ("consumer-group", &["--crashes", "1", "--depth", "20"]),
+        Mutant::IdempotenceOff | Mutant::AckBeforeSync => ("idempotent-producer", &[]),
+        Mutant::FetchSkipsBatchTail => return None,
+    };
+    Some(caught)
 }
 
 /// Runs `brokerlab check` with `args`: its exit code and what it printed.
@@ -34,10 +43,12 @@ fn check(args: &[&str]) -> (Option<i32>, String) {
     (output.status.code(), format!("{stdout}{stderr}"))
 }
 
-/// Asserts that `brokerlab check --model <model> --mutant <mutant>` exits
-/// 129 with a counterexample.
-fn assert_caught(model: &str, mutant: Mutant) {
-    let (code, text) = check(&["--model", model, "--mutant", mutant.name()]);
+/// Asserts that `brokerlab check --model <model> --mutant <mutant> <extra>`
+/// exits 129 with a counterexample.
+fn assert_caught((model, extra): (&str, &[&str]), mutant: Mutant) {
+    let mut args = vec!["--model", model, "--mutant", mutant.name()];
+    args.extend_from_slice(extra);
+    let (code, text) = check(&args);
     let name = mutant.name();
     assert_ne!(
         code,

@@ -1,6 +1,7 @@
 //! Broker configuration: every bound the core enforces is here, explicit.
 
 use crate::access::Access;
+use crate::group::GroupsConfig;
 use crate::stream::StreamLimits;
 
 /// The largest `max_message_size_bytes` a broker accepts: a logged message
@@ -48,6 +49,8 @@ pub struct Config {
     pub access: Option<Access>,
     /// The bounds on stream topics, fetches and producers (see [`StreamLimits`]).
     pub streams: StreamLimits,
+    /// The consumer group coordinator's limits and Kafka settings (see [`GroupsConfig`]).
+    pub groups: GroupsConfig,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -67,6 +70,7 @@ impl Default for Config {
             memory_alarm: None,
             access: None,
             streams: StreamLimits::default(),
+            groups: GroupsConfig::default(),
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -164,11 +168,20 @@ pub enum Mutant {
     FetchSkipsBatchTail,
     /// A produce with acks after sync is acknowledged before its batch's record is synced.
     AckBeforeSync,
+    /// The group coordinator accepts a member's offset commit from an older generation.
+    AcceptStaleGenerationCommit,
+    /// The group coordinator hands a member its last generation's
+    /// assignment again in the new one, whoever the leader gave those
+    /// partitions to.
+    AssignWithoutRevoke,
+    /// Recovery keeps the oldest committed offset of a partition the log
+    /// holds, not the newest.
+    OffsetRegressOnRecovery,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 12] = [
+    pub const ALL: [Mutant; 15] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -181,6 +194,9 @@ impl Mutant {
         Mutant::IdempotenceOff,
         Mutant::FetchSkipsBatchTail,
         Mutant::AckBeforeSync,
+        Mutant::AcceptStaleGenerationCommit,
+        Mutant::AssignWithoutRevoke,
+        Mutant::OffsetRegressOnRecovery,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -199,6 +215,9 @@ impl Mutant {
             Mutant::IdempotenceOff => "idempotence-off",
             Mutant::FetchSkipsBatchTail => "fetch-skips-batch-tail",
             Mutant::AckBeforeSync => "ack-before-sync",
+            Mutant::AcceptStaleGenerationCommit => "accept-stale-generation-commit",
+            Mutant::AssignWithoutRevoke => "assign-without-revoke",
+            Mutant::OffsetRegressOnRecovery => "offset-regress-on-recovery",
         }
     }
 

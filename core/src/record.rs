@@ -8,6 +8,7 @@
 //! emission order: `Synced { upto }` means every record up to `upto` is durable.
 
 use crate::field::FieldTable;
+use crate::group::GroupChange;
 use crate::message::SharedMessage;
 use crate::protocol::ExchangeKind;
 use crate::stream::{Batch, ProducerWindow, TopicConfig};
@@ -205,4 +206,6 @@ pub enum Change {
         /// Its epoch and last batches.
         window: ProducerWindow,
     },
+    /// A consumer group change: an offset committed, a new generation, a group deleted.
+    Group(GroupChange),
 }

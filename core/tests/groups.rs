@@ -1002,7 +1002,9 @@ fn a_commit_during_completing_rebalance_is_rebalance_in_progress() {
     let id = lab.join_alone("a");
     let to = lab.send(1, commit(&id, 1, 5));
     assert_eq!(lab.error_of(to), ErrorCode::REBALANCE_IN_PROGRESS);
-    assert!(lab.changes.is_empty(), "nothing refused is durable");
+    let commits =
+        (lab.changes.iter()).filter(|change| matches!(change, GroupChange::OffsetCommitted { .. }));
+    assert_eq!(commits.count(), 0, "nothing refused is durable");
 }
 
 #[test]
@@ -1034,7 +1036,9 @@ fn each_accepted_commit_is_a_durable_change_and_recovery_rebuilds_the_offsets() 
         let to = lab.send(1, commit(&ids[0], 1, offset));
         lab.reply(to);
     }
-    assert_eq!(lab.changes.len(), 3);
+    let commits =
+        (lab.changes.iter()).filter(|change| matches!(change, GroupChange::OffsetCommitted { .. }));
+    assert_eq!(commits.count(), 3);
     let mut recovered = Lab {
         groups: Groups::recover(GroupsConfig::default(), lab.changes.clone()),
         ..Lab::new()

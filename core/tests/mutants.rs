@@ -188,3 +188,66 @@ fn confirm_before_sync_confirms_a_persistent_message_the_disk_may_lose() {
         assert_eq!(step.confirms(), confirms, "{mutant:?}");
     }
 }
+
+/// One member, Stable in generation 1 with assignment `p0`, then
+/// rejoining into generation 2 (a leader's rejoin rebalances).
+fn group_in_its_second_generation(h: &mut Harness) -> String {
+    use support::groups::*;
+    let member = stable_alone(h);
+    send(h, 1, 3, join(&member));
+    let (_, generation, _) = joined(reply_to(&h.sync(), 1, 3));
+    assert_eq!(generation, 2);
+    member
+}
+
+#[test]
+fn accept_stale_generation_commit_accepts_a_commit_from_an_older_generation() {
+    use brokerlab_core::group::{ErrorCode, GroupReply};
+    use support::groups::*;
+    for (mutant, error) in [
+        (None, ErrorCode::ILLEGAL_GENERATION),
+        (Some(Mutant::AcceptStaleGenerationCommit), ErrorCode::NONE),
+    ] {
+        let mut h = broker(mutant);
+        let member = group_in_its_second_generation(&mut h);
+        send(&mut h, 1, 4, sync(&member, 2, &[(&member, "p0")]));
+        let mut step = send(&mut h, 1, 5, commit(&member, 1, 3));
+        step.extend(h.sync());
+        let GroupReply::OffsetCommit { partitions } = reply_to(&step, 1, 5) else {
+            panic!("expected OffsetCommit");
+        };
+        assert_eq!(partitions[0].error, error, "{mutant:?}");
+    }
+}
+
+#[test]
+fn assign_without_revoke_hands_a_member_its_last_generations_assignment() {
+    use brokerlab_core::group::GroupReply;
+    use support::groups::*;
+    for (mutant, assigned) in [
+        (None, &b"p1"[..]),
+        (Some(Mutant::AssignWithoutRevoke), &b"p0"[..]),
+    ] {
+        let mut h = broker(mutant);
+        let member = group_in_its_second_generation(&mut h);
+        let step = send(&mut h, 1, 4, sync(&member, 2, &[(&member, "p1")]));
+        let GroupReply::Sync(sync) = reply_to(&step, 1, 4) else {
+            panic!("expected Sync");
+        };
+        assert_eq!(&sync.assignment[..], assigned, "{mutant:?}");
+    }
+}
+
+#[test]
+fn offset_regress_on_recovery_recovers_an_older_committed_offset() {
+    use support::groups::*;
+    for (mutant, recovered) in [(None, 9), (Some(Mutant::OffsetRegressOnRecovery), 5)] {
+        let mut h = broker(mutant);
+        let member = stable_alone(&mut h);
+        send(&mut h, 1, 3, commit(&member, 1, 5));
+        send(&mut h, 1, 4, commit(&member, 1, 9));
+        h.sync();
+        h.crash_and_recover(h.log.len());
+        assert_eq!(committed(&mut h), recovered, "{mutant:?}");
+    }
+}

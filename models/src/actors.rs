@@ -3,11 +3,13 @@
 
 use crate::broker_actor::{BrokerActor, BrokerState};
 use crate::clients::{Consumer, ConsumerState, Producer, ProducerState};
+use crate::group_member::{GroupMember, MemberState};
 use crate::network::Links;
 use crate::panics;
 use crate::properties::{self, BrokerModel, History, Settings};
 use crate::shared::Shared;
 use crate::steps::Stimulus;
+use crate::stream_producer::{StreamProducer, StreamProducerState};
 use crate::wire::{Choice, Log, Msg, Timer};
 use stateright::actor::{Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -25,6 +27,10 @@ pub enum Node {
     Producer(Producer),
     /// A consuming client.
     Consumer(Consumer),
+    /// A consumer group member.
+    Member(GroupMember),
+    /// An idempotent stream producer.
+    StreamProducer(StreamProducer),
 }
 
 /// The state of an actor of a brokerlab model.
@@ -36,6 +42,10 @@ pub enum NodeState {
     Producer(ProducerState),
     /// A consumer's.
     Consumer(ConsumerState),
+    /// A group member's.
+    Member(MemberState),
+    /// An idempotent stream producer's.
+    StreamProducer(StreamProducerState),
 }
 
 impl NodeState {
@@ -65,6 +75,24 @@ impl NodeState {
             _ => None,
         }
     }
+
+    /// The group member's state, if this is a group member.
+    #[must_use]
+    pub fn as_member(&self) -> Option<&MemberState> {
+        match self {
+            NodeState::Member(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// The stream producer's state, if this is the stream producer.
+    #[must_use]
+    pub fn as_stream_producer(&self) -> Option<&StreamProducerState> {
+        match self {
+            NodeState::StreamProducer(state) => Some(state),
+            _ => None,
+        }
+    }
 }
 
 impl NodeState {
@@ -75,6 +103,8 @@ impl NodeState {
             NodeState::Broker(state) => state.panicked.as_deref(),
             NodeState::Producer(state) => state.panicked.as_deref(),
             NodeState::Consumer(state) => state.panicked.as_deref(),
+            NodeState::Member(state) => state.panicked.as_deref(),
+            NodeState::StreamProducer(state) => state.panicked.as_deref(),
         }
     }
 }
@@ -111,15 +141,22 @@ impl ClientState for ProducerState {
     }
 }
 
-impl ClientState for ConsumerState {
-    fn panicked(&self) -> bool {
-        self.panicked.is_some()
-    }
+/// Client states that record their step's panic in a `panicked` field.
+macro_rules! client_state {
+    ($($state:ty),*) => {$(
+        impl ClientState for $state {
+            fn panicked(&self) -> bool {
+                self.panicked.is_some()
+            }
 
-    fn halt(&mut self, panicked: String) {
-        self.panicked = Some(panicked);
-    }
+            fn halt(&mut self, panicked: String) {
+                self.panicked = Some(panicked);
+            }
+        }
+    )*};
 }
+
+client_state!(ConsumerState, MemberState, StreamProducerState);
 
 /// Runs a client handler on a copy of its state and keeps the copy only if
 /// it changed, so that a step that does nothing is not a new state. A
@@ -174,6 +211,8 @@ impl Actor for Node {
             }
             Node::Producer(producer) => NodeState::Producer(producer.start(out)),
             Node::Consumer(consumer) => NodeState::Consumer(consumer.start(out)),
+            Node::Member(member) => NodeState::Member(member.start(out)),
+            Node::StreamProducer(producer) => NodeState::StreamProducer(producer.start(out)),
         }
     }
 
@@ -202,6 +241,20 @@ impl Actor for Node {
                     consumer.on_msg(next, msg, out)
                 });
             }
+            (Node::Member(member), Shallow::Member(current)) => {
+                update_client(state, NodeState::Member, &current, out, |next, out| {
+                    member.on_msg(next, msg, out)
+                });
+            }
+            (Node::StreamProducer(producer), Shallow::StreamProducer(current)) => {
+                update_client(
+                    state,
+                    NodeState::StreamProducer,
+                    &current,
+                    out,
+                    |next, out| producer.on_msg(next, msg, out),
+                );
+            }
             _ => unreachable!("every actor keeps the state its on_start made"),
         }
     }
@@ -223,6 +276,20 @@ impl Actor for Node {
                     consumer.on_timeout(next, timer, out)
                 });
             }
+            (Node::Member(member), Shallow::Member(current)) => {
+                update_client(state, NodeState::Member, &current, out, |next, out| {
+                    member.on_timeout(next, timer, out)
+                });
+            }
+            (Node::StreamProducer(producer), Shallow::StreamProducer(current)) => {
+                update_client(
+                    state,
+                    NodeState::StreamProducer,
+                    &current,
+                    out,
+                    |next, out| producer.on_timeout(next, timer, out),
+                );
+            }
             _ => {}
         }
     }
@@ -242,6 +309,8 @@ impl Actor for Node {
             Node::Broker(_) => "broker".to_owned(),
             Node::Producer(_) => "producer".to_owned(),
             Node::Consumer(_) => "consumer".to_owned(),
+            Node::Member(_) => "member".to_owned(),
+            Node::StreamProducer(_) => "stream producer".to_owned(),
         }
     }
 }
@@ -252,6 +321,8 @@ enum Shallow {
     Broker,
     Producer(ProducerState),
     Consumer(ConsumerState),
+    Member(MemberState),
+    StreamProducer(StreamProducerState),
 }
 
 impl NodeState {
@@ -260,6 +331,8 @@ impl NodeState {
             NodeState::Broker(_) => Shallow::Broker,
             NodeState::Producer(state) => Shallow::Producer(state.clone()),
             NodeState::Consumer(state) => Shallow::Consumer(state.clone()),
+            NodeState::Member(state) => Shallow::Member(state.clone()),
+            NodeState::StreamProducer(state) => Shallow::StreamProducer(state.clone()),
         }
     }
 }

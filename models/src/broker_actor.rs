@@ -26,10 +26,11 @@ use crate::network::{Sequencing, Turn};
 use crate::shared::Shared;
 use crate::steps::Steps;
 use crate::wire::{Frame, Log, Msg, Session, Timer};
+use brokerlab_core::group::GroupRequest;
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, Event, EventRef, Input, Instant, MessageId,
-    Mutant, Output, Reply,
+    Mutant, Output, Reply, StreamCommand, StreamReply,
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -45,6 +46,9 @@ pub struct BrokerActor {
     pub config: Config,
     /// Commands the operator runs on a fresh broker (declaring the queues).
     pub setup: Vec<Command>,
+    /// Stream commands the operator runs on a fresh broker after `setup`
+    /// (creating the topics).
+    pub stream_setup: Vec<StreamCommand>,
     /// Whether the synced log is kept as stateright storage (only crash models
     /// need it; the others forget synced records, which keeps their states small).
     pub keep_log: bool,
@@ -84,6 +88,9 @@ pub struct BrokerState {
     pub panicked: Option<String>,
     /// The connections the core paused: not read until it resumes them.
     pub paused: BTreeSet<ConnectionId>,
+    /// A group accepted (logged) an offset commit that named a generation
+    /// other than the group's current one: what generation fencing forbids.
+    pub stale_commit_accepted: bool,
 }
 
 /// The driver's watch on expiring messages, from the core's own outputs:
@@ -220,6 +227,7 @@ impl BrokerActor {
                 ..Config::default()
             },
             setup,
+            stream_setup: Vec::new(),
             keep_log: false,
             clients,
             sequenced: false,
@@ -285,6 +293,17 @@ impl BrokerActor {
             };
             broker.handle(Instant(0), input);
         }
+        for (request, command) in (1..).zip(self.stream_setup.iter().cloned()) {
+            let command = Box::new(command);
+            broker.handle(
+                Instant(0),
+                Input::Stream {
+                    conn: ADMIN,
+                    request,
+                    command,
+                },
+            );
+        }
         broker.handle(Instant(0), Input::Disconnect { conn: ADMIN });
         let mut records = Vec::new();
         while let Some(output) = broker.poll_output() {
@@ -314,7 +333,7 @@ impl BrokerActor {
                 state.sequencing.turn(src, *session, *seq) == Turn::Take
             }
             Msg::Frames { .. } => true,
-            Msg::Replies { .. } | Msg::Reset => false,
+            Msg::Replies { .. } | Msg::StreamReplies { .. } | Msg::Reset => false,
         }
     }
 
@@ -365,6 +384,19 @@ impl BrokerActor {
                     }
                     None => continue,
                 },
+                Frame::Stream { request, command } => {
+                    let conn = state.stream_connection(src, session);
+                    let stale = stale_commit(&state.broker, &command);
+                    let logged = state.broker.last_lsn();
+                    let input = Input::Stream {
+                        conn,
+                        request,
+                        command: Box::new(command),
+                    };
+                    self.handle(state, input, &mut replies, out);
+                    state.stale_commit_accepted |= stale && state.broker.last_lsn() > logged;
+                    continue;
+                }
             };
             self.handle(state, input, &mut replies, out);
         }
@@ -395,7 +427,13 @@ impl BrokerActor {
                 self.handle(state, Input::Timeout, &mut replies, out);
                 replies.send(state, self.sequenced, out);
             }
-            Timer::DropConnection => {}
+            // The clients' timers.
+            Timer::DropConnection
+            | Timer::Heartbeat
+            | Timer::Consume
+            | Timer::Leave
+            | Timer::Restart
+            | Timer::Retry => {}
         }
     }
 
@@ -437,9 +475,15 @@ impl BrokerActor {
                     };
                     assert!(changed, "the core says a pause only when it changes");
                 }
-                // No model sends stream commands, so no stream reply has a
-                // client to go to.
-                Output::Stream { .. } => {}
+                Output::Stream {
+                    conn,
+                    request,
+                    reply,
+                } => {
+                    if let Some(&owner) = state.connections.get(&conn) {
+                        replies.push_stream(owner, request, *reply);
+                    }
+                }
             }
         }
         let expiry = &mut state.expiry;
@@ -472,6 +516,7 @@ impl BrokerState {
             sequencing: Sequencing::default(),
             panicked: None,
             paused: BTreeSet::new(),
+            stale_commit_accepted: false,
         }
     }
 
@@ -484,6 +529,18 @@ impl BrokerState {
                 .is_some_and(|conn| self.paused.contains(&conn))
     }
 
+    /// The connection of a stream client's session, opened by its first
+    /// request (a Kafka client opens no vhost, so the core hears no `Connect`).
+    fn stream_connection(&mut self, client: Id, session: Session) -> ConnectionId {
+        if let Some(conn) = self.connection_of(client, session) {
+            return conn;
+        }
+        let conn = ConnectionId(self.next_connection);
+        self.next_connection += 1;
+        self.connections.insert(conn, (client, session));
+        conn
+    }
+
     /// Arms the deadline timer when the broker has a deadline.
     fn arm_deadline(&self, out: &mut Out<Node>) {
         if self.broker.poll_timeout().is_some() {
@@ -492,16 +549,38 @@ impl BrokerState {
     }
 }
 
+/// Whether `command` is an offset commit that names a generation other
+/// than its group's current one (a commit outside group management, with
+/// generation -1, names none).
+fn stale_commit(broker: &Broker, command: &StreamCommand) -> bool {
+    let StreamCommand::Group(GroupRequest::OffsetCommit(commit)) = command else {
+        return false;
+    };
+    let current = broker.groups().generation(&commit.group);
+    commit.generation >= 0 && current.is_some_and(|generation| generation != commit.generation)
+}
+
 /// The replies for one client connection, with that connection's owner.
 type Segment = ((Id, Session), Vec<(ChannelId, Reply)>);
+
+/// The stream replies for one client connection, with that connection's owner.
+type StreamSegment = ((Id, Session), Vec<(u64, StreamReply)>);
 
 /// Replies gathered for one segment per client connection, in order.
 #[derive(Default)]
 struct Replies {
     segments: Vec<Segment>,
+    streams: Vec<StreamSegment>,
 }
 
 impl Replies {
+    fn push_stream(&mut self, owner: (Id, Session), request: u64, reply: StreamReply) {
+        match self.streams.iter_mut().find(|(to, _)| *to == owner) {
+            Some((_, replies)) => replies.push((request, reply)),
+            None => self.streams.push((owner, vec![(request, reply)])),
+        }
+    }
+
     fn push(&mut self, owner: (Id, Session), channel: ChannelId, reply: Reply) {
         match self.segments.iter_mut().find(|(to, _)| *to == owner) {
             Some((_, replies)) => replies.push((channel, reply)),
@@ -512,6 +591,16 @@ impl Replies {
     /// Sends each segment, numbered when `sequenced` (a connection closed
     /// meanwhile gets nothing: it has no socket).
     fn send(self, state: &mut BrokerState, sequenced: bool, out: &mut Out<Node>) {
+        // Stream clients keep their links in order: their segments are not numbered.
+        for ((client, session), replies) in self.streams {
+            let replies = Shared::new(replies);
+            let msg = Msg::StreamReplies {
+                session,
+                seq: 0,
+                replies,
+            };
+            out.send(client, msg);
+        }
         for ((client, session), replies) in self.segments {
             let seq = match sequenced {
                 true => match state.sequencing.next_sent(client, session) {

@@ -4,13 +4,13 @@
 
 use crate::properties::{self, BrokerModel};
 use crate::{
-    CrashRecovery, Dlq, Idempotency, Links, Ordering, Pressure, Restricted, SingleActiveConsumer,
-    Ttl, WorkQueue,
+    ConsumerGroup, CrashRecovery, Dlq, Idempotency, IdempotentProducer, Links, Ordering, Pressure,
+    Restricted, SingleActiveConsumer, Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 10] = [
+pub const MODELS: [&str; 12] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -21,6 +21,8 @@ pub const MODELS: [&str; 10] = [
     "memory-alarm",
     "credit-flow",
     "restricted-user",
+    "consumer-group",
+    "idempotent-producer",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -137,6 +139,22 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         "restricted-user" => {
             type Config = Restricted;
             configured!(Restricted::default(),)
+        }
+        "consumer-group" => {
+            let standard = ConsumerGroup::default();
+            let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            let config = ConsumerGroup {
+                crashes: crashes.min(properties::CRASHES_MAX),
+                mutant,
+                ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }
+        "idempotent-producer" => {
+            type Config = IdempotentProducer;
+            let standard = IdempotentProducer::default();
+            let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            configured!(standard, crashes = crashes.min(properties::CRASHES_MAX))
         }
         _ => None,
     }

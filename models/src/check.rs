@@ -10,7 +10,8 @@ use crate::actors::Node;
 use crate::clients::parse_body;
 use crate::properties::{self, BrokerModel, State};
 use crate::wire::{Choice, Frame, Msg, Settle, Timer};
-use brokerlab_core::{Command, Reply};
+use brokerlab_core::group::{GroupReply, GroupRequest};
+use brokerlab_core::{Command, Reply, StreamCommand, StreamReply};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::fmt::Write as _;
@@ -329,6 +330,17 @@ fn step(model: &BrokerModel, action: &ActorModelAction<Msg, Timer, Choice>) -> S
         ActorModelAction::Timeout(id, Timer::DropConnection) => {
             format!("{}: the connection drops", name(id))
         }
+        ActorModelAction::Timeout(id, Timer::Heartbeat) => format!("{}: heartbeat", name(id)),
+        ActorModelAction::Timeout(id, Timer::Consume) => {
+            format!("{}: processes a record and commits", name(id))
+        }
+        ActorModelAction::Timeout(id, Timer::Leave) => format!("{}: leaves", name(id)),
+        ActorModelAction::Timeout(id, Timer::Restart) => {
+            format!("{}: crashes and starts again", name(id))
+        }
+        ActorModelAction::Timeout(id, Timer::Retry) => {
+            format!("{}: sends its batch again", name(id))
+        }
         ActorModelAction::Crash(id) => format!("{} crashes", name(id)),
         ActorModelAction::Recover(id) => format!("{} recovers", name(id)),
         ActorModelAction::SelectRandom { actor, random, .. } => {
@@ -357,6 +369,8 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
                 .unwrap_or(index);
             format!("consumer {}", index - first + 1)
         }
+        Some(Node::Member(_)) => format!("member {index}"),
+        Some(Node::StreamProducer(_)) => "producer".to_owned(),
         None => format!("actor {index}"),
     }
 }
@@ -376,6 +390,15 @@ fn describe(msg: &Msg) -> String {
                 .map(|(_, reply)| describe_reply(reply))
                 .collect(),
         ),
+        Msg::StreamReplies {
+            session, replies, ..
+        } => (
+            session,
+            replies
+                .iter()
+                .map(|(request, reply)| format!("{} (to {request})", describe_stream_reply(reply)))
+                .collect(),
+        ),
         Msg::Reset => return "every connection reset (the broker restarted)".to_owned(),
     };
     format!("{} (connection {session})", parts.join(", "))
@@ -386,6 +409,71 @@ fn describe_frame(frame: &Frame) -> String {
         Frame::Connect => "connect".to_owned(),
         Frame::Command { command, .. } => describe_command(command),
         Frame::Disconnect => "connection closed".to_owned(),
+        Frame::Stream { request, command } => {
+            format!("{} (request {request})", describe_stream_command(command))
+        }
+    }
+}
+
+/// A stream command in words; a group request with the fields that matter.
+fn describe_stream_command(command: &StreamCommand) -> String {
+    match command {
+        StreamCommand::Group(GroupRequest::Join(join)) => format!("join as '{}'", join.member_id),
+        StreamCommand::Group(GroupRequest::Sync(sync)) => {
+            format!(
+                "sync generation {} ({} assignments)",
+                sync.generation,
+                sync.assignments.len()
+            )
+        }
+        StreamCommand::Group(GroupRequest::Heartbeat(heartbeat)) => {
+            format!("heartbeat generation {}", heartbeat.generation)
+        }
+        StreamCommand::Group(GroupRequest::OffsetCommit(commit)) => {
+            let offsets = commit
+                .partitions
+                .iter()
+                .map(|p| format!("p{}={}", p.partition, p.offset));
+            let offsets: Vec<String> = offsets.collect();
+            format!(
+                "commit {} generation {}",
+                offsets.join(" "),
+                commit.generation
+            )
+        }
+        StreamCommand::Group(request) => variant_name(request),
+        StreamCommand::Produce {
+            partition, batch, ..
+        } => format!(
+            "produce to p{partition} sequence {} ({} records)",
+            batch.base_sequence,
+            batch.records.len()
+        ),
+        other => variant_name(other),
+    }
+}
+
+/// A stream reply in words; a group reply with its error and generation.
+fn describe_stream_reply(reply: &StreamReply) -> String {
+    match reply {
+        StreamReply::Group(GroupReply::Join(join)) => format!(
+            "joined '{}' generation {} {:?}",
+            join.member_id, join.generation, join.error
+        ),
+        StreamReply::Group(GroupReply::Sync(sync)) => {
+            format!("synced {:?} {:?}", sync.error, &sync.assignment[..])
+        }
+        StreamReply::Group(GroupReply::Heartbeat { error }) => format!("heartbeat {error:?}"),
+        StreamReply::Group(GroupReply::OffsetCommit { partitions }) => {
+            let errors: Vec<String> = partitions
+                .iter()
+                .map(|p| format!("{:?}", p.error))
+                .collect();
+            format!("committed {}", errors.join(" "))
+        }
+        StreamReply::Group(reply) => variant_name(reply),
+        StreamReply::Produced { result, .. } => format!("produced {result:?}"),
+        other => variant_name(other),
     }
 }
 

@@ -257,7 +257,7 @@ impl Producer {
                 replies,
             } => (session, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
-            Msg::Frames { .. } => return,
+            Msg::Frames { .. } | Msg::StreamReplies { .. } => return,
         };
         if !state.link.take(self.sequenced, state.session, session, seq) {
             return;
@@ -453,7 +453,7 @@ impl Consumer {
                 replies,
             } => (session, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
-            Msg::Frames { .. } => return,
+            Msg::Frames { .. } | Msg::StreamReplies { .. } => return,
         };
         if !state.link.take(self.sequenced, state.session, session, seq) {
             return;

@@ -38,6 +38,10 @@ pub struct Settings {
     /// Whether a message that expired is done with (its queue has no
     /// dead-letter exchange, so expiry drops it).
     pub expiry_drops: bool,
+    /// How many partitions a stream model's topic has.
+    pub partitions: u8,
+    /// The highest consumer group generation a model explores (0: no bound).
+    pub generations_max: i32,
 }
 
 /// What was published and delivered, as the messages left their senders.
@@ -128,6 +132,7 @@ pub fn record_msg_out(
                 next.restarts += 1;
             }
         }
+        Msg::StreamReplies { .. } => {}
         Msg::Replies { replies, .. } => {
             for (_, reply) in replies.iter() {
                 if let Reply::Deliver {
@@ -399,15 +404,17 @@ fn anything_to_take(state: &State) -> bool {
     state.network.iter_deliverable().any(|envelope| {
         let recipient = &*state.actor_states[usize::from(envelope.dst)];
         let (session, seq) = match envelope.msg {
-            Msg::Frames { session, seq, .. } | Msg::Replies { session, seq, .. } => {
-                (*session, *seq)
-            }
+            Msg::Frames { session, seq, .. }
+            | Msg::Replies { session, seq, .. }
+            | Msg::StreamReplies { session, seq, .. } => (*session, *seq),
             Msg::Reset => return true,
         };
         let turn = match recipient {
             NodeState::Broker(broker) => broker.sequencing.turn(envelope.src, session, seq),
             NodeState::Producer(producer) => producer.link.turn(producer.session, session, seq),
             NodeState::Consumer(consumer) => consumer.link.turn(consumer.session, session, seq),
+            // Stream clients number nothing: every segment is taken.
+            NodeState::Member(_) | NodeState::StreamProducer(_) => Turn::Take,
         };
         turn == Turn::Take
     })

@@ -10,7 +10,7 @@
 
 use crate::shared::Shared;
 use brokerlab_core::record::Record;
-use brokerlab_core::{ChannelId, Command, Reply};
+use brokerlab_core::{ChannelId, Command, Reply, StreamCommand, StreamReply};
 use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
 use std::cmp::Ordering;
@@ -45,6 +45,16 @@ pub enum Msg {
         /// Each reply with its channel (0 for the connection itself).
         replies: Shared<Vec<(ChannelId, Reply)>>,
     },
+    /// Stream replies (group replies among them) from the broker on a
+    /// client's connection `session`, in order, each with its request id.
+    StreamReplies {
+        /// The connection they travel on.
+        session: Session,
+        /// The segment's number on its connection (0 over an ordered network).
+        seq: u8,
+        /// Each reply with the id of the request it answers.
+        replies: Shared<Vec<(u64, StreamReply)>>,
+    },
     /// The broker restarted after a crash: every connection the client had
     /// to it is gone. A crashed process's sockets are closed by its kernel,
     /// so the peers hear of it; the model tells them when the broker is back,
@@ -66,6 +76,15 @@ pub enum Frame {
     },
     /// The connection drops (the broker sees the socket close).
     Disconnect,
+    /// A stream command (a group request among them), numbered by the
+    /// client; the first one on a connection opens it (a Kafka client
+    /// opens no vhost).
+    Stream {
+        /// The client's id for the request, carried by its reply.
+        request: u64,
+        /// The command.
+        command: StreamCommand,
+    },
 }
 
 // Stateright asks for a total order on messages (it sorts the actions it
@@ -102,6 +121,11 @@ impl Msg {
                 replies,
             } => (1, *session, *seq, replies.hash_value()),
             Msg::Reset => (2, 0, 0, 0),
+            Msg::StreamReplies {
+                session,
+                seq,
+                replies,
+            } => (3, *session, *seq, replies.hash_value()),
         }
     }
 }
@@ -129,6 +153,17 @@ pub enum Timer {
     Deadline,
     /// A consumer's connection may drop now.
     DropConnection,
+    /// A group member may send a heartbeat now.
+    Heartbeat,
+    /// A group member may process the next record of a partition it holds
+    /// and commit its offset now.
+    Consume,
+    /// A group member may leave its group now.
+    Leave,
+    /// A group member's process may crash and start again now.
+    Restart,
+    /// The idempotent producer may send its unacknowledged batch again now.
+    Retry,
 }
 
 /// A client's nondeterministic choice.

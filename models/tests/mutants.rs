@@ -1,18 +1,20 @@
-//! Every mutant of the core's queues is caught by at least one model: the
-//! match below is exhaustive, so a new mutant does not compile until a
-//! model and the property that catches it are named here, or it is marked
-//! a stream mutant, which no model speaks and the simulator catches
-//! (`sim/tests/mutants.rs`).
+//! Every mutant of the core is caught by at least one model: the match
+//! below is exhaustive, so a new mutant does not compile until a model and
+//! the property that catches it are named here, or it is marked as one no
+//! model can see (`fetch-skips-batch-tail`: no model fetches), which the
+//! simulator catches (`sim/tests/mutants.rs`).
 
 mod support;
 
 use brokerlab_core::Mutant;
 use brokerlab_models::properties::BrokerModel;
-use brokerlab_models::{CrashRecovery, Dlq, Ordering, Ttl, WorkQueue};
+use brokerlab_models::{
+    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, Ttl, WorkQueue,
+};
 use support::{assert_fails, first_failure};
 
 /// The smallest model that catches `mutant`, the property that fails and
-/// the longest its shortest counterexample may be; `None` for a stream mutant.
+/// the longest its shortest counterexample may be; `None` for a mutant no model sees.
 fn catcher(mutant: Mutant) -> Option<(BrokerModel, &'static str, usize)> {
     let work_queue = WorkQueue {
         messages: 1,
@@ -22,8 +24,17 @@ fn catcher(mutant: Mutant) -> Option<(BrokerModel, &'static str, usize)> {
         ..WorkQueue::default()
     };
     let caught = match mutant {
-        Mutant::IdempotenceOff | Mutant::FetchSkipsBatchTail | Mutant::AckBeforeSync => {
-            return None
+        Mutant::FetchSkipsBatchTail => return None,
+        Mutant::IdempotenceOff | Mutant::AckBeforeSync => {
+            let model = IdempotentProducer {
+                mutant: Some(mutant),
+                ..IdempotentProducer::default()
+            };
+            let (property, steps_max) = match mutant {
+                Mutant::IdempotenceOff => ("appended-once-in-order", 6),
+                _ => ("acknowledged-never-lost", 7),
+            };
+            (model.into_model(), property, steps_max)
         }
         Mutant::LoseOnRequeue => (work_queue.into_model(), "no-lost-confirmed", 14),
         Mutant::NoRedeliveredFlag => (work_queue.into_model(), "redelivery-flagged", 14),
@@ -79,6 +90,25 @@ fn catcher(mutant: Mutant) -> Option<(BrokerModel, &'static str, usize)> {
                 ..CrashRecovery::default()
             };
             (model.into_model(), "no-lost-confirmed", 8)
+        }
+        Mutant::AcceptStaleGenerationCommit | Mutant::AssignWithoutRevoke => {
+            let model = ConsumerGroup {
+                mutant: Some(mutant),
+                ..ConsumerGroup::default()
+            };
+            let (property, steps_max) = match mutant {
+                Mutant::AcceptStaleGenerationCommit => ("stale-commit-fenced", 16),
+                _ => ("one-owner", 20),
+            };
+            (model.into_model(), property, steps_max)
+        }
+        Mutant::OffsetRegressOnRecovery => {
+            let model = ConsumerGroup {
+                crashes: 1,
+                mutant: Some(mutant),
+                ..ConsumerGroup::default()
+            };
+            (model.into_model(), "committed-offset-monotone", 18)
         }
     };
     Some(caught)

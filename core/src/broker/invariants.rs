@@ -33,6 +33,7 @@ impl Broker {
         self.check_pauses();
         self.streams.check_invariants(self.now, self.synced_lsn);
         self.check_stream_queues();
+        self.groups.check_invariants();
     }
 
     /// The stream queues are the queues with a log, each durable, its

@@ -14,6 +14,7 @@ mod durability;
 mod entities;
 mod events;
 mod flow;
+mod groups;
 mod inspect;
 mod invariants;
 mod recovery;
@@ -226,6 +227,8 @@ pub struct Broker {
     streams: crate::stream::Streams,
     /// The stream queues, which a sync may give records to deliver.
     stream_queues: BTreeSet<Id>,
+    /// The consumer group coordinator: groups, members and committed offsets.
+    groups: crate::group::Groups,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -264,6 +267,10 @@ impl Broker {
             config.max_message_size_bytes
         );
         let streams = crate::stream::Streams::for_config(&config);
+        #[allow(unused_mut)]
+        let mut groups = crate::group::Groups::new(config.groups);
+        #[cfg(feature = "mutants")]
+        groups.set_mutant(config.mutant);
         let mut broker = Broker {
             config,
             now: Instant::default(),
@@ -302,6 +309,7 @@ impl Broker {
             flow_timer: None,
             streams,
             stream_queues: BTreeSet::new(),
+            groups,
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -339,6 +347,7 @@ impl Broker {
         }
         self.fire_timers();
         self.fire_stream_timers();
+        self.fire_group_timers();
         if !self.dead_letters.is_empty() {
             self.flush_dead_letters();
         }
@@ -392,16 +401,24 @@ impl Broker {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let queues = self.timers.first().map(|(at, _)| *at);
-        match (queues, self.streams.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let deadlines = [
+            queues,
+            self.streams.poll_timeout(),
+            self.groups.poll_timeout(),
+        ];
+        deadlines.into_iter().flatten().min()
     }
 
     /// The stream topics, their logs and producers (see [`crate::stream`]).
     #[must_use]
     pub fn streams(&self) -> &crate::stream::Streams {
         &self.streams
+    }
+
+    /// The consumer group coordinator: its groups and committed offsets (see [`crate::group`]).
+    #[must_use]
+    pub fn groups(&self) -> &crate::group::Groups {
+        &self.groups
     }
 
     /// The latest time the broker has seen.
@@ -491,6 +508,7 @@ impl Broker {
 
     fn disconnect(&mut self, conn: ConnectionId) {
         self.streams.disconnect(conn);
+        self.disconnect_groups(conn);
         if !self.connections.contains_key(&conn) {
             return;
         }

@@ -49,6 +49,8 @@ pub(super) struct Replay {
     queues: BTreeMap<Name, QueueState>,
     bindings: BTreeSet<(String, String, BindingEnd, String, FieldTable)>,
     streams: crate::stream::Streams,
+    /// The consumer groups' changes, in log order.
+    groups: Vec<crate::group::GroupChange>,
 }
 
 impl Replay {
@@ -172,6 +174,7 @@ impl Replay {
                     self.apply(change);
                 }
             }
+            Change::Group(change) => self.groups.push(change),
             Change::TopicCreated { .. }
             | Change::TopicDeleted { .. }
             | Change::PartitionsCreated { .. }
@@ -192,6 +195,7 @@ impl Replay {
     pub(super) fn install(mut self, broker: &mut Broker) {
         self.streams.recovered(broker.now);
         broker.streams = std::mem::take(&mut self.streams);
+        broker.groups = broker.recovered_groups(std::mem::take(&mut self.groups));
         broker.next_message_id = broker.next_message_id.max(self.max_message_id + 1);
         for ((vhost, name), exchange) in self.exchanges {
             let Some((vhost, names)) = broker.vhosts.get_key_value(vhost.as_str()) else {
@@ -362,6 +366,7 @@ pub(super) fn snapshot(broker: &Broker) -> Vec<Change> {
         }
     }
     broker.streams.snapshot(&mut changes);
+    changes.extend(broker.groups.snapshot().into_iter().map(Change::Group));
     changes
 }
 

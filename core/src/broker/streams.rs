@@ -75,6 +75,10 @@ impl Broker {
                 };
                 Some((reply, Some(lsn)))
             }
+            StreamCommand::Group(group_request) => {
+                self.group_request(conn, request, group_request);
+                None
+            }
         };
         if let Some((reply, lsn)) = pending {
             self.stream_reply(conn, request, reply, lsn);
@@ -182,7 +186,7 @@ impl Broker {
     }
 
     /// Sends a reply now, or once record `lsn` is synced.
-    fn stream_reply(
+    pub(super) fn stream_reply(
         &mut self,
         conn: ConnectionId,
         request: u64,

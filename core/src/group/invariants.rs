@@ -44,7 +44,9 @@ impl Groups {
 
     /// Generations only grow within one creation of a group.
     fn check_generations(&self) {
-        let mut checked = self.generations_checked.borrow_mut();
+        // A check that panicked midway leaves a map that is still whole.
+        let mut checked =
+            (self.generations_checked.lock()).unwrap_or_else(std::sync::PoisonError::into_inner);
         checked.retain(|id, _| self.groups.contains_key(id));
         for (id, group) in &self.groups {
             let now = (group.incarnation, group.generation);

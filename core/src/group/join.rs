@@ -6,7 +6,8 @@
 
 use super::messages::{ErrorCode, GroupReply, GroupState, JoinGroup, JoinResponse, Requester};
 use super::state::{Group, JoinTimer, Member, Parked};
-use super::{Groups, GroupsConfig, Step, Timer};
+use super::{GroupChange, Groups, GroupsConfig, Step, Timer};
+use crate::config::Mutant;
 use crate::time::Instant;
 
 impl Groups {
@@ -212,6 +213,7 @@ impl Group {
             awaiting_join: Some(Parked(Some(from))),
             awaiting_sync: None,
             assignment: None,
+            previous_assignment: None,
             is_new: true,
             session_deadline: Some(deadline),
             arrival,
@@ -335,8 +337,12 @@ impl Group {
         }
         self.pending_sync.clear();
         self.set_sync_timer(step, None);
+        let kept = step.mutant == Some(Mutant::AssignWithoutRevoke);
         for member in self.members.values_mut() {
-            member.assignment = None;
+            let assignment = member.assignment.take();
+            if kept {
+                member.previous_assignment = assignment.map(|(_, bytes)| bytes);
+            }
         }
         let initial = self.state == GroupState::Empty;
         if initial {
@@ -381,6 +387,11 @@ impl Group {
             return;
         }
         self.next_generation();
+        step.changes.push_back(GroupChange::GenerationStarted {
+            group: self.id.clone(),
+            generation: self.generation,
+            member_ids: *step.member_ids,
+        });
         if self.state == GroupState::Empty {
             return;
         }

@@ -135,6 +135,9 @@ impl Group {
         let generation = self.generation;
         for (id, member) in &mut self.members {
             let bytes = given.remove(id).unwrap_or_default();
+            // The mutant hands a member its last generation's partitions
+            // again, which the leader may have given to another member.
+            let bytes = member.previous_assignment.take().unwrap_or(bytes);
             member.assignment = Some((generation, bytes));
         }
         self.propagate(step, ErrorCode::NONE);

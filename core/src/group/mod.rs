@@ -54,11 +54,16 @@
 //!
 //! # What is not durable
 //!
-//! Only committed offsets (and group deletions) are durable: after
-//! [`Groups::recover`] every group is Empty with its offsets, and members
-//! rejoin when their requests meet UNKNOWN_MEMBER_ID. Kafka also persists
-//! membership and assignments; a client cannot tell the difference beyond
-//! one extra rebalance after a coordinator restart.
+//! Committed offsets, group deletions and each group's generation (with
+//! how many member ids were handed out) are durable: after
+//! [`Groups::recover`] every group is Empty with its offsets at its last
+//! logged generation, and members rejoin when their requests meet
+//! UNKNOWN_MEMBER_ID. No generation or member id is handed out twice, so
+//! a member from before a restart is fenced rather than taken for a new
+//! one. Kafka also persists membership and assignments; a client cannot
+//! tell the difference beyond one extra rebalance after a coordinator
+//! restart. A driver answers a join only once the generation it names is
+//! durable (the broker does).
 
 pub mod assignors;
 pub mod consumer_protocol;
@@ -72,14 +77,16 @@ mod state;
 pub use messages::*;
 pub use offsets::GroupChange;
 
+use crate::config::Mutant;
 use crate::protocol::ConnectionId;
 use crate::time::Instant;
+use crate::unobserved::Unobserved;
 use state::{Group, Parked};
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Mutex;
 
 /// The coordinator's limits and Kafka's group settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GroupsConfig {
     /// `group.initial.rebalance.delay.ms`: how long an Empty group waits for more members.
     pub initial_rebalance_delay_ms: u64,
@@ -123,7 +130,7 @@ impl GroupsConfig {
 }
 
 /// A deadline's meaning.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Timer {
     /// A member's (or a handed-out id's) session timeout.
     Session { group: String, member: String },
@@ -135,7 +142,7 @@ pub(crate) enum Timer {
 
 /// Every armed deadline, earliest first; each mirrors a deadline stored on
 /// a group or member (`check_invariants` compares the two).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Timers {
     pub(crate) set: BTreeSet<(Instant, Timer)>,
 }
@@ -153,7 +160,7 @@ impl Timers {
 }
 
 /// The replies waiting for the driver, bounded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Replies {
     pub(crate) queue: VecDeque<(Requester, GroupReply)>,
     pub(crate) max: usize,
@@ -185,11 +192,13 @@ pub(crate) struct Step<'a> {
     pub(crate) changes: &'a mut VecDeque<GroupChange>,
     /// The counter behind assigned member ids.
     pub(crate) member_ids: &'a mut u64,
+    /// The deliberately broken behaviour the coordinator runs with, if any.
+    pub(crate) mutant: Option<Mutant>,
 }
 
 /// The group coordinator: every classic group by id, with its offsets.
 /// See the module documentation for the calling protocol.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Groups {
     config: GroupsConfig,
     now: Instant,
@@ -200,8 +209,12 @@ pub struct Groups {
     member_ids: u64,
     incarnations: u64,
     /// Each group's (incarnation, generation) at the last `check_invariants`,
-    /// to check that generations only grow.
-    generations_checked: RefCell<BTreeMap<String, (u64, i32)>>,
+    /// to check that generations only grow. Only the checks read it, so it
+    /// is no part of the coordinator's identity (a clone checks afresh).
+    generations_checked: Unobserved<Mutex<BTreeMap<String, (u64, i32)>>>,
+    /// The deliberately broken behaviour the coordinator runs with (only
+    /// ever set in a broker built with the `mutants` feature).
+    mutant: Option<Mutant>,
 }
 
 impl Groups {
@@ -227,8 +240,24 @@ impl Groups {
             changes: VecDeque::new(),
             member_ids: 0,
             incarnations: 0,
-            generations_checked: RefCell::new(BTreeMap::new()),
+            generations_checked: Unobserved::default(),
+            mutant: None,
         }
+    }
+
+    /// The coordinator runs as `mutant` (the broker's, in the lab).
+    pub(crate) fn set_mutant(&mut self, mutant: Option<Mutant>) {
+        self.mutant = mutant;
+    }
+
+    /// The mutant the coordinator runs as, if any.
+    pub(crate) fn mutant(&self) -> Option<Mutant> {
+        self.mutant
+    }
+
+    /// How many deadlines are armed.
+    pub(crate) fn deadlines_armed(&self) -> usize {
+        self.timers.set.len()
     }
 
     /// The coordinator's settings.
@@ -320,6 +349,25 @@ impl Groups {
         self.groups.get(group).map(|group| group.generation)
     }
 
+    /// A group's member ids, in order; empty if there is no such group.
+    pub fn members(&self, group: &str) -> impl Iterator<Item = &str> {
+        let members = self
+            .groups
+            .get(group)
+            .into_iter()
+            .flat_map(|group| group.members.keys());
+        members.map(String::as_str)
+    }
+
+    /// A group's committed offset of a partition (the next offset to
+    /// read), `None` when it has none.
+    #[must_use]
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        let group = self.groups.get(group)?;
+        let committed = group.offsets.get(&(topic.to_owned(), partition))?;
+        Some(committed.offset)
+    }
+
     fn advance(&mut self, now: Instant) {
         assert!(now >= self.now, "time does not go backwards");
         assert!(
@@ -343,6 +391,7 @@ impl Groups {
             replies: &mut self.replies,
             changes: &mut self.changes,
             member_ids: &mut self.member_ids,
+            mutant: self.mutant,
         };
         Some(f(group, &mut step))
     }

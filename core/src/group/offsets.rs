@@ -13,6 +13,7 @@ use super::messages::{
 };
 use super::state::{Committed, Group};
 use super::{Groups, GroupsConfig, Step};
+use crate::config::Mutant;
 use serde::{Deserialize, Serialize};
 
 /// A durable change of the coordinator's state.
@@ -35,6 +36,19 @@ pub enum GroupChange {
     GroupDeleted {
         /// The group.
         group: String,
+    },
+    /// A group's join completed into a new generation. A recovered group
+    /// goes on from this generation, and the coordinator's member ids from
+    /// this count, so no member id or generation handed out before a
+    /// restart is handed out again (a member from before the restart is
+    /// then fenced, never taken for a new one).
+    GenerationStarted {
+        /// The group.
+        group: String,
+        /// Its new generation.
+        generation: i32,
+        /// How many member ids the coordinator had handed out.
+        member_ids: u64,
     },
 }
 
@@ -148,7 +162,7 @@ impl Groups {
     }
 
     /// A coordinator rebuilt from the durable changes, in order: every
-    /// group that has offsets, Empty.
+    /// group that has offsets or a generation, Empty, at its generation.
     #[must_use]
     pub fn recover(config: GroupsConfig, changes: impl IntoIterator<Item = GroupChange>) -> Groups {
         let mut groups = Groups::new(config);
@@ -161,11 +175,7 @@ impl Groups {
                     offset,
                     metadata,
                 } => {
-                    if !groups.groups.contains_key(&group) {
-                        let created = groups.create_group(&group);
-                        assert!(created, "a recovered log fits groups_max");
-                    }
-                    let offsets = &mut groups.groups.get_mut(&group).expect("present").offsets;
+                    let offsets = &mut groups.recovered_group(&group).offsets;
                     offsets.insert((topic, partition), Committed { offset, metadata });
                 }
                 GroupChange::GroupDeleted { group } => {
@@ -173,16 +183,42 @@ impl Groups {
                         groups.drop_group(&group);
                     }
                 }
+                GroupChange::GenerationStarted {
+                    group,
+                    generation,
+                    member_ids,
+                } => {
+                    groups.member_ids = groups.member_ids.max(member_ids);
+                    let group = groups.recovered_group(&group);
+                    group.generation = group.generation.max(generation);
+                }
             }
         }
         groups
     }
 
-    /// The changes that rebuild the live durable state: every committed offset.
+    /// The group `id` of a coordinator being recovered, created Empty if new.
+    fn recovered_group(&mut self, id: &str) -> &mut Group {
+        if !self.groups.contains_key(id) {
+            let created = self.create_group(id);
+            assert!(created, "a recovered log fits groups_max");
+        }
+        self.groups.get_mut(id).expect("present or just created")
+    }
+
+    /// The changes that rebuild the live durable state: every group's
+    /// generation and every committed offset.
     #[must_use]
     pub fn snapshot(&self) -> Vec<GroupChange> {
         let mut changes = Vec::new();
         for group in self.groups.values() {
+            if group.generation > 0 {
+                changes.push(GroupChange::GenerationStarted {
+                    group: group.id.clone(),
+                    generation: group.generation,
+                    member_ids: self.member_ids,
+                });
+            }
             for ((topic, partition), committed) in &group.offsets {
                 changes.push(GroupChange::OffsetCommitted {
                     group: group.id.clone(),
@@ -209,7 +245,8 @@ fn every_partition(commit: &OffsetCommit, error: ErrorCode) -> Vec<CommittedPart
 
 impl Group {
     fn commit(&mut self, step: &mut Step<'_>, commit: &OffsetCommit) -> Vec<CommittedPartition> {
-        if let Err(error) = self.validate_offset_commit(commit) {
+        let stale_accepted = step.mutant == Some(Mutant::AcceptStaleGenerationCommit);
+        if let Err(error) = self.validate_offset_commit(commit, stale_accepted) {
             return every_partition(commit, error);
         }
         // A commit restarts a member's heartbeat deadline in Stable and PreparingRebalance.
@@ -254,8 +291,14 @@ impl Group {
 
     /// Kafka's `ClassicGroup.validateOffsetCommit`: generation -1 commits
     /// to an Empty group; otherwise a known member of the current
-    /// generation, and not while the group waits for its assignment.
-    fn validate_offset_commit(&self, commit: &OffsetCommit) -> Result<(), ErrorCode> {
+    /// generation, and not while the group waits for its assignment. With
+    /// `stale_accepted` (a mutant) a known member's commit from an older
+    /// generation passes.
+    fn validate_offset_commit(
+        &self,
+        commit: &OffsetCommit,
+        stale_accepted: bool,
+    ) -> Result<(), ErrorCode> {
         if commit.generation < 0 && self.state == GroupState::Empty {
             return Ok(());
         }
@@ -264,6 +307,9 @@ impl Group {
             || commit.group_instance_id.is_some();
         if managed {
             self.validate_member(&commit.member_id, commit.group_instance_id.as_deref())?;
+            if stale_accepted && commit.generation < self.generation {
+                return Ok(());
+            }
             if commit.generation != self.generation {
                 return Err(ErrorCode::ILLEGAL_GENERATION);
             }

@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A request waiting for its reply. The requester is `None` once its
 /// connection is gone: the member still counts as waiting (as in Kafka,
 /// where the response goes to a closed socket), but the reply is dropped.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Parked(pub(crate) Option<Requester>);
 
 /// One member of a group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Member {
     pub(crate) id: String,
     pub(crate) instance_id: Option<String>,
@@ -29,6 +29,9 @@ pub(crate) struct Member {
     pub(crate) awaiting_sync: Option<Parked>,
     /// The assignment of `generation`, as the leader gave it.
     pub(crate) assignment: Option<(i32, Bytes)>,
+    /// The last generation's assignment, kept through a rebalance only by
+    /// the `assign-without-revoke` mutant; always `None` otherwise.
+    pub(crate) previous_assignment: Option<Bytes>,
     /// Joined and not yet through a completed join phase: such a member
     /// expires on its deadline even while its join is parked.
     pub(crate) is_new: bool,
@@ -63,7 +66,7 @@ impl Member {
 /// The join timer: the initial delay of a group that was Empty (extended
 /// while members keep arriving, as Kafka's `InitialDelayedJoin`), or the
 /// rebalance timeout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct JoinTimer {
     pub(crate) at: Instant,
     /// For the initial delay: this delay and what remains of the rebalance timeout.
@@ -71,7 +74,7 @@ pub(crate) struct JoinTimer {
 }
 
 /// One classic group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Group {
     pub(crate) id: String,
     /// Which creation of this group id: generations are compared within one.
@@ -98,7 +101,7 @@ pub(crate) struct Group {
 }
 
 /// A committed offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Committed {
     pub(crate) offset: i64,
     pub(crate) metadata: String,

@@ -2,11 +2,13 @@
 //! answered ([`StreamReply`]), protocol-neutral: a Kafka request of many
 //! partitions becomes one command per partition for produce and list
 //! offsets, and one command for a fetch, which waits across partitions.
+//! Consumer group requests travel the same way, to the group coordinator.
 
 use super::batch::ProducedBatch;
 use super::error::StreamError;
 use super::partition::FetchedData;
 use super::topic::TopicConfig;
+use crate::group::{GroupReply, GroupRequest};
 
 /// When a produce is acknowledged (Kafka's `acks`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -115,6 +117,11 @@ pub enum StreamCommand {
     },
     /// Issues a new idempotent producer id, with epoch 0.
     InitProducerId,
+    /// A request to the consumer group coordinator (see [`crate::group`]):
+    /// its reply may come later than the request (a join waits for the
+    /// rebalance), and an accepted offset commit is answered once its
+    /// record is synced.
+    Group(GroupRequest),
 }
 
 /// An acknowledged produce.
@@ -204,4 +211,6 @@ pub enum StreamReply {
         /// Its epoch.
         producer_epoch: i16,
     },
+    /// To `Group`: the coordinator's reply.
+    Group(GroupReply),
 }

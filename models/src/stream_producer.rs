@@ -1,0 +1,194 @@
+//! The idempotent stream producer actor: Kafka's producer with
+//! `enable.idempotence`, speaking to the broker in the core's own stream
+//! commands.
+//!
+//! It asks for a producer id (InitProducerId), then sends batches 0 to
+//! N-1 to partition 0 of the model's topic, one at a time, each with its
+//! sequence number and `acks=all`, and sends the next once the current one
+//! is acknowledged. Whenever the checker says so (a bounded number of
+//! times) it sends the unacknowledged batch again, as a producer whose
+//! request timed out does; after the broker restarts it sends it again on
+//! a new connection. The broker must append each batch once, in order,
+//! however many copies of it arrive.
+
+use crate::actors::Node;
+use crate::clients::BROKER;
+use crate::shared::Shared;
+use crate::wire::{Frame, Msg, Session, Timer};
+use brokerlab_core::stream::{Acks, ProducedBatch, StreamRecord};
+use brokerlab_core::{StreamCommand, StreamReply};
+use stateright::actor::{model_timeout, Id, Out};
+
+/// The topic the producer writes to (one partition).
+pub const STREAM_TOPIC: &str = "s";
+
+/// The request id of InitProducerId; a produce of batch `k` is `PRODUCE + k`.
+const INIT: u64 = 1;
+const PRODUCE: u64 = 100;
+
+/// The idempotent producer's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamProducer {
+    /// How many batches it sends (sequences 0 to this minus one).
+    pub batches: u8,
+    /// How many times it may send a batch again before its answer.
+    pub retries: u8,
+}
+
+/// The idempotent producer's state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StreamProducerState {
+    /// The current connection.
+    pub session: Session,
+    /// Its producer id, once issued.
+    pub producer_id: Option<i64>,
+    /// The batch sent and not yet acknowledged, if any.
+    pub in_flight: Option<u8>,
+    /// Batches acknowledged: sequences 0 up to this, exclusive.
+    pub acknowledged: u8,
+    /// Some acknowledgement said the batch repeated one already stored.
+    pub deduplicated: bool,
+    /// Sends again left.
+    pub retries: u8,
+    /// The message of the panic in the producer's last step, if it panicked.
+    pub panicked: Option<String>,
+}
+
+impl StreamProducer {
+    /// Asks for a producer id.
+    pub fn start(&self, out: &mut Out<Node>) -> StreamProducerState {
+        assert!(
+            self.batches > 0 && u64::from(self.batches) < PRODUCE,
+            "batches in range"
+        );
+        let state = StreamProducerState {
+            session: 1,
+            producer_id: None,
+            in_flight: None,
+            acknowledged: 0,
+            deduplicated: false,
+            retries: self.retries,
+            panicked: None,
+        };
+        send(out, state.session, INIT, StreamCommand::InitProducerId);
+        if self.retries > 0 {
+            out.set_timer(Timer::Retry, model_timeout());
+        }
+        state
+    }
+
+    /// Replies on the current connection (copies included); a reset makes
+    /// it send again on a new connection what it has no answer for.
+    pub fn on_msg(&self, state: &mut StreamProducerState, msg: Msg, out: &mut Out<Node>) {
+        let replies = match msg {
+            Msg::StreamReplies {
+                session, replies, ..
+            } if session == state.session => replies,
+            Msg::Reset => {
+                state.session = state
+                    .session
+                    .checked_add(1)
+                    .expect("a bounded number of crashes");
+                return self.resend(state, out);
+            }
+            _ => return,
+        };
+        for (request, reply) in replies.iter() {
+            match reply {
+                StreamReply::ProducerIdIssued { producer_id, .. }
+                    if state.producer_id.is_none() =>
+                {
+                    state.producer_id = Some(*producer_id);
+                    self.send_next(state, out);
+                }
+                StreamReply::Produced {
+                    result: Ok(produced),
+                    ..
+                } => {
+                    let sequence = request
+                        .checked_sub(PRODUCE)
+                        .expect("a produce's request id");
+                    if state
+                        .in_flight
+                        .is_some_and(|batch| u64::from(batch) == sequence)
+                    {
+                        state.deduplicated |= produced.duplicate;
+                        state.in_flight = None;
+                        state.acknowledged += 1;
+                        self.send_next(state, out);
+                    }
+                }
+                // A copy of an answer already taken, or a refusal the
+                // producer answers by sending again when it may.
+                _ => {}
+            }
+        }
+    }
+
+    /// The checker's choice: send the unanswered request again.
+    pub fn on_timeout(&self, state: &mut StreamProducerState, timer: &Timer, out: &mut Out<Node>) {
+        if *timer != Timer::Retry || state.retries == 0 {
+            return;
+        }
+        state.retries -= 1;
+        if state.retries > 0 {
+            out.set_timer(Timer::Retry, model_timeout());
+        }
+        self.resend(state, out);
+    }
+
+    fn resend(&self, state: &mut StreamProducerState, out: &mut Out<Node>) {
+        match (state.producer_id, state.in_flight) {
+            (None, _) => send(out, state.session, INIT, StreamCommand::InitProducerId),
+            (Some(producer_id), Some(batch)) => {
+                self.produce(state.session, producer_id, batch, out)
+            }
+            (Some(_), None) => {}
+        }
+    }
+
+    fn send_next(&self, state: &mut StreamProducerState, out: &mut Out<Node>) {
+        assert!(state.in_flight.is_none(), "one batch in flight");
+        if state.acknowledged < self.batches {
+            let producer_id = state.producer_id.expect("issued before the first batch");
+            state.in_flight = Some(state.acknowledged);
+            self.produce(state.session, producer_id, state.acknowledged, out);
+        }
+    }
+
+    fn produce(&self, session: Session, producer_id: i64, sequence: u8, out: &mut Out<Node>) {
+        let record = StreamRecord {
+            timestamp_ms: 0,
+            key: None,
+            value: Some(vec![sequence].into()),
+            headers: Vec::new(),
+        };
+        let batch = ProducedBatch {
+            producer_id,
+            producer_epoch: 0,
+            base_sequence: i32::from(sequence),
+            records: vec![record],
+        };
+        let command = StreamCommand::Produce {
+            topic: STREAM_TOPIC.into(),
+            partition: 0,
+            acks: Acks::Synced,
+            batch,
+        };
+        send(out, session, PRODUCE + u64::from(sequence), command);
+    }
+}
+
+/// Sends stream command `command` as request `id` on connection `session`.
+fn send(out: &mut Out<Node>, session: Session, id: u64, command: StreamCommand) {
+    let frame = Frame::Stream {
+        request: id,
+        command,
+    };
+    let msg = Msg::Frames {
+        session,
+        seq: 0,
+        frames: Shared::new(vec![frame]),
+    };
+    out.send(Id::from(BROKER), msg);
+}
