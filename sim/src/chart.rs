@@ -171,7 +171,10 @@ fn line(entry: &Entry) -> Option<String> {
         Entry::StreamSend { .. }
         | Entry::StreamAck { .. }
         | Entry::StreamSeek { .. }
-        | Entry::StreamPoll { .. } => return stream_line(entry),
+        | Entry::StreamPoll { .. }
+        | Entry::GroupAssigned { .. }
+        | Entry::GroupOffsetFetched { .. }
+        | Entry::GroupCommitted { .. } => return stream_line(entry),
     };
     Some(text)
 }
@@ -234,6 +237,33 @@ fn stream_line(entry: &Entry) -> Option<String> {
                 .collect();
             format!("B->>C{reader}: poll p{partition} {}", read.join(" "))
         }
+        Entry::GroupAssigned {
+            reader,
+            generation,
+            partitions,
+        } => {
+            let names: Vec<String> = partitions.iter().map(|p| format!("p{p}")).collect();
+            format!(
+                "B-->>C{reader}: generation {generation} assigns [{}]",
+                names.join(",")
+            )
+        }
+        Entry::GroupOffsetFetched {
+            reader,
+            partition,
+            offset,
+            ..
+        } => match offset {
+            Some(offset) => format!("B-->>C{reader}: p{partition} committed at {offset}"),
+            None => format!("B-->>C{reader}: p{partition} has no committed offset"),
+        },
+        Entry::GroupCommitted {
+            reader,
+            generation,
+            partition,
+            offset,
+            ..
+        } => format!("B-->>C{reader}: commit p{partition} at {offset} (generation {generation}) acknowledged"),
         _ => return None,
     };
     Some(text)

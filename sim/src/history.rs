@@ -303,6 +303,39 @@ pub enum Entry {
         /// The records by offset, in the order handed out (`None`: a value no producer wrote).
         records: Vec<(u64, Option<StreamValue>)>,
     },
+    /// A group member was assigned partitions by its SyncGroup's answer.
+    GroupAssigned {
+        /// Which reader.
+        reader: usize,
+        /// The generation of the assignment.
+        generation: i32,
+        /// The partitions, in order.
+        partitions: Vec<u32>,
+    },
+    /// A group member heard a partition's committed offset.
+    GroupOffsetFetched {
+        /// Which reader.
+        reader: usize,
+        /// When its OffsetFetch was sent.
+        sent_ns: u64,
+        /// The partition.
+        partition: u32,
+        /// The committed offset, or `None` where nothing is committed.
+        offset: Option<u64>,
+    },
+    /// A group member's commit of a partition's offset was acknowledged.
+    GroupCommitted {
+        /// Which reader.
+        reader: usize,
+        /// When the commit was sent.
+        sent_ns: u64,
+        /// The generation the commit named.
+        generation: i32,
+        /// The partition.
+        partition: u32,
+        /// The offset committed (the next one to read).
+        offset: u64,
+    },
     /// A connection was closed (dropped, timed out, or by a crash).
     Closed {
         /// The connection.

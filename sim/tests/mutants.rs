@@ -143,6 +143,36 @@ fn ack_before_sync_is_caught_by_unseen() {
 }
 
 #[test]
+fn accept_stale_generation_commit_is_caught_by_stale_commit_fenced() {
+    caught_by(
+        Mutant::AcceptStaleGenerationCommit,
+        Workload::StreamKeyed,
+        "stale-commit-fenced",
+        1000,
+    );
+}
+
+#[test]
+fn assign_without_revoke_is_caught_by_one_owner() {
+    caught_by(
+        Mutant::AssignWithoutRevoke,
+        Workload::StreamKeyed,
+        "one-owner",
+        1000,
+    );
+}
+
+#[test]
+fn offset_regress_on_recovery_is_caught_by_committed_offset_monotone() {
+    caught_by(
+        Mutant::OffsetRegressOnRecovery,
+        Workload::StreamKeyed,
+        "committed-offset-monotone",
+        1000,
+    );
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [
@@ -158,17 +188,13 @@ fn every_mutant_has_a_test_here() {
         Mutant::IdempotenceOff,
         Mutant::FetchSkipsBatchTail,
         Mutant::AckBeforeSync,
-    ];
-    // The simulator runs no consumer group workload: the models'
-    // consumer-group model catches these (models/tests/mutants.rs).
-    let caught_by_models = [
         Mutant::AcceptStaleGenerationCommit,
         Mutant::AssignWithoutRevoke,
         Mutant::OffsetRegressOnRecovery,
     ];
     for mutant in Mutant::ALL {
         assert!(
-            covered.contains(&mutant) || caught_by_models.contains(&mutant),
+            covered.contains(&mutant),
             "{} has no sim test",
             mutant.name()
         );
@@ -176,7 +202,7 @@ fn every_mutant_has_a_test_here() {
 }
 
 /// Every mutant with the workload and checker that catch it.
-const CATCHES: [(Mutant, Workload, &str); 12] = [
+const CATCHES: [(Mutant, Workload, &str); 15] = [
     (
         Mutant::LoseOnRequeue,
         Workload::WorkQueue,
@@ -217,12 +243,27 @@ const CATCHES: [(Mutant, Workload, &str); 12] = [
         "poll-skip",
     ),
     (Mutant::AckBeforeSync, Workload::StreamKeyed, "unseen"),
+    (
+        Mutant::AcceptStaleGenerationCommit,
+        Workload::StreamKeyed,
+        "stale-commit-fenced",
+    ),
+    (
+        Mutant::AssignWithoutRevoke,
+        Workload::StreamKeyed,
+        "one-owner",
+    ),
+    (
+        Mutant::OffsetRegressOnRecovery,
+        Workload::StreamKeyed,
+        "committed-offset-monotone",
+    ),
 ];
 
 #[test]
 fn every_caught_mutant_shrinks_to_a_small_case() {
     for (mutant, workload, checker) in CATCHES {
-        let seed = caught_by(mutant, workload, checker, 200);
+        let seed = caught_by(mutant, workload, checker, 1000);
         let options = Options::swarm(seed, workload).with_mutant(Some(mutant));
         let before = shrink::size(&options);
         let shrunk = shrink::shrink(seed, options, checker);

@@ -18,7 +18,9 @@
 //! at which offsets, where readers started or reset, what each poll
 //! returned.
 
+pub mod at_least_once;
 mod attempts;
+pub mod committed_offset_monotone;
 pub mod confirm_after_durable;
 pub mod dead_letter_accounting;
 pub mod duplicate;
@@ -32,11 +34,13 @@ pub mod no_lost_confirmed;
 pub mod no_phantom;
 pub mod nonmonotonic_poll;
 pub mod nonmonotonic_send;
+pub mod one_owner;
 pub mod poll_skip;
 pub mod prefetch_respected;
 pub mod queue_order;
 pub mod redelivery_flagged;
 pub mod reply_correlated;
+pub mod stale_commit_fenced;
 mod stream;
 pub mod unseen;
 
@@ -113,7 +117,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 15] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 18] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -129,14 +133,21 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 15] = [
     (poll_skip::NAME, poll_skip::check),
     (nonmonotonic_poll::NAME, nonmonotonic_poll::check),
     (key_order::NAME, key_order::check),
+    (one_owner::NAME, one_owner::check),
+    (
+        committed_offset_monotone::NAME,
+        committed_offset_monotone::check,
+    ),
+    (stale_commit_fenced::NAME, stale_commit_fenced::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.
-pub const FINAL_CHECKERS: [(&str, Checker); 4] = [
+pub const FINAL_CHECKERS: [(&str, Checker); 5] = [
     (no_lost_confirmed::NAME, no_lost_confirmed::check),
     (exactly_once_effect::NAME, exactly_once_effect::check),
     (lost_write::NAME, lost_write::check),
     (unseen::NAME, unseen::check),
+    (at_least_once::NAME, at_least_once::check),
 ];
 
 /// The name of the liveness check of the heal phase.
@@ -316,6 +327,55 @@ pub(crate) mod fixtures {
                 .iter()
                 .map(|(offset, payload)| (*offset, Some(stream_value(*payload))))
                 .collect(),
+        }
+    }
+
+    /// Reader `reader` was assigned `partitions` in `generation`.
+    pub fn group_assigned(reader: usize, generation: i32, partitions: &[u32]) -> Entry {
+        Entry::GroupAssigned {
+            reader,
+            generation,
+            partitions: partitions.to_vec(),
+        }
+    }
+
+    /// Reader `reader`'s commit of `offset` in `partition` was acknowledged
+    /// (sent at 0: fixtures that care about when use [`group_committed_sent`]).
+    pub fn group_committed(reader: usize, generation: i32, partition: u32, offset: u64) -> Entry {
+        group_committed_sent(reader, 0, generation, partition, offset)
+    }
+
+    /// Reader `reader`'s commit of `offset` in `partition`, sent at
+    /// `sent_ns` with `generation`, was acknowledged.
+    pub fn group_committed_sent(
+        reader: usize,
+        sent_ns: u64,
+        generation: i32,
+        partition: u32,
+        offset: u64,
+    ) -> Entry {
+        Entry::GroupCommitted {
+            reader,
+            sent_ns,
+            generation,
+            partition,
+            offset,
+        }
+    }
+
+    /// Reader `reader` fetched `partition`'s committed offset with a
+    /// fetch sent at `sent_ns` (fixture entries are 1 ns apart).
+    pub fn group_fetched(
+        reader: usize,
+        sent_ns: u64,
+        partition: u32,
+        offset: Option<u64>,
+    ) -> Entry {
+        Entry::GroupOffsetFetched {
+            reader,
+            sent_ns,
+            partition,
+            offset,
         }
     }
 

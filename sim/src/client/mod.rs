@@ -13,6 +13,7 @@
 //! `StreamCommand`s, each a numbered request answered by one `StreamReply`.
 
 pub mod consumer;
+pub mod membership;
 pub mod producer;
 pub mod stream_producer;
 pub mod stream_reader;
@@ -22,9 +23,10 @@ use crate::random::SimRng;
 use brokerlab_core::stream::{StreamCommand, StreamRecord, StreamReply};
 use brokerlab_core::{ChannelId, Command, ConnectionId, Reply};
 use bytes::Bytes;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use consumer::{Consumer, ConsumerSpec};
+pub use membership::GroupSpec;
 pub use producer::{Producer, ProducerSpec};
 pub use stream_producer::{StreamProducer, StreamProducerSpec};
 pub use stream_reader::{StreamReader, StreamReaderSpec};
@@ -73,9 +75,40 @@ pub struct Context<'a> {
     /// Logical messages whose effect an idempotent consumer applied: the
     /// store the workload's consumers share, which survives their crashes.
     pub processed: &'a mut BTreeSet<u64>,
+    /// What the stream clients share to know when the workload is done.
+    pub streams: &'a mut StreamProgress,
+}
+
+/// What a stream workload's clients share, as a test harness does, to
+/// know when they are done: how many producers are still at work, where
+/// each partition's acknowledged records end, and how far the readers'
+/// group has committed.
+#[derive(Clone, Debug, Default)]
+pub struct StreamProgress {
     /// Stream producers not yet done: a reader stops once none is left
     /// and a poll sent after that finds nothing more (its final poll).
-    pub stream_producers_left: &'a mut usize,
+    pub producers_left: usize,
+    /// Per partition, the offset after the last acknowledged record.
+    pub acked_end: BTreeMap<u32, u64>,
+    /// Per partition, the highest offset a group member heard committed.
+    pub committed: BTreeMap<u32, u64>,
+}
+
+impl StreamProgress {
+    /// Whether the producers are done and the group has committed past
+    /// every acknowledged record: its members may stop.
+    #[must_use]
+    pub fn group_is_done(&self) -> bool {
+        self.producers_left == 0
+            && (self.acked_end.iter())
+                .all(|(partition, end)| self.committed.get(partition) >= Some(end))
+    }
+
+    /// A member heard `offset` committed in `partition`.
+    pub fn committed(&mut self, partition: u32, offset: u64) {
+        let committed = self.committed.entry(partition).or_default();
+        *committed = (*committed).max(offset);
+    }
 }
 
 /// What a client sends on its connection.

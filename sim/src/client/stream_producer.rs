@@ -245,6 +245,7 @@ impl StreamProducer {
             let batch = lane.unacked.remove(position).expect("found above");
             self.acked += batch.records.len() as u64;
         }
+        let end = produced.base_offset + sent.records.len() as u64;
         let entry = Entry::StreamAck {
             producer: self.spec.id,
             partition: sent.partition,
@@ -255,9 +256,11 @@ impl StreamProducer {
             records: sent.records,
         };
         context.history.record(context.now_ns, entry);
+        let acked_end = context.streams.acked_end.entry(sent.partition).or_default();
+        *acked_end = (*acked_end).max(end);
         if self.is_done() && !self.counted_done {
             self.counted_done = true;
-            *context.stream_producers_left -= 1;
+            context.streams.producers_left -= 1;
         }
     }
 

@@ -1,7 +1,11 @@
-//! A stream reader: it owns fixed partitions of a topic and reads them
-//! with long polls, tracking its position in each.
+//! A stream reader: it owns partitions of a topic and reads them with
+//! long polls, tracking its position in each. It owns either fixed
+//! partitions, or those its consumer group assigns it (see
+//! [`super::membership`]).
 //!
-//! Its first position in every partition is 0. A poll is one fetch of all
+//! A reader of fixed partitions starts each at 0; a group member starts
+//! each partition it is assigned at the group's committed offset (0 where
+//! none is), and commits its positions after the work on each poll. A poll is one fetch of all
 //! its partitions that waits up to `wait_ms` for a byte; of what comes back
 //! it takes, per partition, the records at or past its position (a fetch
 //! hands out whole batches) and at most `max_poll_records` of them (Kafka's
@@ -15,11 +19,14 @@
 //! It stops once no stream producer is left and a poll sent after that
 //! found nothing at any of its positions: every acknowledged record was
 //! visible before its acknowledgement left the broker, so a reader that
-//! stopped then has read all there is.
+//! stopped then has read all there is. A group member stops only once that
+//! poll was of its current assignment and its positions are committed.
 
+use super::membership::{GroupSpec, Membership, Next, Phase};
 use super::{stream_value, Context, Outbox};
 use crate::history::Entry;
 use crate::plan::Span;
+use brokerlab_core::group::{GroupReply, GroupRequest};
 use brokerlab_core::stream::{
     FetchPartition, FetchedData, OffsetSpec, StreamCommand, StreamError, StreamReply, TopicConfig,
 };
@@ -41,8 +48,10 @@ pub struct StreamReaderSpec {
     pub partitions: u32,
     /// The topic's configuration.
     pub config: TopicConfig,
-    /// The partitions it owns.
+    /// The partitions it owns, if it is not a group member.
     pub owned: Arc<[u32]>,
+    /// The consumer group it reads in, which assigns it its partitions.
+    pub group: Option<GroupSpec>,
     /// Most records it takes from one partition per poll.
     pub max_poll_records: usize,
     /// How long a poll waits at the broker for a byte.
@@ -61,6 +70,12 @@ pub struct StreamReader {
     conn: Option<ConnectionId>,
     /// The topic is known to exist on this connection.
     ready: bool,
+    /// The partitions it owns now.
+    owned: Vec<u32>,
+    /// Its part in its consumer group, if it reads in one.
+    membership: Option<Box<Membership>>,
+    /// A poll of its current partitions, sent after the last producer was done, found nothing.
+    drained: bool,
     /// Its position in each partition it owns, once it started.
     positions: BTreeMap<u32, u64>,
     /// The poll in flight: its request, and whether it was sent after the last producer was done.
@@ -85,12 +100,21 @@ impl StreamReader {
             matches!(spec.reset, OffsetSpec::Earliest | OffsetSpec::Latest),
             "a reset policy is earliest or latest"
         );
+        let membership = (spec.group.clone())
+            .map(|group| Box::new(Membership::new(group, spec.topic.clone(), spec.partitions)));
+        let owned = match membership {
+            Some(_) => Vec::new(),
+            None => spec.owned.to_vec(),
+        };
         StreamReader {
-            done: spec.owned.is_empty(),
+            done: membership.is_none() && owned.is_empty(),
             spec,
             outbox: Outbox::default(),
             conn: None,
             ready: false,
+            owned,
+            membership,
+            drained: false,
             positions: BTreeMap::new(),
             polling: None,
             resetting: BTreeMap::new(),
@@ -140,8 +164,9 @@ impl StreamReader {
                 for fetched in partitions {
                     found |= self.fetched(context, fetched.partition, fetched.result);
                 }
-                self.done = last && !found && self.resetting.is_empty();
+                self.drained = last && !found && self.resetting.is_empty();
                 self.next_poll_ns = context.now_ns + self.spec.pause.draw(context.rng);
+                self.settle(context);
             }
             StreamReply::Offsets {
                 partition, result, ..
@@ -155,13 +180,114 @@ impl StreamReader {
                     self.seek(context, partition, offset);
                 }
             }
+            StreamReply::Group(reply) => self.group_reply(context, request, reply),
             _ => {}
         }
     }
 
+    /// A group reply: the member's protocol moves on.
+    fn group_reply(&mut self, context: &mut Context<'_>, request: u64, reply: GroupReply) {
+        let reader = self.spec.id;
+        let now_ns = context.now_ns;
+        let Some(membership) = self.membership.as_mut() else {
+            return;
+        };
+        let pending = membership.pending.filter(|(sent, _)| *sent == request);
+        let next = match reply {
+            GroupReply::Join(join) if pending.is_some() => membership.joined(&join, now_ns),
+            GroupReply::Sync(sync) if pending.is_some() => {
+                membership.synced(&sync, reader, context)
+            }
+            GroupReply::OffsetFetch { error, partitions } => match pending {
+                Some((_, sent_ns)) => {
+                    membership.offsets_fetched(error, &partitions, (reader, sent_ns), context)
+                }
+                None => Next::Nothing,
+            },
+            GroupReply::Heartbeat { error } if membership.heartbeat == Some(request) => {
+                membership.heartbeat_answered(error, now_ns)
+            }
+            GroupReply::OffsetCommit { partitions }
+                if membership
+                    .committing
+                    .as_ref()
+                    .is_some_and(|c| c.request == request) =>
+            {
+                let errors: Vec<_> = partitions.iter().map(|p| p.error).collect();
+                membership.commit_answered(&errors, reader, context)
+            }
+            _ => return,
+        };
+        if pending.is_some() {
+            membership.pending = None;
+        }
+        if membership.phase == Phase::Fetching {
+            // A sync answered with a new assignment: what it read of the old one is dropped.
+            self.revoke();
+        }
+        match next {
+            Next::Nothing => {}
+            Next::Send(group_request) => self.send_group(context, group_request),
+            Next::Start(starts) => self.assigned(context, starts),
+        }
+        self.settle(context);
+    }
+
+    /// Sends a join, sync or offset fetch, the one group request besides
+    /// heartbeats and commits that may be in flight.
+    fn send_group(&mut self, context: &mut Context<'_>, group_request: GroupRequest) {
+        let request = self.request(StreamCommand::Group(group_request));
+        let membership = self.membership.as_mut().expect("a group member");
+        membership.pending = Some((request, context.now_ns));
+    }
+
+    /// The partitions of a new assignment, at the offsets the group
+    /// committed: the reader drops what it held and starts there. Where
+    /// nothing is committed it starts at 0 (OFFSET_OUT_OF_RANGE then
+    /// resets it by its policy, as `auto.offset.reset` does).
+    fn assigned(&mut self, context: &mut Context<'_>, starts: Vec<(u32, Option<u64>)>) {
+        self.revoke();
+        self.owned = starts.iter().map(|(partition, _)| *partition).collect();
+        for (partition, offset) in starts {
+            self.positions.insert(partition, offset.unwrap_or(0));
+            let entry = Entry::StreamSeek {
+                reader: self.spec.id,
+                partition,
+                from: None,
+                offset: offset.unwrap_or(0),
+            };
+            context.history.record(context.now_ns, entry);
+        }
+    }
+
+    /// Drops the partitions it owned, their positions and what it was
+    /// reading of them.
+    fn revoke(&mut self) {
+        self.polling = None;
+        self.resetting.clear();
+        self.positions.clear();
+        self.owned.clear();
+        self.drained = false;
+    }
+
+    /// A reader of fixed partitions is done once it drained them; a group
+    /// member once the group has committed past every acknowledged record
+    /// (it may have drained its own partitions while others wait for a
+    /// member that left without a word).
+    fn settle(&mut self, context: &Context<'_>) {
+        self.done = match &self.membership {
+            None => self.drained,
+            Some(_) => context.streams.group_is_done(),
+        };
+    }
+
     fn topic_ready(&mut self, context: &mut Context<'_>) {
         self.ready = true;
-        for partition in self.spec.owned.clone().iter().copied() {
+        if let Some(membership) = self.membership.as_mut() {
+            let join = membership.join();
+            return self.send_group(context, join);
+        }
+        for partition in self.owned.clone() {
             if !self.positions.contains_key(&partition) {
                 self.seek(context, partition, 0);
             }
@@ -238,14 +364,19 @@ impl StreamReader {
         self.outbox.clear();
         self.polling = None;
         self.resetting.clear();
+        if let Some(membership) = self.membership.as_mut() {
+            membership.disconnected();
+        }
     }
 
     pub(super) fn handle_timeout(&mut self, context: &mut Context<'_>) {
+        self.settle(context);
+        self.group_timeout(context);
         if !self.may_poll() || self.next_poll_ns > context.now_ns {
             return;
         }
+        self.commit_positions(context.now_ns);
         let partitions = self
-            .spec
             .owned
             .iter()
             .map(|partition| FetchPartition {
@@ -262,22 +393,89 @@ impl StreamReader {
             max_bytes: FETCH_BYTES_MAX,
         };
         let request = self.request(fetch);
-        self.polling = Some((request, *context.stream_producers_left == 0));
+        self.polling = Some((request, context.streams.producers_left == 0));
+    }
+
+    /// A group member's deadlines: a join to send again, a heartbeat due.
+    fn group_timeout(&mut self, context: &mut Context<'_>) {
+        let request = self.next_request;
+        let Some(membership) = self
+            .membership
+            .as_mut()
+            .filter(|_| self.ready && !self.done)
+        else {
+            return;
+        };
+        let rejoin = membership.phase == Phase::Joining && membership.pending.is_none();
+        if rejoin && membership.retry_ns <= context.now_ns {
+            let join = membership.join();
+            return self.send_group(context, join);
+        }
+        let heartbeat = membership.phase == Phase::Member && membership.heartbeat.is_none();
+        if heartbeat && membership.next_heartbeat_ns <= context.now_ns {
+            let heartbeat = membership.heartbeat(request);
+            self.request(StreamCommand::Group(heartbeat));
+        }
+    }
+
+    /// A group member commits the positions its last poll's work reached,
+    /// with the generation of the partitions it holds: at the next poll, as
+    /// a consumer's auto-commit does.
+    fn commit_positions(&mut self, now_ns: u64) {
+        let request = self.next_request;
+        let Some(membership) = self.membership.as_mut() else {
+            return;
+        };
+        let holds = membership.held.is_some() && membership.phase != Phase::Fetching;
+        if !holds || membership.committing.is_some() {
+            return;
+        }
+        let held = &membership.held.as_ref().expect("checked above").partitions;
+        assert!(
+            self.positions
+                .keys()
+                .all(|partition| held.contains(partition)),
+            "a member reads only partitions it holds"
+        );
+        let moved: BTreeMap<u32, u64> = (self.positions.iter())
+            .filter(|(partition, offset)| membership.committed.get(partition) != Some(offset))
+            .map(|(partition, offset)| (*partition, *offset))
+            .collect();
+        if !moved.is_empty() {
+            let commit = membership.commit(request, moved, now_ns);
+            self.request(StreamCommand::Group(commit));
+        }
     }
 
     fn may_poll(&self) -> bool {
-        self.ready && !self.done && self.polling.is_none() && self.resetting.is_empty()
+        let fetching = (self.membership.as_ref()).is_some_and(|m| m.phase == Phase::Fetching);
+        self.ready
+            && !self.done
+            && !fetching
+            && !self.owned.is_empty()
+            && self.polling.is_none()
+            && self.resetting.is_empty()
     }
 
-    /// The next poll, when one may go.
+    /// The next poll, join or heartbeat, when one may go.
     pub(super) fn poll_timeout(&self) -> Option<u64> {
-        self.may_poll().then_some(self.next_poll_ns)
+        let poll = self.may_poll().then_some(self.next_poll_ns);
+        let group = (self.membership.as_ref())
+            .filter(|_| self.ready && !self.done)
+            .and_then(|membership| match membership.phase {
+                Phase::Joining if membership.pending.is_none() => Some(membership.retry_ns),
+                Phase::Member if membership.heartbeat.is_none() => {
+                    Some(membership.next_heartbeat_ns)
+                }
+                _ => None,
+            });
+        [poll, group].into_iter().flatten().min()
     }
 
     /// Queues a stream command under the next request number, and returns it.
     fn request(&mut self, command: StreamCommand) -> u64 {
         assert!(
-            self.resetting.len() <= self.spec.owned.len(),
+            self.resetting.len() <= self.owned.len(),
             "one reset per partition"
         );
         let request = self.next_request;

@@ -15,7 +15,7 @@ impl Simulation {
             rng: &mut self.rng,
             history: &mut self.history,
             processed: &mut self.processed,
-            stream_producers_left: &mut self.stream_producers_left,
+            streams: &mut self.streams,
         };
         handle(slot, &mut context);
         self.after_client(client);

@@ -19,7 +19,7 @@ mod flow;
 
 use crate::broker_node::{BrokerNode, Step};
 use crate::check::{self, Kind, Violation};
-use crate::client::Client;
+use crate::client::{Client, StreamProgress};
 use crate::clock::Clock;
 use crate::event_queue::EventQueue;
 use crate::history::{Entry, History};
@@ -140,7 +140,7 @@ pub struct Simulation {
     /// The store of processed message ids that idempotent consumers share.
     processed: BTreeSet<u64>,
     /// Stream producers not yet done.
-    stream_producers_left: usize,
+    streams: StreamProgress,
     topology: Topology,
     trace: Trace,
     summary: Summary,
@@ -164,6 +164,7 @@ impl Simulation {
             mutant: options.mutant,
             consumer_timeout_ms: Some(CONSUMER_TIMEOUT_MS),
             memory_alarm: options.plan.memory_alarm.map(MemoryAlarm::new),
+            groups: options.workload.stream.groups_config(),
             flow: options.plan.credit_flow.map(|ready_high| Flow {
                 ready_high,
                 ready_low: ready_high / 2,
@@ -214,7 +215,10 @@ impl Simulation {
             slots,
             history: History::new(),
             processed: BTreeSet::new(),
-            stream_producers_left,
+            streams: StreamProgress {
+                producers_left: stream_producers_left,
+                ..StreamProgress::default()
+            },
             topology,
             trace: Trace::new(false),
             summary: Summary::default(),

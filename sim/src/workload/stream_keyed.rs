@@ -4,15 +4,20 @@
 //! Producers write keyed records to the topic `events`, each to the
 //! partition its key's murmur2 picks, with acks after sync and without
 //! idempotence: a retry may store a record twice, never out of order (one
-//! batch in flight per partition). Readers own fixed partitions and read
-//! them with long polls; they crash, stall (slow readers), are partitioned
-//! away and come back where they were. In some seeds size retention keeps a
+//! batch in flight per partition). Readers are members of one consumer
+//! group, which assigns them the partitions; they read with long polls and
+//! commit their positions after each poll's work. They crash, stall (slow
+//! readers), are partitioned away or clogged past their session timeout
+//! and rejoin, and each new owner of a partition starts at the group's
+//! committed offset. In some seeds size retention keeps a
 //! few segments only, so the log start moves under a slow reader, which is
 //! answered OFFSET_OUT_OF_RANGE and resets by its policy. Jepsen's Kafka
 //! anomalies are judged on the history: no acknowledged record lost or
 //! unseen, no offset holding two values, polls that neither skip nor go
 //! back, acknowledged offsets that only grow, and each key read in produce
-//! order.
+//! order; the group's safety on its own history: one owner per partition
+//! and generation, committed offsets that never go back, stale commits
+//! fenced, and every acknowledged record processed at least once.
 
 use super::streams;
 use crate::plan::{FaultPlan, WorkloadParams};

@@ -3,14 +3,19 @@
 //!
 //! Every stream workload has one durable topic, `events`, whose partitions
 //! the producers pick by key (Kafka's murmur2 partitioner) and the readers
-//! share out: reader `i` owns the partitions `p` with `p % readers == i`.
+//! share out: in `stream-keyed` their consumer group `readers` assigns
+//! them, in `stream-idempotent` reader `i` owns the partitions `p` with
+//! `p % readers == i`.
 //! Age retention is off (its deadline would outlast the run); size
 //! retention, on in some seeds, keeps a few hundred bytes in small
 //! segments, so that the log start moves under a slow reader.
 
-use crate::client::{Client, StreamProducer, StreamProducerSpec, StreamReader, StreamReaderSpec};
+use crate::client::{
+    Client, GroupSpec, StreamProducer, StreamProducerSpec, StreamReader, StreamReaderSpec,
+};
 use crate::plan::{FaultPlan, WorkloadParams, MS};
 use crate::random::SimRng;
+use brokerlab_core::group::GroupsConfig;
 use brokerlab_core::stream::{OffsetSpec, TopicConfig, PRODUCER_WINDOW_BATCHES};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -18,6 +23,9 @@ use std::sync::Arc;
 
 /// The topic of every stream workload.
 pub const TOPIC: &str = "events";
+
+/// The consumer group of the readers that read in one.
+pub const GROUP: &str = "readers";
 
 /// Segments of a topic without size retention.
 const SEGMENT_BYTES: u64 = 4096;
@@ -45,6 +53,14 @@ pub struct StreamParams {
     pub wait_ms: u64,
     /// Readers reset to the latest offset (else to the earliest) on OFFSET_OUT_OF_RANGE.
     pub reset_latest: bool,
+    /// The readers are members of the consumer group `readers` with this
+    /// session timeout, which assigns them their partitions; 0: each owns
+    /// fixed partitions.
+    #[serde(default)]
+    pub session_timeout_ms: u64,
+    /// The coordinator's delay before the first generation of an empty group.
+    #[serde(default)]
+    pub initial_rebalance_delay_ms: u64,
 }
 
 impl StreamParams {
@@ -52,6 +68,17 @@ impl StreamParams {
     #[must_use]
     pub fn is_unset(&self) -> bool {
         *self == StreamParams::default()
+    }
+
+    /// The group coordinator's configuration: Kafka's defaults, but with
+    /// the workload's initial delay and any session timeout allowed.
+    #[must_use]
+    pub fn groups_config(&self) -> GroupsConfig {
+        GroupsConfig {
+            initial_rebalance_delay_ms: self.initial_rebalance_delay_ms,
+            session_timeout_min_ms: 1,
+            ..GroupsConfig::default()
+        }
     }
 
     /// The topic's configuration.
@@ -72,10 +99,17 @@ impl fmt::Display for StreamParams {
         let retention = self
             .retention_bytes
             .map_or("off".to_owned(), |bytes| format!("{bytes}B"));
+        let group = match self.session_timeout_ms {
+            0 => "none".to_owned(),
+            ms => format!(
+                "{GROUP}(session={ms}ms,delay={}ms)",
+                self.initial_rebalance_delay_ms
+            ),
+        };
         write!(
             f,
             " partitions={} keys={} batch={} in-flight={} idempotent={} segment={}B \
-             retention={retention} max-poll={} poll-wait={}ms reset={}",
+             retention={retention} max-poll={} poll-wait={}ms reset={} group={group}",
             self.partitions,
             self.keys,
             self.batch_records,
@@ -117,6 +151,8 @@ pub fn draw(rng: &mut SimRng, params: &mut WorkloadParams, plan: &mut FaultPlan,
         max_poll_records: rng.between(1, 8) as u32,
         wait_ms: rng.between(5, 200),
         reset_latest: retention && rng.chance(250),
+        session_timeout_ms: if idempotent { 0 } else { rng.between(30, 400) },
+        initial_rebalance_delay_ms: if idempotent { 0 } else { rng.between(0, 100) },
     };
     params.stream = stream;
     plan.credit_flow = None;
@@ -163,6 +199,10 @@ pub fn clients(params: &WorkloadParams) -> Vec<Client> {
             partitions: stream.partitions,
             config,
             owned,
+            group: (stream.session_timeout_ms > 0).then(|| GroupSpec {
+                group: GROUP.into(),
+                session_timeout_ms: stream.session_timeout_ms,
+            }),
             max_poll_records: stream.max_poll_records as usize,
             wait_ms: stream.wait_ms,
             pause: if slow { params.slow_work } else { params.work },
