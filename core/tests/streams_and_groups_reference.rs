@@ -51,10 +51,11 @@ const CONSUMER: &str = "consumer";
 const OTHER_TYPE: &str = "connect";
 /// The one protocol every member supports.
 const PROTOCOL: &str = "range";
-/// Where the core is known to differ from Kafka (each difference pinned
-/// by an ignored regression test at the end of this file, which asserts
-/// Kafka's behaviour), the model follows the core, so that the property
-/// keeps checking everything else. Set to false once the core is fixed.
+/// Where the core is known to differ from Kafka (an OffsetCommit's
+/// partitions of unknown topics go to the coordinator, pinned by an
+/// ignored regression test at the end of this file, which asserts Kafka's
+/// behaviour), the model follows the core, so that the property keeps
+/// checking everything else. Set to false once the core is fixed.
 const FOLLOW_KNOWN_CORE_BUGS: bool = true;
 /// The connection stream commands come on; client `k` uses connection `k + 1`.
 const STREAM_CONN: u64 = 10;
@@ -810,18 +811,9 @@ mod model {
                 let members = (leave.members.iter())
                     .map(|m| (m.member_id.clone(), ErrorCode::UNKNOWN_MEMBER_ID))
                     .collect();
-                let seen = if FOLLOW_KNOWN_CORE_BUGS {
-                    // Known core bug: the request's error, and no member listed.
-                    let error = ErrorCode::UNKNOWN_MEMBER_ID;
-                    Seen::Left {
-                        error,
-                        members: Vec::new(),
-                    }
-                } else {
-                    Seen::Left {
-                        error: ErrorCode::NONE,
-                        members,
-                    }
+                let seen = Seen::Left {
+                    error: ErrorCode::NONE,
+                    members,
                 };
                 return self.reply(to, seen);
             }
@@ -978,15 +970,7 @@ mod model {
         /// `checkAndComplete` on the join, which never completes the
         /// initial delay early.
         fn complete_join_after_expiry(&mut self) {
-            let group = self.group();
-            let all_joined = group.state == State::PreparingRebalance && group.all_joined();
-            if FOLLOW_KNOWN_CORE_BUGS && all_joined {
-                // Known core bug: the core completes the join even during
-                // the initial delay.
-                self.complete_join();
-            } else {
-                self.complete_join_if_ready();
-            }
+            self.complete_join_if_ready();
         }
 
         /// The join phase's deadline: the initial delay goes on while
@@ -1933,7 +1917,6 @@ fn an_offset_commit_for_an_unknown_topic_or_partition_is_unknown_topic_or_partit
 }
 
 #[test]
-#[ignore = "core bug: a LeaveGroup to a missing group is answered with a request error and no members"]
 fn a_leave_from_a_missing_group_reports_each_member_unknown() {
     let mut run = Run::new(false, false);
     let leave = LeaveGroup {
@@ -1953,7 +1936,6 @@ fn a_leave_from_a_missing_group_reports_each_member_unknown() {
 }
 
 #[test]
-#[ignore = "core bug: an expiry during the initial rebalance delay completes the join early"]
 fn a_lapsed_member_id_does_not_end_the_initial_rebalance_delay_early() {
     let mut run = Run::new(false, false);
     let join = |client, require_known| Op::Join {

@@ -57,9 +57,17 @@ impl Groups {
         } else {
             let group = leave.group.clone();
             let outcome = self.with_group(&group, |group, step| group.leave(step, &leave));
-            outcome.unwrap_or(LeaveResponse {
-                error: ErrorCode::UNKNOWN_MEMBER_ID,
-                members: Vec::new(),
+            // Kafka's handleLeaveGroup: a missing group answers NONE, and
+            // UNKNOWN_MEMBER_ID for each member named.
+            outcome.unwrap_or_else(|| LeaveResponse {
+                error: ErrorCode::NONE,
+                members: (leave.members.iter())
+                    .map(|leaving| LeftMember {
+                        member_id: leaving.member_id.clone(),
+                        group_instance_id: leaving.group_instance_id.clone(),
+                        error: ErrorCode::UNKNOWN_MEMBER_ID,
+                    })
+                    .collect(),
             })
         };
         self.replies.push(from, GroupReply::Leave(reply));
@@ -306,11 +314,12 @@ impl Group {
     /// A heartbeat deadline passed: a handed-out id lapses; a member not
     /// excused (its join or sync parked) is removed and the group rebalances.
     fn fire_session(&mut self, step: &mut Step<'_>, id: &str, at: Instant) {
+        // The initial rebalance delay is never cut short (Kafka's
+        // InitialDelayedJoin does not complete early): an expiry completes
+        // only a rebalance that is not the initial one.
         if let Some(deadline) = self.pending_members.remove(id) {
             assert_eq!(deadline, at);
-            if self.state == GroupState::PreparingRebalance && self.all_members_joined() {
-                self.complete_join(step);
-            }
+            self.complete_join_if_ready(step);
             return;
         }
         let member = self
@@ -327,7 +336,7 @@ impl Group {
             GroupState::Stable | GroupState::CompletingRebalance => {
                 self.rebalance_or_complete_join(step)
             }
-            GroupState::PreparingRebalance if self.all_members_joined() => self.complete_join(step),
+            GroupState::PreparingRebalance => self.complete_join_if_ready(step),
             _ => {}
         }
     }
