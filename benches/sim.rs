@@ -1,6 +1,7 @@
 //! Simulator benches: events per second of the `mixed` workload on one core
-//! against the simulator's own event queue as a floor, and whole seeds of a
-//! 1,000-message work-queue run.
+//! against the simulator's own event queue as a floor, the same of the
+//! `stream-keyed` workload (its consumer group included) against `mixed`'s,
+//! and whole seeds of a 1,000-message work-queue run.
 //!
 //! `cargo bench --bench sim`; `scripts/bench-report.py sim reports/bench-sim.md`
 //! writes the figures, the ratio to the floor, simulated seconds per wall
@@ -13,6 +14,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 
 /// Seeds of the mixed workload per measured iteration.
 const MIXED_SEEDS: std::ops::Range<u64> = 0..4;
+/// Seeds of the stream-keyed workload per measured iteration.
+const STREAM_SEEDS: std::ops::Range<u64> = 0..8;
 /// Seeds of the 1,000-message work-queue per measured iteration.
 const STANDARD_SEEDS: std::ops::Range<u64> = 0..2;
 /// Messages per run of the standard seeds.
@@ -64,11 +67,18 @@ fn benches(c: &mut Criterion) {
     eprintln!(
         "note: work-queue seeds {STANDARD_SEEDS:?} with {STANDARD_MESSAGES} messages: {standard_events} events"
     );
+    let (stream_events, _) = run(Workload::StreamKeyed, STREAM_SEEDS, None);
+    eprintln!("note: stream-keyed seeds {STREAM_SEEDS:?}: {stream_events} events");
     let mut group = c.benchmark_group("sim");
     group.throughput(Throughput::Elements(events));
     group.bench_function("events_per_sec/mixed", |b| {
         b.iter(|| run(Workload::Mixed, MIXED_SEEDS, None));
     });
+    group.throughput(Throughput::Elements(stream_events));
+    group.bench_function("events_per_sec/stream_keyed", |b| {
+        b.iter(|| run(Workload::StreamKeyed, STREAM_SEEDS, None));
+    });
+    group.throughput(Throughput::Elements(events));
     group.bench_function("floor/event_queue", |b| {
         b.iter(|| event_queue_floor(events));
     });

@@ -29,6 +29,7 @@ TARGETS = {
     ],
     "sim": [
         ("sim/events_per_sec/mixed", "the `mixed` workload, seeds 0-3, swarm faults, every checker, on one core (per event)"),
+        ("sim/events_per_sec/stream_keyed", "the `stream-keyed` workload (keyed producers, a consumer group of readers), seeds 0-7, swarm faults, every checker, on one core (per event)"),
         ("sim/floor/event_queue", "floor: as many events through the simulator's event queue, nothing done per event"),
         ("sim/seed/work_queue_1000", "one whole seed of the work-queue workload with 1,000 messages, checkers included (per seed)"),
     ],
@@ -164,6 +165,8 @@ def main():
         lines += [
             f"- simulated events per second on one core: **{1e9 / event / 1e6:.2f} M/s** (target: at least 1 M/s)",
             f"- ratio simulator/floor: **{event / floor:.1f}x** per event (the floor is the bare event queue)",
+            f"- stream-keyed against mixed: **{per_element['sim/events_per_sec/stream_keyed'] / event:.2f}x** the time per event "
+            "(target: within 2x of the queue workloads')",
             f"- simulated seconds per wall second: **{simulated_s / wall_s:,.0f}x** real time (target: at least 1000x)",
             f"- seeds of the 1,000-message work-queue per hour: **{3600 / seed_s:,.0f}** on one core, "
             f"**{2 * 3600 / seed_s:,.0f}** on this machine's 2 cores (target: at least 500,000)",
