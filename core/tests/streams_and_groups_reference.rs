@@ -14,9 +14,8 @@
 //! coverage test checks that the states and errors compared are reached.
 //! Two brokers fed the same inputs must give the same outputs.
 //!
-//! Where the core differs from Kafka, the model follows the core behind
-//! `FOLLOW_KNOWN_CORE_BUGS` and an ignored test at the end pins Kafka's
-//! behaviour.
+//! Where the core differed from Kafka, a regression test at the end pins
+//! Kafka's behaviour.
 //!
 //! What the model leaves out: static members (`group.instance.id`),
 //! disconnects, crashes, retention, idempotent producers, parked
@@ -51,12 +50,6 @@ const CONSUMER: &str = "consumer";
 const OTHER_TYPE: &str = "connect";
 /// The one protocol every member supports.
 const PROTOCOL: &str = "range";
-/// Where the core is known to differ from Kafka (an OffsetCommit's
-/// partitions of unknown topics go to the coordinator, pinned by an
-/// ignored regression test at the end of this file, which asserts Kafka's
-/// behaviour), the model follows the core, so that the property keeps
-/// checking everything else. Set to false once the core is fixed.
-const FOLLOW_KNOWN_CORE_BUGS: bool = true;
 /// The connection stream commands come on; client `k` uses connection `k + 1`.
 const STREAM_CONN: u64 = 10;
 const CLIENTS: usize = 3;
@@ -854,8 +847,7 @@ mod model {
                     .ok()
                     .and_then(|p| self.log(&partition.topic, p))
                     .is_some();
-                // Known core bug: the core hands every partition to the coordinator.
-                let error = if known || FOLLOW_KNOWN_CORE_BUGS {
+                let error = if known {
                     self.commit_one(commit, partition)
                 } else {
                     ErrorCode(StreamError::UnknownTopicOrPartition.code())
@@ -1883,11 +1875,10 @@ fn the_random_ops_reach_every_group_state_and_the_errors_compared() {
     }
 }
 
-// Where the core differs from Kafka: each test asserts Kafka's behaviour
-// and is ignored until the core follows it (`FOLLOW_KNOWN_CORE_BUGS`).
+// Where the core differed from Kafka until this model found it: each test
+// asserts Kafka's behaviour.
 
 #[test]
-#[ignore = "core bug: OffsetCommit hands partitions of unknown topics to the coordinator"]
 fn an_offset_commit_for_an_unknown_topic_or_partition_is_unknown_topic_or_partition() {
     let mut run = Run::new(false, false);
     let unknown = ErrorCode(StreamError::UnknownTopicOrPartition.code());

@@ -40,6 +40,7 @@ use crate::clients::BROKER;
 use crate::group_member::{Awaiting, GroupMember, MemberState, GROUP, PARTITIONS_MAX, TOPIC};
 use crate::properties::{self, BrokerModel, History, Settings, State};
 use brokerlab_core::group::GroupState;
+use brokerlab_core::stream::{StreamCommand, TopicConfig};
 use brokerlab_core::Mutant;
 use stateright::actor::Network;
 use stateright::Expectation;
@@ -92,8 +93,19 @@ impl ConsumerGroup {
         let partitions = usize::from(self.partitions);
         assert!((1..=PARTITIONS_MAX).contains(&partitions), "partitions");
         assert!(self.crashes <= properties::CRASHES_MAX, "too many crashes");
+        // The topic the members commit offsets of: a commit naming a
+        // partition the broker lacks is UNKNOWN_TOPIC_OR_PARTITION.
+        let create = StreamCommand::CreateTopic {
+            topic: TOPIC.into(),
+            partitions: u32::from(self.partitions),
+            config: TopicConfig {
+                retention_ms: None,
+                ..TopicConfig::default()
+            },
+        };
         let broker = BrokerActor {
             keep_log: self.crashes > 0,
+            stream_setup: vec![create],
             ..BrokerActor::new(self.mutant, Vec::new(), usize::from(self.members))
         };
         let member = GroupMember {

@@ -23,7 +23,14 @@ impl Broker {
         command: GroupRequest,
     ) {
         let from = Requester { conn, request };
-        self.groups.handle_request(self.now, from, command);
+        let streams = &self.streams;
+        let known = |topic: &str, partition: i32| {
+            let topic = streams.topic(topic);
+            usize::try_from(partition)
+                .is_ok_and(|partition| topic.is_some_and(|t| partition < t.partitions().len()))
+        };
+        self.groups
+            .handle_request_among(self.now, from, command, &known);
         self.flush_groups();
     }
 

@@ -26,6 +26,8 @@ pub struct ErrorCode(pub i16);
 impl ErrorCode {
     /// No error.
     pub const NONE: ErrorCode = ErrorCode(0);
+    /// The topic or partition does not exist (an OffsetCommit names one the broker lacks).
+    pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
     /// The metadata string of an offset commit is too long.
     pub const OFFSET_METADATA_TOO_LARGE: ErrorCode = ErrorCode(12);
     /// The coordinator cannot take the request (here: the group table is full).

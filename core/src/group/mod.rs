@@ -268,13 +268,28 @@ impl Groups {
 
     /// Handles one request; its reply comes out of `poll_output`, now or later.
     pub fn handle_request(&mut self, now: Instant, from: Requester, request: GroupRequest) {
+        self.handle_request_among(now, from, request, &|_, _| true);
+    }
+
+    /// Handles one request of a broker whose partitions are those `known`
+    /// names: an OffsetCommit's partitions it does not name are answered
+    /// UNKNOWN_TOPIC_OR_PARTITION before the coordinator sees the rest, and
+    /// one that names none of them never reaches the coordinator (Kafka's
+    /// `KafkaApis.handleOffsetCommitRequest`).
+    pub fn handle_request_among(
+        &mut self,
+        now: Instant,
+        from: Requester,
+        request: GroupRequest,
+        known: &dyn Fn(&str, i32) -> bool,
+    ) {
         self.advance(now);
         match request {
             GroupRequest::Join(join) => self.handle_join(from, join),
             GroupRequest::Sync(sync) => self.handle_sync(from, sync),
             GroupRequest::Heartbeat(heartbeat) => self.handle_heartbeat(from, heartbeat),
             GroupRequest::Leave(leave) => self.handle_leave(from, leave),
-            GroupRequest::OffsetCommit(commit) => self.handle_offset_commit(from, commit),
+            GroupRequest::OffsetCommit(commit) => self.handle_offset_commit(from, commit, known),
             GroupRequest::OffsetFetch(fetch) => self.handle_offset_fetch(from, fetch),
             GroupRequest::Describe { groups } => self.handle_describe(from, &groups),
             GroupRequest::List { states } => self.handle_list(from, &states),

@@ -53,7 +53,27 @@ pub enum GroupChange {
 }
 
 impl Groups {
-    pub(super) fn handle_offset_commit(&mut self, from: Requester, commit: OffsetCommit) {
+    pub(super) fn handle_offset_commit(
+        &mut self,
+        from: Requester,
+        mut commit: OffsetCommit,
+        known: &dyn Fn(&str, i32) -> bool,
+    ) {
+        let (named, unknown): (Vec<_>, Vec<_>) = (commit.partitions.drain(..))
+            .partition(|partition| known(&partition.topic, partition.partition));
+        let unknown = (unknown.into_iter()).map(|partition| CommittedPartition {
+            topic: partition.topic,
+            partition: partition.partition,
+            error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+        });
+        let mut answered: Vec<CommittedPartition> = unknown.collect();
+        if named.is_empty() && !answered.is_empty() {
+            let reply = GroupReply::OffsetCommit {
+                partitions: answered,
+            };
+            return self.replies.push(from, reply);
+        }
+        commit.partitions = named;
         let refusal = if commit.group.is_empty() {
             Some(ErrorCode::INVALID_GROUP_ID)
         } else if self.groups.contains_key(&commit.group) {
@@ -75,8 +95,11 @@ impl Groups {
                 outcome.expect("the group exists or was just created")
             }
         };
-        self.replies
-            .push(from, GroupReply::OffsetCommit { partitions });
+        answered.extend(partitions);
+        let reply = GroupReply::OffsetCommit {
+            partitions: answered,
+        };
+        self.replies.push(from, reply);
     }
 
     pub(super) fn handle_offset_fetch(&mut self, from: Requester, fetch: OffsetFetch) {

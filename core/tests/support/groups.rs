@@ -129,9 +129,21 @@ pub fn joined(reply: GroupReply) -> (String, i32, ErrorCode) {
     }
 }
 
-/// One member, on connection 1, through the initial delay into a Stable
-/// group of generation 1: its member id.
+/// The topic `t` the members commit offsets of, with one partition.
+pub fn topic(h: &mut Harness) {
+    let command = StreamCommand::CreateTopic {
+        topic: "t".into(),
+        partitions: 1,
+        config: brokerlab_core::stream::TopicConfig::default(),
+    };
+    h.stream(9, 1, command);
+    h.sync();
+}
+
+/// The topic `t`, and one member, on connection 1, through the initial
+/// delay into a Stable group of generation 1: its member id.
 pub fn stable_alone(h: &mut Harness) -> String {
+    topic(h);
     let step = send(h, 1, 1, join(""));
     assert!(
         group_replies(&step).is_empty(),
