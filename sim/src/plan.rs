@@ -11,7 +11,7 @@
 
 use crate::random::SimRng;
 use crate::workload::streams::StreamParams;
-use crate::workload::{stream_idempotent, stream_keyed, Workload};
+use crate::workload::{stream_idempotent, stream_keyed, streams, Workload};
 use brokerlab_core::Mutant;
 use brokerlab_store::CrashFaults;
 use serde::{Deserialize, Serialize};
@@ -26,8 +26,17 @@ pub const US: u64 = 1_000;
 /// The shortest confirm timeout of producers in runs with credit flow.
 pub const CONFIRM_TIMEOUT_UNDER_FLOW_NS: u64 = 10_000 * MS;
 
-/// Most clients a workload may ask for (each is one node of the network).
-pub const CLIENTS_MAX: usize = 16;
+/// Most producers and consumers a workload may draw.
+const DRAWN_CLIENTS_MAX: usize = 16;
+
+/// The stream clients `mixed` adds to its AMQP ones: a stream producer
+/// and two readers in a consumer group.
+pub const MIXED_STREAM_PRODUCERS: usize = 1;
+/// See [`MIXED_STREAM_PRODUCERS`].
+pub const MIXED_STREAM_READERS: usize = 2;
+
+/// Most clients a run may have (each is one node of the network).
+pub const CLIENTS_MAX: usize = DRAWN_CLIENTS_MAX + MIXED_STREAM_PRODUCERS + MIXED_STREAM_READERS;
 
 /// An inclusive range of durations in nanoseconds, drawn uniformly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,10 +193,15 @@ pub struct WorkloadParams {
 }
 
 impl WorkloadParams {
-    /// Every client of the run: producers first, then consumers.
+    /// Every client of the run: producers first, then consumers (and in
+    /// `mixed`, its stream producer and readers after them).
     #[must_use]
     pub fn clients(&self) -> usize {
-        self.producers + self.consumers
+        let streams = match self.workload {
+            Workload::Mixed => MIXED_STREAM_PRODUCERS + MIXED_STREAM_READERS,
+            _ => 0,
+        };
+        self.producers + self.consumers + streams
     }
 }
 
@@ -212,6 +226,7 @@ impl Options {
         match workload {
             Workload::StreamKeyed => stream_keyed::draw(&mut rng, &mut params, &mut plan),
             Workload::StreamIdempotent => stream_idempotent::draw(&mut rng, &mut params, &mut plan),
+            Workload::Mixed => params.stream = streams::draw_params(&mut rng, false),
             _ => {}
         }
         if workload
@@ -265,7 +280,7 @@ impl Options {
 fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
     let producers = rng.between(1, 3) as usize;
     let consumers_min = workload.consumers_min() as u64;
-    let consumers_max = (consumers_min + 2).min((CLIENTS_MAX - producers) as u64);
+    let consumers_max = (consumers_min + 2).min((DRAWN_CLIENTS_MAX - producers) as u64);
     let params = WorkloadParams {
         workload,
         producers,
@@ -383,7 +398,7 @@ impl fmt::Display for Options {
             w.slow_consumers,
             w.slow_work,
         )?;
-        if w.workload.is_stream() {
+        if !w.stream.is_unset() {
             write!(f, "{}", w.stream)?;
         }
         let links: Vec<String> = p.link_delays.iter().map(Span::to_string).collect();

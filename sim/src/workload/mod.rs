@@ -24,7 +24,7 @@ pub mod ttl;
 pub mod work_queue;
 
 use crate::client::{Client, Consumer, ConsumerSpec, Producer, ProducerSpec};
-use crate::plan::WorkloadParams;
+use crate::plan::{WorkloadParams, MIXED_STREAM_PRODUCERS, MIXED_STREAM_READERS};
 use brokerlab_core::Name;
 use brokerlab_core::{Command, FieldTable, FieldValue};
 use serde::{Deserialize, Serialize};
@@ -194,7 +194,15 @@ impl Workload {
                 respond: habits.respond,
             }))
         });
-        producers.chain(consumers).collect()
+        let mut clients: Vec<Client> = producers.chain(consumers).collect();
+        if self == Workload::Mixed {
+            // Streams share the broker too: a stream producer and two
+            // readers in a consumer group, numbered after the AMQP clients.
+            let producer_ids = params.producers..params.producers + MIXED_STREAM_PRODUCERS;
+            let reader_ids = params.consumers..params.consumers + MIXED_STREAM_READERS;
+            clients.extend(streams::clients_numbered(params, producer_ids, reader_ids));
+        }
+        clients
     }
 }
 

@@ -131,8 +131,24 @@ impl fmt::Display for StreamParams {
 /// those draws are the same as other workloads'), and switches off the
 /// AMQP-only pressures (credit flow, the memory alarm, the restricted user).
 pub fn draw(rng: &mut SimRng, params: &mut WorkloadParams, plan: &mut FaultPlan, idempotent: bool) {
+    params.stream = draw_params(rng, idempotent);
+    plan.credit_flow = None;
+    plan.memory_alarm = None;
+    plan.restricted_user = false;
+    if idempotent {
+        // Retries through dropped links, and acknowledgements late enough to retry.
+        let every_ms = rng.between(20, 200);
+        plan.link_drop_every_ns.get_or_insert(every_ms * MS);
+        params.confirm_timeout_ns = rng.between(5, 100) * MS;
+    }
+}
+
+/// The stream parameters: idempotent producers and fixed partitions per
+/// reader, or producers without idempotence and readers in a consumer group.
+#[must_use]
+pub fn draw_params(rng: &mut SimRng, idempotent: bool) -> StreamParams {
     let retention = !idempotent && rng.chance(400);
-    let stream = StreamParams {
+    StreamParams {
         partitions: rng.between(1, 6) as u32,
         keys: rng.between(1, 12) as u32,
         batch_records: rng.between(1, 4) as u32,
@@ -153,27 +169,28 @@ pub fn draw(rng: &mut SimRng, params: &mut WorkloadParams, plan: &mut FaultPlan,
         reset_latest: retention && rng.chance(250),
         session_timeout_ms: if idempotent { 0 } else { rng.between(30, 400) },
         initial_rebalance_delay_ms: if idempotent { 0 } else { rng.between(0, 100) },
-    };
-    params.stream = stream;
-    plan.credit_flow = None;
-    plan.memory_alarm = None;
-    plan.restricted_user = false;
-    if idempotent {
-        // Retries through dropped links, and acknowledgements late enough to retry.
-        let every_ms = rng.between(20, 200);
-        plan.link_drop_every_ns.get_or_insert(every_ms * MS);
-        params.confirm_timeout_ns = rng.between(5, 100) * MS;
     }
 }
 
 /// The run's stream clients: producers first, then readers.
 #[must_use]
 pub fn clients(params: &WorkloadParams) -> Vec<Client> {
+    clients_numbered(params, 0..params.producers, 0..params.consumers)
+}
+
+/// Stream producers and readers numbered from these ranges (in `mixed`
+/// they come after the AMQP clients' numbers), producers first.
+#[must_use]
+pub fn clients_numbered(
+    params: &WorkloadParams,
+    producer_ids: std::ops::Range<usize>,
+    reader_ids: std::ops::Range<usize>,
+) -> Vec<Client> {
     let stream = params.stream;
     assert!(stream.partitions > 0, "stream parameters were drawn");
     let topic: Arc<str> = TOPIC.into();
     let config = stream.topic_config();
-    let producers = (0..params.producers).map(|id| {
+    let producers = producer_ids.map(|id| {
         Client::StreamProducer(StreamProducer::new(StreamProducerSpec {
             id,
             topic: topic.clone(),
@@ -188,11 +205,14 @@ pub fn clients(params: &WorkloadParams) -> Vec<Client> {
             idempotent: stream.idempotent,
         }))
     });
-    let readers = (0..params.consumers).map(|id| {
+    let readers_count = reader_ids.len();
+    let first_reader = reader_ids.start;
+    let readers = reader_ids.map(|id| {
+        let index = id - first_reader;
         let owned: Arc<[u32]> = (0..stream.partitions)
-            .filter(|partition| *partition as usize % params.consumers == id)
+            .filter(|partition| *partition as usize % readers_count == index)
             .collect();
-        let slow = id >= params.consumers - params.slow_consumers;
+        let slow = index >= readers_count.saturating_sub(params.slow_consumers);
         Client::StreamReader(StreamReader::new(StreamReaderSpec {
             id,
             topic: topic.clone(),
