@@ -155,6 +155,10 @@ pub struct FaultPlan {
     /// goes through the core's access control and none may be refused.
     #[serde(default)]
     pub restricted_user: bool,
+    /// Mean time between two consumer group members asking for a
+    /// rebalance (a rebalance storm), or never.
+    #[serde(default)]
+    pub rebalance_every_ns: Option<u64>,
 }
 
 /// How the workload behaves: clients, messages and their habits.
@@ -363,6 +367,8 @@ fn draw_plan(rng: &mut SimRng, clients: usize) -> FaultPlan {
         memory_alarm: rng.chance(250).then(|| rng.between(4, 64) * 12),
         // After it, for the same reason.
         restricted_user: rng.chance(250),
+        // Drawn by the workloads with consumer groups.
+        rebalance_every_ns: None,
     }
 }
 
@@ -428,6 +434,11 @@ impl fmt::Display for Options {
         write_optional(f, "client-crash", p.client_crash)?;
         write!(f, " drift={}ppm", p.drift_ppm)?;
         write_optional(f, "clock-jump", p.clock_jump)?;
+        write_optional(
+            f,
+            "rebalance",
+            (p.rebalance_every_ns).map(|every| format!("every~{}", Millis(every))),
+        )?;
         write_optional(f, "credit-flow", p.credit_flow)?;
         write_optional(f, "memory-alarm", p.memory_alarm)?;
         if p.restricted_user {

@@ -48,7 +48,7 @@ pub struct Summary {
     /// Times a publishing connection was paused by credit flow.
     pub flow_pauses: u64,
     /// Faults that struck, per kind in [`FaultKind::ALL`] order.
-    pub faults: [u64; 6],
+    pub faults: [u64; FaultKind::ALL.len()],
     /// Digest of the trace.
     pub trace_digest: u64,
 }

@@ -120,6 +120,7 @@ fn candidates(options: &Options) -> Vec<Options> {
     with(&|o| o.plan.clog = None);
     with(&|o| o.plan.client_crash = None);
     with(&|o| o.plan.clock_jump = None);
+    with(&|o| o.plan.rebalance_every_ns = None);
     with(&|o| o.plan.drift_ppm = 0);
     with(&|o| o.plan.compact_above_bytes = None);
     with(&|o| o.plan.credit_flow = None);

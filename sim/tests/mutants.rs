@@ -274,14 +274,17 @@ fn every_caught_mutant_shrinks_to_a_small_case() {
         let faults: u64 = shrunk.report.summary.faults.iter().sum();
         // Stream runs shrink less far: which offsets a batch lands on, and
         // so where a reader stops inside one, shifts with every record or
-        // client cut, so their clients (at most six as drawn) are not bounded.
-        let (clients_max, messages_max) = if workload.is_stream() {
-            (6, 120)
+        // client cut, so their clients (at most six as drawn) are not
+        // bounded; and a rare catch (ack-before-sync needs a broker crash
+        // between an acknowledgement and its sync, and a group to notice)
+        // keeps the faults whose draws lead to it.
+        let (clients_max, messages_max, faults_max) = if workload.is_stream() {
+            (6, 120, 6)
         } else {
-            (workload.consumers_min() + 2, 12)
+            (workload.consumers_min() + 2, 12, 3)
         };
         assert!(
-            clients <= clients_max && messages <= messages_max && faults <= 3,
+            clients <= clients_max && messages <= messages_max && faults <= faults_max,
             "{}: shrunk only to {clients} clients, {messages} messages, {faults} faults struck \
              from {before:?}: {}",
             mutant.name(),

@@ -136,6 +136,20 @@ fn stream_keyed_passes_with_every_acknowledged_record_read() {
 }
 
 #[test]
+fn stream_keyed_passes_through_rebalance_storms() {
+    let reports = passes(Workload::StreamKeyed, 40);
+    let rebalance = brokerlab_sim::simulation::FaultKind::ALL
+        .iter()
+        .position(|kind| kind.name() == "rebalance")
+        .expect("a fault kind");
+    let stormed = reports
+        .iter()
+        .filter(|report| report.summary.faults[rebalance] > 0)
+        .count();
+    assert!(stormed >= 5, "only {stormed} runs with a rebalance storm");
+}
+
+#[test]
 fn stream_idempotent_passes_while_links_drop_under_its_producers() {
     let reports = passes(Workload::StreamIdempotent, 40);
     // Link drops are on in every seed of the workload (index 0 of the fault counts).

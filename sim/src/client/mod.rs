@@ -228,6 +228,15 @@ impl Client {
         }
     }
 
+    /// A group member in its group rejoins (Kafka's `enforceRebalance`);
+    /// returns whether the client is one.
+    pub fn enforce_rebalance(&mut self, context: &mut Context<'_>) -> bool {
+        match self {
+            Client::StreamReader(reader) => reader.enforce_rebalance(context),
+            _ => false,
+        }
+    }
+
     /// The next command to send, in order.
     #[must_use]
     pub fn poll_command(&mut self) -> Option<Outgoing> {

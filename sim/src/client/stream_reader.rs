@@ -396,6 +396,19 @@ impl StreamReader {
         self.polling = Some((request, context.streams.producers_left == 0));
     }
 
+    /// A member in its group rejoins at once, keeping its partitions until
+    /// its next SyncGroup answers; returns whether it was one.
+    pub(super) fn enforce_rebalance(&mut self, context: &mut Context<'_>) -> bool {
+        let member = (self.membership.as_ref())
+            .is_some_and(|m| m.phase == Phase::Member && m.pending.is_none());
+        if !member || !self.ready || self.done {
+            return false;
+        }
+        let join = self.membership.as_mut().expect("a member").join();
+        self.send_group(context, join);
+        true
+    }
+
     /// A group member's deadlines: a join to send again, a heartbeat due.
     fn group_timeout(&mut self, context: &mut Context<'_>) {
         let request = self.next_request;

@@ -8,7 +8,11 @@ use brokerlab_core::{ChannelId, ConnectionId, Reply, StreamReply};
 
 impl Simulation {
     /// Runs `handle` on a client with its context, then sends what it asked for.
-    fn with_client(&mut self, client: usize, handle: impl FnOnce(&mut Slot, &mut Context<'_>)) {
+    pub(super) fn with_client(
+        &mut self,
+        client: usize,
+        handle: impl FnOnce(&mut Slot, &mut Context<'_>),
+    ) {
         let slot = &mut self.slots[client];
         let mut context = Context {
             now_ns: self.now_ns,

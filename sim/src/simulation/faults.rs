@@ -25,17 +25,21 @@ pub enum FaultKind {
     ClientCrash,
     /// The broker's clock jumps forward.
     ClockJump,
+    /// A consumer group member asks for a rebalance (Kafka's
+    /// `enforceRebalance`): rejoins, and the group rebalances.
+    Rebalance,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::LinkDrop,
         FaultKind::Partition,
         FaultKind::Clog,
         FaultKind::Crash,
         FaultKind::ClientCrash,
         FaultKind::ClockJump,
+        FaultKind::Rebalance,
     ];
 
     /// The kind's name, as printed.
@@ -48,6 +52,7 @@ impl FaultKind {
             FaultKind::Crash => "crash",
             FaultKind::ClientCrash => "client-crash",
             FaultKind::ClockJump => "clock-jump",
+            FaultKind::Rebalance => "rebalance",
         }
     }
 }
@@ -63,6 +68,7 @@ impl Simulation {
             FaultKind::Crash => plan.crash.map(|outage| outage.every_ns),
             FaultKind::ClientCrash => plan.client_crash.map(|outage| outage.every_ns),
             FaultKind::ClockJump => plan.clock_jump.map(|outage| outage.every_ns),
+            FaultKind::Rebalance => plan.rebalance_every_ns,
         }
     }
 
@@ -90,6 +96,7 @@ impl Simulation {
             FaultKind::Crash => self.crash_broker(),
             FaultKind::ClientCrash => self.crash_random_client(),
             FaultKind::ClockJump => self.jump_broker_clock(),
+            FaultKind::Rebalance => self.rebalance_random_member(),
         };
         if struck {
             self.summary.count_fault(kind);
@@ -165,6 +172,17 @@ impl Simulation {
         let at_ns = self.now_ns + outage.lasts.draw(&mut self.rng);
         self.queue.push(at_ns, SimEvent::BrokerRestart);
         true
+    }
+
+    /// A client picked at random, if it is a consumer group member in its
+    /// group, rejoins: a storm of these keeps the group rebalancing.
+    fn rebalance_random_member(&mut self) -> bool {
+        let client = self.rng.below(self.slots.len() as u64) as usize;
+        let mut struck = false;
+        self.with_client(client, |slot, context| {
+            struck = slot.client.enforce_rebalance(context);
+        });
+        struck
     }
 
     /// A client process dies: its connection closes at once (the broker

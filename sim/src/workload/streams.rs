@@ -132,6 +132,9 @@ impl fmt::Display for StreamParams {
 /// AMQP-only pressures (credit flow, the memory alarm, the restricted user).
 pub fn draw(rng: &mut SimRng, params: &mut WorkloadParams, plan: &mut FaultPlan, idempotent: bool) {
     params.stream = draw_params(rng, idempotent);
+    if !idempotent {
+        plan.rebalance_every_ns = rng.chance(500).then(|| rng.between(20, 300) * MS);
+    }
     plan.credit_flow = None;
     plan.memory_alarm = None;
     plan.restricted_user = false;
