@@ -176,6 +176,9 @@ enum Commands {
         /// Shrink the first failing seed and print its smallest case and chart.
         #[arg(long)]
         shrink: bool,
+        /// `merge DIR...`: combine the summaries of a sharded sweep.
+        #[command(subcommand)]
+        action: Option<SweepAction>,
     },
     /// Model-check the real core with stateright and print each property's verdict.
     ///
@@ -317,6 +320,10 @@ fn main() -> ExitCode {
             return run_sim(what, &show);
         }
         Some(Commands::Sweep {
+            action: Some(SweepAction::Merge { dirs, out }),
+            ..
+        }) => return run_merge(&dirs, &out),
+        Some(Commands::Sweep {
             workload,
             seeds,
             shard,
@@ -325,6 +332,7 @@ fn main() -> ExitCode {
             mutant,
             messages,
             shrink,
+            action: None,
         }) => {
             let options = SweepOptions {
                 jobs,
@@ -600,6 +608,50 @@ fn print_shrunk(seed: u64, options: Options, checker: &str) {
     let (_, history) = sim::Simulation::new(seed, shrunk.options).run_keeping_history();
     println!("{}", shrunk.report);
     println!("{}", sim::chart::sequence_chart(&history));
+}
+
+/// What `brokerlab sweep` does besides sweeping.
+#[derive(Subcommand)]
+enum SweepAction {
+    /// Merge the summaries of a sweep's shards into one.
+    ///
+    /// Each DIR holds the summary.json of one `brokerlab sweep --shard I/N`
+    /// (its --out); every shard of the same sweep must be there once. Prints
+    /// the merged summary and writes summary.json and summary.md to --out.
+    /// Exit code: the highest of the shards' (2 when the summaries are not
+    /// the shards of one sweep).
+    Merge {
+        /// The shards' output directories.
+        #[arg(required = true)]
+        dirs: Vec<std::path::PathBuf>,
+        /// Where to write the merged summary.json and summary.md.
+        #[arg(long, default_value = "target/brokerlab-sweep-merged")]
+        out: std::path::PathBuf,
+    },
+}
+
+/// `brokerlab sweep merge`: one summary from the shards'.
+fn run_merge(dirs: &[std::path::PathBuf], out: &std::path::Path) -> ExitCode {
+    let merged = match brokerlab::sweep::merge(dirs) {
+        Ok(merged) => merged,
+        Err(error) => {
+            eprintln!("brokerlab sweep merge: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", merged.text);
+    match brokerlab::sweep::write_merged(&merged, out) {
+        Ok(()) => println!(
+            "summaries: {}, {}",
+            out.join("summary.json").display(),
+            out.join("summary.md").display()
+        ),
+        Err(error) => eprintln!(
+            "brokerlab sweep merge: could not write {}: {error}",
+            out.display()
+        ),
+    }
+    ExitCode::from(merged.exit_code)
 }
 
 /// How `brokerlab sweep` runs.

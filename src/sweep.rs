@@ -164,3 +164,182 @@ pub fn write_summaries(sweep: &Sweep, plan: &Plan, figures: &str, out: &Path) ->
     let markdown = format!("# brokerlab sweep\n\n```\n{sweep}{figures}\n```\n");
     std::fs::write(out.join("summary.md"), markdown)
 }
+
+/// A sweep put back together from its shards' summaries.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    /// The merged `summary.json`: the shape of one sweep's, with `shards`
+    /// naming the shards merged and `wall` the list of their wall lines.
+    pub json: serde_json::Value,
+    /// The merged summary as `brokerlab sweep` prints one.
+    pub text: String,
+    /// The highest of the shards' exit codes.
+    pub exit_code: u8,
+}
+
+/// Merges the `summary.json` files of a sharded sweep (`--shard I/N`, one
+/// per directory): the runs, events and simulated time of each workload
+/// are summed and the failures gathered, in workload and seed order.
+///
+/// # Errors
+/// When a summary cannot be read or parsed, when the summaries are not
+/// shards of one sweep (another seed range, mutant or message count, a
+/// shard count that differs, a shard given twice, an unsharded summary),
+/// or when a shard is missing.
+pub fn merge(dirs: &[std::path::PathBuf]) -> Result<Merged, String> {
+    use serde_json::Value;
+    let read = |dir: &std::path::PathBuf| -> Result<Value, String> {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        serde_json::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
+    };
+    let summaries = dirs
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<Value>, String>>()?;
+    let first = summaries.first().ok_or("no summary to merge")?;
+    let same_sweep = ["seeds", "mutant", "messages"];
+    let mut shards = std::collections::BTreeSet::new();
+    let mut count = None;
+    for (dir, summary) in dirs.iter().zip(&summaries) {
+        if let Some(field) = same_sweep.iter().find(|f| summary[**f] != first[**f]) {
+            return Err(format!(
+                "{}: its {field} differs from {}'s: not a shard of the same sweep",
+                dir.display(),
+                dirs[0].display()
+            ));
+        }
+        let shard = summary["shard"]
+            .as_str()
+            .ok_or_else(|| format!("{}: not a shard (run with --shard I/N)", dir.display()))?;
+        let (index, of) = shard
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+            .ok_or_else(|| format!("{}: shard {shard:?} is not I/N", dir.display()))?;
+        if *count.get_or_insert(of) != of {
+            return Err(format!(
+                "{}: shard {shard} of another shard count",
+                dir.display()
+            ));
+        }
+        if !shards.insert(index) {
+            return Err(format!("{}: shard {shard} given twice", dir.display()));
+        }
+    }
+    let count = count.expect("one summary at least");
+    let missing: Vec<String> = (0..count)
+        .filter(|index| !shards.contains(index))
+        .map(|index| format!("{index}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("shards missing: {}", missing.join(", ")));
+    }
+    // Per workload, in the order a sweep prints them: runs, passed, events, simulated ns.
+    let mut tallies: std::collections::BTreeMap<Workload, (String, [u64; 4])> = Default::default();
+    let mut failures: Vec<Value> = Vec::new();
+    let mut exit_code = 0_u8;
+    let mut walls = Vec::new();
+    for summary in &summaries {
+        for workload in summary["workloads"].as_array().into_iter().flatten() {
+            let name = workload["workload"].as_str().unwrap_or_default().to_owned();
+            let known =
+                Workload::from_name(&name).ok_or_else(|| format!("unknown workload {name:?}"))?;
+            let tally = &mut tallies.entry(known).or_insert((name, [0; 4])).1;
+            for (slot, field) in ["runs", "passed", "events", "simulated_ns"]
+                .iter()
+                .enumerate()
+            {
+                tally[slot] += workload[*field].as_u64().unwrap_or(0);
+            }
+        }
+        failures.extend(
+            summary["failures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        let code = summary["exit_code"].as_u64().unwrap_or(0);
+        exit_code = exit_code.max(u8::try_from(code).unwrap_or(u8::MAX));
+        walls.push(summary["wall"].clone());
+    }
+    let order = |failure: &Value| {
+        let name = failure["workload"].as_str().unwrap_or_default();
+        (
+            Workload::from_name(name),
+            failure["seed"].as_u64().unwrap_or(0),
+        )
+    };
+    failures.sort_by_key(order);
+    let runs: u64 = tallies.values().map(|(_, tally)| tally[0]).sum();
+    let mutant = first["mutant"].as_str().unwrap_or("off");
+    let mut text = format!("sweep: {runs} runs, mutant={mutant}, {count} shards merged\n");
+    text += &format!(
+        "{:<20} {:>6} {:>6} {:>7} {:>12} {:>14}\n",
+        "workload", "runs", "passed", "failed", "events", "simulated"
+    );
+    for (name, [runs, passed, events, simulated_ns]) in tallies.values() {
+        let simulated = brokerlab_sim::plan::Millis(*simulated_ns).to_string();
+        text += &format!(
+            "{name:<20} {runs:>6} {passed:>6} {:>7} {events:>12} {simulated:>14}\n",
+            runs - passed
+        );
+    }
+    for failure in &failures {
+        let failed: Vec<&str> = (failure["failed"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        text += &format!(
+            "FAILED {} seed {}\n  exit {} [{}] {}\n  replay: {}\n",
+            failure["workload"].as_str().unwrap_or_default(),
+            failure["seed"],
+            failure["exit_code"],
+            failed.join(","),
+            failure["first"].as_str().unwrap_or_default(),
+            failure["replay"].as_str().unwrap_or_default(),
+        );
+    }
+    let workloads: Vec<Value> = tallies
+        .values()
+        .map(|(name, [runs, passed, events, simulated_ns])| {
+            serde_json::json!({
+                "workload": name,
+                "runs": runs,
+                "passed": passed,
+                "failed": runs - passed,
+                "events": events,
+                "simulated_ns": simulated_ns,
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "seeds": first["seeds"],
+        "shard": Value::Null,
+        "shards": (0..count).map(|index| format!("{index}/{count}")).collect::<Vec<_>>(),
+        "mutant": first["mutant"],
+        "messages": first["messages"],
+        "runs": runs,
+        "exit_code": exit_code,
+        "workloads": workloads,
+        "failures": failures,
+        "wall": walls,
+    });
+    Ok(Merged {
+        json,
+        text,
+        exit_code,
+    })
+}
+
+/// Writes a merged sweep's `summary.json` and `summary.md` into `out`.
+///
+/// # Errors
+/// When the directory or a file cannot be written.
+pub fn write_merged(merged: &Merged, out: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let json = serde_json::to_string_pretty(&merged.json).expect("a summary serialises");
+    std::fs::write(out.join("summary.json"), json + "\n")?;
+    let markdown = format!("# brokerlab sweep (merged)\n\n```\n{}```\n", merged.text);
+    std::fs::write(out.join("summary.md"), markdown)
+}

@@ -55,3 +55,48 @@ fn every_workload_replays_360_seeds_to_identical_traces() {
         }
     }
 }
+
+#[test]
+fn the_shards_of_a_sweep_merge_into_the_whole_sweeps_summary() {
+    use brokerlab::sweep::{merge, write_summaries};
+    let plan = |shard| Plan {
+        workloads: vec![Workload::WorkQueue, Workload::StreamKeyed],
+        seeds: 0..30,
+        jobs: 2,
+        mutant: Some(brokerlab::core::Mutant::LoseOnRequeue),
+        messages: None,
+        shard,
+    };
+    let scratch = std::env::temp_dir().join(format!("brokerlab-merge-{}", std::process::id()));
+    let dirs: Vec<std::path::PathBuf> = (0..3)
+        .map(|index| {
+            let dir = scratch.join(format!("shard-{index}"));
+            let shard = plan(Some((index, 3)));
+            write_summaries(&run(&shard), &shard, "wall: -", &dir).expect("written");
+            dir
+        })
+        .collect();
+    let whole = run(&plan(None));
+    let merged = merge(&dirs).expect("three shards of one sweep");
+    assert_eq!(merged.json["runs"], whole.runs());
+    assert_eq!(merged.exit_code, whole.exit_code());
+    for (workload, tally) in whole.tallies() {
+        let row = (merged.json["workloads"].as_array().expect("rows").iter())
+            .find(|row| row["workload"] == workload.name())
+            .expect("a row per workload");
+        assert_eq!(row["runs"], tally.runs);
+        assert_eq!(row["passed"], tally.passed);
+        assert_eq!(
+            row["events"], tally.events,
+            "the same runs, event for event"
+        );
+    }
+    let failures = merged.json["failures"].as_array().expect("failures").len();
+    assert_eq!(failures, whole.failures().count());
+    // A shard missing, or given twice, is refused.
+    let missing = merge(&dirs[..2]).expect_err("shard 2/3 missing");
+    assert!(missing.contains("2/3"), "{missing}");
+    let twice = [dirs[0].clone(), dirs[0].clone(), dirs[1].clone()];
+    assert!(merge(&twice).is_err());
+    std::fs::remove_dir_all(&scratch).expect("scratch removed");
+}
