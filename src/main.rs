@@ -188,7 +188,8 @@ enum Commands {
     /// codes: 0 every property holds, 129 a property fails.
     Check {
         /// Which model: work-queue, crash-recovery, ordering, dlq, ttl, idempotency,
-        /// single-active-consumer, memory-alarm, credit-flow, restricted-user.
+        /// single-active-consumer, memory-alarm, credit-flow, restricted-user,
+        /// consumer-group, idempotent-producer, stream-fetch.
         #[arg(long, default_value = "work-queue")]
         model: String,
         /// Checker threads.
@@ -203,7 +204,8 @@ enum Commands {
         /// How many messages the producer publishes (default: the model's standard).
         #[arg(long)]
         messages: Option<u8>,
-        /// How many times the broker may crash (crash-recovery, idempotency; default: the model's standard).
+        /// How many times the broker may crash (crash-recovery, idempotency, consumer-group,
+        /// idempotent-producer; default: the model's standard).
         #[arg(long)]
         crashes: Option<u8>,
         /// Explore one state per class of consumer renamings (depth first).

@@ -10,6 +10,7 @@ use crate::properties::{self, BrokerModel, History, Settings};
 use crate::shared::Shared;
 use crate::steps::Stimulus;
 use crate::stream_producer::{StreamProducer, StreamProducerState};
+use crate::stream_reader::{StreamReader, StreamReaderState};
 use crate::wire::{Choice, Log, Msg, Timer};
 use stateright::actor::{Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -31,6 +32,8 @@ pub enum Node {
     Member(GroupMember),
     /// An idempotent stream producer.
     StreamProducer(StreamProducer),
+    /// A stream reader.
+    StreamReader(StreamReader),
 }
 
 /// The state of an actor of a brokerlab model.
@@ -46,6 +49,8 @@ pub enum NodeState {
     Member(MemberState),
     /// An idempotent stream producer's.
     StreamProducer(StreamProducerState),
+    /// A stream reader's.
+    StreamReader(StreamReaderState),
 }
 
 impl NodeState {
@@ -93,6 +98,15 @@ impl NodeState {
             _ => None,
         }
     }
+
+    /// The stream reader's state, if this is the stream reader.
+    #[must_use]
+    pub fn as_stream_reader(&self) -> Option<&StreamReaderState> {
+        match self {
+            NodeState::StreamReader(state) => Some(state),
+            _ => None,
+        }
+    }
 }
 
 impl NodeState {
@@ -105,6 +119,7 @@ impl NodeState {
             NodeState::Consumer(state) => state.panicked.as_deref(),
             NodeState::Member(state) => state.panicked.as_deref(),
             NodeState::StreamProducer(state) => state.panicked.as_deref(),
+            NodeState::StreamReader(state) => state.panicked.as_deref(),
         }
     }
 }
@@ -156,7 +171,12 @@ macro_rules! client_state {
     )*};
 }
 
-client_state!(ConsumerState, MemberState, StreamProducerState);
+client_state!(
+    ConsumerState,
+    MemberState,
+    StreamProducerState,
+    StreamReaderState
+);
 
 /// Runs a client handler on a copy of its state and keeps the copy only if
 /// it changed, so that a step that does nothing is not a new state. A
@@ -213,6 +233,7 @@ impl Actor for Node {
             Node::Consumer(consumer) => NodeState::Consumer(consumer.start(out)),
             Node::Member(member) => NodeState::Member(member.start(out)),
             Node::StreamProducer(producer) => NodeState::StreamProducer(producer.start(out)),
+            Node::StreamReader(reader) => NodeState::StreamReader(reader.start(out)),
         }
     }
 
@@ -253,6 +274,15 @@ impl Actor for Node {
                     &current,
                     out,
                     |next, out| producer.on_msg(next, msg, out),
+                );
+            }
+            (Node::StreamReader(reader), Shallow::StreamReader(current)) => {
+                update_client(
+                    state,
+                    NodeState::StreamReader,
+                    &current,
+                    out,
+                    |next, out| reader.on_msg(next, msg, out),
                 );
             }
             _ => unreachable!("every actor keeps the state its on_start made"),
@@ -311,6 +341,7 @@ impl Actor for Node {
             Node::Consumer(_) => "consumer".to_owned(),
             Node::Member(_) => "member".to_owned(),
             Node::StreamProducer(_) => "stream producer".to_owned(),
+            Node::StreamReader(_) => "stream reader".to_owned(),
         }
     }
 }
@@ -323,6 +354,7 @@ enum Shallow {
     Consumer(ConsumerState),
     Member(MemberState),
     StreamProducer(StreamProducerState),
+    StreamReader(StreamReaderState),
 }
 
 impl NodeState {
@@ -333,6 +365,7 @@ impl NodeState {
             NodeState::Consumer(state) => Shallow::Consumer(state.clone()),
             NodeState::Member(state) => Shallow::Member(state.clone()),
             NodeState::StreamProducer(state) => Shallow::StreamProducer(state.clone()),
+            NodeState::StreamReader(state) => Shallow::StreamReader(state.clone()),
         }
     }
 }

@@ -5,12 +5,12 @@
 use crate::properties::{self, BrokerModel};
 use crate::{
     ConsumerGroup, CrashRecovery, Dlq, Idempotency, IdempotentProducer, Links, Ordering, Pressure,
-    Restricted, SingleActiveConsumer, Ttl, WorkQueue,
+    Restricted, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 12] = [
+pub const MODELS: [&str; 13] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -23,6 +23,7 @@ pub const MODELS: [&str; 12] = [
     "restricted-user",
     "consumer-group",
     "idempotent-producer",
+    "stream-fetch",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -155,6 +156,10 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
             let standard = IdempotentProducer::default();
             let crashes = overrides.crashes.unwrap_or(standard.crashes);
             configured!(standard, crashes = crashes.min(properties::CRASHES_MAX))
+        }
+        "stream-fetch" => {
+            type Config = StreamFetch;
+            configured!(StreamFetch::default(),)
         }
         _ => None,
     }

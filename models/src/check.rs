@@ -371,6 +371,7 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
         }
         Some(Node::Member(_)) => format!("member {index}"),
         Some(Node::StreamProducer(_)) => "producer".to_owned(),
+        Some(Node::StreamReader(_)) => "reader".to_owned(),
         None => format!("actor {index}"),
     }
 }
@@ -449,6 +450,13 @@ fn describe_stream_command(command: &StreamCommand) -> String {
             batch.base_sequence,
             batch.records.len()
         ),
+        StreamCommand::Fetch { partitions, .. } => {
+            let asked = partitions
+                .iter()
+                .map(|p| format!("p{} from offset {}", p.partition, p.offset));
+            let asked: Vec<String> = asked.collect();
+            format!("fetch {}", asked.join(" "))
+        }
         other => variant_name(other),
     }
 }
@@ -473,6 +481,21 @@ fn describe_stream_reply(reply: &StreamReply) -> String {
         }
         StreamReply::Group(reply) => variant_name(reply),
         StreamReply::Produced { result, .. } => format!("produced {result:?}"),
+        StreamReply::Fetched { partitions } => {
+            let answers = partitions.iter().map(|p| match &p.result {
+                Ok(data) if data.batches.is_empty() => format!("p{}: nothing", p.partition),
+                Ok(data) => {
+                    let batches = data.batches.iter().map(|batch| {
+                        format!("[{}..={}]", batch.base_offset(), batch.last_offset())
+                    });
+                    let batches: Vec<String> = batches.collect();
+                    format!("p{}: batches {}", p.partition, batches.join(" "))
+                }
+                Err(error) => format!("p{}: {error:?}", p.partition),
+            });
+            let answers: Vec<String> = answers.collect();
+            format!("fetched {}", answers.join(", "))
+        }
         other => variant_name(other),
     }
 }

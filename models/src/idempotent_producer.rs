@@ -92,6 +92,7 @@ impl IdempotentProducer {
         };
         let producer = StreamProducer {
             batches: self.messages,
+            records: 1,
             retries: self.retries,
         };
         let settings = Settings {

@@ -414,7 +414,9 @@ fn anything_to_take(state: &State) -> bool {
             NodeState::Producer(producer) => producer.link.turn(producer.session, session, seq),
             NodeState::Consumer(consumer) => consumer.link.turn(consumer.session, session, seq),
             // Stream clients number nothing: every segment is taken.
-            NodeState::Member(_) | NodeState::StreamProducer(_) => Turn::Take,
+            NodeState::Member(_) | NodeState::StreamProducer(_) | NodeState::StreamReader(_) => {
+                Turn::Take
+            }
         };
         turn == Turn::Take
     })

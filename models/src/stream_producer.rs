@@ -3,9 +3,11 @@
 //! commands.
 //!
 //! It asks for a producer id (InitProducerId), then sends batches 0 to
-//! N-1 to partition 0 of the model's topic, one at a time, each with its
-//! sequence number and `acks=all`, and sends the next once the current one
-//! is acknowledged. Whenever the checker says so (a bounded number of
+//! N-1 to partition 0 of the model's topic, one at a time, each of the
+//! same number of records, with its base sequence and `acks=all`, and
+//! sends the next once the current one is acknowledged. Each record's value
+//! is its sequence number (the producer's record number, from 0), so a
+//! reader can tell which record it got. Whenever the checker says so (a bounded number of
 //! times) it sends the unacknowledged batch again, as a producer whose
 //! request timed out does; after the broker restarts it sends it again on
 //! a new connection. The broker must append each batch once, in order,
@@ -29,8 +31,11 @@ const PRODUCE: u64 = 100;
 /// The idempotent producer's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamProducer {
-    /// How many batches it sends (sequences 0 to this minus one).
+    /// How many batches it sends (0 to this minus one).
     pub batches: u8,
+    /// How many records each batch holds (batch `k` holds sequences
+    /// `k * records` up to `(k + 1) * records`, exclusive).
+    pub records: u8,
     /// How many times it may send a batch again before its answer.
     pub retries: u8,
 }
@@ -44,7 +49,7 @@ pub struct StreamProducerState {
     pub producer_id: Option<i64>,
     /// The batch sent and not yet acknowledged, if any.
     pub in_flight: Option<u8>,
-    /// Batches acknowledged: sequences 0 up to this, exclusive.
+    /// Batches acknowledged: batches 0 up to this, exclusive.
     pub acknowledged: u8,
     /// Some acknowledgement said the batch repeated one already stored.
     pub deduplicated: bool,
@@ -60,6 +65,10 @@ impl StreamProducer {
         assert!(
             self.batches > 0 && u64::from(self.batches) < PRODUCE,
             "batches in range"
+        );
+        assert!(
+            self.records > 0 && self.batches.checked_mul(self.records).is_some(),
+            "records in range"
         );
         let state = StreamProducerState {
             session: 1,
@@ -105,12 +114,12 @@ impl StreamProducer {
                     result: Ok(produced),
                     ..
                 } => {
-                    let sequence = request
+                    let index = request
                         .checked_sub(PRODUCE)
                         .expect("a produce's request id");
                     if state
                         .in_flight
-                        .is_some_and(|batch| u64::from(batch) == sequence)
+                        .is_some_and(|batch| u64::from(batch) == index)
                     {
                         state.deduplicated |= produced.duplicate;
                         state.in_flight = None;
@@ -156,18 +165,22 @@ impl StreamProducer {
         }
     }
 
-    fn produce(&self, session: Session, producer_id: i64, sequence: u8, out: &mut Out<Node>) {
-        let record = StreamRecord {
-            timestamp_ms: 0,
-            key: None,
-            value: Some(vec![sequence].into()),
-            headers: Vec::new(),
-        };
+    /// Sends batch `index`: its records carry their sequence numbers as values.
+    fn produce(&self, session: Session, producer_id: i64, index: u8, out: &mut Out<Node>) {
+        let base_sequence = index * self.records;
+        let records = (base_sequence..base_sequence + self.records)
+            .map(|sequence| StreamRecord {
+                timestamp_ms: 0,
+                key: None,
+                value: Some(vec![sequence].into()),
+                headers: Vec::new(),
+            })
+            .collect();
         let batch = ProducedBatch {
             producer_id,
             producer_epoch: 0,
-            base_sequence: i32::from(sequence),
-            records: vec![record],
+            base_sequence: i32::from(base_sequence),
+            records,
         };
         let command = StreamCommand::Produce {
             topic: STREAM_TOPIC.into(),
@@ -175,7 +188,7 @@ impl StreamProducer {
             acks: Acks::Synced,
             batch,
         };
-        send(out, session, PRODUCE + u64::from(sequence), command);
+        send(out, session, PRODUCE + u64::from(index), command);
     }
 }
 
