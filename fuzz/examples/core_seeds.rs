@@ -1,12 +1,12 @@
-//! Makes seeds for the core_inputs target from recorded client sessions:
-//! each session's frames are cut and translated as the server translates
+//! Makes seeds for the core_inputs target from recorded client conversations:
+//! each recording's frames are cut and translated as the server translates
 //! them (methods by `wire::inbound`, a publish from its method, header and
 //! body frames), and written as the steps `brokerlab_fuzz::steps` decodes.
 //!
-//! `cargo run --no-default-features --example core_seeds -- OUT_DIR SESSION...`
-//! writes one seed per session, and one (`sessions-interleaved`) with the
-//! sessions as connections 1, 2, 3, ... taking turns, one command each
-//! (and `sessions-interleaved-small-limits`, the same with the small limits
+//! `cargo run --no-default-features --example core_seeds -- OUT_DIR RECORDING...`
+//! writes one seed per recording, and one (`recordings-interleaved`) with the
+//! recordings as connections 1, 2, 3, ... taking turns, one command each
+//! (and `recordings-interleaved-small-limits`, the same with the small limits
 //! of the configuration byte on).
 
 use amq_protocol::frame::AMQPFrame;
@@ -21,7 +21,7 @@ use bytes::Bytes;
 use std::path::Path;
 use std::sync::Arc;
 
-/// A session's inputs, as connection `conn`.
+/// A recording's inputs, as connection `conn`.
 fn inputs(data: &[u8], conn: ConnectionId) -> Vec<Step> {
     let mut buffer = data.strip_prefix(&PROTOCOL_HEADER).unwrap_or(data);
     let mut steps = Vec::new();
@@ -98,15 +98,15 @@ fn inputs(data: &[u8], conn: ConnectionId) -> Vec<Step> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (out, sessions) = args.split_first().expect("OUT_DIR SESSION...");
+    let (out, recordings) = args.split_first().expect("OUT_DIR RECORDING...");
     let mut all = Vec::new();
-    for (index, session) in sessions.iter().enumerate() {
-        let data = std::fs::read(session).expect("a readable session");
+    for (index, recording) in recordings.iter().enumerate() {
+        let data = std::fs::read(recording).expect("a readable recording");
         let conn = ConnectionId(index as u64 % 3 + 1);
         let mut steps = inputs(&data, conn);
         steps.push(Step::Tick(100));
         steps.push(Step::Deadline);
-        let name = Path::new(session)
+        let name = Path::new(recording)
             .file_stem()
             .and_then(|s| s.to_str())
             .expect("a name");
@@ -123,9 +123,9 @@ fn main() {
         }
     }
     interleaved.push(Step::Deadline);
-    let path = Path::new(out).join("sessions-interleaved");
+    let path = Path::new(out).join("recordings-interleaved");
     std::fs::write(path, encode(0, &interleaved)).expect("written");
     // The same with every small limit of the configuration byte on.
-    let path = Path::new(out).join("sessions-interleaved-small-limits");
+    let path = Path::new(out).join("recordings-interleaved-small-limits");
     std::fs::write(path, encode(0b1111, &interleaved)).expect("written");
 }

@@ -29,7 +29,7 @@ pub fn handshake(data: &[u8]) {
 }
 
 /// Whether the handshake over `data` lets the client in (the corpus test
-/// checks that the real sessions' seeds get that far).
+/// checks that the real clients' recordings' seeds get that far).
 #[must_use]
 pub fn handshake_opens(data: &[u8]) -> bool {
     matches!(run(data, usize::MAX), Ok(Handshaken::Opened(_)))

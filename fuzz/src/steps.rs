@@ -1,7 +1,7 @@
 //! A byte string as a run of the core: a configuration, then steps, each an
 //! `Input` for the broker or a move of the clock. [`decode`] reads any bytes
 //! (missing bytes read as zero, so every input is a run) and [`encode`]
-//! writes a run back, so that seeds can be made from real sessions
+//! writes a run back, so that seeds can be made from real clients' recordings
 //! (`examples/core_seeds.rs`).
 //!
 //! Layout: one configuration byte, then steps. A step is an opcode byte

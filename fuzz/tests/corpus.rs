@@ -46,7 +46,7 @@ fn the_real_sessions_get_through_the_handshake() {
             .file_name()
             .and_then(|name| name.to_str())
             .unwrap_or("");
-        if name.starts_with("session-") {
+        if name.starts_with("recording-") {
             let data = fs::read(&path).expect("a readable seed");
             assert!(brokerlab_fuzz::handshake_opens(&data), "{name} logs in");
         }

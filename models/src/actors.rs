@@ -417,16 +417,16 @@ mod tests {
     /// A producer on the last of its connections: a reset makes it
     /// reconnect on a connection number that does not exist, and its step
     /// panics.
-    fn producer_out_of_sessions() -> (Node, NodeState) {
+    fn producer_out_of_incarnations() -> (Node, NodeState) {
         let producer = Producer::new("work".into(), 1);
         let mut state = producer.start(&mut Out::new());
-        state.session = u8::MAX;
+        state.incarnation = u8::MAX;
         (Node::Producer(producer), NodeState::Producer(state))
     }
 
     #[test]
     fn a_step_that_panics_is_recorded_in_the_state_it_started_from_without_effects() {
-        let (node, before) = producer_out_of_sessions();
+        let (node, before) = producer_out_of_incarnations();
         let mut state = Cow::Borrowed(&before);
         let mut out = Out::new();
         node.on_msg(Id::from(1), &mut state, Id::from(0), Msg::Reset, &mut out);
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn an_actor_that_panicked_takes_no_more_steps() {
-        let (node, before) = producer_out_of_sessions();
+        let (node, before) = producer_out_of_incarnations();
         let mut state = Cow::Borrowed(&before);
         node.on_msg(
             Id::from(1),

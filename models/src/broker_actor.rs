@@ -25,7 +25,7 @@ use crate::clients::{parse_body, MessageSet};
 use crate::network::{Sequencing, Turn};
 use crate::shared::Shared;
 use crate::steps::Steps;
-use crate::wire::{Frame, Log, Msg, Session, Timer};
+use crate::wire::{Frame, Incarnation, Log, Msg, Timer};
 use brokerlab_core::group::GroupRequest;
 use brokerlab_core::record::{Change, Record};
 use brokerlab_core::{
@@ -68,8 +68,8 @@ pub struct BrokerState {
     pub broker: Broker,
     /// The logical clock; it moves only when a deadline fires.
     pub now: Instant,
-    /// Which client session each live connection belongs to.
-    pub connections: BTreeMap<ConnectionId, (Id, Session)>,
+    /// Which client incarnation each live connection belongs to.
+    pub connections: BTreeMap<ConnectionId, (Id, Incarnation)>,
     /// The id of the next connection.
     pub next_connection: u64,
     /// Records appended but not yet synced (when the log is kept).
@@ -160,12 +160,12 @@ impl Expiry {
 }
 
 impl BrokerState {
-    /// The connection of a client's session, if the broker holds it.
+    /// The connection of a client's incarnation, if the broker holds it.
     #[must_use]
-    pub fn connection_of(&self, client: Id, session: Session) -> Option<ConnectionId> {
+    pub fn connection_of(&self, client: Id, incarnation: Incarnation) -> Option<ConnectionId> {
         self.connections
             .iter()
-            .find(|(_, owner)| **owner == (client, session))
+            .find(|(_, owner)| **owner == (client, incarnation))
             .map(|(conn, _)| *conn)
     }
 }
@@ -193,14 +193,16 @@ impl Rewrite<Id> for BrokerState {
         let connections = self
             .connections
             .iter()
-            .map(|(conn, (client, session))| (*conn, (plan.rewrite(client), *session)))
+            .map(|(conn, (client, incarnation))| (*conn, (plan.rewrite(client), *incarnation)))
             .collect();
         let sequencing = Sequencing {
             counts: (self.sequencing.counts.iter())
-                .map(|((client, session), counts)| ((plan.rewrite(client), *session), *counts))
+                .map(|((client, incarnation), counts)| {
+                    ((plan.rewrite(client), *incarnation), *counts)
+                })
                 .collect(),
             opened: (self.sequencing.opened.iter())
-                .map(|(client, session)| (plan.rewrite(client), *session))
+                .map(|(client, incarnation)| (plan.rewrite(client), *incarnation))
                 .collect(),
         };
         BrokerState {
@@ -328,10 +330,10 @@ impl BrokerActor {
             return false;
         }
         match msg {
-            Msg::Frames { session, .. } if state.is_paused(src, *session) => false,
-            Msg::Frames { session, seq, .. } if self.sequenced => {
-                state.sequencing.turn(src, *session, *seq) == Turn::Take
-            }
+            Msg::Frames { incarnation, .. } if state.is_paused(src, *incarnation) => false,
+            Msg::Frames {
+                incarnation, seq, ..
+            } if self.sequenced => state.sequencing.turn(src, *incarnation, *seq) == Turn::Take,
             Msg::Frames { .. } => true,
             Msg::Replies { .. } | Msg::StreamReplies { .. } | Msg::Reset => false,
         }
@@ -341,7 +343,7 @@ impl BrokerActor {
     /// them leave together, one segment per connection.
     pub fn on_msg(&self, state: &mut BrokerState, src: Id, msg: Msg, out: &mut Out<Node>) {
         let Msg::Frames {
-            session,
+            incarnation,
             seq,
             frames,
         } = msg
@@ -349,7 +351,7 @@ impl BrokerActor {
             return;
         };
         if self.sequenced {
-            state.sequencing.taken(src, session, seq);
+            state.sequencing.taken(src, incarnation, seq);
         }
         let mut replies = Replies::default();
         for frame in frames.iter().cloned() {
@@ -357,7 +359,7 @@ impl BrokerActor {
                 Frame::Connect => {
                     let conn = ConnectionId(state.next_connection);
                     state.next_connection += 1;
-                    state.connections.insert(conn, (src, session));
+                    state.connections.insert(conn, (src, incarnation));
                     Input::Connect {
                         conn,
                         user: "guest".to_owned(),
@@ -367,17 +369,19 @@ impl BrokerActor {
                 }
                 // Frames for a connection the broker does not hold (lost in
                 // a crash) go nowhere, as on a dead socket.
-                Frame::Command { channel, command } => match state.connection_of(src, session) {
-                    Some(conn) => Input::Command {
-                        conn,
-                        channel,
-                        command,
-                    },
-                    None => continue,
-                },
-                Frame::Disconnect => match state.connection_of(src, session) {
+                Frame::Command { channel, command } => {
+                    match state.connection_of(src, incarnation) {
+                        Some(conn) => Input::Command {
+                            conn,
+                            channel,
+                            command,
+                        },
+                        None => continue,
+                    }
+                }
+                Frame::Disconnect => match state.connection_of(src, incarnation) {
                     Some(conn) => {
-                        state.sequencing.closed(src, session);
+                        state.sequencing.closed(src, incarnation);
                         state.connections.remove(&conn);
                         state.paused.remove(&conn);
                         Input::Disconnect { conn }
@@ -385,7 +389,7 @@ impl BrokerActor {
                     None => continue,
                 },
                 Frame::Stream { request, command } => {
-                    let conn = state.stream_connection(src, session);
+                    let conn = state.stream_connection(src, incarnation);
                     let stale = stale_commit(&state.broker, &command);
                     let logged = state.broker.last_lsn();
                     let input = Input::Stream {
@@ -520,24 +524,24 @@ impl BrokerState {
         }
     }
 
-    /// Whether the connection of this client session is paused.
+    /// Whether the connection of this client incarnation is paused.
     #[must_use]
-    pub fn is_paused(&self, client: Id, session: Session) -> bool {
+    pub fn is_paused(&self, client: Id, incarnation: Incarnation) -> bool {
         !self.paused.is_empty()
             && self
-                .connection_of(client, session)
+                .connection_of(client, incarnation)
                 .is_some_and(|conn| self.paused.contains(&conn))
     }
 
-    /// The connection of a stream client's session, opened by its first
+    /// The connection of a stream client's incarnation, opened by its first
     /// request (a Kafka client opens no vhost, so the core hears no `Connect`).
-    fn stream_connection(&mut self, client: Id, session: Session) -> ConnectionId {
-        if let Some(conn) = self.connection_of(client, session) {
+    fn stream_connection(&mut self, client: Id, incarnation: Incarnation) -> ConnectionId {
+        if let Some(conn) = self.connection_of(client, incarnation) {
             return conn;
         }
         let conn = ConnectionId(self.next_connection);
         self.next_connection += 1;
-        self.connections.insert(conn, (client, session));
+        self.connections.insert(conn, (client, incarnation));
         conn
     }
 
@@ -561,10 +565,10 @@ fn stale_commit(broker: &Broker, command: &StreamCommand) -> bool {
 }
 
 /// The replies for one client connection, with that connection's owner.
-type Segment = ((Id, Session), Vec<(ChannelId, Reply)>);
+type Segment = ((Id, Incarnation), Vec<(ChannelId, Reply)>);
 
 /// The stream replies for one client connection, with that connection's owner.
-type StreamSegment = ((Id, Session), Vec<(u64, StreamReply)>);
+type StreamSegment = ((Id, Incarnation), Vec<(u64, StreamReply)>);
 
 /// Replies gathered for one segment per client connection, in order.
 #[derive(Default)]
@@ -574,14 +578,14 @@ struct Replies {
 }
 
 impl Replies {
-    fn push_stream(&mut self, owner: (Id, Session), request: u64, reply: StreamReply) {
+    fn push_stream(&mut self, owner: (Id, Incarnation), request: u64, reply: StreamReply) {
         match self.streams.iter_mut().find(|(to, _)| *to == owner) {
             Some((_, replies)) => replies.push((request, reply)),
             None => self.streams.push((owner, vec![(request, reply)])),
         }
     }
 
-    fn push(&mut self, owner: (Id, Session), channel: ChannelId, reply: Reply) {
+    fn push(&mut self, owner: (Id, Incarnation), channel: ChannelId, reply: Reply) {
         match self.segments.iter_mut().find(|(to, _)| *to == owner) {
             Some((_, replies)) => replies.push((channel, reply)),
             None => self.segments.push((owner, vec![(channel, reply)])),
@@ -592,18 +596,18 @@ impl Replies {
     /// meanwhile gets nothing: it has no socket).
     fn send(self, state: &mut BrokerState, sequenced: bool, out: &mut Out<Node>) {
         // Stream clients keep their links in order: their segments are not numbered.
-        for ((client, session), replies) in self.streams {
+        for ((client, incarnation), replies) in self.streams {
             let replies = Shared::new(replies);
             let msg = Msg::StreamReplies {
-                session,
+                incarnation,
                 seq: 0,
                 replies,
             };
             out.send(client, msg);
         }
-        for ((client, session), replies) in self.segments {
+        for ((client, incarnation), replies) in self.segments {
             let seq = match sequenced {
-                true => match state.sequencing.next_sent(client, session) {
+                true => match state.sequencing.next_sent(client, incarnation) {
                     Some(seq) => seq,
                     None => continue,
                 },
@@ -611,7 +615,7 @@ impl Replies {
             };
             let replies = Shared::new(replies);
             let msg = Msg::Replies {
-                session,
+                incarnation,
                 seq,
                 replies,
             };

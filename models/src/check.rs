@@ -378,23 +378,29 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
 
 /// A message in words.
 fn describe(msg: &Msg) -> String {
-    let (session, parts): (_, Vec<String>) = match msg {
+    let (incarnation, parts): (_, Vec<String>) = match msg {
         Msg::Frames {
-            session, frames, ..
-        } => (session, frames.iter().map(describe_frame).collect()),
+            incarnation,
+            frames,
+            ..
+        } => (incarnation, frames.iter().map(describe_frame).collect()),
         Msg::Replies {
-            session, replies, ..
+            incarnation,
+            replies,
+            ..
         } => (
-            session,
+            incarnation,
             replies
                 .iter()
                 .map(|(_, reply)| describe_reply(reply))
                 .collect(),
         ),
         Msg::StreamReplies {
-            session, replies, ..
+            incarnation,
+            replies,
+            ..
         } => (
-            session,
+            incarnation,
             replies
                 .iter()
                 .map(|(request, reply)| format!("{} (to {request})", describe_stream_reply(reply)))
@@ -402,7 +408,7 @@ fn describe(msg: &Msg) -> String {
         ),
         Msg::Reset => return "every connection reset (the broker restarted)".to_owned(),
     };
-    format!("{} (connection {session})", parts.join(", "))
+    format!("{} (connection {incarnation})", parts.join(", "))
 }
 
 fn describe_frame(frame: &Frame) -> String {
@@ -541,11 +547,11 @@ fn describe_reply(reply: &Reply) -> String {
     }
 }
 
-/// "m2" for the model's message 2 (with its producer session when not the first).
+/// "m2" for the model's message 2 (with its producer incarnation when not the first).
 fn message_name(body: &[u8]) -> String {
     match parse_body(body) {
         Some((1, number)) => format!("m{number}"),
-        Some((session, number)) => format!("m{number} (producer session {session})"),
+        Some((incarnation, number)) => format!("m{number} (producer incarnation {incarnation})"),
         None => format!("a foreign message {body:?}"),
     }
 }

@@ -4,14 +4,14 @@
 //! Clients pipeline their commands as AMQP allows (each connection keeps
 //! them in order: the network's link, or the sequencing the endpoints do
 //! over an unordered network, see `network`), which keeps the models small without hiding anything from
-//! the broker. A message's body is `[session, number]`: the producer's session
+//! the broker. A message's body is `[incarnation, number]`: the producer's incarnation
 //! it was published on and its number, 1 to N, so checkers can follow it
 //! end to end without the broker's internal ids.
 
 use crate::actors::Node;
 use crate::network::{ClientSequencing, Turn};
 use crate::shared::Shared;
-use crate::wire::{Choice, Frame, Msg, Session, Settle, Timer};
+use crate::wire::{Choice, Frame, Incarnation, Msg, Settle, Timer};
 use brokerlab_core::Name;
 use brokerlab_core::{ChannelId, Command, FieldTable, Properties, Reply};
 use bytes::Bytes;
@@ -79,26 +79,26 @@ impl MessageSet {
     }
 }
 
-/// The body of message `number` published on `session`.
+/// The body of message `number` published on `incarnation`.
 #[must_use]
-pub fn body(session: Session, number: u8) -> Bytes {
-    Bytes::from(vec![session, number])
+pub fn body(incarnation: Incarnation, number: u8) -> Bytes {
+    Bytes::from(vec![incarnation, number])
 }
 
-/// The `(session, number)` a body carries, if it is one of the model's.
+/// The `(incarnation, number)` a body carries, if it is one of the model's.
 #[must_use]
-pub fn parse_body(body: &[u8]) -> Option<(Session, u8)> {
+pub fn parse_body(body: &[u8]) -> Option<(Incarnation, u8)> {
     match body {
-        [session, number] => Some((*session, *number)),
+        [incarnation, number] => Some((*incarnation, *number)),
         _ => None,
     }
 }
 
-/// Sends frames on the client's connection `session`, in one segment numbered `seq`.
-fn send(out: &mut Out<Node>, session: Session, seq: u8, frames: Vec<Frame>) {
+/// Sends frames on the client's connection `incarnation`, in one segment numbered `seq`.
+fn send(out: &mut Out<Node>, incarnation: Incarnation, seq: u8, frames: Vec<Frame>) {
     let frames = Shared::new(frames);
     let msg = Msg::Frames {
-        session,
+        incarnation,
         seq,
         frames,
     };
@@ -117,13 +117,19 @@ impl ClientSequencing {
         seq
     }
 
-    /// Whether the client takes segment `seq` of connection `session` now
+    /// Whether the client takes segment `seq` of connection `incarnation` now
     /// (its current connection is `current`), counting it if so.
-    fn take(&mut self, sequenced: bool, current: Session, session: Session, seq: u8) -> bool {
+    fn take(
+        &mut self,
+        sequenced: bool,
+        current: Incarnation,
+        incarnation: Incarnation,
+        seq: u8,
+    ) -> bool {
         if !sequenced {
-            return session == current;
+            return incarnation == current;
         }
-        let take = self.turn(current, session, seq) == Turn::Take;
+        let take = self.turn(current, incarnation, seq) == Turn::Take;
         if take {
             self.taken += 1;
         }
@@ -161,7 +167,7 @@ pub const NOWHERE: &str = "nowhere";
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ProducerState {
     /// The current connection.
-    pub session: Session,
+    pub incarnation: Incarnation,
     /// Publishes awaiting a confirm: confirm sequence number to message number.
     pub awaiting: BTreeMap<u64, u8>,
     /// Messages the broker confirmed with basic.ack.
@@ -191,7 +197,7 @@ impl Producer {
     pub fn start(&self, out: &mut Out<Node>) -> ProducerState {
         assert!(self.messages < MessageSet::NUMBER_MAX, "too many messages");
         let mut state = ProducerState {
-            session: 1,
+            incarnation: 1,
             awaiting: BTreeMap::new(),
             confirmed: MessageSet::default(),
             refused: MessageSet::default(),
@@ -202,7 +208,7 @@ impl Producer {
         state
     }
 
-    /// Opens the state's session and publishes `numbers` on it, in order,
+    /// Opens the state's incarnation and publishes `numbers` on it, in order,
     /// each in its own segment (so the broker may act between them).
     fn publish(
         &self,
@@ -210,14 +216,14 @@ impl Producer {
         numbers: impl Iterator<Item = u8>,
         out: &mut Out<Node>,
     ) {
-        let session = state.session;
+        let incarnation = state.incarnation;
         let setup = vec![
             Frame::Connect,
             command(Command::ChannelOpen),
             command(Command::ConfirmSelect),
         ];
         let seq = state.link.next_sent(self.sequenced);
-        send(out, session, seq, setup);
+        send(out, incarnation, seq, setup);
         let properties = Arc::new(Properties {
             delivery_mode: Some(2),
             ..Properties::default()
@@ -237,10 +243,10 @@ impl Producer {
                 mandatory: false,
                 immediate: false,
                 properties: properties.clone().into(),
-                body: body(session, number),
+                body: body(incarnation, number),
             };
             let segment = state.link.next_sent(self.sequenced);
-            send(out, session, segment, vec![command(publish)]);
+            send(out, incarnation, segment, vec![command(publish)]);
             state.awaiting.insert(seq, number);
         }
     }
@@ -250,16 +256,19 @@ impl Producer {
     /// publishes once more every message it holds no confirm for, as a
     /// publisher that wants at-least-once delivery must.
     pub fn on_msg(&self, state: &mut ProducerState, msg: Msg, out: &mut Out<Node>) {
-        let (session, seq, replies) = match msg {
+        let (incarnation, seq, replies) = match msg {
             Msg::Replies {
-                session,
+                incarnation,
                 seq,
                 replies,
-            } => (session, seq, replies),
+            } => (incarnation, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
             Msg::Frames { .. } | Msg::StreamReplies { .. } => return,
         };
-        if !state.link.take(self.sequenced, state.session, session, seq) {
+        if !state
+            .link
+            .take(self.sequenced, state.incarnation, incarnation, seq)
+        {
             return;
         }
         for (_, reply) in replies.iter() {
@@ -282,9 +291,9 @@ impl Producer {
         // The broker may already hold the new connection this reset overtook
         // (it restarted before the producer's frames reached it): close it.
         let seq = state.link.next_sent(self.sequenced);
-        send(out, state.session, seq, vec![Frame::Disconnect]);
-        state.session = state
-            .session
+        send(out, state.incarnation, seq, vec![Frame::Disconnect]);
+        state.incarnation = state
+            .incarnation
             .checked_add(1)
             .expect("a bounded number of crashes");
         state.link = ClientSequencing::default();
@@ -376,7 +385,7 @@ pub struct Held {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConsumerState {
     /// The current connection.
-    pub session: Session,
+    pub incarnation: Incarnation,
     /// Deliveries of the current connection not yet settled, in arrival order.
     pub held: Vec<Held>,
     /// Messages it acked (with `Effect::OnAck`, it processed them).
@@ -404,7 +413,7 @@ impl Consumer {
     /// Connects and subscribes.
     pub fn start(&self, out: &mut Out<Node>) -> ConsumerState {
         let mut state = ConsumerState {
-            session: 1,
+            incarnation: 1,
             held: Vec::new(),
             acked: MessageSet::default(),
             applied: MessageSet::default(),
@@ -440,22 +449,25 @@ impl Consumer {
             command(consume),
         ];
         let seq = state.link.next_sent(self.sequenced);
-        send(out, state.session, seq, frames);
+        send(out, state.incarnation, seq, frames);
     }
 
     /// Replies: hold each delivery, and offer the choice of how to settle it.
     /// A reset (the broker restarted) loses the connection: reconnect.
     pub fn on_msg(&self, state: &mut ConsumerState, msg: Msg, out: &mut Out<Node>) {
-        let (session, seq, replies) = match msg {
+        let (incarnation, seq, replies) = match msg {
             Msg::Replies {
-                session,
+                incarnation,
                 seq,
                 replies,
-            } => (session, seq, replies),
+            } => (incarnation, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
             Msg::Frames { .. } | Msg::StreamReplies { .. } => return,
         };
-        if !state.link.take(self.sequenced, state.session, session, seq) {
+        if !state
+            .link
+            .take(self.sequenced, state.incarnation, incarnation, seq)
+        {
             return;
         }
         for (_, reply) in replies.iter() {
@@ -531,7 +543,7 @@ impl Consumer {
             }
         };
         let seq = state.link.next_sent(self.sequenced);
-        send(out, state.session, seq, vec![self::command(settle)]);
+        send(out, state.incarnation, seq, vec![self::command(settle)]);
         // The checker took this choice away with every other one under the
         // key: offer the rest again, with the bounds as they are now.
         offer_settlements(state, out);
@@ -557,9 +569,9 @@ impl Consumer {
         out.remove_random(SETTLE);
         out.cancel_timer(Timer::DropConnection);
         let seq = state.link.next_sent(self.sequenced);
-        send(out, state.session, seq, vec![Frame::Disconnect]);
-        state.session = state
-            .session
+        send(out, state.incarnation, seq, vec![Frame::Disconnect]);
+        state.incarnation = state
+            .incarnation
             .checked_add(1)
             .expect("a bounded number of drops and crashes");
         state.link = ClientSequencing::default();

@@ -218,7 +218,7 @@ pub fn eventually_owned(model: &BrokerModel, state: &State) -> bool {
         return true;
     }
     // A member whose client is gone (crashed, or its join was in flight
-    // across a broker crash) holds its partitions until its session
+    // across a broker crash) holds its partitions until its incarnation
     // timeout, which may still come: the group is not settled yet.
     let current: Vec<&MemberState> = (members(state))
         .filter(|member| member.awaiting != Awaiting::Left && !member.member_id.is_empty())

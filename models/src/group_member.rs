@@ -21,7 +21,7 @@
 use crate::actors::Node;
 use crate::clients::BROKER;
 use crate::shared::Shared;
-use crate::wire::{Frame, Msg, Session, Timer};
+use crate::wire::{Frame, Incarnation, Msg, Timer};
 use brokerlab_core::group::assignors::{range, AssignorMember};
 use brokerlab_core::group::consumer_protocol::{
     decode_assignment, decode_subscription, encode_assignment, encode_subscription,
@@ -84,7 +84,7 @@ pub enum Awaiting {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MemberState {
     /// The current connection (one more after each crash or broker restart).
-    pub session: Session,
+    pub incarnation: Incarnation,
     /// Its member id; empty until a join answers.
     pub member_id: String,
     /// The generation its last join answered.
@@ -123,7 +123,7 @@ impl GroupMember {
     pub fn start(&self, out: &mut Out<Node>) -> MemberState {
         assert!((1..=PARTITIONS_MAX).contains(&usize::from(self.partitions)));
         let mut state = MemberState {
-            session: 1,
+            incarnation: 1,
             member_id: String::new(),
             generation: -1,
             held: None,
@@ -153,8 +153,10 @@ impl GroupMember {
     pub fn on_msg(&self, state: &mut MemberState, msg: Msg, out: &mut Out<Node>) {
         let replies = match msg {
             Msg::StreamReplies {
-                session, replies, ..
-            } if session == state.session => replies,
+                incarnation,
+                replies,
+                ..
+            } if incarnation == state.incarnation => replies,
             Msg::Reset => return self.start_over(state, out),
             _ => return,
         };
@@ -206,7 +208,7 @@ impl GroupMember {
                         member_id: state.member_id.clone(),
                         group_instance_id: None,
                     });
-                    send(out, state.session, HEARTBEAT, heartbeat);
+                    send(out, state.incarnation, HEARTBEAT, heartbeat);
                 }
             }
             Timer::Consume => {
@@ -227,7 +229,7 @@ impl GroupMember {
                         group_instance_id: None,
                     }],
                 });
-                send(out, state.session, LEAVE, leave);
+                send(out, state.incarnation, LEAVE, leave);
             }
             Timer::Restart if state.restarts > 0 && state.awaiting != Awaiting::Left => {
                 state.restarts -= 1;
@@ -269,7 +271,7 @@ impl GroupMember {
                 metadata: String::new(),
             }],
         });
-        send(out, state.session, COMMIT, commit);
+        send(out, state.incarnation, COMMIT, commit);
     }
 
     /// The crashed process (or one whose broker restarted) starts again on
@@ -278,10 +280,10 @@ impl GroupMember {
         // The broker may already hold a connection this reset overtook: close it.
         out.send(
             Id::from(BROKER),
-            frames(state.session, vec![Frame::Disconnect]),
+            frames(state.incarnation, vec![Frame::Disconnect]),
         );
-        state.session = state
-            .session
+        state.incarnation = state
+            .incarnation
             .checked_add(1)
             .expect("a bounded number of crashes");
         state.member_id.clear();
@@ -315,7 +317,7 @@ impl GroupMember {
             }],
             require_known_member_id: false,
         });
-        send(out, state.session, JOIN, join);
+        send(out, state.incarnation, JOIN, join);
     }
 
     /// A join answered: the member syncs (the leader with the assignment
@@ -343,7 +345,7 @@ impl GroupMember {
             protocol_name: None,
             assignments,
         });
-        send(out, state.session, SYNC, sync);
+        send(out, state.incarnation, SYNC, sync);
     }
 
     /// The leader's assignment: the core's range assignor over the members' subscriptions.
@@ -400,7 +402,7 @@ impl GroupMember {
             group: GROUP.into(),
             partitions: Some(held.map(|p| (TOPIC.to_owned(), i32::from(p))).collect()),
         });
-        send(out, state.session, FETCH, fetch);
+        send(out, state.incarnation, FETCH, fetch);
     }
 
     fn heartbeat_answered(&self, state: &mut MemberState, error: ErrorCode, out: &mut Out<Node>) {
@@ -426,20 +428,20 @@ fn partition_index(partition: i32) -> usize {
     index
 }
 
-fn frames(session: Session, frames: Vec<Frame>) -> Msg {
+fn frames(incarnation: Incarnation, frames: Vec<Frame>) -> Msg {
     Msg::Frames {
-        session,
+        incarnation,
         seq: 0,
         frames: Shared::new(frames),
     }
 }
 
-/// Sends group request `request` as request `id` on connection `session`.
-fn send(out: &mut Out<Node>, session: Session, id: u64, request: GroupRequest) {
+/// Sends group request `request` as request `id` on connection `incarnation`.
+fn send(out: &mut Out<Node>, incarnation: Incarnation, id: u64, request: GroupRequest) {
     let command = StreamCommand::Group(request);
     let frame = Frame::Stream {
         request: id,
         command,
     };
-    out.send(Id::from(BROKER), frames(session, vec![frame]));
+    out.send(Id::from(BROKER), frames(incarnation, vec![frame]));
 }

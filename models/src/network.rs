@@ -15,7 +15,7 @@
 //! old one (its subscribe reaching the broker before the old connection's
 //! close), and one connection's replies overtaking another's.
 
-use crate::wire::{Msg, Session};
+use crate::wire::{Incarnation, Msg};
 use stateright::actor::{Id, LossyNetwork, Network};
 use std::collections::BTreeMap;
 
@@ -125,22 +125,22 @@ pub enum Turn {
 }
 
 /// The broker's side of sequencing: each client connection's segment
-/// counts both ways, and the latest session each client opened (sessions
+/// counts both ways, and the latest incarnation each client opened (incarnations
 /// of a client only grow, so an older one is closed). Empty over the
 /// ordered networks, which need none of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Sequencing {
-    /// Per live connection `(client, session)`: segments taken from it and sent on it.
-    pub counts: BTreeMap<(Id, Session), (u8, u8)>,
-    /// The latest session each client opened.
-    pub opened: BTreeMap<Id, Session>,
+    /// Per live connection `(client, incarnation)`: segments taken from it and sent on it.
+    pub counts: BTreeMap<(Id, Incarnation), (u8, u8)>,
+    /// The latest incarnation each client opened.
+    pub opened: BTreeMap<Id, Incarnation>,
 }
 
 impl Sequencing {
-    /// What the broker does with segment `seq` of `client`'s connection `session`.
+    /// What the broker does with segment `seq` of `client`'s connection `incarnation`.
     #[must_use]
-    pub fn turn(&self, client: Id, session: Session, seq: u8) -> Turn {
-        if let Some(&(taken, _)) = self.counts.get(&(client, session)) {
+    pub fn turn(&self, client: Id, incarnation: Incarnation, seq: u8) -> Turn {
+        if let Some(&(taken, _)) = self.counts.get(&(client, incarnation)) {
             return match seq.cmp(&taken) {
                 std::cmp::Ordering::Less => Turn::Discard,
                 std::cmp::Ordering::Equal => Turn::Take,
@@ -150,7 +150,7 @@ impl Sequencing {
         let opened_before = self
             .opened
             .get(&client)
-            .is_some_and(|&last| session <= last);
+            .is_some_and(|&last| incarnation <= last);
         match (opened_before, seq) {
             (true, _) => Turn::Discard,
             (false, 0) => Turn::Take,
@@ -158,29 +158,29 @@ impl Sequencing {
         }
     }
 
-    /// Notes that the broker took segment `seq` of `client`'s connection `session`.
-    pub fn taken(&mut self, client: Id, session: Session, seq: u8) {
+    /// Notes that the broker took segment `seq` of `client`'s connection `incarnation`.
+    pub fn taken(&mut self, client: Id, incarnation: Incarnation, seq: u8) {
         if seq == 0 {
-            let last = self.opened.entry(client).or_insert(session);
-            *last = (*last).max(session);
+            let last = self.opened.entry(client).or_insert(incarnation);
+            *last = (*last).max(incarnation);
         }
-        let counts = self.counts.entry((client, session)).or_insert((0, 0));
+        let counts = self.counts.entry((client, incarnation)).or_insert((0, 0));
         assert_eq!(counts.0, seq, "segments are taken in turn");
         counts.0 = seq.checked_add(1).expect("a bounded number of segments");
     }
 
     /// The number of the next segment the broker sends on `client`'s
-    /// connection `session`, or `None` when that connection is closed.
-    pub fn next_sent(&mut self, client: Id, session: Session) -> Option<u8> {
-        let counts = self.counts.get_mut(&(client, session))?;
+    /// connection `incarnation`, or `None` when that connection is closed.
+    pub fn next_sent(&mut self, client: Id, incarnation: Incarnation) -> Option<u8> {
+        let counts = self.counts.get_mut(&(client, incarnation))?;
         let seq = counts.1;
         counts.1 = seq.checked_add(1).expect("a bounded number of segments");
         Some(seq)
     }
 
     /// Forgets a closed connection (its later copies are discarded by `opened`).
-    pub fn closed(&mut self, client: Id, session: Session) {
-        self.counts.remove(&(client, session));
+    pub fn closed(&mut self, client: Id, incarnation: Incarnation) {
+        self.counts.remove(&(client, incarnation));
     }
 }
 
@@ -194,11 +194,11 @@ pub struct ClientSequencing {
 }
 
 impl ClientSequencing {
-    /// What the client does with segment `seq` of its connection `session`,
+    /// What the client does with segment `seq` of its connection `incarnation`,
     /// when its current connection is `current`.
     #[must_use]
-    pub fn turn(self, current: Session, session: Session, seq: u8) -> Turn {
-        match (session == current, seq.cmp(&self.taken)) {
+    pub fn turn(self, current: Incarnation, incarnation: Incarnation, seq: u8) -> Turn {
+        match (incarnation == current, seq.cmp(&self.taken)) {
             (false, _) | (true, std::cmp::Ordering::Less) => Turn::Discard,
             (true, std::cmp::Ordering::Equal) => Turn::Take,
             (true, std::cmp::Ordering::Greater) => Turn::Wait,

@@ -11,7 +11,7 @@
 use crate::actors::{Node, NodeState};
 use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKER};
 use crate::network::Turn;
-use crate::wire::{Choice, Frame, Msg, Session, Timer};
+use crate::wire::{Choice, Frame, Incarnation, Msg, Timer};
 use brokerlab_core::record::Change;
 use brokerlab_core::Name;
 use brokerlab_core::{Command, ConnectionId, Reply};
@@ -47,12 +47,12 @@ pub struct Settings {
 /// What was published and delivered, as the messages left their senders.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct History {
-    /// Every `(producer session, number)` published.
+    /// Every `(producer incarnation, number)` published.
     pub published: Keys,
-    /// Every `(producer session, number)` the broker handed out.
+    /// Every `(producer incarnation, number)` the broker handed out.
     pub delivered: Keys,
     /// The latest message handed out with `redelivered=false`.
-    pub last_fresh: Option<(Session, u8)>,
+    pub last_fresh: Option<(Incarnation, u8)>,
     /// Some message was handed out a second time.
     pub delivered_again: bool,
     /// A message handed out before was handed out again without the redelivered flag.
@@ -70,22 +70,22 @@ pub struct History {
     pub death_unrecorded: bool,
 }
 
-/// A set of `(producer session, number)` keys: a message set per session,
+/// A set of `(producer incarnation, number)` keys: a message set per incarnation,
 /// copied without allocating (states copy their history at every step).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Keys([MessageSet; Keys::SESSIONS]);
 
 impl Keys {
-    /// Producer sessions a history follows (1 to this): one, and one more
+    /// Producer incarnations a history follows (1 to this): one, and one more
     /// per crash the models allow.
     pub const SESSIONS: usize = 4;
 
     /// Adds `key`; returns whether it was new.
-    pub fn insert(&mut self, (session, number): (Session, u8)) -> bool {
-        let index = usize::from(session);
+    pub fn insert(&mut self, (incarnation, number): (Incarnation, u8)) -> bool {
+        let index = usize::from(incarnation);
         assert!(
             (1..=Self::SESSIONS).contains(&index),
-            "producer session {session}"
+            "producer incarnation {incarnation}"
         );
         let fresh = !self.0[index - 1].contains(number);
         self.0[index - 1].insert(number);
@@ -94,8 +94,8 @@ impl Keys {
 
     /// Whether `key` is in the set.
     #[must_use]
-    pub fn contains(&self, (session, number): (Session, u8)) -> bool {
-        let index = usize::from(session);
+    pub fn contains(&self, (incarnation, number): (Incarnation, u8)) -> bool {
+        let index = usize::from(incarnation);
         (1..=Self::SESSIONS).contains(&index) && self.0[index - 1].contains(number)
     }
 }
@@ -161,7 +161,7 @@ pub fn record_msg_out(
 
 impl History {
     /// The history after the broker hands out `key` with the flag `redelivered`.
-    fn delivery(&self, key: Option<(Session, u8)>, redelivered: bool) -> History {
+    fn delivery(&self, key: Option<(Incarnation, u8)>, redelivered: bool) -> History {
         let mut next = self.clone();
         let Some(key) = key.filter(|key| self.published.contains(*key)) else {
             next.phantom = true;
@@ -173,7 +173,7 @@ impl History {
         }
         if !redelivered {
             // Fresh deliveries leave the queue in publish order, and one
-            // producer publishes in (session, number) order.
+            // producer publishes in (incarnation, number) order.
             next.fifo_broken |= self.last_fresh.is_some_and(|last| key <= last);
             next.last_fresh = Some(key.max(self.last_fresh.unwrap_or(key)));
         }
@@ -182,7 +182,7 @@ impl History {
 }
 
 /// The most crashes a model allows: each gives the producer one more
-/// session, and the history follows `Keys::SESSIONS` of them.
+/// incarnation, and the history follows `Keys::SESSIONS` of them.
 pub const CRASHES_MAX: u8 = Keys::SESSIONS as u8 - 1;
 
 /// The producer's actor index in every model.
@@ -316,7 +316,7 @@ pub fn one_owner(_: &BrokerModel, state: &State) -> bool {
     for (id, consumer) in consumers(state) {
         // A consumer may still hold deliveries of a connection the broker
         // already lost; those are nobody's any more.
-        let live = broker.is_some_and(|b| b.connection_of(id, consumer.session).is_some());
+        let live = broker.is_some_and(|b| b.connection_of(id, consumer.incarnation).is_some());
         if !live {
             continue;
         }
@@ -394,8 +394,8 @@ fn anything_to_take(state: &State) -> bool {
                 &*state.actor_states[usize::from(envelope.dst)],
                 envelope.msg,
             ) {
-                (NodeState::Broker(broker), Msg::Frames { session, .. }) => {
-                    !broker.is_paused(envelope.src, *session)
+                (NodeState::Broker(broker), Msg::Frames { incarnation, .. }) => {
+                    !broker.is_paused(envelope.src, *incarnation)
                 }
                 _ => true,
             }
@@ -403,16 +403,26 @@ fn anything_to_take(state: &State) -> bool {
     }
     state.network.iter_deliverable().any(|envelope| {
         let recipient = &*state.actor_states[usize::from(envelope.dst)];
-        let (session, seq) = match envelope.msg {
-            Msg::Frames { session, seq, .. }
-            | Msg::Replies { session, seq, .. }
-            | Msg::StreamReplies { session, seq, .. } => (*session, *seq),
+        let (incarnation, seq) = match envelope.msg {
+            Msg::Frames {
+                incarnation, seq, ..
+            }
+            | Msg::Replies {
+                incarnation, seq, ..
+            }
+            | Msg::StreamReplies {
+                incarnation, seq, ..
+            } => (*incarnation, *seq),
             Msg::Reset => return true,
         };
         let turn = match recipient {
-            NodeState::Broker(broker) => broker.sequencing.turn(envelope.src, session, seq),
-            NodeState::Producer(producer) => producer.link.turn(producer.session, session, seq),
-            NodeState::Consumer(consumer) => consumer.link.turn(consumer.session, session, seq),
+            NodeState::Broker(broker) => broker.sequencing.turn(envelope.src, incarnation, seq),
+            NodeState::Producer(producer) => {
+                producer.link.turn(producer.incarnation, incarnation, seq)
+            }
+            NodeState::Consumer(consumer) => {
+                consumer.link.turn(consumer.incarnation, incarnation, seq)
+            }
             // Stream clients number nothing: every segment is taken.
             NodeState::Member(_) | NodeState::StreamProducer(_) | NodeState::StreamReader(_) => {
                 Turn::Take
@@ -483,7 +493,7 @@ pub fn unroutable_acked(_: &BrokerModel, state: &State) -> bool {
 pub fn single_active(_: &BrokerModel, state: &State) -> bool {
     let broker = state.actor_states[BROKER].as_broker();
     let holding = consumers(state).filter(|(id, consumer)| {
-        let live = broker.is_some_and(|b| b.connection_of(*id, consumer.session).is_some());
+        let live = broker.is_some_and(|b| b.connection_of(*id, consumer.incarnation).is_some());
         live && !consumer.held.is_empty()
     });
     holding.count() <= 1
@@ -555,7 +565,7 @@ type ConsumerKey = (
     Vec<Timer>,
     Vec<(String, Vec<Choice>)>,
     Vec<(bool, Msg)>,
-    Vec<(ConnectionId, Session)>,
+    Vec<(ConnectionId, Incarnation)>,
 );
 
 fn consumer_key(state: &State, index: usize, consumer: &ConsumerState) -> ConsumerKey {
@@ -579,7 +589,7 @@ fn consumer_key(state: &State, index: usize, consumer: &ConsumerState) -> Consum
             let owned = broker.connections.iter();
             owned
                 .filter(|(_, (owner, _))| *owner == id)
-                .map(|(conn, (_, session))| (*conn, *session))
+                .map(|(conn, (_, incarnation))| (*conn, *incarnation))
                 .collect()
         })
         .unwrap_or_default();

@@ -16,7 +16,7 @@
 use crate::actors::Node;
 use crate::clients::BROKER;
 use crate::shared::Shared;
-use crate::wire::{Frame, Msg, Session, Timer};
+use crate::wire::{Frame, Incarnation, Msg, Timer};
 use brokerlab_core::stream::{Acks, ProducedBatch, StreamRecord};
 use brokerlab_core::{StreamCommand, StreamReply};
 use stateright::actor::{model_timeout, Id, Out};
@@ -44,7 +44,7 @@ pub struct StreamProducer {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StreamProducerState {
     /// The current connection.
-    pub session: Session,
+    pub incarnation: Incarnation,
     /// Its producer id, once issued.
     pub producer_id: Option<i64>,
     /// The batch sent and not yet acknowledged, if any.
@@ -71,7 +71,7 @@ impl StreamProducer {
             "records in range"
         );
         let state = StreamProducerState {
-            session: 1,
+            incarnation: 1,
             producer_id: None,
             in_flight: None,
             acknowledged: 0,
@@ -79,7 +79,7 @@ impl StreamProducer {
             retries: self.retries,
             panicked: None,
         };
-        send(out, state.session, INIT, StreamCommand::InitProducerId);
+        send(out, state.incarnation, INIT, StreamCommand::InitProducerId);
         if self.retries > 0 {
             out.set_timer(Timer::Retry, model_timeout());
         }
@@ -91,11 +91,13 @@ impl StreamProducer {
     pub fn on_msg(&self, state: &mut StreamProducerState, msg: Msg, out: &mut Out<Node>) {
         let replies = match msg {
             Msg::StreamReplies {
-                session, replies, ..
-            } if session == state.session => replies,
+                incarnation,
+                replies,
+                ..
+            } if incarnation == state.incarnation => replies,
             Msg::Reset => {
-                state.session = state
-                    .session
+                state.incarnation = state
+                    .incarnation
                     .checked_add(1)
                     .expect("a bounded number of crashes");
                 return self.resend(state, out);
@@ -148,9 +150,9 @@ impl StreamProducer {
 
     fn resend(&self, state: &mut StreamProducerState, out: &mut Out<Node>) {
         match (state.producer_id, state.in_flight) {
-            (None, _) => send(out, state.session, INIT, StreamCommand::InitProducerId),
+            (None, _) => send(out, state.incarnation, INIT, StreamCommand::InitProducerId),
             (Some(producer_id), Some(batch)) => {
-                self.produce(state.session, producer_id, batch, out)
+                self.produce(state.incarnation, producer_id, batch, out)
             }
             (Some(_), None) => {}
         }
@@ -161,12 +163,12 @@ impl StreamProducer {
         if state.acknowledged < self.batches {
             let producer_id = state.producer_id.expect("issued before the first batch");
             state.in_flight = Some(state.acknowledged);
-            self.produce(state.session, producer_id, state.acknowledged, out);
+            self.produce(state.incarnation, producer_id, state.acknowledged, out);
         }
     }
 
     /// Sends batch `index`: its records carry their sequence numbers as values.
-    fn produce(&self, session: Session, producer_id: i64, index: u8, out: &mut Out<Node>) {
+    fn produce(&self, incarnation: Incarnation, producer_id: i64, index: u8, out: &mut Out<Node>) {
         let base_sequence = index * self.records;
         let records = (base_sequence..base_sequence + self.records)
             .map(|sequence| StreamRecord {
@@ -188,18 +190,18 @@ impl StreamProducer {
             acks: Acks::Synced,
             batch,
         };
-        send(out, session, PRODUCE + u64::from(index), command);
+        send(out, incarnation, PRODUCE + u64::from(index), command);
     }
 }
 
-/// Sends stream command `command` as request `id` on connection `session`.
-fn send(out: &mut Out<Node>, session: Session, id: u64, command: StreamCommand) {
+/// Sends stream command `command` as request `id` on connection `incarnation`.
+fn send(out: &mut Out<Node>, incarnation: Incarnation, id: u64, command: StreamCommand) {
     let frame = Frame::Stream {
         request: id,
         command,
     };
     let msg = Msg::Frames {
-        session,
+        incarnation,
         seq: 0,
         frames: Shared::new(vec![frame]),
     };

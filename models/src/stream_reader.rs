@@ -22,7 +22,7 @@ use crate::actors::Node;
 use crate::clients::BROKER;
 use crate::shared::Shared;
 use crate::stream_producer::STREAM_TOPIC;
-use crate::wire::{Frame, Msg, Session};
+use crate::wire::{Frame, Incarnation, Msg};
 use brokerlab_core::stream::{FetchPartition, FetchedData};
 use brokerlab_core::{StreamCommand, StreamReply};
 use stateright::actor::{Id, Out};
@@ -44,7 +44,7 @@ pub struct StreamReader {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StreamReaderState {
     /// The current connection.
-    pub session: Session,
+    pub incarnation: Incarnation,
     /// The offset of the next record it takes: its poll in flight reads from
     /// here (the request's id is this offset).
     pub position: u64,
@@ -67,7 +67,7 @@ impl StreamReader {
         assert!(self.records > 0, "records to read");
         assert!(self.max_poll_records > 0, "a poll takes a record");
         let state = StreamReaderState {
-            session: 1,
+            incarnation: 1,
             position: 0,
             read: 0,
             skipped: false,
@@ -75,7 +75,7 @@ impl StreamReader {
             read_mid_batch: false,
             panicked: None,
         };
-        poll(out, state.session, state.position);
+        poll(out, state.incarnation, state.position);
         state
     }
 
@@ -84,15 +84,17 @@ impl StreamReader {
     pub fn on_msg(&self, state: &mut StreamReaderState, msg: Msg, out: &mut Out<Node>) {
         let replies = match msg {
             Msg::StreamReplies {
-                session, replies, ..
-            } if session == state.session => replies,
+                incarnation,
+                replies,
+                ..
+            } if incarnation == state.incarnation => replies,
             Msg::Reset => {
-                state.session = state
-                    .session
+                state.incarnation = state
+                    .incarnation
                     .checked_add(1)
                     .expect("a bounded number of crashes");
                 if state.read < self.records {
-                    poll(out, state.session, state.position);
+                    poll(out, state.incarnation, state.position);
                 }
                 return;
             }
@@ -111,7 +113,7 @@ impl StreamReader {
                 self.take(state, data);
             }
             if state.read < self.records {
-                poll(out, state.session, state.position);
+                poll(out, state.incarnation, state.position);
             }
         }
     }
@@ -141,7 +143,7 @@ impl StreamReader {
 
 /// Sends a poll of partition 0 from `position` on connection number
 /// `connection`, as request `position`.
-fn poll(out: &mut Out<Node>, connection: Session, position: u64) {
+fn poll(out: &mut Out<Node>, connection: Incarnation, position: u64) {
     let asked = FetchPartition {
         topic: STREAM_TOPIC.into(),
         partition: 0,
@@ -159,7 +161,7 @@ fn poll(out: &mut Out<Node>, connection: Session, position: u64) {
         command,
     };
     let msg = Msg::Frames {
-        session: connection,
+        incarnation: connection,
         seq: 0,
         frames: Shared::new(vec![frame]),
     };

@@ -2,8 +2,8 @@
 //! choices and storage.
 //!
 //! Clients speak to the broker actor in the core's own protocol-neutral
-//! vocabulary (`Command` in, `Reply` out), wrapped with a session number: a
-//! client opens a new session for every connection it makes, so the broker
+//! vocabulary (`Command` in, `Reply` out), wrapped with a incarnation number: a
+//! client opens a new incarnation for every connection it makes, so the broker
 //! actor can tell a connection from the one it replaced, and a client can
 //! ignore replies that were in flight on a connection it has already dropped
 //! (as a closed socket would swallow them).
@@ -16,7 +16,7 @@ use stateright::{Rewrite, RewritePlan};
 use std::cmp::Ordering;
 
 /// A client's connection number: one more for every connection it opens.
-pub type Session = u8;
+pub type Incarnation = u8;
 
 /// A message on the model's network: what one TCP segment carries.
 ///
@@ -26,30 +26,30 @@ pub type Session = u8;
 /// interleaving replies that no client waits for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Msg {
-    /// Frames from a client on its connection `session`, in order.
+    /// Frames from a client on its connection `incarnation`, in order.
     Frames {
         /// The connection they travel on.
-        session: Session,
+        incarnation: Incarnation,
         /// The segment's number on its connection (0 over an ordered network,
         /// where nothing needs it).
         seq: u8,
         /// The frames.
         frames: Shared<Vec<Frame>>,
     },
-    /// Replies from the broker on a client's connection `session`, in order.
+    /// Replies from the broker on a client's connection `incarnation`, in order.
     Replies {
         /// The connection they travel on.
-        session: Session,
+        incarnation: Incarnation,
         /// The segment's number on its connection (0 over an ordered network).
         seq: u8,
         /// Each reply with its channel (0 for the connection itself).
         replies: Shared<Vec<(ChannelId, Reply)>>,
     },
     /// Stream replies (group replies among them) from the broker on a
-    /// client's connection `session`, in order, each with its request id.
+    /// client's connection `incarnation`, in order, each with its request id.
     StreamReplies {
         /// The connection they travel on.
-        session: Session,
+        incarnation: Incarnation,
         /// The segment's number on its connection (0 over an ordered network).
         seq: u8,
         /// Each reply with the id of the request it answers.
@@ -108,24 +108,24 @@ impl Ord for Msg {
 
 impl Msg {
     /// Kind, connection, segment number and the shared part's hash.
-    fn sort_key(&self) -> (u8, Session, u8, u64) {
+    fn sort_key(&self) -> (u8, Incarnation, u8, u64) {
         match self {
             Msg::Frames {
-                session,
+                incarnation,
                 seq,
                 frames,
-            } => (0, *session, *seq, frames.hash_value()),
+            } => (0, *incarnation, *seq, frames.hash_value()),
             Msg::Replies {
-                session,
+                incarnation,
                 seq,
                 replies,
-            } => (1, *session, *seq, replies.hash_value()),
+            } => (1, *incarnation, *seq, replies.hash_value()),
             Msg::Reset => (2, 0, 0, 0),
             Msg::StreamReplies {
-                session,
+                incarnation,
                 seq,
                 replies,
-            } => (3, *session, *seq, replies.hash_value()),
+            } => (3, *incarnation, *seq, replies.hash_value()),
         }
     }
 }

@@ -8,7 +8,7 @@
 mod simnet;
 
 use madsim::runtime::{Builder, Handle, Runtime};
-use simnet::{broker_node, client_node, heal, on, partition, restart, within, Session, Trace};
+use simnet::{broker_node, client_node, heal, on, partition, restart, within, AmqpClient, Trace};
 use std::time::{Duration, Instant};
 
 const QUEUE: &str = "jobs";
@@ -22,7 +22,7 @@ async fn scenario() -> Trace {
     let start = Instant::now();
     let mut trace = on(&client, async move {
         let mut trace = Trace::default();
-        let mut producer = within("open", Session::open(0)).await;
+        let mut producer = within("open", AmqpClient::open(0)).await;
         within("declare", producer.declare_durable(QUEUE))
             .await
             .expect("declared");
@@ -49,7 +49,7 @@ async fn scenario() -> Trace {
     trace.note(start, "restarted and healed");
     let after = on(&client, async move {
         let mut trace = Trace::default();
-        let mut consumer = within("reconnect", Session::open(0)).await;
+        let mut consumer = within("reconnect", AmqpClient::open(0)).await;
         trace.note(start, "reconnected");
         within("consume", consumer.consume(QUEUE, 2))
             .await

@@ -7,7 +7,7 @@
 
 mod simnet;
 
-use simnet::{broker_node, client_node, on, within, Session};
+use simnet::{broker_node, client_node, on, within, AmqpClient};
 
 const QUEUE: &str = "jobs";
 const MESSAGES: u64 = 20;
@@ -18,7 +18,7 @@ async fn confirmed_messages_are_consumed_once_in_order_and_acked_through_the_sim
     let _broker = broker_node(&handle);
     let client = client_node(&handle);
     on(&client, async {
-        let mut producer = within("open the producer", Session::open(0)).await;
+        let mut producer = within("open the producer", AmqpClient::open(0)).await;
         within("declare", producer.declare_durable(QUEUE))
             .await
             .expect("declared");
@@ -36,7 +36,7 @@ async fn confirmed_messages_are_consumed_once_in_order_and_acked_through_the_sim
             .await
             .expect("every publish confirmed");
 
-        let mut consumer = within("open the consumer", Session::open(0)).await;
+        let mut consumer = within("open the consumer", AmqpClient::open(0)).await;
         within("consume", consumer.consume(QUEUE, 5))
             .await
             .expect("subscribed");

@@ -7,7 +7,7 @@
 
 mod simnet;
 
-use simnet::{broker_node, client_node, heal, on, partition, within, Session};
+use simnet::{broker_node, client_node, heal, on, partition, within, AmqpClient};
 use std::collections::BTreeSet;
 use std::io;
 use std::time::Duration;
@@ -19,7 +19,7 @@ const BEFORE: u64 = 8;
 const DURING: u64 = 4;
 /// Deliveries the consumer holds unacked when the partition begins.
 const HELD: u16 = 3;
-/// Heartbeat interval both sessions ask for.
+/// Heartbeat interval both clients ask for.
 const HEARTBEAT_S: u16 = 2;
 /// How long the partition lasts: several heartbeat timeouts.
 const PARTITION: Duration = Duration::from_secs(30);
@@ -34,7 +34,7 @@ async fn a_partition_ends_connections_by_heartbeat_and_loses_nothing_confirmed()
     let broker = broker_node(&handle);
     let client = client_node(&handle);
     let (mut producer, mut consumer, held) = on(&client, async {
-        let mut producer = within("open the producer", Session::open(HEARTBEAT_S)).await;
+        let mut producer = within("open the producer", AmqpClient::open(HEARTBEAT_S)).await;
         within("declare", producer.declare_durable(QUEUE))
             .await
             .expect("declared");
@@ -50,7 +50,7 @@ async fn a_partition_ends_connections_by_heartbeat_and_loses_nothing_confirmed()
         within("confirms", producer.await_confirms(BEFORE))
             .await
             .expect("every publish confirmed");
-        let mut consumer = within("open the consumer", Session::open(HEARTBEAT_S)).await;
+        let mut consumer = within("open the consumer", AmqpClient::open(HEARTBEAT_S)).await;
         within("consume", consumer.consume(QUEUE, HELD))
             .await
             .expect("subscribed");
@@ -67,7 +67,7 @@ async fn a_partition_ends_connections_by_heartbeat_and_loses_nothing_confirmed()
     .await;
 
     partition(&client, &broker);
-    // The old sessions stay open to the end: only the broker's own heartbeat
+    // The old clients stay open to the end: only the broker's own heartbeat
     // check can release what the consumer held.
     let (old_sessions, producer_gone, consumer_gone) = on(&client, async move {
         for n in BEFORE..BEFORE + DURING {
@@ -103,7 +103,7 @@ async fn a_partition_ends_connections_by_heartbeat_and_loses_nothing_confirmed()
 
     let delivered = on(&client, async {
         // Publishes into the partition were never confirmed: republish them.
-        let mut producer = within("reconnect the producer", Session::open(HEARTBEAT_S)).await;
+        let mut producer = within("reconnect the producer", AmqpClient::open(HEARTBEAT_S)).await;
         within("select", producer.select_confirms())
             .await
             .expect("confirm mode");
@@ -116,7 +116,7 @@ async fn a_partition_ends_connections_by_heartbeat_and_loses_nothing_confirmed()
         within("confirms", producer.await_confirms(DURING))
             .await
             .expect("republishes confirmed");
-        let mut consumer = within("reconnect the consumer", Session::open(HEARTBEAT_S)).await;
+        let mut consumer = within("reconnect the consumer", AmqpClient::open(HEARTBEAT_S)).await;
         within("consume", consumer.consume(QUEUE, 100))
             .await
             .expect("subscribed");

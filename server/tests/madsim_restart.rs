@@ -6,7 +6,7 @@
 
 mod simnet;
 
-use simnet::{broker_node, client_node, on, restart, within, Session};
+use simnet::{broker_node, client_node, on, restart, within, AmqpClient};
 use std::collections::BTreeSet;
 
 const QUEUE: &str = "jobs";
@@ -25,7 +25,7 @@ async fn confirmed_persistent_messages_survive_a_broker_restart_and_come_back_fl
     let broker = broker_node(&handle);
     let client = client_node(&handle);
     let before = on(&client, async {
-        let mut producer = within("open the producer", Session::open(0)).await;
+        let mut producer = within("open the producer", AmqpClient::open(0)).await;
         within("declare", producer.declare_durable(QUEUE))
             .await
             .expect("declared");
@@ -41,7 +41,7 @@ async fn confirmed_persistent_messages_survive_a_broker_restart_and_come_back_fl
         within("confirms", producer.await_confirms(MESSAGES))
             .await
             .expect("every publish confirmed");
-        let mut consumer = within("open the consumer", Session::open(0)).await;
+        let mut consumer = within("open the consumer", AmqpClient::open(0)).await;
         within("consume", consumer.consume(QUEUE, HELD))
             .await
             .expect("subscribed");
@@ -52,7 +52,7 @@ async fn confirmed_persistent_messages_survive_a_broker_restart_and_come_back_fl
                 .expect("delivered");
             held.push(delivery.body);
         }
-        // The sessions die with the broker; they are dropped only afterwards.
+        // The clients die with the broker; they are dropped only afterwards.
         (producer, consumer, held)
     })
     .await;
@@ -62,7 +62,7 @@ async fn confirmed_persistent_messages_survive_a_broker_restart_and_come_back_fl
     drop(before);
 
     let delivered = on(&client, async {
-        let mut consumer = within("reconnect", Session::open(0)).await;
+        let mut consumer = within("reconnect", AmqpClient::open(0)).await;
         within("consume", consumer.consume(QUEUE, 100))
             .await
             .expect("subscribed");

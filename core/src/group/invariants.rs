@@ -253,7 +253,7 @@ fn group_timers(group: &Group) -> Vec<(Instant, Timer)> {
         if let Some(at) = member.session_deadline {
             timers.push((
                 at,
-                Timer::Session {
+                Timer::Heartbeat {
                     group: id(),
                     member: member.id.clone(),
                 },
@@ -263,7 +263,7 @@ fn group_timers(group: &Group) -> Vec<(Instant, Timer)> {
     for (member, at) in &group.pending_members {
         timers.push((
             *at,
-            Timer::Session {
+            Timer::Heartbeat {
                 group: id(),
                 member: member.clone(),
             },

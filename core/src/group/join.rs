@@ -87,7 +87,7 @@ impl Group {
             None if join.group_instance_id.is_none() && join.require_known_member_id => {
                 let at = step.now.plus_ms(join.session_timeout_ms);
                 self.pending_members.insert(id.clone(), at);
-                let timer = Timer::Session {
+                let timer = Timer::Heartbeat {
                     group: self.id.clone(),
                     member: id.clone(),
                 };
@@ -108,7 +108,7 @@ impl Group {
         }
         if join.group_instance_id.is_none() {
             if let Some(at) = self.pending_members.remove(&id) {
-                let timer = Timer::Session {
+                let timer = Timer::Heartbeat {
                     group: self.id.clone(),
                     member: id.clone(),
                 };
@@ -218,7 +218,7 @@ impl Group {
             session_deadline: Some(deadline),
             arrival,
         };
-        let timer = Timer::Session {
+        let timer = Timer::Heartbeat {
             group: self.id.clone(),
             member: id.clone(),
         };
@@ -252,7 +252,7 @@ impl Group {
         self.static_members.insert(instance, new.clone());
         let deadline = step.now.plus_ms(member.session_timeout_ms);
         member.session_deadline = Some(deadline);
-        let timer = Timer::Session {
+        let timer = Timer::Heartbeat {
             group: self.id.clone(),
             member: new.clone(),
         };
@@ -298,7 +298,7 @@ impl Group {
             let member = id.to_owned();
             step.timers.disarm(
                 at,
-                Timer::Session {
+                Timer::Heartbeat {
                     group: self.id.clone(),
                     member,
                 },
@@ -490,7 +490,7 @@ impl Group {
         at: Option<Instant>,
     ) {
         let member = self.members.get_mut(id).expect("a member's deadline");
-        let timer = Timer::Session {
+        let timer = Timer::Heartbeat {
             group: self.id.clone(),
             member: id.to_owned(),
         };

@@ -73,9 +73,9 @@ impl Groups {
         self.replies.push(from, GroupReply::Leave(reply));
     }
 
-    pub(super) fn fire_session(&mut self, group: &str, member: &str, at: Instant) {
+    pub(super) fn fire_heartbeat(&mut self, group: &str, member: &str, at: Instant) {
         // A timer names a present group: a dropped group's timers go with it.
-        let fired = self.with_group(group, |group, step| group.fire_session(step, member, at));
+        let fired = self.with_group(group, |group, step| group.fire_heartbeat(step, member, at));
         assert!(fired.is_some(), "a heartbeat timer names a present group");
     }
 
@@ -258,7 +258,7 @@ impl Group {
             let member = id.to_owned();
             step.timers.disarm(
                 at,
-                Timer::Session {
+                Timer::Heartbeat {
                     group: self.id.clone(),
                     member,
                 },
@@ -294,7 +294,7 @@ impl Group {
             let member = id.to_owned();
             step.timers.disarm(
                 at,
-                Timer::Session {
+                Timer::Heartbeat {
                     group: self.id.clone(),
                     member,
                 },
@@ -313,7 +313,7 @@ impl Group {
 
     /// A heartbeat deadline passed: a handed-out id lapses; a member not
     /// excused (its join or sync parked) is removed and the group rebalances.
-    fn fire_session(&mut self, step: &mut Step<'_>, id: &str, at: Instant) {
+    fn fire_heartbeat(&mut self, step: &mut Step<'_>, id: &str, at: Instant) {
         // The initial rebalance delay is never cut short (Kafka's
         // InitialDelayedJoin does not complete early): an expiry completes
         // only a rebalance that is not the initial one.

@@ -132,8 +132,8 @@ impl GroupsConfig {
 /// A deadline's meaning.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Timer {
-    /// A member's (or a handed-out id's) session timeout.
-    Session { group: String, member: String },
+    /// A member's (or a handed-out id's) session timeout: its heartbeat deadline.
+    Heartbeat { group: String, member: String },
     /// The join phase's end: initial delay or rebalance timeout.
     Join { group: String },
     /// The end of the wait for SyncGroup from every member.
@@ -310,7 +310,7 @@ impl Groups {
             }
             self.timers.disarm(at, timer.clone());
             match timer {
-                Timer::Session { group, member } => self.fire_session(&group, &member, at),
+                Timer::Heartbeat { group, member } => self.fire_heartbeat(&group, &member, at),
                 Timer::Join { group } => self.fire_join(&group, at),
                 Timer::Sync { group } => self.fire_sync(&group, at),
             }
@@ -442,7 +442,7 @@ impl Groups {
             "only a group without members is dropped"
         );
         for (member, at) in std::mem::take(&mut group.pending_members) {
-            let timer = Timer::Session {
+            let timer = Timer::Heartbeat {
                 group: id.to_owned(),
                 member,
             };

@@ -8,16 +8,16 @@
 //! order, generated names), the model copies the core's choice, and the code
 //! says so at that spot with the words "a choice, not a rule".
 //!
-//! This file holds the state, time and the step loop; `session` holds
+//! This file holds the state, time and the step loop; `connections` holds
 //! connections, channels and errors; `queues` exchanges, queues and
 //! bindings; `messages` the message path into and out of queues (publish,
 //! deliver, requeue, expire, dead-letter); `consumers` the consumer side
 //! (get, consume, qos, settles, recover).
 
+mod connections;
 mod consumers;
 mod messages;
 mod queues;
-mod session;
 
 use super::observe::{Seen, SeenReply};
 use super::steps::{Cmd, Step};

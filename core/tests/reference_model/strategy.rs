@@ -336,7 +336,7 @@ fn delivery_tag() -> BoxedStrategy<Tag> {
     .boxed()
 }
 
-/// Session, queue and qos commands, with their weights. The session ones
+/// Channel, queue and qos commands, with their weights. The channel ones
 /// (open, close, close-ok), which close the connection when sent at the
 /// wrong time, are the rarest.
 fn setup_commands() -> Vec<(u32, BoxedStrategy<Cmd>)> {

@@ -1,5 +1,5 @@
 //! What the madsim tests share: a broker node and a client node on madsim's
-//! simulated network, an AMQP session over the server's own client, and a
+//! simulated network, an AMQP client over the server's own client, and a
 //! trace of what the client saw, stamped with simulated time.
 //!
 //! The broker node serves from its init task, so `restart` starts a server
@@ -25,7 +25,7 @@ pub const BROKER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 /// Where the broker serves AMQP.
 pub const AMQP_PORT: u16 = 5672;
-/// The one channel every session uses.
+/// The one channel every client uses.
 pub const CHANNEL: u16 = 1;
 /// Longest any one step may take, in simulated time.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -157,7 +157,7 @@ pub struct Delivery {
 }
 
 /// One client connection with channel [`CHANNEL`] open.
-pub struct Session {
+pub struct AmqpClient {
     client: Client,
     /// With heartbeats on, half the interval: the client writes at least
     /// this often, and takes four of these without a frame for a dead broker.
@@ -166,10 +166,10 @@ pub struct Session {
     last_write: Instant,
 }
 
-impl Session {
+impl AmqpClient {
     /// Connects to the broker, retrying while it is unreachable, asking for
     /// heartbeats every `heartbeat_s` seconds (0: none), and opens the channel.
-    pub async fn open(heartbeat_s: u16) -> Session {
+    pub async fn open(heartbeat_s: u16) -> AmqpClient {
         let target = Target {
             host: BROKER_IP.to_string(),
             port: AMQP_PORT,
@@ -185,7 +185,7 @@ impl Session {
                         0 => None,
                         seconds => Some(Duration::from_secs(seconds.into()) / 2),
                     };
-                    return Session {
+                    return AmqpClient {
                         client,
                         beat_every,
                         last_read: Instant::now(),

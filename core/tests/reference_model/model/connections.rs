@@ -1,4 +1,4 @@
-//! The session layer: connections, channels, the close handshake, and what
+//! The connection layer: connections, channels, the close handshake, and what
 //! an error closes (SEMANTICS.md section 7's split of soft and hard errors),
 //! with the dispatch of commands to the rest of the model.
 
@@ -171,7 +171,7 @@ impl Model {
         self.reply_other(conn, number, Reply::ChannelOpenOk);
     }
 
-    /// A command on an open channel: session, queue and confirm commands here.
+    /// A command on an open channel: connection, queue and confirm commands here.
     fn channel_command(&mut self, conn: u64, number: u16, command: &Cmd) -> Result<(), Fault> {
         let (c, n) = (conn, number);
         match *command {
