@@ -7,13 +7,11 @@
 //! `cargo bench -p brokerlab-core --bench groups`; `scripts/bench-groups.py`
 //! writes the figure to reports/bench-groups.md.
 
-use brokerlab_core::group::assignors::{self, AssignorMember};
 use brokerlab_core::group::consumer_protocol::{
-    decode_subscription, encode_assignment, encode_subscription, MemberAssignment, Subscription,
+    encode_subscription, leader_assignments, Subscription,
 };
 use brokerlab_core::group::{
-    GroupReply, GroupRequest, Groups, GroupsConfig, JoinGroup, JoinProtocol, Requester,
-    SyncAssignment, SyncGroup,
+    GroupReply, GroupRequest, Groups, GroupsConfig, JoinGroup, JoinProtocol, Requester, SyncGroup,
 };
 use brokerlab_core::{ConnectionId, Instant};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -88,30 +86,8 @@ fn rebalance(assignor: &str, subscription: &bytes::Bytes, counts: &BTreeMap<Stri
         );
     }
     let (from, join) = leader.expect("a leader");
-    let members: Vec<AssignorMember> = join
-        .members
-        .iter()
-        .map(|member| AssignorMember {
-            member_id: member.member_id.clone(),
-            topics: decode_subscription(&member.metadata).expect("valid").topics,
-            generation: -1,
-            ..AssignorMember::default()
-        })
-        .collect();
-    let assignment = assignors::assign(assignor, &members, counts).expect("known assignor");
-    let assignments = assignment
-        .into_iter()
-        .map(|(member_id, partitions)| SyncAssignment {
-            member_id,
-            assignment: encode_assignment(
-                &MemberAssignment {
-                    partitions,
-                    user_data: None,
-                },
-                1,
-            ),
-        })
-        .collect();
+    let assignments =
+        leader_assignments(&join.members, assignor, counts, 1).expect("known assignor");
     let sync = SyncGroup {
         group: "bench".into(),
         generation: join.generation,

@@ -22,10 +22,8 @@ use crate::actors::Node;
 use crate::clients::BROKER;
 use crate::shared::Shared;
 use crate::wire::{Frame, Incarnation, Msg, Timer};
-use brokerlab_core::group::assignors::{range, AssignorMember};
 use brokerlab_core::group::consumer_protocol::{
-    decode_assignment, decode_subscription, encode_assignment, encode_subscription,
-    MemberAssignment, Subscription,
+    decode_assignment, encode_subscription, leader_assignments, MemberAssignment, Subscription,
 };
 use brokerlab_core::group::{
     CommitPartition, ErrorCode, GroupReply, GroupRequest, Heartbeat, JoinGroup, JoinProtocol,
@@ -348,32 +346,18 @@ impl GroupMember {
         send(out, state.incarnation, SYNC, sync);
     }
 
-    /// The leader's assignment: the core's range assignor over the members' subscriptions.
+    /// The leader's assignment: the core's range assignor over the members'
+    /// subscriptions, as a Kafka consumer's leader computes it.
     fn assign(&self, join: &JoinResponse) -> Vec<SyncAssignment> {
-        let members: Vec<AssignorMember> = (join.members.iter())
-            .map(|member| AssignorMember {
-                member_id: member.member_id.clone(),
-                topics: decode_subscription(&member.metadata)
-                    .map_or_else(|_| Vec::new(), |s| s.topics),
-                generation: -1,
-                ..AssignorMember::default()
-            })
-            .collect();
         let counts = BTreeMap::from([(TOPIC.to_owned(), i32::from(self.partitions))]);
-        let assignment = range(&members, &counts);
-        assert_eq!(assignment.len(), members.len(), "every member is assigned");
-        (assignment.into_iter())
-            .map(|(member_id, partitions)| SyncAssignment {
-                member_id,
-                assignment: encode_assignment(
-                    &MemberAssignment {
-                        partitions,
-                        user_data: None,
-                    },
-                    0,
-                ),
-            })
-            .collect()
+        let assignments = leader_assignments(&join.members, "range", &counts, 0);
+        let assignments = assignments.expect("the core knows range");
+        assert_eq!(
+            assignments.len(),
+            join.members.len(),
+            "every member is assigned"
+        );
+        assignments
     }
 
     /// A sync answered: the member holds its partitions and fetches their

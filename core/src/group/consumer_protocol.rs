@@ -148,6 +148,42 @@ pub fn encode_assignment(assignment: &MemberAssignment, version: i16) -> Bytes {
     out.freeze()
 }
 
+/// The leader's part of a rebalance, as Kafka's consumer runs it
+/// (`ConsumerCoordinator.onLeaderElected`): each member's subscription
+/// decoded from the join reply's metadata (an undecodable one subscribes
+/// to nothing), `assignor` run over the topics' partition counts, and each
+/// member's assignment encoded at `version` for SyncGroup. `None` for an
+/// assignor the core does not know.
+#[must_use]
+pub fn leader_assignments(
+    members: &[super::JoinMember],
+    assignor: &str,
+    partitions_per_topic: &std::collections::BTreeMap<String, i32>,
+    version: i16,
+) -> Option<Vec<super::SyncAssignment>> {
+    let members: Vec<super::assignors::AssignorMember> = (members.iter())
+        .map(|member| super::assignors::AssignorMember {
+            member_id: member.member_id.clone(),
+            group_instance_id: member.group_instance_id.clone(),
+            topics: decode_subscription(&member.metadata).map_or_else(|_| Vec::new(), |s| s.topics),
+            generation: -1,
+            ..super::assignors::AssignorMember::default()
+        })
+        .collect();
+    let assignment = super::assignors::assign(assignor, &members, partitions_per_topic)?;
+    let encoded = (assignment.into_iter()).map(|(member_id, partitions)| super::SyncAssignment {
+        member_id,
+        assignment: encode_assignment(
+            &MemberAssignment {
+                partitions,
+                user_data: None,
+            },
+            version,
+        ),
+    });
+    Some(encoded.collect())
+}
+
 /// Decodes an assignment; bad bytes are an error, never a panic.
 pub fn decode_assignment(bytes: &[u8]) -> Result<MemberAssignment, DecodeError> {
     let mut reader = Reader(bytes);

@@ -20,10 +20,8 @@
 
 use super::Context;
 use crate::history::Entry;
-use brokerlab_core::group::assignors::{range, AssignorMember};
 use brokerlab_core::group::consumer_protocol::{
-    decode_assignment, decode_subscription, encode_assignment, encode_subscription,
-    MemberAssignment, Subscription,
+    decode_assignment, encode_subscription, leader_assignments, MemberAssignment, Subscription,
 };
 use brokerlab_core::group::{
     CommitPartition, ErrorCode, GroupRequest, Heartbeat, JoinGroup, JoinProtocol, JoinResponse,
@@ -191,30 +189,12 @@ impl Membership {
         }))
     }
 
-    /// The leader's assignment: the core's range assignor over the members' subscriptions.
+    /// The leader's assignment: the core's range assignor over the members'
+    /// subscriptions, as a Kafka consumer's leader computes it.
     fn assign(&self, reply: &JoinResponse) -> Vec<SyncAssignment> {
-        let members: Vec<AssignorMember> = (reply.members.iter())
-            .map(|member| AssignorMember {
-                member_id: member.member_id.clone(),
-                topics: decode_subscription(&member.metadata)
-                    .map_or_else(|_| Vec::new(), |s| s.topics),
-                ..AssignorMember::default()
-            })
-            .collect();
         let count = i32::try_from(self.partition_count).expect("a small partition count");
         let counts = BTreeMap::from([(self.topic.to_string(), count)]);
-        (range(&members, &counts).into_iter())
-            .map(|(member_id, partitions)| SyncAssignment {
-                member_id,
-                assignment: encode_assignment(
-                    &MemberAssignment {
-                        partitions,
-                        user_data: None,
-                    },
-                    0,
-                ),
-            })
-            .collect()
+        leader_assignments(&reply.members, "range", &counts, 0).expect("the core knows range")
     }
 
     /// A sync answered: the member holds its partitions (recorded) and
