@@ -71,3 +71,129 @@ fn seed_kafka_python_example_delivers_to_a_group_from_its_committed_offset() {
     );
     server.stop();
 }
+
+/// Raw frames, for what real clients never send.
+mod raw {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    pub fn connect(addr: SocketAddr) -> TcpStream {
+        let stream = TcpStream::connect(addr).expect("the Kafka listener accepts");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        stream
+    }
+
+    /// A request frame: size, API key, version, correlation id, a null
+    /// client id (request header v1), then `body`.
+    pub fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&api_key.to_be_bytes());
+        frame.extend_from_slice(&version.to_be_bytes());
+        frame.extend_from_slice(&correlation_id.to_be_bytes());
+        frame.extend_from_slice(&(-1i16).to_be_bytes());
+        frame.extend_from_slice(body);
+        let mut sized = (i32::try_from(frame.len()).expect("small"))
+            .to_be_bytes()
+            .to_vec();
+        sized.extend_from_slice(&frame);
+        sized
+    }
+
+    /// The next response frame without its size, or `None` once the server closed the socket.
+    pub fn response(stream: &mut TcpStream) -> Option<Vec<u8>> {
+        let mut size = [0; 4];
+        stream.read_exact(&mut size).ok()?;
+        let mut frame = vec![0; usize::try_from(i32::from_be_bytes(size)).ok()?];
+        stream.read_exact(&mut frame).ok()?;
+        Some(frame)
+    }
+
+    /// Writes `bytes` and says whether the server then closed the connection without answering.
+    pub fn closes_after(addr: SocketAddr, bytes: &[u8]) -> bool {
+        let mut stream = connect(addr);
+        // The server may close before it reads everything; that is the point.
+        let _ = stream.write_all(bytes);
+        response(&mut stream).is_none()
+    }
+
+    /// ApiVersions v0 answered: the error code and the API keys listed with their ranges.
+    pub fn api_versions(addr: SocketAddr, version: i16) -> (i16, Vec<(i16, i16, i16)>) {
+        let mut stream = connect(addr);
+        stream
+            .write_all(&request(18, version, 7, &[]))
+            .expect("the request is written");
+        let frame = response(&mut stream).expect("ApiVersions is answered");
+        let field = |at: usize| i16::from_be_bytes([frame[at], frame[at + 1]]);
+        assert_eq!(
+            &frame[..4],
+            &7i32.to_be_bytes(),
+            "the correlation id comes back"
+        );
+        let error = field(4);
+        let count = i32::from_be_bytes([frame[6], frame[7], frame[8], frame[9]]);
+        let apis = (0..usize::try_from(count).expect("a count"))
+            .map(|i| (field(10 + 6 * i), field(12 + 6 * i), field(14 + 6 * i)))
+            .collect();
+        (error, apis)
+    }
+}
+
+#[test]
+fn api_versions_lists_every_api_the_clients_need() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let (error, apis) = raw::api_versions(addr, 0);
+    assert_eq!(error, 0);
+    for key in [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 19, 20, 22] {
+        assert!(
+            apis.iter().any(|(api, _, _)| *api == key),
+            "API {key} listed"
+        );
+    }
+    server.stop();
+}
+
+#[test]
+fn api_versions_of_a_newer_version_is_answered_unsupported_version_in_the_v0_format() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let (error, apis) = raw::api_versions(addr, 99);
+    assert_eq!(error, 35, "UNSUPPORTED_VERSION");
+    assert_eq!(apis, vec![(18, 0, 3)], "the ApiVersions versions served");
+    server.stop();
+}
+
+#[test]
+fn bad_frames_close_their_connection_and_others_carry_on() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let garbage = [0, 0, 0, 12, 0x7f, 0x3e, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    assert!(raw::closes_after(addr, &garbage), "an unknown API key");
+    assert!(
+        raw::closes_after(addr, &[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 1]),
+        "a frame larger than socket.request.max.bytes"
+    );
+    assert!(
+        raw::closes_after(addr, &[0xff, 0xff, 0xff, 0xf0]),
+        "a negative frame size"
+    );
+    assert!(
+        raw::closes_after(addr, &[0, 0, 0, 3, 0, 3, 0]),
+        "a frame shorter than a header"
+    );
+    // Metadata v1 whose topic array claims more topics than the frame holds.
+    let truncated = raw::request(3, 1, 1, &[0, 0, 0, 5, 0, 1]);
+    assert!(raw::closes_after(addr, &truncated), "a truncated body");
+    // Produce v0 is older than any version served.
+    let old = raw::request(0, 0, 1, &[0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(raw::closes_after(addr, &old), "a version not served");
+    let (error, _) = raw::api_versions(addr, 0);
+    assert_eq!(error, 0, "a new connection is served as before");
+    server.stop();
+}
