@@ -197,3 +197,28 @@ fn bad_frames_close_their_connection_and_others_carry_on() {
     assert_eq!(error, 0, "a new connection is served as before");
     server.stop();
 }
+
+#[test]
+fn seed_kafkajs_examples_deliver_a_record_and_a_keyed_batch_to_a_group_from_the_beginning() {
+    let kafkajs = common::client_script("node_modules/kafkajs/package.json");
+    if !kafkajs.exists() {
+        eprintln!("skipped: kafkajs is not installed (npm install --prefix server/tests/clients)");
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let port = server
+        .kafka
+        .expect("the Kafka listener is on")
+        .port()
+        .to_string();
+    let missing = "install Node.js and kafkajs (npm install --prefix server/tests/clients)";
+    common::run_client_script(
+        "node",
+        missing,
+        "kafkajs_seed.js",
+        &server,
+        &[("BROKERLAB_KAFKA_PORT", &port)],
+    );
+    server.stop();
+}

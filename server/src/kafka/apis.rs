@@ -828,7 +828,9 @@ impl Answer {
             }
             (
                 Answer::ListOffsets {
-                    response, parts, ..
+                    version,
+                    response,
+                    parts,
                 },
                 StreamReply::Offsets { result, .. },
             ) => {
@@ -847,7 +849,10 @@ impl Answer {
                         answer.offset = listed
                             .offset
                             .map_or(-1, |offset| i64::try_from(offset).unwrap_or(i64::MAX));
-                        answer.leader_epoch = 0;
+                        // The field is in v4 and later; the encoder refuses it set before.
+                        if *version >= 4 {
+                            answer.leader_epoch = 0;
+                        }
                     }
                     Err(error) => answer.error_code = error.code(),
                 }
