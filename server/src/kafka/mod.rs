@@ -261,7 +261,7 @@ impl Connection {
                 request,
                 command: Box::new(command.command),
             };
-            self.send(ToBroker::Input(input)).await?;
+            send(self.context.to_broker.clone(), ToBroker::Input(input)).await?;
         }
         if let Some((names, create)) = topics {
             let request = self.next_request;
@@ -274,7 +274,7 @@ impl Connection {
                 names,
                 create,
             };
-            self.send(ask).await?;
+            send(self.context.to_broker.clone(), ask).await?;
         }
         let mut slot = Slot {
             correlation_id,
@@ -286,14 +286,6 @@ impl Connection {
         }
         self.slots.push_back(slot);
         Ok(())
-    }
-
-    async fn send(&self, message: ToBroker) -> io::Result<()> {
-        self.context
-            .to_broker
-            .send(message)
-            .await
-            .map_err(|_| invalid("broker stopped"))
     }
 
     /// Fills the slots the broker task's answers belong to.
@@ -333,6 +325,15 @@ impl Connection {
             self.first_seq += 1;
         }
     }
+}
+
+/// Sends to the broker task. A free function: a future holding `&Connection`
+/// would not be `Send` under madsim, whose socket is not `Sync`.
+async fn send(to_broker: mpsc::Sender<ToBroker>, message: ToBroker) -> io::Result<()> {
+    to_broker
+        .send(message)
+        .await
+        .map_err(|_| invalid("broker stopped"))
 }
 
 /// Reads what the socket has, at most one chunk; 0 means the peer closed it.
