@@ -1,10 +1,15 @@
 //! Unmodified Kafka clients against the server's Kafka listener: the seed
 //! document's kafka-python example (a producer, then a consumer in a
-//! group) run as a script (tests/clients/kafka_seed.py) that asserts what
-//! arrives.
+//! group) and its kafkajs examples (a producer, a batch producer of 100
+//! keyed records, a consumer from the beginning, three members of one
+//! group), run as scripts in tests/clients/ that assert what arrives; then
+//! raw frames that no client sends (garbage, oversized, truncated, unknown
+//! APIs and versions).
 //!
-//! Needs `python3` with kafka-python (`python3 -m pip install kafka-python`;
-//! CI's .ci/run does it). Without it the test says so and passes.
+//! Needs `python3` with kafka-python (`python3 -m pip install kafka-python`)
+//! and kafkajs beside the scripts (`npm install --prefix
+//! server/tests/clients`); CI's .ci/run installs both. Without them the
+//! client tests say what is missing and pass.
 // On a real runtime, sockets and processes: madsim builds leave this out.
 #![cfg(not(madsim))]
 
@@ -28,11 +33,42 @@ fn kafka_python_installed() -> bool {
 }
 
 fn start(data: &std::path::Path) -> TestServer {
+    start_with_partitions(data, brokerlab_server::DEFAULT_PARTITIONS)
+}
+
+/// A server whose auto-created topics have `partitions` partitions.
+fn start_with_partitions(data: &std::path::Path, partitions: u32) -> TestServer {
     TestServer::start_options(Options {
         data_dir: data.to_path_buf(),
         kafka_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kafka_partitions: partitions,
         ..Options::new()
     })
+}
+
+/// Whether kafkajs is installed beside the scripts; when not, the test says what to install.
+fn kafkajs_installed() -> bool {
+    let found = common::client_script("node_modules/kafkajs/package.json").exists();
+    if !found {
+        eprintln!("skipped: kafkajs is not installed (npm install --prefix server/tests/clients)");
+    }
+    found
+}
+
+fn run_node(name: &str, server: &TestServer) {
+    let port = server
+        .kafka
+        .expect("the Kafka listener is on")
+        .port()
+        .to_string();
+    let missing = "install Node.js and kafkajs (npm install --prefix server/tests/clients)";
+    common::run_client_script(
+        "node",
+        missing,
+        name,
+        server,
+        &[("BROKERLAB_KAFKA_PORT", &port)],
+    );
 }
 
 fn run_script(name: &str, server: &TestServer, env: &[(&str, &str)]) {
@@ -200,25 +236,22 @@ fn bad_frames_close_their_connection_and_others_carry_on() {
 
 #[test]
 fn seed_kafkajs_examples_deliver_a_record_and_a_keyed_batch_to_a_group_from_the_beginning() {
-    let kafkajs = common::client_script("node_modules/kafkajs/package.json");
-    if !kafkajs.exists() {
-        eprintln!("skipped: kafkajs is not installed (npm install --prefix server/tests/clients)");
+    if !kafkajs_installed() {
         return;
     }
     let data = tempfile::tempdir().expect("a temp dir");
     let server = start(data.path());
-    let port = server
-        .kafka
-        .expect("the Kafka listener is on")
-        .port()
-        .to_string();
-    let missing = "install Node.js and kafkajs (npm install --prefix server/tests/clients)";
-    common::run_client_script(
-        "node",
-        missing,
-        "kafkajs_seed.js",
-        &server,
-        &[("BROKERLAB_KAFKA_PORT", &port)],
-    );
+    run_node("kafkajs_seed.js", &server);
+    server.stop();
+}
+
+#[test]
+fn seed_kafkajs_group_of_three_splits_the_partitions_and_each_record_reaches_one_member() {
+    if !kafkajs_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start_with_partitions(data.path(), 3);
+    run_node("kafkajs_groups.js", &server);
     server.stop();
 }
