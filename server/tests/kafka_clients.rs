@@ -17,6 +17,7 @@ mod common;
 
 use brokerlab_server::Options;
 use common::TestServer;
+use kafka_protocol::protocol::Encodable;
 use std::net::SocketAddr;
 use std::process::Command;
 
@@ -253,5 +254,86 @@ fn seed_kafkajs_group_of_three_splits_the_partitions_and_each_record_reaches_one
     let data = tempfile::tempdir().expect("a temp dir");
     let server = start_with_partitions(data.path(), 3);
     run_node("kafkajs_groups.js", &server);
+    server.stop();
+}
+
+/// Encodes a request frame with kafka-protocol's client side.
+fn encoded<R: Encodable>(
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    correlation_id: i32,
+    request: &R,
+) -> Vec<u8> {
+    let mut header = kafka_protocol::messages::RequestHeader::default();
+    header.request_api_key = api as i16;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    let mut body = Vec::new();
+    header
+        .encode(&mut body, api.request_header_version(version))
+        .expect("the header encodes");
+    request
+        .encode(&mut body, version)
+        .expect("the request encodes");
+    let mut frame = i32::try_from(body.len())
+        .expect("small")
+        .to_be_bytes()
+        .to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[test]
+fn answers_leave_a_connection_in_request_order_though_a_long_poll_fetch_is_answered_last() {
+    use kafka_protocol::messages::{
+        fetch_request, metadata_request, ApiKey, ApiVersionsRequest, FetchRequest, MetadataRequest,
+        TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let mut stream = raw::connect(server.kafka.expect("the Kafka listener is on"));
+    let name = TopicName(StrBytes::from_static_str("waiting"));
+    let mut metadata = MetadataRequest::default();
+    let mut topic = metadata_request::MetadataRequestTopic::default();
+    topic.name = Some(name.clone());
+    metadata.topics = Some(vec![topic]);
+    metadata.allow_auto_topic_creation = true;
+    let mut fetch = FetchRequest::default();
+    fetch.max_wait_ms = 1_000;
+    fetch.min_bytes = 1;
+    fetch.max_bytes = 1 << 20;
+    let mut partition = fetch_request::FetchPartition::default();
+    partition.partition_max_bytes = 1 << 20;
+    let mut fetched = fetch_request::FetchTopic::default();
+    fetched.topic = name;
+    fetched.partitions = vec![partition];
+    fetch.topics = vec![fetched];
+    let mut pipelined = encoded(ApiKey::Metadata, 12, 1, &metadata);
+    pipelined.extend(encoded(ApiKey::Fetch, 12, 2, &fetch));
+    pipelined.extend(encoded(
+        ApiKey::ApiVersions,
+        3,
+        3,
+        &ApiVersionsRequest::default(),
+    ));
+    let sent = Instant::now();
+    stream
+        .write_all(&pipelined)
+        .expect("the requests are written");
+    let correlation_ids: Vec<i32> = (0..3)
+        .map(|_| {
+            let frame = raw::response(&mut stream).expect("each request is answered");
+            i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]])
+        })
+        .collect();
+    assert_eq!(correlation_ids, vec![1, 2, 3], "answers in request order");
+    assert!(
+        sent.elapsed() >= Duration::from_millis(900),
+        "ApiVersions waited for the fetch's long poll before it"
+    );
     server.stop();
 }
