@@ -297,8 +297,9 @@ impl Connection {
             let Some((seq, part)) = self.waiting.remove(&request) else {
                 continue;
             };
-            let Some(slot) = usize::try_from(seq - self.first_seq)
-                .ok()
+            let Some(slot) = seq
+                .checked_sub(self.first_seq)
+                .and_then(|index| usize::try_from(index).ok())
                 .and_then(|index| self.slots.get_mut(index))
             else {
                 continue;
