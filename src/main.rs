@@ -42,7 +42,7 @@ enum Commands {
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },
-    /// Serve AMQP 0-9-1 until ctrl-c or SIGTERM (user guest/guest on vhost "/", loopback only).
+    /// Serve AMQP 0-9-1 (and Kafka with --kafka-listen) until ctrl-c or SIGTERM (user guest/guest on vhost "/", loopback only).
     Serve {
         /// Address to accept connections on.
         #[arg(long, default_value = "127.0.0.1:5672")]
@@ -68,6 +68,8 @@ enum Commands {
         limits: ServeLimits,
         #[command(flatten)]
         http: ServeHttp,
+        #[command(flatten)]
+        kafka: ServeKafka,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -248,13 +250,14 @@ fn main() -> ExitCode {
             flow_ready_mark,
             limits,
             http,
+            kafka,
         }) => {
             return run_serve(
                 listen,
                 data_dir,
                 config,
                 (memory_high_watermark, flow_ready_mark),
-                (limits, http),
+                (limits, http, kafka),
             )
         }
         Some(Commands::Perf {
@@ -872,13 +875,29 @@ struct ServeHttp {
     management_listen: Option<std::net::SocketAddr>,
 }
 
+/// The Kafka listener of `brokerlab serve`, off unless given.
+#[derive(clap::Args, Debug)]
+struct ServeKafka {
+    /// Serve Kafka's wire protocol on this address (Kafka's is port 9092),
+    /// on the same broker and log as AMQP.
+    #[arg(long)]
+    kafka_listen: Option<std::net::SocketAddr>,
+    /// Metadata naming a topic that does not exist creates it (Kafka's
+    /// `auto.create.topics.enable`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    kafka_auto_create_topics: bool,
+    /// Partitions of a topic created without a count (Kafka's `num.partitions`).
+    #[arg(long, default_value_t = brokerlab::server::DEFAULT_PARTITIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    kafka_partitions: u32,
+}
+
 /// `brokerlab serve`: logs to stderr and serves until a signal.
 fn run_serve(
     listen: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
     (memory_high_watermark, flow_ready_mark): (u64, usize),
-    (limits, http): (ServeLimits, ServeHttp),
+    (limits, http, kafka): (ServeLimits, ServeHttp, ServeKafka),
 ) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -914,6 +933,9 @@ fn run_serve(
         frame_max_bytes: limits.frame_max_bytes,
         metrics_listen: http.metrics_listen,
         management_listen: http.management_listen,
+        kafka_listen: kafka.kafka_listen,
+        kafka_auto_create_topics: kafka.kafka_auto_create_topics,
+        kafka_partitions: kafka.kafka_partitions,
     };
     match brokerlab::server::serve_until_signal(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@ use crate::connection::AssemblingBytes;
 use crate::inspect::{Manage, Refusal, Snapshot, MANAGEMENT_CONNECTIONS_FIRST};
 use crate::log::LogHandle;
 use brokerlab_core::record::Record;
+use brokerlab_core::stream::{StreamCommand, StreamReply, TopicConfig};
 use brokerlab_core::{Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply};
 use std::collections::{BTreeMap, BTreeSet};
 use std::mem;
@@ -38,6 +39,42 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Replies for one connection from one broker step, in order.
 pub type ReplyBatch = Vec<(ChannelId, Reply)>;
+
+/// A Kafka connection's answers from one broker step, in the order the
+/// core gave them (not necessarily the order of the requests).
+pub type KafkaBatch = Vec<KafkaReply>;
+
+/// An answer for a Kafka connection.
+#[derive(Debug)]
+pub enum KafkaReply {
+    /// The core's answer to the stream command sent as `request`.
+    Stream {
+        /// The front end's number for the request.
+        request: u64,
+        /// The answer.
+        reply: StreamReply,
+    },
+    /// The answer to `ToBroker::Topics`.
+    Topics {
+        /// The front end's number for the request.
+        request: u64,
+        /// The topics asked for (every topic when none was named), in order.
+        topics: Vec<TopicListing>,
+    },
+}
+
+/// A topic as Metadata lists it.
+#[derive(Debug)]
+pub struct TopicListing {
+    /// Its name.
+    pub name: String,
+    /// Its partition count, or `None` when there is no such topic.
+    pub partitions: Option<u32>,
+}
+
+/// The connection that creates the topics a Metadata request names when
+/// auto-creation is on: its stream replies go nowhere.
+pub const AUTO_CREATE_CONNECTION: ConnectionId = ConnectionId((1 << 63) - 1);
 
 /// Inputs fed to the core before its outputs are handed out; bounds a step's
 /// latency and the size of its batches.
@@ -62,6 +99,29 @@ pub enum ToBroker {
         pause: watch::Sender<bool>,
         /// The client's address, for the management API's listings.
         peer: SocketAddr,
+    },
+    /// A Kafka client connected: its stream replies go to `outbox`.
+    KafkaConnect {
+        /// The connection.
+        conn: ConnectionId,
+        /// Where the connection's answers go.
+        outbox: mpsc::Sender<KafkaBatch>,
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// The topics a Metadata request asks about (all when `names` is
+    /// `None`), answered as `KafkaReply::Topics`; with `create`, each named
+    /// topic that does not exist is first created with that many partitions
+    /// (Kafka's `auto.create.topics.enable`).
+    Topics {
+        /// The connection asking.
+        conn: ConnectionId,
+        /// Its number for the request.
+        request: u64,
+        /// The topics named.
+        names: Option<Vec<String>>,
+        /// Partitions of an auto-created topic, when auto-creation applies.
+        create: Option<u32>,
     },
     /// Any other input for the core.
     Input(Input),
@@ -96,6 +156,9 @@ struct BrokerTask {
     pauses: BTreeMap<ConnectionId, watch::Sender<bool>>,
     outboxes: BTreeMap<ConnectionId, mpsc::Sender<ReplyBatch>>,
     replies: BTreeMap<ConnectionId, ReplyBatch>,
+    /// Each Kafka connection's outbox, and its answers from this step.
+    kafka_outboxes: BTreeMap<ConnectionId, mpsc::Sender<KafkaBatch>>,
+    kafka_replies: BTreeMap<ConnectionId, KafkaBatch>,
     /// Connections that disconnected in this step: their last replies go
     /// out with the step's, then their outboxes are dropped, which tells
     /// each connection task that nothing more will come.
@@ -130,6 +193,8 @@ pub async fn run(
         pauses: BTreeMap::new(),
         outboxes: BTreeMap::new(),
         replies: BTreeMap::new(),
+        kafka_outboxes: BTreeMap::new(),
+        kafka_replies: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),
         assembling_bytes,
@@ -204,6 +269,25 @@ impl BrokerTask {
                     channel_max,
                 });
             }
+            ToBroker::KafkaConnect { conn, outbox, peer } => {
+                self.kafka_outboxes.insert(conn, outbox);
+                self.peers.insert(conn, peer);
+            }
+            ToBroker::Topics {
+                conn,
+                request,
+                names,
+                create,
+            } => {
+                if self.released.contains(&conn) {
+                    return;
+                }
+                let topics = self.topics(names, create);
+                if self.kafka_outboxes.contains_key(&conn) {
+                    let reply = KafkaReply::Topics { request, topics };
+                    self.kafka_replies.entry(conn).or_default().push(reply);
+                }
+            }
             ToBroker::Input(input) => {
                 if self.is_from_released(&input) {
                     return;
@@ -273,6 +357,51 @@ impl BrokerTask {
         result.map(|()| management_replies(replies))
     }
 
+    /// The topics named (every topic when none is), creating those that
+    /// do not exist when `create` gives a partition count. A topic the
+    /// core refuses to create (an invalid name, too many topics) is listed
+    /// without partitions.
+    fn topics(&mut self, names: Option<Vec<String>>, create: Option<u32>) -> Vec<TopicListing> {
+        let Some(names) = names else {
+            return self
+                .broker
+                .streams()
+                .topics()
+                .map(|(name, topic)| TopicListing {
+                    name: name.to_owned(),
+                    partitions: u32::try_from(topic.partitions().len()).ok(),
+                })
+                .collect();
+        };
+        if let Some(partitions) = create {
+            for name in &names {
+                if self.broker.streams().topic(name).is_none() {
+                    let command = StreamCommand::CreateTopic {
+                        topic: name.clone(),
+                        partitions,
+                        config: TopicConfig::default(),
+                    };
+                    self.handle(Input::Stream {
+                        conn: AUTO_CREATE_CONNECTION,
+                        request: 0,
+                        command: Box::new(command),
+                    });
+                }
+            }
+        }
+        names
+            .into_iter()
+            .map(|name| {
+                let partitions = self
+                    .broker
+                    .streams()
+                    .topic(&name)
+                    .and_then(|topic| u32::try_from(topic.partitions().len()).ok());
+                TopicListing { name, partitions }
+            })
+            .collect()
+    }
+
     /// Whether `input` comes from a connection already released for falling
     /// behind; its own `Disconnect`, the last, ends the connection's release.
     fn is_from_released(&mut self, input: &Input) -> bool {
@@ -298,6 +427,7 @@ impl BrokerTask {
             "connection fell behind its replies; releasing what it held and closing it"
         );
         self.outboxes.remove(&conn);
+        self.kafka_outboxes.remove(&conn);
         self.pauses.remove(&conn);
         self.peers.remove(&conn);
         self.released.insert(conn);
@@ -334,10 +464,20 @@ impl BrokerTask {
                         pause.send_replace(paused);
                     }
                 }
-                // No front end sends stream commands yet, so no stream
-                // reply has a connection to go to.
-                Output::Stream { conn, request, .. } => {
-                    tracing::trace!(conn = conn.0, request, "stream reply without a front end");
+                // Kafka connections' answers; those of a connection gone
+                // (or of auto-creation's) go nowhere.
+                Output::Stream {
+                    conn,
+                    request,
+                    reply,
+                } => {
+                    if self.kafka_outboxes.contains_key(&conn) {
+                        let reply = KafkaReply::Stream {
+                            request,
+                            reply: *reply,
+                        };
+                        self.kafka_replies.entry(conn).or_default().push(reply);
+                    }
                 }
             }
         }
@@ -360,9 +500,9 @@ impl BrokerTask {
     /// delivered to others), handed out in the same flush; each round
     /// releases a connection or ends it, so the rounds are bounded.
     async fn flush(&mut self, log: &LogHandle) -> Result<(), BrokerStop> {
-        let rounds_max = self.outboxes.len() + 1;
+        let rounds_max = self.outboxes.len() + self.kafka_outboxes.len() + 1;
         let mut rounds = 0;
-        while !self.replies.is_empty() {
+        while !self.replies.is_empty() || !self.kafka_replies.is_empty() {
             rounds += 1;
             assert!(
                 rounds <= rounds_max,
@@ -387,9 +527,25 @@ impl BrokerTask {
                     }
                 }
             }
+            for (conn, batch) in mem::take(&mut self.kafka_replies) {
+                let Some(outbox) = self.kafka_outboxes.get(&conn) else {
+                    continue;
+                };
+                match outbox.try_send(batch) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) if self.gone.contains(&conn) => {
+                        self.kafka_outboxes.remove(&conn);
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => self.release(conn),
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.kafka_outboxes.remove(&conn);
+                    }
+                }
+            }
         }
         for conn in self.gone.drain(..) {
             self.outboxes.remove(&conn);
+            self.kafka_outboxes.remove(&conn);
         }
         if !self.records.is_empty() {
             let records = std::mem::take(&mut self.records);

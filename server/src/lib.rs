@@ -47,6 +47,7 @@ mod connection;
 #[cfg(not(madsim))]
 mod http;
 pub mod inspect;
+mod kafka;
 mod log;
 pub mod metrics;
 pub mod perf;
@@ -58,6 +59,7 @@ pub use connection::{
     CONNECTIONS_MAX, FAILED_LOGIN_DELAY_MS, FRAME_MAX_BYTES, HANDSHAKES_MAX, HANDSHAKE_TIMEOUT_MS,
     HEARTBEAT_S, OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS,
 };
+pub use kafka::{DEFAULT_PARTITIONS, INFLIGHT_MAX, REQUEST_MAX_BYTES};
 pub use users::Users;
 
 /// What the fuzz targets in `fuzz/` drive without a socket: the connection
@@ -152,6 +154,13 @@ pub struct Options {
     pub metrics_listen: Option<SocketAddr>,
     /// Address to serve the management HTTP API on; off when `None`.
     pub management_listen: Option<SocketAddr>,
+    /// Address to accept Kafka connections on; off when `None`.
+    pub kafka_listen: Option<SocketAddr>,
+    /// Metadata naming a topic that does not exist creates it (Kafka's
+    /// `auto.create.topics.enable`, on by default).
+    pub kafka_auto_create_topics: bool,
+    /// Partitions of a topic created without a count (Kafka's `num.partitions`).
+    pub kafka_partitions: u32,
 }
 
 impl Options {
@@ -179,6 +188,9 @@ impl Options {
             users: Users::default(),
             metrics_listen: None,
             management_listen: None,
+            kafka_listen: None,
+            kafka_auto_create_topics: true,
+            kafka_partitions: DEFAULT_PARTITIONS,
         }
     }
 }
@@ -229,6 +241,7 @@ pub struct Server {
     broker: brokerlab_core::Broker,
     log: log::LogHandle,
     log_thread: log::LogThread,
+    kafka_listener: Option<TcpListener>,
     #[cfg(not(madsim))]
     http: http::Listeners,
 }
@@ -241,6 +254,10 @@ impl Server {
         let (broker, log, log_thread) =
             log::open(&options.data_dir, options.config.clone()).await?;
         let listener = TcpListener::bind(options.listen).await?;
+        let kafka_listener = match options.kafka_listen {
+            Some(address) => Some(TcpListener::bind(address).await?),
+            None => None,
+        };
         #[cfg(not(madsim))]
         let http = http::Listeners::bind(options.metrics_listen, options.management_listen).await?;
         #[cfg(madsim)]
@@ -253,9 +270,18 @@ impl Server {
             broker,
             log,
             log_thread,
+            kafka_listener,
             #[cfg(not(madsim))]
             http,
         })
+    }
+
+    /// The address Kafka connections are accepted on, when they are.
+    #[must_use]
+    pub fn kafka_addr(&self) -> Option<SocketAddr> {
+        self.kafka_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// The address the server accepts connections on.
@@ -290,6 +316,7 @@ impl Server {
             broker,
             log,
             log_thread,
+            kafka_listener,
             #[cfg(not(madsim))]
             http,
         } = self;
@@ -310,6 +337,22 @@ impl Server {
             );
             http.spawn(&shared, &stopping)
         };
+        let kafka_task = kafka_listener.map(|listener| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(listen = %address, "serving Kafka");
+            }
+            let context = kafka::Context {
+                to_broker: to_broker.clone(),
+                shutdown: stopping.clone(),
+                auto_create_partitions: options
+                    .kafka_auto_create_topics
+                    .then_some(options.kafka_partitions),
+                default_partitions: options.kafka_partitions,
+                outgoing_buffer_max_bytes: options.outgoing_buffer_max_bytes,
+                send_timeout: Duration::from_millis(options.send_timeout_ms),
+            };
+            tokio::spawn(kafka::accept_loop(listener, context, SHUTDOWN_GRACE))
+        });
         let context = connection::Context {
             to_broker,
             shutdown: stopping,
@@ -338,6 +381,9 @@ impl Server {
         }
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain(&mut connections)).await;
         connections.abort_all();
+        if let Some(task) = kafka_task {
+            let _ = task.await;
+        }
         if !broker_failed {
             // Every sender of the broker's inbox is gone with the connections:
             // the broker task flushes its last records and stops.

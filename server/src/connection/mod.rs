@@ -18,7 +18,7 @@ mod admission;
 mod content;
 mod handshake;
 mod io;
-mod outgoing;
+pub(crate) mod outgoing;
 
 pub use admission::{Handshake, Handshakes, CONNECTIONS_MAX, HANDSHAKES_MAX};
 use handshake::FRAME_MIN_BYTES;

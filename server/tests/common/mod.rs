@@ -19,6 +19,8 @@ pub struct TestServer {
     pub metrics: Option<SocketAddr>,
     /// Where it serves the management API, when it does.
     pub management: Option<SocketAddr>,
+    /// Where it accepts Kafka connections, when it does.
+    pub kafka: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
     thread: JoinHandle<Result<(), ServerError>>,
 }
@@ -56,6 +58,7 @@ impl TestServer {
                     server.local_addr()?,
                     server.metrics_addr(),
                     server.management_addr(),
+                    server.kafka_addr(),
                 );
                 addr_tx
                     .send(addresses)
@@ -67,7 +70,7 @@ impl TestServer {
                     .await
             })
         });
-        let Ok((addr, metrics, management)) = addr_rx.recv() else {
+        let Ok((addr, metrics, management, kafka)) = addr_rx.recv() else {
             let result = thread.join().expect("the server thread does not panic");
             panic!("the server did not start: {result:?}")
         };
@@ -75,6 +78,7 @@ impl TestServer {
             addr,
             metrics,
             management,
+            kafka,
             stop,
             thread,
         }

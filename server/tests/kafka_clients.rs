@@ -1,0 +1,339 @@
+//! Unmodified Kafka clients against the server's Kafka listener: the seed
+//! document's kafka-python example (a producer, then a consumer in a
+//! group) and its kafkajs examples (a producer, a batch producer of 100
+//! keyed records, a consumer from the beginning, three members of one
+//! group), run as scripts in tests/clients/ that assert what arrives; then
+//! raw frames that no client sends (garbage, oversized, truncated, unknown
+//! APIs and versions).
+//!
+//! Needs `python3` with kafka-python (`python3 -m pip install kafka-python`)
+//! and kafkajs beside the scripts (`npm install --prefix
+//! server/tests/clients`); CI's .ci/run installs both. Without them the
+//! client tests say what is missing and pass.
+// On a real runtime, sockets and processes: madsim builds leave this out.
+#![cfg(not(madsim))]
+
+mod common;
+
+use brokerlab_server::Options;
+use common::TestServer;
+use kafka_protocol::protocol::Encodable;
+use std::net::SocketAddr;
+use std::process::Command;
+
+/// Whether kafka-python can be imported; when not, the test says what to install.
+fn kafka_python_installed() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import kafka"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        eprintln!("skipped: kafka-python is not installed (python3 -m pip install kafka-python)");
+    }
+    found
+}
+
+fn start(data: &std::path::Path) -> TestServer {
+    start_with_partitions(data, brokerlab_server::DEFAULT_PARTITIONS)
+}
+
+/// A server whose auto-created topics have `partitions` partitions.
+fn start_with_partitions(data: &std::path::Path, partitions: u32) -> TestServer {
+    TestServer::start_options(Options {
+        data_dir: data.to_path_buf(),
+        kafka_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kafka_partitions: partitions,
+        ..Options::new()
+    })
+}
+
+/// Whether kafkajs is installed beside the scripts; when not, the test says what to install.
+fn kafkajs_installed() -> bool {
+    let found = common::client_script("node_modules/kafkajs/package.json").exists();
+    if !found {
+        eprintln!("skipped: kafkajs is not installed (npm install --prefix server/tests/clients)");
+    }
+    found
+}
+
+fn run_node(name: &str, server: &TestServer) {
+    let port = server
+        .kafka
+        .expect("the Kafka listener is on")
+        .port()
+        .to_string();
+    let missing = "install Node.js and kafkajs (npm install --prefix server/tests/clients)";
+    common::run_client_script(
+        "node",
+        missing,
+        name,
+        server,
+        &[("BROKERLAB_KAFKA_PORT", &port)],
+    );
+}
+
+fn run_script(name: &str, server: &TestServer, env: &[(&str, &str)]) {
+    let port = server
+        .kafka
+        .expect("the Kafka listener is on")
+        .port()
+        .to_string();
+    let mut env = env.to_vec();
+    env.push(("BROKERLAB_KAFKA_PORT", &port));
+    let missing = "install python3 and kafka-python (python3 -m pip install kafka-python)";
+    common::run_client_script("python3", missing, name, server, &env);
+}
+
+#[test]
+fn seed_kafka_python_example_delivers_to_a_group_from_its_committed_offset() {
+    if !kafka_python_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    // The group's first consumer starts at the latest offset and commits it.
+    run_script(
+        "kafka_seed.py",
+        &server,
+        &[("BROKERLAB_CONSUMER_TIMEOUT_MS", "8000")],
+    );
+    // The second run's consumer resumes there and gets the second run's record.
+    run_script(
+        "kafka_seed.py",
+        &server,
+        &[(
+            "BROKERLAB_EXPECTED",
+            r#"{"orderId": "12345", "status": "pending"}"#,
+        )],
+    );
+    server.stop();
+}
+
+/// Raw frames, for what real clients never send.
+mod raw {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    pub fn connect(addr: SocketAddr) -> TcpStream {
+        let stream = TcpStream::connect(addr).expect("the Kafka listener accepts");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        stream
+    }
+
+    /// A request frame: size, API key, version, correlation id, a null
+    /// client id (request header v1), then `body`.
+    pub fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&api_key.to_be_bytes());
+        frame.extend_from_slice(&version.to_be_bytes());
+        frame.extend_from_slice(&correlation_id.to_be_bytes());
+        frame.extend_from_slice(&(-1i16).to_be_bytes());
+        frame.extend_from_slice(body);
+        let mut sized = (i32::try_from(frame.len()).expect("small"))
+            .to_be_bytes()
+            .to_vec();
+        sized.extend_from_slice(&frame);
+        sized
+    }
+
+    /// The next response frame without its size, or `None` once the server closed the socket.
+    pub fn response(stream: &mut TcpStream) -> Option<Vec<u8>> {
+        let mut size = [0; 4];
+        stream.read_exact(&mut size).ok()?;
+        let mut frame = vec![0; usize::try_from(i32::from_be_bytes(size)).ok()?];
+        stream.read_exact(&mut frame).ok()?;
+        Some(frame)
+    }
+
+    /// Writes `bytes` and says whether the server then closed the connection without answering.
+    pub fn closes_after(addr: SocketAddr, bytes: &[u8]) -> bool {
+        let mut stream = connect(addr);
+        // The server may close before it reads everything; that is the point.
+        let _ = stream.write_all(bytes);
+        response(&mut stream).is_none()
+    }
+
+    /// ApiVersions v0 answered: the error code and the API keys listed with their ranges.
+    pub fn api_versions(addr: SocketAddr, version: i16) -> (i16, Vec<(i16, i16, i16)>) {
+        let mut stream = connect(addr);
+        stream
+            .write_all(&request(18, version, 7, &[]))
+            .expect("the request is written");
+        let frame = response(&mut stream).expect("ApiVersions is answered");
+        let field = |at: usize| i16::from_be_bytes([frame[at], frame[at + 1]]);
+        assert_eq!(
+            &frame[..4],
+            &7i32.to_be_bytes(),
+            "the correlation id comes back"
+        );
+        let error = field(4);
+        let count = i32::from_be_bytes([frame[6], frame[7], frame[8], frame[9]]);
+        let apis = (0..usize::try_from(count).expect("a count"))
+            .map(|i| (field(10 + 6 * i), field(12 + 6 * i), field(14 + 6 * i)))
+            .collect();
+        (error, apis)
+    }
+}
+
+#[test]
+fn api_versions_lists_every_api_the_clients_need() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let (error, apis) = raw::api_versions(addr, 0);
+    assert_eq!(error, 0);
+    for key in [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 19, 20, 22] {
+        assert!(
+            apis.iter().any(|(api, _, _)| *api == key),
+            "API {key} listed"
+        );
+    }
+    server.stop();
+}
+
+#[test]
+fn api_versions_of_a_newer_version_is_answered_unsupported_version_in_the_v0_format() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let (error, apis) = raw::api_versions(addr, 99);
+    assert_eq!(error, 35, "UNSUPPORTED_VERSION");
+    assert_eq!(apis, vec![(18, 0, 3)], "the ApiVersions versions served");
+    server.stop();
+}
+
+#[test]
+fn bad_frames_close_their_connection_and_others_carry_on() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let garbage = [0, 0, 0, 12, 0x7f, 0x3e, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    assert!(raw::closes_after(addr, &garbage), "an unknown API key");
+    assert!(
+        raw::closes_after(addr, &[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 1]),
+        "a frame larger than socket.request.max.bytes"
+    );
+    assert!(
+        raw::closes_after(addr, &[0xff, 0xff, 0xff, 0xf0]),
+        "a negative frame size"
+    );
+    assert!(
+        raw::closes_after(addr, &[0, 0, 0, 3, 0, 3, 0]),
+        "a frame shorter than a header"
+    );
+    // Metadata v1 whose topic array claims more topics than the frame holds.
+    let truncated = raw::request(3, 1, 1, &[0, 0, 0, 5, 0, 1]);
+    assert!(raw::closes_after(addr, &truncated), "a truncated body");
+    // Produce v0 is older than any version served.
+    let old = raw::request(0, 0, 1, &[0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(raw::closes_after(addr, &old), "a version not served");
+    let (error, _) = raw::api_versions(addr, 0);
+    assert_eq!(error, 0, "a new connection is served as before");
+    server.stop();
+}
+
+#[test]
+fn seed_kafkajs_examples_deliver_a_record_and_a_keyed_batch_to_a_group_from_the_beginning() {
+    if !kafkajs_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    run_node("kafkajs_seed.js", &server);
+    server.stop();
+}
+
+#[test]
+fn seed_kafkajs_group_of_three_splits_the_partitions_and_each_record_reaches_one_member() {
+    if !kafkajs_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start_with_partitions(data.path(), 3);
+    run_node("kafkajs_groups.js", &server);
+    server.stop();
+}
+
+/// Encodes a request frame with kafka-protocol's client side.
+fn encoded<R: Encodable>(
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    correlation_id: i32,
+    request: &R,
+) -> Vec<u8> {
+    let mut header = kafka_protocol::messages::RequestHeader::default();
+    header.request_api_key = api as i16;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    let mut body = Vec::new();
+    header
+        .encode(&mut body, api.request_header_version(version))
+        .expect("the header encodes");
+    request
+        .encode(&mut body, version)
+        .expect("the request encodes");
+    let mut frame = i32::try_from(body.len())
+        .expect("small")
+        .to_be_bytes()
+        .to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[test]
+fn answers_leave_a_connection_in_request_order_though_a_long_poll_fetch_is_answered_last() {
+    use kafka_protocol::messages::{
+        fetch_request, metadata_request, ApiKey, ApiVersionsRequest, FetchRequest, MetadataRequest,
+        TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let mut stream = raw::connect(server.kafka.expect("the Kafka listener is on"));
+    let name = TopicName(StrBytes::from_static_str("waiting"));
+    let mut metadata = MetadataRequest::default();
+    let mut topic = metadata_request::MetadataRequestTopic::default();
+    topic.name = Some(name.clone());
+    metadata.topics = Some(vec![topic]);
+    metadata.allow_auto_topic_creation = true;
+    let mut fetch = FetchRequest::default();
+    fetch.max_wait_ms = 1_000;
+    fetch.min_bytes = 1;
+    fetch.max_bytes = 1 << 20;
+    let mut partition = fetch_request::FetchPartition::default();
+    partition.partition_max_bytes = 1 << 20;
+    let mut fetched = fetch_request::FetchTopic::default();
+    fetched.topic = name;
+    fetched.partitions = vec![partition];
+    fetch.topics = vec![fetched];
+    let mut pipelined = encoded(ApiKey::Metadata, 12, 1, &metadata);
+    pipelined.extend(encoded(ApiKey::Fetch, 12, 2, &fetch));
+    pipelined.extend(encoded(
+        ApiKey::ApiVersions,
+        3,
+        3,
+        &ApiVersionsRequest::default(),
+    ));
+    let sent = Instant::now();
+    stream
+        .write_all(&pipelined)
+        .expect("the requests are written");
+    let correlation_ids: Vec<i32> = (0..3)
+        .map(|_| {
+            let frame = raw::response(&mut stream).expect("each request is answered");
+            i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]])
+        })
+        .collect();
+    assert_eq!(correlation_ids, vec![1, 2, 3], "answers in request order");
+    assert!(
+        sent.elapsed() >= Duration::from_millis(900),
+        "ApiVersions waited for the fetch's long poll before it"
+    );
+    server.stop();
+}
