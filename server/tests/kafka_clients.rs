@@ -109,6 +109,17 @@ fn seed_kafka_python_example_delivers_to_a_group_from_its_committed_offset() {
     server.stop();
 }
 
+#[test]
+fn a_stream_queue_and_its_kafka_topic_are_one_log_read_alike_over_either_protocol() {
+    if !kafka_python_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    run_script("stream_across.py", &server, &[]);
+    server.stop();
+}
+
 /// Raw frames, for what real clients never send.
 mod raw {
     use std::io::{Read, Write};
