@@ -752,6 +752,37 @@ fn list_offsets_gives_earliest_latest_and_the_first_offset_at_or_after_a_timesta
     );
 }
 
+#[test]
+fn list_offsets_by_timestamp_gives_the_found_records_timestamp_and_none_otherwise() {
+    let mut h = Harness::default();
+    create(&mut h, "t", 1, memory()).unwrap();
+    let records = [record("a", 100), record("b", 300)].to_vec();
+    produce(
+        &mut h,
+        "t",
+        0,
+        brokerlab_core::stream::ProducedBatch::plain(records),
+    )
+    .unwrap();
+    let listed = |h: &mut Harness, spec| {
+        let command = StreamCommand::ListOffsets {
+            topic: "t".into(),
+            partition: 0,
+            spec,
+        };
+        match h.stream(9, 1, command).stream_reply() {
+            StreamReply::Offsets { result, .. } => result.expect("a known partition"),
+            other => panic!("expected Offsets, got {other:?}"),
+        }
+    };
+    let found = listed(&mut h, OffsetSpec::Timestamp(250));
+    assert_eq!((found.offset, found.timestamp_ms), (Some(1), Some(300)));
+    let past = listed(&mut h, OffsetSpec::Timestamp(301));
+    assert_eq!((past.offset, past.timestamp_ms), (None, None));
+    let earliest = listed(&mut h, OffsetSpec::Earliest);
+    assert_eq!((earliest.offset, earliest.timestamp_ms), (Some(0), None));
+}
+
 // Durability.
 
 #[test]

@@ -210,14 +210,18 @@ impl Batch {
         self.max_timestamp_ms
     }
 
-    /// The first offset in it whose record's timestamp is at least `timestamp_ms`.
+    /// The first record in it whose timestamp is at least `timestamp_ms`:
+    /// its offset and its timestamp.
     #[must_use]
-    pub fn offset_at_or_after(&self, timestamp_ms: i64) -> Option<u64> {
+    pub fn record_at_or_after(&self, timestamp_ms: i64) -> Option<(u64, i64)> {
         let index = self
             .records
             .iter()
             .position(|record| record.timestamp_ms >= timestamp_ms)?;
-        Some(self.base_offset + index as u64)
+        Some((
+            self.base_offset + index as u64,
+            self.records[index].timestamp_ms,
+        ))
     }
 }
 

@@ -151,6 +151,9 @@ pub struct FetchedPartition {
 pub struct ListedOffset {
     /// The offset; `None` when no record has a timestamp that late (Kafka answers -1).
     pub offset: Option<u64>,
+    /// The timestamp of the record a lookup by timestamp found; `None` for
+    /// earliest and latest, or when none was found (Kafka answers -1).
+    pub timestamp_ms: Option<i64>,
     /// The partition's log start offset.
     pub log_start_offset: u64,
     /// The partition's high watermark.

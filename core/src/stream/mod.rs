@@ -550,13 +550,19 @@ impl Streams {
             .partitions
             .get(index as usize)
             .ok_or(StreamError::UnknownTopicOrPartition)?;
-        let offset = match spec {
-            OffsetSpec::Earliest => Some(partition.log_start_offset),
-            OffsetSpec::Latest => Some(partition.high_watermark),
-            OffsetSpec::Timestamp(timestamp_ms) => partition.offset_for_timestamp(timestamp_ms),
+        let (offset, timestamp_ms) = match spec {
+            OffsetSpec::Earliest => (Some(partition.log_start_offset), None),
+            OffsetSpec::Latest => (Some(partition.high_watermark), None),
+            OffsetSpec::Timestamp(timestamp_ms) => {
+                match partition.record_for_timestamp(timestamp_ms) {
+                    Some((offset, found_ms)) => (Some(offset), Some(found_ms)),
+                    None => (None, None),
+                }
+            }
         };
         Ok(ListedOffset {
             offset,
+            timestamp_ms,
             log_start_offset: partition.log_start_offset,
             high_watermark: partition.high_watermark,
         })

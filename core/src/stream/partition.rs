@@ -176,15 +176,15 @@ impl Partition {
             .find(|batch| batch.end_offset() <= self.high_watermark)
     }
 
-    /// The first visible offset whose record's timestamp is at least
-    /// `timestamp_ms`, as Kafka finds it: the first batch whose largest
-    /// timestamp reaches it, then the first record in it that does.
+    /// The first visible record whose timestamp is at least `timestamp_ms`,
+    /// as Kafka finds it (the first batch whose largest timestamp reaches
+    /// it, then the first record in it that does): its offset and timestamp.
     #[must_use]
-    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Option<u64> {
+    pub fn record_for_timestamp(&self, timestamp_ms: i64) -> Option<(u64, i64)> {
         self.batches_from(self.log_start_offset)
             .take_while(|batch| batch.end_offset() <= self.high_watermark)
             .find(|batch| batch.max_timestamp_ms() >= timestamp_ms)
-            .and_then(|batch| batch.offset_at_or_after(timestamp_ms))
+            .and_then(|batch| batch.record_at_or_after(timestamp_ms))
     }
 
     /// Deletes oldest segments wholly below the high watermark while the

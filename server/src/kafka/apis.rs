@@ -849,6 +849,7 @@ impl Answer {
                         answer.offset = listed
                             .offset
                             .map_or(-1, |offset| i64::try_from(offset).unwrap_or(i64::MAX));
+                        answer.timestamp = listed.timestamp_ms.unwrap_or(-1);
                         // The field is in v4 and later; the encoder refuses it set before.
                         if *version >= 4 {
                             answer.leader_epoch = 0;

@@ -377,8 +377,8 @@ fn start_offset(partition: &Partition, spec: StreamOffset) -> u64 {
             .map_or(partition.log_end_offset(), |batch| batch.base_offset()),
         StreamOffset::Offset(offset) => offset.max(partition.log_start_offset()),
         StreamOffset::Timestamp(timestamp_ms) => partition
-            .offset_for_timestamp(timestamp_ms)
-            .unwrap_or(partition.log_end_offset()),
+            .record_for_timestamp(timestamp_ms)
+            .map_or(partition.log_end_offset(), |(offset, _)| offset),
     }
 }
 
