@@ -1006,3 +1006,72 @@ mod model {
         }
     }
 }
+
+// Metadata.
+
+fn metadata(
+    h: &mut Harness,
+    topics: Option<&[&str]>,
+    create_partitions: Option<u32>,
+) -> Vec<(String, Result<u32, StreamError>)> {
+    let command = StreamCommand::Metadata {
+        topics: topics.map(|names| names.iter().map(|name| (*name).to_owned()).collect()),
+        create_partitions,
+    };
+    let mut step = h.stream(9, 7, command);
+    step.extend(h.sync());
+    match step.stream_reply() {
+        StreamReply::Metadata { topics } => topics,
+        other => panic!("expected Metadata, got {other:?}"),
+    }
+}
+
+#[test]
+fn metadata_lists_topics_and_names_a_missing_or_invalid_one_unknown_or_invalid() {
+    let mut h = Harness::default();
+    create(&mut h, "a", 2, memory()).unwrap();
+    assert_eq!(metadata(&mut h, None, None), vec![("a".to_owned(), Ok(2))]);
+    assert_eq!(
+        metadata(&mut h, Some(&["a", "b", "no/slash"]), None),
+        vec![
+            ("a".to_owned(), Ok(2)),
+            ("b".to_owned(), Err(StreamError::UnknownTopicOrPartition)),
+            ("no/slash".to_owned(), Err(StreamError::InvalidTopic)),
+        ]
+    );
+    assert!(h.broker.streams().topic("b").is_none(), "nothing created");
+}
+
+#[test]
+fn metadata_with_auto_creation_creates_each_missing_topic_named_durably_before_answering() {
+    let mut h = Harness::default();
+    create(&mut h, "a", 2, memory()).unwrap();
+    let command = StreamCommand::Metadata {
+        topics: Some(vec!["a".into(), "b".into(), "no/slash".into()]),
+        create_partitions: Some(3),
+    };
+    let step = h.stream(9, 7, command);
+    assert!(
+        step.stream_replies().is_empty(),
+        "the answer waits for the creation's record"
+    );
+    let step = h.sync();
+    match step.stream_reply() {
+        StreamReply::Metadata { topics } => assert_eq!(
+            topics,
+            vec![
+                ("a".to_owned(), Ok(2)),
+                ("b".to_owned(), Ok(3)),
+                ("no/slash".to_owned(), Err(StreamError::InvalidTopic)),
+            ]
+        ),
+        other => panic!("expected Metadata, got {other:?}"),
+    }
+    // Created as CreateTopic creates it: it survives a crash.
+    let records = h.log.len();
+    h.crash_and_recover(records);
+    assert_eq!(
+        metadata(&mut h, Some(&["b"]), None),
+        vec![("b".to_owned(), Ok(3))]
+    );
+}

@@ -28,7 +28,7 @@ use crate::connection::AssemblingBytes;
 use crate::inspect::{Manage, Refusal, Snapshot, MANAGEMENT_CONNECTIONS_FIRST};
 use crate::log::LogHandle;
 use brokerlab_core::record::Record;
-use brokerlab_core::stream::{StreamCommand, StreamReply, TopicConfig};
+use brokerlab_core::stream::StreamReply;
 use brokerlab_core::{Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply};
 use std::collections::{BTreeMap, BTreeSet};
 use std::mem;
@@ -54,27 +54,7 @@ pub enum KafkaReply {
         /// The answer.
         reply: StreamReply,
     },
-    /// The answer to `ToBroker::Topics`.
-    Topics {
-        /// The front end's number for the request.
-        request: u64,
-        /// The topics asked for (every topic when none was named), in order.
-        topics: Vec<TopicListing>,
-    },
 }
-
-/// A topic as Metadata lists it.
-#[derive(Debug)]
-pub struct TopicListing {
-    /// Its name.
-    pub name: String,
-    /// Its partition count, or `None` when there is no such topic.
-    pub partitions: Option<u32>,
-}
-
-/// The connection that creates the topics a Metadata request names when
-/// auto-creation is on: its stream replies go nowhere.
-pub const AUTO_CREATE_CONNECTION: ConnectionId = ConnectionId((1 << 63) - 1);
 
 /// Inputs fed to the core before its outputs are handed out; bounds a step's
 /// latency and the size of its batches.
@@ -108,20 +88,6 @@ pub enum ToBroker {
         outbox: mpsc::Sender<KafkaBatch>,
         /// The client's address.
         peer: SocketAddr,
-    },
-    /// The topics a Metadata request asks about (all when `names` is
-    /// `None`), answered as `KafkaReply::Topics`; with `create`, each named
-    /// topic that does not exist is first created with that many partitions
-    /// (Kafka's `auto.create.topics.enable`).
-    Topics {
-        /// The connection asking.
-        conn: ConnectionId,
-        /// Its number for the request.
-        request: u64,
-        /// The topics named.
-        names: Option<Vec<String>>,
-        /// Partitions of an auto-created topic, when auto-creation applies.
-        create: Option<u32>,
     },
     /// Any other input for the core.
     Input(Input),
@@ -273,21 +239,6 @@ impl BrokerTask {
                 self.kafka_outboxes.insert(conn, outbox);
                 self.peers.insert(conn, peer);
             }
-            ToBroker::Topics {
-                conn,
-                request,
-                names,
-                create,
-            } => {
-                if self.released.contains(&conn) {
-                    return;
-                }
-                let topics = self.topics(names, create);
-                if self.kafka_outboxes.contains_key(&conn) {
-                    let reply = KafkaReply::Topics { request, topics };
-                    self.kafka_replies.entry(conn).or_default().push(reply);
-                }
-            }
             ToBroker::Input(input) => {
                 if self.is_from_released(&input) {
                     return;
@@ -355,51 +306,6 @@ impl BrokerTask {
         self.handle(Input::Disconnect { conn });
         let (_, replies) = self.managing.take().expect("set above");
         result.map(|()| management_replies(replies))
-    }
-
-    /// The topics named (every topic when none is), creating those that
-    /// do not exist when `create` gives a partition count. A topic the
-    /// core refuses to create (an invalid name, too many topics) is listed
-    /// without partitions.
-    fn topics(&mut self, names: Option<Vec<String>>, create: Option<u32>) -> Vec<TopicListing> {
-        let Some(names) = names else {
-            return self
-                .broker
-                .streams()
-                .topics()
-                .map(|(name, topic)| TopicListing {
-                    name: name.to_owned(),
-                    partitions: u32::try_from(topic.partitions().len()).ok(),
-                })
-                .collect();
-        };
-        if let Some(partitions) = create {
-            for name in &names {
-                if self.broker.streams().topic(name).is_none() {
-                    let command = StreamCommand::CreateTopic {
-                        topic: name.clone(),
-                        partitions,
-                        config: TopicConfig::default(),
-                    };
-                    self.handle(Input::Stream {
-                        conn: AUTO_CREATE_CONNECTION,
-                        request: 0,
-                        command: Box::new(command),
-                    });
-                }
-            }
-        }
-        names
-            .into_iter()
-            .map(|name| {
-                let partitions = self
-                    .broker
-                    .streams()
-                    .topic(&name)
-                    .and_then(|topic| u32::try_from(topic.partitions().len()).ok());
-                TopicListing { name, partitions }
-            })
-            .collect()
     }
 
     /// Whether `input` comes from a connection already released for falling

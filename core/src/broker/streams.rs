@@ -75,6 +75,10 @@ impl Broker {
                 };
                 Some((reply, Some(lsn)))
             }
+            StreamCommand::Metadata {
+                topics,
+                create_partitions,
+            } => Some(self.metadata_command(topics, create_partitions)),
             StreamCommand::Group(group_request) => {
                 self.group_request(conn, request, group_request);
                 None
@@ -102,6 +106,48 @@ impl Broker {
             self.persist(change)
         });
         (StreamReply::TopicCreated { topic, result }, lsn)
+    }
+
+    /// Metadata: missing topics named are created first when asked (each
+    /// logged as `CreateTopic` would log it), then every topic is listed.
+    fn metadata_command(
+        &mut self,
+        names: Option<Vec<String>>,
+        create_partitions: Option<u32>,
+    ) -> Pending {
+        let Some(names) = names else {
+            let topics = (self.streams.topics())
+                .map(|(name, topic)| (name.to_owned(), Ok(partition_count(topic))))
+                .collect();
+            return (StreamReply::Metadata { topics }, None);
+        };
+        let mut lsn = None;
+        let mut topics = Vec::with_capacity(names.len());
+        for name in names {
+            let created = match (self.streams.topic(&name), create_partitions) {
+                (None, Some(partitions)) => {
+                    let config = TopicConfig::default();
+                    match self.create_topic_command(name.clone(), partitions, config) {
+                        (_, Some(created)) => {
+                            lsn = Some(created);
+                            Ok(())
+                        }
+                        (StreamReply::TopicCreated { result, .. }, None) => result,
+                        (other, None) => unreachable!("a creation answers TopicCreated: {other:?}"),
+                    }
+                }
+                _ => Ok(()),
+            };
+            // A missing topic is UNKNOWN_TOPIC_OR_PARTITION, or INVALID_TOPIC
+            // when no topic could have its name.
+            let listed = created.and_then(|()| match self.streams.topic(&name) {
+                Some(topic) => Ok(partition_count(topic)),
+                None => crate::stream::validate_topic_name(&name)
+                    .and(Err(StreamError::UnknownTopicOrPartition)),
+            });
+            topics.push((name, listed));
+        }
+        (StreamReply::Metadata { topics }, lsn)
     }
 
     fn create_partitions_command(&mut self, topic: String, count: u32) -> Pending {
@@ -234,4 +280,9 @@ impl Broker {
         self.flush_streams();
         self.run_stream_queues();
     }
+}
+
+/// A topic's partition count, as Metadata gives it.
+fn partition_count(topic: &crate::stream::Topic) -> u32 {
+    u32::try_from(topic.partitions().len()).expect("a partition count fits a u32")
 }

@@ -117,6 +117,17 @@ pub enum StreamCommand {
     },
     /// Issues a new idempotent producer id, with epoch 0.
     InitProducerId,
+    /// Kafka's Metadata: the topics named (every topic when `None`) with
+    /// their partition counts. With `create_partitions`, each named topic
+    /// that does not exist is first created with that many partitions and
+    /// the default configuration (Kafka's `auto.create.topics.enable` with
+    /// `num.partitions`); the answer then waits for the creations' records.
+    Metadata {
+        /// The topics asked about; `None` for every topic.
+        topics: Option<Vec<String>>,
+        /// Partitions of a topic created because it was named and missing.
+        create_partitions: Option<u32>,
+    },
     /// A request to the consumer group coordinator (see [`crate::group`]):
     /// its reply may come later than the request (a join waits for the
     /// rebalance), and an accepted offset commit is answered once its
@@ -206,6 +217,12 @@ pub enum StreamReply {
         partition: u32,
         /// The offset, or why it could not be found.
         result: Result<ListedOffset, StreamError>,
+    },
+    /// To `Metadata`: each topic with its partition count, or why it has none
+    /// (UNKNOWN_TOPIC_OR_PARTITION, or the refusal of its creation).
+    Metadata {
+        /// The topics, in the order asked (by name when every topic was asked for).
+        topics: Vec<(String, Result<u32, StreamError>)>,
     },
     /// To `InitProducerId`.
     ProducerIdIssued {

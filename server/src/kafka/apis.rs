@@ -6,7 +6,7 @@
 //! an unsupported ApiVersions in the v0 format.
 
 use super::Context;
-use crate::broker_task::{KafkaReply, TopicListing};
+use crate::broker_task::KafkaReply;
 use brokerlab_core::group::{
     CommitPartition, ErrorCode, GroupReply, GroupRequest, Heartbeat, JoinGroup, JoinProtocol,
     LeaveGroup, LeavingMember, OffsetCommit, OffsetFetch, SyncAssignment, SyncGroup,
@@ -46,8 +46,6 @@ const CLUSTER_ID: &str = "brokerlab";
 const UNSUPPORTED_VERSION: i16 = 35;
 /// Kafka's CORRUPT_MESSAGE.
 const CORRUPT_MESSAGE: i16 = 2;
-/// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Kafka's INVALID_REPLICATION_FACTOR.
 const INVALID_REPLICATION_FACTOR: i16 = 38;
 /// Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED: transactions are not served.
@@ -86,13 +84,11 @@ pub struct Command {
 }
 
 /// What one request asks: the commands for the core (each answer fills
-/// the part of its index), a topic listing for Metadata, and the answer
-/// being built.
+/// the part of its index), and the answer being built.
 pub struct Dispatch {
     pub correlation_id: i32,
     pub answer: Answer,
     pub commands: Vec<Command>,
-    pub topics: Option<(Option<Vec<String>>, Option<u32>)>,
 }
 
 impl Dispatch {
@@ -101,7 +97,6 @@ impl Dispatch {
             correlation_id,
             answer,
             commands: Vec::new(),
-            topics: None,
         }
     }
 
@@ -117,7 +112,6 @@ impl Dispatch {
             correlation_id,
             answer,
             commands,
-            topics: None,
         }
     }
 }
@@ -150,7 +144,7 @@ pub enum Answer {
     Metadata {
         version: i16,
         advertised: SocketAddr,
-        topics: Vec<TopicListing>,
+        topics: Vec<(String, Result<u32, StreamError>)>,
     },
     /// CreateTopics: each part is the topic at that index of `parts`.
     CreateTopics {
@@ -493,12 +487,11 @@ fn metadata(
         advertised,
         topics: Vec::new(),
     };
-    Dispatch {
-        correlation_id,
-        answer,
-        commands: Vec::new(),
-        topics: Some((names, create)),
-    }
+    let command = StreamCommand::Metadata {
+        topics: names,
+        create_partitions: create,
+    };
+    Dispatch::asking(correlation_id, answer, vec![command])
 }
 
 fn find_coordinator(
@@ -624,7 +617,6 @@ fn produce(correlation_id: i32, version: i16, request: ProduceRequest) -> Dispat
         correlation_id,
         answer,
         commands,
-        topics: None,
     }
 }
 
@@ -783,17 +775,15 @@ fn delete_topics(correlation_id: i32, version: i16, request: DeleteTopicsRequest
 impl Answer {
     /// Takes the core's answer for `part` of the request.
     pub fn fill(&mut self, part: usize, reply: KafkaReply) {
-        match (self, reply) {
-            (Answer::Metadata { topics, .. }, KafkaReply::Topics { topics: listed, .. }) => {
-                *topics = listed;
-            }
-            (answer, KafkaReply::Stream { reply, .. }) => answer.fill_stream(part, reply),
-            (_, KafkaReply::Topics { .. }) => {}
-        }
+        let KafkaReply::Stream { reply, .. } = reply;
+        self.fill_stream(part, reply);
     }
 
     fn fill_stream(&mut self, part: usize, reply: StreamReply) {
         match (self, reply) {
+            (Answer::Metadata { topics, .. }, StreamReply::Metadata { topics: listed }) => {
+                *topics = listed;
+            }
             (
                 Answer::Produce {
                     response, parts, ..
@@ -971,7 +961,10 @@ impl Answer {
     }
 }
 
-fn metadata_response(advertised: SocketAddr, topics: &[TopicListing]) -> MetadataResponse {
+fn metadata_response(
+    advertised: SocketAddr,
+    topics: &[(String, Result<u32, StreamError>)],
+) -> MetadataResponse {
     let mut response = MetadataResponse::default();
     let mut broker = metadata_response::MetadataResponseBroker::default();
     broker.node_id = BrokerId(NODE_ID);
@@ -982,12 +975,12 @@ fn metadata_response(advertised: SocketAddr, topics: &[TopicListing]) -> Metadat
     response.controller_id = BrokerId(NODE_ID);
     response.topics = topics
         .iter()
-        .map(|listing| {
+        .map(|(name, listed)| {
             let mut topic = metadata_response::MetadataResponseTopic::default();
-            topic.name = Some(topic_name(&listing.name));
-            match listing.partitions {
-                Some(count) => {
-                    topic.partitions = (0..count)
+            topic.name = Some(topic_name(name));
+            match listed {
+                Ok(count) => {
+                    topic.partitions = (0..*count)
                         .map(|index| {
                             let mut partition =
                                 metadata_response::MetadataResponsePartition::default();
@@ -1000,12 +993,7 @@ fn metadata_response(advertised: SocketAddr, topics: &[TopicListing]) -> Metadat
                         })
                         .collect();
                 }
-                None => {
-                    topic.error_code = match validate_topic_name(&listing.name) {
-                        Err(error) => error.code(),
-                        Ok(()) => UNKNOWN_TOPIC_OR_PARTITION,
-                    };
-                }
+                Err(error) => topic.error_code = error.code(),
             }
             topic
         })

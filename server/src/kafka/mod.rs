@@ -245,7 +245,6 @@ impl Connection {
             correlation_id,
             answer,
             commands,
-            topics,
         } = dispatch;
         let seq = self.first_seq + self.slots.len() as u64;
         let mut pending = 0;
@@ -263,19 +262,6 @@ impl Connection {
             };
             send(self.context.to_broker.clone(), ToBroker::Input(input)).await?;
         }
-        if let Some((names, create)) = topics {
-            let request = self.next_request;
-            self.next_request += 1;
-            self.waiting.insert(request, (seq, 0));
-            pending += 1;
-            let ask = ToBroker::Topics {
-                conn: self.conn,
-                request,
-                names,
-                create,
-            };
-            send(self.context.to_broker.clone(), ask).await?;
-        }
         let mut slot = Slot {
             correlation_id,
             pending,
@@ -292,7 +278,7 @@ impl Connection {
     fn on_answers(&mut self, batch: KafkaBatch) -> io::Result<()> {
         for reply in batch {
             let request = match &reply {
-                KafkaReply::Stream { request, .. } | KafkaReply::Topics { request, .. } => *request,
+                KafkaReply::Stream { request, .. } => *request,
             };
             let Some((seq, part)) = self.waiting.remove(&request) else {
                 continue;
