@@ -27,6 +27,10 @@ struct Lab {
     now: Instant,
     /// The broker's events not yet taken.
     events: Vec<Event>,
+    /// The log is synced only by `sync`, as a driver that syncs in batches does.
+    batched_syncs: bool,
+    /// The last record logged and not yet synced, under batched syncs.
+    unsynced_upto: Option<u64>,
 }
 
 /// A basic.deliver as its client sees it.
@@ -47,14 +51,27 @@ impl Delivery {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_config(Config::default())
+    }
+
+    /// A lab whose broker runs with `config` (with its events on).
+    fn with_config(config: Config) -> Lab {
         Lab {
             broker: Broker::new(Config {
                 events: true,
-                ..Config::default()
+                ..config
             }),
             now: Instant(0),
             events: Vec::new(),
+            batched_syncs: false,
+            unsynced_upto: None,
         }
+    }
+
+    /// Syncs the log up to the last record written (under batched syncs).
+    fn sync(&mut self) -> Vec<Output> {
+        let upto = self.unsynced_upto.take().expect("records wait for a sync");
+        self.step(Input::Synced { upto })
     }
 
     fn step(&mut self, input: Input) -> Vec<Output> {
@@ -74,6 +91,10 @@ impl Lab {
             }
             while let Some(event) = self.broker.poll_event() {
                 self.events.push(event);
+            }
+            if self.batched_syncs {
+                self.unsynced_upto = logged_upto.or(self.unsynced_upto);
+                return outputs;
             }
             let Some(upto) = logged_upto else {
                 return outputs;
@@ -1075,4 +1096,178 @@ fn prefetch_bounds_unacknowledged_deliveries_and_holds_the_rest_in_the_queue() {
     let expected: Vec<String> = (1..=JOBS).map(|job| format!("job {job}")).collect();
     assert_eq!(received, expected, "every job, once, in order");
     assert!(unacked.is_empty());
+}
+
+fn nack(tag: u64, requeue: bool) -> Command {
+    Command::BasicNack {
+        delivery_tag: tag,
+        multiple: false,
+        requeue,
+    }
+}
+
+/// The ready and unacknowledged messages of `queue`, as the broker reports them.
+fn depth(lab: &Lab, queue: &str) -> (u64, u64) {
+    let mut infos = lab.broker.queue_infos().into_iter();
+    let info = infos.find(|info| &*info.name == queue);
+    let info = info.expect("the queue exists");
+    (info.messages_ready, info.messages_unacknowledged)
+}
+
+#[test]
+fn metrics_from_events_agree_with_the_core_counters_and_queue_depths() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "orders", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 2);
+    lab.consume(2, "orders", "worker", false);
+    let mut depths = Vec::new();
+    for order in 1..=4 {
+        lab.publish(
+            1,
+            "",
+            "orders",
+            Properties::default(),
+            &format!("order {order}"),
+        );
+        depths.push(depth(&lab, "orders"));
+    }
+    lab.ack(2, 1, false);
+    depths.push(depth(&lab, "orders"));
+    lab.ok(2, nack(2, true));
+    depths.push(depth(&lab, "orders"));
+    lab.ack(2, 3, false);
+    depths.push(depth(&lab, "orders"));
+    lab.ack(2, 0, true);
+    depths.push(depth(&lab, "orders"));
+    let expected = [
+        (0, 1),
+        (0, 2),
+        (1, 2),
+        (2, 2),
+        (1, 2),
+        (1, 2),
+        (0, 2),
+        (0, 0),
+    ];
+    assert_eq!(depths, expected, "(ready, unacknowledged) after each step");
+    let events = lab.take_events();
+    let count =
+        |matches: fn(&Event) -> bool| events.iter().filter(|event| matches(event)).count() as u64;
+    let published = count(|event| matches!(event, Event::Published { .. }));
+    let delivered = count(|event| matches!(event, Event::Delivered { .. }));
+    let redelivered = count(|event| {
+        matches!(
+            event,
+            Event::Delivered {
+                redelivered: true,
+                ..
+            }
+        )
+    });
+    let acked = count(|event| matches!(event, Event::Acked { .. }));
+    let requeued = count(|event| matches!(event, Event::Requeued { .. }));
+    assert_eq!(
+        (published, delivered, redelivered, acked, requeued),
+        (4, 5, 1, 4, 1)
+    );
+    let counters = *lab.broker.counters();
+    assert_eq!(
+        (
+            counters.received,
+            counters.routed,
+            counters.delivered(),
+            counters.redelivered,
+            counters.acknowledged
+        ),
+        (published, published, delivered, redelivered, acked),
+        "the counters agree with the events"
+    );
+}
+
+#[test]
+fn graceful_shutdown_confirms_what_was_taken_refuses_later_publishes_with_320_and_requeues_what_is_held(
+) {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "orders", false, FieldTable::new());
+    lab.ok(1, Command::ConfirmSelect);
+    lab.connect(2);
+    lab.qos(2, 2);
+    lab.consume(2, "orders", "worker", false);
+    lab.batched_syncs = true;
+    let persistent = || Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    let mut before_sync = Vec::new();
+    for order in 1..=3 {
+        before_sync.extend(lab.publish(1, "", "orders", persistent(), &format!("order {order}")));
+    }
+    before_sync.extend(lab.ack(2, 1, false));
+    let confirms = |outputs: &[Output]| -> Vec<u64> {
+        let confirm = |output: &Output| match output {
+            Output::Reply {
+                conn,
+                reply: Reply::ConfirmAck { delivery_tag, .. },
+                ..
+            } if conn.0 == 1 => Some(*delivery_tag),
+            _ => None,
+        };
+        outputs.iter().filter_map(confirm).collect()
+    };
+    assert!(
+        confirms(&before_sync).is_empty(),
+        "confirms wait for the sync"
+    );
+    assert_eq!(
+        confirms(&lab.sync()),
+        [1, 2, 3],
+        "the shutdown's sync confirms every publish taken"
+    );
+    lab.take_events();
+    let refused = lab.step(Input::Refused {
+        conn: ConnectionId(1),
+        channel: ChannelId(1),
+        command: Command::BasicPublish {
+            exchange: "".into(),
+            routing_key: "orders".into(),
+            mandatory: false,
+            immediate: false,
+            properties: Arc::new(persistent()).into(),
+            body: Bytes::from_static(b"order 4"),
+        },
+        code: ReplyCode::ConnectionForced,
+        text: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
+            .to_owned(),
+    });
+    assert_eq!(
+        refusal(&refused),
+        Some((CloseScope::Connection, ReplyCode::ConnectionForced))
+    );
+    assert!(
+        published(&lab.take_events()).is_empty(),
+        "order 4 was never taken"
+    );
+    lab.ack(2, 2, false);
+    lab.sync();
+    lab.disconnect(2);
+    let requeued: Vec<&Event> = lab
+        .events
+        .iter()
+        .filter(|event| matches!(event, Event::Requeued { .. }))
+        .collect();
+    assert_eq!(
+        requeued.len(),
+        1,
+        "the order the worker still held: {requeued:?}"
+    );
+    lab.sync();
+    assert_eq!(
+        depth(&lab, "orders"),
+        (1, 0),
+        "order 3 waits, ready, for the restart"
+    );
+    assert_eq!(lab.broker.counters().confirmed, 3);
 }

@@ -12,10 +12,12 @@
 //! streams and sagas, which the queue core alone does not provide.
 
 mod narrator;
+mod operating;
 mod queues;
 mod reliability;
 mod routing;
 
+pub use operating::{graceful_shutdown, metrics};
 pub use queues::{prefetch, priority, ttl, work_queue};
 pub use reliability::{dlq_retry, idempotency};
 pub use routing::{ordering_by_key, pubsub, request_reply, routing};
@@ -23,7 +25,7 @@ pub use routing::{ordering_by_key, pubsub, request_reply, routing};
 use std::io::{self, Write};
 
 /// Every walkthrough's command-line name, in teaching order.
-pub const PATTERNS: [&str; 10] = [
+pub const PATTERNS: [&str; 12] = [
     "work-queue",
     "pubsub",
     "routing",
@@ -34,6 +36,8 @@ pub const PATTERNS: [&str; 10] = [
     "ordering-by-key",
     "idempotency",
     "prefetch",
+    "metrics",
+    "graceful-shutdown",
 ];
 
 /// Runs the walkthrough named `pattern` (one of [`PATTERNS`]); `None` when there is none.
@@ -49,6 +53,8 @@ pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
         "ordering-by-key" => ordering_by_key(out),
         "idempotency" => idempotency(out),
         "prefetch" => prefetch(out),
+        "metrics" => metrics(out),
+        "graceful-shutdown" => graceful_shutdown(out),
         _ => return None,
     };
     Some(result)
