@@ -1098,6 +1098,80 @@ fn prefetch_bounds_unacknowledged_deliveries_and_holds_the_rest_in_the_queue() {
     assert!(unacked.is_empty());
 }
 
+#[test]
+fn event_bus_delivers_each_event_once_to_every_interested_service_and_keeps_it_for_one_that_is_down(
+) {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.exchange(1, "events", "topic");
+    let services: [(u64, &str, &[&str]); 3] = [
+        (2, "inventory", &["order.created"]),
+        (3, "email", &["order.*", "*.created", "user.registered"]),
+        (4, "analytics", &["#"]),
+    ];
+    for (conn, queue, patterns) in services {
+        lab.connect(conn);
+        lab.declare(conn, queue, false, FieldTable::new());
+        for pattern in patterns {
+            lab.bind(conn, queue, "events", pattern);
+        }
+        lab.consume(conn, queue, queue, false);
+    }
+    let persistent = || Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    let mut received: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in ["order.created", "user.registered", "payment.failed"] {
+        for delivery in deliveries(&lab.publish(1, "events", key, persistent(), key)) {
+            received
+                .entry(delivery.consumer_tag.clone())
+                .or_default()
+                .push(delivery.body());
+        }
+    }
+    let expected = BTreeMap::from([
+        (
+            "analytics".to_owned(),
+            vec!["order.created", "user.registered", "payment.failed"],
+        ),
+        ("email".to_owned(), vec!["order.created", "user.registered"]),
+        ("inventory".to_owned(), vec!["order.created"]),
+    ]);
+    let expected: BTreeMap<String, Vec<String>> = expected
+        .into_iter()
+        .map(|(service, keys)| (service, keys.into_iter().map(str::to_owned).collect()))
+        .collect();
+    assert_eq!(
+        received, expected,
+        "once per interested service, though 'order.created' matches two of email's bindings"
+    );
+    for (conn, _, _) in services {
+        lab.ack(conn, 0, true);
+    }
+    lab.disconnect(3);
+    let outputs = lab.publish(1, "events", "order.created", persistent(), "order 1002");
+    let mut reached: Vec<String> = deliveries(&outputs)
+        .into_iter()
+        .map(|delivery| delivery.consumer_tag)
+        .collect();
+    reached.sort();
+    assert_eq!(
+        reached,
+        ["analytics", "inventory"],
+        "the services that are up"
+    );
+    assert_eq!(lab.ready(1, "email"), 1, "the email service's event waits");
+    lab.connect(5);
+    let back = lab.consume(5, "email", "email", false);
+    let got: Vec<(u64, String, bool)> = who_got(&back);
+    assert_eq!(got, [(5, "order 1002".to_owned(), false)]);
+    lab.ack(5, deliveries(&back)[0].tag, false);
+    for queue in ["inventory", "email", "analytics"] {
+        assert_eq!(lab.ready(1, queue), 0, "{queue}");
+    }
+}
+
 fn nack(tag: u64, requeue: bool) -> Command {
     Command::BasicNack {
         delivery_tag: tag,

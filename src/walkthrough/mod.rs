@@ -20,12 +20,12 @@ mod routing;
 pub use operating::{graceful_shutdown, metrics};
 pub use queues::{prefetch, priority, ttl, work_queue};
 pub use reliability::{dlq_retry, idempotency};
-pub use routing::{ordering_by_key, pubsub, request_reply, routing};
+pub use routing::{event_bus, ordering_by_key, pubsub, request_reply, routing};
 
 use std::io::{self, Write};
 
 /// Every walkthrough's command-line name, in teaching order.
-pub const PATTERNS: [&str; 12] = [
+pub const PATTERNS: [&str; 13] = [
     "work-queue",
     "pubsub",
     "routing",
@@ -36,6 +36,7 @@ pub const PATTERNS: [&str; 12] = [
     "ordering-by-key",
     "idempotency",
     "prefetch",
+    "event-bus",
     "metrics",
     "graceful-shutdown",
 ];
@@ -53,6 +54,7 @@ pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
         "ordering-by-key" => ordering_by_key(out),
         "idempotency" => idempotency(out),
         "prefetch" => prefetch(out),
+        "event-bus" => event_bus(out),
         "metrics" => metrics(out),
         "graceful-shutdown" => graceful_shutdown(out),
         _ => return None,
