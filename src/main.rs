@@ -38,8 +38,8 @@ enum Commands {
     /// Walk through one of the seed document's patterns step by step.
     Walkthrough {
         /// Which pattern: work-queue, pubsub, routing, request-reply, dlq-retry, ttl,
-        /// priority, ordering-by-key, idempotency, prefetch, event-bus, metrics,
-        /// graceful-shutdown, or all of them in turn.
+        /// priority, ordering-by-key, idempotency, prefetch, event-bus, circuit-breaker,
+        /// metrics, graceful-shutdown, or all of them in turn.
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },

@@ -1172,12 +1172,93 @@ fn event_bus_delivers_each_event_once_to_every_interested_service_and_keeps_it_f
     }
 }
 
+/// The basic.get-ok among `outputs`: (tag, redelivered, messages left, body).
+fn got(outputs: &[Output]) -> Option<(u64, bool, u32, String)> {
+    outputs.iter().find_map(|output| match output {
+        Output::Reply {
+            reply:
+                Reply::GetOk {
+                    delivery_tag,
+                    redelivered,
+                    message_count,
+                    message,
+                },
+            ..
+        } => Some((
+            *delivery_tag,
+            *redelivered,
+            *message_count,
+            String::from_utf8_lossy(&message.body).into_owned(),
+        )),
+        _ => None,
+    })
+}
+
 fn nack(tag: u64, requeue: bool) -> Command {
     Command::BasicNack {
         delivery_tag: tag,
         multiple: false,
         requeue,
     }
+}
+
+#[test]
+fn circuit_breaker_open_leaves_messages_ready_and_requeued_ones_come_back_redelivered() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "payments", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 1);
+    let mut outputs = lab.consume(2, "payments", "worker", false);
+    for payment in 1..=4 {
+        let body = format!("payment {payment}");
+        outputs.extend(lab.publish(1, "", "payments", Properties::default(), &body));
+    }
+    let mut processed = Vec::new();
+    // Closed: payment 1 succeeds, payment 2 fails and comes straight back.
+    let first = deliveries(&outputs);
+    assert_eq!(who_got(&outputs), [(2, "payment 1".to_owned(), false)]);
+    processed.push(first[0].body());
+    outputs = lab.ack(2, first[0].tag, false);
+    assert_eq!(who_got(&outputs), [(2, "payment 2".to_owned(), false)]);
+    outputs = lab.ok(2, nack(deliveries(&outputs)[0].tag, true));
+    assert_eq!(who_got(&outputs), [(2, "payment 2".to_owned(), true)]);
+    let held = deliveries(&outputs)[0].tag;
+    // Open: the worker cancels, then hands back what it holds.
+    let cancel = Command::BasicCancel {
+        consumer_tag: "worker".to_owned(),
+    };
+    assert!(deliveries(&lab.ok(2, cancel)).is_empty());
+    assert!(deliveries(&lab.ok(2, nack(held, true))).is_empty());
+    assert!(
+        deliveries(&lab.publish(1, "", "payments", Properties::default(), "payment 5")).is_empty()
+    );
+    assert!(deliveries(&lab.advance_ms(30_000)).is_empty());
+    assert_eq!(lab.ready(1, "payments"), 4, "payments 2 to 5 wait, ready");
+    // Half-open: one trial by basic.get, the requeued payment first.
+    let get = Command::BasicGet {
+        queue: "payments".into(),
+        no_ack: false,
+    };
+    let (tag, redelivered, left, body) = got(&lab.ok(2, get)).expect("the queue is not empty");
+    assert_eq!((redelivered, left, body.as_str()), (true, 3, "payment 2"));
+    processed.push(body);
+    assert!(deliveries(&lab.ack(2, tag, false)).is_empty());
+    // Closed again: consuming resumes where the queue left off.
+    outputs = lab.consume(2, "payments", "worker", false);
+    while let [delivery] = &deliveries(&outputs)[..] {
+        assert!(!delivery.redelivered, "{delivery:?}");
+        processed.push(delivery.body());
+        outputs = lab.ack(2, delivery.tag, false);
+    }
+    let expected: Vec<String> = (1..=5)
+        .map(|payment| format!("payment {payment}"))
+        .collect();
+    assert_eq!(
+        processed, expected,
+        "every payment processed once, none lost"
+    );
+    assert_eq!(lab.ready(1, "payments"), 0);
 }
 
 /// The ready and unacknowledged messages of `queue`, as the broker reports them.

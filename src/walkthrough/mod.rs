@@ -17,7 +17,7 @@ mod queues;
 mod reliability;
 mod routing;
 
-pub use operating::{graceful_shutdown, metrics};
+pub use operating::{circuit_breaker, graceful_shutdown, metrics};
 pub use queues::{prefetch, priority, ttl, work_queue};
 pub use reliability::{dlq_retry, idempotency};
 pub use routing::{event_bus, ordering_by_key, pubsub, request_reply, routing};
@@ -25,7 +25,7 @@ pub use routing::{event_bus, ordering_by_key, pubsub, request_reply, routing};
 use std::io::{self, Write};
 
 /// Every walkthrough's command-line name, in teaching order.
-pub const PATTERNS: [&str; 13] = [
+pub const PATTERNS: [&str; 14] = [
     "work-queue",
     "pubsub",
     "routing",
@@ -37,6 +37,7 @@ pub const PATTERNS: [&str; 13] = [
     "idempotency",
     "prefetch",
     "event-bus",
+    "circuit-breaker",
     "metrics",
     "graceful-shutdown",
 ];
@@ -55,6 +56,7 @@ pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
         "idempotency" => idempotency(out),
         "prefetch" => prefetch(out),
         "event-bus" => event_bus(out),
+        "circuit-breaker" => circuit_breaker(out),
         "metrics" => metrics(out),
         "graceful-shutdown" => graceful_shutdown(out),
         _ => return None,

@@ -2,12 +2,121 @@
 //! behind a circuit breaker, the metrics a broker's events and counters
 //! give, and a broker that drains before it stops.
 
-use super::narrator::{delivered_to, Narrator};
+use super::narrator::{basic_consume, delivered_to, queue_declare, Narrator};
 use brokerlab_core::{
     Command, ConnectionId, Event, FieldTable, Input, Output, Properties, Reply, ReplyCode,
 };
 use bytes::Bytes;
 use std::io::{self, Write};
+
+/// Failures in a row that open the worker's circuit breaker.
+const FAILURES_TO_OPEN: u32 = 2;
+
+/// How long the breaker stays open before it lets one message through as a trial.
+const OPEN_MS: u64 = 30_000;
+
+/// Circuit breaker: a worker whose downstream fails stops taking work
+/// (closed -> open: it cancels its consumer and nacks what it holds with
+/// requeue, so the messages wait, ready, in the queue), then after a pause
+/// takes one message with basic.get as a trial (half-open) and, on success,
+/// consumes again (closed). Nothing is lost; what went back to the queue
+/// comes out again flagged redelivered.
+pub fn circuit_breaker(out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "brokerlab walkthrough: circuit breaker (a consumer stops taking work while its downstream fails, then half-opens)")?;
+    let mut narrator = Narrator::new(out);
+    narrator.connect("the shop", 1)?;
+    let what = "the shop declares the durable queue 'payments'";
+    narrator.declare(what, 1, "payments", FieldTable::new())?;
+    narrator.connect("the payment worker", 2)?;
+    narrator.qos(
+        "the payment worker takes one payment at a time (prefetch 1)",
+        2,
+        1,
+    )?;
+    let consume = basic_consume("payments", "payment-worker", false, false);
+    let what = "breaker CLOSED: the payment worker consumes from 'payments'";
+    let mut outputs = narrator.command(what, 2, consume)?;
+    let persistent = Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    for payment in 1..=4 {
+        let what = format!("the shop publishes payment {payment}");
+        let body = format!("payment {payment}");
+        outputs.extend(narrator.publish(&what, 1, "", "payments", persistent.clone(), &body)?);
+    }
+    let (tag, _) = holding(&outputs)?;
+    let what = format!("the card gateway accepts payment 1: the worker acknowledges tag {tag}");
+    outputs = narrator.ack(&what, 2, tag, false)?;
+    let mut failures = 0;
+    while failures < FAILURES_TO_OPEN - 1 {
+        failures += 1;
+        let (tag, _) = holding(&outputs)?;
+        let what = format!("the card gateway times out (failure {failures} of {FAILURES_TO_OPEN}): the worker nacks tag {tag} with requeue; it comes straight back, redelivered");
+        outputs = narrator.nack(&what, 2, tag, true)?;
+    }
+    let (tag, _) = holding(&outputs)?;
+    let what = format!("the card gateway times out again (failure {FAILURES_TO_OPEN} of {FAILURES_TO_OPEN}): the breaker OPENS, and the worker first cancels its consumer");
+    let cancel = Command::BasicCancel {
+        consumer_tag: "payment-worker".to_owned(),
+    };
+    narrator.command(&what, 2, cancel)?;
+    let what = format!(
+        "the worker then nacks tag {tag} with requeue: with no consumer, the payment waits in the queue"
+    );
+    let requeued = narrator.nack(&what, 2, tag, true)?;
+    if !delivered_to(&requeued, 2).is_empty() {
+        return Err(io::Error::other("a cancelled consumer was given a payment"));
+    }
+    let what = "breaker OPEN: the shop publishes payment 5, which waits with the others";
+    narrator.publish(what, 1, "", "payments", persistent, "payment 5")?;
+    let open_s = OPEN_MS / 1_000;
+    narrator.wait(
+        &format!("{open_s} s pass with the breaker open: nothing is delivered"),
+        OPEN_MS,
+    )?;
+    let what = "the shop looks at 'payments' (passive declare): every payment still waits";
+    narrator.command(
+        what,
+        1,
+        queue_declare("payments", true, false, FieldTable::new()),
+    )?;
+    let get = Command::BasicGet {
+        queue: "payments".to_owned(),
+        no_ack: false,
+    };
+    let what = "breaker HALF-OPEN: the worker takes one payment as a trial (basic.get)";
+    let trial = narrator.command(what, 2, get)?;
+    let tag = trial
+        .iter()
+        .find_map(|output| match output {
+            Output::Reply {
+                reply: Reply::GetOk { delivery_tag, .. },
+                ..
+            } => Some(*delivery_tag),
+            _ => None,
+        })
+        .ok_or_else(|| io::Error::other("the trial found the queue empty"))?;
+    let what = format!("the card gateway accepts it: the worker acknowledges tag {tag}");
+    narrator.ack(&what, 2, tag, false)?;
+    let consume = basic_consume("payments", "payment-worker", false, false);
+    let what = "breaker CLOSED again: the worker consumes from 'payments' once more";
+    outputs = narrator.command(what, 2, consume)?;
+    while let Ok((tag, body)) = holding(&outputs) {
+        let what = format!("the card gateway accepts {body}: the worker acknowledges tag {tag}");
+        outputs = narrator.ack(&what, 2, tag, false)?;
+    }
+    writeln!(narrator.out, "\nWhile the breaker was open the payments waited in the queue; the ones the worker had nacked came back flagged redelivered, and every payment was acknowledged once.")?;
+    Ok(())
+}
+
+/// The delivery the payment worker (connection 2) was just given: (tag, body).
+fn holding(outputs: &[Output]) -> io::Result<(u64, String)> {
+    let delivered = delivered_to(outputs, 2).pop();
+    let delivered =
+        delivered.map(|(tag, message)| (tag, String::from_utf8_lossy(&message.body).into_owned()));
+    delivered.ok_or_else(|| io::Error::other("the payment worker was given nothing"))
+}
 
 /// What the metrics walkthrough reads after each step: the queue's depth
 /// as the broker reports it, and the events told so far.
