@@ -1426,3 +1426,115 @@ fn graceful_shutdown_confirms_what_was_taken_refuses_later_publishes_with_320_an
     );
     assert_eq!(lab.broker.counters().confirmed, 3);
 }
+
+#[test]
+fn credit_flow_pauses_a_publisher_while_its_consumed_queue_is_over_the_high_mark() {
+    let flow = brokerlab_core::Flow {
+        ready_high: 2,
+        ready_low: 1,
+        stall_ms: 60_000,
+    };
+    let mut lab = Lab::with_config(Config {
+        flow: Some(flow),
+        ..Config::default()
+    });
+    lab.connect(1);
+    lab.declare(1, "jobs", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 1);
+    lab.consume(2, "jobs", "worker", false);
+    let pauses = |outputs: &[Output]| -> Vec<(u64, bool)> {
+        let pause = |output: &Output| match output {
+            Output::Pause { conn, paused } => Some((conn.0, *paused)),
+            _ => None,
+        };
+        outputs.iter().filter_map(pause).collect()
+    };
+    let mut steps = Vec::new();
+    for job in 1..=4 {
+        steps.push(pauses(&lab.publish(
+            1,
+            "",
+            "jobs",
+            Properties::default(),
+            &format!("job {job}"),
+        )));
+    }
+    for tag in 1..=2 {
+        steps.push(pauses(&lab.ack(2, tag, false)));
+    }
+    let expected = [
+        vec![],
+        vec![],
+        vec![],
+        vec![(1, true)],
+        vec![],
+        vec![(1, false)],
+    ];
+    assert_eq!(
+        steps, expected,
+        "paused at 3 ready (over 2), read again at 1"
+    );
+    assert_eq!(depth(&lab, "jobs"), (1, 1), "nothing refused or dropped");
+}
+
+#[test]
+fn memory_alarm_blocks_publishers_until_acks_bring_the_held_bytes_under_the_low_mark() {
+    let alarm = brokerlab_core::MemoryAlarm {
+        high_bytes: 64,
+        low_bytes: 48,
+    };
+    let mut lab = Lab::with_config(Config {
+        memory_alarm: Some(alarm),
+        ..Config::default()
+    });
+    lab.connect(1);
+    lab.declare(1, "chunks", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 1);
+    lab.consume(2, "chunks", "worker", false);
+    let alarm_replies = |outputs: &[Output]| -> Vec<(u64, &'static str)> {
+        let reply = |output: &Output| match output {
+            Output::Reply {
+                conn,
+                reply: Reply::ConnectionBlocked,
+                ..
+            } => Some((conn.0, "blocked")),
+            Output::Reply {
+                conn,
+                reply: Reply::ConnectionUnblocked,
+                ..
+            } => Some((conn.0, "unblocked")),
+            _ => None,
+        };
+        outputs.iter().filter_map(reply).collect()
+    };
+    let mut steps = Vec::new();
+    for chunk in 1..=5 {
+        let body = format!("chunk {chunk} of the video");
+        assert_eq!(body.len(), 20);
+        steps.push((
+            lab.broker.held_bytes(),
+            alarm_replies(&lab.publish(1, "", "chunks", Properties::default(), &body)),
+        ));
+    }
+    for tag in 1..=3 {
+        steps.push((
+            lab.broker.held_bytes(),
+            alarm_replies(&lab.ack(2, tag, false)),
+        ));
+    }
+    let expected = [
+        (0, vec![]),
+        (20, vec![]),
+        (40, vec![]),
+        (60, vec![]),
+        (80, vec![(1, "blocked")]),
+        (100, vec![]),
+        (80, vec![]),
+        (60, vec![(1, "unblocked")]),
+    ];
+    assert_eq!(steps, expected, "(bytes held before the step, what the step said): blocked on publishing over 64, released under 48; the consumer never");
+    assert_eq!(lab.broker.held_bytes(), 40);
+    assert_eq!(depth(&lab, "chunks"), (1, 1), "nothing refused or dropped");
+}

@@ -18,14 +18,14 @@ mod reliability;
 mod routing;
 
 pub use operating::{circuit_breaker, graceful_shutdown, metrics};
-pub use queues::{prefetch, priority, ttl, work_queue};
+pub use queues::{back_pressure, prefetch, priority, ttl, work_queue};
 pub use reliability::{dlq_retry, idempotency};
 pub use routing::{event_bus, ordering_by_key, pubsub, request_reply, routing};
 
 use std::io::{self, Write};
 
 /// Every walkthrough's command-line name, in teaching order.
-pub const PATTERNS: [&str; 14] = [
+pub const PATTERNS: [&str; 15] = [
     "work-queue",
     "pubsub",
     "routing",
@@ -40,6 +40,7 @@ pub const PATTERNS: [&str; 14] = [
     "circuit-breaker",
     "metrics",
     "graceful-shutdown",
+    "back-pressure",
 ];
 
 /// Runs the walkthrough named `pattern` (one of [`PATTERNS`]); `None` when there is none.
@@ -59,6 +60,7 @@ pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
         "circuit-breaker" => circuit_breaker(out),
         "metrics" => metrics(out),
         "graceful-shutdown" => graceful_shutdown(out),
+        "back-pressure" => back_pressure(out),
         _ => return None,
     };
     Some(result)
