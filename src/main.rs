@@ -38,7 +38,8 @@ enum Commands {
     /// Walk through one of the seed document's patterns step by step.
     Walkthrough {
         /// Which pattern: work-queue, pubsub, routing, request-reply, dlq-retry, ttl,
-        /// priority, ordering-by-key, idempotency, prefetch, or all of them in turn.
+        /// priority, ordering-by-key, idempotency, prefetch, event-bus, circuit-breaker,
+        /// metrics, graceful-shutdown, back-pressure, or all of them in turn.
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },

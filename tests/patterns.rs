@@ -27,6 +27,10 @@ struct Lab {
     now: Instant,
     /// The broker's events not yet taken.
     events: Vec<Event>,
+    /// The log is synced only by `sync`, as a driver that syncs in batches does.
+    batched_syncs: bool,
+    /// The last record logged and not yet synced, under batched syncs.
+    unsynced_upto: Option<u64>,
 }
 
 /// A basic.deliver as its client sees it.
@@ -47,14 +51,27 @@ impl Delivery {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_config(Config::default())
+    }
+
+    /// A lab whose broker runs with `config` (with its events on).
+    fn with_config(config: Config) -> Lab {
         Lab {
             broker: Broker::new(Config {
                 events: true,
-                ..Config::default()
+                ..config
             }),
             now: Instant(0),
             events: Vec::new(),
+            batched_syncs: false,
+            unsynced_upto: None,
         }
+    }
+
+    /// Syncs the log up to the last record written (under batched syncs).
+    fn sync(&mut self) -> Vec<Output> {
+        let upto = self.unsynced_upto.take().expect("records wait for a sync");
+        self.step(Input::Synced { upto })
     }
 
     fn step(&mut self, input: Input) -> Vec<Output> {
@@ -74,6 +91,10 @@ impl Lab {
             }
             while let Some(event) = self.broker.poll_event() {
                 self.events.push(event);
+            }
+            if self.batched_syncs {
+                self.unsynced_upto = logged_upto.or(self.unsynced_upto);
+                return outputs;
             }
             let Some(upto) = logged_upto else {
                 return outputs;
@@ -1075,4 +1096,445 @@ fn prefetch_bounds_unacknowledged_deliveries_and_holds_the_rest_in_the_queue() {
     let expected: Vec<String> = (1..=JOBS).map(|job| format!("job {job}")).collect();
     assert_eq!(received, expected, "every job, once, in order");
     assert!(unacked.is_empty());
+}
+
+#[test]
+fn event_bus_delivers_each_event_once_to_every_interested_service_and_keeps_it_for_one_that_is_down(
+) {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.exchange(1, "events", "topic");
+    let services: [(u64, &str, &[&str]); 3] = [
+        (2, "inventory", &["order.created"]),
+        (3, "email", &["order.*", "*.created", "user.registered"]),
+        (4, "analytics", &["#"]),
+    ];
+    for (conn, queue, patterns) in services {
+        lab.connect(conn);
+        lab.declare(conn, queue, false, FieldTable::new());
+        for pattern in patterns {
+            lab.bind(conn, queue, "events", pattern);
+        }
+        lab.consume(conn, queue, queue, false);
+    }
+    let persistent = || Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    let mut received: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in ["order.created", "user.registered", "payment.failed"] {
+        for delivery in deliveries(&lab.publish(1, "events", key, persistent(), key)) {
+            received
+                .entry(delivery.consumer_tag.clone())
+                .or_default()
+                .push(delivery.body());
+        }
+    }
+    let expected = BTreeMap::from([
+        (
+            "analytics".to_owned(),
+            vec!["order.created", "user.registered", "payment.failed"],
+        ),
+        ("email".to_owned(), vec!["order.created", "user.registered"]),
+        ("inventory".to_owned(), vec!["order.created"]),
+    ]);
+    let expected: BTreeMap<String, Vec<String>> = expected
+        .into_iter()
+        .map(|(service, keys)| (service, keys.into_iter().map(str::to_owned).collect()))
+        .collect();
+    assert_eq!(
+        received, expected,
+        "once per interested service, though 'order.created' matches two of email's bindings"
+    );
+    for (conn, _, _) in services {
+        lab.ack(conn, 0, true);
+    }
+    lab.disconnect(3);
+    let outputs = lab.publish(1, "events", "order.created", persistent(), "order 1002");
+    let mut reached: Vec<String> = deliveries(&outputs)
+        .into_iter()
+        .map(|delivery| delivery.consumer_tag)
+        .collect();
+    reached.sort();
+    assert_eq!(
+        reached,
+        ["analytics", "inventory"],
+        "the services that are up"
+    );
+    assert_eq!(lab.ready(1, "email"), 1, "the email service's event waits");
+    lab.connect(5);
+    let back = lab.consume(5, "email", "email", false);
+    let got: Vec<(u64, String, bool)> = who_got(&back);
+    assert_eq!(got, [(5, "order 1002".to_owned(), false)]);
+    lab.ack(5, deliveries(&back)[0].tag, false);
+    for queue in ["inventory", "email", "analytics"] {
+        assert_eq!(lab.ready(1, queue), 0, "{queue}");
+    }
+}
+
+/// The basic.get-ok among `outputs`: (tag, redelivered, messages left, body).
+fn got(outputs: &[Output]) -> Option<(u64, bool, u32, String)> {
+    outputs.iter().find_map(|output| match output {
+        Output::Reply {
+            reply:
+                Reply::GetOk {
+                    delivery_tag,
+                    redelivered,
+                    message_count,
+                    message,
+                },
+            ..
+        } => Some((
+            *delivery_tag,
+            *redelivered,
+            *message_count,
+            String::from_utf8_lossy(&message.body).into_owned(),
+        )),
+        _ => None,
+    })
+}
+
+fn nack(tag: u64, requeue: bool) -> Command {
+    Command::BasicNack {
+        delivery_tag: tag,
+        multiple: false,
+        requeue,
+    }
+}
+
+#[test]
+fn circuit_breaker_open_leaves_messages_ready_and_requeued_ones_come_back_redelivered() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "payments", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 1);
+    let mut outputs = lab.consume(2, "payments", "worker", false);
+    for payment in 1..=4 {
+        let body = format!("payment {payment}");
+        outputs.extend(lab.publish(1, "", "payments", Properties::default(), &body));
+    }
+    let mut processed = Vec::new();
+    // Closed: payment 1 succeeds, payment 2 fails and comes straight back.
+    let first = deliveries(&outputs);
+    assert_eq!(who_got(&outputs), [(2, "payment 1".to_owned(), false)]);
+    processed.push(first[0].body());
+    outputs = lab.ack(2, first[0].tag, false);
+    assert_eq!(who_got(&outputs), [(2, "payment 2".to_owned(), false)]);
+    outputs = lab.ok(2, nack(deliveries(&outputs)[0].tag, true));
+    assert_eq!(who_got(&outputs), [(2, "payment 2".to_owned(), true)]);
+    let held = deliveries(&outputs)[0].tag;
+    // Open: the worker cancels, then hands back what it holds.
+    let cancel = Command::BasicCancel {
+        consumer_tag: "worker".to_owned(),
+    };
+    assert!(deliveries(&lab.ok(2, cancel)).is_empty());
+    assert!(deliveries(&lab.ok(2, nack(held, true))).is_empty());
+    assert!(
+        deliveries(&lab.publish(1, "", "payments", Properties::default(), "payment 5")).is_empty()
+    );
+    assert!(deliveries(&lab.advance_ms(30_000)).is_empty());
+    assert_eq!(lab.ready(1, "payments"), 4, "payments 2 to 5 wait, ready");
+    // Half-open: one trial by basic.get, the requeued payment first.
+    let get = Command::BasicGet {
+        queue: "payments".into(),
+        no_ack: false,
+    };
+    let (tag, redelivered, left, body) = got(&lab.ok(2, get)).expect("the queue is not empty");
+    assert_eq!((redelivered, left, body.as_str()), (true, 3, "payment 2"));
+    processed.push(body);
+    assert!(deliveries(&lab.ack(2, tag, false)).is_empty());
+    // Closed again: consuming resumes where the queue left off.
+    outputs = lab.consume(2, "payments", "worker", false);
+    while let [delivery] = &deliveries(&outputs)[..] {
+        assert!(!delivery.redelivered, "{delivery:?}");
+        processed.push(delivery.body());
+        outputs = lab.ack(2, delivery.tag, false);
+    }
+    let expected: Vec<String> = (1..=5)
+        .map(|payment| format!("payment {payment}"))
+        .collect();
+    assert_eq!(
+        processed, expected,
+        "every payment processed once, none lost"
+    );
+    assert_eq!(lab.ready(1, "payments"), 0);
+}
+
+/// The ready and unacknowledged messages of `queue`, as the broker reports them.
+fn depth(lab: &Lab, queue: &str) -> (u64, u64) {
+    let mut infos = lab.broker.queue_infos().into_iter();
+    let info = infos.find(|info| &*info.name == queue);
+    let info = info.expect("the queue exists");
+    (info.messages_ready, info.messages_unacknowledged)
+}
+
+#[test]
+fn metrics_from_events_agree_with_the_core_counters_and_queue_depths() {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "orders", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 2);
+    lab.consume(2, "orders", "worker", false);
+    let mut depths = Vec::new();
+    for order in 1..=4 {
+        lab.publish(
+            1,
+            "",
+            "orders",
+            Properties::default(),
+            &format!("order {order}"),
+        );
+        depths.push(depth(&lab, "orders"));
+    }
+    lab.ack(2, 1, false);
+    depths.push(depth(&lab, "orders"));
+    lab.ok(2, nack(2, true));
+    depths.push(depth(&lab, "orders"));
+    lab.ack(2, 3, false);
+    depths.push(depth(&lab, "orders"));
+    lab.ack(2, 0, true);
+    depths.push(depth(&lab, "orders"));
+    let expected = [
+        (0, 1),
+        (0, 2),
+        (1, 2),
+        (2, 2),
+        (1, 2),
+        (1, 2),
+        (0, 2),
+        (0, 0),
+    ];
+    assert_eq!(depths, expected, "(ready, unacknowledged) after each step");
+    let events = lab.take_events();
+    let count =
+        |matches: fn(&Event) -> bool| events.iter().filter(|event| matches(event)).count() as u64;
+    let published = count(|event| matches!(event, Event::Published { .. }));
+    let delivered = count(|event| matches!(event, Event::Delivered { .. }));
+    let redelivered = count(|event| {
+        matches!(
+            event,
+            Event::Delivered {
+                redelivered: true,
+                ..
+            }
+        )
+    });
+    let acked = count(|event| matches!(event, Event::Acked { .. }));
+    let requeued = count(|event| matches!(event, Event::Requeued { .. }));
+    assert_eq!(
+        (published, delivered, redelivered, acked, requeued),
+        (4, 5, 1, 4, 1)
+    );
+    let counters = *lab.broker.counters();
+    assert_eq!(
+        (
+            counters.received,
+            counters.routed,
+            counters.delivered(),
+            counters.redelivered,
+            counters.acknowledged
+        ),
+        (published, published, delivered, redelivered, acked),
+        "the counters agree with the events"
+    );
+}
+
+#[test]
+fn graceful_shutdown_confirms_what_was_taken_refuses_later_publishes_with_320_and_requeues_what_is_held(
+) {
+    let mut lab = Lab::new();
+    lab.connect(1);
+    lab.declare(1, "orders", false, FieldTable::new());
+    lab.ok(1, Command::ConfirmSelect);
+    lab.connect(2);
+    lab.qos(2, 2);
+    lab.consume(2, "orders", "worker", false);
+    lab.batched_syncs = true;
+    let persistent = || Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    let mut before_sync = Vec::new();
+    for order in 1..=3 {
+        before_sync.extend(lab.publish(1, "", "orders", persistent(), &format!("order {order}")));
+    }
+    before_sync.extend(lab.ack(2, 1, false));
+    let confirms = |outputs: &[Output]| -> Vec<u64> {
+        let confirm = |output: &Output| match output {
+            Output::Reply {
+                conn,
+                reply: Reply::ConfirmAck { delivery_tag, .. },
+                ..
+            } if conn.0 == 1 => Some(*delivery_tag),
+            _ => None,
+        };
+        outputs.iter().filter_map(confirm).collect()
+    };
+    assert!(
+        confirms(&before_sync).is_empty(),
+        "confirms wait for the sync"
+    );
+    assert_eq!(
+        confirms(&lab.sync()),
+        [1, 2, 3],
+        "the shutdown's sync confirms every publish taken"
+    );
+    lab.take_events();
+    let refused = lab.step(Input::Refused {
+        conn: ConnectionId(1),
+        channel: ChannelId(1),
+        command: Command::BasicPublish {
+            exchange: "".into(),
+            routing_key: "orders".into(),
+            mandatory: false,
+            immediate: false,
+            properties: Arc::new(persistent()).into(),
+            body: Bytes::from_static(b"order 4"),
+        },
+        code: ReplyCode::ConnectionForced,
+        text: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
+            .to_owned(),
+    });
+    assert_eq!(
+        refusal(&refused),
+        Some((CloseScope::Connection, ReplyCode::ConnectionForced))
+    );
+    assert!(
+        published(&lab.take_events()).is_empty(),
+        "order 4 was never taken"
+    );
+    lab.ack(2, 2, false);
+    lab.sync();
+    lab.disconnect(2);
+    let requeued: Vec<&Event> = lab
+        .events
+        .iter()
+        .filter(|event| matches!(event, Event::Requeued { .. }))
+        .collect();
+    assert_eq!(
+        requeued.len(),
+        1,
+        "the order the worker still held: {requeued:?}"
+    );
+    lab.sync();
+    assert_eq!(
+        depth(&lab, "orders"),
+        (1, 0),
+        "order 3 waits, ready, for the restart"
+    );
+    assert_eq!(lab.broker.counters().confirmed, 3);
+}
+
+#[test]
+fn credit_flow_pauses_a_publisher_while_its_consumed_queue_is_over_the_high_mark() {
+    let flow = brokerlab_core::Flow {
+        ready_high: 2,
+        ready_low: 1,
+        stall_ms: 60_000,
+    };
+    let mut lab = Lab::with_config(Config {
+        flow: Some(flow),
+        ..Config::default()
+    });
+    lab.connect(1);
+    lab.declare(1, "jobs", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 1);
+    lab.consume(2, "jobs", "worker", false);
+    let pauses = |outputs: &[Output]| -> Vec<(u64, bool)> {
+        let pause = |output: &Output| match output {
+            Output::Pause { conn, paused } => Some((conn.0, *paused)),
+            _ => None,
+        };
+        outputs.iter().filter_map(pause).collect()
+    };
+    let mut steps = Vec::new();
+    for job in 1..=4 {
+        steps.push(pauses(&lab.publish(
+            1,
+            "",
+            "jobs",
+            Properties::default(),
+            &format!("job {job}"),
+        )));
+    }
+    for tag in 1..=2 {
+        steps.push(pauses(&lab.ack(2, tag, false)));
+    }
+    let expected = [
+        vec![],
+        vec![],
+        vec![],
+        vec![(1, true)],
+        vec![],
+        vec![(1, false)],
+    ];
+    assert_eq!(
+        steps, expected,
+        "paused at 3 ready (over 2), read again at 1"
+    );
+    assert_eq!(depth(&lab, "jobs"), (1, 1), "nothing refused or dropped");
+}
+
+#[test]
+fn memory_alarm_blocks_publishers_until_acks_bring_the_held_bytes_under_the_low_mark() {
+    let alarm = brokerlab_core::MemoryAlarm {
+        high_bytes: 64,
+        low_bytes: 48,
+    };
+    let mut lab = Lab::with_config(Config {
+        memory_alarm: Some(alarm),
+        ..Config::default()
+    });
+    lab.connect(1);
+    lab.declare(1, "chunks", false, FieldTable::new());
+    lab.connect(2);
+    lab.qos(2, 1);
+    lab.consume(2, "chunks", "worker", false);
+    let alarm_replies = |outputs: &[Output]| -> Vec<(u64, &'static str)> {
+        let reply = |output: &Output| match output {
+            Output::Reply {
+                conn,
+                reply: Reply::ConnectionBlocked,
+                ..
+            } => Some((conn.0, "blocked")),
+            Output::Reply {
+                conn,
+                reply: Reply::ConnectionUnblocked,
+                ..
+            } => Some((conn.0, "unblocked")),
+            _ => None,
+        };
+        outputs.iter().filter_map(reply).collect()
+    };
+    let mut steps = Vec::new();
+    for chunk in 1..=5 {
+        let body = format!("chunk {chunk} of the video");
+        assert_eq!(body.len(), 20);
+        steps.push((
+            lab.broker.held_bytes(),
+            alarm_replies(&lab.publish(1, "", "chunks", Properties::default(), &body)),
+        ));
+    }
+    for tag in 1..=3 {
+        steps.push((
+            lab.broker.held_bytes(),
+            alarm_replies(&lab.ack(2, tag, false)),
+        ));
+    }
+    let expected = [
+        (0, vec![]),
+        (20, vec![]),
+        (40, vec![]),
+        (60, vec![]),
+        (80, vec![(1, "blocked")]),
+        (100, vec![]),
+        (80, vec![]),
+        (60, vec![(1, "unblocked")]),
+    ];
+    assert_eq!(steps, expected, "(bytes held before the step, what the step said): blocked on publishing over 64, released under 48; the consumer never");
+    assert_eq!(lab.broker.held_bytes(), 40);
+    assert_eq!(depth(&lab, "chunks"), (1, 1), "nothing refused or dropped");
 }

@@ -12,18 +12,20 @@
 //! streams and sagas, which the queue core alone does not provide.
 
 mod narrator;
+mod operating;
 mod queues;
 mod reliability;
 mod routing;
 
-pub use queues::{prefetch, priority, ttl, work_queue};
+pub use operating::{circuit_breaker, graceful_shutdown, metrics};
+pub use queues::{back_pressure, prefetch, priority, ttl, work_queue};
 pub use reliability::{dlq_retry, idempotency};
-pub use routing::{ordering_by_key, pubsub, request_reply, routing};
+pub use routing::{event_bus, ordering_by_key, pubsub, request_reply, routing};
 
 use std::io::{self, Write};
 
 /// Every walkthrough's command-line name, in teaching order.
-pub const PATTERNS: [&str; 10] = [
+pub const PATTERNS: [&str; 15] = [
     "work-queue",
     "pubsub",
     "routing",
@@ -34,6 +36,11 @@ pub const PATTERNS: [&str; 10] = [
     "ordering-by-key",
     "idempotency",
     "prefetch",
+    "event-bus",
+    "circuit-breaker",
+    "metrics",
+    "graceful-shutdown",
+    "back-pressure",
 ];
 
 /// Runs the walkthrough named `pattern` (one of [`PATTERNS`]); `None` when there is none.
@@ -49,6 +56,11 @@ pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
         "ordering-by-key" => ordering_by_key(out),
         "idempotency" => idempotency(out),
         "prefetch" => prefetch(out),
+        "event-bus" => event_bus(out),
+        "circuit-breaker" => circuit_breaker(out),
+        "metrics" => metrics(out),
+        "graceful-shutdown" => graceful_shutdown(out),
+        "back-pressure" => back_pressure(out),
         _ => return None,
     };
     Some(result)

@@ -10,6 +10,7 @@ use brokerlab_core::{
     Instant, Message, Output, Properties, Reply, ReplyCode,
 };
 use bytes::Bytes;
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 /// The most timers one `wait` may fire: a walkthrough arms a handful.
@@ -18,48 +19,130 @@ const TIMEOUTS_PER_WAIT_MAX: usize = 1_000;
 /// The most log syncs one step may need: a sync releases confirms but logs nothing new.
 const SYNCS_PER_STEP_MAX: usize = 16;
 
-/// Drives a `Broker` as a driver would (it syncs the log at once) and
-/// narrates every output.
+/// Drives a `Broker` as a driver would (it syncs the log at once, unless
+/// told to sync in batches) and narrates every output.
 pub(super) struct Narrator<'out, W: Write> {
     broker: Broker,
     now: Instant,
     pub(super) out: &'out mut W,
+    /// The events told so far and not yet taken, for walkthroughs that count them.
+    events: Vec<Event>,
+    /// Records are synced only when the walkthrough says so (`sync`), as a
+    /// driver that syncs its log in batches does.
+    batched_syncs: bool,
+    /// The last record logged and not yet synced, under batched syncs.
+    unsynced_upto: Option<u64>,
+    /// The connections the core asked the driver to stop reading (`Output::Pause`).
+    paused: BTreeSet<u64>,
 }
 
 impl<'out, W: Write> Narrator<'out, W> {
     pub(super) fn new(out: &'out mut W) -> Self {
+        Self::with_config(out, Config::default())
+    }
+
+    /// A narrator whose broker runs with `config` (with its events on).
+    pub(super) fn with_config(out: &'out mut W, config: Config) -> Self {
         Narrator {
             broker: Broker::new(Config {
                 events: true,
-                ..Config::default()
+                ..config
             }),
             now: Instant(0),
             out,
+            events: Vec::new(),
+            batched_syncs: false,
+            unsynced_upto: None,
+            paused: BTreeSet::new(),
         }
+    }
+
+    /// From now on the log is synced only by `sync`, as a driver that syncs in batches does.
+    pub(super) fn batch_syncs(&mut self) {
+        self.batched_syncs = true;
+    }
+
+    /// The broker, for what a driver may read of it (its counters and queues).
+    pub(super) fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// The narrated time.
+    pub(super) fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The events told since the last call, in order.
+    pub(super) fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     pub(super) fn input(&mut self, what: &str, input: Input) -> io::Result<Vec<Output>> {
         writeln!(self.out, "\n> {what}")?;
+        let conn = match &input {
+            Input::Command { conn, .. } | Input::Refused { conn, .. } => Some(conn.0),
+            _ => None,
+        };
+        if let Some(conn) = conn.filter(|conn| self.paused.contains(conn)) {
+            return Err(io::Error::other(format!(
+                "'{what}': the driver does not read conn {conn} while it is paused"
+            )));
+        }
         self.broker.handle(self.now, input);
+        self.drain()
+    }
+
+    /// Records logged and not yet synced, under batched syncs.
+    pub(super) fn has_unsynced(&self) -> bool {
+        self.unsynced_upto.is_some()
+    }
+
+    /// The driver syncs the log up to the last record written: under
+    /// batched syncs, this is what releases publisher confirms.
+    pub(super) fn sync(&mut self, what: &str) -> io::Result<Vec<Output>> {
+        writeln!(self.out, "\n> {what}")?;
+        let Some(upto) = self.unsynced_upto.take() else {
+            return Err(io::Error::other(format!("'{what}': nothing to sync")));
+        };
+        writeln!(
+            self.out,
+            "    (the driver syncs the log up to record {upto})"
+        )?;
+        self.broker.handle(self.now, Input::Synced { upto });
         self.drain()
     }
 
     /// Tells the events, then takes every output; when some asked for records
     /// to be logged, reports them synced (which may release publisher
-    /// confirms) and takes those too.
+    /// confirms) and takes those too, unless syncs are batched.
     fn drain(&mut self) -> io::Result<Vec<Output>> {
         let mut outputs = Vec::new();
         for _ in 0..SYNCS_PER_STEP_MAX {
             let mut logged_upto = None;
             while let Some(event) = self.broker.poll_event() {
                 writeln!(self.out, "    event: {}", describe_event(&event))?;
+                self.events.push(event);
             }
             while let Some(output) = self.broker.poll_output() {
                 writeln!(self.out, "    {}", describe(&output))?;
-                if let Output::Persist(record) = &output {
-                    logged_upto = Some(record.lsn);
+                match &output {
+                    Output::Persist(record) => logged_upto = Some(record.lsn),
+                    Output::Pause { conn, paused: true } => {
+                        self.paused.insert(conn.0);
+                    }
+                    Output::Pause {
+                        conn,
+                        paused: false,
+                    } => {
+                        self.paused.remove(&conn.0);
+                    }
+                    _ => {}
                 }
                 outputs.push(output);
+            }
+            if self.batched_syncs {
+                self.unsynced_upto = logged_upto.or(self.unsynced_upto);
+                return Ok(outputs);
             }
             let Some(upto) = logged_upto else {
                 return Ok(outputs);
@@ -254,9 +337,52 @@ impl<'out, W: Write> Narrator<'out, W> {
         self.command(what, conn, command)
     }
 
+    /// A command on channel 1 that the driver refuses on its own authority
+    /// (`Input::Refused`): the core fails it with `code` as if it had.
+    pub(super) fn refuse(
+        &mut self,
+        what: &str,
+        conn: u64,
+        command: Command,
+        code: ReplyCode,
+        text: &str,
+    ) -> io::Result<Vec<Output>> {
+        let (conn, channel, text) = (ConnectionId(conn), ChannelId(1), text.to_owned());
+        self.input(
+            what,
+            Input::Refused {
+                conn,
+                channel,
+                command,
+                code,
+                text,
+            },
+        )
+    }
+
+    pub(super) fn nack(
+        &mut self,
+        what: &str,
+        conn: u64,
+        tag: u64,
+        requeue: bool,
+    ) -> io::Result<Vec<Output>> {
+        let command = Command::BasicNack {
+            delivery_tag: tag,
+            multiple: false,
+            requeue,
+        };
+        self.command(what, conn, command)
+    }
+
     /// Lets `duration_ms` pass, firing every timer that falls due on the way, in order.
     pub(super) fn wait(&mut self, what: &str, duration_ms: u64) -> io::Result<Vec<Output>> {
         writeln!(self.out, "\n> {what}")?;
+        self.advance(what, duration_ms)
+    }
+
+    /// Lets `duration_ms` pass as `wait` does, under the step told last.
+    pub(super) fn advance(&mut self, what: &str, duration_ms: u64) -> io::Result<Vec<Output>> {
         let until = self.now.plus_ms(duration_ms);
         let mut outputs = Vec::new();
         for _ in 0..TIMEOUTS_PER_WAIT_MAX {
@@ -377,6 +503,25 @@ fn describe(output: &Output) -> String {
         } => {
             format!(
                 "deliver to conn {} ch {} ({consumer_tag}): tag {delivery_tag}, redelivered={redelivered}, body {:?}{}",
+                conn.0,
+                channel.0,
+                String::from_utf8_lossy(&message.body),
+                describe_message(message)
+            )
+        }
+        Output::Reply {
+            conn,
+            channel,
+            reply:
+                Reply::GetOk {
+                    delivery_tag,
+                    redelivered,
+                    message_count,
+                    message,
+                },
+        } => {
+            format!(
+                "get-ok to conn {} ch {}: tag {delivery_tag}, redelivered={redelivered}, body {:?}{}, {message_count} left in the queue",
                 conn.0,
                 channel.0,
                 String::from_utf8_lossy(&message.body),

@@ -2,7 +2,10 @@
 //! with acknowledgements, time-to-live, priority, and prefetch back-pressure.
 
 use super::narrator::{arguments, basic_consume, delivered_to, queue_declare, Narrator};
-use brokerlab_core::{ConnectionId, FieldTable, FieldValue, Input, Properties};
+use brokerlab_core::{
+    Config, ConnectionId, FieldTable, FieldValue, Flow, Input, MemoryAlarm, Output, Properties,
+    Reply,
+};
 use std::io::{self, Write};
 
 /// The work-queue pattern: one producer, two competing workers with prefetch
@@ -191,5 +194,177 @@ pub fn prefetch(out: &mut impl Write) -> io::Result<()> {
     narrator.ack(what, 2, 3, true)?;
     narrator.ack("the consumer acknowledges tags 4 and 5", 2, 5, true)?;
     writeln!(narrator.out, "\nThe consumer never held more than 2 unacknowledged jobs; the others waited in the queue.")?;
+    Ok(())
+}
+
+/// Ready messages above which credit flow pauses a publisher, in the back-pressure walkthrough.
+const FLOW_READY_HIGH: usize = 2;
+
+/// Ready messages at which credit flow lets the publisher go on.
+const FLOW_READY_LOW: usize = 1;
+
+/// Held message bytes above which the memory alarm blocks publishers (a toy mark, to keep the story short).
+const ALARM_HIGH_BYTES: u64 = 64;
+
+/// Held message bytes below which the memory alarm releases them.
+const ALARM_LOW_BYTES: u64 = 48;
+
+/// Back-pressure, three brakes side by side, each on a broker of its own:
+/// prefetch holds a consumer back (the broker stops delivering), credit
+/// flow holds a fast publisher back while its consumed queue is long (the
+/// driver stops reading it; the client is not told), and the memory alarm
+/// blocks every publisher while the broker holds too many message bytes
+/// (connection.blocked). Nothing is refused or dropped by any of them.
+pub fn back_pressure(out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "brokerlab walkthrough: back-pressure (prefetch, credit flow and the memory alarm side by side)")?;
+    writeln!(
+        out,
+        "\n== 1. prefetch: the broker stops delivering to a consumer that holds its prefetch"
+    )?;
+    let mut narrator = Narrator::new(out);
+    narrator.connect("the producer", 1)?;
+    narrator.declare("the producer declares 'jobs'", 1, "jobs", FieldTable::new())?;
+    narrator.connect("the worker", 2)?;
+    narrator.qos(
+        "the worker allows itself 2 unacknowledged jobs (prefetch 2)",
+        2,
+        2,
+    )?;
+    narrator.consume("the worker consumes from 'jobs'", 2, "jobs", false)?;
+    for job in 1..=3 {
+        let (what, body) = (
+            format!("the producer publishes job {job}"),
+            format!("job {job}"),
+        );
+        narrator.publish(&what, 1, "", "jobs", Properties::default(), &body)?;
+    }
+    let what = "the worker acknowledges tag 1: job 3 is delivered";
+    narrator.ack(what, 2, 1, false)?;
+    drop(narrator);
+    writeln!(out, "\n== 2. credit flow: the driver stops reading a publisher while its consumed queue holds more than {FLOW_READY_HIGH} ready messages")?;
+    let flow = Flow {
+        ready_high: FLOW_READY_HIGH,
+        ready_low: FLOW_READY_LOW,
+        stall_ms: 60_000,
+    };
+    let config = Config {
+        flow: Some(flow),
+        ..Config::default()
+    };
+    let mut narrator = Narrator::with_config(out, config);
+    narrator.connect("the producer", 1)?;
+    narrator.declare("the producer declares 'jobs'", 1, "jobs", FieldTable::new())?;
+    narrator.connect("the worker", 2)?;
+    narrator.qos("the worker takes one job at a time (prefetch 1)", 2, 1)?;
+    narrator.consume("the worker consumes from 'jobs'", 2, "jobs", false)?;
+    let mut job = 0;
+    let mut paused = false;
+    while !paused {
+        job += 1;
+        let (what, body) = (
+            format!("the producer publishes job {job}"),
+            format!("job {job}"),
+        );
+        let outputs = narrator.publish(&what, 1, "", "jobs", Properties::default(), &body)?;
+        paused = outputs
+            .iter()
+            .any(|output| matches!(output, Output::Pause { paused: true, .. }));
+        if job > FLOW_READY_HIGH + 2 {
+            return Err(io::Error::other("credit flow never paused the producer"));
+        }
+    }
+    let mut tag = 0;
+    while paused {
+        tag += 1;
+        let what = format!("the producer is paused; the worker acknowledges tag {tag}, and the next job leaves the queue");
+        let outputs = narrator.ack(&what, 2, tag, false)?;
+        paused = !outputs
+            .iter()
+            .any(|output| matches!(output, Output::Pause { paused: false, .. }));
+        if tag > 4 {
+            return Err(io::Error::other("credit flow never let the producer go on"));
+        }
+    }
+    job += 1;
+    let (what, body) = (
+        format!("the driver reads the producer again: it publishes job {job}"),
+        format!("job {job}"),
+    );
+    narrator.publish(&what, 1, "", "jobs", Properties::default(), &body)?;
+    drop(narrator);
+    writeln!(out, "\n== 3. the memory alarm: every publisher is blocked while the broker holds over {ALARM_HIGH_BYTES} bytes of messages")?;
+    let config = Config {
+        memory_alarm: Some(MemoryAlarm {
+            high_bytes: ALARM_HIGH_BYTES,
+            low_bytes: ALARM_LOW_BYTES,
+        }),
+        ..Config::default()
+    };
+    let mut narrator = Narrator::with_config(out, config);
+    narrator.connect("the uploader", 1)?;
+    narrator.declare(
+        "the uploader declares 'chunks'",
+        1,
+        "chunks",
+        FieldTable::new(),
+    )?;
+    narrator.connect("the worker", 2)?;
+    narrator.qos("the worker takes one chunk at a time (prefetch 1)", 2, 1)?;
+    narrator.consume("the worker consumes from 'chunks'", 2, "chunks", false)?;
+    let mut chunk = 0;
+    let mut blocked = false;
+    while !blocked {
+        chunk += 1;
+        let body = format!("chunk {chunk} of the video");
+        let held = narrator.broker().held_bytes();
+        let what = format!(
+            "the uploader publishes {body:?} ({} bytes; the broker held {held})",
+            body.len()
+        );
+        let outputs = narrator.publish(&what, 1, "", "chunks", Properties::default(), &body)?;
+        blocked = outputs.iter().any(|output| {
+            matches!(
+                output,
+                Output::Reply {
+                    reply: Reply::ConnectionBlocked,
+                    ..
+                }
+            )
+        });
+        if chunk > 8 {
+            return Err(io::Error::other(
+                "the memory alarm never blocked the uploader",
+            ));
+        }
+    }
+    let mut tag = 0;
+    while blocked {
+        tag += 1;
+        let held = narrator.broker().held_bytes();
+        let what = format!("the uploader is blocked; the worker acknowledges tag {tag} (the broker held {held} bytes)");
+        let outputs = narrator.ack(&what, 2, tag, false)?;
+        blocked = !outputs.iter().any(|output| {
+            matches!(
+                output,
+                Output::Reply {
+                    reply: Reply::ConnectionUnblocked,
+                    ..
+                }
+            )
+        });
+        if tag > 8 {
+            return Err(io::Error::other(
+                "the memory alarm never released the uploader",
+            ));
+        }
+    }
+    chunk += 1;
+    let body = format!("chunk {chunk} of the video");
+    let what = format!(
+        "unblocked at {} bytes, the uploader publishes {body:?}",
+        narrator.broker().held_bytes()
+    );
+    narrator.publish(&what, 1, "", "chunks", Properties::default(), &body)?;
+    writeln!(narrator.out, "\nPrefetch held the worker to 2 jobs, credit flow paused the producer while 'jobs' was long, and the memory alarm blocked the uploader until acknowledgements freed memory; every message was kept.")?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! replies addressed to the queue a request names in `reply_to`, and keys
 //! pinned to partition queues so that each key keeps its order.
 
-use super::narrator::{basic_consume, delivered_to, Narrator};
+use super::narrator::{basic_consume, delivered_to, queue_declare, Narrator};
 use brokerlab_core::{ConnectionId, FieldTable, Input, Properties};
 use std::io::{self, Write};
 
@@ -235,5 +235,77 @@ pub fn ordering_by_key(out: &mut impl Write) -> io::Result<()> {
         narrator.out,
         "\nEach customer's events reached one worker, in the order they were published."
     )?;
+    Ok(())
+}
+
+/// The event bus: services publish events to one topic exchange, and each
+/// subscribing service has a durable queue of its own, bound by the event
+/// types it wants. An event reaches every interested service once, even
+/// when several of its bindings match, and a service that is down finds
+/// its events waiting in its queue when it comes back.
+pub fn event_bus(out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "brokerlab walkthrough: the event bus (a topic exchange, a durable queue per subscribing service)")?;
+    let mut narrator = Narrator::new(out);
+    narrator.connect("the order service", 1)?;
+    let what = "the order service declares the topic exchange 'events'";
+    narrator.exchange(what, 1, "events", "topic")?;
+    let services: [(u64, &str, &str, &[&str]); 3] = [
+        (2, "the inventory service", "inventory", &["order.created"]),
+        (
+            3,
+            "the email service",
+            "email",
+            &["order.*", "*.created", "user.registered"],
+        ),
+        (4, "the analytics service", "analytics", &["#"]),
+    ];
+    for (conn, name, queue, patterns) in services {
+        narrator.connect(name, conn)?;
+        let what = format!("{name} declares its durable queue '{queue}'");
+        narrator.declare(&what, conn, queue, FieldTable::new())?;
+        for pattern in patterns {
+            narrator.bind(conn, queue, "events", pattern)?;
+        }
+        let what = format!("{name} consumes from '{queue}'");
+        narrator.command(&what, conn, basic_consume(queue, queue, false, false))?;
+    }
+    let persistent = || Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    for (key, body) in [
+        ("order.created", "order 1001 created"),
+        ("user.registered", "user 7 registered"),
+        ("payment.failed", "payment for order 1001 failed"),
+    ] {
+        let what = format!("the order service publishes the event {body:?} with key '{key}'");
+        narrator.publish(&what, 1, "events", key, persistent(), body)?;
+    }
+    for (conn, name, _, _) in services {
+        let what =
+            format!("{name} handled every event it got and acknowledges them all (multiple)");
+        narrator.ack(&what, conn, 0, true)?;
+    }
+    let down = Input::Disconnect {
+        conn: ConnectionId(3),
+    };
+    let what = "the email service goes down: its durable queue 'email' stays, bound";
+    narrator.input(what, down)?;
+    let what = "the order service publishes \"order 1002 created\": the email service is down";
+    let body = "order 1002 created";
+    narrator.publish(what, 1, "events", "order.created", persistent(), body)?;
+    narrator.command(
+        "the order service looks at 'email' (passive declare): the event waits there",
+        1,
+        queue_declare("email", true, false, FieldTable::new()),
+    )?;
+    narrator.connect("the restarted email service", 5)?;
+    let what = "the email service consumes from 'email' again: the event it missed arrives";
+    let outputs = narrator.command(what, 5, basic_consume("email", "email", false, false))?;
+    for (tag, _) in delivered_to(&outputs, 5) {
+        let what = format!("the email service sends the confirmation and acknowledges tag {tag}");
+        narrator.ack(&what, 5, tag, false)?;
+    }
+    writeln!(narrator.out, "\nEach service got each event it subscribed to once (\"order 1001 created\" matched two of the email service's patterns); the one published while the email service was down waited in its queue.")?;
     Ok(())
 }
