@@ -178,15 +178,22 @@ pub fn check(model: BrokerModel, options: &Options) -> Outcome {
     }
 }
 
-/// Whether every consumer of the model is configured alike, so renaming
-/// them is a symmetry (a dead-letter drain is not a work consumer).
+/// Whether every consumer of the model is configured alike, and every
+/// group member, so renaming them is a symmetry (a dead-letter drain is
+/// not a work consumer).
 fn consumers_interchangeable(model: &BrokerModel) -> bool {
     let mut consumers = model.actors.iter().filter_map(|node| match node {
         Node::Consumer(consumer) => Some(consumer),
         _ => None,
     });
     let first = consumers.next();
+    let mut members = model.actors.iter().filter_map(|node| match node {
+        Node::Member(member) => Some(member),
+        _ => None,
+    });
+    let first_member = members.next();
     consumers.all(|consumer| Some(consumer) == first)
+        && members.all(|member| Some(member) == first_member)
 }
 
 /// A shortest counterexample to the `Always` property `name`, given one.

@@ -60,7 +60,7 @@ pub struct GroupMember {
 }
 
 /// The request a member waits for, besides a commit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Awaiting {
     /// Nothing: the member may heartbeat, leave or crash.
     Nothing,
@@ -78,8 +78,9 @@ pub enum Awaiting {
     Left,
 }
 
-/// A group member's state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A group member's state. It names no actor (its member id is the
+/// coordinator's), so members alike in configuration are interchangeable.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberState {
     /// The current connection (one more after each crash or broker restart).
     pub incarnation: Incarnation,

@@ -10,6 +10,7 @@
 
 use crate::actors::{Node, NodeState};
 use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKER};
+use crate::group_member::MemberState;
 use crate::network::Turn;
 use crate::wire::{Choice, Frame, Incarnation, Msg, Timer};
 use brokerlab_core::record::Change;
@@ -537,10 +538,11 @@ pub fn requeued(_: &BrokerModel, state: &State) -> bool {
 /// in arrival order), so two states that differ by which consumer is which
 /// behave alike.
 pub fn representative(state: &State) -> State {
-    let keys: Vec<(bool, usize, Option<ConsumerKey>)> = (0..state.actor_states.len())
-        .map(|index| match state.actor_states[index].as_consumer() {
-            // Consumers sort after every other actor, among themselves by key.
-            Some(consumer) => (true, 0, Some(consumer_key(state, index, consumer))),
+    let keys: Vec<(bool, usize, Option<PeerKey>)> = (0..state.actor_states.len())
+        .map(|index| match peer(&state.actor_states[index]) {
+            // Consumers (or group members) sort after every other actor,
+            // among themselves by key.
+            Some(peer) => (true, 0, Some(peer_key(state, index, peer))),
             None => (false, index, None),
         })
         .collect();
@@ -556,19 +558,34 @@ pub fn representative(state: &State) -> State {
     }
 }
 
-/// Everything that belongs to one consumer: its state, timers and pending
-/// choices, its messages in flight both ways and its connections at the
-/// broker. Two consumers with equal keys are indistinguishable, so sorting
-/// by it makes the representative canonical (whatever the search order).
-type ConsumerKey = (
-    ConsumerState,
+/// The state of an actor symmetry may rename: a consumer, or a consumer
+/// group member (the coordinator knows a member by its member id and its
+/// connections, never by its actor).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Peer {
+    Consumer(ConsumerState),
+    Member(MemberState),
+}
+
+fn peer(node: &NodeState) -> Option<Peer> {
+    let consumer = node.as_consumer().cloned().map(Peer::Consumer);
+    consumer.or_else(|| node.as_member().cloned().map(Peer::Member))
+}
+
+/// Everything that belongs to one consumer or member: its state, timers
+/// and pending choices, its messages in flight both ways and its
+/// connections at the broker. Two with equal keys are indistinguishable,
+/// so sorting by it makes the representative canonical (whatever the
+/// search order).
+type PeerKey = (
+    Peer,
     Vec<Timer>,
     Vec<(String, Vec<Choice>)>,
     Vec<(bool, Msg)>,
     Vec<(ConnectionId, Incarnation)>,
 );
 
-fn consumer_key(state: &State, index: usize, consumer: &ConsumerState) -> ConsumerKey {
+fn peer_key(state: &State, index: usize, peer: Peer) -> PeerKey {
     let id = Id::from(index);
     let mut timers: Vec<Timer> = state.timers_set[index].iter().cloned().collect();
     timers.sort();
@@ -593,7 +610,7 @@ fn consumer_key(state: &State, index: usize, consumer: &ConsumerState) -> Consum
                 .collect()
         })
         .unwrap_or_default();
-    (consumer.clone(), timers, choices, in_flight, connections)
+    (peer, timers, choices, in_flight, connections)
 }
 
 /// Every message in flight, with its sender and recipient.
