@@ -120,6 +120,17 @@ fn a_stream_queue_and_its_kafka_topic_are_one_log_read_alike_over_either_protoco
     server.stop();
 }
 
+#[test]
+fn the_admin_client_lists_describes_and_deletes_a_consumer_group() {
+    if !kafka_python_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    run_script("kafka_admin_groups.py", &server, &[]);
+    server.stop();
+}
+
 /// Raw frames, for what real clients never send.
 mod raw {
     use std::io::{Read, Write};

@@ -8,8 +8,8 @@
 use super::Context;
 use crate::broker_task::KafkaReply;
 use brokerlab_core::group::{
-    CommitPartition, ErrorCode, GroupReply, GroupRequest, Heartbeat, JoinGroup, JoinProtocol,
-    LeaveGroup, LeavingMember, OffsetCommit, OffsetFetch, SyncAssignment, SyncGroup,
+    CommitPartition, ErrorCode, GroupReply, GroupRequest, GroupState, Heartbeat, JoinGroup,
+    JoinProtocol, LeaveGroup, LeavingMember, OffsetCommit, OffsetFetch, SyncAssignment, SyncGroup,
 };
 use brokerlab_core::stream::{
     validate_topic_name, Acks, Batch, FetchPartition, OffsetSpec, ProducedBatch, StreamCommand,
@@ -17,17 +17,19 @@ use brokerlab_core::stream::{
 };
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    api_versions_response, create_topics_response, delete_topics_response, fetch_response,
-    find_coordinator_response, join_group_response, leave_group_response, list_offsets_response,
-    metadata_response, offset_commit_response, offset_fetch_response, produce_response, ApiKey,
-    ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest,
+    api_versions_response, create_topics_response, delete_groups_response, delete_topics_response,
+    describe_groups_response, fetch_response, find_coordinator_response, join_group_response,
+    leave_group_response, list_groups_response, list_offsets_response, metadata_response,
+    offset_commit_response, offset_fetch_response, produce_response, ApiKey, ApiVersionsRequest,
+    ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest,
+    DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest,
     InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader, SyncGroupRequest,
-    SyncGroupResponse, TopicName,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    ProducerId, RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -74,6 +76,9 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// A command for the core, and whether the core answers it (a produce
@@ -435,6 +440,40 @@ pub fn dispatch(frame: Bytes, context: &Context, advertised: SocketAddr) -> io::
                 version,
                 GroupRequest::OffsetFetch(fetch),
             )
+        }
+        ApiKey::DescribeGroups => {
+            let request: DescribeGroupsRequest = body(frame, version)?;
+            let groups = (request.groups.into_iter()).map(|group| group.0.to_string());
+            let describe = GroupRequest::Describe {
+                groups: groups.collect(),
+            };
+            group(correlation_id, api, version, describe)
+        }
+        ApiKey::ListGroups => {
+            let request: ListGroupsRequest = body(frame, version)?;
+            // A state Kafka does not know matches no group.
+            let named = request.states_filter.iter().map(|name| state_named(name));
+            let states: Option<Vec<GroupState>> = named.collect();
+            match states {
+                Some(states) => group(correlation_id, api, version, GroupRequest::List { states }),
+                None => {
+                    let reply = GroupReply::List { groups: Vec::new() };
+                    let answer = Answer::Group {
+                        api,
+                        version,
+                        reply: Some(reply),
+                    };
+                    Dispatch::ready(correlation_id, answer)
+                }
+            }
+        }
+        ApiKey::DeleteGroups => {
+            let request: DeleteGroupsRequest = body(frame, version)?;
+            let groups = (request.groups_names.into_iter()).map(|group| group.0.to_string());
+            let delete = GroupRequest::Delete {
+                groups: groups.collect(),
+            };
+            group(correlation_id, api, version, delete)
         }
         ApiKey::InitProducerId => {
             let request: InitProducerIdRequest = body(frame, version)?;
@@ -1209,10 +1248,82 @@ fn group_response(
             }
             encode(correlation_id, api, version, &response)
         }
-        GroupReply::Describe { .. } | GroupReply::List { .. } | GroupReply::Delete { .. } => {
-            Err(closed("a group reply for a request not served"))
+        GroupReply::Describe { groups } => {
+            let mut response = DescribeGroupsResponse::default();
+            response.groups = (groups.into_iter())
+                .map(|described| {
+                    let mut group = describe_groups_response::DescribedGroup::default();
+                    group.error_code = described.error.0;
+                    group.group_id = GroupId(str_bytes(&described.group));
+                    group.group_state = str_bytes(described.state.name());
+                    group.protocol_type = str_bytes(&described.protocol_type);
+                    group.protocol_data = str_bytes(&described.protocol_data);
+                    group.members = (described.members.into_iter())
+                        .map(|member| {
+                            let mut entry =
+                                describe_groups_response::DescribedGroupMember::default();
+                            entry.member_id = str_bytes(&member.member_id);
+                            if version >= 4 {
+                                entry.group_instance_id = nullable(member.group_instance_id);
+                            }
+                            entry.client_id = str_bytes(&member.client_id);
+                            entry.client_host = str_bytes("/127.0.0.1");
+                            entry.member_metadata = member.metadata;
+                            entry.member_assignment = member.assignment;
+                            entry
+                        })
+                        .collect();
+                    if version >= 3 {
+                        // Not asked for, or not computed: Kafka's "unknown".
+                        group.authorized_operations = i32::MIN;
+                    }
+                    group
+                })
+                .collect();
+            encode(correlation_id, api, version, &response)
+        }
+        GroupReply::List { groups } => {
+            let mut response = ListGroupsResponse::default();
+            response.groups = (groups.into_iter())
+                .map(|listed| {
+                    let mut group = list_groups_response::ListedGroup::default();
+                    group.group_id = GroupId(str_bytes(&listed.group));
+                    group.protocol_type = str_bytes(&listed.protocol_type);
+                    if version >= 4 {
+                        group.group_state = str_bytes(listed.state.name());
+                    }
+                    group
+                })
+                .collect();
+            encode(correlation_id, api, version, &response)
+        }
+        GroupReply::Delete { groups } => {
+            let mut response = DeleteGroupsResponse::default();
+            response.results = (groups.into_iter())
+                .map(|(group, error)| {
+                    let mut result = delete_groups_response::DeletableGroupResult::default();
+                    result.group_id = GroupId(str_bytes(&group));
+                    result.error_code = error.0;
+                    result
+                })
+                .collect();
+            encode(correlation_id, api, version, &response)
         }
     }
+}
+
+/// The group state Kafka names so, if any.
+fn state_named(name: &StrBytes) -> Option<GroupState> {
+    let states = [
+        GroupState::Empty,
+        GroupState::PreparingRebalance,
+        GroupState::CompletingRebalance,
+        GroupState::Stable,
+        GroupState::Dead,
+    ];
+    states
+        .into_iter()
+        .find(|state| state.name() == name.as_str())
 }
 
 #[cfg(test)]
