@@ -452,7 +452,7 @@ pub fn dispatch(frame: Bytes, context: &Context, advertised: SocketAddr) -> io::
         ApiKey::ListGroups => {
             let request: ListGroupsRequest = body(frame, version)?;
             // A state Kafka does not know matches no group.
-            let named = request.states_filter.iter().map(|name| state_named(name));
+            let named = request.states_filter.iter().map(state_named);
             let states: Option<Vec<GroupState>> = named.collect();
             match states {
                 Some(states) => group(correlation_id, api, version, GroupRequest::List { states }),
