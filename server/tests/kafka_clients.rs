@@ -131,6 +131,17 @@ fn the_admin_client_lists_describes_and_deletes_a_consumer_group() {
     server.stop();
 }
 
+#[test]
+fn the_admin_client_grows_a_topic_and_may_not_shrink_it() {
+    if !kafka_python_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    run_script("kafka_admin_partitions.py", &server, &[]);
+    server.stop();
+}
+
 /// Raw frames, for what real clients never send.
 mod raw {
     use std::io::{Read, Write};

@@ -17,19 +17,21 @@ use brokerlab_core::stream::{
 };
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    api_versions_response, create_topics_response, delete_groups_response, delete_topics_response,
-    describe_groups_response, fetch_response, find_coordinator_response, join_group_response,
-    leave_group_response, list_groups_response, list_offsets_response, metadata_response,
-    offset_commit_response, offset_fetch_response, produce_response, ApiKey, ApiVersionsRequest,
-    ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest,
-    DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeGroupsRequest,
-    DescribeGroupsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest,
-    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
-    ProducerId, RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse, TopicName,
+    api_versions_response, create_partitions_response, create_topics_response,
+    delete_groups_response, delete_topics_response, describe_groups_response, fetch_response,
+    find_coordinator_response, join_group_response, leave_group_response, list_groups_response,
+    list_offsets_response, metadata_response, offset_commit_response, offset_fetch_response,
+    produce_response, ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -79,6 +81,7 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
 ];
 
 /// A command for the core, and whether the core answers it (a produce
@@ -155,6 +158,12 @@ pub enum Answer {
     CreateTopics {
         version: i16,
         response: CreateTopicsResponse,
+        parts: Vec<usize>,
+    },
+    /// CreatePartitions: likewise.
+    CreatePartitions {
+        version: i16,
+        response: CreatePartitionsResponse,
         parts: Vec<usize>,
     },
     /// DeleteTopics: likewise.
@@ -496,6 +505,9 @@ pub fn dispatch(frame: Bytes, context: &Context, advertised: SocketAddr) -> io::
             create_topics(correlation_id, version, body(frame, version)?, context)
         }
         ApiKey::DeleteTopics => delete_topics(correlation_id, version, body(frame, version)?),
+        ApiKey::CreatePartitions => {
+            create_partitions(correlation_id, version, body(frame, version)?)
+        }
         _ => return Err(closed("API not served")),
     };
     Ok(dispatch)
@@ -774,6 +786,43 @@ fn create_topics(
     Dispatch::asking(correlation_id, answer, commands)
 }
 
+/// CreatePartitions: each topic grown to its new count by the core
+/// (INVALID_PARTITIONS for a count not above the current one); one node
+/// takes no replica assignment, and `validate_only` checks the names alone.
+fn create_partitions(
+    correlation_id: i32,
+    version: i16,
+    request: CreatePartitionsRequest,
+) -> Dispatch {
+    let mut response = CreatePartitionsResponse::default();
+    let mut commands = Vec::new();
+    let mut parts = Vec::new();
+    for (index, topic) in request.topics.into_iter().enumerate() {
+        let name = topic.name.0.to_string();
+        let mut result = create_partitions_response::CreatePartitionsTopicResult::default();
+        result.name = topic.name;
+        if request.validate_only {
+            if let Err(error) = validate_topic_name(&name) {
+                result.error_code = error.code();
+            }
+        } else {
+            commands.push(StreamCommand::CreatePartitions {
+                topic: name,
+                // A negative count is refused by the core as 0 is.
+                count: u32::try_from(topic.count).unwrap_or(0),
+            });
+            parts.push(index);
+        }
+        response.results.push(result);
+    }
+    let answer = Answer::CreatePartitions {
+        version,
+        response,
+        parts,
+    };
+    Dispatch::asking(correlation_id, answer, commands)
+}
+
 fn delete_topics(correlation_id: i32, version: i16, request: DeleteTopicsRequest) -> Dispatch {
     let names: Vec<Option<String>> = if version >= 6 {
         request
@@ -901,6 +950,19 @@ impl Answer {
                 }
             }
             (
+                Answer::CreatePartitions {
+                    response, parts, ..
+                },
+                StreamReply::PartitionsCreated { result, .. },
+            ) => {
+                if let Some(answer) = parts.get(part).and_then(|&i| response.results.get_mut(i)) {
+                    if let Err(error) = result {
+                        answer.error_code = error.code();
+                        answer.error_message = Some(str_bytes(error.name()));
+                    }
+                }
+            }
+            (
                 Answer::DeleteTopics {
                     response, parts, ..
                 },
@@ -969,6 +1031,9 @@ impl Answer {
             Answer::DeleteTopics {
                 version, response, ..
             } => encode(correlation_id, ApiKey::DeleteTopics, *version, response)?,
+            Answer::CreatePartitions {
+                version, response, ..
+            } => encode(correlation_id, ApiKey::CreatePartitions, *version, response)?,
             Answer::Group {
                 api,
                 version,
