@@ -142,6 +142,54 @@ fn the_admin_client_grows_a_topic_and_may_not_shrink_it() {
     server.stop();
 }
 
+/// Runs kcat (librdkafka) against the Kafka listener with `args`, feeding
+/// it `input`; its stdout, or `None` when kcat is not installed.
+fn kcat(server: &TestServer, args: &[&str], input: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let broker = server.kafka.expect("the Kafka listener is on").to_string();
+    let child = Command::new("kcat")
+        .args(["-b", &broker])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("skipped: kcat is not installed (apt-get install kcat)");
+        return None;
+    };
+    child
+        .stdin
+        .take()
+        .expect("a pipe")
+        .write_all(input.as_bytes())
+        .expect("kcat reads its input");
+    let output = child.wait_with_output().expect("kcat ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "kcat {args:?} failed: {stderr}");
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn kcat_lists_produces_keyed_records_and_reads_them_alone_and_in_a_group() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let Some(listed) = kcat(&server, &["-L"], "") else {
+        return server.stop();
+    };
+    assert!(listed.contains("1 brokers:"), "{listed}");
+    kcat(&server, &["-P", "-t", "kc", "-K:"], "k1:hello\nk2:world\n");
+    let format = ["-o", "beginning", "-e", "-f", "%k=%s@%o\n"];
+    let alone = kcat(&server, &[&["-C", "-t", "kc"][..], &format].concat(), "");
+    assert_eq!(alone.as_deref(), Some("k1=hello@0\nk2=world@1\n"));
+    let grouped = kcat(&server, &[&["-G", "kgroup", "kc"][..], &format].concat(), "");
+    assert_eq!(grouped.as_deref(), Some("k1=hello@0\nk2=world@1\n"));
+    let listed = kcat(&server, &["-L", "-t", "kc"], "").expect("installed");
+    assert!(listed.contains("topic \"kc\" with 1 partitions"), "{listed}");
+    server.stop();
+}
+
 /// Raw frames, for what real clients never send.
 mod raw {
     use std::io::{Read, Write};
