@@ -183,10 +183,17 @@ fn kcat_lists_produces_keyed_records_and_reads_them_alone_and_in_a_group() {
     let format = ["-o", "beginning", "-e", "-f", "%k=%s@%o\n"];
     let alone = kcat(&server, &[&["-C", "-t", "kc"][..], &format].concat(), "");
     assert_eq!(alone.as_deref(), Some("k1=hello@0\nk2=world@1\n"));
-    let grouped = kcat(&server, &[&["-G", "kgroup", "kc"][..], &format].concat(), "");
+    let grouped = kcat(
+        &server,
+        &[&["-G", "kgroup", "kc"][..], &format].concat(),
+        "",
+    );
     assert_eq!(grouped.as_deref(), Some("k1=hello@0\nk2=world@1\n"));
     let listed = kcat(&server, &["-L", "-t", "kc"], "").expect("installed");
-    assert!(listed.contains("topic \"kc\" with 1 partitions"), "{listed}");
+    assert!(
+        listed.contains("topic \"kc\" with 1 partitions"),
+        "{listed}"
+    );
     server.stop();
 }
 
