@@ -786,6 +786,15 @@ fn create_topics(
     Dispatch::asking(correlation_id, answer, commands)
 }
 
+/// A topic's result in CreateTopics or CreatePartitions: the core's
+/// refusal, if any, as the error code and its name as the message.
+fn refused(code: &mut i16, message: &mut Option<StrBytes>, result: Result<(), StreamError>) {
+    if let Err(error) = result {
+        *code = error.code();
+        *message = Some(str_bytes(error.name()));
+    }
+}
+
 /// CreatePartitions: each topic grown to its new count by the core
 /// (INVALID_PARTITIONS for a count not above the current one); one node
 /// takes no replica assignment, and `validate_only` checks the names alone.
@@ -943,10 +952,7 @@ impl Answer {
                 StreamReply::TopicCreated { result, .. },
             ) => {
                 if let Some(answer) = parts.get(part).and_then(|&i| response.topics.get_mut(i)) {
-                    if let Err(error) = result {
-                        answer.error_code = error.code();
-                        answer.error_message = Some(str_bytes(error.name()));
-                    }
+                    refused(&mut answer.error_code, &mut answer.error_message, result);
                 }
             }
             (
@@ -956,10 +962,7 @@ impl Answer {
                 StreamReply::PartitionsCreated { result, .. },
             ) => {
                 if let Some(answer) = parts.get(part).and_then(|&i| response.results.get_mut(i)) {
-                    if let Err(error) = result {
-                        answer.error_code = error.code();
-                        answer.error_message = Some(str_bytes(error.name()));
-                    }
+                    refused(&mut answer.error_code, &mut answer.error_message, result);
                 }
             }
             (
