@@ -138,6 +138,7 @@ pub mod protocol;
 mod queue;
 pub mod record;
 pub mod routing;
+pub mod saga;
 pub mod stream;
 pub mod time;
 mod unobserved;
