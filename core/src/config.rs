@@ -177,11 +177,25 @@ pub enum Mutant {
     /// Recovery keeps the oldest committed offset of a partition the log
     /// holds, not the newest.
     OffsetRegressOnRecovery,
+    /// A saga compensates its steps in forward order, not in reverse.
+    SagaCompensateInForwardOrder,
+    /// A saga step whose outcome is unknown (timed out, or in flight at an
+    /// abort) is not compensated.
+    SagaSkipUnknownOutcomeCompensation,
+    /// A repeated success reply for the step before the current one
+    /// advances the saga again, skipping the current step.
+    SagaAdvanceTwiceOnDuplicateReply,
+    /// A saga's transition and the message it sends are logged apart: the
+    /// message is routed at once, before the transition's record is synced,
+    /// and never routed again by a replay.
+    SagaStateWithoutCommand,
+    /// An abort of a running saga is ignored: its forward steps go on.
+    SagaForwardAfterAbort,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 15] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -197,6 +211,11 @@ impl Mutant {
         Mutant::AcceptStaleGenerationCommit,
         Mutant::AssignWithoutRevoke,
         Mutant::OffsetRegressOnRecovery,
+        Mutant::SagaCompensateInForwardOrder,
+        Mutant::SagaSkipUnknownOutcomeCompensation,
+        Mutant::SagaAdvanceTwiceOnDuplicateReply,
+        Mutant::SagaStateWithoutCommand,
+        Mutant::SagaForwardAfterAbort,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -218,6 +237,11 @@ impl Mutant {
             Mutant::AcceptStaleGenerationCommit => "accept-stale-generation-commit",
             Mutant::AssignWithoutRevoke => "assign-without-revoke",
             Mutant::OffsetRegressOnRecovery => "offset-regress-on-recovery",
+            Mutant::SagaCompensateInForwardOrder => "saga-compensate-in-forward-order",
+            Mutant::SagaSkipUnknownOutcomeCompensation => "saga-skip-unknown-outcome-compensation",
+            Mutant::SagaAdvanceTwiceOnDuplicateReply => "saga-advance-twice-on-duplicate-reply",
+            Mutant::SagaStateWithoutCommand => "saga-state-without-command",
+            Mutant::SagaForwardAfterAbort => "saga-forward-after-abort",
         }
     }
 

@@ -113,6 +113,9 @@ pub enum ExchangeKind {
     Topic,
     /// Header matching with `x-match`.
     Headers,
+    /// A saga (`x-saga`): a publish starts or aborts one, and nothing is
+    /// routed through it (see [`crate::saga`]).
+    Saga,
 }
 
 impl ExchangeKind {
@@ -124,6 +127,7 @@ impl ExchangeKind {
             "fanout" => Some(ExchangeKind::Fanout),
             "topic" => Some(ExchangeKind::Topic),
             "headers" => Some(ExchangeKind::Headers),
+            crate::saga::definition::EXCHANGE_TYPE => Some(ExchangeKind::Saga),
             _ => None,
         }
     }
@@ -136,6 +140,7 @@ impl ExchangeKind {
             ExchangeKind::Fanout => "fanout",
             ExchangeKind::Topic => "topic",
             ExchangeKind::Headers => "headers",
+            ExchangeKind::Saga => crate::saga::definition::EXCHANGE_TYPE,
         }
     }
 }
@@ -881,6 +886,17 @@ pub enum Event<N = Name> {
         /// `true` for basic.ack, `false` for basic.nack.
         ack: bool,
     },
+    /// A publish to a saga exchange or a saga reply changed nothing: a
+    /// duplicate start, a stale, duplicate or late reply, a reply to an
+    /// ended saga (see [`crate::saga`]).
+    SagaIgnored {
+        /// The message that was ignored.
+        message: MessageId,
+        /// The saga exchange it was meant for.
+        exchange: N,
+        /// Why.
+        reason: crate::saga::Ignored,
+    },
 }
 
 impl<N> Event<N> {
@@ -972,6 +988,15 @@ impl<N> Event<N> {
                 channel,
                 confirm_seq,
                 ack,
+            },
+            Event::SagaIgnored {
+                message,
+                exchange,
+                reason,
+            } => Event::SagaIgnored {
+                message,
+                exchange: f(exchange),
+                reason,
             },
         }
     }

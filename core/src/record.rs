@@ -208,4 +208,18 @@ pub enum Change {
     },
     /// A consumer group change: an offset committed, a new generation, a group deleted.
     Group(GroupChange),
+    /// A saga instance's state after a transition (logged in one record
+    /// with the message the transition sends).
+    Saga {
+        /// The saga exchange's vhost.
+        vhost: String,
+        /// The saga exchange.
+        exchange: String,
+        /// The instance, whole: its latest record is where it resumes.
+        instance: crate::saga::Instance,
+        /// The messages the transition sends (a command, a compensation,
+        /// the outcome). They are routed once this record is synced; a
+        /// replay routes again those with no `Enqueued` record after it.
+        sends: Vec<SharedMessage>,
+    },
 }

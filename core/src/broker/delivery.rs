@@ -75,6 +75,12 @@ impl Broker {
             .map(|&(_, id)| id);
         self.check_publish_sizes(&publish)?;
         let start = self.publish_start(channel, last_exchange, &publish.exchange)?;
+        if let Start::Exchange(id) = start {
+            if self.exchanges[id].kind == ExchangeKind::Saga {
+                let properties = self.channels[channel].properties_of(&publish.properties);
+                Broker::check_saga_start(properties.message_id.as_ref(), &publish.exchange)?;
+            }
+        }
         // After the exchange and before user_id, as RabbitMQ rewrites it.
         if has_reply_to {
             self.address_replies(channel, &mut publish)?;
@@ -265,19 +271,58 @@ impl Broker {
             confirm_seq,
         });
         if !remembered {
+            if let Start::Exchange(exchange) = start {
+                if self.exchanges[exchange].kind == ExchangeKind::Saga {
+                    self.target_scratch = targets;
+                    self.publish_to_saga(channel, exchange, message, &publish, confirm_seq);
+                    return;
+                }
+            }
             self.route_message(channel, start, &message, &mut targets);
         }
-        let routed = !targets.is_empty();
+        let mut routed = !targets.is_empty();
         self.counters.0.routed += u64::from(routed);
-        let (unrouted, enqueued) = self.enqueue_everywhere(&targets, message, ttl_ms);
+        let (unrouted, mut enqueued) = self.enqueue_everywhere(&targets, message, ttl_ms);
         self.note_publisher_pressure(publish.conn, &targets);
         targets.clear();
         self.target_scratch = targets;
         if let Some(message) = unrouted {
-            self.unroutable(channel, start, message, mandatory);
+            if start == Start::Default && Broker::is_saga_reply(&message.routing_key) {
+                let vhost = self.connections[&publish.conn].vhost.clone();
+                enqueued.durable_lsn = self.saga_reply(&vhost, &message);
+                routed = true;
+                self.message_pool.recycle(message);
+            } else {
+                self.unroutable(channel, start, message, mandatory);
+            }
         }
         if let Some(seq) = confirm_seq {
             self.confirm_publish(channel, &publish, seq, routed, enqueued);
+        }
+    }
+
+    /// A publish to a saga exchange: starts or aborts a saga, and is
+    /// confirmed once the transition's record is synced (nacked when the
+    /// exchange runs as many sagas as it may).
+    fn publish_to_saga(
+        &mut self,
+        channel: Id,
+        exchange: Id,
+        message: SharedMessage,
+        publish: &Published,
+        confirm_seq: Option<u64>,
+    ) {
+        let vhost = self.connections[&publish.conn].vhost.clone();
+        let name = self.exchanges[exchange].name.clone();
+        let (refused, durable_lsn) = self.saga_publish(&vhost, &name, &message);
+        self.counters.0.routed += 1;
+        self.message_pool.recycle(message);
+        if let Some(seq) = confirm_seq {
+            let enqueued = Enqueued {
+                refused,
+                durable_lsn,
+            };
+            self.confirm_publish(channel, publish, seq, true, enqueued);
         }
     }
 
@@ -671,6 +716,36 @@ impl Broker {
         }
         for target in targets {
             // A dead-lettered message is nobody's to confirm; a refusal is already an event.
+            let _ = self.enqueue(target, message.clone(), None);
+        }
+    }
+
+    /// Routes a message the broker sends itself (a saga's command,
+    /// compensation or outcome) from its exchange in `vhost` to its queues.
+    pub(super) fn route_saga_message(&mut self, vhost: &Name, message: SharedMessage) {
+        let start = self.start_of(vhost, &message.exchange);
+        let mut targets = Vec::new();
+        if start != Start::Nowhere {
+            let queues = Some(&self.vhosts[vhost].queues);
+            route(
+                queues,
+                &self.exchanges,
+                &mut self.route_scratch,
+                start,
+                &message,
+                &mut targets,
+            );
+        }
+        if targets.is_empty() {
+            self.event(Event::Dropped {
+                message: message.id,
+                queue: None,
+                reason: DropReason::Unroutable,
+            });
+            return;
+        }
+        for target in targets {
+            // Nobody's to confirm; a refusal is already an event.
             let _ = self.enqueue(target, message.clone(), None);
         }
     }

@@ -165,6 +165,7 @@ impl Broker {
             }
         }
         self.synced_streams(upto);
+        self.release_saga_sends(upto);
     }
 
     /// The highest log sequence number the broker has emitted (0 before the first record).

@@ -62,6 +62,13 @@ impl Broker {
         internal: bool,
         arguments: FieldTable,
     ) -> Id {
+        if kind == ExchangeKind::Saga {
+            // Checked when declared: a recovered definition was valid then.
+            if let Ok(definition) = crate::saga::Definition::parse(&arguments) {
+                self.sagas
+                    .define(vhost.clone(), name.clone(), definition, durable);
+            }
+        }
         let bindings = Bindings::new(kind);
         let exchange = Exchange {
             name: name.clone(),
@@ -130,6 +137,9 @@ impl Broker {
                 ));
             }
             None => {
+                if kind == ExchangeKind::Saga {
+                    Broker::saga_definition(&vhost, name, &arguments)?;
+                }
                 if flags.durable {
                     self.persist(Change::ExchangeDeclared {
                         vhost: vhost.to_string(),
@@ -234,6 +244,9 @@ impl Broker {
     pub(super) fn delete_exchange(&mut self, vhost: &Name, id: Id) {
         let exchange = self.exchanges.remove(id).expect("exchange exists");
         self.route_memo.forget();
+        if exchange.kind == ExchangeKind::Saga {
+            self.sagas.remove(vhost, &exchange.name);
+        }
         if exchange.durable {
             let (vhost, name) = (vhost.to_string(), exchange.name.to_string());
             self.persist(Change::ExchangeDeleted { vhost, name });

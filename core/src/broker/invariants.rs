@@ -14,6 +14,7 @@
 
 use super::{Broker, Timer};
 use crate::arena::Id;
+use crate::protocol::ExchangeKind;
 use crate::routing::Destination;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +35,28 @@ impl Broker {
         self.streams.check_invariants(self.now, self.synced_lsn);
         self.check_stream_queues();
         self.groups.check_invariants();
+        self.check_sagas();
+    }
+
+    /// Every saga instance is consistent with its definition and exactly
+    /// the running ones wait on a deadline; each saga exchange exists and
+    /// is of type `x-saga`; a saga message is held back only while its
+    /// record is not synced (or, after a recovery, until the first input).
+    fn check_sagas(&self) {
+        self.sagas.assert_invariants();
+        for ((vhost, exchange), _) in self.sagas.iter() {
+            let id = self.vhosts[vhost].exchanges.get(exchange);
+            let kind = id.map(|&id| self.exchanges[id].kind);
+            assert_eq!(kind, Some(ExchangeKind::Saga), "a saga has its exchange");
+        }
+        for (&lsn, sends) in &self.saga_outbox {
+            assert!(
+                lsn == 0 || lsn > self.synced_lsn,
+                "a synced saga message is routed"
+            );
+            assert!(lsn < self.next_lsn, "a held saga message has its record");
+            assert!(!sends.is_empty(), "no empty outbox entry");
+        }
     }
 
     /// The stream queues are the queues with a log, each durable, its

@@ -18,6 +18,7 @@ mod groups;
 mod inspect;
 mod invariants;
 mod recovery;
+mod sagas;
 mod stream_queues;
 mod streams;
 mod timers;
@@ -229,6 +230,11 @@ pub struct Broker {
     stream_queues: BTreeSet<Id>,
     /// The consumer group coordinator: groups, members and committed offsets.
     groups: crate::group::Groups,
+    /// The sagas: definitions, instances and their deadlines.
+    sagas: crate::saga::Sagas,
+    /// Saga messages waiting for their transition's record to be synced,
+    /// by its lsn (0 for those a recovery sends again), with their saga.
+    saga_outbox: BTreeMap<u64, Vec<(crate::saga::InstanceKey, SharedMessage)>>,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -310,6 +316,8 @@ impl Broker {
             streams,
             stream_queues: BTreeSet::new(),
             groups,
+            sagas: crate::saga::Sagas::default(),
+            saga_outbox: BTreeMap::new(),
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -348,6 +356,14 @@ impl Broker {
         self.fire_timers();
         self.fire_stream_timers();
         self.fire_group_timers();
+        self.fire_saga_timers();
+        if self
+            .saga_outbox
+            .first_key_value()
+            .is_some_and(|(&lsn, _)| lsn <= self.synced_lsn)
+        {
+            self.release_saga_sends(self.synced_lsn);
+        }
         if !self.dead_letters.is_empty() {
             self.flush_dead_letters();
         }
@@ -405,6 +421,7 @@ impl Broker {
             queues,
             self.streams.poll_timeout(),
             self.groups.poll_timeout(),
+            self.sagas.poll_timeout(),
         ];
         deadlines.into_iter().flatten().min()
     }

@@ -51,6 +51,11 @@ pub(super) struct Replay {
     streams: crate::stream::Streams,
     /// The consumer groups' changes, in log order.
     groups: Vec<crate::group::GroupChange>,
+    /// The saga instances' records, in log order: (vhost, exchange, instance).
+    sagas: Vec<(String, String, crate::saga::Instance)>,
+    /// Messages saga transitions sent that no later `Enqueued` record
+    /// shows in a queue, by message id.
+    saga_sends: BTreeMap<u64, (crate::saga::InstanceKey, SharedMessage)>,
 }
 
 impl Replay {
@@ -91,6 +96,9 @@ impl Replay {
                 );
             }
             Change::ExchangeDeleted { vhost, name } => {
+                self.sagas.retain(|(v, e, _)| *v != vhost || *e != name);
+                self.saga_sends
+                    .retain(|_, ((v, e, _), _)| **v != *vhost || **e != *name);
                 self.bindings.retain(|(v, source, destination, _, _)| {
                     *v != vhost
                         || (*source != name && *destination != BindingEnd::Exchange(name.clone()))
@@ -145,6 +153,7 @@ impl Replay {
                 delivery_count,
             } => {
                 self.max_message_id = self.max_message_id.max(message.id.0);
+                self.saga_sends.remove(&message.id.0);
                 if let Some(state) = self.queues.get_mut(&(vhost, queue)) {
                     let message = MessageState {
                         message,
@@ -175,6 +184,23 @@ impl Replay {
                 }
             }
             Change::Group(change) => self.groups.push(change),
+            Change::Saga {
+                vhost,
+                exchange,
+                instance,
+                sends,
+            } => {
+                for message in sends {
+                    self.max_message_id = self.max_message_id.max(message.id.0);
+                    let key = (
+                        vhost.as_str().into(),
+                        exchange.as_str().into(),
+                        instance.id.clone(),
+                    );
+                    self.saga_sends.insert(message.id.0, (key, message));
+                }
+                self.sagas.push((vhost, exchange, instance));
+            }
             Change::TopicCreated { .. }
             | Change::TopicDeleted { .. }
             | Change::PartitionsCreated { .. }
@@ -223,6 +249,16 @@ impl Replay {
         }
         for ((vhost, name), queue) in self.queues {
             install_queue(broker, &vhost, &name, queue);
+        }
+        for (vhost, exchange, instance) in self.sagas {
+            broker
+                .sagas
+                .install(&vhost.into(), &exchange.into(), instance);
+        }
+        // Sent again at the first input, once the broker's lsns are set.
+        let unsent: Vec<_> = self.saga_sends.into_values().collect();
+        if !unsent.is_empty() {
+            broker.saga_outbox.insert(0, unsent);
         }
         for (vhost, source, destination, routing_key, arguments) in self.bindings {
             install_binding(
@@ -367,7 +403,33 @@ pub(super) fn snapshot(broker: &Broker) -> Vec<Change> {
     }
     broker.streams.snapshot(&mut changes);
     changes.extend(broker.groups.snapshot().into_iter().map(Change::Group));
+    snapshot_sagas(broker, &mut changes);
     changes
+}
+
+/// Every instance of each durable saga, ended ones oldest first, with the
+/// messages still waiting for their record to be synced.
+fn snapshot_sagas(broker: &Broker, changes: &mut Vec<Change>) {
+    for ((vhost, exchange), saga) in broker.sagas.iter() {
+        if !saga.durable {
+            continue;
+        }
+        for instance in saga.instances_in_log_order() {
+            let sends = broker
+                .saga_outbox
+                .values()
+                .flatten()
+                .filter(|((v, e, id), _)| v == vhost && e == exchange && *id == instance.id)
+                .map(|(_, message)| message.clone())
+                .collect();
+            changes.push(Change::Saga {
+                vhost: vhost.to_string(),
+                exchange: exchange.to_string(),
+                instance: instance.clone(),
+                sends,
+            });
+        }
+    }
 }
 
 fn snapshot_entities(broker: &Broker, vhost: &str, names: &Vhost, changes: &mut Vec<Change>) {

@@ -191,7 +191,9 @@ impl Bindings {
     /// An exchange of `kind` with no bindings.
     pub(crate) fn new(kind: ExchangeKind) -> Bindings {
         let index = match kind {
-            ExchangeKind::Direct => Index::Direct(BTreeMap::new()),
+            // A saga exchange routes nothing; its bindings are kept as a
+            // direct exchange's.
+            ExchangeKind::Direct | ExchangeKind::Saga => Index::Direct(BTreeMap::new()),
             ExchangeKind::Fanout => Index::Fanout(Vec::new()),
             ExchangeKind::Topic => Index::Topic(TopicNode::default()),
             ExchangeKind::Headers => Index::Headers(Vec::new()),
