@@ -193,3 +193,23 @@ fn prefetch_walkthrough_holds_back_what_exceeds_the_prefetch() {
     );
     assert_eq!(deliveries(&text).len(), 5, "{text}");
 }
+
+#[test]
+fn saga_walkthrough_completes_one_order_and_compensates_the_declined_one_in_reverse() {
+    let text = narrate("saga");
+    let commands = |id: &str| deliveries_with(&text, &["correlation_id \"do:", id]).len();
+    assert_eq!(commands("order-1001"), 3, "{text}");
+    assert_eq!(
+        commands("order-1002"),
+        2,
+        "the declined order is not shipped\n{text}"
+    );
+    let undone = deliveries_with(&text, &["correlation_id \"undo:"]);
+    assert_eq!(undone.len(), 1, "{text}");
+    assert!(
+        undone[0].contains("undo:0:order-1002"),
+        "only the reservation is released\n{text}"
+    );
+    assert!(text.contains("reads saga.completed (completed)"), "{text}");
+    assert!(text.contains("reads saga.failed (compensated)"), "{text}");
+}

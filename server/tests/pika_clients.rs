@@ -69,6 +69,14 @@ fn pika_rpc_over_direct_reply_to_gets_its_replies_and_the_misuses_get_406() {
 }
 
 #[test]
+fn seed_order_saga_with_pika_participants_completes_one_order_and_compensates_the_declined_one() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start(data.path());
+    run_script("saga.py", &server, &[]);
+    server.stop();
+}
+
+#[test]
 fn pika_qos_with_a_prefetch_size_closes_the_connection_with_540() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());

@@ -7,25 +7,27 @@
 //! worker reads `x-death`), so a core that misbehaves makes a walkthrough
 //! fail instead of telling a wrong story.
 //!
-//! The seed document's consumer groups (Kafka-style partitions with offsets)
-//! and sagas have no walkthrough here: they belong to the later work on
-//! streams and sagas, which the queue core alone does not provide.
+//! The seed document's consumer groups (Kafka-style partitions with
+//! offsets) have no walkthrough here yet: the Kafka clients in the server's
+//! tests show them.
 
 mod narrator;
 mod operating;
 mod queues;
 mod reliability;
 mod routing;
+mod sagas;
 
 pub use operating::{circuit_breaker, graceful_shutdown, metrics};
 pub use queues::{back_pressure, prefetch, priority, ttl, work_queue};
 pub use reliability::{dlq_retry, idempotency};
 pub use routing::{event_bus, ordering_by_key, pubsub, request_reply, routing};
+pub use sagas::saga;
 
 use std::io::{self, Write};
 
 /// Every walkthrough's command-line name, in teaching order.
-pub const PATTERNS: [&str; 15] = [
+pub const PATTERNS: [&str; 16] = [
     "work-queue",
     "pubsub",
     "routing",
@@ -41,6 +43,7 @@ pub const PATTERNS: [&str; 15] = [
     "metrics",
     "graceful-shutdown",
     "back-pressure",
+    "saga",
 ];
 
 /// Runs the walkthrough named `pattern` (one of [`PATTERNS`]); `None` when there is none.
@@ -61,6 +64,7 @@ pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
         "metrics" => metrics(out),
         "graceful-shutdown" => graceful_shutdown(out),
         "back-pressure" => back_pressure(out),
+        "saga" => saga(out),
         _ => return None,
     };
     Some(result)

@@ -645,6 +645,14 @@ fn describe_event(event: &Event) -> String {
                 message.0
             )
         }
+        Event::SagaIgnored {
+            message,
+            exchange,
+            reason,
+        } => format!(
+            "message {} changes nothing in saga '{exchange}' ({reason:?}), counted",
+            message.0
+        ),
         other => format!("{other:?}"),
     }
 }
