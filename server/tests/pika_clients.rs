@@ -77,6 +77,25 @@ fn seed_order_saga_with_pika_participants_completes_one_order_and_compensates_th
 }
 
 #[test]
+fn pika_order_sagas_survive_a_sigkill_mid_saga_with_no_step_lost_or_doubled() {
+    // The script runs the server binary itself, to kill and restart it.
+    let data = tempfile::tempdir().expect("a temp dir");
+    let output = std::process::Command::new("python3")
+        .arg(common::client_script("saga_sigkill.py"))
+        .env("BROKERLAB_SERVER", env!("CARGO_BIN_EXE_serve-until-killed"))
+        .env("BROKERLAB_DATA", data.path())
+        .output()
+        .expect("python3 starts: install python3 and pika (python3 -m pip install pika)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "saga_sigkill.py failed:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+}
+
+#[test]
 fn pika_qos_with_a_prefetch_size_closes_the_connection_with_540() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = TestServer::start(data.path());
