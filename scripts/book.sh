@@ -79,7 +79,7 @@ sed -n '/^\/\/! # The run loop/,/^\/\/! # Durability/p' core/src/lib.rs \
 echo "wrote generated/core-run-loop.rs"
 
 # Watch it: every walkthrough.
-for pattern in work-queue pubsub routing request-reply dlq-retry ttl priority ordering-by-key idempotency prefetch event-bus circuit-breaker metrics graceful-shutdown back-pressure; do
+for pattern in work-queue pubsub routing request-reply dlq-retry ttl priority ordering-by-key idempotency prefetch event-bus circuit-breaker metrics graceful-shutdown back-pressure saga; do
   run "walkthrough-$pattern" 0 walkthrough --pattern "$pattern"
 done
 
