@@ -532,3 +532,29 @@ fn rabbitmqadmin_lists_purges_and_deletes_queues_against_brokerlab() {
     find(&definitions["queues"], "name", "later");
     server.stop();
 }
+
+#[test]
+fn a_saga_in_a_definitions_file_is_declared_and_a_malformed_one_refused_naming_its_argument() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = server_with_management(data.path(), Users::default());
+    let saga = |steps: Value| {
+        json!({"exchanges": [{
+            "name": "order-saga", "vhost": "/", "type": "x-saga",
+            "arguments": {"x-saga-steps": steps},
+        }]})
+    };
+    let bad = serde_json::to_vec(&saga(json!([]))).expect("JSON");
+    let (status, reply) = call(&server, "POST", "/api/definitions", GUEST, &bad);
+    assert_eq!(status, 400, "{reply}");
+    let reason = reply["reason"].as_str().expect("a reason");
+    assert!(reason.contains("'x-saga-steps'"), "{reply}");
+    let steps = json!([{"name": "reserve", "command": "inventory", "compensation": "inventory"}]);
+    let good = serde_json::to_vec(&saga(steps)).expect("JSON");
+    let (status, reply) = call(&server, "POST", "/api/definitions", GUEST, &good);
+    assert_eq!(status, 204, "{reply}");
+    let (status, exchange) = get(&server, "/api/exchanges/%2F/order-saga");
+    assert_eq!(status, 200, "{exchange}");
+    assert_eq!(exchange["type"], "x-saga");
+    assert_eq!(exchange["durable"], true);
+    server.stop();
+}
