@@ -315,7 +315,8 @@ impl BrokerTask {
             Input::Disconnect { conn } => self.released.remove(conn),
             Input::Command { conn, .. }
             | Input::Refused { conn, .. }
-            | Input::Stream { conn, .. } => self.released.contains(conn),
+            | Input::Stream { conn, .. }
+            | Input::PubSub { conn, .. } => self.released.contains(conn),
             Input::Connect { .. }
             | Input::Timeout
             | Input::Synced { .. }
@@ -385,6 +386,7 @@ impl BrokerTask {
                         self.kafka_replies.entry(conn).or_default().push(reply);
                     }
                 }
+                Output::PubSub { .. } => {}
             }
         }
         self.broker

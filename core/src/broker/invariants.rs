@@ -34,6 +34,7 @@ impl Broker {
         self.streams.check_invariants(self.now, self.synced_lsn);
         self.check_stream_queues();
         self.groups.check_invariants();
+        self.pubsub.check_invariants();
     }
 
     /// The stream queues are the queues with a log, each durable, its

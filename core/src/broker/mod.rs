@@ -17,6 +17,7 @@ mod flow;
 mod groups;
 mod inspect;
 mod invariants;
+mod pubsub;
 mod recovery;
 mod stream_queues;
 mod streams;
@@ -229,6 +230,8 @@ pub struct Broker {
     stream_queues: BTreeSet<Id>,
     /// The consumer group coordinator: groups, members and committed offsets.
     groups: crate::group::Groups,
+    /// The Pub/Sub channels: subscriptions and subscribers' output buffers.
+    pubsub: crate::pubsub::PubSub,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -271,6 +274,7 @@ impl Broker {
         let mut groups = crate::group::Groups::new(config.groups);
         #[cfg(feature = "mutants")]
         groups.set_mutant(config.mutant);
+        let pubsub = crate::pubsub::PubSub::new(config.pubsub);
         let mut broker = Broker {
             config,
             now: Instant::default(),
@@ -310,6 +314,7 @@ impl Broker {
             streams,
             stream_queues: BTreeSet::new(),
             groups,
+            pubsub,
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -382,6 +387,7 @@ impl Broker {
                 command,
             } => self.stream_command(conn, request, *command),
             Input::DriverHeld { bytes } => self.driver_held_bytes = bytes,
+            Input::PubSub { conn, command } => self.pubsub_command(conn, *command),
         }
         if !self.dead_letters.is_empty() {
             self.flush_dead_letters();
@@ -419,6 +425,12 @@ impl Broker {
     #[must_use]
     pub fn groups(&self) -> &crate::group::Groups {
         &self.groups
+    }
+
+    /// The Pub/Sub channels and their subscribers (see [`crate::pubsub`]).
+    #[must_use]
+    pub fn pubsub(&self) -> &crate::pubsub::PubSub {
+        &self.pubsub
     }
 
     /// The latest time the broker has seen.
@@ -507,6 +519,7 @@ impl Broker {
     }
 
     fn disconnect(&mut self, conn: ConnectionId) {
+        self.pubsub.disconnect(conn);
         self.streams.disconnect(conn);
         self.disconnect_groups(conn);
         if !self.connections.contains_key(&conn) {
