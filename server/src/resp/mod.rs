@@ -26,6 +26,16 @@
 //! ([`Context::anonymous_loopback`], on by default); any other client
 //! must `AUTH user password` (or `HELLO 3 AUTH user password`) first, and
 //! until then gets Redis's `NOAUTH` and Redis's smaller request bounds.
+//!
+//! Differs from Redis 7.0 (each checked against redis-server 7.0.15):
+//! brokerlab serves no keys, so GET, SET and the rest are `unknown
+//! command` (in RESP2's subscribed context they are refused as Redis
+//! refuses them); shard channels (SSUBSCRIBE, PUBSUB SHARDCHANNELS), PUBSUB
+//! HELP and CLIENT's other subcommands are unknown subcommands; HELLO
+//! reports `version` 7.0.0, the Redis whose Pub/Sub is followed; UNSUBSCRIBE
+//! from all answers the channels in byte order (Redis's order is its hash
+//! table's); an inline command's quotes are not read; and a request may
+//! carry at most [`ARGUMENTS_MAX`] arguments of [`BULK_MAX_BYTES`] each.
 
 mod commands;
 mod names;
