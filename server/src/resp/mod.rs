@@ -55,6 +55,7 @@ use commands::{Answers, Login, State, Step};
 use reply::Frame;
 use request::Parsed;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -328,17 +329,20 @@ impl Connection {
         Ok(())
     }
 
-    async fn to_core(&self, command: PubSubCommand) -> io::Result<()> {
+    /// Sends a command to the core. The future holds no `&Connection`:
+    /// under madsim the socket is not `Sync`, so it would not be `Send`.
+    fn to_core(&self, command: PubSubCommand) -> impl Future<Output = io::Result<()>> + 'static {
         let input = Input::PubSub {
             conn: self.conn,
             command: Box::new(command),
         };
-        send(self.context.to_broker.clone(), ToBroker::Input(input)).await
+        send(self.context.to_broker.clone(), ToBroker::Input(input))
     }
 
-    async fn echo(&self) -> io::Result<()> {
+    /// Asks the broker task for an echo after the answers so far.
+    fn echo(&self) -> impl Future<Output = io::Result<()>> + 'static {
         let echo = ToBroker::RespEcho { conn: self.conn };
-        send(self.context.to_broker.clone(), echo).await
+        send(self.context.to_broker.clone(), echo)
     }
 
     /// Runs a step of the connection's own and writes its reply.
