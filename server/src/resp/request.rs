@@ -297,6 +297,40 @@ mod tests {
         );
     }
 
+    /// Bytes from a fixed generator, many shaped like requests, fed in
+    /// pieces: every outcome is a request, a wait or a refusal, and the
+    /// buffer only shrinks by what was taken.
+    #[test]
+    fn random_bytes_never_panic_the_request_reader() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut bytes = BytesMut::new();
+            if next() % 2 == 0 {
+                bytes.extend_from_slice(b"*2\r\n$");
+            }
+            let length = usize::try_from(next() % 48).expect("small");
+            for _ in 0..length {
+                let alphabet = b"*$\r\n0123456789-+: abc";
+                let index = usize::try_from(next() % alphabet.len() as u64).expect("small");
+                bytes.extend_from_slice(&alphabet[index..=index]);
+            }
+            for _ in 0..4 {
+                let before = bytes.len();
+                match next_request(&mut bytes, next() % 2 == 0) {
+                    Parsed::Request(arguments) => assert!(!arguments.is_empty()),
+                    Parsed::Empty => assert!(bytes.len() < before),
+                    Parsed::Incomplete | Parsed::Error(_) | Parsed::ErrorText(_) => break,
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_two_bytes_after_a_bulk_string_are_skipped_as_redis_skips_them() {
         assert_eq!(parse(b"*1\r\n$4\r\nPINGxx").0, request(&["PING"]));
