@@ -43,7 +43,7 @@ enum Commands {
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },
-    /// Serve AMQP 0-9-1 (and Kafka with --kafka-listen) until ctrl-c or SIGTERM (user guest/guest on vhost "/", loopback only).
+    /// Serve AMQP 0-9-1 (and Kafka with --kafka-listen, Redis Pub/Sub with --resp-listen) until ctrl-c or SIGTERM (user guest/guest on vhost "/", loopback only).
     Serve {
         /// Address to accept connections on.
         #[arg(long, default_value = "127.0.0.1:5672")]
@@ -71,6 +71,8 @@ enum Commands {
         http: ServeHttp,
         #[command(flatten)]
         kafka: ServeKafka,
+        #[command(flatten)]
+        resp: ServeResp,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -252,13 +254,14 @@ fn main() -> ExitCode {
             limits,
             http,
             kafka,
+            resp,
         }) => {
             return run_serve(
                 listen,
                 data_dir,
                 config,
                 (memory_high_watermark, flow_ready_mark),
-                (limits, http, kafka),
+                (limits, http, kafka, resp),
             )
         }
         Some(Commands::Perf {
@@ -892,13 +895,27 @@ struct ServeKafka {
     kafka_partitions: u32,
 }
 
+/// The RESP listener of `brokerlab serve`, off unless given.
+#[derive(clap::Args, Debug)]
+struct ServeResp {
+    /// Serve Redis Pub/Sub over RESP2 and RESP3 on this address (Redis's
+    /// is port 6379), on the same broker as AMQP.
+    #[arg(long)]
+    resp_listen: Option<std::net::SocketAddr>,
+    /// A RESP client on loopback is logged in from the start (Redis's
+    /// passwordless `default` user); with false, every client must AUTH
+    /// as one of the users.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    resp_anonymous_loopback: bool,
+}
+
 /// `brokerlab serve`: logs to stderr and serves until a signal.
 fn run_serve(
     listen: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
     (memory_high_watermark, flow_ready_mark): (u64, usize),
-    (limits, http, kafka): (ServeLimits, ServeHttp, ServeKafka),
+    (limits, http, kafka, resp): (ServeLimits, ServeHttp, ServeKafka, ServeResp),
 ) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -937,6 +954,8 @@ fn run_serve(
         kafka_listen: kafka.kafka_listen,
         kafka_auto_create_topics: kafka.kafka_auto_create_topics,
         kafka_partitions: kafka.kafka_partitions,
+        resp_listen: resp.resp_listen,
+        resp_anonymous_loopback: resp.resp_anonymous_loopback,
     };
     match brokerlab::server::serve_until_signal(options) {
         Ok(()) => ExitCode::SUCCESS,

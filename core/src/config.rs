@@ -2,6 +2,7 @@
 
 use crate::access::Access;
 use crate::group::GroupsConfig;
+use crate::pubsub::PubSubConfig;
 use crate::stream::StreamLimits;
 
 /// The largest `max_message_size_bytes` a broker accepts: a logged message
@@ -51,6 +52,8 @@ pub struct Config {
     pub streams: StreamLimits,
     /// The consumer group coordinator's limits and Kafka settings (see [`GroupsConfig`]).
     pub groups: GroupsConfig,
+    /// The Pub/Sub channels' bounds and slow-subscriber rule (see [`PubSubConfig`]).
+    pub pubsub: PubSubConfig,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -71,6 +74,7 @@ impl Default for Config {
             access: None,
             streams: StreamLimits::default(),
             groups: GroupsConfig::default(),
+            pubsub: PubSubConfig::default(),
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -37,6 +37,7 @@
 //!             Output::Persist(record) => log.push(*record), // append; sync later
 //!             Output::Pause { .. } => {} // stop or resume reading that connection
 //!             Output::Stream { .. } => {} // a stream reply, to its connection in request order
+//!             Output::PubSub { .. } => {} // a Pub/Sub answer or delivery, to its connection
 //!         }
 //!     }
 //!     broker.drain_events(|_event| {}); // checkers, metrics, tracing
@@ -135,6 +136,7 @@ mod in_place;
 pub mod message;
 mod pool;
 pub mod protocol;
+pub mod pubsub;
 mod queue;
 pub mod record;
 pub mod routing;
@@ -155,5 +157,6 @@ pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
+pub use pubsub::{PubSubCommand, PubSubConfig, PubSubReply};
 pub use stream::{StreamCommand, StreamError, StreamLimits, StreamReply};
 pub use time::Instant;

@@ -91,6 +91,15 @@ pub enum Input {
         /// The command, boxed so that `Input` stays small to move.
         command: Box<crate::stream::StreamCommand>,
     },
+    /// A Pub/Sub command (see [`crate::pubsub`]), answered with
+    /// [`Output::PubSub`]s. Like a stream command's connection, its
+    /// connection needs no `Connect`; its `Disconnect` drops its subscriptions.
+    PubSub {
+        /// Connection the command came on.
+        conn: ConnectionId,
+        /// The command, boxed so that `Input` stays small to move.
+        command: Box<crate::pubsub::PubSubCommand>,
+    },
     /// The bytes of messages the driver holds for the broker outside it
     /// (bodies still arriving, say): the memory alarm weighs them with the
     /// broker's own. A driver gives it when the figure changes.
@@ -1031,6 +1040,14 @@ pub enum Output {
         request: u64,
         /// The answer.
         reply: Box<crate::stream::StreamReply>,
+    },
+    /// A Pub/Sub answer or delivery for a connection, in the order the
+    /// connection must see them (boxed so that the common outputs stay small).
+    PubSub {
+        /// Destination connection.
+        conn: ConnectionId,
+        /// The answer, delivery or disconnection.
+        reply: Box<crate::pubsub::PubSubReply>,
     },
     /// Stop (`paused`) or resume reading a connection: it is in credit flow
     /// ([`Flow`](crate::Flow)) or blocked by the memory alarm

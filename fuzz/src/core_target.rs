@@ -121,6 +121,10 @@ impl Seen {
             Output::Stream { conn, .. } => {
                 panic!("a stream reply without a stream command: {conn:?}")
             }
+            // Nor any Pub/Sub command.
+            Output::PubSub { conn, .. } => {
+                panic!("a Pub/Sub reply without a Pub/Sub command: {conn:?}")
+            }
         }
     }
 }

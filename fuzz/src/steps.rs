@@ -855,6 +855,9 @@ impl Writer {
             Step::Input(Input::Stream { .. }) => {
                 unreachable!("steps decoded from bytes carry no stream command")
             }
+            Step::Input(Input::PubSub { .. }) => {
+                unreachable!("steps decoded from bytes carry no Pub/Sub command")
+            }
             Step::Input(Input::DriverHeld { bytes }) => {
                 self.byte(31);
                 let bytes = u16::try_from(*bytes).unwrap_or(u16::MAX);

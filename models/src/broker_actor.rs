@@ -134,7 +134,10 @@ impl Expiry {
                     self.expired_delivery |= now >= *at;
                 }
             }
-            Output::Reply { .. } | Output::Pause { .. } | Output::Stream { .. } => {}
+            Output::Reply { .. }
+            | Output::Pause { .. }
+            | Output::Stream { .. }
+            | Output::PubSub { .. } => {}
         }
     }
 
@@ -488,6 +491,8 @@ impl BrokerActor {
                         replies.push_stream(owner, request, *reply);
                     }
                 }
+                // No model's client speaks Pub/Sub.
+                Output::PubSub { .. } => {}
             }
         }
         let expiry = &mut state.expiry;

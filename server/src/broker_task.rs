@@ -56,6 +56,19 @@ pub enum KafkaReply {
     },
 }
 
+/// A RESP connection's answers and deliveries from one broker step, in order.
+pub type RespBatch = Vec<RespItem>;
+
+/// What the broker task hands a RESP connection.
+#[derive(Debug)]
+pub enum RespItem {
+    /// A Pub/Sub answer or delivery.
+    PubSub(brokerlab_core::pubsub::PubSubReply),
+    /// The connection's echo (`ToBroker::RespEcho`): everything the core
+    /// answered to its earlier commands came before it.
+    Echo,
+}
+
 /// Inputs fed to the core before its outputs are handed out; bounds a step's
 /// latency and the size of its batches.
 const INPUTS_PER_STEP_MAX: usize = 256;
@@ -88,6 +101,20 @@ pub enum ToBroker {
         outbox: mpsc::Sender<KafkaBatch>,
         /// The client's address.
         peer: SocketAddr,
+    },
+    /// A RESP client connected: its Pub/Sub answers go to `outbox`.
+    RespConnect {
+        /// The connection.
+        conn: ConnectionId,
+        /// Where the connection's answers go.
+        outbox: mpsc::Sender<RespBatch>,
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// Hand a RESP connection `RespItem::Echo` after its answers so far.
+    RespEcho {
+        /// The connection.
+        conn: ConnectionId,
     },
     /// Any other input for the core.
     Input(Input),
@@ -125,6 +152,9 @@ struct BrokerTask {
     /// Each Kafka connection's outbox, and its answers from this step.
     kafka_outboxes: BTreeMap<ConnectionId, mpsc::Sender<KafkaBatch>>,
     kafka_replies: BTreeMap<ConnectionId, KafkaBatch>,
+    /// Each RESP connection's outbox, and its answers from this step.
+    resp_outboxes: BTreeMap<ConnectionId, mpsc::Sender<RespBatch>>,
+    resp_replies: BTreeMap<ConnectionId, RespBatch>,
     /// Connections that disconnected in this step: their last replies go
     /// out with the step's, then their outboxes are dropped, which tells
     /// each connection task that nothing more will come.
@@ -161,6 +191,8 @@ pub async fn run(
         replies: BTreeMap::new(),
         kafka_outboxes: BTreeMap::new(),
         kafka_replies: BTreeMap::new(),
+        resp_outboxes: BTreeMap::new(),
+        resp_replies: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),
         assembling_bytes,
@@ -239,6 +271,18 @@ impl BrokerTask {
                 self.kafka_outboxes.insert(conn, outbox);
                 self.peers.insert(conn, peer);
             }
+            ToBroker::RespConnect { conn, outbox, peer } => {
+                self.resp_outboxes.insert(conn, outbox);
+                self.peers.insert(conn, peer);
+            }
+            ToBroker::RespEcho { conn } => {
+                if self.resp_outboxes.contains_key(&conn) {
+                    self.resp_replies
+                        .entry(conn)
+                        .or_default()
+                        .push(RespItem::Echo);
+                }
+            }
             ToBroker::Input(input) => {
                 if self.is_from_released(&input) {
                     return;
@@ -315,7 +359,8 @@ impl BrokerTask {
             Input::Disconnect { conn } => self.released.remove(conn),
             Input::Command { conn, .. }
             | Input::Refused { conn, .. }
-            | Input::Stream { conn, .. } => self.released.contains(conn),
+            | Input::Stream { conn, .. }
+            | Input::PubSub { conn, .. } => self.released.contains(conn),
             Input::Connect { .. }
             | Input::Timeout
             | Input::Synced { .. }
@@ -325,7 +370,7 @@ impl BrokerTask {
 
     /// Releases a connection that fell behind its replies: the core
     /// disconnects it now, so its unacknowledged deliveries are requeued.
-    /// Dropping its outbox and its session's pause sender wakes its task,
+    /// Dropping its outbox and its pause sender wakes its task,
     /// which closes the socket.
     fn release(&mut self, conn: ConnectionId) {
         tracing::warn!(
@@ -334,6 +379,7 @@ impl BrokerTask {
         );
         self.outboxes.remove(&conn);
         self.kafka_outboxes.remove(&conn);
+        self.resp_outboxes.remove(&conn);
         self.pauses.remove(&conn);
         self.peers.remove(&conn);
         self.released.insert(conn);
@@ -385,6 +431,14 @@ impl BrokerTask {
                         self.kafka_replies.entry(conn).or_default().push(reply);
                     }
                 }
+                // RESP connections' answers and deliveries; those of a
+                // connection gone go nowhere.
+                Output::PubSub { conn, reply } => {
+                    if self.resp_outboxes.contains_key(&conn) {
+                        let item = RespItem::PubSub(*reply);
+                        self.resp_replies.entry(conn).or_default().push(item);
+                    }
+                }
             }
         }
         self.broker
@@ -406,9 +460,13 @@ impl BrokerTask {
     /// delivered to others), handed out in the same flush; each round
     /// releases a connection or ends it, so the rounds are bounded.
     async fn flush(&mut self, log: &LogHandle) -> Result<(), BrokerStop> {
-        let rounds_max = self.outboxes.len() + self.kafka_outboxes.len() + 1;
+        let rounds_max =
+            self.outboxes.len() + self.kafka_outboxes.len() + self.resp_outboxes.len() + 1;
         let mut rounds = 0;
-        while !self.replies.is_empty() || !self.kafka_replies.is_empty() {
+        while !self.replies.is_empty()
+            || !self.kafka_replies.is_empty()
+            || !self.resp_replies.is_empty()
+        {
             rounds += 1;
             assert!(
                 rounds <= rounds_max,
@@ -448,10 +506,26 @@ impl BrokerTask {
                     }
                 }
             }
+            for (conn, batch) in mem::take(&mut self.resp_replies) {
+                let Some(outbox) = self.resp_outboxes.get(&conn) else {
+                    continue;
+                };
+                match outbox.try_send(batch) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) if self.gone.contains(&conn) => {
+                        self.resp_outboxes.remove(&conn);
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => self.release(conn),
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.resp_outboxes.remove(&conn);
+                    }
+                }
+            }
         }
         for conn in self.gone.drain(..) {
             self.outboxes.remove(&conn);
             self.kafka_outboxes.remove(&conn);
+            self.resp_outboxes.remove(&conn);
         }
         if !self.records.is_empty() {
             let records = std::mem::take(&mut self.records);

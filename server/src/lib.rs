@@ -52,6 +52,7 @@ mod log;
 pub mod metrics;
 pub mod perf;
 mod portable;
+mod resp;
 pub mod users;
 pub mod wire;
 
@@ -60,6 +61,10 @@ pub use connection::{
     HEARTBEAT_S, OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS,
 };
 pub use kafka::{DEFAULT_PARTITIONS, INFLIGHT_MAX, REQUEST_MAX_BYTES};
+pub use resp::{
+    ARGUMENTS_MAX as RESP_ARGUMENTS_MAX, BULK_MAX_BYTES as RESP_BULK_MAX_BYTES,
+    QUERY_BUFFER_MAX_BYTES as RESP_QUERY_BUFFER_MAX_BYTES,
+};
 pub use users::Users;
 
 /// What the fuzz targets in `fuzz/` drive without a socket: the connection
@@ -161,6 +166,11 @@ pub struct Options {
     pub kafka_auto_create_topics: bool,
     /// Partitions of a topic created without a count (Kafka's `num.partitions`).
     pub kafka_partitions: u32,
+    /// Address to accept RESP (Redis Pub/Sub) connections on; off when `None`.
+    pub resp_listen: Option<SocketAddr>,
+    /// A RESP client on loopback is logged in from the start, as Redis's
+    /// passwordless `default` user (on by default); others must AUTH.
+    pub resp_anonymous_loopback: bool,
 }
 
 impl Options {
@@ -191,6 +201,8 @@ impl Options {
             kafka_listen: None,
             kafka_auto_create_topics: true,
             kafka_partitions: DEFAULT_PARTITIONS,
+            resp_listen: None,
+            resp_anonymous_loopback: true,
         }
     }
 }
@@ -242,6 +254,7 @@ pub struct Server {
     log: log::LogHandle,
     log_thread: log::LogThread,
     kafka_listener: Option<TcpListener>,
+    resp_listener: Option<TcpListener>,
     #[cfg(not(madsim))]
     http: http::Listeners,
 }
@@ -258,6 +271,10 @@ impl Server {
             Some(address) => Some(TcpListener::bind(address).await?),
             None => None,
         };
+        let resp_listener = match options.resp_listen {
+            Some(address) => Some(TcpListener::bind(address).await?),
+            None => None,
+        };
         #[cfg(not(madsim))]
         let http = http::Listeners::bind(options.metrics_listen, options.management_listen).await?;
         #[cfg(madsim)]
@@ -271,9 +288,18 @@ impl Server {
             log,
             log_thread,
             kafka_listener,
+            resp_listener,
             #[cfg(not(madsim))]
             http,
         })
+    }
+
+    /// The address RESP connections are accepted on, when they are.
+    #[must_use]
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// The address Kafka connections are accepted on, when they are.
@@ -317,6 +343,7 @@ impl Server {
             log,
             log_thread,
             kafka_listener,
+            resp_listener,
             #[cfg(not(madsim))]
             http,
         } = self;
@@ -353,6 +380,20 @@ impl Server {
             };
             tokio::spawn(kafka::accept_loop(listener, context, SHUTDOWN_GRACE))
         });
+        let resp_task = resp_listener.map(|listener| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(listen = %address, "serving RESP (Redis Pub/Sub)");
+            }
+            let context = resp::Context {
+                to_broker: to_broker.clone(),
+                shutdown: stopping.clone(),
+                users: Arc::clone(&users),
+                anonymous_loopback: options.resp_anonymous_loopback,
+                outgoing_buffer_max_bytes: options.outgoing_buffer_max_bytes,
+                send_timeout: Duration::from_millis(options.send_timeout_ms),
+            };
+            tokio::spawn(resp::accept_loop(listener, context, SHUTDOWN_GRACE))
+        });
         let context = connection::Context {
             to_broker,
             shutdown: stopping,
@@ -382,6 +423,9 @@ impl Server {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain(&mut connections)).await;
         connections.abort_all();
         if let Some(task) = kafka_task {
+            let _ = task.await;
+        }
+        if let Some(task) = resp_task {
             let _ = task.await;
         }
         if !broker_failed {

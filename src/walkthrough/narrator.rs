@@ -553,6 +553,7 @@ fn describe(output: &Output) -> String {
             "stream reply to conn {} request {request}: {reply:?}",
             conn.0
         ),
+        Output::PubSub { conn, reply } => format!("pubsub reply to conn {}: {reply:?}", conn.0),
     }
 }
 

@@ -77,6 +77,7 @@ impl Node {
                 // Without credit flow or the memory alarm nothing is paused.
                 Output::Pause { .. } => unreachable!("no pauses in this broker"),
                 Output::Stream { .. } => unreachable!("this test sends no stream command"),
+                Output::PubSub { .. } => unreachable!("this test sends no Pub/Sub command"),
             }
         }
         self.broker.drain_events(|_| {});

@@ -35,6 +35,7 @@ impl Broker {
         self.streams.check_invariants(self.now, self.synced_lsn);
         self.check_stream_queues();
         self.groups.check_invariants();
+        self.pubsub.check_invariants();
         self.check_sagas();
     }
 

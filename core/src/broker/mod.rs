@@ -17,6 +17,7 @@ mod flow;
 mod groups;
 mod inspect;
 mod invariants;
+mod pubsub;
 mod recovery;
 mod sagas;
 mod stream_queues;
@@ -235,6 +236,8 @@ pub struct Broker {
     /// Saga messages waiting for their transition's record to be synced,
     /// by its lsn (0 for those a recovery sends again), with their saga.
     saga_outbox: BTreeMap<u64, Vec<(crate::saga::InstanceKey, SharedMessage)>>,
+    /// The Pub/Sub channels: subscriptions and subscribers' output buffers.
+    pubsub: crate::pubsub::PubSub,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -277,6 +280,7 @@ impl Broker {
         let mut groups = crate::group::Groups::new(config.groups);
         #[cfg(feature = "mutants")]
         groups.set_mutant(config.mutant);
+        let pubsub = crate::pubsub::PubSub::new(config.pubsub);
         let mut broker = Broker {
             config,
             now: Instant::default(),
@@ -318,6 +322,7 @@ impl Broker {
             groups,
             sagas: crate::saga::Sagas::default(),
             saga_outbox: BTreeMap::new(),
+            pubsub,
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -398,6 +403,7 @@ impl Broker {
                 command,
             } => self.stream_command(conn, request, *command),
             Input::DriverHeld { bytes } => self.driver_held_bytes = bytes,
+            Input::PubSub { conn, command } => self.pubsub_command(conn, *command),
         }
         if !self.dead_letters.is_empty() {
             self.flush_dead_letters();
@@ -436,6 +442,12 @@ impl Broker {
     #[must_use]
     pub fn groups(&self) -> &crate::group::Groups {
         &self.groups
+    }
+
+    /// The Pub/Sub channels and their subscribers (see [`crate::pubsub`]).
+    #[must_use]
+    pub fn pubsub(&self) -> &crate::pubsub::PubSub {
+        &self.pubsub
     }
 
     /// The latest time the broker has seen.
@@ -524,6 +536,7 @@ impl Broker {
     }
 
     fn disconnect(&mut self, conn: ConnectionId) {
+        self.pubsub.disconnect(conn);
         self.streams.disconnect(conn);
         self.disconnect_groups(conn);
         if !self.connections.contains_key(&conn) {

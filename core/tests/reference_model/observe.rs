@@ -180,7 +180,10 @@ pub fn seen(outputs: &[Output]) -> Vec<Seen> {
                 channel: channel.0,
                 reply: SeenReply::of(reply),
             }),
-            Output::Persist(_) | Output::Pause { .. } | Output::Stream { .. } => None,
+            Output::Persist(_)
+            | Output::Pause { .. }
+            | Output::Stream { .. }
+            | Output::PubSub { .. } => None,
         })
         .collect()
 }

@@ -70,7 +70,10 @@ impl Step {
                     channel,
                     reply,
                 } => Some((conn.0, channel.0, reply.clone())),
-                Output::Persist(_) | Output::Pause { .. } | Output::Stream { .. } => None,
+                Output::Persist(_)
+                | Output::Pause { .. }
+                | Output::Stream { .. }
+                | Output::PubSub { .. } => None,
             })
             .collect()
     }

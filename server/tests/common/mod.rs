@@ -21,6 +21,8 @@ pub struct TestServer {
     pub management: Option<SocketAddr>,
     /// Where it accepts Kafka connections, when it does.
     pub kafka: Option<SocketAddr>,
+    /// Where it accepts RESP connections, when it does.
+    pub resp: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
     thread: JoinHandle<Result<(), ServerError>>,
 }
@@ -59,6 +61,7 @@ impl TestServer {
                     server.metrics_addr(),
                     server.management_addr(),
                     server.kafka_addr(),
+                    server.resp_addr(),
                 );
                 addr_tx
                     .send(addresses)
@@ -70,7 +73,7 @@ impl TestServer {
                     .await
             })
         });
-        let Ok((addr, metrics, management, kafka)) = addr_rx.recv() else {
+        let Ok((addr, metrics, management, kafka, resp)) = addr_rx.recv() else {
             let result = thread.join().expect("the server thread does not panic");
             panic!("the server did not start: {result:?}")
         };
@@ -79,6 +82,7 @@ impl TestServer {
             metrics,
             management,
             kafka,
+            resp,
             stop,
             thread,
         }

@@ -419,6 +419,8 @@ impl Simulation {
                     request,
                     reply,
                 } => self.send_stream_to_client(*conn, *request, reply.clone()),
+                // No simulated client speaks Pub/Sub.
+                Output::PubSub { .. } => {}
             }
         }
         self.outputs = outputs;

@@ -17,6 +17,7 @@ let drain = |broker: &mut Broker, log: &mut Vec<_>, replies: &mut Vec<_>| {
             Output::Persist(record) => log.push(*record), // append; sync later
             Output::Pause { .. } => {} // stop or resume reading that connection
             Output::Stream { .. } => {} // a stream reply, to its connection in request order
+            Output::PubSub { .. } => {} // a Pub/Sub answer or delivery, to its connection
         }
     }
     broker.drain_events(|_event| {}); // checkers, metrics, tracing
