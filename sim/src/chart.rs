@@ -21,8 +21,15 @@ pub fn sequence_chart(history: &History) -> String {
     let mut consumers = BTreeSet::new();
     for timed in history.entries() {
         match &timed.entry {
-            Entry::Publish { producer, .. } | Entry::StreamSend { producer, .. } => {
+            Entry::Publish { producer, .. }
+            | Entry::StreamSend { producer, .. }
+            | Entry::SagaStart {
+                starter: producer, ..
+            } => {
                 producers.insert(*producer);
+            }
+            Entry::SagaReceived { participant, .. } => {
+                consumers.insert(*participant);
             }
             Entry::Consume { consumer, .. }
             | Entry::StreamSeek {
@@ -175,6 +182,73 @@ fn line(entry: &Entry) -> Option<String> {
         | Entry::GroupAssigned { .. }
         | Entry::GroupOffsetFetched { .. }
         | Entry::GroupCommitted { .. } => return stream_line(entry),
+        Entry::SagaStart { .. }
+        | Entry::SagaAbort { .. }
+        | Entry::SagaConfirm { .. }
+        | Entry::SagaReceived { .. }
+        | Entry::SagaApplied { .. }
+        | Entry::SagaReplied { .. }
+        | Entry::SagaOutcome { .. } => return saga_line(entry),
+    };
+    Some(text)
+}
+
+/// A saga client's entry as a chart line: starters on the left,
+/// participants (one per step) on the right, outcomes as notes.
+fn saga_line(entry: &Entry) -> Option<String> {
+    let text = match entry {
+        Entry::SagaStart { starter, saga } => format!("P{starter}->>B: start {saga}"),
+        Entry::SagaAbort { starter, saga } => format!("P{starter}->>B: abort {saga}"),
+        Entry::SagaConfirm {
+            starter,
+            saga,
+            abort,
+            ack,
+        } => format!(
+            "B-->>P{starter}: {} of {} {saga}",
+            if *ack { "ack" } else { "nack" },
+            if *abort { "abort" } else { "start" }
+        ),
+        Entry::SagaReceived {
+            participant,
+            saga,
+            action,
+            step,
+            attempt,
+            message,
+            redelivered,
+        } => format!(
+            "B->>C{participant}: {}:{step}:{saga} attempt {attempt} (id {}){}",
+            action.as_str(),
+            message.0,
+            if *redelivered { " redelivered" } else { "" }
+        ),
+        Entry::SagaApplied {
+            participant,
+            saga,
+            action,
+            step,
+        } => format!(
+            "Note over C{participant}: applies {}:{step}:{saga}",
+            action.as_str()
+        ),
+        Entry::SagaReplied {
+            participant,
+            saga,
+            action,
+            step,
+            success,
+        } => format!(
+            "C{participant}->>B: {} to {}:{step}:{saga}",
+            if *success { "success" } else { "failure" },
+            action.as_str()
+        ),
+        Entry::SagaOutcome {
+            saga,
+            state,
+            message,
+        } => format!("Note over B: outcome of {saga}: {state} (id {})", message.0),
+        _ => return None,
     };
     Some(text)
 }

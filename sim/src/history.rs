@@ -12,6 +12,7 @@
 //! publish attempt (`attempt`, unique in the run), so a delivery says exactly
 //! which publish it came from, whatever ids the broker handed out.
 
+pub use brokerlab_core::saga::Action as SagaAction;
 use brokerlab_core::Name;
 use brokerlab_core::{ChannelId, ConnectionId, Event, FieldValue, MessageId, Properties};
 use bytes::Bytes;
@@ -358,6 +359,82 @@ pub enum Entry {
     Crash,
     /// The broker restarted from its log.
     Restart,
+    /// A saga starter published the start of saga `saga` (again, for a retry).
+    SagaStart {
+        /// Which starter.
+        starter: usize,
+        /// The saga id (the start's `message_id`).
+        saga: Arc<str>,
+    },
+    /// A saga starter published an abort of saga `saga` (again, for a retry).
+    SagaAbort {
+        /// Which starter.
+        starter: usize,
+        /// The saga id.
+        saga: Arc<str>,
+    },
+    /// A saga starter's start or abort was confirmed (basic.ack) or nacked.
+    SagaConfirm {
+        /// Which starter.
+        starter: usize,
+        /// The saga id.
+        saga: Arc<str>,
+        /// The publish was an abort (else a start).
+        abort: bool,
+        /// basic.ack (`true`) or basic.nack (`false`).
+        ack: bool,
+    },
+    /// A saga participant received a command or compensation.
+    SagaReceived {
+        /// Which participant (its step).
+        participant: usize,
+        /// The saga id.
+        saga: Arc<str>,
+        /// The command or its compensation.
+        action: SagaAction,
+        /// The step the message names.
+        step: u32,
+        /// Its `x-saga-attempt` header: 1 for the first send.
+        attempt: u32,
+        /// The broker's id of the message.
+        message: MessageId,
+        /// The redelivered flag.
+        redelivered: bool,
+    },
+    /// A saga participant applied a command or compensation: the first
+    /// time it saw its idempotency key (the correlation id).
+    SagaApplied {
+        /// Which participant.
+        participant: usize,
+        /// The saga id.
+        saga: Arc<str>,
+        /// The command or its compensation.
+        action: SagaAction,
+        /// The step.
+        step: u32,
+    },
+    /// A saga participant published a reply.
+    SagaReplied {
+        /// Which participant.
+        participant: usize,
+        /// The saga id.
+        saga: Arc<str>,
+        /// What the reply answers.
+        action: SagaAction,
+        /// The step.
+        step: u32,
+        /// `success` (`true`) or `failure`.
+        success: bool,
+    },
+    /// The observer received a saga's outcome.
+    SagaOutcome {
+        /// The saga id (its `x-saga-id` header).
+        saga: Arc<str>,
+        /// Its `x-saga-state` header: completed, compensated or failed-needs-attention.
+        state: Arc<str>,
+        /// The broker's id of the message.
+        message: MessageId,
+    },
 }
 
 /// An entry and when it happened.

@@ -25,9 +25,11 @@
 //! `prefetch-respected`, `no-expired-delivery`, `dead-letter-accounting`,
 //! `confirm-after-durable` and `reply-correlated`, and for streams
 //! `inconsistent-offsets`, `duplicate`, `nonmonotonic-send`, `poll-skip`,
-//! `nonmonotonic-poll` and `key-order`. Then `liveness` (the heal phase goes
-//! quiet with every client done), and on the settled run
-//! `no-lost-confirmed`, `exactly-once-effect`, `lost-write` and `unseen`.
+//! `nonmonotonic-poll` and `key-order`, and for sagas `compensation-order`,
+//! `no-forward-after-abort`, `stale-reply-applied` and `duplicate-saga`.
+//! Then `liveness` (the heal phase goes quiet with every client done), and
+//! on the settled run `no-lost-confirmed`, `exactly-once-effect`,
+//! `lost-write`, `unseen`, `saga-atomicity` and `stuck-saga`.
 //! Exit codes: 0 pass, 127 panic in the system under test, 128 liveness,
 //! 129 safety ([`report`]).
 //!

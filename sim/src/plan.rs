@@ -10,8 +10,9 @@
 //! happens, so a failing run says what it was.
 
 use crate::random::SimRng;
+use crate::workload::saga::SagaParams;
 use crate::workload::streams::StreamParams;
-use crate::workload::{stream_idempotent, stream_keyed, streams, Workload};
+use crate::workload::{saga, stream_idempotent, stream_keyed, streams, Workload};
 use brokerlab_core::Mutant;
 use brokerlab_store::CrashFaults;
 use serde::{Deserialize, Serialize};
@@ -194,6 +195,10 @@ pub struct WorkloadParams {
     /// alone; left out of the plans of other workloads).
     #[serde(default, skip_serializing_if = "StreamParams::is_unset")]
     pub stream: StreamParams,
+    /// The saga workload's steps and participants' habits (drawn for it
+    /// alone; left out of the plans of other workloads).
+    #[serde(default, skip_serializing_if = "SagaParams::is_unset")]
+    pub saga: SagaParams,
 }
 
 impl WorkloadParams {
@@ -231,6 +236,7 @@ impl Options {
             Workload::StreamKeyed => stream_keyed::draw(&mut rng, &mut params, &mut plan),
             Workload::StreamIdempotent => stream_idempotent::draw(&mut rng, &mut params, &mut plan),
             Workload::Mixed => params.stream = streams::draw_params(&mut rng, false),
+            Workload::Saga => saga::draw(&mut rng, &mut params, &mut plan),
             _ => {}
         }
         if workload
@@ -284,7 +290,11 @@ impl Options {
 fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
     let producers = rng.between(1, 3) as usize;
     let consumers_min = workload.consumers_min() as u64;
-    let consumers_max = (consumers_min + 2).min((DRAWN_CLIENTS_MAX - producers) as u64);
+    let consumers_max = match workload {
+        // One participant per step, and the observer.
+        Workload::Saga => saga::STEPS_MAX as u64 + 1,
+        _ => (consumers_min + 2).min((DRAWN_CLIENTS_MAX - producers) as u64),
+    };
     let params = WorkloadParams {
         workload,
         producers,
@@ -300,6 +310,7 @@ fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
         slow_consumers: 0,
         slow_work: Span::new(0, 0),
         stream: StreamParams::default(),
+        saga: SagaParams::default(),
     };
     let params = if rng.chance(300) {
         WorkloadParams {
@@ -406,6 +417,9 @@ impl fmt::Display for Options {
         )?;
         if !w.stream.is_unset() {
             write!(f, "{}", w.stream)?;
+        }
+        if !w.saga.is_unset() {
+            write!(f, "{}", w.saga)?;
         }
         let links: Vec<String> = p.link_delays.iter().map(Span::to_string).collect();
         write!(f, " links=[{}]", links.join(","))?;

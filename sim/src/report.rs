@@ -88,7 +88,15 @@ impl Summary {
                 Entry::StreamSend { .. } => self.publishes += 1,
                 Entry::StreamAck { .. } => self.confirms += 1,
                 Entry::StreamPoll { records, .. } => self.deliveries += records.len() as u64,
-                Entry::Effect { .. } => self.effects += 1,
+                Entry::Effect { .. } | Entry::SagaApplied { .. } => self.effects += 1,
+                Entry::SagaStart { .. } | Entry::SagaAbort { .. } | Entry::SagaReplied { .. } => {
+                    self.publishes += 1;
+                }
+                Entry::SagaConfirm { ack: true, .. } => self.confirms += 1,
+                Entry::SagaReceived { redelivered, .. } => {
+                    self.deliveries += 1;
+                    self.redeliveries += u64::from(*redelivered);
+                }
                 Entry::GaveUp { .. } => self.gave_up += 1,
                 _ => {}
             }

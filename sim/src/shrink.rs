@@ -5,7 +5,7 @@
 //! on the options with the seed held: it tries simpler options one change at
 //! a time (a fault kind switched off, a client fewer, half the messages, a
 //! window of one, no requeues, a shorter safety phase, no think time, no
-//! clock drift or compaction) and
+//! clock drift or compaction, a saga participant's habit off) and
 //! keeps a change when the run still breaks the same checker. It repeats
 //! until no change is kept, and reports the smallest options, which print as
 //! one line and reproduce with `brokerlab sim`. Each candidate is a full,
@@ -135,6 +135,13 @@ fn candidates(options: &Options) -> Vec<Options> {
     with(&|o| o.workload.prefetch = 1);
     with(&|o| o.workload.work = Span::new(0, 0));
     with(&|o| o.workload.publish_gap = Span::new(0, 0));
+    if params.workload == crate::Workload::Saga {
+        with(&|o| o.workload.saga.abort_per_mille = 0);
+        with(&|o| o.workload.saga.fail_per_mille = 0);
+        with(&|o| o.workload.saga.twice_per_mille = 0);
+        with(&|o| o.workload.saga.late_per_mille = 0);
+        with(&|o| o.workload.saga.crash_per_mille = 0);
+    }
     if params.workload.is_stream() {
         with(&|o| o.workload.stream.partitions = 1);
         with(&|o| o.workload.stream.keys = 1);

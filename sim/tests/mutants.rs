@@ -173,6 +173,56 @@ fn offset_regress_on_recovery_is_caught_by_committed_offset_monotone() {
 }
 
 #[test]
+fn saga_compensate_in_forward_order_is_caught_by_compensation_order() {
+    caught_by(
+        Mutant::SagaCompensateInForwardOrder,
+        Workload::Saga,
+        "compensation-order",
+        1000,
+    );
+}
+
+#[test]
+fn saga_skip_unknown_outcome_compensation_is_caught_by_saga_atomicity() {
+    caught_by(
+        Mutant::SagaSkipUnknownOutcomeCompensation,
+        Workload::Saga,
+        "saga-atomicity",
+        1000,
+    );
+}
+
+#[test]
+fn saga_advance_twice_on_duplicate_reply_is_caught_by_stale_reply_applied() {
+    caught_by(
+        Mutant::SagaAdvanceTwiceOnDuplicateReply,
+        Workload::Saga,
+        "stale-reply-applied",
+        1000,
+    );
+}
+
+#[test]
+fn saga_state_without_command_is_caught_by_duplicate_saga() {
+    caught_by(
+        Mutant::SagaStateWithoutCommand,
+        Workload::Saga,
+        "duplicate-saga",
+        1000,
+    );
+}
+
+#[test]
+fn saga_forward_after_abort_is_caught_by_no_forward_after_abort() {
+    caught_by(
+        Mutant::SagaForwardAfterAbort,
+        Workload::Saga,
+        "no-forward-after-abort",
+        1000,
+    );
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [
@@ -191,6 +241,11 @@ fn every_mutant_has_a_test_here() {
         Mutant::AcceptStaleGenerationCommit,
         Mutant::AssignWithoutRevoke,
         Mutant::OffsetRegressOnRecovery,
+        Mutant::SagaCompensateInForwardOrder,
+        Mutant::SagaSkipUnknownOutcomeCompensation,
+        Mutant::SagaAdvanceTwiceOnDuplicateReply,
+        Mutant::SagaStateWithoutCommand,
+        Mutant::SagaForwardAfterAbort,
     ];
     for mutant in Mutant::ALL {
         assert!(
@@ -202,7 +257,7 @@ fn every_mutant_has_a_test_here() {
 }
 
 /// Every mutant with the workload and checker that catch it.
-const CATCHES: [(Mutant, Workload, &str); 15] = [
+const CATCHES: [(Mutant, Workload, &str); 20] = [
     (
         Mutant::LoseOnRequeue,
         Workload::WorkQueue,
@@ -257,6 +312,31 @@ const CATCHES: [(Mutant, Workload, &str); 15] = [
         Mutant::OffsetRegressOnRecovery,
         Workload::StreamKeyed,
         "committed-offset-monotone",
+    ),
+    (
+        Mutant::SagaCompensateInForwardOrder,
+        Workload::Saga,
+        "compensation-order",
+    ),
+    (
+        Mutant::SagaSkipUnknownOutcomeCompensation,
+        Workload::Saga,
+        "saga-atomicity",
+    ),
+    (
+        Mutant::SagaAdvanceTwiceOnDuplicateReply,
+        Workload::Saga,
+        "stale-reply-applied",
+    ),
+    (
+        Mutant::SagaStateWithoutCommand,
+        Workload::Saga,
+        "duplicate-saga",
+    ),
+    (
+        Mutant::SagaForwardAfterAbort,
+        Workload::Saga,
+        "no-forward-after-abort",
     ),
 ];
 

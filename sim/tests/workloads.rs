@@ -161,3 +161,12 @@ fn stream_idempotent_passes_while_links_drop_under_its_producers() {
             > 20
     );
 }
+
+#[test]
+fn saga_passes_with_every_confirmed_saga_ended_all_or_nothing() {
+    let reports = passes(Workload::Saga, 40);
+    // Participants received commands, and applied some, in every run.
+    assert!(reports
+        .iter()
+        .all(|report| report.summary.deliveries > 0 && report.summary.effects > 0));
+}

@@ -21,15 +21,18 @@
 pub mod at_least_once;
 mod attempts;
 pub mod committed_offset_monotone;
+pub mod compensation_order;
 pub mod confirm_after_durable;
 pub mod dead_letter_accounting;
 pub mod duplicate;
+pub mod duplicate_saga;
 pub mod exactly_once_effect;
 pub mod fifo;
 pub mod inconsistent_offsets;
 pub mod key_order;
 pub mod lost_write;
 pub mod no_expired_delivery;
+pub mod no_forward_after_abort;
 pub mod no_lost_confirmed;
 pub mod no_phantom;
 pub mod nonmonotonic_poll;
@@ -40,8 +43,11 @@ pub mod prefetch_respected;
 pub mod queue_order;
 pub mod redelivery_flagged;
 pub mod reply_correlated;
+pub mod saga_atomicity;
 pub mod stale_commit_fenced;
+pub mod stale_reply_applied;
 mod stream;
+pub mod stuck_saga;
 pub mod unseen;
 
 use crate::history::History;
@@ -117,7 +123,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 18] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 22] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -139,19 +145,117 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 18] = [
         committed_offset_monotone::check,
     ),
     (stale_commit_fenced::NAME, stale_commit_fenced::check),
+    (compensation_order::NAME, compensation_order::check),
+    (no_forward_after_abort::NAME, no_forward_after_abort::check),
+    (stale_reply_applied::NAME, stale_reply_applied::check),
+    (duplicate_saga::NAME, duplicate_saga::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.
-pub const FINAL_CHECKERS: [(&str, Checker); 5] = [
+pub const FINAL_CHECKERS: [(&str, Checker); 7] = [
     (no_lost_confirmed::NAME, no_lost_confirmed::check),
     (exactly_once_effect::NAME, exactly_once_effect::check),
     (lost_write::NAME, lost_write::check),
     (unseen::NAME, unseen::check),
     (at_least_once::NAME, at_least_once::check),
+    (saga_atomicity::NAME, saga_atomicity::check),
+    (stuck_saga::NAME, stuck_saga::check),
 ];
+
+/// How many steps the saga of a run's topology has (0 outside `saga`):
+/// one command queue each.
+#[must_use]
+pub fn saga_steps(topology: &Topology) -> u32 {
+    let steps = (0..crate::workload::saga::STEPS_MAX)
+        .take_while(|step| {
+            let queue = crate::workload::saga::command_queue(*step);
+            topology.queues.contains_key(queue.as_str())
+        })
+        .count();
+    u32::try_from(steps).expect("steps are few")
+}
 
 /// The name of the liveness check of the heal phase.
 pub const LIVENESS: &str = "liveness";
+
+#[cfg(test)]
+pub(crate) mod saga_fixtures {
+    //! Hand-made saga history entries for the saga checkers' tests: a
+    //! two-step saga.
+
+    use crate::history::{Entry, SagaAction};
+    use crate::plan::WorkloadParams;
+    use crate::workload::{Topology, Workload};
+    use brokerlab_core::MessageId;
+
+    pub const DO: SagaAction = SagaAction::Command;
+    pub const UNDO: SagaAction = SagaAction::Compensation;
+
+    /// The topology of a two-step saga.
+    pub fn topology() -> Topology {
+        let mut params = crate::Options::swarm(0, Workload::Saga).workload;
+        params.consumers = 3;
+        let params: WorkloadParams = params;
+        crate::workload::saga::topology(&params)
+    }
+
+    pub fn received(saga: &str, action: SagaAction, step: u32, attempt: u32, id: u64) -> Entry {
+        Entry::SagaReceived {
+            participant: step as usize,
+            saga: saga.into(),
+            action,
+            step,
+            attempt,
+            message: MessageId(id),
+            redelivered: false,
+        }
+    }
+
+    pub fn applied(saga: &str, action: SagaAction, step: u32) -> Entry {
+        Entry::SagaApplied {
+            participant: step as usize,
+            saga: saga.into(),
+            action,
+            step,
+        }
+    }
+
+    pub fn replied(saga: &str, action: SagaAction, step: u32, success: bool) -> Entry {
+        Entry::SagaReplied {
+            participant: step as usize,
+            saga: saga.into(),
+            action,
+            step,
+            success,
+        }
+    }
+
+    pub fn outcome(saga: &str, state: &str, id: u64) -> Entry {
+        Entry::SagaOutcome {
+            saga: saga.into(),
+            state: state.into(),
+            message: MessageId(id),
+        }
+    }
+
+    pub fn start_confirmed(saga: &str) -> Entry {
+        Entry::SagaConfirm {
+            starter: 0,
+            saga: saga.into(),
+            abort: false,
+            ack: true,
+        }
+    }
+
+    pub fn abort_confirmed(saga: &str) -> Entry {
+        Entry::SagaConfirm {
+            starter: 0,
+            saga: saga.into(),
+            abort: true,
+            ack: true,
+        }
+    }
+}
 
 #[cfg(test)]
 pub(crate) mod fixtures {

@@ -15,6 +15,7 @@
 pub mod consumer;
 pub mod membership;
 pub mod producer;
+pub mod saga;
 pub mod stream_producer;
 pub mod stream_reader;
 
@@ -28,6 +29,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub use consumer::{Consumer, ConsumerSpec};
 pub use membership::GroupSpec;
 pub use producer::{Producer, ProducerSpec};
+pub use saga::{
+    SagaObserver, SagaParticipant, SagaParticipantSpec, SagaStarter, SagaStarterSpec, SagaStore,
+};
 pub use stream_producer::{StreamProducer, StreamProducerSpec};
 pub use stream_reader::{StreamReader, StreamReaderSpec};
 
@@ -77,6 +81,9 @@ pub struct Context<'a> {
     pub processed: &'a mut BTreeSet<u64>,
     /// What the stream clients share to know when the workload is done.
     pub streams: &'a mut StreamProgress,
+    /// The saga participants' store of idempotency keys, which survives
+    /// their crashes.
+    pub sagas: &'a mut SagaStore,
 }
 
 /// What a stream workload's clients share, as a test harness does, to
@@ -169,6 +176,12 @@ pub enum Client {
     StreamProducer(StreamProducer),
     /// Reads the partitions it owns with long polls.
     StreamReader(StreamReader),
+    /// Starts sagas, and aborts some.
+    SagaStarter(SagaStarter),
+    /// Serves one saga step: its commands and compensations.
+    SagaParticipant(SagaParticipant),
+    /// Consumes the sagas' outcomes.
+    SagaObserver(SagaObserver),
 }
 
 impl Client {
@@ -179,6 +192,9 @@ impl Client {
             Client::Consumer(consumer) => consumer.handle_open(context, conn),
             Client::StreamProducer(producer) => producer.handle_open(context, conn),
             Client::StreamReader(reader) => reader.handle_open(context, conn),
+            Client::SagaStarter(starter) => starter.handle_open(context, conn),
+            Client::SagaParticipant(participant) => participant.handle_open(context, conn),
+            Client::SagaObserver(observer) => observer.handle_open(context, conn),
         }
     }
 
@@ -187,6 +203,11 @@ impl Client {
         match self {
             Client::Producer(producer) => producer.handle_reply(context, channel, reply),
             Client::Consumer(consumer) => consumer.handle_reply(context, channel, reply),
+            Client::SagaStarter(starter) => starter.handle_reply(context, channel, reply),
+            Client::SagaParticipant(participant) => {
+                participant.handle_reply(context, channel, reply);
+            }
+            Client::SagaObserver(observer) => observer.handle_reply(context, channel, reply),
             // Stream clients hear nothing on a channel after connection.open-ok.
             Client::StreamProducer(_) | Client::StreamReader(_) => {}
         }
@@ -202,7 +223,11 @@ impl Client {
         match self {
             Client::StreamProducer(producer) => producer.handle_reply(context, request, reply),
             Client::StreamReader(reader) => reader.handle_reply(context, request, reply),
-            Client::Producer(_) | Client::Consumer(_) => {
+            Client::Producer(_)
+            | Client::Consumer(_)
+            | Client::SagaStarter(_)
+            | Client::SagaParticipant(_)
+            | Client::SagaObserver(_) => {
                 unreachable!("AMQP clients send no stream request")
             }
         }
@@ -215,6 +240,9 @@ impl Client {
             Client::Consumer(consumer) => consumer.handle_closed(context),
             Client::StreamProducer(producer) => producer.handle_closed(context),
             Client::StreamReader(reader) => reader.handle_closed(context),
+            Client::SagaStarter(starter) => starter.handle_closed(context),
+            Client::SagaParticipant(participant) => participant.handle_closed(context),
+            Client::SagaObserver(observer) => observer.handle_closed(),
         }
     }
 
@@ -225,6 +253,9 @@ impl Client {
             Client::Consumer(consumer) => consumer.handle_timeout(context),
             Client::StreamProducer(producer) => producer.handle_timeout(context),
             Client::StreamReader(reader) => reader.handle_timeout(context),
+            Client::SagaStarter(starter) => starter.handle_timeout(context),
+            Client::SagaParticipant(participant) => participant.handle_timeout(context),
+            Client::SagaObserver(_) => {}
         }
     }
 
@@ -257,6 +288,9 @@ impl Client {
             Client::Consumer(consumer) => consumer.poll_timeout(),
             Client::StreamProducer(producer) => producer.poll_timeout(),
             Client::StreamReader(reader) => reader.poll_timeout(),
+            Client::SagaStarter(starter) => starter.poll_timeout(),
+            Client::SagaParticipant(participant) => participant.poll_timeout(),
+            Client::SagaObserver(_) => None,
         }
     }
 
@@ -265,9 +299,10 @@ impl Client {
     pub fn wants_connection(&self) -> bool {
         match self {
             Client::Producer(producer) => producer.wants_connection(),
-            Client::Consumer(_) => true,
+            Client::Consumer(_) | Client::SagaParticipant(_) | Client::SagaObserver(_) => true,
             Client::StreamProducer(producer) => !producer.is_done(),
             Client::StreamReader(reader) => !reader.is_done(),
+            Client::SagaStarter(starter) => !starter.is_done(),
         }
     }
 
@@ -276,9 +311,10 @@ impl Client {
     pub fn is_done(&self) -> bool {
         match self {
             Client::Producer(producer) => producer.is_done(),
-            Client::Consumer(_) => true,
+            Client::Consumer(_) | Client::SagaParticipant(_) | Client::SagaObserver(_) => true,
             Client::StreamProducer(producer) => producer.is_done(),
             Client::StreamReader(reader) => reader.is_done(),
+            Client::SagaStarter(starter) => starter.is_done(),
         }
     }
 
@@ -288,6 +324,9 @@ impl Client {
             Client::Consumer(consumer) => &mut consumer.outbox,
             Client::StreamProducer(producer) => &mut producer.outbox,
             Client::StreamReader(reader) => &mut reader.outbox,
+            Client::SagaStarter(starter) => &mut starter.outbox,
+            Client::SagaParticipant(participant) => &mut participant.outbox,
+            Client::SagaObserver(observer) => &mut observer.outbox,
         }
     }
 }

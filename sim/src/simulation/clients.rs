@@ -20,6 +20,7 @@ impl Simulation {
             history: &mut self.history,
             processed: &mut self.processed,
             streams: &mut self.streams,
+            sagas: &mut self.saga_store,
         };
         handle(slot, &mut context);
         self.after_client(client);

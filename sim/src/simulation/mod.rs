@@ -19,7 +19,7 @@ mod flow;
 
 use crate::broker_node::{BrokerNode, Step};
 use crate::check::{self, Kind, Violation};
-use crate::client::{Client, StreamProgress};
+use crate::client::{Client, SagaStore, StreamProgress};
 use crate::clock::Clock;
 use crate::event_queue::EventQueue;
 use crate::history::{Entry, History};
@@ -141,6 +141,8 @@ pub struct Simulation {
     processed: BTreeSet<u64>,
     /// Stream producers not yet done.
     streams: StreamProgress,
+    /// The saga participants' store of idempotency keys.
+    saga_store: SagaStore,
     topology: Topology,
     trace: Trace,
     summary: Summary,
@@ -219,6 +221,7 @@ impl Simulation {
                 producers_left: stream_producers_left,
                 ..StreamProgress::default()
             },
+            saga_store: SagaStore::default(),
             topology,
             trace: Trace::new(false),
             summary: Summary::default(),

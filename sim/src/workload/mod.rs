@@ -16,6 +16,7 @@ pub mod mixed;
 pub mod priority;
 pub mod pubsub;
 pub mod request_reply;
+pub mod saga;
 pub mod stream_idempotent;
 pub mod stream_keyed;
 pub mod streams;
@@ -57,11 +58,14 @@ pub enum Workload {
     StreamKeyed,
     /// Idempotent stream producers retrying through dropped links.
     StreamIdempotent,
+    /// Orchestrated sagas run by the broker, with participants that fail,
+    /// reply twice or late, and crash.
+    Saga,
 }
 
 impl Workload {
     /// Every workload, in the order a sweep runs them.
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::WorkQueue,
         Workload::Pubsub,
         Workload::Topic,
@@ -73,6 +77,7 @@ impl Workload {
         Workload::RequestReply,
         Workload::StreamKeyed,
         Workload::StreamIdempotent,
+        Workload::Saga,
     ];
 
     /// The workload's name, as selected on the command line.
@@ -90,6 +95,7 @@ impl Workload {
             Workload::RequestReply => "request-reply",
             Workload::StreamKeyed => "stream-keyed",
             Workload::StreamIdempotent => "stream-idempotent",
+            Workload::Saga => "saga",
         }
     }
 
@@ -122,7 +128,8 @@ impl Workload {
             | Workload::StreamKeyed
             | Workload::StreamIdempotent => 1,
             Workload::Ttl => 2,
-            Workload::Pubsub | Workload::Topic => 3,
+            // Two steps' participants and the observer.
+            Workload::Pubsub | Workload::Topic | Workload::Saga => 3,
             Workload::Mixed => 12,
         }
     }
@@ -140,6 +147,7 @@ impl Workload {
             Workload::IdempotentConsumer => idempotent::topology(),
             Workload::Mixed => mixed::topology(params),
             Workload::RequestReply => request_reply::topology(params),
+            Workload::Saga => saga::topology(params),
             // Streams have no exchange or queue.
             Workload::StreamKeyed | Workload::StreamIdempotent => Topology::default(),
         }
@@ -156,6 +164,9 @@ impl Workload {
     pub fn clients(self, params: &WorkloadParams) -> Vec<Client> {
         if self.is_stream() {
             return streams::clients(params);
+        }
+        if self == Workload::Saga {
+            return saga::clients(params);
         }
         let topology = self.topology(params);
         let setup: Arc<[Command]> = topology.setup.clone().into();
