@@ -906,6 +906,19 @@ pub enum Event<N = Name> {
         /// Why.
         reason: crate::saga::Ignored,
     },
+    /// A saga's deadline acted: the step's command or compensation the
+    /// saga was waiting on is sent again, or given up on (compensation
+    /// begins, or the saga needs attention).
+    SagaTimedOut {
+        /// The saga exchange.
+        exchange: N,
+        /// The saga id.
+        saga: N,
+        /// What the saga was waiting on: a command or a compensation.
+        action: crate::saga::Action,
+        /// Its step.
+        step: u32,
+    },
 }
 
 impl<N> Event<N> {
@@ -997,6 +1010,17 @@ impl<N> Event<N> {
                 channel,
                 confirm_seq,
                 ack,
+            },
+            Event::SagaTimedOut {
+                exchange,
+                saga,
+                action,
+                step,
+            } => Event::SagaTimedOut {
+                exchange: f(exchange),
+                saga: f(saga),
+                action,
+                step,
             },
             Event::SagaIgnored {
                 message,

@@ -26,7 +26,8 @@
 //! `confirm-after-durable` and `reply-correlated`, and for streams
 //! `inconsistent-offsets`, `duplicate`, `nonmonotonic-send`, `poll-skip`,
 //! `nonmonotonic-poll` and `key-order`, and for sagas `compensation-order`,
-//! `no-forward-after-abort`, `stale-reply-applied` and `duplicate-saga`.
+//! `no-forward-after-abort`, `stale-reply-applied`, `duplicate-saga`,
+//! `double-effect`, `double-compensation` and `late-timeout-acted`.
 //! Then `liveness` (the heal phase goes quiet with every client done), and
 //! on the settled run `no-lost-confirmed`, `exactly-once-effect`,
 //! `lost-write`, `unseen`, `saga-atomicity` and `stuck-saga`.

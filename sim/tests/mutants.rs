@@ -358,8 +358,13 @@ fn every_caught_mutant_shrinks_to_a_small_case() {
         // bounded; and a rare catch (ack-before-sync needs a broker crash
         // between an acknowledgement and its sync, and a group to notice)
         // keeps the faults whose draws lead to it.
+        // A saga run's messages are its sagas, and state-without-command
+        // needs a broker crash between a step's send and its record's sync,
+        // which a run of few sagas seldom meets.
         let (clients_max, messages_max, faults_max) = if workload.is_stream() {
             (6, 120, 6)
+        } else if workload == Workload::Saga {
+            (workload.consumers_min() + 2, 24, 3)
         } else {
             (workload.consumers_min() + 2, 12, 3)
         };

@@ -654,6 +654,12 @@ fn describe_event(event: &Event) -> String {
             "message {} changes nothing in saga '{exchange}' ({reason:?}), counted",
             message.0
         ),
+        Event::SagaTimedOut {
+            exchange,
+            saga,
+            action,
+            step,
+        } => format!("saga '{saga}' of '{exchange}' timed out waiting on step {step}'s {action:?}"),
         other => format!("{other:?}"),
     }
 }

@@ -151,12 +151,37 @@ impl Broker {
             let Some(key) = self.sagas.due(now) else {
                 return;
             };
+            self.saga_timed_out(&key);
             let effect = self.sagas.transition(&key, |instance, definition| {
                 instance.on_timeout(definition, quirks, now)
             });
             self.saga_effect(&key, effect, None);
         }
         panic!("saga deadlines due at once are bounded by the deadlines armed");
+    }
+
+    /// Reports the deadline of the instance `key` acting, on what it
+    /// waited for.
+    fn saga_timed_out(&mut self, key: &InstanceKey) {
+        let (vhost, exchange, id) = key;
+        let instance = self
+            .sagas
+            .saga(vhost, exchange)
+            .and_then(|saga| saga.instance(id))
+            .expect("a due deadline names an instance");
+        let action = match instance.phase {
+            Phase::Running => Action::Command,
+            _ => Action::Compensation,
+        };
+        let step = instance.step;
+        let exchange = self.hold_name(exchange.clone());
+        let saga = self.hold_name(Name::from(id.as_str()));
+        self.event(Event::SagaTimedOut {
+            exchange,
+            saga,
+            action,
+            step,
+        });
     }
 
     /// Carries out a transition's effect: logs the instance and the message

@@ -24,12 +24,14 @@ pub mod committed_offset_monotone;
 pub mod compensation_order;
 pub mod confirm_after_durable;
 pub mod dead_letter_accounting;
+pub mod double_effect;
 pub mod duplicate;
 pub mod duplicate_saga;
 pub mod exactly_once_effect;
 pub mod fifo;
 pub mod inconsistent_offsets;
 pub mod key_order;
+pub mod late_timeout_acted;
 pub mod lost_write;
 pub mod no_expired_delivery;
 pub mod no_forward_after_abort;
@@ -123,7 +125,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 22] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 25] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -149,6 +151,12 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 22] = [
     (no_forward_after_abort::NAME, no_forward_after_abort::check),
     (stale_reply_applied::NAME, stale_reply_applied::check),
     (duplicate_saga::NAME, duplicate_saga::check),
+    (double_effect::NAME, double_effect::check),
+    (
+        double_effect::COMPENSATION,
+        double_effect::check_compensation,
+    ),
+    (late_timeout_acted::NAME, late_timeout_acted::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.

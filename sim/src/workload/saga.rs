@@ -23,9 +23,11 @@
 //!
 //! Broker crashes, dropped links, partitions and clogs come from the fault
 //! plan. The checkers judge the sagas from what the participants applied
-//! and replied, what the broker sent them and what the observer saw:
-//! `saga-atomicity`, `compensation-order`, `no-forward-after-abort`,
-//! `stale-reply-applied`, `duplicate-saga` and `stuck-saga`.
+//! and replied, what the broker sent them and what the observer saw, and
+//! the broker's timeout events: `saga-atomicity`, `compensation-order`,
+//! `no-forward-after-abort`, `stale-reply-applied`, `duplicate-saga`,
+//! `double-effect`, `double-compensation`, `late-timeout-acted` and
+//! `stuck-saga`.
 
 use super::{arguments, text, QueueSpec, Target, Topology};
 use crate::client::{
