@@ -91,6 +91,7 @@ run break-ordering 129 sim --workload work-queue --seed 0 --mutant requeue-to-ta
 run break-idempotency 129 sim --workload idempotent-consumer --seed 0 --mutant double-deliver --shrink
 run break-prefetch 129 sim --workload work-queue --seed 0 --mutant ignore-prefetch --shrink
 run break-durability 129 sim --workload work-queue --seed 0 --mutant confirm-before-sync --shrink
+run break-saga 129 sim --workload saga --seed 2 --mutant saga-compensate-in-forward-order --shrink
 
 # Prove it: the models, on one thread so that every count is reproducible.
 run prove-work-queue 0 check --threads 1 --model work-queue

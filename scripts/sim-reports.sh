@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes the simulator's reports: one standard sweep (reports/sweep-summary.md)
-# and one shrunk counterexample with its sequence chart
+# Writes the simulator's reports: one standard sweep (reports/sweep-summary.md),
+# the 10,000 seeds beyond it that each newer workload must also pass
+# (reports/sweep-extra-seeds.md), and one shrunk counterexample with its sequence chart
 # (reports/counterexample-lose-on-requeue.md), each with date, machine and commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,23 @@ header() {
   echo '```'
 } > reports/sweep-summary.md
 {
+  echo "# 10,000 more seeds of the newer workloads"
+  echo
+  header
+  echo "- command: \`brokerlab sweep --workload W --seeds 1000..11000\` for each workload below"
+  echo
+  echo "Beyond the standard sweep's seeds 0..1000, each workload added since the"
+  echo "standard sweep was first fixed passes seeds 1000..11000 as well, swarm faults on."
+  for workload in saga; do
+    echo
+    echo "## $workload"
+    echo
+    echo '```'
+    "$bin" sweep --workload "$workload" --seeds 1000..11000 --out "target/brokerlab-sweep-$workload"
+    echo '```'
+  done
+} > reports/sweep-extra-seeds.md
+{
   echo "# A shrunk counterexample: the lose-on-requeue mutant"
   echo
   header
@@ -41,4 +59,4 @@ header() {
   "$bin" sweep --workload work-queue --mutant lose-on-requeue --seeds 20 --shrink | sed -n '/^sequenceDiagram/,/^$/p'
   echo '```'
 } > reports/counterexample-lose-on-requeue.md
-echo "wrote reports/sweep-summary.md and reports/counterexample-lose-on-requeue.md"
+echo "wrote reports/sweep-summary.md, reports/sweep-extra-seeds.md and reports/counterexample-lose-on-requeue.md"

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use std::fs;
 use std::io::IsTerminal;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
 use std::time::Instant;
@@ -122,7 +122,7 @@ enum Commands {
     /// 127 panic in the system under test, 128 liveness violation, 129 safety violation.
     Sim {
         /// Which workload: work-queue, pubsub, topic, dlq-retry, ttl, priority,
-        /// idempotent-consumer, request-reply, mixed, stream-keyed, stream-idempotent.
+        /// idempotent-consumer, request-reply, mixed, stream-keyed, stream-idempotent, saga.
         #[arg(long, default_value = "work-queue")]
         workload: String,
         /// The seed: it draws the plan and every choice of the run.
@@ -150,6 +150,11 @@ enum Commands {
         /// chart, and save its plan as shrunk-<workload>-<seed>.json for --plan.
         #[arg(long)]
         shrink: bool,
+        /// Write the run (with --shrink, its shrunk counterexample) as one
+        /// self-contained HTML page: a space-time diagram with the violation
+        /// highlighted, a step slider showing what the broker held, and the replay command.
+        #[arg(long)]
+        html: Option<std::path::PathBuf>,
     },
     /// Run the simulator over many seeds of every workload, with swarm faults (the default).
     ///
@@ -178,7 +183,8 @@ enum Commands {
         /// Messages per run, in all (default: drawn from each seed, 10 to 180).
         #[arg(long)]
         messages: Option<u64>,
-        /// Shrink the first failing seed and print its smallest case and chart.
+        /// Shrink the first failing seed, print its smallest case and chart, and
+        /// write it as a page for the browser, counterexample-<workload>-<seed>.html, to --out.
         #[arg(long)]
         shrink: bool,
         /// `merge DIR...`: combine the summaries of a sharded sweep.
@@ -310,12 +316,14 @@ fn main() -> ExitCode {
             history,
             chart,
             shrink,
+            html,
         }) => {
             let show = Show {
                 trace,
                 history,
                 chart,
                 shrink,
+                html,
             };
             let what = match plan {
                 Some(path) => What::Saved(path),
@@ -466,6 +474,7 @@ struct Show {
     history: bool,
     chart: bool,
     shrink: bool,
+    html: Option<PathBuf>,
 }
 
 /// Which run `brokerlab sim` makes: one drawn from a seed, or a saved plan.
@@ -585,15 +594,73 @@ fn run_sim(what: What, show: &Show) -> ExitCode {
             println!("  {} {:?}", sim::plan::Millis(timed.at_ns), timed.entry);
         }
     }
-    if let (true, Some(violation)) = (show.shrink, report.violations.first()) {
-        print_shrunk(seed, options, violation.checker);
+    let shrunk = match (show.shrink, report.violations.first()) {
+        (true, Some(violation)) => Some(print_shrunk(seed, options.clone(), violation.checker)),
+        _ => None,
+    };
+    if let Some(path) = &show.html {
+        let written = match shrunk {
+            Some((shrunk, plan_path)) => {
+                let replay = format!("brokerlab sim --plan {}", plan_path.display());
+                write_viewer(path, seed, shrunk, &replay)
+            }
+            None => {
+                let replay = replay_command(seed, &options);
+                write_page(path, seed, &options, &report, &history, &replay)
+            }
+        };
+        if let Err(error) = written {
+            eprintln!("brokerlab sim: cannot write {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
     }
     ExitCode::from(report.exit_code())
 }
 
+/// Runs `seed` with `options` and writes its page for the browser to `path`.
+fn write_viewer(path: &Path, seed: u64, options: Options, replay: &str) -> io::Result<()> {
+    let (report, history) = sim::Simulation::new(seed, options.clone()).run_keeping_history();
+    write_page(path, seed, &options, &report, &history, replay)
+}
+
+/// Writes the page of a finished run to `path`.
+fn write_page(
+    path: &Path,
+    seed: u64,
+    options: &Options,
+    report: &sim::report::Report,
+    history: &sim::history::History,
+    replay: &str,
+) -> io::Result<()> {
+    let title = sim::plan_line(seed, options);
+    let text = report.to_string();
+    let page = sim::html::Page {
+        title: &title,
+        report: &text,
+        violation: report.violations.first(),
+        replay,
+    };
+    fs::write(path, sim::html::page(history, &page))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The command that replays the run of `seed` drawn with `options`.
+fn replay_command(seed: u64, options: &Options) -> String {
+    let mut command = format!(
+        "brokerlab sim --workload {} --seed {seed}",
+        options.workload.workload.name()
+    );
+    if let Some(mutant) = options.mutant {
+        command.push_str(&format!(" --mutant {}", mutant.name()));
+    }
+    command
+}
+
 /// Shrinks a failing run, prints the smallest case, its report and its
-/// chart, and saves its plan for `brokerlab sim --plan`.
-fn print_shrunk(seed: u64, options: Options, checker: &str) {
+/// chart, and saves its plan for `brokerlab sim --plan`. Returns the
+/// smallest options and where their plan was saved.
+fn print_shrunk(seed: u64, options: Options, checker: &str) -> (Options, PathBuf) {
     let shrunk = sim::shrink::shrink(seed, options.clone(), checker);
     println!(
         "\nshrunk {checker} in {} steps ({} runs):",
@@ -614,9 +681,10 @@ fn print_shrunk(seed: u64, options: Options, checker: &str) {
         Ok(()) => println!("  saved: brokerlab sim --plan {}", path.display()),
         Err(error) => eprintln!("cannot save the shrunk plan to {}: {error}", path.display()),
     }
-    let (_, history) = sim::Simulation::new(seed, shrunk.options).run_keeping_history();
+    let (_, history) = sim::Simulation::new(seed, shrunk.options.clone()).run_keeping_history();
     println!("{}", shrunk.report);
     println!("{}", sim::chart::sequence_chart(&history));
+    (shrunk.options, path)
 }
 
 /// What `brokerlab sweep` does besides sweeping.
@@ -758,7 +826,18 @@ fn run_sweep(workload: &str, seeds: &str, mutant: Option<&str>, options: SweepOp
     if let (true, Some(failed)) = (options.shrink, &failed) {
         let run = sim::sweep::options(failed.workload, failed.seed, mutant, options.messages);
         if let Some(checker) = failed.failed.first().filter(|name| **name != "panic") {
-            print_shrunk(failed.seed, run, checker);
+            let (shrunk, plan_path) = print_shrunk(failed.seed, run, checker);
+            if let Some(out) = &options.out {
+                let page = out.join(format!(
+                    "counterexample-{}-{}.html",
+                    failed.workload.name(),
+                    failed.seed
+                ));
+                let replay = format!("brokerlab sim --plan {}", plan_path.display());
+                if let Err(error) = write_viewer(&page, failed.seed, shrunk, &replay) {
+                    eprintln!("cannot write {}: {error}", page.display());
+                }
+            }
         }
     }
     match failed {

@@ -75,6 +75,73 @@ pub fn sequence_chart(history: &History) -> String {
     chart
 }
 
+/// One step of a chart: an arrow between two lanes, or a note on one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// When, in simulated nanoseconds.
+    pub at_ns: u64,
+    /// The lane it starts on: `P<n>` (a producer), `B` (the broker),
+    /// `C<n>` (a consumer).
+    pub from: String,
+    /// The lane an arrow ends on; `None` for a note.
+    pub to: Option<String>,
+    /// A dashed arrow: the broker's answer to a publisher.
+    pub dashed: bool,
+    /// What happened.
+    pub text: String,
+}
+
+/// The chart's steps, every one (no [`LINES_MAX`] cut), for the HTML viewer.
+#[must_use]
+pub fn steps(history: &History) -> Vec<Step> {
+    history.entries().iter().filter_map(step).collect()
+}
+
+/// One history entry as a step, or `None` for entries the chart leaves out.
+#[must_use]
+pub fn step(timed: &crate::history::Timed) -> Option<Step> {
+    let line = line(&timed.entry)?;
+    let (head, text) = line.split_once(": ")?;
+    let text = text.to_owned();
+    let at_ns = timed.at_ns;
+    if let Some(lane) = head.strip_prefix("Note over ") {
+        let from = lane.to_owned();
+        return Some(Step {
+            at_ns,
+            from,
+            to: None,
+            dashed: false,
+            text,
+        });
+    }
+    let (from, to, dashed) = match head.split_once("-->>") {
+        Some((from, to)) => (from, to, true),
+        None => {
+            let (from, to) = head.split_once("->>")?;
+            (from, to, false)
+        }
+    };
+    let (from, to) = (from.to_owned(), Some(to.to_owned()));
+    Some(Step {
+        at_ns,
+        from,
+        to,
+        dashed,
+        text,
+    })
+}
+
+/// The label of lane `lane` (`P0`, `B`, `C2`), as the chart names it.
+#[must_use]
+pub fn lane_label(lane: &str) -> String {
+    let number = |rest: &str| rest.parse::<usize>().ok();
+    match (lane.get(..1), lane.get(1..).and_then(number)) {
+        (Some("P"), Some(n)) => name(n, "producer"),
+        (Some("C"), Some(n)) => name(n, "consumer"),
+        _ => "broker".to_owned(),
+    }
+}
+
 /// A participant's label: requesters and responders have numbers of their own.
 fn name(number: usize, role: &str) -> String {
     use crate::client::{REQUESTER_BASE, RESPONDER_BASE};

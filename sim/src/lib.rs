@@ -51,6 +51,7 @@ pub mod client;
 pub mod clock;
 pub mod event_queue;
 pub mod history;
+pub mod html;
 pub mod network;
 pub mod plan;
 pub mod random;
