@@ -48,6 +48,7 @@ mod connection;
 mod http;
 pub mod inspect;
 mod kafka;
+mod listener;
 mod log;
 pub mod metrics;
 pub mod perf;

@@ -28,7 +28,6 @@ mod apis;
 
 use crate::broker_task::{KafkaBatch, KafkaReply, ToBroker};
 use crate::connection::outgoing::Outgoing;
-use crate::portable::JoinSet;
 use apis::{Answer, Dispatch};
 use brokerlab_core::{ConnectionId, Input};
 use bytes::{Buf, Bytes, BytesMut};
@@ -84,33 +83,17 @@ pub struct Context {
 /// Accepts Kafka connections until the server shuts down, then waits up
 /// to `grace` for them to end.
 pub async fn accept_loop(listener: TcpListener, context: Context, grace: Duration) {
-    let mut shutdown = context.shutdown.clone();
-    let mut connections = JoinSet::new();
-    let mut next_id = KAFKA_CONNECTIONS_FIRST;
-    loop {
-        if *shutdown.borrow_and_update() {
-            break;
-        }
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "Kafka accept failed");
-                    continue;
-                }
-            },
-            Some(_) = connections.join_next() => continue,
-        };
-        let conn = ConnectionId(next_id);
-        next_id += 1;
-        connections.spawn(serve(conn, stream, peer, context.clone()));
-    }
-    drop(listener);
-    drop(context);
-    let drain = async { while connections.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(grace, drain).await;
-    connections.abort_all();
+    let shutdown = context.shutdown.clone();
+    let serve = move |conn, stream, peer| serve(conn, stream, peer, context.clone());
+    crate::listener::accept_loop(
+        "Kafka",
+        listener,
+        shutdown,
+        KAFKA_CONNECTIONS_FIRST,
+        grace,
+        serve,
+    )
+    .await;
 }
 
 /// One request's place in the connection's answer order.

@@ -46,7 +46,6 @@ pub use request::{ARGUMENTS_MAX, BULK_MAX_BYTES, INLINE_MAX_BYTES};
 
 use crate::broker_task::{RespBatch, RespItem, ToBroker};
 use crate::connection::outgoing::Outgoing;
-use crate::portable::JoinSet;
 use crate::users::Users;
 use brokerlab_core::pubsub::{delivery_bytes, PubSubCommand, PubSubReply, SubscriptionKind};
 use brokerlab_core::{ConnectionId, Input};
@@ -104,33 +103,17 @@ pub struct Context {
 /// Accepts RESP connections until the server shuts down, then waits up
 /// to `grace` for them to end.
 pub async fn accept_loop(listener: TcpListener, context: Context, grace: Duration) {
-    let mut shutdown = context.shutdown.clone();
-    let mut connections = JoinSet::new();
-    let mut next_id = RESP_CONNECTIONS_FIRST;
-    loop {
-        if *shutdown.borrow_and_update() {
-            break;
-        }
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "RESP accept failed");
-                    continue;
-                }
-            },
-            Some(_) = connections.join_next() => continue,
-        };
-        let conn = ConnectionId(next_id);
-        next_id += 1;
-        connections.spawn(serve(conn, stream, peer, context.clone()));
-    }
-    drop(listener);
-    drop(context);
-    let drain = async { while connections.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(grace, drain).await;
-    connections.abort_all();
+    let shutdown = context.shutdown.clone();
+    let serve = move |conn, stream, peer| serve(conn, stream, peer, context.clone());
+    crate::listener::accept_loop(
+        "RESP",
+        listener,
+        shutdown,
+        RESP_CONNECTIONS_FIRST,
+        grace,
+        serve,
+    )
+    .await;
 }
 
 /// What the connection waits for before its next reply, in order.
