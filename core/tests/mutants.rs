@@ -293,11 +293,10 @@ fn late_subscriber_scenario(mutant: Option<Mutant>) -> Vec<bytes::Bytes> {
 
 #[test]
 fn pubsub_store_and_forward_hands_a_late_subscriber_what_came_before() {
-    let first = bytes::Bytes::from_static(b"first");
-    let second = bytes::Bytes::from_static(b"second");
-    assert_eq!(late_subscriber_scenario(None), [second.clone()]);
+    let message = |body: &'static [u8]| bytes::Bytes::from_static(body);
+    assert_eq!(late_subscriber_scenario(None), [message(b"second")]);
     assert_eq!(
         late_subscriber_scenario(Some(Mutant::PubSubStoreAndForward)),
-        [first, second]
+        [message(b"first"), message(b"second")]
     );
 }

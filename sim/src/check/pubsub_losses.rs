@@ -72,6 +72,10 @@ pub struct Account {
     pub missed: BTreeMap<Why, u64>,
 }
 
+/// A publish: its publisher and sequence number, its channel, and where in
+/// the history it was sent and answered (if it was).
+type Publish = ((usize, u64), Bytes, usize, Option<usize>);
+
 #[derive(Clone, Copy, Debug)]
 struct Subscription {
     subscriber: usize,
@@ -84,7 +88,7 @@ struct Subscription {
 /// Every subscriber's account of the run, by subscriber number.
 #[must_use]
 pub fn accounts(history: &History) -> BTreeMap<usize, Account> {
-    let mut publishes: Vec<((usize, u64), Bytes, usize, Option<usize>)> = Vec::new();
+    let mut publishes: Vec<Publish> = Vec::new();
     let mut sent_at: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     let mut subscriptions: BTreeMap<ConnectionId, Subscription> = BTreeMap::new();
     let mut accounts: BTreeMap<usize, (Account, bool)> = BTreeMap::new();
