@@ -195,11 +195,15 @@ pub enum Mutant {
     SagaStateWithoutCommand,
     /// An abort of a running saga is ignored: its forward steps go on.
     SagaForwardAfterAbort,
+    /// Pub/Sub keeps the last messages published to each channel and hands
+    /// them to a connection that subscribes to the channel later (store and
+    /// forward, which Redis Pub/Sub never does).
+    PubSubStoreAndForward,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -220,6 +224,7 @@ impl Mutant {
         Mutant::SagaAdvanceTwiceOnDuplicateReply,
         Mutant::SagaStateWithoutCommand,
         Mutant::SagaForwardAfterAbort,
+        Mutant::PubSubStoreAndForward,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -246,6 +251,7 @@ impl Mutant {
             Mutant::SagaAdvanceTwiceOnDuplicateReply => "saga-advance-twice-on-duplicate-reply",
             Mutant::SagaStateWithoutCommand => "saga-state-without-command",
             Mutant::SagaForwardAfterAbort => "saga-forward-after-abort",
+            Mutant::PubSubStoreAndForward => "pubsub-store-and-forward",
         }
     }
 

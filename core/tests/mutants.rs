@@ -251,3 +251,52 @@ fn offset_regress_on_recovery_recovers_an_older_committed_offset() {
         assert_eq!(committed(&mut h), recovered, "{mutant:?}");
     }
 }
+
+/// Connection 1 subscribes to `news`, "first" is published, then connection
+/// 2 subscribes and "second" is published: the messages connection 2 gets.
+fn late_subscriber_scenario(mutant: Option<Mutant>) -> Vec<bytes::Bytes> {
+    use brokerlab_core::pubsub::{PubSubCommand, PubSubReply};
+    use brokerlab_core::{Broker, ConnectionId, Input, Instant, Output};
+    let mut broker = Broker::new(Config {
+        mutant,
+        ..Config::default()
+    });
+    let news = || bytes::Bytes::from_static(b"news");
+    let mut received = Vec::new();
+    let mut run = |broker: &mut Broker, conn: u64, command: PubSubCommand| {
+        let input = Input::PubSub {
+            conn: ConnectionId(conn),
+            command: Box::new(command),
+        };
+        broker.handle(Instant(1), input);
+        while let Some(output) = broker.poll_output() {
+            if let Output::PubSub { conn, reply } = output {
+                if let (2, PubSubReply::Message { message, .. }) = (conn.0, *reply) {
+                    received.push(message);
+                }
+            }
+        }
+    };
+    let subscribe = || PubSubCommand::Subscribe {
+        channels: vec![news()],
+    };
+    let publish = |message: &'static [u8]| PubSubCommand::Publish {
+        channel: news(),
+        message: bytes::Bytes::from_static(message),
+    };
+    run(&mut broker, 1, subscribe());
+    run(&mut broker, 3, publish(b"first"));
+    run(&mut broker, 2, subscribe());
+    run(&mut broker, 3, publish(b"second"));
+    received
+}
+
+#[test]
+fn pubsub_store_and_forward_hands_a_late_subscriber_what_came_before() {
+    let message = |body: &'static [u8]| bytes::Bytes::from_static(body);
+    assert_eq!(late_subscriber_scenario(None), [message(b"second")]);
+    assert_eq!(
+        late_subscriber_scenario(Some(Mutant::PubSubStoreAndForward)),
+        [message(b"first"), message(b"second")]
+    );
+}

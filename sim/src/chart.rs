@@ -256,6 +256,44 @@ fn line(entry: &Entry) -> Option<String> {
         | Entry::SagaApplied { .. }
         | Entry::SagaReplied { .. }
         | Entry::SagaOutcome { .. } => return saga_line(entry),
+        Entry::PubSubPublish {
+            publisher,
+            seq,
+            channel,
+            ..
+        } => format!(
+            "P{publisher}->>B: PUBLISH {} p{publisher}:{seq}",
+            String::from_utf8_lossy(channel)
+        ),
+        Entry::PubSubPublished {
+            publisher,
+            seq,
+            receivers,
+        } => format!("B->>P{publisher}: p{publisher}:{seq} reached {receivers}"),
+        Entry::PubSubSubscribe {
+            subscriber,
+            name,
+            pattern,
+            ..
+        } => {
+            let command = if *pattern { "PSUBSCRIBE" } else { "SUBSCRIBE" };
+            let name = String::from_utf8_lossy(name);
+            format!("C{subscriber}->>B: {command} {name}")
+        }
+        Entry::PubSubSubscribed { subscriber, .. } => format!("B->>C{subscriber}: subscribed"),
+        Entry::PubSubMessage {
+            subscriber,
+            channel,
+            sent,
+            ..
+        } => {
+            let body = sent.map_or("?".to_owned(), |(p, seq)| format!("p{p}:{seq}"));
+            let channel = String::from_utf8_lossy(channel);
+            format!("B->>C{subscriber}: message {channel} {body}")
+        }
+        Entry::PubSubCutOff { conn, reason } => {
+            format!("Note over B: connection {} cut off ({reason:?})", conn.0)
+        }
     };
     Some(text)
 }

@@ -435,6 +435,81 @@ pub enum Entry {
         /// The broker's id of the message.
         message: MessageId,
     },
+    /// A Pub/Sub publisher sent PUBLISH of its message `seq` (never again:
+    /// Pub/Sub is at most once, so a publish lost with its connection is
+    /// not retried).
+    PubSubPublish {
+        /// Which publisher.
+        publisher: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The publisher's sequence number, in the body.
+        seq: u64,
+        /// The channel published to.
+        channel: Bytes,
+    },
+    /// A Pub/Sub publisher heard PUBLISH's answer: how many deliveries it made.
+    PubSubPublished {
+        /// Which publisher.
+        publisher: usize,
+        /// The message answered.
+        seq: u64,
+        /// Deliveries the broker made.
+        receivers: u64,
+    },
+    /// A Pub/Sub subscriber sent SUBSCRIBE (or PSUBSCRIBE) on a connection.
+    PubSubSubscribe {
+        /// Which subscriber.
+        subscriber: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The channel, or the glob for a pattern subscription.
+        name: Bytes,
+        /// PSUBSCRIBE (else SUBSCRIBE).
+        pattern: bool,
+    },
+    /// The broker confirmed a Pub/Sub subscriber's subscription.
+    PubSubSubscribed {
+        /// Which subscriber.
+        subscriber: usize,
+        /// Its connection.
+        conn: ConnectionId,
+    },
+    /// A Pub/Sub subscriber read a message.
+    PubSubMessage {
+        /// Which subscriber.
+        subscriber: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The channel it was published to.
+        channel: Bytes,
+        /// The publisher and sequence number the body names (`None`: a
+        /// body no publisher wrote).
+        sent: Option<(usize, u64)>,
+    },
+    /// The broker disconnected a Pub/Sub subscriber that fell behind
+    /// (its output buffer reached a limit); the delivery that found the
+    /// limit was dropped.
+    PubSubCutOff {
+        /// The subscriber's connection.
+        conn: ConnectionId,
+        /// Which limit.
+        reason: brokerlab_core::pubsub::SlowSubscriber,
+    },
+}
+
+/// The body a Pub/Sub publisher writes for its message `seq`: `p<publisher>:<seq>`.
+#[must_use]
+pub fn pubsub_body(publisher: usize, seq: u64) -> Bytes {
+    Bytes::from(format!("p{publisher}:{seq}"))
+}
+
+/// The publisher and sequence number a Pub/Sub body names, if a publisher wrote it.
+#[must_use]
+pub fn pubsub_sent(body: &[u8]) -> Option<(usize, u64)> {
+    let text = std::str::from_utf8(body.strip_prefix(b"p")?).ok()?;
+    let (publisher, seq) = text.split_once(':')?;
+    Some((publisher.parse().ok()?, seq.parse().ok()?))
 }
 
 /// An entry and when it happened.
@@ -555,5 +630,12 @@ mod tests {
         };
         assert_eq!(Stamp::decode(&stamp.encode()), Some(stamp));
         assert_eq!(Stamp::decode(b"short"), None);
+    }
+
+    #[test]
+    fn a_pubsub_body_names_its_publisher_and_sequence_number() {
+        assert_eq!(pubsub_sent(&pubsub_body(2, 17)), Some((2, 17)));
+        assert_eq!(pubsub_sent(b"q1:2"), None);
+        assert_eq!(pubsub_sent(b"p1"), None);
     }
 }

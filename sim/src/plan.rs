@@ -237,6 +237,9 @@ impl Options {
             Workload::StreamIdempotent => stream_idempotent::draw(&mut rng, &mut params, &mut plan),
             Workload::Mixed => params.stream = streams::draw_params(&mut rng, false),
             Workload::Saga => saga::draw(&mut rng, &mut params, &mut plan),
+            Workload::PubsubRedis => {
+                crate::workload::pubsub_redis::draw(&mut rng, &mut params, &mut plan);
+            }
             _ => {}
         }
         if workload

@@ -98,6 +98,9 @@ impl Summary {
                     self.redeliveries += u64::from(*redelivered);
                 }
                 Entry::GaveUp { .. } => self.gave_up += 1,
+                Entry::PubSubPublish { .. } => self.publishes += 1,
+                Entry::PubSubPublished { .. } => self.confirms += 1,
+                Entry::PubSubMessage { .. } => self.deliveries += 1,
                 _ => {}
             }
         }
@@ -141,6 +144,9 @@ pub struct Report {
     pub checked: Vec<&'static str>,
     /// What broke, if anything.
     pub violations: Vec<Violation>,
+    /// What the run teaches besides its verdicts: in `pubsub-redis`, what
+    /// each subscriber missed and why (at-most-once delivery, not a fault).
+    pub lessons: Vec<String>,
     /// The trace's lines, when kept.
     pub trace: Option<Vec<String>>,
 }
@@ -188,6 +194,9 @@ impl fmt::Display for Report {
             })
             .collect();
         writeln!(f, "checkers: {}", verdicts.join(" "))?;
+        for lesson in &self.lessons {
+            writeln!(f, "{lesson}")?;
+        }
         for violation in &self.violations {
             writeln!(f, "{violation}")?;
         }

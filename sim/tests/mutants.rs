@@ -223,6 +223,16 @@ fn saga_forward_after_abort_is_caught_by_no_forward_after_abort() {
 }
 
 #[test]
+fn pubsub_store_and_forward_is_caught_by_pubsub_not_before_subscribe() {
+    caught_by(
+        Mutant::PubSubStoreAndForward,
+        Workload::PubsubRedis,
+        "pubsub-not-before-subscribe",
+        1000,
+    );
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [
@@ -246,6 +256,7 @@ fn every_mutant_has_a_test_here() {
         Mutant::SagaAdvanceTwiceOnDuplicateReply,
         Mutant::SagaStateWithoutCommand,
         Mutant::SagaForwardAfterAbort,
+        Mutant::PubSubStoreAndForward,
     ];
     for mutant in Mutant::ALL {
         assert!(
@@ -257,7 +268,7 @@ fn every_mutant_has_a_test_here() {
 }
 
 /// Every mutant with the workload and checker that catch it.
-const CATCHES: [(Mutant, Workload, &str); 20] = [
+const CATCHES: [(Mutant, Workload, &str); 21] = [
     (
         Mutant::LoseOnRequeue,
         Workload::WorkQueue,
@@ -337,6 +348,11 @@ const CATCHES: [(Mutant, Workload, &str); 20] = [
         Mutant::SagaForwardAfterAbort,
         Workload::Saga,
         "no-forward-after-abort",
+    ),
+    (
+        Mutant::PubSubStoreAndForward,
+        Workload::PubsubRedis,
+        "pubsub-not-before-subscribe",
     ),
 ];
 

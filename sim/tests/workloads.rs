@@ -30,6 +30,33 @@ fn pubsub_passes_with_every_copy_consumed() {
 }
 
 #[test]
+fn pubsub_redis_passes_and_reports_what_each_subscriber_missed() {
+    let reports = passes(Workload::PubsubRedis, 40);
+    assert!(reports.iter().all(|report| !report.lessons.is_empty()));
+    assert!(reports.iter().all(|report| report.summary.deliveries > 0));
+    // Stalling subscribers are cut off by the output-buffer limit in some runs.
+    let cut_off = reports
+        .iter()
+        .filter(|report| {
+            (report.lessons.iter()).any(|lesson| lesson.contains("output-buffer limit"))
+        })
+        .count();
+    assert!(
+        cut_off >= 3,
+        "only {cut_off} of 40 runs cut a subscriber off"
+    );
+    let unexplained: Vec<(u64, &String)> = reports
+        .iter()
+        .flat_map(|report| report.lessons.iter().map(|lesson| (report.seed, lesson)))
+        .filter(|(_, lesson)| lesson.contains("unexplained"))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "subscribers missed messages for no reason: {unexplained:?}"
+    );
+}
+
+#[test]
 fn topic_passes_with_every_routed_copy_consumed() {
     passes(Workload::Topic, 40);
 }

@@ -280,7 +280,10 @@ impl Broker {
         let mut groups = crate::group::Groups::new(config.groups);
         #[cfg(feature = "mutants")]
         groups.set_mutant(config.mutant);
-        let pubsub = crate::pubsub::PubSub::new(config.pubsub);
+        #[allow(unused_mut)]
+        let mut pubsub = crate::pubsub::PubSub::new(config.pubsub);
+        #[cfg(feature = "mutants")]
+        pubsub.set_store_and_forward(config.mutant == Some(crate::Mutant::PubSubStoreAndForward));
         let mut broker = Broker {
             config,
             now: Instant::default(),

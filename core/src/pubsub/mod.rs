@@ -263,7 +263,15 @@ pub struct PubSub {
     outbox: Vec<(ConnectionId, PubSubReply)>,
     /// Deliveries dropped because their subscriber was too slow, for metrics.
     dropped_slow: u64,
+    /// The `pubsub-store-and-forward` mutant: the last messages published
+    /// to each channel, handed to a later subscriber of the channel.
+    #[cfg(feature = "mutants")]
+    retained: Option<BTreeMap<Bytes, std::collections::VecDeque<Bytes>>>,
 }
+
+/// How many messages per channel the `pubsub-store-and-forward` mutant keeps.
+#[cfg(feature = "mutants")]
+const RETAINED_PER_CHANNEL: usize = 8;
 
 impl PubSub {
     /// Channels with no subscriber, under `config`.
@@ -273,6 +281,12 @@ impl PubSub {
             config,
             ..PubSub::default()
         }
+    }
+
+    /// Behaves as the `pubsub-store-and-forward` mutant (or not).
+    #[cfg(feature = "mutants")]
+    pub(crate) fn set_store_and_forward(&mut self, on: bool) {
+        self.retained = on.then(BTreeMap::new);
     }
 
     /// Runs one command of connection `conn` at `now`; its answers wait in the outbox.
@@ -404,6 +418,27 @@ impl PubSub {
             count,
         };
         self.outbox.push((conn, reply));
+        #[cfg(feature = "mutants")]
+        if let Some(retained) = self.retained.as_ref() {
+            // The mutant: what was published before the subscription follows it.
+            for (channel, messages) in retained {
+                let pattern = match kind {
+                    SubscriptionKind::Channel if *channel == name => None,
+                    SubscriptionKind::Pattern if glob::matches(&name, channel) => {
+                        Some(name.clone())
+                    }
+                    _ => continue,
+                };
+                for message in messages {
+                    let delivery = PubSubReply::Message {
+                        pattern: pattern.clone(),
+                        channel: channel.clone(),
+                        message: message.clone(),
+                    };
+                    self.outbox.push((conn, delivery));
+                }
+            }
+        }
     }
 
     fn unsubscribe(&mut self, conn: ConnectionId, kind: SubscriptionKind, names: Vec<Bytes>) {
@@ -469,6 +504,14 @@ impl PubSub {
         // Per subscriber, its channel's message first, then its patterns'.
         deliveries.sort_by_key(|(conn, pattern)| (*conn, pattern.is_some()));
         let receivers = deliveries.len() as u64;
+        #[cfg(feature = "mutants")]
+        if let Some(retained) = self.retained.as_mut() {
+            let kept = retained.entry(channel.clone()).or_default();
+            kept.push_back(message.clone());
+            if kept.len() > RETAINED_PER_CHANNEL {
+                kept.pop_front();
+            }
+        }
         for (conn, pattern) in deliveries {
             let delivery = PubSubReply::Message {
                 pattern,

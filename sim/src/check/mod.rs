@@ -42,6 +42,13 @@ pub mod nonmonotonic_send;
 pub mod one_owner;
 pub mod poll_skip;
 pub mod prefetch_respected;
+pub mod pubsub_at_most_once;
+#[cfg(test)]
+mod pubsub_fixtures;
+pub mod pubsub_losses;
+pub mod pubsub_no_phantom;
+pub mod pubsub_not_before_subscribe;
+pub mod pubsub_publisher_order;
 pub mod queue_order;
 pub mod redelivery_flagged;
 pub mod reply_correlated;
@@ -125,7 +132,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 25] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 29] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -157,6 +164,13 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 25] = [
         double_effect::check_compensation,
     ),
     (late_timeout_acted::NAME, late_timeout_acted::check),
+    (pubsub_no_phantom::NAME, pubsub_no_phantom::check),
+    (
+        pubsub_not_before_subscribe::NAME,
+        pubsub_not_before_subscribe::check,
+    ),
+    (pubsub_at_most_once::NAME, pubsub_at_most_once::check),
+    (pubsub_publisher_order::NAME, pubsub_publisher_order::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.

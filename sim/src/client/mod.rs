@@ -15,6 +15,7 @@
 pub mod consumer;
 pub mod membership;
 pub mod producer;
+pub mod pubsub;
 pub mod saga;
 pub mod stream_producer;
 pub mod stream_reader;
@@ -29,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub use consumer::{Consumer, ConsumerSpec};
 pub use membership::GroupSpec;
 pub use producer::{Producer, ProducerSpec};
+pub use pubsub::{PubSubClient, PubSubRole};
 pub use saga::{
     SagaObserver, SagaParticipant, SagaParticipantSpec, SagaStarter, SagaStarterSpec, SagaStore,
 };
@@ -125,6 +127,8 @@ pub enum Outgoing {
     Command(ChannelId, Command),
     /// A stream command, under its request number.
     Stream(u64, StreamCommand),
+    /// A Pub/Sub command.
+    PubSub(brokerlab_core::PubSubCommand),
 }
 
 /// Commands a client wants sent, and whether it wants its connection closed.
@@ -143,6 +147,11 @@ impl Outbox {
     /// Queues a stream command, numbered `request`, for the client's connection.
     pub fn send_stream(&mut self, request: u64, command: StreamCommand) {
         self.push(Outgoing::Stream(request, command));
+    }
+
+    /// Queues a Pub/Sub command for the client's connection.
+    pub fn send_pubsub(&mut self, command: brokerlab_core::PubSubCommand) {
+        self.push(Outgoing::PubSub(command));
     }
 
     fn push(&mut self, outgoing: Outgoing) {
@@ -182,6 +191,8 @@ pub enum Client {
     SagaParticipant(SagaParticipant),
     /// Consumes the sagas' outcomes.
     SagaObserver(SagaObserver),
+    /// Publishes to, or subscribes to, Redis Pub/Sub channels.
+    PubSub(PubSubClient),
 }
 
 impl Client {
@@ -195,6 +206,7 @@ impl Client {
             Client::SagaStarter(starter) => starter.handle_open(context, conn),
             Client::SagaParticipant(participant) => participant.handle_open(context, conn),
             Client::SagaObserver(observer) => observer.handle_open(context, conn),
+            Client::PubSub(client) => client.handle_open(context, conn),
         }
     }
 
@@ -208,8 +220,19 @@ impl Client {
                 participant.handle_reply(context, channel, reply);
             }
             Client::SagaObserver(observer) => observer.handle_reply(context, channel, reply),
-            // Stream clients hear nothing on a channel after connection.open-ok.
-            Client::StreamProducer(_) | Client::StreamReader(_) => {}
+            // Stream and Pub/Sub clients hear nothing on a channel after connection.open-ok.
+            Client::StreamProducer(_) | Client::StreamReader(_) | Client::PubSub(_) => {}
+        }
+    }
+
+    /// A Pub/Sub answer or delivery arrived on the open connection.
+    pub fn handle_pubsub_reply(
+        &mut self,
+        context: &mut Context<'_>,
+        reply: brokerlab_core::PubSubReply,
+    ) {
+        if let Client::PubSub(client) = self {
+            client.handle_reply(context, reply);
         }
     }
 
@@ -227,8 +250,9 @@ impl Client {
             | Client::Consumer(_)
             | Client::SagaStarter(_)
             | Client::SagaParticipant(_)
-            | Client::SagaObserver(_) => {
-                unreachable!("AMQP clients send no stream request")
+            | Client::SagaObserver(_)
+            | Client::PubSub(_) => {
+                unreachable!("AMQP and Pub/Sub clients send no stream request")
             }
         }
     }
@@ -243,6 +267,7 @@ impl Client {
             Client::SagaStarter(starter) => starter.handle_closed(context),
             Client::SagaParticipant(participant) => participant.handle_closed(context),
             Client::SagaObserver(observer) => observer.handle_closed(),
+            Client::PubSub(client) => client.handle_closed(context),
         }
     }
 
@@ -256,6 +281,7 @@ impl Client {
             Client::SagaStarter(starter) => starter.handle_timeout(context),
             Client::SagaParticipant(participant) => participant.handle_timeout(context),
             Client::SagaObserver(_) => {}
+            Client::PubSub(client) => client.handle_timeout(context),
         }
     }
 
@@ -291,6 +317,7 @@ impl Client {
             Client::SagaStarter(starter) => starter.poll_timeout(),
             Client::SagaParticipant(participant) => participant.poll_timeout(),
             Client::SagaObserver(_) => None,
+            Client::PubSub(client) => client.poll_timeout(),
         }
     }
 
@@ -303,6 +330,7 @@ impl Client {
             Client::StreamProducer(producer) => !producer.is_done(),
             Client::StreamReader(reader) => !reader.is_done(),
             Client::SagaStarter(starter) => !starter.is_done(),
+            Client::PubSub(client) => client.wants_connection(),
         }
     }
 
@@ -315,6 +343,7 @@ impl Client {
             Client::StreamProducer(producer) => producer.is_done(),
             Client::StreamReader(reader) => reader.is_done(),
             Client::SagaStarter(starter) => starter.is_done(),
+            Client::PubSub(client) => client.is_done(),
         }
     }
 
@@ -327,6 +356,7 @@ impl Client {
             Client::SagaStarter(starter) => &mut starter.outbox,
             Client::SagaParticipant(participant) => &mut participant.outbox,
             Client::SagaObserver(observer) => &mut observer.outbox,
+            Client::PubSub(client) => &mut client.outbox,
         }
     }
 }

@@ -36,6 +36,7 @@ impl Simulation {
             let packet = match outgoing {
                 Outgoing::Command(channel, command) => Packet::Command(channel, command),
                 Outgoing::Stream(request, command) => Packet::Stream(request, Box::new(command)),
+                Outgoing::PubSub(command) => Packet::PubSub(Box::new(command)),
             };
             if let Some(conn) = conn {
                 self.send_to_broker(conn, packet);
@@ -96,6 +97,22 @@ impl Simulation {
         }
         self.with_client(client, |slot, context| {
             slot.client.handle_stream_reply(context, request, reply);
+        });
+    }
+
+    pub(super) fn pubsub_reply_arrived(
+        &mut self,
+        client: usize,
+        conn: ConnectionId,
+        reply: brokerlab_core::PubSubReply,
+    ) {
+        let slot = &self.slots[client];
+        // As for replies: what was in flight on a closed connection is lost.
+        if slot.conn != Some(conn) || !self.network.is_open(conn) || !slot.open {
+            return;
+        }
+        self.with_client(client, |slot, context| {
+            slot.client.handle_pubsub_reply(context, reply);
         });
     }
 

@@ -58,6 +58,8 @@ enum Packet {
     Command(ChannelId, Command),
     /// A stream command, under its request number.
     Stream(u64, Box<StreamCommand>),
+    /// A Pub/Sub command.
+    PubSub(Box<brokerlab_core::PubSubCommand>),
 }
 
 /// Something that happens at a point of simulated time.
@@ -102,6 +104,12 @@ enum SimEvent {
         conn: ConnectionId,
         request: u64,
         reply: Box<StreamReply>,
+    },
+    /// A Pub/Sub answer or delivery reaches a client. (Last, as above.)
+    PubSubToClient {
+        client: usize,
+        conn: ConnectionId,
+        reply: Box<brokerlab_core::PubSubReply>,
     },
 }
 
@@ -172,6 +180,7 @@ impl Simulation {
                 ready_low: ready_high / 2,
                 stall_ms: 1_000,
             }),
+            pubsub: crate::workload::pubsub_redis::pubsub_config(),
             ..Config::default()
         };
         let workload = options.workload.workload;
@@ -309,6 +318,11 @@ impl Simulation {
                 request,
                 reply,
             } => self.stream_reply_arrived(client, conn, request, *reply),
+            SimEvent::PubSubToClient {
+                client,
+                conn,
+                reply,
+            } => self.pubsub_reply_arrived(client, conn, *reply),
             SimEvent::BrokerDisconnect { conn, incarnation } => {
                 if self.broker_is(incarnation) {
                     self.broker_input(Input::Disconnect { conn });
@@ -375,6 +389,7 @@ impl Simulation {
                 request,
                 command,
             },
+            Packet::PubSub(command) => Input::PubSub { conn, command },
         };
         self.broker_input(input);
     }
@@ -422,8 +437,7 @@ impl Simulation {
                     request,
                     reply,
                 } => self.send_stream_to_client(*conn, *request, reply.clone()),
-                // No simulated client speaks Pub/Sub.
-                Output::PubSub { .. } => {}
+                Output::PubSub { conn, reply } => self.send_pubsub_to_client(*conn, reply),
             }
         }
         self.outputs = outputs;
@@ -472,6 +486,36 @@ impl Simulation {
                 conn,
                 request,
                 reply,
+            };
+            self.queue.push(at_ns, event);
+        }
+    }
+
+    fn send_pubsub_to_client(&mut self, conn: ConnectionId, reply: &brokerlab_core::PubSubReply) {
+        if let brokerlab_core::PubSubReply::Disconnect(reason) = reply {
+            // The subscriber fell behind: the driver closes its connection,
+            // and what was still on its way to it is lost.
+            if self.network.is_open(conn) {
+                let entry = Entry::PubSubCutOff {
+                    conn,
+                    reason: *reason,
+                };
+                self.history.record(self.now_ns, entry);
+            }
+            self.drop_connection(conn);
+            return;
+        }
+        let Some(client) = self.network.client_of(conn) else {
+            return;
+        };
+        let arrival = self
+            .network
+            .arrival(&mut self.rng, self.now_ns, conn, Direction::ToClient);
+        if let Some(at_ns) = arrival {
+            let event = SimEvent::PubSubToClient {
+                client,
+                conn,
+                reply: Box::new(reply.clone()),
             };
             self.queue.push(at_ns, event);
         }
@@ -536,6 +580,7 @@ impl Simulation {
             summary: self.summary,
             checked,
             violations,
+            lessons: check::pubsub_losses::lessons(&self.history),
             trace: self.trace.lines().map(<[String]>::to_vec),
         };
         (report, self.history)

@@ -15,6 +15,7 @@ pub mod idempotent;
 pub mod mixed;
 pub mod priority;
 pub mod pubsub;
+pub mod pubsub_redis;
 pub mod request_reply;
 pub mod saga;
 pub mod stream_idempotent;
@@ -61,11 +62,14 @@ pub enum Workload {
     /// Orchestrated sagas run by the broker, with participants that fail,
     /// reply twice or late, and crash.
     Saga,
+    /// Redis Pub/Sub channels: at-most-once fan-out to the subscribers of
+    /// the moment, with subscribers that leave and stall.
+    PubsubRedis,
 }
 
 impl Workload {
     /// Every workload, in the order a sweep runs them.
-    pub const ALL: [Workload; 12] = [
+    pub const ALL: [Workload; 13] = [
         Workload::WorkQueue,
         Workload::Pubsub,
         Workload::Topic,
@@ -78,6 +82,7 @@ impl Workload {
         Workload::StreamKeyed,
         Workload::StreamIdempotent,
         Workload::Saga,
+        Workload::PubsubRedis,
     ];
 
     /// The workload's name, as selected on the command line.
@@ -96,6 +101,7 @@ impl Workload {
             Workload::StreamKeyed => "stream-keyed",
             Workload::StreamIdempotent => "stream-idempotent",
             Workload::Saga => "saga",
+            Workload::PubsubRedis => "pubsub-redis",
         }
     }
 
@@ -128,6 +134,8 @@ impl Workload {
             | Workload::StreamKeyed
             | Workload::StreamIdempotent => 1,
             Workload::Ttl => 2,
+            // A subscriber by channel and one by pattern.
+            Workload::PubsubRedis => 2,
             // Two steps' participants and the observer.
             Workload::Pubsub | Workload::Topic | Workload::Saga => 3,
             Workload::Mixed => 12,
@@ -148,8 +156,10 @@ impl Workload {
             Workload::Mixed => mixed::topology(params),
             Workload::RequestReply => request_reply::topology(params),
             Workload::Saga => saga::topology(params),
-            // Streams have no exchange or queue.
-            Workload::StreamKeyed | Workload::StreamIdempotent => Topology::default(),
+            // Streams and Pub/Sub channels have no exchange or queue.
+            Workload::StreamKeyed | Workload::StreamIdempotent | Workload::PubsubRedis => {
+                Topology::default()
+            }
         }
     }
 
@@ -167,6 +177,9 @@ impl Workload {
         }
         if self == Workload::Saga {
             return saga::clients(params);
+        }
+        if self == Workload::PubsubRedis {
+            return pubsub_redis::clients(params);
         }
         let topology = self.topology(params);
         let setup: Arc<[Command]> = topology.setup.clone().into();
