@@ -122,7 +122,8 @@ enum Commands {
     /// 127 panic in the system under test, 128 liveness violation, 129 safety violation.
     Sim {
         /// Which workload: work-queue, pubsub, topic, dlq-retry, ttl, priority,
-        /// idempotent-consumer, request-reply, mixed, stream-keyed, stream-idempotent, saga.
+        /// idempotent-consumer, request-reply, mixed, stream-keyed, stream-idempotent, saga,
+        /// pubsub-redis.
         #[arg(long, default_value = "work-queue")]
         workload: String,
         /// The seed: it draws the plan and every choice of the run.
