@@ -37,6 +37,7 @@ sweep() {
   workloads=$("$bin" sweep --workload all --seeds 0 --out "$out/probe" | sed -n 's/.*seeds 0\.\.0 of \([0-9]*\) workload.*/\1/p')
   per=$(((runs + workloads - 1) / workloads))
   rm -rf "$out"/shard-* "$out/merged"
+  git rev-parse --short HEAD >"$out/sweep-commit"
   started=$(date +%s)
   for ((shard = 0; shard < shards; shard++)); do
     "$bin" sweep --seeds "$per" --shard "$shard/$shards" --out "$out/shard-$shard" >"$out/shard-$shard.txt" || true
@@ -97,6 +98,9 @@ if merged:
     print(merged.rstrip())
     print("```")
     print()
+    sweep_commit = read("sweep-commit")
+    if sweep_commit:
+        print(f"- the sweep ran the binary built at commit {sweep_commit.strip()}")
     if seconds:
         print(f"- wall time of the {shards} shards on this machine, one after another: {int(seconds) / 60:.1f} minutes")
 else:
