@@ -5,12 +5,12 @@
 use crate::properties::{self, BrokerModel};
 use crate::{
     ConsumerGroup, CrashRecovery, Dlq, Idempotency, IdempotentProducer, Links, Ordering, Pressure,
-    Restricted, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
+    Restricted, Saga, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 13] = [
+pub const MODELS: [&str; 14] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -24,6 +24,7 @@ pub const MODELS: [&str; 13] = [
     "consumer-group",
     "idempotent-producer",
     "stream-fetch",
+    "saga",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -160,6 +161,16 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         "stream-fetch" => {
             type Config = StreamFetch;
             configured!(StreamFetch::default(),)
+        }
+        "saga" => {
+            let standard = Saga::default();
+            let crashes = overrides.crashes.unwrap_or(standard.crashes);
+            let config = Saga {
+                crashes: crashes.min(properties::CRASHES_MAX),
+                mutant,
+                ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
         }
         _ => None,
     }
