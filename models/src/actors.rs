@@ -310,9 +310,13 @@ impl Actor for Node {
                 );
             }
             (Node::SagaOperator(operator), Shallow::SagaOperator(current)) => {
-                update_client(state, NodeState::SagaOperator, &current, out, |next, out| {
-                    operator.on_msg(next, msg, out)
-                });
+                update_client(
+                    state,
+                    NodeState::SagaOperator,
+                    &current,
+                    out,
+                    |next, out| operator.on_msg(next, msg, out),
+                );
             }
             (Node::Participant(participant), Shallow::Participant(current)) => {
                 update_client(state, NodeState::Participant, &current, out, |next, out| {

@@ -429,9 +429,7 @@ fn anything_to_take(state: &State) -> bool {
             | NodeState::StreamProducer(_)
             | NodeState::StreamReader(_)
             | NodeState::SagaOperator(_)
-            | NodeState::Participant(_) => {
-                Turn::Take
-            }
+            | NodeState::Participant(_) => Turn::Take,
         };
         turn == Turn::Take
     })
