@@ -201,7 +201,7 @@ enum Commands {
     Check {
         /// Which model: work-queue, crash-recovery, ordering, dlq, ttl, idempotency,
         /// single-active-consumer, memory-alarm, credit-flow, restricted-user,
-        /// consumer-group, idempotent-producer, stream-fetch.
+        /// consumer-group, idempotent-producer, stream-fetch, saga.
         #[arg(long, default_value = "work-queue")]
         model: String,
         /// Checker threads.
@@ -213,11 +213,12 @@ enum Commands {
         /// Explore no deeper than this many steps (default: exhaustively).
         #[arg(long)]
         depth: Option<usize>,
-        /// How many messages the producer publishes (default: the model's standard).
+        /// How many messages the producer publishes (the saga's steps in saga; default:
+        /// the model's standard).
         #[arg(long)]
         messages: Option<u8>,
         /// How many times the broker may crash (crash-recovery, idempotency, consumer-group,
-        /// idempotent-producer; default: the model's standard).
+        /// idempotent-producer, saga; default: the model's standard).
         #[arg(long)]
         crashes: Option<u8>,
         /// Explore one state per class of consumer renamings (depth first).

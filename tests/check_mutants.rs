@@ -26,6 +26,17 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         Mutant::OffsetRegressOnRecovery => ("consumer-group", &["--crashes", "1", "--depth", "20"]),
         Mutant::IdempotenceOff | Mutant::AckBeforeSync => ("idempotent-producer", &[]),
         Mutant::FetchSkipsBatchTail => ("stream-fetch", &[]),
+        // The saga mutants, each bounded two steps past its shortest
+        // counterexample (models/tests/mutants.rs) so that a debug build
+        // runs it in seconds rather than the whole model. A transition
+        // logged apart from its message shows only across a crash:
+        // `--crashes 1` takes the saga's crash configuration.
+        Mutant::SagaCompensateInForwardOrder => ("saga", &["--depth", "16"]),
+        Mutant::SagaSkipUnknownOutcomeCompensation | Mutant::SagaAdvanceTwiceOnDuplicateReply => {
+            ("saga", &["--depth", "9"])
+        }
+        Mutant::SagaForwardAfterAbort => ("saga", &["--depth", "14"]),
+        Mutant::SagaStateWithoutCommand => ("saga", &["--crashes", "1", "--depth", "16"]),
     }
 }
 

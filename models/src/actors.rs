@@ -7,6 +7,7 @@ use crate::group_member::{GroupMember, MemberState};
 use crate::network::Links;
 use crate::panics;
 use crate::properties::{self, BrokerModel, History, Settings};
+use crate::saga::{Operator, OperatorState, Participant, ParticipantState};
 use crate::shared::Shared;
 use crate::steps::Stimulus;
 use crate::stream_producer::{StreamProducer, StreamProducerState};
@@ -34,6 +35,10 @@ pub enum Node {
     StreamProducer(StreamProducer),
     /// A stream reader.
     StreamReader(StreamReader),
+    /// The operator who starts and aborts a saga.
+    SagaOperator(Operator),
+    /// A saga participant: the consumer of one step's commands and compensations.
+    Participant(Participant),
 }
 
 /// The state of an actor of a brokerlab model.
@@ -51,6 +56,10 @@ pub enum NodeState {
     StreamProducer(StreamProducerState),
     /// A stream reader's.
     StreamReader(StreamReaderState),
+    /// The saga operator's.
+    SagaOperator(OperatorState),
+    /// A saga participant's.
+    Participant(ParticipantState),
 }
 
 impl NodeState {
@@ -107,6 +116,15 @@ impl NodeState {
             _ => None,
         }
     }
+
+    /// The saga participant's state, if this is a saga participant.
+    #[must_use]
+    pub fn as_participant(&self) -> Option<&ParticipantState> {
+        match self {
+            NodeState::Participant(state) => Some(state),
+            _ => None,
+        }
+    }
 }
 
 impl NodeState {
@@ -120,6 +138,8 @@ impl NodeState {
             NodeState::Member(state) => state.panicked.as_deref(),
             NodeState::StreamProducer(state) => state.panicked.as_deref(),
             NodeState::StreamReader(state) => state.panicked.as_deref(),
+            NodeState::SagaOperator(state) => state.panicked.as_deref(),
+            NodeState::Participant(state) => state.panicked.as_deref(),
         }
     }
 }
@@ -175,7 +195,9 @@ client_state!(
     ConsumerState,
     MemberState,
     StreamProducerState,
-    StreamReaderState
+    StreamReaderState,
+    OperatorState,
+    ParticipantState
 );
 
 /// Runs a client handler on a copy of its state and keeps the copy only if
@@ -234,6 +256,8 @@ impl Actor for Node {
             Node::Member(member) => NodeState::Member(member.start(out)),
             Node::StreamProducer(producer) => NodeState::StreamProducer(producer.start(out)),
             Node::StreamReader(reader) => NodeState::StreamReader(reader.start(out)),
+            Node::SagaOperator(operator) => NodeState::SagaOperator(operator.start(out)),
+            Node::Participant(participant) => NodeState::Participant(participant.start(out)),
         }
     }
 
@@ -285,6 +309,20 @@ impl Actor for Node {
                     |next, out| reader.on_msg(next, msg, out),
                 );
             }
+            (Node::SagaOperator(operator), Shallow::SagaOperator(current)) => {
+                update_client(
+                    state,
+                    NodeState::SagaOperator,
+                    &current,
+                    out,
+                    |next, out| operator.on_msg(next, msg, out),
+                );
+            }
+            (Node::Participant(participant), Shallow::Participant(current)) => {
+                update_client(state, NodeState::Participant, &current, out, |next, out| {
+                    participant.on_msg(next, msg, out)
+                });
+            }
             _ => unreachable!("every actor keeps the state its on_start made"),
         }
     }
@@ -325,12 +363,18 @@ impl Actor for Node {
     }
 
     fn on_random(&self, _id: Id, state: &mut Cow<NodeState>, choice: &Choice, out: &mut Out<Self>) {
-        if let (Node::Consumer(consumer), Shallow::Consumer(current)) =
-            (self, state.as_ref().clone_shallow())
-        {
-            update_client(state, NodeState::Consumer, &current, out, |next, out| {
-                consumer.on_choice(next, choice, out)
-            });
+        match (self, state.as_ref().clone_shallow()) {
+            (Node::Consumer(consumer), Shallow::Consumer(current)) => {
+                update_client(state, NodeState::Consumer, &current, out, |next, out| {
+                    consumer.on_choice(next, choice, out)
+                });
+            }
+            (Node::Participant(participant), Shallow::Participant(current)) => {
+                update_client(state, NodeState::Participant, &current, out, |next, out| {
+                    participant.on_choice(next, choice, out)
+                });
+            }
+            _ => {}
         }
     }
 
@@ -342,6 +386,8 @@ impl Actor for Node {
             Node::Member(_) => "member".to_owned(),
             Node::StreamProducer(_) => "stream producer".to_owned(),
             Node::StreamReader(_) => "stream reader".to_owned(),
+            Node::SagaOperator(_) => "operator".to_owned(),
+            Node::Participant(participant) => format!("participant {}", participant.step),
         }
     }
 }
@@ -355,6 +401,8 @@ enum Shallow {
     Member(MemberState),
     StreamProducer(StreamProducerState),
     StreamReader(StreamReaderState),
+    SagaOperator(OperatorState),
+    Participant(ParticipantState),
 }
 
 impl NodeState {
@@ -366,6 +414,8 @@ impl NodeState {
             NodeState::Member(state) => Shallow::Member(state.clone()),
             NodeState::StreamProducer(state) => Shallow::StreamProducer(state.clone()),
             NodeState::StreamReader(state) => Shallow::StreamReader(state.clone()),
+            NodeState::SagaOperator(state) => Shallow::SagaOperator(state.clone()),
+            NodeState::Participant(state) => Shallow::Participant(state.clone()),
         }
     }
 }

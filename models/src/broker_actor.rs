@@ -28,9 +28,10 @@ use crate::steps::Steps;
 use crate::wire::{Frame, Incarnation, Log, Msg, Timer};
 use brokerlab_core::group::GroupRequest;
 use brokerlab_core::record::{Change, Record};
+use brokerlab_core::saga::{self, Phase};
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, Event, EventRef, Input, Instant, MessageId,
-    Mutant, Output, Reply, StreamCommand, StreamReply,
+    Mutant, Output, PublishProperties, Reply, StreamCommand, StreamReply,
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -91,6 +92,10 @@ pub struct BrokerState {
     /// A group accepted (logged) an offset commit that named a generation
     /// other than the group's current one: what generation fencing forbids.
     pub stale_commit_accepted: bool,
+    /// The step a saga was at when the broker took an abort of it while it
+    /// was running (the saga model runs one saga): from then on, no command
+    /// of a later step may be sent. Lost with a crash, as the abort may be.
+    pub saga_aborted_at: Option<u32>,
 }
 
 /// The driver's watch on expiring messages, from the core's own outputs:
@@ -374,11 +379,16 @@ impl BrokerActor {
                 // a crash) go nowhere, as on a dead socket.
                 Frame::Command { channel, command } => {
                     match state.connection_of(src, incarnation) {
-                        Some(conn) => Input::Command {
-                            conn,
-                            channel,
-                            command,
-                        },
+                        Some(conn) => {
+                            if let Some(step) = aborts_running_saga(&state.broker, &command) {
+                                state.saga_aborted_at.get_or_insert(step);
+                            }
+                            Input::Command {
+                                conn,
+                                channel,
+                                command,
+                            }
+                        }
                         None => continue,
                     }
                 }
@@ -526,6 +536,7 @@ impl BrokerState {
             panicked: None,
             paused: BTreeSet::new(),
             stale_commit_accepted: false,
+            saga_aborted_at: None,
         }
     }
 
@@ -567,6 +578,26 @@ fn stale_commit(broker: &Broker, command: &StreamCommand) -> bool {
     };
     let current = broker.groups().generation(&commit.group);
     commit.generation >= 0 && current.is_some_and(|generation| generation != commit.generation)
+}
+
+/// The step of the running saga that `command` aborts, if it is an abort
+/// (a publish to a saga exchange with the `x-saga-abort` header) of one.
+fn aborts_running_saga(broker: &Broker, command: &Command) -> Option<u32> {
+    let Command::BasicPublish {
+        exchange,
+        properties: PublishProperties::Given(properties),
+        ..
+    } = command
+    else {
+        return None;
+    };
+    let headers = properties.headers.as_ref()?;
+    if !headers.contains_key(saga::ABORT_HEADER) {
+        return None;
+    }
+    let id = properties.message_id.as_deref()?;
+    let instance = broker.sagas().saga("/", exchange)?.instance(id)?;
+    (instance.phase == Phase::Running).then_some(instance.step)
 }
 
 /// The replies for one client connection, with that connection's owner.

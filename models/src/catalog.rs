@@ -5,12 +5,12 @@
 use crate::properties::{self, BrokerModel};
 use crate::{
     ConsumerGroup, CrashRecovery, Dlq, Idempotency, IdempotentProducer, Links, Ordering, Pressure,
-    Restricted, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
+    Restricted, Saga, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 13] = [
+pub const MODELS: [&str; 14] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -24,15 +24,17 @@ pub const MODELS: [&str; 13] = [
     "consumer-group",
     "idempotent-producer",
     "stream-fetch",
+    "saga",
 ];
 
 /// What the command line may change in a model's standard configuration.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    /// How many messages the producer publishes.
+    /// How many messages the producer publishes (the saga's steps in `saga`).
     pub messages: Option<u8>,
     /// How many times the broker may crash (models with crashes only; at
-    /// most `properties::CRASHES_MAX`, more is taken as that).
+    /// most `properties::CRASHES_MAX`, more is taken as that; in `saga`,
+    /// any crash takes its crash configuration).
     pub crashes: Option<u8>,
     /// A deliberately broken broker.
     pub mutant: Option<Mutant>,
@@ -160,6 +162,24 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         "stream-fetch" => {
             type Config = StreamFetch;
             configured!(StreamFetch::default(),)
+        }
+        "saga" => {
+            // The standard configuration has no crash: `--crashes N` (N > 0)
+            // takes the crash configuration, one step, with N crashes.
+            // `--messages` sets the saga's steps (1 to 3).
+            let crashes = overrides.crashes.unwrap_or(0).min(properties::CRASHES_MAX);
+            let standard = match crashes {
+                0 => Saga::default(),
+                _ => Saga::crashing(),
+            };
+            let steps = overrides.messages.unwrap_or(standard.steps);
+            let config = Saga {
+                steps: steps.clamp(1, 3),
+                crashes,
+                mutant,
+                ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
         }
         _ => None,
     }

@@ -9,9 +9,9 @@
 use crate::actors::Node;
 use crate::clients::parse_body;
 use crate::properties::{self, BrokerModel, State};
-use crate::wire::{Choice, Frame, Msg, Settle, Timer};
+use crate::wire::{Answer, Choice, Frame, Msg, Settle, Timer};
 use brokerlab_core::group::{GroupReply, GroupRequest};
-use brokerlab_core::{Command, Reply, StreamCommand, StreamReply};
+use brokerlab_core::{Command, PublishProperties, Reply, StreamCommand, StreamReply};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::fmt::Write as _;
@@ -350,14 +350,34 @@ fn step(model: &BrokerModel, action: &ActorModelAction<Msg, Timer, Choice>) -> S
         }
         ActorModelAction::Crash(id) => format!("{} crashes", name(id)),
         ActorModelAction::Recover(id) => format!("{} recovers", name(id)),
-        ActorModelAction::SelectRandom { actor, random, .. } => {
-            let Choice::Settle { tag, how } = random;
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::Settle { tag, how },
+            ..
+        } => {
             let how = match how {
                 Settle::Ack => "ack",
                 Settle::Requeue => "nack with requeue",
                 Settle::Reject => "reject",
             };
             format!("{} chooses to {how} delivery {tag}", name(actor))
+        }
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::Answer { undo, how },
+            ..
+        } => {
+            let what = match undo {
+                true => "compensation",
+                false => "command",
+            };
+            let how = match how {
+                Answer::Reply => "does the work and replies",
+                Answer::Fail => "refuses it and replies failure",
+                Answer::Lose => "does the work; its reply is lost",
+                Answer::Twice => "does the work and replies twice",
+            };
+            format!("{} takes the {what}: {how}", name(actor))
         }
     }
 }
@@ -379,6 +399,8 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
         Some(Node::Member(_)) => format!("member {index}"),
         Some(Node::StreamProducer(_)) => "producer".to_owned(),
         Some(Node::StreamReader(_)) => "reader".to_owned(),
+        Some(Node::SagaOperator(_)) => "operator".to_owned(),
+        Some(Node::Participant(participant)) => format!("participant {}", participant.step),
         None => format!("actor {index}"),
     }
 }
@@ -515,6 +537,13 @@ fn describe_stream_reply(reply: &StreamReply) -> String {
 
 fn describe_command(command: &Command) -> String {
     match command {
+        Command::BasicPublish {
+            exchange,
+            properties: PublishProperties::Given(properties),
+            ..
+        } if crate::saga::is_saga_publish(exchange, properties) => {
+            crate::saga::describe_publish(properties)
+        }
         Command::BasicPublish { body, .. } => format!("publish {}", message_name(body)),
         Command::BasicAck { delivery_tag, .. } => format!("ack delivery {delivery_tag}"),
         Command::BasicNack {
@@ -529,6 +558,22 @@ fn describe_command(command: &Command) -> String {
 
 fn describe_reply(reply: &Reply) -> String {
     match reply {
+        Reply::Deliver {
+            delivery_tag,
+            redelivered,
+            message,
+            ..
+        } if message.properties.correlation_id.is_some() => {
+            let mut text = format!(
+                "deliver '{}' (attempt {}) as delivery {delivery_tag}",
+                message.properties.correlation_id.as_deref().unwrap_or(""),
+                crate::saga::attempt(message).unwrap_or(0)
+            );
+            if *redelivered {
+                text.push_str(", redelivered");
+            }
+            text
+        }
         Reply::Deliver {
             delivery_tag,
             redelivered,

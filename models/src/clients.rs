@@ -514,7 +514,9 @@ impl Consumer {
 
     /// The chosen settlement of a held delivery.
     pub fn on_choice(&self, state: &mut ConsumerState, choice: &Choice, out: &mut Out<Node>) {
-        let Choice::Settle { tag, how } = *choice;
+        let Choice::Settle { tag, how } = *choice else {
+            return;
+        };
         let Some(index) = state.held.iter().position(|held| held.tag == tag) else {
             return;
         };

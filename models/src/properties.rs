@@ -424,10 +424,12 @@ fn anything_to_take(state: &State) -> bool {
             NodeState::Consumer(consumer) => {
                 consumer.link.turn(consumer.incarnation, incarnation, seq)
             }
-            // Stream clients number nothing: every segment is taken.
-            NodeState::Member(_) | NodeState::StreamProducer(_) | NodeState::StreamReader(_) => {
-                Turn::Take
-            }
+            // Stream and saga clients number nothing: every segment is taken.
+            NodeState::Member(_)
+            | NodeState::StreamProducer(_)
+            | NodeState::StreamReader(_)
+            | NodeState::SagaOperator(_)
+            | NodeState::Participant(_) => Turn::Take,
         };
         turn == Turn::Take
     })

@@ -176,6 +176,27 @@ pub enum Choice {
         /// How.
         how: Settle,
     },
+    /// A saga participant answers the saga message it holds.
+    Answer {
+        /// Whether it is the compensation (else the command).
+        undo: bool,
+        /// How.
+        how: Answer,
+    },
+}
+
+/// How a saga participant answers a command or compensation it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Answer {
+    /// Does the work (once: it is idempotent by the correlation id) and
+    /// replies with its outcome (success, for a command not yet decided).
+    Reply,
+    /// Refuses the command: no effect, and a failure reply.
+    Fail,
+    /// Does the work and replies, but the reply is lost.
+    Lose,
+    /// Does the work and replies twice.
+    Twice,
 }
 
 /// How a consumer settles a delivery.

@@ -7,7 +7,8 @@ mod support;
 use brokerlab_core::Mutant;
 use brokerlab_models::properties::BrokerModel;
 use brokerlab_models::{
-    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, StreamFetch, Ttl, WorkQueue,
+    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, Saga, StreamFetch, Ttl,
+    WorkQueue,
 };
 use support::{assert_fails, first_failure};
 
@@ -107,6 +108,43 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
                 _ => ("one-owner", 20),
             };
             (model.into_model(), property, steps_max)
+        }
+        Mutant::SagaCompensateInForwardOrder
+        | Mutant::SagaSkipUnknownOutcomeCompensation
+        | Mutant::SagaAdvanceTwiceOnDuplicateReply
+        | Mutant::SagaForwardAfterAbort => {
+            let model = Saga {
+                mutant: Some(mutant),
+                ..Saga::default()
+            };
+            let (property, steps_max) = match mutant {
+                // The second step's deadline passes while its command is in
+                // flight: the first step is compensated first, and the
+                // second step's command is done after it.
+                Mutant::SagaCompensateInForwardOrder => ("compensation-order", 14),
+                // The first step's deadline passes before its command is
+                // delivered: the saga ends compensated with nothing
+                // compensated, and the command's work is then done.
+                Mutant::SagaSkipUnknownOutcomeCompensation => ("saga-atomicity", 7),
+                // The first step's success, replied twice, ends the saga
+                // completed before the second step's command is done.
+                Mutant::SagaAdvanceTwiceOnDuplicateReply => ("saga-atomicity", 7),
+                // The abort, taken while the first step runs, is ignored:
+                // the second step's command is done.
+                _ => ("no-forward-after-abort", 12),
+            };
+            (model.into_model(), property, steps_max)
+        }
+        Mutant::SagaStateWithoutCommand => {
+            // The step's deadline passes: its compensation is sent before
+            // the transition is synced, and the crash takes the transition
+            // back. The participant's success reply then completes the
+            // saga, and it does the compensation it holds.
+            let model = Saga {
+                mutant: Some(mutant),
+                ..Saga::crashing()
+            };
+            (model.into_model(), "saga-atomicity", 14)
         }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {
