@@ -92,6 +92,8 @@ run break-idempotency 129 sim --workload idempotent-consumer --seed 0 --mutant d
 run break-prefetch 129 sim --workload work-queue --seed 0 --mutant ignore-prefetch --shrink
 run break-durability 129 sim --workload work-queue --seed 0 --mutant confirm-before-sync --shrink
 run break-saga 129 sim --workload saga --seed 2 --mutant saga-compensate-in-forward-order --shrink
+run redis-pubsub-run 0 sim --workload pubsub-redis --seed 0
+run break-redis-pubsub 129 sim --workload pubsub-redis --seed 0 --mutant pubsub-store-and-forward --shrink
 
 # Prove it: the models, on one thread so that every count is reproducible.
 run prove-work-queue 0 check --threads 1 --model work-queue
