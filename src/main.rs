@@ -201,7 +201,7 @@ enum Commands {
     Check {
         /// Which model: work-queue, crash-recovery, ordering, dlq, ttl, idempotency,
         /// single-active-consumer, memory-alarm, credit-flow, restricted-user,
-        /// consumer-group, idempotent-producer, stream-fetch, saga.
+        /// consumer-group, idempotent-producer, stream-fetch, saga, pubsub.
         #[arg(long, default_value = "work-queue")]
         model: String,
         /// Checker threads.
@@ -213,8 +213,8 @@ enum Commands {
         /// Explore no deeper than this many steps (default: exhaustively).
         #[arg(long)]
         depth: Option<usize>,
-        /// How many messages the producer publishes (the saga's steps in saga; default:
-        /// the model's standard).
+        /// How many messages the producer publishes (the saga's steps in saga; 1 to 4 in
+        /// pubsub; default: the model's standard).
         #[arg(long)]
         messages: Option<u8>,
         /// How many times the broker may crash (crash-recovery, idempotency, consumer-group,

@@ -37,6 +37,7 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         }
         Mutant::SagaForwardAfterAbort => ("saga", &["--depth", "14"]),
         Mutant::SagaStateWithoutCommand => ("saga", &["--crashes", "1", "--depth", "16"]),
+        Mutant::PubSubStoreAndForward => ("pubsub", &[]),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::group_member::{GroupMember, MemberState};
 use crate::network::Links;
 use crate::panics;
 use crate::properties::{self, BrokerModel, History, Settings};
+use crate::pubsub::{Publisher, PublisherState, Subscriber, SubscriberState};
 use crate::saga::{Operator, OperatorState, Participant, ParticipantState};
 use crate::shared::Shared;
 use crate::steps::Stimulus;
@@ -39,6 +40,10 @@ pub enum Node {
     SagaOperator(Operator),
     /// A saga participant: the consumer of one step's commands and compensations.
     Participant(Participant),
+    /// A Pub/Sub publisher.
+    Publisher(Publisher),
+    /// A Pub/Sub subscriber.
+    Subscriber(Subscriber),
 }
 
 /// The state of an actor of a brokerlab model.
@@ -60,6 +65,10 @@ pub enum NodeState {
     SagaOperator(OperatorState),
     /// A saga participant's.
     Participant(ParticipantState),
+    /// A Pub/Sub publisher's.
+    Publisher(PublisherState),
+    /// A Pub/Sub subscriber's.
+    Subscriber(SubscriberState),
 }
 
 impl NodeState {
@@ -140,6 +149,8 @@ impl NodeState {
             NodeState::StreamReader(state) => state.panicked.as_deref(),
             NodeState::SagaOperator(state) => state.panicked.as_deref(),
             NodeState::Participant(state) => state.panicked.as_deref(),
+            NodeState::Publisher(state) => state.panicked.as_deref(),
+            NodeState::Subscriber(state) => state.panicked.as_deref(),
         }
     }
 }
@@ -197,7 +208,9 @@ client_state!(
     StreamProducerState,
     StreamReaderState,
     OperatorState,
-    ParticipantState
+    ParticipantState,
+    PublisherState,
+    SubscriberState
 );
 
 /// Runs a client handler on a copy of its state and keeps the copy only if
@@ -258,6 +271,8 @@ impl Actor for Node {
             Node::StreamReader(reader) => NodeState::StreamReader(reader.start(out)),
             Node::SagaOperator(operator) => NodeState::SagaOperator(operator.start(out)),
             Node::Participant(participant) => NodeState::Participant(participant.start(out)),
+            Node::Publisher(publisher) => NodeState::Publisher(publisher.start(out)),
+            Node::Subscriber(subscriber) => NodeState::Subscriber(subscriber.start(out)),
         }
     }
 
@@ -323,6 +338,16 @@ impl Actor for Node {
                     participant.on_msg(next, msg, out)
                 });
             }
+            (Node::Publisher(publisher), Shallow::Publisher(current)) => {
+                update_client(state, NodeState::Publisher, &current, out, |next, out| {
+                    publisher.on_msg(next, msg, out)
+                });
+            }
+            (Node::Subscriber(subscriber), Shallow::Subscriber(current)) => {
+                update_client(state, NodeState::Subscriber, &current, out, |next, out| {
+                    subscriber.on_msg(next, msg, out)
+                });
+            }
             _ => unreachable!("every actor keeps the state its on_start made"),
         }
     }
@@ -374,6 +399,11 @@ impl Actor for Node {
                     participant.on_choice(next, choice, out)
                 });
             }
+            (Node::Subscriber(subscriber), Shallow::Subscriber(current)) => {
+                update_client(state, NodeState::Subscriber, &current, out, |next, out| {
+                    subscriber.on_choice(next, choice, out)
+                });
+            }
             _ => {}
         }
     }
@@ -388,6 +418,8 @@ impl Actor for Node {
             Node::StreamReader(_) => "stream reader".to_owned(),
             Node::SagaOperator(_) => "operator".to_owned(),
             Node::Participant(participant) => format!("participant {}", participant.step),
+            Node::Publisher(_) => "publisher".to_owned(),
+            Node::Subscriber(subscriber) => format!("subscriber {}", subscriber.index),
         }
     }
 }
@@ -403,6 +435,8 @@ enum Shallow {
     StreamReader(StreamReaderState),
     SagaOperator(OperatorState),
     Participant(ParticipantState),
+    Publisher(PublisherState),
+    Subscriber(SubscriberState),
 }
 
 impl NodeState {
@@ -416,6 +450,8 @@ impl NodeState {
             NodeState::StreamReader(state) => Shallow::StreamReader(state.clone()),
             NodeState::SagaOperator(state) => Shallow::SagaOperator(state.clone()),
             NodeState::Participant(state) => Shallow::Participant(state.clone()),
+            NodeState::Publisher(state) => Shallow::Publisher(state.clone()),
+            NodeState::Subscriber(state) => Shallow::Subscriber(state.clone()),
         }
     }
 }

@@ -31,7 +31,7 @@ use brokerlab_core::record::{Change, Record};
 use brokerlab_core::saga::{self, Phase};
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, Event, EventRef, Input, Instant, MessageId,
-    Mutant, Output, PublishProperties, Reply, StreamCommand, StreamReply,
+    Mutant, Output, PubSubReply, PublishProperties, Reply, StreamCommand, StreamReply,
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -343,7 +343,10 @@ impl BrokerActor {
                 incarnation, seq, ..
             } if self.sequenced => state.sequencing.turn(src, *incarnation, *seq) == Turn::Take,
             Msg::Frames { .. } => true,
-            Msg::Replies { .. } | Msg::StreamReplies { .. } | Msg::Reset => false,
+            Msg::Replies { .. }
+            | Msg::StreamReplies { .. }
+            | Msg::PubSubReplies { .. }
+            | Msg::Reset => false,
         }
     }
 
@@ -414,6 +417,10 @@ impl BrokerActor {
                     state.stale_commit_accepted |= stale && state.broker.last_lsn() > logged;
                     continue;
                 }
+                Frame::PubSub(command) => Input::PubSub {
+                    conn: state.stream_connection(src, incarnation),
+                    command: Box::new(command),
+                },
             };
             self.handle(state, input, &mut replies, out);
         }
@@ -501,8 +508,11 @@ impl BrokerActor {
                         replies.push_stream(owner, request, *reply);
                     }
                 }
-                // No model's client speaks Pub/Sub.
-                Output::PubSub { .. } => {}
+                Output::PubSub { conn, reply } => {
+                    if let Some(&owner) = state.connections.get(&conn) {
+                        replies.push_pubsub(owner, *reply);
+                    }
+                }
             }
         }
         let expiry = &mut state.expiry;
@@ -549,8 +559,9 @@ impl BrokerState {
                 .is_some_and(|conn| self.paused.contains(&conn))
     }
 
-    /// The connection of a stream client's incarnation, opened by its first
-    /// request (a Kafka client opens no vhost, so the core hears no `Connect`).
+    /// The connection of a stream or Pub/Sub client's incarnation, opened by
+    /// its first request (a Kafka or Redis client opens no vhost, so the core
+    /// hears no `Connect`).
     fn stream_connection(&mut self, client: Id, incarnation: Incarnation) -> ConnectionId {
         if let Some(conn) = self.connection_of(client, incarnation) {
             return conn;
@@ -606,14 +617,26 @@ type Segment = ((Id, Incarnation), Vec<(ChannelId, Reply)>);
 /// The stream replies for one client connection, with that connection's owner.
 type StreamSegment = ((Id, Incarnation), Vec<(u64, StreamReply)>);
 
+/// The Pub/Sub answers and deliveries for one client connection, with that
+/// connection's owner.
+type PubSubSegment = ((Id, Incarnation), Vec<PubSubReply>);
+
 /// Replies gathered for one segment per client connection, in order.
 #[derive(Default)]
 struct Replies {
     segments: Vec<Segment>,
     streams: Vec<StreamSegment>,
+    pubsub: Vec<PubSubSegment>,
 }
 
 impl Replies {
+    fn push_pubsub(&mut self, owner: (Id, Incarnation), reply: PubSubReply) {
+        match self.pubsub.iter_mut().find(|(to, _)| *to == owner) {
+            Some((_, replies)) => replies.push(reply),
+            None => self.pubsub.push((owner, vec![reply])),
+        }
+    }
+
     fn push_stream(&mut self, owner: (Id, Incarnation), request: u64, reply: StreamReply) {
         match self.streams.iter_mut().find(|(to, _)| *to == owner) {
             Some((_, replies)) => replies.push((request, reply)),
@@ -635,6 +658,16 @@ impl Replies {
         for ((client, incarnation), replies) in self.streams {
             let replies = Shared::new(replies);
             let msg = Msg::StreamReplies {
+                incarnation,
+                seq: 0,
+                replies,
+            };
+            out.send(client, msg);
+        }
+        // Pub/Sub clients keep their links in order too.
+        for ((client, incarnation), replies) in self.pubsub {
+            let replies = Shared::new(replies);
+            let msg = Msg::PubSubReplies {
                 incarnation,
                 seq: 0,
                 replies,

@@ -3,14 +3,15 @@
 //! the bench find a model.
 
 use crate::properties::{self, BrokerModel};
+use crate::pubsub;
 use crate::{
     ConsumerGroup, CrashRecovery, Dlq, Idempotency, IdempotentProducer, Links, Ordering, Pressure,
-    Restricted, Saga, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
+    PubSub, Restricted, Saga, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 14] = [
+pub const MODELS: [&str; 15] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -25,6 +26,7 @@ pub const MODELS: [&str; 14] = [
     "idempotent-producer",
     "stream-fetch",
     "saga",
+    "pubsub",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -176,6 +178,17 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
             let config = Saga {
                 steps: steps.clamp(1, 3),
                 crashes,
+                mutant,
+                ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }
+        "pubsub" => {
+            // `--messages` is clamped to what the history follows.
+            let standard = PubSub::default();
+            let messages = overrides.messages.unwrap_or(standard.messages);
+            let config = PubSub {
+                messages: messages.clamp(1, pubsub::MESSAGES_MAX),
                 mutant,
                 ..standard
             };

@@ -9,9 +9,11 @@
 use crate::actors::Node;
 use crate::clients::parse_body;
 use crate::properties::{self, BrokerModel, State};
-use crate::wire::{Answer, Choice, Frame, Msg, Settle, Timer};
+use crate::wire::{Answer, Choice, Deed, Frame, Msg, Settle, Timer};
 use brokerlab_core::group::{GroupReply, GroupRequest};
-use brokerlab_core::{Command, PublishProperties, Reply, StreamCommand, StreamReply};
+use brokerlab_core::{
+    Command, PubSubCommand, PubSubReply, PublishProperties, Reply, StreamCommand, StreamReply,
+};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::fmt::Write as _;
@@ -379,6 +381,18 @@ fn step(model: &BrokerModel, action: &ActorModelAction<Msg, Timer, Choice>) -> S
             };
             format!("{} takes the {what}: {how}", name(actor))
         }
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::PubSub(deed),
+            ..
+        } => {
+            let deed = match deed {
+                Deed::Subscribe => "subscribe",
+                Deed::Unsubscribe => "unsubscribe",
+                Deed::Drop => "drop its connection",
+            };
+            format!("{} chooses to {deed}", name(actor))
+        }
     }
 }
 
@@ -401,6 +415,8 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
         Some(Node::StreamReader(_)) => "reader".to_owned(),
         Some(Node::SagaOperator(_)) => "operator".to_owned(),
         Some(Node::Participant(participant)) => format!("participant {}", participant.step),
+        Some(Node::Publisher(_)) => "publisher".to_owned(),
+        Some(Node::Subscriber(subscriber)) => format!("subscriber {}", subscriber.index),
         None => format!("actor {index}"),
     }
 }
@@ -435,6 +451,14 @@ fn describe(msg: &Msg) -> String {
                 .map(|(request, reply)| format!("{} (to {request})", describe_stream_reply(reply)))
                 .collect(),
         ),
+        Msg::PubSubReplies {
+            incarnation,
+            replies,
+            ..
+        } => (
+            incarnation,
+            replies.iter().map(describe_pubsub_reply).collect(),
+        ),
         Msg::Reset => return "every connection reset (the broker restarted)".to_owned(),
     };
     format!("{} (connection {incarnation})", parts.join(", "))
@@ -448,6 +472,59 @@ fn describe_frame(frame: &Frame) -> String {
         Frame::Stream { request, command } => {
             format!("{} (request {request})", describe_stream_command(command))
         }
+        Frame::PubSub(command) => describe_pubsub_command(command),
+    }
+}
+
+/// A Pub/Sub command in words.
+fn describe_pubsub_command(command: &PubSubCommand) -> String {
+    let names = |names: &[bytes::Bytes]| {
+        let names: Vec<String> = names
+            .iter()
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        names.join(" ")
+    };
+    match command {
+        PubSubCommand::Subscribe { channels } => format!("SUBSCRIBE {}", names(channels)),
+        PubSubCommand::PatternSubscribe { patterns } => format!("PSUBSCRIBE {}", names(patterns)),
+        PubSubCommand::Unsubscribe { channels } => format!("UNSUBSCRIBE {}", names(channels)),
+        PubSubCommand::PatternUnsubscribe { patterns } => {
+            format!("PUNSUBSCRIBE {}", names(patterns))
+        }
+        PubSubCommand::Publish { channel, message } => format!(
+            "PUBLISH {} m{}",
+            String::from_utf8_lossy(channel),
+            String::from_utf8_lossy(message)
+        ),
+        other => variant_name(other),
+    }
+}
+
+/// A Pub/Sub answer or delivery in words.
+fn describe_pubsub_reply(reply: &PubSubReply) -> String {
+    let text = |bytes: &bytes::Bytes| String::from_utf8_lossy(bytes).into_owned();
+    match reply {
+        PubSubReply::Subscribed { name, .. } => format!("subscribed to {}", text(name)),
+        PubSubReply::Unsubscribed { name, .. } => match name {
+            Some(name) => format!("unsubscribed from {}", text(name)),
+            None => "unsubscribed (held nothing)".to_owned(),
+        },
+        PubSubReply::Message {
+            pattern,
+            channel,
+            message,
+        } => match pattern {
+            Some(pattern) => format!(
+                "pmessage {} {} m{}",
+                text(pattern),
+                text(channel),
+                text(message)
+            ),
+            None => format!("message {} m{}", text(channel), text(message)),
+        },
+        PubSubReply::Published { receivers } => format!("published, receivers: {receivers}"),
+        other => variant_name(other),
     }
 }
 

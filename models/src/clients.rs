@@ -263,7 +263,7 @@ impl Producer {
                 replies,
             } => (incarnation, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
-            Msg::Frames { .. } | Msg::StreamReplies { .. } => return,
+            Msg::Frames { .. } | Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } => return,
         };
         if !state
             .link
@@ -462,7 +462,7 @@ impl Consumer {
                 replies,
             } => (incarnation, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
-            Msg::Frames { .. } | Msg::StreamReplies { .. } => return,
+            Msg::Frames { .. } | Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } => return,
         };
         if !state
             .link

@@ -12,6 +12,7 @@ use crate::actors::{Node, NodeState};
 use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKER};
 use crate::group_member::MemberState;
 use crate::network::Turn;
+use crate::pubsub::PubSubHistory;
 use crate::wire::{Choice, Frame, Incarnation, Msg, Timer};
 use brokerlab_core::record::Change;
 use brokerlab_core::Name;
@@ -69,6 +70,8 @@ pub struct History {
     pub dead_lettered: bool,
     /// A dead-lettered message was handed out without an `x-death` header.
     pub death_unrecorded: bool,
+    /// What the Pub/Sub model records (nothing in the other models).
+    pub pubsub: PubSubHistory,
 }
 
 /// A set of `(producer incarnation, number)` keys: a message set per incarnation,
@@ -133,7 +136,7 @@ pub fn record_msg_out(
                 next.restarts += 1;
             }
         }
-        Msg::StreamReplies { .. } => {}
+        Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } => {}
         Msg::Replies { replies, .. } => {
             for (_, reply) in replies.iter() {
                 if let Reply::Deliver {
@@ -413,6 +416,9 @@ fn anything_to_take(state: &State) -> bool {
             }
             | Msg::StreamReplies {
                 incarnation, seq, ..
+            }
+            | Msg::PubSubReplies {
+                incarnation, seq, ..
             } => (*incarnation, *seq),
             Msg::Reset => return true,
         };
@@ -424,8 +430,11 @@ fn anything_to_take(state: &State) -> bool {
             NodeState::Consumer(consumer) => {
                 consumer.link.turn(consumer.incarnation, incarnation, seq)
             }
-            // Stream and saga clients number nothing: every segment is taken.
+            // Stream, saga and Pub/Sub clients number nothing: every
+            // segment is taken.
             NodeState::Member(_)
+            | NodeState::Publisher(_)
+            | NodeState::Subscriber(_)
             | NodeState::StreamProducer(_)
             | NodeState::StreamReader(_)
             | NodeState::SagaOperator(_)

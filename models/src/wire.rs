@@ -10,7 +10,9 @@
 
 use crate::shared::Shared;
 use brokerlab_core::record::Record;
-use brokerlab_core::{ChannelId, Command, Reply, StreamCommand, StreamReply};
+use brokerlab_core::{
+    ChannelId, Command, PubSubCommand, PubSubReply, Reply, StreamCommand, StreamReply,
+};
 use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
 use std::cmp::Ordering;
@@ -55,6 +57,16 @@ pub enum Msg {
         /// Each reply with the id of the request it answers.
         replies: Shared<Vec<(u64, StreamReply)>>,
     },
+    /// Pub/Sub answers and deliveries from the broker on a client's
+    /// connection `incarnation`, in order.
+    PubSubReplies {
+        /// The connection they travel on.
+        incarnation: Incarnation,
+        /// The segment's number on its connection (0 over an ordered network).
+        seq: u8,
+        /// The answers and deliveries.
+        replies: Shared<Vec<PubSubReply>>,
+    },
     /// The broker restarted after a crash: every connection the client had
     /// to it is gone. A crashed process's sockets are closed by its kernel,
     /// so the peers hear of it; the model tells them when the broker is back,
@@ -85,6 +97,9 @@ pub enum Frame {
         /// The command.
         command: StreamCommand,
     },
+    /// A Pub/Sub command (RESP); the first one on a connection opens it (a
+    /// Redis client opens no vhost).
+    PubSub(PubSubCommand),
 }
 
 // Stateright asks for a total order on messages (it sorts the actions it
@@ -126,6 +141,11 @@ impl Msg {
                 seq,
                 replies,
             } => (3, *incarnation, *seq, replies.hash_value()),
+            Msg::PubSubReplies {
+                incarnation,
+                seq,
+                replies,
+            } => (4, *incarnation, *seq, replies.hash_value()),
         }
     }
 }
@@ -183,6 +203,19 @@ pub enum Choice {
         /// How.
         how: Answer,
     },
+    /// A Pub/Sub subscriber's next deed.
+    PubSub(Deed),
+}
+
+/// What a Pub/Sub subscriber does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Deed {
+    /// SUBSCRIBE (or PSUBSCRIBE) on its connection.
+    Subscribe,
+    /// UNSUBSCRIBE (or PUNSUBSCRIBE) what it holds.
+    Unsubscribe,
+    /// Its connection drops (its subscription goes with it).
+    Drop,
 }
 
 /// How a saga participant answers a command or compensation it holds.

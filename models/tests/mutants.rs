@@ -7,8 +7,8 @@ mod support;
 use brokerlab_core::Mutant;
 use brokerlab_models::properties::BrokerModel;
 use brokerlab_models::{
-    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, Saga, StreamFetch, Ttl,
-    WorkQueue,
+    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, PubSub, Saga, StreamFetch,
+    Ttl, WorkQueue,
 };
 use support::{assert_fails, first_failure};
 
@@ -145,6 +145,15 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
                 ..Saga::crashing()
             };
             (model.into_model(), "saga-atomicity", 14)
+        }
+        Mutant::PubSubStoreAndForward => {
+            // The first message is published while nobody is subscribed;
+            // a subscriber then subscribes and is handed it (3 steps).
+            let model = PubSub {
+                mutant: Some(mutant),
+                ..PubSub::default()
+            };
+            (model.into_model(), "pubsub-not-before-subscribe", 3)
         }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {
