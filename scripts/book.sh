@@ -114,6 +114,8 @@ run prove-durability 0 check --threads 1 --model crash-recovery --messages 1
 run prove-durability-mutant 129 check --threads 1 --model crash-recovery --messages 1 --mutant confirm-before-sync
 run prove-saga 0 check --threads 1 --model saga
 run prove-saga-mutant 129 check --threads 1 --model saga --mutant saga-compensate-in-forward-order --depth 16
+run prove-redis-pubsub 0 check --threads 1 --model pubsub
+run prove-redis-pubsub-mutant 129 check --threads 1 --model pubsub --mutant pubsub-store-and-forward
 
 # mdbook only warns about an include it cannot read: check here that every
 # include names a file written above, and that every file written is included.
