@@ -86,9 +86,14 @@ fn headers_and_a_1_mb_record_round_trip() {
 }
 
 #[test]
-#[ignore = "a repeated header key keeps only its last value and a null header value comes back empty: kafka-protocol's Record keeps headers in an IndexMap keyed by name, and the core's StreamRecord holds headers as (String, Bytes) with no null"]
-fn repeated_header_keys_and_null_header_values_round_trip_as_kafka_keeps_them() {
-    run("librdkafka_headers_repeated_null.py");
+fn a_repeated_header_key_keeps_each_of_its_values_in_order() {
+    run("librdkafka_headers_repeated.py");
+}
+
+#[test]
+#[ignore = "a null header value comes back empty: the core's StreamRecord holds header values as Bytes, with no null, and making them Option<Bytes> changes the log's postcard encoding of every stored record"]
+fn a_null_header_value_comes_back_null() {
+    run("librdkafka_headers_null.py");
 }
 
 #[test]

@@ -1,16 +1,14 @@
 # Record headers as Kafka keeps them, through confluent-kafka (librdkafka):
-# a list, not a map, so a key may repeat (Kafka's Headers.add appends and
-# lastHeader picks the last), and a header's value may be null, which
-# comes back null, not empty.
+# a header's value may be null (length -1), and comes back null, not empty.
 import os
 import sys
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 servers = f"127.0.0.1:{os.environ['BROKERLAB_KAFKA_PORT']}"
-TOPIC = "headers-repeated-null"
+TOPIC = "headers-null"
 
-headers = [("trace", b"abc"), ("retry", b"1"), ("trace", b"def"), ("none", None)]
+headers = [("none", None), ("empty", b""), ("some", b"x")]
 producer = Producer({"bootstrap.servers": servers})
 producer.produce(TOPIC, value=b"v", headers=headers)
 if producer.flush(10):
