@@ -1,10 +1,10 @@
 //! confluent-kafka, Python's binding of librdkafka, unmodified against the
 //! server's Kafka listener: scripts in tests/clients/ that assert what
-//! arrives, one test per rule a librdkafka client relies on (the
-//! idempotent producer through a cut connection, a group splitting and
-//! moving partitions, committed offsets across restarts,
-//! auto.offset.reset, headers, a 1 MB record, the Java-compatible
-//! partitioner).
+//! arrives, one test per rule a librdkafka client relies on (the broker
+//! and topics listed, the idempotent producer through a cut connection, a
+//! group splitting and moving partitions, committed offsets across
+//! restarts, auto.offset.reset, headers, a 1 MB record, the
+//! Java-compatible partitioner).
 //!
 //! Needs `python3` with confluent-kafka (`python3 -m pip install
 //! confluent-kafka`; its wheel bundles librdkafka); CI's .ci/run installs
@@ -58,6 +58,11 @@ fn run(name: &str) {
         &[("BROKERLAB_KAFKA_PORT", &port)],
     );
     server.stop();
+}
+
+#[test]
+fn the_admin_client_lists_the_broker_and_each_topic_with_its_partitions() {
+    run("librdkafka_metadata.py");
 }
 
 #[test]
