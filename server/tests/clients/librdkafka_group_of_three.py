@@ -31,7 +31,6 @@ def consumer(name):
             "client.id": name,
             "auto.offset.reset": "earliest",
             "heartbeat.interval.ms": 300,
-            "session.timeout.ms": 10000,
         }
     )
     assigned[name] = []
