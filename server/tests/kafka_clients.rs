@@ -2,7 +2,8 @@
 //! document's kafka-python example (a producer, then a consumer in a
 //! group) and its kafkajs examples (a producer, a batch producer of 100
 //! keyed records, a consumer from the beginning, three members of one
-//! group), run as scripts in tests/clients/ that assert what arrives; then
+//! group) and kafka-python's keyed records on murmur2(key) % partitions,
+//! run as scripts in tests/clients/ that assert what arrives; then
 //! raw frames that no client sends (garbage, oversized, truncated, unknown
 //! APIs and versions).
 //!
@@ -128,6 +129,17 @@ fn the_admin_client_lists_describes_and_deletes_a_consumer_group() {
     let data = tempfile::tempdir().expect("a temp dir");
     let server = start(data.path());
     run_script("kafka_admin_groups.py", &server, &[]);
+    server.stop();
+}
+
+#[test]
+fn kafka_python_puts_keyed_records_on_murmur2_of_the_key_in_order_per_partition() {
+    if !kafka_python_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    run_script("kafka_python_murmur2.py", &server, &[]);
     server.stop();
 }
 

@@ -1405,4 +1405,53 @@ mod tests {
             assert!(range.min <= *min && *max <= range.max, "{api:?}");
         }
     }
+
+    #[test]
+    fn a_repeated_header_key_keeps_each_of_its_values_in_order() {
+        let header = |name: &str, value: &str| {
+            (
+                str_bytes(name),
+                Some(Bytes::copy_from_slice(value.as_bytes())),
+            )
+        };
+        let record = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 0,
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers: vec![
+                header("trace", "abc"),
+                header("retry", "1"),
+                header("trace", "def"),
+            ],
+        };
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        let mut encoded = BytesMut::new();
+        RecordBatchEncoder::encode(&mut encoded, &[record], &options).expect("encodes");
+        let batches = produced_batches(Some(encoded.freeze())).expect("decodes");
+        let headers: Vec<(&str, &[u8])> = batches[0].records[0]
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_ref()))
+            .collect();
+        assert_eq!(
+            headers,
+            vec![
+                ("trace", &b"abc"[..]),
+                ("retry", &b"1"[..]),
+                ("trace", &b"def"[..])
+            ]
+        );
+    }
 }

@@ -42,7 +42,6 @@ use anyhow::{anyhow, bail, Result};
 use bytes::{Bytes, BytesMut};
 use crc::{Crc, CRC_32_ISO_HDLC};
 use crc32c::crc32c;
-use indexmap::IndexMap;
 
 use crate::protocol::{
     buf::{gap, ByteBuf, ByteBufMut},
@@ -180,8 +179,11 @@ pub struct Record {
     pub key: Option<Bytes>,
     /// The payload of the record.
     pub value: Option<Bytes>,
-    /// Headers associated with the record's payload.
-    pub headers: IndexMap<StrBytes, Option<Bytes>>,
+    /// Headers associated with the record's payload, in the record's order.
+    /// A list, as Kafka's record format has it: a key may repeat, and a
+    /// repeated key keeps each of its values (upstream keeps only the last,
+    /// in an IndexMap).
+    pub headers: Vec<(StrBytes, Option<Bytes>)>,
 }
 
 const MAGIC_BYTE_OFFSET: usize = 16;
@@ -895,7 +897,7 @@ impl Record {
 
         // A header takes two bytes at least: a count past what is left
         // cannot reserve more than the batch holds.
-        let mut headers = IndexMap::with_capacity(num_headers.min(bytes::Buf::remaining(buf) / 2));
+        let mut headers = Vec::with_capacity(num_headers.min(bytes::Buf::remaining(buf) / 2));
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;
@@ -918,7 +920,7 @@ impl Record {
                 Ordering::Greater => Some(buf.try_get_bytes(value_len as usize)?),
             };
 
-            headers.insert(key, value);
+            headers.push((key, value));
         }
 
         Ok(Self {
