@@ -120,7 +120,8 @@ def estimate(bench_id, directories):
     directory = directories[bench_id]
     estimates = json.loads((directory / "new/estimates.json").read_text())
     benchmark = json.loads((directory / "new/benchmark.json").read_text())
-    elements = benchmark["throughput"]["Elements"]
+    # A bench without a throughput (core/delete/*) counts one element per iteration.
+    elements = (benchmark["throughput"] or {}).get("Elements", 1)
     mean_ns = estimates["mean"]["point_estimate"]
     low_ns = estimates["mean"]["confidence_interval"]["lower_bound"]
     high_ns = estimates["mean"]["confidence_interval"]["upper_bound"]

@@ -59,7 +59,7 @@ def criterion_figures():
     for path in (target / "criterion" / "core").glob("**/new/benchmark.json"):
         benchmark = json.loads(path.read_text())
         estimates = json.loads((path.parent / "estimates.json").read_text())
-        elements = benchmark["throughput"]["Elements"]
+        elements = (benchmark["throughput"] or {}).get("Elements", 1)
         mean = estimates["mean"]
         figures[benchmark["full_id"]] = (
             mean["point_estimate"] / elements,
