@@ -117,8 +117,9 @@ def core_plot(figures, source, parameter, values, xlabel, title, name, log_x):
     ratios.plot(have, ratio, marker="o", color="tab:red")
     for v, r in zip(have, ratio):
         ratios.annotate(f"{r:.1f}x", (v, r), textcoords="offset points", xytext=(0, 5), ha="center")
-    ratios.axhline(3, linestyle="--", color="grey", linewidth=1)
-    ratios.annotate("target: within 3x (16 B, 1 consumer)", (have[0], 3), textcoords="offset points", xytext=(0, -11), fontsize=7, color="grey")
+    ratios.axhline(3, linestyle="--", color="grey", linewidth=1, label="target: within 3x (16-byte bodies, 1 consumer)")
+    ratios.legend(fontsize=7, loc="lower right")
+    ratios.margins(x=0.08)
     ratios.set_ylabel("time / floor's")
     ratios.set_ylim(bottom=0, top=max(ratio + [3]) * 1.3)
     ratios.set_xlabel(xlabel)
