@@ -1,5 +1,5 @@
 //! Core benches: the publish → deliver → ack path against its data-structure
-//! floor, topic routing against 10,000 bindings, recovery, and a queue's
+//! floor, over message size and consumer count too, topic routing against 10,000 bindings, recovery, and a queue's
 //! declare and delete among 100,000 exchanges against the same with none.
 //!
 //! `cargo bench --bench core`. Figures and the core/floor ratio go into
@@ -12,14 +12,17 @@ use brokerlab_core::SharedMessage;
 use brokerlab_core::{Broker, Config, FieldTable, Properties};
 use brokerlab_core::{Message, MessageId};
 use bytes::Bytes;
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{
+    black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
+};
 use std::sync::Arc;
 
 mod support;
 
 use support::{
-    bind, command, connect, consume, declare, direct_setup, drain, publish_deliver_ack,
-    transient_publish, Floor, Words,
+    bind, command, connect, consume, consumers_setup, declare, direct_setup, drain,
+    publish_deliver_ack, publish_deliver_ack_consumers, transient_publish, ConsumersFloor, Floor,
+    Tags, Words,
 };
 
 /// Messages per measured iteration.
@@ -28,6 +31,10 @@ const MESSAGES: u64 = 10_000;
 const TOPIC_BINDINGS: usize = 10_000;
 /// Routing keys published per iteration of the routing bench.
 const TOPIC_KEYS: usize = 1024;
+/// Body sizes of the publish → deliver → ack path over message size.
+const SIZES: [usize; 4] = [16, 256, 4096, 65536];
+/// Consumers on the one queue of the path over consumer count.
+const CONSUMERS: [u64; 3] = [1, 4, 16];
 
 fn bench_publish_deliver_ack(c: &mut Criterion) {
     let mut group = c.benchmark_group("core");
@@ -48,6 +55,73 @@ fn bench_publish_deliver_ack(c: &mut Criterion) {
         let mut floor = Floor::default();
         b.iter(|| floor.run(&body, MESSAGES));
     });
+    group.finish();
+}
+
+/// The publish → deliver → ack path (events on) over body size, each size's
+/// floor measured right after it: the same body through `Floor`. A body is
+/// shared, never copied, by the broker and by the floor alike.
+fn bench_publish_deliver_ack_sizes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(MESSAGES));
+    let (exchange, key): (Name, Name) = ("amq.direct".into(), "k".into());
+    for size in SIZES {
+        let body = Bytes::from(vec![7; size]);
+        group.bench_with_input(
+            BenchmarkId::new("publish_deliver_ack/size", size),
+            &body,
+            |b, body| {
+                let mut broker = direct_setup(true);
+                let mut acked = 0;
+                b.iter(|| {
+                    publish_deliver_ack(&mut broker, &exchange, &key, body, &mut acked, MESSAGES)
+                });
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("floor/size", size), &body, |b, body| {
+            let mut floor = Floor::default();
+            b.iter(|| floor.run(body, MESSAGES));
+        });
+    }
+    group.finish();
+}
+
+/// The path (events on, 16-byte bodies) with 1, 4 and 16 consumers on the
+/// one queue, each acking its own deliveries every `ACK_EVERY`; each count's
+/// floor, `ConsumersFloor` with as many in-flight maps, measured right after.
+fn bench_publish_deliver_ack_consumers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(MESSAGES));
+    let (exchange, key): (Name, Name) = ("amq.direct".into(), "k".into());
+    let body = Bytes::from_static(&[7; 16]);
+    for consumers in CONSUMERS {
+        group.bench_with_input(
+            BenchmarkId::new("publish_deliver_ack/consumers", consumers),
+            &consumers,
+            |b, &consumers| {
+                let mut broker = consumers_setup(true, consumers);
+                let mut tags = vec![Tags::default(); consumers as usize];
+                b.iter(|| {
+                    publish_deliver_ack_consumers(
+                        &mut broker,
+                        &exchange,
+                        &key,
+                        &body,
+                        &mut tags,
+                        MESSAGES,
+                    )
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("floor/consumers", consumers),
+            &consumers,
+            |b, &consumers| {
+                let mut floor = ConsumersFloor::new(consumers as usize);
+                b.iter(|| floor.run(&body, MESSAGES));
+            },
+        );
+    }
     group.finish();
 }
 
@@ -286,6 +360,8 @@ fn bench_delete_among_exchanges(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_publish_deliver_ack,
+    bench_publish_deliver_ack_sizes,
+    bench_publish_deliver_ack_consumers,
     bench_topic_routing,
     bench_recovery,
     bench_reference_counts,

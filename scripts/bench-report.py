@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Runs a criterion bench and writes its figures, with date, machine and commit,
-to a Markdown report. Usage: scripts/bench-report.py core reports/bench-core.md
+to a Markdown report, then redraws the plots (scripts/plots.py, reports/plots/).
+Usage: scripts/bench-report.py core reports/bench-core.md [CRITERION ARGS...];
+the criterion arguments default to `--warm-up-time 2 --measurement-time 6`
+(on a busy machine, `--warm-up-time 1 --measurement-time 2` is shorter).
 
 Ratios compare benches measured in the same run, since the machines are shared
 and noisy: an absolute figure moves with the neighbours, a ratio much less.
@@ -14,11 +17,34 @@ import shutil
 import subprocess
 import sys
 
+# The parameters of `core/publish_deliver_ack/{size,consumers}/*` and their
+# floors (`SIZES` and `CONSUMERS` in benches/core.rs).
+SIZES = [16, 256, 4096, 65536]
+CONSUMERS = [1, 4, 16]
+
+DEFAULT_CRITERION_ARGS = ["--warm-up-time", "2", "--measurement-time", "6"]
+
 TARGETS = {
     "core": [
         ("core/publish_deliver_ack/direct", "publish → deliver → ack, one queue, prefetch 1000, ack every 100, 16-byte bodies, events on"),
         ("core/publish_deliver_ack/direct_no_events", "the same with the broker's events turned off (`Config::events`)"),
         ("core/floor/vecdeque_map", "floor: the same messages through a VecDeque and a map of in-flight tags"),
+        *[
+            row
+            for size in SIZES
+            for row in (
+                (f"core/publish_deliver_ack/size/{size}", f"the path with events, {size:,}-byte bodies"),
+                (f"core/floor/size/{size}", f"floor: the same {size:,}-byte bodies, measured right after"),
+            )
+        ],
+        *[
+            row
+            for consumers in CONSUMERS
+            for row in (
+                (f"core/publish_deliver_ack/consumers/{consumers}", f"the path with events, {consumers} consumer(s) on the queue, each acking every 100 of its deliveries"),
+                (f"core/floor/consumers/{consumers}", f"floor: a VecDeque and {consumers} in-flight map(s) taken in turn, measured right after"),
+            )
+        ],
         ("core/route/topic_10k", "publish to a topic exchange with 10,000 mixed `*`/`#` bindings over 10 no-ack queues"),
         ("core/route/topic_10k_match", "routing alone: the same bindings and keys through the topic trie (`TopicRouter`), destinations sorted and deduplicated"),
         ("core/recover_1m", "recover 1,000,000 persistent messages of a durable queue from an in-memory log"),
@@ -45,6 +71,27 @@ TARGETS = {
 ATOMICS_PER_MESSAGE = 2
 
 
+# The plots scripts/plots.py draws from each report's figures, linked from it.
+FIGURES = {
+    "core": [
+        "## Figures",
+        "",
+        "Drawn by `scripts/plots.py` from this run's criterion estimates (95% intervals as bars).",
+        "",
+        "![messages per second and the ratio to the floor over body size](plots/core-size.svg)",
+        "",
+        "![messages per second and the ratio to the floor over consumer count](plots/core-consumers.svg)",
+        "",
+    ],
+    "sim": [
+        "## Figures",
+        "",
+        "![seeds per hour](plots/sim-seeds.svg)",
+        "",
+    ],
+}
+
+
 def run(args):
     return subprocess.run(args, check=True, capture_output=True, text=True)
 
@@ -59,13 +106,22 @@ def machine():
     return f"{model}, {cores} cores, Linux {platform.release()}"
 
 
-def estimate(bench_id):
-    group, name = bench_id.split("/", 1)
+def criterion_directories():
+    """Each criterion result's directory, by its full id: a `BenchmarkId`'s
+    parameter is a directory of its own (core/floor_size/16 for core/floor/size/16)."""
     target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", "target"))
-    directory = target / "criterion" / group / name.replace("/", "_")
+    directories = {}
+    for path in (target / "criterion").glob("**/new/benchmark.json"):
+        directories[json.loads(path.read_text())["full_id"]] = path.parent.parent
+    return directories
+
+
+def estimate(bench_id, directories):
+    directory = directories[bench_id]
     estimates = json.loads((directory / "new/estimates.json").read_text())
     benchmark = json.loads((directory / "new/benchmark.json").read_text())
-    elements = benchmark["throughput"]["Elements"]
+    # A bench without a throughput (core/delete/*) counts one element per iteration.
+    elements = (benchmark["throughput"] or {}).get("Elements", 1)
     mean_ns = estimates["mean"]["point_estimate"]
     low_ns = estimates["mean"]["confidence_interval"]["lower_bound"]
     high_ns = estimates["mean"]["confidence_interval"]["upper_bound"]
@@ -99,14 +155,16 @@ def paired():
 
 def main():
     bench, report = sys.argv[1], pathlib.Path(sys.argv[2])
+    criterion_args = sys.argv[3:] or DEFAULT_CRITERION_ARGS
     load_before = os.getloadavg()[0]
-    result = run(["cargo", "bench", "--bench", bench, "--", "--warm-up-time", "2", "--measurement-time", "6"])
+    result = run(["cargo", "bench", "--bench", bench, "--", *criterion_args])
     notes = list(dict.fromkeys(line.removeprefix("note: ") for line in result.stderr.splitlines() if "per publish" in line or line.startswith("note: ")))
     commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
     dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
     rows, per_element = [], {}
+    directories = criterion_directories()
     for bench_id, what in TARGETS[bench]:
-        elements, mean_ns, low_ns, high_ns = estimate(bench_id)
+        elements, mean_ns, low_ns, high_ns = estimate(bench_id, directories)
         per = mean_ns / elements
         per_element[bench_id] = per
         rows.append(f"| `{bench_id}` | {what} | {per:.1f} ns | {1e9 / per / 1e6:.2f} M/s | [{low_ns / elements:.1f}, {high_ns / elements:.1f}] ns |")
@@ -117,7 +175,8 @@ def main():
         f"- machine: {machine()}",
         f"- load average when it started: {load_before:.2f} (the machine is shared; above ~1 the wall-clock figures are inflated)",
         f"- commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
-        f"- command: `scripts/bench-report.py {bench} {report}` (runs `cargo bench --bench {bench}`)",
+        f"- command: `scripts/bench-report.py {bench} {report}{''.join(' ' + a for a in sys.argv[3:])}` "
+        f"(runs `cargo bench --bench {bench} -- {' '.join(criterion_args)}`, then `scripts/plots.py`)",
         "",
         "| bench | what | time per element (mean) | elements per second | 95% interval per element |",
         "|---|---|---|---|---|",
@@ -135,8 +194,18 @@ def main():
         rc = per_element["core/cost/rc_clone_drop"]
         among_many = per_element["core/delete/queue_among_100k_exchanges"]
         among_one = per_element["core/delete/queue_among_1_exchange"]
+        by_size = ", ".join(
+            f"{size:,} B {per_element[f'core/publish_deliver_ack/size/{size}'] / per_element[f'core/floor/size/{size}']:.1f}x"
+            for size in SIZES
+        )
+        by_consumers = ", ".join(
+            f"{consumers} {per_element[f'core/publish_deliver_ack/consumers/{consumers}'] / per_element[f'core/floor/consumers/{consumers}']:.1f}x"
+            for consumers in CONSUMERS
+        )
         lines += [
             f"- ratio core/floor: **{core / floor:.1f}x** with events, **{quiet / floor:.1f}x** without (target: within 3x)",
+            f"- ratio core/floor over body size, each size's floor measured right after it: {by_size}",
+            f"- ratio core/floor over consumers on the queue, each count's floor (as many in-flight maps) right after it: {by_consumers}",
             *paired(),
             f"- publish → deliver → ack: **{1e9 / core / 1e6:.2f} M messages/s** on one core with events, "
             f"**{1e9 / quiet / 1e6:.2f} M/s** without (target: 5 M/s)",
@@ -175,7 +244,9 @@ def main():
             "  timer (10 s), which is why simulated time runs so far ahead of wall time.",
             "",
         ]
+    lines += FIGURES.get(bench, [])
     report.write_text("\n".join(lines))
+    run([sys.executable, "scripts/plots.py"])
     print(report.read_text())
 
 

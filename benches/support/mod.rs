@@ -103,25 +103,34 @@ pub fn consume(queue: &str, no_ack: bool) -> Command {
 /// connection 1 and a consumer with prefetch 1000 on connection 2; with or
 /// without its events.
 pub fn direct_setup(events: bool) -> Broker {
+    consumers_setup(events, 1)
+}
+
+/// `direct_setup` with `consumers` consumers on queue `q`, each on its own
+/// connection (2, 3, ...) with prefetch 1000: the broker hands the queue's
+/// messages to them in turn.
+pub fn consumers_setup(events: bool, consumers: u64) -> Broker {
     let config = Config {
         events,
         ..Config::default()
     };
     let mut broker = Broker::new(config);
     connect(&mut broker, 1);
-    connect(&mut broker, 2);
     command(&mut broker, 1, declare("q"));
     command(&mut broker, 1, bind("q", "amq.direct", "k"));
-    command(
-        &mut broker,
-        2,
-        Command::BasicQos {
-            prefetch_size: 0,
-            prefetch_count: 1000,
-            global: false,
-        },
-    );
-    command(&mut broker, 2, consume("q", false));
+    for conn in 2..2 + consumers {
+        connect(&mut broker, conn);
+        command(
+            &mut broker,
+            conn,
+            Command::BasicQos {
+                prefetch_size: 0,
+                prefetch_count: 1000,
+                global: false,
+            },
+        );
+        command(&mut broker, conn, consume("q", false));
+    }
     drain(&mut broker);
     broker
 }
@@ -196,6 +205,116 @@ impl Floor {
             }
         }
         (self.next_tag, self.acked) = (next_tag, acked);
+    }
+}
+
+/// Each consumer's delivery tags in the traffic of `publish_deliver_ack_consumers`:
+/// the last delivered and the last acked, carried from one call to the next.
+#[derive(Clone, Copy, Default)]
+pub struct Tags {
+    pub delivered: u64,
+    pub acked: u64,
+}
+
+/// The direct traffic with several consumers on the queue
+/// (`consumers_setup`, one `Tags` per consumer): `messages` publishes, each
+/// delivered to one consumer, and each consumer acks with multiple=true every
+/// `ACK_EVERY` of its own deliveries.
+pub fn publish_deliver_ack_consumers(
+    broker: &mut Broker,
+    exchange: &Name,
+    key: &Name,
+    body: &Bytes,
+    tags: &mut [Tags],
+    messages: u64,
+) {
+    for _ in 0..messages {
+        command(broker, 1, transient_publish(exchange, key, body));
+        let mut to = None;
+        while let Some(output) = broker.poll_output() {
+            if let Output::Reply {
+                conn,
+                reply: Reply::Deliver { delivery_tag, .. },
+                ..
+            } = output
+            {
+                let consumer = (conn.0 - 2) as usize;
+                tags[consumer].delivered = delivery_tag;
+                to = Some(consumer);
+            }
+        }
+        let mut acks = 0_u64;
+        broker.drain_events(|event| {
+            if let Event::Acked { .. } = event {
+                acks += 1;
+            }
+        });
+        black_box(acks);
+        let consumer = to.expect("every message was delivered");
+        let Tags { delivered, acked } = tags[consumer];
+        if delivered - acked >= ACK_EVERY {
+            command(
+                broker,
+                2 + consumer as u64,
+                Command::BasicAck {
+                    delivery_tag: delivered,
+                    multiple: true,
+                },
+            );
+            tags[consumer].acked = delivered;
+            drain(broker);
+        }
+    }
+}
+
+/// The floor of `publish_deliver_ack_consumers`: each message through one
+/// `VecDeque`, then into the map of in-flight tags of the next consumer in
+/// turn, each map emptied in runs of `ACK_EVERY`. With one consumer it is
+/// `Floor` plus the choice of the consumer.
+pub struct ConsumersFloor {
+    queue: VecDeque<(u64, Bytes)>,
+    consumers: Vec<FloorConsumer>,
+    next: usize,
+}
+
+#[derive(Default)]
+struct FloorConsumer {
+    in_flight: HashMap<u64, Bytes>,
+    next_tag: u64,
+    acked: u64,
+}
+
+impl ConsumersFloor {
+    pub fn new(consumers: usize) -> Self {
+        ConsumersFloor {
+            queue: VecDeque::new(),
+            consumers: (0..consumers)
+                .map(|_| FloorConsumer {
+                    next_tag: 1,
+                    ..FloorConsumer::default()
+                })
+                .collect(),
+            next: 0,
+        }
+    }
+
+    /// Puts `messages` messages through.
+    pub fn run(&mut self, body: &Bytes, messages: u64) {
+        for id in 0..messages {
+            self.queue.push_back((id, body.clone()));
+            let (_, message) = self.queue.pop_front().expect("just pushed");
+            let next = self.next;
+            self.next = (next + 1) % self.consumers.len();
+            let consumer = &mut self.consumers[next];
+            consumer.in_flight.insert(consumer.next_tag, message);
+            consumer.next_tag += 1;
+            if consumer.next_tag - 1 - consumer.acked >= ACK_EVERY {
+                for tag in consumer.acked + 1..consumer.next_tag {
+                    black_box(consumer.in_flight.remove(&tag));
+                }
+                consumer.acked = consumer.next_tag - 1;
+            }
+        }
     }
 }
 
