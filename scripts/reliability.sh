@@ -11,7 +11,7 @@
 # Each part keeps its results under target/reliability/; `report` writes the
 # page from what is there. With no argument it runs every part, then the report.
 #
-# usage: scripts/reliability.sh [kills|sweep|memory|report]...
+# usage: scripts/reliability.sh [kills|sweep|merge|memory|report]...
 #        RUNS=1000000 SHARDS=4 KILLS=50 scripts/reliability.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,15 @@ sweep() {
     echo "shard $shard of $shards done"
   done
   echo "$(($(date +%s) - started))" >"$out/sweep-seconds"
-  "$bin" sweep merge "$out"/shard-* --out "$out/merged" >"$out/merged.txt" || true
+  merge
+}
+
+merge() {
+  local dirs=()
+  for ((shard = 0; shard < shards; shard++)); do
+    dirs+=("$out/shard-$shard")
+  done
+  "$bin" sweep merge "${dirs[@]}" --out "$out/merged" >"$out/merged.txt" || true
   echo "wrote $out/merged.txt"
 }
 
@@ -135,9 +143,9 @@ fi
 build
 for part in "${parts[@]}"; do
   case $part in
-    kills | sweep | memory | report) "$part" ;;
+    kills | sweep | merge | memory | report) "$part" ;;
     *)
-      echo "unknown part '$part': kills, sweep, memory or report" >&2
+      echo "unknown part '$part': kills, sweep, merge, memory or report" >&2
       exit 2
       ;;
   esac
