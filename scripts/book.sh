@@ -92,6 +92,7 @@ run break-idempotency 129 sim --workload idempotent-consumer --seed 0 --mutant d
 run break-prefetch 129 sim --workload work-queue --seed 0 --mutant ignore-prefetch --shrink
 run break-durability 129 sim --workload work-queue --seed 0 --mutant confirm-before-sync --shrink
 run break-saga 129 sim --workload saga --seed 2 --mutant saga-compensate-in-forward-order --shrink
+run break-streams 129 sim --workload stream-keyed --seed 37 --mutant assign-without-revoke --shrink
 run redis-pubsub-run 0 sim --workload pubsub-redis --seed 0
 run break-redis-pubsub 129 sim --workload pubsub-redis --seed 0 --mutant pubsub-store-and-forward --shrink
 
@@ -112,6 +113,8 @@ run prove-memory-alarm 0 check --threads 1 --model memory-alarm
 run prove-credit-flow 0 check --threads 1 --model credit-flow
 run prove-durability 0 check --threads 1 --model crash-recovery --messages 1
 run prove-durability-mutant 129 check --threads 1 --model crash-recovery --messages 1 --mutant confirm-before-sync
+run prove-consumer-group 0 check --threads 1 --model consumer-group
+run prove-consumer-group-mutant 129 check --threads 1 --model consumer-group --mutant assign-without-revoke
 run prove-saga 0 check --threads 1 --model saga
 run prove-saga-mutant 129 check --threads 1 --model saga --mutant saga-compensate-in-forward-order --depth 16
 run prove-redis-pubsub 0 check --threads 1 --model pubsub
