@@ -30,6 +30,7 @@ fn failing_page(dir: &Path) -> PathBuf {
         .args(["sim", "--workload", "work-queue", "--seed", "0"])
         .args(["--mutant", "lose-on-requeue", "--html"])
         .arg(&page)
+        .stdout(Stdio::null())
         .status()
         .expect("brokerlab runs");
     assert_eq!(status.code(), Some(129), "the mutant breaks seed 0");
