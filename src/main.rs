@@ -551,6 +551,7 @@ fn plan_of(what: What) -> Result<(u64, Options), ExitCode> {
 
 /// `brokerlab sim`: runs one seed and exits with the simulator's exit code.
 fn run_sim(what: What, show: &Show) -> ExitCode {
+    let replay = replay_command(&what);
     let (seed, options) = match plan_of(what) {
         Ok(plan) => plan,
         Err(code) => return code,
@@ -606,10 +607,7 @@ fn run_sim(what: What, show: &Show) -> ExitCode {
                 let replay = format!("brokerlab sim --plan {}", plan_path.display());
                 write_viewer(path, seed, shrunk, &replay)
             }
-            None => {
-                let replay = replay_command(seed, &options);
-                write_page(path, seed, &options, &report, &history, &replay)
-            }
+            None => write_page(path, seed, &options, &report, &history, &replay),
         };
         if let Err(error) = written {
             eprintln!("brokerlab sim: cannot write {}: {error}", path.display());
@@ -647,16 +645,26 @@ fn write_page(
     Ok(())
 }
 
-/// The command that replays the run of `seed` drawn with `options`.
-fn replay_command(seed: u64, options: &Options) -> String {
-    let mut command = format!(
-        "brokerlab sim --workload {} --seed {seed}",
-        options.workload.workload.name()
-    );
-    if let Some(mutant) = options.mutant {
-        command.push_str(&format!(" --mutant {}", mutant.name()));
+/// The command that replays the run `what` names, as it was given.
+fn replay_command(what: &What) -> String {
+    match what {
+        What::Drawn {
+            workload,
+            seed,
+            mutant,
+            messages,
+        } => {
+            let mut command = format!("brokerlab sim --workload {workload} --seed {seed}");
+            if let Some(mutant) = mutant {
+                command.push_str(&format!(" --mutant {mutant}"));
+            }
+            if let Some(messages) = messages {
+                command.push_str(&format!(" --messages {messages}"));
+            }
+            command
+        }
+        What::Saved(path) => format!("brokerlab sim --plan {}", path.display()),
     }
-    command
 }
 
 /// Shrinks a failing run, prints the smallest case, its report and its
