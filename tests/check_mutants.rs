@@ -38,6 +38,10 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         Mutant::SagaForwardAfterAbort => ("saga", &["--depth", "14"]),
         Mutant::SagaStateWithoutCommand => ("saga", &["--crashes", "1", "--depth", "16"]),
         Mutant::PubSubStoreAndForward => ("pubsub", &[]),
+        Mutant::SqsVisibilityNeverExpires
+        | Mutant::SqsDeleteWithStaleHandleSucceeds
+        | Mutant::SqsFifoTwoInFlightPerGroup
+        | Mutant::SqsDedupWindowIgnored => ("sqs-visibility", &[]),
     }
 }
 

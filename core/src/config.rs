@@ -54,6 +54,8 @@ pub struct Config {
     pub groups: GroupsConfig,
     /// The Pub/Sub channels' bounds and slow-subscriber rule (see [`PubSubConfig`]).
     pub pubsub: PubSubConfig,
+    /// The SQS queues' vhost and bounds (see [`SqsConfig`](crate::sqs::SqsConfig)).
+    pub sqs: crate::sqs::SqsConfig,
     /// A deliberately broken broker behaviour, for proving checkers fail.
     #[cfg(feature = "mutants")]
     pub mutant: Option<Mutant>,
@@ -75,6 +77,7 @@ impl Default for Config {
             streams: StreamLimits::default(),
             groups: GroupsConfig::default(),
             pubsub: PubSubConfig::default(),
+            sqs: crate::sqs::SqsConfig::default(),
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -199,6 +202,18 @@ pub enum Mutant {
     /// them to a connection that subscribes to the channel later (store and
     /// forward, which Redis Pub/Sub never does).
     PubSubStoreAndForward,
+    /// An SQS message received never becomes visible again: a consumer that
+    /// crashed before deleting it loses it.
+    SqsVisibilityNeverExpires,
+    /// An SQS delete with an older receipt handle deletes the message,
+    /// though another consumer received it since.
+    SqsDeleteWithStaleHandleSucceeds,
+    /// An SQS FIFO queue hands out a group's next message while another of
+    /// the group is in flight.
+    SqsFifoTwoInFlightPerGroup,
+    /// An SQS FIFO queue enqueues a message whose deduplication id it saw
+    /// within the window.
+    SqsDedupWindowIgnored,
 }
 
 impl Mutant {
@@ -252,6 +267,10 @@ impl Mutant {
             Mutant::SagaStateWithoutCommand => "saga-state-without-command",
             Mutant::SagaForwardAfterAbort => "saga-forward-after-abort",
             Mutant::PubSubStoreAndForward => "pubsub-store-and-forward",
+            Mutant::SqsVisibilityNeverExpires => "visibility-never-expires",
+            Mutant::SqsDeleteWithStaleHandleSucceeds => "delete-with-stale-handle-succeeds",
+            Mutant::SqsFifoTwoInFlightPerGroup => "fifo-two-in-flight-per-group",
+            Mutant::SqsDedupWindowIgnored => "dedup-window-ignored",
         }
     }
 

@@ -141,6 +141,7 @@ mod queue;
 pub mod record;
 pub mod routing;
 pub mod saga;
+pub mod sqs;
 pub mod stream;
 pub mod time;
 mod unobserved;
@@ -158,5 +159,6 @@ pub use protocol::{
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
 pub use pubsub::{PubSubCommand, PubSubConfig, PubSubReply};
+pub use sqs::{SqsCommand, SqsConfig, SqsError, SqsErrorKind, SqsReply};
 pub use stream::{StreamCommand, StreamError, StreamLimits, StreamReply};
 pub use time::Instant;

@@ -100,6 +100,18 @@ pub enum Input {
         /// The command, boxed so that `Input` stays small to move.
         command: Box<crate::pubsub::PubSubCommand>,
     },
+    /// An SQS action (see [`crate::sqs`]), answered with [`Output::Sqs`]
+    /// carrying the same `request`: at once, or for a receive that waits
+    /// in a long poll, when a message arrives or its wait runs out. The
+    /// connection needs no `Connect`; its `Disconnect` drops its waits.
+    Sqs {
+        /// Connection the action came on.
+        conn: ConnectionId,
+        /// The front end's number for the request.
+        request: u64,
+        /// The action, boxed so that `Input` stays small to move.
+        command: Box<crate::sqs::SqsCommand>,
+    },
     /// The bytes of messages the driver holds for the broker outside it
     /// (bodies still arriving, say): the memory alarm weighs them with the
     /// broker's own. A driver gives it when the figure changes.
@@ -1072,6 +1084,15 @@ pub enum Output {
         conn: ConnectionId,
         /// The answer, delivery or disconnection.
         reply: Box<crate::pubsub::PubSubReply>,
+    },
+    /// Answer an SQS action (boxed so that the common outputs stay small to move).
+    Sqs {
+        /// Destination connection.
+        conn: ConnectionId,
+        /// The request it answers.
+        request: u64,
+        /// The answer.
+        reply: Box<crate::sqs::SqsReply>,
     },
     /// Stop (`paused`) or resume reading a connection: it is in credit flow
     /// ([`Flow`](crate::Flow)) or blocked by the memory alarm

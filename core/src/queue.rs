@@ -162,6 +162,30 @@ impl Ready {
         Some(entry)
     }
 
+    /// Removes and returns the first entry, in delivery order, that `keep` takes.
+    pub(crate) fn take_first(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> Option<Entry> {
+        let level = self.levels.iter_mut().rev().find(|level| level.iter().any(&mut keep))?;
+        let position = level.iter().position(keep).expect("found above");
+        let entry = level.remove(position).expect("in range");
+        self.len -= 1;
+        self.bytes -= entry.size_bytes();
+        Some(entry)
+    }
+
+    /// Removes and returns the entry with sequence number `seq`, if it is ready.
+    pub(crate) fn remove(&mut self, seq: u64) -> Option<Entry> {
+        for level in &mut self.levels {
+            let position = level.partition_point(|other| other.seq < seq);
+            if level.get(position).is_some_and(|entry| entry.seq == seq) {
+                let entry = level.remove(position).expect("in range");
+                self.len -= 1;
+                self.bytes -= entry.size_bytes();
+                return Some(entry);
+            }
+        }
+        None
+    }
+
     /// Removes and returns an expired entry at the head of any level, if there is one.
     /// Expired messages behind live ones wait until they reach a head, as in RabbitMQ.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Entry> {
@@ -236,6 +260,9 @@ pub(crate) struct Queue {
     pub(crate) last_delivery: Option<Instant>,
     /// A stream queue's log and arguments; `None` for a classic queue.
     pub(crate) stream: Option<Box<StreamQueue>>,
+    /// An SQS queue's messages in flight, delayed and the rest (see
+    /// [`crate::sqs`]); `None` for the other kinds.
+    pub(crate) sqs: Option<Box<crate::sqs::queue::SqsQueue>>,
 }
 
 /// What makes a queue a stream queue (`x-queue-type: stream`): its

@@ -76,6 +76,15 @@ pub enum Change {
         /// Declare arguments, as the client gave them.
         arguments: FieldTable,
     },
+    /// A durable queue's arguments changed (an SQS queue's SetQueueAttributes).
+    QueueArguments {
+        /// Its vhost.
+        vhost: String,
+        /// Its name.
+        name: String,
+        /// The arguments now.
+        arguments: FieldTable,
+    },
     /// A durable queue was deleted (its messages with it).
     QueueDeleted {
         /// Its vhost.

@@ -125,6 +125,10 @@ impl Seen {
             Output::PubSub { conn, .. } => {
                 panic!("a Pub/Sub reply without a Pub/Sub command: {conn:?}")
             }
+            // Nor any SQS action.
+            Output::Sqs { conn, .. } => {
+                panic!("an SQS reply without an SQS action: {conn:?}")
+            }
         }
     }
 }

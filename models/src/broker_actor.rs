@@ -142,7 +142,8 @@ impl Expiry {
             Output::Reply { .. }
             | Output::Pause { .. }
             | Output::Stream { .. }
-            | Output::PubSub { .. } => {}
+            | Output::PubSub { .. }
+            | Output::Sqs { .. } => {}
         }
     }
 
@@ -513,6 +514,8 @@ impl BrokerActor {
                         replies.push_pubsub(owner, *reply);
                     }
                 }
+                // No model sends an SQS action yet.
+                Output::Sqs { .. } => {}
             }
         }
         let expiry = &mut state.expiry;

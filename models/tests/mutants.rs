@@ -155,6 +155,12 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
             };
             (model.into_model(), "pubsub-not-before-subscribe", 3)
         }
+        Mutant::SqsVisibilityNeverExpires
+        | Mutant::SqsDeleteWithStaleHandleSucceeds
+        | Mutant::SqsFifoTwoInFlightPerGroup
+        | Mutant::SqsDedupWindowIgnored => {
+            unreachable!("an SQS mutant joins Mutant::ALL with its model")
+        }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {
                 crashes: 1,

@@ -360,7 +360,8 @@ impl BrokerTask {
             Input::Command { conn, .. }
             | Input::Refused { conn, .. }
             | Input::Stream { conn, .. }
-            | Input::PubSub { conn, .. } => self.released.contains(conn),
+            | Input::PubSub { conn, .. }
+            | Input::Sqs { conn, .. } => self.released.contains(conn),
             Input::Connect { .. }
             | Input::Timeout
             | Input::Synced { .. }
@@ -439,6 +440,8 @@ impl BrokerTask {
                         self.resp_replies.entry(conn).or_default().push(item);
                     }
                 }
+                // SQS answers go to the SQS listener's requests (server/src/sqs).
+                Output::Sqs { .. } => {}
             }
         }
         self.broker

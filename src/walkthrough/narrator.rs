@@ -554,6 +554,11 @@ fn describe(output: &Output) -> String {
             conn.0
         ),
         Output::PubSub { conn, reply } => format!("pubsub reply to conn {}: {reply:?}", conn.0),
+        Output::Sqs {
+            conn,
+            request,
+            reply,
+        } => format!("sqs reply to conn {} request {request}: {reply:?}", conn.0),
     }
 }
 

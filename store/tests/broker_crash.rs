@@ -78,6 +78,7 @@ impl Node {
                 Output::Pause { .. } => unreachable!("no pauses in this broker"),
                 Output::Stream { .. } => unreachable!("this test sends no stream command"),
                 Output::PubSub { .. } => unreachable!("this test sends no Pub/Sub command"),
+                Output::Sqs { .. } => unreachable!("this test sends no SQS action"),
             }
         }
         self.broker.drain_events(|_| {});

@@ -47,6 +47,7 @@ impl Broker {
             return self.consume_replies(channel, tag, no_ack);
         }
         let queue = self.find_queue(channel, &name)?;
+        self.refuse_on_sqs(queue, "basic.consume")?;
         let tag: Name = if tag.is_empty() {
             self.generate_name("amq.ctag-")
         } else {
@@ -182,6 +183,7 @@ impl Broker {
         let name = self.resolve_queue_name(channel, queue)?;
         let queue = self.find_queue(channel, &name)?;
         self.refuse_on_stream(queue, "basic.get")?;
+        self.refuse_on_sqs(queue, "basic.get")?;
         self.touch_queue(queue);
         self.expire_heads(queue);
         let Some(entry) = self.queues[queue].ready.pop() else {

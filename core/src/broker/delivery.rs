@@ -26,6 +26,9 @@ use std::sync::Arc;
 /// The most dead-letter hops one input may cause. Cycle detection ends every
 /// automatic loop after at most one pass through each queue, so reaching this
 /// bound means an internal invariant broke.
+/// The default exchange's name, which an SQS redrive dead-letters through.
+static EMPTY_NAME: Name = Name::new_inline("");
+
 const DEAD_LETTER_HOPS_MAX: usize = 1 << 20;
 
 /// A publish's message id, and where it was published.
@@ -479,7 +482,7 @@ impl Broker {
     /// Puts a message into a queue, or straight to a waiting consumer when the
     /// queue is empty. Returns the lsn of its `Enqueued` record when it is
     /// logged, and `Refused` when the queue refused it (reject-publish overflow).
-    fn enqueue(
+    pub(super) fn enqueue(
         &mut self,
         id: Id,
         message: SharedMessage,
@@ -597,7 +600,20 @@ impl Broker {
         removal: Option<Change>,
     ) {
         let queue = &self.queues[id];
-        let Some(exchange) = &queue.args.dead_letter_exchange else {
+        let sqs_target = queue.sqs.as_ref().map(|sqs| {
+            // An SQS queue dead-letters only on a redrive, to its dead-letter queue.
+            let policy = sqs.attributes.redrive_policy.as_ref();
+            let target = policy.filter(|_| reason == DeadLetterReason::DeliveryLimit);
+            target.map(|policy| Name::from(policy.dead_letter_queue.as_str()))
+        });
+        let (exchange, routing_key) = match &sqs_target {
+            Some(target) => (target.as_ref().map(|_| &EMPTY_NAME), target.as_ref()),
+            None => (
+                queue.args.dead_letter_exchange.as_ref(),
+                queue.args.dead_letter_routing_key.as_ref(),
+            ),
+        };
+        let Some(exchange) = exchange else {
             if let Some(removal) = removal {
                 self.persist(removal);
             }
@@ -609,7 +625,6 @@ impl Broker {
             self.event(event);
             return;
         };
-        let routing_key = queue.args.dead_letter_routing_key.as_ref();
         let rewritten = dead_letter::dead_letter(
             message,
             &queue.name,

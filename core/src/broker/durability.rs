@@ -166,6 +166,7 @@ impl Broker {
         }
         self.synced_streams(upto);
         self.release_saga_sends(upto);
+        self.release_sqs_replies(upto);
     }
 
     /// The highest log sequence number the broker has emitted (0 before the first record).
@@ -201,6 +202,10 @@ impl Broker {
         state.install(&mut broker);
         broker.next_lsn = last_lsn + 1;
         broker.synced_lsn = last_lsn;
+        // Receipt handles issued before the crash are never issued again:
+        // the nonces of this run start past any of a run that wrote at
+        // most `last_lsn` records.
+        broker.sqs_receipt_nonce = last_lsn << 24;
         broker
     }
 

@@ -409,6 +409,11 @@ impl Broker {
             self.check_queue_equivalent(channel, existing, flags, arguments)?;
             self.touch_queue(existing);
             existing
+        } else if crate::sqs::attributes::is_sqs(arguments) {
+            return Err(Fault::new(
+                ReplyCode::PreconditionFailed,
+                format!("queue '{name}' in vhost '{vhost}': a queue of type 'sqs' is created through the SQS API"),
+            ));
         } else if StreamArgs::is_stream(arguments) {
             self.check_queue_limit(&vhost, &name)?;
             self.declare_stream_queue(channel, name, given, arguments)?
@@ -513,6 +518,7 @@ impl Broker {
             expires_timer: None,
             last_delivery: None,
             stream: None,
+            sqs: None,
         };
         if flags.durable {
             self.persist(Change::QueueDeclared {
@@ -731,6 +737,9 @@ impl Broker {
     /// drops its ready messages (deletion never dead-letters) and removes its
     /// bindings. Returns how many ready messages it held.
     pub(super) fn delete_queue(&mut self, id: Id, notify: bool) -> u32 {
+        if self.queues[id].sqs.is_some() {
+            self.release_sqs_queue(id);
+        }
         let consumers = self.queues[id].consumers.clone();
         for consumer in consumers {
             let removed = self

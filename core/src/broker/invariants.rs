@@ -37,6 +37,90 @@ impl Broker {
         self.groups.check_invariants();
         self.pubsub.check_invariants();
         self.check_sagas();
+        self.check_sqs();
+    }
+
+    /// The SQS queues are the queues with SQS state, each durable and with
+    /// no consumer. In each, a message is ready, in flight or delayed,
+    /// never two of these; every message in flight has its visibility
+    /// deadline and every deadline its message; a receipt is kept only for
+    /// a ready message; a FIFO group counts its messages in flight; a
+    /// deduplication id has its end; a long poll waits only while nothing
+    /// can be taken or its deadline is not reached, and the queue's timer
+    /// is armed for its next deadline. SQS answers wait only for records
+    /// not yet synced.
+    fn check_sqs(&self) {
+        let with_state: BTreeSet<Id> = self
+            .queues
+            .iter()
+            .filter(|(_, queue)| queue.sqs.is_some())
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(with_state, self.sqs_queues, "invariant: the SQS queues are the queues with SQS state");
+        for &id in &self.sqs_queues {
+            let queue = &self.queues[id];
+            let sqs = queue.sqs.as_deref().expect("checked above");
+            assert!(queue.durable && queue.consumers.is_empty(), "an SQS queue is durable and has no consumer");
+            let ready: BTreeSet<u64> = queue.ready.iter().map(|entry| entry.seq).collect();
+            for (&seq, in_flight) in &sqs.in_flight {
+                assert_eq!(in_flight.entry.seq, seq, "an SQS message in flight is filed under its seq");
+                assert!(!ready.contains(&seq), "invariant: an SQS message is ready or in flight, not both");
+                assert!(
+                    sqs.visible_at.contains(&(in_flight.visible_at, seq)),
+                    "invariant: an SQS message in flight has its visibility deadline"
+                );
+            }
+            assert_eq!(sqs.visible_at.len(), sqs.in_flight.len(), "invariant: every visibility deadline has its message");
+            for (&(_, seq), entry) in &sqs.delayed {
+                assert_eq!(entry.seq, seq, "a delayed SQS message is filed under its seq");
+                assert!(
+                    !ready.contains(&seq) && !sqs.in_flight.contains_key(&seq),
+                    "invariant: a delayed SQS message is neither ready nor in flight"
+                );
+            }
+            for seq in sqs.receipts.keys() {
+                assert!(ready.contains(seq), "invariant: an SQS receipt is kept only for a ready message");
+            }
+            if sqs.attributes.fifo {
+                let mut groups: BTreeMap<&str, usize> = BTreeMap::new();
+                for in_flight in sqs.in_flight.values() {
+                    if let Some(group) = crate::sqs::message::group_id(&in_flight.entry.message) {
+                        *groups.entry(group).or_default() += 1;
+                    }
+                }
+                let counted: BTreeMap<&str, usize> = sqs
+                    .groups_in_flight
+                    .iter()
+                    .map(|(group, &count)| (group.as_str(), count))
+                    .collect();
+                assert_eq!(groups, counted, "invariant: a FIFO group counts its messages in flight");
+            }
+            assert_eq!(
+                sqs.deduplication.len(),
+                sqs.deduplication_ends.len(),
+                "invariant: every deduplication id has its end"
+            );
+            for (end, deduplication_id) in &sqs.deduplication_ends {
+                assert_eq!(
+                    sqs.deduplication.get(deduplication_id).map(|first| first.until),
+                    Some(*end),
+                    "invariant: every deduplication id has its end"
+                );
+            }
+            if let Some(next) = sqs.next_deadline() {
+                let armed = sqs.timer.is_some_and(|armed| armed <= next.max(crate::time::Instant(self.now.0 + 1)));
+                assert!(armed, "invariant: an SQS queue's timer is armed for its next deadline");
+            }
+            if !sqs.attributes.fifo
+                && !queue.ready.is_empty()
+                && sqs.in_flight.len() < crate::sqs::IN_FLIGHT_MAX_STANDARD
+            {
+                assert!(sqs.waiting.is_empty(), "invariant: no long poll waits on a standard queue with visible messages");
+            }
+        }
+        for &lsn in self.sqs_pending.keys() {
+            assert!(lsn > self.synced_lsn && lsn < self.next_lsn, "invariant: an SQS answer waits only for a record not yet synced");
+        }
     }
 
     /// Every saga instance is consistent with its definition and exactly
@@ -374,9 +458,15 @@ impl Broker {
             .filter_map(|(_, channel)| channel.tx.as_deref())
             .map(super::transactions::tx_bytes)
             .sum();
+        let sqs: u64 = self
+            .queues
+            .iter()
+            .filter_map(|(_, queue)| queue.sqs.as_deref())
+            .map(crate::sqs::queue::SqsQueue::held_bytes)
+            .sum();
         assert_eq!(
             self.held_bytes,
-            ready + unacked + in_transactions,
+            ready + unacked + in_transactions + sqs,
             "invariant: the held bytes are the ready and unacknowledged entries' and the transactions' bodies"
         );
     }

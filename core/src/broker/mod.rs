@@ -20,6 +20,7 @@ mod invariants;
 mod pubsub;
 mod recovery;
 mod sagas;
+mod sqs;
 mod stream_queues;
 mod streams;
 mod timers;
@@ -108,6 +109,9 @@ enum Timer {
     ConsumerTimeout(Id),
     /// A queue holding back a connection in credit flow may count as stalled.
     CreditFlow,
+    /// An SQS queue has a visibility deadline, a delay, a long poll or a
+    /// deduplication id due.
+    Sqs(Id),
 }
 
 /// A message on its way to a dead-letter exchange, already rewritten.
@@ -238,6 +242,12 @@ pub struct Broker {
     saga_outbox: BTreeMap<u64, Vec<(crate::saga::InstanceKey, SharedMessage)>>,
     /// The Pub/Sub channels: subscriptions and subscribers' output buffers.
     pubsub: crate::pubsub::PubSub,
+    /// The SQS queues.
+    sqs_queues: BTreeSet<Id>,
+    /// SQS answers waiting for a record to be synced, by its lsn.
+    sqs_pending: BTreeMap<u64, Vec<(ConnectionId, u64, crate::sqs::SqsReply)>>,
+    /// The last receipt nonce issued: a receipt handle is never issued twice.
+    sqs_receipt_nonce: u64,
     /// Allocations of acknowledged messages, reused by the next publishes.
     message_pool: Unobserved<MessagePool>,
     /// The channel the last command named, found without the two map
@@ -326,6 +336,9 @@ impl Broker {
             sagas: crate::saga::Sagas::default(),
             saga_outbox: BTreeMap::new(),
             pubsub,
+            sqs_queues: BTreeSet::new(),
+            sqs_pending: BTreeMap::new(),
+            sqs_receipt_nonce: 0,
             message_pool: Unobserved::default(),
             last_channel: Unobserved::default(),
             route_memo: Unobserved::default(),
@@ -407,6 +420,11 @@ impl Broker {
             } => self.stream_command(conn, request, *command),
             Input::DriverHeld { bytes } => self.driver_held_bytes = bytes,
             Input::PubSub { conn, command } => self.pubsub_command(conn, *command),
+            Input::Sqs {
+                conn,
+                request,
+                command,
+            } => self.sqs_command(conn, request, *command),
         }
         if !self.dead_letters.is_empty() {
             self.flush_dead_letters();
@@ -542,6 +560,7 @@ impl Broker {
         self.pubsub.disconnect(conn);
         self.streams.disconnect(conn);
         self.disconnect_groups(conn);
+        self.disconnect_sqs(conn);
         if !self.connections.contains_key(&conn) {
             return;
         }

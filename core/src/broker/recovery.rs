@@ -118,6 +118,15 @@ impl Replay {
                 };
                 self.queues.insert((vhost, name), state);
             }
+            Change::QueueArguments {
+                vhost,
+                name,
+                arguments,
+            } => {
+                if let Some(state) = self.queues.get_mut(&(vhost, name)) {
+                    state.arguments = arguments;
+                }
+            }
             Change::QueueDeleted { vhost, name } => {
                 self.bindings.retain(|(v, _, destination, _, _)| {
                     *v != vhost || *destination != BindingEnd::Queue(name.clone())
@@ -289,9 +298,12 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
     } else {
         None
     };
-    let args = match stream {
-        Some(_) => QueueArgs::default(),
-        None => match QueueArgs::parse(&state.arguments, name, &vhost) {
+    let sqs = crate::sqs::QueueAttributes::from_arguments(name, &state.arguments)
+        .map(|attributes| Box::new(crate::sqs::queue::SqsQueue::new(attributes, Instant::default())));
+    let args = match (&stream, &sqs) {
+        (_, Some(sqs)) => super::sqs::sqs_queue_args(&sqs.attributes),
+        (Some(_), None) => QueueArgs::default(),
+        (None, None) => match QueueArgs::parse(&state.arguments, name, &vhost) {
             Ok(args) => args,
             Err(_) => return,
         },
@@ -315,6 +327,7 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
         expires_timer: None,
         last_delivery: None,
         stream,
+        sqs,
     };
     for (seq, message) in state.messages {
         broker.next_message_id = broker.next_message_id.max(message.message.id.0 + 1);
@@ -341,9 +354,13 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
         broker.next_generated_name = broker.next_generated_name.max(number + 1);
     }
     let is_stream = queue.stream.is_some();
+    let is_sqs = queue.sqs.is_some();
     let id = broker.queues.insert(queue);
     if is_stream {
         broker.stream_queues.insert(id);
+    }
+    if is_sqs {
+        broker.sqs_queues.insert(id);
     }
     broker
         .vhosts
@@ -493,6 +510,10 @@ fn snapshot_messages(broker: &Broker, id: Id, changes: &mut Vec<Change>) {
                 .filter(|unacked| unacked.queue == id)
                 .map(|unacked| &unacked.entry),
         );
+    }
+    if let Some(sqs) = queue.sqs.as_deref() {
+        entries.extend(sqs.in_flight.values().map(|in_flight| &in_flight.entry));
+        entries.extend(sqs.delayed.values());
     }
     entries.retain(|entry| entry.logged);
     entries.sort_by_key(|entry| entry.seq);

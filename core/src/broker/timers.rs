@@ -24,6 +24,7 @@ impl Broker {
                 Timer::QueueExpires(queue) => self.fire_queue_expires(queue, at),
                 Timer::ConsumerTimeout(channel) => self.fire_consumer_timeout(channel, at),
                 Timer::CreditFlow => self.fire_credit_flow(at),
+                Timer::Sqs(queue) => self.fire_sqs(queue, at),
             }
         }
     }

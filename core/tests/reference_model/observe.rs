@@ -183,7 +183,8 @@ pub fn seen(outputs: &[Output]) -> Vec<Seen> {
             Output::Persist(_)
             | Output::Pause { .. }
             | Output::Stream { .. }
-            | Output::PubSub { .. } => None,
+            | Output::PubSub { .. }
+                | Output::Sqs { .. } => None,
         })
         .collect()
 }

@@ -73,7 +73,8 @@ impl Step {
                 Output::Persist(_)
                 | Output::Pause { .. }
                 | Output::Stream { .. }
-                | Output::PubSub { .. } => None,
+                | Output::PubSub { .. }
+                | Output::Sqs { .. } => None,
             })
             .collect()
     }

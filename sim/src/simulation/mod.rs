@@ -438,6 +438,8 @@ impl Simulation {
                     reply,
                 } => self.send_stream_to_client(*conn, *request, reply.clone()),
                 Output::PubSub { conn, reply } => self.send_pubsub_to_client(*conn, reply),
+                // No workload sends an SQS action yet.
+                Output::Sqs { .. } => {}
             }
         }
         self.outputs = outputs;
