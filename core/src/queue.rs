@@ -164,7 +164,11 @@ impl Ready {
 
     /// Removes and returns the first entry, in delivery order, that `keep` takes.
     pub(crate) fn take_first(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> Option<Entry> {
-        let level = self.levels.iter_mut().rev().find(|level| level.iter().any(&mut keep))?;
+        let level = self
+            .levels
+            .iter_mut()
+            .rev()
+            .find(|level| level.iter().any(&mut keep))?;
         let position = level.iter().position(keep).expect("found above");
         let entry = level.remove(position).expect("in range");
         self.len -= 1;

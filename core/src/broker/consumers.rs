@@ -381,6 +381,10 @@ impl Broker {
             self.run_stream_queue(queue);
             return;
         }
+        if state.sqs.is_some() {
+            self.run_sqs_queue(queue);
+            return;
+        }
         self.expire_heads(queue);
         while !self.queues[queue].ready.is_empty() {
             let Some(consumer) = self.next_consumer(queue) else {

@@ -56,30 +56,52 @@ impl Broker {
             .filter(|(_, queue)| queue.sqs.is_some())
             .map(|(id, _)| id)
             .collect();
-        assert_eq!(with_state, self.sqs_queues, "invariant: the SQS queues are the queues with SQS state");
+        assert_eq!(
+            with_state, self.sqs_queues,
+            "invariant: the SQS queues are the queues with SQS state"
+        );
         for &id in &self.sqs_queues {
             let queue = &self.queues[id];
             let sqs = queue.sqs.as_deref().expect("checked above");
-            assert!(queue.durable && queue.consumers.is_empty(), "an SQS queue is durable and has no consumer");
+            assert!(
+                queue.durable && queue.consumers.is_empty(),
+                "an SQS queue is durable and has no consumer"
+            );
             let ready: BTreeSet<u64> = queue.ready.iter().map(|entry| entry.seq).collect();
             for (&seq, in_flight) in &sqs.in_flight {
-                assert_eq!(in_flight.entry.seq, seq, "an SQS message in flight is filed under its seq");
-                assert!(!ready.contains(&seq), "invariant: an SQS message is ready or in flight, not both");
+                assert_eq!(
+                    in_flight.entry.seq, seq,
+                    "an SQS message in flight is filed under its seq"
+                );
+                assert!(
+                    !ready.contains(&seq),
+                    "invariant: an SQS message is ready or in flight, not both"
+                );
                 assert!(
                     sqs.visible_at.contains(&(in_flight.visible_at, seq)),
                     "invariant: an SQS message in flight has its visibility deadline"
                 );
             }
-            assert_eq!(sqs.visible_at.len(), sqs.in_flight.len(), "invariant: every visibility deadline has its message");
+            assert_eq!(
+                sqs.visible_at.len(),
+                sqs.in_flight.len(),
+                "invariant: every visibility deadline has its message"
+            );
             for (&(_, seq), entry) in &sqs.delayed {
-                assert_eq!(entry.seq, seq, "a delayed SQS message is filed under its seq");
+                assert_eq!(
+                    entry.seq, seq,
+                    "a delayed SQS message is filed under its seq"
+                );
                 assert!(
                     !ready.contains(&seq) && !sqs.in_flight.contains_key(&seq),
                     "invariant: a delayed SQS message is neither ready nor in flight"
                 );
             }
             for seq in sqs.receipts.keys() {
-                assert!(ready.contains(seq), "invariant: an SQS receipt is kept only for a ready message");
+                assert!(
+                    ready.contains(seq),
+                    "invariant: an SQS receipt is kept only for a ready message"
+                );
             }
             if sqs.attributes.fifo {
                 let mut groups: BTreeMap<&str, usize> = BTreeMap::new();
@@ -93,7 +115,10 @@ impl Broker {
                     .iter()
                     .map(|(group, &count)| (group.as_str(), count))
                     .collect();
-                assert_eq!(groups, counted, "invariant: a FIFO group counts its messages in flight");
+                assert_eq!(
+                    groups, counted,
+                    "invariant: a FIFO group counts its messages in flight"
+                );
             }
             assert_eq!(
                 sqs.deduplication.len(),
@@ -102,24 +127,37 @@ impl Broker {
             );
             for (end, deduplication_id) in &sqs.deduplication_ends {
                 assert_eq!(
-                    sqs.deduplication.get(deduplication_id).map(|first| first.until),
+                    sqs.deduplication
+                        .get(deduplication_id)
+                        .map(|first| first.until),
                     Some(*end),
                     "invariant: every deduplication id has its end"
                 );
             }
             if let Some(next) = sqs.next_deadline() {
-                let armed = sqs.timer.is_some_and(|armed| armed <= next.max(crate::time::Instant(self.now.0 + 1)));
-                assert!(armed, "invariant: an SQS queue's timer is armed for its next deadline");
+                let armed = sqs
+                    .timer
+                    .is_some_and(|armed| armed <= next.max(crate::time::Instant(self.now.0 + 1)));
+                assert!(
+                    armed,
+                    "invariant: an SQS queue's timer is armed for its next deadline"
+                );
             }
             if !sqs.attributes.fifo
                 && !queue.ready.is_empty()
                 && sqs.in_flight.len() < crate::sqs::IN_FLIGHT_MAX_STANDARD
             {
-                assert!(sqs.waiting.is_empty(), "invariant: no long poll waits on a standard queue with visible messages");
+                assert!(
+                    sqs.waiting.is_empty(),
+                    "invariant: no long poll waits on a standard queue with visible messages"
+                );
             }
         }
         for &lsn in self.sqs_pending.keys() {
-            assert!(lsn > self.synced_lsn && lsn < self.next_lsn, "invariant: an SQS answer waits only for a record not yet synced");
+            assert!(
+                lsn > self.synced_lsn && lsn < self.next_lsn,
+                "invariant: an SQS answer waits only for a record not yet synced"
+            );
         }
     }
 

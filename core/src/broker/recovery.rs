@@ -298,8 +298,13 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
     } else {
         None
     };
-    let sqs = crate::sqs::QueueAttributes::from_arguments(name, &state.arguments)
-        .map(|attributes| Box::new(crate::sqs::queue::SqsQueue::new(attributes, Instant::default())));
+    let sqs =
+        crate::sqs::QueueAttributes::from_arguments(name, &state.arguments).map(|attributes| {
+            Box::new(crate::sqs::queue::SqsQueue::new(
+                attributes,
+                Instant::default(),
+            ))
+        });
     let args = match (&stream, &sqs) {
         (_, Some(sqs)) => super::sqs::sqs_queue_args(&sqs.attributes),
         (Some(_), None) => QueueArgs::default(),

@@ -36,9 +36,9 @@ impl Broker {
 
     fn sqs_action(&mut self, conn: ConnectionId, request: u64, command: SqsCommand) -> Answer {
         let result = match command {
-            SqsCommand::CreateQueue { queue, attributes } => {
-                self.sqs_create(&queue, &attributes).map(|()| Answer::Now(SqsReply::Queue(queue)))
-            }
+            SqsCommand::CreateQueue { queue, attributes } => self
+                .sqs_create(&queue, &attributes)
+                .map(|()| Answer::Now(SqsReply::Queue(queue))),
             SqsCommand::GetQueueUrl { queue } => self
                 .sqs_queue(&queue)
                 .map(|_| Answer::Now(SqsReply::Queue(queue))),
@@ -66,14 +66,17 @@ impl Broker {
                 queue,
                 entries,
                 batch,
-            } => self.sqs_queue(&queue).and_then(|id| self.sqs_send(id, entries, batch)),
+            } => self
+                .sqs_queue(&queue)
+                .and_then(|id| self.sqs_send(id, entries, batch)),
             SqsCommand::Receive {
                 queue,
                 max_messages,
                 visibility_timeout,
                 wait_time_seconds,
             } => self.sqs_queue(&queue).and_then(|id| {
-                let receive = self.check_receive(id, max_messages, visibility_timeout, wait_time_seconds)?;
+                let receive =
+                    self.check_receive(id, max_messages, visibility_timeout, wait_time_seconds)?;
                 Ok(self.sqs_receive_or_wait(id, conn, request, receive))
             }),
             SqsCommand::Delete {
@@ -140,7 +143,10 @@ impl Broker {
 
     /// The SQS queue named `name`.
     fn sqs_queue(&self, name: &str) -> Result<Id, SqsError> {
-        let vhost = self.vhosts.get(self.config.sqs.vhost.as_str()).ok_or_else(SqsError::no_queue)?;
+        let vhost = self
+            .vhosts
+            .get(self.config.sqs.vhost.as_str())
+            .ok_or_else(SqsError::no_queue)?;
         let &id = vhost.queues.get(name).ok_or_else(SqsError::no_queue)?;
         if self.queues[id].sqs.is_none() {
             return Err(SqsError::no_queue());
@@ -159,7 +165,9 @@ impl Broker {
         self.check_redrive(&attributes)?;
         let vhost: Name = self.config.sqs.vhost.as_str().into();
         let Some(vhost_state) = self.vhosts.get(&vhost) else {
-            return Err(SqsError::invalid_parameter(format!("The SQS vhost '{vhost}' does not exist.")));
+            return Err(SqsError::invalid_parameter(format!(
+                "The SQS vhost '{vhost}' does not exist."
+            )));
         };
         if let Some(&id) = vhost_state.queues.get(name) {
             // Creating an existing queue with the same attributes answers with it.
@@ -174,7 +182,8 @@ impl Broker {
                         .zip(wanted.settable())
                         .find(|(current, wanted)| current != wanted)
                         .map(|(current, _)| current.0);
-                    differing.or_else(|| (wanted != sqs.attributes).then(|| "Attributes".to_owned()))
+                    differing
+                        .or_else(|| (wanted != sqs.attributes).then(|| "Attributes".to_owned()))
                 }
                 None => Some("QueueType".to_owned()),
             };
@@ -201,7 +210,13 @@ impl Broker {
             auto_delete: false,
             arguments: arguments.clone(),
         });
-        let queue = sqs_queue_state(name.into(), vhost.clone(), arguments, SqsQueue::new(attributes, self.now), self.now);
+        let queue = sqs_queue_state(
+            name.into(),
+            vhost.clone(),
+            arguments,
+            SqsQueue::new(attributes, self.now),
+            self.now,
+        );
         let id = self.queues.insert(queue);
         self.sqs_queues.insert(id);
         self.route_memo.forget();
@@ -227,9 +242,16 @@ impl Broker {
         let target = self
             .sqs_queue(&policy.dead_letter_queue)
             .map_err(|_| invalid("Dead letter target does not exist."))?;
-        let target_fifo = self.queues[target].sqs.as_ref().expect("an SQS queue").attributes.fifo;
+        let target_fifo = self.queues[target]
+            .sqs
+            .as_ref()
+            .expect("an SQS queue")
+            .attributes
+            .fifo;
         if target_fifo != attributes.fifo {
-            return Err(invalid("Dead-letter queue must be same type of queue as the source."));
+            return Err(invalid(
+                "Dead-letter queue must be same type of queue as the source.",
+            ));
         }
         Ok(())
     }
@@ -269,7 +291,11 @@ impl Broker {
         let sqs = self.sqs_state(id);
         let waiting: Vec<Waiting> = sqs.waiting.drain(..).collect();
         for waiting in waiting {
-            self.sqs_reply(waiting.conn, waiting.request, SqsReply::Received(Vec::new()));
+            self.sqs_reply(
+                waiting.conn,
+                waiting.request,
+                SqsReply::Received(Vec::new()),
+            );
         }
         self.disarm_sqs_timer(id);
         self.sqs_queues.remove(&id);
@@ -298,7 +324,11 @@ impl Broker {
         entries
     }
 
-    fn sqs_attributes(&mut self, id: Id, names: &[String]) -> Result<Vec<(String, String)>, SqsError> {
+    fn sqs_attributes(
+        &mut self,
+        id: Id,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, SqsError> {
         let queue = &self.queues[id];
         let sqs = queue.sqs.as_deref().expect("an SQS queue");
         let mut all = vec![
@@ -306,7 +336,10 @@ impl Broker {
                 "QueueArn".to_owned(),
                 format!("{}:{}", self.config.sqs.arn_prefix, queue.name),
             ),
-            ("ApproximateNumberOfMessages".to_owned(), queue.ready.len().to_string()),
+            (
+                "ApproximateNumberOfMessages".to_owned(),
+                queue.ready.len().to_string(),
+            ),
             (
                 "ApproximateNumberOfMessagesNotVisible".to_owned(),
                 sqs.in_flight.len().to_string(),
@@ -316,7 +349,10 @@ impl Broker {
                 sqs.delayed.len().to_string(),
             ),
             ("CreatedTimestamp".to_owned(), sqs.created_s.to_string()),
-            ("LastModifiedTimestamp".to_owned(), sqs.modified_s.to_string()),
+            (
+                "LastModifiedTimestamp".to_owned(),
+                sqs.modified_s.to_string(),
+            ),
         ];
         all.extend(sqs.attributes.settable());
         if names.iter().any(|name| name == "All") {
@@ -339,7 +375,12 @@ impl Broker {
     }
 
     fn sqs_set_attributes(&mut self, id: Id, given: &[(String, String)]) -> Result<(), SqsError> {
-        let mut attributes = self.queues[id].sqs.as_ref().expect("an SQS queue").attributes.clone();
+        let mut attributes = self.queues[id]
+            .sqs
+            .as_ref()
+            .expect("an SQS queue")
+            .attributes
+            .clone();
         attributes.set(given, false)?;
         self.check_redrive(&attributes)?;
         let arguments = attributes.to_arguments();
@@ -362,7 +403,10 @@ impl Broker {
     fn sqs_purge(&mut self, id: Id) -> Result<(), SqsError> {
         let now = self.now;
         let sqs = self.sqs_state(id);
-        if sqs.purged_at.is_some_and(|at| now < at.plus_ms(PURGE_INTERVAL_MS)) {
+        if sqs
+            .purged_at
+            .is_some_and(|at| now < at.plus_ms(PURGE_INTERVAL_MS))
+        {
             let name = self.queues[id].name.clone();
             return Err(SqsError::new(
                 SqsErrorKind::PurgeQueueInProgress,
@@ -389,7 +433,12 @@ impl Broker {
         Ok(())
     }
 
-    fn sqs_send(&mut self, id: Id, entries: Vec<SendEntry>, batch: bool) -> Result<Answer, SqsError> {
+    fn sqs_send(
+        &mut self,
+        id: Id,
+        entries: Vec<SendEntry>,
+        batch: bool,
+    ) -> Result<Answer, SqsError> {
         check_batch(entries.iter().map(|entry| entry.id.as_str()), batch)?;
         if batch {
             let total: usize = entries.iter().map(sqs_message::size).sum();
@@ -428,7 +477,10 @@ impl Broker {
         let now = self.now;
         let (attributes, name) = {
             let queue = &self.queues[id];
-            (queue.sqs.as_ref().expect("an SQS queue").attributes.clone(), queue.name.clone())
+            (
+                queue.sqs.as_ref().expect("an SQS queue").attributes.clone(),
+                queue.name.clone(),
+            )
         };
         if entry.body.is_empty() {
             return Err(SqsError::new(
@@ -492,7 +544,13 @@ impl Broker {
         self.next_message_id += 1;
         let seq = self.queues[id].next_seq;
         let sequence_number = attributes.fifo.then(|| format!("{seq:020}"));
-        let message = sqs_message::to_message(entry, message_id, &name, now.0 / 1_000_000, sequence_number.as_deref());
+        let message = sqs_message::to_message(
+            entry,
+            message_id,
+            &name,
+            now.0 / 1_000_000,
+            sequence_number.as_deref(),
+        );
         let sent = Sent {
             message_id: sqs_message::message_id(message_id),
             sequence_number: sequence_number.clone(),
@@ -565,7 +623,11 @@ impl Broker {
                 "Value {wait} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."
             )));
         }
-        let attributes = &self.queues[id].sqs.as_ref().expect("an SQS queue").attributes;
+        let attributes = &self.queues[id]
+            .sqs
+            .as_ref()
+            .expect("an SQS queue")
+            .attributes;
         Ok(Receive {
             max_messages,
             visibility_timeout: visibility_timeout.unwrap_or(attributes.visibility_timeout),
@@ -573,10 +635,22 @@ impl Broker {
         })
     }
 
-    fn sqs_receive_or_wait(&mut self, id: Id, conn: ConnectionId, request: u64, receive: Receive) -> Answer {
+    fn sqs_receive_or_wait(
+        &mut self,
+        id: Id,
+        conn: ConnectionId,
+        request: u64,
+        receive: Receive,
+    ) -> Answer {
         self.sqs_due(id);
         // A receive waits behind those already waiting on the queue.
-        let received = if self.queues[id].sqs.as_ref().expect("an SQS queue").waiting.is_empty() {
+        let received = if self.queues[id]
+            .sqs
+            .as_ref()
+            .expect("an SQS queue")
+            .waiting
+            .is_empty()
+        {
             self.sqs_take(id, receive.max_messages, receive.visibility_timeout)
         } else {
             Vec::new()
@@ -584,9 +658,19 @@ impl Broker {
         let waiting_total: usize = self
             .sqs_queues
             .iter()
-            .map(|&queue| self.queues[queue].sqs.as_ref().expect("an SQS queue").waiting.len())
+            .map(|&queue| {
+                self.queues[queue]
+                    .sqs
+                    .as_ref()
+                    .expect("an SQS queue")
+                    .waiting
+                    .len()
+            })
             .sum();
-        if !received.is_empty() || receive.wait_seconds == 0 || waiting_total >= self.config.sqs.waiting_receives_max {
+        if !received.is_empty()
+            || receive.wait_seconds == 0
+            || waiting_total >= self.config.sqs.waiting_receives_max
+        {
             return Answer::Now(SqsReply::Received(received));
         }
         let deadline = self.now.plus_ms(u64::from(receive.wait_seconds) * 1_000);
@@ -610,15 +694,30 @@ impl Broker {
         let mut received = Vec::new();
         let sqs = self.queues[id].sqs.as_deref().expect("an SQS queue");
         let fifo = sqs.attributes.fifo;
-        let limit = if fifo { IN_FLIGHT_MAX_FIFO } else { IN_FLIGHT_MAX_STANDARD };
-        let max_receives = sqs.attributes.redrive_policy.as_ref().map(|policy| policy.max_receive_count);
+        let limit = if fifo {
+            IN_FLIGHT_MAX_FIFO
+        } else {
+            IN_FLIGHT_MAX_STANDARD
+        };
+        let max_receives = sqs
+            .attributes
+            .redrive_policy
+            .as_ref()
+            .map(|policy| policy.max_receive_count);
         let blocked: Vec<String> = if fifo && !self.is_mutant(Mutant::SqsFifoTwoInFlightPerGroup) {
             sqs.groups_in_flight.keys().cloned().collect()
         } else {
             Vec::new()
         };
         while received.len() < max as usize {
-            if self.queues[id].sqs.as_ref().expect("an SQS queue").in_flight.len() >= limit {
+            if self.queues[id]
+                .sqs
+                .as_ref()
+                .expect("an SQS queue")
+                .in_flight
+                .len()
+                >= limit
+            {
                 break;
             }
             let ready = &mut self.queues[id].ready;
@@ -687,6 +786,7 @@ impl Broker {
                 },
             );
         }
+        self.arm_head_timer(id);
         self.arm_sqs_timer(id);
         received
     }
@@ -694,18 +794,29 @@ impl Broker {
     fn sqs_delete(&mut self, id: Id, handle: &str) -> Result<(), SqsError> {
         let (seq, nonce) = parse_receipt_handle(handle)?;
         let sqs = self.queues[id].sqs.as_deref().expect("an SQS queue");
-        let current_in_flight = sqs.in_flight.get(&seq).is_some_and(|in_flight| in_flight.receipt.nonce == nonce);
-        let current_visible = sqs.receipts.get(&seq).is_some_and(|receipt| receipt.nonce == nonce);
+        let current_in_flight = sqs
+            .in_flight
+            .get(&seq)
+            .is_some_and(|in_flight| in_flight.receipt.nonce == nonce);
+        let current_visible = sqs
+            .receipts
+            .get(&seq)
+            .is_some_and(|receipt| receipt.nonce == nonce);
         let stale_deletes = self.is_mutant(Mutant::SqsDeleteWithStaleHandleSucceeds);
         if current_in_flight || (stale_deletes && sqs.in_flight.contains_key(&seq)) {
             let in_flight = self.take_in_flight(id, seq);
             self.sqs_deleted(id, &in_flight.entry);
         } else if current_visible || (stale_deletes && sqs.receipts.contains_key(&seq)) {
             self.sqs_state(id).receipts.remove(&seq);
-            let entry = self.queues[id].ready.remove(seq).expect("a visible message with a receipt is ready");
+            let entry = self.queues[id]
+                .ready
+                .remove(seq)
+                .expect("a visible message with a receipt is ready");
             self.held_bytes -= entry.size_bytes();
             self.sqs_deleted(id, &entry);
-        } else if sqs.attributes.fifo && (sqs.in_flight.contains_key(&seq) || sqs.receipts.contains_key(&seq)) {
+        } else if sqs.attributes.fifo
+            && (sqs.in_flight.contains_key(&seq) || sqs.receipts.contains_key(&seq))
+        {
             return Err(expired_handle(handle));
         }
         // A standard queue answers a delete with an older handle, or of a
@@ -740,7 +851,12 @@ impl Broker {
         in_flight
     }
 
-    fn sqs_change_visibility(&mut self, id: Id, handle: &str, timeout: u32) -> Result<(), SqsError> {
+    fn sqs_change_visibility(
+        &mut self,
+        id: Id,
+        handle: &str,
+        timeout: u32,
+    ) -> Result<(), SqsError> {
         let (seq, nonce) = parse_receipt_handle(handle)?;
         if timeout > VISIBILITY_TIMEOUT_SECONDS_MAX {
             return Err(SqsError::invalid_parameter(format!(
@@ -807,6 +923,7 @@ impl Broker {
         }
         self.expire_deduplication(id);
         self.serve_sqs_waiting(id);
+        self.arm_head_timer(id);
     }
 
     fn expire_deduplication(&mut self, id: Id) {
@@ -843,17 +960,36 @@ impl Broker {
         }
         // Waits behind one still waiting may have run out too.
         let sqs = self.sqs_state(id);
-        let (expired, kept): (Vec<Waiting>, Vec<Waiting>) =
-            sqs.waiting.drain(..).partition(|waiting| waiting.deadline <= now);
+        let (expired, kept): (Vec<Waiting>, Vec<Waiting>) = sqs
+            .waiting
+            .drain(..)
+            .partition(|waiting| waiting.deadline <= now);
         sqs.waiting.extend(kept);
         for waiting in expired {
-            self.sqs_reply(waiting.conn, waiting.request, SqsReply::Received(Vec::new()));
+            self.sqs_reply(
+                waiting.conn,
+                waiting.request,
+                SqsReply::Received(Vec::new()),
+            );
         }
+    }
+
+    /// A message became visible in the queue (a send, a dead letter, an
+    /// AMQP publish): the long polls take it.
+    pub(super) fn run_sqs_queue(&mut self, id: Id) {
+        self.expire_heads(id);
+        self.serve_sqs_waiting(id);
+        self.arm_head_timer(id);
+        self.arm_sqs_timer(id);
     }
 
     /// The queue's timer fired: act on what is due, then re-arm.
     pub(super) fn fire_sqs(&mut self, id: Id, at: Instant) {
-        let Some(sqs) = self.queues.get_mut(id).and_then(|queue| queue.sqs.as_deref_mut()) else {
+        let Some(sqs) = self
+            .queues
+            .get_mut(id)
+            .and_then(|queue| queue.sqs.as_deref_mut())
+        else {
             return;
         };
         if sqs.timer == Some(at) {
@@ -987,7 +1123,10 @@ fn expired_handle(handle: &str) -> SqsError {
 }
 
 /// A batch's entry count and ids (a single action's one entry passes).
-fn check_batch<'a>(ids: impl ExactSizeIterator<Item = &'a str>, batch: bool) -> Result<(), SqsError> {
+fn check_batch<'a>(
+    ids: impl ExactSizeIterator<Item = &'a str>,
+    batch: bool,
+) -> Result<(), SqsError> {
     if !batch {
         return Ok(());
     }
@@ -1007,7 +1146,9 @@ fn check_batch<'a>(ids: impl ExactSizeIterator<Item = &'a str>, batch: bool) -> 
     let mut seen: Vec<&str> = Vec::with_capacity(count);
     for id in ids {
         let valid = (1..=80).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
             return Err(SqsError::new(
                 SqsErrorKind::InvalidBatchEntryId,
@@ -1029,7 +1170,9 @@ fn check_queue_name(name: &str) -> Result<(), SqsError> {
     let base = name.strip_suffix(".fifo").unwrap_or(name);
     let valid = (1..=QUEUE_NAME_MAX).contains(&name.len())
         && !base.is_empty()
-        && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if valid {
         Ok(())
     } else {

@@ -2,7 +2,9 @@
 //! carries, checked against AWS's ranges, kept in the queue's declare
 //! arguments for the log, and given back by name.
 
-use super::{SqsError, SqsErrorKind, DELAY_SECONDS_MAX, MESSAGE_SIZE_MAX, VISIBILITY_TIMEOUT_SECONDS_MAX};
+use super::{
+    SqsError, SqsErrorKind, DELAY_SECONDS_MAX, MESSAGE_SIZE_MAX, VISIBILITY_TIMEOUT_SECONDS_MAX,
+};
 use crate::field::{FieldTable, FieldValue};
 use std::collections::BTreeMap;
 
@@ -92,11 +94,20 @@ impl QueueAttributes {
 
     fn set_one(&mut self, name: &String, value: &str, creating: bool) -> Result<(), SqsError> {
         match name.as_str() {
-            "VisibilityTimeout" => self.visibility_timeout = seconds(name, value, 0, VISIBILITY_TIMEOUT_SECONDS_MAX)?,
+            "VisibilityTimeout" => {
+                self.visibility_timeout = seconds(name, value, 0, VISIBILITY_TIMEOUT_SECONDS_MAX)?
+            }
             "DelaySeconds" => self.delay_seconds = seconds(name, value, 0, DELAY_SECONDS_MAX)?,
-            "MaximumMessageSize" => self.maximum_message_size = seconds(name, value, 1_024, MESSAGE_SIZE_MAX)?,
-            "MessageRetentionPeriod" => self.message_retention_period = seconds(name, value, 60, 1_209_600)?,
-            "ReceiveMessageWaitTimeSeconds" => self.receive_wait_time_seconds = seconds(name, value, 0, super::WAIT_TIME_SECONDS_MAX)?,
+            "MaximumMessageSize" => {
+                self.maximum_message_size = seconds(name, value, 1_024, MESSAGE_SIZE_MAX)?
+            }
+            "MessageRetentionPeriod" => {
+                self.message_retention_period = seconds(name, value, 60, 1_209_600)?
+            }
+            "ReceiveMessageWaitTimeSeconds" => {
+                self.receive_wait_time_seconds =
+                    seconds(name, value, 0, super::WAIT_TIME_SECONDS_MAX)?
+            }
             "RedrivePolicy" => {
                 self.redrive_policy = if value.is_empty() {
                     None
@@ -131,7 +142,10 @@ impl QueueAttributes {
         let mut arguments = FieldTable::new();
         arguments.insert("x-queue-type".to_owned(), FieldValue::string(QUEUE_TYPE));
         for (name, value) in self.settable() {
-            arguments.insert(format!("{ARGUMENT_PREFIX}{name}"), FieldValue::string(&value));
+            arguments.insert(
+                format!("{ARGUMENT_PREFIX}{name}"),
+                FieldValue::string(&value),
+            );
         }
         arguments
     }
@@ -159,11 +173,23 @@ impl QueueAttributes {
     #[must_use]
     pub fn settable(&self) -> Vec<(String, String)> {
         let mut attributes = vec![
-            ("VisibilityTimeout".to_owned(), self.visibility_timeout.to_string()),
+            (
+                "VisibilityTimeout".to_owned(),
+                self.visibility_timeout.to_string(),
+            ),
             ("DelaySeconds".to_owned(), self.delay_seconds.to_string()),
-            ("MaximumMessageSize".to_owned(), self.maximum_message_size.to_string()),
-            ("MessageRetentionPeriod".to_owned(), self.message_retention_period.to_string()),
-            ("ReceiveMessageWaitTimeSeconds".to_owned(), self.receive_wait_time_seconds.to_string()),
+            (
+                "MaximumMessageSize".to_owned(),
+                self.maximum_message_size.to_string(),
+            ),
+            (
+                "MessageRetentionPeriod".to_owned(),
+                self.message_retention_period.to_string(),
+            ),
+            (
+                "ReceiveMessageWaitTimeSeconds".to_owned(),
+                self.receive_wait_time_seconds.to_string(),
+            ),
         ];
         if let Some(policy) = &self.redrive_policy {
             attributes.push(("RedrivePolicy".to_owned(), policy.to_json()));
@@ -175,7 +201,11 @@ impl QueueAttributes {
                 self.content_based_deduplication.to_string(),
             ));
         }
-        attributes.extend(self.other.iter().map(|(name, value)| (name.clone(), value.clone())));
+        attributes.extend(
+            self.other
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
         attributes
     }
 }
@@ -197,21 +227,29 @@ impl RedrivePolicy {
                 "Value {json} for parameter RedrivePolicy is invalid. Reason: {why}"
             ))
         };
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|_| invalid("Redrive policy is not a valid JSON map."))?;
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|_| invalid("Redrive policy is not a valid JSON map."))?;
         let arn = value
             .get("deadLetterTargetArn")
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| invalid("Redrive policy does not contain mandatory attribute: deadLetterTargetArn."))?;
+            .ok_or_else(|| {
+                invalid("Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
+            })?;
         let count = match value.get("maxReceiveCount") {
             Some(serde_json::Value::Number(number)) => number.as_u64(),
             Some(serde_json::Value::String(text)) => text.parse().ok(),
-            None => return Err(invalid("Redrive policy does not contain mandatory attribute: maxReceiveCount.")),
+            None => {
+                return Err(invalid(
+                    "Redrive policy does not contain mandatory attribute: maxReceiveCount.",
+                ))
+            }
             Some(_) => None,
         };
         let max_receive_count = count
             .filter(|count| (1..=1_000).contains(count))
-            .ok_or_else(|| invalid("Invalid value for maxReceiveCount: must be an integer from 1 to 1000."))?;
+            .ok_or_else(|| {
+                invalid("Invalid value for maxReceiveCount: must be an integer from 1 to 1000.")
+            })?;
         let queue = arn
             .strip_prefix("arn:")
             .and_then(|rest| rest.rsplit(':').next())

@@ -59,10 +59,15 @@ pub(crate) fn to_message(
             .iter()
             .map(|attribute| {
                 let mut fields = FieldTable::new();
-                fields.insert("DataType".to_owned(), FieldValue::string(&attribute.data_type));
+                fields.insert(
+                    "DataType".to_owned(),
+                    FieldValue::string(&attribute.data_type),
+                );
                 let value = match &attribute.value {
                     AttributeValue::String(text) => ("StringValue", FieldValue::string(text)),
-                    AttributeValue::Binary(bytes) => ("BinaryValue", FieldValue::ByteArray(bytes.clone())),
+                    AttributeValue::Binary(bytes) => {
+                        ("BinaryValue", FieldValue::ByteArray(bytes.clone()))
+                    }
                 };
                 fields.insert(value.0.to_owned(), value.1);
                 (attribute.name.clone(), FieldValue::Table(fields))
@@ -139,12 +144,7 @@ pub(crate) fn fields(message: &Message) -> Fields {
 
 /// The group of a message in a FIFO queue (`None` for one without).
 pub(crate) fn group_id(message: &Message) -> Option<&str> {
-    message
-        .properties
-        .headers
-        .as_ref()?
-        .get(GROUP_ID)?
-        .as_str()
+    message.properties.headers.as_ref()?.get(GROUP_ID)?.as_str()
 }
 
 fn attribute(name: &str, fields: &FieldValue) -> Option<MessageAttribute> {

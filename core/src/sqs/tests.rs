@@ -26,7 +26,11 @@ fn attribute_values_out_of_range_are_invalid_attribute_values() {
         ("VisibilityTimeout", "ten"),
     ] {
         let error = set(&mut attributes, name, value).unwrap_err();
-        assert_eq!(error.kind, SqsErrorKind::InvalidAttributeValue, "{name}={value}");
+        assert_eq!(
+            error.kind,
+            SqsErrorKind::InvalidAttributeValue,
+            "{name}={value}"
+        );
     }
     let error = set(&mut attributes, "Colour", "blue").unwrap_err();
     assert_eq!(error.kind, SqsErrorKind::InvalidAttributeName);
@@ -82,7 +86,8 @@ fn attributes_survive_the_round_trip_through_declare_arguments() {
                 ("ContentBasedDeduplication".to_owned(), "true".to_owned()),
                 (
                     "RedrivePolicy".to_owned(),
-                    r#"{"deadLetterTargetArn":"arn:aws:sqs:r:1:dead.fifo","maxReceiveCount":2}"#.to_owned(),
+                    r#"{"deadLetterTargetArn":"arn:aws:sqs:r:1:dead.fifo","maxReceiveCount":2}"#
+                        .to_owned(),
                 ),
                 ("Policy".to_owned(), "{}".to_owned()),
             ],
@@ -91,7 +96,10 @@ fn attributes_survive_the_round_trip_through_declare_arguments() {
         .unwrap();
     let arguments = attributes.to_arguments();
     assert!(attributes::is_sqs(&arguments));
-    assert_eq!(QueueAttributes::from_arguments("jobs.fifo", &arguments), Some(attributes));
+    assert_eq!(
+        QueueAttributes::from_arguments("jobs.fifo", &arguments),
+        Some(attributes)
+    );
 }
 
 #[test]
