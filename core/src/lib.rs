@@ -38,6 +38,7 @@
 //!             Output::Pause { .. } => {} // stop or resume reading that connection
 //!             Output::Stream { .. } => {} // a stream reply, to its connection in request order
 //!             Output::PubSub { .. } => {} // a Pub/Sub answer or delivery, to its connection
+//!             Output::Sqs { .. } => {} // an SQS answer, to its request
 //!         }
 //!     }
 //!     broker.drain_events(|_event| {}); // checkers, metrics, tracing
