@@ -38,10 +38,12 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         Mutant::SagaForwardAfterAbort => ("saga", &["--depth", "14"]),
         Mutant::SagaStateWithoutCommand => ("saga", &["--crashes", "1", "--depth", "16"]),
         Mutant::PubSubStoreAndForward => ("pubsub", &[]),
-        Mutant::SqsVisibilityNeverExpires
-        | Mutant::SqsDeleteWithStaleHandleSucceeds
-        | Mutant::SqsFifoTwoInFlightPerGroup
-        | Mutant::SqsDedupWindowIgnored => ("sqs-visibility", &[]),
+        // The SQS mutants, each bounded two steps past its shortest
+        // counterexample (models/tests/mutants.rs).
+        Mutant::SqsVisibilityNeverExpires => ("sqs-visibility", &["--depth", "14"]),
+        Mutant::SqsDeleteWithStaleHandleSucceeds => ("sqs-visibility", &["--depth", "9"]),
+        Mutant::SqsFifoTwoInFlightPerGroup => ("sqs-visibility", &["--depth", "8"]),
+        Mutant::SqsDedupWindowIgnored => ("sqs-visibility", &["--depth", "4"]),
     }
 }
 

@@ -218,7 +218,7 @@ pub enum Mutant {
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 25] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -240,6 +240,10 @@ impl Mutant {
         Mutant::SagaStateWithoutCommand,
         Mutant::SagaForwardAfterAbort,
         Mutant::PubSubStoreAndForward,
+        Mutant::SqsVisibilityNeverExpires,
+        Mutant::SqsDeleteWithStaleHandleSucceeds,
+        Mutant::SqsFifoTwoInFlightPerGroup,
+        Mutant::SqsDedupWindowIgnored,
     ];
 
     /// The mutant's name, as selected on the command line.

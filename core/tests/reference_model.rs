@@ -506,7 +506,8 @@ fn the_model_catches_every_mutant() {
     // stream workloads and the idempotent-producer and consumer-group
     // models catch their mutants. Nor sagas: the simulator's saga workload
     // and the saga model catch theirs. Nor Pub/Sub: the simulator's
-    // pubsub-redis workload catches its mutant.
+    // pubsub-redis workload catches its mutant. Nor SQS queues: the
+    // sqs-visibility model and workload catch theirs.
     let invisible = [
         Mutant::ConfirmBeforeSync,
         Mutant::IdempotenceOff,
@@ -521,6 +522,10 @@ fn the_model_catches_every_mutant() {
         Mutant::SagaStateWithoutCommand,
         Mutant::SagaForwardAfterAbort,
         Mutant::PubSubStoreAndForward,
+        Mutant::SqsVisibilityNeverExpires,
+        Mutant::SqsDeleteWithStaleHandleSucceeds,
+        Mutant::SqsFifoTwoInFlightPerGroup,
+        Mutant::SqsDedupWindowIgnored,
     ];
     let visible = Mutant::ALL
         .into_iter()

@@ -671,6 +671,37 @@ fn a_send_is_answered_only_once_its_record_is_synced() {
 }
 
 #[test]
+fn a_deduplicated_send_is_answered_only_once_the_first_send_is_synced() {
+    let mut sqs = Sqs::new();
+    sqs.create("q.fifo", &[("FifoQueue", "true")]);
+    sqs.hold_sync = true;
+    let send = |sqs: &mut Sqs| {
+        let command = SqsCommand::Send {
+            queue: "q.fifo".to_owned(),
+            entries: vec![fifo_entry("a", "g", "d")],
+            batch: false,
+        };
+        sqs.send(1, command)
+    };
+    let first = send(&mut sqs);
+    let repeat = send(&mut sqs);
+    assert_eq!(
+        sqs.take(1, repeat),
+        None,
+        "a crash now would lose the message its answer speaks of"
+    );
+    let upto = sqs.log.last().unwrap().lsn;
+    sqs.hold_sync = false;
+    sqs.step(Input::Synced { upto });
+    let (Some(SqsReply::Sent(a)), Some(SqsReply::Sent(b))) =
+        (sqs.take(1, first), sqs.take(1, repeat))
+    else {
+        panic!("both answered once synced")
+    };
+    assert_eq!(a, b, "the repeat gets the first send's id");
+}
+
+#[test]
 fn a_recovered_queue_keeps_its_attributes_and_messages_and_receipt_handles_are_never_reissued() {
     let mut sqs = Sqs::new();
     sqs.create("q", &[("VisibilityTimeout", "100")]);

@@ -10,6 +10,7 @@ use crate::properties::{self, BrokerModel, History, Settings};
 use crate::pubsub::{Publisher, PublisherState, Subscriber, SubscriberState};
 use crate::saga::{Operator, OperatorState, Participant, ParticipantState};
 use crate::shared::Shared;
+use crate::sqs::{SqsConsumer, SqsConsumerState, SqsSender, SqsSenderState};
 use crate::steps::Stimulus;
 use crate::stream_producer::{StreamProducer, StreamProducerState};
 use crate::stream_reader::{StreamReader, StreamReaderState};
@@ -44,6 +45,10 @@ pub enum Node {
     Publisher(Publisher),
     /// A Pub/Sub subscriber.
     Subscriber(Subscriber),
+    /// An SQS sender.
+    SqsSender(SqsSender),
+    /// An SQS consumer.
+    SqsConsumer(SqsConsumer),
 }
 
 /// The state of an actor of a brokerlab model.
@@ -69,6 +74,10 @@ pub enum NodeState {
     Publisher(PublisherState),
     /// A Pub/Sub subscriber's.
     Subscriber(SubscriberState),
+    /// An SQS sender's.
+    SqsSender(SqsSenderState),
+    /// An SQS consumer's.
+    SqsConsumer(SqsConsumerState),
 }
 
 impl NodeState {
@@ -151,6 +160,8 @@ impl NodeState {
             NodeState::Participant(state) => state.panicked.as_deref(),
             NodeState::Publisher(state) => state.panicked.as_deref(),
             NodeState::Subscriber(state) => state.panicked.as_deref(),
+            NodeState::SqsSender(state) => state.panicked.as_deref(),
+            NodeState::SqsConsumer(state) => state.panicked.as_deref(),
         }
     }
 }
@@ -210,7 +221,9 @@ client_state!(
     OperatorState,
     ParticipantState,
     PublisherState,
-    SubscriberState
+    SubscriberState,
+    SqsSenderState,
+    SqsConsumerState
 );
 
 /// Runs a client handler on a copy of its state and keeps the copy only if
@@ -273,6 +286,8 @@ impl Actor for Node {
             Node::Participant(participant) => NodeState::Participant(participant.start(out)),
             Node::Publisher(publisher) => NodeState::Publisher(publisher.start(out)),
             Node::Subscriber(subscriber) => NodeState::Subscriber(subscriber.start(out)),
+            Node::SqsSender(sender) => NodeState::SqsSender(sender.start(out)),
+            Node::SqsConsumer(consumer) => NodeState::SqsConsumer(consumer.start(out)),
         }
     }
 
@@ -348,6 +363,16 @@ impl Actor for Node {
                     subscriber.on_msg(next, msg, out)
                 });
             }
+            (Node::SqsSender(sender), Shallow::SqsSender(current)) => {
+                update_client(state, NodeState::SqsSender, &current, out, |next, out| {
+                    sender.on_msg(next, msg, out)
+                });
+            }
+            (Node::SqsConsumer(consumer), Shallow::SqsConsumer(current)) => {
+                update_client(state, NodeState::SqsConsumer, &current, out, |next, out| {
+                    consumer.on_msg(next, msg, out)
+                });
+            }
             _ => unreachable!("every actor keeps the state its on_start made"),
         }
     }
@@ -404,6 +429,11 @@ impl Actor for Node {
                     subscriber.on_choice(next, choice, out)
                 });
             }
+            (Node::SqsConsumer(consumer), Shallow::SqsConsumer(current)) => {
+                update_client(state, NodeState::SqsConsumer, &current, out, |next, out| {
+                    consumer.on_choice(next, choice, out)
+                });
+            }
             _ => {}
         }
     }
@@ -420,6 +450,8 @@ impl Actor for Node {
             Node::Participant(participant) => format!("participant {}", participant.step),
             Node::Publisher(_) => "publisher".to_owned(),
             Node::Subscriber(subscriber) => format!("subscriber {}", subscriber.index),
+            Node::SqsSender(_) => "sender".to_owned(),
+            Node::SqsConsumer(consumer) => sqs_consumer_name(consumer).to_owned(),
         }
     }
 }
@@ -437,6 +469,16 @@ enum Shallow {
     Participant(ParticipantState),
     Publisher(PublisherState),
     Subscriber(SubscriberState),
+    SqsSender(SqsSenderState),
+    SqsConsumer(SqsConsumerState),
+}
+
+/// "careful consumer" or "careless consumer".
+pub(crate) fn sqs_consumer_name(consumer: &SqsConsumer) -> &'static str {
+    match consumer.careful {
+        true => "careful consumer",
+        false => "careless consumer",
+    }
 }
 
 impl NodeState {
@@ -452,6 +494,8 @@ impl NodeState {
             NodeState::Participant(state) => Shallow::Participant(state.clone()),
             NodeState::Publisher(state) => Shallow::Publisher(state.clone()),
             NodeState::Subscriber(state) => Shallow::Subscriber(state.clone()),
+            NodeState::SqsSender(state) => Shallow::SqsSender(state.clone()),
+            NodeState::SqsConsumer(state) => Shallow::SqsConsumer(state.clone()),
         }
     }
 }

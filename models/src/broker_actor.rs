@@ -31,7 +31,8 @@ use brokerlab_core::record::{Change, Record};
 use brokerlab_core::saga::{self, Phase};
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, Event, EventRef, Input, Instant, MessageId,
-    Mutant, Output, PubSubReply, PublishProperties, Reply, StreamCommand, StreamReply,
+    Mutant, Output, PubSubReply, PublishProperties, Reply, SqsCommand, SqsReply, StreamCommand,
+    StreamReply,
 };
 use stateright::actor::{Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -50,6 +51,9 @@ pub struct BrokerActor {
     /// Stream commands the operator runs on a fresh broker after `setup`
     /// (creating the topics).
     pub stream_setup: Vec<StreamCommand>,
+    /// SQS actions the operator runs on a fresh broker after those
+    /// (creating the queues).
+    pub sqs_setup: Vec<SqsCommand>,
     /// Whether the synced log is kept as stateright storage (only crash models
     /// need it; the others forget synced records, which keeps their states small).
     pub keep_log: bool,
@@ -239,10 +243,21 @@ impl BrokerActor {
             },
             setup,
             stream_setup: Vec::new(),
+            sqs_setup: Vec::new(),
             keep_log: false,
             clients,
             sequenced: false,
             steps: Steps::default(),
+        }
+    }
+
+    /// The broker with `setup` run on it as it starts: SQS actions that
+    /// create its queues.
+    #[must_use]
+    pub fn with_sqs_setup(self, setup: Vec<SqsCommand>) -> BrokerActor {
+        BrokerActor {
+            sqs_setup: setup,
+            ..self
         }
     }
 
@@ -315,6 +330,17 @@ impl BrokerActor {
                 },
             );
         }
+        for (request, command) in (1..).zip(self.sqs_setup.iter().cloned()) {
+            let command = Box::new(command);
+            broker.handle(
+                Instant(0),
+                Input::Sqs {
+                    conn: ADMIN,
+                    request,
+                    command,
+                },
+            );
+        }
         broker.handle(Instant(0), Input::Disconnect { conn: ADMIN });
         let mut records = Vec::new();
         while let Some(output) = broker.poll_output() {
@@ -347,6 +373,7 @@ impl BrokerActor {
             Msg::Replies { .. }
             | Msg::StreamReplies { .. }
             | Msg::PubSubReplies { .. }
+            | Msg::SqsReplies { .. }
             | Msg::Reset => false,
         }
     }
@@ -420,6 +447,11 @@ impl BrokerActor {
                 }
                 Frame::PubSub(command) => Input::PubSub {
                     conn: state.stream_connection(src, incarnation),
+                    command: Box::new(command),
+                },
+                Frame::Sqs { request, command } => Input::Sqs {
+                    conn: state.stream_connection(src, incarnation),
+                    request,
                     command: Box::new(command),
                 },
             };
@@ -514,8 +546,15 @@ impl BrokerActor {
                         replies.push_pubsub(owner, *reply);
                     }
                 }
-                // No model sends an SQS action yet.
-                Output::Sqs { .. } => {}
+                Output::Sqs {
+                    conn,
+                    request,
+                    reply,
+                } => {
+                    if let Some(&owner) = state.connections.get(&conn) {
+                        replies.push_sqs(owner, request, *reply);
+                    }
+                }
             }
         }
         let expiry = &mut state.expiry;
@@ -624,12 +663,16 @@ type StreamSegment = ((Id, Incarnation), Vec<(u64, StreamReply)>);
 /// connection's owner.
 type PubSubSegment = ((Id, Incarnation), Vec<PubSubReply>);
 
+/// The SQS answers for one client connection, with that connection's owner.
+type SqsSegment = ((Id, Incarnation), Vec<(u64, SqsReply)>);
+
 /// Replies gathered for one segment per client connection, in order.
 #[derive(Default)]
 struct Replies {
     segments: Vec<Segment>,
     streams: Vec<StreamSegment>,
     pubsub: Vec<PubSubSegment>,
+    sqs: Vec<SqsSegment>,
 }
 
 impl Replies {
@@ -637,6 +680,13 @@ impl Replies {
         match self.pubsub.iter_mut().find(|(to, _)| *to == owner) {
             Some((_, replies)) => replies.push(reply),
             None => self.pubsub.push((owner, vec![reply])),
+        }
+    }
+
+    fn push_sqs(&mut self, owner: (Id, Incarnation), request: u64, reply: SqsReply) {
+        match self.sqs.iter_mut().find(|(to, _)| *to == owner) {
+            Some((_, replies)) => replies.push((request, reply)),
+            None => self.sqs.push((owner, vec![(request, reply)])),
         }
     }
 
@@ -671,6 +721,16 @@ impl Replies {
         for ((client, incarnation), replies) in self.pubsub {
             let replies = Shared::new(replies);
             let msg = Msg::PubSubReplies {
+                incarnation,
+                seq: 0,
+                replies,
+            };
+            out.send(client, msg);
+        }
+        // SQS clients keep their links in order too.
+        for ((client, incarnation), replies) in self.sqs {
+            let replies = Shared::new(replies);
+            let msg = Msg::SqsReplies {
                 incarnation,
                 seq: 0,
                 replies,

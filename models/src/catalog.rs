@@ -4,14 +4,15 @@
 
 use crate::properties::{self, BrokerModel};
 use crate::pubsub;
+use crate::sqs;
 use crate::{
     ConsumerGroup, CrashRecovery, Dlq, Idempotency, IdempotentProducer, Links, Ordering, Pressure,
-    PubSub, Restricted, Saga, SingleActiveConsumer, StreamFetch, Ttl, WorkQueue,
+    PubSub, Restricted, Saga, SingleActiveConsumer, SqsVisibility, StreamFetch, Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 15] = [
+pub const MODELS: [&str; 16] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -27,6 +28,7 @@ pub const MODELS: [&str; 15] = [
     "stream-fetch",
     "saga",
     "pubsub",
+    "sqs-visibility",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -191,6 +193,16 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
                 messages: messages.clamp(1, pubsub::MESSAGES_MAX),
                 mutant,
                 ..standard
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }
+        "sqs-visibility" => {
+            // `--messages` is clamped to what the history follows.
+            let standard = SqsVisibility::default();
+            let messages = overrides.messages.unwrap_or(standard.messages);
+            let config = SqsVisibility {
+                messages: messages.clamp(1, sqs::MESSAGES_MAX),
+                mutant,
             };
             Some((format!("{config:?}"), config.into_model()))
         }

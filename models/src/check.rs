@@ -12,7 +12,8 @@ use crate::properties::{self, BrokerModel, State};
 use crate::wire::{Answer, Choice, Deed, Frame, Msg, Settle, Timer};
 use brokerlab_core::group::{GroupReply, GroupRequest};
 use brokerlab_core::{
-    Command, PubSubCommand, PubSubReply, PublishProperties, Reply, StreamCommand, StreamReply,
+    Command, PubSubCommand, PubSubReply, PublishProperties, Reply, SqsCommand, SqsReply,
+    StreamCommand, StreamReply,
 };
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
@@ -393,6 +394,17 @@ fn step(model: &BrokerModel, action: &ActorModelAction<Msg, Timer, Choice>) -> S
             };
             format!("{} chooses to {deed}", name(actor))
         }
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::Sqs { crash },
+            ..
+        } => {
+            let deed = match crash {
+                true => "crash with the message it holds",
+                false => "delete the message it holds",
+            };
+            format!("{} chooses to {deed}", name(actor))
+        }
     }
 }
 
@@ -417,6 +429,8 @@ fn actor_name(model: &BrokerModel, id: Id) -> String {
         Some(Node::Participant(participant)) => format!("participant {}", participant.step),
         Some(Node::Publisher(_)) => "publisher".to_owned(),
         Some(Node::Subscriber(subscriber)) => format!("subscriber {}", subscriber.index),
+        Some(Node::SqsSender(_)) => "sender".to_owned(),
+        Some(Node::SqsConsumer(consumer)) => crate::actors::sqs_consumer_name(consumer).to_owned(),
         None => format!("actor {index}"),
     }
 }
@@ -459,6 +473,17 @@ fn describe(msg: &Msg) -> String {
             incarnation,
             replies.iter().map(describe_pubsub_reply).collect(),
         ),
+        Msg::SqsReplies {
+            incarnation,
+            replies,
+            ..
+        } => (
+            incarnation,
+            replies
+                .iter()
+                .map(|(request, reply)| format!("{} (to {request})", describe_sqs_reply(reply)))
+                .collect(),
+        ),
         Msg::Reset => return "every connection reset (the broker restarted)".to_owned(),
     };
     format!("{} (connection {incarnation})", parts.join(", "))
@@ -473,6 +498,89 @@ fn describe_frame(frame: &Frame) -> String {
             format!("{} (request {request})", describe_stream_command(command))
         }
         Frame::PubSub(command) => describe_pubsub_command(command),
+        Frame::Sqs { request, command } => {
+            format!("{} (request {request})", describe_sqs_command(command))
+        }
+    }
+}
+
+/// An SQS message's body in words: its number, for the model's messages.
+fn sqs_body(body: &[u8]) -> String {
+    match crate::clients::parse_body(body) {
+        Some((_, number)) => number.to_string(),
+        None => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// An SQS action in words.
+fn describe_sqs_command(command: &SqsCommand) -> String {
+    match command {
+        SqsCommand::Send { entries, .. } => {
+            let messages: Vec<String> = entries
+                .iter()
+                .map(|entry| {
+                    let body = sqs_body(&entry.body);
+                    match &entry.deduplication_id {
+                        Some(id) => format!("message {body} (deduplication id {id})"),
+                        None => format!("message {body}"),
+                    }
+                })
+                .collect();
+            format!("send {}", messages.join(", "))
+        }
+        SqsCommand::Receive {
+            wait_time_seconds, ..
+        } => match wait_time_seconds {
+            Some(wait) if *wait > 0 => format!("receive, waiting up to {wait} s"),
+            _ => "receive".to_owned(),
+        },
+        SqsCommand::Delete { entries, .. } => {
+            let handles: Vec<&str> = entries.iter().map(|(_, handle)| handle.as_str()).collect();
+            format!("delete with handle {}", handles.join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// An SQS answer in words.
+fn describe_sqs_reply(reply: &SqsReply) -> String {
+    match reply {
+        SqsReply::Sent(results) => {
+            let ids: Vec<String> = results
+                .iter()
+                .map(|(_, result)| match result {
+                    Ok(sent) => format!("sent as {}", sent.message_id),
+                    Err(error) => format!("refused: {error}"),
+                })
+                .collect();
+            ids.join(", ")
+        }
+        SqsReply::Received(messages) if messages.is_empty() => "no message".to_owned(),
+        SqsReply::Received(messages) => {
+            let got: Vec<String> = messages
+                .iter()
+                .map(|message| {
+                    format!(
+                        "message {} (handle {}, receive {})",
+                        sqs_body(&message.body),
+                        message.receipt_handle,
+                        message.receive_count
+                    )
+                })
+                .collect();
+            got.join(", ")
+        }
+        SqsReply::Settled(results) => {
+            let settled: Vec<String> = results
+                .iter()
+                .map(|(_, result)| match result {
+                    Ok(()) => "deleted (or a stale handle: nothing)".to_owned(),
+                    Err(error) => format!("refused: {error}"),
+                })
+                .collect();
+            settled.join(", ")
+        }
+        other => format!("{other:?}"),
     }
 }
 

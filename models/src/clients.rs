@@ -263,7 +263,10 @@ impl Producer {
                 replies,
             } => (incarnation, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
-            Msg::Frames { .. } | Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } => return,
+            Msg::Frames { .. }
+            | Msg::StreamReplies { .. }
+            | Msg::PubSubReplies { .. }
+            | Msg::SqsReplies { .. } => return,
         };
         if !state
             .link
@@ -462,7 +465,10 @@ impl Consumer {
                 replies,
             } => (incarnation, seq, replies),
             Msg::Reset => return self.reconnect(state, out),
-            Msg::Frames { .. } | Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } => return,
+            Msg::Frames { .. }
+            | Msg::StreamReplies { .. }
+            | Msg::PubSubReplies { .. }
+            | Msg::SqsReplies { .. } => return,
         };
         if !state
             .link

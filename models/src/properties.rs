@@ -13,6 +13,7 @@ use crate::clients::{parse_body, ConsumerState, MessageSet, ProducerState, BROKE
 use crate::group_member::MemberState;
 use crate::network::Turn;
 use crate::pubsub::PubSubHistory;
+use crate::sqs::SqsHistory;
 use crate::wire::{Choice, Frame, Incarnation, Msg, Timer};
 use brokerlab_core::record::Change;
 use brokerlab_core::Name;
@@ -72,6 +73,8 @@ pub struct History {
     pub death_unrecorded: bool,
     /// What the Pub/Sub model records (nothing in the other models).
     pub pubsub: PubSubHistory,
+    /// What the SQS model records (nothing in the other models).
+    pub sqs: SqsHistory,
 }
 
 /// A set of `(producer incarnation, number)` keys: a message set per incarnation,
@@ -136,7 +139,7 @@ pub fn record_msg_out(
                 next.restarts += 1;
             }
         }
-        Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } => {}
+        Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } | Msg::SqsReplies { .. } => {}
         Msg::Replies { replies, .. } => {
             for (_, reply) in replies.iter() {
                 if let Reply::Deliver {
@@ -419,6 +422,9 @@ fn anything_to_take(state: &State) -> bool {
             }
             | Msg::PubSubReplies {
                 incarnation, seq, ..
+            }
+            | Msg::SqsReplies {
+                incarnation, seq, ..
             } => (*incarnation, *seq),
             Msg::Reset => return true,
         };
@@ -435,6 +441,8 @@ fn anything_to_take(state: &State) -> bool {
             NodeState::Member(_)
             | NodeState::Publisher(_)
             | NodeState::Subscriber(_)
+            | NodeState::SqsSender(_)
+            | NodeState::SqsConsumer(_)
             | NodeState::StreamProducer(_)
             | NodeState::StreamReader(_)
             | NodeState::SagaOperator(_)

@@ -11,7 +11,8 @@
 use crate::shared::Shared;
 use brokerlab_core::record::Record;
 use brokerlab_core::{
-    ChannelId, Command, PubSubCommand, PubSubReply, Reply, StreamCommand, StreamReply,
+    ChannelId, Command, PubSubCommand, PubSubReply, Reply, SqsCommand, SqsReply, StreamCommand,
+    StreamReply,
 };
 use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
@@ -67,6 +68,16 @@ pub enum Msg {
         /// The answers and deliveries.
         replies: Shared<Vec<PubSubReply>>,
     },
+    /// SQS answers from the broker on a client's connection `incarnation`,
+    /// in order, each with its request id.
+    SqsReplies {
+        /// The connection they travel on.
+        incarnation: Incarnation,
+        /// The segment's number on its connection (0 over an ordered network).
+        seq: u8,
+        /// Each answer with the id of the request it answers.
+        replies: Shared<Vec<(u64, SqsReply)>>,
+    },
     /// The broker restarted after a crash: every connection the client had
     /// to it is gone. A crashed process's sockets are closed by its kernel,
     /// so the peers hear of it; the model tells them when the broker is back,
@@ -100,6 +111,14 @@ pub enum Frame {
     /// A Pub/Sub command (RESP); the first one on a connection opens it (a
     /// Redis client opens no vhost).
     PubSub(PubSubCommand),
+    /// An SQS action, numbered by the client; the first one on a
+    /// connection opens it (an SQS client opens no vhost).
+    Sqs {
+        /// The client's id for the request, carried by its answer.
+        request: u64,
+        /// The action.
+        command: SqsCommand,
+    },
 }
 
 // Stateright asks for a total order on messages (it sorts the actions it
@@ -146,6 +165,11 @@ impl Msg {
                 seq,
                 replies,
             } => (4, *incarnation, *seq, replies.hash_value()),
+            Msg::SqsReplies {
+                incarnation,
+                seq,
+                replies,
+            } => (5, *incarnation, *seq, replies.hash_value()),
         }
     }
 }
@@ -205,6 +229,11 @@ pub enum Choice {
     },
     /// A Pub/Sub subscriber's next deed.
     PubSub(Deed),
+    /// An SQS consumer deletes the message it holds, or crashes with it.
+    Sqs {
+        /// Crashes (else deletes).
+        crash: bool,
+    },
 }
 
 /// What a Pub/Sub subscriber does next.

@@ -7,8 +7,8 @@ mod support;
 use brokerlab_core::Mutant;
 use brokerlab_models::properties::BrokerModel;
 use brokerlab_models::{
-    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, PubSub, Saga, StreamFetch,
-    Ttl, WorkQueue,
+    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, PubSub, Saga, SqsVisibility,
+    StreamFetch, Ttl, WorkQueue,
 };
 use support::{assert_fails, first_failure};
 
@@ -159,7 +159,23 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
         | Mutant::SqsDeleteWithStaleHandleSucceeds
         | Mutant::SqsFifoTwoInFlightPerGroup
         | Mutant::SqsDedupWindowIgnored => {
-            unreachable!("an SQS mutant joins Mutant::ALL with its model")
+            let model = SqsVisibility {
+                mutant: Some(mutant),
+                ..SqsVisibility::default()
+            };
+            let (property, steps_max) = match mutant {
+                // A message handed out, then a long poll that outlasts its
+                // visibility ends empty (12 steps).
+                Mutant::SqsVisibilityNeverExpires => ("visibility-expires", 12),
+                // A message handed out twice, and the first handle's delete
+                // takes it from the second holder (7 steps).
+                Mutant::SqsDeleteWithStaleHandleSucceeds => ("no-lost-after-delete", 7),
+                // Message 2 handed out while message 1 is in flight (6 steps).
+                Mutant::SqsFifoTwoInFlightPerGroup => ("fifo-group-order", 6),
+                // The retried send gets a message of its own (2 steps).
+                _ => ("dedup-window", 2),
+            };
+            (model.into_model(), property, steps_max)
         }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {

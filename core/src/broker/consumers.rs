@@ -424,6 +424,10 @@ impl Broker {
         }
         while let Some(entry) = self.queues[queue].ready.pop_expired(self.now) {
             self.held_bytes -= entry.size_bytes();
+            if let Some(sqs) = self.queues[queue].sqs.as_deref_mut() {
+                // An SQS message past its retention period: its handles die with it.
+                sqs.receipts.remove(&entry.seq);
+            }
             self.event(Event::Expired {
                 message: entry.message.id,
                 queue: Held::queue(queue),

@@ -681,6 +681,9 @@ impl Broker {
         let id = self.find_queue(channel, &name)?;
         self.refuse_on_stream(id, "queue.purge")?;
         let entries = self.queues[id].ready.drain();
+        if let Some(sqs) = self.queues[id].sqs.as_deref_mut() {
+            sqs.receipts.clear();
+        }
         self.held_bytes -= entries
             .iter()
             .map(crate::queue::Entry::size_bytes)

@@ -26,11 +26,25 @@ const PURGE_INTERVAL_MS: u64 = 60_000;
 impl Broker {
     /// `Input::Sqs`: runs an action and answers it (a long poll later).
     pub(super) fn sqs_command(&mut self, conn: ConnectionId, request: u64, command: SqsCommand) {
+        // A delete or a change of visibility may free a message, or a FIFO
+        // group, for a long poll: it is served after the action's answer,
+        // which is what freed it.
+        let frees = match &command {
+            SqsCommand::Delete { queue, .. } | SqsCommand::ChangeVisibility { queue, .. } => {
+                Some(queue.clone())
+            }
+            _ => None,
+        };
         let answer = self.sqs_action(conn, request, command);
         match answer {
             Answer::Now(reply) => self.sqs_reply(conn, request, reply),
             Answer::AfterSync(lsn, reply) => self.sqs_reply_after(lsn, conn, request, reply),
             Answer::Waiting => {}
+        }
+        if let Some(id) = frees.and_then(|queue| self.sqs_queue(&queue).ok()) {
+            self.serve_sqs_waiting(id);
+            self.arm_head_timer(id);
+            self.arm_sqs_timer(id);
         }
     }
 
@@ -533,7 +547,7 @@ impl Broker {
                         message_id: first.message_id.clone(),
                         sequence_number: Some(first.sequence_number.clone()),
                     };
-                    return Ok((sent, None));
+                    return Ok((sent, first.lsn));
                 }
             }
             Some(deduplication_id.clone())
@@ -555,6 +569,13 @@ impl Broker {
             message_id: sqs_message::message_id(message_id),
             sequence_number: sequence_number.clone(),
         };
+        let message = SharedMessage::new(message);
+        let lsn = if delay == 0 {
+            // The queue is never full: SQS queues have no length limit.
+            self.enqueue(id, message, None).ok().flatten()
+        } else {
+            self.enqueue_delayed(id, message, now.plus_ms(u64::from(delay) * 1_000))
+        };
         if let Some(deduplication_id) = deduplication_id {
             let until = now.plus_ms(DEDUPLICATION_WINDOW_MS);
             let sqs = self.sqs_state(id);
@@ -564,17 +585,11 @@ impl Broker {
                     until,
                     message_id: sent.message_id.clone(),
                     sequence_number: sequence_number.clone().unwrap_or_default(),
+                    lsn,
                 },
             );
             sqs.deduplication_ends.insert((until, deduplication_id));
         }
-        let message = SharedMessage::new(message);
-        let lsn = if delay == 0 {
-            // The queue is never full: SQS queues have no length limit.
-            self.enqueue(id, message, None).ok().flatten()
-        } else {
-            self.enqueue_delayed(id, message, now.plus_ms(u64::from(delay) * 1_000))
-        };
         Ok((sent, lsn))
     }
 
@@ -831,7 +846,6 @@ impl Broker {
             queue: Held::queue(id),
         });
         self.arm_sqs_timer(id);
-        self.serve_sqs_waiting(id);
     }
 
     /// Takes a message out of flight (its bytes stay held by the caller's account).
@@ -872,7 +886,7 @@ impl Broker {
                 in_flight.visible_at = visible_at;
                 sqs.visible_at.insert((visible_at, seq));
                 if timeout == 0 {
-                    self.sqs_due(id);
+                    self.sqs_return_due(id);
                 }
                 self.arm_sqs_timer(id);
                 Ok(())
@@ -890,6 +904,15 @@ impl Broker {
     /// become visible, deduplication ids leave the window, long polls
     /// are served or run out.
     fn sqs_due(&mut self, id: Id) {
+        self.sqs_return_due(id);
+        self.serve_sqs_waiting(id);
+        self.arm_head_timer(id);
+    }
+
+    /// Makes visible what is due to be: messages whose visibility ran
+    /// out, at their place, and delayed messages; ends the deduplication
+    /// ids whose window is over.
+    fn sqs_return_due(&mut self, id: Id) {
         let now = self.now;
         loop {
             let sqs = self.sqs_state(id);
@@ -922,8 +945,6 @@ impl Broker {
             self.queues[id].ready.requeue(entry);
         }
         self.expire_deduplication(id);
-        self.serve_sqs_waiting(id);
-        self.arm_head_timer(id);
     }
 
     fn expire_deduplication(&mut self, id: Id) {
@@ -1019,6 +1040,25 @@ impl Broker {
         if let Some(at) = self.sqs_state(id).timer.take() {
             self.timers.remove(&(at, Timer::Sqs(id)));
         }
+    }
+
+    /// The messages an SQS queue holds, visible, in flight and delayed, in
+    /// the order they were sent; `None` when there is no such SQS queue.
+    #[must_use]
+    pub fn sqs_messages(&self, queue: &str) -> Option<Vec<SharedMessage>> {
+        let id = self.sqs_queue(queue).ok()?;
+        let state = &self.queues[id];
+        let sqs = state.sqs.as_deref().expect("an SQS queue");
+        let mut entries: Vec<&Entry> = state.ready.iter().collect();
+        entries.extend(sqs.in_flight.values().map(|in_flight| &in_flight.entry));
+        entries.extend(sqs.delayed.values());
+        entries.sort_by_key(|entry| entry.seq);
+        Some(
+            entries
+                .into_iter()
+                .map(|entry| entry.message.clone())
+                .collect(),
+        )
     }
 
     /// 406 for what AMQP cannot do to an SQS queue: consume from it

@@ -69,6 +69,9 @@ pub(crate) struct Deduplicated {
     pub(crate) message_id: String,
     /// The sequence number that send got.
     pub(crate) sequence_number: String,
+    /// The lsn of that send's record: a repeat is answered once it is
+    /// synced, as the first send is.
+    pub(crate) lsn: Option<u64>,
 }
 
 /// A receive waiting in a long poll.
@@ -109,7 +112,12 @@ impl SqsQueue {
     /// The earliest deadline the queue must act on.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         [
-            self.visible_at.first().map(|&(at, _)| at),
+            // A message whose visibility never ends (the
+            // visibility-never-expires mutant's) arms no timer.
+            self.visible_at
+                .first()
+                .map(|&(at, _)| at)
+                .filter(|&at| at != Instant(u64::MAX)),
             self.delayed.first_key_value().map(|(&(at, _), _)| at),
             self.waiting.iter().map(|waiting| waiting.deadline).min(),
             self.deduplication_ends.first().map(|(at, _)| *at),
