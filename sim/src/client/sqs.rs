@@ -426,10 +426,12 @@ impl SqsClient {
             (queue, 10, self.params.visibility_s + 2)
         } else {
             let queue = if context.rng.chance(500) { WORK } else { FIFO };
+            // Long polls of a second or two: a consumer waiting on one
+            // queue does not hear of the other meanwhile.
             let wait_s = if context.rng.chance(500) {
                 0
             } else {
-                context.rng.between(1, 3) as u32
+                context.rng.between(1, 2) as u32
             };
             (queue, context.rng.between(1, 4) as u32, wait_s)
         };
@@ -500,18 +502,22 @@ impl SqsClient {
         let visibility_ms = u64::from(self.params.visibility_s) * 1_000;
         let together = !drain && seen.len() > 1 && context.rng.chance(self.params.batch_per_mille);
         let mut batch_due = now;
+        let receive_counts: Vec<u32> = messages.iter().map(|m| m.receive_count).collect();
         let first = self.held.len();
-        for message in seen {
+        for (message, receive_count) in seen.into_iter().zip(receive_counts) {
             let (fate, due_ns) = if drain {
                 (Fate::Delete, now + context.rng.between(0, 2) * MS)
             } else if context.rng.chance(self.params.crash_per_mille) {
                 (Fate::Disconnect, now + work.draw(context.rng))
-            } else if context.rng.chance(self.params.abandon_per_mille) {
+            } else if context.rng.chance(abandon_per_mille(
+                self.params.abandon_per_mille,
+                receive_count,
+            )) {
                 (Fate::Abandon, now + work.draw(context.rng))
             } else if context.rng.chance(self.params.slow_per_mille) {
                 let ms = context
                     .rng
-                    .between(visibility_ms * 11 / 10, visibility_ms * 18 / 10);
+                    .between(visibility_ms * 13 / 10, visibility_ms * 22 / 10);
                 (Fate::Delete, now + ms * MS)
             } else {
                 (Fate::Delete, now + work.draw(context.rng))
@@ -639,6 +645,16 @@ impl SqsClient {
     #[must_use]
     pub fn wants_connection(&self) -> bool {
         !self.is_done()
+    }
+}
+
+/// The chance that a consumer gives up a message received `receive_count`
+/// times: a message that failed once (a poison message) fails more often.
+fn abandon_per_mille(first: u16, receive_count: u32) -> u16 {
+    if receive_count > 1 {
+        (first * 3).min(700)
+    } else {
+        first
     }
 }
 

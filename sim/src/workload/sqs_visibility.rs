@@ -50,7 +50,9 @@ pub struct SqsParams {
     pub groups: u32,
     /// Chance in a thousand that a consumer works on a message past its visibility timeout.
     pub slow_per_mille: u16,
-    /// Chance in a thousand that a consumer gives a message up (never deletes it).
+    /// Chance in a thousand that a consumer gives a message up (never
+    /// deletes it) the first time it is received; three times that, up to
+    /// 700, when it is received again (a poison message fails again).
     pub abandon_per_mille: u16,
     /// Chance in a thousand that a consumer disconnects before deleting a message.
     pub crash_per_mille: u16,
@@ -169,10 +171,10 @@ pub fn dedup_of(producer: usize, seq: u64) -> String {
 pub fn draw(rng: &mut SimRng, params: &mut WorkloadParams, plan: &mut FaultPlan) {
     params.sqs = SqsParams {
         visibility_s: rng.between(1, 3) as u32,
-        groups: rng.between(2, 4) as u32,
-        slow_per_mille: [100, 200, 300][rng.below(3) as usize],
-        abandon_per_mille: [50, 150, 250][rng.below(3) as usize],
-        crash_per_mille: [0, 20, 60][rng.below(3) as usize],
+        groups: rng.between(2, 3) as u32,
+        slow_per_mille: [200, 350, 500][rng.below(3) as usize],
+        abandon_per_mille: [100, 200, 300][rng.below(3) as usize],
+        crash_per_mille: [0, 30, 80][rng.below(3) as usize],
         resend_per_mille: [50, 150][rng.below(2) as usize],
         batch_per_mille: [0, 300, 600][rng.below(3) as usize],
     };
