@@ -57,6 +57,22 @@ fn pubsub_redis_passes_and_reports_what_each_subscriber_missed() {
 }
 
 #[test]
+fn sqs_visibility_passes_with_redeliveries_and_redrives() {
+    let reports = passes(Workload::SqsVisibility, 40);
+    assert!(reports.iter().all(|report| report.summary.confirms > 0));
+    // Visibility timeouts run out (messages are received again) in most
+    // runs, and messages given up often enough reach the dead-letter queue.
+    let redelivered = (reports.iter())
+        .filter(|report| report.summary.redeliveries > 0)
+        .count();
+    let redriven = (reports.iter())
+        .filter(|report| report.summary.dead_lettered > 0)
+        .count();
+    assert!(redelivered >= 30, "only {redelivered} of 40 runs redelivered");
+    assert!(redriven >= 10, "only {redriven} of 40 runs redrove a message");
+}
+
+#[test]
 fn topic_passes_with_every_routed_copy_consumed() {
     passes(Workload::Topic, 40);
 }
