@@ -307,7 +307,9 @@ fn line(entry: &Entry) -> Option<String> {
 /// An SQS client's entry as a chart line (an empty receive is left out).
 fn sqs_line(entry: &Entry) -> Option<String> {
     let body = |body: &Option<(usize, u64)>| {
-        body.map_or("?".to_owned(), |(producer, seq)| format!("m{producer}:{seq}"))
+        body.map_or("?".to_owned(), |(producer, seq)| {
+            format!("m{producer}:{seq}")
+        })
     };
     let text = match entry {
         Entry::SqsSend {

@@ -274,11 +274,7 @@ fn fifo_two_in_flight_per_group_is_caught_by_fifo_group_order() {
         "fifo-group-order",
         1000,
     );
-    shrinks(
-        Mutant::SqsFifoTwoInFlightPerGroup,
-        seed,
-        "fifo-group-order",
-    );
+    shrinks(Mutant::SqsFifoTwoInFlightPerGroup, seed, "fifo-group-order");
 }
 
 #[test]

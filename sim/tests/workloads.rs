@@ -68,8 +68,14 @@ fn sqs_visibility_passes_with_redeliveries_and_redrives() {
     let redriven = (reports.iter())
         .filter(|report| report.summary.dead_lettered > 0)
         .count();
-    assert!(redelivered >= 30, "only {redelivered} of 40 runs redelivered");
-    assert!(redriven >= 10, "only {redriven} of 40 runs redrove a message");
+    assert!(
+        redelivered >= 30,
+        "only {redelivered} of 40 runs redelivered"
+    );
+    assert!(
+        redriven >= 10,
+        "only {redriven} of 40 runs redrove a message"
+    );
 }
 
 #[test]

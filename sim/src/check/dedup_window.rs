@@ -62,8 +62,7 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                     let fresh = (id.message_id.clone(), timed.at_ns, epoch);
                     match first.get(dedup) {
                         Some((first_id, at_ns, first_epoch))
-                            if *first_epoch == epoch
-                                && timed.at_ns - at_ns <= WINDOW_JUDGED_NS =>
+                            if *first_epoch == epoch && timed.at_ns - at_ns <= WINDOW_JUDGED_NS =>
                         {
                             if *first_id != id.message_id {
                                 return Some(Violation::safety(

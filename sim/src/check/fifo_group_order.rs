@@ -64,7 +64,8 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                     };
                     let in_batch = |earlier: u64| {
                         messages[..position].iter().any(|other| {
-                            other.group.as_ref() == Some(group_id) && other.sequence == Some(earlier)
+                            other.group.as_ref() == Some(group_id)
+                                && other.sequence == Some(earlier)
                         })
                     };
                     let group = groups.entry(group_id.clone()).or_default();
@@ -131,7 +132,12 @@ mod tests {
             received(1, fifo, 1, vec![seen(fifo, 1, "h2", 2)]),
             delete(1, fifo, 2, 1, "h2"),
             receive(0, fifo, 2),
-            received(0, fifo, 2, vec![seen(fifo, 3, "h3", 1), seen(fifo, 5, "h4", 1)]),
+            received(
+                0,
+                fifo,
+                2,
+                vec![seen(fifo, 3, "h3", 1), seen(fifo, 5, "h4", 1)],
+            ),
             // A crash brings message 3 back.
             Entry::Crash,
             receive(0, fifo, 3),
@@ -151,7 +157,11 @@ mod tests {
             delete(0, fifo, 2, 1, "h1"),
         ];
         let violation = run(history).expect("two in flight");
-        assert!(violation.detail.contains("still in flight"), "{}", violation.detail);
+        assert!(
+            violation.detail.contains("still in flight"),
+            "{}",
+            violation.detail
+        );
     }
 
     #[test]
@@ -165,6 +175,10 @@ mod tests {
             received(0, fifo, 3, vec![seen(fifo, 1, "h2", 1)]),
         ];
         let violation = run(history).expect("out of order");
-        assert!(violation.detail.contains("send order"), "{}", violation.detail);
+        assert!(
+            violation.detail.contains("send order"),
+            "{}",
+            violation.detail
+        );
     }
 }

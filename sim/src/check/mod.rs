@@ -11,7 +11,9 @@
 //! `no-lost-confirmed` is the one safety property that needs the run to be
 //! over: a confirmed message not yet consumed is only lost if the run
 //! settled. The simulation runs it only after the liveness check passed,
-//! with `exactly-once-effect` and the streams' `lost-write` and `unseen`.
+//! with `exactly-once-effect` and the streams' `lost-write` and `unseen`,
+//! and the SQS queues' `no-lost-after-delete` and `redrive-accounting`
+//! (the SQS consumers drain every queue before the run settles).
 //!
 //! The stream checkers are named after Jepsen's Kafka anomalies and judge
 //! the stream clients' history: what producers sent and were acknowledged
@@ -53,13 +55,13 @@ pub mod pubsub_no_phantom;
 pub mod pubsub_not_before_subscribe;
 pub mod pubsub_publisher_order;
 pub mod queue_order;
-pub mod redrive_accounting;
 pub mod redelivery_flagged;
+pub mod redrive_accounting;
 pub mod reply_correlated;
 pub mod saga_atomicity;
+pub(crate) mod sqs;
 pub mod stale_commit_fenced;
 pub mod stale_reply_applied;
-pub(crate) mod sqs;
 mod stream;
 pub mod stuck_saga;
 pub mod unseen;

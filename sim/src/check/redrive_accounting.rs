@@ -186,13 +186,21 @@ mod tests {
         history.push(receive(1, dlq, 1));
         history.push(received(1, dlq, 1, vec![seen(dlq, 0, "d1", 1)]));
         let violation = run(history).expect("too early");
-        assert!(violation.detail.contains("fewer than"), "{}", violation.detail);
+        assert!(
+            violation.detail.contains("fewer than"),
+            "{}",
+            violation.detail
+        );
     }
 
     #[test]
     fn a_message_received_max_times_and_never_redriven_fails() {
         let violation = run(received_times(3)).expect("not redriven");
-        assert!(violation.detail.contains("never reached"), "{}", violation.detail);
+        assert!(
+            violation.detail.contains("never reached"),
+            "{}",
+            violation.detail
+        );
     }
 
     #[test]

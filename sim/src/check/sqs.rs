@@ -86,6 +86,10 @@ pub(crate) struct Delete {
     pub(crate) current: bool,
 }
 
+/// A delete sent: the copy, its queue, the handle, where it was sent, and
+/// where it was answered with what success.
+type Sent = (Copy, Arc<str>, Arc<str>, usize, Option<(usize, bool)>);
+
 /// Every delete of a copy the history shows, each judged current or not.
 pub(crate) fn deletes(history: &History) -> Vec<Delete> {
     let entries = history.entries();
@@ -103,7 +107,7 @@ pub(crate) fn deletes(history: &History) -> Vec<Delete> {
         }
     }
     let mut issued: BTreeMap<(Copy, Arc<str>), Vec<Issued>> = BTreeMap::new();
-    let mut sent: Vec<(Copy, Arc<str>, Arc<str>, usize, Option<(usize, bool)>)> = Vec::new();
+    let mut sent: Vec<Sent> = Vec::new();
     for (index, timed) in entries.iter().enumerate() {
         match &timed.entry {
             Entry::SqsReceived {
@@ -313,7 +317,8 @@ pub(crate) mod fixtures {
 
     /// The topology of an `sqs-visibility` run.
     pub fn topology() -> crate::workload::Topology {
-        crate::Workload::SqsVisibility.topology(&crate::Options::swarm(0, crate::Workload::SqsVisibility).workload)
+        crate::Workload::SqsVisibility
+            .topology(&crate::Options::swarm(0, crate::Workload::SqsVisibility).workload)
     }
 
     /// Names the queues, so tests read well.

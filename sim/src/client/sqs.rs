@@ -188,7 +188,10 @@ impl SqsClient {
     pub(super) fn handle_open(&mut self, context: &mut Context<'_>, conn: ConnectionId) {
         self.conn = Some(conn);
         for (queue, attributes) in sqs_visibility::create_queues(self.params.visibility_s) {
-            self.request(Pending::Create, SqsCommand::CreateQueue { queue, attributes });
+            self.request(
+                Pending::Create,
+                SqsCommand::CreateQueue { queue, attributes },
+            );
         }
         match self.role {
             SqsRole::Producer { .. } => self.next_ns = Some(context.now_ns),
@@ -200,7 +203,12 @@ impl SqsClient {
         }
     }
 
-    pub(super) fn handle_reply(&mut self, context: &mut Context<'_>, request: u64, reply: SqsReply) {
+    pub(super) fn handle_reply(
+        &mut self,
+        context: &mut Context<'_>,
+        request: u64,
+        reply: SqsReply,
+    ) {
         let Some(conn) = self.conn else {
             return;
         };

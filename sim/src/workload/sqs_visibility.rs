@@ -154,7 +154,10 @@ pub fn queue_of(seq: u64) -> &'static str {
 /// The message group of producer `producer`'s FIFO message `seq`.
 #[must_use]
 pub fn group_of(producer: usize, seq: u64, groups: u32) -> String {
-    format!("g{}", (producer as u64 * 7 + seq / 2) % u64::from(groups.max(1)))
+    format!(
+        "g{}",
+        (producer as u64 * 7 + seq / 2) % u64::from(groups.max(1))
+    )
 }
 
 /// The deduplication id of producer `producer`'s FIFO message `seq`.
