@@ -478,9 +478,10 @@ impl SqsClient {
         reply: SqsReply,
     ) {
         self.polling = false;
-        let messages = match reply {
-            SqsReply::Received(messages) => messages,
-            _ => Vec::new(),
+        // An error answers nothing, and proves nothing empty.
+        let (messages, failed) = match reply {
+            SqsReply::Received(messages) => (messages, false),
+            _ => (Vec::new(), true),
         };
         let seen: Vec<SqsSeen> = messages.iter().map(seen).collect();
         let entry = Entry::SqsReceived {
@@ -492,7 +493,7 @@ impl SqsClient {
         };
         context.history.record(context.now_ns, entry);
         let now = context.now_ns;
-        if drain {
+        if drain && !failed {
             if seen.is_empty() {
                 self.empty_streak += 1;
                 self.drain_turn += 1;
