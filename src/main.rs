@@ -123,7 +123,7 @@ enum Commands {
     Sim {
         /// Which workload: work-queue, pubsub, topic, dlq-retry, ttl, priority,
         /// idempotent-consumer, request-reply, mixed, stream-keyed, stream-idempotent, saga,
-        /// pubsub-redis.
+        /// pubsub-redis, sqs-visibility.
         #[arg(long, default_value = "work-queue")]
         workload: String,
         /// The seed: it draws the plan and every choice of the run.

@@ -30,6 +30,10 @@ use std::collections::BTreeSet;
 /// Most broker deadlines armed at once.
 const TIMERS_MAX: usize = 4096;
 
+/// How far ahead of the broker's clock a deadline may lie and still be
+/// armed: an hour, far past the end of any run.
+pub const TIMER_HORIZON_NS: u64 = 3_600_000 * crate::plan::MS;
+
 /// What the simulation must schedule after the node handled something.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Step {
@@ -151,8 +155,12 @@ impl BrokerNode {
         if self.config.mutant.is_none() {
             broker.check_invariants();
         }
+        // A deadline past the horizon is never armed: no run lasts that
+        // long (an SQS queue's retention of hours, a mutant's visibility
+        // that never runs out).
         let deadline = broker
             .poll_timeout()
+            .filter(|at| at.0 <= clock_ns.saturating_add(TIMER_HORIZON_NS))
             .map(|at| self.clock.sim_ns(at.0, now_ns));
         if appended && self.should_compact() {
             return self.compact(now_ns, outputs);

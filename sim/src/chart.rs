@@ -294,6 +294,105 @@ fn line(entry: &Entry) -> Option<String> {
         Entry::PubSubCutOff { conn, reason } => {
             format!("Note over B: connection {} cut off ({reason:?})", conn.0)
         }
+        Entry::SqsSend { .. }
+        | Entry::SqsSent { .. }
+        | Entry::SqsReceive { .. }
+        | Entry::SqsReceived { .. }
+        | Entry::SqsDelete { .. }
+        | Entry::SqsDeleted { .. } => return sqs_line(entry),
+    };
+    Some(text)
+}
+
+/// An SQS client's entry as a chart line (an empty receive is left out).
+fn sqs_line(entry: &Entry) -> Option<String> {
+    let body = |body: &Option<(usize, u64)>| {
+        body.map_or("?".to_owned(), |(producer, seq)| {
+            format!("m{producer}:{seq}")
+        })
+    };
+    let text = match entry {
+        Entry::SqsSend {
+            producer,
+            queue,
+            entries,
+            ..
+        } => {
+            let bodies: Vec<String> = entries
+                .iter()
+                .map(|entry| {
+                    let dedup = entry
+                        .dedup
+                        .as_deref()
+                        .map_or(String::new(), |dedup| format!(" dedup {dedup}"));
+                    format!("{}{dedup}", body(&Some(entry.body)))
+                })
+                .collect();
+            format!("P{producer}->>B: send {queue} {}", bodies.join(", "))
+        }
+        Entry::SqsSent {
+            producer, results, ..
+        } => {
+            let results: Vec<String> = results
+                .iter()
+                .map(|(sent, id)| match id {
+                    Some(id) => format!("{} as {}", body(&Some(*sent)), id.message_id),
+                    None => format!("{} failed", body(&Some(*sent))),
+                })
+                .collect();
+            format!("B-->>P{producer}: sent {}", results.join(", "))
+        }
+        Entry::SqsReceive {
+            consumer,
+            queue,
+            wait_s,
+            ..
+        } => format!("C{consumer}->>B: receive {queue} wait {wait_s}s"),
+        Entry::SqsReceived {
+            consumer,
+            queue,
+            messages,
+            ..
+        } => {
+            if messages.is_empty() {
+                return None;
+            }
+            let seen: Vec<String> = messages
+                .iter()
+                .map(|seen| {
+                    format!(
+                        "{} ({}, handle {}, count {})",
+                        body(&seen.body),
+                        seen.message_id,
+                        seen.handle,
+                        seen.receive_count
+                    )
+                })
+                .collect();
+            format!("B->>C{consumer}: from {queue} {}", seen.join(", "))
+        }
+        Entry::SqsDelete {
+            consumer,
+            queue,
+            entries,
+            ..
+        } => {
+            let handles: Vec<String> = entries
+                .iter()
+                .map(|entry| format!("{} handle {}", body(&entry.body), entry.handle))
+                .collect();
+            format!("C{consumer}->>B: delete in {queue} {}", handles.join(", "))
+        }
+        Entry::SqsDeleted {
+            consumer, results, ..
+        } => {
+            let results: Vec<&str> = results
+                .iter()
+                .map(|ok| if *ok { "ok" } else { "failed" })
+                .collect();
+            format!("B-->>C{consumer}: deleted {}", results.join(", "))
+        }
+        _ => return None,
     };
     Some(text)
 }

@@ -487,6 +487,83 @@ pub enum Entry {
         /// body no publisher wrote).
         sent: Option<(usize, u64)>,
     },
+    /// An SQS producer sent SendMessage (one entry) or SendMessageBatch.
+    SqsSend {
+        /// Which producer.
+        producer: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The request number.
+        request: u64,
+        /// The queue.
+        queue: Arc<str>,
+        /// The entries, in order.
+        entries: Vec<SqsSendEntry>,
+    },
+    /// An SQS producer heard its send's answer: per entry, what it got
+    /// (`None`: the entry failed, or the whole action did).
+    SqsSent {
+        /// Which producer.
+        producer: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The request answered.
+        request: u64,
+        /// The queue.
+        queue: Arc<str>,
+        /// Per entry, in the order sent: what its body names and what it got.
+        results: Vec<((usize, u64), Option<SqsSentId>)>,
+    },
+    /// An SQS consumer sent ReceiveMessage.
+    SqsReceive {
+        /// Which consumer.
+        consumer: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The request number.
+        request: u64,
+        /// The queue.
+        queue: Arc<str>,
+        /// Its `WaitTimeSeconds`.
+        wait_s: u32,
+    },
+    /// An SQS consumer heard its receive's answer (an error answers nothing).
+    SqsReceived {
+        /// Which consumer.
+        consumer: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The request answered.
+        request: u64,
+        /// The queue.
+        queue: Arc<str>,
+        /// The messages, in order.
+        messages: Vec<SqsSeen>,
+    },
+    /// An SQS consumer sent DeleteMessage (one entry) or DeleteMessageBatch.
+    SqsDelete {
+        /// Which consumer.
+        consumer: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The request number.
+        request: u64,
+        /// The queue.
+        queue: Arc<str>,
+        /// The handles, in order.
+        entries: Vec<SqsHandle>,
+    },
+    /// An SQS consumer heard its delete's answer: per entry, success.
+    SqsDeleted {
+        /// Which consumer.
+        consumer: usize,
+        /// Its connection.
+        conn: ConnectionId,
+        /// The request answered.
+        request: u64,
+        /// Per entry, in the order sent: whether it succeeded.
+        results: Vec<bool>,
+    },
     /// The broker disconnected a Pub/Sub subscriber that fell behind
     /// (its output buffer reached a limit); the delivery that found the
     /// limit was dropped.
@@ -496,6 +573,72 @@ pub enum Entry {
         /// Which limit.
         reason: brokerlab_core::pubsub::SlowSubscriber,
     },
+}
+
+/// An SQS message as a producer sent it: the producer and its sequence
+/// number (the body, `m<producer>:<seq>`), with its FIFO group and
+/// deduplication id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqsSendEntry {
+    /// The producer and sequence number the body names.
+    pub body: (usize, u64),
+    /// FIFO: its message group.
+    pub group: Option<Arc<str>>,
+    /// FIFO: its deduplication id.
+    pub dedup: Option<Arc<str>>,
+}
+
+/// What an acknowledged SQS send entry got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqsSentId {
+    /// The message id the broker answered.
+    pub message_id: Arc<str>,
+    /// FIFO: its sequence number.
+    pub sequence: Option<u64>,
+}
+
+/// An SQS message a receive handed a consumer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqsSeen {
+    /// Its message id.
+    pub message_id: Arc<str>,
+    /// The producer and sequence number its body names (`None`: a body no producer wrote).
+    pub body: Option<(usize, u64)>,
+    /// The receipt handle this receive issued.
+    pub handle: Arc<str>,
+    /// `ApproximateReceiveCount`, this receive included.
+    pub receive_count: u32,
+    /// FIFO: its group.
+    pub group: Option<Arc<str>>,
+    /// FIFO: its deduplication id.
+    pub dedup: Option<Arc<str>>,
+    /// FIFO: its sequence number.
+    pub sequence: Option<u64>,
+}
+
+/// A receipt handle a consumer deletes with, and the message it came with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqsHandle {
+    /// The message id.
+    pub message_id: Arc<str>,
+    /// The producer and sequence number its body names.
+    pub body: Option<(usize, u64)>,
+    /// The handle.
+    pub handle: Arc<str>,
+}
+
+/// The body an SQS producer writes for its message `seq`: `m<producer>:<seq>`.
+#[must_use]
+pub fn sqs_body(producer: usize, seq: u64) -> Bytes {
+    Bytes::from(format!("m{producer}:{seq}"))
+}
+
+/// The producer and sequence number an SQS body names, if a producer wrote it.
+#[must_use]
+pub fn sqs_sent(body: &[u8]) -> Option<(usize, u64)> {
+    let text = std::str::from_utf8(body.strip_prefix(b"m")?).ok()?;
+    let (producer, seq) = text.split_once(':')?;
+    Some((producer.parse().ok()?, seq.parse().ok()?))
 }
 
 /// The body a Pub/Sub publisher writes for its message `seq`: `p<publisher>:<seq>`.
@@ -637,5 +780,11 @@ mod tests {
         assert_eq!(pubsub_sent(&pubsub_body(2, 17)), Some((2, 17)));
         assert_eq!(pubsub_sent(b"q1:2"), None);
         assert_eq!(pubsub_sent(b"p1"), None);
+    }
+
+    #[test]
+    fn an_sqs_body_names_its_producer_and_sequence_number() {
+        assert_eq!(sqs_sent(&sqs_body(1, 42)), Some((1, 42)));
+        assert_eq!(sqs_sent(b"p1:2"), None);
     }
 }

@@ -27,10 +27,12 @@
 //! `inconsistent-offsets`, `duplicate`, `nonmonotonic-send`, `poll-skip`,
 //! `nonmonotonic-poll` and `key-order`, and for sagas `compensation-order`,
 //! `no-forward-after-abort`, `stale-reply-applied`, `duplicate-saga`,
-//! `double-effect`, `double-compensation` and `late-timeout-acted`.
+//! `double-effect`, `double-compensation` and `late-timeout-acted`, and for
+//! SQS queues `fifo-group-order` and `dedup-window`.
 //! Then `liveness` (the heal phase goes quiet with every client done), and
 //! on the settled run `no-lost-confirmed`, `exactly-once-effect`,
-//! `lost-write`, `unseen`, `saga-atomicity` and `stuck-saga`.
+//! `lost-write`, `unseen`, `saga-atomicity`, `stuck-saga`,
+//! `no-lost-after-delete` and `redrive-accounting`.
 //! Exit codes: 0 pass, 127 panic in the system under test, 128 liveness,
 //! 129 safety ([`report`]).
 //!

@@ -11,6 +11,7 @@
 
 use crate::random::SimRng;
 use crate::workload::saga::SagaParams;
+use crate::workload::sqs_visibility::SqsParams;
 use crate::workload::streams::StreamParams;
 use crate::workload::{saga, stream_idempotent, stream_keyed, streams, Workload};
 use brokerlab_core::Mutant;
@@ -199,6 +200,10 @@ pub struct WorkloadParams {
     /// alone; left out of the plans of other workloads).
     #[serde(default, skip_serializing_if = "SagaParams::is_unset")]
     pub saga: SagaParams,
+    /// The SQS workload's visibility timeout, groups and clients' habits
+    /// (drawn for it alone; left out of the plans of other workloads).
+    #[serde(default, skip_serializing_if = "SqsParams::is_unset")]
+    pub sqs: SqsParams,
 }
 
 impl WorkloadParams {
@@ -239,6 +244,9 @@ impl Options {
             Workload::Saga => saga::draw(&mut rng, &mut params, &mut plan),
             Workload::PubsubRedis => {
                 crate::workload::pubsub_redis::draw(&mut rng, &mut params, &mut plan);
+            }
+            Workload::SqsVisibility => {
+                crate::workload::sqs_visibility::draw(&mut rng, &mut params, &mut plan);
             }
             _ => {}
         }
@@ -314,6 +322,7 @@ fn draw_workload(rng: &mut SimRng, workload: Workload) -> WorkloadParams {
         slow_work: Span::new(0, 0),
         stream: StreamParams::default(),
         saga: SagaParams::default(),
+        sqs: SqsParams::default(),
     };
     let params = if rng.chance(300) {
         WorkloadParams {
@@ -423,6 +432,9 @@ impl fmt::Display for Options {
         }
         if !w.saga.is_unset() {
             write!(f, "{}", w.saga)?;
+        }
+        if !w.sqs.is_unset() {
+            write!(f, "{}", w.sqs)?;
         }
         let links: Vec<String> = p.link_delays.iter().map(Span::to_string).collect();
         write!(f, " links=[{}]", links.join(","))?;

@@ -101,6 +101,17 @@ impl Summary {
                 Entry::PubSubPublish { .. } => self.publishes += 1,
                 Entry::PubSubPublished { .. } => self.confirms += 1,
                 Entry::PubSubMessage { .. } => self.deliveries += 1,
+                Entry::SqsSend { entries, .. } => self.publishes += entries.len() as u64,
+                Entry::SqsSent { results, .. } => {
+                    self.confirms += results.iter().filter(|(_, id)| id.is_some()).count() as u64;
+                }
+                Entry::SqsReceived { messages, .. } => {
+                    self.deliveries += messages.len() as u64;
+                    self.redeliveries += messages
+                        .iter()
+                        .filter(|seen| seen.receive_count > 1)
+                        .count() as u64;
+                }
                 _ => {}
             }
         }

@@ -233,6 +233,88 @@ fn pubsub_store_and_forward_is_caught_by_pubsub_not_before_subscribe() {
 }
 
 #[test]
+fn visibility_never_expires_is_caught_by_no_lost_after_delete() {
+    // A consumer that disconnects (or gives up) before deleting leaves its
+    // message in flight for good: the drain never finds it.
+    let seed = caught_by(
+        Mutant::SqsVisibilityNeverExpires,
+        Workload::SqsVisibility,
+        "no-lost-after-delete",
+        1000,
+    );
+    shrinks(
+        Mutant::SqsVisibilityNeverExpires,
+        seed,
+        "no-lost-after-delete",
+    );
+}
+
+#[test]
+fn delete_with_stale_handle_succeeds_is_caught_by_no_lost_after_delete() {
+    // A slow consumer's delete, after another consumer received the
+    // message again and gave it up, deletes it.
+    let seed = caught_by(
+        Mutant::SqsDeleteWithStaleHandleSucceeds,
+        Workload::SqsVisibility,
+        "no-lost-after-delete",
+        1000,
+    );
+    shrinks(
+        Mutant::SqsDeleteWithStaleHandleSucceeds,
+        seed,
+        "no-lost-after-delete",
+    );
+}
+
+#[test]
+fn fifo_two_in_flight_per_group_is_caught_by_fifo_group_order() {
+    let seed = caught_by(
+        Mutant::SqsFifoTwoInFlightPerGroup,
+        Workload::SqsVisibility,
+        "fifo-group-order",
+        1000,
+    );
+    shrinks(Mutant::SqsFifoTwoInFlightPerGroup, seed, "fifo-group-order");
+}
+
+#[test]
+fn dedup_window_ignored_is_caught_by_dedup_window() {
+    // A producer sends an acknowledged FIFO message again (on purpose, or
+    // after its answer was lost): the broker enqueues it a second time.
+    let seed = caught_by(
+        Mutant::SqsDedupWindowIgnored,
+        Workload::SqsVisibility,
+        "dedup-window",
+        1000,
+    );
+    shrinks(Mutant::SqsDedupWindowIgnored, seed, "dedup-window");
+}
+
+/// The SQS mutants' catches shrink as the others' do (see
+/// `every_caught_mutant_shrinks_to_a_small_case`).
+fn shrinks(mutant: Mutant, seed: u64, checker: &str) {
+    let workload = Workload::SqsVisibility;
+    let options = Options::swarm(seed, workload).with_mutant(Some(mutant));
+    let before = shrink::size(&options);
+    let shrunk = shrink::shrink(seed, options, checker);
+    let (clients, messages, _) = shrink::size(&shrunk.options);
+    assert!(shrunk.report.violation(checker).is_some());
+    let faults: u64 = shrunk.report.summary.faults.iter().sum();
+    assert!(
+        clients <= workload.consumers_min() + 2 && messages <= 12 && faults <= 3,
+        "{}: shrunk only to {clients} clients, {messages} messages, {faults} faults struck \
+         from {before:?}: {}",
+        mutant.name(),
+        shrunk.options
+    );
+    println!(
+        "{} caught by {checker} at seed {seed}, shrunk to {}",
+        mutant.name(),
+        shrunk.options
+    );
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [

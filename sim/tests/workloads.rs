@@ -1,7 +1,7 @@
 //! Every workload, end to end: the correct core passes a range of seeds of
 //! each, and the runs meet the behaviour the workload exists for.
 
-use brokerlab_sim::{run_catching, Options, Report, Workload, EXIT_PASS};
+use brokerlab_sim::{run_catching, Options, Report, Simulation, Workload, EXIT_PASS};
 
 fn run(workload: Workload, seed: u64) -> Report {
     let options = Options::swarm(seed, workload);
@@ -54,6 +54,40 @@ fn pubsub_redis_passes_and_reports_what_each_subscriber_missed() {
         unexplained.is_empty(),
         "subscribers missed messages for no reason: {unexplained:?}"
     );
+}
+
+#[test]
+fn sqs_visibility_passes_with_redeliveries_and_redrives() {
+    let reports = passes(Workload::SqsVisibility, 40);
+    assert!(reports.iter().all(|report| report.summary.confirms > 0));
+    // Visibility timeouts run out (messages are received again) in most
+    // runs, and messages given up often enough reach the dead-letter queue.
+    let redelivered = (reports.iter())
+        .filter(|report| report.summary.redeliveries > 0)
+        .count();
+    let redriven = (reports.iter())
+        .filter(|report| report.summary.dead_lettered > 0)
+        .count();
+    assert!(
+        redelivered >= 30,
+        "only {redelivered} of 40 runs redelivered"
+    );
+    assert!(
+        redriven >= 10,
+        "only {redriven} of 40 runs redrove a message"
+    );
+}
+
+#[test]
+fn sqs_visibility_replays_to_a_byte_identical_trace() {
+    for seed in 0..20 {
+        let options = Options::swarm(seed, Workload::SqsVisibility);
+        let first = Simulation::new(seed, options.clone()).keeping_trace().run();
+        let second = Simulation::new(seed, options).keeping_trace().run();
+        assert!(first.trace.as_ref().is_some_and(|lines| !lines.is_empty()));
+        assert_eq!(first.trace, second.trace, "seed {seed}: traces differ");
+        assert_eq!(first.to_string(), second.to_string(), "seed {seed}");
+    }
 }
 
 #[test]

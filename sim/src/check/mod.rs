@@ -11,7 +11,9 @@
 //! `no-lost-confirmed` is the one safety property that needs the run to be
 //! over: a confirmed message not yet consumed is only lost if the run
 //! settled. The simulation runs it only after the liveness check passed,
-//! with `exactly-once-effect` and the streams' `lost-write` and `unseen`.
+//! with `exactly-once-effect` and the streams' `lost-write` and `unseen`,
+//! and the SQS queues' `no-lost-after-delete` and `redrive-accounting`
+//! (the SQS consumers drain every queue before the run settles).
 //!
 //! The stream checkers are named after Jepsen's Kafka anomalies and judge
 //! the stream clients' history: what producers sent and were acknowledged
@@ -24,17 +26,20 @@ pub mod committed_offset_monotone;
 pub mod compensation_order;
 pub mod confirm_after_durable;
 pub mod dead_letter_accounting;
+pub mod dedup_window;
 pub mod double_effect;
 pub mod duplicate;
 pub mod duplicate_saga;
 pub mod exactly_once_effect;
 pub mod fifo;
+pub mod fifo_group_order;
 pub mod inconsistent_offsets;
 pub mod key_order;
 pub mod late_timeout_acted;
 pub mod lost_write;
 pub mod no_expired_delivery;
 pub mod no_forward_after_abort;
+pub mod no_lost_after_delete;
 pub mod no_lost_confirmed;
 pub mod no_phantom;
 pub mod nonmonotonic_poll;
@@ -51,8 +56,10 @@ pub mod pubsub_not_before_subscribe;
 pub mod pubsub_publisher_order;
 pub mod queue_order;
 pub mod redelivery_flagged;
+pub mod redrive_accounting;
 pub mod reply_correlated;
 pub mod saga_atomicity;
+pub(crate) mod sqs;
 pub mod stale_commit_fenced;
 pub mod stale_reply_applied;
 mod stream;
@@ -132,7 +139,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 29] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 31] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -171,10 +178,12 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 29] = [
     ),
     (pubsub_at_most_once::NAME, pubsub_at_most_once::check),
     (pubsub_publisher_order::NAME, pubsub_publisher_order::check),
+    (fifo_group_order::NAME, fifo_group_order::check),
+    (dedup_window::NAME, dedup_window::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.
-pub const FINAL_CHECKERS: [(&str, Checker); 7] = [
+pub const FINAL_CHECKERS: [(&str, Checker); 9] = [
     (no_lost_confirmed::NAME, no_lost_confirmed::check),
     (exactly_once_effect::NAME, exactly_once_effect::check),
     (lost_write::NAME, lost_write::check),
@@ -182,6 +191,8 @@ pub const FINAL_CHECKERS: [(&str, Checker); 7] = [
     (at_least_once::NAME, at_least_once::check),
     (saga_atomicity::NAME, saga_atomicity::check),
     (stuck_saga::NAME, stuck_saga::check),
+    (no_lost_after_delete::NAME, no_lost_after_delete::check),
+    (redrive_accounting::NAME, redrive_accounting::check),
 ];
 
 /// How many steps the saga of a run's topology has (0 outside `saga`):

@@ -17,6 +17,7 @@ pub mod membership;
 pub mod producer;
 pub mod pubsub;
 pub mod saga;
+pub mod sqs;
 pub mod stream_producer;
 pub mod stream_reader;
 
@@ -34,6 +35,7 @@ pub use pubsub::{PubSubClient, PubSubRole};
 pub use saga::{
     SagaObserver, SagaParticipant, SagaParticipantSpec, SagaStarter, SagaStarterSpec, SagaStore,
 };
+pub use sqs::{SqsClient, SqsProgress, SqsRole};
 pub use stream_producer::{StreamProducer, StreamProducerSpec};
 pub use stream_reader::{StreamReader, StreamReaderSpec};
 
@@ -86,6 +88,8 @@ pub struct Context<'a> {
     /// The saga participants' store of idempotency keys, which survives
     /// their crashes.
     pub sagas: &'a mut SagaStore,
+    /// What the SQS clients share to know when to drain.
+    pub sqs: &'a mut SqsProgress,
 }
 
 /// What a stream workload's clients share, as a test harness does, to
@@ -129,6 +133,8 @@ pub enum Outgoing {
     Stream(u64, StreamCommand),
     /// A Pub/Sub command.
     PubSub(brokerlab_core::PubSubCommand),
+    /// An SQS action, under its request number.
+    Sqs(u64, brokerlab_core::SqsCommand),
 }
 
 /// Commands a client wants sent, and whether it wants its connection closed.
@@ -152,6 +158,11 @@ impl Outbox {
     /// Queues a Pub/Sub command for the client's connection.
     pub fn send_pubsub(&mut self, command: brokerlab_core::PubSubCommand) {
         self.push(Outgoing::PubSub(command));
+    }
+
+    /// Queues an SQS action, numbered `request`, for the client's connection.
+    pub fn send_sqs(&mut self, request: u64, command: brokerlab_core::SqsCommand) {
+        self.push(Outgoing::Sqs(request, command));
     }
 
     fn push(&mut self, outgoing: Outgoing) {
@@ -193,6 +204,8 @@ pub enum Client {
     SagaObserver(SagaObserver),
     /// Publishes to, or subscribes to, Redis Pub/Sub channels.
     PubSub(PubSubClient),
+    /// Sends to, or receives from and deletes in, SQS queues.
+    Sqs(SqsClient),
 }
 
 impl Client {
@@ -207,6 +220,7 @@ impl Client {
             Client::SagaParticipant(participant) => participant.handle_open(context, conn),
             Client::SagaObserver(observer) => observer.handle_open(context, conn),
             Client::PubSub(client) => client.handle_open(context, conn),
+            Client::Sqs(client) => client.handle_open(context, conn),
         }
     }
 
@@ -221,7 +235,10 @@ impl Client {
             }
             Client::SagaObserver(observer) => observer.handle_reply(context, channel, reply),
             // Stream and Pub/Sub clients hear nothing on a channel after connection.open-ok.
-            Client::StreamProducer(_) | Client::StreamReader(_) | Client::PubSub(_) => {}
+            Client::StreamProducer(_)
+            | Client::StreamReader(_)
+            | Client::PubSub(_)
+            | Client::Sqs(_) => {}
         }
     }
 
@@ -233,6 +250,18 @@ impl Client {
     ) {
         if let Client::PubSub(client) = self {
             client.handle_reply(context, reply);
+        }
+    }
+
+    /// The answer to SQS request `request` arrived on the open connection.
+    pub fn handle_sqs_reply(
+        &mut self,
+        context: &mut Context<'_>,
+        request: u64,
+        reply: brokerlab_core::SqsReply,
+    ) {
+        if let Client::Sqs(client) = self {
+            client.handle_reply(context, request, reply);
         }
     }
 
@@ -251,8 +280,9 @@ impl Client {
             | Client::SagaStarter(_)
             | Client::SagaParticipant(_)
             | Client::SagaObserver(_)
-            | Client::PubSub(_) => {
-                unreachable!("AMQP and Pub/Sub clients send no stream request")
+            | Client::PubSub(_)
+            | Client::Sqs(_) => {
+                unreachable!("AMQP, Pub/Sub and SQS clients send no stream request")
             }
         }
     }
@@ -268,6 +298,7 @@ impl Client {
             Client::SagaParticipant(participant) => participant.handle_closed(context),
             Client::SagaObserver(observer) => observer.handle_closed(),
             Client::PubSub(client) => client.handle_closed(context),
+            Client::Sqs(client) => client.handle_closed(context),
         }
     }
 
@@ -282,6 +313,7 @@ impl Client {
             Client::SagaParticipant(participant) => participant.handle_timeout(context),
             Client::SagaObserver(_) => {}
             Client::PubSub(client) => client.handle_timeout(context),
+            Client::Sqs(client) => client.handle_timeout(context),
         }
     }
 
@@ -318,6 +350,7 @@ impl Client {
             Client::SagaParticipant(participant) => participant.poll_timeout(),
             Client::SagaObserver(_) => None,
             Client::PubSub(client) => client.poll_timeout(),
+            Client::Sqs(client) => client.poll_timeout(),
         }
     }
 
@@ -331,6 +364,7 @@ impl Client {
             Client::StreamReader(reader) => !reader.is_done(),
             Client::SagaStarter(starter) => !starter.is_done(),
             Client::PubSub(client) => client.wants_connection(),
+            Client::Sqs(client) => client.wants_connection(),
         }
     }
 
@@ -344,6 +378,7 @@ impl Client {
             Client::StreamReader(reader) => reader.is_done(),
             Client::SagaStarter(starter) => starter.is_done(),
             Client::PubSub(client) => client.is_done(),
+            Client::Sqs(client) => client.is_done(),
         }
     }
 
@@ -357,6 +392,7 @@ impl Client {
             Client::SagaParticipant(participant) => &mut participant.outbox,
             Client::SagaObserver(observer) => &mut observer.outbox,
             Client::PubSub(client) => &mut client.outbox,
+            Client::Sqs(client) => &mut client.outbox,
         }
     }
 }

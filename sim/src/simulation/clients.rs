@@ -21,6 +21,7 @@ impl Simulation {
             processed: &mut self.processed,
             streams: &mut self.streams,
             sagas: &mut self.saga_store,
+            sqs: &mut self.sqs,
         };
         handle(slot, &mut context);
         self.after_client(client);
@@ -37,6 +38,7 @@ impl Simulation {
                 Outgoing::Command(channel, command) => Packet::Command(channel, command),
                 Outgoing::Stream(request, command) => Packet::Stream(request, Box::new(command)),
                 Outgoing::PubSub(command) => Packet::PubSub(Box::new(command)),
+                Outgoing::Sqs(request, command) => Packet::Sqs(request, Box::new(command)),
             };
             if let Some(conn) = conn {
                 self.send_to_broker(conn, packet);
@@ -113,6 +115,23 @@ impl Simulation {
         }
         self.with_client(client, |slot, context| {
             slot.client.handle_pubsub_reply(context, reply);
+        });
+    }
+
+    pub(super) fn sqs_reply_arrived(
+        &mut self,
+        client: usize,
+        conn: ConnectionId,
+        request: u64,
+        reply: brokerlab_core::SqsReply,
+    ) {
+        let slot = &self.slots[client];
+        // As for replies: what was in flight on a closed connection is lost.
+        if slot.conn != Some(conn) || !self.network.is_open(conn) || !slot.open {
+            return;
+        }
+        self.with_client(client, |slot, context| {
+            slot.client.handle_sqs_reply(context, request, reply);
         });
     }
 

@@ -6,7 +6,7 @@
 //! nothing to strike (no open connection, a broker already down) does
 //! nothing and is not counted.
 
-use super::{Phase, SimEvent, Simulation, HEAL_PHASE_MAX_NS};
+use super::{Phase, SimEvent, Simulation};
 use crate::history::Entry;
 use crate::network::Direction;
 
@@ -227,8 +227,9 @@ impl Simulation {
     /// Faults stop: links heal, a crashed broker restarts, and the heal phase's clock starts.
     pub(super) fn end_safety_phase(&mut self) {
         self.phase = Phase::Heal {
-            deadline_ns: self.now_ns + HEAL_PHASE_MAX_NS,
+            deadline_ns: self.now_ns + self.heal_phase_max_ns(),
         };
+        self.sqs.healing = true;
         self.network.heal(self.now_ns);
         self.restart_broker();
     }

@@ -19,7 +19,7 @@ mod flow;
 
 use crate::broker_node::{BrokerNode, Step};
 use crate::check::{self, Kind, Violation};
-use crate::client::{Client, SagaStore, StreamProgress};
+use crate::client::{Client, SagaStore, SqsProgress, StreamProgress};
 use crate::clock::Clock;
 use crate::event_queue::EventQueue;
 use crate::history::{Entry, History};
@@ -41,6 +41,11 @@ pub use faults::FaultKind;
 pub const EVENTS_MAX: u64 = 5_000_000;
 /// How long the heal phase may take to go quiet.
 pub const HEAL_PHASE_MAX_NS: u64 = 120_000 * MS;
+/// How long the heal phase of an SQS run may take to go quiet: a FIFO
+/// queue's deduplication window (5 minutes of the broker's clock) keeps a
+/// timer armed that long after the last send, and the run goes quiet only
+/// once it fired.
+pub const SQS_HEAL_PHASE_MAX_NS: u64 = 600_000 * MS;
 /// The broker's consumer timeout in simulated runs. RabbitMQ's 30 minutes
 /// would leave a harmless but distant timer armed after the last delivery,
 /// and the heal phase waits for every timer; consumers here work on a message
@@ -60,6 +65,8 @@ enum Packet {
     Stream(u64, Box<StreamCommand>),
     /// A Pub/Sub command.
     PubSub(Box<brokerlab_core::PubSubCommand>),
+    /// An SQS action, under its request number.
+    Sqs(u64, Box<brokerlab_core::SqsCommand>),
 }
 
 /// Something that happens at a point of simulated time.
@@ -111,6 +118,13 @@ enum SimEvent {
         conn: ConnectionId,
         reply: Box<brokerlab_core::PubSubReply>,
     },
+    /// The answer to an SQS request reaches a client. (Last, as above.)
+    SqsToClient {
+        client: usize,
+        conn: ConnectionId,
+        request: u64,
+        reply: Box<brokerlab_core::SqsReply>,
+    },
 }
 
 /// The phase a run is in.
@@ -151,6 +165,8 @@ pub struct Simulation {
     streams: StreamProgress,
     /// The saga participants' store of idempotency keys.
     saga_store: SagaStore,
+    /// What the SQS clients share.
+    sqs: SqsProgress,
     topology: Topology,
     trace: Trace,
     summary: Summary,
@@ -202,6 +218,10 @@ impl Simulation {
             .iter()
             .filter(|client| matches!(client, Client::StreamProducer(_)))
             .count();
+        let sqs_producers = clients
+            .iter()
+            .filter(|client| matches!(client, Client::Sqs(sqs) if sqs.is_producer()))
+            .count();
         let slots = clients
             .into_iter()
             .map(|client| Slot {
@@ -231,6 +251,10 @@ impl Simulation {
                 ..StreamProgress::default()
             },
             saga_store: SagaStore::default(),
+            sqs: SqsProgress {
+                producers_left: sqs_producers,
+                healing: false,
+            },
             topology,
             trace: Trace::new(false),
             summary: Summary::default(),
@@ -323,6 +347,12 @@ impl Simulation {
                 conn,
                 reply,
             } => self.pubsub_reply_arrived(client, conn, *reply),
+            SimEvent::SqsToClient {
+                client,
+                conn,
+                request,
+                reply,
+            } => self.sqs_reply_arrived(client, conn, request, *reply),
             SimEvent::BrokerDisconnect { conn, incarnation } => {
                 if self.broker_is(incarnation) {
                     self.broker_input(Input::Disconnect { conn });
@@ -390,6 +420,11 @@ impl Simulation {
                 command,
             },
             Packet::PubSub(command) => Input::PubSub { conn, command },
+            Packet::Sqs(request, command) => Input::Sqs {
+                conn,
+                request,
+                command,
+            },
         };
         self.broker_input(input);
     }
@@ -438,8 +473,11 @@ impl Simulation {
                     reply,
                 } => self.send_stream_to_client(*conn, *request, reply.clone()),
                 Output::PubSub { conn, reply } => self.send_pubsub_to_client(*conn, reply),
-                // No workload sends an SQS action yet.
-                Output::Sqs { .. } => {}
+                Output::Sqs {
+                    conn,
+                    request,
+                    reply,
+                } => self.send_sqs_to_client(*conn, *request, reply.clone()),
             }
         }
         self.outputs = outputs;
@@ -523,6 +561,29 @@ impl Simulation {
         }
     }
 
+    fn send_sqs_to_client(
+        &mut self,
+        conn: ConnectionId,
+        request: u64,
+        reply: Box<brokerlab_core::SqsReply>,
+    ) {
+        let Some(client) = self.network.client_of(conn) else {
+            return;
+        };
+        let arrival = self
+            .network
+            .arrival(&mut self.rng, self.now_ns, conn, Direction::ToClient);
+        if let Some(at_ns) = arrival {
+            let event = SimEvent::SqsToClient {
+                client,
+                conn,
+                request,
+                reply,
+            };
+            self.queue.push(at_ns, event);
+        }
+    }
+
     fn send_to_broker(&mut self, conn: ConnectionId, packet: Packet) {
         let arrival = self
             .network
@@ -598,7 +659,7 @@ impl Simulation {
         let detail = if !settled {
             format!(
                 "the run did not go quiet within {} of healing ({} events dispatched, {} pending)",
-                Millis(HEAL_PHASE_MAX_NS),
+                Millis(self.heal_phase_max_ns()),
                 self.summary.events,
                 self.queue.len()
             )
@@ -614,6 +675,15 @@ impl Simulation {
             at_ns: self.now_ns,
             detail,
         })
+    }
+
+    /// How long the heal phase may take to go quiet.
+    fn heal_phase_max_ns(&self) -> u64 {
+        if self.options.workload.workload == crate::Workload::SqsVisibility {
+            SQS_HEAL_PHASE_MAX_NS
+        } else {
+            HEAL_PHASE_MAX_NS
+        }
     }
 
     /// The history recorded so far.

@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod pubsub_redis;
 pub mod request_reply;
 pub mod saga;
+pub mod sqs_visibility;
 pub mod stream_idempotent;
 pub mod stream_keyed;
 pub mod streams;
@@ -65,11 +66,14 @@ pub enum Workload {
     /// Redis Pub/Sub channels: at-most-once fan-out to the subscribers of
     /// the moment, with subscribers that leave and stall.
     PubsubRedis,
+    /// SQS queues: visibility timeouts, receipt handles, redrive to a
+    /// dead-letter queue, FIFO groups and deduplication.
+    SqsVisibility,
 }
 
 impl Workload {
     /// Every workload, in the order a sweep runs them.
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 14] = [
         Workload::WorkQueue,
         Workload::Pubsub,
         Workload::Topic,
@@ -83,6 +87,7 @@ impl Workload {
         Workload::StreamIdempotent,
         Workload::Saga,
         Workload::PubsubRedis,
+        Workload::SqsVisibility,
     ];
 
     /// The workload's name, as selected on the command line.
@@ -102,6 +107,7 @@ impl Workload {
             Workload::StreamIdempotent => "stream-idempotent",
             Workload::Saga => "saga",
             Workload::PubsubRedis => "pubsub-redis",
+            Workload::SqsVisibility => "sqs-visibility",
         }
     }
 
@@ -136,6 +142,8 @@ impl Workload {
             Workload::Ttl => 2,
             // A subscriber by channel and one by pattern.
             Workload::PubsubRedis => 2,
+            // One works slowly while another receives the message again.
+            Workload::SqsVisibility => 2,
             // Two steps' participants and the observer.
             Workload::Pubsub | Workload::Topic | Workload::Saga => 3,
             Workload::Mixed => 12,
@@ -160,6 +168,11 @@ impl Workload {
             Workload::StreamKeyed | Workload::StreamIdempotent | Workload::PubsubRedis => {
                 Topology::default()
             }
+            // SQS queues are created by the clients' own actions.
+            Workload::SqsVisibility => Topology {
+                sqs: Some(sqs_visibility::setup()),
+                ..Topology::default()
+            },
         }
     }
 
@@ -180,6 +193,9 @@ impl Workload {
         }
         if self == Workload::PubsubRedis {
             return pubsub_redis::clients(params);
+        }
+        if self == Workload::SqsVisibility {
+            return sqs_visibility::clients(params);
         }
         let topology = self.topology(params);
         let setup: Arc<[Command]> = topology.setup.clone().into();
@@ -312,6 +328,8 @@ pub struct Topology {
     pub queues: BTreeMap<Name, QueueSpec>,
     /// Producers are requesters: each sets `reply_to` to its own reply queue and consumes it.
     pub requesters: bool,
+    /// The SQS queues of the run, if it has any.
+    pub sqs: Option<sqs_visibility::SqsSetup>,
 }
 
 impl Topology {
