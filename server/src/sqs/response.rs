@@ -302,3 +302,52 @@ fn length_prefixed(md5: &mut Md5, bytes: &[u8]) {
 pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(name: &str, data_type: &str, value: &str) -> MessageAttribute {
+        MessageAttribute {
+            name: name.to_owned(),
+            data_type: data_type.to_owned(),
+            value: AttributeValue::String(value.to_owned()),
+        }
+    }
+
+    /// The digest of AWS's developer guide's example attribute.
+    #[test]
+    fn attributes_md5_of_one_string_attribute_is_aws_digest() {
+        let attributes = [string("SellerName", "String", "Example Store")];
+        assert_eq!(
+            attributes_md5(&attributes),
+            "cd28f3b68aeee4b2eac9c66f2f694b58"
+        );
+    }
+
+    /// A digest that aws-sdk-go-v2, which checks it, accepts.
+    #[test]
+    fn attributes_md5_sorts_attributes_by_name() {
+        let attributes = [
+            string("ordinal", "Number", "1"),
+            string("category", "String", "test"),
+        ];
+        assert_eq!(
+            attributes_md5(&attributes),
+            "d21ae90c49061e927f57df5f5d72be1f"
+        );
+    }
+
+    #[test]
+    fn message_attribute_names_choose_all_a_prefix_or_a_name() {
+        let all = ["All".to_owned()];
+        let prefix = ["order.*".to_owned()];
+        let name = ["order".to_owned()];
+        assert!(chosen(&all, "anything"));
+        assert!(chosen(&prefix, "order.id"));
+        assert!(!chosen(&prefix, "orders.id"));
+        assert!(!chosen(&prefix, "order"));
+        assert!(chosen(&name, "order"));
+        assert!(!chosen(&name, "order.id"));
+    }
+}
