@@ -72,6 +72,8 @@ pub use resp::{
     ARGUMENTS_MAX as RESP_ARGUMENTS_MAX, BULK_MAX_BYTES as RESP_BULK_MAX_BYTES,
     QUERY_BUFFER_MAX_BYTES as RESP_QUERY_BUFFER_MAX_BYTES,
 };
+#[cfg(not(madsim))]
+pub use sqs::REQUEST_MAX_BYTES as SQS_REQUEST_MAX_BYTES;
 pub use users::Users;
 
 /// What the fuzz targets in `fuzz/` drive without a socket: the connection

@@ -1,7 +1,8 @@
 //! Unmodified SQS clients against the server's SQS listener: boto3 through
 //! the scenarios of tests/clients/sqs_boto3.py (each asserts what the
 //! client sees), the seed document's SQS example with
-//! `@aws-sdk/client-sqs` in Node.js (which checks every MD5 digest), and
+//! `@aws-sdk/client-sqs` in Node.js (which checks the body digests, and
+//! whose SigV4 signatures the server checks), and
 //! raw HTTP for what no client does: going away during a long poll, and a
 //! long poll under way when the server stops.
 //!
@@ -155,13 +156,15 @@ fn boto3_with_access_keys_configured_a_bad_signature_or_unknown_key_is_refused()
 }
 
 #[test]
-fn seed_aws_sdk_sqs_example_sends_receives_deletes_and_batches() {
+fn seed_aws_sdk_sqs_example_sends_receives_deletes_and_batches_signed() {
     if !common::client_script("node_modules/@aws-sdk/client-sqs/package.json").exists() {
         eprintln!("skipped: @aws-sdk/client-sqs is not installed for Node.js (npm install --prefix server/tests/clients)");
         return;
     }
     let data = tempfile::tempdir().expect("a temp dir");
-    let server = start(data.path());
+    // The seed's dummy credentials, configured: the SDK's SigV4 signatures are checked.
+    let keys = BTreeMap::from([("test".to_owned(), "test".to_owned())]);
+    let server = start_with(data.path(), keys);
     let mut command = Command::new("node");
     command.arg(common::client_script("sqs_seed.js"));
     let output = script_output(&mut command, "sqs_seed.js", sqs_port(&server));

@@ -59,6 +59,21 @@ impl ApiError {
         }
     }
 
+    /// The body could not be read (too large, or cut short).
+    pub(super) fn unreadable(status: StatusCode, why: &str) -> ApiError {
+        ApiError {
+            status,
+            namespace: PROTOCOL_NAMESPACE,
+            type_name: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "RequestEntityTooLarge"
+            } else {
+                "SerializationException"
+            },
+            query_code: None,
+            message: why.to_owned(),
+        }
+    }
+
     /// `X-Amz-Target` names no action served.
     pub(super) fn invalid_action(target: &str) -> ApiError {
         ApiError::sender(

@@ -32,7 +32,8 @@ mod response;
 mod sigv4;
 
 use crate::broker_task::ToBroker;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -52,6 +53,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// SQS requests' connections are numbered from here, apart from AMQP's,
 /// RESP's, Kafka's and the management API's.
 pub(crate) const SQS_CONNECTIONS_FIRST: u64 = 1 << 60;
+
+/// The largest request body: a batch of ten messages at SQS's 256 KiB
+/// limit, JSON-escaped, fits, so that the core judges every batch that
+/// SQS would (it refuses one over 256 KiB in all). A larger body is
+/// refused with 413.
+pub const REQUEST_MAX_BYTES: usize = 4 << 20;
 
 /// The JSON protocol's content type.
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -88,7 +95,10 @@ impl Context {
 
 /// Every path and method goes to one handler, as SQS reads only `X-Amz-Target`.
 pub(crate) fn router(context: Context) -> Router {
-    Router::new().fallback(handle).with_state(context)
+    Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(REQUEST_MAX_BYTES))
+        .with_state(context)
 }
 
 async fn handle(
@@ -97,8 +107,14 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return ApiError::unreadable(rejection.status(), &rejection.body_text()).into_response()
+        }
+    };
     let request = HttpRequest {
         peer,
         method: &method,

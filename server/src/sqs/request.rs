@@ -158,6 +158,13 @@ pub(super) fn command(action: Action, params: &Params) -> Result<SqsCommand, Api
         Action::PurgeQueue => SqsCommand::PurgeQueue {
             queue: params.queue()?,
         },
+        _ => message_command(action, params)?,
+    })
+}
+
+/// The core command of an action on messages.
+fn message_command(action: Action, params: &Params) -> Result<SqsCommand, ApiError> {
+    Ok(match action {
         Action::SendMessage => SqsCommand::Send {
             queue: params.queue()?,
             entries: vec![send_entry(params, String::new())?],
@@ -206,6 +213,14 @@ pub(super) fn command(action: Action, params: &Params) -> Result<SqsCommand, Api
                 .collect::<Result<_, _>>()?,
             batch: true,
         },
+        Action::CreateQueue
+        | Action::GetQueueUrl
+        | Action::Tags
+        | Action::ListQueues
+        | Action::DeleteQueue
+        | Action::GetQueueAttributes
+        | Action::SetQueueAttributes
+        | Action::PurgeQueue => unreachable!("an action on queues: `command` decodes it"),
     })
 }
 

@@ -82,13 +82,11 @@ impl Shape {
             }
             SqsReply::Sent(results) if batch => self.sent_batch(results),
             SqsReply::Sent(results) => {
-                let (_, result) = results
-                    .into_iter()
-                    .next()
-                    .ok_or_else(ApiError::unavailable)?;
-                let sent = result?;
-                let digests = self.sent.first().ok_or_else(ApiError::unavailable)?;
-                sent_entry(None, &sent, digests)
+                // The core answers a send with one result per entry, and
+                // SendMessage has one entry.
+                let (_, result) = results.into_iter().next().expect("one entry's result");
+                let digests = self.sent.first().expect("one entry's digests");
+                sent_entry(None, &result?, digests)
             }
             SqsReply::Settled(results) if batch => settled_batch(results),
             SqsReply::Settled(results) => {
