@@ -74,13 +74,14 @@ impl ApiError {
         }
     }
 
-    /// `X-Amz-Target` names no action served.
-    pub(super) fn invalid_action(target: &str) -> ApiError {
-        ApiError::sender(
-            "InvalidAction",
-            "InvalidAction",
-            format!("The action or operation requested is invalid. Verify that the action is typed correctly: {target:?}."),
-        )
+    /// `X-Amz-Target` names no action served, or is missing (a request of
+    /// the query protocol, which older SDKs speak).
+    pub(super) fn invalid_action(target: Option<&str>) -> ApiError {
+        let message = match target {
+            Some(target) => format!("The action or operation requested is invalid. Verify that the action is typed correctly: {target:?}."),
+            None => "The request has no X-Amz-Target: only SQS's JSON protocol is served (X-Amz-Target: AmazonSQS.<Action>), not the query protocol.".to_owned(),
+        };
+        ApiError::sender("InvalidAction", "InvalidAction", message)
     }
 
     /// A refused signature or access key (403).

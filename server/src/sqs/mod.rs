@@ -143,8 +143,10 @@ struct HttpRequest<'a> {
 
 async fn serve(context: &Context, http: &HttpRequest<'_>) -> Result<serde_json::Value, ApiError> {
     authenticate(context, http)?;
-    let target = header_text(http.headers, "x-amz-target").unwrap_or("");
-    let action = Action::from_target(target).ok_or_else(|| ApiError::invalid_action(target))?;
+    let target = header_text(http.headers, "x-amz-target");
+    let action = target
+        .and_then(Action::from_target)
+        .ok_or_else(|| ApiError::invalid_action(target))?;
     let params = Params::parse(http.body)?;
     let mut command = request::command(action, &params)?;
     let host = header_text(http.headers, header::HOST.as_str())
