@@ -3,8 +3,9 @@
 //! client sees), the seed document's SQS example with
 //! `@aws-sdk/client-sqs` in Node.js (which checks the body digests, and
 //! whose SigV4 signatures the server checks), and
-//! raw HTTP for what no client does: going away during a long poll, and a
-//! long poll under way when the server stops.
+//! raw HTTP for what no client does: going away during a long poll, a
+//! long poll under way when the server stops, and an unsigned request from
+//! off loopback.
 //!
 //! Needs `python3` with boto3 (`python3 -m pip install boto3`) and
 //! `@aws-sdk/client-sqs` beside the scripts (`npm install --prefix
@@ -264,4 +265,46 @@ fn a_long_poll_answers_with_no_messages_when_the_server_stops() {
     let answer = read_answer(poll);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("{}"), "{answer}");
+}
+
+/// An address of this machine other than loopback, when it has one: the
+/// one a UDP socket would send from (connecting a UDP socket sends nothing).
+fn address_off_loopback() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    socket.connect(("192.0.2.1", 9)).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn without_access_keys_a_client_off_loopback_is_refused() {
+    let Some(ip) = address_off_loopback() else {
+        eprintln!("skipped: this machine has no address but loopback");
+        return;
+    };
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start_options(Options {
+        data_dir: data.path().to_path_buf(),
+        sqs_listen: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
+        ..Options::new()
+    });
+    let port = sqs_port(&server);
+    let mut stream = TcpStream::connect((ip, port)).expect("the listener accepts");
+    let body = "{}";
+    let raw = format!(
+        "POST / HTTP/1.1\r\nHost: {ip}:{port}\r\nX-Amz-Target: AmazonSQS.ListQueues\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(raw.as_bytes())
+        .expect("the request is sent");
+    let answer = read_answer(stream);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains(r#""__type":"com.amazonaws.sqs#InvalidClientTokenId""#),
+        "{answer}"
+    );
+    let from_loopback = request(port, "ListQueues", "{}");
+    assert!(from_loopback.starts_with("HTTP/1.1 200"), "{from_loopback}");
+    server.stop();
 }
