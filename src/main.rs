@@ -43,7 +43,7 @@ enum Commands {
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },
-    /// Serve AMQP 0-9-1 (and Kafka with --kafka-listen, Redis Pub/Sub with --resp-listen) until ctrl-c or SIGTERM (user guest/guest on vhost "/", loopback only).
+    /// Serve AMQP 0-9-1 (and Kafka with --kafka-listen, Redis Pub/Sub with --resp-listen, Amazon SQS with --sqs-listen) until ctrl-c or SIGTERM (user guest/guest on vhost "/", loopback only).
     Serve {
         /// Address to accept connections on.
         #[arg(long, default_value = "127.0.0.1:5672")]
@@ -73,6 +73,8 @@ enum Commands {
         kafka: ServeKafka,
         #[command(flatten)]
         resp: ServeResp,
+        #[command(flatten)]
+        sqs: ServeSqs,
     },
     /// Load any AMQP 0-9-1 broker and report messages per second and latency percentiles.
     ///
@@ -263,13 +265,14 @@ fn main() -> ExitCode {
             http,
             kafka,
             resp,
+            sqs,
         }) => {
             return run_serve(
                 listen,
                 data_dir,
                 config,
                 (memory_high_watermark, flow_ready_mark),
-                (limits, http, kafka, resp),
+                (limits, http, kafka, resp, sqs),
             )
         }
         Some(Commands::Perf {
@@ -998,13 +1001,38 @@ struct ServeResp {
     resp_anonymous_loopback: bool,
 }
 
+/// The SQS listener of `brokerlab serve`, off unless given.
+#[derive(clap::Args, Debug)]
+struct ServeSqs {
+    /// Serve Amazon SQS's JSON protocol on this address (ElasticMQ's is
+    /// port 9324), for SQS queues in vhost "/" of the same broker.
+    #[arg(long)]
+    sqs_listen: Option<std::net::SocketAddr>,
+    /// An SQS access key and its secret, as ACCESS_KEY:SECRET (repeatable):
+    /// with any given, every SQS request must be signed (SigV4) by one of
+    /// them; with none, SQS clients on loopback are served with any
+    /// credentials, and others are refused.
+    #[arg(long = "sqs-access-key", value_parser = parse_access_key)]
+    sqs_access_keys: Vec<(String, String)>,
+}
+
+/// An `ACCESS_KEY:SECRET` pair.
+fn parse_access_key(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((key, secret)) if !key.is_empty() && !secret.is_empty() => {
+            Ok((key.to_owned(), secret.to_owned()))
+        }
+        _ => Err("expected ACCESS_KEY:SECRET".to_owned()),
+    }
+}
+
 /// `brokerlab serve`: logs to stderr and serves until a signal.
 fn run_serve(
     listen: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
     (memory_high_watermark, flow_ready_mark): (u64, usize),
-    (limits, http, kafka, resp): (ServeLimits, ServeHttp, ServeKafka, ServeResp),
+    (limits, http, kafka, resp, sqs): (ServeLimits, ServeHttp, ServeKafka, ServeResp, ServeSqs),
 ) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -1045,6 +1073,8 @@ fn run_serve(
         kafka_partitions: kafka.kafka_partitions,
         resp_listen: resp.resp_listen,
         resp_anonymous_loopback: resp.resp_anonymous_loopback,
+        sqs_listen: sqs.sqs_listen,
+        sqs_access_keys: sqs.sqs_access_keys.into_iter().collect(),
     };
     match brokerlab::server::serve_until_signal(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,12 @@
 //! tells its task to close it. Its inputs still on their way are dropped
 //! until its own `Disconnect` arrives.
 //!
+//! An SQS request (`ToBroker::Sqs`) waits on a oneshot channel of its own,
+//! keyed by its connection and request number, until the core's
+//! `Output::Sqs` for it (a long poll's later, a send's once synced); the
+//! connection's `Disconnect` drops the waits left, as the core drops its
+//! long polls.
+//!
 //! Between steps it answers the HTTP listeners (`inspect`): a copy of the
 //! broker's listings and counters, or a management request's commands run
 //! on a connection of the request's own, opened and closed in one step.
@@ -29,7 +35,9 @@ use crate::inspect::{Manage, Refusal, Snapshot, MANAGEMENT_CONNECTIONS_FIRST};
 use crate::log::LogHandle;
 use brokerlab_core::record::Record;
 use brokerlab_core::stream::StreamReply;
-use brokerlab_core::{Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply};
+use brokerlab_core::{
+    Broker, ChannelId, Command, ConnectionId, Input, Instant, Output, Reply, SqsCommand, SqsReply,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::mem;
 use std::net::SocketAddr;
@@ -116,6 +124,18 @@ pub enum ToBroker {
         /// The connection.
         conn: ConnectionId,
     },
+    /// An SQS action: its answer goes to `answer`.
+    #[cfg_attr(madsim, allow(dead_code))]
+    Sqs {
+        /// The request's connection (one per HTTP request).
+        conn: ConnectionId,
+        /// The request's number on its connection.
+        request: u64,
+        /// The action.
+        command: Box<SqsCommand>,
+        /// Where the core's answer goes.
+        answer: oneshot::Sender<SqsReply>,
+    },
     /// Any other input for the core.
     Input(Input),
     /// A copy of the broker's listings and counters, for the HTTP listeners
@@ -155,6 +175,8 @@ struct BrokerTask {
     /// Each RESP connection's outbox, and its answers from this step.
     resp_outboxes: BTreeMap<ConnectionId, mpsc::Sender<RespBatch>>,
     resp_replies: BTreeMap<ConnectionId, RespBatch>,
+    /// SQS requests waiting for the core's answer.
+    sqs_waits: BTreeMap<(ConnectionId, u64), oneshot::Sender<SqsReply>>,
     /// Connections that disconnected in this step: their last replies go
     /// out with the step's, then their outboxes are dropped, which tells
     /// each connection task that nothing more will come.
@@ -193,6 +215,7 @@ pub async fn run(
         kafka_replies: BTreeMap::new(),
         resp_outboxes: BTreeMap::new(),
         resp_replies: BTreeMap::new(),
+        sqs_waits: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),
         assembling_bytes,
@@ -283,6 +306,19 @@ impl BrokerTask {
                         .push(RespItem::Echo);
                 }
             }
+            ToBroker::Sqs {
+                conn,
+                request,
+                command,
+                answer,
+            } => {
+                self.sqs_waits.insert((conn, request), answer);
+                self.handle(Input::Sqs {
+                    conn,
+                    request,
+                    command,
+                });
+            }
             ToBroker::Input(input) => {
                 if self.is_from_released(&input) {
                     return;
@@ -293,6 +329,7 @@ impl BrokerTask {
                 };
                 self.handle(input);
                 if let Some(conn) = gone {
+                    self.drop_sqs_waits(conn);
                     self.gone.push(conn);
                     self.pauses.remove(&conn);
                     self.peers.remove(&conn);
@@ -440,12 +477,33 @@ impl BrokerTask {
                         self.resp_replies.entry(conn).or_default().push(item);
                     }
                 }
-                // SQS answers go to the SQS listener's requests (server/src/sqs).
-                Output::Sqs { .. } => {}
+                // SQS answers go to their HTTP requests (server/src/sqs);
+                // one whose request was dropped goes nowhere.
+                Output::Sqs {
+                    conn,
+                    request,
+                    reply,
+                } => {
+                    if let Some(answer) = self.sqs_waits.remove(&(conn, request)) {
+                        let _ = answer.send(*reply);
+                    }
+                }
             }
         }
         self.broker
             .drain_events(|event| tracing::trace!(?event, "broker event"));
+    }
+
+    /// Drops the SQS requests of a connection gone.
+    fn drop_sqs_waits(&mut self, conn: ConnectionId) {
+        let waits: Vec<(ConnectionId, u64)> = self
+            .sqs_waits
+            .range((conn, 0)..=(conn, u64::MAX))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in waits {
+            self.sqs_waits.remove(&key);
+        }
     }
 
     /// Gives the core the bytes of bodies still being received, when the

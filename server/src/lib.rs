@@ -35,6 +35,10 @@
 //! request (`inspect`), and the management API's changes are commands the
 //! broker task runs on a connection of their own.
 //!
+//! `serve --sqs-listen` serves Amazon SQS's JSON protocol (`sqs`) for the
+//! core's SQS queues, each HTTP request a core connection of its own whose
+//! answer the broker task hands back on a oneshot channel.
+//!
 //! tokio is madsim-tokio: built with `RUSTFLAGS="--cfg madsim"`, the same
 //! code runs in madsim's simulated network and time (tests/madsim_*.rs);
 //! `portable` holds the few stand-ins that needs.
@@ -54,6 +58,8 @@ pub mod metrics;
 pub mod perf;
 mod portable;
 mod resp;
+#[cfg(not(madsim))]
+mod sqs;
 pub mod users;
 pub mod wire;
 
@@ -66,6 +72,8 @@ pub use resp::{
     ARGUMENTS_MAX as RESP_ARGUMENTS_MAX, BULK_MAX_BYTES as RESP_BULK_MAX_BYTES,
     QUERY_BUFFER_MAX_BYTES as RESP_QUERY_BUFFER_MAX_BYTES,
 };
+#[cfg(not(madsim))]
+pub use sqs::REQUEST_MAX_BYTES as SQS_REQUEST_MAX_BYTES;
 pub use users::Users;
 
 /// What the fuzz targets in `fuzz/` drive without a socket: the connection
@@ -78,6 +86,7 @@ pub mod fuzzing {
 use brokerlab_core::{Config, ConnectionId, MemoryAlarm};
 use brokerlab_store::StoreError;
 use portable::JoinSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -172,6 +181,12 @@ pub struct Options {
     /// A RESP client on loopback is logged in from the start, as Redis's
     /// passwordless `default` user (on by default); others must AUTH.
     pub resp_anonymous_loopback: bool,
+    /// Address to serve Amazon SQS's JSON protocol on; off when `None`.
+    pub sqs_listen: Option<SocketAddr>,
+    /// SQS access keys and their secret keys: with any, every SQS request
+    /// must be signed (SigV4) by one of them; with none, SQS clients on
+    /// loopback are served with any credentials, and others are refused.
+    pub sqs_access_keys: BTreeMap<String, String>,
 }
 
 impl Options {
@@ -204,6 +219,8 @@ impl Options {
             kafka_partitions: DEFAULT_PARTITIONS,
             resp_listen: None,
             resp_anonymous_loopback: true,
+            sqs_listen: None,
+            sqs_access_keys: BTreeMap::new(),
         }
     }
 }
@@ -258,6 +275,8 @@ pub struct Server {
     resp_listener: Option<TcpListener>,
     #[cfg(not(madsim))]
     http: http::Listeners,
+    #[cfg(not(madsim))]
+    sqs_listener: Option<TcpListener>,
 }
 
 impl Server {
@@ -278,8 +297,16 @@ impl Server {
         };
         #[cfg(not(madsim))]
         let http = http::Listeners::bind(options.metrics_listen, options.management_listen).await?;
+        #[cfg(not(madsim))]
+        let sqs_listener = match options.sqs_listen {
+            Some(address) => Some(TcpListener::bind(address).await?),
+            None => None,
+        };
         #[cfg(madsim)]
-        if options.metrics_listen.is_some() || options.management_listen.is_some() {
+        if options.metrics_listen.is_some()
+            || options.management_listen.is_some()
+            || options.sqs_listen.is_some()
+        {
             tracing::warn!("no HTTP listeners under madsim");
         }
         Ok(Server {
@@ -292,7 +319,21 @@ impl Server {
             resp_listener,
             #[cfg(not(madsim))]
             http,
+            #[cfg(not(madsim))]
+            sqs_listener,
         })
+    }
+
+    /// The address SQS requests are served on, when they are.
+    #[must_use]
+    pub fn sqs_addr(&self) -> Option<SocketAddr> {
+        #[cfg(not(madsim))]
+        return self
+            .sqs_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
+        #[cfg(madsim)]
+        None
     }
 
     /// The address RESP connections are accepted on, when they are.
@@ -347,6 +388,8 @@ impl Server {
             resp_listener,
             #[cfg(not(madsim))]
             http,
+            #[cfg(not(madsim))]
+            sqs_listener,
         } = self;
         tracing::info!(listen = %listener.local_addr()?, "serving AMQP 0-9-1");
         let (to_broker, inbox) = mpsc::channel(BROKER_INBOX_MAX);
@@ -364,6 +407,25 @@ impl Server {
                 listener.local_addr()?,
             );
             http.spawn(&shared, &stopping)
+        };
+        #[cfg(not(madsim))]
+        let sqs_task = match sqs_listener {
+            Some(listener) => {
+                let context = sqs::Context::new(
+                    to_broker.clone(),
+                    stopping.clone(),
+                    options.sqs_access_keys.clone(),
+                    listener.local_addr()?,
+                );
+                let router = sqs::router(context);
+                Some(tokio::spawn(http::serve(
+                    listener,
+                    router,
+                    stopping.clone(),
+                    "SQS",
+                )))
+            }
+            None => None,
         };
         let kafka_task = kafka_listener.map(|listener| {
             if let Ok(address) = listener.local_addr() {
@@ -420,6 +482,18 @@ impl Server {
         for task in http_tasks {
             task.abort();
             let _ = task.await;
+        }
+        // SQS requests end by themselves: long polls answer at once, and
+        // sends once their records are synced.
+        #[cfg(not(madsim))]
+        if let Some(mut task) = sqs_task {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
         }
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain(&mut connections)).await;
         connections.abort_all();

@@ -93,7 +93,9 @@ async fn bind(address: Option<SocketAddr>) -> io::Result<Option<TcpListener>> {
     }
 }
 
-async fn serve(
+/// Serves `router` on `listener` until `stopping` turns true, then lets
+/// the requests under way end.
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     mut stopping: watch::Receiver<bool>,

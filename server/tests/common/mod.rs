@@ -23,6 +23,8 @@ pub struct TestServer {
     pub kafka: Option<SocketAddr>,
     /// Where it accepts RESP connections, when it does.
     pub resp: Option<SocketAddr>,
+    /// Where it serves SQS, when it does.
+    pub sqs: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
     thread: JoinHandle<Result<(), ServerError>>,
 }
@@ -62,6 +64,7 @@ impl TestServer {
                     server.management_addr(),
                     server.kafka_addr(),
                     server.resp_addr(),
+                    server.sqs_addr(),
                 );
                 addr_tx
                     .send(addresses)
@@ -73,7 +76,7 @@ impl TestServer {
                     .await
             })
         });
-        let Ok((addr, metrics, management, kafka, resp)) = addr_rx.recv() else {
+        let Ok((addr, metrics, management, kafka, resp, sqs)) = addr_rx.recv() else {
             let result = thread.join().expect("the server thread does not panic");
             panic!("the server did not start: {result:?}")
         };
@@ -83,6 +86,7 @@ impl TestServer {
             management,
             kafka,
             resp,
+            sqs,
             stop,
             thread,
         }
