@@ -85,6 +85,23 @@ pub enum Change {
         /// The arguments now.
         arguments: FieldTable,
     },
+    /// An SQS FIFO queue saw a deduplication id: a send repeating it
+    /// before `until` is answered with this message and not enqueued
+    /// (logged in one record with the message's `Enqueued`).
+    SqsDeduplicated {
+        /// The queue's vhost.
+        vhost: String,
+        /// The queue.
+        queue: String,
+        /// The deduplication id.
+        id: String,
+        /// When it leaves the window.
+        until: Instant,
+        /// The message id its send got.
+        message_id: String,
+        /// The sequence number its send got.
+        sequence_number: String,
+    },
     /// A durable queue was deleted (its messages with it).
     QueueDeleted {
         /// Its vhost.

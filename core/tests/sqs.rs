@@ -733,6 +733,25 @@ fn a_recovered_queue_keeps_its_attributes_and_messages_and_receipt_handles_are_n
 }
 
 #[test]
+fn the_deduplication_window_survives_a_recovery_and_a_snapshot() {
+    let mut sqs = Sqs::new();
+    sqs.create("q.fifo", &[("FifoQueue", "true")]);
+    let first = sqs.send_one("q.fifo", fifo_entry("a", "g", "d")).unwrap();
+    let handle = sqs.receive("q.fifo", 1, None)[0].receipt_handle.clone();
+    sqs.delete("q.fifo", &handle).unwrap();
+    for records in [sqs.log.clone(), sqs.broker.snapshot()] {
+        let mut after = Sqs::with(Broker::recover(Config::default(), records));
+        after.now_ms = sqs.now_ms;
+        let again = after.send_one("q.fifo", fifo_entry("a", "g", "d")).unwrap();
+        assert_eq!(again, first, "a repeat within the window, across a restart");
+        assert!(
+            after.receive("q.fifo", 1, None).is_empty(),
+            "and not enqueued"
+        );
+    }
+}
+
+#[test]
 fn creating_an_existing_queue_with_other_attributes_is_queue_already_exists() {
     let mut sqs = Sqs::new();
     sqs.create("q", &[("VisibilityTimeout", "5")]);

@@ -339,6 +339,10 @@ fn every_mutant_has_a_test_here() {
         Mutant::SagaStateWithoutCommand,
         Mutant::SagaForwardAfterAbort,
         Mutant::PubSubStoreAndForward,
+        Mutant::SqsVisibilityNeverExpires,
+        Mutant::SqsDeleteWithStaleHandleSucceeds,
+        Mutant::SqsFifoTwoInFlightPerGroup,
+        Mutant::SqsDedupWindowIgnored,
     ];
     for mutant in Mutant::ALL {
         assert!(

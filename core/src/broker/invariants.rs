@@ -47,7 +47,8 @@ impl Broker {
     /// a ready message; a FIFO group counts its messages in flight; a
     /// deduplication id has its end; a long poll waits only while nothing
     /// can be taken or its deadline is not reached, and the queue's timer
-    /// is armed for its next deadline. SQS answers wait only for records
+    /// is armed for its next deadline (from the first input after a
+    /// recovery). SQS answers wait only for records
     /// not yet synced.
     fn check_sqs(&self) {
         let with_state: BTreeSet<Id> = self
@@ -134,7 +135,9 @@ impl Broker {
                     "invariant: every deduplication id has its end"
                 );
             }
-            if let Some(next) = sqs.next_deadline() {
+            // A recovered queue's timer is armed at the broker's first input.
+            let recovered = self.recovered_queues.contains(&id);
+            if let Some(next) = sqs.next_deadline().filter(|_| !recovered) {
                 let armed = sqs
                     .timer
                     .is_some_and(|armed| armed <= next.max(crate::time::Instant(self.now.0 + 1)));

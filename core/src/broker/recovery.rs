@@ -31,6 +31,8 @@ struct QueueState {
     auto_delete: bool,
     arguments: FieldTable,
     messages: BTreeMap<u64, MessageState>,
+    /// An SQS FIFO queue's deduplication ids, with their first sends.
+    deduplicated: BTreeMap<String, crate::sqs::queue::Deduplicated>,
 }
 
 #[derive(Debug)]
@@ -115,6 +117,7 @@ impl Replay {
                     auto_delete,
                     arguments,
                     messages: BTreeMap::new(),
+                    deduplicated: BTreeMap::new(),
                 };
                 self.queues.insert((vhost, name), state);
             }
@@ -125,6 +128,24 @@ impl Replay {
             } => {
                 if let Some(state) = self.queues.get_mut(&(vhost, name)) {
                     state.arguments = arguments;
+                }
+            }
+            Change::SqsDeduplicated {
+                vhost,
+                queue,
+                id,
+                until,
+                message_id,
+                sequence_number,
+            } => {
+                if let Some(state) = self.queues.get_mut(&(vhost, queue)) {
+                    let first = crate::sqs::queue::Deduplicated {
+                        until,
+                        message_id,
+                        sequence_number,
+                        lsn: None,
+                    };
+                    state.deduplicated.insert(id, first);
                 }
             }
             Change::QueueDeleted { vhost, name } => {
@@ -298,12 +319,16 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
     } else {
         None
     };
+    let deduplicated = state.deduplicated;
     let sqs =
         crate::sqs::QueueAttributes::from_arguments(name, &state.arguments).map(|attributes| {
-            Box::new(crate::sqs::queue::SqsQueue::new(
-                attributes,
-                Instant::default(),
-            ))
+            let mut sqs = crate::sqs::queue::SqsQueue::new(attributes, Instant::default());
+            // The window's ends pass at the first timer after recovery.
+            for (id, first) in deduplicated {
+                sqs.deduplication_ends.insert((first.until, id.clone()));
+                sqs.deduplication.insert(id, first);
+            }
+            Box::new(sqs)
         });
     let args = match (&stream, &sqs) {
         (_, Some(sqs)) => super::sqs::sqs_queue_args(&sqs.attributes),
@@ -519,6 +544,16 @@ fn snapshot_messages(broker: &Broker, id: Id, changes: &mut Vec<Change>) {
     if let Some(sqs) = queue.sqs.as_deref() {
         entries.extend(sqs.in_flight.values().map(|in_flight| &in_flight.entry));
         entries.extend(sqs.delayed.values());
+        for (id, first) in &sqs.deduplication {
+            changes.push(Change::SqsDeduplicated {
+                vhost: queue.vhost.to_string(),
+                queue: queue.name.to_string(),
+                id: id.clone(),
+                until: first.until,
+                message_id: first.message_id.clone(),
+                sequence_number: first.sequence_number.clone(),
+            });
+        }
     }
     entries.retain(|entry| entry.logged);
     entries.sort_by_key(|entry| entry.seq);

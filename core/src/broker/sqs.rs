@@ -570,26 +570,42 @@ impl Broker {
             sequence_number: sequence_number.clone(),
         };
         let message = SharedMessage::new(message);
-        let lsn = if delay == 0 {
-            // The queue is never full: SQS queues have no length limit.
-            self.enqueue(id, message, None).ok().flatten()
-        } else {
-            self.enqueue_delayed(id, message, now.plus_ms(u64::from(delay) * 1_000))
-        };
-        if let Some(deduplication_id) = deduplication_id {
-            let until = now.plus_ms(DEDUPLICATION_WINDOW_MS);
-            let sqs = self.sqs_state(id);
-            sqs.deduplication.insert(
-                deduplication_id.clone(),
-                Deduplicated {
+        let mut lsn = None;
+        // The message and its deduplication id are logged in one record: a
+        // crash keeps both or neither.
+        self.persist_atomically(|broker| {
+            lsn = if delay == 0 {
+                // The queue is never full: SQS queues have no length limit.
+                broker.enqueue(id, message, None).ok().flatten()
+            } else {
+                broker.enqueue_delayed(id, message, now.plus_ms(u64::from(delay) * 1_000))
+            };
+            if let Some(deduplication_id) = deduplication_id {
+                let until = now.plus_ms(DEDUPLICATION_WINDOW_MS);
+                let sequence_number = sequence_number.clone().unwrap_or_default();
+                let queue = &broker.queues[id];
+                let change = Change::SqsDeduplicated {
+                    vhost: queue.vhost.to_string(),
+                    queue: queue.name.to_string(),
+                    id: deduplication_id.clone(),
                     until,
                     message_id: sent.message_id.clone(),
-                    sequence_number: sequence_number.clone().unwrap_or_default(),
-                    lsn,
-                },
-            );
-            sqs.deduplication_ends.insert((until, deduplication_id));
-        }
+                    sequence_number: sequence_number.clone(),
+                };
+                broker.persist(change);
+                let sqs = broker.sqs_state(id);
+                sqs.deduplication.insert(
+                    deduplication_id.clone(),
+                    Deduplicated {
+                        until,
+                        message_id: sent.message_id.clone(),
+                        sequence_number,
+                        lsn,
+                    },
+                );
+                sqs.deduplication_ends.insert((until, deduplication_id));
+            }
+        });
         Ok((sent, lsn))
     }
 

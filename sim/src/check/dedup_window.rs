@@ -5,9 +5,9 @@
 //!
 //! The window is judged with a margin (the second answer within
 //! [`WINDOW_JUDGED_NS`] of simulated time after the first, as the broker's
-//! clock may run ahead of the simulation's), and within one life of the
-//! broker: the core keeps its deduplication ids in memory only, so a send
-//! after a broker crash may enqueue the message again.
+//! clock may run ahead of the simulation's), across the broker's crashes:
+//! the core logs each deduplication id with its message, so an
+//! acknowledged send's id survives a restart.
 
 use super::Violation;
 use crate::history::{Entry, History};
@@ -29,12 +29,10 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
     let setup = topology.sqs.as_ref()?;
     let mut sends: BTreeMap<(brokerlab_core::ConnectionId, u64), Vec<Option<Arc<str>>>> =
         BTreeMap::new();
-    // Per deduplication id: the first acknowledged message id, when, in which life.
-    let mut first: BTreeMap<Arc<str>, (Arc<str>, u64, u32)> = BTreeMap::new();
-    let mut epoch = 0_u32;
+    // Per deduplication id: the first acknowledged message id, and when.
+    let mut first: BTreeMap<Arc<str>, (Arc<str>, u64)> = BTreeMap::new();
     for timed in history.entries() {
         match &timed.entry {
-            Entry::Crash => epoch += 1,
             Entry::SqsSend {
                 conn,
                 request,
@@ -59,11 +57,9 @@ pub fn check(history: &History, topology: &Topology) -> Option<Violation> {
                     let (Some(id), Some(Some(dedup))) = (id, dedups.get(position)) else {
                         continue;
                     };
-                    let fresh = (id.message_id.clone(), timed.at_ns, epoch);
+                    let fresh = (id.message_id.clone(), timed.at_ns);
                     match first.get(dedup) {
-                        Some((first_id, at_ns, first_epoch))
-                            if *first_epoch == epoch && timed.at_ns - at_ns <= WINDOW_JUDGED_NS =>
-                        {
+                        Some((first_id, at_ns)) if timed.at_ns - at_ns <= WINDOW_JUDGED_NS => {
                             if *first_id != id.message_id {
                                 return Some(Violation::safety(
                                     NAME,
@@ -109,12 +105,22 @@ mod tests {
             sent(fifo, 1, 1, id(1)),
             send(fifo, 2, 1),
             sent(fifo, 2, 1, id(1)),
-            // After a crash the window is forgotten (the core keeps it in memory).
-            Entry::Crash,
-            send(fifo, 3, 1),
-            sent(fifo, 3, 1, id(7)),
         ];
         assert_eq!(run(history), None);
+    }
+
+    #[test]
+    fn a_repeated_send_enqueued_again_after_a_crash_fails() {
+        // The core logs the window with the message: a restart keeps it.
+        let (_, _, fifo) = QUEUES;
+        let history = vec![
+            send(fifo, 1, 1),
+            sent(fifo, 1, 1, id(1)),
+            Entry::Crash,
+            send(fifo, 2, 1),
+            sent(fifo, 2, 1, id(7)),
+        ];
+        assert!(run(history).is_some());
     }
 
     #[test]
