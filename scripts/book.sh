@@ -95,6 +95,8 @@ run break-saga 129 sim --workload saga --seed 2 --mutant saga-compensate-in-forw
 run break-streams 129 sim --workload stream-keyed --seed 37 --mutant assign-without-revoke --shrink
 run redis-pubsub-run 0 sim --workload pubsub-redis --seed 0
 run break-redis-pubsub 129 sim --workload pubsub-redis --seed 0 --mutant pubsub-store-and-forward --shrink
+run sqs-run 0 sim --workload sqs-visibility --seed 0
+run break-sqs 129 sim --workload sqs-visibility --seed 0 --mutant visibility-never-expires --shrink
 
 # Prove it: the models, on one thread so that every count is reproducible.
 run prove-work-queue 0 check --threads 1 --model work-queue
@@ -119,6 +121,8 @@ run prove-saga 0 check --threads 1 --model saga
 run prove-saga-mutant 129 check --threads 1 --model saga --mutant saga-compensate-in-forward-order --depth 16
 run prove-redis-pubsub 0 check --threads 1 --model pubsub
 run prove-redis-pubsub-mutant 129 check --threads 1 --model pubsub --mutant pubsub-store-and-forward
+run prove-sqs 0 check --threads 1 --model sqs-visibility
+run prove-sqs-mutant 129 check --threads 1 --model sqs-visibility --mutant visibility-never-expires --depth 14
 
 # mdbook only warns about an include it cannot read: check here that every
 # include names a file written above, and that every file written is included.

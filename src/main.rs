@@ -114,6 +114,13 @@ enum Commands {
         /// The queue to load.
         #[arg(long, default_value = "brokerlab-perf")]
         queue: String,
+        /// Load an SQS JSON-protocol server at this address (host:port)
+        /// instead: workers send, receive and delete in batches of 10.
+        #[arg(long)]
+        sqs: Option<String>,
+        /// SQS workers, each on its own connection (with --sqs).
+        #[arg(long, default_value_t = 8)]
+        workers: u16,
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
@@ -287,8 +294,20 @@ fn main() -> ExitCode {
             prefetch,
             rate,
             queue,
+            sqs,
+            workers,
             json,
         }) => {
+            if let Some(address) = sqs {
+                let options = brokerlab::server::perf::SqsOptions {
+                    address,
+                    workers,
+                    size_bytes: size,
+                    duration: std::time::Duration::from_secs(duration_s),
+                    queue,
+                };
+                return run_sqs_perf(options, json);
+            }
             let target = match uri.parse() {
                 Ok(target) => target,
                 Err(error) => {
@@ -1080,6 +1099,36 @@ fn run_serve(
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("brokerlab serve: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `brokerlab perf --sqs`: runs the SQS load and prints its figures (as JSON with `--json`).
+fn run_sqs_perf(options: brokerlab::server::perf::SqsOptions, json: bool) -> ExitCode {
+    match brokerlab::server::perf::run_sqs(options) {
+        Ok(report) if json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            let latency = &report.receive_latency;
+            println!(
+                "sent {}, received {}, deleted {} in {:?}: {:.0} messages/s through the cycle; receive latency p50 {} us, p95 {} us, p99 {} us, max {} us",
+                report.sent,
+                report.received,
+                report.deleted,
+                report.options.duration,
+                report.cycled_per_s(),
+                latency.p50_us,
+                latency.p95_us,
+                latency.p99_us,
+                latency.max_us
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("brokerlab perf: {error}");
             ExitCode::FAILURE
         }
     }

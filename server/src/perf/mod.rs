@@ -13,8 +13,25 @@
 
 mod latency;
 mod load;
+#[cfg(not(madsim))]
+mod sqs;
 
 pub use latency::{Latencies, Summary};
+#[cfg(not(madsim))]
+pub use sqs::{SqsOptions, SqsReport};
+
+/// Runs the SQS load (see [`sqs`]) on a runtime of its own.
+///
+/// # Errors
+/// When the server cannot be reached, or answers an action with an error.
+#[cfg(not(madsim))]
+pub fn run_sqs(options: SqsOptions) -> io::Result<SqsReport> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(sqs::run_sqs(options))
+}
 
 use crate::client::{Client, Target};
 use amq_protocol::protocol::{queue, AMQPClass};
