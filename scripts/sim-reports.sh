@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin brokerlab
-bin=target/release/brokerlab
+bin=${CARGO_TARGET_DIR:-target}/release/brokerlab
 header() {
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
@@ -30,7 +30,7 @@ header() {
   echo
   echo "Beyond the standard sweep's seeds 0..1000, each workload added since the"
   echo "standard sweep was first fixed passes seeds 1000..11000 as well, swarm faults on."
-  for workload in saga pubsub-redis; do
+  for workload in saga pubsub-redis sqs-visibility; do
     echo
     echo "## $workload"
     echo

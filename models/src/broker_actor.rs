@@ -121,20 +121,7 @@ impl Expiry {
     /// Notes what one output of the broker at `now` says about deadlines.
     fn observe(&mut self, now: Instant, output: &Output) {
         match output {
-            Output::Persist(record) => {
-                if let Change::Enqueued {
-                    message,
-                    expires_at,
-                    ..
-                } = &record.change
-                {
-                    let number = parse_body(&message.body).map_or(0, |(_, number)| number);
-                    match expires_at {
-                        Some(at) => self.deadlines.insert(message.id, (number, *at)),
-                        None => self.deadlines.remove(&message.id),
-                    };
-                }
-            }
+            Output::Persist(record) => self.observe_change(&record.change),
             Output::Reply {
                 reply: Reply::Deliver { message, .. },
                 ..
@@ -148,6 +135,30 @@ impl Expiry {
             | Output::Stream { .. }
             | Output::PubSub { .. }
             | Output::Sqs { .. } => {}
+        }
+    }
+
+    /// Notes the deadline an `Enqueued` record carries, in an atomic
+    /// record too (an SQS message is logged with its deduplication id).
+    fn observe_change(&mut self, change: &Change) {
+        match change {
+            Change::Enqueued {
+                message,
+                expires_at,
+                ..
+            } => {
+                let number = parse_body(&message.body).map_or(0, |(_, number)| number);
+                match expires_at {
+                    Some(at) => self.deadlines.insert(message.id, (number, *at)),
+                    None => self.deadlines.remove(&message.id),
+                };
+            }
+            Change::Atomic { changes } => {
+                for change in changes {
+                    self.observe_change(change);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -204,8 +204,11 @@ impl Broker {
         broker.synced_lsn = last_lsn;
         // Receipt handles issued before the crash are never issued again:
         // the nonces of this run start past any of a run that wrote at
-        // most `last_lsn` records.
-        broker.sqs_receipt_nonce = last_lsn << 24;
+        // most `last_lsn` records. (A broker without SQS queues keeps 0,
+        // so that its state does not depend on the log's length.)
+        if !broker.sqs_queues.is_empty() {
+            broker.sqs_receipt_nonce = last_lsn << 24;
+        }
         broker
     }
 
