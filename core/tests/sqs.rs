@@ -671,6 +671,29 @@ fn a_send_is_answered_only_once_its_record_is_synced() {
 }
 
 #[test]
+fn content_based_deduplication_takes_the_bodys_sha256_as_the_id() {
+    let mut sqs = Sqs::new();
+    sqs.create(
+        "q.fifo",
+        &[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")],
+    );
+    let by_content = |body: &str| SendEntry {
+        group_id: Some("g".to_owned()),
+        ..entry(body)
+    };
+    let first = sqs.send_one("q.fifo", by_content("same")).unwrap();
+    assert_eq!(sqs.send_one("q.fifo", by_content("same")).unwrap(), first);
+    assert_ne!(sqs.send_one("q.fifo", by_content("other")).unwrap(), first);
+    let received = sqs.receive("q.fifo", 10, None);
+    assert_eq!(bodies(&received), ["same", "other"]);
+    // SHA-256("same"), as SQS reports it in MessageDeduplicationId.
+    assert_eq!(
+        received[0].deduplication_id.as_deref(),
+        Some("0967115f2813a3541eaef77de9d9d5773f1c0c04314b0bbfe4ff3b3b1c55b5d5")
+    );
+}
+
+#[test]
 fn a_deduplicated_send_is_answered_only_once_the_first_send_is_synced() {
     let mut sqs = Sqs::new();
     sqs.create("q.fifo", &[("FifoQueue", "true")]);

@@ -535,7 +535,11 @@ impl Broker {
                     "The request must contain the parameter MessageGroupId.",
                 ));
             }
-            let Some(deduplication_id) = &entry.deduplication_id else {
+            let by_content = attributes
+                .content_based_deduplication
+                .then(|| sqs_message::content_deduplication_id(&entry.body));
+            let Some(deduplication_id) = entry.deduplication_id.as_ref().or(by_content.as_ref())
+            else {
                 return Err(SqsError::invalid_parameter(
                     "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
                 ));
@@ -564,6 +568,7 @@ impl Broker {
             &name,
             now.0 / 1_000_000,
             sequence_number.as_deref(),
+            deduplication_id.as_deref(),
         );
         let sent = Sent {
             message_id: sqs_message::message_id(message_id),

@@ -26,6 +26,20 @@ pub fn message_id(id: MessageId) -> String {
     )
 }
 
+/// The deduplication id of a body in a queue with
+/// `ContentBasedDeduplication`: its SHA-256, in hex.
+#[must_use]
+pub fn content_deduplication_id(body: &[u8]) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let digest = sha2::Sha256::digest(body);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        write!(hex, "{byte:02x}").expect("a String takes every write");
+    }
+    hex
+}
+
 /// The bytes a message counts against the size limits: its body, and each
 /// attribute's name, type and value, as SQS counts them.
 #[must_use]
@@ -44,13 +58,15 @@ pub fn size(entry: &SendEntry) -> usize {
     entry.body.len() + attributes
 }
 
-/// The core message for a send to `queue`, with `id`, at `now_ms`.
+/// The core message for a send to `queue`, with `id`, at `now_ms`, with
+/// the deduplication id it was sent under (given, or the body's digest).
 pub(crate) fn to_message(
     entry: &SendEntry,
     id: MessageId,
     queue: &Name,
     now_ms: u64,
     sequence_number: Option<&str>,
+    deduplication_id: Option<&str>,
 ) -> Message {
     let mut headers = FieldTable::new();
     if !entry.attributes.is_empty() {
@@ -77,7 +93,7 @@ pub(crate) fn to_message(
     }
     for (key, value) in [
         (GROUP_ID, entry.group_id.as_deref()),
-        (DEDUPLICATION_ID, entry.deduplication_id.as_deref()),
+        (DEDUPLICATION_ID, deduplication_id),
         (SEQUENCE_NUMBER, sequence_number),
     ] {
         if let Some(value) = value {

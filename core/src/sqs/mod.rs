@@ -190,8 +190,9 @@ pub struct SendEntry {
     pub attributes: Vec<MessageAttribute>,
     /// FIFO: the message group.
     pub group_id: Option<String>,
-    /// FIFO: the deduplication id (the front end passes the body's SHA-256
-    /// in hex here when the queue deduplicates by content and none is given).
+    /// FIFO: the deduplication id. When none is given and the queue has
+    /// `ContentBasedDeduplication`, the core takes the body's SHA-256, in
+    /// hex, as SQS does.
     pub deduplication_id: Option<String>,
 }
 

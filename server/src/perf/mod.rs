@@ -20,7 +20,7 @@ pub use latency::{Latencies, Summary};
 #[cfg(not(madsim))]
 pub use sqs::{SqsOptions, SqsReport};
 
-/// Runs the SQS load (see [`sqs`]) on a runtime of its own.
+/// Runs the SQS load (`brokerlab perf --sqs`) on a runtime of its own.
 ///
 /// # Errors
 /// When the server cannot be reached, or answers an action with an error.

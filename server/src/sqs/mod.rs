@@ -7,9 +7,8 @@
 //! (`error`). `request` decodes a request into the core's `SqsCommand`,
 //! `response` encodes the core's `SqsReply` with the MD5 digests the SDKs
 //! check, and `sigv4` checks signatures. The listener holds no rule of
-//! SQS's: each request is one `Input::Sqs` (two for a send to a FIFO queue
-//! that may deduplicate by content: the first asks whether it does, as the
-//! front end computes the body's SHA-256 for it).
+//! SQS's: each request is one `Input::Sqs` (content-based deduplication
+//! included: the core takes a body's SHA-256 itself).
 //!
 //! Each HTTP request is a core connection of its own, numbered from
 //! [`SQS_CONNECTIONS_FIRST`], with no `Input::Connect`. A request dropped
@@ -37,13 +36,11 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use brokerlab_core::sqs::SendEntry;
 use brokerlab_core::{ConnectionId, Input, SqsCommand, SqsReply};
 use bytes::Bytes;
 use error::ApiError;
 use request::{Action, Params};
 use response::Shape;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,13 +145,10 @@ async fn serve(context: &Context, http: &HttpRequest<'_>) -> Result<serde_json::
         .and_then(Action::from_target)
         .ok_or_else(|| ApiError::invalid_action(target))?;
     let params = Params::parse(http.body)?;
-    let mut command = request::command(action, &params)?;
+    let command = request::command(action, &params)?;
     let host = header_text(http.headers, header::HOST.as_str())
         .map_or_else(|| context.listen.to_string(), str::to_owned);
     let mut core = CoreRequest::new(context);
-    if let SqsCommand::Send { queue, entries, .. } = &mut command {
-        core.deduplicate_by_content(queue, entries).await?;
-    }
     let entries = match &command {
         SqsCommand::Send { entries, .. } => entries.as_slice(),
         _ => &[],
@@ -259,40 +253,6 @@ impl<'a> CoreRequest<'a> {
         };
         self.unanswered = false;
         Ok(reply)
-    }
-
-    /// Gives each entry without a deduplication id the SHA-256 of its body
-    /// when the queue is a FIFO queue with `ContentBasedDeduplication`.
-    async fn deduplicate_by_content(
-        &mut self,
-        queue: &str,
-        entries: &mut [SendEntry],
-    ) -> Result<(), ApiError> {
-        let fifo = queue.ends_with(".fifo");
-        if !fifo || entries.iter().all(|entry| entry.deduplication_id.is_some()) {
-            return Ok(());
-        }
-        let names = vec!["ContentBasedDeduplication".to_owned()];
-        let command = SqsCommand::GetQueueAttributes {
-            queue: queue.to_owned(),
-            names,
-        };
-        let by_content = match self.ask(command).await? {
-            SqsReply::Attributes(attributes) => attributes
-                .iter()
-                .any(|(name, value)| name == "ContentBasedDeduplication" && value == "true"),
-            SqsReply::Error(error) => return Err(error.into()),
-            _ => false,
-        };
-        if by_content {
-            for entry in entries
-                .iter_mut()
-                .filter(|entry| entry.deduplication_id.is_none())
-            {
-                entry.deduplication_id = Some(response::hex(&Sha256::digest(&entry.body)));
-            }
-        }
-        Ok(())
     }
 }
 
