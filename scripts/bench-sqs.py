@@ -6,12 +6,11 @@ reports/bench-sqs-core.md.
 Usage: scripts/bench-sqs.py [--no-run]   (--no-run reads the last run's estimates)
 """
 import datetime
-import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
+
+from benchlib import commit_line, estimate, machine, run
 
 COMMAND = ["cargo", "bench", "-p", "brokerlab-core", "--bench", "sqs", "--",
            "--warm-up-time", "1", "--measurement-time", "3"]
@@ -24,33 +23,10 @@ BENCHES = [
 ]
 
 
-def run(args):
-    return subprocess.run(args, check=True, capture_output=True, text=True)
-
-
-def machine():
-    lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "unknown CPU")
-    cores = len([l for l in lines if l.startswith("processor")])
-    return f"{model}, {cores} cores, Linux {platform.release()}"
-
-
-def estimate(bench_id):
-    group, name = bench_id.rsplit("/", 1)
-    group = group.replace("/", "_")
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", "target"))
-    directory = target / "criterion" / group / name.replace("/", "_")
-    estimates = json.loads((directory / "new/estimates.json").read_text())
-    mean = estimates["mean"]
-    return mean["point_estimate"], mean["confidence_interval"]["lower_bound"], mean["confidence_interval"]["upper_bound"]
-
-
 def main():
     load = os.getloadavg()[0]
     if "--no-run" not in sys.argv:
         run(COMMAND)
-    commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
-    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
     rows, rates = [], {}
     for bench_id, what in BENCHES:
         mean, low, high = estimate(bench_id)
@@ -65,7 +41,7 @@ def main():
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {machine()}",
         f"- load average when it started: {load:.2f} (the machine is shared; above ~1 the wall-clock figures are inflated)",
-        f"- commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
+        f"- commit: {commit_line()}",
         f"- command: `scripts/bench-sqs.py` (runs `{' '.join(COMMAND)}`)",
         "",
         "| bench | what | messages per second (mean) | time per message | 95% interval per 10,000 |",

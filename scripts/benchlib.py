@@ -1,0 +1,37 @@
+"""What the criterion bench scripts share: running a command, naming the
+machine, and reading a bench's mean from criterion's estimates."""
+import json
+import os
+import pathlib
+import platform
+import subprocess
+
+
+def run(args):
+    return subprocess.run(args, check=True, capture_output=True, text=True)
+
+
+def machine():
+    lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "unknown CPU")
+    cores = len([l for l in lines if l.startswith("processor")])
+    return f"{model}, {cores} cores, Linux {platform.release()}"
+
+
+def estimate(bench_id):
+    """The mean and its 95% interval, in ns, of bench `group/name` (the
+    group's own slashes become underscores in criterion's directory)."""
+    group, name = bench_id.rsplit("/", 1)
+    group = group.replace("/", "_")
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", "target"))
+    directory = target / "criterion" / group / name.replace("/", "_")
+    estimates = json.loads((directory / "new/estimates.json").read_text())
+    mean = estimates["mean"]
+    return mean["point_estimate"], mean["confidence_interval"]["lower_bound"], mean["confidence_interval"]["upper_bound"]
+
+
+def commit_line():
+    """The short commit, marked when the tree has uncommitted changes."""
+    commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
+    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
+    return f"{commit}{' (with uncommitted changes)' if dirty else ''}"
