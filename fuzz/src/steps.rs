@@ -858,6 +858,9 @@ impl Writer {
             Step::Input(Input::PubSub { .. }) => {
                 unreachable!("steps decoded from bytes carry no Pub/Sub command")
             }
+            Step::Input(Input::Sqs { .. }) => {
+                unreachable!("steps decoded from bytes carry no SQS action")
+            }
             Step::Input(Input::DriverHeld { bytes }) => {
                 self.byte(31);
                 let bytes = u16::try_from(*bytes).unwrap_or(u16::MAX);
