@@ -881,33 +881,76 @@ fn amqp_cannot_declare_or_consume_an_sqs_queue() {
         vhost: "/".to_owned(),
         channel_max: 10,
     });
-    let channel = ChannelId(1);
-    let command = |command| Input::Command {
-        conn: ConnectionId(50),
-        channel,
-        command,
-    };
-    sqs.step(command(Command::ChannelOpen));
-    let now = sqs.now();
-    sqs.broker.handle(
-        now,
-        command(Command::BasicGet {
-            queue: "q".to_owned(),
-            no_ack: true,
-        }),
-    );
-    let mut closed = false;
-    while let Some(output) = sqs.broker.poll_output() {
-        if let Output::Reply {
-            reply: Reply::Close { code, .. },
-            ..
-        } = output
-        {
-            closed = code == brokerlab_core::ReplyCode::PreconditionFailed;
+    // Each refusal closes its channel with 406; each command gets a channel of its own.
+    let refused = |sqs: &mut Sqs, number: u16, refused: Command| {
+        let channel = ChannelId(number);
+        let input = |command| Input::Command {
+            conn: ConnectionId(50),
+            channel,
+            command,
+        };
+        sqs.step(input(Command::ChannelOpen));
+        let now = sqs.now();
+        sqs.broker.handle(now, input(refused));
+        let mut code = None;
+        while let Some(output) = sqs.broker.poll_output() {
+            if let Output::Reply {
+                reply: Reply::Close { code: closed, .. },
+                channel: on,
+                ..
+            } = output
+            {
+                if on == channel {
+                    code = Some(closed);
+                }
+            }
         }
-    }
-    assert!(closed, "basic.get on an SQS queue is refused with 406");
+        code
+    };
+    let precondition = Some(brokerlab_core::ReplyCode::PreconditionFailed);
+    let get = Command::BasicGet {
+        queue: "q".to_owned(),
+        no_ack: true,
+    };
+    assert_eq!(
+        refused(&mut sqs, 1, get),
+        precondition,
+        "basic.get on an SQS queue"
+    );
+    let consume = Command::BasicConsume {
+        queue: "q".to_owned(),
+        consumer_tag: "c".to_owned(),
+        no_ack: false,
+        exclusive: false,
+        arguments: FieldTable::new(),
+    };
+    assert_eq!(
+        refused(&mut sqs, 2, consume),
+        precondition,
+        "basic.consume on an SQS queue"
+    );
     let mut arguments = FieldTable::new();
     arguments.insert("x-queue-type".to_owned(), FieldValue::string("sqs"));
-    let _ = arguments;
+    let declare = Command::QueueDeclare {
+        queue: "made-over-amqp".to_owned(),
+        passive: false,
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments,
+    };
+    assert_eq!(
+        refused(&mut sqs, 3, declare),
+        precondition,
+        "queue.declare of type sqs"
+    );
+    let listed = sqs.run(SqsCommand::ListQueues {
+        prefix: String::new(),
+        max_results: None,
+    });
+    assert_eq!(
+        listed,
+        SqsReply::Queues(vec!["q".to_owned()]),
+        "no queue was made over AMQP"
+    );
 }
