@@ -369,7 +369,7 @@ fn published(events: &[Event]) -> Vec<MessageId> {
 
 /// A message's `x-death` history, newest first: (queue, reason, count).
 fn deaths(message: &Message) -> Vec<(String, String, i128)> {
-    let headers = message.properties.headers.as_ref();
+    let headers = message.properties().headers.as_ref();
     let Some(FieldValue::Array(deaths)) = headers.and_then(|headers| headers.get("x-death")) else {
         return Vec::new();
     };
@@ -389,7 +389,7 @@ fn death(queue: &str, reason: &str, count: i128) -> (String, String, i128) {
 }
 
 fn header<'a>(message: &'a Message, name: &str) -> Option<&'a FieldValue> {
-    message.properties.headers.as_ref()?.get(name)
+    message.properties().headers.as_ref()?.get(name)
 }
 
 #[test]
@@ -574,7 +574,7 @@ fn topic_routing_matches_star_as_one_word_and_hash_as_any_number_of_words() {
         assert_eq!(reached, patterns, "routing key {key:?}");
         assert!(deliveries(&outputs)
             .iter()
-            .all(|delivery| &*delivery.message.routing_key == key));
+            .all(|delivery| delivery.message.routing_key().as_str() == key));
     }
 }
 
@@ -613,11 +613,11 @@ fn request_reply_answers_on_the_exclusive_reply_queue_with_the_request_correlati
     for request in requests.iter().rev() {
         let reply_to = request
             .message
-            .properties
+            .properties()
             .reply_to
             .clone()
             .expect("reply_to travels to the server");
-        let correlation_id = request.message.properties.correlation_id.clone();
+        let correlation_id = request.message.properties().correlation_id.clone();
         let properties = Properties {
             correlation_id,
             ..Properties::default()
@@ -636,7 +636,7 @@ fn request_reply_answers_on_the_exclusive_reply_queue_with_the_request_correlati
         .map(|reply| {
             (
                 reply.conn,
-                reply.message.properties.correlation_id.as_deref(),
+                reply.message.properties().correlation_id.as_deref(),
                 reply.body(),
             )
         })
@@ -703,7 +703,7 @@ fn dlq_retry_gives_up_after_the_retry_limit_read_from_x_death() {
                 2,
                 "tasks.dlx",
                 "failed",
-                (*task.message.properties).clone(),
+                (**task.message.properties()).clone(),
                 &body,
             );
             lab.ack(2, task.tag, false);
@@ -1014,7 +1014,7 @@ fn idempotent_consumer_processes_a_republished_unconfirmed_message_once() {
     let delivered = deliveries(&outputs);
     let ids: Vec<Option<&str>> = delivered
         .iter()
-        .map(|delivery| delivery.message.properties.message_id.as_deref())
+        .map(|delivery| delivery.message.properties().message_id.as_deref())
         .collect();
     assert_eq!(
         ids,
@@ -1037,7 +1037,7 @@ fn idempotent_consumer_processes_a_republished_unconfirmed_message_once() {
     for delivery in &delivered {
         let id = delivery
             .message
-            .properties
+            .properties()
             .message_id
             .clone()
             .expect("every payment has a message_id");

@@ -79,13 +79,13 @@ impl Driver {
                     reply: Reply::Deliver { message, .. },
                     ..
                 } => {
-                    if &*message.routing_key == "outcomes"
-                        || message.routing_key.starts_with("saga.")
+                    if message.routing_key().as_str() == "outcomes"
+                        || message.routing_key().starts_with("saga.")
                     {
                         self.ended += 1;
                     } else {
                         self.commands
-                            .push(message.properties.correlation_id.clone());
+                            .push(message.properties().correlation_id.clone());
                     }
                 }
                 _ => {}

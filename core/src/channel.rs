@@ -12,7 +12,7 @@ use crate::access::Permissions;
 use crate::arena::Id;
 use crate::in_place;
 use crate::message::Properties;
-use crate::message::{Name, SharedMessage};
+use crate::message::{Envelope, Name, SharedEnvelope, SharedMessage};
 use crate::protocol::{ChannelId, ConnectionId, PublishProperties};
 use crate::queue::Entry;
 use crate::time::Instant;
@@ -174,6 +174,10 @@ pub(crate) struct Channel {
     /// The properties of the channel's last basic.publish, which a
     /// `PublishProperties::Repeated` publish carries again.
     pub(crate) last_properties: Option<Arc<Properties>>,
+    /// The envelope of the channel's last basic.publish, which the next
+    /// publish to the same exchange with the same routing key and properties
+    /// shares.
+    pub(crate) last_envelope: Option<SharedEnvelope>,
     /// Its connection's permissions when access control restricts them
     /// (kept here so a command finds them with its channel).
     pub(crate) permissions: Option<Arc<Permissions>>,
@@ -200,6 +204,7 @@ impl Channel {
             last_exchange: None,
             timeout_armed: None,
             last_properties: None,
+            last_envelope: None,
             permissions: None,
         }
     }
@@ -221,6 +226,32 @@ impl Channel {
                 self.last_properties.get_or_insert_with(Arc::default);
             }
         }
+    }
+
+    /// The envelope of a publish with noted `properties`: the channel's
+    /// last one when the publish repeats it, otherwise a new one that
+    /// becomes the last.
+    #[inline]
+    pub(crate) fn note_envelope(
+        &mut self,
+        exchange: Name,
+        routing_key: Name,
+        properties: &PublishProperties,
+    ) -> &SharedEnvelope {
+        let properties = self.properties_of(properties);
+        let repeated = self
+            .last_envelope
+            .as_ref()
+            .is_some_and(|last| last.is(&exchange, &routing_key, properties));
+        if !repeated {
+            let properties = Arc::clone(properties);
+            self.last_envelope = Some(SharedEnvelope::new(Envelope {
+                exchange,
+                routing_key,
+                properties,
+            }));
+        }
+        self.last_envelope.as_ref().expect("noted just now")
     }
 
     /// The properties a noted publish carries.

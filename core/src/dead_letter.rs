@@ -15,7 +15,7 @@
 //! length-limit loops end while reject-and-retry loops keep working.
 
 use crate::field::{FieldTable, FieldValue};
-use crate::message::Message;
+use crate::message::{Envelope, Message};
 use crate::message::Name;
 use crate::protocol::DeadLetterReason;
 use crate::time::Instant;
@@ -38,19 +38,20 @@ pub fn dead_letter(
     dead_letter_exchange: &Name,
     dead_letter_routing_key: Option<&Name>,
 ) -> Message {
-    let mut properties = (*message.properties).clone();
+    let mut properties = (**message.properties()).clone();
     let death = new_death(message, queue, reason, now);
     let mut headers = properties.headers.take().unwrap_or_default();
-    record_death(&mut headers, death, queue, reason, &message.exchange);
+    record_death(&mut headers, death, queue, reason, message.exchange());
     properties.headers = Some(headers);
     properties.expiration = None;
+    let routing_key = dead_letter_routing_key.unwrap_or(message.routing_key());
     Message {
         id: message.id,
-        exchange: dead_letter_exchange.clone(),
-        routing_key: dead_letter_routing_key
-            .unwrap_or(&message.routing_key)
-            .clone(),
-        properties: Arc::new(properties),
+        envelope: Envelope::shared(
+            dead_letter_exchange.clone(),
+            routing_key.clone(),
+            Arc::new(properties),
+        ),
         body: message.body.clone(),
     }
 }
@@ -69,7 +70,7 @@ pub fn is_cycle(message: &Message, reason: DeadLetterReason, target_queue: &str)
         return false;
     }
     let Some(FieldValue::Array(deaths)) = message
-        .properties
+        .properties()
         .headers
         .as_ref()
         .and_then(|headers| headers.get(X_DEATH))
@@ -94,11 +95,11 @@ fn new_death(message: &Message, queue: &str, reason: DeadLetterReason, now: Inst
     death.insert("queue".to_owned(), FieldValue::string(queue));
     death.insert("reason".to_owned(), FieldValue::string(reason.as_str()));
     death.insert("time".to_owned(), FieldValue::Timestamp(now.as_secs()));
-    death.insert("exchange".to_owned(), FieldValue::string(&message.exchange));
+    death.insert("exchange".to_owned(), FieldValue::string(message.exchange()));
     // RabbitMQ also lists the CC keys here; this core does not route by CC.
-    let routing_keys = vec![FieldValue::string(&message.routing_key)];
+    let routing_keys = vec![FieldValue::string(message.routing_key())];
     death.insert("routing-keys".to_owned(), FieldValue::Array(routing_keys));
-    if let Some(expiration) = &message.properties.expiration {
+    if let Some(expiration) = &message.properties().expiration {
         death.insert(
             "original-expiration".to_owned(),
             FieldValue::string(expiration),
@@ -222,10 +223,8 @@ mod tests {
     fn message(exchange: &str, routing_key: &str, properties: Properties) -> Message {
         Message {
             id: MessageId(7),
-            exchange: Name::from(exchange),
-            routing_key: Name::from(routing_key),
-            properties: Arc::new(properties),
-            body: Bytes::from_static(b"body"),
+            envelope: Envelope::shared(Name::from(exchange), Name::from(routing_key), Arc::new(properties)),
+            body: Bytes::from_static(b"body").into(),
         }
     }
 
@@ -239,7 +238,7 @@ mod tests {
 
     fn headers(message: &Message) -> &FieldTable {
         message
-            .properties
+            .properties()
             .headers
             .as_ref()
             .expect("dead-lettered messages have headers")
@@ -297,8 +296,8 @@ mod tests {
     #[test]
     fn dead_letter_publishes_to_dead_letter_exchange_with_original_key() {
         let dead = die(&published(), "q", DeadLetterReason::Rejected);
-        assert_eq!(&*dead.exchange, DLX);
-        assert_eq!(&*dead.routing_key, "new");
+        assert_eq!(dead.exchange().as_str(), DLX);
+        assert_eq!(dead.routing_key().as_str(), "new");
     }
 
     #[test]
@@ -312,7 +311,7 @@ mod tests {
             &Name::from(DLX),
             Some(&key),
         );
-        assert_eq!(&*dead.routing_key, "dead");
+        assert_eq!(dead.routing_key().as_str(), "dead");
         assert_eq!(
             deaths(&dead)[0].get("routing-keys"),
             Some(&FieldValue::Array(vec![FieldValue::string("new")]))
@@ -335,11 +334,11 @@ mod tests {
         assert_eq!(dead.body, original.body);
         let without_headers = Properties {
             headers: None,
-            ..(*dead.properties).clone()
+            ..(**dead.properties()).clone()
         };
         assert_eq!(without_headers, properties);
         // The original is shared by other queues and must not change.
-        assert_eq!(original.properties.headers, None);
+        assert_eq!(original.properties().headers, None);
     }
 
     #[test]
@@ -384,7 +383,7 @@ mod tests {
             },
         );
         let dead = die(&original, "q", DeadLetterReason::Expired);
-        assert_eq!(dead.properties.expiration, None);
+        assert_eq!(dead.properties().expiration, None);
         assert_eq!(
             deaths(&dead)[0].get("original-expiration"),
             Some(&FieldValue::string("5000"))
@@ -493,7 +492,7 @@ mod tests {
         let mut expected = first_entry;
         expected.insert("count".to_owned(), FieldValue::I64(2));
         assert_eq!(deaths(&later), vec![&expected]);
-        assert_eq!(&*later.exchange, "dlx2");
+        assert_eq!(later.exchange().as_str(), "dlx2");
     }
 
     #[test]
@@ -644,7 +643,7 @@ mod tests {
     #[test]
     fn entry_a_client_wrote_breaks_cycle_detection() {
         let dead = die(&published(), "q", DeadLetterReason::Expired);
-        let mut properties = (*dead.properties).clone();
+        let mut properties = (**dead.properties()).clone();
         let headers = properties
             .headers
             .as_mut()
@@ -653,7 +652,7 @@ mod tests {
             deaths.insert(0, FieldValue::string("not a table"));
         }
         let tampered = Message {
-            properties: Arc::new(properties),
+            envelope: Envelope::shared(dead.exchange().clone(), dead.routing_key().clone(), Arc::new(properties)),
             ..dead
         };
         assert!(!is_cycle(&tampered, DeadLetterReason::Expired, "q"));

@@ -9,19 +9,10 @@
 //! else can see (the broker held the last reference), so reusing one is
 //! invisible: the broker keeps it `Unobserved`, out of its state.
 
-use crate::message::{Message, MessageId, Name, Properties, SharedMessage};
+use crate::message::{Body, Envelope, Message, MessageId, SharedEnvelope, SharedMessage};
 use bytes::Bytes;
 use std::sync::Arc;
 use triomphe::UniqueArc;
-
-/// The properties of a message to allocate.
-pub(crate) enum PropertiesSource<'a> {
-    /// Its own reference, which the message takes.
-    Given(Arc<Properties>),
-    /// A reference kept elsewhere (a channel's last properties), cloned only
-    /// when the pooled message does not hold it already.
-    Shared(&'a Arc<Properties>),
-}
 
 /// The most message allocations the pool keeps: a multiple ack of a full
 /// default prefetch window fits, and the memory it pins stays small because a
@@ -33,38 +24,29 @@ pub(crate) const MESSAGE_POOL_MAX: usize = 256;
 pub(crate) struct MessagePool {
     /// Each one unique: no other reference points to it.
     free: Vec<UniqueArc<Message>>,
-    /// Stands in for the properties of a pooled message that had headers,
-    /// so that the pool never pins a large header table.
-    empty_properties: Option<Arc<Properties>>,
+    /// Stands in for the envelope of a pooled message whose properties had
+    /// headers, so that the pool never pins a large header table.
+    empty_envelope: Option<SharedEnvelope>,
 }
 
 impl MessagePool {
     /// A message in an `Arc`, reusing a pooled allocation when there is one.
-    /// Shared properties that the pooled message already holds stay, with no
+    /// An envelope that the pooled message holds already stays, with no
     /// reference count change.
     pub(crate) fn allocate(
         &mut self,
         id: MessageId,
-        exchange: Name,
-        routing_key: Name,
-        properties: PropertiesSource<'_>,
+        envelope: &SharedEnvelope,
         body: Bytes,
     ) -> SharedMessage {
+        let body = Body::from(body);
         match self.free.pop() {
             Some(mut pooled) => {
-                // Overwriting drops the previous occupant's exchange, routing
-                // key and properties here, one at a time, where the allocator's
-                // per-thread cache takes them cheaply.
                 pooled.id = id;
-                pooled.exchange = exchange;
-                pooled.routing_key = routing_key;
-                match properties {
-                    PropertiesSource::Given(given) => pooled.properties = given,
-                    PropertiesSource::Shared(shared) => {
-                        if !Arc::ptr_eq(&pooled.properties, shared) {
-                            pooled.properties = Arc::clone(shared);
-                        }
-                    }
+                // Overwriting drops the previous occupant's envelope here,
+                // where the allocator's per-thread cache takes it cheaply.
+                if !SharedEnvelope::ptr_eq(&pooled.envelope, envelope) {
+                    pooled.envelope = SharedEnvelope::clone(envelope);
                 }
                 // `recycle` left the empty body, which owns nothing: replaced
                 // without the call that would drop it.
@@ -74,12 +56,7 @@ impl MessagePool {
             }
             None => SharedMessage::new(Message {
                 id,
-                exchange,
-                routing_key,
-                properties: match properties {
-                    PropertiesSource::Given(given) => given,
-                    PropertiesSource::Shared(shared) => Arc::clone(shared),
-                },
+                envelope: SharedEnvelope::clone(envelope),
                 body,
             }),
         }
@@ -97,10 +74,12 @@ impl MessagePool {
         };
         // A body can be large and headers can be many: release them now. The
         // other fields are AMQP short strings, at most 255 bytes each.
-        unique.body = Bytes::new();
-        if unique.properties.headers.is_some() {
-            let empty = self.empty_properties.get_or_insert_with(Arc::default);
-            unique.properties = empty.clone();
+        unique.body = Body::new();
+        if unique.envelope.properties.headers.is_some() {
+            let empty = self
+                .empty_envelope
+                .get_or_insert_with(|| Envelope::shared("", "", Arc::default()));
+            unique.envelope = empty.clone();
         }
         self.free.push(unique);
         assert!(self.free.len() <= MESSAGE_POOL_MAX, "the pool is bounded");
@@ -116,33 +95,23 @@ impl std::fmt::Debug for MessagePool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Properties;
 
-    /// Allocates `message` from the pool, with its own properties.
-    fn allocate(pool: &mut MessagePool, message: Message) -> SharedMessage {
-        let Message {
-            id,
-            exchange,
-            routing_key,
-            properties,
-            body,
-        } = message;
-        pool.allocate(
-            id,
-            exchange,
-            routing_key,
-            PropertiesSource::Given(properties),
-            body,
-        )
+    fn envelope(properties: Properties) -> SharedEnvelope {
+        Envelope::shared("x", "k", Arc::new(properties))
     }
 
     fn message(id: u64) -> Message {
         Message {
             id: MessageId(id),
-            exchange: "x".into(),
-            routing_key: "k".into(),
-            properties: Arc::default(),
-            body: Bytes::from_static(b"body"),
+            envelope: envelope(Properties::default()),
+            body: Bytes::from_static(b"body").into(),
         }
+    }
+
+    /// Allocates `message` from the pool.
+    fn allocate(pool: &mut MessagePool, message: Message) -> SharedMessage {
+        pool.allocate(message.id, &message.envelope, message.body.to_bytes())
     }
 
     #[test]
@@ -170,51 +139,48 @@ mod tests {
     #[test]
     fn pooled_message_keeps_no_body_or_headers() {
         let mut pool = MessagePool::default();
-        let mut with_headers = message(1);
-        Arc::make_mut(&mut with_headers.properties).headers = Some(Default::default());
+        let with_headers = Message {
+            envelope: envelope(Properties {
+                headers: Some(Default::default()),
+                ..Default::default()
+            }),
+            ..message(1)
+        };
         pool.recycle(SharedMessage::new(with_headers));
         let pooled = &pool.free[0];
         assert!(pooled.body.is_empty());
-        assert_eq!(pooled.properties.headers, None);
-    }
-
-    /// Allocates message `id` from the pool, with properties kept elsewhere.
-    fn allocate_shared(pool: &mut MessagePool, id: u64, shared: &Arc<Properties>) -> SharedMessage {
-        let shared = PropertiesSource::Shared(shared);
-        pool.allocate(MessageId(id), "x".into(), "k".into(), shared, Bytes::new())
+        assert_eq!(pooled.properties().headers, None);
     }
 
     #[test]
-    fn shared_properties_a_pooled_message_holds_stay_without_a_count_change() {
+    fn an_envelope_a_pooled_message_holds_stays_without_a_count_change() {
         let mut pool = MessagePool::default();
-        let shared = Arc::new(Properties {
+        let shared = envelope(Properties {
             delivery_mode: Some(2),
             ..Default::default()
         });
-        let first = allocate_shared(&mut pool, 1, &shared);
-        assert_eq!(
-            Arc::strong_count(&shared),
-            2,
-            "the message holds a reference"
-        );
+        let first = pool.allocate(MessageId(1), &shared, Bytes::new());
+        let count = SharedEnvelope::count(&shared);
+        assert_eq!(count, 2, "the message holds a reference");
         pool.recycle(first);
-        let second = allocate_shared(&mut pool, 2, &shared);
-        assert!(Arc::ptr_eq(&second.properties, &shared));
-        assert_eq!(Arc::strong_count(&shared), 2, "still the one reference");
+        let second = pool.allocate(MessageId(2), &shared, Bytes::new());
+        assert!(SharedEnvelope::ptr_eq(&second.envelope, &shared));
+        let count = SharedEnvelope::count(&shared);
+        assert_eq!(count, 2, "still the one reference");
         assert_eq!(second.id, MessageId(2));
     }
 
     #[test]
-    fn other_shared_properties_replace_a_pooled_messages() {
+    fn another_envelope_replaces_a_pooled_messages() {
         let mut pool = MessagePool::default();
         pool.recycle(SharedMessage::new(message(1)));
-        let shared = Arc::new(Properties {
+        let shared = envelope(Properties {
             priority: Some(3),
             ..Default::default()
         });
-        let second = allocate_shared(&mut pool, 2, &shared);
-        assert!(Arc::ptr_eq(&second.properties, &shared));
-        assert_eq!(second.properties.priority, Some(3));
+        let second = pool.allocate(MessageId(2), &shared, Bytes::new());
+        assert!(SharedEnvelope::ptr_eq(&second.envelope, &shared));
+        assert_eq!(second.properties().priority, Some(3));
     }
 
     #[test]

@@ -308,7 +308,7 @@ impl Queue {
     /// queue's maximum; no priority counts as 0.
     pub(crate) fn level_of(&self, message: &Message) -> u8 {
         let max = (self.ready.level_count() - 1) as u8;
-        message.properties.priority.unwrap_or(0).min(max)
+        message.properties().priority.unwrap_or(0).min(max)
     }
 }
 

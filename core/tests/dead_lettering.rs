@@ -121,7 +121,7 @@ fn get_and_reject(broker: &mut Harness, queue: &str) -> Step {
 
 /// A header of a delivered message.
 fn header<'a>(delivered: &'a Delivered, name: &str) -> Option<&'a FieldValue> {
-    delivered.message.properties.headers.as_ref()?.get(name)
+    delivered.message.properties().headers.as_ref()?.get(name)
 }
 
 /// (queue, reason, count) of each x-death entry, newest first.
@@ -553,8 +553,8 @@ fn dead_letter_routing_key_routes_while_x_death_keeps_the_original_key() {
     broker.connect(2);
     get_and_reject(&mut broker, "work");
     let delivered = take(&mut broker, "dead");
-    assert_eq!(&*delivered.message.exchange, "dlx");
-    assert_eq!(&*delivered.message.routing_key, "dead-key");
+    assert_eq!(delivered.message.exchange().as_str(), "dlx");
+    assert_eq!(delivered.message.routing_key().as_str(), "dead-key");
     let entry = &x_death(&delivered.message)[0];
     assert_eq!(
         entry.get("routing-keys"),
@@ -587,8 +587,8 @@ fn dead_letter_keeps_the_original_routing_key_without_x_dead_letter_routing_key(
     broker.connect(2);
     get_and_reject(&mut broker, "work");
     let delivered = take(&mut broker, "dead");
-    assert_eq!(&*delivered.message.exchange, "dlx");
-    assert_eq!(&*delivered.message.routing_key, "orders.created");
+    assert_eq!(delivered.message.exchange().as_str(), "dlx");
+    assert_eq!(delivered.message.routing_key().as_str(), "orders.created");
     assert_eq!(broker.ready_count(1, 1, "other-key"), 0);
 }
 
@@ -615,8 +615,8 @@ fn dead_letter_to_the_default_exchange_routes_by_queue_name() {
         )]
     );
     let delivered = take(&mut broker, "dlq");
-    assert_eq!(&*delivered.message.exchange, "");
-    assert_eq!(&*delivered.message.routing_key, "dlq");
+    assert_eq!(delivered.message.exchange().as_str(), "");
+    assert_eq!(delivered.message.routing_key().as_str(), "dlq");
 }
 
 #[test]
@@ -780,7 +780,7 @@ fn expiration_is_removed_and_kept_as_original_expiration() {
             broker.run_for(60_000);
         }
         let delivered = take(&mut broker, "dlq");
-        assert_eq!(delivered.message.properties.expiration, None, "{reason}");
+        assert_eq!(delivered.message.properties().expiration, None, "{reason}");
         let entry = &x_death(&delivered.message)[0];
         assert_eq!(entry.get("reason"), Some(&string(reason)));
         assert_eq!(
@@ -1024,7 +1024,7 @@ fn other_properties_and_headers_survive_dead_lettering() {
     broker.connect(2);
     get_and_reject(&mut broker, "work");
     let delivered = take(&mut broker, "dlq");
-    let mut rewritten = (*delivered.message.properties).clone();
+    let mut rewritten = (**delivered.message.properties()).clone();
     let mut rewritten_headers = rewritten.headers.take().expect("headers");
     for name in [
         "x-death",
@@ -1359,7 +1359,7 @@ fn x_last_death_headers_are_never_added() {
     );
     let headers = delivered
         .message
-        .properties
+        .properties()
         .headers
         .as_ref()
         .expect("dead-lettering sets headers");

@@ -48,7 +48,7 @@ fn request(broker: &mut Harness) -> String {
     assert_eq!(delivered.len(), 1, "{:#?}", step.outputs);
     delivered[0]
         .message
-        .properties
+        .properties()
         .reply_to
         .clone()
         .expect("the request carries a reply-to")
@@ -211,7 +211,7 @@ fn the_channel_keeps_the_properties_the_client_sent_for_a_repeat() {
     let step = broker.get(2, 1, "rpc", true);
     let delivered = step.deliveries();
     assert_eq!(
-        delivered[0].message.properties.reply_to.as_deref(),
+        delivered[0].message.properties().reply_to.as_deref(),
         Some("amq.rabbitmq.reply-to.1.1.1")
     );
 }
@@ -259,7 +259,7 @@ fn other_reply_to_values_pass_unchanged() {
             .assert_ok();
         let step = broker.get(2, 1, "rpc", true);
         assert_eq!(
-            step.deliveries()[0].message.properties.reply_to.as_deref(),
+            step.deliveries()[0].message.properties().reply_to.as_deref(),
             Some(reply_to)
         );
     }
@@ -281,11 +281,11 @@ fn a_reply_through_the_default_exchange_goes_straight_to_the_reply_consumer() {
     assert_eq!((reply.conn, reply.channel), (1, 1));
     assert_eq!(reply.consumer_tag.as_deref(), Some("r"));
     assert!(!reply.redelivered);
-    assert_eq!(&*reply.message.exchange, "");
-    assert_eq!(&*reply.message.routing_key, name);
+    assert_eq!(reply.message.exchange().as_str(), "");
+    assert_eq!(reply.message.routing_key().as_str(), name);
     assert_eq!(reply.body_str(), "pong");
     assert_eq!(
-        reply.message.properties.correlation_id.as_deref(),
+        reply.message.properties().correlation_id.as_deref(),
         Some("c1")
     );
     let id = reply.message.id;
@@ -314,7 +314,7 @@ fn a_direct_reply_carries_the_channels_next_delivery_tag_without_taking_it() {
     let step = broker.publish_with(1, 1, "", "q", "q1", asking());
     let name = step.deliveries()[0]
         .message
-        .properties
+        .properties()
         .reply_to
         .clone()
         .expect("rewritten");
@@ -450,7 +450,7 @@ fn a_message_dead_lettered_to_a_reply_name_goes_to_the_reply_consumer() {
     );
     assert!(delivered[0]
         .message
-        .properties
+        .properties()
         .headers
         .as_ref()
         .is_some_and(|headers| headers.contains_key("x-death")));

@@ -10,7 +10,7 @@ mod support;
 
 use brokerlab_core::{
     Command, Config, DropReason, Event, FieldTable, FieldValue, MessageId, Properties,
-    PublishProperties, Reply, ReplyCode,
+    PublishProperties, Reply, ReplyCode, SharedEnvelope,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -169,10 +169,10 @@ fn all_properties_travel_unchanged_to_the_consumer() {
     let deliveries = step.deliveries();
     assert_eq!(deliveries.len(), 1, "{step:#?}");
     let message = &deliveries[0].message;
-    assert_eq!(*message.properties, every_property());
+    assert_eq!(**message.properties(), every_property());
     assert_eq!(message.body, binary_body());
-    assert_eq!(&*message.exchange, "");
-    assert_eq!(&*message.routing_key, "q");
+    assert_eq!(message.exchange().as_str(), "");
+    assert_eq!(message.routing_key().as_str(), "q");
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn all_properties_travel_unchanged_through_a_stored_message_and_basic_get() {
     let step = broker.get(1, 1, "q", false);
     let deliveries = step.deliveries();
     assert_eq!(deliveries.len(), 1, "{step:#?}");
-    assert_eq!(*deliveries[0].message.properties, every_property());
+    assert_eq!(**deliveries[0].message.properties(), every_property());
     assert_eq!(deliveries[0].message.body, binary_body());
 }
 
@@ -207,10 +207,35 @@ fn all_properties_travel_unchanged_to_every_queue_a_topic_exchange_routes_to() {
         let deliveries = step.deliveries();
         assert_eq!(deliveries.len(), 1, "{queue}: {step:#?}");
         let message = &deliveries[0].message;
-        assert_eq!(*message.properties, every_property(), "{queue}");
-        assert_eq!(&*message.exchange, "amq.topic", "{queue}");
-        assert_eq!(&*message.routing_key, "order.created", "{queue}");
+        assert_eq!(**message.properties(), every_property(), "{queue}");
+        assert_eq!(message.exchange().as_str(), "amq.topic", "{queue}");
+        assert_eq!(message.routing_key().as_str(), "order.created", "{queue}");
     }
+}
+
+/// A queued message holds its exchange and routing key by pointer: a
+/// channel's publishes in a row on one route share it, and a publish on
+/// another route (or from another channel) gets its own.
+#[test]
+fn messages_published_in_a_row_on_one_route_share_it() {
+    let mut broker = with_queue("q", FieldTable::new());
+    broker.open(1, 2).assert_ok();
+    broker.publish(1, 1, "", "q", "a").assert_ok();
+    broker.publish(1, 1, "", "q", "b").assert_ok();
+    broker.publish(1, 1, "amq.direct", "q", "unrouted").assert_ok();
+    broker.publish(1, 1, "", "q", "c").assert_ok();
+    broker.publish(1, 2, "", "q", "d").assert_ok();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let step = broker.get(1, 1, "q", true);
+        got.push(step.deliveries()[0].message.clone());
+    }
+    let bodies: Vec<&[u8]> = got.iter().map(|message| &message.body[..]).collect();
+    assert_eq!(bodies, [&b"a"[..], b"b", b"c", b"d"]);
+    assert!(SharedEnvelope::ptr_eq(&got[0].envelope, &got[1].envelope));
+    assert!(!SharedEnvelope::ptr_eq(&got[1].envelope, &got[2].envelope), "another route came between");
+    assert!(!SharedEnvelope::ptr_eq(&got[2].envelope, &got[3].envelope), "another channel");
+    assert!(got.iter().all(|message| message.exchange().is_empty() && message.routing_key() == "q"));
 }
 
 #[test]
@@ -224,7 +249,7 @@ fn properties_are_unchanged_on_redelivery() {
     let again = broker.get(1, 1, "q", false);
     let deliveries = again.deliveries();
     assert!(deliveries[0].redelivered);
-    assert_eq!(*deliveries[0].message.properties, every_property());
+    assert_eq!(**deliveries[0].message.properties(), every_property());
 }
 
 /// A basic.publish to the default exchange whose properties repeat the
@@ -245,7 +270,7 @@ fn got_properties(broker: &mut Harness, queue: &str) -> Properties {
     let step = broker.get(1, 1, queue, true);
     let deliveries = step.deliveries();
     assert_eq!(deliveries.len(), 1, "{step:#?}");
-    (*deliveries[0].message.properties).clone()
+    (**deliveries[0].message.properties()).clone()
 }
 
 /// The priorities of the next `count` messages `basic.get` takes from `queue`.
@@ -273,7 +298,7 @@ fn publishes_given_properties_equal_to_the_channels_last_share_one_copy_of_them(
         .map(|_| {
             broker.get(1, 1, "q", true).deliveries()[0]
                 .message
-                .properties
+                .properties()
                 .clone()
         })
         .collect();
@@ -395,10 +420,10 @@ fn mandatory_unroutable_is_returned_with_312_no_route() {
     assert_eq!(*code, ReplyCode::NoRoute);
     assert_eq!(code.code(), 312);
     assert_eq!(text, "NO_ROUTE");
-    assert_eq!(&*message.exchange, "amq.direct");
-    assert_eq!(&*message.routing_key, "nowhere");
+    assert_eq!(message.exchange().as_str(), "amq.direct");
+    assert_eq!(message.routing_key().as_str(), "nowhere");
     assert_eq!(&message.body[..], b"lost");
-    assert_eq!(*message.properties, properties);
+    assert_eq!(**message.properties(), properties);
     let id = published(&step)[0].0;
     assert!(
         step.events().contains(&Event::Returned { message: id }),
@@ -487,8 +512,8 @@ fn mandatory_unroutable_is_returned_for_every_exchange_type() {
             .collect();
         assert_eq!(returns.len(), 1, "{case}: {step:#?}");
         assert_eq!(returns[0].0, ReplyCode::NoRoute, "{case}");
-        assert_eq!(&*returns[0].1.exchange, exchange, "{case}");
-        assert_eq!(&*returns[0].1.routing_key, key, "{case}");
+        assert_eq!(&*returns[0].1.exchange(), exchange, "{case}");
+        assert_eq!(&*returns[0].1.routing_key(), key, "{case}");
         assert_eq!(broker.ready_count(1, 1, "q"), 0, "{case}");
     }
 }
@@ -939,7 +964,7 @@ fn valid_expiration_is_accepted() {
             "{expiration:?}: a waiting consumer gets it: {step:#?}"
         );
         assert_eq!(
-            deliveries[0].message.properties.expiration.as_deref(),
+            deliveries[0].message.properties().expiration.as_deref(),
             Some(expiration)
         );
     }

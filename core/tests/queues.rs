@@ -192,7 +192,7 @@ fn take_one(broker: &mut Harness, queue: &str) -> Message {
 
 fn header<'m>(message: &'m Message, name: &str) -> Option<&'m FieldValue> {
     message
-        .properties
+        .properties()
         .headers
         .as_ref()
         .and_then(|headers| headers.get(name))

@@ -113,12 +113,12 @@ fn take(broker: &mut Harness, queue: &str) -> Option<Delivered> {
 }
 
 fn header<'a>(delivered: &'a Delivered, name: &str) -> Option<&'a FieldValue> {
-    delivered.message.properties.headers.as_ref()?.get(name)
+    delivered.message.properties().headers.as_ref()?.get(name)
 }
 
 /// A participant's reply to a saga message.
 fn reply(broker: &mut Harness, to: &Delivered, outcome: &str) {
-    let properties = &to.message.properties;
+    let properties = &to.message.properties();
     let reply = Properties {
         correlation_id: properties.correlation_id.clone(),
         headers: Some(table(&[("x-saga-outcome", string(outcome))])),
@@ -156,7 +156,7 @@ fn a_command_is_routed_only_once_its_transition_is_synced() {
     );
     broker.sync();
     let command = take(&mut broker, "inventory.reserve").expect("routed after the sync");
-    let properties = &command.message.properties;
+    let properties = &command.message.properties();
     assert_eq!(properties.correlation_id.as_deref(), Some("do:0:order-1"));
     assert_eq!(properties.reply_to.as_deref(), Some("amq.saga.order"));
     assert_eq!(properties.message_id.as_deref(), Some("order-1"));
@@ -179,7 +179,7 @@ fn a_saga_whose_steps_all_succeed_publishes_saga_completed() {
     }
     assert_eq!(phase(&broker, "order-1"), Some(Phase::Completed));
     let outcome = take(&mut broker, "outcomes").expect("the outcome is published");
-    assert_eq!(&*outcome.message.routing_key, "saga.completed");
+    assert_eq!(outcome.message.routing_key().as_str(), "saga.completed");
     assert_eq!(
         outcome.body_str(),
         r#"{"sagaId":"order-1","saga":"order","state":"completed"}"#
@@ -207,13 +207,13 @@ fn a_failed_step_compensates_the_completed_steps_in_reverse_then_publishes_saga_
     );
     let refund = answer(&mut broker, "payment.refund", "success");
     assert_eq!(
-        refund.message.properties.correlation_id.as_deref(),
+        refund.message.properties().correlation_id.as_deref(),
         Some("undo:1:order-1")
     );
     answer(&mut broker, "inventory.release", "success");
     assert_eq!(phase(&broker, "order-1"), Some(Phase::Compensated));
     let outcome = take(&mut broker, "outcomes").expect("the outcome is published");
-    assert_eq!(&*outcome.message.routing_key, "saga.failed");
+    assert_eq!(outcome.message.routing_key().as_str(), "saga.failed");
     assert_eq!(
         outcome.body_str(),
         r#"{"sagaId":"order-1","saga":"order","state":"compensated","error":"step 'ship-order' failed"}"#
@@ -231,7 +231,7 @@ fn a_step_that_times_out_after_its_retries_is_compensated_with_its_outcome_unkno
     broker.sync();
     let again = take(&mut broker, "payment.charge").expect("sent again after its timeout");
     assert_eq!(
-        again.message.properties.correlation_id, first.message.properties.correlation_id,
+        again.message.properties().correlation_id, first.message.properties().correlation_id,
         "a retry carries the same idempotency key"
     );
     assert_eq!(header(&again, "x-saga-attempt"), Some(&FieldValue::I64(2)));
@@ -290,7 +290,7 @@ fn a_duplicate_or_stale_reply_is_ignored_as_an_event() {
     start(&mut broker, "order-1");
     broker.sync();
     let first = answer(&mut broker, "inventory.reserve", "success");
-    let properties = &first.message.properties;
+    let properties = &first.message.properties();
     let stale = Properties {
         correlation_id: properties.correlation_id.clone(),
         headers: Some(table(&[("x-saga-outcome", string("success"))])),
@@ -322,7 +322,7 @@ fn a_reply_without_an_outcome_header_is_ignored_as_malformed() {
     broker.sync();
     let command = take(&mut broker, "inventory.reserve").expect("the command");
     let bare = Properties {
-        correlation_id: command.message.properties.correlation_id.clone(),
+        correlation_id: command.message.properties().correlation_id.clone(),
         ..Properties::default()
     };
     broker

@@ -748,10 +748,10 @@ fn describe_reply(reply: &Reply) -> String {
             redelivered,
             message,
             ..
-        } if message.properties.correlation_id.is_some() => {
+        } if message.properties().correlation_id.is_some() => {
             let mut text = format!(
                 "deliver '{}' (attempt {}) as delivery {delivery_tag}",
-                message.properties.correlation_id.as_deref().unwrap_or(""),
+                message.properties().correlation_id.as_deref().unwrap_or(""),
                 crate::saga::attempt(message).unwrap_or(0)
             );
             if *redelivered {

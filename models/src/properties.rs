@@ -149,10 +149,10 @@ pub fn record_msg_out(
                 } = reply
                 {
                     let dead = settings.dead_letter_key.as_ref();
-                    if dead.is_some_and(|key| *key == message.routing_key) {
+                    if dead.is_some_and(|key| key == message.routing_key()) {
                         // A dead-lettered copy is a new message in another
                         // queue: it is checked for its death record only.
-                        let headers = message.properties.headers.as_ref();
+                        let headers = message.properties().headers.as_ref();
                         next.dead_lettered = true;
                         next.death_unrecorded |=
                             !headers.is_some_and(|h| h.contains_key("x-death"));

@@ -533,7 +533,7 @@ impl Participant {
 
     fn hold(&self, state: &mut ParticipantState, message: &SharedMessage) {
         let named =
-            (message.properties.correlation_id.as_deref()).and_then(saga::parse_correlation_id);
+            (message.properties().correlation_id.as_deref()).and_then(saga::parse_correlation_id);
         let Some((action, step, id)) = named else {
             panic!("a saga message without a correlation id");
         };
@@ -655,7 +655,7 @@ impl Participant {
 /// The attempt a saga message carries (`x-saga-attempt`).
 #[must_use]
 pub fn attempt(message: &SharedMessage) -> Option<i64> {
-    let headers = message.properties.headers.as_ref()?;
+    let headers = message.properties().headers.as_ref()?;
     match headers.get("x-saga-attempt")? {
         FieldValue::I64(attempt) => Some(*attempt),
         _ => None,

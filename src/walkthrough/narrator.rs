@@ -472,7 +472,7 @@ pub(super) fn delivered_to(outputs: &[Output], conn: u64) -> Vec<(u64, SharedMes
 
 /// The message's `x-death` history, newest first: (queue, reason, count).
 pub(super) fn deaths(message: &Message) -> Vec<(String, String, i128)> {
-    let headers = message.properties.headers.as_ref();
+    let headers = message.properties().headers.as_ref();
     let Some(FieldValue::Array(deaths)) = headers.and_then(|headers| headers.get("x-death")) else {
         return Vec::new();
     };
@@ -565,13 +565,13 @@ fn describe(output: &Output) -> String {
 /// The routing and the properties that the patterns rely on, for a delivery's line.
 fn describe_message(message: &Message) -> String {
     let mut notes = Vec::new();
-    if !message.exchange.is_empty() {
+    if !message.exchange().is_empty() {
         notes.push(format!(
             "via '{}' with key {:?}",
-            message.exchange, message.routing_key
+            message.exchange(), message.routing_key()
         ));
     }
-    let properties = &message.properties;
+    let properties = &message.properties();
     if let Some(priority) = properties.priority {
         notes.push(format!("priority {priority}"));
     }

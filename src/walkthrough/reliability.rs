@@ -39,7 +39,7 @@ pub fn dlq_retry(out: &mut impl Write) -> io::Result<()> {
         if attempt == ATTEMPTS_MAX {
             let what = format!("attempt {attempt} of {ATTEMPTS_MAX} fails too: the worker gives up and parks the task, x-death and all, in 'tasks.dlq'");
             let (properties, body) = (
-                (*task.properties).clone(),
+                (**task.properties()).clone(),
                 String::from_utf8_lossy(&task.body),
             );
             narrator.publish(&what, 2, "tasks.dlx", "failed", properties, &body)?;
@@ -151,7 +151,7 @@ fn consume_idempotently<W: Write>(
     outputs: &[Output],
 ) -> io::Result<()> {
     for (tag, message) in delivered_to(outputs, 2) {
-        let id = message.properties.message_id.clone().unwrap_or_default();
+        let id = message.properties().message_id.clone().unwrap_or_default();
         let what = if processed.insert(id.clone()) {
             format!("{id} is new to the consumer: it charges the card, records {id} and acknowledges tag {tag}")
         } else {

@@ -151,8 +151,8 @@ pub fn request_reply(out: &mut impl Write) -> io::Result<()> {
     }
     for (tag, request) in requests {
         let (Some(reply_to), Some(id)) = (
-            &request.properties.reply_to,
-            &request.properties.correlation_id,
+            &request.properties().reply_to,
+            &request.properties().correlation_id,
         ) else {
             return Err(io::Error::other(
                 "a request arrived without reply_to or correlation_id",

@@ -137,7 +137,7 @@ fn run_participants<W: Write>(
             writeln!(
                 narrator.out,
                 "\n  the order-status service reads {} ({state}): {}",
-                message.routing_key,
+                message.routing_key(),
                 String::from_utf8_lossy(&message.body)
             )?;
         }
@@ -160,7 +160,7 @@ fn answer<W: Write>(
     message: &SharedMessage,
     failing: Option<&str>,
 ) -> io::Result<Vec<Output>> {
-    let properties = &message.properties;
+    let properties = &message.properties();
     let action = header(message, "x-saga-action").unwrap_or_default();
     let (Some(correlation_id), Some(reply_to)) = (&properties.correlation_id, &properties.reply_to)
     else {
@@ -194,6 +194,6 @@ fn answer<W: Write>(
 
 /// A string header of a message.
 fn header(message: &SharedMessage, name: &str) -> Option<String> {
-    let headers = message.properties.headers.as_ref()?;
+    let headers = message.properties().headers.as_ref()?;
     headers.get(name)?.as_str().map(str::to_owned)
 }

@@ -36,12 +36,14 @@ const PAIRED_ROUNDS: usize = 1000;
 fn record(lsn: u64) -> Record {
     let message = Message {
         id: MessageId(lsn),
-        exchange: "orders".into(),
-        routing_key: "orders.new".into(),
-        properties: Arc::new(Properties {
-            delivery_mode: Some(2),
-            ..Properties::default()
-        }),
+        envelope: brokerlab_core::Envelope::shared(
+            "orders",
+            "orders.new",
+            Arc::new(Properties {
+                delivery_mode: Some(2),
+                ..Properties::default()
+            }),
+        ),
         body: vec![0x5a; BODY_BYTES].into(),
     };
     let change = Change::Enqueued {

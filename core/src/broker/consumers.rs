@@ -14,7 +14,6 @@ use crate::message::Name;
 use crate::message::SharedMessage;
 use crate::protocol::{DeadLetterReason, DropReason, Event, Output, Reply, ReplyCode};
 use crate::queue::Entry;
-use std::sync::Arc;
 
 impl Broker {
     pub(super) fn consume(
@@ -361,7 +360,7 @@ impl Broker {
     #[inline(always)]
     fn as_sent(&self, mut message: SharedMessage) -> SharedMessage {
         if self.is_mutant(Mutant::DlxDropsXDeath) {
-            let properties = Arc::make_mut(&mut SharedMessage::make_mut(&mut message).properties);
+            let properties = SharedMessage::make_mut(&mut message).properties_mut();
             if let Some(headers) = properties.headers.as_mut() {
                 headers.retain(|name, _| {
                     !name.starts_with("x-death") && !name.starts_with("x-first-death")
@@ -657,7 +656,7 @@ fn outgoing_owned(entry: Entry, counts_deliveries: bool) -> SharedMessage {
 #[cold]
 fn with_delivery_count(entry: &Entry) -> SharedMessage {
     let mut message = Message::clone(&entry.message);
-    let properties = Arc::make_mut(&mut message.properties);
+    let properties = message.properties_mut();
     let count = FieldValue::I64(i64::from(entry.delivery_count));
     properties
         .headers

@@ -12,7 +12,6 @@ use crate::dead_letter;
 use crate::message::Name;
 use crate::message::SharedMessage;
 use crate::message::{Message, MessageId};
-use crate::pool::PropertiesSource;
 use crate::protocol::{
     ChannelId, ConnectionId, DeadLetterReason, DropReason, Event, ExchangeKind, PublishProperties,
     Reply, ReplyCode,
@@ -255,18 +254,8 @@ impl Broker {
             }
             None => false,
         };
-        let properties = match properties {
-            PublishProperties::Given(given) => PropertiesSource::Given(given),
-            PublishProperties::Repeated => PropertiesSource::Shared(
-                state
-                    .last_properties
-                    .as_ref()
-                    .expect("a repeat is noted before it is routed"),
-            ),
-        };
-        let message = self
-            .message_pool
-            .allocate(id, exchange, routing_key, properties, body);
+        let envelope = state.note_envelope(exchange, routing_key, &properties);
+        let message = self.message_pool.allocate(id, envelope, body);
         self.emit(|| Event::Published {
             message: id,
             conn: publish.conn,
@@ -290,7 +279,7 @@ impl Broker {
         targets.clear();
         self.target_scratch = targets;
         if let Some(message) = unrouted {
-            if start == Start::Default && Broker::is_saga_reply(&message.routing_key) {
+            if start == Start::Default && Broker::is_saga_reply(message.routing_key()) {
                 let vhost = self.connections[&publish.conn].vhost.clone();
                 enqueued.durable_lsn = self.saga_reply(&vhost, &message);
                 routed = true;
@@ -353,7 +342,7 @@ impl Broker {
         );
         if by_key_alone {
             self.route_memo
-                .remember(channel, start, &message.routing_key, targets);
+                .remember(channel, start, message.routing_key(), targets);
         }
     }
 
@@ -518,7 +507,7 @@ impl Broker {
             redelivered: false,
             delivery_count: 0,
             level: queue.level_of(&message),
-            logged: queue.durable && message.properties.is_persistent(),
+            logged: queue.durable && message.properties().is_persistent(),
             message,
         };
         queue.next_seq += 1;
@@ -679,7 +668,7 @@ impl Broker {
         queue: Name,
         reason: DeadLetterReason,
     ) {
-        let start = self.start_of(vhost, &message.exchange);
+        let start = self.start_of(vhost, message.exchange());
         if start == Start::Nowhere {
             let reason = DropReason::DeadLetterExchangeMissing(reason);
             let queue = Some(self.hold_name(queue));
@@ -691,7 +680,7 @@ impl Broker {
             return;
         }
         let died_in = self.hold_name(queue.clone());
-        let exchange = self.hold_name(message.exchange.clone());
+        let exchange = self.hold_name(message.exchange().clone());
         self.event(Event::DeadLettered {
             message: message.id,
             queue: died_in,
@@ -738,7 +727,7 @@ impl Broker {
     /// Routes a message the broker sends itself (a saga's command,
     /// compensation or outcome) from its exchange in `vhost` to its queues.
     pub(super) fn route_saga_message(&mut self, vhost: &Name, message: SharedMessage) {
-        let start = self.start_of(vhost, &message.exchange);
+        let start = self.start_of(vhost, message.exchange());
         let mut targets = Vec::new();
         if start != Start::Nowhere {
             let queues = Some(&self.vhosts[vhost].queues);
@@ -796,17 +785,17 @@ fn route(
         Start::Default => {
             // The default exchange: every queue is bound under its own name.
             let queues = queues.expect("the default exchange comes with its vhost's queues");
-            targets.extend(queues.get(&*message.routing_key).copied());
+            targets.extend(queues.get(message.routing_key().as_str()).copied());
             return true;
         }
         Start::Nowhere => return true,
         Start::Exchange(start) => start,
     };
-    let headers = message.properties.headers.as_ref();
+    let headers = message.properties().headers.as_ref();
     let mut by_key_alone = exchanges[start].kind != ExchangeKind::Headers;
     exchanges[start]
         .bindings
-        .route(&message.routing_key, headers, scratch);
+        .route(message.routing_key(), headers, scratch);
     let mut visited = vec![];
     let mut index = 0;
     while index < scratch.len() {
@@ -820,7 +809,7 @@ fn route(
                     by_key_alone &= exchange.kind != ExchangeKind::Headers;
                     exchange
                         .bindings
-                        .route(&message.routing_key, headers, scratch);
+                        .route(message.routing_key(), headers, scratch);
                 }
             }
             Destination::Exchange(_) => {}

@@ -157,7 +157,7 @@ impl Broker {
     #[cold]
     #[inline(never)]
     pub(super) fn deliver_reply(&mut self, message: &SharedMessage) -> bool {
-        let Some(channel) = self.reply_consumer_named(&message.routing_key) else {
+        let Some(channel) = self.reply_consumer_named(message.routing_key()) else {
             return false;
         };
         let state = &self.channels[channel];

@@ -14,7 +14,7 @@
 use super::{Broker, Fault};
 use crate::config::Mutant;
 use crate::field::{FieldTable, FieldValue};
-use crate::message::{Message, MessageId, Name, Properties, SharedMessage};
+use crate::message::{Message, MessageId, Name, Properties, Envelope, SharedMessage};
 use crate::protocol::{Event, ReplyCode};
 use crate::record::Change;
 use crate::saga::{
@@ -75,7 +75,7 @@ impl Broker {
         exchange: &Name,
         message: &SharedMessage,
     ) -> (bool, Option<u64>) {
-        let properties = &message.properties;
+        let properties = &message.properties();
         let id = properties
             .message_id
             .clone()
@@ -91,7 +91,7 @@ impl Broker {
         } else {
             let start = (
                 key.2.clone(),
-                message.body.clone(),
+                message.body.to_bytes(),
                 properties.content_type.clone(),
             );
             self.sagas.start(vhost, exchange, start, now)
@@ -110,8 +110,8 @@ impl Broker {
     /// to the saga its correlation id names. Returns the lsn its confirm
     /// waits for.
     pub(super) fn saga_reply(&mut self, vhost: &Name, message: &SharedMessage) -> Option<u64> {
-        let exchange: Name = message.routing_key[saga::REPLY_PREFIX.len()..].into();
-        let properties = &message.properties;
+        let exchange: Name = message.routing_key()[saga::REPLY_PREFIX.len()..].into();
+        let properties = &message.properties();
         let outcome = properties
             .headers
             .as_ref()
@@ -325,10 +325,8 @@ impl Broker {
         properties.headers = Some(headers);
         SharedMessage::new(Message {
             id,
-            exchange: target_exchange,
-            routing_key,
-            properties: Arc::new(properties),
-            body,
+            envelope: Envelope::shared(target_exchange, routing_key, Arc::new(properties)),
+            body: body.into(),
         })
     }
 

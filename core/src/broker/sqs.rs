@@ -803,7 +803,7 @@ impl Broker {
             received.push(Received {
                 message_id: fields.message_id,
                 receipt_handle: receipt_handle(entry.seq, nonce),
-                body: entry.message.body.clone(),
+                body: entry.message.body.to_bytes(),
                 attributes: fields.attributes,
                 receive_count: entry.delivery_count,
                 sent_timestamp_ms: fields.sent_ms,

@@ -5,7 +5,7 @@
 
 use super::{AttributeValue, MessageAttribute, SendEntry};
 use crate::field::{FieldTable, FieldValue};
-use crate::message::{Message, MessageId, Name, Properties};
+use crate::message::{Message, MessageId, Name, Envelope, Properties};
 use std::sync::Arc;
 
 const ATTRIBUTES: &str = "x-sqs-attributes";
@@ -112,10 +112,8 @@ pub(crate) fn to_message(
     };
     Message {
         id,
-        exchange: Name::default(),
-        routing_key: queue.clone(),
-        properties: Arc::new(properties),
-        body: entry.body.clone(),
+        envelope: Envelope::shared(Name::default(), queue.clone(), Arc::new(properties)),
+        body: entry.body.clone().into(),
     }
 }
 
@@ -131,7 +129,7 @@ pub(crate) struct Fields {
 
 /// The SQS fields of a core message (one published over AMQP has only an id).
 pub(crate) fn fields(message: &Message) -> Fields {
-    let headers = message.properties.headers.as_ref();
+    let headers = message.properties().headers.as_ref();
     let header = |key: &str| headers.and_then(|headers| headers.get(key));
     let text = |key: &str| header(key).and_then(FieldValue::as_str).map(str::to_owned);
     let attributes = match header(ATTRIBUTES) {
@@ -143,7 +141,7 @@ pub(crate) fn fields(message: &Message) -> Fields {
     };
     Fields {
         message_id: message
-            .properties
+            .properties()
             .message_id
             .clone()
             .unwrap_or_else(|| message_id(message.id)),
@@ -160,7 +158,7 @@ pub(crate) fn fields(message: &Message) -> Fields {
 
 /// The group of a message in a FIFO queue (`None` for one without).
 pub(crate) fn group_id(message: &Message) -> Option<&str> {
-    message.properties.headers.as_ref()?.get(GROUP_ID)?.as_str()
+    message.properties().headers.as_ref()?.get(GROUP_ID)?.as_str()
 }
 
 fn attribute(name: &str, fields: &FieldValue) -> Option<MessageAttribute> {

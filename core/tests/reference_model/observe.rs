@@ -102,17 +102,17 @@ pub enum SeenHeaders {
 impl SeenMessage {
     /// The projection of a message the core sent.
     fn of(message: &Message) -> SeenMessage {
-        let headers = message.properties.headers.clone();
+        let headers = message.properties().headers.clone();
         let dead_lettered = headers
             .as_ref()
             .is_some_and(|headers| headers.contains_key("x-death"));
         SeenMessage {
             id: message.id.0,
-            exchange: message.exchange.to_string(),
-            routing_key: message.routing_key.to_string(),
+            exchange: message.exchange().to_string(),
+            routing_key: message.routing_key().to_string(),
             body: message.body.to_vec(),
-            priority: message.properties.priority,
-            expiration: message.properties.expiration.clone(),
+            priority: message.properties().priority,
+            expiration: message.properties().expiration.clone(),
             headers: if dead_lettered {
                 SeenHeaders::DeadLettered
             } else {

@@ -686,7 +686,7 @@ pub fn priority(priority: u8) -> Properties {
 /// The x-death header of a delivered message.
 pub fn x_death(message: &Message) -> Vec<FieldTable> {
     match message
-        .properties
+        .properties()
         .headers
         .as_ref()
         .and_then(|headers| headers.get("x-death"))

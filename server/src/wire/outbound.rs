@@ -132,8 +132,8 @@ fn reply_method(reply: &Reply) -> (AMQPClass, Option<&Message>) {
                 consumer_tag: short(consumer_tag),
                 delivery_tag: *delivery_tag,
                 redelivered: *redelivered,
-                exchange: short(&message.exchange),
-                routing_key: short(&message.routing_key),
+                exchange: short(message.exchange()),
+                routing_key: short(message.routing_key()),
             };
             return (
                 AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)),
@@ -149,8 +149,8 @@ fn reply_method(reply: &Reply) -> (AMQPClass, Option<&Message>) {
             let get_ok = basic::GetOk {
                 delivery_tag: *delivery_tag,
                 redelivered: *redelivered,
-                exchange: short(&message.exchange),
-                routing_key: short(&message.routing_key),
+                exchange: short(message.exchange()),
+                routing_key: short(message.routing_key()),
                 message_count: *message_count,
             };
             return (
@@ -166,8 +166,8 @@ fn reply_method(reply: &Reply) -> (AMQPClass, Option<&Message>) {
             let returned = basic::Return {
                 reply_code: code.code(),
                 reply_text: short(text),
-                exchange: short(&message.exchange),
-                routing_key: short(&message.routing_key),
+                exchange: short(message.exchange()),
+                routing_key: short(message.routing_key()),
             };
             return (
                 AMQPClass::Basic(basic::AMQPMethod::Return(returned)),
@@ -321,7 +321,7 @@ fn put_content(
     let header = AMQPContentHeader {
         class_id: BASIC_CLASS_ID,
         body_size: message.body.len() as u64,
-        properties: properties_to_amqp(&message.properties),
+        properties: properties_to_amqp(&message.properties()),
     };
     put_frame(out, &AMQPFrame::Header(channel, header))?;
     let chunk_bytes = frame_max as usize - FRAME_OVERHEAD_BYTES;
@@ -343,10 +343,8 @@ mod tests {
     fn a_delivery_body_is_split_by_frame_max() {
         let message = SharedMessage::new(Message {
             id: MessageId(1),
-            exchange: "".into(),
-            routing_key: "q".into(),
-            properties: Arc::new(Properties::default()),
-            body: Bytes::from(vec![7u8; 10_000]),
+            envelope: brokerlab_core::Envelope::shared("", "q", Arc::new(Properties::default())),
+            body: Bytes::from(vec![7u8; 10_000]).into(),
         });
         let reply = Reply::Deliver {
             consumer_tag: "c".into(),

@@ -224,7 +224,7 @@ impl Producer {
             deaths: None,
         };
         context.history.record(context.now_ns, entry);
-        let correlation = message.properties.correlation_id.clone();
+        let correlation = message.properties().correlation_id.clone();
         let entry = Entry::Answer {
             requester: self.spec.id,
             correlation: correlation.clone(),

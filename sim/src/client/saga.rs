@@ -65,7 +65,7 @@ fn publish(exchange: &str, routing_key: &str, properties: Properties, body: Byte
 }
 
 fn header<'a>(message: &'a Message, name: &str) -> Option<&'a FieldValue> {
-    message.properties.headers.as_ref()?.get(name)
+    message.properties().headers.as_ref()?.get(name)
 }
 
 /// How a starter behaves.
@@ -409,7 +409,7 @@ impl SagaParticipant {
         redelivered: bool,
         message: &Message,
     ) {
-        let properties = &message.properties;
+        let properties = &message.properties();
         let named = (properties.correlation_id.as_deref()).and_then(parse_correlation_id);
         let (Some((action, step, id)), Some(reply_to)) = (named, properties.reply_to.clone())
         else {

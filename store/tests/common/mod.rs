@@ -23,9 +23,7 @@ pub fn enqueued(lsn: u64, body_bytes: usize) -> Record {
     };
     let message = Message {
         id: MessageId(lsn),
-        exchange: "orders".into(),
-        routing_key: "orders.new".into(),
-        properties: Arc::new(properties),
+        envelope: brokerlab_core::Envelope::shared("orders", "orders.new", Arc::new(properties)),
         body: body.into(),
     };
     let change = Change::Enqueued {

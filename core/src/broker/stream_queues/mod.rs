@@ -19,7 +19,7 @@ use super::{Broker, Fault};
 use crate::arena::Id;
 use crate::args::{StreamArgs, StreamOffset, STREAM_SEGMENT_BYTES_DEFAULT};
 use crate::field::{FieldTable, FieldValue};
-use crate::message::{Message, MessageId, Name, Properties, SharedMessage};
+use crate::message::{Message, MessageId, Name, Properties, Envelope, SharedMessage};
 use crate::protocol::{Reply, ReplyCode};
 use crate::queue::{Entry, Expiry, Queue, StreamQueue};
 use crate::record::Change;
@@ -156,11 +156,11 @@ impl Broker {
     ) -> Result<Option<u64>, super::delivery::Refused> {
         let stream = self.queues[id].stream.as_ref().expect("a stream queue");
         let envelope =
-            envelope::encode(&message.exchange, &message.routing_key, &message.properties);
+            envelope::encode(message.exchange(), message.routing_key(), &message.properties());
         let record = StreamRecord {
             timestamp_ms: unix_ms(self.now),
             key: None,
-            value: Some(message.body.clone()),
+            value: Some(message.body.to_bytes()),
             headers: vec![(envelope::ENVELOPE_HEADER.to_owned(), envelope)],
         };
         let topic = stream.topic.clone();
@@ -296,10 +296,8 @@ impl Broker {
         self.next_message_id += 1;
         let message = Message {
             id,
-            exchange,
-            routing_key,
-            properties: Arc::new(properties),
-            body,
+            envelope: Envelope::shared(exchange, routing_key, Arc::new(properties)),
+            body: body.into(),
         };
         Some((offset, SharedMessage::new(message)))
     }
