@@ -233,7 +233,11 @@ fn recovery_log() -> Vec<Record> {
     for seq in 0..RECOVERED {
         let message = Message {
             id: MessageId(seq + 1),
-            envelope: brokerlab_core::Envelope::shared(exchange.clone(), key.clone(), properties.clone()),
+            envelope: brokerlab_core::Envelope::shared(
+                exchange.clone(),
+                key.clone(),
+                properties.clone(),
+            ),
             body: Bytes::from_static(&[7; 16]).into(),
         };
         let change = Change::Enqueued {

@@ -572,9 +572,11 @@ fn topic_routing_matches_star_as_one_word_and_hash_as_any_number_of_words() {
         let mut patterns: Vec<&str> = patterns.to_vec();
         patterns.sort();
         assert_eq!(reached, patterns, "routing key {key:?}");
-        assert!(deliveries(&outputs)
-            .iter()
-            .all(|delivery| delivery.message.routing_key().as_str() == key));
+        assert!(deliveries(&outputs).iter().all(|delivery| delivery
+            .message
+            .routing_key()
+            .as_str()
+            == key));
     }
 }
 

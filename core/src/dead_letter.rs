@@ -15,8 +15,8 @@
 //! length-limit loops end while reject-and-retry loops keep working.
 
 use crate::field::{FieldTable, FieldValue};
-use crate::message::{Envelope, Message};
 use crate::message::Name;
+use crate::message::{Envelope, Message};
 use crate::protocol::DeadLetterReason;
 use crate::time::Instant;
 use std::sync::Arc;
@@ -95,7 +95,10 @@ fn new_death(message: &Message, queue: &str, reason: DeadLetterReason, now: Inst
     death.insert("queue".to_owned(), FieldValue::string(queue));
     death.insert("reason".to_owned(), FieldValue::string(reason.as_str()));
     death.insert("time".to_owned(), FieldValue::Timestamp(now.as_secs()));
-    death.insert("exchange".to_owned(), FieldValue::string(message.exchange()));
+    death.insert(
+        "exchange".to_owned(),
+        FieldValue::string(message.exchange()),
+    );
     // RabbitMQ also lists the CC keys here; this core does not route by CC.
     let routing_keys = vec![FieldValue::string(message.routing_key())];
     death.insert("routing-keys".to_owned(), FieldValue::Array(routing_keys));
@@ -223,7 +226,11 @@ mod tests {
     fn message(exchange: &str, routing_key: &str, properties: Properties) -> Message {
         Message {
             id: MessageId(7),
-            envelope: Envelope::shared(Name::from(exchange), Name::from(routing_key), Arc::new(properties)),
+            envelope: Envelope::shared(
+                Name::from(exchange),
+                Name::from(routing_key),
+                Arc::new(properties),
+            ),
             body: Bytes::from_static(b"body").into(),
         }
     }
@@ -652,7 +659,11 @@ mod tests {
             deaths.insert(0, FieldValue::string("not a table"));
         }
         let tampered = Message {
-            envelope: Envelope::shared(dead.exchange().clone(), dead.routing_key().clone(), Arc::new(properties)),
+            envelope: Envelope::shared(
+                dead.exchange().clone(),
+                dead.routing_key().clone(),
+                Arc::new(properties),
+            ),
             ..dead
         };
         assert!(!is_cycle(&tampered, DeadLetterReason::Expired, "q"));

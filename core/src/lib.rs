@@ -154,7 +154,9 @@ pub use broker::{
 };
 pub use config::{Config, Flow, MemoryAlarm, Mutant, MESSAGE_SIZE_LIMIT_BYTES};
 pub use field::{FieldTable, FieldValue};
-pub use message::{Body, Envelope, Message, MessageId, Name, Properties, SharedEnvelope, SharedMessage};
+pub use message::{
+    Body, Envelope, Message, MessageId, Name, Properties, SharedEnvelope, SharedMessage,
+};
 pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,

@@ -145,7 +145,10 @@ pub struct Body(BodyRepr);
 
 #[derive(Clone)]
 enum BodyRepr {
-    Inline { len: u8, bytes: [u8; Body::INLINE_MAX] },
+    Inline {
+        len: u8,
+        bytes: [u8; Body::INLINE_MAX],
+    },
     Shared(Bytes),
 }
 
@@ -318,5 +321,26 @@ impl Message {
     /// The properties to change, copied first where they are shared.
     pub fn properties_mut(&mut self) -> &mut Properties {
         Arc::make_mut(&mut SharedEnvelope::make_mut(&mut self.envelope).properties)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_of_up_to_23_bytes_is_inline_and_a_longer_one_is_shared() {
+        let short = Body::from(&[7u8; Body::INLINE_MAX][..]);
+        assert!(short.is_inline());
+        assert_eq!(&short[..], &[7u8; Body::INLINE_MAX][..]);
+        let bytes = Bytes::from(vec![7u8; Body::INLINE_MAX + 1]);
+        let long = Body::from(bytes.clone());
+        assert!(!long.is_inline());
+        assert_eq!(
+            long.to_bytes().as_ptr(),
+            bytes.as_ptr(),
+            "shared, not copied"
+        );
+        assert_eq!(long, bytes);
     }
 }

@@ -259,7 +259,11 @@ fn other_reply_to_values_pass_unchanged() {
             .assert_ok();
         let step = broker.get(2, 1, "rpc", true);
         assert_eq!(
-            step.deliveries()[0].message.properties().reply_to.as_deref(),
+            step.deliveries()[0]
+                .message
+                .properties()
+                .reply_to
+                .as_deref(),
             Some(reply_to)
         );
     }

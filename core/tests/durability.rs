@@ -254,7 +254,8 @@ fn delivery_count_and_x_death_survive_a_restart() {
     let after = broker.get(3, 1, "q", false).deliveries()[0].clone();
     assert!(after.redelivered);
     assert_eq!(
-        after.message.properties(), before.properties(),
+        after.message.properties(),
+        before.properties(),
         "x-death and every other header kept"
     );
     assert_eq!(support::x_death(&after.message).len(), 1);

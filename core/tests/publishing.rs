@@ -222,7 +222,9 @@ fn messages_published_in_a_row_on_one_route_share_it() {
     broker.open(1, 2).assert_ok();
     broker.publish(1, 1, "", "q", "a").assert_ok();
     broker.publish(1, 1, "", "q", "b").assert_ok();
-    broker.publish(1, 1, "amq.direct", "q", "unrouted").assert_ok();
+    broker
+        .publish(1, 1, "amq.direct", "q", "unrouted")
+        .assert_ok();
     broker.publish(1, 1, "", "q", "c").assert_ok();
     broker.publish(1, 2, "", "q", "d").assert_ok();
     let mut got = Vec::new();
@@ -233,9 +235,17 @@ fn messages_published_in_a_row_on_one_route_share_it() {
     let bodies: Vec<&[u8]> = got.iter().map(|message| &message.body[..]).collect();
     assert_eq!(bodies, [&b"a"[..], b"b", b"c", b"d"]);
     assert!(SharedEnvelope::ptr_eq(&got[0].envelope, &got[1].envelope));
-    assert!(!SharedEnvelope::ptr_eq(&got[1].envelope, &got[2].envelope), "another route came between");
-    assert!(!SharedEnvelope::ptr_eq(&got[2].envelope, &got[3].envelope), "another channel");
-    assert!(got.iter().all(|message| message.exchange().is_empty() && message.routing_key() == "q"));
+    assert!(
+        !SharedEnvelope::ptr_eq(&got[1].envelope, &got[2].envelope),
+        "another route came between"
+    );
+    assert!(
+        !SharedEnvelope::ptr_eq(&got[2].envelope, &got[3].envelope),
+        "another channel"
+    );
+    assert!(got
+        .iter()
+        .all(|message| message.exchange().is_empty() && message.routing_key() == "q"));
 }
 
 #[test]
@@ -512,8 +522,8 @@ fn mandatory_unroutable_is_returned_for_every_exchange_type() {
             .collect();
         assert_eq!(returns.len(), 1, "{case}: {step:#?}");
         assert_eq!(returns[0].0, ReplyCode::NoRoute, "{case}");
-        assert_eq!(&*returns[0].1.exchange(), exchange, "{case}");
-        assert_eq!(&*returns[0].1.routing_key(), key, "{case}");
+        assert_eq!(returns[0].1.exchange().as_str(), exchange, "{case}");
+        assert_eq!(returns[0].1.routing_key().as_str(), key, "{case}");
         assert_eq!(broker.ready_count(1, 1, "q"), 0, "{case}");
     }
 }

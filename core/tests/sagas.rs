@@ -118,7 +118,7 @@ fn header<'a>(delivered: &'a Delivered, name: &str) -> Option<&'a FieldValue> {
 
 /// A participant's reply to a saga message.
 fn reply(broker: &mut Harness, to: &Delivered, outcome: &str) {
-    let properties = &to.message.properties();
+    let properties = to.message.properties();
     let reply = Properties {
         correlation_id: properties.correlation_id.clone(),
         headers: Some(table(&[("x-saga-outcome", string(outcome))])),
@@ -156,7 +156,7 @@ fn a_command_is_routed_only_once_its_transition_is_synced() {
     );
     broker.sync();
     let command = take(&mut broker, "inventory.reserve").expect("routed after the sync");
-    let properties = &command.message.properties();
+    let properties = command.message.properties();
     assert_eq!(properties.correlation_id.as_deref(), Some("do:0:order-1"));
     assert_eq!(properties.reply_to.as_deref(), Some("amq.saga.order"));
     assert_eq!(properties.message_id.as_deref(), Some("order-1"));
@@ -231,7 +231,8 @@ fn a_step_that_times_out_after_its_retries_is_compensated_with_its_outcome_unkno
     broker.sync();
     let again = take(&mut broker, "payment.charge").expect("sent again after its timeout");
     assert_eq!(
-        again.message.properties().correlation_id, first.message.properties().correlation_id,
+        again.message.properties().correlation_id,
+        first.message.properties().correlation_id,
         "a retry carries the same idempotency key"
     );
     assert_eq!(header(&again, "x-saga-attempt"), Some(&FieldValue::I64(2)));
@@ -290,7 +291,7 @@ fn a_duplicate_or_stale_reply_is_ignored_as_an_event() {
     start(&mut broker, "order-1");
     broker.sync();
     let first = answer(&mut broker, "inventory.reserve", "success");
-    let properties = &first.message.properties();
+    let properties = first.message.properties();
     let stale = Properties {
         correlation_id: properties.correlation_id.clone(),
         headers: Some(table(&[("x-saga-outcome", string("success"))])),

@@ -349,7 +349,10 @@ fn exchange_routes_into_a_stream_queue_as_into_any_queue() {
     let step = read_from(&mut broker, 2, Some(string("first")));
     assert_eq!(step.bodies(), vec!["one"]);
     let message = &step.deliveries()[0].message;
-    assert_eq!((message.exchange().as_str(), message.routing_key().as_str()), ("t", "a.b"));
+    assert_eq!(
+        (message.exchange().as_str(), message.routing_key().as_str()),
+        ("t", "a.b")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -455,7 +458,8 @@ fn consumer_from_first_gets_every_record_with_its_offset_header() {
     let expected_headers = expected.headers.as_mut().unwrap();
     expected_headers.insert("x-stream-offset".into(), int(0));
     assert_eq!(
-        **delivered.message.properties(), expected,
+        **delivered.message.properties(),
+        expected,
         "properties kept, the offset header the record's"
     );
 }
@@ -768,7 +772,10 @@ fn a_record_from_another_front_end_reads_as_a_message_with_its_headers() {
     let step = read_from(&mut broker, 2, Some(string("first")));
     assert_eq!(step.bodies(), vec!["from kafka"]);
     let message = &step.deliveries()[0].message;
-    assert_eq!((message.exchange().as_str(), message.routing_key().as_str()), ("", "s"));
+    assert_eq!(
+        (message.exchange().as_str(), message.routing_key().as_str()),
+        ("", "s")
+    );
     let headers = message.properties().headers.as_ref().unwrap();
     assert_eq!(headers.get("h"), Some(&string("v")));
 }

@@ -568,10 +568,11 @@ fn describe_message(message: &Message) -> String {
     if !message.exchange().is_empty() {
         notes.push(format!(
             "via '{}' with key {:?}",
-            message.exchange(), message.routing_key()
+            message.exchange(),
+            message.routing_key()
         ));
     }
-    let properties = &message.properties();
+    let properties = message.properties();
     if let Some(priority) = properties.priority {
         notes.push(format!("priority {priority}"));
     }

@@ -160,7 +160,7 @@ fn answer<W: Write>(
     message: &SharedMessage,
     failing: Option<&str>,
 ) -> io::Result<Vec<Output>> {
-    let properties = &message.properties();
+    let properties = message.properties();
     let action = header(message, "x-saga-action").unwrap_or_default();
     let (Some(correlation_id), Some(reply_to)) = (&properties.correlation_id, &properties.reply_to)
     else {

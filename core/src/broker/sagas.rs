@@ -14,7 +14,7 @@
 use super::{Broker, Fault};
 use crate::config::Mutant;
 use crate::field::{FieldTable, FieldValue};
-use crate::message::{Message, MessageId, Name, Properties, Envelope, SharedMessage};
+use crate::message::{Envelope, Message, MessageId, Name, Properties, SharedMessage};
 use crate::protocol::{Event, ReplyCode};
 use crate::record::Change;
 use crate::saga::{
@@ -75,7 +75,7 @@ impl Broker {
         exchange: &Name,
         message: &SharedMessage,
     ) -> (bool, Option<u64>) {
-        let properties = &message.properties();
+        let properties = message.properties();
         let id = properties
             .message_id
             .clone()
@@ -111,7 +111,7 @@ impl Broker {
     /// waits for.
     pub(super) fn saga_reply(&mut self, vhost: &Name, message: &SharedMessage) -> Option<u64> {
         let exchange: Name = message.routing_key()[saga::REPLY_PREFIX.len()..].into();
-        let properties = &message.properties();
+        let properties = message.properties();
         let outcome = properties
             .headers
             .as_ref()

@@ -5,7 +5,7 @@
 
 use super::{AttributeValue, MessageAttribute, SendEntry};
 use crate::field::{FieldTable, FieldValue};
-use crate::message::{Message, MessageId, Name, Envelope, Properties};
+use crate::message::{Envelope, Message, MessageId, Name, Properties};
 use std::sync::Arc;
 
 const ATTRIBUTES: &str = "x-sqs-attributes";
@@ -158,7 +158,12 @@ pub(crate) fn fields(message: &Message) -> Fields {
 
 /// The group of a message in a FIFO queue (`None` for one without).
 pub(crate) fn group_id(message: &Message) -> Option<&str> {
-    message.properties().headers.as_ref()?.get(GROUP_ID)?.as_str()
+    message
+        .properties()
+        .headers
+        .as_ref()?
+        .get(GROUP_ID)?
+        .as_str()
 }
 
 fn attribute(name: &str, fields: &FieldValue) -> Option<MessageAttribute> {

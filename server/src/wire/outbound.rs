@@ -321,7 +321,7 @@ fn put_content(
     let header = AMQPContentHeader {
         class_id: BASIC_CLASS_ID,
         body_size: message.body.len() as u64,
-        properties: properties_to_amqp(&message.properties()),
+        properties: properties_to_amqp(message.properties()),
     };
     put_frame(out, &AMQPFrame::Header(channel, header))?;
     let chunk_bytes = frame_max as usize - FRAME_OVERHEAD_BYTES;

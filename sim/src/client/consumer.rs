@@ -143,7 +143,7 @@ impl Consumer {
             } => {
                 let conn = self.conn.expect("replies arrive on an open connection");
                 let stamp = Stamp::decode(&message.body);
-                let deaths = Deaths::of(&message.properties());
+                let deaths = Deaths::of(message.properties());
                 let gives_up = self.gives_up(deaths.as_ref());
                 let entry = Entry::Deliver {
                     consumer: self.spec.id,
@@ -159,7 +159,12 @@ impl Consumer {
                 context.history.record(context.now_ns, entry);
                 let payload = stamp.map(|stamp| stamp.payload);
                 let reply_to = self.spec.respond.then(|| ReplyTo {
-                    queue: message.properties().reply_to.as_deref().unwrap_or("").into(),
+                    queue: message
+                        .properties()
+                        .reply_to
+                        .as_deref()
+                        .unwrap_or("")
+                        .into(),
                     correlation: message.properties().correlation_id.clone(),
                 });
                 self.hold(context, delivery_tag, payload, gives_up, reply_to);

@@ -409,7 +409,7 @@ impl SagaParticipant {
         redelivered: bool,
         message: &Message,
     ) {
-        let properties = &message.properties();
+        let properties = message.properties();
         let named = (properties.correlation_id.as_deref()).and_then(parse_correlation_id);
         let (Some((action, step, id)), Some(reply_to)) = (named, properties.reply_to.clone())
         else {

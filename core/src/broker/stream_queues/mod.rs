@@ -19,7 +19,7 @@ use super::{Broker, Fault};
 use crate::arena::Id;
 use crate::args::{StreamArgs, StreamOffset, STREAM_SEGMENT_BYTES_DEFAULT};
 use crate::field::{FieldTable, FieldValue};
-use crate::message::{Message, MessageId, Name, Properties, Envelope, SharedMessage};
+use crate::message::{Envelope, Message, MessageId, Name, Properties, SharedMessage};
 use crate::protocol::{Reply, ReplyCode};
 use crate::queue::{Entry, Expiry, Queue, StreamQueue};
 use crate::record::Change;
@@ -155,8 +155,11 @@ impl Broker {
         message: SharedMessage,
     ) -> Result<Option<u64>, super::delivery::Refused> {
         let stream = self.queues[id].stream.as_ref().expect("a stream queue");
-        let envelope =
-            envelope::encode(message.exchange(), message.routing_key(), &message.properties());
+        let envelope = envelope::encode(
+            message.exchange(),
+            message.routing_key(),
+            message.properties(),
+        );
         let record = StreamRecord {
             timestamp_ms: unix_ms(self.now),
             key: None,
