@@ -1004,6 +1004,10 @@ struct ServeKafka {
     /// Partitions of a topic created without a count (Kafka's `num.partitions`).
     #[arg(long, default_value_t = brokerlab::server::DEFAULT_PARTITIONS, value_parser = clap::value_parser!(u32).range(1..))]
     kafka_partitions: u32,
+    /// A Kafka client on loopback is served without SASL; with false, every
+    /// client must authenticate with SASL/PLAIN as one of the users.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    kafka_anonymous_loopback: bool,
 }
 
 /// The RESP listener of `brokerlab serve`, off unless given.
@@ -1090,6 +1094,7 @@ fn run_serve(
         kafka_listen: kafka.kafka_listen,
         kafka_auto_create_topics: kafka.kafka_auto_create_topics,
         kafka_partitions: kafka.kafka_partitions,
+        kafka_anonymous_loopback: kafka.kafka_anonymous_loopback,
         resp_listen: resp.resp_listen,
         resp_anonymous_loopback: resp.resp_anonymous_loopback,
         sqs_listen: sqs.sqs_listen,

@@ -176,6 +176,10 @@ pub struct Options {
     pub kafka_auto_create_topics: bool,
     /// Partitions of a topic created without a count (Kafka's `num.partitions`).
     pub kafka_partitions: u32,
+    /// A Kafka client on loopback is served without SASL (on by default, as
+    /// `guest` logs in over AMQP on loopback only); others must
+    /// authenticate with SASL/PLAIN as one of the users.
+    pub kafka_anonymous_loopback: bool,
     /// Address to accept RESP (Redis Pub/Sub) connections on; off when `None`.
     pub resp_listen: Option<SocketAddr>,
     /// A RESP client on loopback is logged in from the start, as Redis's
@@ -217,6 +221,7 @@ impl Options {
             kafka_listen: None,
             kafka_auto_create_topics: true,
             kafka_partitions: DEFAULT_PARTITIONS,
+            kafka_anonymous_loopback: true,
             resp_listen: None,
             resp_anonymous_loopback: true,
             sqs_listen: None,
@@ -440,6 +445,8 @@ impl Server {
                 default_partitions: options.kafka_partitions,
                 outgoing_buffer_max_bytes: options.outgoing_buffer_max_bytes,
                 send_timeout: Duration::from_millis(options.send_timeout_ms),
+                users: Arc::clone(&users),
+                anonymous_loopback: options.kafka_anonymous_loopback,
             };
             tokio::spawn(kafka::accept_loop(listener, context, SHUTDOWN_GRACE))
         });

@@ -48,6 +48,16 @@ fn start_with_partitions(data: &std::path::Path, partitions: u32) -> TestServer 
     })
 }
 
+/// A server whose Kafka listener serves no client without SASL/PLAIN.
+fn start_requiring_sasl(data: &std::path::Path) -> TestServer {
+    TestServer::start_options(Options {
+        data_dir: data.to_path_buf(),
+        kafka_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kafka_anonymous_loopback: false,
+        ..Options::new()
+    })
+}
+
 /// Whether kafkajs is installed beside the scripts; when not, the test says what to install.
 fn kafkajs_installed() -> bool {
     let found = common::client_script("node_modules/kafkajs/package.json").exists();
@@ -442,6 +452,125 @@ fn answers_leave_a_connection_in_request_order_though_a_long_poll_fetch_is_answe
     assert!(
         sent.elapsed() >= Duration::from_millis(900),
         "ApiVersions waited for the fetch's long poll before it"
+    );
+    server.stop();
+}
+
+#[test]
+fn kafka_python_authenticates_with_sasl_plain_as_an_amqp_user() {
+    if !kafka_python_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start_requiring_sasl(data.path());
+    run_script("kafka_python_sasl_plain.py", &server, &[]);
+    server.stop();
+}
+
+/// Kafka's SASL/PLAIN exchange over raw frames: the request header v1 of
+/// SaslHandshake v1 and SaslAuthenticate v0 (neither flexible).
+mod sasl {
+    use super::raw;
+    use kafka_protocol::messages::{
+        SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use std::io::Write;
+    use std::net::TcpStream;
+
+    /// Sends `request` as `api_key` at `version`; its response, or `None` once closed.
+    fn exchange<Q: Encodable, R: Decodable>(
+        stream: &mut TcpStream,
+        (api_key, version): (i16, i16),
+        request: &Q,
+    ) -> Option<R> {
+        let mut body = Vec::new();
+        request.encode(&mut body, version).expect("encodes");
+        stream
+            .write_all(&raw::request(api_key, version, 9, &body))
+            .expect("the request is written");
+        let frame = raw::response(stream)?;
+        assert_eq!(&frame[..4], &9i32.to_be_bytes(), "the correlation id");
+        let mut rest = bytes::Bytes::copy_from_slice(&frame[4..]);
+        Some(R::decode(&mut rest, version).expect("the response decodes"))
+    }
+
+    /// SaslHandshake v1 naming `mechanism`: its error code, or `None` once closed.
+    pub fn handshake(stream: &mut TcpStream, mechanism: &'static str) -> Option<i16> {
+        let mut request = SaslHandshakeRequest::default();
+        request.mechanism = StrBytes::from_static_str(mechanism);
+        let response: SaslHandshakeResponse = exchange(stream, (17, 1), &request)?;
+        Some(response.error_code)
+    }
+
+    /// SaslAuthenticate v0 with PLAIN's token: its error code and message.
+    pub fn authenticate(
+        stream: &mut TcpStream,
+        user: &str,
+        password: &str,
+    ) -> Option<(i16, Option<String>)> {
+        let mut request = SaslAuthenticateRequest::default();
+        request.auth_bytes = format!("\0{user}\0{password}").into_bytes().into();
+        let response: SaslAuthenticateResponse = exchange(stream, (36, 0), &request)?;
+        let message = response.error_message.map(|text| text.to_string());
+        Some((response.error_code, message))
+    }
+}
+
+#[test]
+fn without_anonymous_access_only_api_versions_and_sasl_come_before_authentication() {
+    use std::io::Write;
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start_requiring_sasl(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let (error, apis) = raw::api_versions(addr, 0);
+    assert_eq!(error, 0, "ApiVersions is answered before authentication");
+    assert!(apis.contains(&(17, 1, 1)), "SaslHandshake v1 listed");
+    assert!(
+        apis.contains(&(36, 0, 2)),
+        "SaslAuthenticate v0 to v2 listed"
+    );
+    let metadata = raw::request(3, 1, 1, &[0xff, 0xff, 0xff, 0xff]);
+    assert!(raw::closes_after(addr, &metadata), "Metadata before SASL");
+
+    let mut stream = raw::connect(addr);
+    assert_eq!(sasl::handshake(&mut stream, "SCRAM-SHA-512"), Some(33));
+    assert!(
+        raw::response(&mut stream).is_none(),
+        "closed after UNSUPPORTED_SASL_MECHANISM"
+    );
+
+    let mut stream = raw::connect(addr);
+    let early = sasl::authenticate(&mut stream, "guest", "guest").map(|(code, _)| code);
+    assert_eq!(early, Some(34), "ILLEGAL_SASL_STATE before the handshake");
+    assert!(raw::response(&mut stream).is_none(), "then closed");
+
+    let mut stream = raw::connect(addr);
+    assert_eq!(sasl::handshake(&mut stream, "PLAIN"), Some(0));
+    let wrong = sasl::authenticate(&mut stream, "guest", "wrong");
+    let message = "Authentication failed: Invalid username or password".to_owned();
+    assert_eq!(wrong, Some((58, Some(message))));
+    assert!(
+        raw::response(&mut stream).is_none(),
+        "closed after SASL_AUTHENTICATION_FAILED"
+    );
+
+    let mut stream = raw::connect(addr);
+    assert_eq!(sasl::handshake(&mut stream, "PLAIN"), Some(0));
+    assert_eq!(
+        sasl::authenticate(&mut stream, "guest", "guest"),
+        Some((0, None))
+    );
+    stream.write_all(&metadata).expect("written");
+    assert!(
+        raw::response(&mut stream).is_some(),
+        "Metadata once authenticated"
+    );
+    assert_eq!(
+        sasl::handshake(&mut stream, "PLAIN"),
+        Some(34),
+        "a second handshake"
     );
     server.stop();
 }

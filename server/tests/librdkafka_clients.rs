@@ -35,6 +35,11 @@ fn confluent_kafka_installed() -> bool {
 
 /// Runs `name` against a new server's Kafka listener, when confluent-kafka is installed.
 fn run(name: &str) {
+    run_with(name, Options::new());
+}
+
+/// Runs `name` against a new server with `options` and a Kafka listener.
+fn run_with(name: &str, options: Options) {
     if !confluent_kafka_installed() {
         return;
     }
@@ -42,7 +47,7 @@ fn run(name: &str) {
     let server = TestServer::start_options(Options {
         data_dir: data.path().to_path_buf(),
         kafka_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        ..Options::new()
+        ..options
     });
     let port = server
         .kafka
@@ -104,4 +109,13 @@ fn a_null_header_value_comes_back_null() {
 #[test]
 fn keyed_records_land_on_murmur2_of_the_key_and_stay_in_order_per_partition() {
     run("librdkafka_murmur2.py");
+}
+
+#[test]
+fn sasl_plain_authenticates_an_amqp_user_and_refuses_a_wrong_password() {
+    let options = Options {
+        kafka_anonymous_loopback: false,
+        ..Options::new()
+    };
+    run_with("librdkafka_sasl_plain.py", options);
 }

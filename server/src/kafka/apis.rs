@@ -82,6 +82,8 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// A command for the core, and whether the core answers it (a produce
@@ -100,7 +102,7 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    fn ready(correlation_id: i32, answer: Answer) -> Dispatch {
+    pub(super) fn ready(correlation_id: i32, answer: Answer) -> Dispatch {
         Dispatch {
             correlation_id,
             answer,
@@ -200,12 +202,12 @@ fn topic_name(text: &str) -> TopicName {
     TopicName(str_bytes(text))
 }
 
-fn closed(what: &str) -> io::Error {
+pub(super) fn closed(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
 /// The versions served of an API, if it is served.
-fn served(api: ApiKey) -> Option<(i16, i16)> {
+pub(super) fn served(api: ApiKey) -> Option<(i16, i16)> {
     SERVED
         .iter()
         .find(|(key, _, _)| *key == api)
@@ -231,7 +233,7 @@ fn api_versions(error_code: i16, only_api_versions: bool) -> ApiVersionsResponse
 }
 
 /// Encodes a response frame: size, header, body.
-fn encode<R: Encodable>(
+pub(super) fn encode<R: Encodable>(
     correlation_id: i32,
     api: ApiKey,
     version: i16,
@@ -254,7 +256,7 @@ fn encode<R: Encodable>(
 }
 
 /// Decodes a request body of type `R`; a body that does not decode closes the connection.
-fn body<R: Decodable>(frame: &mut Bytes, version: i16) -> io::Result<R> {
+pub(super) fn body<R: Decodable>(frame: &mut Bytes, version: i16) -> io::Result<R> {
     R::decode(frame, version).map_err(|_| closed("request body does not decode"))
 }
 

@@ -23,17 +23,24 @@
 //! connection, as Kafka closes it; an ApiVersions request of a newer
 //! version than served is answered in the v0 format with
 //! UNSUPPORTED_VERSION, as Kafka answers it.
+//!
+//! SASL/PLAIN authenticates a client with the AMQP listener's users
+//! (`sasl`); a client on loopback may skip it unless the server says so.
 
 mod apis;
+mod sasl;
 
 use crate::broker_task::{KafkaBatch, KafkaReply, ToBroker};
 use crate::connection::outgoing::Outgoing;
+use crate::users::Users;
 use apis::{Answer, Dispatch};
 use brokerlab_core::{ConnectionId, Input};
 use bytes::{Buf, Bytes, BytesMut};
+use sasl::{Sasl, Screened};
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,6 +85,10 @@ pub struct Context {
     pub outgoing_buffer_max_bytes: usize,
     /// A socket that takes nothing for this long is closed.
     pub send_timeout: Duration,
+    /// Who may authenticate with SASL/PLAIN: the AMQP listener's users.
+    pub users: Arc<Users>,
+    /// A client on loopback is served without SASL (anonymously).
+    pub anonymous_loopback: bool,
 }
 
 /// Accepts Kafka connections until the server shuts down, then waits up
@@ -121,6 +132,11 @@ struct Connection {
     /// The core's request numbers still to be answered: their slot and part.
     waiting: BTreeMap<u64, (u64, usize)>,
     next_request: u64,
+    /// Where the connection stands with SASL.
+    sasl: Sasl,
+    /// A SASL refusal was answered: the connection reads no more, and ends
+    /// once its answers are written.
+    closing: bool,
 }
 
 /// Serves one accepted socket until the client leaves, breaks the
@@ -140,6 +156,7 @@ async fn serve(conn: ConnectionId, stream: TcpStream, peer: SocketAddr, context:
     }
     tracing::debug!(conn = conn.0, %peer, "Kafka connection open");
     let (read_half, write_half) = tokio::io::split(stream);
+    let sasl = Sasl::new(&context, peer);
     let mut connection = Connection {
         conn,
         peer,
@@ -153,6 +170,8 @@ async fn serve(conn: ConnectionId, stream: TcpStream, peer: SocketAddr, context:
         first_seq: 0,
         waiting: BTreeMap::new(),
         next_request: 0,
+        sasl,
+        closing: false,
     };
     if let Err(error) = connection.main_loop(outbox).await {
         tracing::debug!(conn = conn.0, peer = %connection.peer, %error, "closing Kafka connection");
@@ -170,14 +189,17 @@ impl Connection {
     async fn main_loop(&mut self, mut outbox: mpsc::Receiver<KafkaBatch>) -> io::Result<()> {
         let mut shutdown = self.context.shutdown.clone();
         loop {
-            while self.slots.len() < INFLIGHT_MAX {
+            while !self.closing && self.slots.len() < INFLIGHT_MAX {
                 let Some(frame) = self.next_frame()? else {
                     break;
                 };
                 self.on_request(frame).await?;
             }
             self.move_answered();
-            let can_read = self.slots.len() < INFLIGHT_MAX && !self.out.is_full();
+            if self.closing && self.slots.is_empty() && self.out.is_empty() {
+                return Err(invalid("SASL authentication refused"));
+            }
+            let can_read = !self.closing && self.slots.len() < INFLIGHT_MAX && !self.out.is_full();
             let stall = self.out.stall_deadline(self.context.send_timeout);
             tokio::select! {
                 read = read_some(&mut self.read_half, &mut self.buffer), if can_read => {
@@ -223,7 +245,13 @@ impl Connection {
     /// Decodes one request and sends what it asks of the core; its answer
     /// takes the next slot.
     async fn on_request(&mut self, frame: Bytes) -> io::Result<()> {
-        let dispatch = apis::dispatch(frame, &self.context, self.advertised)?;
+        let dispatch = match self.sasl.screen(&frame, &self.context, self.peer)? {
+            Screened::Pass => apis::dispatch(frame, &self.context, self.advertised)?,
+            Screened::Answered { dispatch, close } => {
+                self.closing = close;
+                dispatch
+            }
+        };
         let Dispatch {
             correlation_id,
             answer,
