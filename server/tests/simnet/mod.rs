@@ -1,5 +1,6 @@
 //! What the madsim tests share: a broker node and a client node on madsim's
-//! simulated network, an AMQP client over the server's own client, and a
+//! simulated network, an AMQP client over the server's own client, a Kafka
+//! client over kafka-protocol (`kafka`), and a
 //! trace of what the client saw, stamped with simulated time.
 //!
 //! The broker node serves from its init task, so `restart` starts a server
@@ -7,6 +8,8 @@
 //! time ([`STEP_TIMEOUT`]): a stuck scenario fails instead of hanging.
 // Each test file uses a part of this module; the rest is dead there.
 #![allow(dead_code)]
+
+pub mod kafka;
 
 use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
 use amq_protocol::protocol::{basic, confirm, queue, AMQPClass, BasicProperties};
@@ -59,6 +62,7 @@ pub fn broker_node(handle: &Handle) -> NodeHandle {
         .init(|| async {
             let options = Options {
                 listen: SocketAddr::from((BROKER_IP, AMQP_PORT)),
+                kafka_listen: Some(SocketAddr::from((BROKER_IP, kafka::KAFKA_PORT))),
                 data_dir: "/brokerlab-data".into(),
                 users: users(),
                 ..Options::new()
