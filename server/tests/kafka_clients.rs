@@ -58,6 +58,18 @@ fn start_requiring_sasl(data: &std::path::Path) -> TestServer {
     })
 }
 
+/// Whether aiokafka can be imported; when not, the test says what to install.
+fn aiokafka_installed() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import aiokafka"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        eprintln!("skipped: aiokafka is not installed (python3 -m pip install aiokafka)");
+    }
+    found
+}
+
 /// Whether kafkajs is installed beside the scripts; when not, the test says what to install.
 fn kafkajs_installed() -> bool {
     let found = common::client_script("node_modules/kafkajs/package.json").exists();
@@ -150,6 +162,39 @@ fn kafka_python_puts_keyed_records_on_murmur2_of_the_key_in_order_per_partition(
     let data = tempfile::tempdir().expect("a temp dir");
     let server = start(data.path());
     run_script("kafka_python_murmur2.py", &server, &[]);
+    server.stop();
+}
+
+#[test]
+fn aiokafka_keys_records_by_murmur2_and_a_group_resumes_at_its_committed_offsets() {
+    if !aiokafka_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start_with_partitions(data.path(), 3);
+    run_script(
+        "aiokafka_group.py",
+        &server,
+        &[("BROKERLAB_PARTITIONS", "3")],
+    );
+    server.stop();
+}
+
+#[test]
+fn aiokafka_authenticates_with_sasl_plain_as_an_amqp_user() {
+    if !aiokafka_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = TestServer::start_options(Options {
+        data_dir: data.path().to_path_buf(),
+        kafka_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kafka_partitions: 3,
+        kafka_anonymous_loopback: false,
+        ..Options::new()
+    });
+    let env = [("BROKERLAB_PARTITIONS", "3"), ("BROKERLAB_KAFKA_SASL", "1")];
+    run_script("aiokafka_group.py", &server, &env);
     server.stop();
 }
 
