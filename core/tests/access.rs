@@ -144,3 +144,183 @@ fn a_refusal_closes_only_its_channel() {
         .declare(1, 2, "app.ok", FieldTable::new())
         .assert_ok();
 }
+
+/// Stream connections (Kafka's clients) once authenticated: `kafka` may
+/// configure `own.*`, write `own.*` and `in.*`, and read `own.*`, `out.*`
+/// and its group `mine`. Connection 2 never authenticates (served
+/// anonymously) and created `in.t` and `out.t`; connection 1 is `kafka`'s.
+mod streams_access {
+    use super::support::streams::{batch, fetch_command, memory};
+    use super::support::{Harness, Step};
+    use brokerlab_core::group::{ErrorCode, GroupReply, GroupRequest, Heartbeat};
+    use brokerlab_core::stream::{Acks, StreamError};
+    use brokerlab_core::{Access, Config, Permissions, StreamCommand, StreamReply};
+
+    const KAFKA: u64 = 1;
+    const ANONYMOUS: u64 = 2;
+
+    fn broker() -> Harness {
+        let mut access = Access::default();
+        let permissions =
+            Permissions::new("^own\\.", "^(own|in)\\.", "^(own|out)\\.|^mine$").expect("valid");
+        access.grant("kafka", "/", permissions);
+        let mut broker = Harness::new(Config {
+            access: Some(access),
+            ..Config::default()
+        });
+        for topic in ["in.t", "out.t"] {
+            let step = broker.stream(ANONYMOUS, 1, create(topic));
+            assert_eq!(topic_result(&step), Ok(()), "{topic}");
+        }
+        let step = broker.stream(KAFKA, 1, authenticated("kafka"));
+        assert!(step.stream_replies().is_empty(), "not answered");
+        broker
+    }
+
+    fn authenticated(user: &str) -> StreamCommand {
+        StreamCommand::Authenticated { user: user.into() }
+    }
+
+    fn create(topic: &str) -> StreamCommand {
+        StreamCommand::CreateTopic {
+            topic: topic.into(),
+            partitions: 1,
+            config: memory(),
+        }
+    }
+
+    fn topic_result(step: &Step) -> Result<(), StreamError> {
+        match step.stream_reply() {
+            StreamReply::TopicCreated { result, .. } => result,
+            other => panic!("expected TopicCreated, got {other:?}"),
+        }
+    }
+
+    fn produce(broker: &mut Harness, topic: &str) -> Result<(), StreamError> {
+        let command = StreamCommand::Produce {
+            topic: topic.into(),
+            partition: 0,
+            acks: Acks::Appended,
+            batch: batch(&["v"]),
+        };
+        match broker.stream(KAFKA, 2, command).stream_reply() {
+            StreamReply::Produced { result, .. } => result.map(|_| ()),
+            other => panic!("expected Produced, got {other:?}"),
+        }
+    }
+
+    fn metadata(
+        broker: &mut Harness,
+        topics: Option<&[&str]>,
+    ) -> Vec<(String, Result<u32, StreamError>)> {
+        let command = StreamCommand::Metadata {
+            topics: topics.map(|names| names.iter().map(|name| (*name).to_owned()).collect()),
+            create_partitions: Some(1),
+        };
+        // A topic Metadata creates is durable: answered once synced.
+        let mut step = broker.stream(KAFKA, 4, command);
+        step.extend(broker.sync());
+        match step.stream_reply() {
+            StreamReply::Metadata { topics } => topics,
+            other => panic!("expected Metadata, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_authenticated_stream_user_needs_configure_on_a_topic_to_create_it() {
+        let mut broker = broker();
+        assert_eq!(
+            topic_result(&broker.stream(KAFKA, 1, create("own.t"))),
+            Ok(())
+        );
+        let refused = topic_result(&broker.stream(KAFKA, 1, create("in.new")));
+        assert_eq!(refused, Err(StreamError::TopicAuthorizationFailed));
+        assert_eq!(StreamError::TopicAuthorizationFailed.code(), 29);
+        let anonymous = topic_result(&broker.stream(ANONYMOUS, 1, create("in.new")));
+        assert_eq!(anonymous, Ok(()), "an anonymous connection is not checked");
+    }
+
+    #[test]
+    fn an_authenticated_stream_user_needs_write_to_produce_and_read_to_fetch() {
+        let mut broker = broker();
+        assert_eq!(produce(&mut broker, "in.t"), Ok(()));
+        assert_eq!(
+            produce(&mut broker, "out.t"),
+            Err(StreamError::TopicAuthorizationFailed)
+        );
+        let mut both = fetch_command("in.t", 0, 0, 500, 1);
+        let StreamCommand::Fetch { partitions, .. } = &mut both else {
+            unreachable!("a fetch")
+        };
+        let mut out = partitions[0].clone();
+        out.topic = "out.t".into();
+        partitions.push(out);
+        let step = broker.stream(KAFKA, 3, both);
+        let StreamReply::Fetched { partitions } = step.stream_reply() else {
+            panic!("expected Fetched at once, got {step:?}");
+        };
+        assert_eq!(
+            partitions[0].result.as_ref().err(),
+            Some(&StreamError::TopicAuthorizationFailed),
+            "in.t is write-only"
+        );
+        assert!(
+            partitions[1].result.is_ok(),
+            "out.t is read at once: {partitions:?}"
+        );
+    }
+
+    #[test]
+    fn metadata_lists_only_readable_topics_and_creates_only_configurable_ones() {
+        let mut broker = broker();
+        let listed: Vec<String> = metadata(&mut broker, None)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(listed, ["out.t"], "in.t is not readable");
+        let named = metadata(&mut broker, Some(&["in.t"]));
+        assert_eq!(
+            named,
+            [(
+                "in.t".to_owned(),
+                Err(StreamError::TopicAuthorizationFailed)
+            )]
+        );
+        let missing = metadata(&mut broker, Some(&["out.new"]));
+        assert_eq!(
+            missing,
+            [(
+                "out.new".to_owned(),
+                Err(StreamError::UnknownTopicOrPartition)
+            )],
+            "readable, but not created without configure"
+        );
+        let created = metadata(&mut broker, Some(&["own.new"]));
+        assert_eq!(created, [("own.new".to_owned(), Ok(1))]);
+    }
+
+    #[test]
+    fn an_authenticated_stream_user_needs_read_on_a_group() {
+        let mut broker = broker();
+        let heartbeat = |group: &str| {
+            StreamCommand::Group(GroupRequest::Heartbeat(Heartbeat {
+                group: group.into(),
+                generation: 1,
+                member_id: "m".into(),
+                group_instance_id: None,
+            }))
+        };
+        let refused = broker.stream(KAFKA, 5, heartbeat("theirs")).stream_reply();
+        let denied = ErrorCode::GROUP_AUTHORIZATION_FAILED;
+        assert_eq!(
+            refused,
+            StreamReply::Group(GroupReply::Heartbeat { error: denied })
+        );
+        assert_eq!(denied.0, 30);
+        let allowed = broker.stream(KAFKA, 5, heartbeat("mine")).stream_reply();
+        assert_ne!(
+            allowed,
+            StreamReply::Group(GroupReply::Heartbeat { error: denied })
+        );
+    }
+}

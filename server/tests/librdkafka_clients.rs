@@ -14,7 +14,8 @@
 
 mod common;
 
-use brokerlab_server::Options;
+use brokerlab_server::users::password_hash;
+use brokerlab_server::{Options, Users};
 use common::TestServer;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -118,4 +119,25 @@ fn sasl_plain_authenticates_an_amqp_user_and_refuses_a_wrong_password() {
         ..Options::new()
     };
     run_with("librdkafka_sasl_plain.py", options);
+}
+
+#[test]
+fn a_read_only_user_reads_a_topic_but_may_not_produce_to_it_or_create_one() {
+    let json = format!(
+        r#"{{"users": [
+              {{"name": "guest", "password_hash": "{guest}", "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ""}},
+              {{"name": "reader", "password_hash": "{reader}", "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ""}}],
+            "vhosts": [{{"name": "/"}}],
+            "permissions": [
+              {{"user": "guest", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}},
+              {{"user": "reader", "vhost": "/", "configure": "", "write": "", "read": ".*"}}]}}"#,
+        guest = password_hash([1, 2, 3, 4], "guest"),
+        reader = password_hash([5, 6, 7, 8], "r3ad"),
+    );
+    let options = Options {
+        kafka_anonymous_loopback: false,
+        users: Users::from_definitions(&json).expect("valid definitions"),
+        ..Options::new()
+    };
+    run_with("librdkafka_permissions.py", options);
 }

@@ -21,6 +21,7 @@ mod pubsub;
 mod recovery;
 mod sagas;
 mod sqs;
+mod stream_access;
 mod stream_queues;
 mod streams;
 mod timers;
@@ -235,6 +236,12 @@ pub struct Broker {
     stream_queues: BTreeSet<Id>,
     /// The consumer group coordinator: groups, members and committed offsets.
     groups: crate::group::Groups,
+    /// What the users of authenticated stream connections may do, for
+    /// those whose permissions do not admit everything (`stream_access`).
+    stream_permissions: BTreeMap<ConnectionId, Arc<Permissions>>,
+    /// Stream requests of those connections whose replies are filtered
+    /// before they go (Metadata, and whether it named its topics; ListGroups).
+    restricted_replies: BTreeMap<(ConnectionId, u64), bool>,
     /// The sagas: definitions, instances and their deadlines.
     sagas: crate::saga::Sagas,
     /// Saga messages waiting for their transition's record to be synced,
@@ -333,6 +340,8 @@ impl Broker {
             streams,
             stream_queues: BTreeSet::new(),
             groups,
+            stream_permissions: BTreeMap::new(),
+            restricted_replies: BTreeMap::new(),
             sagas: crate::saga::Sagas::default(),
             saga_outbox: BTreeMap::new(),
             pubsub,
@@ -560,6 +569,7 @@ impl Broker {
         self.pubsub.disconnect(conn);
         self.streams.disconnect(conn);
         self.disconnect_groups(conn);
+        self.stream_access_disconnect(conn);
         self.disconnect_sqs(conn);
         if !self.connections.contains_key(&conn) {
             return;

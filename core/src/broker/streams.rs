@@ -22,7 +22,15 @@ impl Broker {
         request: u64,
         command: StreamCommand,
     ) {
+        let Some(command) = self.stream_access(conn, request, command) else {
+            self.flush_streams();
+            return;
+        };
         let pending = match command {
+            StreamCommand::Authenticated { user } => {
+                self.stream_authenticated(conn, &user);
+                None
+            }
             StreamCommand::CreateTopic {
                 topic,
                 partitions,
@@ -257,6 +265,7 @@ impl Broker {
             self.persist(change);
         }
         for (conn, request, reply) in answers {
+            let reply = self.restrict_reply(conn, request, reply);
             self.outputs.push_back(Output::Stream {
                 conn,
                 request,

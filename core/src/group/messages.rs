@@ -26,6 +26,10 @@ pub struct ErrorCode(pub i16);
 impl ErrorCode {
     /// No error.
     pub const NONE: ErrorCode = ErrorCode(0);
+    /// The connection's user may not use the topic.
+    pub const TOPIC_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(29);
+    /// The connection's user may not use the group.
+    pub const GROUP_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(30);
     /// The topic or partition does not exist (an OffsetCommit names one the broker lacks).
     pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
     /// The metadata string of an offset commit is too long.

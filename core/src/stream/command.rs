@@ -133,6 +133,13 @@ pub enum StreamCommand {
     /// rebalance), and an accepted offset commit is answered once its
     /// record is synced.
     Group(GroupRequest),
+    /// The connection authenticated as `user` (Kafka's SASL): its commands
+    /// are checked against the user's permissions from now on
+    /// (`broker/stream_access.rs`). Not answered.
+    Authenticated {
+        /// The user.
+        user: String,
+    },
 }
 
 /// An acknowledged produce.

@@ -37,6 +37,8 @@ pub enum StreamError {
     InvalidProducerEpoch,
     /// 59: a producer id the broker never issued.
     UnknownProducerId,
+    /// 29: the connection's user may not do this to the topic.
+    TopicAuthorizationFailed,
 }
 
 impl StreamError {
@@ -59,6 +61,7 @@ impl StreamError {
             StreamError::OutOfOrderSequenceNumber => 45,
             StreamError::InvalidProducerEpoch => 47,
             StreamError::UnknownProducerId => 59,
+            StreamError::TopicAuthorizationFailed => 29,
         }
     }
 
@@ -81,6 +84,7 @@ impl StreamError {
             StreamError::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             StreamError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             StreamError::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
+            StreamError::TopicAuthorizationFailed => "TOPIC_AUTHORIZATION_FAILED",
         }
     }
 }

@@ -150,6 +150,16 @@ impl Streams {
         ));
     }
 
+    /// Reads each partition asked now, within the fetch's budget: for a
+    /// fetch answered at once whatever it finds.
+    pub(crate) fn read_now(
+        &self,
+        asked: &[FetchPartition],
+        max_bytes: u64,
+    ) -> Vec<FetchedPartition> {
+        self.read(asked, max_bytes)
+    }
+
     /// Reads each partition asked, within its budget and the fetch's;
     /// the first batch of the fetch is served whatever its size.
     fn read(&self, asked: &[FetchPartition], max_bytes: u64) -> Vec<FetchedPartition> {

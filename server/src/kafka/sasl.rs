@@ -18,6 +18,7 @@
 
 use super::apis::{self, Answer, Dispatch};
 use super::Context;
+use brokerlab_core::StreamCommand;
 use bytes::Bytes;
 use kafka_protocol::messages::{
     ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
@@ -98,6 +99,7 @@ impl Sasl {
         if version < min || version > max {
             return Err(apis::closed("API version not served"));
         }
+        let was_authenticated = matches!(self, Sasl::Authenticated(_));
         let mut frame = frame.clone();
         let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
             .map_err(|_| apis::closed("request header does not decode"))?;
@@ -117,7 +119,14 @@ impl Sasl {
                 close,
             )
         };
-        let dispatch = Dispatch::ready(correlation_id, Answer::Encoded(Some(encoded)));
+        let mut dispatch = Dispatch::ready(correlation_id, Answer::Encoded(Some(encoded)));
+        if let (Sasl::Authenticated(user), false) = (&*self, was_authenticated) {
+            // The core checks the user's permissions from now on.
+            dispatch.commands.push(apis::Command {
+                command: StreamCommand::Authenticated { user: user.clone() },
+                answered: false,
+            });
+        }
         Ok(Screened::Answered { dispatch, close })
     }
 
