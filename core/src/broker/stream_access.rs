@@ -7,7 +7,7 @@
 //! | the command | needs | refused with |
 //! |---|---|---|
 //! | CreateTopic, DeleteTopic, CreatePartitions | configure on the topic | TOPIC_AUTHORIZATION_FAILED (29) |
-//! | Metadata creating a missing topic | configure on it | the topic is not created: UNKNOWN_TOPIC_OR_PARTITION |
+//! | Metadata creating missing topics | configure on every missing topic it names | none is created: UNKNOWN_TOPIC_OR_PARTITION |
 //! | Produce | write on the topic | TOPIC_AUTHORIZATION_FAILED |
 //! | Fetch, ListOffsets, Metadata naming a topic | read on the topic | TOPIC_AUTHORIZATION_FAILED, partition by partition; a Metadata listing every topic leaves out the unreadable ones |
 //! | a group request (join, sync, heartbeat, leave, commit, fetch offsets, describe) | read on the group | GROUP_AUTHORIZATION_FAILED (30); ListGroups leaves out the unreadable groups |
