@@ -113,6 +113,11 @@ fn keyed_records_land_on_murmur2_of_the_key_and_stay_in_order_per_partition() {
 }
 
 #[test]
+fn describe_configs_gives_a_topic_s_settings_and_the_broker_s_under_kafka_s_names() {
+    run("kafka_describe_configs.py");
+}
+
+#[test]
 fn sasl_plain_authenticates_an_amqp_user_and_refuses_a_wrong_password() {
     let options = Options {
         kafka_anonymous_loopback: false,

@@ -9,7 +9,7 @@
 //! | CreateTopic, DeleteTopic, CreatePartitions | configure on the topic | TOPIC_AUTHORIZATION_FAILED (29) |
 //! | Metadata creating missing topics | configure on every missing topic it names | none is created: UNKNOWN_TOPIC_OR_PARTITION |
 //! | Produce | write on the topic | TOPIC_AUTHORIZATION_FAILED |
-//! | Fetch, ListOffsets, Metadata naming a topic | read on the topic | TOPIC_AUTHORIZATION_FAILED, partition by partition; a Metadata listing every topic leaves out the unreadable ones |
+//! | Fetch, ListOffsets, DescribeConfigs of a topic, Metadata naming a topic | read on the topic | TOPIC_AUTHORIZATION_FAILED, partition by partition; a Metadata listing every topic leaves out the unreadable ones |
 //! | a group request (join, sync, heartbeat, leave, commit, fetch offsets, describe) | read on the group | GROUP_AUTHORIZATION_FAILED (30); ListGroups leaves out the unreadable groups |
 //! | an offset commit | read on each partition's topic | every partition TOPIC_AUTHORIZATION_FAILED, nothing committed |
 //! | DeleteGroups | configure on each group | every group GROUP_AUTHORIZATION_FAILED, nothing deleted |
@@ -90,6 +90,12 @@ impl Broker {
                 partition,
                 result: Err(refused),
             },
+            StreamCommand::DescribeTopic { topic } if !may(Operation::Read, &topic) => {
+                StreamReply::TopicConfig {
+                    topic,
+                    result: Err(refused),
+                }
+            }
             StreamCommand::ListOffsets {
                 topic, partition, ..
             } if !may(Operation::Read, &topic) => StreamReply::Offsets {

@@ -31,6 +31,12 @@ impl Broker {
                 self.stream_authenticated(conn, &user);
                 None
             }
+            StreamCommand::DescribeTopic { topic } => {
+                let result = (self.streams.topic(&topic))
+                    .map(|found| *found.config())
+                    .ok_or(StreamError::UnknownTopicOrPartition);
+                Some((StreamReply::TopicConfig { topic, result }, None))
+            }
             StreamCommand::CreateTopic {
                 topic,
                 partitions,

@@ -133,6 +133,11 @@ pub enum StreamCommand {
     /// rebalance), and an accepted offset commit is answered once its
     /// record is synced.
     Group(GroupRequest),
+    /// A topic's configuration (Kafka's DescribeConfigs of a topic).
+    DescribeTopic {
+        /// The topic.
+        topic: String,
+    },
     /// The connection authenticated as `user` (Kafka's SASL): its commands
     /// are checked against the user's permissions from now on
     /// (`broker/stream_access.rs`). Not answered.
@@ -237,6 +242,13 @@ pub enum StreamReply {
         producer_id: i64,
         /// Its epoch.
         producer_epoch: i16,
+    },
+    /// To `DescribeTopic`.
+    TopicConfig {
+        /// The topic.
+        topic: String,
+        /// Its configuration, or why it has none to show.
+        result: Result<TopicConfig, StreamError>,
     },
     /// To `Group`: the coordinator's reply.
     Group(GroupReply),

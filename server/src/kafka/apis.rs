@@ -24,11 +24,11 @@ use kafka_protocol::messages::{
     produce_response, ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId,
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
-    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest,
+    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest,
+    HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
     ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader, SyncGroupRequest,
     SyncGroupResponse, TopicName,
@@ -82,6 +82,7 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
@@ -110,7 +111,11 @@ impl Dispatch {
         }
     }
 
-    fn asking(correlation_id: i32, answer: Answer, commands: Vec<StreamCommand>) -> Dispatch {
+    pub(super) fn asking(
+        correlation_id: i32,
+        answer: Answer,
+        commands: Vec<StreamCommand>,
+    ) -> Dispatch {
         let commands = commands
             .into_iter()
             .map(|command| Command {
@@ -184,6 +189,14 @@ pub enum Answer {
     InitProducerId {
         version: i16,
         reply: Option<(i64, i16)>,
+    },
+    /// DescribeConfigs: each part is the topic resource at that index of
+    /// the results; `keys` are the configuration keys each resource asked for.
+    DescribeConfigs {
+        version: i16,
+        response: DescribeConfigsResponse,
+        parts: Vec<usize>,
+        keys: Vec<Option<Vec<String>>>,
     },
 }
 
@@ -510,6 +523,12 @@ pub fn dispatch(frame: Bytes, context: &Context, advertised: SocketAddr) -> io::
         ApiKey::CreatePartitions => {
             create_partitions(correlation_id, version, body(frame, version)?)
         }
+        ApiKey::DescribeConfigs => super::configs::describe_configs(
+            correlation_id,
+            version,
+            body(frame, version)?,
+            context,
+        ),
         _ => return Err(closed("API not served")),
     };
     Ok(dispatch)
@@ -958,6 +977,23 @@ impl Answer {
                 }
             }
             (
+                Answer::DescribeConfigs {
+                    version,
+                    response,
+                    parts,
+                    keys,
+                },
+                StreamReply::TopicConfig { result, .. },
+            ) => {
+                let Some(&index) = parts.get(part) else {
+                    return;
+                };
+                let wanted = keys.get(index).and_then(Option::as_deref);
+                if let Some(answer) = response.results.get_mut(index) {
+                    super::configs::fill(answer, wanted, *version, result);
+                }
+            }
+            (
                 Answer::CreatePartitions {
                     response, parts, ..
                 },
@@ -1039,6 +1075,9 @@ impl Answer {
             Answer::CreatePartitions {
                 version, response, ..
             } => encode(correlation_id, ApiKey::CreatePartitions, *version, response)?,
+            Answer::DescribeConfigs {
+                version, response, ..
+            } => encode(correlation_id, ApiKey::DescribeConfigs, *version, response)?,
             Answer::Group {
                 api,
                 version,

@@ -28,6 +28,7 @@
 //! (`sasl`); a client on loopback may skip it unless the server says so.
 
 mod apis;
+mod configs;
 mod sasl;
 
 use crate::broker_task::{KafkaBatch, KafkaReply, ToBroker};
