@@ -113,7 +113,7 @@ fn keyed_records_land_on_murmur2_of_the_key_and_stay_in_order_per_partition() {
 }
 
 #[test]
-fn describe_configs_gives_a_topic_s_settings_and_the_broker_s_under_kafka_s_names() {
+fn topic_configs_set_at_creation_are_described_under_kafka_s_names_and_others_refused() {
     run("kafka_describe_configs.py");
 }
 

@@ -13,7 +13,7 @@ use brokerlab_core::group::{
 };
 use brokerlab_core::stream::{
     validate_topic_name, Acks, Batch, FetchPartition, OffsetSpec, ProducedBatch, StreamCommand,
-    StreamError, StreamRecord, StreamReply, TopicConfig,
+    StreamError, StreamRecord, StreamReply,
 };
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -784,18 +784,27 @@ fn create_topics(
         if topic.replication_factor > 1 {
             // One node: no topic has more than one replica.
             result.error_code = INVALID_REPLICATION_FACTOR;
-        } else if request.validate_only {
-            if let Err(error) = validate_topic_name(&name) {
-                result.error_code = error.code();
-            }
         } else {
-            commands.push(StreamCommand::CreateTopic {
-                topic: name,
-                // 0 is refused by the core as INVALID_PARTITIONS, as Kafka refuses it.
-                partitions: partitions.unwrap_or(0),
-                config: TopicConfig::default(),
-            });
-            parts.push(index);
+            match super::configs::from_create(&topic.configs) {
+                Err(reason) => {
+                    result.error_code = StreamError::InvalidConfig.code();
+                    result.error_message = Some(StrBytes::from_string(reason));
+                }
+                Ok(_) if request.validate_only => {
+                    if let Err(error) = validate_topic_name(&name) {
+                        result.error_code = error.code();
+                    }
+                }
+                Ok(config) => {
+                    commands.push(StreamCommand::CreateTopic {
+                        topic: name,
+                        // 0 is refused by the core as INVALID_PARTITIONS, as Kafka refuses it.
+                        partitions: partitions.unwrap_or(0),
+                        config,
+                    });
+                    parts.push(index);
+                }
+            }
         }
         response.topics.push(result);
     }

@@ -6,6 +6,7 @@
 use super::apis::{Answer, Dispatch};
 use super::Context;
 use brokerlab_core::stream::{StreamCommand, StreamError, TopicConfig};
+use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
@@ -175,4 +176,97 @@ fn entries(
             result
         })
         .collect()
+}
+
+/// The configuration CreateTopics gives a topic, under Kafka's names: the
+/// four it can set (`retention.ms`, `retention.bytes` with -1 for none,
+/// `segment.bytes`, `max.message.bytes`) and `cleanup.policy=delete`. Any
+/// other name, or a value that is not a number in range, is refused as
+/// INVALID_CONFIG with the reason (the core checks the ranges it has).
+pub fn from_create(configs: &[CreatableTopicConfig]) -> Result<TopicConfig, String> {
+    let mut config = TopicConfig::default();
+    for entry in configs {
+        let name = entry.name.as_str();
+        let value = entry.value.as_deref().unwrap_or("");
+        let number = || {
+            value
+                .parse::<i64>()
+                .map_err(|_| format!("Invalid value {value} for configuration {name}"))
+        };
+        let optional = |number: i64| match number {
+            -1 => Ok(None),
+            n => u64::try_from(n)
+                .map(Some)
+                .map_err(|_| format!("Invalid value {value} for configuration {name}")),
+        };
+        let positive = |number: i64| {
+            u64::try_from(number)
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("Invalid value {value} for configuration {name}"))
+        };
+        match name {
+            "retention.ms" => config.retention_ms = optional(number()?)?,
+            "retention.bytes" => config.retention_bytes = optional(number()?)?,
+            "segment.bytes" => config.segment_bytes = positive(number()?)?,
+            "max.message.bytes" => config.max_message_bytes = positive(number()?)?,
+            "cleanup.policy" if value == "delete" => {}
+            _ => return Err(format!("Topic configuration {name}={value} is not served")),
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &'static str, value: &'static str) -> CreatableTopicConfig {
+        let mut entry = CreatableTopicConfig::default();
+        entry.name = StrBytes::from_static_str(name);
+        entry.value = Some(StrBytes::from_static_str(value));
+        entry
+    }
+
+    #[test]
+    fn create_topics_configs_set_the_topic_under_kafka_s_names() {
+        let config = from_create(&[
+            entry("retention.ms", "-1"),
+            entry("retention.bytes", "1000000"),
+            entry("segment.bytes", "16777216"),
+            entry("max.message.bytes", "2000000"),
+            entry("cleanup.policy", "delete"),
+        ])
+        .expect("served");
+        assert_eq!(config.retention_ms, None, "-1: kept forever");
+        assert_eq!(config.retention_bytes, Some(1_000_000));
+        assert_eq!(config.segment_bytes, 16_777_216);
+        assert_eq!(config.max_message_bytes, 2_000_000);
+        assert_eq!(from_create(&[]), Ok(TopicConfig::default()));
+    }
+
+    #[test]
+    fn a_config_not_served_or_out_of_range_is_refused_with_its_reason() {
+        let refused = |name, value| from_create(&[entry(name, value)]).expect_err("refused");
+        assert_eq!(
+            refused("cleanup.policy", "compact"),
+            "Topic configuration cleanup.policy=compact is not served"
+        );
+        assert_eq!(
+            refused("min.insync.replicas", "2"),
+            "Topic configuration min.insync.replicas=2 is not served"
+        );
+        assert_eq!(
+            refused("retention.ms", "soon"),
+            "Invalid value soon for configuration retention.ms"
+        );
+        assert_eq!(
+            refused("segment.bytes", "0"),
+            "Invalid value 0 for configuration segment.bytes"
+        );
+        assert_eq!(
+            refused("retention.bytes", "-2"),
+            "Invalid value -2 for configuration retention.bytes"
+        );
+    }
 }
