@@ -243,6 +243,8 @@ pub enum StreamReply {
         /// Its epoch.
         producer_epoch: i16,
     },
+    /// To `Group`: the coordinator's reply.
+    Group(GroupReply),
     /// To `DescribeTopic`.
     TopicConfig {
         /// The topic.
@@ -250,6 +252,4 @@ pub enum StreamReply {
         /// Its configuration, or why it has none to show.
         result: Result<TopicConfig, StreamError>,
     },
-    /// To `Group`: the coordinator's reply.
-    Group(GroupReply),
 }
