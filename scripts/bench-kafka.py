@@ -26,7 +26,6 @@ import datetime
 import multiprocessing
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import commit_line, machine  # noqa: E402
+from benchlib import commit_line, free_port, machine, wait_port  # noqa: E402
 
 VALUE_BYTES = 100
 PACED_PER_S = 10_000
@@ -45,29 +44,12 @@ TARGET_IDEMPOTENT = 500_000
 TARGET_P99_MS = 5.0
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def await_port(port, timeout_s=60):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def produce(servers, topic, records, extra):
@@ -168,7 +150,7 @@ def main():
         [args.binary, "serve", "--listen", f"127.0.0.1:{free_port()}", "--data-dir", data,
          "--kafka-listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
     try:
-        await_port(port)
+        wait_port(port, timeout=60)
         servers = f"127.0.0.1:{port}"
         time.sleep(1)
         before_kib = rss_kib(server.pid)

@@ -19,41 +19,18 @@ import datetime
 import json
 import os
 import pathlib
-import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, machine, wait_port  # noqa: E402
+
 REPORT = pathlib.Path("reports/bench-resp-sqs.md")
 RESP_REPORT = pathlib.Path("reports/bench-resp.md")
 TARGET_PER_S = 100_000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"nothing listens on {port}")
-
-
-def machine():
-    lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "unknown CPU")
-    cores = len([l for l in lines if l.startswith("processor")])
-    return f"{model}, {cores} cores, Linux {platform.release()}"
 
 
 def git(*args):

@@ -1,10 +1,14 @@
-"""What the criterion bench scripts share: running a command, naming the
-machine, and reading a bench's mean from criterion's estimates."""
+"""What the bench scripts share: running a command, naming the machine,
+reading a bench's mean from criterion's estimates, and finding a free port
+and waiting for a server to listen on it."""
 import json
 import os
 import pathlib
 import platform
+import socket
 import subprocess
+import sys
+import time
 
 
 def run(args):
@@ -35,3 +39,22 @@ def commit_line():
     commit = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
     dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
     return f"{commit}{' (with uncommitted changes)' if dirty else ''}"
+
+
+def free_port():
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    """Returns once something listens on `port`; exits after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listens on {port}")
