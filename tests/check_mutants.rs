@@ -44,6 +44,9 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         Mutant::SqsDeleteWithStaleHandleSucceeds => ("sqs-visibility", &["--depth", "9"]),
         Mutant::SqsFifoTwoInFlightPerGroup => ("sqs-visibility", &["--depth", "8"]),
         Mutant::SqsDedupWindowIgnored => ("sqs-visibility", &["--depth", "4"]),
+        Mutant::FanoutToOneQueue => ("fanout", &[]),
+        Mutant::TopicHashNeedsAWord => ("event-bus", &[]),
+        Mutant::PriorityIgnored => ("priority", &[]),
     }
 }
 

@@ -214,11 +214,20 @@ pub enum Mutant {
     /// An SQS FIFO queue enqueues a message whose deduplication id it saw
     /// within the window.
     SqsDedupWindowIgnored,
+    /// A fanout exchange routes each message to one of its queues (the
+    /// first bound), not to every one.
+    FanoutToOneQueue,
+    /// A `#` in a topic binding matches one or more words, not zero or
+    /// more: `order.#` misses the key `order`.
+    TopicHashNeedsAWord,
+    /// A priority queue hands out its messages in arrival order, as if
+    /// none had a priority.
+    PriorityIgnored,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 25] = [
+    pub const ALL: [Mutant; 28] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -244,6 +253,9 @@ impl Mutant {
         Mutant::SqsDeleteWithStaleHandleSucceeds,
         Mutant::SqsFifoTwoInFlightPerGroup,
         Mutant::SqsDedupWindowIgnored,
+        Mutant::FanoutToOneQueue,
+        Mutant::TopicHashNeedsAWord,
+        Mutant::PriorityIgnored,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -275,6 +287,9 @@ impl Mutant {
             Mutant::SqsDeleteWithStaleHandleSucceeds => "delete-with-stale-handle-succeeds",
             Mutant::SqsFifoTwoInFlightPerGroup => "fifo-two-in-flight-per-group",
             Mutant::SqsDedupWindowIgnored => "dedup-window-ignored",
+            Mutant::FanoutToOneQueue => "fanout-to-one-queue",
+            Mutant::TopicHashNeedsAWord => "topic-hash-needs-a-word",
+            Mutant::PriorityIgnored => "priority-ignored",
         }
     }
 

@@ -300,3 +300,81 @@ fn pubsub_store_and_forward_hands_a_late_subscriber_what_came_before() {
         [message(b"first"), message(b"second")]
     );
 }
+
+/// A publish to a fanout exchange bound to queues `a` and `b`: which of
+/// them took it.
+fn fanout_scenario(mutant: Option<Mutant>) -> Vec<Vec<String>> {
+    let mut broker = broker(mutant);
+    broker.connect(1);
+    broker
+        .declare_exchange(1, 1, "events", "fanout")
+        .assert_ok();
+    for queue in ["a", "b"] {
+        broker.declare(1, 1, queue, FieldTable::new()).assert_ok();
+        broker.bind(1, 1, queue, "events", "").assert_ok();
+    }
+    broker.publish(1, 1, "events", "", "m").assert_ok();
+    vec![broker.drain("a"), broker.drain("b")]
+}
+
+#[test]
+fn fanout_to_one_queue_leaves_the_other_subscribers_without_a_copy() {
+    assert_eq!(fanout_scenario(None), [vec!["m"], vec!["m"]]);
+    assert_eq!(
+        fanout_scenario(Some(Mutant::FanoutToOneQueue)),
+        [vec!["m".to_owned()], vec![]]
+    );
+}
+
+/// Publishes with key `order` to a topic exchange where queue `q` is
+/// bound by `order.#`: what `q` took.
+fn topic_hash_scenario(mutant: Option<Mutant>) -> Vec<String> {
+    let mut broker = broker(mutant);
+    broker.connect(1);
+    broker.declare_exchange(1, 1, "bus", "topic").assert_ok();
+    broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+    broker.bind(1, 1, "q", "bus", "order.#").assert_ok();
+    broker.publish(1, 1, "bus", "order", "zero").assert_ok();
+    broker
+        .publish(1, 1, "bus", "order.created", "one")
+        .assert_ok();
+    broker.drain("q")
+}
+
+#[test]
+fn topic_hash_needs_a_word_misses_a_key_the_hash_matches_with_zero_words() {
+    assert_eq!(topic_hash_scenario(None), vec!["zero", "one"]);
+    assert_eq!(
+        topic_hash_scenario(Some(Mutant::TopicHashNeedsAWord)),
+        vec!["one"]
+    );
+}
+
+/// Publishes `low` (priority 1) then `high` (priority 5) to a queue with
+/// `x-max-priority` 9: the order it hands them out in.
+fn priority_scenario(mutant: Option<Mutant>) -> Vec<String> {
+    let mut broker = broker(mutant);
+    broker.connect(1);
+    broker
+        .declare(1, 1, "q", table(&[("x-max-priority", int(9))]))
+        .assert_ok();
+    for (body, priority) in [("low", 1), ("high", 5)] {
+        let properties = Properties {
+            priority: Some(priority),
+            ..Properties::default()
+        };
+        broker
+            .publish_with(1, 1, "", "q", body, properties)
+            .assert_ok();
+    }
+    broker.drain("q")
+}
+
+#[test]
+fn priority_ignored_hands_out_a_lower_priority_message_first() {
+    assert_eq!(priority_scenario(None), vec!["high", "low"]);
+    assert_eq!(
+        priority_scenario(Some(Mutant::PriorityIgnored)),
+        vec!["low", "high"]
+    );
+}

@@ -6,13 +6,14 @@ use crate::properties::{self, BrokerModel};
 use crate::pubsub;
 use crate::sqs;
 use crate::{
-    ConsumerGroup, CrashRecovery, Dlq, Idempotency, IdempotentProducer, Links, Ordering, Pressure,
-    PubSub, Restricted, Saga, SingleActiveConsumer, SqsVisibility, StreamFetch, Ttl, WorkQueue,
+    ConsumerGroup, CrashRecovery, Dlq, Fanout, Idempotency, IdempotentProducer, Links, Ordering,
+    Pressure, Priority, PubSub, Restricted, Saga, SingleActiveConsumer, SqsVisibility, StreamFetch,
+    Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 16] = [
+pub const MODELS: [&str; 19] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -29,6 +30,9 @@ pub const MODELS: [&str; 16] = [
     "saga",
     "pubsub",
     "sqs-visibility",
+    "fanout",
+    "event-bus",
+    "priority",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -205,6 +209,18 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
                 mutant,
             };
             Some((format!("{config:?}"), config.into_model()))
+        }
+        "fanout" => {
+            type Config = Fanout;
+            configured!(Fanout::default(),)
+        }
+        "event-bus" => {
+            type Config = Fanout;
+            configured!(Fanout::event_bus(),)
+        }
+        "priority" => {
+            type Config = Priority;
+            configured!(Priority::default(),)
         }
         _ => None,
     }

@@ -148,8 +148,14 @@ fn command(command: Command) -> Frame {
 /// A producer that publishes messages 1 to N, persistent, with confirms.
 #[derive(Clone, Debug)]
 pub struct Producer {
-    /// The queue it publishes to (through the default exchange).
+    /// The queue it publishes to through the default exchange, or the
+    /// routing key it publishes with to `exchange`.
     pub queue: Name,
+    /// The exchange it publishes to (empty: the default exchange).
+    pub exchange: Name,
+    /// Whether message `n` carries priority `n` (later messages rank
+    /// higher), for a queue with `x-max-priority`.
+    pub priorities: bool,
     /// How many messages it publishes.
     pub messages: u8,
     /// Whether it then publishes one more (number `messages + 1`) with a
@@ -187,6 +193,8 @@ impl Producer {
     pub fn new(queue: Name, messages: u8) -> Producer {
         Producer {
             queue,
+            exchange: Name::default(),
+            priorities: false,
             messages,
             stray: false,
             sequenced: false,
@@ -237,12 +245,19 @@ impl Producer {
                 true => NOWHERE.into(),
                 false => self.queue.clone(),
             };
+            let properties = match self.priorities {
+                true => Arc::new(Properties {
+                    priority: Some(number),
+                    ..(*properties).clone()
+                }),
+                false => properties.clone(),
+            };
             let publish = Command::BasicPublish {
-                exchange: "".into(),
+                exchange: self.exchange.clone(),
                 routing_key,
                 mandatory: false,
                 immediate: false,
-                properties: properties.clone().into(),
+                properties: properties.into(),
                 body: body(incarnation, number),
             };
             let segment = state.link.next_sent(self.sequenced);

@@ -45,6 +45,13 @@ pub struct Settings {
     pub partitions: u8,
     /// The highest consumer group generation a model explores (0: no bound).
     pub generations_max: i32,
+    /// Whether each consumer reads a queue of its own (a fanout or an
+    /// event bus): deliveries are then judged per consumer, so the copy
+    /// each queue takes is not a redelivery of another's.
+    pub per_consumer: bool,
+    /// Whether message `n` carries priority `n` (the producer publishes
+    /// each once, on one connection, so confirm `n` is message `n`).
+    pub priorities: bool,
 }
 
 /// What was published and delivered, as the messages left their senders.
@@ -75,6 +82,24 @@ pub struct History {
     pub pubsub: PubSubHistory,
     /// What the SQS model records (nothing in the other models).
     pub sqs: SqsHistory,
+    /// What each consumer was handed, where each reads a queue of its own
+    /// (`Settings::per_consumer`; empty in the other models).
+    pub by_consumer: Vec<Handed>,
+    /// The messages the broker confirmed (where `Settings::priorities`).
+    pub confirm_sent: MessageSet,
+    /// A message was handed out for the first time while a message of a
+    /// higher priority, already confirmed, had never been handed out.
+    pub priority_inverted: bool,
+}
+
+/// What one consumer was handed, in a model where each consumer reads a
+/// queue of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Handed {
+    /// Every `(producer incarnation, number)` handed to it.
+    pub delivered: Keys,
+    /// The latest handed to it with `redelivered=false`.
+    pub last_fresh: Option<(Incarnation, u8)>,
 }
 
 /// A set of `(producer incarnation, number)` keys: a message set per incarnation,
@@ -141,7 +166,18 @@ pub fn record_msg_out(
         }
         Msg::StreamReplies { .. } | Msg::PubSubReplies { .. } | Msg::SqsReplies { .. } => {}
         Msg::Replies { replies, .. } => {
+            let to = usize::from(envelope.dst);
+            let consumer = (settings.per_consumer && to > PRODUCER).then(|| to - PRODUCER - 1);
             for (_, reply) in replies.iter() {
+                if let Reply::ConfirmAck {
+                    delivery_tag,
+                    multiple,
+                } = *reply
+                {
+                    if settings.priorities && to == PRODUCER {
+                        next.confirmed(settings, delivery_tag, multiple);
+                    }
+                }
                 if let Reply::Deliver {
                     redelivered,
                     message,
@@ -157,7 +193,7 @@ pub fn record_msg_out(
                         next.death_unrecorded |=
                             !headers.is_some_and(|h| h.contains_key("x-death"));
                     } else {
-                        next = next.delivery(parse_body(&message.body), *redelivered);
+                        next = next.delivery(parse_body(&message.body), *redelivered, consumer);
                     }
                 }
             }
@@ -167,24 +203,70 @@ pub fn record_msg_out(
 }
 
 impl History {
-    /// The history after the broker hands out `key` with the flag `redelivered`.
-    fn delivery(&self, key: Option<(Incarnation, u8)>, redelivered: bool) -> History {
+    /// The history after the broker hands out `key` with the flag
+    /// `redelivered`, to consumer number `consumer` where each consumer
+    /// reads a queue of its own (`None`: one queue for all).
+    fn delivery(
+        &self,
+        key: Option<(Incarnation, u8)>,
+        redelivered: bool,
+        consumer: Option<usize>,
+    ) -> History {
         let mut next = self.clone();
         let Some(key) = key.filter(|key| self.published.contains(*key)) else {
             next.phantom = true;
             return next;
         };
-        if !next.delivered.insert(key) {
+        let mut handed = match consumer {
+            Some(consumer) => {
+                if next.by_consumer.len() <= consumer {
+                    next.by_consumer.resize(consumer + 1, Handed::default());
+                }
+                next.by_consumer[consumer]
+            }
+            None => Handed {
+                delivered: self.delivered,
+                last_fresh: self.last_fresh,
+            },
+        };
+        let before = handed.delivered;
+        if !handed.delivered.insert(key) {
             next.delivered_again = true;
             next.unflagged_redelivery |= !redelivered;
         }
         if !redelivered {
             // Fresh deliveries leave the queue in publish order, and one
             // producer publishes in (incarnation, number) order.
-            next.fifo_broken |= self.last_fresh.is_some_and(|last| key <= last);
-            next.last_fresh = Some(key.max(self.last_fresh.unwrap_or(key)));
+            next.fifo_broken |= handed.last_fresh.is_some_and(|last| key <= last);
+            handed.last_fresh = Some(key.max(handed.last_fresh.unwrap_or(key)));
+            // Message m ranks m: a confirmed higher one never handed out
+            // was ready in the queue, ahead of this one.
+            let (incarnation, number) = key;
+            next.priority_inverted |= (number + 1..=MessageSet::NUMBER_MAX).any(|higher| {
+                self.confirm_sent.contains(higher) && !before.contains((incarnation, higher))
+            });
+        }
+        next.delivered.insert(key);
+        match consumer {
+            Some(consumer) => next.by_consumer[consumer] = handed,
+            None => next.last_fresh = handed.last_fresh,
         }
         next
+    }
+
+    /// Records the broker's confirm of publish `tag` (or of every one up
+    /// to it): message `tag`, where the producer publishes each message
+    /// once, in order, on one connection.
+    fn confirmed(&mut self, settings: &Settings, tag: u64, multiple: bool) {
+        let tag = u8::try_from(tag).expect("a confirm of one of the model's messages");
+        assert!(
+            tag <= settings.messages,
+            "confirm {tag} of a message never published"
+        );
+        let first = if multiple { 1 } else { tag };
+        for number in first..=tag {
+            self.confirm_sent.insert(number);
+        }
     }
 }
 
@@ -316,11 +398,16 @@ pub fn prefetch_respected(model: &BrokerModel, state: &State) -> bool {
     consumers(state).all(|(_, consumer)| consumer.held.len() <= prefetch)
 }
 
-/// `one-owner`: an unacked delivery belongs to at most one live connection.
-pub fn one_owner(_: &BrokerModel, state: &State) -> bool {
+/// `one-owner`: an unacked delivery belongs to at most one live connection
+/// (where each consumer reads a queue of its own, each queue's copy is a
+/// delivery of its own, held at most once).
+pub fn one_owner(model: &BrokerModel, state: &State) -> bool {
     let broker = state.actor_states[BROKER].as_broker();
     let mut owned = MessageSet::default();
     for (id, consumer) in consumers(state) {
+        if model.cfg.per_consumer {
+            owned = MessageSet::default();
+        }
         // A consumer may still hold deliveries of a connection the broker
         // already lost; those are nobody's any more.
         let live = broker.is_some_and(|b| b.connection_of(id, consumer.incarnation).is_some());
@@ -464,6 +551,30 @@ pub fn quiet_means_done(model: &BrokerModel, state: &State) -> bool {
 /// every message was then confirmed and acked.
 pub fn crash_recovered(model: &BrokerModel, state: &State) -> bool {
     state.history.restarts > 0 && all_done(model, state)
+}
+
+/// `priority-order`: a queue with priorities never hands out a message
+/// while a higher-priority one waits in it.
+pub fn priority_order(_: &BrokerModel, state: &State) -> bool {
+    !state.history.priority_inverted
+}
+
+/// `priority-overtakes` (sometimes): a later message of a higher priority
+/// was handed out before an earlier one.
+pub fn priority_overtakes(_: &BrokerModel, state: &State) -> bool {
+    state.history.fifo_broken
+}
+
+/// `every-subscriber-served`: once nothing more can happen, every
+/// consumer (each reading a queue of its own) acked every message.
+pub fn every_subscriber_served(model: &BrokerModel, state: &State) -> bool {
+    !is_quiet(state)
+        || state.actor_states.iter().all(|actor| match &**actor {
+            NodeState::Consumer(consumer) => {
+                MessageSet::upto(model.cfg.messages).is_subset(consumer.acked)
+            }
+            _ => true,
+        })
 }
 
 /// `oldest-first`: a consumer holds a message only when it has acked every

@@ -7,8 +7,8 @@ mod support;
 use brokerlab_core::Mutant;
 use brokerlab_models::properties::BrokerModel;
 use brokerlab_models::{
-    ConsumerGroup, CrashRecovery, Dlq, IdempotentProducer, Ordering, PubSub, Saga, SqsVisibility,
-    StreamFetch, Ttl, WorkQueue,
+    ConsumerGroup, CrashRecovery, Dlq, Fanout, IdempotentProducer, Ordering, Priority, PubSub,
+    Saga, SqsVisibility, StreamFetch, Ttl, WorkQueue,
 };
 use support::{assert_fails, first_failure};
 
@@ -176,6 +176,26 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
                 _ => ("dedup-window", 2),
             };
             (model.into_model(), property, steps_max)
+        }
+        Mutant::FanoutToOneQueue | Mutant::TopicHashNeedsAWord => {
+            // The producer's first message is confirmed and consumed from
+            // the one queue it reached; nothing more can happen, and the
+            // other subscriber never had it.
+            let model = Fanout {
+                messages: 1,
+                topic: mutant == Mutant::TopicHashNeedsAWord,
+                mutant: Some(mutant),
+            };
+            (model.into_model(), "every-subscriber-served", 12)
+        }
+        Mutant::PriorityIgnored => {
+            // Both messages are confirmed before the consumer subscribes,
+            // and the lower priority comes out first.
+            let model = Priority {
+                messages: 2,
+                mutant: Some(mutant),
+            };
+            (model.into_model(), "priority-order", 12)
         }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {

@@ -315,6 +315,41 @@ fn shrinks(mutant: Mutant, seed: u64, checker: &str) {
 }
 
 #[test]
+fn fanout_to_one_queue_is_caught_by_no_lost_confirmed() {
+    // A confirmed message never reaches two of the three subscribers'
+    // queues, which the workload's routing table says it must.
+    caught_by(
+        Mutant::FanoutToOneQueue,
+        Workload::Pubsub,
+        "no-lost-confirmed",
+        50,
+    );
+}
+
+#[test]
+fn topic_hash_needs_a_word_is_caught_by_no_lost_confirmed() {
+    // An event with the bare key `error` never reaches the subscriber of
+    // `error.#`.
+    caught_by(
+        Mutant::TopicHashNeedsAWord,
+        Workload::Topic,
+        "no-lost-confirmed",
+        50,
+    );
+}
+
+#[test]
+fn priority_ignored_is_caught_by_queue_order() {
+    // A lower-priority message is handed out while a higher one is ready.
+    caught_by(
+        Mutant::PriorityIgnored,
+        Workload::Priority,
+        "queue-order",
+        200,
+    );
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [
@@ -343,6 +378,9 @@ fn every_mutant_has_a_test_here() {
         Mutant::SqsDeleteWithStaleHandleSucceeds,
         Mutant::SqsFifoTwoInFlightPerGroup,
         Mutant::SqsDedupWindowIgnored,
+        Mutant::FanoutToOneQueue,
+        Mutant::TopicHashNeedsAWord,
+        Mutant::PriorityIgnored,
     ];
     for mutant in Mutant::ALL {
         assert!(
@@ -354,7 +392,7 @@ fn every_mutant_has_a_test_here() {
 }
 
 /// Every mutant with the workload and checker that catch it.
-const CATCHES: [(Mutant, Workload, &str); 21] = [
+const CATCHES: [(Mutant, Workload, &str); 24] = [
     (
         Mutant::LoseOnRequeue,
         Workload::WorkQueue,
@@ -440,6 +478,17 @@ const CATCHES: [(Mutant, Workload, &str); 21] = [
         Workload::PubsubRedis,
         "pubsub-not-before-subscribe",
     ),
+    (
+        Mutant::FanoutToOneQueue,
+        Workload::Pubsub,
+        "no-lost-confirmed",
+    ),
+    (
+        Mutant::TopicHashNeedsAWord,
+        Workload::Topic,
+        "no-lost-confirmed",
+    ),
+    (Mutant::PriorityIgnored, Workload::Priority, "queue-order"),
 ];
 
 #[test]

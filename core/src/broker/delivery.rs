@@ -18,7 +18,7 @@ use crate::protocol::{
 };
 use crate::queue::{Entry, Expiry};
 use crate::record::Change;
-use crate::routing::Destination;
+use crate::routing::{Destination, RouteRules};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -332,6 +332,7 @@ impl Broker {
         // Only the default exchange needs the vhost's queue names.
         let queues =
             (start == Start::Default).then(|| &self.vhosts[&*self.connections[&conn].vhost].queues);
+        let rules = self.route_rules();
         let by_key_alone = route(
             queues,
             &self.exchanges,
@@ -339,6 +340,7 @@ impl Broker {
             start,
             message,
             targets,
+            rules,
         );
         if by_key_alone {
             self.route_memo
@@ -478,6 +480,7 @@ impl Broker {
         ttl_ms: Option<u64>,
     ) -> Result<Option<u64>, Refused> {
         let now = self.now;
+        let ignores_priority = self.is_mutant(Mutant::PriorityIgnored);
         let queue = &mut self.queues[id];
         if queue.stream.is_some() {
             return self.append_to_stream(id, message);
@@ -506,7 +509,10 @@ impl Broker {
             expires: Expiry::new(ttl_ms.map(|ms| now.plus_ms(ms))),
             redelivered: false,
             delivery_count: 0,
-            level: queue.level_of(&message),
+            level: match ignores_priority {
+                true => 0,
+                false => queue.level_of(&message),
+            },
             logged: queue.durable && message.properties().is_persistent(),
             message,
         };
@@ -688,6 +694,7 @@ impl Broker {
             exchange,
         });
         let mut targets = Vec::new();
+        let rules = self.route_rules();
         let queues = Some(&self.vhosts[vhost].queues);
         route(
             queues,
@@ -696,6 +703,7 @@ impl Broker {
             start,
             &message,
             &mut targets,
+            rules,
         );
         let routed = !targets.is_empty();
         // Dead-lettered to a direct reply-to name, it goes to that consumer.
@@ -730,6 +738,7 @@ impl Broker {
         let start = self.start_of(vhost, message.exchange());
         let mut targets = Vec::new();
         if start != Start::Nowhere {
+            let rules = self.route_rules();
             let queues = Some(&self.vhosts[vhost].queues);
             route(
                 queues,
@@ -738,6 +747,7 @@ impl Broker {
                 start,
                 &message,
                 &mut targets,
+                rules,
             );
         }
         if targets.is_empty() {
@@ -751,6 +761,14 @@ impl Broker {
         for target in targets {
             // Nobody's to confirm; a refusal is already an event.
             let _ = self.enqueue(target, message.clone(), None);
+        }
+    }
+
+    /// The routing rules: as they are, or as a routing mutant breaks them.
+    fn route_rules(&self) -> RouteRules {
+        RouteRules {
+            hash_needs_a_word: self.is_mutant(Mutant::TopicHashNeedsAWord),
+            fanout_to_one_queue: self.is_mutant(Mutant::FanoutToOneQueue),
         }
     }
 
@@ -780,6 +798,7 @@ fn route(
     start: Start,
     message: &Message,
     targets: &mut Vec<Id>,
+    rules: RouteRules,
 ) -> bool {
     let start = match start {
         Start::Default => {
@@ -795,7 +814,7 @@ fn route(
     let mut by_key_alone = exchanges[start].kind != ExchangeKind::Headers;
     exchanges[start]
         .bindings
-        .route(message.routing_key(), headers, scratch);
+        .route(message.routing_key(), headers, scratch, rules);
     let mut visited = vec![];
     let mut index = 0;
     while index < scratch.len() {
@@ -809,7 +828,7 @@ fn route(
                     by_key_alone &= exchange.kind != ExchangeKind::Headers;
                     exchange
                         .bindings
-                        .route(message.routing_key(), headers, scratch);
+                        .route(message.routing_key(), headers, scratch, rules);
                 }
             }
             Destination::Exchange(_) => {}
@@ -820,6 +839,9 @@ fn route(
     if targets.len() > 1 {
         targets.sort_unstable();
         targets.dedup();
+        if rules.fanout_to_one_queue && exchanges[start].kind == ExchangeKind::Fanout {
+            targets.truncate(1);
+        }
     }
     by_key_alone
 }

@@ -362,7 +362,10 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
     for (seq, message) in state.messages {
         broker.next_message_id = broker.next_message_id.max(message.message.id.0 + 1);
         let entry = Entry {
-            level: queue.level_of(&message.message),
+            level: match broker.is_mutant(crate::Mutant::PriorityIgnored) {
+                true => 0,
+                false => queue.level_of(&message.message),
+            },
             message: message.message,
             seq,
             expires: Expiry::new(message.expires_at),

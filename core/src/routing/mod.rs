@@ -34,6 +34,19 @@ use crate::protocol::ExchangeKind;
 use headers::HeadersBinding;
 use topic::{topic_words, TopicMatch, TopicNode};
 
+/// How a publish is matched against bindings: the rules as they are
+/// (`Default`), or with one deliberately broken for a mutant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RouteRules {
+    /// A topic `#` takes one or more words (the `topic-hash-needs-a-word`
+    /// mutant), not zero or more.
+    pub(crate) hash_needs_a_word: bool,
+    /// A publish to a fanout exchange reaches only the first of its
+    /// queues (the `fanout-to-one-queue` mutant; applied by the broker,
+    /// which sees the queues an exchange's bindings lead to).
+    pub(crate) fanout_to_one_queue: bool,
+}
+
 /// A topic exchange's bindings on their own: the trie the broker routes
 /// every topic publish through, without the broker around it. For benches
 /// that time routing alone, and for embedders who want AMQP topic matching.
@@ -78,7 +91,8 @@ impl TopicRouter {
     /// each once: what the broker computes for a publish to a topic exchange.
     pub fn route(&mut self, routing_key: &str, out: &mut Vec<u32>) {
         self.scratch.clear();
-        self.bindings.route(routing_key, None, &mut self.scratch);
+        self.bindings
+            .route(routing_key, None, &mut self.scratch, RouteRules::default());
         out.clear();
         out.extend(self.scratch.iter().map(|destination| match destination {
             Destination::Queue(id) | Destination::Exchange(id) => self.ids[*id],
@@ -282,7 +296,7 @@ impl Bindings {
     #[cfg(test)]
     pub(crate) fn topic_visits(&self, routing_key: &str) -> usize {
         match &self.index {
-            Index::Topic(root) => TopicMatch::run(root, routing_key, &mut Vec::new()),
+            Index::Topic(root) => TopicMatch::run(root, routing_key, &mut Vec::new(), 0),
             _ => 0,
         }
     }
@@ -295,6 +309,7 @@ impl Bindings {
         routing_key: &str,
         headers: Option<&FieldTable>,
         out: &mut Vec<Destination>,
+        rules: RouteRules,
     ) {
         match &self.index {
             Index::Direct(by_key) => {
@@ -304,7 +319,8 @@ impl Bindings {
             }
             Index::Fanout(destinations) => out.extend_from_slice(destinations),
             Index::Topic(root) => {
-                TopicMatch::run(root, routing_key, out);
+                let hash_min = usize::from(rules.hash_needs_a_word);
+                TopicMatch::run(root, routing_key, out, hash_min);
             }
             Index::Headers(rules) => {
                 let empty = FieldTable::new();
@@ -443,7 +459,7 @@ mod tests {
         headers: Option<&FieldTable>,
     ) -> Vec<Destination> {
         let mut out = Vec::new();
-        bindings.route(key, headers, &mut out);
+        bindings.route(key, headers, &mut out, RouteRules::default());
         out.sort();
         out
     }

@@ -388,18 +388,28 @@ pub(super) struct TopicMatch<'t, 'o> {
     /// Trie nodes visited: the walk's cost, which follows the key and the
     /// patterns that share its words, never the number of bindings.
     visits: usize,
+    /// The fewest words a `#` takes: 0 by the rule, 1 for the
+    /// `topic-hash-needs-a-word` mutant.
+    hash_min: usize,
 }
 
 impl<'t> TopicMatch<'t, '_> {
     /// Pushes the destinations of every pattern in the trie at `root` that
-    /// matches `key`; returns how many trie nodes the walk visited.
-    pub(super) fn run(root: &'t TopicNode, key: &'t str, out: &mut Vec<Destination>) -> usize {
+    /// matches `key`, each `#` taking at least `hash_min` words (0 by the
+    /// rule); returns how many trie nodes the walk visited.
+    pub(super) fn run(
+        root: &'t TopicNode,
+        key: &'t str,
+        out: &mut Vec<Destination>,
+        hash_min: usize,
+    ) -> usize {
         let words = KeyWords::new(key);
         let mut walk = TopicMatch {
             words: words.as_slice(),
             out,
             memo: HashMemo::new(),
             visits: 0,
+            hash_min,
         };
         walk.visit(root, 0, false);
         walk.visits
@@ -438,15 +448,16 @@ impl<'t> TopicMatch<'t, '_> {
             usize::MAX
         };
         let end = stop.min(self.words.len() + 1);
+        let first = position + self.hash_min;
         if hash.is_leaf() {
             // A trailing `#` (`a.#`) matches once it may take every remaining
             // word: only the last position can reach its destinations.
-            if (position..end).contains(&self.words.len()) {
+            if (first..end).contains(&self.words.len()) {
                 self.visit(hash, self.words.len(), true);
             }
             return;
         }
-        for at in position..end {
+        for at in first..end {
             self.visit(hash, at, true);
         }
     }

@@ -144,9 +144,13 @@ impl Workload {
             Workload::PubsubRedis => 2,
             // One works slowly while another receives the message again.
             Workload::SqsVisibility => 2,
+            // One per subscriber queue.
+            Workload::Pubsub => 3,
+            Workload::Topic => 4,
             // Two steps' participants and the observer.
-            Workload::Pubsub | Workload::Topic | Workload::Saga => 3,
-            Workload::Mixed => 12,
+            Workload::Saga => 3,
+            // One per queue of every topology.
+            Workload::Mixed => 13,
         }
     }
 

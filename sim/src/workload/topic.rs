@@ -4,7 +4,10 @@
 //! `error.*`, `logs.critical` takes `*.critical`, and `logs.all` takes `#`.
 //! Producers publish with the keys of the table below, which says by hand
 //! where each must arrive: `error.critical` reaches all three queues,
-//! `audit.db.write` only `#` (a `*` matches exactly one word). A publish to
+//! `audit.db.write` only `#` (a `*` matches exactly one word). As on an
+//! event bus, a fourth subscriber, `logs.error-trail`, takes `error.#`:
+//! every error event, the bare key `error` included (a `#` matches zero
+//! words too). A publish to
 //! the direct exchange `logs.unbound`, which has no bindings, reaches no
 //! queue at all and must still be confirmed with basic.ack (RabbitMQ confirms
 //! an unroutable message once it knows it routes nowhere).
@@ -26,19 +29,30 @@ pub fn topology() -> Topology {
         ("logs.errors", "error.*"),
         ("logs.critical", "*.critical"),
         ("logs.all", "#"),
+        ("logs.error-trail", "error.#"),
     ] {
         topology.queue(queue, Default::default(), QueueSpec::default());
         topology.bind(queue, EXCHANGE, key);
         topology.consume_from.push(queue.into());
     }
     topology.targets = vec![
-        Target::new(EXCHANGE, "error.db", &["logs.errors", "logs.all"]),
+        Target::new(
+            EXCHANGE,
+            "error.db",
+            &["logs.errors", "logs.all", "logs.error-trail"],
+        ),
         Target::new(EXCHANGE, "info.critical", &["logs.critical", "logs.all"]),
         Target::new(
             EXCHANGE,
             "error.critical",
-            &["logs.errors", "logs.critical", "logs.all"],
+            &[
+                "logs.errors",
+                "logs.critical",
+                "logs.all",
+                "logs.error-trail",
+            ],
         ),
+        Target::new(EXCHANGE, "error", &["logs.all", "logs.error-trail"]),
         Target::new(EXCHANGE, "info.web", &["logs.all"]),
         Target::new(EXCHANGE, "audit.db.write", &["logs.all"]),
         Target::new(UNBOUND, "nobody", &[]),
