@@ -95,6 +95,9 @@ run break-saga 129 sim --workload saga --seed 2 --mutant saga-compensate-in-forw
 run break-streams 129 sim --workload stream-keyed --seed 37 --mutant assign-without-revoke --shrink
 run redis-pubsub-run 0 sim --workload pubsub-redis --seed 0
 run break-redis-pubsub 129 sim --workload pubsub-redis --seed 0 --mutant pubsub-store-and-forward --shrink
+run break-pubsub 129 sim --workload pubsub --seed 0 --mutant fanout-to-one-queue --shrink
+run break-event-bus 129 sim --workload topic --seed 0 --mutant topic-hash-needs-a-word --shrink
+run break-priority 129 sim --workload priority --seed 0 --mutant priority-ignored --shrink
 run sqs-run 0 sim --workload sqs-visibility --seed 0
 run break-sqs 129 sim --workload sqs-visibility --seed 0 --mutant visibility-never-expires --shrink
 
@@ -121,6 +124,12 @@ run prove-saga 0 check --threads 1 --model saga
 run prove-saga-mutant 129 check --threads 1 --model saga --mutant saga-compensate-in-forward-order --depth 16
 run prove-redis-pubsub 0 check --threads 1 --model pubsub
 run prove-redis-pubsub-mutant 129 check --threads 1 --model pubsub --mutant pubsub-store-and-forward
+run prove-fanout 0 check --threads 1 --model fanout
+run prove-fanout-mutant 129 check --threads 1 --model fanout --mutant fanout-to-one-queue
+run prove-event-bus 0 check --threads 1 --model event-bus
+run prove-event-bus-mutant 129 check --threads 1 --model event-bus --mutant topic-hash-needs-a-word
+run prove-priority 0 check --threads 1 --model priority
+run prove-priority-mutant 129 check --threads 1 --model priority --mutant priority-ignored
 run prove-sqs 0 check --threads 1 --model sqs-visibility
 run prove-sqs-mutant 129 check --threads 1 --model sqs-visibility --mutant visibility-never-expires --depth 14
 
