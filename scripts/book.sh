@@ -98,6 +98,8 @@ run break-redis-pubsub 129 sim --workload pubsub-redis --seed 0 --mutant pubsub-
 run break-pubsub 129 sim --workload pubsub --seed 0 --mutant fanout-to-one-queue --shrink
 run break-event-bus 129 sim --workload topic --seed 0 --mutant topic-hash-needs-a-word --shrink
 run break-priority 129 sim --workload priority --seed 0 --mutant priority-ignored --shrink
+run break-request-reply 129 sim --workload request-reply --seed 0 --mutant properties-cached-by-route --shrink
+run break-circuit-breaker 129 sim --workload circuit-breaker --seed 0 --mutant cancel-forgets-unacked --shrink
 run sqs-run 0 sim --workload sqs-visibility --seed 0
 run break-sqs 129 sim --workload sqs-visibility --seed 0 --mutant visibility-never-expires --shrink
 
@@ -130,6 +132,10 @@ run prove-event-bus 0 check --threads 1 --model event-bus
 run prove-event-bus-mutant 129 check --threads 1 --model event-bus --mutant topic-hash-needs-a-word
 run prove-priority 0 check --threads 1 --model priority
 run prove-priority-mutant 129 check --threads 1 --model priority --mutant priority-ignored
+run prove-request-reply 0 check --threads 1 --model request-reply
+run prove-request-reply-mutant 129 check --threads 1 --model request-reply --mutant properties-cached-by-route
+run prove-circuit-breaker 0 check --threads 1 --model circuit-breaker
+run prove-circuit-breaker-mutant 129 check --threads 1 --model circuit-breaker --mutant cancel-forgets-unacked
 run prove-sqs 0 check --threads 1 --model sqs-visibility
 run prove-sqs-mutant 129 check --threads 1 --model sqs-visibility --mutant visibility-never-expires --depth 14
 

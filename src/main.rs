@@ -132,7 +132,7 @@ enum Commands {
     Sim {
         /// Which workload: work-queue, pubsub, topic, dlq-retry, ttl, priority,
         /// idempotent-consumer, request-reply, mixed, stream-keyed, stream-idempotent, saga,
-        /// pubsub-redis, sqs-visibility.
+        /// pubsub-redis, sqs-visibility, circuit-breaker.
         #[arg(long, default_value = "work-queue")]
         workload: String,
         /// The seed: it draws the plan and every choice of the run.

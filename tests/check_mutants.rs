@@ -47,6 +47,8 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         Mutant::FanoutToOneQueue => ("fanout", &[]),
         Mutant::TopicHashNeedsAWord => ("event-bus", &[]),
         Mutant::PriorityIgnored => ("priority", &[]),
+        Mutant::PropertiesCachedByRoute => ("request-reply", &[]),
+        Mutant::CancelForgetsUnacked => ("circuit-breaker", &[]),
     }
 }
 

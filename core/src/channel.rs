@@ -230,19 +230,25 @@ impl Channel {
 
     /// The envelope of a publish with noted `properties`: the channel's
     /// last one when the publish repeats it, otherwise a new one that
-    /// becomes the last.
+    /// becomes the last. `route_alone` is the `properties-cached-by-route`
+    /// mutant: a repeated exchange and routing key are taken for a repeat.
     #[inline]
     pub(crate) fn note_envelope(
         &mut self,
         exchange: Name,
         routing_key: Name,
         properties: &PublishProperties,
+        route_alone: bool,
     ) -> &SharedEnvelope {
         let properties = self.properties_of(properties);
-        let repeated = self
-            .last_envelope
-            .as_ref()
-            .is_some_and(|last| last.is(&exchange, &routing_key, properties));
+        let repeated = self.last_envelope.as_ref().is_some_and(|last| {
+            let same_route = last.exchange == exchange && last.routing_key == routing_key;
+            if route_alone {
+                same_route
+            } else {
+                last.is(&exchange, &routing_key, properties)
+            }
+        });
         if !repeated {
             let properties = Arc::clone(properties);
             self.last_envelope = Some(SharedEnvelope::new(Envelope {
@@ -528,6 +534,14 @@ impl Channel {
             self.unacked_count -= 1;
         }
         unacked
+    }
+
+    /// Tags of the outstanding deliveries to `consumer`, oldest first.
+    pub(crate) fn outstanding_of(&self, consumer: Id) -> Vec<u64> {
+        self.slots()
+            .filter(|(_, unacked)| unacked.pending.is_none() && unacked.consumer == Some(consumer))
+            .map(|(tag, _)| tag)
+            .collect()
     }
 
     /// Tags of every unacknowledged delivery (pending or not), oldest first.

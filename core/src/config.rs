@@ -223,11 +223,20 @@ pub enum Mutant {
     /// A priority queue hands out its messages in arrival order, as if
     /// none had a priority.
     PriorityIgnored,
+    /// A publish that repeats its channel's last exchange and routing key
+    /// is given that publish's properties, whatever its own (a cache of
+    /// envelopes keyed on the route alone): a reply carries the
+    /// correlation id of the reply before it.
+    PropertiesCachedByRoute,
+    /// basic.cancel forgets the cancelled consumer's unacknowledged
+    /// deliveries, as if they had never been made: the consumer's later
+    /// ack or nack of them is refused, and the messages are lost.
+    CancelForgetsUnacked,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 28] = [
+    pub const ALL: [Mutant; 30] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -256,6 +265,8 @@ impl Mutant {
         Mutant::FanoutToOneQueue,
         Mutant::TopicHashNeedsAWord,
         Mutant::PriorityIgnored,
+        Mutant::PropertiesCachedByRoute,
+        Mutant::CancelForgetsUnacked,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -290,6 +301,8 @@ impl Mutant {
             Mutant::FanoutToOneQueue => "fanout-to-one-queue",
             Mutant::TopicHashNeedsAWord => "topic-hash-needs-a-word",
             Mutant::PriorityIgnored => "priority-ignored",
+            Mutant::PropertiesCachedByRoute => "properties-cached-by-route",
+            Mutant::CancelForgetsUnacked => "cancel-forgets-unacked",
         }
     }
 

@@ -378,3 +378,70 @@ fn priority_ignored_hands_out_a_lower_priority_message_first() {
         vec!["low", "high"]
     );
 }
+
+/// Two replies in a row to queue `q` with correlation ids `1` and `2`:
+/// the correlation id each carries when it is handed out.
+fn replies_scenario(mutant: Option<Mutant>) -> Vec<Option<String>> {
+    let mut broker = broker(mutant);
+    broker.connect(1);
+    broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+    for correlation in ["1", "2"] {
+        let properties = Properties {
+            correlation_id: Some(correlation.into()),
+            ..Properties::default()
+        };
+        broker
+            .publish_with(1, 1, "", "q", correlation, properties)
+            .assert_ok();
+    }
+    (0..2)
+        .map(|_| {
+            let got = broker.get(1, 1, "q", true);
+            got.deliveries()[0]
+                .message
+                .properties()
+                .correlation_id
+                .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn properties_cached_by_route_gives_a_reply_the_correlation_id_of_the_one_before() {
+    let ids = |ids: [&str; 2]| ids.map(|id| Some(id.to_owned())).to_vec();
+    assert_eq!(replies_scenario(None), ids(["1", "2"]));
+    assert_eq!(
+        replies_scenario(Some(Mutant::PropertiesCachedByRoute)),
+        ids(["1", "1"])
+    );
+}
+
+/// A consumer holding `a` and `b` cancels, then nacks both with requeue
+/// (a circuit breaker opening): whether the nack was accepted, and what
+/// the queue then holds.
+fn breaker_opens_scenario(mutant: Option<Mutant>) -> (bool, Vec<String>) {
+    let mut broker = broker(mutant);
+    broker.connect(1);
+    broker.declare(1, 1, "q", FieldTable::new()).assert_ok();
+    broker.qos(1, 1, 2, false).assert_ok();
+    broker.consume(1, 1, "q", "breaker", false).assert_ok();
+    publish_all(&mut broker, &["a", "b"]);
+    let cancel = Command::BasicCancel {
+        consumer_tag: "breaker".into(),
+    };
+    broker.send(1, 1, cancel).assert_ok();
+    let accepted = broker.nack(1, 1, 2, true, true).close().is_none();
+    (accepted, broker.drain("q"))
+}
+
+#[test]
+fn cancel_forgets_unacked_loses_what_the_cancelled_consumer_held() {
+    assert_eq!(
+        breaker_opens_scenario(None),
+        (true, vec!["a".into(), "b".into()])
+    );
+    assert_eq!(
+        breaker_opens_scenario(Some(Mutant::CancelForgetsUnacked)),
+        (false, vec![])
+    );
+}

@@ -501,7 +501,8 @@ impl BrokerActor {
             | Timer::Consume
             | Timer::Leave
             | Timer::Restart
-            | Timer::Retry => {}
+            | Timer::Retry
+            | Timer::OpenBreaker => {}
         }
     }
 

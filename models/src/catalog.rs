@@ -6,14 +6,14 @@ use crate::properties::{self, BrokerModel};
 use crate::pubsub;
 use crate::sqs;
 use crate::{
-    ConsumerGroup, CrashRecovery, Dlq, Fanout, Idempotency, IdempotentProducer, Links, Ordering,
-    Pressure, Priority, PubSub, Restricted, Saga, SingleActiveConsumer, SqsVisibility, StreamFetch,
-    Ttl, WorkQueue,
+    CircuitBreaker, ConsumerGroup, CrashRecovery, Dlq, Fanout, Idempotency, IdempotentProducer,
+    Links, Ordering, Pressure, Priority, PubSub, RequestReply, Restricted, Saga,
+    SingleActiveConsumer, SqsVisibility, StreamFetch, Ttl, WorkQueue,
 };
 use brokerlab_core::Mutant;
 
 /// The models `brokerlab check` knows, by name.
-pub const MODELS: [&str; 19] = [
+pub const MODELS: [&str; 21] = [
     "work-queue",
     "crash-recovery",
     "ordering",
@@ -33,6 +33,8 @@ pub const MODELS: [&str; 19] = [
     "fanout",
     "event-bus",
     "priority",
+    "request-reply",
+    "circuit-breaker",
 ];
 
 /// What the command line may change in a model's standard configuration.
@@ -219,8 +221,25 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
             configured!(Fanout::event_bus(),)
         }
         "priority" => {
-            type Config = Priority;
-            configured!(Priority::default(),)
+            let config = Priority {
+                messages: overrides.messages.unwrap_or(Priority::default().messages),
+                mutant,
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }
+        "request-reply" => {
+            let config = RequestReply {
+                messages: overrides.messages.unwrap_or(RequestReply::default().messages),
+                mutant,
+            };
+            Some((format!("{config:?}"), config.into_model()))
+        }
+        "circuit-breaker" => {
+            let config = CircuitBreaker {
+                messages: overrides.messages.unwrap_or(CircuitBreaker::default().messages),
+                mutant,
+            };
+            Some((format!("{config:?}"), config.into_model()))
         }
         _ => None,
     }

@@ -348,6 +348,9 @@ fn step(model: &BrokerModel, action: &ActorModelAction<Msg, Timer, Choice>) -> S
         ActorModelAction::Timeout(id, Timer::Restart) => {
             format!("{}: crashes and starts again", name(id))
         }
+        ActorModelAction::Timeout(id, Timer::OpenBreaker) => {
+            format!("{}: its circuit breaker opens", name(id))
+        }
         ActorModelAction::Timeout(id, Timer::Retry) => {
             format!("{}: sends its batch again", name(id))
         }
@@ -725,10 +728,21 @@ fn describe_command(command: &Command) -> String {
         Command::BasicPublish {
             exchange,
             properties: PublishProperties::Given(properties),
+            body,
             ..
-        } if crate::saga::is_saga_publish(exchange, properties) => {
+        } if crate::saga::is_saga_publish(exchange, properties) && parse_body(body).is_none() => {
             crate::saga::describe_publish(properties)
         }
+        Command::BasicPublish {
+            routing_key,
+            properties: PublishProperties::Given(properties),
+            body,
+            ..
+        } if properties.correlation_id.is_some() => format!(
+            "publish {} to {routing_key} (correlation id '{}')",
+            message_name(body),
+            properties.correlation_id.as_deref().unwrap_or("")
+        ),
         Command::BasicPublish { body, .. } => format!("publish {}", message_name(body)),
         Command::BasicAck { delivery_tag, .. } => format!("ack delivery {delivery_tag}"),
         Command::BasicNack {
@@ -748,7 +762,9 @@ fn describe_reply(reply: &Reply) -> String {
             redelivered,
             message,
             ..
-        } if message.properties().correlation_id.is_some() => {
+        } if message.properties().correlation_id.is_some()
+            && parse_body(&message.body).is_none() =>
+        {
             let mut text = format!(
                 "deliver '{}' (attempt {}) as delivery {delivery_tag}",
                 message.properties().correlation_id.as_deref().unwrap_or(""),
@@ -769,6 +785,9 @@ fn describe_reply(reply: &Reply) -> String {
                 "deliver {} as delivery {delivery_tag}",
                 message_name(&message.body)
             );
+            if let Some(correlation_id) = &message.properties().correlation_id {
+                let _ = write!(text, " (correlation id '{correlation_id}')");
+            }
             if *redelivered {
                 text.push_str(", redelivered");
             }

@@ -156,6 +156,9 @@ pub struct Producer {
     /// Whether message `n` carries priority `n` (later messages rank
     /// higher), for a queue with `x-max-priority`.
     pub priorities: bool,
+    /// The queue replies go to, when the producer is a requester: message
+    /// `n` then carries it as `reply_to`, and `n` as its `correlation_id`.
+    pub reply_to: Option<Name>,
     /// How many messages it publishes.
     pub messages: u8,
     /// Whether it then publishes one more (number `messages + 1`) with a
@@ -195,6 +198,7 @@ impl Producer {
             queue,
             exchange: Name::default(),
             priorities: false,
+            reply_to: None,
             messages,
             stray: false,
             sequenced: false,
@@ -245,12 +249,14 @@ impl Producer {
                 true => NOWHERE.into(),
                 false => self.queue.clone(),
             };
-            let properties = match self.priorities {
-                true => Arc::new(Properties {
-                    priority: Some(number),
+            let properties = match (self.priorities, &self.reply_to) {
+                (false, None) => properties.clone(),
+                (priorities, reply_to) => Arc::new(Properties {
+                    priority: priorities.then_some(number),
+                    reply_to: reply_to.as_ref().map(ToString::to_string),
+                    correlation_id: reply_to.as_ref().map(|_| number.to_string()),
                     ..(*properties).clone()
                 }),
-                false => properties.clone(),
             };
             let publish = Command::BasicPublish {
                 exchange: self.exchange.clone(),
@@ -338,6 +344,9 @@ impl ProducerState {
     }
 }
 
+/// The tag of every consumer's subscription.
+const CONSUMER_TAG: &str = "worker";
+
 /// A consumer with a prefetch limit that settles each delivery by a choice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consumer {
@@ -353,6 +362,15 @@ pub struct Consumer {
     pub drops: u8,
     /// When its work takes effect, and whether it suppresses duplicates.
     pub effect: Effect,
+    /// How many times its circuit breaker may open: it cancels its
+    /// consumer, then nacks with requeue all it holds (and whatever comes
+    /// before the cancel-ok), and consumes again once the cancel is
+    /// answered.
+    pub breaks: u8,
+    /// Whether it answers each request it acks: first it publishes a reply
+    /// (persistent, the same body) to the request's `reply_to` through the
+    /// default exchange, carrying the request's `correlation_id`.
+    pub responds: bool,
     /// Whether it numbers its segments and takes replies in turn (over an
     /// unordered network).
     pub sequenced: bool,
@@ -369,6 +387,8 @@ impl Consumer {
             rejects: 0,
             drops: 0,
             effect: Effect::OnAck,
+            breaks: 0,
+            responds: false,
             sequenced: false,
         }
     }
@@ -397,6 +417,20 @@ pub struct Held {
     pub number: u8,
     /// The redelivered flag it came with.
     pub redelivered: bool,
+    /// Where a responder's reply goes, kept from the request.
+    pub reply: Option<ReplyTo>,
+}
+
+/// A request's `reply_to` and `correlation_id`, and the producer
+/// incarnation its body names (the reply carries the same body).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReplyTo {
+    /// The queue the reply goes to.
+    pub queue: Name,
+    /// The request's correlation id, copied into the reply.
+    pub correlation_id: Option<Name>,
+    /// The producer incarnation of the request's body.
+    pub incarnation: Incarnation,
 }
 
 /// The consumer's state. It names no actor, so consumers are interchangeable.
@@ -420,6 +454,11 @@ pub struct ConsumerState {
     pub rejects_left: u8,
     /// Connection drops it may still suffer.
     pub drops_left: u8,
+    /// Times its circuit breaker may still open.
+    pub breaks_left: u8,
+    /// Its circuit breaker is open: it cancelled its consumer and waits
+    /// for the cancel-ok.
+    pub breaker_open: bool,
     /// Segment counts of the current connection (when sequenced).
     pub link: ClientSequencing,
     /// The message of the panic in the client's last step, if it panicked
@@ -440,6 +479,8 @@ impl Consumer {
             requeues_left: self.requeues,
             rejects_left: self.rejects,
             drops_left: self.drops,
+            breaks_left: self.breaks,
+            breaker_open: false,
             link: ClientSequencing::default(),
             panicked: None,
         };
@@ -453,21 +494,25 @@ impl Consumer {
             prefetch_count: self.prefetch,
             global: false,
         };
-        let consume = Command::BasicConsume {
-            queue: self.queue.to_string(),
-            consumer_tag: "worker".to_owned(),
-            no_ack: false,
-            exclusive: false,
-            arguments: FieldTable::new(),
-        };
         let frames = vec![
             Frame::Connect,
             command(Command::ChannelOpen),
             command(qos),
-            command(consume),
+            command(self.consume()),
         ];
         let seq = state.link.next_sent(self.sequenced);
         send(out, state.incarnation, seq, frames);
+    }
+
+    /// basic.consume of its queue.
+    fn consume(&self) -> Command {
+        Command::BasicConsume {
+            queue: self.queue.to_string(),
+            consumer_tag: CONSUMER_TAG.to_owned(),
+            no_ack: false,
+            exclusive: false,
+            arguments: FieldTable::new(),
+        }
     }
 
     /// Replies: hold each delivery, and offer the choice of how to settle it.
@@ -492,6 +537,26 @@ impl Consumer {
             return;
         }
         for (_, reply) in replies.iter() {
+            if let (Reply::CancelOk { .. }, true) = (reply, state.breaker_open) {
+                // Nothing more comes for the cancelled consumer: the
+                // breaker closes (the pause is whatever happens meanwhile
+                // elsewhere) and the consumer consumes again.
+                state.breaker_open = false;
+                let seq = state.link.next_sent(self.sequenced);
+                send(out, state.incarnation, seq, vec![command(self.consume())]);
+                continue;
+            }
+            if let (Reply::Deliver { delivery_tag, .. }, true) = (reply, state.breaker_open) {
+                // Open, it hands back at once what came before the cancel-ok.
+                let nack = Command::BasicNack {
+                    delivery_tag: *delivery_tag,
+                    multiple: false,
+                    requeue: true,
+                };
+                let seq = state.link.next_sent(self.sequenced);
+                send(out, state.incarnation, seq, vec![command(nack)]);
+                continue;
+            }
             if let Reply::Deliver {
                 delivery_tag,
                 redelivered,
@@ -499,7 +564,25 @@ impl Consumer {
                 ..
             } = reply
             {
-                self.hold(state, *delivery_tag, *redelivered, &message.body, out);
+                let properties = message.properties();
+                let reply = match (self.responds, &properties.reply_to) {
+                    (true, Some(queue)) => {
+                        parse_body(&message.body).map(|(incarnation, _)| ReplyTo {
+                            queue: Name::from(queue.as_str()),
+                            correlation_id: properties.correlation_id.as_deref().map(Name::from),
+                            incarnation,
+                        })
+                    }
+                    _ => None,
+                };
+                self.hold(
+                    state,
+                    *delivery_tag,
+                    *redelivered,
+                    &message.body,
+                    reply,
+                    out,
+                );
             }
         }
     }
@@ -510,6 +593,7 @@ impl Consumer {
         tag: u64,
         redelivered: bool,
         body: &[u8],
+        reply: Option<ReplyTo>,
         out: &mut Out<Node>,
     ) {
         // A body that is not the model's still counts as held (number 0), so
@@ -519,6 +603,7 @@ impl Consumer {
             tag,
             number,
             redelivered,
+            reply,
         });
         if let (Effect::OnReceipt { dedup }, true) = (self.effect, number != 0) {
             match (state.applied.contains(number), dedup) {
@@ -531,6 +616,9 @@ impl Consumer {
         if state.drops_left > 0 {
             out.set_timer(Timer::DropConnection, model_timeout());
         }
+        if state.breaks_left > 0 {
+            out.set_timer(Timer::OpenBreaker, model_timeout());
+        }
     }
 
     /// The chosen settlement of a held delivery.
@@ -542,6 +630,24 @@ impl Consumer {
             return;
         };
         let held = state.held.remove(index);
+        let mut frames = Vec::with_capacity(2);
+        if let (Settle::Ack, Some(reply_to)) = (how, &held.reply) {
+            // The reply goes before the ack, in the same segment.
+            let properties = Properties {
+                delivery_mode: Some(2),
+                correlation_id: reply_to.correlation_id.as_ref().map(ToString::to_string),
+                ..Properties::default()
+            };
+            let reply = Command::BasicPublish {
+                exchange: "".into(),
+                routing_key: reply_to.queue.clone(),
+                mandatory: false,
+                immediate: false,
+                properties: Arc::new(properties).into(),
+                body: body(reply_to.incarnation, held.number),
+            };
+            frames.push(self::command(reply));
+        }
         let settle = match how {
             Settle::Ack => {
                 if held.number != 0 {
@@ -565,19 +671,24 @@ impl Consumer {
                 }
             }
         };
+        frames.push(self::command(settle));
         let seq = state.link.next_sent(self.sequenced);
-        send(out, state.incarnation, seq, vec![self::command(settle)]);
+        send(out, state.incarnation, seq, frames);
         // The checker took this choice away with every other one under the
         // key: offer the rest again, with the bounds as they are now.
         offer_settlements(state, out);
         if state.held.is_empty() {
             out.cancel_timer(Timer::DropConnection);
+            out.cancel_timer(Timer::OpenBreaker);
         }
     }
 
     /// The connection drops while deliveries are held: the consumer forgets
     /// them (the broker requeues them) and reconnects.
     pub fn on_timeout(&self, state: &mut ConsumerState, timer: &Timer, out: &mut Out<Node>) {
+        if *timer == Timer::OpenBreaker {
+            return self.open_breaker(state, out);
+        }
         if *timer != Timer::DropConnection || state.drops_left == 0 || state.held.is_empty() {
             return;
         }
@@ -585,10 +696,36 @@ impl Consumer {
         self.reconnect(state, out);
     }
 
+    /// The circuit breaker opens while deliveries are held: cancel the
+    /// consumer first, then nack with requeue every held delivery.
+    fn open_breaker(&self, state: &mut ConsumerState, out: &mut Out<Node>) {
+        if state.breaker_open || state.breaks_left == 0 || state.held.is_empty() {
+            return;
+        }
+        state.breaks_left -= 1;
+        state.breaker_open = true;
+        let mut frames = vec![command(Command::BasicCancel {
+            consumer_tag: CONSUMER_TAG.to_owned(),
+        })];
+        for held in state.held.drain(..) {
+            frames.push(command(Command::BasicNack {
+                delivery_tag: held.tag,
+                multiple: false,
+                requeue: true,
+            }));
+        }
+        out.remove_random(SETTLE);
+        out.cancel_timer(Timer::DropConnection);
+        let seq = state.link.next_sent(self.sequenced);
+        send(out, state.incarnation, seq, frames);
+    }
+
     /// Closes the current connection, forgetting its deliveries (the broker
     /// requeues them), and subscribes again on a new one.
     fn reconnect(&self, state: &mut ConsumerState, out: &mut Out<Node>) {
         state.held.clear();
+        state.breaker_open = false;
+        out.cancel_timer(Timer::OpenBreaker);
         out.remove_random(SETTLE);
         out.cancel_timer(Timer::DropConnection);
         let seq = state.link.next_sent(self.sequenced);

@@ -52,6 +52,9 @@ pub struct Settings {
     /// Whether message `n` carries priority `n` (the producer publishes
     /// each once, on one connection, so confirm `n` is message `n`).
     pub priorities: bool,
+    /// Whether every message carries its number as its `correlation_id`
+    /// (requests, and the replies that copy it).
+    pub correlated: bool,
 }
 
 /// What was published and delivered, as the messages left their senders.
@@ -90,6 +93,9 @@ pub struct History {
     /// A message was handed out for the first time while a message of a
     /// higher priority, already confirmed, had never been handed out.
     pub priority_inverted: bool,
+    /// A message was handed out with a `correlation_id` that is not the
+    /// number its body names (where `Settings::correlated`).
+    pub uncorrelated: bool,
 }
 
 /// What one consumer was handed, in a model where each consumer reads a
@@ -193,6 +199,13 @@ pub fn record_msg_out(
                         next.death_unrecorded |=
                             !headers.is_some_and(|h| h.contains_key("x-death"));
                     } else {
+                        if settings.correlated {
+                            let number = parse_body(&message.body).map(|(_, number)| number);
+                            let correlation = message.properties().correlation_id.as_deref();
+                            next.uncorrelated |= correlation.and_then(|id| id.parse().ok())
+                                != number
+                                || number.is_none();
+                        }
                         next = next.delivery(parse_body(&message.body), *redelivered, consumer);
                     }
                 }
@@ -563,6 +576,13 @@ pub fn priority_order(_: &BrokerModel, state: &State) -> bool {
 /// was handed out before an earlier one.
 pub fn priority_overtakes(_: &BrokerModel, state: &State) -> bool {
     state.history.fifo_broken
+}
+
+/// `reply-correlated`: every request and every reply is handed out with
+/// the `correlation_id` its publisher gave it (a reply copies its
+/// request's), so a requester matches each reply to its own request.
+pub fn reply_correlated(_: &BrokerModel, state: &State) -> bool {
+    !state.history.uncorrelated
 }
 
 /// `every-subscriber-served`: once nothing more can happen, every

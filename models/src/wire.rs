@@ -208,6 +208,8 @@ pub enum Timer {
     Restart,
     /// The idempotent producer may send its unacknowledged batch again now.
     Retry,
+    /// A consumer's circuit breaker may open now.
+    OpenBreaker,
 }
 
 /// A client's nondeterministic choice.

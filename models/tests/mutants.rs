@@ -7,8 +7,8 @@ mod support;
 use brokerlab_core::Mutant;
 use brokerlab_models::properties::BrokerModel;
 use brokerlab_models::{
-    ConsumerGroup, CrashRecovery, Dlq, Fanout, IdempotentProducer, Ordering, Priority, PubSub,
-    Saga, SqsVisibility, StreamFetch, Ttl, WorkQueue,
+    CircuitBreaker, ConsumerGroup, CrashRecovery, Dlq, Fanout, IdempotentProducer, Ordering,
+    Priority, PubSub, RequestReply, Saga, SqsVisibility, StreamFetch, Ttl, WorkQueue,
 };
 use support::{assert_fails, first_failure};
 
@@ -196,6 +196,24 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
                 mutant: Some(mutant),
             };
             (model.into_model(), "priority-order", 12)
+        }
+        Mutant::PropertiesCachedByRoute => {
+            // The second request, on the route of the first, is handed to
+            // the responder with the first one's correlation id.
+            let model = RequestReply {
+                mutant: Some(mutant),
+                ..RequestReply::default()
+            };
+            (model.into_model(), "reply-correlated", 8)
+        }
+        Mutant::CancelForgetsUnacked => {
+            // The breaker opens holding a confirmed delivery: the cancel
+            // forgets it, and the nack that would hand it back is refused.
+            let model = CircuitBreaker {
+                messages: 1,
+                mutant: Some(mutant),
+            };
+            (model.into_model(), "no-lost-confirmed", 9)
         }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {

@@ -350,6 +350,30 @@ fn priority_ignored_is_caught_by_queue_order() {
 }
 
 #[test]
+fn properties_cached_by_route_is_caught_by_reply_correlated() {
+    // A responder's replies in a row to one requester's queue: the second
+    // carries the first one's correlation id.
+    caught_by(
+        Mutant::PropertiesCachedByRoute,
+        Workload::RequestReply,
+        "reply-correlated",
+        50,
+    );
+}
+
+#[test]
+fn cancel_forgets_unacked_is_caught_by_no_lost_confirmed() {
+    // A breaker opens: it cancels, and the deliveries it then nacks are
+    // gone from the broker.
+    caught_by(
+        Mutant::CancelForgetsUnacked,
+        Workload::CircuitBreaker,
+        "no-lost-confirmed",
+        50,
+    );
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [
@@ -381,6 +405,8 @@ fn every_mutant_has_a_test_here() {
         Mutant::FanoutToOneQueue,
         Mutant::TopicHashNeedsAWord,
         Mutant::PriorityIgnored,
+        Mutant::PropertiesCachedByRoute,
+        Mutant::CancelForgetsUnacked,
     ];
     for mutant in Mutant::ALL {
         assert!(
@@ -392,7 +418,7 @@ fn every_mutant_has_a_test_here() {
 }
 
 /// Every mutant with the workload and checker that catch it.
-const CATCHES: [(Mutant, Workload, &str); 24] = [
+const CATCHES: [(Mutant, Workload, &str); 26] = [
     (
         Mutant::LoseOnRequeue,
         Workload::WorkQueue,
@@ -489,6 +515,16 @@ const CATCHES: [(Mutant, Workload, &str); 24] = [
         "no-lost-confirmed",
     ),
     (Mutant::PriorityIgnored, Workload::Priority, "queue-order"),
+    (
+        Mutant::PropertiesCachedByRoute,
+        Workload::RequestReply,
+        "reply-correlated",
+    ),
+    (
+        Mutant::CancelForgetsUnacked,
+        Workload::CircuitBreaker,
+        "no-lost-confirmed",
+    ),
 ];
 
 #[test]

@@ -91,6 +91,11 @@ fn sqs_visibility_replays_to_a_byte_identical_trace() {
 }
 
 #[test]
+fn circuit_breaker_passes_with_every_payment_handed_back_and_consumed() {
+    passes(Workload::CircuitBreaker, 40);
+}
+
+#[test]
 fn topic_passes_with_every_routed_copy_consumed() {
     passes(Workload::Topic, 40);
 }

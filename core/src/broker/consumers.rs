@@ -102,6 +102,15 @@ impl Broker {
         }
         // Cancelling an unknown tag is answered with cancel-ok, as in RabbitMQ.
         let consumer = self.channels[channel].consumers.get(tag).copied();
+        if let (Some(consumer), true) = (consumer, self.is_mutant(Mutant::CancelForgetsUnacked)) {
+            // The mutant takes the consumer's deliveries off its channel,
+            // with nothing put back and nothing said.
+            for tag in self.channels[channel].outstanding_of(consumer) {
+                let unacked = self.channels[channel].take(tag);
+                self.held_bytes -= unacked.entry.size_bytes();
+                self.uncount_delivery(unacked.consumer);
+            }
+        }
         let touched = consumer.and_then(|consumer| self.remove_consumer(consumer));
         self.reply(
             channel,

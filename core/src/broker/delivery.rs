@@ -233,6 +233,7 @@ impl Broker {
         } = pending;
         let id = MessageId(self.next_message_id);
         self.next_message_id += 1;
+        let route_alone = self.is_mutant(Mutant::PropertiesCachedByRoute);
         let state = &mut self.channels[channel];
         let confirm_seq = state.next_confirm_seq;
         if let Some(seq) = confirm_seq {
@@ -254,7 +255,7 @@ impl Broker {
             }
             None => false,
         };
-        let envelope = state.note_envelope(exchange, routing_key, &properties);
+        let envelope = state.note_envelope(exchange, routing_key, &properties, route_alone);
         let message = self.message_pool.allocate(id, envelope, body);
         self.emit(|| Event::Published {
             message: id,

@@ -13,7 +13,13 @@
 //! to the request's `reply_to` with its `correlation_id`, persistent and
 //! with publisher confirms, and acks the request only once the reply is
 //! confirmed, so a crash in between duplicates a reply and never loses one.
-//! When its connection
+//! A consumer with a circuit breaker calls a downstream that fails
+//! `BREAKER_FAILURE_PER_MILLE` of the time and nacks a failed message with
+//! requeue; after `BREAKER_THRESHOLD` failures in a row it cancels its
+//! consumer, then nacks with requeue everything it holds (and whatever
+//! arrives before the broker's cancel-ok, after which nothing more comes
+//! for that consumer), and consumes again once the cancel-ok is in and
+//! `BREAKER_PAUSE_NS` have passed. When its connection
 //! drops, the deliveries it held go back to the queue on the broker's side,
 //! and it reconnects.
 
@@ -32,6 +38,15 @@ const HELD_MAX: usize = 65_536;
 
 /// Attempt numbers of replies carry this bit, apart from producers' attempts.
 const REPLY_ATTEMPTS: u64 = 1 << 62;
+
+/// How often a circuit breaker's downstream fails, in a thousand calls.
+const BREAKER_FAILURE_PER_MILLE: u16 = 400;
+
+/// Failures in a row that open a circuit breaker.
+const BREAKER_THRESHOLD: u8 = 2;
+
+/// How long a circuit breaker stays open.
+const BREAKER_PAUSE_NS: u64 = 100_000_000;
 
 /// How a consumer behaves.
 #[derive(Clone, Debug)]
@@ -56,6 +71,8 @@ pub struct ConsumerSpec {
     pub idempotent: bool,
     /// Answers each request with a reply to its `reply_to`.
     pub respond: bool,
+    /// Guards its downstream with a circuit breaker.
+    pub breaker: bool,
 }
 
 /// Where a reply goes: the request's `reply_to` and `correlation_id`.
@@ -86,6 +103,13 @@ pub struct Consumer {
     replying: BTreeMap<u64, (u64, Stamp)>,
     next_seq: u64,
     replies: u64,
+    /// The circuit breaker's failures in a row.
+    failures: u8,
+    /// While the circuit breaker is open: when it closes.
+    open_until: Option<u64>,
+    /// The breaker's cancel is not yet answered: deliveries to the
+    /// cancelled consumer may still come.
+    cancel_pending: bool,
 }
 
 impl Consumer {
@@ -101,12 +125,19 @@ impl Consumer {
             replying: BTreeMap::new(),
             next_seq: 1,
             replies: 0,
+            failures: 0,
+            open_until: None,
+            cancel_pending: false,
         }
     }
 
     pub(super) fn handle_open(&mut self, context: &mut Context<'_>, conn: ConnectionId) {
         assert!(self.held.is_empty(), "nothing is held on a new connection");
         self.conn = Some(conn);
+        // A new connection consumes afresh, with the breaker closed.
+        self.failures = 0;
+        self.open_until = None;
+        self.cancel_pending = false;
         self.outbox.send(CHANNEL, Command::ChannelOpen);
         if self.spec.respond {
             self.outbox.send(CHANNEL, Command::ConfirmSelect);
@@ -116,7 +147,17 @@ impl Consumer {
             self.outbox.send(CHANNEL, command.clone());
         }
         self.outbox.send(CHANNEL, super::qos(self.spec.prefetch));
-        let tag = format!("consumer-{}", self.spec.id);
+        self.consume(context, conn);
+    }
+
+    /// The consumer's tag.
+    fn tag(&self) -> String {
+        format!("consumer-{}", self.spec.id)
+    }
+
+    /// Starts consuming the queue on the connection's channel.
+    fn consume(&mut self, context: &mut Context<'_>, conn: ConnectionId) {
+        let tag = self.tag();
         self.outbox
             .send(CHANNEL, super::consume(&self.spec.queue, &tag));
         let entry = Entry::Consume {
@@ -126,6 +167,20 @@ impl Consumer {
             prefetch: self.spec.prefetch,
         };
         context.history.record(context.now_ns, entry);
+    }
+
+    /// The circuit breaker opens: cancel the consumer first, so nothing
+    /// handed back comes here again, then nack with requeue all it holds.
+    fn open_breaker(&mut self, context: &mut Context<'_>, conn: ConnectionId) {
+        let consumer_tag = self.tag();
+        self.outbox
+            .send(CHANNEL, Command::BasicCancel { consumer_tag });
+        let held = std::mem::take(&mut self.held);
+        for (_, delivery_tag) in held.into_keys() {
+            self.settle(context, conn, delivery_tag, Settle::Nack);
+        }
+        self.open_until = Some(context.now_ns + BREAKER_PAUSE_NS);
+        self.cancel_pending = true;
     }
 
     pub(super) fn handle_reply(
@@ -177,6 +232,7 @@ impl Consumer {
                 delivery_tag,
                 multiple,
             } => self.replies_confirmed(context, delivery_tag, multiple, false),
+            Reply::CancelOk { .. } => self.cancel_pending = false,
             // Cancelled or closed by the broker: not part of this workload; start over.
             Reply::Cancel { .. } | Reply::Close { .. } => self.outbox.close(),
             _ => {}
@@ -201,6 +257,28 @@ impl Consumer {
         reply_to: Option<ReplyTo>,
     ) {
         assert!(self.held.len() < HELD_MAX, "held deliveries bound reached");
+        if self.spec.breaker {
+            // Open, it hands back at once what reached it before the cancel;
+            // closed, the downstream decides.
+            let (how, settle_at_ns) = match self.open_until {
+                Some(_) => (Settle::Nack, context.now_ns),
+                None if context.rng.chance(BREAKER_FAILURE_PER_MILLE) => (
+                    Settle::Nack,
+                    context.now_ns + self.spec.work.draw(context.rng),
+                ),
+                None => (
+                    Settle::Ack,
+                    context.now_ns + self.spec.work.draw(context.rng),
+                ),
+            };
+            let held = Held {
+                how,
+                payload,
+                reply_to,
+            };
+            self.held.insert((settle_at_ns, delivery_tag), held);
+            return;
+        }
         let how = if gives_up {
             if let Some(payload) = payload {
                 let entry = Entry::GaveUp {
@@ -333,6 +411,26 @@ impl Consumer {
                 payload,
                 reply_to,
             } = entry.remove();
+            if self.spec.breaker && self.open_until.is_none() {
+                self.failures = match how {
+                    Settle::Nack => self.failures + 1,
+                    _ => 0,
+                };
+                if self.failures < BREAKER_THRESHOLD {
+                    self.settle(context, conn, delivery_tag, how);
+                    continue;
+                }
+                // The failure that opens the breaker is handed back with
+                // the rest, after the cancel.
+                let held = Held {
+                    how,
+                    payload,
+                    reply_to,
+                };
+                self.held.insert((settle_at_ns, delivery_tag), held);
+                self.open_breaker(context, conn);
+                continue;
+            }
             if let (Settle::Ack, Some(payload), Some(reply_to)) = (how, payload, reply_to) {
                 self.reply(context, conn, delivery_tag, payload, reply_to);
                 continue;
@@ -348,6 +446,13 @@ impl Consumer {
                 }
             }
             self.settle(context, conn, delivery_tag, how);
+        }
+        let pause_over = self.open_until.is_some_and(|until| until <= context.now_ns);
+        if pause_over && !self.cancel_pending {
+            // The breaker closes, with everything handed back: work comes again.
+            self.open_until = None;
+            self.failures = 0;
+            self.consume(context, conn);
         }
     }
 
@@ -390,9 +495,19 @@ impl Consumer {
     }
 
     pub(super) fn poll_timeout(&self) -> Option<u64> {
-        self.held
+        let settle = self
+            .held
             .keys()
             .next()
-            .map(|(settle_at_ns, _)| *settle_at_ns)
+            .map(|(settle_at_ns, _)| *settle_at_ns);
+        // A breaker's pause ends on a connection only, once its cancel
+        // is answered.
+        let until = self
+            .open_until
+            .filter(|_| self.conn.is_some() && !self.cancel_pending);
+        match (settle, until) {
+            (Some(settle), Some(until)) => Some(settle.min(until)),
+            (settle, until) => settle.or(until),
+        }
     }
 }

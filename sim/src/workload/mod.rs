@@ -10,6 +10,7 @@
 //! by hand in each module, not computed by the broker's router, so the
 //! checkers hold the broker to what a RabbitMQ user expects.
 
+pub mod circuit_breaker;
 pub mod dlq_retry;
 pub mod idempotent;
 pub mod mixed;
@@ -69,11 +70,14 @@ pub enum Workload {
     /// SQS queues: visibility timeouts, receipt handles, redrive to a
     /// dead-letter queue, FIFO groups and deduplication.
     SqsVisibility,
+    /// Consumers with a circuit breaker: after failures they cancel, hand
+    /// back what they hold, and consume again after a pause.
+    CircuitBreaker,
 }
 
 impl Workload {
     /// Every workload, in the order a sweep runs them.
-    pub const ALL: [Workload; 14] = [
+    pub const ALL: [Workload; 15] = [
         Workload::WorkQueue,
         Workload::Pubsub,
         Workload::Topic,
@@ -88,6 +92,7 @@ impl Workload {
         Workload::Saga,
         Workload::PubsubRedis,
         Workload::SqsVisibility,
+        Workload::CircuitBreaker,
     ];
 
     /// The workload's name, as selected on the command line.
@@ -108,6 +113,7 @@ impl Workload {
             Workload::Saga => "saga",
             Workload::PubsubRedis => "pubsub-redis",
             Workload::SqsVisibility => "sqs-visibility",
+            Workload::CircuitBreaker => "circuit-breaker",
         }
     }
 
@@ -137,6 +143,7 @@ impl Workload {
             | Workload::Priority
             | Workload::IdempotentConsumer
             | Workload::RequestReply
+            | Workload::CircuitBreaker
             | Workload::StreamKeyed
             | Workload::StreamIdempotent => 1,
             Workload::Ttl => 2,
@@ -167,6 +174,7 @@ impl Workload {
             Workload::IdempotentConsumer => idempotent::topology(),
             Workload::Mixed => mixed::topology(params),
             Workload::RequestReply => request_reply::topology(params),
+            Workload::CircuitBreaker => circuit_breaker::topology(),
             Workload::Saga => saga::topology(params),
             // Streams and Pub/Sub channels have no exchange or queue.
             Workload::StreamKeyed | Workload::StreamIdempotent | Workload::PubsubRedis => {
@@ -236,6 +244,7 @@ impl Workload {
                 give_up_after: habits.give_up_after,
                 idempotent: habits.idempotent,
                 respond: habits.respond,
+                breaker: habits.breaker,
             }))
         });
         let mut clients: Vec<Client> = producers.chain(consumers).collect();
@@ -304,6 +313,9 @@ pub struct Habits {
     pub idempotent: bool,
     /// Answer each request on its `reply_to` queue (request-reply responders).
     pub respond: bool,
+    /// Guard a failing downstream with a circuit breaker (see
+    /// `circuit-breaker`).
+    pub breaker: bool,
 }
 
 /// What the workload knows about one of its queues.
