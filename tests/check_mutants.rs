@@ -49,6 +49,7 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         Mutant::PriorityIgnored => ("priority", &[]),
         Mutant::PropertiesCachedByRoute => ("request-reply", &[]),
         Mutant::CancelForgetsUnacked => ("circuit-breaker", &[]),
+        Mutant::RecoveredUnflagged => ("crash-recovery", &["--messages", "1"]),
     }
 }
 

@@ -232,11 +232,15 @@ pub enum Mutant {
     /// deliveries, as if they had never been made: the consumer's later
     /// ack or nack of them is refused, and the messages are lost.
     CancelForgetsUnacked,
+    /// A message recovered after a restart is flagged redelivered only if
+    /// a requeue of it was logged: one a consumer held when the broker
+    /// stopped comes back looking new.
+    RecoveredUnflagged,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 30] = [
+    pub const ALL: [Mutant; 31] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -267,6 +271,7 @@ impl Mutant {
         Mutant::PriorityIgnored,
         Mutant::PropertiesCachedByRoute,
         Mutant::CancelForgetsUnacked,
+        Mutant::RecoveredUnflagged,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -303,6 +308,7 @@ impl Mutant {
             Mutant::PriorityIgnored => "priority-ignored",
             Mutant::PropertiesCachedByRoute => "properties-cached-by-route",
             Mutant::CancelForgetsUnacked => "cancel-forgets-unacked",
+            Mutant::RecoveredUnflagged => "recovered-unflagged",
         }
     }
 

@@ -445,3 +445,39 @@ fn cancel_forgets_unacked_loses_what_the_cancelled_consumer_held() {
         (false, vec![])
     );
 }
+
+/// A persistent message in a durable queue is handed to a consumer that
+/// holds it when the broker stops; after the restart it is handed out
+/// again: with which redelivered flag.
+fn held_at_restart_scenario(mutant: Option<Mutant>) -> bool {
+    let mut broker = broker(mutant);
+    broker.connect(1);
+    let declare = Command::QueueDeclare {
+        queue: "q".into(),
+        passive: false,
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    broker.send(1, 1, declare).assert_ok();
+    let persistent = Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    broker
+        .publish_with(1, 1, "", "q", "held", persistent)
+        .assert_ok();
+    let first = broker.get(1, 1, "q", false);
+    assert!(!first.deliveries()[0].redelivered);
+    broker.sync();
+    broker.crash_and_recover(broker.log.len());
+    broker.connect(2);
+    broker.get(2, 1, "q", false).deliveries()[0].redelivered
+}
+
+#[test]
+fn recovered_unflagged_hands_out_a_message_held_at_the_restart_as_new() {
+    assert!(held_at_restart_scenario(None));
+    assert!(!held_at_restart_scenario(Some(Mutant::RecoveredUnflagged)));
+}

@@ -507,7 +507,9 @@ fn the_model_catches_every_mutant() {
     // models catch their mutants. Nor sagas: the simulator's saga workload
     // and the saga model catch theirs. Nor Pub/Sub: the simulator's
     // pubsub-redis workload catches its mutant. Nor SQS queues: the
-    // sqs-visibility model and workload catch theirs.
+    // sqs-visibility model and workload catch theirs. Nor does it restart
+    // the broker: the crash-recovery model catches a recovery that forgets
+    // the redelivered flag.
     let invisible = [
         Mutant::ConfirmBeforeSync,
         Mutant::IdempotenceOff,
@@ -526,6 +528,7 @@ fn the_model_catches_every_mutant() {
         Mutant::SqsDeleteWithStaleHandleSucceeds,
         Mutant::SqsFifoTwoInFlightPerGroup,
         Mutant::SqsDedupWindowIgnored,
+        Mutant::RecoveredUnflagged,
     ];
     let visible = Mutant::ALL
         .into_iter()

@@ -229,14 +229,18 @@ pub fn model_by_name(name: &str, overrides: &Overrides) -> Option<(String, Broke
         }
         "request-reply" => {
             let config = RequestReply {
-                messages: overrides.messages.unwrap_or(RequestReply::default().messages),
+                messages: overrides
+                    .messages
+                    .unwrap_or(RequestReply::default().messages),
                 mutant,
             };
             Some((format!("{config:?}"), config.into_model()))
         }
         "circuit-breaker" => {
             let config = CircuitBreaker {
-                messages: overrides.messages.unwrap_or(CircuitBreaker::default().messages),
+                messages: overrides
+                    .messages
+                    .unwrap_or(CircuitBreaker::default().messages),
                 mutant,
             };
             Some((format!("{config:?}"), config.into_model()))

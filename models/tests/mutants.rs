@@ -215,6 +215,16 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
             };
             (model.into_model(), "no-lost-confirmed", 9)
         }
+        Mutant::RecoveredUnflagged => {
+            // A delivered message is still unacked when the broker crashes;
+            // the recovered broker hands it out again unflagged.
+            let model = CrashRecovery {
+                messages: 1,
+                mutant: Some(mutant),
+                ..CrashRecovery::default()
+            };
+            (model.into_model(), "redelivery-flagged", 12)
+        }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {
                 crashes: 1,

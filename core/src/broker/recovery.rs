@@ -371,8 +371,10 @@ fn install_queue(broker: &mut Broker, vhost: &str, name: &str, state: QueueState
             expires: Expiry::new(message.expires_at),
             // The log does not wait for a delivery to be synced before the
             // message goes out, so any recovered message may have been handed
-            // out before the crash: every one is flagged.
-            redelivered: true,
+            // out before the crash: every one is flagged (the mutant flags
+            // only those whose requeue was logged).
+            redelivered: !broker.is_mutant(crate::Mutant::RecoveredUnflagged)
+                || message.delivery_count > 0,
             delivery_count: message.delivery_count,
             logged: true,
         };
