@@ -101,6 +101,7 @@ run break-priority 129 sim --workload priority --seed 0 --mutant priority-ignore
 run break-request-reply 129 sim --workload request-reply --seed 0 --mutant properties-cached-by-route --shrink
 run break-circuit-breaker 129 sim --workload circuit-breaker --seed 0 --mutant cancel-forgets-unacked --shrink
 run break-graceful-shutdown 129 sim --workload work-queue --seed 2 --mutant recovered-unflagged --shrink
+run break-metrics 129 sim --workload work-queue --seed 0 --mutant redeliveries-uncounted --shrink
 run sqs-run 0 sim --workload sqs-visibility --seed 0
 run break-sqs 129 sim --workload sqs-visibility --seed 0 --mutant visibility-never-expires --shrink
 
@@ -138,6 +139,7 @@ run prove-request-reply-mutant 129 check --threads 1 --model request-reply --mut
 run prove-circuit-breaker 0 check --threads 1 --model circuit-breaker
 run prove-circuit-breaker-mutant 129 check --threads 1 --model circuit-breaker --mutant cancel-forgets-unacked
 run prove-graceful-shutdown-mutant 129 check --threads 1 --model crash-recovery --messages 1 --mutant recovered-unflagged
+run prove-metrics-mutant 129 check --threads 1 --model ordering --mutant redeliveries-uncounted
 run prove-sqs 0 check --threads 1 --model sqs-visibility
 run prove-sqs-mutant 129 check --threads 1 --model sqs-visibility --mutant visibility-never-expires --depth 14
 

@@ -50,6 +50,7 @@ fn catcher(mutant: Mutant) -> (&'static str, &'static [&'static str]) {
         Mutant::PropertiesCachedByRoute => ("request-reply", &[]),
         Mutant::CancelForgetsUnacked => ("circuit-breaker", &[]),
         Mutant::RecoveredUnflagged => ("crash-recovery", &["--messages", "1"]),
+        Mutant::RedeliveriesUncounted => ("ordering", &[]),
     }
 }
 

@@ -236,11 +236,15 @@ pub enum Mutant {
     /// a requeue of it was logged: one a consumer held when the broker
     /// stopped comes back looking new.
     RecoveredUnflagged,
+    /// The broker's `redelivered` counter misses the redeliveries handed
+    /// to consumers (it counts basic.get's only): the redelivery rate a
+    /// dashboard shows is zero while messages go round.
+    RedeliveriesUncounted,
 }
 
 impl Mutant {
     /// Every mutant, in name order.
-    pub const ALL: [Mutant; 31] = [
+    pub const ALL: [Mutant; 32] = [
         Mutant::LoseOnRequeue,
         Mutant::RequeueToTail,
         Mutant::DeliverExpired,
@@ -272,6 +276,7 @@ impl Mutant {
         Mutant::PropertiesCachedByRoute,
         Mutant::CancelForgetsUnacked,
         Mutant::RecoveredUnflagged,
+        Mutant::RedeliveriesUncounted,
     ];
 
     /// The mutant's name, as selected on the command line.
@@ -309,6 +314,7 @@ impl Mutant {
             Mutant::PropertiesCachedByRoute => "properties-cached-by-route",
             Mutant::CancelForgetsUnacked => "cancel-forgets-unacked",
             Mutant::RecoveredUnflagged => "recovered-unflagged",
+            Mutant::RedeliveriesUncounted => "redeliveries-uncounted",
         }
     }
 

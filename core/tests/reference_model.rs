@@ -95,6 +95,8 @@ fn check_core_against_model(mut core: Core, steps: &[Step]) -> Result<(), String
     let mut model = Model::new(observe::START_MS);
     let mut transcript = String::new();
     let run: Vec<Step> = prelude().into_iter().chain(steps.iter().cloned()).collect();
+    // The deliveries the model expected so far, and of those the redeliveries.
+    let (mut delivered, mut redelivered) = (0_u64, 0_u64);
     for (index, step) in run.iter().enumerate() {
         let step = &model.resolve_step(step);
         let actual = seen(&core.step(step));
@@ -110,6 +112,30 @@ fn check_core_against_model(mut core: Core, steps: &[Step]) -> Result<(), String
             ));
         }
         let _ = write!(transcript, "{}", lines(&actual));
+        for seen in &expected {
+            if let observe::SeenReply::Deliver {
+                redelivered: flag, ..
+            }
+            | observe::SeenReply::GetOk {
+                redelivered: flag, ..
+            } = seen.reply
+            {
+                delivered += 1;
+                redelivered += u64::from(flag);
+            }
+        }
+        // A dashboard's delivery and redelivery rates are the core's
+        // counters: they count what the model says was handed out.
+        let counters = core.broker.counters();
+        if (counters.delivered(), counters.redelivered) != (delivered, redelivered) {
+            return Err(format!(
+                "the core's counters disagree with the model at step {index}: they count {} \
+                 deliveries, {} redelivered; the model handed out {delivered}, \
+                 {redelivered} redelivered\nrun (steps 0 to 5 are the prelude):\n{transcript}",
+                counters.delivered(),
+                counters.redelivered,
+            ));
+        }
     }
     Ok(())
 }

@@ -100,6 +100,10 @@ pub struct BrokerState {
     /// was running (the saga model runs one saga): from then on, no command
     /// of a later step may be sent. Lost with a crash, as the abort may be.
     pub saga_aborted_at: Option<u32>,
+    /// In some step the core's counters (`Broker::counters`, what a
+    /// metrics dashboard reads) grew by other than the deliveries and
+    /// redeliveries it sent in that step.
+    pub counters_drifted: bool,
 }
 
 /// The driver's watch on expiring messages, from the core's own outputs:
@@ -514,6 +518,9 @@ impl BrokerActor {
         replies: &mut Replies,
         out: &mut Out<Node>,
     ) {
+        let before = *state.broker.counters();
+        // What the step handed out: deliveries, and of those redeliveries.
+        let mut handed_out = (0_u64, 0_u64);
         state.broker.handle(state.now, input);
         while let Some(output) = state.broker.poll_output() {
             state.expiry.observe(state.now, &output);
@@ -523,6 +530,12 @@ impl BrokerActor {
                     channel,
                     reply,
                 } => {
+                    if let Reply::Deliver { redelivered, .. } | Reply::GetOk { redelivered, .. } =
+                        &reply
+                    {
+                        handed_out.0 += 1;
+                        handed_out.1 += u64::from(*redelivered);
+                    }
                     // Replies to a connection already gone have no socket to go to.
                     if let Some(&owner) = state.connections.get(&conn) {
                         replies.push(owner, channel, reply);
@@ -569,6 +582,15 @@ impl BrokerActor {
                 }
             }
         }
+        // A step's counts depend on the step alone (the counters are not
+        // part of the broker's state, so a remembered step keeps another
+        // path's totals): its increments must be what it handed out.
+        let after = state.broker.counters();
+        let counted = (
+            after.delivered() - before.delivered(),
+            after.redelivered - before.redelivered,
+        );
+        state.counters_drifted |= counted != handed_out;
         let expiry = &mut state.expiry;
         state
             .broker
@@ -601,6 +623,7 @@ impl BrokerState {
             paused: BTreeSet::new(),
             stale_commit_accepted: false,
             saga_aborted_at: None,
+            counters_drifted: false,
         }
     }
 

@@ -365,6 +365,7 @@ pub fn standard(model: BrokerModel) -> BrokerModel {
         )
         .property(Expectation::Always, "one-owner", one_owner)
         .property(Expectation::Always, "no-lost-confirmed", no_lost_confirmed)
+        .property(Expectation::Always, "counters-agree", counters_agree)
         .property(Expectation::Sometimes, "delivered", delivered)
 }
 
@@ -436,6 +437,14 @@ pub fn one_owner(model: &BrokerModel, state: &State) -> bool {
         }
     }
     true
+}
+
+/// `counters-agree`: the broker's counters (what a metrics dashboard reads)
+/// grew in every step by the deliveries and redeliveries it sent.
+pub fn counters_agree(_: &BrokerModel, state: &State) -> bool {
+    state.actor_states[BROKER]
+        .as_broker()
+        .is_none_or(|broker| !broker.counters_drifted)
 }
 
 /// `no-lost-confirmed`: a confirmed message is acked by a consumer, still in

@@ -225,6 +225,11 @@ fn catcher(mutant: Mutant) -> (BrokerModel, &'static str, usize) {
             };
             (model.into_model(), "redelivery-flagged", 12)
         }
+        Mutant::RedeliveriesUncounted => {
+            // The consumer nacks with requeue; the redelivery goes out and
+            // the counters miss it.
+            (work_queue.into_model(), "counters-agree", 14)
+        }
         Mutant::OffsetRegressOnRecovery => {
             let model = ConsumerGroup {
                 crashes: 1,

@@ -91,6 +91,12 @@ impl BrokerNode {
         node
     }
 
+    /// The running broker's counters (counted since it last started).
+    #[must_use]
+    pub fn counters(&self) -> Option<brokerlab_core::Counters> {
+        self.broker.as_ref().map(|broker| *broker.counters())
+    }
+
     /// Whether the broker is running (not crashed).
     #[must_use]
     pub fn is_up(&self) -> bool {

@@ -291,6 +291,7 @@ fn line(entry: &Entry) -> Option<String> {
             let channel = String::from_utf8_lossy(channel);
             format!("B->>C{subscriber}: message {channel} {body}")
         }
+        Entry::Counters { .. } => return None,
         Entry::PubSubCutOff { conn, reason } => {
             format!("Note over B: connection {} cut off ({reason:?})", conn.0)
         }

@@ -573,6 +573,14 @@ pub enum Entry {
         /// Which limit.
         reason: brokerlab_core::pubsub::SlowSubscriber,
     },
+    /// The broker's counters (`Broker::counters`, what a metrics
+    /// dashboard reads), taken before a crash and at the end of the run.
+    Counters {
+        /// Deliveries, consumed or got.
+        delivered: u64,
+        /// Of those, the ones that carried the redelivered flag.
+        redelivered: u64,
+    },
 }
 
 /// An SQS message as a producer sent it: the producer and its sequence

@@ -386,6 +386,18 @@ fn recovered_unflagged_is_caught_by_redelivery_flagged() {
 }
 
 #[test]
+fn redeliveries_uncounted_is_caught_by_counters_agree() {
+    // Consumers hand messages back; the counters a dashboard reads miss
+    // the redeliveries the events show.
+    caught_by(
+        Mutant::RedeliveriesUncounted,
+        Workload::WorkQueue,
+        "counters-agree",
+        50,
+    );
+}
+
+#[test]
 fn every_mutant_has_a_test_here() {
     // The tests above, by mutant: a new mutant must be added to this file.
     let covered = [
@@ -420,6 +432,7 @@ fn every_mutant_has_a_test_here() {
         Mutant::PropertiesCachedByRoute,
         Mutant::CancelForgetsUnacked,
         Mutant::RecoveredUnflagged,
+        Mutant::RedeliveriesUncounted,
     ];
     for mutant in Mutant::ALL {
         assert!(
@@ -431,7 +444,7 @@ fn every_mutant_has_a_test_here() {
 }
 
 /// Every mutant with the workload and checker that catch it.
-const CATCHES: [(Mutant, Workload, &str); 27] = [
+const CATCHES: [(Mutant, Workload, &str); 28] = [
     (
         Mutant::LoseOnRequeue,
         Workload::WorkQueue,
@@ -542,6 +555,11 @@ const CATCHES: [(Mutant, Workload, &str); 27] = [
         Mutant::RecoveredUnflagged,
         Workload::WorkQueue,
         "redelivery-flagged",
+    ),
+    (
+        Mutant::RedeliveriesUncounted,
+        Workload::WorkQueue,
+        "counters-agree",
     ),
 ];
 

@@ -335,9 +335,12 @@ impl Broker {
                 pending: None,
             });
         }
+        // The mutant leaves consumers' redeliveries out of the count.
+        let counted =
+            redelivered && !(consumer.is_some() && self.is_mutant(Mutant::RedeliveriesUncounted));
         self.counters
             .0
-            .delivery(consumer.is_some(), no_ack, redelivered);
+            .delivery(consumer.is_some(), no_ack, counted);
         let state = &self.channels[channel];
         let (conn, number) = (state.conn, state.number);
         self.emit(|| Event::Delivered {

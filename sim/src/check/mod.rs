@@ -25,6 +25,7 @@ mod attempts;
 pub mod committed_offset_monotone;
 pub mod compensation_order;
 pub mod confirm_after_durable;
+pub mod counters_agree;
 pub mod dead_letter_accounting;
 pub mod dedup_window;
 pub mod double_effect;
@@ -139,7 +140,7 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&History, &Topology) -> Option<Violation>;
 
 /// The safety checkers that hold for any prefix of a run, by name.
-pub const PREFIX_CHECKERS: [(&str, Checker); 31] = [
+pub const PREFIX_CHECKERS: [(&str, Checker); 32] = [
     (no_phantom::NAME, no_phantom::check),
     (redelivery_flagged::NAME, redelivery_flagged::check),
     (fifo::NAME, fifo::check),
@@ -180,6 +181,7 @@ pub const PREFIX_CHECKERS: [(&str, Checker); 31] = [
     (pubsub_publisher_order::NAME, pubsub_publisher_order::check),
     (fifo_group_order::NAME, fifo_group_order::check),
     (dedup_window::NAME, dedup_window::check),
+    (counters_agree::NAME, counters_agree::check),
 ];
 
 /// The safety checkers that judge a finished, settled run, by name.

@@ -159,6 +159,7 @@ impl Simulation {
         if !self.broker.is_up() {
             return false;
         }
+        self.record_counters();
         self.history.record(self.now_ns, Entry::Crash);
         let plan = &self.options.plan;
         let while_compacting = plan.compact_above_bytes.is_some()

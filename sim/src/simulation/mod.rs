@@ -619,6 +619,7 @@ impl Simulation {
     /// Judges the finished run: the prefix-closed safety checkers always,
     /// then liveness, then `no-lost-confirmed` if the run settled.
     fn finish(mut self, settled: bool) -> (Report, History) {
+        self.record_counters();
         let mut checked = Vec::new();
         let mut violations = Vec::new();
         for (name, checker) in check::PREFIX_CHECKERS {
@@ -647,6 +648,17 @@ impl Simulation {
             trace: self.trace.lines().map(<[String]>::to_vec),
         };
         (report, self.history)
+    }
+
+    /// Records the running broker's counters in the history.
+    pub(super) fn record_counters(&mut self) {
+        if let Some(counters) = self.broker.counters() {
+            let entry = Entry::Counters {
+                delivered: counters.delivered(),
+                redelivered: counters.redelivered,
+            };
+            self.history.record(self.now_ns, entry);
+        }
     }
 
     /// The heal phase must go quiet, with every producer done.
