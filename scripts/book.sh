@@ -79,7 +79,7 @@ sed -n '/^\/\/! # The run loop/,/^\/\/! # Durability/p' core/src/lib.rs \
 echo "wrote generated/core-run-loop.rs"
 
 # Watch it: every walkthrough.
-for pattern in work-queue pubsub routing request-reply dlq-retry ttl priority ordering-by-key idempotency prefetch event-bus circuit-breaker metrics graceful-shutdown back-pressure saga; do
+for pattern in work-queue pubsub routing request-reply dlq-retry ttl priority ordering-by-key idempotency prefetch event-bus circuit-breaker metrics graceful-shutdown back-pressure saga durability; do
   run "walkthrough-$pattern" 0 walkthrough --pattern "$pattern"
 done
 
@@ -117,6 +117,7 @@ run prove-ordering 0 check --threads 1 --model ordering
 run prove-ordering-mutant 129 check --threads 1 --model ordering --mutant requeue-to-tail
 run prove-single-active-consumer 0 check --threads 1 --model single-active-consumer
 run prove-idempotency 0 check --threads 1 --model idempotency
+run prove-idempotency-mutant 129 check --threads 1 --model idempotency --mutant confirm-before-sync
 run prove-prefetch-mutant 129 check --threads 1 --model work-queue --mutant ignore-prefetch --depth 8
 run prove-memory-alarm 0 check --threads 1 --model memory-alarm
 run prove-credit-flow 0 check --threads 1 --model credit-flow

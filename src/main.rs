@@ -39,7 +39,7 @@ enum Commands {
     Walkthrough {
         /// Which pattern: work-queue, pubsub, routing, request-reply, dlq-retry, ttl,
         /// priority, ordering-by-key, idempotency, prefetch, event-bus, circuit-breaker,
-        /// metrics, graceful-shutdown, back-pressure, or all of them in turn.
+        /// metrics, graceful-shutdown, back-pressure, saga, durability, or all of them in turn.
         #[arg(long, default_value = "work-queue")]
         pattern: String,
     },

@@ -20,14 +20,14 @@ mod sagas;
 
 pub use operating::{circuit_breaker, graceful_shutdown, metrics};
 pub use queues::{back_pressure, prefetch, priority, ttl, work_queue};
-pub use reliability::{dlq_retry, idempotency};
+pub use reliability::{dlq_retry, durability, idempotency};
 pub use routing::{event_bus, ordering_by_key, pubsub, request_reply, routing};
 pub use sagas::saga;
 
 use std::io::{self, Write};
 
 /// Every walkthrough's command-line name, in teaching order.
-pub const PATTERNS: [&str; 16] = [
+pub const PATTERNS: [&str; 17] = [
     "work-queue",
     "pubsub",
     "routing",
@@ -44,6 +44,7 @@ pub const PATTERNS: [&str; 16] = [
     "graceful-shutdown",
     "back-pressure",
     "saga",
+    "durability",
 ];
 
 /// Runs the walkthrough named `pattern` (one of [`PATTERNS`]); `None` when there is none.
@@ -65,6 +66,7 @@ pub fn run(pattern: &str, out: &mut impl Write) -> Option<io::Result<()>> {
         "graceful-shutdown" => graceful_shutdown(out),
         "back-pressure" => back_pressure(out),
         "saga" => saga(out),
+        "durability" => durability(out),
         _ => return None,
     };
     Some(result)

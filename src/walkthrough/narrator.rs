@@ -3,6 +3,7 @@
 //! passes), prints one line for each output under the step that caused it, and
 //! fails the walkthrough when the core refuses a step that must succeed.
 
+use brokerlab_core::record::Record;
 use brokerlab_core::Name;
 use brokerlab_core::SharedMessage;
 use brokerlab_core::{
@@ -23,6 +24,12 @@ const SYNCS_PER_STEP_MAX: usize = 16;
 /// told to sync in batches) and narrates every output.
 pub(super) struct Narrator<'out, W: Write> {
     broker: Broker,
+    /// The broker's configuration, to recover it after a crash.
+    config: Config,
+    /// Every record the core asked to be logged, in order: the driver's log.
+    log: Vec<Record>,
+    /// The last record synced: what a crash keeps.
+    synced_upto: u64,
     now: Instant,
     pub(super) out: &'out mut W,
     /// The events told so far and not yet taken, for walkthroughs that count them.
@@ -43,11 +50,15 @@ impl<'out, W: Write> Narrator<'out, W> {
 
     /// A narrator whose broker runs with `config` (with its events on).
     pub(super) fn with_config(out: &'out mut W, config: Config) -> Self {
+        let config = Config {
+            events: true,
+            ..config
+        };
         Narrator {
-            broker: Broker::new(Config {
-                events: true,
-                ..config
-            }),
+            broker: Broker::new(config.clone()),
+            config,
+            log: Vec::new(),
+            synced_upto: 0,
             now: Instant(0),
             out,
             events: Vec::new(),
@@ -108,8 +119,42 @@ impl<'out, W: Write> Narrator<'out, W> {
             self.out,
             "    (the driver syncs the log up to record {upto})"
         )?;
+        self.synced_upto = upto;
         self.broker.handle(self.now, Input::Synced { upto });
         self.drain()
+    }
+
+    /// The broker crashes: the records not yet synced are lost, every
+    /// connection with them, and the driver recovers the broker from the
+    /// rest of its log (`Broker::recover`), as a restarted server does.
+    pub(super) fn crash_and_recover(&mut self, what: &str) -> io::Result<()> {
+        writeln!(self.out, "\n> {what}")?;
+        let synced_upto = self.synced_upto;
+        let lost = self
+            .log
+            .iter()
+            .filter(|record| record.lsn > synced_upto)
+            .count();
+        self.log.retain(|record| record.lsn <= synced_upto);
+        writeln!(
+            self.out,
+            "    (the disk holds the log up to record {synced_upto}; {lost} record(s) written after it are lost)"
+        )?;
+        self.broker = Broker::recover(self.config.clone(), self.log.clone());
+        self.unsynced_upto = None;
+        self.paused.clear();
+        writeln!(
+            self.out,
+            "    (the driver recovers the broker from those records)"
+        )?;
+        for info in self.broker.queue_infos() {
+            writeln!(
+                self.out,
+                "    recovered: queue '{}' with {} message(s) ready",
+                info.name, info.messages_ready
+            )?;
+        }
+        Ok(())
     }
 
     /// Tells the events, then takes every output; when some asked for records
@@ -126,7 +171,10 @@ impl<'out, W: Write> Narrator<'out, W> {
             while let Some(output) = self.broker.poll_output() {
                 writeln!(self.out, "    {}", describe(&output))?;
                 match &output {
-                    Output::Persist(record) => logged_upto = Some(record.lsn),
+                    Output::Persist(record) => {
+                        logged_upto = Some(record.lsn);
+                        self.log.push(Record::clone(record));
+                    }
                     Output::Pause { conn, paused: true } => {
                         self.paused.insert(conn.0);
                     }
@@ -151,6 +199,7 @@ impl<'out, W: Write> Narrator<'out, W> {
                 self.out,
                 "    (the driver syncs the log up to record {upto})"
             )?;
+            self.synced_upto = upto;
             self.broker.handle(self.now, Input::Synced { upto });
         }
         Err(io::Error::other(

@@ -161,3 +161,92 @@ fn consume_idempotently<W: Write>(
     }
     Ok(())
 }
+
+/// Durability and confirms: a persistent message in a durable queue is
+/// confirmed once its record is synced; the broker crashes with one
+/// confirmed persistent payment, one transient payment and one persistent
+/// payment not yet synced; the restart keeps exactly the confirmed one,
+/// flagged `redelivered`, and the producer publishes the unconfirmed one
+/// again.
+pub fn durability(out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "brokerlab walkthrough: durability and confirms (a confirm waits for the disk; a crash keeps what was confirmed)")?;
+    let mut narrator = Narrator::new(out);
+    narrator.connect("the producer", 1)?;
+    let what = "the producer declares the durable queue 'payments'";
+    narrator.declare(what, 1, "payments", FieldTable::new())?;
+    let what = "the producer turns on publisher confirms";
+    narrator.command(what, 1, Command::ConfirmSelect)?;
+    narrator.batch_syncs();
+    writeln!(
+        narrator.out,
+        "\n(from here on the driver syncs its log in batches, as a busy server does: confirms wait for the next sync)"
+    )?;
+    let persistent = Properties {
+        delivery_mode: Some(2),
+        ..Properties::default()
+    };
+    let what = "the producer publishes payment 1, persistent: its record is written, and its confirm waits for the sync";
+    let outputs = narrator.publish(what, 1, "", "payments", persistent.clone(), "payment 1")?;
+    if confirmed(&outputs, 1) {
+        return Err(io::Error::other(
+            "a persistent message was confirmed before its sync",
+        ));
+    }
+    let what =
+        "the producer publishes payment 2, transient: nothing to write, so it is confirmed at once";
+    let outputs = narrator.publish(what, 1, "", "payments", Properties::default(), "payment 2")?;
+    if !confirmed(&outputs, 2) {
+        return Err(io::Error::other(
+            "a transient message was not confirmed at once",
+        ));
+    }
+    let outputs = narrator.sync("the driver syncs the log: payment 1 is on disk and confirmed")?;
+    if !confirmed(&outputs, 1) {
+        return Err(io::Error::other("the sync did not confirm payment 1"));
+    }
+    let what =
+        "the producer publishes payment 3, persistent: its record is written, not yet synced";
+    narrator.publish(what, 1, "", "payments", persistent.clone(), "payment 3")?;
+    narrator.crash_and_recover("the power fails before the next sync; the server restarts")?;
+    writeln!(
+        narrator.out,
+        "\n(payment 1 was confirmed and is back; payment 2 was transient and is gone, as it may be; payment 3 was never confirmed, so its producer still holds it)"
+    )?;
+    narrator.connect("the worker", 2)?;
+    let outputs = narrator.consume("the worker consumes from 'payments'", 2, "payments", false)?;
+    let delivered = delivered_to(&outputs, 2);
+    if delivered.len() != 1 || &delivered[0].1.body[..] != b"payment 1" {
+        return Err(io::Error::other(
+            "the restart did not keep exactly payment 1",
+        ));
+    }
+    narrator.ack("the worker acknowledges payment 1", 2, 1, false)?;
+    writeln!(
+        narrator.out,
+        "\n(the producer's connection died with the server: it connects again)"
+    )?;
+    narrator.connect("the producer", 3)?;
+    let what = "the producer turns on publisher confirms again";
+    narrator.command(what, 3, Command::ConfirmSelect)?;
+    let what = "the producer publishes payment 3 again: it never got a confirm for it";
+    narrator.publish(what, 3, "", "payments", persistent, "payment 3")?;
+    let outputs = narrator.sync("the driver syncs the log: payment 3 is on disk and confirmed")?;
+    if !confirmed(&outputs, 1) {
+        return Err(io::Error::other("the sync did not confirm payment 3"));
+    }
+    writeln!(narrator.out, "\nA confirm went out only once its record was on disk, so the crash lost nothing a confirm acknowledged. What it lost (payment 3's unsynced record) its producer still held unconfirmed and published again; a transient message is not kept across a restart, confirmed or not.")?;
+    Ok(())
+}
+
+/// Whether `outputs` confirm publish `tag` (basic.ack to the publisher).
+fn confirmed(outputs: &[Output], tag: u64) -> bool {
+    outputs.iter().any(|output| {
+        matches!(
+            output,
+            Output::Reply {
+                reply: brokerlab_core::Reply::ConfirmAck { delivery_tag, .. },
+                ..
+            } if *delivery_tag == tag
+        )
+    })
+}
