@@ -92,6 +92,7 @@ run break-idempotency 129 sim --workload idempotent-consumer --seed 0 --mutant d
 run break-prefetch 129 sim --workload work-queue --seed 0 --mutant ignore-prefetch --shrink
 run break-durability 129 sim --workload work-queue --seed 0 --mutant confirm-before-sync --shrink
 run break-saga 129 sim --workload saga --seed 2 --mutant saga-compensate-in-forward-order --shrink
+run streams-run 0 sim --workload stream-keyed --seed 5
 run break-streams 129 sim --workload stream-keyed --seed 37 --mutant assign-without-revoke --shrink
 run redis-pubsub-run 0 sim --workload pubsub-redis --seed 0
 run break-redis-pubsub 129 sim --workload pubsub-redis --seed 0 --mutant pubsub-store-and-forward --shrink
