@@ -30,7 +30,7 @@ header() {
   echo
   echo "Beyond the standard sweep's seeds 0..1000, each workload added since the"
   echo "standard sweep was first fixed passes seeds 1000..11000 as well, swarm faults on."
-  for workload in saga pubsub-redis sqs-visibility; do
+  for workload in saga pubsub-redis sqs-visibility circuit-breaker; do
     echo
     echo "## $workload"
     echo
