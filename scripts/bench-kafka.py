@@ -193,8 +193,8 @@ def main():
         "",
         "Reading: the producer and the consumer are Python processes driving librdkafka, and "
         "they share the two cores with the server, so a rate here is what this client and "
-        "this server reach together. `brokerlab perf --kafka`, a load tool in Rust, is still to "
-        "come.",
+        "this server reach together. `reports/perf-kafka.md` has the same measures with "
+        "`brokerlab perf --kafka` (librdkafka from Rust).",
         "",
     ]
     text = "\n".join(lines)

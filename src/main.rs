@@ -121,6 +121,28 @@ enum Commands {
         /// SQS workers, each on its own connection (with --sqs).
         #[arg(long, default_value_t = 8)]
         workers: u16,
+        /// Load a Kafka-protocol broker at these bootstrap servers
+        /// (host:port,...) instead, with librdkafka (a build with the
+        /// `kafka-perf` feature): producers and one consumer group on a
+        /// topic named by --queue.
+        #[arg(long)]
+        kafka: Option<String>,
+        /// The Kafka producers' acks: 0, 1 or all (with --kafka).
+        #[arg(long, default_value = "1")]
+        acks: String,
+        /// Idempotent Kafka producers, which implies acks=all (with --kafka).
+        #[arg(long)]
+        idempotent: bool,
+        /// The Kafka producers' linger.ms (with --kafka).
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u32,
+        /// The Kafka topic's partitions (with --kafka).
+        #[arg(long, default_value_t = 1)]
+        partitions: u16,
+        /// Records produced into the Kafka topic before the clock starts, for
+        /// the consumers to read (with --kafka; --producers 0 measures consuming alone).
+        #[arg(long, default_value_t = 0)]
+        backlog: u64,
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
@@ -296,8 +318,31 @@ fn main() -> ExitCode {
             queue,
             sqs,
             workers,
+            kafka,
+            acks,
+            idempotent,
+            linger_ms,
+            partitions,
+            backlog,
             json,
         }) => {
+            if let Some(bootstrap) = kafka {
+                let options = KafkaLoad {
+                    bootstrap,
+                    producers,
+                    consumers,
+                    size_bytes: size,
+                    duration: std::time::Duration::from_secs(duration_s),
+                    acks,
+                    idempotent,
+                    rate_per_s: rate,
+                    linger_ms,
+                    topic: queue,
+                    partitions,
+                    backlog,
+                };
+                return run_kafka_perf(options, json);
+            }
             if let Some(address) = sqs {
                 let options = brokerlab::server::perf::SqsOptions {
                     address,
@@ -1110,6 +1155,67 @@ fn run_serve(
 }
 
 /// `brokerlab perf --sqs`: runs the SQS load and prints its figures (as JSON with `--json`).
+/// `brokerlab perf --kafka`'s settings, whether or not the build can load
+/// Kafka (without the feature they are parsed and refused).
+#[cfg_attr(not(feature = "kafka-perf"), allow(dead_code))]
+struct KafkaLoad {
+    bootstrap: String,
+    producers: u16,
+    consumers: u16,
+    size_bytes: usize,
+    duration: std::time::Duration,
+    acks: String,
+    idempotent: bool,
+    rate_per_s: u32,
+    linger_ms: u32,
+    topic: String,
+    partitions: u16,
+    backlog: u64,
+}
+
+/// `brokerlab perf --kafka`: runs the Kafka load and prints its figures.
+#[cfg(feature = "kafka-perf")]
+fn run_kafka_perf(load: KafkaLoad, json: bool) -> ExitCode {
+    let options = brokerlab::server::perf::KafkaOptions {
+        bootstrap: load.bootstrap,
+        producers: load.producers,
+        consumers: load.consumers,
+        size_bytes: load.size_bytes,
+        duration: load.duration,
+        acks: load.acks,
+        idempotent: load.idempotent,
+        rate_per_s: load.rate_per_s,
+        linger_ms: load.linger_ms,
+        topic: load.topic,
+        partitions: load.partitions,
+        backlog: load.backlog,
+    };
+    match brokerlab::server::perf::run_kafka(options) {
+        Ok(report) if json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("brokerlab perf: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Without the `kafka-perf` feature there is no Kafka client to load with.
+#[cfg(not(feature = "kafka-perf"))]
+fn run_kafka_perf(_load: KafkaLoad, _json: bool) -> ExitCode {
+    eprintln!(
+        "brokerlab perf: --kafka needs a build with the kafka-perf feature and the system's \
+         librdkafka (apt install librdkafka-dev; cargo build --release --features kafka-perf)"
+    );
+    ExitCode::from(2)
+}
+
 fn run_sqs_perf(options: brokerlab::server::perf::SqsOptions, json: bool) -> ExitCode {
     match brokerlab::server::perf::run_sqs(options) {
         Ok(report) if json => {

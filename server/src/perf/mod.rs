@@ -11,11 +11,15 @@
 //! consumer measures each message's latency from publish to delivery.
 //! Rates count what happened before the deadline, divided by the duration.
 
+#[cfg(all(feature = "kafka-perf", not(madsim)))]
+mod kafka;
 mod latency;
 mod load;
 #[cfg(not(madsim))]
 mod sqs;
 
+#[cfg(all(feature = "kafka-perf", not(madsim)))]
+pub use kafka::{run_kafka, KafkaOptions, KafkaReport};
 pub use latency::{Latencies, Summary};
 #[cfg(not(madsim))]
 pub use sqs::{SqsOptions, SqsReport};
