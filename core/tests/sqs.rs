@@ -836,11 +836,61 @@ fn list_queues_names_the_sqs_queues_by_prefix_in_name_order() {
     let reply = sqs.run(SqsCommand::ListQueues {
         prefix: "orders".to_owned(),
         max_results: None,
+        after: None,
     });
     assert_eq!(
         reply,
-        SqsReply::Queues(vec!["orders-a".to_owned(), "orders-b".to_owned()])
+        SqsReply::Queues {
+            names: vec!["orders-a".to_owned(), "orders-b".to_owned()],
+            next: None,
+        }
     );
+}
+
+#[test]
+fn list_queues_pages_by_max_results_after_the_last_name_of_the_page_before() {
+    let mut sqs = Sqs::new();
+    for name in ["q-c", "q-a", "q-e", "q-b", "q-d"] {
+        sqs.create(name, &[]);
+    }
+    let page = |sqs: &mut Sqs, after: Option<&str>| {
+        let reply = sqs.run(SqsCommand::ListQueues {
+            prefix: "q-".to_owned(),
+            max_results: Some(2),
+            after: after.map(str::to_owned),
+        });
+        let SqsReply::Queues { names, next } = reply else {
+            panic!("a page of names: {reply:?}")
+        };
+        (names, next)
+    };
+    let names = |list: &[&str]| {
+        list.iter()
+            .map(|name| (*name).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (first, next) = page(&mut sqs, None);
+    assert_eq!(first, names(&["q-a", "q-b"]));
+    assert_eq!(next.as_deref(), Some("q-b"));
+    // A queue made between two pages that sorts before the next page's
+    // start is not listed again; the pages still cover the rest once.
+    sqs.create("q-aa", &[]);
+    let (second, next) = page(&mut sqs, next.as_deref());
+    assert_eq!(second, names(&["q-c", "q-d"]));
+    let (third, next) = page(&mut sqs, next.as_deref());
+    assert_eq!(third, names(&["q-e"]));
+    assert_eq!(next, None, "the last page has no next");
+    // Without MaxResults, up to 1,000 in one page and never a next.
+    let all = sqs.run(SqsCommand::ListQueues {
+        prefix: "q-".to_owned(),
+        max_results: None,
+        after: None,
+    });
+    let SqsReply::Queues { names: all, next } = all else {
+        panic!()
+    };
+    assert_eq!(all.len(), 6);
+    assert_eq!(next, None);
 }
 
 #[test]
@@ -947,10 +997,14 @@ fn amqp_cannot_declare_or_consume_an_sqs_queue() {
     let listed = sqs.run(SqsCommand::ListQueues {
         prefix: String::new(),
         max_results: None,
+        after: None,
     });
     assert_eq!(
         listed,
-        SqsReply::Queues(vec!["q".to_owned()]),
+        SqsReply::Queues {
+            names: vec!["q".to_owned()],
+            next: None,
+        },
         "no queue was made over AMQP"
     );
 }

@@ -146,6 +146,11 @@ fn boto3_fifo_queue_keeps_group_order_and_deduplicates_by_id_and_by_content() {
 }
 
 #[test]
+fn boto3_lists_queues_a_page_at_a_time_with_next_tokens_and_its_paginator_follows_them() {
+    boto3_scenario("list_pages", BTreeMap::new());
+}
+
+#[test]
 fn boto3_errors_carry_aws_codes() {
     boto3_scenario("errors", BTreeMap::new());
 }

@@ -19,6 +19,7 @@ use crate::sqs::{
 };
 use crate::time::Instant;
 use crate::Mutant;
+use std::ops::Bound;
 
 /// How long after a purge another is refused.
 const PURGE_INTERVAL_MS: u64 = 60_000;
@@ -59,7 +60,10 @@ impl Broker {
             SqsCommand::ListQueues {
                 prefix,
                 max_results,
-            } => self.sqs_list(&prefix, max_results).map(Answer::Now),
+                after,
+            } => self
+                .sqs_list(&prefix, max_results, after.as_deref())
+                .map(Answer::Now),
             SqsCommand::DeleteQueue { queue } => self.sqs_queue(&queue).map(|id| {
                 self.sqs_delete_queue(id);
                 Answer::Now(SqsReply::Done)
@@ -270,7 +274,12 @@ impl Broker {
         Ok(())
     }
 
-    fn sqs_list(&self, prefix: &str, max_results: Option<u32>) -> Result<SqsReply, SqsError> {
+    fn sqs_list(
+        &self,
+        prefix: &str,
+        max_results: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<SqsReply, SqsError> {
         let max = match max_results {
             None => 1_000,
             Some(max @ 1..=1_000) => max as usize,
@@ -281,16 +290,28 @@ impl Broker {
             }
         };
         let Some(vhost) = self.vhosts.get(self.config.sqs.vhost.as_str()) else {
-            return Ok(SqsReply::Queues(Vec::new()));
+            return Ok(SqsReply::Queues {
+                names: Vec::new(),
+                next: None,
+            });
         };
-        let names = vhost
+        // Pages follow names, not positions: a queue created or deleted
+        // between two pages shifts nothing else.
+        let start = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let mut listed = vhost
             .queues
-            .iter()
+            .range::<str, _>((start, Bound::Unbounded))
             .filter(|(name, &id)| name.starts_with(prefix) && self.queues[id].sqs.is_some())
-            .map(|(name, _)| name.to_string())
-            .take(max)
-            .collect();
-        Ok(SqsReply::Queues(names))
+            .map(|(name, _)| name.to_string());
+        let names: Vec<String> = listed.by_ref().take(max).collect();
+        let more = listed.next().is_some();
+        let next = (max_results.is_some() && more)
+            .then(|| names.last().cloned())
+            .flatten();
+        Ok(SqsReply::Queues { names, next })
     }
 
     fn sqs_delete_queue(&mut self, id: Id) {

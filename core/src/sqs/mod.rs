@@ -106,12 +106,17 @@ pub enum SqsCommand {
         /// The queue.
         queue: String,
     },
-    /// ListQueues: the SQS queues whose names start with `prefix`, in name order.
+    /// ListQueues: the SQS queues whose names start with `prefix`, in name
+    /// order, a page at a time.
     ListQueues {
         /// Name prefix, empty for all.
         prefix: String,
-        /// At most this many (1 to 1,000); `None` for up to 1,000.
+        /// At most this many (1 to 1,000); `None` for up to 1,000, in one
+        /// page with no next one (AWS pages only when `MaxResults` is set).
         max_results: Option<u32>,
+        /// The page starts after this queue name: the `next` of the page
+        /// before (`None` for the first page).
+        after: Option<String>,
     },
     /// DeleteQueue: deletes the queue with its messages.
     DeleteQueue {
@@ -256,8 +261,14 @@ pub struct Received {
 pub enum SqsReply {
     /// CreateQueue or GetQueueUrl: the queue's name.
     Queue(String),
-    /// ListQueues: queue names.
-    Queues(Vec<String>),
+    /// ListQueues: a page of queue names.
+    Queues {
+        /// The names, in order.
+        names: Vec<String>,
+        /// Where the next page starts (after this name), when `max_results`
+        /// was given and more queues follow.
+        next: Option<String>,
+    },
     /// DeleteQueue, SetQueueAttributes, PurgeQueue.
     Done,
     /// GetQueueAttributes: names and values, in AWS's order.

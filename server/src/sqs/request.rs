@@ -69,6 +69,7 @@ pub(super) struct Params {
     queue_url: Option<String>,
     queue_name_prefix: Option<String>,
     max_results: Option<u32>,
+    next_token: Option<String>,
     attributes: Option<BTreeMap<String, String>>,
     pub(super) attribute_names: Option<Vec<String>>,
     pub(super) message_system_attribute_names: Option<Vec<String>>,
@@ -143,6 +144,11 @@ pub(super) fn command(action: Action, params: &Params) -> Result<SqsCommand, Api
         Action::ListQueues => SqsCommand::ListQueues {
             prefix: params.queue_name_prefix.clone().unwrap_or_default(),
             max_results: params.max_results,
+            after: params
+                .next_token
+                .as_deref()
+                .map(next_token_name)
+                .transpose()?,
         },
         Action::DeleteQueue => SqsCommand::DeleteQueue {
             queue: params.queue()?,
@@ -290,6 +296,27 @@ fn message_attribute(name: &str, attribute: &AttributeParam) -> Result<MessageAt
         data_type: data_type.to_owned(),
         value,
     })
+}
+
+/// The `NextToken` of a page that ends at queue `name`: opaque to the
+/// client (base64 of the name), so that no one builds one by hand.
+pub(super) fn next_token(name: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(name)
+}
+
+/// The queue name a `NextToken` holds; one this server did not hand out is
+/// InvalidParameterValue.
+fn next_token_name(token: &str) -> Result<String, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "Value {token} for parameter NextToken is invalid. Reason: the token was not \
+                 handed out by this server."
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -68,9 +68,16 @@ impl Shape {
             SqsReply::Error(error) => return Err(error.into()),
             SqsReply::Queue(_) if self.action == Action::Tags => json!({}),
             SqsReply::Queue(name) => json!({ "QueueUrl": self.queue_url(&name) }),
-            SqsReply::Queues(names) => {
+            SqsReply::Queues { names, next } => {
                 let urls: Vec<String> = names.iter().map(|name| self.queue_url(name)).collect();
-                optional("QueueUrls", !urls.is_empty(), json!(urls))
+                let mut page = optional("QueueUrls", !urls.is_empty(), json!(urls));
+                if let (Some(next), Value::Object(page)) = (next, &mut page) {
+                    page.insert(
+                        "NextToken".to_owned(),
+                        json!(super::request::next_token(&next)),
+                    );
+                }
+                page
             }
             SqsReply::Done => json!({}),
             SqsReply::Attributes(attributes) => {

@@ -312,6 +312,28 @@ def errors():
     raw_errors()
 
 
+def list_pages():
+    sqs = client()
+    made = sorted(sqs.create_queue(QueueName=f"page-{n}")["QueueUrl"] for n in range(5))
+    sqs.create_queue(QueueName="other")
+    first = sqs.list_queues(QueueNamePrefix="page-", MaxResults=2)
+    assert first["QueueUrls"] == made[:2], first
+    second = sqs.list_queues(QueueNamePrefix="page-", MaxResults=2, NextToken=first["NextToken"])
+    assert second["QueueUrls"] == made[2:4], second
+    third = sqs.list_queues(QueueNamePrefix="page-", MaxResults=2, NextToken=second["NextToken"])
+    assert third["QueueUrls"] == made[4:], third
+    assert "NextToken" not in third, third
+    # Without MaxResults: every queue in one answer, and no token.
+    everything = sqs.list_queues(QueueNamePrefix="page-")
+    assert everything["QueueUrls"] == made and "NextToken" not in everything, everything
+    # boto3's paginator follows the tokens.
+    pages = sqs.get_paginator("list_queues").paginate(
+        QueueNamePrefix="page-", PaginationConfig={"PageSize": 2})
+    assert [url for page in pages for url in page["QueueUrls"]] == made
+    code = error_code(lambda: sqs.list_queues(MaxResults=2, NextToken="not a token"))
+    assert code == "InvalidParameterValue", code
+
+
 def raw(target, body):
     """A request boto3 would not send: status, JSON answer and query error header."""
     request = urllib.request.Request(
@@ -367,6 +389,7 @@ SCENARIOS = {
         "long_poll",
         "fifo",
         "errors",
+        "list_pages",
         "signatures",
     ]
 }
