@@ -242,9 +242,8 @@ impl Channel {
     ) -> &SharedEnvelope {
         let properties = self.properties_of(properties);
         let repeated = self.last_envelope.as_ref().is_some_and(|last| {
-            let same_route = last.exchange == exchange && last.routing_key == routing_key;
             if route_alone {
-                same_route
+                last.exchange == exchange && last.routing_key == routing_key
             } else {
                 last.is(&exchange, &routing_key, properties)
             }
