@@ -239,8 +239,13 @@ impl Connection {
         if self.buffer.len() < 4 + size {
             return Ok(None);
         }
-        self.buffer.advance(4);
-        Ok(Some(self.buffer.split_to(size).freeze()))
+        // A request is copied out, so that the read buffer stays the
+        // connection's own and is reused: a slice of it would keep the whole
+        // chunk alive as long as a record decoded from the request is
+        // retained, and make every read allocate a fresh chunk.
+        let frame = Bytes::copy_from_slice(&self.buffer[4..4 + size]);
+        self.buffer.advance(4 + size);
+        Ok(Some(frame))
     }
 
     /// Decodes one request and sends what it asks of the core; its answer

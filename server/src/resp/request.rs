@@ -142,7 +142,10 @@ fn next_array(buffer: &mut BytesMut, authenticated: bool) -> Parsed {
 fn decode_array(buffer: &mut BytesMut, length: usize) -> Parsed {
     // Redis skips the two bytes after each bulk string unread; the decoder
     // reads them the same way, so what was checked is what it decodes.
-    let mut request = buffer.split_to(length);
+    // Copied out, so that the read buffer stays the connection's own and is
+    // reused; a slice would share it with every delivery of the message.
+    let mut request = BytesMut::from(&buffer[..length]);
+    buffer.advance(length);
     match decode_bytes_mut(&mut request) {
         Ok(Some((BytesFrame::Array(frames), _, _))) => {
             let arguments = frames
@@ -169,7 +172,8 @@ fn next_inline(buffer: &mut BytesMut) -> Parsed {
             Parsed::Incomplete
         };
     };
-    let line = buffer.split_to(newline + 1).freeze();
+    let line = Bytes::copy_from_slice(&buffer[..=newline]);
+    buffer.advance(newline + 1);
     let arguments: Vec<Bytes> = line
         .split(|byte| byte.is_ascii_whitespace())
         .filter(|word| !word.is_empty())
