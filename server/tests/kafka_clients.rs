@@ -166,6 +166,17 @@ fn kafka_python_puts_keyed_records_on_murmur2_of_the_key_in_order_per_partition(
 }
 
 #[test]
+fn kafka_python_gzip_batches_are_acknowledged_and_read_back_in_order() {
+    if !kafka_python_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    run_script("kafka_python_gzip.py", &server, &[]);
+    server.stop();
+}
+
+#[test]
 fn aiokafka_keys_records_by_murmur2_and_a_group_resumes_at_its_committed_offsets() {
     if !aiokafka_installed() {
         return;
@@ -398,6 +409,153 @@ fn bad_frames_close_their_connection_and_others_carry_on() {
     server.stop();
 }
 
+/// A produce request (v3) of one snappy batch of one record whose
+/// compressed bytes are `compressed`, whatever the record was.
+fn produce_snappy(topic: &str, compressed: &'static [u8]) -> Vec<u8> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"v")),
+        headers: Vec::new(),
+    };
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::Snappy,
+    };
+    let mut batch = bytes::BytesMut::new();
+    let write_compressed = |_: &mut bytes::BytesMut, out: &mut bytes::BytesMut, _| {
+        out.extend_from_slice(compressed);
+        Ok(())
+    };
+    RecordBatchEncoder::encode_with_custom_compression(
+        &mut batch,
+        [&record],
+        &options,
+        Some(write_compressed),
+    )
+    .expect("the batch encodes");
+    let mut partition = PartitionProduceData::default();
+    partition.records = Some(batch.freeze());
+    let mut topic_data = TopicProduceData::default();
+    topic_data.name = TopicName(StrBytes::from_string(topic.to_string()));
+    topic_data.partition_data = vec![partition];
+    let mut request = ProduceRequest::default();
+    request.acks = 1;
+    request.timeout_ms = 5_000;
+    request.topic_data = vec![topic_data];
+    let mut body = bytes::BytesMut::new();
+    request.encode(&mut body, 3).expect("the request encodes");
+    raw::request(0, 3, 9, &body)
+}
+
+/// The error code of the one partition a Produce v3 response answers.
+fn produce_error(frame: &[u8]) -> i16 {
+    use kafka_protocol::messages::ProduceResponse;
+    use kafka_protocol::protocol::Decodable;
+    let mut body = bytes::Bytes::copy_from_slice(&frame[4..]);
+    let response = ProduceResponse::decode(&mut body, 3).expect("a Produce v3 response");
+    response.responses[0].partition_responses[0].error_code
+}
+
+#[test]
+fn a_compressed_batch_past_the_inflation_bound_is_message_too_large_and_garbage_is_corrupt_message()
+{
+    use std::io::Write;
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    let addr = server.kafka.expect("the Kafka listener is on");
+    let mut stream = raw::connect(addr);
+    // Metadata v1 for the topic creates it, as auto-creation is on.
+    let mut metadata = 1i32.to_be_bytes().to_vec();
+    metadata.extend_from_slice(&8i16.to_be_bytes());
+    metadata.extend_from_slice(b"inflated");
+    stream
+        .write_all(&raw::request(3, 1, 8, &metadata))
+        .expect("written");
+    raw::response(&mut stream).expect("the metadata is answered");
+    // A raw snappy block opens with its uncompressed length: 200 MiB, as a
+    // varint, is refused before a byte is inflated.
+    const BOMB: &[u8] = &[0x80, 0x80, 0x80, 0x64, 0, 0, 0, 0];
+    stream
+        .write_all(&produce_snappy("inflated", BOMB))
+        .expect("written");
+    let answer = raw::response(&mut stream).expect("the produce is answered");
+    assert_eq!(produce_error(&answer), 10, "MESSAGE_TOO_LARGE");
+    // Bytes that are no snappy at all are a corrupt message, on the same
+    // connection, which carries on.
+    stream
+        .write_all(&produce_snappy("inflated", b"\x05not snappy"))
+        .expect("written");
+    let answer = raw::response(&mut stream).expect("the produce is answered");
+    assert_eq!(produce_error(&answer), 2, "CORRUPT_MESSAGE");
+    // The same record, properly compressed, is stored.
+    let good: &'static [u8] = Box::leak(
+        snap::raw::Encoder::new()
+            .compress_vec(&good_records())
+            .expect("compresses")
+            .into_boxed_slice(),
+    );
+    stream
+        .write_all(&produce_snappy("inflated", good))
+        .expect("written");
+    let answer = raw::response(&mut stream).expect("the produce is answered");
+    assert_eq!(produce_error(&answer), 0, "a good snappy batch");
+    server.stop();
+}
+
+/// The uncompressed records section of `produce_snappy`'s batch.
+fn good_records() -> Vec<u8> {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    let mut captured = Vec::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::Snappy,
+    };
+    let record = kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"v")),
+        headers: Vec::new(),
+    };
+    let captured_ref = std::cell::RefCell::new(&mut captured);
+    let capture = |records: &mut bytes::BytesMut, _: &mut bytes::BytesMut, _| {
+        captured_ref.borrow_mut().extend_from_slice(records);
+        Ok(())
+    };
+    RecordBatchEncoder::encode_with_custom_compression(
+        &mut bytes::BytesMut::new(),
+        [&record],
+        &options,
+        Some(capture),
+    )
+    .expect("the batch encodes");
+    captured
+}
+
 #[test]
 fn seed_kafkajs_examples_deliver_a_record_and_a_keyed_batch_to_a_group_from_the_beginning() {
     if !kafkajs_installed() {
@@ -406,6 +564,17 @@ fn seed_kafkajs_examples_deliver_a_record_and_a_keyed_batch_to_a_group_from_the_
     let data = tempfile::tempdir().expect("a temp dir");
     let server = start(data.path());
     run_node("kafkajs_seed.js", &server);
+    server.stop();
+}
+
+#[test]
+fn kafkajs_gzip_batches_are_acknowledged_and_read_back_in_order() {
+    if !kafkajs_installed() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("a temp dir");
+    let server = start(data.path());
+    run_node("kafkajs_gzip.js", &server);
     server.stop();
 }
 

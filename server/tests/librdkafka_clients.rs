@@ -97,6 +97,11 @@ fn headers_and_a_1_mb_record_round_trip() {
 }
 
 #[test]
+fn batches_compressed_with_gzip_snappy_lz4_and_zstd_are_acknowledged_and_read_back_whole() {
+    run("librdkafka_compression.py");
+}
+
+#[test]
 fn a_repeated_header_key_keeps_each_of_its_values_in_order() {
     run("librdkafka_headers_repeated.py");
 }

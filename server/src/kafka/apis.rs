@@ -5,6 +5,7 @@
 //! key, version, correlation id), read to pick the decoder and to answer
 //! an unsupported ApiVersions in the v0 format.
 
+use super::compression::{Inflater, DECOMPRESSED_MAX_BYTES};
 use super::Context;
 use crate::broker_task::KafkaReply;
 use brokerlab_core::group::{
@@ -606,15 +607,26 @@ fn group(correlation_id: i32, api: ApiKey, version: i16, request: GroupRequest) 
     Dispatch::asking(correlation_id, answer, vec![StreamCommand::Group(request)])
 }
 
-/// The batches of one partition's records, as the core takes them; `None`
-/// when they do not decode (a bad CRC, a compression not served, a
-/// truncated batch) or hold no record.
-fn produced_batches(records: Option<Bytes>) -> Option<Vec<ProducedBatch>> {
-    let mut records = records?;
-    let sets = RecordBatchDecoder::decode_all(&mut records).ok()?;
+/// The batches of one partition's records, as the core takes them, or
+/// Kafka's error for the partition: CORRUPT_MESSAGE when they do not decode
+/// (a bad CRC, a truncated batch, bytes that are not their codec's) or hold
+/// no record, and the inflater's refusal when a compressed batch grows past
+/// the request's budget or uses a codec its version may not.
+fn produced_batches(
+    records: Option<Bytes>,
+    inflater: &Inflater,
+) -> Result<Vec<ProducedBatch>, i16> {
+    let mut records = records.ok_or(CORRUPT_MESSAGE)?;
+    let inflate = |records: &mut Bytes, compression| Ok(inflater.inflate(records, compression)?);
+    let mut sets = Vec::new();
+    while !records.is_empty() {
+        let set = RecordBatchDecoder::decode_with_custom_compression(&mut records, Some(inflate))
+            .map_err(|_| inflater.take_refusal().unwrap_or(CORRUPT_MESSAGE))?;
+        sets.push(set);
+    }
     let mut batches = Vec::with_capacity(sets.len());
     for set in sets {
-        let first = set.records.first()?;
+        let first = set.records.first().ok_or(CORRUPT_MESSAGE)?;
         let batch = ProducedBatch {
             producer_id: first.producer_id,
             producer_epoch: first.producer_epoch,
@@ -636,11 +648,15 @@ fn produced_batches(records: Option<Bytes>) -> Option<Vec<ProducedBatch>> {
         };
         batches.push(batch);
     }
-    (!batches.is_empty()).then_some(batches)
+    if batches.is_empty() {
+        return Err(CORRUPT_MESSAGE);
+    }
+    Ok(batches)
 }
 
 fn produce(correlation_id: i32, version: i16, request: ProduceRequest) -> Dispatch {
     let acks = Acks::from_kafka(request.acks);
+    let inflater = Inflater::new(version, DECOMPRESSED_MAX_BYTES);
     let mut response = ProduceResponse::default();
     let mut commands = Vec::new();
     let mut parts = Vec::new();
@@ -652,10 +668,10 @@ fn produce(correlation_id: i32, version: i16, request: ProduceRequest) -> Dispat
             let mut partition_response = produce_response::PartitionProduceResponse::default();
             partition_response.index = partition.index;
             partition_response.base_offset = -1;
-            match (acks, produced_batches(partition.records)) {
+            match (acks, produced_batches(partition.records, &inflater)) {
                 (Err(error), _) => partition_response.error_code = error.code(),
-                (Ok(_), None) => partition_response.error_code = CORRUPT_MESSAGE,
-                (Ok(acks), Some(batches)) => {
+                (Ok(_), Err(code)) => partition_response.error_code = code,
+                (Ok(acks), Ok(batches)) => {
                     for batch in batches {
                         commands.push(Command {
                             command: StreamCommand::Produce {
@@ -1489,7 +1505,11 @@ mod tests {
         };
         let mut encoded = BytesMut::new();
         RecordBatchEncoder::encode(&mut encoded, &[record], &options).expect("encodes");
-        let batches = produced_batches(Some(encoded.freeze())).expect("decodes");
+        let batches = produced_batches(
+            Some(encoded.freeze()),
+            &Inflater::new(9, DECOMPRESSED_MAX_BYTES),
+        )
+        .expect("decodes");
         let headers: Vec<(&str, &[u8])> = batches[0].records[0]
             .headers
             .iter()

@@ -28,6 +28,7 @@
 //! (`sasl`); a client on loopback may skip it unless the server says so.
 
 mod apis;
+mod compression;
 mod configs;
 mod sasl;
 
