@@ -749,13 +749,13 @@ fn size_retention_moves_the_first_offset_consumers_read_from() {
 }
 
 #[test]
-fn a_record_from_another_front_end_reads_as_a_message_with_its_headers() {
+fn a_record_from_another_front_end_reads_as_a_message_with_its_headers_and_null_as_void() {
     let mut broker = stream_with(0);
     let record = brokerlab_core::stream::StreamRecord {
         timestamp_ms: 0,
         key: None,
         value: Some("from kafka".into()),
-        headers: vec![("h".into(), "v".into())],
+        headers: vec![("h".into(), Some("v".into())), ("n".into(), None)],
     };
     let produce = StreamCommand::Produce {
         topic: "_2f.s".into(),
@@ -778,4 +778,5 @@ fn a_record_from_another_front_end_reads_as_a_message_with_its_headers() {
     );
     let headers = message.properties().headers.as_ref().unwrap();
     assert_eq!(headers.get("h"), Some(&string("v")));
+    assert_eq!(headers.get("n"), Some(&FieldValue::Void));
 }

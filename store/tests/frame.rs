@@ -190,7 +190,11 @@ fn stream_records_round_trip_through_the_frame_format() {
         timestamp_ms: 1_700_000_000_000,
         key: Some(b"key".to_vec().into()),
         value: Some(b"value".to_vec().into()),
-        headers: vec![("h".to_owned(), b"v".to_vec().into())],
+        headers: vec![
+            ("h".to_owned(), Some(b"v".to_vec().into())),
+            ("null".to_owned(), None),
+            ("empty".to_owned(), Some(Vec::new().into())),
+        ],
     };
     let produced = ProducedBatch {
         producer_id: 3,
@@ -246,5 +250,51 @@ fn stream_records_round_trip_through_the_frame_format() {
     assert_eq!(
         found.records, records,
         "sizes and timestamps are derived again on read"
+    );
+}
+
+#[test]
+fn a_stream_record_logged_before_header_values_could_be_null_reads_as_before() {
+    use brokerlab_core::stream::StreamRecord;
+    /// A record as logged when header values were bytes, never null.
+    #[derive(serde::Serialize)]
+    struct Before {
+        timestamp_ms: i64,
+        key: Option<bytes::Bytes>,
+        value: Option<bytes::Bytes>,
+        headers: Vec<(String, bytes::Bytes)>,
+    }
+    let before = Before {
+        timestamp_ms: 5,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"v")),
+        headers: vec![
+            ("trace".to_owned(), bytes::Bytes::from_static(b"abc")),
+            ("empty".to_owned(), bytes::Bytes::new()),
+            ("ÿ-named".to_owned(), bytes::Bytes::from_static(b"x")),
+        ],
+    };
+    let logged = postcard::to_allocvec(&before).expect("encodes");
+    let read: StreamRecord = postcard::from_bytes(&logged).expect("decodes");
+    assert_eq!(
+        read.headers,
+        vec![
+            ("trace".to_owned(), Some(bytes::Bytes::from_static(b"abc"))),
+            ("empty".to_owned(), Some(bytes::Bytes::new())),
+            ("ÿ-named".to_owned(), Some(bytes::Bytes::from_static(b"x"))),
+        ]
+    );
+    // And a record with a null value is written as before but for that header.
+    let now = StreamRecord {
+        timestamp_ms: 5,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"v")),
+        headers: vec![("trace".to_owned(), Some(bytes::Bytes::from_static(b"abc")))],
+    };
+    let mut only_some = before;
+    only_some.headers.truncate(1);
+    assert_eq!(
+        postcard::to_allocvec(&now).expect("encodes"),
+        postcard::to_allocvec(&only_some).expect("encodes")
     );
 }

@@ -29,8 +29,10 @@ pub struct StreamRecord {
     pub key: Option<Bytes>,
     /// The value, if any.
     pub value: Option<Bytes>,
-    /// Headers, in the producer's order.
-    pub headers: Vec<(String, Bytes)>,
+    /// Headers, in the producer's order; a name may repeat, and a value may
+    /// be null (Kafka's length -1), which is not the same as empty.
+    #[serde(with = "header_list")]
+    pub headers: Vec<(String, Option<Bytes>)>,
 }
 
 impl StreamRecord {
@@ -42,9 +44,86 @@ impl StreamRecord {
         let headers: usize = self
             .headers
             .iter()
-            .map(|(name, value)| name.len() + value.len())
+            .map(|(name, value)| name.len() + value.as_ref().map_or(0, Bytes::len))
             .sum();
         (key + value + headers) as u64
+    }
+}
+
+/// How a record's headers are logged: as the list of (name, value) pairs
+/// that records held before header values could be null, with a null value
+/// marked by [`NULL_MARK`] before its name and an empty value. No name
+/// written before holds that byte, since UTF-8 never does, so every log and
+/// snapshot written before reads unchanged, and postcard writes a name as
+/// bytes exactly as it writes a string.
+mod header_list {
+    use bytes::Bytes;
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserializer, Serialize, Serializer};
+    use std::fmt;
+
+    /// The byte before the name of a header whose value is null: never in UTF-8.
+    pub(super) const NULL_MARK: u8 = 0xff;
+
+    /// One header as logged: its name (marked when the value is null) and its value.
+    #[derive(Serialize)]
+    struct Logged<'a>(#[serde(with = "serde_bytes_slice")] &'a [u8], &'a Bytes);
+
+    mod serde_bytes_slice {
+        pub(super) fn serialize<S: serde::Serializer>(
+            bytes: &&[u8],
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(bytes)
+        }
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        headers: &[(String, Option<Bytes>)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let empty = Bytes::new();
+        let mut seq = serializer.serialize_seq(Some(headers.len()))?;
+        let mut marked = Vec::new();
+        for (name, value) in headers {
+            match value {
+                Some(value) => seq.serialize_element(&Logged(name.as_bytes(), value))?,
+                None => {
+                    marked.clear();
+                    marked.push(NULL_MARK);
+                    marked.extend_from_slice(name.as_bytes());
+                    seq.serialize_element(&Logged(&marked, &empty))?;
+                }
+            }
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(String, Option<Bytes>)>, D::Error> {
+        struct Headers;
+        impl<'de> Visitor<'de> for Headers {
+            type Value = Vec<(String, Option<Bytes>)>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of record headers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                // Never reserve more than a few: the count comes from the log.
+                let mut headers = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+                while let Some((name, value)) = seq.next_element::<(Bytes, Bytes)>()? {
+                    let (name, value) = match name.split_first() {
+                        Some((&NULL_MARK, name)) => (name.to_vec(), None),
+                        _ => (name.to_vec(), Some(value)),
+                    };
+                    let name = String::from_utf8(name).map_err(A::Error::custom)?;
+                    headers.push((name, value));
+                }
+                Ok(headers)
+            }
+        }
+        deserializer.deserialize_seq(Headers)
     }
 }
 

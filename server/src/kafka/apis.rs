@@ -641,7 +641,7 @@ fn produced_batches(
                     headers: record
                         .headers
                         .into_iter()
-                        .map(|(name, value)| (name.to_string(), value.unwrap_or_default()))
+                        .map(|(name, value)| (name.to_string(), value))
                         .collect(),
                 })
                 .collect(),
@@ -1209,7 +1209,7 @@ fn encode_batches(batches: &[std::sync::Arc<Batch>]) -> io::Result<Bytes> {
                 headers: record
                     .headers
                     .iter()
-                    .map(|(name, value)| (str_bytes(name), Some(value.clone())))
+                    .map(|(name, value)| (str_bytes(name), value.clone()))
                     .collect(),
             })
             .collect();
@@ -1510,17 +1510,17 @@ mod tests {
             &Inflater::new(9, DECOMPRESSED_MAX_BYTES),
         )
         .expect("decodes");
-        let headers: Vec<(&str, &[u8])> = batches[0].records[0]
+        let headers: Vec<(&str, Option<&[u8]>)> = batches[0].records[0]
             .headers
             .iter()
-            .map(|(name, value)| (name.as_str(), value.as_ref()))
+            .map(|(name, value)| (name.as_str(), value.as_deref()))
             .collect();
         assert_eq!(
             headers,
             vec![
-                ("trace", &b"abc"[..]),
-                ("retry", &b"1"[..]),
-                ("trace", &b"def"[..])
+                ("trace", Some(&b"abc"[..])),
+                ("retry", Some(&b"1"[..])),
+                ("trace", Some(&b"def"[..]))
             ]
         );
     }

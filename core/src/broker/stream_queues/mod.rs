@@ -24,7 +24,6 @@ use crate::protocol::{Reply, ReplyCode};
 use crate::queue::{Entry, Expiry, Queue, StreamQueue};
 use crate::record::Change;
 use crate::stream::{Partition, ProducedBatch, StreamRecord, TopicConfig, TOPIC_NAME_LENGTH_MAX};
-use bytes::Bytes;
 use std::sync::Arc;
 
 /// The topic of the stream queue `queue` in `vhost`: the two names with
@@ -164,7 +163,7 @@ impl Broker {
             timestamp_ms: unix_ms(self.now),
             key: None,
             value: Some(message.body.to_bytes()),
-            headers: vec![(envelope::ENVELOPE_HEADER.to_owned(), envelope)],
+            headers: vec![(envelope::ENVELOPE_HEADER.to_owned(), Some(envelope))],
         };
         let topic = stream.topic.clone();
         self.message_pool.recycle(message);
@@ -287,7 +286,7 @@ impl Broker {
             .headers
             .iter()
             .find(|(name, _)| name == envelope::ENVELOPE_HEADER)
-            .and_then(|(_, bytes)| envelope::decode(bytes))
+            .and_then(|(_, bytes)| envelope::decode(bytes.as_deref()?))
             .unwrap_or_else(|| foreign_record(record, &self.queues[queue].name));
         let offset_header = FieldValue::I64(i64::try_from(offset).unwrap_or(i64::MAX));
         properties
@@ -385,12 +384,17 @@ fn start_offset(partition: &Partition, spec: StreamOffset) -> u64 {
 
 /// A record without an AMQP envelope (from another front end): a message
 /// to the default exchange under the queue's name, whose headers are the
-/// record's, as long strings.
+/// record's, as long strings, and a null value as void.
 fn foreign_record(record: &StreamRecord, queue: &Name) -> (Name, Name, Properties) {
     let headers: FieldTable = record
         .headers
         .iter()
-        .map(|(name, value)| (name.clone(), FieldValue::LongString(Bytes::clone(value))))
+        .map(|(name, value)| {
+            let value = value
+                .clone()
+                .map_or(FieldValue::Void, FieldValue::LongString);
+            (name.clone(), value)
+        })
         .collect();
     let properties = Properties {
         headers: Some(headers),
