@@ -166,7 +166,7 @@ def main():
         server.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
     mib_per_million = (after_kib - before_kib) / 1024 * 1_000_000 / args.records
-    verdict = lambda ok: "met" if ok else "missed"
+    ratio = lambda value, target: f"{value / target:.2f}x of {target:,}"
     lines = [
         "# Bench: the Kafka listener with confluent-kafka",
         "",
@@ -178,14 +178,14 @@ def main():
         "- client: confluent-kafka (librdkafka) from Python, on the same two cores as the server; "
         "one topic of one partition per measure, records of 100 bytes, batches as librdkafka forms them (linger 5 ms)",
         "",
-        "| measure | result | target |",
+        "| measure | result | against the target |",
         "|---|---:|---|",
-        f"| produce, acks=1, 1 producer | {acks_1:,.0f} records/s | {TARGET_ACKS_1:,}: {verdict(acks_1 >= TARGET_ACKS_1)} |",
-        f"| consume from the beginning, 1 consumer | {consumed:,.0f} records/s | {TARGET_ACKS_1:,}: {verdict(consumed >= TARGET_ACKS_1)} |",
-        f"| produce, acks=all, idempotent | {idempotent:,.0f} records/s | {TARGET_IDEMPOTENT:,}: {verdict(idempotent >= TARGET_IDEMPOTENT)} |",
+        f"| produce, acks=1, 1 producer | {acks_1:,.0f} records/s | {ratio(acks_1, TARGET_ACKS_1)} |",
+        f"| consume from the beginning, 1 consumer | {consumed:,.0f} records/s | {ratio(consumed, TARGET_ACKS_1)} |",
+        f"| produce, acks=all, idempotent | {idempotent:,.0f} records/s | {ratio(idempotent, TARGET_IDEMPOTENT)} |",
         f"| produce-to-consume latency at {PACED_PER_S:,} records/s, p50 / p95 / p99 / max | "
         f"{paced['p50']:.2f} / {paced['p95']:.2f} / {paced['p99']:.2f} / {paced['max']:.2f} ms | "
-        f"p99 under {TARGET_P99_MS:.0f} ms: {verdict(paced['p99'] < TARGET_P99_MS)} |",
+        f"p99 {paced['p99'] / TARGET_P99_MS:.2f}x of {TARGET_P99_MS:.0f} ms |",
         f"| server RSS per million 100-byte records retained | {mib_per_million:,.1f} MiB | (none) |",
         "",
         "Published anchors, from other machines: Kafka 821,557 records/s from one producer thread "
@@ -193,8 +193,11 @@ def main():
         "",
         "Reading: the producer and the consumer are Python processes driving librdkafka, and "
         "they share the two cores with the server, so a rate here is what this client and "
-        "this server reach together. `reports/perf-kafka.md` has the same measures with "
-        "`brokerlab perf --kafka` (librdkafka from Rust).",
+        "this server reach together; one Python thread calling `produce` per record is "
+        "itself near a million calls a second. The targets are judged in "
+        "`reports/perf-kafka.md`, on the same measures with `brokerlab perf --kafka` "
+        "(librdkafka from Rust, the median of rounds); this page adds the Python client's "
+        "view and the memory a retained record costs.",
         "",
     ]
     text = "\n".join(lines)
