@@ -409,9 +409,9 @@ fn bad_frames_close_their_connection_and_others_carry_on() {
     server.stop();
 }
 
-/// A produce request (v3) of one snappy batch of one record whose
-/// compressed bytes are `compressed`, whatever the record was.
-fn produce_snappy(topic: &str, compressed: &'static [u8]) -> Vec<u8> {
+/// A produce request (v3) of one snappy batch of one record, whose
+/// compressed bytes are what `compress` makes of the uncompressed records.
+fn produce_snappy(topic: &str, compress: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
@@ -438,15 +438,15 @@ fn produce_snappy(topic: &str, compressed: &'static [u8]) -> Vec<u8> {
         compression: Compression::Snappy,
     };
     let mut batch = bytes::BytesMut::new();
-    let write_compressed = |_: &mut bytes::BytesMut, out: &mut bytes::BytesMut, _| {
-        out.extend_from_slice(compressed);
+    let compressor = |records: &mut bytes::BytesMut, out: &mut bytes::BytesMut, _| {
+        out.extend_from_slice(&compress(records));
         Ok(())
     };
     RecordBatchEncoder::encode_with_custom_compression(
         &mut batch,
         [&record],
         &options,
-        Some(write_compressed),
+        Some(compressor),
     )
     .expect("the batch encodes");
     let mut partition = PartitionProduceData::default();
@@ -488,72 +488,28 @@ fn a_compressed_batch_past_the_inflation_bound_is_message_too_large_and_garbage_
         .write_all(&raw::request(3, 1, 8, &metadata))
         .expect("written");
     raw::response(&mut stream).expect("the metadata is answered");
+    let mut produce = |compress: &dyn Fn(&[u8]) -> Vec<u8>| {
+        stream
+            .write_all(&produce_snappy("inflated", compress))
+            .expect("written");
+        produce_error(&raw::response(&mut stream).expect("the produce is answered"))
+    };
     // A raw snappy block opens with its uncompressed length: 200 MiB, as a
     // varint, is refused before a byte is inflated.
-    const BOMB: &[u8] = &[0x80, 0x80, 0x80, 0x64, 0, 0, 0, 0];
-    stream
-        .write_all(&produce_snappy("inflated", BOMB))
-        .expect("written");
-    let answer = raw::response(&mut stream).expect("the produce is answered");
-    assert_eq!(produce_error(&answer), 10, "MESSAGE_TOO_LARGE");
+    let bomb = |_: &[u8]| vec![0x80, 0x80, 0x80, 0x64, 0, 0, 0, 0];
+    assert_eq!(produce(&bomb), 10, "MESSAGE_TOO_LARGE");
     // Bytes that are no snappy at all are a corrupt message, on the same
     // connection, which carries on.
-    stream
-        .write_all(&produce_snappy("inflated", b"\x05not snappy"))
-        .expect("written");
-    let answer = raw::response(&mut stream).expect("the produce is answered");
-    assert_eq!(produce_error(&answer), 2, "CORRUPT_MESSAGE");
+    let garbage = |_: &[u8]| b"\x05not snappy".to_vec();
+    assert_eq!(produce(&garbage), 2, "CORRUPT_MESSAGE");
     // The same record, properly compressed, is stored.
-    let good: &'static [u8] = Box::leak(
+    let snappy = |records: &[u8]| {
         snap::raw::Encoder::new()
-            .compress_vec(&good_records())
+            .compress_vec(records)
             .expect("compresses")
-            .into_boxed_slice(),
-    );
-    stream
-        .write_all(&produce_snappy("inflated", good))
-        .expect("written");
-    let answer = raw::response(&mut stream).expect("the produce is answered");
-    assert_eq!(produce_error(&answer), 0, "a good snappy batch");
+    };
+    assert_eq!(produce(&snappy), 0, "a good snappy batch");
     server.stop();
-}
-
-/// The uncompressed records section of `produce_snappy`'s batch.
-fn good_records() -> Vec<u8> {
-    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
-    let mut captured = Vec::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::Snappy,
-    };
-    let record = kafka_protocol::records::Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: kafka_protocol::records::TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 0,
-        key: None,
-        value: Some(bytes::Bytes::from_static(b"v")),
-        headers: Vec::new(),
-    };
-    let captured_ref = std::cell::RefCell::new(&mut captured);
-    let capture = |records: &mut bytes::BytesMut, _: &mut bytes::BytesMut, _| {
-        captured_ref.borrow_mut().extend_from_slice(records);
-        Ok(())
-    };
-    RecordBatchEncoder::encode_with_custom_compression(
-        &mut bytes::BytesMut::new(),
-        [&record],
-        &options,
-        Some(capture),
-    )
-    .expect("the batch encodes");
-    captured
 }
 
 #[test]
