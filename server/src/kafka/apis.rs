@@ -1524,4 +1524,143 @@ mod tests {
             ]
         );
     }
+
+    /// A record batch of `records` values compressed with `compression`
+    /// by the codecs' own crates, as a client would send it.
+    fn compressed_batch(compression: Compression, values: &[Vec<u8>]) -> Vec<u8> {
+        use std::io::Write;
+        let records: Vec<Record> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i64::try_from(index).unwrap(),
+                sequence: -1,
+                timestamp: 0,
+                key: None,
+                value: Some(Bytes::copy_from_slice(value)),
+                headers: vec![(StrBytes::from_static_str("h"), None)],
+            })
+            .collect();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
+        let compress = |records: &mut BytesMut, out: &mut BytesMut, codec| {
+            let compressed = match codec {
+                Compression::Gzip => {
+                    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+                    gzip.write_all(records)?;
+                    gzip.finish()?
+                }
+                Compression::Lz4 => {
+                    let mut lz4 = lz4_flex::frame::FrameEncoder::new(Vec::new());
+                    lz4.write_all(records)?;
+                    lz4.finish()?
+                }
+                Compression::Snappy => snap::raw::Encoder::new().compress_vec(records)?,
+                Compression::Zstd => ruzstd::encoding::compress_to_vec(
+                    &records[..],
+                    ruzstd::encoding::CompressionLevel::Fastest,
+                ),
+                Compression::None => records.to_vec(),
+            };
+            out.extend_from_slice(&compressed);
+            Ok(())
+        };
+        let mut batch = BytesMut::new();
+        RecordBatchEncoder::encode_with_custom_compression(
+            &mut batch,
+            &records,
+            &options,
+            Some(compress),
+        )
+        .expect("encodes");
+        batch.to_vec()
+    }
+
+    /// Where a batch's CRC (crc32c of everything after it) sits.
+    const CRC_AT: std::ops::Range<usize> = 17..21;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_damaged_batch_of_any_codec_is_refused_with_a_kafka_error_never_a_panic(
+            codec in 0usize..5,
+            values in proptest::collection::vec(proptest::collection::vec(0u8..4, 0..64), 1..8),
+            damage in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 0..6),
+            cut in 0usize..4096,
+        ) {
+            let compression = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd][codec];
+            let mut batch = compressed_batch(compression, &values);
+            for (at, byte) in damage {
+                // Past the CRC, so that the damage reaches the decompressor.
+                let at = CRC_AT.end + at % (batch.len() - CRC_AT.end);
+                batch[at] = byte;
+            }
+            batch.truncate(batch.len().min(CRC_AT.end + cut));
+            if batch.len() >= CRC_AT.end {
+                let crc = crc32c::crc32c(&batch[CRC_AT.end..]);
+                batch[CRC_AT].copy_from_slice(&crc.to_be_bytes());
+            }
+            let inflater = Inflater::new(9, 1 << 20);
+            match produced_batches(Some(Bytes::from(batch)), &inflater) {
+                Ok(batches) => proptest::prop_assert!(!batches.is_empty()),
+                Err(code) => proptest::prop_assert!(
+                    [CORRUPT_MESSAGE, super::super::compression::MESSAGE_TOO_LARGE].contains(&code),
+                    "error {}", code
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn an_undamaged_batch_of_every_codec_comes_back_with_its_null_header() {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let values = vec![b"one".to_vec(), b"two".to_vec()];
+            let batch = compressed_batch(compression, &values);
+            let inflater = Inflater::new(9, 1 << 20);
+            let batches = produced_batches(Some(Bytes::from(batch)), &inflater).expect("decodes");
+            let records: Vec<&StreamRecord> =
+                batches.iter().flat_map(|batch| &batch.records).collect();
+            let read: Vec<&[u8]> = records
+                .iter()
+                .map(|r| r.value.as_deref().unwrap())
+                .collect();
+            assert_eq!(read, [&b"one"[..], &b"two"[..]], "{compression:?}");
+            assert_eq!(
+                records[0].headers,
+                vec![("h".to_owned(), None)],
+                "{compression:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_claiming_billions_of_records_is_corrupt_and_reserves_nothing_for_them() {
+        // The record count sits after the 57 bytes of the batch header before it.
+        const COUNT_AT: std::ops::Range<usize> = 57..61;
+        let mut batch = compressed_batch(Compression::None, &[b"v".to_vec()]);
+        batch[COUNT_AT].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[CRC_AT.end..]);
+        batch[CRC_AT].copy_from_slice(&crc.to_be_bytes());
+        let inflater = Inflater::new(9, 1 << 20);
+        assert_eq!(
+            produced_batches(Some(Bytes::from(batch)), &inflater).err(),
+            Some(CORRUPT_MESSAGE)
+        );
+    }
 }
