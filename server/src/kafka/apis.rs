@@ -1663,4 +1663,93 @@ mod tests {
             Some(CORRUPT_MESSAGE)
         );
     }
+
+    /// A request of `api` at `version` as a client encodes it (its header,
+    /// then the message with its fields at their defaults), without the size.
+    fn default_request(api: ApiKey, version: i16) -> Vec<u8> {
+        use kafka_protocol::messages::{
+            DeleteGroupsRequest, DescribeConfigsRequest, SaslAuthenticateRequest,
+            SaslHandshakeRequest,
+        };
+        let mut out = BytesMut::new();
+        let mut header = RequestHeader::default();
+        header.request_api_key = api as i16;
+        header.request_api_version = version;
+        header.correlation_id = 7;
+        header.client_id = Some(StrBytes::from_static_str("damaged"));
+        header
+            .encode(&mut out, api.request_header_version(version))
+            .expect("a header encodes");
+        macro_rules! body {
+            ($request:ty) => {
+                <$request>::default().encode(&mut out, version)
+            };
+        }
+        let encoded = match api {
+            ApiKey::Produce => body!(ProduceRequest),
+            ApiKey::Fetch => body!(FetchRequest),
+            ApiKey::ListOffsets => body!(ListOffsetsRequest),
+            ApiKey::Metadata => body!(MetadataRequest),
+            ApiKey::OffsetCommit => body!(OffsetCommitRequest),
+            ApiKey::OffsetFetch => body!(OffsetFetchRequest),
+            ApiKey::FindCoordinator => body!(FindCoordinatorRequest),
+            ApiKey::JoinGroup => body!(JoinGroupRequest),
+            ApiKey::Heartbeat => body!(HeartbeatRequest),
+            ApiKey::LeaveGroup => body!(LeaveGroupRequest),
+            ApiKey::SyncGroup => body!(SyncGroupRequest),
+            ApiKey::ApiVersions => body!(ApiVersionsRequest),
+            ApiKey::CreateTopics => body!(CreateTopicsRequest),
+            ApiKey::DeleteTopics => body!(DeleteTopicsRequest),
+            ApiKey::InitProducerId => body!(InitProducerIdRequest),
+            ApiKey::DescribeGroups => body!(DescribeGroupsRequest),
+            ApiKey::ListGroups => body!(ListGroupsRequest),
+            ApiKey::DeleteGroups => body!(DeleteGroupsRequest),
+            ApiKey::CreatePartitions => body!(CreatePartitionsRequest),
+            ApiKey::DescribeConfigs => body!(DescribeConfigsRequest),
+            ApiKey::SaslHandshake => body!(SaslHandshakeRequest),
+            ApiKey::SaslAuthenticate => body!(SaslAuthenticateRequest),
+            other => panic!("{other:?} is not served"),
+        };
+        encoded.expect("a default request encodes");
+        out.to_vec()
+    }
+
+    fn context() -> Context {
+        Context {
+            to_broker: tokio::sync::mpsc::channel(1).0,
+            shutdown: tokio::sync::watch::channel(false).1,
+            auto_create_partitions: Some(1),
+            default_partitions: 1,
+            outgoing_buffer_max_bytes: 1 << 20,
+            send_timeout: std::time::Duration::from_secs(1),
+            users: std::sync::Arc::new(crate::Users::default()),
+            anonymous_loopback: true,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn a_damaged_request_of_any_served_api_is_answered_or_closed_never_a_panic(
+            served in 0..SERVED.len(),
+            version_pick in proptest::prelude::any::<u16>(),
+            damage in proptest::collection::vec((0usize..256, proptest::prelude::any::<u8>()), 0..6),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+        ) {
+            let (api, min, max) = SERVED[served];
+            let version = min + i16::try_from(version_pick).unwrap_or(0).rem_euclid(max - min + 1);
+            let mut frame = default_request(api, version);
+            frame.extend_from_slice(&tail);
+            // The fixed prefix (key, version, correlation id) stays: damage
+            // past it reaches the header's and the message's decoders.
+            for (at, byte) in damage {
+                let at = 8 + at % (frame.len() - 8);
+                frame[at] = byte;
+            }
+            let advertised = SocketAddr::from(([127, 0, 0, 1], 9092));
+            // Ok is an answer or commands for the core; Err closes the connection.
+            let _ = dispatch(Bytes::from(frame), &context(), advertised);
+        }
+    }
 }
