@@ -13,13 +13,17 @@
 //!   connection.open, run in memory over a byte stream that never waits.
 //! - [`core_inputs`]: sequences of `Input`s into the core's `Broker`,
 //!   decoded from the bytes by [`steps`].
+//! - [`kafka_requests`]: the Kafka listener's requests, cut, screened for
+//!   SASL and dispatched as a connection does, without a socket or a broker.
 
 pub mod steps;
 
 mod core_target;
 mod frames_target;
 mod handshake_target;
+mod kafka_target;
 
 pub use core_target::core_inputs;
 pub use frames_target::frames;
 pub use handshake_target::{handshake, handshake_opens};
+pub use kafka_target::kafka_requests;

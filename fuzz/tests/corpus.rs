@@ -33,6 +33,11 @@ fn handshake_corpus() {
 }
 
 #[test]
+fn kafka_requests_corpus() {
+    replay("kafka_requests", brokerlab_fuzz::kafka_requests);
+}
+
+#[test]
 fn core_inputs_corpus() {
     replay("core_inputs", brokerlab_fuzz::core_inputs);
 }
@@ -62,5 +67,31 @@ fn the_core_seeds_decode_to_what_they_encode() {
         let run = decode(&data);
         let again = decode(&encode(data.first().copied().unwrap_or(0), &run.steps));
         assert_eq!(again.steps, run.steps);
+    }
+}
+
+#[test]
+fn every_kafka_seed_request_is_dispatched_from_loopback() {
+    use std::net::SocketAddr;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/kafka_requests");
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 50_000));
+    for entry in fs::read_dir(&dir).expect("the kafka_requests corpus") {
+        let path = entry.expect("a directory entry").path();
+        let data = fs::read(&path).expect("a readable seed");
+        if path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("found-"))
+        {
+            continue;
+        }
+        let mut requests = 0;
+        let mut rest = &data[..];
+        while let Some(size) = rest.get(..4) {
+            let size = usize::try_from(i32::from_be_bytes(size.try_into().unwrap())).unwrap();
+            rest = &rest[4 + size..];
+            requests += 1;
+        }
+        let dispatched = brokerlab_server::fuzzing::kafka_dispatch_requests(&data, loopback);
+        assert_eq!(dispatched.len(), requests, "{}", path.display());
     }
 }

@@ -77,10 +77,12 @@ pub use sqs::REQUEST_MAX_BYTES as SQS_REQUEST_MAX_BYTES;
 pub use users::Users;
 
 /// What the fuzz targets in `fuzz/` drive without a socket: the connection
-/// handshake over an in-memory stream. Not a stable API.
+/// handshake over an in-memory stream, and the Kafka listener's requests cut,
+/// screened and dispatched without a broker. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::connection::{handshake_over, Handshaken, Opened, Tuning};
+    pub use crate::kafka::{dispatch_requests as kafka_dispatch_requests, SERVED as KAFKA_SERVED};
 }
 
 use brokerlab_core::{Config, ConnectionId, MemoryAlarm};

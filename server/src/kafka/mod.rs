@@ -35,6 +35,7 @@ mod sasl;
 use crate::broker_task::{KafkaBatch, KafkaReply, ToBroker};
 use crate::connection::outgoing::Outgoing;
 use crate::users::Users;
+pub use apis::SERVED;
 use apis::{Answer, Dispatch};
 use brokerlab_core::{ConnectionId, Input};
 use bytes::{Buf, Bytes, BytesMut};
@@ -192,7 +193,7 @@ impl Connection {
         let mut shutdown = self.context.shutdown.clone();
         loop {
             while !self.closing && self.slots.len() < INFLIGHT_MAX {
-                let Some(frame) = self.next_frame()? else {
+                let Some(frame) = next_request(&mut self.buffer)? else {
                     break;
                 };
                 self.on_request(frame).await?;
@@ -220,33 +221,6 @@ impl Connection {
                 _ = shutdown.changed() => return Ok(()),
             }
         }
-    }
-
-    /// The next complete request frame in the buffer, without its size.
-    fn next_frame(&mut self) -> io::Result<Option<Bytes>> {
-        if self.buffer.len() < 4 {
-            return Ok(None);
-        }
-        let size = i32::from_be_bytes([
-            self.buffer[0],
-            self.buffer[1],
-            self.buffer[2],
-            self.buffer[3],
-        ]);
-        let size = usize::try_from(size).map_err(|_| invalid("negative request size"))?;
-        if size > REQUEST_MAX_BYTES {
-            return Err(invalid("request larger than socket.request.max.bytes"));
-        }
-        if self.buffer.len() < 4 + size {
-            return Ok(None);
-        }
-        // A request is copied out, so that the read buffer stays the
-        // connection's own and is reused: a slice of it would keep the whole
-        // chunk alive as long as a record decoded from the request is
-        // retained, and make every read allocate a fresh chunk.
-        let frame = Bytes::copy_from_slice(&self.buffer[4..4 + size]);
-        self.buffer.advance(4 + size);
-        Ok(Some(frame))
     }
 
     /// Decodes one request and sends what it asks of the core; its answer
@@ -330,6 +304,70 @@ impl Connection {
             self.first_seq += 1;
         }
     }
+}
+
+/// The next complete request frame in `buffer`, without its size.
+fn next_request(buffer: &mut BytesMut) -> io::Result<Option<Bytes>> {
+    if buffer.len() < 4 {
+        return Ok(None);
+    }
+    let size = i32::from_be_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]);
+    let size = usize::try_from(size).map_err(|_| invalid("negative request size"))?;
+    if size > REQUEST_MAX_BYTES {
+        return Err(invalid("request larger than socket.request.max.bytes"));
+    }
+    if buffer.len() < 4 + size {
+        return Ok(None);
+    }
+    // A request is copied out, so that the read buffer stays the
+    // connection's own and is reused: a slice of it would keep the whole
+    // chunk alive as long as a record decoded from the request is
+    // retained, and make every read allocate a fresh chunk.
+    let frame = Bytes::copy_from_slice(&buffer[4..4 + size]);
+    buffer.advance(4 + size);
+    Ok(Some(frame))
+}
+
+/// What the `kafka_requests` fuzz target drives: the requests a connection
+/// from `peer` would cut from `data`, each screened for SASL and dispatched
+/// as the connection does (the default users; anonymous on loopback), until
+/// one closes the connection. For each request dispatched, its correlation
+/// id as the request gives it and as the dispatch answers it.
+#[must_use]
+pub fn dispatch_requests(data: &[u8], peer: SocketAddr) -> Vec<(i32, i32)> {
+    let context = Context {
+        to_broker: mpsc::channel(1).0,
+        shutdown: watch::channel(false).1,
+        auto_create_partitions: Some(DEFAULT_PARTITIONS),
+        default_partitions: DEFAULT_PARTITIONS,
+        outgoing_buffer_max_bytes: 1 << 20,
+        send_timeout: Duration::from_secs(1),
+        users: Arc::new(Users::default()),
+        anonymous_loopback: true,
+    };
+    let advertised = SocketAddr::from(([127, 0, 0, 1], 9092));
+    let mut sasl = Sasl::new(&context, peer);
+    let mut buffer = BytesMut::from(data);
+    let mut dispatched = Vec::new();
+    while let Ok(Some(frame)) = next_request(&mut buffer) {
+        let asked = frame
+            .get(4..8)
+            .map(|id| i32::from_be_bytes(id.try_into().expect("four bytes")));
+        let (dispatch, close) = match sasl.screen(&frame, &context, peer) {
+            Ok(Screened::Pass) => (apis::dispatch(frame, &context, advertised), false),
+            Ok(Screened::Answered { dispatch, close }) => (Ok(dispatch), close),
+            Err(_) => break,
+        };
+        let Ok(dispatch) = dispatch else {
+            break;
+        };
+        let asked = asked.expect("a dispatched request has a correlation id");
+        dispatched.push((asked, dispatch.correlation_id));
+        if close {
+            break;
+        }
+    }
+    dispatched
 }
 
 /// Sends to the broker task. A free function: a future holding `&Connection`
