@@ -75,6 +75,7 @@ fn every_kafka_seed_request_is_dispatched_from_loopback() {
     use std::net::SocketAddr;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/kafka_requests");
     let loopback = SocketAddr::from(([127, 0, 0, 1], 50_000));
+    let users = std::sync::Arc::new(brokerlab_server::Users::default());
     for entry in fs::read_dir(&dir).expect("the kafka_requests corpus") {
         let path = entry.expect("a directory entry").path();
         let data = fs::read(&path).expect("a readable seed");
@@ -91,7 +92,8 @@ fn every_kafka_seed_request_is_dispatched_from_loopback() {
             rest = &rest[4 + size..];
             requests += 1;
         }
-        let dispatched = brokerlab_server::fuzzing::kafka_dispatch_requests(&data, loopback);
+        let dispatched =
+            brokerlab_server::fuzzing::kafka_dispatch_requests(&data, loopback, &users);
         assert_eq!(dispatched.len(), requests, "{}", path.display());
     }
 }

@@ -329,12 +329,12 @@ fn next_request(buffer: &mut BytesMut) -> io::Result<Option<Bytes>> {
 }
 
 /// What the `kafka_requests` fuzz target drives: the requests a connection
-/// from `peer` would cut from `data`, each screened for SASL and dispatched
-/// as the connection does (the default users; anonymous on loopback), until
-/// one closes the connection. For each request dispatched, its correlation
-/// id as the request gives it and as the dispatch answers it.
+/// from `peer` would cut from `data`, each screened for SASL against `users`
+/// and dispatched as the connection does (anonymous on loopback), until one
+/// closes the connection. For each request dispatched, its correlation id
+/// as the request gives it and as the dispatch answers it.
 #[must_use]
-pub fn dispatch_requests(data: &[u8], peer: SocketAddr) -> Vec<(i32, i32)> {
+pub fn dispatch_requests(data: &[u8], peer: SocketAddr, users: &Arc<Users>) -> Vec<(i32, i32)> {
     let context = Context {
         to_broker: mpsc::channel(1).0,
         shutdown: watch::channel(false).1,
@@ -342,7 +342,7 @@ pub fn dispatch_requests(data: &[u8], peer: SocketAddr) -> Vec<(i32, i32)> {
         default_partitions: DEFAULT_PARTITIONS,
         outgoing_buffer_max_bytes: 1 << 20,
         send_timeout: Duration::from_secs(1),
-        users: Arc::new(Users::default()),
+        users: Arc::clone(users),
         anonymous_loopback: true,
     };
     let advertised = SocketAddr::from(([127, 0, 0, 1], 9092));
