@@ -15,6 +15,8 @@
 //!   decoded from the bytes by [`steps`].
 //! - [`kafka_requests`]: the Kafka listener's requests, cut, screened for
 //!   SASL and dispatched as a connection does, without a socket or a broker.
+//! - [`resp_requests`]: the RESP listener's requests, cut and judged as a
+//!   connection does, with their immediate replies encoded.
 
 pub mod steps;
 
@@ -22,8 +24,10 @@ mod core_target;
 mod frames_target;
 mod handshake_target;
 mod kafka_target;
+mod resp_target;
 
 pub use core_target::core_inputs;
 pub use frames_target::frames;
 pub use handshake_target::{handshake, handshake_opens};
 pub use kafka_target::kafka_requests;
+pub use resp_target::resp_requests;

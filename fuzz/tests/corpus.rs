@@ -38,6 +38,11 @@ fn kafka_requests_corpus() {
 }
 
 #[test]
+fn resp_requests_corpus() {
+    replay("resp_requests", brokerlab_fuzz::resp_requests);
+}
+
+#[test]
 fn core_inputs_corpus() {
     replay("core_inputs", brokerlab_fuzz::core_inputs);
 }
@@ -95,5 +100,22 @@ fn every_kafka_seed_request_is_dispatched_from_loopback() {
         let dispatched =
             brokerlab_server::fuzzing::kafka_dispatch_requests(&data, loopback, &users);
         assert_eq!(dispatched.len(), requests, "{}", path.display());
+    }
+}
+
+#[test]
+fn the_recorded_redis_clients_requests_are_judged() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/resp_requests");
+    for entry in fs::read_dir(&dir).expect("the resp_requests corpus") {
+        let path = entry.expect("a directory entry").path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        if name.starts_with("recording-") {
+            let data = fs::read(&path).expect("a readable seed");
+            let judged = brokerlab_server::fuzzing::resp_judge_requests(&data[1..], 2, true, false);
+            assert!(judged > 0, "{name} holds requests");
+        }
     }
 }

@@ -77,12 +77,14 @@ pub use sqs::REQUEST_MAX_BYTES as SQS_REQUEST_MAX_BYTES;
 pub use users::Users;
 
 /// What the fuzz targets in `fuzz/` drive without a socket: the connection
-/// handshake over an in-memory stream, and the Kafka listener's requests cut,
-/// screened and dispatched without a broker. Not a stable API.
+/// handshake over an in-memory stream, the Kafka listener's requests cut,
+/// screened and dispatched, and the RESP listener's requests cut and judged,
+/// without a broker. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::connection::{handshake_over, Handshaken, Opened, Tuning};
     pub use crate::kafka::{dispatch_requests as kafka_dispatch_requests, SERVED as KAFKA_SERVED};
+    pub use crate::resp::judge_requests as resp_judge_requests;
 }
 
 use brokerlab_core::{Config, ConnectionId, MemoryAlarm};

@@ -547,6 +547,40 @@ impl Connection {
     }
 }
 
+/// What the `resp_requests` fuzz target drives: the requests a connection
+/// would cut from `data`, judged as the connection judges them in RESP
+/// `protocol` (2 or 3), logged in or not, subscribed or not, with each
+/// immediate reply encoded, until a protocol error would close the
+/// connection or the bytes run out. Returns how many requests were judged.
+#[must_use]
+pub fn judge_requests(data: &[u8], protocol: u8, authenticated: bool, subscribed: bool) -> usize {
+    let state = State {
+        protocol,
+        subscriptions: usize::from(subscribed),
+        authenticated,
+        anonymous: authenticated,
+        name: None,
+        id: 1,
+    };
+    let mut buffer = BytesMut::from(data);
+    let mut out = Vec::new();
+    let mut judged = 0;
+    while buffer.len() <= QUERY_BUFFER_MAX_BYTES {
+        match request::next_request(&mut buffer, state.authenticated) {
+            Parsed::Incomplete | Parsed::Error(_) | Parsed::ErrorText(_) => break,
+            Parsed::Empty => {}
+            Parsed::Request(arguments) => {
+                assert!(!arguments.is_empty(), "a request names its command");
+                judged += 1;
+                if let Step::Reply(frame) = commands::judge(&arguments, &state) {
+                    reply::encode(frame, state.protocol, &mut out);
+                }
+            }
+        }
+    }
+    judged
+}
+
 /// Sends to the broker task. A free function: a future holding `&Connection`
 /// would not be `Send` under madsim, whose socket is not `Sync`.
 async fn send(to_broker: mpsc::Sender<ToBroker>, message: ToBroker) -> io::Result<()> {
