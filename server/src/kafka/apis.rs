@@ -1480,25 +1480,12 @@ mod tests {
                 Some(Bytes::copy_from_slice(value.as_bytes())),
             )
         };
-        let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 0,
-            key: None,
-            value: Some(Bytes::from_static(b"v")),
-            headers: vec![
-                header("trace", "abc"),
-                header("retry", "1"),
-                header("trace", "def"),
-            ],
-        };
+        let headers = vec![
+            header("trace", "abc"),
+            header("retry", "1"),
+            header("trace", "def"),
+        ];
+        let record = plain_record(0, b"v", headers);
         let options = RecordEncodeOptions {
             version: 2,
             compression: Compression::None,
@@ -1525,6 +1512,25 @@ mod tests {
         );
     }
 
+    /// A record of a producer that is not idempotent, without a key.
+    fn plain_record(offset: i64, value: &[u8], headers: Vec<(StrBytes, Option<Bytes>)>) -> Record {
+        Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: -1,
+            timestamp: 0,
+            key: None,
+            value: Some(Bytes::copy_from_slice(value)),
+            headers,
+        }
+    }
+
     /// A record batch of `records` values compressed with `compression`
     /// by the codecs' own crates, as a client would send it.
     fn compressed_batch(compression: Compression, values: &[Vec<u8>]) -> Vec<u8> {
@@ -1532,20 +1538,9 @@ mod tests {
         let records: Vec<Record> = values
             .iter()
             .enumerate()
-            .map(|(index, value)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i64::try_from(index).unwrap(),
-                sequence: -1,
-                timestamp: 0,
-                key: None,
-                value: Some(Bytes::copy_from_slice(value)),
-                headers: vec![(StrBytes::from_static_str("h"), None)],
+            .map(|(index, value)| {
+                let offset = i64::try_from(index).unwrap();
+                plain_record(offset, value, vec![(StrBytes::from_static_str("h"), None)])
             })
             .collect();
         let options = RecordEncodeOptions {
