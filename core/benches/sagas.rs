@@ -18,6 +18,10 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
 
+/// The allocator `brokerlab serve` runs the core with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sagas per measured iteration.
 const SAGAS: usize = 1_000;
 /// Sagas in flight at once: each round answers every one of them.

@@ -70,8 +70,16 @@ pub type RespBatch = Vec<RespItem>;
 /// What the broker task hands a RESP connection.
 #[derive(Debug)]
 pub enum RespItem {
-    /// A Pub/Sub answer or delivery.
+    /// A Pub/Sub answer (a delivery comes as `Delivery`).
     PubSub(brokerlab_core::pubsub::PubSubReply),
+    /// A delivery, encoded once for every subscriber of its publish
+    /// (`resp::Deliveries`).
+    Delivery {
+        /// The delivery as RESP2 encodes it.
+        encoded: bytes::Bytes,
+        /// What the core charged to the subscriber's output buffer for it.
+        charged: u64,
+    },
     /// The connection's echo (`ToBroker::RespEcho`): everything the core
     /// answered to its earlier commands came before it.
     Echo,
@@ -138,6 +146,9 @@ pub enum ToBroker {
     },
     /// Any other input for the core.
     Input(Input),
+    /// Inputs of one connection, in order (a RESP connection's requests
+    /// from one read).
+    Inputs(Vec<Input>),
     /// A copy of the broker's listings and counters, for the HTTP listeners
     /// (which madsim builds leave out).
     #[cfg_attr(madsim, allow(dead_code))]
@@ -175,6 +186,8 @@ struct BrokerTask {
     /// Each RESP connection's outbox, and its answers from this step.
     resp_outboxes: BTreeMap<ConnectionId, mpsc::Sender<RespBatch>>,
     resp_replies: BTreeMap<ConnectionId, RespBatch>,
+    /// The step's last Pub/Sub delivery, encoded.
+    resp_deliveries: crate::resp::Deliveries,
     /// SQS requests waiting for the core's answer.
     sqs_waits: BTreeMap<(ConnectionId, u64), oneshot::Sender<SqsReply>>,
     /// Connections that disconnected in this step: their last replies go
@@ -215,6 +228,7 @@ pub async fn run(
         kafka_replies: BTreeMap::new(),
         resp_outboxes: BTreeMap::new(),
         resp_replies: BTreeMap::new(),
+        resp_deliveries: crate::resp::Deliveries::default(),
         sqs_waits: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),
@@ -230,10 +244,10 @@ pub async fn run(
         tokio::select! {
             message = inbox.recv() => {
                 let Some(message) = message else { break };
-                task.take(message);
-                for _ in 1..INPUTS_PER_STEP_MAX {
+                let mut inputs = task.take(message);
+                while inputs < INPUTS_PER_STEP_MAX {
                     match inbox.try_recv() {
-                        Ok(message) => task.take(message),
+                        Ok(message) => inputs += task.take(message),
                         Err(_) => break,
                     }
                 }
@@ -269,8 +283,17 @@ async fn sleep_until(wake: Option<tokio::time::Instant>) {
 }
 
 impl BrokerTask {
-    fn take(&mut self, message: ToBroker) {
+    /// Takes one message; returns how many inputs it carried.
+    fn take(&mut self, message: ToBroker) -> usize {
         match message {
+            ToBroker::Inputs(inputs) => {
+                let count = inputs.len();
+                for input in inputs {
+                    self.take_input(input);
+                }
+                return count;
+            }
+            ToBroker::Input(input) => self.take_input(input),
             ToBroker::Connect {
                 conn,
                 user,
@@ -319,22 +342,6 @@ impl BrokerTask {
                     command,
                 });
             }
-            ToBroker::Input(input) => {
-                if self.is_from_released(&input) {
-                    return;
-                }
-                let gone = match &input {
-                    Input::Disconnect { conn } => Some(*conn),
-                    _ => None,
-                };
-                self.handle(input);
-                if let Some(conn) = gone {
-                    self.drop_sqs_waits(conn);
-                    self.gone.push(conn);
-                    self.pauses.remove(&conn);
-                    self.peers.remove(&conn);
-                }
-            }
             ToBroker::Inspect(answer) => {
                 // The listener may have given up waiting; nothing to do then.
                 let _ = answer.send(Snapshot::of(&self.broker, &self.peers));
@@ -343,6 +350,25 @@ impl BrokerTask {
                 let result = self.manage(request.user, request.vhost, request.commands);
                 let _ = request.done.send(result);
             }
+        }
+        1
+    }
+
+    /// An input for the core from a connection.
+    fn take_input(&mut self, input: Input) {
+        if self.is_from_released(&input) {
+            return;
+        }
+        let gone = match &input {
+            Input::Disconnect { conn } => Some(*conn),
+            _ => None,
+        };
+        self.handle(input);
+        if let Some(conn) = gone {
+            self.drop_sqs_waits(conn);
+            self.gone.push(conn);
+            self.pauses.remove(&conn);
+            self.peers.remove(&conn);
         }
     }
 
@@ -473,7 +499,7 @@ impl BrokerTask {
                 // connection gone go nowhere.
                 Output::PubSub { conn, reply } => {
                     if self.resp_outboxes.contains_key(&conn) {
-                        let item = RespItem::PubSub(*reply);
+                        let item = self.resp_deliveries.item(*reply);
                         self.resp_replies.entry(conn).or_default().push(item);
                     }
                 }
@@ -583,6 +609,7 @@ impl BrokerTask {
                 }
             }
         }
+        self.resp_deliveries.clear();
         for conn in self.gone.drain(..) {
             self.outboxes.remove(&conn);
             self.kafka_outboxes.remove(&conn);

@@ -7,7 +7,10 @@
 //! `Output::PubSub` answers and deliveries back through the broker task.
 //! Requests are checked against Redis's bounds and decoded, and replies
 //! encoded, with the `redis-protocol` crate (`request`, `reply`);
-//! `commands` judges each request as Redis would. Every Pub/Sub rule,
+//! `commands` judges each request as Redis would. The commands of the
+//! requests judged after one read go to the broker task as one message;
+//! the deliveries of one publish are encoded once ([`Deliveries`]) and
+//! their bytes shared by every subscriber. Every Pub/Sub rule,
 //! the slow-subscriber rule included, is the core's: the connection tells
 //! the core what it wrote (`PubSubCommand::Written`), and closes when the
 //! core says the subscriber fell too far behind.
@@ -73,6 +76,9 @@ pub const QUERY_BUFFER_MAX_BYTES: usize = BULK_MAX_BYTES + 2 * INLINE_MAX_BYTES;
 /// subscribers normally closes a slow one long before.
 pub const OUTBOX_BATCHES_MAX: usize = 64 * 1024;
 
+/// Inputs a connection sends the broker task as one message, at most.
+const INPUTS_PER_MESSAGE_MAX: usize = 256;
+
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -81,6 +87,56 @@ const RESP_CONNECTIONS_FIRST: u64 = 1 << 61;
 
 /// The Redis version HELLO reports: the one whose Pub/Sub brokerlab follows.
 const REDIS_VERSION: &str = "7.0.0";
+
+/// The last delivery encoded: the core hands a publish's deliveries out
+/// one after another, so its subscribers share one encoding.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    /// The pattern, channel and message of the last delivery, held so
+    /// that their memory cannot be reused while compared by address.
+    last: Option<(Option<Bytes>, Bytes, Bytes)>,
+    encoded: Bytes,
+}
+
+impl Deliveries {
+    /// What a connection is handed for `reply`: a delivery encoded (once
+    /// for a run of deliveries of the same message), any other answer as it is.
+    pub fn item(&mut self, reply: PubSubReply) -> RespItem {
+        let charged = delivery_bytes(&reply);
+        let PubSubReply::Message {
+            pattern,
+            channel,
+            message,
+        } = reply
+        else {
+            return RespItem::PubSub(reply);
+        };
+        let same = |a: &Bytes, b: &Bytes| a.as_ptr() == b.as_ptr() && a.len() == b.len();
+        let repeated = self.last.as_ref().is_some_and(|(p, c, m)| {
+            same(c, &channel)
+                && same(m, &message)
+                && match (p, &pattern) {
+                    (None, None) => true,
+                    (Some(p), Some(pattern)) => same(p, pattern),
+                    _ => false,
+                }
+        });
+        if !repeated {
+            self.encoded = reply::encode_delivery(pattern.as_deref(), &channel, &message);
+            self.last = Some((pattern, channel, message));
+        }
+        RespItem::Delivery {
+            encoded: self.encoded.clone(),
+            charged,
+        }
+    }
+
+    /// Lets go of the last delivery (at the end of a broker step).
+    pub fn clear(&mut self) {
+        self.last = None;
+        self.encoded = Bytes::new();
+    }
+}
 
 /// What a RESP connection needs from the server.
 #[derive(Clone, Debug)]
@@ -154,6 +210,9 @@ struct Connection {
     context: Context,
     state: State,
     pending: VecDeque<Pending>,
+    /// Commands for the core not yet sent: a read's requests go to the
+    /// broker task as one message.
+    inputs: Vec<Input>,
     /// Delivery bytes written into `out` and not yet reported to the core.
     unreported_bytes: u64,
     /// Close once `out` is written (QUIT, a protocol error).
@@ -194,6 +253,7 @@ async fn serve(conn: ConnectionId, stream: TcpStream, peer: SocketAddr, context:
         },
         context,
         pending: VecDeque::new(),
+        inputs: Vec::new(),
         unreported_bytes: 0,
         closing: false,
     };
@@ -219,7 +279,8 @@ impl Connection {
             }
             if self.out.is_empty() && self.unreported_bytes > 0 {
                 let bytes = std::mem::take(&mut self.unreported_bytes);
-                self.to_core(PubSubCommand::Written { bytes }).await?;
+                self.queue_for_core(PubSubCommand::Written { bytes });
+                self.send_inputs().await?;
             }
             // A request is judged once what it depends on has settled;
             // until then the socket is not read, so the client waits.
@@ -249,8 +310,15 @@ impl Connection {
     }
 
     /// Judges and runs the requests in the buffer, in order, until what
-    /// is pending may change how the next one is judged.
+    /// is pending may change how the next one is judged; their commands
+    /// go to the core together.
     async fn take_requests(&mut self) -> io::Result<()> {
+        let taken = self.judge_requests().await;
+        self.send_inputs().await?;
+        taken
+    }
+
+    async fn judge_requests(&mut self) -> io::Result<()> {
         while !self.closing && !self.out.is_full() {
             if self.pending.iter().any(Pending::unsettles) {
                 return Ok(());
@@ -272,7 +340,7 @@ impl Connection {
                 // The core drops the subscriptions now; `+RESET` goes
                 // once the answers before it are out.
                 Step::Reset => {
-                    self.to_core(PubSubCommand::Reset).await?;
+                    self.queue_for_core(PubSubCommand::Reset);
                     self.echo().await?;
                     self.pending.push_back(Pending::ResetEcho);
                 }
@@ -298,7 +366,10 @@ impl Connection {
         answers: Answers,
         subscribes: bool,
     ) -> io::Result<()> {
-        self.to_core(command).await?;
+        self.queue_for_core(command);
+        if self.inputs.len() >= INPUTS_PER_MESSAGE_MAX {
+            self.send_inputs().await?;
+        }
         match answers {
             Answers::Count(0) => {}
             Answers::Count(left) => self
@@ -312,20 +383,34 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends a command to the core. The future holds no `&Connection`:
-    /// under madsim the socket is not `Sync`, so it would not be `Send`.
-    fn to_core(&self, command: PubSubCommand) -> impl Future<Output = io::Result<()>> + 'static {
-        let input = Input::PubSub {
+    /// Queues a command for the core ([`Connection::send_inputs`] sends it).
+    fn queue_for_core(&mut self, command: PubSubCommand) {
+        self.inputs.push(Input::PubSub {
             conn: self.conn,
             command: Box::new(command),
-        };
-        send(self.context.to_broker.clone(), ToBroker::Input(input))
+        });
     }
 
-    /// Asks the broker task for an echo after the answers so far.
-    fn echo(&self) -> impl Future<Output = io::Result<()>> + 'static {
+    /// Sends the queued commands to the broker task, as one message. The
+    /// future holds no `&Connection`: under madsim the socket is not
+    /// `Sync`, so it would not be `Send`.
+    fn send_inputs(&mut self) -> impl Future<Output = io::Result<()>> + 'static {
+        let inputs = std::mem::take(&mut self.inputs);
+        let to_broker = self.context.to_broker.clone();
+        async move {
+            if inputs.is_empty() {
+                return Ok(());
+            }
+            send(to_broker, ToBroker::Inputs(inputs)).await
+        }
+    }
+
+    /// Asks the broker task for an echo after the answers so far: the
+    /// queued commands go first.
+    async fn echo(&mut self) -> io::Result<()> {
+        self.send_inputs().await?;
         let echo = ToBroker::RespEcho { conn: self.conn };
-        send(self.context.to_broker.clone(), echo)
+        send(self.context.to_broker.clone(), echo).await
     }
 
     /// Runs a step of the connection's own and writes its reply.
@@ -410,6 +495,10 @@ impl Connection {
         for item in batch {
             match item {
                 RespItem::PubSub(reply) => self.on_reply(reply)?,
+                RespItem::Delivery { encoded, charged } => {
+                    self.unreported_bytes += charged;
+                    reply::write_delivery(&encoded, self.state.protocol, self.out.frames());
+                }
                 RespItem::Echo => match self.pending.pop_front() {
                     Some(Pending::Echo) => {}
                     Some(Pending::ResetEcho) => self.reset(),
@@ -428,12 +517,6 @@ impl Connection {
         if let PubSubReply::Disconnect(reason) = reply {
             tracing::info!(conn = self.conn.0, ?reason, "slow subscriber disconnected");
             return Err(invalid("slow subscriber: past the output-buffer limit"));
-        }
-        if matches!(reply, PubSubReply::Message { .. }) {
-            self.unreported_bytes += delivery_bytes(&reply);
-            let frame = self.frame_of(reply);
-            self.write(frame);
-            return Ok(());
         }
         match self.pending.front_mut() {
             Some(Pending::Answers { left, .. }) if *left > 0 => *left -= 1,
@@ -511,25 +594,6 @@ impl Connection {
                 name.map_or(Frame::Null, Frame::Bulk),
                 Frame::count(count as u64),
             ]),
-            PubSubReply::Message {
-                pattern: None,
-                channel,
-                message,
-            } => Frame::Push(vec![
-                Frame::text("message"),
-                Frame::Bulk(channel),
-                Frame::Bulk(message),
-            ]),
-            PubSubReply::Message {
-                pattern: Some(pattern),
-                channel,
-                message,
-            } => Frame::Push(vec![
-                Frame::text("pmessage"),
-                Frame::Bulk(pattern),
-                Frame::Bulk(channel),
-                Frame::Bulk(message),
-            ]),
             PubSubReply::Published { receivers } => Frame::count(receivers),
             PubSubReply::Channels(channels) => {
                 Frame::Array(channels.into_iter().map(Frame::Bulk).collect())
@@ -542,7 +606,9 @@ impl Connection {
             ),
             PubSubReply::NumPat(count) => Frame::count(count),
             PubSubReply::Error(error) => Frame::Error(error.to_string()),
-            PubSubReply::Disconnect(_) => Frame::Null,
+            // Deliveries come encoded (`RespItem::Delivery`), a disconnect
+            // closes the connection (`on_reply`).
+            PubSubReply::Message { .. } | PubSubReply::Disconnect(_) => Frame::Null,
         }
     }
 }
@@ -603,5 +669,54 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(pattern: Option<&Bytes>, channel: &Bytes, message: &Bytes) -> PubSubReply {
+        PubSubReply::Message {
+            pattern: pattern.cloned(),
+            channel: channel.clone(),
+            message: message.clone(),
+        }
+    }
+
+    fn encoded(item: RespItem) -> (Bytes, u64) {
+        match item {
+            RespItem::Delivery { encoded, charged } => (encoded, charged),
+            other => panic!("a delivery is handed out encoded: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_deliveries_of_one_publish_share_one_encoding_and_each_message_gets_its_own() {
+        let mut deliveries = Deliveries::default();
+        let (channel, pattern) = (Bytes::from_static(b"news"), Bytes::from_static(b"n*"));
+        let first = Bytes::from(b"first".to_vec());
+        let (a, charged) = encoded(deliveries.item(delivery(None, &channel, &first)));
+        let (b, _) = encoded(deliveries.item(delivery(None, &channel, &first)));
+        assert_eq!(a.as_ptr(), b.as_ptr(), "encoded once");
+        assert_eq!(
+            &a[..],
+            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nfirst\r\n"
+        );
+        assert_eq!(charged, delivery_bytes(&delivery(None, &channel, &first)));
+        let (by_pattern, _) = encoded(deliveries.item(delivery(Some(&pattern), &channel, &first)));
+        assert!(by_pattern.starts_with(b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n"));
+        // The same bytes in another buffer are another message.
+        let again = Bytes::from(b"first".to_vec());
+        let (c, _) = encoded(deliveries.item(delivery(None, &channel, &again)));
+        assert_eq!(c, a);
+        let second = Bytes::from(b"second".to_vec());
+        let (d, _) = encoded(deliveries.item(delivery(None, &channel, &second)));
+        assert!(d.ends_with(b"$6\r\nsecond\r\n"));
+        let answer = deliveries.item(PubSubReply::Published { receivers: 2 });
+        assert!(matches!(
+            answer,
+            RespItem::PubSub(PubSubReply::Published { receivers: 2 })
+        ));
     }
 }

@@ -3,9 +3,11 @@
 //! messages of their own; RESP2 flattens a map into an array, writes a
 //! null as a null bulk string and a push as an array).
 
-use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::types::BytesFrame as Resp2;
-use redis_protocol::resp3::types::{BytesFrame as Resp3, FrameMap};
+use bytes::Bytes;
+use redis_protocol::resp2::types::{
+    BorrowedFrame as Resp2Borrowed, BytesFrame as Resp2, Resp2Frame,
+};
+use redis_protocol::resp3::types::{BytesFrame as Resp3, FrameMap, Resp3Frame};
 
 /// A reply before it is encoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,17 +49,66 @@ impl Frame {
 
 /// Encodes `frame` in RESP `protocol` (2 or 3) at the end of `out`.
 pub fn encode(frame: Frame, protocol: u8, out: &mut Vec<u8>) {
-    let mut buffer = BytesMut::new();
-    // Encoding into a growable buffer fails only for frames the types
-    // above cannot make (a RESP3 streamed frame); such a reply is dropped
-    // rather than sent half-written.
+    let at = out.len();
+    // Encoding into a slice of the length the frame asks for fails only
+    // for frames the types above cannot make (a RESP3 streamed frame);
+    // such a reply is dropped rather than sent half-written.
     let encoded = if protocol == 3 {
-        redis_protocol::resp3::encode::complete::extend_encode(&mut buffer, &resp3(frame), false)
+        let frame = resp3(frame);
+        out.resize(at + frame.encode_len(false), 0);
+        redis_protocol::resp3::encode::complete::encode_bytes(&mut out[at..], &frame, false)
     } else {
-        redis_protocol::resp2::encode::extend_encode(&mut buffer, &resp2(frame), false)
+        let frame = resp2(frame);
+        out.resize(at + frame.encode_len(false), 0);
+        redis_protocol::resp2::encode::encode_bytes(&mut out[at..], &frame, false)
     };
-    if encoded.is_ok() {
-        out.extend_from_slice(&buffer);
+    if encoded.is_err() {
+        out.truncate(at);
+    }
+}
+
+/// A delivery (`message` or, with its pattern, `pmessage`) encoded once
+/// for every subscriber of a publish, as RESP2's array: RESP3's push
+/// differs only in its first byte ([`write_delivery`]).
+#[must_use]
+pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8]) -> Bytes {
+    let (message_frames, pmessage_frames);
+    let frames: &[Resp2Borrowed] = match pattern {
+        None => {
+            message_frames = [
+                Resp2Borrowed::BulkString(b"message"),
+                Resp2Borrowed::BulkString(channel),
+                Resp2Borrowed::BulkString(message),
+            ];
+            &message_frames
+        }
+        Some(pattern) => {
+            pmessage_frames = [
+                Resp2Borrowed::BulkString(b"pmessage"),
+                Resp2Borrowed::BulkString(pattern),
+                Resp2Borrowed::BulkString(channel),
+                Resp2Borrowed::BulkString(message),
+            ];
+            &pmessage_frames
+        }
+    };
+    let frame = Resp2Borrowed::Array(frames);
+    let mut out = vec![0; frame.encode_len(false)];
+    // A flat array of bulk strings always encodes into its own length.
+    let written = redis_protocol::resp2::encode::encode_borrowed(&mut out, &frame, false)
+        .expect("an array of bulk strings encodes into its encode_len");
+    debug_assert_eq!(written, out.len());
+    Bytes::from(out)
+}
+
+/// Writes a delivery from [`encode_delivery`] in RESP `protocol`: as it
+/// is in RESP2, as a push (`>`) in RESP3.
+pub fn write_delivery(encoded: &[u8], protocol: u8, out: &mut Vec<u8>) {
+    if protocol == 3 {
+        out.push(b'>');
+        out.extend_from_slice(&encoded[1..]);
+    } else {
+        out.extend_from_slice(encoded);
     }
 }
 
@@ -147,6 +198,21 @@ mod tests {
         assert_eq!(
             encoded(message(), 3),
             b">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n"
+        );
+        let delivered = |pattern: Option<&[u8]>, protocol| {
+            let mut out = Vec::new();
+            write_delivery(&encode_delivery(pattern, b"a", b"m"), protocol, &mut out);
+            out
+        };
+        assert_eq!(delivered(None, 2), encoded(message(), 2));
+        assert_eq!(delivered(None, 3), encoded(message(), 3));
+        assert_eq!(
+            delivered(Some(b"a*"), 2),
+            b"*4\r\n$8\r\npmessage\r\n$2\r\na*\r\n$1\r\na\r\n$1\r\nm\r\n"
+        );
+        assert_eq!(
+            delivered(Some(b"a*"), 3),
+            b">4\r\n$8\r\npmessage\r\n$2\r\na*\r\n$1\r\na\r\n$1\r\nm\r\n"
         );
         assert_eq!(encoded(Frame::Null, 2), b"$-1\r\n");
         assert_eq!(encoded(Frame::Null, 3), b"_\r\n");
