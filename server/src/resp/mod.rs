@@ -331,7 +331,7 @@ impl Connection {
                 Parsed::Error(text) => return self.protocol_error(text.to_owned()),
                 Parsed::ErrorText(text) => return self.protocol_error(text),
             };
-            match commands::judge(&arguments, &self.state) {
+            match commands::judge(arguments, &self.state) {
                 Step::Core {
                     command,
                     answers,
@@ -638,7 +638,7 @@ pub fn judge_requests(data: &[u8], protocol: u8, authenticated: bool, subscribed
             Parsed::Request(arguments) => {
                 assert!(!arguments.is_empty(), "a request names its command");
                 judged += 1;
-                if let Step::Reply(frame) = commands::judge(&arguments, &state) {
+                if let Step::Reply(frame) = commands::judge(arguments, &state) {
                     reply::encode(frame, state.protocol, &mut out);
                 }
             }

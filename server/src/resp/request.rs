@@ -18,8 +18,8 @@
 //! ([`BULK_MAX_BYTES`], [`ARGUMENTS_MAX`]).
 
 use bytes::{Buf, Bytes, BytesMut};
-use redis_protocol::resp2::decode::decode_bytes_mut;
-use redis_protocol::resp2::types::BytesFrame;
+use redis_protocol::resp2::decode::decode_range;
+use redis_protocol::resp2::types::RangeFrame;
 
 /// The longest bulk string a request may carry (Redis's
 /// `proto-max-bulk-len` is 512 MiB; a Pub/Sub message larger than this
@@ -142,26 +142,30 @@ fn next_array(buffer: &mut BytesMut, authenticated: bool) -> Parsed {
 fn decode_array(buffer: &mut BytesMut, length: usize) -> Parsed {
     // Redis skips the two bytes after each bulk string unread; the decoder
     // reads them the same way, so what was checked is what it decodes.
-    // Copied out, so that the read buffer stays the connection's own and is
-    // reused; a slice would share it with every delivery of the message.
-    let mut request = BytesMut::from(&buffer[..length]);
+    // The decoder gives each argument's place; the request is copied out
+    // once and cut there, so that the read buffer stays the connection's
+    // own and is reused (a slice would share it with every delivery).
+    let decoded = match decode_range(&buffer[..length]) {
+        Ok(Some((RangeFrame::Array(frames), _))) => frames
+            .into_iter()
+            .map(|frame| match frame {
+                RangeFrame::BulkString((start, end)) => Some((start, end)),
+                _ => None,
+            })
+            .collect::<Option<Vec<(usize, usize)>>>(),
+        _ => return Parsed::Error("Protocol error: invalid multibulk length"),
+    };
+    let Some(places) = decoded else {
+        return Parsed::Error("Protocol error: invalid bulk length");
+    };
+    let request = Bytes::copy_from_slice(&buffer[..length]);
     buffer.advance(length);
-    match decode_bytes_mut(&mut request) {
-        Ok(Some((BytesFrame::Array(frames), _, _))) => {
-            let arguments = frames
-                .into_iter()
-                .map(|frame| match frame {
-                    BytesFrame::BulkString(bytes) => Some(bytes),
-                    _ => None,
-                })
-                .collect::<Option<Vec<Bytes>>>();
-            match arguments {
-                Some(arguments) => Parsed::Request(arguments),
-                None => Parsed::Error("Protocol error: invalid bulk length"),
-            }
-        }
-        _ => Parsed::Error("Protocol error: invalid multibulk length"),
-    }
+    Parsed::Request(
+        places
+            .into_iter()
+            .map(|(start, end)| request.slice(start..end))
+            .collect(),
+    )
 }
 
 fn next_inline(buffer: &mut BytesMut) -> Parsed {
