@@ -48,6 +48,7 @@
 mod broker_task;
 pub mod client;
 mod connection;
+mod deadline;
 #[cfg(not(madsim))]
 mod http;
 pub mod inspect;

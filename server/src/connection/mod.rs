@@ -29,6 +29,7 @@ pub use handshake::{
 use outgoing::Outgoing;
 pub use outgoing::{OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS};
 
+use crate::deadline::Deadline;
 use crate::broker_task::{ReplyBatch, ToBroker};
 use crate::users::Users;
 use crate::wire::inbound::{inbound, Inbound, Quiet, Refusal};
@@ -313,6 +314,7 @@ impl Connection {
         let mut pause = self.pause.clone();
         // The broker task holds the sender; once it is gone nothing changes.
         let mut pause_open = true;
+        let mut timer = Deadline::default();
         // Frames the client pipelined with connection.open are already
         // buffered: they are handled before the loop waits for more.
         let mut step = self.on_bytes().await;
@@ -363,7 +365,7 @@ impl Connection {
                     // Seen as closed at the top of the loop.
                     None => None,
                 },
-                () = sleep_until(deadline) => self.on_deadline(),
+                () = timer.reached(deadline) => self.on_deadline(),
                 // The broker task drops this sender with the outbox when it
                 // releases the connection, which wakes a connection whose
                 // full buffer keeps it from reading its outbox.
@@ -485,12 +487,6 @@ impl Connection {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 impl Connection {
     /// When the connection next needs attention without any input: a

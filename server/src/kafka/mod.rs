@@ -34,6 +34,7 @@ mod sasl;
 
 use crate::broker_task::{KafkaBatch, KafkaReply, ToBroker};
 use crate::connection::outgoing::Outgoing;
+use crate::deadline::Deadline;
 use crate::users::Users;
 pub use apis::SERVED;
 use apis::{Answer, Dispatch};
@@ -48,7 +49,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 /// Kafka's `socket.request.max.bytes` default: a request frame larger than
 /// this closes the connection.
@@ -191,6 +191,7 @@ fn invalid(text: &str) -> io::Error {
 impl Connection {
     async fn main_loop(&mut self, mut outbox: mpsc::Receiver<KafkaBatch>) -> io::Result<()> {
         let mut shutdown = self.context.shutdown.clone();
+        let mut timer = Deadline::default();
         loop {
             while !self.closing && self.slots.len() < INFLIGHT_MAX {
                 let Some(frame) = next_request(&mut self.buffer)? else {
@@ -217,7 +218,7 @@ impl Connection {
                     Some(batch) => self.on_answers(batch)?,
                     None => return Err(invalid("released by the broker (fell behind) or broker stopped")),
                 },
-                () = sleep_until(stall) => return Err(invalid("send timeout")),
+                () = timer.reached(stall) => return Err(invalid("send timeout")),
                 _ = shutdown.changed() => return Ok(()),
             }
         }
@@ -388,9 +389,3 @@ async fn read_some(stream: &mut ReadHalf<TcpStream>, buffer: &mut BytesMut) -> i
     stream.read_buf(buffer).await
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}

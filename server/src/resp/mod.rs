@@ -49,6 +49,7 @@ pub use request::{ARGUMENTS_MAX, BULK_MAX_BYTES, INLINE_MAX_BYTES};
 
 use crate::broker_task::{RespBatch, RespItem, ToBroker};
 use crate::connection::outgoing::Outgoing;
+use crate::deadline::Deadline;
 use crate::users::Users;
 use brokerlab_core::pubsub::{delivery_bytes, PubSubCommand, PubSubReply, SubscriptionKind};
 use brokerlab_core::{ConnectionId, Input};
@@ -65,7 +66,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 /// The most bytes a connection buffers of requests not yet whole (Redis's
 /// `client-query-buffer-limit` is 1 GiB): past it the connection closes.
@@ -272,6 +272,7 @@ fn invalid(text: &str) -> io::Error {
 impl Connection {
     async fn main_loop(&mut self, mut outbox: mpsc::Receiver<RespBatch>) -> io::Result<()> {
         let mut shutdown = self.context.shutdown.clone();
+        let mut timer = Deadline::default();
         loop {
             self.take_requests().await?;
             if self.closing && self.out.is_empty() {
@@ -303,7 +304,7 @@ impl Connection {
                     Some(batch) => self.on_batch(batch)?,
                     None => return Err(invalid("released by the broker (fell behind) or broker stopped")),
                 },
-                () = sleep_until(stall) => return Err(invalid("send timeout")),
+                () = timer.reached(stall) => return Err(invalid("send timeout")),
                 _ = shutdown.changed() => return Ok(()),
             }
         }
@@ -665,12 +666,6 @@ async fn read_some(stream: &mut ReadHalf<TcpStream>, buffer: &mut BytesMut) -> i
     stream.read_buf(buffer).await
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 #[cfg(test)]
 mod tests {
