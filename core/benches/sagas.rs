@@ -35,6 +35,8 @@ const CHANNEL: ChannelId = ChannelId(1);
 
 struct Driver {
     broker: Broker,
+    /// The time the last input was given.
+    now: Instant,
     /// The last lsn the broker asked to persist.
     logged: u64,
     /// Deliveries to the participant: (delivery tag, correlation id, reply_to).
@@ -47,6 +49,7 @@ impl Driver {
     fn new() -> Driver {
         let mut driver = Driver {
             broker: Broker::new(Config::default()),
+            now: Instant(0),
             logged: 0,
             commands: Vec::new(),
             ended: 0,
@@ -75,7 +78,9 @@ impl Driver {
     }
 
     fn input(&mut self, input: Input) {
-        self.broker.handle(Instant(0), input);
+        // The clock moves as a driver's does: a microsecond an input.
+        self.now = Instant(self.now.0 + 1_000);
+        self.broker.handle(self.now, input);
         while let Some(output) = self.broker.poll_output() {
             match output {
                 Output::Persist(record) => self.logged = record.lsn,
