@@ -39,6 +39,7 @@
 //!             Output::Stream { .. } => {} // a stream reply, to its connection in request order
 //!             Output::PubSub { .. } => {} // a Pub/Sub answer or delivery, to its connection
 //!             Output::Sqs { .. } => {} // an SQS answer, to its request
+//!             Output::PubSubPublished { .. } => {} // a publish's deliveries, to each receiver
 //!         }
 //!     }
 //!     broker.drain_events(|_event| {}); // checkers, metrics, tracing
@@ -161,7 +162,7 @@ pub use protocol::{
     ChannelId, CloseScope, Command, ConnectionId, DeadLetterReason, DropReason, Event,
     ExchangeKind, Input, Method, Output, PublishProperties, Reply, ReplyCode,
 };
-pub use pubsub::{PubSubCommand, PubSubConfig, PubSubReply};
+pub use pubsub::{PubSubCommand, PubSubConfig, PubSubReply, Published};
 pub use sqs::{SqsCommand, SqsConfig, SqsError, SqsErrorKind, SqsReply};
 pub use stream::{StreamCommand, StreamError, StreamLimits, StreamReply};
 pub use time::Instant;

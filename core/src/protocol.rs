@@ -1105,4 +1105,11 @@ pub enum Output {
         /// Stop reading it (`true`) or read it again (`false`).
         paused: bool,
     },
+    /// A Pub/Sub publish's deliveries, one output for all its receivers
+    /// (each receiver's as [`Published::replies`](crate::pubsub::Published::replies)
+    /// gives it), in its place among each receiver's [`Output::PubSub`]s.
+    PubSubPublished {
+        /// The message and its receivers.
+        published: Box<crate::pubsub::Published>,
+    },
 }

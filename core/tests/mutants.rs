@@ -270,8 +270,13 @@ fn late_subscriber_scenario(mutant: Option<Mutant>) -> Vec<bytes::Bytes> {
         };
         broker.handle(Instant(1), input);
         while let Some(output) = broker.poll_output() {
-            if let Output::PubSub { conn, reply } = output {
-                if let (2, PubSubReply::Message { message, .. }) = (conn.0, *reply) {
+            let replies = match output {
+                Output::PubSub { conn, reply } => vec![(conn, *reply)],
+                Output::PubSubPublished { published } => published.replies().collect(),
+                _ => Vec::new(),
+            };
+            for (conn, reply) in replies {
+                if let (2, PubSubReply::Message { message, .. }) = (conn.0, reply) {
                     received.push(message);
                 }
             }

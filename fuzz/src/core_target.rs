@@ -125,6 +125,9 @@ impl Seen {
             Output::PubSub { conn, .. } => {
                 panic!("a Pub/Sub reply without a Pub/Sub command: {conn:?}")
             }
+            Output::PubSubPublished { published } => {
+                panic!("Pub/Sub deliveries without a Pub/Sub command: {published:?}")
+            }
             // Nor any SQS action.
             Output::Sqs { conn, .. } => {
                 panic!("an SQS reply without an SQS action: {conn:?}")

@@ -138,7 +138,8 @@ impl Expiry {
             | Output::Pause { .. }
             | Output::Stream { .. }
             | Output::PubSub { .. }
-            | Output::Sqs { .. } => {}
+            | Output::Sqs { .. }
+            | Output::PubSubPublished { .. } => {}
         }
     }
 
@@ -569,6 +570,13 @@ impl BrokerActor {
                 Output::PubSub { conn, reply } => {
                     if let Some(&owner) = state.connections.get(&conn) {
                         replies.push_pubsub(owner, *reply);
+                    }
+                }
+                Output::PubSubPublished { published } => {
+                    for (conn, reply) in published.replies() {
+                        if let Some(&owner) = state.connections.get(&conn) {
+                            replies.push_pubsub(owner, reply);
+                        }
                     }
                 }
                 Output::Sqs {

@@ -72,8 +72,8 @@ pub type RespBatch = Vec<RespItem>;
 pub enum RespItem {
     /// A Pub/Sub answer (a delivery comes as `Delivery`).
     PubSub(brokerlab_core::pubsub::PubSubReply),
-    /// A delivery, encoded once for every subscriber of its publish
-    /// (`resp::Deliveries`).
+    /// A delivery, encoded once for every receiver of its publish
+    /// (`resp::deliveries`).
     Delivery {
         /// The delivery as RESP2 encodes it.
         encoded: bytes::Bytes,
@@ -186,8 +186,6 @@ struct BrokerTask {
     /// Each RESP connection's outbox, and its answers from this step.
     resp_outboxes: BTreeMap<ConnectionId, mpsc::Sender<RespBatch>>,
     resp_replies: BTreeMap<ConnectionId, RespBatch>,
-    /// The step's last Pub/Sub delivery, encoded.
-    resp_deliveries: crate::resp::Deliveries,
     /// SQS requests waiting for the core's answer.
     sqs_waits: BTreeMap<(ConnectionId, u64), oneshot::Sender<SqsReply>>,
     /// Connections that disconnected in this step: their last replies go
@@ -228,7 +226,6 @@ pub async fn run(
         kafka_replies: BTreeMap::new(),
         resp_outboxes: BTreeMap::new(),
         resp_replies: BTreeMap::new(),
-        resp_deliveries: crate::resp::Deliveries::default(),
         sqs_waits: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),
@@ -499,8 +496,16 @@ impl BrokerTask {
                 // connection gone go nowhere.
                 Output::PubSub { conn, reply } => {
                     if self.resp_outboxes.contains_key(&conn) {
-                        let item = self.resp_deliveries.item(*reply);
+                        let item = crate::resp::item(*reply);
                         self.resp_replies.entry(conn).or_default().push(item);
+                    }
+                }
+                // A publish's deliveries, encoded once for its receivers.
+                Output::PubSubPublished { published } => {
+                    for (conn, item) in crate::resp::deliveries(&published) {
+                        if self.resp_outboxes.contains_key(&conn) {
+                            self.resp_replies.entry(conn).or_default().push(item);
+                        }
                     }
                 }
                 // SQS answers go to their HTTP requests (server/src/sqs);
@@ -609,7 +614,6 @@ impl BrokerTask {
                 }
             }
         }
-        self.resp_deliveries.clear();
         for conn in self.gone.drain(..) {
             self.outboxes.remove(&conn);
             self.kafka_outboxes.remove(&conn);

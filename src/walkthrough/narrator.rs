@@ -603,6 +603,7 @@ fn describe(output: &Output) -> String {
             conn.0
         ),
         Output::PubSub { conn, reply } => format!("pubsub reply to conn {}: {reply:?}", conn.0),
+        Output::PubSubPublished { published } => format!("pubsub deliveries: {published:?}"),
         Output::Sqs {
             conn,
             request,

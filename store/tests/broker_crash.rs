@@ -77,7 +77,9 @@ impl Node {
                 // Without credit flow or the memory alarm nothing is paused.
                 Output::Pause { .. } => unreachable!("no pauses in this broker"),
                 Output::Stream { .. } => unreachable!("this test sends no stream command"),
-                Output::PubSub { .. } => unreachable!("this test sends no Pub/Sub command"),
+                Output::PubSub { .. } | Output::PubSubPublished { .. } => {
+                    unreachable!("this test sends no Pub/Sub command")
+                }
                 Output::Sqs { .. } => unreachable!("this test sends no SQS action"),
             }
         }

@@ -4,7 +4,7 @@
 
 use super::Broker;
 use crate::protocol::{ConnectionId, Output};
-use crate::pubsub::PubSubCommand;
+use crate::pubsub::{Handout, PubSubCommand};
 
 impl Broker {
     /// `Input::PubSub`: runs a Pub/Sub command and hands out what it made.
@@ -18,11 +18,17 @@ impl Broker {
         if self.pubsub.outbox_is_empty() {
             return;
         }
-        for (conn, reply) in self.pubsub.take_outbox() {
-            self.outputs.push_back(Output::PubSub {
-                conn,
-                reply: Box::new(reply),
-            });
+        for handout in self.pubsub.take_handouts() {
+            let output = match handout {
+                Handout::Reply(conn, reply) => Output::PubSub {
+                    conn,
+                    reply: Box::new(reply),
+                },
+                Handout::Published(published) => Output::PubSubPublished {
+                    published: Box::new(published),
+                },
+            };
+            self.outputs.push_back(output);
         }
     }
 }
@@ -42,8 +48,12 @@ mod tests {
         broker.handle(Instant(1), input);
         broker.check_invariants();
         std::iter::from_fn(|| broker.poll_output())
-            .map(|output| match output {
-                Output::PubSub { conn, reply } => (conn.0, *reply),
+            .flat_map(|output| match output {
+                Output::PubSub { conn, reply } => vec![(conn.0, *reply)],
+                Output::PubSubPublished { published } => published
+                    .replies()
+                    .map(|(conn, reply)| (conn.0, reply))
+                    .collect(),
                 other => panic!("Pub/Sub makes only Pub/Sub outputs: {other:?}"),
             })
             .collect()
@@ -66,6 +76,42 @@ mod tests {
         };
         let answer = PubSubReply::Published { receivers: 1 };
         assert_eq!(outputs, [(1, delivery), (2, answer)]);
+    }
+
+    #[test]
+    fn a_publishs_deliveries_leave_the_broker_as_one_output_before_its_answer() {
+        let mut broker = Broker::new(Config::default());
+        let subscribe = |channels: &[&'static [u8]]| PubSubCommand::Subscribe {
+            channels: channels.iter().map(|c| Bytes::from_static(c)).collect(),
+        };
+        pubsub(&mut broker, 1, subscribe(&[b"c"]));
+        pubsub(&mut broker, 3, subscribe(&[b"c"]));
+        let patterns = vec![Bytes::from_static(b"c*")];
+        pubsub(&mut broker, 3, PubSubCommand::PatternSubscribe { patterns });
+        let publish = PubSubCommand::Publish {
+            channel: Bytes::from_static(b"c"),
+            message: Bytes::from_static(b"m"),
+        };
+        let input = Input::PubSub {
+            conn: ConnectionId(2),
+            command: Box::new(publish),
+        };
+        broker.handle(Instant(1), input);
+        let outputs: Vec<Output> = std::iter::from_fn(|| broker.poll_output()).collect();
+        let [Output::PubSubPublished { published }, Output::PubSub { conn, reply }] = &outputs[..]
+        else {
+            panic!("one output for the deliveries, then the answer: {outputs:?}");
+        };
+        let receivers: Vec<(u64, bool)> = published
+            .receivers
+            .iter()
+            .map(|(conn, pattern)| (conn.0, pattern.is_some()))
+            .collect();
+        assert_eq!(receivers, [(1, false), (3, false), (3, true)]);
+        assert_eq!(
+            (conn.0, &**reply),
+            (2, &PubSubReply::Published { receivers: 3 })
+        );
     }
 
     #[test]

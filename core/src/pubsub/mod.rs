@@ -224,13 +224,53 @@ pub fn delivery_bytes(reply: &PubSubReply) -> u64 {
             pattern,
             channel,
             message,
-        } => {
-            let pattern_len = pattern.as_ref().map_or(0, Bytes::len);
-            let len = pattern_len + channel.len() + message.len();
-            u64::try_from(len).map_or(u64::MAX, |len| len.saturating_add(DELIVERY_OVERHEAD_BYTES))
-        }
+        } => charge(pattern.as_ref(), channel, message),
         _ => 0,
     }
+}
+
+/// The output-buffer charge of a delivery of `message` on `channel`, by `pattern`.
+#[must_use]
+pub fn charge(pattern: Option<&Bytes>, channel: &Bytes, message: &Bytes) -> u64 {
+    let len = pattern.map_or(0, Bytes::len) + channel.len() + message.len();
+    u64::try_from(len).map_or(u64::MAX, |len| len.saturating_add(DELIVERY_OVERHEAD_BYTES))
+}
+
+/// A publish's deliveries, handed out together: the message once, and
+/// each receiver with the pattern it matched by (`None`: by the channel),
+/// a subscriber by channel and by pattern listed each time, each
+/// subscriber's by channel first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Published {
+    /// The channel published to.
+    pub channel: Bytes,
+    /// The message.
+    pub message: Bytes,
+    /// The receivers, in order.
+    pub receivers: Vec<(ConnectionId, Option<Bytes>)>,
+}
+
+impl Published {
+    /// Each receiver's delivery as a reply of its own, in order.
+    pub fn replies(&self) -> impl Iterator<Item = (ConnectionId, PubSubReply)> + '_ {
+        self.receivers.iter().map(|(conn, pattern)| {
+            let delivery = PubSubReply::Message {
+                pattern: pattern.clone(),
+                channel: self.channel.clone(),
+                message: self.message.clone(),
+            };
+            (*conn, delivery)
+        })
+    }
+}
+
+/// What the channels hand out, in the order the connections must see it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Handout {
+    /// An answer, delivery or disconnection for one connection.
+    Reply(ConnectionId, PubSubReply),
+    /// A publish's deliveries to all its receivers.
+    Published(Published),
 }
 
 /// One connection's subscriptions and output buffer.
@@ -260,7 +300,7 @@ pub struct PubSub {
     /// Each pattern's subscribers; no pattern without one.
     patterns: BTreeMap<Bytes, BTreeSet<ConnectionId>>,
     /// Answers and deliveries to hand out, in order.
-    outbox: Vec<(ConnectionId, PubSubReply)>,
+    outbox: Vec<Handout>,
     /// Deliveries dropped because their subscriber was too slow, for metrics.
     dropped_slow: u64,
     /// The `pubsub-store-and-forward` mutant: the last messages published
@@ -309,9 +349,9 @@ impl PubSub {
                 self.unsubscribe(conn, SubscriptionKind::Pattern, patterns);
             }
             PubSubCommand::Publish { channel, message } => {
-                let receivers = self.publish(now, &channel, &message);
+                let receivers = self.publish(now, channel, message);
                 self.outbox
-                    .push((conn, PubSubReply::Published { receivers }));
+                    .push(Handout::Reply(conn, PubSubReply::Published { receivers }));
             }
             PubSubCommand::Channels { pattern } => {
                 let channels = self
@@ -320,7 +360,8 @@ impl PubSub {
                     .filter(|channel| pattern.as_ref().is_none_or(|p| glob::matches(p, channel)))
                     .cloned()
                     .collect();
-                self.outbox.push((conn, PubSubReply::Channels(channels)));
+                self.outbox
+                    .push(Handout::Reply(conn, PubSubReply::Channels(channels)));
             }
             PubSubCommand::NumSub { channels } => {
                 let counts = channels
@@ -330,11 +371,13 @@ impl PubSub {
                         (channel, count as u64)
                     })
                     .collect();
-                self.outbox.push((conn, PubSubReply::NumSub(counts)));
+                self.outbox
+                    .push(Handout::Reply(conn, PubSubReply::NumSub(counts)));
             }
             PubSubCommand::NumPat => {
                 let count = self.patterns.values().map(BTreeSet::len).sum::<usize>();
-                self.outbox.push((conn, PubSubReply::NumPat(count as u64)));
+                self.outbox
+                    .push(Handout::Reply(conn, PubSubReply::NumPat(count as u64)));
             }
             PubSubCommand::Reset => self.disconnect(conn),
             PubSubCommand::Written { bytes } => self.written(conn, bytes),
@@ -361,8 +404,21 @@ impl PubSub {
     }
 
     /// Takes the answers and deliveries waiting, in order.
-    pub fn take_outbox(&mut self) -> Vec<(ConnectionId, PubSubReply)> {
+    pub fn take_handouts(&mut self) -> Vec<Handout> {
         std::mem::take(&mut self.outbox)
+    }
+
+    /// Takes the answers and deliveries waiting, in order, each delivery
+    /// as a reply of its own.
+    pub fn take_outbox(&mut self) -> Vec<(ConnectionId, PubSubReply)> {
+        let mut replies = Vec::new();
+        for handout in self.take_handouts() {
+            match handout {
+                Handout::Reply(conn, reply) => replies.push((conn, reply)),
+                Handout::Published(published) => replies.extend(published.replies()),
+            }
+        }
+        replies
     }
 
     /// The connection's subscriptions of both kinds.
@@ -396,7 +452,8 @@ impl PubSub {
                     self.subscribers.remove(&conn);
                 }
                 let error = PubSubError::TooManySubscriptions { max };
-                self.outbox.push((conn, PubSubReply::Error(error)));
+                self.outbox
+                    .push(Handout::Reply(conn, PubSubReply::Error(error)));
                 return;
             }
             let held = match kind {
@@ -417,7 +474,7 @@ impl PubSub {
             name: name.clone(),
             count,
         };
-        self.outbox.push((conn, reply));
+        self.outbox.push(Handout::Reply(conn, reply));
         #[cfg(feature = "mutants")]
         if let Some(retained) = self.retained.as_ref() {
             // The mutant: what was published before the subscription follows it.
@@ -435,7 +492,7 @@ impl PubSub {
                         channel: channel.clone(),
                         message: message.clone(),
                     };
-                    self.outbox.push((conn, delivery));
+                    self.outbox.push(Handout::Reply(conn, delivery));
                 }
             }
         }
@@ -455,7 +512,7 @@ impl PubSub {
                     name: None,
                     count,
                 };
-                self.outbox.push((conn, reply));
+                self.outbox.push(Handout::Reply(conn, reply));
                 return;
             }
             held
@@ -481,19 +538,22 @@ impl PubSub {
                 name: Some(name),
                 count,
             };
-            self.outbox.push((conn, reply));
+            self.outbox.push(Handout::Reply(conn, reply));
         }
     }
 
     /// Delivers to every current subscriber of `channel`, by name and by
-    /// pattern; the count of deliveries.
-    fn publish(&mut self, now: Instant, channel: &Bytes, message: &Bytes) -> u64 {
+    /// pattern, as one handout; the count of deliveries. Each delivery is
+    /// charged to its subscriber's output buffer first; a subscriber that
+    /// it takes past the buffer's limits is disconnected instead, after
+    /// what it was handed before (and gets nothing more of this publish).
+    fn publish(&mut self, now: Instant, channel: Bytes, message: Bytes) -> u64 {
         let mut deliveries: Vec<(ConnectionId, Option<Bytes>)> = Vec::new();
-        if let Some(subscribers) = self.channels.get(channel) {
+        if let Some(subscribers) = self.channels.get(&channel) {
             deliveries.extend(subscribers.iter().map(|&conn| (conn, None)));
         }
         for (pattern, subscribers) in &self.patterns {
-            if glob::matches(pattern, channel) {
+            if glob::matches(pattern, &channel) {
                 deliveries.extend(
                     subscribers
                         .iter()
@@ -512,36 +572,33 @@ impl PubSub {
                 kept.pop_front();
             }
         }
+        let mut delivered = Vec::with_capacity(deliveries.len());
+        let mut disconnected = Vec::new();
         for (conn, pattern) in deliveries {
-            let delivery = PubSubReply::Message {
-                pattern,
-                channel: channel.clone(),
-                message: message.clone(),
-            };
-            self.deliver(now, conn, delivery);
-        }
-        receivers
-    }
-
-    /// Charges a delivery to its subscriber's output buffer and sends it,
-    /// or disconnects the subscriber when the buffer is past its limits
-    /// (a subscriber already disconnected by this publish gets nothing).
-    fn deliver(&mut self, now: Instant, conn: ConnectionId, delivery: PubSubReply) {
-        let Some(subscriber) = self.subscribers.get_mut(&conn) else {
-            self.dropped_slow += 1;
-            return;
-        };
-        subscriber.pending_bytes = subscriber
-            .pending_bytes
-            .saturating_add(delivery_bytes(&delivery));
-        match self.config.slow_subscriber(subscriber, now) {
-            None => self.outbox.push((conn, delivery)),
-            Some(reason) => {
+            let Some(subscriber) = self.subscribers.get_mut(&conn) else {
                 self.dropped_slow += 1;
-                self.disconnect(conn);
-                self.outbox.push((conn, PubSubReply::Disconnect(reason)));
+                continue;
+            };
+            let bytes = charge(pattern.as_ref(), &channel, &message);
+            subscriber.pending_bytes = subscriber.pending_bytes.saturating_add(bytes);
+            match self.config.slow_subscriber(subscriber, now) {
+                None => delivered.push((conn, pattern)),
+                Some(reason) => {
+                    self.dropped_slow += 1;
+                    self.disconnect(conn);
+                    disconnected.push(Handout::Reply(conn, PubSubReply::Disconnect(reason)));
+                }
             }
         }
+        if !delivered.is_empty() {
+            self.outbox.push(Handout::Published(Published {
+                channel,
+                message,
+                receivers: delivered,
+            }));
+        }
+        self.outbox.extend(disconnected);
+        receivers
     }
 
     fn written(&mut self, conn: ConnectionId, bytes: u64) {

@@ -184,7 +184,8 @@ pub fn seen(outputs: &[Output]) -> Vec<Seen> {
             | Output::Pause { .. }
             | Output::Stream { .. }
             | Output::PubSub { .. }
-            | Output::Sqs { .. } => None,
+            | Output::Sqs { .. }
+            | Output::PubSubPublished { .. } => None,
         })
         .collect()
 }

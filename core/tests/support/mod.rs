@@ -74,7 +74,8 @@ impl Step {
                 | Output::Pause { .. }
                 | Output::Stream { .. }
                 | Output::PubSub { .. }
-                | Output::Sqs { .. } => None,
+                | Output::Sqs { .. }
+                | Output::PubSubPublished { .. } => None,
             })
             .collect()
     }

@@ -29,8 +29,8 @@ pub use handshake::{
 use outgoing::Outgoing;
 pub use outgoing::{OUTGOING_BUFFER_MAX_BYTES, SEND_TIMEOUT_MS};
 
-use crate::deadline::Deadline;
 use crate::broker_task::{ReplyBatch, ToBroker};
+use crate::deadline::Deadline;
 use crate::users::Users;
 use crate::wire::inbound::{inbound, Inbound, Quiet, Refusal};
 use crate::wire::outbound::{
@@ -486,7 +486,6 @@ impl Connection {
             .is_ok()
     }
 }
-
 
 impl Connection {
     /// When the connection next needs attention without any input: a

@@ -388,4 +388,3 @@ async fn read_some(stream: &mut ReadHalf<TcpStream>, buffer: &mut BytesMut) -> i
     buffer.reserve(READ_CHUNK_BYTES);
     stream.read_buf(buffer).await
 }
-

@@ -9,7 +9,7 @@
 //! encoded, with the `redis-protocol` crate (`request`, `reply`);
 //! `commands` judges each request as Redis would. The commands of the
 //! requests judged after one read go to the broker task as one message;
-//! the deliveries of one publish are encoded once ([`Deliveries`]) and
+//! the deliveries of one publish are encoded once ([`deliveries`]) and
 //! their bytes shared by every subscriber. Every Pub/Sub rule,
 //! the slow-subscriber rule included, is the core's: the connection tells
 //! the core what it wrote (`PubSubCommand::Written`), and closes when the
@@ -51,7 +51,7 @@ use crate::broker_task::{RespBatch, RespItem, ToBroker};
 use crate::connection::outgoing::Outgoing;
 use crate::deadline::Deadline;
 use crate::users::Users;
-use brokerlab_core::pubsub::{delivery_bytes, PubSubCommand, PubSubReply, SubscriptionKind};
+use brokerlab_core::pubsub::{charge, PubSubCommand, PubSubReply, Published, SubscriptionKind};
 use brokerlab_core::{ConnectionId, Input};
 use bytes::{Bytes, BytesMut};
 use commands::{Answers, Login, State, Step};
@@ -88,54 +88,44 @@ const RESP_CONNECTIONS_FIRST: u64 = 1 << 61;
 /// The Redis version HELLO reports: the one whose Pub/Sub brokerlab follows.
 const REDIS_VERSION: &str = "7.0.0";
 
-/// The last delivery encoded: the core hands a publish's deliveries out
-/// one after another, so its subscribers share one encoding.
-#[derive(Debug, Default)]
-pub struct Deliveries {
-    /// The pattern, channel and message of the last delivery, held so
-    /// that their memory cannot be reused while compared by address.
-    last: Option<(Option<Bytes>, Bytes, Bytes)>,
-    encoded: Bytes,
-}
-
-impl Deliveries {
-    /// What a connection is handed for `reply`: a delivery encoded (once
-    /// for a run of deliveries of the same message), any other answer as it is.
-    pub fn item(&mut self, reply: PubSubReply) -> RespItem {
-        let charged = delivery_bytes(&reply);
-        let PubSubReply::Message {
+/// What a connection is handed for a core answer: a delivery encoded
+/// (`RespItem::Delivery`), any other answer as it is.
+pub fn item(reply: PubSubReply) -> RespItem {
+    match reply {
+        PubSubReply::Message {
             pattern,
             channel,
             message,
-        } = reply
-        else {
-            return RespItem::PubSub(reply);
-        };
-        let same = |a: &Bytes, b: &Bytes| a.as_ptr() == b.as_ptr() && a.len() == b.len();
-        let repeated = self.last.as_ref().is_some_and(|(p, c, m)| {
-            same(c, &channel)
-                && same(m, &message)
-                && match (p, &pattern) {
-                    (None, None) => true,
-                    (Some(p), Some(pattern)) => same(p, pattern),
-                    _ => false,
-                }
-        });
-        if !repeated {
-            self.encoded = reply::encode_delivery(pattern.as_deref(), &channel, &message);
-            self.last = Some((pattern, channel, message));
-        }
-        RespItem::Delivery {
-            encoded: self.encoded.clone(),
-            charged,
-        }
+        } => RespItem::Delivery {
+            charged: charge(pattern.as_ref(), &channel, &message),
+            encoded: reply::encode_delivery(pattern.as_deref(), &channel, &message),
+        },
+        reply => RespItem::PubSub(reply),
     }
+}
 
-    /// Lets go of the last delivery (at the end of a broker step).
-    pub fn clear(&mut self) {
-        self.last = None;
-        self.encoded = Bytes::new();
-    }
+/// What each receiver of a publish is handed: the delivery encoded once
+/// (once per pattern matched by), its bytes shared by every receiver.
+pub fn deliveries(published: &Published) -> impl Iterator<Item = (ConnectionId, RespItem)> + '_ {
+    let Published {
+        channel,
+        message,
+        receivers,
+    } = published;
+    let mut encodings: Vec<(Option<&Bytes>, Bytes)> = Vec::new();
+    receivers.iter().map(move |(conn, pattern)| {
+        let pattern = pattern.as_ref();
+        let encoded = match encodings.iter().find(|(known, _)| *known == pattern) {
+            Some((_, encoded)) => encoded.clone(),
+            None => {
+                let encoded = reply::encode_delivery(pattern.map(|p| &p[..]), channel, message);
+                encodings.push((pattern, encoded.clone()));
+                encoded
+            }
+        };
+        let charged = charge(pattern, channel, message);
+        (*conn, RespItem::Delivery { encoded, charged })
+    })
 }
 
 /// What a RESP connection needs from the server.
@@ -666,18 +656,9 @@ async fn read_some(stream: &mut ReadHalf<TcpStream>, buffer: &mut BytesMut) -> i
     stream.read_buf(buffer).await
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn delivery(pattern: Option<&Bytes>, channel: &Bytes, message: &Bytes) -> PubSubReply {
-        PubSubReply::Message {
-            pattern: pattern.cloned(),
-            channel: channel.clone(),
-            message: message.clone(),
-        }
-    }
 
     fn encoded(item: RespItem) -> (Bytes, u64) {
         match item {
@@ -687,28 +668,50 @@ mod tests {
     }
 
     #[test]
-    fn the_deliveries_of_one_publish_share_one_encoding_and_each_message_gets_its_own() {
-        let mut deliveries = Deliveries::default();
+    fn a_publish_is_encoded_once_for_its_receivers_and_once_more_per_pattern() {
         let (channel, pattern) = (Bytes::from_static(b"news"), Bytes::from_static(b"n*"));
-        let first = Bytes::from(b"first".to_vec());
-        let (a, charged) = encoded(deliveries.item(delivery(None, &channel, &first)));
-        let (b, _) = encoded(deliveries.item(delivery(None, &channel, &first)));
-        assert_eq!(a.as_ptr(), b.as_ptr(), "encoded once");
+        let message = Bytes::from_static(b"first");
+        let published = Published {
+            channel: channel.clone(),
+            message: message.clone(),
+            receivers: vec![
+                (ConnectionId(1), None),
+                (ConnectionId(1), Some(pattern.clone())),
+                (ConnectionId(2), None),
+                (ConnectionId(3), Some(pattern.clone())),
+            ],
+        };
+        let items: Vec<(ConnectionId, (Bytes, u64))> = deliveries(&published)
+            .map(|(conn, item)| (conn, encoded(item)))
+            .collect();
+        let conns: Vec<u64> = items.iter().map(|(conn, _)| conn.0).collect();
+        assert_eq!(conns, [1, 1, 2, 3]);
+        let (by_channel, by_pattern) = (&items[0].1, &items[1].1);
         assert_eq!(
-            &a[..],
+            &by_channel.0[..],
             b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nfirst\r\n"
         );
-        assert_eq!(charged, delivery_bytes(&delivery(None, &channel, &first)));
-        let (by_pattern, _) = encoded(deliveries.item(delivery(Some(&pattern), &channel, &first)));
-        assert!(by_pattern.starts_with(b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n"));
-        // The same bytes in another buffer are another message.
-        let again = Bytes::from(b"first".to_vec());
-        let (c, _) = encoded(deliveries.item(delivery(None, &channel, &again)));
-        assert_eq!(c, a);
-        let second = Bytes::from(b"second".to_vec());
-        let (d, _) = encoded(deliveries.item(delivery(None, &channel, &second)));
-        assert!(d.ends_with(b"$6\r\nsecond\r\n"));
-        let answer = deliveries.item(PubSubReply::Published { receivers: 2 });
+        assert!(by_pattern
+            .0
+            .starts_with(b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n"));
+        assert_eq!(
+            items[2].1 .0.as_ptr(),
+            by_channel.0.as_ptr(),
+            "encoded once"
+        );
+        assert_eq!(
+            items[3].1 .0.as_ptr(),
+            by_pattern.0.as_ptr(),
+            "once per pattern"
+        );
+        for ((_, (_, charged)), (_, reply)) in items.iter().zip(published.replies()) {
+            assert_eq!(*charged, brokerlab_core::pubsub::delivery_bytes(&reply));
+        }
+        // A delivery handed out on its own (the store-and-forward mutant's)
+        // is encoded as well; any other answer passes as it is.
+        let (alone, _) = encoded(item(published.replies().next().unwrap().1));
+        assert_eq!(alone, by_channel.0);
+        let answer = item(PubSubReply::Published { receivers: 2 });
         assert!(matches!(
             answer,
             RespItem::PubSub(PubSubReply::Published { receivers: 2 })

@@ -473,6 +473,11 @@ impl Simulation {
                     reply,
                 } => self.send_stream_to_client(*conn, *request, reply.clone()),
                 Output::PubSub { conn, reply } => self.send_pubsub_to_client(*conn, reply),
+                Output::PubSubPublished { published } => {
+                    for (conn, reply) in published.replies() {
+                        self.send_pubsub_to_client(conn, &reply);
+                    }
+                }
                 Output::Sqs {
                     conn,
                     request,
