@@ -500,12 +500,11 @@ impl BrokerTask {
                         self.resp_replies.entry(conn).or_default().push(item);
                     }
                 }
-                // A publish's deliveries, encoded once for its receivers.
+                // A publish's deliveries, encoded once for its receivers
+                // (those of a connection gone are dropped at the flush).
                 Output::PubSubPublished { published } => {
                     for (conn, item) in crate::resp::deliveries(&published) {
-                        if self.resp_outboxes.contains_key(&conn) {
-                            self.resp_replies.entry(conn).or_default().push(item);
-                        }
+                        self.resp_replies.entry(conn).or_default().push(item);
                     }
                 }
                 // SQS answers go to their HTTP requests (server/src/sqs);

@@ -3,7 +3,7 @@
 //! messages of their own; RESP2 flattens a map into an array, writes a
 //! null as a null bulk string and a push as an array).
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::types::{
     BorrowedFrame as Resp2Borrowed, BytesFrame as Resp2, Resp2Frame,
 };
@@ -92,13 +92,15 @@ pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8]) -
             &pmessage_frames
         }
     };
-    let frame = Resp2Borrowed::Array(frames);
-    let mut out = vec![0; frame.encode_len(false)];
-    // A flat array of bulk strings always encodes into its own length.
-    let written = redis_protocol::resp2::encode::encode_borrowed(&mut out, &frame, false)
-        .expect("an array of bulk strings encodes into its encode_len");
-    debug_assert_eq!(written, out.len());
-    Bytes::from(out)
+    let mut out = BytesMut::new();
+    // A flat array of bulk strings always encodes.
+    redis_protocol::resp2::encode::extend_encode_borrowed(
+        &mut out,
+        &Resp2Borrowed::Array(frames),
+        false,
+    )
+    .expect("an array of bulk strings encodes");
+    out.freeze()
 }
 
 /// Writes a delivery from [`encode_delivery`] in RESP `protocol`: as it

@@ -145,27 +145,22 @@ fn decode_array(buffer: &mut BytesMut, length: usize) -> Parsed {
     // The decoder gives each argument's place; the request is copied out
     // once and cut there, so that the read buffer stays the connection's
     // own and is reused (a slice would share it with every delivery).
-    let decoded = match decode_range(&buffer[..length]) {
-        Ok(Some((RangeFrame::Array(frames), _))) => frames
-            .into_iter()
-            .map(|frame| match frame {
-                RangeFrame::BulkString((start, end)) => Some((start, end)),
-                _ => None,
-            })
-            .collect::<Option<Vec<(usize, usize)>>>(),
-        _ => return Parsed::Error("Protocol error: invalid multibulk length"),
-    };
-    let Some(places) = decoded else {
-        return Parsed::Error("Protocol error: invalid bulk length");
+    let Ok(Some((RangeFrame::Array(frames), _))) = decode_range(&buffer[..length]) else {
+        return Parsed::Error("Protocol error: invalid multibulk length");
     };
     let request = Bytes::copy_from_slice(&buffer[..length]);
     buffer.advance(length);
-    Parsed::Request(
-        places
-            .into_iter()
-            .map(|(start, end)| request.slice(start..end))
-            .collect(),
-    )
+    let arguments = frames
+        .into_iter()
+        .map(|frame| match frame {
+            RangeFrame::BulkString((start, end)) => Some(request.slice(start..end)),
+            _ => None,
+        })
+        .collect::<Option<Vec<Bytes>>>();
+    match arguments {
+        Some(arguments) => Parsed::Request(arguments),
+        None => Parsed::Error("Protocol error: invalid bulk length"),
+    }
 }
 
 fn next_inline(buffer: &mut BytesMut) -> Parsed {
