@@ -19,6 +19,7 @@ let drain = |broker: &mut Broker, log: &mut Vec<_>, replies: &mut Vec<_>| {
             Output::Stream { .. } => {} // a stream reply, to its connection in request order
             Output::PubSub { .. } => {} // a Pub/Sub answer or delivery, to its connection
             Output::Sqs { .. } => {} // an SQS answer, to its request
+            Output::PubSubPublished { .. } => {} // a publish's deliveries, to each receiver
         }
     }
     broker.drain_events(|_event| {}); // checkers, metrics, tracing
