@@ -4,7 +4,8 @@
 //!
 //! A RESP connection is a core connection that sends `Input::PubSub`
 //! commands (no `Input::Connect`: a Redis client opens no vhost) and gets
-//! `Output::PubSub` answers and deliveries back through the broker task.
+//! `Output::PubSub` answers and a publish's deliveries
+//! (`Output::PubSubPublished`) back through the broker task.
 //! Requests are checked against Redis's bounds and decoded, and replies
 //! encoded, with the `redis-protocol` crate (`request`, `reply`);
 //! `commands` judges each request as Redis would. The commands of the
