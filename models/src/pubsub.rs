@@ -2,7 +2,8 @@
 //! connections subscribed at the moment of a publish, with nothing stored.
 //!
 //! The broker is the production core, spoken to in its Pub/Sub commands
-//! (`Input::PubSub` in, `Output::PubSub` out; a connection is opened by its
+//! (`Input::PubSub` in, `Output::PubSub` and `Output::PubSubPublished` out,
+//! each delivery handed to its receiver; a connection is opened by its
 //! first command, as a Redis client opens no vhost). The publisher, actor
 //! 1, PUBLISHes its messages to the channel `news` one at a time, each
 //! after the broker answered the one before with its receiver count. Two
