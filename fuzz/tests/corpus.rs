@@ -47,19 +47,36 @@ fn core_inputs_corpus() {
     replay("core_inputs", brokerlab_fuzz::core_inputs);
 }
 
-#[test]
-fn the_real_sessions_get_through_the_handshake() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/handshake");
-    for entry in fs::read_dir(&dir).expect("the handshake corpus") {
+/// The seeds of `target`'s corpus recorded from real clients
+/// (`recording-*`), with their names.
+fn recordings(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
+    let mut recordings = Vec::new();
+    for entry in fs::read_dir(&dir).unwrap_or_else(|error| panic!("{}: {error}", dir.display())) {
         let path = entry.expect("a directory entry").path();
         let name = path
             .file_name()
             .and_then(|name| name.to_str())
-            .unwrap_or("");
+            .unwrap_or("")
+            .to_owned();
         if name.starts_with("recording-") {
-            let data = fs::read(&path).expect("a readable seed");
-            assert!(brokerlab_fuzz::handshake_opens(&data), "{name} logs in");
+            recordings.push((name, fs::read(&path).expect("a readable seed")));
         }
+    }
+    assert!(
+        !recordings.is_empty(),
+        "{} holds no recordings",
+        dir.display()
+    );
+    recordings
+}
+
+#[test]
+fn the_real_sessions_get_through_the_handshake() {
+    for (name, data) in recordings("handshake") {
+        assert!(brokerlab_fuzz::handshake_opens(&data), "{name} logs in");
     }
 }
 
@@ -105,17 +122,8 @@ fn every_kafka_seed_request_is_dispatched_from_loopback() {
 
 #[test]
 fn the_recorded_redis_clients_requests_are_judged() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/resp_requests");
-    for entry in fs::read_dir(&dir).expect("the resp_requests corpus") {
-        let path = entry.expect("a directory entry").path();
-        let name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or("");
-        if name.starts_with("recording-") {
-            let data = fs::read(&path).expect("a readable seed");
-            let judged = brokerlab_server::fuzzing::resp_judge_requests(&data[1..], 2, true, false);
-            assert!(judged > 0, "{name} holds requests");
-        }
+    for (name, data) in recordings("resp_requests") {
+        let judged = brokerlab_server::fuzzing::resp_judge_requests(&data[1..], 2, true, false);
+        assert!(judged > 0, "{name} holds requests");
     }
 }
