@@ -3,13 +3,15 @@
 //! The core stays sans-IO: it emits `Output::Persist(record)` for every change
 //! that must survive a restart and learns that records are durable through
 //! `Input::Synced { upto }`. Records name entities by (vhost, name) rather than
-//! by arena id, so a log replays into a fresh broker whatever ids it hands out.
+//! by arena id, so a log replays into a fresh broker whatever ids it hands out;
+//! the names are [`Name`]s, which clone without copying the text, since a
+//! record is made for every persistent message.
 //! Each record carries its log sequence number, assigned by the core in
 //! emission order: `Synced { upto }` means every record up to `upto` is durable.
 
 use crate::field::FieldTable;
 use crate::group::GroupChange;
-use crate::message::SharedMessage;
+use crate::message::{Name, SharedMessage};
 use crate::protocol::ExchangeKind;
 use crate::stream::{Batch, ProducerWindow, TopicConfig};
 use crate::time::Instant;
@@ -20,9 +22,9 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum BindingEnd {
     /// A queue.
-    Queue(String),
+    Queue(Name),
     /// An exchange.
-    Exchange(String),
+    Exchange(Name),
 }
 
 /// One durable change, numbered.
@@ -46,9 +48,9 @@ pub enum Change {
     /// A durable exchange was declared.
     ExchangeDeclared {
         /// Its vhost.
-        vhost: String,
+        vhost: Name,
         /// Its name.
-        name: String,
+        name: Name,
         /// Its type.
         kind: ExchangeKind,
         /// Deleted when its last binding goes.
@@ -61,16 +63,16 @@ pub enum Change {
     /// A durable exchange was deleted.
     ExchangeDeleted {
         /// Its vhost.
-        vhost: String,
+        vhost: Name,
         /// Its name.
-        name: String,
+        name: Name,
     },
     /// A durable queue was declared.
     QueueDeclared {
         /// Its vhost.
-        vhost: String,
+        vhost: Name,
         /// Its name.
-        name: String,
+        name: Name,
         /// Deleted when its last consumer goes.
         auto_delete: bool,
         /// Declare arguments, as the client gave them.
@@ -79,9 +81,9 @@ pub enum Change {
     /// A durable queue's arguments changed (an SQS queue's SetQueueAttributes).
     QueueArguments {
         /// Its vhost.
-        vhost: String,
+        vhost: Name,
         /// Its name.
-        name: String,
+        name: Name,
         /// The arguments now.
         arguments: FieldTable,
     },
@@ -90,9 +92,9 @@ pub enum Change {
     /// (logged in one record with the message's `Enqueued`).
     SqsDeduplicated {
         /// The queue's vhost.
-        vhost: String,
+        vhost: Name,
         /// The queue.
-        queue: String,
+        queue: Name,
         /// The deduplication id.
         id: String,
         /// When it leaves the window.
@@ -105,16 +107,16 @@ pub enum Change {
     /// A durable queue was deleted (its messages with it).
     QueueDeleted {
         /// Its vhost.
-        vhost: String,
+        vhost: Name,
         /// Its name.
-        name: String,
+        name: Name,
     },
     /// A binding between durable ends was added.
     Bound {
         /// Its vhost.
-        vhost: String,
+        vhost: Name,
         /// The source exchange.
-        source: String,
+        source: Name,
         /// Where it leads.
         destination: BindingEnd,
         /// Binding key.
@@ -125,9 +127,9 @@ pub enum Change {
     /// A binding between durable ends was removed.
     Unbound {
         /// Its vhost.
-        vhost: String,
+        vhost: Name,
         /// The source exchange.
-        source: String,
+        source: Name,
         /// Where it led.
         destination: BindingEnd,
         /// Binding key.
@@ -138,9 +140,9 @@ pub enum Change {
     /// A persistent message entered a durable queue.
     Enqueued {
         /// The queue's vhost.
-        vhost: String,
+        vhost: Name,
         /// The queue.
-        queue: String,
+        queue: Name,
         /// Its position in the queue.
         seq: u64,
         /// The message.
@@ -153,9 +155,9 @@ pub enum Change {
     /// The message at `seq` was returned to its queue (its delivery count grew).
     Returned {
         /// The queue's vhost.
-        vhost: String,
+        vhost: Name,
         /// The queue.
-        queue: String,
+        queue: Name,
         /// Its position in the queue.
         seq: u64,
         /// Its delivery count now.
@@ -164,9 +166,9 @@ pub enum Change {
     /// The message at `seq` left its queue for good (acked, expired, dead-lettered, dropped, purged).
     Removed {
         /// The queue's vhost.
-        vhost: String,
+        vhost: Name,
         /// The queue.
-        queue: String,
+        queue: Name,
         /// Its position in the queue.
         seq: u64,
     },
@@ -238,9 +240,9 @@ pub enum Change {
     /// with the message the transition sends).
     Saga {
         /// The saga exchange's vhost.
-        vhost: String,
+        vhost: Name,
         /// The saga exchange.
-        exchange: String,
+        exchange: Name,
         /// The instance, whole: its latest record is where it resumes.
         instance: crate::saga::Instance,
         /// The messages the transition sends (a command, a compensation,

@@ -47,8 +47,8 @@ fn record(lsn: u64) -> Record {
         body: vec![0x5a; BODY_BYTES].into(),
     };
     let change = Change::Enqueued {
-        vhost: "/".to_string(),
-        queue: "orders".to_string(),
+        vhost: "/".into(),
+        queue: "orders".into(),
         seq: lsn,
         message: SharedMessage::new(message),
         expires_at: Some(Instant(lsn)),

@@ -580,8 +580,8 @@ impl Broker {
         let removal = entry.logged.then(|| {
             let queue = &self.queues[id];
             Change::Removed {
-                vhost: queue.vhost.to_string(),
-                queue: queue.name.to_string(),
+                vhost: queue.vhost.clone(),
+                queue: queue.name.clone(),
                 seq: entry.seq,
             }
         });

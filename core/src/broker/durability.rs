@@ -68,8 +68,8 @@ impl Broker {
         }
         let queue = &self.queues[id];
         let change = Change::Enqueued {
-            vhost: queue.vhost.to_string(),
-            queue: queue.name.to_string(),
+            vhost: queue.vhost.clone(),
+            queue: queue.name.clone(),
             seq: entry.seq,
             message: entry.message.clone(),
             expires_at: entry.expires.at(),
@@ -82,7 +82,7 @@ impl Broker {
     pub(super) fn log_returned(&mut self, id: Id, entry: &Entry) {
         if entry.logged {
             let queue = &self.queues[id];
-            let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
+            let (vhost, name) = (queue.vhost.clone(), queue.name.clone());
             let delivery_count = entry.delivery_count;
             self.persist(Change::Returned {
                 vhost,
@@ -105,7 +105,7 @@ impl Broker {
     /// queue still exists), out of the hot path's line.
     pub(super) fn log_removal(&mut self, id: Id, seq: u64) {
         if let Some(queue) = self.queues.get(id) {
-            let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
+            let (vhost, name) = (queue.vhost.clone(), queue.name.clone());
             self.persist(Change::Removed {
                 vhost,
                 queue: name,

@@ -142,8 +142,8 @@ impl Broker {
                 }
                 if flags.durable {
                     self.persist(Change::ExchangeDeclared {
-                        vhost: vhost.to_string(),
-                        name: name.to_owned(),
+                        vhost: vhost.clone(),
+                        name: name.into(),
                         kind,
                         auto_delete: flags.auto_delete,
                         internal: flags.internal,
@@ -248,7 +248,7 @@ impl Broker {
             self.sagas.remove(vhost, &exchange.name);
         }
         if exchange.durable {
-            let (vhost, name) = (vhost.to_string(), exchange.name.to_string());
+            let (vhost, name) = (vhost.clone(), exchange.name.clone());
             self.persist(Change::ExchangeDeleted { vhost, name });
         }
         self.vhosts
@@ -522,8 +522,8 @@ impl Broker {
         };
         if flags.durable {
             self.persist(Change::QueueDeclared {
-                vhost: vhost.to_string(),
-                name: name.to_string(),
+                vhost: vhost.clone(),
+                name: name.clone(),
                 auto_delete: flags.auto_delete,
                 arguments: arguments.clone(),
             });
@@ -619,13 +619,13 @@ impl Broker {
         }
         let exchange = &self.exchanges[source];
         let source_durable = exchange.durable;
-        let source_name = exchange.name.to_string();
+        let source_name = exchange.name.clone();
         if let Some(end) = self
             .durable_binding_end(source_durable, destination)
             .filter(|_| changed)
         {
             let (vhost, routing_key, arguments) =
-                (vhost.to_string(), routing_key.to_owned(), arguments.clone());
+                (vhost.clone(), routing_key.to_owned(), arguments.clone());
             let change = if bind {
                 Change::Bound {
                     vhost,
@@ -663,15 +663,13 @@ impl Broker {
         match destination {
             Destination::Queue(id) => {
                 let queue = &self.queues[id];
-                queue
-                    .durable
-                    .then(|| BindingEnd::Queue(queue.name.to_string()))
+                queue.durable.then(|| BindingEnd::Queue(queue.name.clone()))
             }
             Destination::Exchange(id) => {
                 let exchange = &self.exchanges[id];
                 exchange
                     .durable
-                    .then(|| BindingEnd::Exchange(exchange.name.to_string()))
+                    .then(|| BindingEnd::Exchange(exchange.name.clone()))
             }
         }
     }
@@ -762,7 +760,7 @@ impl Broker {
         }
         if self.queues[id].durable {
             let queue = &self.queues[id];
-            let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
+            let (vhost, name) = (queue.vhost.clone(), queue.name.clone());
             self.persist(Change::QueueDeleted { vhost, name });
         }
         if self.queues[id].stream.is_some() {

@@ -8,7 +8,7 @@ use super::{Broker, Vhost, PREDECLARED};
 use crate::arena::Id;
 use crate::args::{QueueArgs, StreamArgs};
 use crate::field::FieldTable;
-use crate::message::SharedMessage;
+use crate::message::{Name, SharedMessage};
 use crate::protocol::ExchangeKind;
 use crate::queue::{Entry, Expiry, Queue, Ready, StreamQueue};
 use crate::record::{BindingEnd, Change};
@@ -16,7 +16,7 @@ use crate::routing::Destination;
 use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 
-type Name = (String, String);
+type Key = (Name, Name);
 
 #[derive(Debug)]
 struct ExchangeState {
@@ -47,14 +47,14 @@ struct MessageState {
 pub(super) struct Replay {
     /// The highest message id any record names, removed messages included.
     max_message_id: u64,
-    exchanges: BTreeMap<Name, ExchangeState>,
-    queues: BTreeMap<Name, QueueState>,
-    bindings: BTreeSet<(String, String, BindingEnd, String, FieldTable)>,
+    exchanges: BTreeMap<Key, ExchangeState>,
+    queues: BTreeMap<Key, QueueState>,
+    bindings: BTreeSet<(Name, Name, BindingEnd, String, FieldTable)>,
     streams: crate::stream::Streams,
     /// The consumer groups' changes, in log order.
     groups: Vec<crate::group::GroupChange>,
     /// The saga instances' records, in log order: (vhost, exchange, instance).
-    sagas: Vec<(String, String, crate::saga::Instance)>,
+    sagas: Vec<(Name, Name, crate::saga::Instance)>,
     /// Messages saga transitions sent that no later `Enqueued` record
     /// shows in a queue, by message id.
     saga_sends: BTreeMap<u64, (crate::saga::InstanceKey, SharedMessage)>,
@@ -241,7 +241,7 @@ impl Replay {
         }
     }
 
-    fn message(&mut self, vhost: String, queue: String, seq: u64) -> Option<&mut MessageState> {
+    fn message(&mut self, vhost: Name, queue: Name, seq: u64) -> Option<&mut MessageState> {
         self.queues.get_mut(&(vhost, queue))?.messages.get_mut(&seq)
     }
 
@@ -267,23 +267,13 @@ impl Replay {
                 internal,
                 arguments,
             } = exchange;
-            broker.insert_exchange(
-                &vhost,
-                name.into(),
-                kind,
-                true,
-                auto_delete,
-                internal,
-                arguments,
-            );
+            broker.insert_exchange(&vhost, name, kind, true, auto_delete, internal, arguments);
         }
         for ((vhost, name), queue) in self.queues {
             install_queue(broker, &vhost, &name, queue);
         }
         for (vhost, exchange, instance) in self.sagas {
-            broker
-                .sagas
-                .install(&vhost.into(), &exchange.into(), instance);
+            broker.sagas.install(&vhost, &exchange, instance);
         }
         // Sent again at the first input, once the broker's lsns are set.
         let unsent: Vec<_> = self.saga_sends.into_values().collect();
@@ -475,8 +465,8 @@ fn snapshot_sagas(broker: &Broker, changes: &mut Vec<Change>) {
                 .map(|(_, message)| message.clone())
                 .collect();
             changes.push(Change::Saga {
-                vhost: vhost.to_string(),
-                exchange: exchange.to_string(),
+                vhost: vhost.clone(),
+                exchange: exchange.clone(),
                 instance: instance.clone(),
                 sends,
             });
@@ -484,7 +474,7 @@ fn snapshot_sagas(broker: &Broker, changes: &mut Vec<Change>) {
     }
 }
 
-fn snapshot_entities(broker: &Broker, vhost: &str, names: &Vhost, changes: &mut Vec<Change>) {
+fn snapshot_entities(broker: &Broker, vhost: &Name, names: &Vhost, changes: &mut Vec<Change>) {
     let predeclared = |name: &str| {
         PREDECLARED
             .iter()
@@ -494,8 +484,8 @@ fn snapshot_entities(broker: &Broker, vhost: &str, names: &Vhost, changes: &mut 
         let exchange = &broker.exchanges[id];
         if exchange.durable && !predeclared(name) {
             changes.push(Change::ExchangeDeclared {
-                vhost: vhost.to_owned(),
-                name: name.to_string(),
+                vhost: vhost.clone(),
+                name: name.clone(),
                 kind: exchange.kind,
                 auto_delete: exchange.auto_delete,
                 internal: exchange.internal,
@@ -507,8 +497,8 @@ fn snapshot_entities(broker: &Broker, vhost: &str, names: &Vhost, changes: &mut 
         let queue = &broker.queues[id];
         if queue.durable {
             changes.push(Change::QueueDeclared {
-                vhost: vhost.to_owned(),
-                name: name.to_string(),
+                vhost: vhost.clone(),
+                name: name.clone(),
                 auto_delete: queue.auto_delete,
                 arguments: queue.arguments.clone(),
             });
@@ -519,8 +509,8 @@ fn snapshot_entities(broker: &Broker, vhost: &str, names: &Vhost, changes: &mut 
         for (destination, routing_key, arguments) in exchange.bindings.iter() {
             if let Some(destination) = broker.durable_binding_end(exchange.durable, destination) {
                 changes.push(Change::Bound {
-                    vhost: vhost.to_owned(),
-                    source: name.to_string(),
+                    vhost: vhost.clone(),
+                    source: name.clone(),
                     destination,
                     routing_key: routing_key.to_owned(),
                     arguments: arguments.clone(),
@@ -551,8 +541,8 @@ fn snapshot_messages(broker: &Broker, id: Id, changes: &mut Vec<Change>) {
         entries.extend(sqs.delayed.values());
         for (id, first) in &sqs.deduplication {
             changes.push(Change::SqsDeduplicated {
-                vhost: queue.vhost.to_string(),
-                queue: queue.name.to_string(),
+                vhost: queue.vhost.clone(),
+                queue: queue.name.clone(),
                 id: id.clone(),
                 until: first.until,
                 message_id: first.message_id.clone(),
@@ -564,8 +554,8 @@ fn snapshot_messages(broker: &Broker, id: Id, changes: &mut Vec<Change>) {
     entries.sort_by_key(|entry| entry.seq);
     for entry in entries {
         changes.push(Change::Enqueued {
-            vhost: queue.vhost.to_string(),
-            queue: queue.name.to_string(),
+            vhost: queue.vhost.clone(),
+            queue: queue.name.clone(),
             seq: entry.seq,
             message: entry.message.clone(),
             expires_at: entry.expires.at(),

@@ -242,8 +242,8 @@ impl Broker {
         sends: Vec<SharedMessage>,
     ) -> u64 {
         self.persist(Change::Saga {
-            vhost: vhost.to_string(),
-            exchange: exchange.to_string(),
+            vhost: vhost.clone(),
+            exchange: exchange.clone(),
             instance,
             sends,
         })

@@ -223,8 +223,8 @@ impl Broker {
         }
         let arguments = attributes.to_arguments();
         self.persist(Change::QueueDeclared {
-            vhost: vhost.to_string(),
-            name: name.to_owned(),
+            vhost: vhost.clone(),
+            name: name.into(),
             auto_delete: false,
             arguments: arguments.clone(),
         });
@@ -426,7 +426,7 @@ impl Broker {
         let sqs = queue.sqs.as_deref_mut().expect("an SQS queue");
         sqs.attributes = attributes;
         sqs.modified_s = now_s;
-        let (vhost, name) = (queue.vhost.to_string(), queue.name.to_string());
+        let (vhost, name) = (queue.vhost.clone(), queue.name.clone());
         self.persist(Change::QueueArguments {
             vhost,
             name,
@@ -611,8 +611,8 @@ impl Broker {
                 let sequence_number = sequence_number.clone().unwrap_or_default();
                 let queue = &broker.queues[id];
                 let change = Change::SqsDeduplicated {
-                    vhost: queue.vhost.to_string(),
-                    queue: queue.name.to_string(),
+                    vhost: queue.vhost.clone(),
+                    queue: queue.name.clone(),
                     id: deduplication_id.clone(),
                     until,
                     message_id: sent.message_id.clone(),

@@ -18,8 +18,8 @@ fn removed(lsn: u64, seq: u64) -> Record {
     Record {
         lsn,
         change: Change::Removed {
-            vhost: "/".to_string(),
-            queue: format!("queue-{seq}"),
+            vhost: "/".into(),
+            queue: format!("queue-{seq}").into(),
             seq,
         },
     }

@@ -27,8 +27,8 @@ pub fn enqueued(lsn: u64, body_bytes: usize) -> Record {
         body: body.into(),
     };
     let change = Change::Enqueued {
-        vhost: "/".to_string(),
-        queue: "q".to_string(),
+        vhost: "/".into(),
+        queue: "q".into(),
         seq: lsn,
         message: SharedMessage::new(message),
         expires_at: Some(Instant(lsn * 1_000)),
@@ -40,8 +40,8 @@ pub fn enqueued(lsn: u64, body_bytes: usize) -> Record {
 /// A durable queue named `name` being declared, as record `lsn` (snapshots use these).
 pub fn declared(lsn: u64, name: &str) -> Record {
     let change = Change::QueueDeclared {
-        vhost: "/".to_string(),
-        name: name.to_string(),
+        vhost: "/".into(),
+        name: name.into(),
         auto_delete: false,
         arguments: FieldTable::new(),
     };
