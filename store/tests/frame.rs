@@ -298,3 +298,18 @@ fn a_stream_record_logged_before_header_values_could_be_null_reads_as_before() {
         postcard::to_allocvec(&only_some).expect("encodes")
     );
 }
+
+#[test]
+fn names_in_records_are_logged_as_the_strings_they_were_before() {
+    use brokerlab_core::Name;
+    // Records held vhost, queue and exchange names as `String`s before they
+    // held `Name`s: both encode as the same bytes, short (held inline) or
+    // long (held on the heap), so a log written before reads the same.
+    let long = "a-queue-name-longer-than-twenty-three-bytes";
+    let before = ("/".to_owned(), long.to_owned(), 7_u64);
+    let now = (Name::from("/"), Name::from(long), 7_u64);
+    let logged = postcard::to_allocvec(&before).expect("encodes");
+    assert_eq!(postcard::to_allocvec(&now).expect("encodes"), logged);
+    let read: (Name, Name, u64) = postcard::from_bytes(&logged).expect("decodes");
+    assert_eq!(read, now);
+}
