@@ -85,6 +85,27 @@ pub enum RespItem {
     Echo,
 }
 
+impl RespItem {
+    /// Whether it is a delivery, which no request waits for.
+    fn is_delivery(&self) -> bool {
+        matches!(self, RespItem::Delivery { .. })
+    }
+}
+
+/// A step's RESP batches in the order they are handed out: those that
+/// answer requests first, then those of deliveries only, each group in
+/// connection order. A client holds back its next requests until their
+/// answers come, where a subscriber only reads; so a pipelining publisher
+/// gets its answers before the socket writes of its deliveries. Redis
+/// writes its clients in the same order: `putClientInPendingWriteQueue`
+/// links a client at the head of the pending writes, and a publish adds
+/// its receivers before its publisher.
+fn answers_first(batches: BTreeMap<ConnectionId, RespBatch>) -> Vec<(ConnectionId, RespBatch)> {
+    let mut batches: Vec<_> = batches.into_iter().collect();
+    batches.sort_by_key(|(_, batch)| batch.iter().all(RespItem::is_delivery));
+    batches
+}
+
 /// Inputs fed to the core before its outputs are handed out; bounds a step's
 /// latency and the size of its batches.
 const INPUTS_PER_STEP_MAX: usize = 256;
@@ -597,7 +618,7 @@ impl BrokerTask {
                     }
                 }
             }
-            for (conn, batch) in mem::take(&mut self.resp_replies) {
+            for (conn, batch) in answers_first(mem::take(&mut self.resp_replies)) {
                 let Some(outbox) = self.resp_outboxes.get(&conn) else {
                     continue;
                 };
@@ -644,4 +665,33 @@ fn refusal_of(reply: &Reply) -> Option<Refusal> {
 fn management_replies(mut replies: Vec<Reply>) -> Vec<Reply> {
     replies.drain(..replies.len().min(2));
     replies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerlab_core::pubsub::PubSubReply;
+
+    fn delivery() -> RespItem {
+        RespItem::Delivery {
+            encoded: bytes::Bytes::from_static(b"*3\r\n"),
+            charged: 5,
+        }
+    }
+
+    #[test]
+    fn a_steps_answers_are_handed_out_before_batches_of_deliveries_only() {
+        let answer = || RespItem::PubSub(PubSubReply::Published { receivers: 2 });
+        let batches = BTreeMap::from([
+            (ConnectionId(1), vec![delivery(), delivery()]),
+            (ConnectionId(2), vec![answer()]),
+            (ConnectionId(3), vec![delivery()]),
+            (ConnectionId(4), vec![delivery(), RespItem::Echo]),
+        ]);
+        let order: Vec<u64> = answers_first(batches)
+            .iter()
+            .map(|(conn, _)| conn.0)
+            .collect();
+        assert_eq!(order, [2, 4, 1, 3]);
+    }
 }
