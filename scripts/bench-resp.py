@@ -410,7 +410,8 @@ def main():
         "From `perf record` of `brokerlab serve` over the pipelined runs (call graphs, "
         "children's share of the server's CPU). A publish's deliveries leave the core as one "
         "output, are encoded once and share their bytes among the receivers; a read's requests "
-        "reach the broker task as one message.",
+        "reach the broker task as one message; a step's answers are handed out before its "
+        "batches of deliveries only, in the order redis-server writes its clients.",
         "",
         "- 1 subscriber: the socket writes 25% (the kernel's loopback path, which redis-server "
         "pays alike: both make about one write per 32 replies and per 160 deliveries); cutting "
