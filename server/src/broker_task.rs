@@ -228,6 +228,9 @@ struct BrokerTask {
     managing: Option<(ConnectionId, Vec<Reply>)>,
     /// The id of the next management request's connection.
     next_management: u64,
+    /// While the inputs of one message are taken, when it arrived: they
+    /// came off one read together, so they share one reading of the clock.
+    arrived: Option<Instant>,
 }
 
 /// Runs the broker until every sender of `inbox` is gone (a clean shutdown)
@@ -256,6 +259,7 @@ pub async fn run(
         peers: BTreeMap::new(),
         managing: None,
         next_management: MANAGEMENT_CONNECTIONS_FIRST,
+        arrived: None,
     };
     loop {
         let wake = task.broker.poll_timeout().map(tokio_deadline);
@@ -306,9 +310,11 @@ impl BrokerTask {
         match message {
             ToBroker::Inputs(inputs) => {
                 let count = inputs.len();
+                self.arrived = Some(now());
                 for input in inputs {
                     self.take_input(input);
                 }
+                self.arrived = None;
                 return count;
             }
             ToBroker::Input(input) => self.take_input(input),
@@ -470,7 +476,8 @@ impl BrokerTask {
 
     /// Feeds one input and drains every output, as the core's calling protocol asks.
     fn handle(&mut self, input: Input) {
-        self.broker.handle(now(), input);
+        let at = self.arrived.unwrap_or_else(now);
+        self.broker.handle(at, input);
         while let Some(output) = self.broker.poll_output() {
             match output {
                 Output::Reply {
