@@ -228,9 +228,6 @@ struct BrokerTask {
     managing: Option<(ConnectionId, Vec<Reply>)>,
     /// The id of the next management request's connection.
     next_management: u64,
-    /// While the inputs of one message are taken, when it arrived: they
-    /// came off one read together, so they share one reading of the clock.
-    arrived: Option<Instant>,
 }
 
 /// Runs the broker until every sender of `inbox` is gone (a clean shutdown)
@@ -259,7 +256,6 @@ pub async fn run(
         peers: BTreeMap::new(),
         managing: None,
         next_management: MANAGEMENT_CONNECTIONS_FIRST,
-        arrived: None,
     };
     loop {
         let wake = task.broker.poll_timeout().map(tokio_deadline);
@@ -310,14 +306,14 @@ impl BrokerTask {
         match message {
             ToBroker::Inputs(inputs) => {
                 let count = inputs.len();
-                self.arrived = Some(now());
+                // They came off one read together: one reading of the clock.
+                let arrived = now();
                 for input in inputs {
-                    self.take_input(input);
+                    self.take_input(arrived, input);
                 }
-                self.arrived = None;
                 return count;
             }
-            ToBroker::Input(input) => self.take_input(input),
+            ToBroker::Input(input) => self.take_input(now(), input),
             ToBroker::Connect {
                 conn,
                 user,
@@ -378,8 +374,8 @@ impl BrokerTask {
         1
     }
 
-    /// An input for the core from a connection.
-    fn take_input(&mut self, input: Input) {
+    /// An input for the core from a connection, arrived at `at`.
+    fn take_input(&mut self, at: Instant, input: Input) {
         if self.is_from_released(&input) {
             return;
         }
@@ -387,7 +383,7 @@ impl BrokerTask {
             Input::Disconnect { conn } => Some(*conn),
             _ => None,
         };
-        self.handle(input);
+        self.handle_at(at, input);
         if let Some(conn) = gone {
             self.drop_sqs_waits(conn);
             self.gone.push(conn);
@@ -476,7 +472,11 @@ impl BrokerTask {
 
     /// Feeds one input and drains every output, as the core's calling protocol asks.
     fn handle(&mut self, input: Input) {
-        let at = self.arrived.unwrap_or_else(now);
+        self.handle_at(now(), input);
+    }
+
+    /// [`BrokerTask::handle`] with the time the input arrived.
+    fn handle_at(&mut self, at: Instant, input: Input) {
         self.broker.handle(at, input);
         while let Some(output) = self.broker.poll_output() {
             match output {
