@@ -72,14 +72,8 @@ pub type RespBatch = Vec<RespItem>;
 pub enum RespItem {
     /// A Pub/Sub answer (a delivery comes as `Delivery`).
     PubSub(brokerlab_core::pubsub::PubSubReply),
-    /// A delivery, encoded once for every receiver of its publish
-    /// (`resp::deliveries`).
-    Delivery {
-        /// The delivery as RESP2 encodes it.
-        encoded: bytes::Bytes,
-        /// What the core charged to the subscriber's output buffer for it.
-        charged: u64,
-    },
+    /// Deliveries in a row, encoded (`resp::hand_out_published`).
+    Deliveries(crate::resp::Deliveries),
     /// The connection's echo (`ToBroker::RespEcho`): everything the core
     /// answered to its earlier commands came before it.
     Echo,
@@ -88,7 +82,7 @@ pub enum RespItem {
 impl RespItem {
     /// Whether it is a delivery, which no request waits for.
     fn is_delivery(&self) -> bool {
-        matches!(self, RespItem::Delivery { .. })
+        matches!(self, RespItem::Deliveries(_))
     }
 }
 
@@ -207,6 +201,9 @@ struct BrokerTask {
     /// Each RESP connection's outbox, and its answers from this step.
     resp_outboxes: BTreeMap<ConnectionId, mpsc::Sender<RespBatch>>,
     resp_replies: BTreeMap<ConnectionId, RespBatch>,
+    /// Where a publish's deliveries are encoded before they are copied to
+    /// their receivers' batches.
+    resp_scratch: Vec<u8>,
     /// SQS requests waiting for the core's answer.
     sqs_waits: BTreeMap<(ConnectionId, u64), oneshot::Sender<SqsReply>>,
     /// Connections that disconnected in this step: their last replies go
@@ -247,6 +244,7 @@ pub async fn run(
         kafka_replies: BTreeMap::new(),
         resp_outboxes: BTreeMap::new(),
         resp_replies: BTreeMap::new(),
+        resp_scratch: Vec::new(),
         sqs_waits: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),
@@ -524,16 +522,14 @@ impl BrokerTask {
                 // connection gone go nowhere.
                 Output::PubSub { conn, reply } => {
                     if self.resp_outboxes.contains_key(&conn) {
-                        let item = crate::resp::item(*reply);
-                        self.resp_replies.entry(conn).or_default().push(item);
+                        crate::resp::hand_out(*reply, self.resp_replies.entry(conn).or_default());
                     }
                 }
                 // A publish's deliveries, encoded once for its receivers
                 // (those of a connection gone are dropped at the flush).
                 Output::PubSubPublished { published } => {
-                    for (conn, item) in crate::resp::deliveries(&published) {
-                        self.resp_replies.entry(conn).or_default().push(item);
-                    }
+                    let (batches, scratch) = (&mut self.resp_replies, &mut self.resp_scratch);
+                    crate::resp::hand_out_published(&published, batches, scratch);
                 }
                 // SQS answers go to their HTTP requests (server/src/sqs);
                 // one whose request was dropped goes nowhere.
@@ -680,10 +676,9 @@ mod tests {
     use brokerlab_core::pubsub::PubSubReply;
 
     fn delivery() -> RespItem {
-        RespItem::Delivery {
-            encoded: bytes::Bytes::from_static(b"*3\r\n"),
-            charged: 5,
-        }
+        let mut run = crate::resp::Deliveries::default();
+        run.push(b"*3\r\n", 5);
+        RespItem::Deliveries(run)
     }
 
     #[test]

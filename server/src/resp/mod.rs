@@ -56,12 +56,14 @@ use brokerlab_core::pubsub::{charge, PubSubCommand, PubSubReply, Published, Subs
 use brokerlab_core::{ConnectionId, Input};
 use bytes::{Bytes, BytesMut};
 use commands::{Answers, Login, State, Step};
+pub use reply::Deliveries;
 use reply::Frame;
 use request::Parsed;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -89,44 +91,73 @@ const RESP_CONNECTIONS_FIRST: u64 = 1 << 61;
 /// The Redis version HELLO reports: the one whose Pub/Sub brokerlab follows.
 const REDIS_VERSION: &str = "7.0.0";
 
-/// What a connection is handed for a core answer: a delivery encoded
-/// (`RespItem::Delivery`), any other answer as it is.
-pub fn item(reply: PubSubReply) -> RespItem {
+/// Appends a core answer to `batch`: a delivery encoded at the end of
+/// the batch's run of deliveries, any other answer as it is.
+pub fn hand_out(reply: PubSubReply, batch: &mut RespBatch) {
     match reply {
         PubSubReply::Message {
             pattern,
             channel,
             message,
-        } => RespItem::Delivery {
-            charged: charge(pattern.as_ref(), &channel, &message),
-            encoded: reply::encode_delivery(pattern.as_deref(), &channel, &message),
-        },
-        reply => RespItem::PubSub(reply),
+        } => {
+            let mut encoded = Vec::new();
+            reply::encode_delivery(pattern.as_deref(), &channel, &message, &mut encoded);
+            let charged = charge(pattern.as_ref(), &channel, &message);
+            deliveries_run(batch).push(&encoded, charged);
+        }
+        reply => batch.push(RespItem::PubSub(reply)),
     }
 }
 
-/// What each receiver of a publish is handed: the delivery encoded once
-/// (once per pattern matched by), its bytes shared by every receiver.
-pub fn deliveries(published: &Published) -> impl Iterator<Item = (ConnectionId, RespItem)> + '_ {
+/// Appends each receiver's delivery of a publish to its batch: encoded
+/// once into `scratch` (once more per pattern matched by), then copied to
+/// the end of the receiver's run of deliveries, which its connection
+/// writes with one copy.
+pub fn hand_out_published(
+    published: &Published,
+    batches: &mut BTreeMap<ConnectionId, RespBatch>,
+    scratch: &mut Vec<u8>,
+) {
     let Published {
         channel,
         message,
         receivers,
     } = published;
-    let mut encodings: Vec<(Option<&Bytes>, Bytes)> = Vec::new();
-    receivers.iter().map(move |(conn, pattern)| {
-        let pattern = pattern.as_ref();
-        let encoded = match encodings.iter().find(|(known, _)| *known == pattern) {
-            Some((_, encoded)) => encoded.clone(),
-            None => {
-                let encoded = reply::encode_delivery(pattern.map(|p| &p[..]), channel, message);
-                encodings.push((pattern, encoded.clone()));
-                encoded
-            }
+    scratch.clear();
+    let mut by_channel: Option<Range<usize>> = None;
+    let mut by_pattern: Vec<(&Bytes, Range<usize>)> = Vec::new();
+    for (conn, pattern) in receivers {
+        let known = match pattern {
+            None => by_channel.clone(),
+            Some(pattern) => by_pattern
+                .iter()
+                .find(|(known, _)| *known == pattern)
+                .map(|(_, range)| range.clone()),
         };
-        let charged = charge(pattern, channel, message);
-        (*conn, RespItem::Delivery { encoded, charged })
-    })
+        let range = known.unwrap_or_else(|| {
+            let at = scratch.len();
+            reply::encode_delivery(pattern.as_deref(), channel, message, scratch);
+            let range = at..scratch.len();
+            match pattern {
+                None => by_channel = Some(range.clone()),
+                Some(pattern) => by_pattern.push((pattern, range.clone())),
+            }
+            range
+        });
+        let charged = charge(pattern.as_ref(), channel, message);
+        deliveries_run(batches.entry(*conn).or_default()).push(&scratch[range], charged);
+    }
+}
+
+/// The run of deliveries at the end of `batch`, a new one after anything else.
+fn deliveries_run(batch: &mut RespBatch) -> &mut Deliveries {
+    if !matches!(batch.last(), Some(RespItem::Deliveries(_))) {
+        batch.push(RespItem::Deliveries(Deliveries::default()));
+    }
+    match batch.last_mut() {
+        Some(RespItem::Deliveries(run)) => run,
+        _ => unreachable!("a run of deliveries was just made the last item"),
+    }
 }
 
 /// What a RESP connection needs from the server.
@@ -487,9 +518,9 @@ impl Connection {
         for item in batch {
             match item {
                 RespItem::PubSub(reply) => self.on_reply(reply)?,
-                RespItem::Delivery { encoded, charged } => {
-                    self.unreported_bytes += charged;
-                    reply::write_delivery(&encoded, self.state.protocol, self.out.frames());
+                RespItem::Deliveries(run) => {
+                    self.unreported_bytes += run.charged;
+                    run.write(self.state.protocol, self.out.frames());
                 }
                 RespItem::Echo => match self.pending.pop_front() {
                     Some(Pending::Echo) => {}
@@ -661,15 +692,23 @@ async fn read_some(stream: &mut ReadHalf<TcpStream>, buffer: &mut BytesMut) -> i
 mod tests {
     use super::*;
 
-    fn encoded(item: RespItem) -> (Bytes, u64) {
-        match item {
-            RespItem::Delivery { encoded, charged } => (encoded, charged),
-            other => panic!("a delivery is handed out encoded: {other:?}"),
+    /// What a batch writes in RESP `protocol`, and what it charged.
+    fn written(batch: &RespBatch, protocol: u8) -> (Vec<u8>, u64) {
+        let (mut out, mut charged) = (Vec::new(), 0);
+        for item in batch {
+            match item {
+                RespItem::Deliveries(run) => {
+                    run.write(protocol, &mut out);
+                    charged += run.charged;
+                }
+                other => panic!("only deliveries were handed out: {other:?}"),
+            }
         }
+        (out, charged)
     }
 
     #[test]
-    fn a_publish_is_encoded_once_for_its_receivers_and_once_more_per_pattern() {
+    fn a_publishs_deliveries_reach_each_receiver_in_one_run_as_redis_writes_them() {
         let (channel, pattern) = (Bytes::from_static(b"news"), Bytes::from_static(b"n*"));
         let message = Bytes::from_static(b"first");
         let published = Published {
@@ -682,40 +721,59 @@ mod tests {
                 (ConnectionId(3), Some(pattern.clone())),
             ],
         };
-        let items: Vec<(ConnectionId, (Bytes, u64))> = deliveries(&published)
-            .map(|(conn, item)| (conn, encoded(item)))
-            .collect();
-        let conns: Vec<u64> = items.iter().map(|(conn, _)| conn.0).collect();
-        assert_eq!(conns, [1, 1, 2, 3]);
-        let (by_channel, by_pattern) = (&items[0].1, &items[1].1);
-        assert_eq!(
-            &by_channel.0[..],
-            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nfirst\r\n"
-        );
-        assert!(by_pattern
-            .0
-            .starts_with(b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n"));
-        assert_eq!(
-            items[2].1 .0.as_ptr(),
-            by_channel.0.as_ptr(),
-            "encoded once"
-        );
-        assert_eq!(
-            items[3].1 .0.as_ptr(),
-            by_pattern.0.as_ptr(),
-            "once per pattern"
-        );
-        for ((_, (_, charged)), (_, reply)) in items.iter().zip(published.replies()) {
-            assert_eq!(*charged, brokerlab_core::pubsub::delivery_bytes(&reply));
+        let mut batches = BTreeMap::new();
+        let mut scratch = Vec::new();
+        hand_out_published(&published, &mut batches, &mut scratch);
+        hand_out_published(&published, &mut batches, &mut scratch);
+        let message = b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nfirst\r\n".as_slice();
+        let pmessage =
+            b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$5\r\nfirst\r\n".as_slice();
+        let charge_of = |reply: &PubSubReply| brokerlab_core::pubsub::delivery_bytes(reply);
+        let replies: Vec<(ConnectionId, PubSubReply)> = published.replies().collect();
+        let (by_channel, by_pattern) = (charge_of(&replies[0].1), charge_of(&replies[1].1));
+        // Two publishes: each connection's deliveries in order, one run
+        // each; in RESP3 each a push.
+        let push = |delivery: &[u8]| [b">".as_slice(), &delivery[1..]].concat();
+        let expected = [
+            (1, vec![message, pmessage, message, pmessage]),
+            (2, vec![message, message]),
+            (3, vec![pmessage, pmessage]),
+        ];
+        for (conn, deliveries) in expected {
+            let charged = deliveries
+                .iter()
+                .map(|delivery| {
+                    if *delivery == message {
+                        by_channel
+                    } else {
+                        by_pattern
+                    }
+                })
+                .sum();
+            let resp3: Vec<Vec<u8>> = deliveries.iter().map(|delivery| push(delivery)).collect();
+            let batch = &batches[&ConnectionId(conn)];
+            assert_eq!(batch.len(), 1, "one run of deliveries");
+            assert_eq!(written(batch, 2), (deliveries.concat(), charged));
+            assert_eq!(written(batch, 3), (resp3.concat(), charged));
         }
         // A delivery handed out on its own (the store-and-forward mutant's)
-        // is encoded as well; any other answer passes as it is.
-        let (alone, _) = encoded(item(published.replies().next().unwrap().1));
-        assert_eq!(alone, by_channel.0);
-        let answer = item(PubSubReply::Published { receivers: 2 });
+        // is encoded the same; any other answer passes as it is, and the
+        // deliveries after it start a new run.
+        let mut batch = RespBatch::new();
+        hand_out(replies[0].1.clone(), &mut batch);
+        hand_out(PubSubReply::Published { receivers: 2 }, &mut batch);
+        hand_out(replies[0].1.clone(), &mut batch);
         assert!(matches!(
-            answer,
+            batch[1],
             RespItem::PubSub(PubSubReply::Published { receivers: 2 })
         ));
+        for run in [&batch[0], &batch[2]] {
+            let RespItem::Deliveries(run) = run else {
+                panic!("a delivery is handed out encoded: {run:?}");
+            };
+            let mut out = Vec::new();
+            run.write(2, &mut out);
+            assert_eq!((out.as_slice(), run.charged), (message, by_channel));
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! messages of their own; RESP2 flattens a map into an array, writes a
 //! null as a null bulk string and a push as an array).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use redis_protocol::resp2::types::{
     BorrowedFrame as Resp2Borrowed, BytesFrame as Resp2, Resp2Frame,
 };
@@ -67,11 +67,10 @@ pub fn encode(frame: Frame, protocol: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// A delivery (`message` or, with its pattern, `pmessage`) encoded once
-/// for every subscriber of a publish, as RESP2's array: RESP3's push
-/// differs only in its first byte ([`write_delivery`]).
-#[must_use]
-pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8]) -> Bytes {
+/// Appends a delivery (`message` or, with its pattern, `pmessage`) to
+/// `out` as RESP2's array: RESP3's push differs only in its first byte
+/// ([`Deliveries::write`]).
+pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8], out: &mut Vec<u8>) {
     let (message_frames, pmessage_frames);
     let frames: &[Resp2Borrowed] = match pattern {
         None => {
@@ -92,25 +91,51 @@ pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8]) -
             &pmessage_frames
         }
     };
-    let mut out = BytesMut::new();
-    // A flat array of bulk strings always encodes.
-    redis_protocol::resp2::encode::extend_encode_borrowed(
-        &mut out,
-        &Resp2Borrowed::Array(frames),
-        false,
-    )
-    .expect("an array of bulk strings encodes");
-    out.freeze()
+    let frame = Resp2Borrowed::Array(frames);
+    let at = out.len();
+    out.resize(at + frame.encode_len(false), 0);
+    // A flat array of bulk strings always encodes, in the length it asks for.
+    redis_protocol::resp2::encode::encode_borrowed(&mut out[at..], &frame, false)
+        .expect("an array of bulk strings encodes");
 }
 
-/// Writes a delivery from [`encode_delivery`] in RESP `protocol`: as it
-/// is in RESP2, as a push (`>`) in RESP3.
-pub fn write_delivery(encoded: &[u8], protocol: u8, out: &mut Vec<u8>) {
-    if protocol == 3 {
-        out.push(b'>');
-        out.extend_from_slice(&encoded[1..]);
-    } else {
-        out.extend_from_slice(encoded);
+/// A run of deliveries for one connection, encoded by the broker task
+/// and written by the connection: RESP2's arrays back to back, and where
+/// each starts, for a RESP3 connection to write a push (`>`) there.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Deliveries {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+    /// What the core charged the subscriber's output buffer for them.
+    pub charged: u64,
+}
+
+impl Deliveries {
+    /// Bytes a run starts with room for: a pipelined publisher's read of
+    /// short messages, without growing.
+    const FIRST_CAPACITY_BYTES: usize = 2048;
+
+    /// Appends a delivery [`encode_delivery`] encoded, charged `charged`.
+    pub fn push(&mut self, encoded: &[u8], charged: u64) {
+        if self.bytes.capacity() == 0 {
+            self.bytes
+                .reserve(Self::FIRST_CAPACITY_BYTES.max(encoded.len()));
+        }
+        self.starts.push(self.bytes.len());
+        self.bytes.extend_from_slice(encoded);
+        self.charged = self.charged.saturating_add(charged);
+    }
+
+    /// Writes them at the end of `out` in RESP `protocol`: as they are in
+    /// RESP2, each a push (`>`) in RESP3.
+    pub fn write(&self, protocol: u8, out: &mut Vec<u8>) {
+        let at = out.len();
+        out.extend_from_slice(&self.bytes);
+        if protocol == 3 {
+            for start in &self.starts {
+                out[at + start] = b'>';
+            }
+        }
     }
 }
 
@@ -202,8 +227,12 @@ mod tests {
             b">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n"
         );
         let delivered = |pattern: Option<&[u8]>, protocol| {
+            let mut encoded = Vec::new();
+            encode_delivery(pattern, b"a", b"m", &mut encoded);
+            let mut run = Deliveries::default();
+            run.push(&encoded, 1);
             let mut out = Vec::new();
-            write_delivery(&encode_delivery(pattern, b"a", b"m"), protocol, &mut out);
+            run.write(protocol, &mut out);
             out
         };
         assert_eq!(delivered(None, 2), encoded(message(), 2));
