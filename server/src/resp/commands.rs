@@ -236,6 +236,16 @@ fn after_name(mut arguments: Vec<Bytes>) -> Vec<Bytes> {
     arguments
 }
 
+/// Arguments the core keeps for as long as a subscription lasts, copied
+/// out of the read buffer their request was cut from, which they would
+/// otherwise hold. (A connection's name is copied alike.)
+fn kept(arguments: Vec<Bytes>) -> Vec<Bytes> {
+    arguments
+        .iter()
+        .map(|argument| Bytes::copy_from_slice(argument))
+        .collect()
+}
+
 /// Runs a command whose name, arity, login and context were checked.
 fn run(full_name: &str, mut arguments: Vec<Bytes>, state: &State) -> Step {
     let rest = &arguments[1..];
@@ -243,11 +253,11 @@ fn run(full_name: &str, mut arguments: Vec<Bytes>, state: &State) -> Step {
     match full_name {
         "ping" => Step::Reply(ping(rest.first().cloned(), state)),
         "subscribe" => {
-            let channels = after_name(arguments);
+            let channels = kept(after_name(arguments));
             core(PubSubCommand::Subscribe { channels }, count, true)
         }
         "psubscribe" => {
-            let patterns = after_name(arguments);
+            let patterns = kept(after_name(arguments));
             core(PubSubCommand::PatternSubscribe { patterns }, count, true)
         }
         "unsubscribe" | "punsubscribe" => {
@@ -299,7 +309,7 @@ fn run(full_name: &str, mut arguments: Vec<Bytes>, state: &State) -> Step {
         "client|id" => Step::Reply(Frame::count(state.id)),
         "client|getname" => Step::Reply(state.name.clone().map_or(Frame::Null, Frame::Bulk)),
         "client|setname" => match valid_name(&rest[1]) {
-            Ok(()) => Step::SetName(rest[1].clone()),
+            Ok(()) => Step::SetName(Bytes::copy_from_slice(&rest[1])),
             Err(refusal) => Step::Reply(refusal),
         },
         "quit" => Step::Quit,
@@ -371,7 +381,7 @@ fn hello(rest: &[Bytes]) -> Step {
             if let Err(refusal) = valid_name(&rest[at + 1]) {
                 return Step::Reply(refusal);
             }
-            name = Some(rest[at + 1].clone());
+            name = Some(Bytes::copy_from_slice(&rest[at + 1]));
             at += 2;
         } else {
             let option = printable(&rest[at], usize::MAX);
@@ -429,6 +439,59 @@ mod tests {
             .map(|w| Bytes::copy_from_slice(w.as_bytes()))
             .collect();
         judge(arguments, state)
+    }
+
+    /// The arguments of a request cut from one read buffer, uncopied.
+    fn cut(request: &Bytes) -> Vec<Bytes> {
+        request
+            .split(|&byte| byte == b' ')
+            .map(|word| request.slice_ref(word))
+            .collect()
+    }
+
+    /// Whether `argument` lies in `buffer`'s bytes.
+    fn within(argument: &Bytes, buffer: &Bytes) -> bool {
+        buffer.as_ptr_range().contains(&argument.as_ptr())
+    }
+
+    #[test]
+    fn what_outlives_a_request_does_not_hold_its_read_buffer() {
+        let buffer = Bytes::from_static(b"subscribe a b psubscribe c* publish a m setname n");
+        let kept = |step: Step| match step {
+            Step::Core {
+                command: PubSubCommand::Subscribe { channels: names },
+                ..
+            }
+            | Step::Core {
+                command: PubSubCommand::PatternSubscribe { patterns: names },
+                ..
+            } => names,
+            Step::SetName(name) => vec![name],
+            other => panic!("{other:?}"),
+        };
+        let words = cut(&buffer);
+        let requests = [&words[0..3], &words[3..5]];
+        for request in requests {
+            for name in kept(judge(request.to_vec(), &state())) {
+                assert!(!within(&name, &buffer), "{name:?} is copied out");
+            }
+        }
+        let setname = [
+            Bytes::from_static(b"client"),
+            words[8].clone(),
+            words[9].clone(),
+        ];
+        for name in kept(judge(setname.to_vec(), &state())) {
+            assert!(!within(&name, &buffer), "{name:?} is copied out");
+        }
+        // A publish's channel and message are gone after its step: cut, not copied.
+        match judge(words[5..8].to_vec(), &state()) {
+            Step::Core {
+                command: PubSubCommand::Publish { channel, message },
+                ..
+            } => assert!(within(&channel, &buffer) && within(&message, &buffer)),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn error(words: &[&str], state: &State) -> String {

@@ -82,8 +82,11 @@ pub const OUTBOX_BATCHES_MAX: usize = 64 * 1024;
 /// Inputs a connection sends the broker task as one message, at most.
 const INPUTS_PER_MESSAGE_MAX: usize = 256;
 
-/// Bytes asked of the socket per read.
+/// Bytes a connection's read buffer takes at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The least room a read asks of the socket before the buffer takes a new chunk.
+const READ_SPARE_MIN_BYTES: usize = 4 * 1024;
 
 /// RESP connections are numbered from here, apart from AMQP's and Kafka's.
 const RESP_CONNECTIONS_FIRST: u64 = 1 << 61;
@@ -680,11 +683,17 @@ async fn send(to_broker: mpsc::Sender<ToBroker>, message: ToBroker) -> io::Resul
 }
 
 /// Reads what the socket has, at most one chunk; 0 means the peer closed it.
+/// Requests are cut from the buffer uncopied, so the buffer reads on into
+/// the rest of its allocation and takes a new chunk only when under
+/// [`READ_SPARE_MIN_BYTES`] is left: a chunk is held until the requests cut
+/// from it are done with, not one per read.
 async fn read_some(stream: &mut ReadHalf<TcpStream>, buffer: &mut BytesMut) -> io::Result<usize> {
     if buffer.is_empty() && buffer.capacity() > READ_CHUNK_BYTES {
         *buffer = BytesMut::new();
     }
-    buffer.reserve(READ_CHUNK_BYTES);
+    if buffer.capacity() - buffer.len() < READ_SPARE_MIN_BYTES {
+        buffer.reserve(READ_CHUNK_BYTES);
+    }
     stream.read_buf(buffer).await
 }
 

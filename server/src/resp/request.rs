@@ -142,14 +142,13 @@ fn next_array(buffer: &mut BytesMut, authenticated: bool) -> Parsed {
 fn decode_array(buffer: &mut BytesMut, length: usize) -> Parsed {
     // Redis skips the two bytes after each bulk string unread; the decoder
     // reads them the same way, so what was checked is what it decodes.
-    // The decoder gives each argument's place; the request is copied out
-    // once and cut there, so that the read buffer stays the connection's
-    // own and is reused (a slice would share it with every delivery).
+    // The decoder gives each argument's place; the arguments are cut from
+    // the read buffer there, uncopied (what outlives the request is copied
+    // out by `commands`, so that it does not hold the read buffer).
     let Ok(Some((RangeFrame::Array(frames), _))) = decode_range(&buffer[..length]) else {
         return Parsed::Error("Protocol error: invalid multibulk length");
     };
-    let request = Bytes::copy_from_slice(&buffer[..length]);
-    buffer.advance(length);
+    let request = buffer.split_to(length).freeze();
     let arguments = frames
         .into_iter()
         .map(|frame| match frame {
@@ -171,8 +170,7 @@ fn next_inline(buffer: &mut BytesMut) -> Parsed {
             Parsed::Incomplete
         };
     };
-    let line = Bytes::copy_from_slice(&buffer[..=newline]);
-    buffer.advance(newline + 1);
+    let line = buffer.split_to(newline + 1).freeze();
     let arguments: Vec<Bytes> = line
         .split(|byte| byte.is_ascii_whitespace())
         .filter(|word| !word.is_empty())
