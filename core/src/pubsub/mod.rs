@@ -552,6 +552,7 @@ impl PubSub {
         if let Some(subscribers) = self.channels.get(&channel) {
             deliveries.extend(subscribers.iter().map(|&conn| (conn, None)));
         }
+        let by_channel = deliveries.len();
         for (pattern, subscribers) in &self.patterns {
             if glob::matches(pattern, &channel) {
                 deliveries.extend(
@@ -561,8 +562,11 @@ impl PubSub {
                 );
             }
         }
-        // Per subscriber, its channel's message first, then its patterns'.
-        deliveries.sort_by_key(|(conn, pattern)| (*conn, pattern.is_some()));
+        // Per subscriber, its channel's message first, then its patterns'
+        // (the channel's subscribers come in connection order already).
+        if deliveries.len() > by_channel {
+            deliveries.sort_by_key(|(conn, pattern)| (*conn, pattern.is_some()));
+        }
         let receivers = deliveries.len() as u64;
         #[cfg(feature = "mutants")]
         if let Some(retained) = self.retained.as_mut() {
@@ -572,29 +576,27 @@ impl PubSub {
                 kept.pop_front();
             }
         }
-        let mut delivered = Vec::with_capacity(deliveries.len());
         let mut disconnected = Vec::new();
-        for (conn, pattern) in deliveries {
-            let Some(subscriber) = self.subscribers.get_mut(&conn) else {
+        deliveries.retain(|(conn, pattern)| {
+            let Some(subscriber) = self.subscribers.get_mut(conn) else {
                 self.dropped_slow += 1;
-                continue;
+                return false;
             };
             let bytes = charge(pattern.as_ref(), &channel, &message);
             subscriber.pending_bytes = subscriber.pending_bytes.saturating_add(bytes);
-            match self.config.slow_subscriber(subscriber, now) {
-                None => delivered.push((conn, pattern)),
-                Some(reason) => {
-                    self.dropped_slow += 1;
-                    self.disconnect(conn);
-                    disconnected.push(Handout::Reply(conn, PubSubReply::Disconnect(reason)));
-                }
-            }
-        }
-        if !delivered.is_empty() {
+            let Some(reason) = self.config.slow_subscriber(subscriber, now) else {
+                return true;
+            };
+            self.dropped_slow += 1;
+            self.disconnect(*conn);
+            disconnected.push(Handout::Reply(*conn, PubSubReply::Disconnect(reason)));
+            false
+        });
+        if !deliveries.is_empty() {
             self.outbox.push(Handout::Published(Published {
                 channel,
                 message,
-                receivers: delivered,
+                receivers: deliveries,
             }));
         }
         self.outbox.extend(disconnected);
