@@ -325,10 +325,7 @@ impl Connection {
                 written = self.out.write_some(&mut self.write_half), if !self.out.is_empty() => {
                     self.out.wrote(written?);
                 }
-                batch = outbox.recv(), if !self.out.is_full() => match batch {
-                    Some(batch) => self.on_batch(batch)?,
-                    None => return Err(invalid("released by the broker (fell behind) or broker stopped")),
-                },
+                batch = outbox.recv(), if !self.out.is_full() => self.take_batches(batch, &mut outbox).await?,
                 () = timer.reached(stall) => return Err(invalid("send timeout")),
                 _ = shutdown.changed() => return Ok(()),
             }
@@ -513,6 +510,32 @@ impl Connection {
         } else {
             let text = "WRONGPASS invalid username-password pair or user is disabled.";
             Err(Frame::Error(text.to_owned()))
+        }
+    }
+
+    /// Takes `first` and every batch already waiting behind it, judging
+    /// the requests each lets through as the main loop would: what the
+    /// broker task handed out since the last write leaves in one write.
+    async fn take_batches(
+        &mut self,
+        first: Option<RespBatch>,
+        outbox: &mut mpsc::Receiver<RespBatch>,
+    ) -> io::Result<()> {
+        let mut batch = first;
+        loop {
+            let Some(taken) = batch else {
+                return Err(invalid("released by the broker (fell behind) or broker stopped"));
+            };
+            self.on_batch(taken)?;
+            if self.out.is_full() {
+                return Ok(());
+            }
+            self.take_requests().await?;
+            batch = match outbox.try_recv() {
+                Ok(next) => Some(next),
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
         }
     }
 
