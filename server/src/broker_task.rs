@@ -203,7 +203,7 @@ struct BrokerTask {
     resp_replies: BTreeMap<ConnectionId, RespBatch>,
     /// Where a publish's deliveries are encoded before they are copied to
     /// their receivers' batches.
-    resp_scratch: Vec<u8>,
+    resp_scratch: bytes::BytesMut,
     /// SQS requests waiting for the core's answer.
     sqs_waits: BTreeMap<(ConnectionId, u64), oneshot::Sender<SqsReply>>,
     /// Connections that disconnected in this step: their last replies go
@@ -244,7 +244,7 @@ pub async fn run(
         kafka_replies: BTreeMap::new(),
         resp_outboxes: BTreeMap::new(),
         resp_replies: BTreeMap::new(),
-        resp_scratch: Vec::new(),
+        resp_scratch: bytes::BytesMut::new(),
         sqs_waits: BTreeMap::new(),
         gone: Vec::new(),
         records: Vec::new(),

@@ -103,7 +103,7 @@ pub fn hand_out(reply: PubSubReply, batch: &mut RespBatch) {
             channel,
             message,
         } => {
-            let mut encoded = Vec::new();
+            let mut encoded = BytesMut::new();
             reply::encode_delivery(pattern.as_deref(), &channel, &message, &mut encoded);
             let charged = charge(pattern.as_ref(), &channel, &message);
             deliveries_run(batch).push(&encoded, charged);
@@ -119,7 +119,7 @@ pub fn hand_out(reply: PubSubReply, batch: &mut RespBatch) {
 pub fn hand_out_published(
     published: &Published,
     batches: &mut BTreeMap<ConnectionId, RespBatch>,
-    scratch: &mut Vec<u8>,
+    scratch: &mut BytesMut,
 ) {
     let Published {
         channel,
@@ -524,7 +524,9 @@ impl Connection {
         let mut batch = first;
         loop {
             let Some(taken) = batch else {
-                return Err(invalid("released by the broker (fell behind) or broker stopped"));
+                return Err(invalid(
+                    "released by the broker (fell behind) or broker stopped",
+                ));
             };
             self.on_batch(taken)?;
             if self.out.is_full() {
@@ -754,7 +756,7 @@ mod tests {
             ],
         };
         let mut batches = BTreeMap::new();
-        let mut scratch = Vec::new();
+        let mut scratch = BytesMut::new();
         hand_out_published(&published, &mut batches, &mut scratch);
         hand_out_published(&published, &mut batches, &mut scratch);
         let message = b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nfirst\r\n".as_slice();

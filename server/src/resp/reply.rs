@@ -3,7 +3,7 @@
 //! messages of their own; RESP2 flattens a map into an array, writes a
 //! null as a null bulk string and a push as an array).
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::types::{
     BorrowedFrame as Resp2Borrowed, BytesFrame as Resp2, Resp2Frame,
 };
@@ -70,7 +70,7 @@ pub fn encode(frame: Frame, protocol: u8, out: &mut Vec<u8>) {
 /// Appends a delivery (`message` or, with its pattern, `pmessage`) to
 /// `out` as RESP2's array: RESP3's push differs only in its first byte
 /// ([`Deliveries::write`]).
-pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8], out: &mut Vec<u8>) {
+pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8], out: &mut BytesMut) {
     let (message_frames, pmessage_frames);
     let frames: &[Resp2Borrowed] = match pattern {
         None => {
@@ -91,12 +91,13 @@ pub fn encode_delivery(pattern: Option<&[u8]>, channel: &[u8], message: &[u8], o
             &pmessage_frames
         }
     };
-    let frame = Resp2Borrowed::Array(frames);
-    let at = out.len();
-    out.resize(at + frame.encode_len(false), 0);
-    // A flat array of bulk strings always encodes, in the length it asks for.
-    redis_protocol::resp2::encode::encode_borrowed(&mut out[at..], &frame, false)
-        .expect("an array of bulk strings encodes");
+    // A flat array of bulk strings always encodes.
+    redis_protocol::resp2::encode::extend_encode_borrowed(
+        out,
+        &Resp2Borrowed::Array(frames),
+        false,
+    )
+    .expect("an array of bulk strings encodes");
 }
 
 /// A run of deliveries for one connection, encoded by the broker task
@@ -227,7 +228,7 @@ mod tests {
             b">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n"
         );
         let delivered = |pattern: Option<&[u8]>, protocol| {
-            let mut encoded = Vec::new();
+            let mut encoded = BytesMut::new();
             encode_delivery(pattern, b"a", b"m", &mut encoded);
             let mut run = Deliveries::default();
             run.push(&encoded, 1);
