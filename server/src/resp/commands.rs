@@ -92,24 +92,23 @@ pub fn judge(arguments: Vec<Bytes>, state: &State) -> Step {
     let Some((name, rest)) = arguments.split_first() else {
         return Step::Reply(Frame::err("empty request"));
     };
-    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-    let full_name = match full_name(name, &lower, rest) {
-        Ok(full_name) => full_name,
+    let (command, full_name) = match full_name(name, rest) {
+        Ok(names) => names,
         Err(refusal) => return Step::Reply(refusal),
     };
-    let served = arity(&full_name);
+    let served = arity(full_name);
     if let Some(arity) = served {
         if !arity.accepts(arguments.len()) {
             let text = format!("wrong number of arguments for '{full_name}' command");
             return Step::Reply(Frame::err(text));
         }
     }
-    let no_login_needed = matches!(lower.as_str(), "auth" | "hello" | "quit" | "reset");
+    let no_login_needed = matches!(command, "auth" | "hello" | "quit" | "reset");
     if !state.authenticated && !no_login_needed {
         return Step::Reply(Frame::Error("NOAUTH Authentication required.".to_owned()));
     }
     let allowed_subscribed = matches!(
-        lower.as_str(),
+        command,
         "ping" | "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "quit" | "reset"
     );
     if state.subscribed_resp2() && !allowed_subscribed {
@@ -120,34 +119,70 @@ pub fn judge(arguments: Vec<Bytes>, state: &State) -> Step {
     if served.is_none() {
         // Redis knows it; brokerlab serves only Pub/Sub and the connection's own commands.
         return Step::Reply(match rest.first().filter(|_| full_name.contains('|')) {
-            Some(sub) => unknown_subcommand(&lower, sub),
+            Some(sub) => unknown_subcommand(command, sub),
             None => unknown_command(name, rest),
         });
     }
-    run(&full_name, arguments, state)
+    run(full_name, arguments, state)
 }
 
-/// The command's name as Redis's errors give it (`pubsub|numpat`), or
-/// Redis's refusal of a command or subcommand it does not know.
-fn full_name(name: &[u8], lower: &str, rest: &[Bytes]) -> Result<String, Frame> {
-    let container = matches!(lower, "pubsub" | "client");
-    // A command served here is one Redis knows; any other is looked up.
-    let served = !container && arity(lower).is_some();
-    if !served && REDIS_COMMANDS.binary_search(&lower).is_err() {
+/// The command's name and its full name as Redis's errors give it
+/// (`pubsub` and `pubsub|numpat`), both as Redis's table spells them, or
+/// Redis's refusal of a command or subcommand it does not know. Names are
+/// matched case-insensitively, as Redis matches them, without a copy.
+fn full_name(name: &[u8], rest: &[Bytes]) -> Result<(&'static str, &'static str), Frame> {
+    let Some(command) = known(&[name]) else {
         return Err(unknown_command(name, rest));
-    }
-    let Some(sub) = rest.first().filter(|_| container) else {
-        return Ok(lower.to_owned());
     };
-    let full = format!(
-        "{lower}|{}",
-        String::from_utf8_lossy(sub).to_ascii_lowercase()
-    );
-    if REDIS_COMMANDS.binary_search(&full.as_str()).is_err() {
-        return Err(unknown_subcommand(lower, sub));
+    let Some(sub) = rest
+        .first()
+        .filter(|_| matches!(command, "pubsub" | "client"))
+    else {
+        return Ok((command, command));
+    };
+    match known(&[command.as_bytes(), b"|", sub]) {
+        Some(full_name) => Ok((command, full_name)),
+        None => Err(unknown_subcommand(command, sub)),
     }
-    Ok(full)
 }
+
+/// The command of Redis's table whose name is `parts` joined, in any case.
+fn known(parts: &[&[u8]]) -> Option<&'static str> {
+    let name = || {
+        parts
+            .iter()
+            .flat_map(|part| part.iter())
+            .map(u8::to_ascii_lowercase)
+    };
+    // The commands served here first: PUBLISH, the one a publisher repeats.
+    let served = SERVED.iter().find(|served| served.bytes().eq(name()));
+    served.copied().or_else(|| {
+        let at = REDIS_COMMANDS.binary_search_by(|entry| entry.bytes().cmp(name()));
+        at.ok().map(|at| REDIS_COMMANDS[at])
+    })
+}
+
+/// The commands served here, each with its [`arity`], PUBLISH first.
+const SERVED: [&str; 18] = [
+    "publish",
+    "subscribe",
+    "psubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "ping",
+    "pubsub",
+    "pubsub|channels",
+    "pubsub|numsub",
+    "pubsub|numpat",
+    "client",
+    "client|id",
+    "client|getname",
+    "client|setname",
+    "auth",
+    "hello",
+    "quit",
+    "reset",
+];
 
 /// Redis's refusal of a container's subcommand it does not know.
 fn unknown_subcommand(container: &str, sub: &[u8]) -> Frame {
@@ -501,34 +536,21 @@ mod tests {
         }
     }
 
-    /// Each text is what Debian's redis-server 7.0.15 answers.
-    /// `full_name` skips the lookup for a command served here.
+    /// `known` looks a command served here up first.
     #[test]
     fn every_command_served_is_one_redis_knows() {
-        let served = [
-            "publish",
-            "reset",
-            "pubsub|numpat",
-            "client|id",
-            "client|getname",
-            "client|setname",
-            "subscribe",
-            "psubscribe",
-            "auth",
-            "pubsub",
-            "client",
-            "pubsub|channels",
-            "pubsub|numsub",
-            "ping",
-            "unsubscribe",
-            "punsubscribe",
-            "hello",
-            "quit",
-        ];
-        for name in served {
-            assert!(arity(name).is_some(), "{name} is served");
+        for name in SERVED {
             assert!(REDIS_COMMANDS.binary_search(&name).is_ok(), "{name}");
         }
+        for name in REDIS_COMMANDS {
+            assert_eq!(arity(name).is_some(), SERVED.contains(&name), "{name}");
+        }
+        // In any case, as Redis matches them; a name only alike is unknown.
+        assert_eq!(known(&[b"PuBlIsH"]), Some("publish"));
+        assert_eq!(known(&[b"pubSUB", b"|", b"NumSub"]), Some("pubsub|numsub"));
+        assert_eq!(known(&[b"GET"]), Some("get"));
+        assert_eq!(known(&[b"publis"]), None);
+        assert_eq!(known(&[b"publish\xff"]), None);
     }
 
     #[test]
