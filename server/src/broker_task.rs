@@ -70,7 +70,7 @@ pub type RespBatch = Vec<RespItem>;
 /// What the broker task hands a RESP connection.
 #[derive(Debug)]
 pub enum RespItem {
-    /// A Pub/Sub answer (a delivery comes as `Delivery`).
+    /// A Pub/Sub answer (deliveries come as `Deliveries`).
     PubSub(brokerlab_core::pubsub::PubSubReply),
     /// Deliveries in a row, encoded (`resp::hand_out_published`).
     Deliveries(crate::resp::Deliveries),

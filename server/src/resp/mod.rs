@@ -8,10 +8,13 @@
 //! (`Output::PubSubPublished`) back through the broker task.
 //! Requests are checked against Redis's bounds and decoded, and replies
 //! encoded, with the `redis-protocol` crate (`request`, `reply`);
-//! `commands` judges each request as Redis would. The commands of the
-//! requests judged after one read go to the broker task as one message;
-//! the deliveries of one publish are encoded once ([`deliveries`]) and
-//! their bytes shared by every subscriber. Every Pub/Sub rule,
+//! `commands` judges each request as Redis would. Requests are cut from
+//! the read buffer uncopied, and the commands of the requests judged after
+//! one read go to the broker task as one message; the delivery of one
+//! publish is encoded once ([`hand_out_published`]) and copied to the end
+//! of each receiver's run of deliveries ([`Deliveries`]), which its
+//! connection writes with one copy, after taking every batch already
+//! waiting. Every Pub/Sub rule,
 //! the slow-subscriber rule included, is the core's: the connection tells
 //! the core what it wrote (`PubSubCommand::Written`), and closes when the
 //! core says the subscriber fell too far behind.
