@@ -112,16 +112,10 @@ pub struct Deliveries {
 }
 
 impl Deliveries {
-    /// Bytes a run starts with room for: a pipelined publisher's read of
-    /// short messages, without growing.
-    const FIRST_CAPACITY_BYTES: usize = 2048;
-
     /// Appends a delivery [`encode_delivery`] encoded, charged `charged`.
+    /// A run grows as it is given deliveries: a publish to many
+    /// subscribers makes as many runs, each only as large as its delivery.
     pub fn push(&mut self, encoded: &[u8], charged: u64) {
-        if self.bytes.capacity() == 0 {
-            self.bytes
-                .reserve(Self::FIRST_CAPACITY_BYTES.max(encoded.len()));
-        }
         self.starts.push(self.bytes.len());
         self.bytes.extend_from_slice(encoded);
         self.charged = self.charged.saturating_add(charged);
