@@ -155,33 +155,34 @@ fn known(parts: &[&[u8]]) -> Option<&'static str> {
             .map(u8::to_ascii_lowercase)
     };
     // The commands served here first: PUBLISH, the one a publisher repeats.
-    let served = SERVED.iter().find(|served| served.bytes().eq(name()));
-    served.copied().or_else(|| {
+    let served = SERVED.iter().find(|(served, _)| served.bytes().eq(name()));
+    served.map(|&(served, _)| served).or_else(|| {
         let at = REDIS_COMMANDS.binary_search_by(|entry| entry.bytes().cmp(name()));
         at.ok().map(|at| REDIS_COMMANDS[at])
     })
 }
 
-/// The commands served here, each with its [`arity`], PUBLISH first.
-const SERVED: [&str; 18] = [
-    "publish",
-    "subscribe",
-    "psubscribe",
-    "unsubscribe",
-    "punsubscribe",
-    "ping",
-    "pubsub",
-    "pubsub|channels",
-    "pubsub|numsub",
-    "pubsub|numpat",
-    "client",
-    "client|id",
-    "client|getname",
-    "client|setname",
-    "auth",
-    "hello",
-    "quit",
-    "reset",
+/// The commands served here with Redis's arity of each (its `COMMAND
+/// INFO`), PUBLISH first: the one a publisher repeats.
+const SERVED: [(&str, Arity); 18] = [
+    ("publish", Arity::Exactly(3)),
+    ("subscribe", Arity::AtLeast(2)),
+    ("psubscribe", Arity::AtLeast(2)),
+    ("unsubscribe", Arity::AtLeast(1)),
+    ("punsubscribe", Arity::AtLeast(1)),
+    ("ping", Arity::Between(1, 2)),
+    ("pubsub", Arity::AtLeast(2)),
+    ("pubsub|channels", Arity::AtLeast(2)),
+    ("pubsub|numsub", Arity::AtLeast(2)),
+    ("pubsub|numpat", Arity::Exactly(2)),
+    ("client", Arity::AtLeast(2)),
+    ("client|id", Arity::Exactly(2)),
+    ("client|getname", Arity::Exactly(2)),
+    ("client|setname", Arity::Exactly(3)),
+    ("auth", Arity::AtLeast(2)),
+    ("hello", Arity::AtLeast(1)),
+    ("quit", Arity::AtLeast(1)),
+    ("reset", Arity::Exactly(1)),
 ];
 
 /// Redis's refusal of a container's subcommand it does not know.
@@ -240,21 +241,12 @@ impl Arity {
     }
 }
 
-/// The arity of each command served (Redis's `COMMAND INFO`); `None` for
-/// one not served.
+/// The arity of a command served here ([`SERVED`]); `None` for one not served.
 fn arity(full_name: &str) -> Option<Arity> {
-    let arity = match full_name {
-        "publish" => Arity::Exactly(3),
-        "reset" => Arity::Exactly(1),
-        "pubsub|numpat" | "client|id" | "client|getname" => Arity::Exactly(2),
-        "client|setname" => Arity::Exactly(3),
-        "subscribe" | "psubscribe" | "auth" | "pubsub" | "client" | "pubsub|channels"
-        | "pubsub|numsub" => Arity::AtLeast(2),
-        "ping" => Arity::Between(1, 2),
-        "unsubscribe" | "punsubscribe" | "hello" | "quit" => Arity::AtLeast(1),
-        _ => return None,
-    };
-    Some(arity)
+    SERVED
+        .iter()
+        .find(|(name, _)| *name == full_name)
+        .map(|&(_, arity)| arity)
 }
 
 fn core(command: PubSubCommand, answers: Answers, subscribes: bool) -> Step {
@@ -501,7 +493,10 @@ mod tests {
                 command: PubSubCommand::PatternSubscribe { patterns: names },
                 ..
             } => names,
-            Step::SetName(name) => vec![name],
+            Step::SetName(name)
+            | Step::Hello {
+                name: Some(name), ..
+            } => vec![name],
             other => panic!("{other:?}"),
         };
         let words = cut(&buffer);
@@ -516,8 +511,16 @@ mod tests {
             words[8].clone(),
             words[9].clone(),
         ];
-        for name in kept(judge(setname.to_vec(), &state())) {
-            assert!(!within(&name, &buffer), "{name:?} is copied out");
+        let hello = [
+            Bytes::from_static(b"hello"),
+            Bytes::from_static(b"3"),
+            words[8].clone(),
+            words[9].clone(),
+        ];
+        for request in [setname.to_vec(), hello.to_vec()] {
+            for name in kept(judge(request, &state())) {
+                assert!(!within(&name, &buffer), "{name:?} is copied out");
+            }
         }
         // A publish's channel and message are gone after its step: cut, not copied.
         match judge(words[5..8].to_vec(), &state()) {
@@ -539,11 +542,9 @@ mod tests {
     /// `known` looks a command served here up first.
     #[test]
     fn every_command_served_is_one_redis_knows() {
-        for name in SERVED {
+        for (name, _) in SERVED {
             assert!(REDIS_COMMANDS.binary_search(&name).is_ok(), "{name}");
-        }
-        for name in REDIS_COMMANDS {
-            assert_eq!(arity(name).is_some(), SERVED.contains(&name), "{name}");
+            assert_eq!(known(&[name.as_bytes()]), Some(name));
         }
         // In any case, as Redis matches them; a name only alike is unknown.
         assert_eq!(known(&[b"PuBlIsH"]), Some("publish"));
