@@ -198,7 +198,7 @@ fn run_sagas(driver: &mut Driver, first_id: usize, success: &Arc<FieldTable>) {
             for correlation_id in std::mem::take(&mut driver.commands) {
                 let reply = Properties {
                     correlation_id,
-                    headers: Some(FieldTable::clone(success)),
+                    headers: Some(Arc::new(FieldTable::clone(success))),
                     ..Properties::default()
                 };
                 driver.publish(PARTICIPANT, "", "amq.saga.order", reply.into());

@@ -41,7 +41,13 @@ pub fn dead_letter(
     let mut properties = (**message.properties()).clone();
     let death = new_death(message, queue, reason, now);
     let mut headers = properties.headers.take().unwrap_or_default();
-    record_death(&mut headers, death, queue, reason, message.exchange());
+    record_death(
+        Arc::make_mut(&mut headers),
+        death,
+        queue,
+        reason,
+        message.exchange(),
+    );
     properties.headers = Some(headers);
     properties.expiration = None;
     let routing_key = dead_letter_routing_key.unwrap_or(message.routing_key());
@@ -294,7 +300,7 @@ mod tests {
             "orders",
             "new",
             Properties {
-                headers: Some(headers),
+                headers: Some(Arc::new(headers)),
                 ..Properties::default()
             },
         )
@@ -651,10 +657,12 @@ mod tests {
     fn entry_a_client_wrote_breaks_cycle_detection() {
         let dead = die(&published(), "q", DeadLetterReason::Expired);
         let mut properties = (**dead.properties()).clone();
-        let headers = properties
-            .headers
-            .as_mut()
-            .expect("dead-lettered messages have headers");
+        let headers = Arc::make_mut(
+            properties
+                .headers
+                .as_mut()
+                .expect("dead-lettered messages have headers"),
+        );
         if let Some(FieldValue::Array(deaths)) = headers.get_mut(X_DEATH) {
             deaths.insert(0, FieldValue::string("not a table"));
         }

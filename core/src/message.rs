@@ -42,7 +42,7 @@ pub struct Properties {
     /// MIME content encoding.
     pub content_encoding: Option<String>,
     /// Application headers.
-    pub headers: Option<FieldTable>,
+    pub headers: Option<Arc<FieldTable>>,
     /// 1 = transient, 2 = persistent.
     pub delivery_mode: Option<u8>,
     /// Message priority, 0 to 255.

@@ -11,6 +11,7 @@ mod support;
 use brokerlab_core::{
     Command, DeadLetterReason, DropReason, Event, FieldTable, FieldValue, MessageId, Properties,
 };
+use std::sync::Arc;
 use support::{channel_answers, expiring, int, string, table, x_death, Delivered, Harness, Step};
 
 /// Something a client does to its delivery, for table-driven tests.
@@ -1007,7 +1008,7 @@ fn other_properties_and_headers_survive_dead_lettering() {
     let headers = table(&[("app", string("value")), ("n", int(7))]);
     let properties = Properties {
         content_type: Some("text/plain".into()),
-        headers: Some(headers.clone()),
+        headers: Some(Arc::new(headers.clone())),
         delivery_mode: Some(2),
         priority: Some(3),
         correlation_id: Some("corr".into()),
@@ -1025,7 +1026,7 @@ fn other_properties_and_headers_survive_dead_lettering() {
     get_and_reject(&mut broker, "work");
     let delivered = take(&mut broker, "dlq");
     let mut rewritten = (**delivered.message.properties()).clone();
-    let mut rewritten_headers = rewritten.headers.take().expect("headers");
+    let mut rewritten_headers = FieldTable::clone(&rewritten.headers.take().expect("headers"));
     for name in [
         "x-death",
         "x-first-death-queue",

@@ -65,7 +65,7 @@ fn queue_unbind(queue: &str, exchange: &str, key: &str, arguments: FieldTable) -
 /// Properties carrying these headers.
 fn with_headers(headers: FieldTable) -> Properties {
     Properties {
-        headers: Some(headers),
+        headers: Some(std::sync::Arc::new(headers)),
         ..Properties::default()
     }
 }
@@ -553,7 +553,7 @@ fn headers_route(arguments: &FieldTable, headers: Option<FieldTable>) -> bool {
         .send(1, 1, bind("q", "amq.headers", "", arguments.clone()))
         .assert_ok();
     let properties = Properties {
-        headers,
+        headers: headers.map(std::sync::Arc::new),
         ..Properties::default()
     };
     broker

@@ -138,7 +138,7 @@ fn every_property() -> Properties {
     Properties {
         content_type: Some("application/json".into()),
         content_encoding: Some("gzip".into()),
-        headers: Some(headers),
+        headers: Some(Arc::new(headers)),
         delivery_mode: Some(2),
         priority: Some(7),
         correlation_id: Some("correlation-1".into()),

@@ -9,6 +9,7 @@ mod support;
 use brokerlab_core::record::Change;
 use brokerlab_core::saga::{Ignored, Phase};
 use brokerlab_core::{Command, Event, FieldTable, FieldValue, Properties, ReplyCode};
+use std::sync::Arc;
 use support::{int, string, table, Delivered, Harness};
 
 /// The seed document's order saga, three steps: (name, command, compensation).
@@ -121,7 +122,7 @@ fn reply(broker: &mut Harness, to: &Delivered, outcome: &str) {
     let properties = to.message.properties();
     let reply = Properties {
         correlation_id: properties.correlation_id.clone(),
-        headers: Some(table(&[("x-saga-outcome", string(outcome))])),
+        headers: Some(Arc::new(table(&[("x-saga-outcome", string(outcome))]))),
         ..Properties::default()
     };
     let reply_to = properties
@@ -251,7 +252,7 @@ fn an_abort_compensates_the_step_in_flight_and_no_forward_step_follows() {
     broker.sync();
     answer(&mut broker, "inventory.reserve", "success");
     let abort = Properties {
-        headers: Some(table(&[("x-saga-abort", FieldValue::Bool(true))])),
+        headers: Some(Arc::new(table(&[("x-saga-abort", FieldValue::Bool(true))]))),
         ..persistent("order-1")
     };
     broker
@@ -294,7 +295,7 @@ fn a_duplicate_or_stale_reply_is_ignored_as_an_event() {
     let properties = first.message.properties();
     let stale = Properties {
         correlation_id: properties.correlation_id.clone(),
-        headers: Some(table(&[("x-saga-outcome", string("success"))])),
+        headers: Some(Arc::new(table(&[("x-saga-outcome", string("success"))]))),
         ..Properties::default()
     };
     let step = broker.publish_with(2, 1, "", "amq.saga.order", "", stale);
@@ -524,7 +525,7 @@ mod mutants {
         let script = |broker: &mut Harness| {
             answer(broker, "inventory.reserve", "success");
             let abort = Properties {
-                headers: Some(table(&[("x-saga-abort", FieldValue::Bool(true))])),
+                headers: Some(Arc::new(table(&[("x-saga-abort", FieldValue::Bool(true))]))),
                 ..persistent("order-1")
             };
             broker

@@ -430,7 +430,7 @@ fn consumer_from_first_gets_every_record_with_its_offset_header() {
     headers.insert("x-stream-offset".into(), int(77));
     let properties = Properties {
         content_type: Some("text/plain".into()),
-        headers: Some(headers),
+        headers: Some(std::sync::Arc::new(headers)),
         delivery_mode: Some(2),
         priority: Some(3),
         correlation_id: Some("cid".into()),
@@ -455,7 +455,7 @@ fn consumer_from_first_gets_every_record_with_its_offset_header() {
         ("", "s")
     );
     let mut expected = properties;
-    let expected_headers = expected.headers.as_mut().unwrap();
+    let expected_headers = std::sync::Arc::make_mut(expected.headers.as_mut().unwrap());
     expected_headers.insert("x-stream-offset".into(), int(0));
     assert_eq!(
         **delivered.message.properties(),

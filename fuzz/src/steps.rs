@@ -263,7 +263,7 @@ impl Reader<'_> {
         let properties = Properties {
             content_type: self.optional_string(has(0)),
             content_encoding: self.optional_string(has(1)),
-            headers: has(2).then(|| self.table(0)),
+            headers: has(2).then(|| std::sync::Arc::new(self.table(0))),
             delivery_mode: has(3).then(|| self.byte()),
             priority: has(4).then(|| self.byte()),
             correlation_id: self.optional_string(has(5)),

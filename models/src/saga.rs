@@ -363,7 +363,7 @@ impl Operator {
             };
             if what == Publish::Abort {
                 let headers = [(saga::ABORT_HEADER.to_owned(), FieldValue::Bool(true))];
-                properties.headers = Some(headers.into_iter().collect());
+                properties.headers = Some(Arc::new(headers.into_iter().collect()));
             }
             send(out, state.incarnation, vec![publish(SAGA, "", properties)]);
             state.awaiting.insert(seq, what);
@@ -634,11 +634,10 @@ impl Participant {
         };
         let properties = Properties {
             correlation_id: Some(saga::correlation_id(action, u32::from(self.step), SAGA_ID)),
-            headers: Some(
-                [(saga::OUTCOME_HEADER.to_owned(), FieldValue::string(outcome))]
-                    .into_iter()
-                    .collect(),
-            ),
+            headers: Some(Arc::new(FieldTable::from([(
+                saga::OUTCOME_HEADER.to_owned(),
+                FieldValue::string(outcome),
+            )]))),
             ..Properties::default()
         };
         let reply_to = format!("{}{SAGA}", saga::REPLY_PREFIX);

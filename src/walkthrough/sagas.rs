@@ -6,6 +6,7 @@ use super::narrator::{arguments, delivered_to, Narrator};
 use brokerlab_core::message::SharedMessage;
 use brokerlab_core::{Command, FieldTable, FieldValue, Output, Properties};
 use std::io::{self, Write};
+use std::sync::Arc;
 
 /// The order saga's steps: (name, the participant's queue, its connection).
 /// Each participant gets its step's command and compensation on one queue,
@@ -180,10 +181,10 @@ fn answer<W: Write>(
     );
     let reply = Properties {
         correlation_id: Some(correlation_id.clone()),
-        headers: Some(arguments(&[(
+        headers: Some(Arc::new(arguments(&[(
             "x-saga-outcome",
             FieldValue::string(outcome),
-        )])),
+        )]))),
         ..Properties::default()
     };
     let mut outputs = narrator.publish(&what, conn, "", reply_to, reply, "")?;

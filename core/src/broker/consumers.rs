@@ -14,6 +14,7 @@ use crate::message::Name;
 use crate::message::SharedMessage;
 use crate::protocol::{DeadLetterReason, DropReason, Event, Output, Reply, ReplyCode};
 use crate::queue::Entry;
+use std::sync::Arc;
 
 impl Broker {
     pub(super) fn consume(
@@ -374,7 +375,7 @@ impl Broker {
         if self.is_mutant(Mutant::DlxDropsXDeath) {
             let properties = SharedMessage::make_mut(&mut message).properties_mut();
             if let Some(headers) = properties.headers.as_mut() {
-                headers.retain(|name, _| {
+                Arc::make_mut(headers).retain(|name, _| {
                     !name.starts_with("x-death") && !name.starts_with("x-first-death")
                 });
             }
@@ -670,9 +671,7 @@ fn with_delivery_count(entry: &Entry) -> SharedMessage {
     let mut message = Message::clone(&entry.message);
     let properties = message.properties_mut();
     let count = FieldValue::I64(i64::from(entry.delivery_count));
-    properties
-        .headers
-        .get_or_insert_with(Default::default)
+    Arc::make_mut(properties.headers.get_or_insert_with(Default::default))
         .insert("x-delivery-count".to_owned(), count);
     SharedMessage::new(message)
 }

@@ -815,7 +815,7 @@ fn route(
     let mut by_key_alone = exchanges[start].kind != ExchangeKind::Headers;
     exchanges[start]
         .bindings
-        .route(message.routing_key(), headers, scratch, rules);
+        .route(message.routing_key(), headers.map(|h| &**h), scratch, rules);
     let mut visited = vec![];
     let mut index = 0;
     while index < scratch.len() {
@@ -827,9 +827,12 @@ fn route(
                 visited.push(exchange);
                 if let Some(exchange) = exchanges.get(exchange) {
                     by_key_alone &= exchange.kind != ExchangeKind::Headers;
-                    exchange
-                        .bindings
-                        .route(message.routing_key(), headers, scratch, rules);
+                    exchange.bindings.route(
+                        message.routing_key(),
+                        headers.map(|h| &**h),
+                        scratch,
+                        rules,
+                    );
                 }
             }
             Destination::Exchange(_) => {}

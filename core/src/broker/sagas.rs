@@ -210,11 +210,19 @@ impl Broker {
             .saga(vhost, exchange)
             .expect("a transition names a defined saga");
         let (definition, durable) = (Arc::clone(&saga.definition), saga.durable);
+        let headers = match effect {
+            Effect::Send {
+                action,
+                step,
+                attempt,
+            } => Some(saga.send_headers(exchange, step, action, attempt)),
+            _ => None,
+        };
         let instance = saga
             .instance(id)
             .expect("a transition names an instance")
             .clone();
-        let send = self.saga_message(exchange, &definition, &instance, effect);
+        let send = self.saga_message(exchange, &definition, &instance, effect, headers);
         if effect == Effect::End {
             self.sagas.forget_beyond_retained(vhost, exchange);
         }
@@ -261,20 +269,18 @@ impl Broker {
         }
     }
 
-    /// The message an effect sends: the step's command or compensation, or
-    /// the saga's outcome.
+    /// The message an effect sends: the step's command or compensation
+    /// (with `headers`, the saga's for it), or the saga's outcome.
     fn saga_message(
         &mut self,
         exchange: &Name,
         definition: &Definition,
         instance: &Instance,
         effect: Effect,
+        headers: Option<Arc<FieldTable>>,
     ) -> SharedMessage {
         let id = MessageId(self.next_message_id);
         self.next_message_id += 1;
-        let mut headers = FieldTable::new();
-        headers.insert("x-saga".into(), FieldValue::string(exchange));
-        headers.insert("x-saga-id".into(), FieldValue::string(&instance.id));
         let mut properties = Properties {
             content_type: instance.content_type.clone(),
             delivery_mode: Some(2),
@@ -283,33 +289,28 @@ impl Broker {
             ..Properties::default()
         };
         let (target_exchange, routing_key, body) = match effect {
-            Effect::Send {
-                action,
-                step,
-                attempt,
-            } => {
+            Effect::Send { action, step, .. } => {
                 let step_definition = &definition.steps[step as usize];
                 let target = match action {
                     Action::Command => &step_definition.command,
                     Action::Compensation => &step_definition.compensation,
                 };
-                headers.insert("x-saga-step".into(), FieldValue::I64(step.into()));
-                headers.insert(
-                    "x-saga-step-name".into(),
-                    FieldValue::string(&step_definition.name),
-                );
-                headers.insert("x-saga-action".into(), FieldValue::string(action.as_str()));
-                headers.insert("x-saga-attempt".into(), FieldValue::I64(attempt.into()));
+                properties.headers = headers;
                 properties.correlation_id = Some(saga::correlation_id(action, step, &instance.id));
                 properties.reply_to = Some(format!("{}{exchange}", saga::REPLY_PREFIX));
                 let (exchange, key) = (target.exchange.clone(), target.routing_key.clone());
                 (exchange, key, instance.payload.clone())
             }
             Effect::End => {
-                headers.insert(
-                    "x-saga-state".into(),
-                    FieldValue::string(instance.phase.as_str()),
-                );
+                let headers = FieldTable::from([
+                    ("x-saga".to_owned(), FieldValue::string(exchange)),
+                    ("x-saga-id".to_owned(), FieldValue::string(&instance.id)),
+                    (
+                        "x-saga-state".to_owned(),
+                        FieldValue::string(instance.phase.as_str()),
+                    ),
+                ]);
+                properties.headers = Some(Arc::new(headers));
                 properties.content_type = Some("application/json".to_owned());
                 properties.correlation_id = Some(instance.id.clone());
                 let key = if instance.phase == Phase::Completed {
@@ -322,7 +323,6 @@ impl Broker {
             }
             Effect::Ignored(_) => unreachable!("an ignored input sends nothing"),
         };
-        properties.headers = Some(headers);
         SharedMessage::new(Message {
             id,
             envelope: Envelope::shared(target_exchange, routing_key, Arc::new(properties)),

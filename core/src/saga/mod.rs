@@ -13,8 +13,11 @@
 //! - `reply_to` = `amq.saga.<saga exchange>`,
 //! - `correlation_id` = `do:<step>:<saga id>` (`undo:` for a compensation),
 //!   the key by which a participant makes itself idempotent,
-//! - `message_id` = the saga id, and the headers `x-saga`, `x-saga-id`,
-//!   `x-saga-step`, `x-saga-step-name`, `x-saga-action` and `x-saga-attempt`.
+//! - `message_id` = the saga id, and the headers `x-saga`, `x-saga-step`,
+//!   `x-saga-step-name`, `x-saga-action` and `x-saga-attempt`. None of
+//!   them names the saga (`message_id` and `correlation_id` do), so each
+//!   step's first command and compensation share one header table, built
+//!   when the saga is defined ([`Saga::send_headers`]).
 //!
 //! A participant replies by publishing to the default exchange with
 //! routing key `reply_to`, the same `correlation_id`, and the header
@@ -24,7 +27,8 @@
 //! When a saga ends, the broker publishes its outcome to the outcome
 //! exchange with routing key `saga.completed` or `saga.failed`, as the seed
 //! document's orchestrator does: a JSON body `{"sagaId": ..., "saga": ...,
-//! "state": ..., "error": ...}` and the header `x-saga-state`.
+//! "state": ..., "error": ...}` and the headers `x-saga`, `x-saga-id` and
+//! `x-saga-state`.
 
 pub mod definition;
 mod instance;
@@ -32,6 +36,7 @@ mod instance;
 pub use definition::{BadArgument, Definition, Step, Target};
 pub use instance::{Action, Effect, Ignored, Instance, Phase, Quirks};
 
+use crate::field::{FieldTable, FieldValue};
 use crate::message::Name;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -66,6 +71,28 @@ pub fn parse_correlation_id(text: &str) -> Option<(Action, u32, &str)> {
     Some((Action::parse(action)?, step, id))
 }
 
+/// The headers of a command or compensation: the saga exchange, the step
+/// (its index and name), the action and the attempt.
+#[must_use]
+pub fn send_headers(
+    exchange: &str,
+    step: u32,
+    name: &str,
+    action: Action,
+    attempt: u32,
+) -> FieldTable {
+    FieldTable::from([
+        ("x-saga".to_owned(), FieldValue::string(exchange)),
+        ("x-saga-step".to_owned(), FieldValue::I64(step.into())),
+        ("x-saga-step-name".to_owned(), FieldValue::string(name)),
+        (
+            "x-saga-action".to_owned(),
+            FieldValue::string(action.as_str()),
+        ),
+        ("x-saga-attempt".to_owned(), FieldValue::I64(attempt.into())),
+    ])
+}
+
 /// A saga's instance, named within the broker: vhost, saga exchange, saga id.
 pub type InstanceKey = (Name, Name, String);
 
@@ -76,12 +103,38 @@ pub struct Saga {
     pub definition: Arc<Definition>,
     /// Whether its instances are logged (the exchange is durable).
     pub durable: bool,
+    /// Each step's first command and compensation headers, shared by
+    /// every instance's messages ([`send_headers`] with attempt 1).
+    first_sends: Vec<[Arc<FieldTable>; 2]>,
     instances: BTreeMap<String, Instance>,
     /// Ended instances, oldest first, forgotten beyond [`FINISHED_RETAINED`].
     finished: VecDeque<String>,
 }
 
 impl Saga {
+    /// The headers of step `step`'s `action`, sent for the `attempt`th
+    /// time: the table built at definition for a first attempt, a new one
+    /// for a resend.
+    #[must_use]
+    pub fn send_headers(
+        &self,
+        exchange: &str,
+        step: u32,
+        action: Action,
+        attempt: u32,
+    ) -> Arc<FieldTable> {
+        let index = step as usize;
+        if attempt == 1 {
+            let [command, compensation] = &self.first_sends[index];
+            return Arc::clone(match action {
+                Action::Command => command,
+                Action::Compensation => compensation,
+            });
+        }
+        let name = &self.definition.steps[index].name;
+        Arc::new(send_headers(exchange, step, name, action, attempt))
+    }
+
     /// The instance with this saga id, running or remembered.
     #[must_use]
     pub fn instance(&self, id: &str) -> Option<&Instance> {
@@ -120,9 +173,17 @@ pub struct Sagas {
 impl Sagas {
     /// Defines the saga of a new `x-saga` exchange.
     pub fn define(&mut self, vhost: Name, exchange: Name, definition: Definition, durable: bool) {
+        let first_sends = (0u32..)
+            .zip(&definition.steps)
+            .map(|(index, step)| {
+                [Action::Command, Action::Compensation]
+                    .map(|action| Arc::new(send_headers(&exchange, index, &step.name, action, 1)))
+            })
+            .collect();
         let saga = Saga {
             definition: Arc::new(definition),
             durable,
+            first_sends,
             instances: BTreeMap::new(),
             finished: VecDeque::new(),
         };

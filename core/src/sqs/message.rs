@@ -105,7 +105,7 @@ pub(crate) fn to_message(
         FieldValue::I64(i64::try_from(now_ms).unwrap_or(i64::MAX)),
     );
     let properties = Properties {
-        headers: Some(headers),
+        headers: Some(Arc::new(headers)),
         delivery_mode: Some(2),
         message_id: Some(message_id(id)),
         ..Properties::default()

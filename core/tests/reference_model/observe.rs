@@ -102,7 +102,7 @@ pub enum SeenHeaders {
 impl SeenMessage {
     /// The projection of a message the core sent.
     fn of(message: &Message) -> SeenMessage {
-        let headers = message.properties().headers.clone();
+        let headers = message.properties().headers.as_deref().cloned();
         let dead_lettered = headers
             .as_ref()
             .is_some_and(|headers| headers.contains_key("x-death"));

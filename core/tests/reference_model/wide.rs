@@ -95,7 +95,7 @@ fn wide_properties() -> BoxedStrategy<Properties> {
             |(expiration, priority, headers, delivery_mode)| Properties {
                 expiration: expiration.map(str::to_owned),
                 priority,
-                headers,
+                headers: headers.map(std::sync::Arc::new),
                 delivery_mode,
                 ..Properties::default()
             },

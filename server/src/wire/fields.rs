@@ -13,6 +13,7 @@ use amq_protocol::types::{
 };
 use brokerlab_core::{FieldTable, FieldValue, Properties};
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// A short string from text, cut at a character boundary to the 255 bytes
 /// AMQP can carry (reply texts quoting long names can be longer).
@@ -110,7 +111,10 @@ pub fn properties_from_amqp(amqp: &BasicProperties) -> Properties {
     Properties {
         content_type: text(amqp.content_type()),
         content_encoding: text(amqp.content_encoding()),
-        headers: amqp.headers().as_ref().map(table_from_amqp),
+        headers: amqp
+            .headers()
+            .as_ref()
+            .map(|table| Arc::new(table_from_amqp(table))),
         delivery_mode: *amqp.delivery_mode(),
         priority: *amqp.priority(),
         correlation_id: text(amqp.correlation_id()),

@@ -281,7 +281,7 @@ impl SagaStarter {
         let properties = Properties {
             delivery_mode: Some(2),
             message_id: Some(id.clone()),
-            headers,
+            headers: headers.map(Arc::new),
             ..Properties::default()
         };
         let body = Bytes::from(format!("{{\"order\":\"{id}\"}}"));
@@ -567,7 +567,7 @@ impl SagaParticipant {
                 let properties = Properties {
                     delivery_mode: Some(2),
                     correlation_id: Some(pending.correlation.clone()),
-                    headers: Some(headers),
+                    headers: Some(Arc::new(headers)),
                     ..Properties::default()
                 };
                 let command = publish("", &pending.reply_to, properties, Bytes::new());

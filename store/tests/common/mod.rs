@@ -18,7 +18,7 @@ pub fn enqueued(lsn: u64, body_bytes: usize) -> Record {
     headers.insert("attempt".to_string(), FieldValue::I32(lsn as i32));
     let properties = Properties {
         delivery_mode: Some(2),
-        headers: Some(headers),
+        headers: Some(Arc::new(headers)),
         ..Properties::default()
     };
     let message = Message {

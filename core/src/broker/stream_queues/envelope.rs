@@ -14,6 +14,7 @@
 use crate::field::{FieldTable, FieldValue};
 use crate::message::{Name, Properties};
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// The record header holding the exchange, the routing key and the properties.
 pub(crate) const ENVELOPE_HEADER: &str = "x-amqp-0-9-1";
@@ -83,7 +84,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(Name, Name, Properties)> {
     let [content_type, content_encoding, correlation_id, reply_to, expiration, message_id, kind, user_id, app_id, cluster_id] =
         strings;
     let headers = if present(10) {
-        Some(reader.table(0)?)
+        Some(Arc::new(reader.table(0)?))
     } else {
         None
     };
@@ -310,7 +311,7 @@ mod tests {
         let properties = Properties {
             content_type: Some("text/plain".into()),
             content_encoding: Some("gzip".into()),
-            headers: Some(headers),
+            headers: Some(Arc::new(headers)),
             delivery_mode: Some(2),
             priority: Some(3),
             correlation_id: Some("c".into()),

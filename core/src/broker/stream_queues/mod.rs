@@ -289,9 +289,7 @@ impl Broker {
             .and_then(|(_, bytes)| envelope::decode(bytes.as_deref()?))
             .unwrap_or_else(|| foreign_record(record, &self.queues[queue].name));
         let offset_header = FieldValue::I64(i64::try_from(offset).unwrap_or(i64::MAX));
-        properties
-            .headers
-            .get_or_insert_with(FieldTable::new)
+        Arc::make_mut(properties.headers.get_or_insert_with(Default::default))
             .insert("x-stream-offset".to_owned(), offset_header);
         let body = record.value.clone().unwrap_or_default();
         let id = MessageId(self.next_message_id);
@@ -397,7 +395,7 @@ fn foreign_record(record: &StreamRecord, queue: &Name) -> (Name, Name, Propertie
         })
         .collect();
     let properties = Properties {
-        headers: Some(headers),
+        headers: Some(Arc::new(headers)),
         ..Properties::default()
     };
     (Name::default(), queue.clone(), properties)
