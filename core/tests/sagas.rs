@@ -171,6 +171,49 @@ fn a_command_is_routed_only_once_its_transition_is_synced() {
 }
 
 #[test]
+fn the_commands_of_a_step_share_one_header_table_that_names_no_saga() {
+    let mut broker = order_saga(1_000, 0);
+    start(&mut broker, "order-1");
+    start(&mut broker, "order-2");
+    broker.sync();
+    let first = take(&mut broker, "inventory.reserve").expect("order-1's command");
+    let second = take(&mut broker, "inventory.reserve").expect("order-2's command");
+    let headers = |delivered: &Delivered| {
+        Arc::clone(
+            delivered
+                .message
+                .properties()
+                .headers
+                .as_ref()
+                .expect("a command carries headers"),
+        )
+    };
+    assert!(
+        Arc::ptr_eq(&headers(&first), &headers(&second)),
+        "built once when the saga was defined"
+    );
+    let shared = headers(&first);
+    let names: Vec<&str> = shared.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "x-saga",
+            "x-saga-action",
+            "x-saga-attempt",
+            "x-saga-step",
+            "x-saga-step-name"
+        ]
+    );
+    assert_eq!(header(&first, "x-saga"), Some(&string("order")));
+    assert_eq!(header(&first, "x-saga-step"), Some(&FieldValue::I64(0)));
+    // The saga is named by message_id and correlation_id alone.
+    assert_eq!(
+        second.message.properties().correlation_id.as_deref(),
+        Some("do:0:order-2")
+    );
+}
+
+#[test]
 fn a_saga_whose_steps_all_succeed_publishes_saga_completed() {
     let mut broker = order_saga(1_000, 0);
     start(&mut broker, "order-1");
@@ -181,6 +224,8 @@ fn a_saga_whose_steps_all_succeed_publishes_saga_completed() {
     assert_eq!(phase(&broker, "order-1"), Some(Phase::Completed));
     let outcome = take(&mut broker, "outcomes").expect("the outcome is published");
     assert_eq!(outcome.message.routing_key().as_str(), "saga.completed");
+    assert_eq!(header(&outcome, "x-saga-id"), Some(&string("order-1")));
+    assert_eq!(header(&outcome, "x-saga-state"), Some(&string("completed")));
     assert_eq!(
         outcome.body_str(),
         r#"{"sagaId":"order-1","saga":"order","state":"completed"}"#
