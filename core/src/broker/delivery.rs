@@ -811,11 +811,11 @@ fn route(
         Start::Nowhere => return true,
         Start::Exchange(start) => start,
     };
-    let headers = message.properties().headers.as_ref();
+    let headers = message.properties().headers.as_deref();
     let mut by_key_alone = exchanges[start].kind != ExchangeKind::Headers;
     exchanges[start]
         .bindings
-        .route(message.routing_key(), headers.map(|h| &**h), scratch, rules);
+        .route(message.routing_key(), headers, scratch, rules);
     let mut visited = vec![];
     let mut index = 0;
     while index < scratch.len() {
@@ -827,12 +827,9 @@ fn route(
                 visited.push(exchange);
                 if let Some(exchange) = exchanges.get(exchange) {
                     by_key_alone &= exchange.kind != ExchangeKind::Headers;
-                    exchange.bindings.route(
-                        message.routing_key(),
-                        headers.map(|h| &**h),
-                        scratch,
-                        rules,
-                    );
+                    exchange
+                        .bindings
+                        .route(message.routing_key(), headers, scratch, rules);
                 }
             }
             Destination::Exchange(_) => {}
