@@ -10,7 +10,8 @@ latency percentiles, the median over the rounds; the server's log is synced
 
 RESP: the Redis Pub/Sub comparison against Debian's redis-server is
 scripts/bench-resp.py's, which writes reports/bench-resp.md; with --resp this
-script runs it first, and in any case it copies that report's figures here.
+script runs it first, and in any case it copies that report here (and
+scripts/bench-resp.py copies it again whenever it regenerates it).
 
 Usage: scripts/bench-resp-sqs.py [--rounds 3] [--workers 8] [--seconds 10] [--resp] [--binary PATH]
 """
@@ -26,10 +27,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, machine, wait_port  # noqa: E402
+from benchlib import RESP_SQS_REPORT, free_port, machine, resp_section, wait_port  # noqa: E402
 
-REPORT = pathlib.Path("reports/bench-resp-sqs.md")
-RESP_REPORT = pathlib.Path("reports/bench-resp.md")
+REPORT = RESP_SQS_REPORT
 TARGET_PER_S = 100_000
 
 
@@ -73,8 +73,6 @@ def main():
     p50 = statistics.median(r["receive_latency_us"]["p50"] for r in rounds)
     p99 = statistics.median(r["receive_latency_us"]["p99"] for r in rounds)
     verdict = "met" if rate >= TARGET_PER_S else "missed"
-    resp = RESP_REPORT.read_text() if RESP_REPORT.exists() else "(no reports/bench-resp.md yet: run with --resp)\n"
-    resp_body = "\n".join(l for l in resp.splitlines() if not l.startswith("# "))
     dirty = git("status", "--porcelain", "--untracked-files=no")
     lines = [
         "# Bench: the RESP and SQS front ends",
@@ -105,12 +103,7 @@ def main():
         "- the core alone runs the same cycle at the rate in `reports/bench-sqs-core.md`; the gap is HTTP, JSON and "
         "the load tool sharing the machine's two cores with the server",
         "",
-        "## RESP: Redis Pub/Sub against redis-server",
-        "",
-        "From `reports/bench-resp.md` (`scripts/bench-resp.py`):",
-        "",
-        resp_body.strip(),
-        "",
+        resp_section(),
     ]
     REPORT.write_text("\n".join(lines))
     print(REPORT.read_text())

@@ -17,6 +17,9 @@ take turns (the order alternates by round). Per turn:
 Figures are medians over the rounds. The reader's own ceiling (bytes of `message`
 pushes fed from a local socket, no server) is measured first.
 
+It also rewrites the RESP section of reports/bench-resp-sqs.md from the new
+report.
+
 Usage: scripts/bench-resp.py [--rounds 5] [--binary PATH]
 Needs redis-server and redis-benchmark (Debian: apt-get install -y redis-server).
 """
@@ -35,6 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import splice_resp_section  # noqa: E402
 
 REPORT = pathlib.Path("reports/bench-resp.md")
 CHANNEL = "bench"
@@ -489,6 +495,7 @@ def main():
     ]
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines))
+    splice_resp_section()
     print(f"wrote {REPORT}: {overall}" + ("" if all_checks else " (some delivery check failed)"))
 
 

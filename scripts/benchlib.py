@@ -1,6 +1,7 @@
 """What the bench scripts share: running a command, naming the machine,
-reading a bench's mean from criterion's estimates, and finding a free port
-and waiting for a server to listen on it."""
+reading a bench's mean from criterion's estimates, finding a free port and
+waiting for a server to listen on it, and keeping the RESP figures in
+reports/bench-resp-sqs.md the same as reports/bench-resp.md's."""
 import json
 import os
 import pathlib
@@ -58,3 +59,30 @@ def wait_port(port, timeout=20):
         except OSError:
             time.sleep(0.1)
     sys.exit(f"nothing listens on {port}")
+
+
+RESP_REPORT = pathlib.Path("reports/bench-resp.md")
+RESP_SQS_REPORT = pathlib.Path("reports/bench-resp-sqs.md")
+RESP_SECTION = "## RESP: Redis Pub/Sub against redis-server"
+
+
+def resp_section():
+    """The RESP section of reports/bench-resp-sqs.md: reports/bench-resp.md
+    as it is now, without its title."""
+    if RESP_REPORT.exists():
+        body = "\n".join(l for l in RESP_REPORT.read_text().splitlines() if not l.startswith("# "))
+    else:
+        body = "(no reports/bench-resp.md yet: run scripts/bench-resp.py)"
+    return "\n".join([RESP_SECTION, "", "From `reports/bench-resp.md` (`scripts/bench-resp.py`):", "",
+                      body.strip(), ""])
+
+
+def splice_resp_section():
+    """Rewrites the RESP section of reports/bench-resp-sqs.md from
+    reports/bench-resp.md, so that regenerating either report keeps the
+    two the same; the SQS section is left as it was measured."""
+    if not RESP_SQS_REPORT.exists():
+        return
+    text = RESP_SQS_REPORT.read_text()
+    head = text.split(RESP_SECTION, 1)[0]
+    RESP_SQS_REPORT.write_text(head + resp_section())
