@@ -3,13 +3,18 @@
 //! participant's durable queue once its record is synced, each reply, the
 //! outcome published), with participants answering every command at once,
 //! `IN_FLIGHT` sagas at a time and one sync per round, as a driver that
-//! syncs in batches does. The floor beside it sends the same four client
-//! publishes per saga (a start and three replies) as plain persistent
-//! messages through durable queues to consumers, with the same syncs.
+//! syncs in batches does. Two floors are measured beside it: the same four
+//! client publishes per saga (a start and three replies) as plain
+//! persistent messages through durable queues to consumers, with the same
+//! syncs; and all eight messages of a saga (those four, and the three
+//! commands and the outcome the broker sends, each with the properties,
+//! headers and body the broker gives it) published the same way, which is
+//! what a saga's messages cost with no saga at all.
 //!
 //! `cargo bench -p brokerlab-core --bench sagas`; `scripts/bench-sagas.py`
 //! writes the figures and the ratio to reports/bench-sagas.md.
 
+use brokerlab_core::saga::{correlation_id, send_headers, Action, REPLY_PREFIX};
 use brokerlab_core::{
     Broker, ChannelId, Command, Config, ConnectionId, FieldTable, FieldValue, Input, Instant,
     Output, Properties, PublishProperties, Reply,
@@ -28,6 +33,8 @@ const SAGAS: usize = 1_000;
 const IN_FLIGHT: usize = 100;
 /// The participants' queues, one per step (command and compensation alike).
 const STEPS: [&str; 3] = ["inventory", "payment", "shipping"];
+/// Where the second floor publishes the starts and the replies.
+const FLOOR_QUEUES: [&str; 2] = ["starts", "replies"];
 
 const SHOP: ConnectionId = ConnectionId(1);
 const PARTICIPANT: ConnectionId = ConnectionId(2);
@@ -63,7 +70,7 @@ impl Driver {
             });
             driver.command(conn, Command::ChannelOpen);
         }
-        for queue in STEPS.into_iter().chain(["outcomes"]) {
+        for queue in STEPS.into_iter().chain(["outcomes"]).chain(FLOOR_QUEUES) {
             driver.command(PARTICIPANT, durable_queue(queue));
             let consume = Command::BasicConsume {
                 queue: queue.into(),
@@ -88,8 +95,10 @@ impl Driver {
                     reply: Reply::Deliver { message, .. },
                     ..
                 } => {
-                    if message.routing_key().as_str() == "outcomes"
-                        || message.routing_key().starts_with("saga.")
+                    let key = message.routing_key();
+                    if key.as_str() == "outcomes"
+                        || key.starts_with("saga.")
+                        || FLOOR_QUEUES.contains(&key.as_str())
                     {
                         self.ended += 1;
                     } else {
@@ -121,6 +130,18 @@ impl Driver {
         key: &str,
         properties: PublishProperties,
     ) {
+        let body = Bytes::from_static(b"{\"orderId\":7}");
+        self.publish_body(conn, exchange, key, properties, body);
+    }
+
+    fn publish_body(
+        &mut self,
+        conn: ConnectionId,
+        exchange: &str,
+        key: &str,
+        properties: PublishProperties,
+        body: Bytes,
+    ) {
         self.command(
             conn,
             Command::BasicPublish {
@@ -129,7 +150,7 @@ impl Driver {
                 mandatory: false,
                 immediate: false,
                 properties,
-                body: Bytes::from_static(b"{\"orderId\":7}"),
+                body,
             },
         );
     }
@@ -144,6 +165,17 @@ fn durable_queue(name: &str) -> Command {
         auto_delete: false,
         arguments: FieldTable::new(),
     }
+}
+
+/// The outcome queue's binding to the saga outcomes on `amq.topic`.
+fn bind_outcomes(driver: &mut Driver) {
+    let bind = Command::QueueBind {
+        queue: "outcomes".into(),
+        exchange: "amq.topic".into(),
+        routing_key: "saga.*".into(),
+        arguments: FieldTable::new(),
+    };
+    driver.command(PARTICIPANT, bind);
 }
 
 /// A broker with the order saga declared and its participants consuming.
@@ -171,13 +203,16 @@ fn saga_driver() -> Driver {
         arguments,
     };
     driver.command(SHOP, declare);
-    let bind = Command::QueueBind {
-        queue: "outcomes".into(),
-        exchange: "amq.topic".into(),
-        routing_key: "saga.*".into(),
-        arguments: FieldTable::new(),
-    };
-    driver.command(PARTICIPANT, bind);
+    bind_outcomes(&mut driver);
+    driver.sync();
+    driver
+}
+
+/// A broker whose participants consume, and whose outcome queue is bound,
+/// as the saga bench's are, but with no saga declared.
+fn floor_driver() -> Driver {
+    let mut driver = Driver::new();
+    bind_outcomes(&mut driver);
     driver.sync();
     driver
 }
@@ -235,6 +270,91 @@ fn run_floor(driver: &mut Driver) {
     driver.ended = 0;
 }
 
+/// The second floor: all eight messages of each saga, as the saga bench
+/// carries them, published by clients as plain persistent messages through
+/// durable queues to consumers, with one sync per round as there.
+fn run_floor_same_messages(driver: &mut Driver, first_id: usize, success: &Arc<FieldTable>) {
+    let command_headers: Vec<Arc<FieldTable>> = STEPS
+        .iter()
+        .enumerate()
+        .map(|(step, name)| {
+            let step = u32::try_from(step).expect("three steps");
+            Arc::new(send_headers("order", step, name, Action::Command, 1))
+        })
+        .collect();
+    let body = Bytes::from_static(b"{\"orderId\":7}");
+    for batch in (0..SAGAS).step_by(IN_FLIGHT) {
+        let ids: Vec<String> = (batch..batch + IN_FLIGHT)
+            .map(|n| format!("order-{}", first_id + n))
+            .collect();
+        for id in &ids {
+            let start = Properties {
+                message_id: Some(id.clone()),
+                delivery_mode: Some(2),
+                ..Properties::default()
+            };
+            driver.publish(SHOP, "", "starts", start.into());
+        }
+        for (step, queue) in STEPS.iter().enumerate() {
+            for id in &ids {
+                let step = u32::try_from(step).expect("three steps");
+                let command = Properties {
+                    delivery_mode: Some(2),
+                    message_id: Some(id.clone()),
+                    timestamp: Some(driver.now.as_secs()),
+                    headers: Some(Arc::clone(&command_headers[step as usize])),
+                    correlation_id: Some(correlation_id(Action::Command, step, id)),
+                    reply_to: Some(format!("{REPLY_PREFIX}order")),
+                    ..Properties::default()
+                };
+                driver.publish_body(SHOP, "", queue, command.into(), body.clone());
+            }
+            driver.sync();
+            for correlation_id in std::mem::take(&mut driver.commands) {
+                let reply = Properties {
+                    correlation_id,
+                    headers: Some(Arc::new(FieldTable::clone(success))),
+                    ..Properties::default()
+                };
+                driver.publish(PARTICIPANT, "", "replies", reply.into());
+            }
+        }
+        for id in &ids {
+            let headers = FieldTable::from([
+                ("x-saga".to_owned(), FieldValue::string("order")),
+                ("x-saga-id".to_owned(), FieldValue::string(id)),
+                ("x-saga-state".to_owned(), FieldValue::string("completed")),
+            ]);
+            let outcome = Properties {
+                content_type: Some("application/json".to_owned()),
+                delivery_mode: Some(2),
+                message_id: Some(id.clone()),
+                timestamp: Some(driver.now.as_secs()),
+                headers: Some(Arc::new(headers)),
+                correlation_id: Some(id.clone()),
+                ..Properties::default()
+            };
+            let json =
+                format!("{{\"sagaId\":\"{id}\",\"saga\":\"order\",\"state\":\"completed\"}}");
+            driver.publish_body(
+                SHOP,
+                "amq.topic",
+                "saga.completed",
+                outcome.into(),
+                json.into(),
+            );
+        }
+        driver.sync();
+    }
+    assert_eq!(
+        driver.ended + driver.commands.len(),
+        5 * SAGAS,
+        "every start, reply and outcome delivered"
+    );
+    driver.commands.clear();
+    driver.ended = 0;
+}
+
 fn bench(c: &mut Criterion) {
     let success = Arc::new({
         let mut headers = FieldTable::new();
@@ -256,6 +376,17 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("floor_plain_publishes", |b| {
         b.iter_batched_ref(Driver::new, run_floor, BatchSize::LargeInput);
+    });
+    let mut next_id = 0;
+    group.bench_function("floor_same_messages", |b| {
+        b.iter_batched_ref(
+            floor_driver,
+            |driver| {
+                run_floor_same_messages(driver, next_id, &success);
+                next_id += SAGAS;
+            },
+            BatchSize::LargeInput,
+        );
     });
     group.finish();
 }
