@@ -436,7 +436,7 @@ def main():
             "Pub/Sub rule, the hop to the broker task and back, and the connections' buffers. "
             f"Those take {max(brokerlab_user_ns - codec_ns, 0):.0f} ns now "
             f"(brokerlab's user-space CPU per publish, {brokerlab_user_ns:.0f} ns, less the codec).",
-            100),
+            100, break_on_hyphens=False),
         "",
     ]
 
