@@ -12,7 +12,7 @@
 //! what a saga's messages cost with no saga at all.
 //!
 //! `cargo bench -p brokerlab-core --bench sagas`; `scripts/bench-sagas.py`
-//! writes the figures and the ratio to reports/bench-sagas.md.
+//! writes the figures and the ratios to reports/bench-sagas.md.
 
 use brokerlab_core::saga::{correlation_id, send_headers, Action, REPLY_PREFIX};
 use brokerlab_core::{
@@ -270,9 +270,10 @@ fn run_floor(driver: &mut Driver) {
     driver.ended = 0;
 }
 
-/// The second floor: all eight messages of each saga, as the saga bench
+/// The floor: all eight messages of each saga, as the saga bench
 /// carries them, published by clients as plain persistent messages through
-/// durable queues to consumers, with one sync per round as there.
+/// durable queues to consumers, with the saga bench's four syncs for each
+/// `IN_FLIGHT` sagas.
 fn run_floor_same_messages(driver: &mut Driver, first_id: usize, success: &Arc<FieldTable>) {
     let command_headers: Vec<Arc<FieldTable>> = STEPS
         .iter()
