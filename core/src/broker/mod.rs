@@ -9,6 +9,7 @@
 mod confirms;
 mod consumers;
 mod counters;
+mod dead_lettering;
 mod delivery;
 mod direct_reply;
 mod durability;
