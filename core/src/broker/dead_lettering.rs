@@ -4,7 +4,7 @@
 //! with RabbitMQ's x-death headers and cycle detection, or a drop when
 //! there is none.
 
-use super::delivery::{route, Start};
+use super::delivery::Start;
 use super::{Broker, DeadLetter, Held};
 use crate::arena::Id;
 use crate::args::Overflow;
@@ -179,18 +179,7 @@ impl Broker {
             reason,
             exchange,
         });
-        let mut targets = Vec::new();
-        let rules = self.route_rules();
-        let queues = Some(&self.vhosts[vhost].queues);
-        route(
-            queues,
-            &self.exchanges,
-            &mut self.route_scratch,
-            start,
-            &message,
-            &mut targets,
-            rules,
-        );
+        let mut targets = self.route_from(vhost, start, &message);
         let routed = !targets.is_empty();
         // Dead-lettered to a direct reply-to name, it goes to that consumer.
         if !routed && start == Start::Default && self.deliver_reply(&message) {

@@ -531,24 +531,30 @@ impl Broker {
         Ok(lsn)
     }
 
+    /// The queues `message` routes to from `start` in `vhost`, for a
+    /// message the broker sends itself (a dead letter, a saga's message):
+    /// no publisher, so none of the publish path's memo.
+    pub(super) fn route_from(&mut self, vhost: &Name, start: Start, message: &Message) -> Vec<Id> {
+        let mut targets = Vec::new();
+        let rules = self.route_rules();
+        let queues = Some(&self.vhosts[vhost].queues);
+        route(
+            queues,
+            &self.exchanges,
+            &mut self.route_scratch,
+            start,
+            message,
+            &mut targets,
+            rules,
+        );
+        targets
+    }
+
     /// Routes a message the broker sends itself (a saga's command,
     /// compensation or outcome) from its exchange in `vhost` to its queues.
     pub(super) fn route_saga_message(&mut self, vhost: &Name, message: SharedMessage) {
         let start = self.start_of(vhost, message.exchange());
-        let mut targets = Vec::new();
-        if start != Start::Nowhere {
-            let rules = self.route_rules();
-            let queues = Some(&self.vhosts[vhost].queues);
-            route(
-                queues,
-                &self.exchanges,
-                &mut self.route_scratch,
-                start,
-                &message,
-                &mut targets,
-                rules,
-            );
-        }
+        let targets = self.route_from(vhost, start, &message);
         if targets.is_empty() {
             self.event(Event::Dropped {
                 message: message.id,
@@ -564,7 +570,7 @@ impl Broker {
     }
 
     /// The routing rules: as they are, or as a routing mutant breaks them.
-    pub(super) fn route_rules(&self) -> RouteRules {
+    fn route_rules(&self) -> RouteRules {
         RouteRules {
             hash_needs_a_word: self.is_mutant(Mutant::TopicHashNeedsAWord),
             fanout_to_one_queue: self.is_mutant(Mutant::FanoutToOneQueue),
@@ -590,7 +596,7 @@ impl Broker {
 /// cycles end). `queues` names the vhost's queues, needed for the default
 /// exchange only; `scratch` is empty before and after. Returns whether the
 /// routing key alone decided the route (no headers exchange was on the way).
-pub(super) fn route(
+fn route(
     queues: Option<&BTreeMap<Name, Id>>,
     exchanges: &Arena<Exchange>,
     scratch: &mut Vec<Destination>,
